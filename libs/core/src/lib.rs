@@ -1,0 +1,17 @@
+//! execenv-core: the domain model of execution environments and the rules over it.
+//!
+//! Everything here is a pure function over plain data: no I/O, no async runtime, no wire types.
+//! Services translate between the wire, the store and these types.
+
+pub mod error;
+pub mod identity;
+pub mod model;
+pub mod query;
+pub mod validate;
+
+pub use error::{Error, ErrorKind, FieldViolation};
+pub use identity::{Caller, Role};
+pub use model::{
+    Actor, Change, ChangeAction, ChangeSource, Environment, EnvironmentSpec, Installation,
+    Language, ManagedBy, Matching, Permission, Principal, VolumeMount, VolumeSource,
+};

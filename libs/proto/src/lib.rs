@@ -1,0 +1,20 @@
+//! Wire types and gRPC stubs generated from `proto/`. No logic lives here.
+
+/// `execenv.environments.v1`: the environment model.
+pub mod environments {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("execenv.environments.v1");
+    }
+}
+
+/// `execenv.registry.v1`: the environment-registry API.
+pub mod registry {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("execenv.registry.v1");
+    }
+}
+
+/// The encoded FileDescriptorSet of every execenv proto, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("execenv_descriptor");
