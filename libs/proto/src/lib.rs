@@ -1,4 +1,5 @@
-//! Wire types and gRPC stubs generated from `proto/`. No logic lives here.
+//! Wire types and gRPC stubs generated from `proto/`, and the mechanical translation between
+//! them and the execenv-core model (`convert`). No rules live here: validation is in execenv-core.
 
 /// `execenv.environments.v1`: the environment model.
 pub mod environments {
@@ -18,3 +19,5 @@ pub mod registry {
 
 /// The encoded FileDescriptorSet of every execenv proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("execenv_descriptor");
+
+pub mod convert;
