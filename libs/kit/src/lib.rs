@@ -3,4 +3,24 @@
 //! (`/metrics`, `/healthz`, `/readyz`), gRPC health and reflection, error and identity mapping for
 //! gRPC, and graceful shutdown.
 
+pub mod admin;
 pub mod config;
+pub mod grpc;
+pub mod identity;
+pub mod metrics;
+pub mod propagation;
+pub mod readiness;
+pub mod shutdown;
+pub mod status;
+pub mod telemetry;
+
+pub use admin::serve_admin;
+pub use config::{AuthConfig, ConfigError, LogFormat, ServerConfig, TelemetryConfig};
+pub use grpc::{health_service, health_service_for, reflection_service};
+pub use identity::{IdentityInterceptor, caller_from_metadata};
+pub use metrics::{GrpcMetricsLayer, Metrics};
+pub use propagation::{TraceContextInterceptor, TraceContextLayer};
+pub use readiness::Readiness;
+pub use shutdown::{Shutdown, shutdown_signal};
+pub use status::{from_status, to_status};
+pub use telemetry::{TelemetryError, TelemetryGuard};

@@ -1,0 +1,97 @@
+//! Graceful shutdown: a signal listener for `main` and a cloneable handle that servers wait on and
+//! tests trigger directly.
+
+use tokio_util::sync::CancellationToken;
+
+/// Completes when SIGTERM or Ctrl-C (SIGINT) arrives, logging which one.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C; only SIGTERM will stop the process");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the process");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = terminate => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}
+
+/// A cloneable shutdown switch: every clone sees [`Shutdown::trigger`] from any other.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+}
+
+impl Shutdown {
+    /// A switch that has not been triggered.
+    pub fn new() -> Self {
+        Shutdown::default()
+    }
+
+    /// A switch triggered by SIGTERM or Ctrl-C (spawns the listener on the current runtime).
+    pub fn on_signal() -> Self {
+        let shutdown = Shutdown::new();
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown_signal() => trigger.trigger(),
+                () = trigger.wait() => {}
+            }
+        });
+        shutdown
+    }
+
+    /// Asks everything waiting on this switch to stop.
+    pub fn trigger(&self) {
+        self.token.cancel();
+    }
+
+    /// Whether shutdown has been asked for.
+    pub fn is_triggered(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes once shutdown has been asked for (immediately if it already was).
+    pub async fn wait(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// A future that owns a clone of the switch, for `serve_with_shutdown(…)` style APIs.
+    pub fn wait_owned(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.token.clone().cancelled_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn trigger_releases_every_clone() {
+        let shutdown = Shutdown::new();
+        let waiter = shutdown.clone();
+        let task = tokio::spawn(async move { waiter.wait().await });
+        assert!(!shutdown.is_triggered());
+        shutdown.trigger();
+        assert!(task.await.is_ok());
+        assert!(shutdown.is_triggered());
+        // Waiting after the trigger completes at once.
+        shutdown.wait_owned().await;
+    }
+}
