@@ -5,13 +5,24 @@
 //! so that change revisions are strictly increasing in commit order (a watcher that resumes from
 //! revision N never misses a change committed later with a smaller revision).
 
+mod catalogue;
+mod common;
+mod postgres;
+mod sqlite;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use execenv_core::query::{ChangeFilter, ListQuery};
-use execenv_core::{Actor, Change, Environment, EnvironmentSpec, Error, ManagedBy, Permission, Principal};
+use execenv_core::{
+    Actor, Change, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy, Permission,
+    Principal,
+};
 use uuid::Uuid;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 /// One page of environments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +113,19 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the store named by `url` (`sqlite://PATH`, `sqlite::memory:`, `postgres://…`) and runs
 /// its migrations.
+///
+/// An unknown scheme is InvalidArgument; a database that cannot be reached is Unavailable.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, Error> {
-    let _ = url;
-    Err(Error::internal("store backends are not written yet"))
+    let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+    match scheme {
+        "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PgStore::open(url).await?)),
+        _ => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "the database URL scheme {scheme:?} is not supported; use sqlite://PATH, \
+                 sqlite::memory: or postgres://USER@HOST:PORT/DATABASE (postgresql:// works too)"
+            ),
+        )),
+    }
 }

@@ -1,0 +1,364 @@
+//! The store's operations, written once over a [`Session`] (one database transaction). Each
+//! backend supplies sessions (how to begin a serialised write or a consistent read, and how to
+//! bind values and read rows); everything they do is decided here, so both behave alike.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use execenv_core::query::{ChangeFilter, ListQuery};
+use execenv_core::{
+    Actor, Change, ChangeAction, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy,
+    Permission, Principal,
+};
+use uuid::Uuid;
+
+use crate::common::{self, EnvironmentRow, StoreRow, Value};
+use crate::{EnvironmentPage, LogBounds, Snapshot, Store};
+
+/// One open transaction. Dropping it without [`Session::commit`] rolls it back.
+#[async_trait]
+pub trait Session: Send {
+    /// The backend's row type.
+    type Row: StoreRow;
+    /// Runs a statement built from fixed fragments with every input bound to a `$N`
+    /// placeholder; returns the number of rows affected.
+    async fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<u64, Error>;
+    /// Runs a query (same rules as [`Session::execute`]) and returns its rows.
+    async fn fetch(&mut self, sql: &str, values: Vec<Value>) -> Result<Vec<Self::Row>, Error>;
+    /// Commits the transaction.
+    async fn commit(self) -> Result<(), Error>;
+}
+
+/// Runs a query and decodes its rows.
+async fn fetch_rows<S: Session, T>(
+    s: &mut S,
+    sql: &str,
+    values: Vec<Value>,
+    decode: fn(&S::Row) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, Error> {
+    let rows = s.fetch(sql, values).await?;
+    rows.iter()
+        .map(decode)
+        .collect::<Result<_, _>>()
+        .map_err(common::database_error)
+}
+
+/// The first row of an integer query (`(0, 0)` when there is none).
+async fn integers<S: Session>(s: &mut S, sql: &str, values: Vec<Value>) -> Result<Option<(i64, i64)>, Error> {
+    Ok(fetch_rows(s, sql, values, common::integer_pair).await?.into_iter().next())
+}
+
+/// A database the catalogue runs on.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The session type.
+    type Session: Session;
+    /// `sqlite` or `postgres`.
+    const NAME: &'static str;
+    /// Begins a write transaction that holds the backend's writer lock from its first
+    /// statement, so that writes (and their revisions) are serialised in commit order.
+    async fn write(&self) -> Result<Self::Session, Error>;
+    /// Begins a read transaction that sees one consistent state.
+    async fn read(&self) -> Result<Self::Session, Error>;
+}
+
+#[async_trait]
+impl<B: Backend> Store for B {
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    async fn create_environment(
+        &self,
+        guid: Uuid,
+        spec: &EnvironmentSpec,
+        managed_by: Option<ManagedBy>,
+        actor: &Actor,
+    ) -> Result<Environment, Error> {
+        let mut s = self.write().await?;
+        if find(&mut s, guid).await?.is_some() {
+            return Err(common::environment_exists(guid));
+        }
+        let (revision, now) = next_revision(&mut s).await?;
+        let mut env = Environment {
+            id: 0,
+            guid,
+            spec: spec.clone(),
+            environment_type: execenv_core::model::DEFAULT_CLUSTER_NAME.to_owned(),
+            managed_by,
+            permissions: Vec::new(),
+            created_time: now,
+            updated_time: now,
+            revision,
+        };
+        env.id = integers(&mut s, common::INSERT_ENVIRONMENT, common::insert_environment_values(&env))
+            .await?
+            .map(|(id, _)| id)
+            .ok_or_else(|| Error::internal("inserting an environment returned no id"))?;
+        insert_children(&mut s, &env).await?;
+        let change = change(revision, now, actor, ChangeAction::Create, guid, None, Some(env.clone()));
+        record(s, &change).await?;
+        Ok(env)
+    }
+
+    async fn get_environment(&self, guid: Uuid) -> Result<Environment, Error> {
+        let mut s = self.read().await?;
+        find(&mut s, guid)
+            .await?
+            .ok_or_else(|| Error::environment_not_found(guid))
+    }
+
+    async fn update_environment(
+        &self,
+        guid: Uuid,
+        spec: &EnvironmentSpec,
+        expected_revision: i64,
+        actor: &Actor,
+    ) -> Result<Environment, Error> {
+        let mut s = self.write().await?;
+        let before = get(&mut s, guid).await?;
+        common::check_revision(&before, expected_revision)?;
+        let (revision, now) = next_revision(&mut s).await?;
+        let mut after = before.clone();
+        // The image name is immutable: the stored one is kept whatever the caller passes.
+        after.spec = EnvironmentSpec {
+            name: before.spec.name.clone(),
+            ..spec.clone()
+        };
+        after.updated_time = now;
+        after.revision = revision;
+        s.execute(common::UPDATE_ENVIRONMENT, common::update_environment_values(&after)).await?;
+        s.execute(common::DELETE_INSTALLATIONS, vec![Value::Int(after.id)]).await?;
+        s.execute(common::DELETE_MOUNTS, vec![Value::Int(after.id)]).await?;
+        insert_children(&mut s, &after).await?;
+        let change = change(revision, now, actor, ChangeAction::Update, guid, Some(before), Some(after.clone()));
+        record(s, &change).await?;
+        Ok(after)
+    }
+
+    async fn delete_environment(&self, guid: Uuid, expected_revision: i64, actor: &Actor) -> Result<(), Error> {
+        let mut s = self.write().await?;
+        let before = get(&mut s, guid).await?;
+        common::check_revision(&before, expected_revision)?;
+        let (revision, now) = next_revision(&mut s).await?;
+        s.execute(common::DELETE_ENVIRONMENT, vec![Value::Int(before.id)]).await?;
+        let change = change(revision, now, actor, ChangeAction::Delete, guid, Some(before), None);
+        record(s, &change).await
+    }
+
+    async fn list_environments(&self, query: &ListQuery) -> Result<EnvironmentPage, Error> {
+        let q = common::list_queries(query);
+        let mut s = self.read().await?;
+        let total = integers(&mut s, &q.count, q.count_values)
+            .await?
+            .map_or(0, |(n, _)| u64::try_from(n).unwrap_or(0));
+        let rows = fetch_rows(&mut s, &q.page, q.page_values, common::environment_row).await?;
+        let environments = with_children(&mut s, rows, false).await?;
+        Ok(EnvironmentPage { environments, total })
+    }
+
+    async fn add_permission(&self, environment: Uuid, principal: &Principal, actor: &Actor) -> Result<Permission, Error> {
+        let mut s = self.write().await?;
+        let before = get(&mut s, environment).await?;
+        if before.permissions.iter().any(|p| &p.principal == principal) {
+            let (kind, who) = match principal {
+                Principal::User(u) => ("user", u),
+                Principal::Group(g) => ("group", g),
+            };
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("{kind} {who} may already use environment {environment}; nothing to add"),
+            ));
+        }
+        let (revision, now) = next_revision(&mut s).await?;
+        let permission = Permission {
+            guid: Uuid::new_v4(),
+            environment_guid: environment,
+            principal: principal.clone(),
+        };
+        s.execute(common::INSERT_PERMISSION, common::permission_values(before.id, &permission)).await?;
+        s.execute(common::SET_REVISION, vec![Value::Int(revision), Value::Int(before.id)]).await?;
+        let mut after = before.clone();
+        after.permissions.push(permission.clone());
+        after.revision = revision;
+        let change = change(revision, now, actor, ChangeAction::PermissionAdd, environment, Some(before), Some(after));
+        record(s, &change).await?;
+        Ok(permission)
+    }
+
+    async fn remove_permission(&self, environment: Uuid, permission: Uuid, actor: &Actor) -> Result<(), Error> {
+        let mut s = self.write().await?;
+        let before = get(&mut s, environment).await?;
+        if !before.permissions.iter().any(|p| p.guid == permission) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "permission {permission} of environment {environment} does not exist; \
+                     list the environment's permissions to find its guid"
+                ),
+            ));
+        }
+        let (revision, now) = next_revision(&mut s).await?;
+        s.execute(common::DELETE_PERMISSION, vec![Value::Text(Some(permission.to_string()))]).await?;
+        s.execute(common::SET_REVISION, vec![Value::Int(revision), Value::Int(before.id)]).await?;
+        let mut after = before.clone();
+        after.permissions.retain(|p| p.guid != permission);
+        after.revision = revision;
+        let change = change(revision, now, actor, ChangeAction::PermissionRemove, environment, Some(before), Some(after));
+        record(s, &change).await
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, Error> {
+        let mut s = self.read().await?;
+        let (latest, compacted) = revision_state(&mut s).await?;
+        let sql = format!("SELECT {} FROM environments e ORDER BY e.id", common::ENVIRONMENT_COLUMNS);
+        let rows = fetch_rows(&mut s, &sql, Vec::new(), common::environment_row).await?;
+        let environments = with_children(&mut s, rows, true).await?;
+        Ok(Snapshot {
+            revision: latest.max(compacted),
+            environments,
+        })
+    }
+
+    async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<Change>, Error> {
+        let mut s = self.read().await?;
+        let (_, compacted) = revision_state(&mut s).await?;
+        if after < compacted {
+            return Err(Error::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "revision {after} was compacted (history starts after {compacted}); \
+                     re-list the catalogue"
+                ),
+            ));
+        }
+        let filter = ChangeFilter {
+            after_revision: after,
+            limit,
+            ..ChangeFilter::default()
+        };
+        read_changes(&mut s, &filter).await
+    }
+
+    async fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>, Error> {
+        let mut s = self.read().await?;
+        read_changes(&mut s, filter).await
+    }
+
+    async fn compact_changes(&self, before: DateTime<Utc>) -> Result<u64, Error> {
+        let mut s = self.write().await?;
+        // Compaction removes a prefix of the log (so "compacted through N" means every
+        // revision up to N is gone), never the newest change (which carries the revision).
+        let through = integers(
+            &mut s,
+            "SELECT COALESCE(MAX(revision), 0) FROM changes WHERE time < $1 \
+             AND revision < (SELECT MAX(revision) FROM changes)",
+            vec![Value::Time(before)],
+        )
+        .await?
+        .map_or(0, |(n, _)| n);
+        if through == 0 {
+            return Ok(0);
+        }
+        let deleted = s
+            .execute("DELETE FROM changes WHERE revision <= $1", vec![Value::Int(through)])
+            .await?;
+        s.execute(
+            "UPDATE log_state SET compacted_through = $1 WHERE compacted_through < $1",
+            vec![Value::Int(through)],
+        )
+        .await?;
+        s.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn log_bounds(&self) -> Result<LogBounds, Error> {
+        let mut s = self.read().await?;
+        let (latest, compacted_through) = revision_state(&mut s).await?;
+        Ok(LogBounds {
+            compacted_through,
+            latest: latest.max(compacted_through),
+        })
+    }
+}
+
+/// The newest revision and the compacted-through mark.
+async fn revision_state<S: Session>(s: &mut S) -> Result<(i64, i64), Error> {
+    integers(s, common::REVISION_STATE, Vec::new())
+        .await?
+        .ok_or_else(|| Error::internal("the log_state row is missing; the migrations did not run"))
+}
+
+/// The revision and time of the change a write transaction is about to make. Writers hold the
+/// backend's writer lock, so no other transaction can take the same revision.
+async fn next_revision<S: Session>(s: &mut S) -> Result<(i64, DateTime<Utc>), Error> {
+    let (latest, compacted) = revision_state(s).await?;
+    Ok((latest.max(compacted) + 1, common::now()))
+}
+
+fn change(
+    revision: i64,
+    time: DateTime<Utc>,
+    actor: &Actor,
+    action: ChangeAction,
+    environment_guid: Uuid,
+    before: Option<Environment>,
+    after: Option<Environment>,
+) -> Change {
+    Change {
+        revision,
+        time,
+        actor: actor.name.clone(),
+        source: actor.source,
+        action,
+        environment_guid,
+        before,
+        after,
+    }
+}
+
+/// Appends `change` and commits.
+async fn record<S: Session>(mut s: S, change: &Change) -> Result<(), Error> {
+    s.execute(common::INSERT_CHANGE, common::change_values(change)?).await?;
+    s.commit().await
+}
+
+async fn insert_children<S: Session>(s: &mut S, env: &Environment) -> Result<(), Error> {
+    for (sql, values) in common::child_inserts(env.id, &env.spec) {
+        s.execute(sql, values).await?;
+    }
+    Ok(())
+}
+
+/// One environment with its children, if it exists.
+async fn find<S: Session>(s: &mut S, guid: Uuid) -> Result<Option<Environment>, Error> {
+    let sql = format!("SELECT {} FROM environments e WHERE e.guid = $1", common::ENVIRONMENT_COLUMNS);
+    let rows = fetch_rows(s, &sql, vec![Value::Text(Some(guid.to_string()))], common::environment_row).await?;
+    Ok(with_children(s, rows, false).await?.into_iter().next())
+}
+
+/// One environment with its children; NotFound when absent.
+async fn get<S: Session>(s: &mut S, guid: Uuid) -> Result<Environment, Error> {
+    find(s, guid).await?.ok_or_else(|| Error::environment_not_found(guid))
+}
+
+/// Reads the children of `rows` (of every environment when `all`) and assembles them.
+async fn with_children<S: Session>(s: &mut S, rows: Vec<EnvironmentRow>, all: bool) -> Result<Vec<Environment>, Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let q = common::children_queries(if all { None } else { Some(&ids) });
+    let installations = fetch_rows(s, &q.installations, q.values.clone(), common::installation_row).await?;
+    let mounts = fetch_rows(s, &q.mounts, q.values.clone(), common::mount_row).await?;
+    let permissions = fetch_rows(s, &q.permissions, q.values, common::permission_row).await?;
+    common::assemble(rows, installations, mounts, permissions)
+}
+
+async fn read_changes<S: Session>(s: &mut S, filter: &ChangeFilter) -> Result<Vec<Change>, Error> {
+    let (sql, values) = common::change_query(filter);
+    fetch_rows(s, &sql, values, common::change_row)
+        .await?
+        .into_iter()
+        .map(common::change_from_row)
+        .collect()
+}

@@ -1,0 +1,163 @@
+//! The PostgreSQL backend.
+//!
+//! Writers are serialised by a transaction-scoped advisory lock taken as the first statement of
+//! every write transaction: revisions are then assigned (newest + 1) and committed in order,
+//! so a watcher that resumes from revision N never misses a change committed later with a
+//! smaller revision. Reads run in REPEATABLE READ READ ONLY transactions, so a snapshot is
+//! consistent.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use execenv_core::{Error, ErrorKind};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
+
+use crate::catalogue::{Backend, Session};
+use crate::common::{StoreRow, Value, database_error};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The advisory-lock key every catalogue writer takes ("execenv" in ASCII, then 1).
+const WRITER_LOCK: i64 = 0x6578_6563_656e_7601;
+
+/// How long a caller waits for a pooled connection before failing with Unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The catalogue in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…` or `postgresql://…`) and runs the migrations.
+    pub async fn open(url: &str) -> Result<PgStore, Error> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("the PostgreSQL URL is invalid ({e}); use postgres://USER@HOST:PORT/DATABASE"),
+            )
+        })?;
+        let target = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!("cannot connect to PostgreSQL at {target}: {e}"))
+            })?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            Error::unavailable(format!("cannot migrate the PostgreSQL database at {target}: {e}"))
+        })?;
+        Ok(PgStore { pool })
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Backend for PgStore {
+    type Session = PgSession;
+    const NAME: &'static str = "postgres";
+
+    async fn write(&self) -> Result<PgSession, Error> {
+        let mut tx = self.pool.begin().await.map_err(database_error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITER_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(database_error)?;
+        Ok(PgSession { tx })
+    }
+
+    async fn read(&self) -> Result<PgSession, Error> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(database_error)?;
+        Ok(PgSession { tx })
+    }
+}
+
+/// One PostgreSQL transaction.
+pub struct PgSession {
+    tx: Transaction<'static, Postgres>,
+}
+
+type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
+
+fn query(sql: &str, values: Vec<Value>) -> Query {
+    values.into_iter().fold(sqlx::query(AssertSqlSafe(sql.to_owned())), |q, v| match v {
+        Value::Text(s) => q.bind(s),
+        Value::Int(n) => q.bind(n),
+        Value::Bool(b) => q.bind(b),
+        Value::Time(t) => q.bind(t),
+    })
+}
+
+#[async_trait]
+impl Session for PgSession {
+    type Row = PgRow;
+
+    async fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<u64, Error> {
+        let done = query(sql, values)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(database_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch(&mut self, sql: &str, values: Vec<Value>) -> Result<Vec<PgRow>, Error> {
+        query(sql, values)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(database_error)
+    }
+
+    async fn commit(self) -> Result<(), Error> {
+        self.tx.commit().await.map_err(database_error)
+    }
+}
+
+impl StoreRow for PgRow {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn integer(&self, index: usize) -> Result<i64, sqlx::Error> {
+        self.try_get(index)
+    }
+
+    fn named_integer(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn boolean(&self, column: &str) -> Result<bool, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn time(&self, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn columns(&self) -> usize {
+        self.len()
+    }
+}

@@ -1,0 +1,173 @@
+//! The embedded SQLite backend (the default).
+//!
+//! Writers are serialised by SQLite itself: every write transaction starts with
+//! `BEGIN IMMEDIATE`, which takes the database's write lock at once (waiting up to the busy
+//! timeout), so revisions are assigned in commit order. WAL mode lets readers run meanwhile,
+//! each read transaction seeing one consistent state.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use execenv_core::{Error, ErrorKind};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
+
+use crate::catalogue::{Backend, Session};
+use crate::common::{StoreRow, Value, database_error};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a writer waits for another to finish before failing with Unavailable.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The catalogue in a SQLite database file (or in memory).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://PATH` or
+    /// `sqlite::memory:`) and runs the migrations.
+    pub async fn open(url: &str) -> Result<SqliteStore, Error> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("{url:?} is not a SQLite URL ({e}); use sqlite://PATH or sqlite::memory:"),
+                )
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // An in-memory database lives as long as its one connection: keep exactly one open,
+        // forever, so every session sees the same database.
+        let pool_options = if in_memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(8)
+        };
+        let pool = pool_options
+            .acquire_timeout(BUSY_TIMEOUT * 3)
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::unavailable(format!("cannot open the SQLite database {url}: {e}")))?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            Error::unavailable(format!("cannot migrate the SQLite database {url}: {e}"))
+        })?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteStore {
+    type Session = SqliteSession;
+    const NAME: &'static str = "sqlite";
+
+    async fn write(&self) -> Result<SqliteSession, Error> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(database_error)?;
+        Ok(SqliteSession { tx })
+    }
+
+    async fn read(&self) -> Result<SqliteSession, Error> {
+        // A deferred transaction takes its WAL snapshot at the first read and keeps it.
+        let tx = self.pool.begin().await.map_err(database_error)?;
+        Ok(SqliteSession { tx })
+    }
+}
+
+/// One SQLite transaction.
+pub struct SqliteSession {
+    tx: Transaction<'static, Sqlite>,
+}
+
+type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
+
+/// Binds values; times are stored as microseconds since the Unix epoch (see the migration).
+fn query(sql: &str, values: Vec<Value>) -> Query {
+    values.into_iter().fold(sqlx::query(AssertSqlSafe(sql.to_owned())), |q, v| match v {
+        Value::Text(s) => q.bind(s),
+        Value::Int(n) => q.bind(n),
+        Value::Bool(b) => q.bind(b),
+        Value::Time(t) => q.bind(t.timestamp_micros()),
+    })
+}
+
+#[async_trait]
+impl Session for SqliteSession {
+    type Row = SqliteRow;
+
+    async fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<u64, Error> {
+        let done = query(sql, values)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(database_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch(&mut self, sql: &str, values: Vec<Value>) -> Result<Vec<SqliteRow>, Error> {
+        query(sql, values)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(database_error)
+    }
+
+    async fn commit(self) -> Result<(), Error> {
+        self.tx.commit().await.map_err(database_error)
+    }
+}
+
+impl StoreRow for SqliteRow {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn integer(&self, index: usize) -> Result<i64, sqlx::Error> {
+        self.try_get(index)
+    }
+
+    fn named_integer(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn boolean(&self, column: &str) -> Result<bool, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn time(&self, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+        let us: i64 = self.try_get(column)?;
+        DateTime::from_timestamp_micros(us).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: format!("{us} microseconds is not a representable time").into(),
+        })
+    }
+
+    fn columns(&self) -> usize {
+        self.len()
+    }
+}
