@@ -17,8 +17,8 @@ pub enum ConfigError {
     /// The built-in defaults could not be turned into a configuration (a bug).
     #[error("built-in configuration defaults are invalid: {0}")]
     Defaults(String),
-    /// The file given with `--config` does not exist or cannot be read.
-    #[error("configuration file {path}: {problem}; check the path given with --config")]
+    /// The file given with `--config` cannot be read, does not parse or holds a bad value.
+    #[error("configuration file {path}: {problem}")]
     File {
         /// The file.
         path: PathBuf,
@@ -64,10 +64,11 @@ where
     let defaults =
         config::Config::try_from(defaults).map_err(|e| ConfigError::Defaults(e.to_string()))?;
     let mut builder = config::Config::builder().add_source(defaults);
+    let mut from_file = None;
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
             path: path.to_owned(),
-            problem: e.to_string(),
+            problem: format!("{e}; check the path given with --config"),
         })?;
         // Parse the file on its own first so a syntax error names the file, not the merge.
         let parsed = config::Config::builder()
@@ -77,7 +78,8 @@ where
                 path: path.to_owned(),
                 problem: e.to_string(),
             })?;
-        builder = builder.add_source(parsed);
+        builder = builder.add_source(parsed.clone());
+        from_file = Some((path, parsed));
     }
     let variables: config::Map<String, String> = env
         .iter()
@@ -94,7 +96,9 @@ where
         path: file.map(Path::to_owned),
         problem: e.to_string(),
     })?;
-    merged.try_deserialize().map_err(|e| blame(e, file, env))
+    merged
+        .try_deserialize()
+        .map_err(|e| blame(e, from_file, env))
 }
 
 /// Whether `name` is a configuration variable (`EXECENV_<SECTION>__<KEY>`).
@@ -107,7 +111,7 @@ fn is_config_variable(name: &str) -> bool {
 /// Names the variable (or file) that supplied the value a deserialisation error is about.
 fn blame(
     err: config::ConfigError,
-    file: Option<&Path>,
+    file: Option<(&Path, config::Config)>,
     env: &HashMap<String, String>,
 ) -> ConfigError {
     let problem = err.to_string();
@@ -120,9 +124,17 @@ fn blame(
                 problem,
             };
         }
+        if let Some((path, parsed)) = &file
+            && parsed.get::<config::Value>(&key).is_ok()
+        {
+            return ConfigError::File {
+                path: path.to_path_buf(),
+                problem,
+            };
+        }
     }
     ConfigError::Invalid {
-        path: file.map(Path::to_owned),
+        path: file.map(|(p, _)| p.to_owned()),
         problem,
     }
 }
@@ -307,6 +319,14 @@ mod tests {
         .to_string();
         assert!(err.contains("/nonexistent/execenv.yaml"), "{err}");
         assert!(err.contains("--config"), "{err}");
+    }
+
+    #[test]
+    fn bad_file_value_names_the_file_and_key() {
+        let f = yaml("server:\n  admin_addr: twelve\n");
+        let err = load(&defaults(), Some(f.path()), &HashMap::new()).unwrap_err();
+        assert!(matches!(err, ConfigError::File { .. }), "{err}");
+        assert!(err.to_string().contains("server.admin_addr"), "{err}");
     }
 
     #[test]

@@ -149,7 +149,7 @@ fn paths_split_into_service_and_method() {
 }
 
 #[tokio::test]
-async fn real_tonic_server_records_each_call_with_its_code() {
+async fn real_tonic_server_with_both_layers_records_each_call_with_its_code() {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
 
@@ -160,6 +160,7 @@ async fn real_tonic_server_records_each_call_with_its_code() {
     let shutdown = crate::shutdown::Shutdown::new();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
+            .layer(crate::propagation::TraceContextLayer)
             .layer(GrpcMetricsLayer::new(&metrics))
             .add_service(health)
             .serve_with_incoming_shutdown(

@@ -176,6 +176,25 @@ mod tests {
     }
 
     #[test]
+    fn layer_runs_the_handler_inside_the_callers_trace() {
+        use tower::{Layer, ServiceExt};
+        let request = http::Request::builder()
+            .uri("/x.Y/Z")
+            .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
+            .body(())
+            .unwrap();
+        let handler = tower::service_fn(|_req: http::Request<()>| async {
+            let cx = tracing::Span::current().context();
+            Ok::<_, std::convert::Infallible>(cx.span().span_context().trace_id().to_string())
+        });
+        tracing::subscriber::with_default(subscriber(), || {
+            let seen =
+                futures::executor::block_on(TraceContextLayer.layer(handler).oneshot(request));
+            assert_eq!(seen.unwrap(), TRACE_ID);
+        });
+    }
+
+    #[test]
     fn request_without_context_starts_a_new_trace() {
         let request = http::Request::builder().uri("/x.Y/Z").body(()).unwrap();
         tracing::subscriber::with_default(subscriber(), || {
