@@ -478,7 +478,11 @@ pub fn parse_mount(s: &str) -> Result<VolumeMountDraft, String> {
                 read_only = match value {
                     None | Some("true") => true,
                     Some("false") => false,
-                    Some(v) => return Err(format!("readonly={v:?} must be true or false; {MOUNT_FORMS}")),
+                    Some(v) => {
+                        return Err(format!(
+                            "readonly={v:?} must be true or false; {MOUNT_FORMS}"
+                        ));
+                    }
                 };
                 continue;
             }
@@ -498,8 +502,11 @@ pub fn parse_mount(s: &str) -> Result<VolumeMountDraft, String> {
         }
     }
     let target_path = target.ok_or_else(|| format!("{s:?} has no target=; {MOUNT_FORMS}"))?;
-    let missing = |key: &str, kind: &str| format!("a {kind} mount needs {key}= in {s:?}; {MOUNT_FORMS}");
-    let stray = |key: &str, kind: &str| format!("{key}= does not apply to a {kind} mount in {s:?}; {MOUNT_FORMS}");
+    let missing =
+        |key: &str, kind: &str| format!("a {kind} mount needs {key}= in {s:?}; {MOUNT_FORMS}");
+    let stray = |key: &str, kind: &str| {
+        format!("{key}= does not apply to a {kind} mount in {s:?}; {MOUNT_FORMS}")
+    };
     let source = match kind.as_deref() {
         Some("nfs") => {
             if claim.is_some() {
@@ -521,7 +528,11 @@ pub fn parse_mount(s: &str) -> Result<VolumeMountDraft, String> {
                 claim_name: claim.ok_or_else(|| missing("claim", "pvc"))?,
             }
         }
-        Some(other) => return Err(format!("unknown mount type {other:?} in {s:?}; {MOUNT_FORMS}")),
+        Some(other) => {
+            return Err(format!(
+                "unknown mount type {other:?} in {s:?}; {MOUNT_FORMS}"
+            ));
+        }
         None => return Err(format!("{s:?} has no type=; {MOUNT_FORMS}")),
     };
     Ok(VolumeMountDraft {
@@ -535,7 +546,9 @@ pub fn parse_mount(s: &str) -> Result<VolumeMountDraft, String> {
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e}); expected e.g. 2026-01-31T12:00:00Z"))
+        .map_err(|e| {
+            format!("{s:?} is not an RFC 3339 time ({e}); expected e.g. 2026-01-31T12:00:00Z")
+        })
 }
 
 #[cfg(test)]

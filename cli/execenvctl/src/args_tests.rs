@@ -35,9 +35,21 @@ fn installation_without_equals_sign_is_rejected_with_the_expected_form() {
 
 #[test]
 fn installation_with_empty_parts_is_rejected() {
-    assert!(parse_installation("=/opt/py").unwrap_err().contains("no version"));
-    assert!(parse_installation("3.11.9=").unwrap_err().contains("no path"));
-    assert!(parse_installation(" = ").unwrap_err().contains("no version"));
+    assert!(
+        parse_installation("=/opt/py")
+            .unwrap_err()
+            .contains("no version")
+    );
+    assert!(
+        parse_installation("3.11.9=")
+            .unwrap_err()
+            .contains("no path")
+    );
+    assert!(
+        parse_installation(" = ")
+            .unwrap_err()
+            .contains("no version")
+    );
 }
 
 #[test]
@@ -45,7 +57,10 @@ fn nfs_mount_spec_parses() {
     let m = parse_mount("type=nfs,host=nfs.local,export=/exports/data,target=/data").unwrap();
     assert_eq!(
         m.source,
-        Some(VolumeSource::Nfs { host: "nfs.local".into(), export_path: "/exports/data".into() })
+        Some(VolumeSource::Nfs {
+            host: "nfs.local".into(),
+            export_path: "/exports/data".into()
+        })
     );
     assert_eq!(m.target_path, "/data");
     assert!(!m.read_only);
@@ -54,15 +69,28 @@ fn nfs_mount_spec_parses() {
 #[test]
 fn pvc_mount_spec_parses_with_readonly() {
     let m = parse_mount("type=pvc,claim=shared-data,target=/mnt/shared,readonly").unwrap();
-    assert_eq!(m.source, Some(VolumeSource::Pvc { claim_name: "shared-data".into() }));
+    assert_eq!(
+        m.source,
+        Some(VolumeSource::Pvc {
+            claim_name: "shared-data".into()
+        })
+    );
     assert_eq!(m.target_path, "/mnt/shared");
     assert!(m.read_only);
 }
 
 #[test]
 fn mount_spec_readonly_accepts_explicit_boolean() {
-    assert!(!parse_mount("type=pvc,claim=c,target=/m,readonly=false").unwrap().read_only);
-    assert!(parse_mount("type=pvc,claim=c,target=/m,readonly=true").unwrap().read_only);
+    assert!(
+        !parse_mount("type=pvc,claim=c,target=/m,readonly=false")
+            .unwrap()
+            .read_only
+    );
+    assert!(
+        parse_mount("type=pvc,claim=c,target=/m,readonly=true")
+            .unwrap()
+            .read_only
+    );
     assert!(parse_mount("type=pvc,claim=c,target=/m,readonly=yes").is_err());
 }
 
@@ -87,22 +115,54 @@ fn mount_spec_with_unknown_key_is_rejected_naming_it() {
 
 #[test]
 fn mount_spec_missing_source_fields_is_rejected() {
-    assert!(parse_mount("type=nfs,host=h,target=/m").unwrap_err().contains("needs export="));
-    assert!(parse_mount("type=pvc,target=/m").unwrap_err().contains("needs claim="));
-    assert!(parse_mount("host=h,export=/e,target=/m").unwrap_err().contains("no type="));
+    assert!(
+        parse_mount("type=nfs,host=h,target=/m")
+            .unwrap_err()
+            .contains("needs export=")
+    );
+    assert!(
+        parse_mount("type=pvc,target=/m")
+            .unwrap_err()
+            .contains("needs claim=")
+    );
+    assert!(
+        parse_mount("host=h,export=/e,target=/m")
+            .unwrap_err()
+            .contains("no type=")
+    );
 }
 
 #[test]
 fn mount_spec_with_keys_of_the_other_type_is_rejected() {
-    assert!(parse_mount("type=pvc,claim=c,host=h,target=/m").unwrap_err().contains("host="));
-    assert!(parse_mount("type=nfs,host=h,export=/e,claim=c,target=/m").unwrap_err().contains("claim="));
+    assert!(
+        parse_mount("type=pvc,claim=c,host=h,target=/m")
+            .unwrap_err()
+            .contains("host=")
+    );
+    assert!(
+        parse_mount("type=nfs,host=h,export=/e,claim=c,target=/m")
+            .unwrap_err()
+            .contains("claim=")
+    );
 }
 
 #[test]
 fn mount_spec_with_repeated_or_empty_values_is_rejected() {
-    assert!(parse_mount("type=pvc,claim=c,target=/m,target=/n").unwrap_err().contains("twice"));
-    assert!(parse_mount("type=pvc,claim=,target=/m").unwrap_err().contains("no value"));
-    assert!(parse_mount("type=pvc,,claim=c,target=/m").unwrap_err().contains("empty item"));
+    assert!(
+        parse_mount("type=pvc,claim=c,target=/m,target=/n")
+            .unwrap_err()
+            .contains("twice")
+    );
+    assert!(
+        parse_mount("type=pvc,claim=,target=/m")
+            .unwrap_err()
+            .contains("no value")
+    );
+    assert!(
+        parse_mount("type=pvc,,claim=c,target=/m")
+            .unwrap_err()
+            .contains("empty item")
+    );
 }
 
 #[test]
@@ -117,11 +177,20 @@ fn bad_mount_flag_is_a_usage_error_naming_the_flag() {
 #[test]
 fn create_accepts_repeated_installations_and_mounts() {
     let cli = parse(&[
-        "env", "create", "img:1", "--python", "3.11.9=/py311", "--python", "3.12.1=/py312",
-        "--mount", "type=pvc,claim=c,target=/m",
+        "env",
+        "create",
+        "img:1",
+        "--python",
+        "3.11.9=/py311",
+        "--python",
+        "3.12.1=/py312",
+        "--mount",
+        "type=pvc,claim=c,target=/m",
     ])
     .unwrap();
-    let Command::Env(EnvCommand::Create(c)) = cli.command else { panic!("not create") };
+    let Command::Env(EnvCommand::Create(c)) = cli.command else {
+        panic!("not create")
+    };
     assert_eq!(c.image.as_deref(), Some("img:1"));
     assert_eq!(c.fields.python.len(), 2);
     assert_eq!(c.fields.mounts.len(), 1);
@@ -139,7 +208,19 @@ fn create_needs_an_image_or_a_file_but_not_both() {
 fn permission_add_needs_exactly_one_of_user_and_group() {
     let g = "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10";
     assert!(parse(&["env", "permissions", "add", g]).is_err());
-    assert!(parse(&["env", "permissions", "add", g, "--user", "u", "--group", "g"]).is_err());
+    assert!(
+        parse(&[
+            "env",
+            "permissions",
+            "add",
+            g,
+            "--user",
+            "u",
+            "--group",
+            "g"
+        ])
+        .is_err()
+    );
     assert!(parse(&["env", "permissions", "add", g, "--group", "g"]).is_ok());
 }
 
@@ -147,12 +228,32 @@ fn permission_add_needs_exactly_one_of_user_and_group() {
 fn list_rejects_managed_with_unmanaged_and_version_without_language() {
     assert!(parse(&["env", "list", "--managed", "--unmanaged"]).is_err());
     assert!(parse(&["env", "list", "--language-version", "3.11"]).is_err());
-    assert!(parse(&["env", "list", "--language", "python", "--language-version", "3.11"]).is_ok());
+    assert!(
+        parse(&[
+            "env",
+            "list",
+            "--language",
+            "python",
+            "--language-version",
+            "3.11"
+        ])
+        .is_ok()
+    );
 }
 
 #[test]
 fn global_flags_are_accepted_after_the_subcommand() {
-    let cli = parse(&["env", "list", "-o", "json", "--as-user", "u", "--as-role", "publisher"]).unwrap();
+    let cli = parse(&[
+        "env",
+        "list",
+        "-o",
+        "json",
+        "--as-user",
+        "u",
+        "--as-role",
+        "publisher",
+    ])
+    .unwrap();
     assert_eq!(cli.global.output, OutputFormat::Json);
     assert_eq!(cli.global.as_user.as_deref(), Some("u"));
 }
@@ -167,8 +268,19 @@ fn acting_as_a_user_needs_a_role() {
 #[test]
 fn clear_accepts_api_field_names() {
     let g = "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10";
-    let cli = parse(&["env", "update", g, "--clear", "cluster_name", "--clear", "volume_mounts"]).unwrap();
-    let Command::Env(EnvCommand::Update(u)) = cli.command else { panic!("not update") };
+    let cli = parse(&[
+        "env",
+        "update",
+        g,
+        "--clear",
+        "cluster_name",
+        "--clear",
+        "volume_mounts",
+    ])
+    .unwrap();
+    let Command::Env(EnvCommand::Update(u)) = cli.command else {
+        panic!("not update")
+    };
     assert_eq!(u.clear, [ClearField::ClusterName, ClearField::VolumeMounts]);
 }
 

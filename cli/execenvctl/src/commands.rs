@@ -14,8 +14,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::args::{
-    ChangesArgs, Cli, Command, CreateArgs, EnvCommand, GlobalArgs, LanguageArg, ListArgs, OutputFormat,
-    PermissionAddArgs, PermissionsCommand, SortArg, UpdateArgs,
+    ChangesArgs, Cli, Command, CreateArgs, EnvCommand, GlobalArgs, LanguageArg, ListArgs,
+    OutputFormat, PermissionAddArgs, PermissionsCommand, SortArg, UpdateArgs,
 };
 use crate::render::{self, ChangeView, EnvironmentList};
 use crate::spec;
@@ -31,7 +31,10 @@ pub struct Report {
 
 impl Report {
     fn text(stdout: impl Into<String>) -> Self {
-        Report { stdout: stdout.into(), note: None }
+        Report {
+            stdout: stdout.into(),
+            note: None,
+        }
     }
 }
 
@@ -43,13 +46,17 @@ pub async fn run(cli: Cli) -> Result<Report, Error> {
         Command::Env(EnvCommand::Create(a)) => {
             let request = create_request(&a)?;
             let mut registry = Registry::connect(&cli.global).await?;
-            let created = registry.call(|mut c| async move { c.create_environment(request).await }).await?;
+            let created = registry
+                .call(|mut c| async move { c.create_environment(request).await })
+                .await?;
             environment_report(environment(created)?, format)
         }
         Command::Env(EnvCommand::Update(a)) => {
             let request = update_request(&a)?;
             let mut registry = Registry::connect(&cli.global).await?;
-            let updated = registry.call(|mut c| async move { c.update_environment(request).await }).await?;
+            let updated = registry
+                .call(|mut c| async move { c.update_environment(request).await })
+                .await?;
             environment_report(environment(updated)?, format)
         }
         Command::Env(EnvCommand::List(a)) => {
@@ -59,16 +66,23 @@ pub async fn run(cli: Cli) -> Result<Report, Error> {
         Command::Env(EnvCommand::Get { guid }) => {
             let mut registry = Registry::connect(&cli.global).await?;
             let request = reg::GetEnvironmentRequest { guid };
-            let found = registry.call(|mut c| async move { c.get_environment(request).await }).await?;
+            let found = registry
+                .call(|mut c| async move { c.get_environment(request).await })
+                .await?;
             environment_report(environment(found)?, format)
         }
-        Command::Env(EnvCommand::Delete { guid, expected_revision }) => {
+        Command::Env(EnvCommand::Delete {
+            guid,
+            expected_revision,
+        }) => {
             let mut registry = Registry::connect(&cli.global).await?;
             let request = reg::DeleteEnvironmentRequest {
                 guid: guid.clone(),
                 expected_revision: expected_revision.unwrap_or(0),
             };
-            registry.call(|mut c| async move { c.delete_environment(request).await }).await?;
+            registry
+                .call(|mut c| async move { c.delete_environment(request).await })
+                .await?;
             Ok(Report::text(format!("deleted environment {guid}\n")))
         }
         Command::Env(EnvCommand::Permissions(p)) => {
@@ -82,12 +96,18 @@ pub async fn run(cli: Cli) -> Result<Report, Error> {
     }
 }
 
-async fn list(mut registry: Registry, args: &ListArgs, format: OutputFormat) -> Result<Report, Error> {
+async fn list(
+    mut registry: Registry,
+    args: &ListArgs,
+    format: OutputFormat,
+) -> Result<Report, Error> {
     let mut request = list_request(args);
     let mut environments = Vec::new();
     loop {
         let page_request = request.clone();
-        let page = registry.call(|mut c| async move { c.list_environments(page_request).await }).await?;
+        let page = registry
+            .call(|mut c| async move { c.list_environments(page_request).await })
+            .await?;
         for e in page.environments {
             environments.push(environment(e)?);
         }
@@ -119,11 +139,19 @@ fn list_report(list: &EnvironmentList, format: OutputFormat) -> Result<Report, E
     })
 }
 
-async fn permissions(mut registry: Registry, command: PermissionsCommand, format: OutputFormat) -> Result<Report, Error> {
+async fn permissions(
+    mut registry: Registry,
+    command: PermissionsCommand,
+    format: OutputFormat,
+) -> Result<Report, Error> {
     match command {
         PermissionsCommand::List { guid } => {
-            let request = reg::ListPermissionsRequest { environment_guid: guid };
-            let listed = registry.call(|mut c| async move { c.list_permissions(request).await }).await?;
+            let request = reg::ListPermissionsRequest {
+                environment_guid: guid,
+            };
+            let listed = registry
+                .call(|mut c| async move { c.list_permissions(request).await })
+                .await?;
             let list = listed
                 .permissions
                 .into_iter()
@@ -133,7 +161,9 @@ async fn permissions(mut registry: Registry, command: PermissionsCommand, format
         }
         PermissionsCommand::Add(a) => {
             let request = add_permission_request(a);
-            let added = registry.call(|mut c| async move { c.add_permission(request).await }).await?;
+            let added = registry
+                .call(|mut c| async move { c.add_permission(request).await })
+                .await?;
             let added = permission(added)?;
             if format == OutputFormat::Table {
                 permissions_report(std::slice::from_ref(&added), format)
@@ -141,13 +171,20 @@ async fn permissions(mut registry: Registry, command: PermissionsCommand, format
                 Ok(Report::text(render::document(&added, format)?))
             }
         }
-        PermissionsCommand::Remove { guid, permission_guid } => {
+        PermissionsCommand::Remove {
+            guid,
+            permission_guid,
+        } => {
             let request = reg::RemovePermissionRequest {
                 environment_guid: guid.clone(),
                 permission_guid: permission_guid.clone(),
             };
-            registry.call(|mut c| async move { c.remove_permission(request).await }).await?;
-            Ok(Report::text(format!("removed permission {permission_guid} from environment {guid}\n")))
+            registry
+                .call(|mut c| async move { c.remove_permission(request).await })
+                .await?;
+            Ok(Report::text(format!(
+                "removed permission {permission_guid} from environment {guid}\n"
+            )))
         }
     }
 }
@@ -156,20 +193,26 @@ fn permissions_report(list: &[Permission], format: OutputFormat) -> Result<Repor
     match format {
         OutputFormat::Table => Ok(Report {
             stdout: render::permissions_table(list),
-            note: list
-                .is_empty()
-                .then(|| "no permission entries: every publisher may use this environment".to_owned()),
+            note: list.is_empty().then(|| {
+                "no permission entries: every publisher may use this environment".to_owned()
+            }),
         }),
         _ => Ok(Report::text(render::document(&list, format)?)),
     }
 }
 
-async fn changes(mut registry: Registry, args: &ChangesArgs, format: OutputFormat) -> Result<Report, Error> {
+async fn changes(
+    mut registry: Registry,
+    args: &ChangesArgs,
+    format: OutputFormat,
+) -> Result<Report, Error> {
     let mut request = changes_request(args);
     let mut changes = Vec::new();
     loop {
         let page_request = request.clone();
-        let page = registry.call(|mut c| async move { c.list_changes(page_request).await }).await?;
+        let page = registry
+            .call(|mut c| async move { c.list_changes(page_request).await })
+            .await?;
         changes.extend(page.changes.into_iter().map(ChangeView::from));
         if !next_page(&request.page_token, &page.next_page_token, args.all)? {
             if format != OutputFormat::Table {
@@ -177,7 +220,12 @@ async fn changes(mut registry: Registry, args: &ChangesArgs, format: OutputForma
             }
             return Ok(Report {
                 stdout: render::changes_table(&changes),
-                note: Some(render::list_footer(changes.len(), None, "changes", &page.next_page_token)),
+                note: Some(render::list_footer(
+                    changes.len(),
+                    None,
+                    "changes",
+                    &page.next_page_token,
+                )),
             });
         }
         request.page_token = page.next_page_token;
@@ -210,13 +258,17 @@ pub fn create_request(args: &CreateArgs) -> Result<reg::CreateEnvironmentRequest
     let draft = match (&args.file, &args.image) {
         (Some(path), _) => {
             let origin = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::invalid_field("--file", format!("cannot read {origin}: {e}")))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid_field("--file", format!("cannot read {origin}: {e}"))
+            })?;
             spec::parse_file(&text, spec::is_json(&origin, &text), &origin)?
         }
         (None, Some(image)) => spec::create_draft(image, args.guid.as_deref(), &args.fields),
         (None, None) => {
-            return Err(Error::invalid_field("IMAGE", "is required: give the container image or --file FILE"));
+            return Err(Error::invalid_field(
+                "IMAGE",
+                "is required: give the container image or --file FILE",
+            ));
         }
     };
     Ok(reg::CreateEnvironmentRequest {
@@ -299,7 +351,12 @@ pub fn add_permission_request(a: PermissionAddArgs) -> reg::AddPermissionRequest
 pub fn identity(g: &GlobalArgs) -> IdentityInterceptor {
     IdentityInterceptor {
         user: g.as_user.clone().filter(|u| !u.is_empty()),
-        groups: g.as_groups.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        groups: g
+            .as_groups
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect(),
         role: g.as_role.map(Role::from),
         token: g.token.clone().filter(|t| !t.is_empty()),
     }
@@ -325,7 +382,9 @@ impl Registry {
     async fn connect(g: &GlobalArgs) -> Result<Registry, Error> {
         let url = registry_url(&g.registry);
         let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| Error::invalid_field("--registry", format!("{:?} is not a URL: {e}", g.registry)))?
+            .map_err(|e| {
+                Error::invalid_field("--registry", format!("{:?} is not a URL: {e}", g.registry))
+            })?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60));
         let channel = endpoint.connect().await.map_err(|e| {
@@ -367,7 +426,11 @@ fn call_error(url: &str, status: &tonic::Status) -> Error {
 
 /// `host:port` without a scheme means plain-text gRPC.
 fn registry_url(s: &str) -> String {
-    if s.contains("://") { s.to_owned() } else { format!("http://{s}") }
+    if s.contains("://") {
+        s.to_owned()
+    } else {
+        format!("http://{s}")
+    }
 }
 
 /// An error and its sources joined, e.g. `transport error: tcp connect error: Connection refused`.

@@ -31,7 +31,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            write_ignoring_closed_pipe(&mut std::io::stderr(), &format!("{}\n", render::error_text(&e)));
+            write_ignoring_closed_pipe(
+                &mut std::io::stderr(),
+                &format!("{}\n", render::error_text(&e)),
+            );
             ExitCode::from(render::exit_code(&e))
         }
     }

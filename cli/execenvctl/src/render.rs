@@ -2,7 +2,9 @@
 //! text. Pure functions from data to strings.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use execenv_core::{Environment, Error, ErrorKind, Installation, Permission, Principal, VolumeSource};
+use execenv_core::{
+    Environment, Error, ErrorKind, Installation, Permission, Principal, VolumeSource,
+};
 use execenv_proto::convert::from_timestamp;
 use execenv_proto::registry::v1 as reg;
 use serde::Serialize;
@@ -50,7 +52,8 @@ impl From<reg::Change> for ChangeView {
     fn from(c: reg::Change) -> Self {
         // Kept as a string when the registry sent something that is not JSON, so nothing is lost.
         let json = |s: String| {
-            (!s.is_empty()).then(|| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
+            (!s.is_empty())
+                .then(|| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
         };
         ChangeView {
             revision: c.revision,
@@ -68,12 +71,16 @@ impl From<reg::Change> for ChangeView {
 /// A value as a JSON (pretty) or YAML document, ending in a newline.
 pub fn document<T: Serialize>(value: &T, format: OutputFormat) -> Result<String, Error> {
     let text = match format {
-        OutputFormat::Yaml => serde_saphyr::to_string(value).map_err(|e| Error::internal(format!("cannot write YAML: {e}")))?,
-        OutputFormat::Json | OutputFormat::Table => {
-            serde_json::to_string_pretty(value).map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?
-        }
+        OutputFormat::Yaml => serde_saphyr::to_string(value)
+            .map_err(|e| Error::internal(format!("cannot write YAML: {e}")))?,
+        OutputFormat::Json | OutputFormat::Table => serde_json::to_string_pretty(value)
+            .map_err(|e| Error::internal(format!("cannot write JSON: {e}")))?,
     };
-    Ok(if text.ends_with('\n') { text } else { text + "\n" })
+    Ok(if text.ends_with('\n') {
+        text
+    } else {
+        text + "\n"
+    })
 }
 
 /// Aligned columns: a header row, then one row per item; each column as wide as its widest cell,
@@ -94,7 +101,10 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
                 line.push_str(GAP);
             }
             line.push_str(cell);
-            line.extend(std::iter::repeat_n(' ', w.saturating_sub(cell.chars().count())));
+            line.extend(std::iter::repeat_n(
+                ' ',
+                w.saturating_sub(cell.chars().count()),
+            ));
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -105,7 +115,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// A `key: value` block with the values aligned; a key with several values continues on
 /// indented lines.
 pub fn key_values(pairs: &[(&str, Vec<String>)]) -> String {
-    let width = pairs.iter().map(|(k, _)| k.chars().count() + 1).max().unwrap_or(0);
+    let width = pairs
+        .iter()
+        .map(|(k, _)| k.chars().count() + 1)
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for (key, values) in pairs {
         let label = format!("{key}:");
@@ -138,7 +152,12 @@ pub fn environments_table(environments: &[Environment]) -> String {
             ]
         })
         .collect();
-    table(&["GUID", "TITLE", "IMAGE", "MATCHING", "PYTHON", "R", "QUARTO", "MANAGED"], &rows)
+    table(
+        &[
+            "GUID", "TITLE", "IMAGE", "MATCHING", "PYTHON", "R", "QUARTO", "MANAGED",
+        ],
+        &rows,
+    )
 }
 
 /// The line below a list: how many of how many, and how to get the next page.
@@ -148,7 +167,9 @@ pub fn list_footer(shown: usize, total: Option<u64>, noun: &str, next_page_token
         None => format!("{shown} {noun}"),
     };
     if !next_page_token.is_empty() {
-        out.push_str(&format!("; next page: --page-token {next_page_token} (or --all)"));
+        out.push_str(&format!(
+            "; next page: --page-token {next_page_token} (or --all)"
+        ));
     }
     out
 }
@@ -228,7 +249,17 @@ pub fn changes_table(changes: &[ChangeView]) -> String {
             ]
         })
         .collect();
-    table(&["REVISION", "TIME", "ACTOR", "SOURCE", "ACTION", "ENVIRONMENT"], &rows)
+    table(
+        &[
+            "REVISION",
+            "TIME",
+            "ACTOR",
+            "SOURCE",
+            "ACTION",
+            "ENVIRONMENT",
+        ],
+        &rows,
+    )
 }
 
 /// The text printed for a failure: `error: <message>`, then each field violation on its own line.
@@ -237,7 +268,10 @@ pub fn error_text(e: &Error) -> String {
     // Error::invalid repeats the violations in its message; list them once, one per line.
     if !e.violations.is_empty() && e.message == Error::invalid(e.violations.clone()).message {
         let n = e.violations.len();
-        out.push_str(&format!("invalid input ({n} problem{}):", if n == 1 { "" } else { "s" }));
+        out.push_str(&format!(
+            "invalid input ({n} problem{}):",
+            if n == 1 { "" } else { "s" }
+        ));
     } else {
         out.push_str(&e.message);
     }
@@ -249,7 +283,11 @@ pub fn error_text(e: &Error) -> String {
 
 /// The process exit code for a failure: 2 for invalid input, 1 for everything else.
 pub fn exit_code(e: &Error) -> u8 {
-    if e.kind == ErrorKind::InvalidArgument { 2 } else { 1 }
+    if e.kind == ErrorKind::InvalidArgument {
+        2
+    } else {
+        1
+    }
 }
 
 fn permission_line(p: &Permission) -> String {
@@ -260,15 +298,24 @@ fn permission_line(p: &Permission) -> String {
 }
 
 fn installation_lines(list: &[Installation]) -> Vec<String> {
-    let width = list.iter().map(|i| i.version.chars().count()).max().unwrap_or(0);
-    list.iter().map(|i| format!("{:<width$}{GAP}{}", i.version, i.path)).collect()
+    let width = list
+        .iter()
+        .map(|i| i.version.chars().count())
+        .max()
+        .unwrap_or(0);
+    list.iter()
+        .map(|i| format!("{:<width$}{GAP}{}", i.version, i.path))
+        .collect()
 }
 
 fn versions(list: &[Installation]) -> String {
     if list.is_empty() {
         NONE.to_owned()
     } else {
-        list.iter().map(|i| i.version.as_str()).collect::<Vec<_>>().join(",")
+        list.iter()
+            .map(|i| i.version.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

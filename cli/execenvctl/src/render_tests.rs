@@ -20,14 +20,23 @@ fn sample() -> Environment {
             matching: Matching::Exact,
             supervisor: Some("/opt/sup.sh".into()),
             python: vec![
-                Installation { version: "3.11.9".into(), path: "/opt/py311/bin/python3".into() },
-                Installation { version: "3.12.10".into(), path: "/opt/py312/bin/python3".into() },
+                Installation {
+                    version: "3.11.9".into(),
+                    path: "/opt/py311/bin/python3".into(),
+                },
+                Installation {
+                    version: "3.12.10".into(),
+                    path: "/opt/py312/bin/python3".into(),
+                },
             ],
             r: vec![],
             quarto: vec![],
             tensorflow: vec![],
             volume_mounts: vec![VolumeMount {
-                source: VolumeSource::Nfs { host: "nfs.local".into(), export_path: "/exports/data".into() },
+                source: VolumeSource::Nfs {
+                    host: "nfs.local".into(),
+                    export_path: "/exports/data".into(),
+                },
                 target_path: "/data".into(),
                 read_only: true,
             }],
@@ -68,7 +77,11 @@ fn table_columns_start_at_the_same_offsets_in_every_row() {
     let headers = ["GUID", "TITLE", "IMAGE"];
     let rows = vec![
         vec!["a".to_owned(), "Café Python".to_owned(), "img:1".to_owned()],
-        vec!["long-guid-value".to_owned(), "-".to_owned(), "registry.example.com/x:2".to_owned()],
+        vec![
+            "long-guid-value".to_owned(),
+            "-".to_owned(),
+            "registry.example.com/x:2".to_owned(),
+        ],
         vec!["b".to_owned(), "R".to_owned(), "r".to_owned()],
     ];
     let text = table(&headers, &rows);
@@ -76,11 +89,21 @@ fn table_columns_start_at_the_same_offsets_in_every_row() {
     assert_eq!(lines.len(), 4);
     let header_cells: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
     let expected = cell_offsets(lines[0], &header_cells);
-    assert_eq!(expected, [0, "long-guid-value".len() + 2, "long-guid-value".len() + 2 + "Café Python".chars().count() + 2]);
+    assert_eq!(
+        expected,
+        [
+            0,
+            "long-guid-value".len() + 2,
+            "long-guid-value".len() + 2 + "Café Python".chars().count() + 2
+        ]
+    );
     for (line, row) in lines[1..].iter().zip(&rows) {
         assert_eq!(cell_offsets(line, row), expected, "{text}");
     }
-    assert!(text.lines().all(|l| !l.ends_with(' ')), "trailing blanks in {text:?}");
+    assert!(
+        text.lines().all(|l| !l.ends_with(' ')),
+        "trailing blanks in {text:?}"
+    );
 }
 
 #[test]
@@ -104,11 +127,30 @@ fn environments_table_shows_versions_comma_joined_and_dashes_for_empty() {
 fn environment_block_shows_every_field_aligned() {
     let text = environment_block(&sample());
     for key in [
-        "guid:", "id:", "name:", "title:", "description:", "cluster_name:", "environment_type:",
-        "matching:", "supervisor:", "python:", "r:", "quarto:", "tensorflow:", "volume_mounts:",
-        "permissions:", "managed_by:", "revision:", "created_time:", "updated_time:",
+        "guid:",
+        "id:",
+        "name:",
+        "title:",
+        "description:",
+        "cluster_name:",
+        "environment_type:",
+        "matching:",
+        "supervisor:",
+        "python:",
+        "r:",
+        "quarto:",
+        "tensorflow:",
+        "volume_mounts:",
+        "permissions:",
+        "managed_by:",
+        "revision:",
+        "created_time:",
+        "updated_time:",
     ] {
-        assert!(text.lines().any(|l| l.starts_with(key)), "{key} missing in\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(key)),
+            "{key} missing in\n{text}"
+        );
     }
     let value_column = "environment_type:".len() + 2;
     for line in text.lines() {
@@ -116,16 +158,24 @@ fn environment_block_shows_every_field_aligned() {
         assert_ne!(line.chars().nth(value_column), Some(' '), "{line:?}");
     }
     assert!(text.contains("3.11.9   /opt/py311/bin/python3"), "{text}");
-    assert!(text.contains("nfs nfs.local:/exports/data -> /data (read-only)"), "{text}");
+    assert!(
+        text.contains("nfs nfs.local:/exports/data -> /data (read-only)"),
+        "{text}"
+    );
     assert!(text.contains("group data-team"), "{text}");
     assert!(text.contains("2026-01-31T12:00:00Z"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("description:") && l.ends_with(" -")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("description:") && l.ends_with(" -")),
+        "{text}"
+    );
 }
 
 #[test]
 fn environment_documents_are_the_serde_form() {
     let e = sample();
-    let json: serde_json::Value = serde_json::from_str(&document(&e, OutputFormat::Json).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&document(&e, OutputFormat::Json).unwrap()).unwrap();
     assert_eq!(json, serde_json::to_value(&e).unwrap());
     let yaml = document(&e, OutputFormat::Yaml).unwrap();
     assert!(yaml.contains("name: ghcr.io/acme/py:3.11"), "{yaml}");
@@ -134,17 +184,31 @@ fn environment_documents_are_the_serde_form() {
 
 #[test]
 fn list_document_has_environments_total_and_token() {
-    let list = EnvironmentList { environments: vec![sample()], total_count: 12, next_page_token: "t2".into() };
-    let json: serde_json::Value = serde_json::from_str(&document(&list, OutputFormat::Json).unwrap()).unwrap();
+    let list = EnvironmentList {
+        environments: vec![sample()],
+        total_count: 12,
+        next_page_token: "t2".into(),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&document(&list, OutputFormat::Json).unwrap()).unwrap();
     assert_eq!(json["total_count"], 12);
     assert_eq!(json["next_page_token"], "t2");
-    assert_eq!(json["environments"][0]["guid"], "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10");
+    assert_eq!(
+        json["environments"][0]["guid"],
+        "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10"
+    );
 }
 
 #[test]
 fn footer_counts_and_points_at_the_next_page() {
-    assert_eq!(list_footer(3, Some(12), "environments", "abc"), "3 of 12 environments; next page: --page-token abc (or --all)");
-    assert_eq!(list_footer(12, Some(12), "environments", ""), "12 of 12 environments");
+    assert_eq!(
+        list_footer(3, Some(12), "environments", "abc"),
+        "3 of 12 environments; next page: --page-token abc (or --all)"
+    );
+    assert_eq!(
+        list_footer(12, Some(12), "environments", ""),
+        "12 of 12 environments"
+    );
     assert_eq!(list_footer(2, None, "changes", ""), "2 changes");
 }
 
@@ -152,7 +216,10 @@ fn footer_counts_and_points_at_the_next_page() {
 fn change_view_parses_before_and_after_json() {
     let c = reg::Change {
         revision: 4,
-        time: Some(prost_types::Timestamp { seconds: 1_769_860_800, nanos: 0 }),
+        time: Some(prost_types::Timestamp {
+            seconds: 1_769_860_800,
+            nanos: 0,
+        }),
         actor: "alice".into(),
         source: "api".into(),
         action: "update".into(),
@@ -165,14 +232,20 @@ fn change_view_parses_before_and_after_json() {
     assert_eq!(v.after, None);
     let text = changes_table(&[v]);
     assert!(text.starts_with("REVISION  TIME"), "{text}");
-    assert!(text.contains("2026-01-31T12:00:00Z  alice  api     update  g"), "{text}");
+    assert!(
+        text.contains("2026-01-31T12:00:00Z  alice  api     update  g"),
+        "{text}"
+    );
 }
 
 #[test]
 fn invalid_input_error_lists_each_violation_on_its_own_line() {
     let e = Error::invalid(vec![
         FieldViolation::new("name", "is required"),
-        FieldViolation::new("python.installations[0].version", "\"3.11\" is not a semantic version"),
+        FieldViolation::new(
+            "python.installations[0].version",
+            "\"3.11\" is not a semantic version",
+        ),
     ]);
     assert_eq!(
         error_text(&e),
@@ -184,8 +257,12 @@ fn invalid_input_error_lists_each_violation_on_its_own_line() {
 #[test]
 fn error_with_own_message_keeps_it_above_the_violations() {
     let mut e = Error::new(ErrorKind::InvalidArgument, "environment spec rejected");
-    e.violations.push(FieldViolation::new("matching", "use any, exact or none"));
-    assert_eq!(error_text(&e), "error: environment spec rejected\n  - matching: use any, exact or none");
+    e.violations
+        .push(FieldViolation::new("matching", "use any, exact or none"));
+    assert_eq!(
+        error_text(&e),
+        "error: environment spec rejected\n  - matching: use any, exact or none"
+    );
 }
 
 #[test]

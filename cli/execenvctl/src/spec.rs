@@ -38,7 +38,10 @@ pub fn build_update(fields: &FieldArgs, clear: &[ClearField]) -> Result<Update, 
         let flag = flag_of(both.path());
         return Err(Error::invalid_field(
             "--clear",
-            format!("--clear {} contradicts {flag}; give one of them", both.path()),
+            format!(
+                "--clear {} contradicts {flag}; give one of them",
+                both.path()
+            ),
         ));
     }
     let named = |f: &str| given.contains(&f) || clear.iter().any(|c| c.path() == f);
@@ -182,7 +185,10 @@ impl FileSpec {
             l.map(|l| {
                 l.installations
                     .into_iter()
-                    .map(|i| Installation { version: i.version, path: i.path })
+                    .map(|i| Installation {
+                        version: i.version,
+                        path: i.path,
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -204,7 +210,9 @@ impl FileSpec {
                 .into_iter()
                 .map(|m| VolumeMountDraft {
                     source: Some(match m.source {
-                        FileSource::Nfs { host, export_path } => VolumeSource::Nfs { host, export_path },
+                        FileSource::Nfs { host, export_path } => {
+                            VolumeSource::Nfs { host, export_path }
+                        }
                         FileSource::Pvc { claim_name } => VolumeSource::Pvc { claim_name },
                     }),
                     target_path: m.target_path,

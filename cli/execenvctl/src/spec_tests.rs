@@ -4,7 +4,10 @@ use super::*;
 use crate::args::MatchingArg;
 
 fn inst(v: &str, p: &str) -> Installation {
-    Installation { version: v.into(), path: p.into() }
+    Installation {
+        version: v.into(),
+        path: p.into(),
+    }
 }
 
 #[test]
@@ -50,7 +53,11 @@ fn update_mask_sends_the_whole_list_for_list_flags() {
 
 #[test]
 fn cleared_fields_are_in_the_mask_and_unset() {
-    let u = build_update(&FieldArgs::default(), &[ClearField::Supervisor, ClearField::Python]).unwrap();
+    let u = build_update(
+        &FieldArgs::default(),
+        &[ClearField::Supervisor, ClearField::Python],
+    )
+    .unwrap();
     assert_eq!(u.mask, ["supervisor", "python"]);
     assert_eq!(u.draft.supervisor, None);
     assert!(u.draft.python.is_empty());
@@ -63,7 +70,11 @@ fn update_mask_follows_api_field_order_without_duplicates() {
         title: Some("t".into()),
         ..Default::default()
     };
-    let u = build_update(&fields, &[ClearField::R, ClearField::R, ClearField::ClusterName]).unwrap();
+    let u = build_update(
+        &fields,
+        &[ClearField::R, ClearField::R, ClearField::ClusterName],
+    )
+    .unwrap();
     assert_eq!(u.mask, ["title", "cluster_name", "r", "volume_mounts"]);
 }
 
@@ -76,10 +87,17 @@ fn update_with_nothing_given_is_rejected() {
 
 #[test]
 fn setting_and_clearing_the_same_field_is_rejected() {
-    let fields = FieldArgs { cluster_name: Some("c".into()), ..Default::default() };
+    let fields = FieldArgs {
+        cluster_name: Some("c".into()),
+        ..Default::default()
+    };
     let e = build_update(&fields, &[ClearField::ClusterName]).unwrap_err();
     assert_eq!(e.violations[0].field, "--clear");
-    assert!(e.violations[0].description.contains("--cluster-name"), "{:?}", e.violations);
+    assert!(
+        e.violations[0].description.contains("--cluster-name"),
+        "{:?}",
+        e.violations
+    );
 }
 
 const YAML: &str = "\
@@ -111,10 +129,18 @@ fn yaml_file_parses_into_a_draft() {
     assert_eq!(d.volume_mounts.len(), 2);
     assert_eq!(
         d.volume_mounts[0].source,
-        Some(VolumeSource::Nfs { host: "nfs.local".into(), export_path: "/exports/data".into() })
+        Some(VolumeSource::Nfs {
+            host: "nfs.local".into(),
+            export_path: "/exports/data".into()
+        })
     );
     assert!(d.volume_mounts[0].read_only);
-    assert_eq!(d.volume_mounts[1].source, Some(VolumeSource::Pvc { claim_name: "shared".into() }));
+    assert_eq!(
+        d.volume_mounts[1].source,
+        Some(VolumeSource::Pvc {
+            claim_name: "shared".into()
+        })
+    );
     assert!(!d.volume_mounts[1].read_only);
 }
 
@@ -130,12 +156,18 @@ fn json_file_parses_into_the_same_draft_as_yaml() {
         {"source": {"type": "pvc", "claim_name": "shared"}, "target_path": "/shared"}
       ]
     }"#;
-    assert_eq!(parse_file(json, true, "env.json").unwrap(), parse_file(YAML, false, "env.yaml").unwrap());
+    assert_eq!(
+        parse_file(json, true, "env.json").unwrap(),
+        parse_file(YAML, false, "env.yaml").unwrap()
+    );
 }
 
 #[test]
 fn unknown_top_level_key_is_rejected_with_its_name() {
-    for (text, json) in [("name: img\nimage_name: x\n", false), (r#"{"name": "img", "image_name": "x"}"#, true)] {
+    for (text, json) in [
+        ("name: img\nimage_name: x\n", false),
+        (r#"{"name": "img", "image_name": "x"}"#, true),
+    ] {
         let e = parse_file(text, json, "env.file").unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         assert_eq!(e.violations[0].field, "--file");
@@ -155,14 +187,27 @@ fn unknown_nested_keys_are_rejected_with_their_names() {
     ];
     for (text, key) in cases.iter().zip(["arch", "versions", "size", "mode"]) {
         let e = parse_file(text, false, "f").unwrap_err();
-        assert!(e.violations[0].description.contains(key), "{key}: {}", e.violations[0].description);
+        assert!(
+            e.violations[0].description.contains(key),
+            "{key}: {}",
+            e.violations[0].description
+        );
     }
 }
 
 #[test]
 fn unknown_volume_source_type_is_rejected() {
-    let e = parse_file("volume_mounts:\n  - {source: {type: smb}, target_path: /m}\n", false, "f").unwrap_err();
-    assert!(e.violations[0].description.contains("smb"), "{}", e.violations[0].description);
+    let e = parse_file(
+        "volume_mounts:\n  - {source: {type: smb}, target_path: /m}\n",
+        false,
+        "f",
+    )
+    .unwrap_err();
+    assert!(
+        e.violations[0].description.contains("smb"),
+        "{}",
+        e.violations[0].description
+    );
 }
 
 #[test]
