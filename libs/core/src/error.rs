@@ -199,7 +199,10 @@ mod tests {
     fn invalid_error_message_lists_every_violation() {
         let e = Error::invalid(vec![
             FieldViolation::new("name", "is required"),
-            FieldViolation::new("python.installations[0].version", "\"3.11\" is not a semantic version"),
+            FieldViolation::new(
+                "python.installations[0].version",
+                "\"3.11\" is not a semantic version",
+            ),
         ]);
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         assert!(e.message.contains("2 problems"));

@@ -8,7 +8,9 @@ use uuid::Uuid;
 pub const DEFAULT_CLUSTER_NAME: &str = "Kubernetes";
 
 /// How an environment may be chosen for content.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Matching {
     /// Chosen automatically or when asked for by name.
@@ -257,9 +259,13 @@ impl ChangeSource {
 
     /// Parses the wire spelling.
     pub fn parse(s: &str) -> Option<ChangeSource> {
-        [ChangeSource::Api, ChangeSource::ConfigFile, ChangeSource::Bootstrap]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            ChangeSource::Api,
+            ChangeSource::ConfigFile,
+            ChangeSource::Bootstrap,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 

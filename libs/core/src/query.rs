@@ -93,7 +93,11 @@ pub fn search_text(guid: Uuid, spec: &EnvironmentSpec) -> String {
     parts.extend(spec.description.as_deref());
     parts.extend(spec.supervisor.as_deref());
     for language in Language::ALL {
-        parts.extend(spec.installations(language).iter().map(|i| i.version.as_str()));
+        parts.extend(
+            spec.installations(language)
+                .iter()
+                .map(|i| i.version.as_str()),
+        );
     }
     let guid = guid.to_string();
     parts.push(&guid);
@@ -134,8 +138,7 @@ pub fn title_sort_key(spec: &EnvironmentSpec) -> String {
 /// Whether an installation version is selected by a `language_version` filter: equal, or a
 /// dotted prefix ("3.11" selects "3.11.9" but not "3.110.0").
 pub fn version_has_prefix(version: &str, prefix: &str) -> bool {
-    version == prefix
-        || (version.starts_with(prefix) && version[prefix.len()..].starts_with('.'))
+    version == prefix || (version.starts_with(prefix) && version[prefix.len()..].starts_with('.'))
 }
 
 #[cfg(test)]

@@ -111,26 +111,37 @@ pub fn check_spec(
     violations: &mut Vec<FieldViolation>,
 ) -> Option<EnvironmentSpec> {
     let before = violations.len();
-    let mut v = |field: &str, d: String| violations.push(FieldViolation::new(format!("{prefix}{field}"), d));
+    let mut v = |field: &str, d: String| {
+        violations.push(FieldViolation::new(format!("{prefix}{field}"), d))
+    };
 
     let name = draft.name.clone().unwrap_or_default();
     if let Err(d) = check_image_reference(&name) {
         v("name", d);
     }
-    if let Some(t) = &draft.title {
-        if t.chars().count() > MAX_TITLE_LEN {
-            v("title", format!("is longer than {MAX_TITLE_LEN} characters"));
-        }
+    if let Some(t) = &draft.title
+        && t.chars().count() > MAX_TITLE_LEN
+    {
+        v(
+            "title",
+            format!("is longer than {MAX_TITLE_LEN} characters"),
+        );
     }
-    if let Some(d) = &draft.description {
-        if d.chars().count() > MAX_DESCRIPTION_LEN {
-            v("description", format!("is longer than {MAX_DESCRIPTION_LEN} characters"));
-        }
+    if let Some(d) = &draft.description
+        && d.chars().count() > MAX_DESCRIPTION_LEN
+    {
+        v(
+            "description",
+            format!("is longer than {MAX_DESCRIPTION_LEN} characters"),
+        );
     }
     let cluster_name = match draft.cluster_name.as_deref() {
         None => DEFAULT_CLUSTER_NAME.to_owned(),
         Some(c) if c.trim().is_empty() => {
-            v("cluster_name", "must not be empty (omit it for the default \"Kubernetes\")".into());
+            v(
+                "cluster_name",
+                "must not be empty (omit it for the default \"Kubernetes\")".into(),
+            );
             String::new()
         }
         Some(c) => c.to_owned(),
@@ -138,15 +149,18 @@ pub fn check_spec(
     let matching = match draft.matching.as_deref() {
         None | Some("") => Matching::Any,
         Some(m) => Matching::parse(m).unwrap_or_else(|| {
-            v("matching", format!("{m:?} is not a matching mode; use any, exact or none"));
+            v(
+                "matching",
+                format!("{m:?} is not a matching mode; use any, exact or none"),
+            );
             Matching::Any
         }),
     };
     let supervisor = draft.supervisor.clone().filter(|s| !s.is_empty());
-    if let Some(s) = &supervisor {
-        if let Err(d) = check_absolute_path(s) {
-            v("supervisor", d);
-        }
+    if let Some(s) = &supervisor
+        && let Err(d) = check_absolute_path(s)
+    {
+        v("supervisor", d);
     }
     for language in Language::ALL {
         let list = draft.installations(language);
@@ -192,10 +206,16 @@ pub fn check_spec(
         }
         if let Err(d) = check_absolute_path(&m.target_path) {
             v(&format!("{at}.target_path"), d);
-        } else if let Some(j) = draft.volume_mounts[..i].iter().position(|o| o.target_path == m.target_path) {
+        } else if let Some(j) = draft.volume_mounts[..i]
+            .iter()
+            .position(|o| o.target_path == m.target_path)
+        {
             v(
                 &format!("{at}.target_path"),
-                format!("{:?} is already the target of volume_mounts[{j}]; each path may be mounted once", m.target_path),
+                format!(
+                    "{:?} is already the target of volume_mounts[{j}]; each path may be mounted once",
+                    m.target_path
+                ),
             );
         }
         if let Some(source) = &m.source {
@@ -233,7 +253,10 @@ pub fn apply_update(
     mask: &[String],
 ) -> Result<EnvironmentSpec, Error> {
     let mut violations = Vec::new();
-    let name_change = draft.name.as_deref().filter(|n| !n.is_empty() && *n != current.name);
+    let name_change = draft
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty() && *n != current.name);
     if mask.iter().any(|p| p == "name") || name_change.is_some() {
         violations.push(FieldViolation::new(
             "name",
@@ -247,7 +270,10 @@ pub fn apply_update(
         if p != "name" && !UPDATABLE_FIELDS.contains(&p.as_str()) {
             violations.push(FieldViolation::new(
                 "update_mask",
-                format!("{p:?} is not an updatable field; use one of {}", UPDATABLE_FIELDS.join(", ")),
+                format!(
+                    "{p:?} is not an updatable field; use one of {}",
+                    UPDATABLE_FIELDS.join(", ")
+                ),
             ));
         }
     }
@@ -315,10 +341,14 @@ pub fn apply_update(
 
 /// Parses a guid that must be an RFC 4122 version-4 UUID.
 pub fn parse_guid(s: &str) -> Result<Uuid, String> {
-    let u = Uuid::parse_str(s.trim())
-        .map_err(|_| format!("{s:?} is not a UUID (expected e.g. 0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10)"))?;
+    let u = Uuid::parse_str(s.trim()).map_err(|_| {
+        format!("{s:?} is not a UUID (expected e.g. 0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10)")
+    })?;
     if u.get_variant() != uuid::Variant::RFC4122 {
-        return Err(format!("{s:?} is not an RFC 4122 UUID (its variant is {:?})", u.get_variant()));
+        return Err(format!(
+            "{s:?} is not an RFC 4122 UUID (its variant is {:?})",
+            u.get_variant()
+        ));
     }
     if u.get_version_num() != 4 {
         return Err(format!(
@@ -355,16 +385,22 @@ pub fn check_semver(version: &str) -> Result<semver::Version, String> {
 /// Checks an absolute path inside a container.
 pub fn check_absolute_path(path: &str) -> Result<(), String> {
     if path.is_empty() {
-        return Err("is required (an absolute path such as /opt/python/3.11.9/bin/python3)".to_owned());
+        return Err(
+            "is required (an absolute path such as /opt/python/3.11.9/bin/python3)".to_owned(),
+        );
     }
     if !path.starts_with('/') {
-        return Err(format!("{path:?} is not an absolute path; it must start with /"));
+        return Err(format!(
+            "{path:?} is not an absolute path; it must start with /"
+        ));
     }
     if path.contains('\0') || path.chars().any(|c| c.is_control()) {
         return Err(format!("{path:?} contains control characters"));
     }
     if path.split('/').any(|c| c == "..") {
-        return Err(format!("{path:?} contains a \"..\" component; give the path without it"));
+        return Err(format!(
+            "{path:?} contains a \"..\" component; give the path without it"
+        ));
     }
     Ok(())
 }
@@ -378,7 +414,11 @@ pub fn check_dns_subdomain(name: &str) -> Result<(), String> {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
     let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if name.len() > 253 || !ok_chars || !ends_ok(name.chars().next()) || !ends_ok(name.chars().last()) {
+    if name.len() > 253
+        || !ok_chars
+        || !ends_ok(name.chars().next())
+        || !ends_ok(name.chars().last())
+    {
         return Err(format!(
             "{name:?} is not a valid Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)"
         ));
@@ -389,7 +429,11 @@ pub fn check_dns_subdomain(name: &str) -> Result<(), String> {
 /// Checks a container image reference: `[registry[:port]/]path[:tag][@digest]`, as Docker and
 /// containerd parse it.
 pub fn check_image_reference(reference: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("{reference:?} is not a valid container image reference: {why}"));
+    let bad = |why: &str| {
+        Err(format!(
+            "{reference:?} is not a valid container image reference: {why}"
+        ))
+    };
     if reference.is_empty() {
         return Err("is required: the container image reference, e.g. ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy".to_owned());
     }
@@ -405,7 +449,9 @@ pub fn check_image_reference(reference: &str) -> Result<(), String> {
             return bad("the digest must be ALGORITHM:HEX, e.g. sha256:…");
         };
         let alg_ok = !alg.is_empty()
-            && alg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
+            && alg
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
         if !alg_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return bad("the digest must be ALGORITHM:HEX with at least 32 hex digits");
         }
@@ -417,9 +463,20 @@ pub fn check_image_reference(reference: &str) -> Result<(), String> {
         None => (rest, None),
     };
     if let Some(t) = tag {
-        let first_ok = t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-        if t.is_empty() || t.len() > 128 || !first_ok || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-            return bad("the tag must be 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'");
+        let first_ok = t
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if t.is_empty()
+            || t.len() > 128
+            || !first_ok
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return bad(
+                "the tag must be 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+            );
         }
     }
     let mut components: Vec<&str> = repo.split('/').collect();
@@ -447,10 +504,10 @@ fn is_registry_host(host: &str) -> bool {
         Some((n, p)) => (n, Some(p)),
         None => (host, None),
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return false;
     }
     !name.is_empty()
         && name.split('.').all(|label| {

@@ -53,10 +53,12 @@ fn from_installations(list: Option<pb::Installations>) -> Vec<Installation> {
 impl From<&VolumeMount> for pb::VolumeMount {
     fn from(m: &VolumeMount) -> Self {
         let source = match &m.source {
-            VolumeSource::Nfs { host, export_path } => pb::volume_mount::Source::Nfs(pb::NfsSource {
-                host: host.clone(),
-                export_path: export_path.clone(),
-            }),
+            VolumeSource::Nfs { host, export_path } => {
+                pb::volume_mount::Source::Nfs(pb::NfsSource {
+                    host: host.clone(),
+                    export_path: export_path.clone(),
+                })
+            }
             VolumeSource::Pvc { claim_name } => pb::volume_mount::Source::Pvc(pb::PvcSource {
                 claim_name: claim_name.clone(),
             }),
@@ -90,10 +92,12 @@ impl From<pb::VolumeMount> for VolumeMountDraft {
 impl From<&VolumeMountDraft> for pb::VolumeMount {
     fn from(m: &VolumeMountDraft) -> Self {
         let source = m.source.as_ref().map(|s| match s {
-            VolumeSource::Nfs { host, export_path } => pb::volume_mount::Source::Nfs(pb::NfsSource {
-                host: host.clone(),
-                export_path: export_path.clone(),
-            }),
+            VolumeSource::Nfs { host, export_path } => {
+                pb::volume_mount::Source::Nfs(pb::NfsSource {
+                    host: host.clone(),
+                    export_path: export_path.clone(),
+                })
+            }
             VolumeSource::Pvc { claim_name } => pb::volume_mount::Source::Pvc(pb::PvcSource {
                 claim_name: claim_name.clone(),
             }),
@@ -165,7 +169,12 @@ impl TryFrom<pb::Permission> for Permission {
         let principal = match (p.user_guid, p.group_guid) {
             (Some(u), None) => Principal::User(u),
             (None, Some(g)) => Principal::Group(g),
-            _ => return Err(Error::internal(format!("permission {} names neither exactly one user nor one group", p.guid))),
+            _ => {
+                return Err(Error::internal(format!(
+                    "permission {} names neither exactly one user nor one group",
+                    p.guid
+                )));
+            }
         };
         Ok(Permission {
             guid: wire_uuid("permission guid", &p.guid)?,
@@ -207,7 +216,12 @@ impl From<&Environment> for pb::Environment {
 impl TryFrom<pb::Environment> for Environment {
     type Error = Error;
     fn try_from(e: pb::Environment) -> Result<Self, Error> {
-        let bad = |what: &str| Error::internal(format!("environment {} from the registry has an invalid {what}", e.guid));
+        let bad = |what: &str| {
+            Error::internal(format!(
+                "environment {} from the registry has an invalid {what}",
+                e.guid
+            ))
+        };
         let matching = Matching::parse(&e.matching).ok_or_else(|| bad("matching"))?;
         let managed_by = match e.managed_by.as_deref() {
             None | Some("") => None,
@@ -277,7 +291,8 @@ impl From<&Change> for reg::Change {
 }
 
 fn wire_uuid(what: &str, s: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(s).map_err(|_| Error::internal(format!("{what} {s:?} from the registry is not a UUID")))
+    Uuid::parse_str(s)
+        .map_err(|_| Error::internal(format!("{what} {s:?} from the registry is not a UUID")))
 }
 
 #[cfg(test)]
@@ -297,12 +312,18 @@ mod tests {
                 cluster_name: "Kubernetes".into(),
                 matching: Matching::Exact,
                 supervisor: Some("/opt/sup.sh".into()),
-                python: vec![Installation { version: "3.11.9".into(), path: "/opt/py/bin/python3".into() }],
+                python: vec![Installation {
+                    version: "3.11.9".into(),
+                    path: "/opt/py/bin/python3".into(),
+                }],
                 r: vec![],
                 quarto: vec![],
                 tensorflow: vec![],
                 volume_mounts: vec![VolumeMount {
-                    source: VolumeSource::Nfs { host: "nfs.local".into(), export_path: "/exports/data".into() },
+                    source: VolumeSource::Nfs {
+                        host: "nfs.local".into(),
+                        export_path: "/exports/data".into(),
+                    },
                     target_path: "/data".into(),
                     read_only: true,
                 }],
@@ -328,7 +349,11 @@ mod tests {
         let d = EnvironmentDraft {
             name: Some("img".into()),
             matching: Some("bogus".into()),
-            volume_mounts: vec![VolumeMountDraft { source: None, target_path: "rel".into(), read_only: false }],
+            volume_mounts: vec![VolumeMountDraft {
+                source: None,
+                target_path: "rel".into(),
+                read_only: false,
+            }],
             ..Default::default()
         };
         assert_eq!(EnvironmentDraft::from(pb::EnvironmentSpec::from(&d)), d);
