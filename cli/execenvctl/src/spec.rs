@@ -66,7 +66,12 @@ pub fn parse_file(text: &str, json: bool, origin: &str) -> Result<EnvironmentDra
     let file: FileSpec = if json {
         serde_json::from_str(text).map_err(|e| file_error(origin, &e.to_string()))?
     } else {
-        serde_saphyr::from_str(text).map_err(|e| file_error(origin, &e.to_string()))?
+        // serde-saphyr appends a source snippet after the first line; the line and column suffice.
+        serde_saphyr::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            let first = message.lines().next().unwrap_or_default();
+            file_error(origin, first.strip_prefix("error: ").unwrap_or(first))
+        })?
     };
     Ok(file.into_draft())
 }

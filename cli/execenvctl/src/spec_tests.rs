@@ -174,6 +174,7 @@ fn unknown_top_level_key_is_rejected_with_its_name() {
         let d = &e.violations[0].description;
         assert!(d.contains("image_name"), "{d}");
         assert!(d.starts_with("env.file: "), "{d}");
+        assert!(!d.contains('\n'), "{d}");
     }
 }
 
