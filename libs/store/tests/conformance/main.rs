@@ -1,0 +1,83 @@
+//! The `Store` conformance suite, run against every backend: each test in `suite` is written
+//! once and instantiated per backend by `conformance_suite!` (as quickwit's
+//! `metastore_test_suite!`), so test names read `sqlite::…` and `postgres::…`.
+//!
+//! PostgreSQL tests need EXECENV_TEST_DATABASE_URL (set by `make test`); without it they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod fixture;
+mod suite;
+
+use execenv_core::ErrorKind;
+
+macro_rules! conformance_suite {
+    ($backend:ident) => {
+        conformance_suite!(
+            $backend:
+            create_then_get_round_trips,
+            create_with_an_existing_guid_is_already_exists,
+            get_of_an_unknown_guid_is_not_found,
+            update_replaces_fields_and_bumps_revision_and_updated_time,
+            update_with_a_stale_revision_conflicts_and_changes_nothing,
+            update_and_delete_of_an_unknown_guid_are_not_found,
+            delete_removes_the_environment_and_its_permissions,
+            delete_with_a_stale_revision_conflicts,
+            every_mutation_appends_exactly_one_change,
+            revisions_strictly_increase_without_gaps,
+            permissions_add_reject_duplicates_and_remove,
+            permission_changes_bump_revision_but_not_updated_time,
+            search_matches_each_searchable_field,
+            search_treats_percent_and_underscore_literally,
+            filters_by_name_matching_and_managed,
+            filters_by_language_and_dotted_version_prefix,
+            sorts_by_each_field_in_both_directions,
+            pagination_applies_offset_and_limit_and_counts_all,
+            publisher_sees_unrestricted_and_granted_environments,
+            snapshot_returns_everything_at_the_latest_revision,
+            changes_after_resumes_from_a_revision,
+            compaction_keeps_the_newest_change_and_reports_out_of_range,
+            list_changes_applies_each_filter,
+            failed_writes_leave_the_change_log_unchanged,
+            concurrent_writers_get_gap_free_increasing_revisions,
+        );
+    };
+    ($backend:ident: $($test:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let fixture = crate::fixture::$backend().await;
+                    crate::suite::$test(fixture.store.clone()).await;
+                    fixture.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance_suite!(sqlite);
+conformance_suite!(postgres);
+
+#[tokio::test]
+async fn open_rejects_an_unknown_scheme_naming_the_accepted_ones() {
+    let err = execenv_store::open("mysql://localhost/db").await.err().expect("an error");
+    assert_eq!(err.kind, ErrorKind::InvalidArgument);
+    assert!(err.message.contains("\"mysql\""), "{}", err.message);
+    assert!(err.message.contains("sqlite://") && err.message.contains("postgres://"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn open_reports_an_unreachable_postgres_as_unavailable() {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    let err = execenv_store::open("postgres://execenv@127.0.0.1:1/postgres").await.err().expect("an error");
+    assert_eq!(err.kind, ErrorKind::Unavailable, "{}", err.message);
+    assert!(err.message.contains("127.0.0.1"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_is_one_database_for_every_session() {
+    let store = execenv_store::open("sqlite::memory:").await.expect("opens");
+    let created = suite::create(&*store, "img/memory").await;
+    assert_eq!(store.get_environment(created.guid).await.expect("found"), created);
+    assert_eq!(store.snapshot().await.expect("snapshot").environments.len(), 1);
+}

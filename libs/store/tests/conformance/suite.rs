@@ -1,0 +1,734 @@
+//! The conformance tests, each a function of a fresh, empty store.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use execenv_core::query::{ChangeFilter, ListQuery, SortField, Visibility};
+use execenv_core::{
+    Actor, ChangeAction, ChangeSource, Environment, EnvironmentSpec, ErrorKind, Installation,
+    ManagedBy, Matching, Principal, VolumeMount, VolumeSource,
+};
+use execenv_store::Store;
+use uuid::Uuid;
+
+type S = Arc<dyn Store>;
+
+fn alice() -> Actor {
+    Actor {
+        name: "alice".to_owned(),
+        source: ChangeSource::Api,
+    }
+}
+
+fn sync() -> Actor {
+    Actor {
+        name: "config-sync".to_owned(),
+        source: ChangeSource::ConfigFile,
+    }
+}
+
+fn inst(version: &str, path: &str) -> Installation {
+    Installation {
+        version: version.to_owned(),
+        path: path.to_owned(),
+    }
+}
+
+/// A minimal spec for image `name`.
+pub fn spec(name: &str) -> EnvironmentSpec {
+    EnvironmentSpec {
+        name: name.to_owned(),
+        title: None,
+        description: None,
+        cluster_name: "Kubernetes".to_owned(),
+        matching: Matching::Any,
+        supervisor: None,
+        python: Vec::new(),
+        r: Vec::new(),
+        quarto: Vec::new(),
+        tensorflow: Vec::new(),
+        volume_mounts: Vec::new(),
+    }
+}
+
+/// A spec with every field set; installations deliberately not in version order.
+fn full_spec() -> EnvironmentSpec {
+    EnvironmentSpec {
+        name: "ghcr.io/acme/python-r:2024.05".to_owned(),
+        title: Some("Python and R".to_owned()),
+        description: Some("Data science stack".to_owned()),
+        cluster_name: "Kubernetes".to_owned(),
+        matching: Matching::Exact,
+        supervisor: Some("/opt/supervisor.sh".to_owned()),
+        python: vec![inst("3.12.1", "/opt/python/3.12.1/bin/python"), inst("3.9.18", "/opt/python/3.9.18/bin/python")],
+        r: vec![inst("4.3.2", "/opt/R/4.3.2/bin/R")],
+        quarto: vec![inst("1.4.550", "/opt/quarto/bin/quarto")],
+        tensorflow: vec![inst("2.15.0", "/usr/bin/tensorflow_model_server")],
+        volume_mounts: vec![
+            VolumeMount {
+                source: VolumeSource::Nfs {
+                    host: "nfs.example.com".to_owned(),
+                    export_path: "/exports/data".to_owned(),
+                },
+                target_path: "/mnt/data".to_owned(),
+                read_only: true,
+            },
+            VolumeMount {
+                source: VolumeSource::Pvc {
+                    claim_name: "scratch".to_owned(),
+                },
+                target_path: "/mnt/scratch".to_owned(),
+                read_only: false,
+            },
+        ],
+    }
+}
+
+/// Creates an environment for image `name` with a new guid.
+pub async fn create(store: &dyn Store, name: &str) -> Environment {
+    create_spec(store, spec(name)).await
+}
+
+async fn create_spec(store: &dyn Store, spec: EnvironmentSpec) -> Environment {
+    store
+        .create_environment(Uuid::new_v4(), &spec, None, &alice())
+        .await
+        .expect("create succeeds")
+}
+
+fn query() -> ListQuery {
+    ListQuery {
+        limit: 100,
+        ..ListQuery::default()
+    }
+}
+
+async fn list(store: &dyn Store, q: ListQuery) -> Vec<String> {
+    store
+        .list_environments(&q)
+        .await
+        .expect("list succeeds")
+        .environments
+        .into_iter()
+        .map(|e| e.spec.name)
+        .collect()
+}
+
+async fn search(store: &dyn Store, text: &str) -> Vec<String> {
+    let mut names = list(store, ListQuery { search: Some(text.to_owned()), ..query() }).await;
+    names.sort();
+    names
+}
+
+async fn all_changes(store: &dyn Store) -> Vec<execenv_core::Change> {
+    store
+        .list_changes(&ChangeFilter { limit: 1000, ..ChangeFilter::default() })
+        .await
+        .expect("list_changes succeeds")
+}
+
+pub async fn create_then_get_round_trips(store: S) {
+    let guid = Uuid::new_v4();
+    let spec = full_spec();
+    let created = store
+        .create_environment(guid, &spec, Some(ManagedBy::ConfigFile), &sync())
+        .await
+        .expect("create succeeds");
+    assert_eq!(created.guid, guid);
+    assert_eq!(created.spec, spec);
+    assert_eq!(created.managed_by, Some(ManagedBy::ConfigFile));
+    assert_eq!(created.environment_type, "Kubernetes");
+    assert!(created.permissions.is_empty());
+    assert_eq!(created.revision, 1);
+    assert!(created.id > 0);
+    assert_eq!(created.created_time, created.updated_time);
+    assert!((Utc::now() - created.created_time).num_seconds().abs() < 60);
+    let got = store.get_environment(guid).await.expect("get succeeds");
+    // Equal in every field, timestamps to the microsecond and installation order included.
+    assert_eq!(got, created);
+    assert_eq!(got.spec.python[0].version, "3.12.1");
+}
+
+pub async fn create_with_an_existing_guid_is_already_exists(store: S) {
+    let env = create(&*store, "img/a").await;
+    let err = store
+        .create_environment(env.guid, &spec("img/b"), None, &alice())
+        .await
+        .expect_err("duplicate guid fails");
+    assert_eq!(err.kind, ErrorKind::AlreadyExists);
+    assert!(err.message.contains(&env.guid.to_string()), "{}", err.message);
+    assert_eq!(store.get_environment(env.guid).await.expect("still there").spec.name, "img/a");
+    assert_eq!(all_changes(&*store).await.len(), 1);
+}
+
+pub async fn get_of_an_unknown_guid_is_not_found(store: S) {
+    let guid = Uuid::new_v4();
+    let err = store.get_environment(guid).await.expect_err("unknown");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(err.message.contains(&guid.to_string()), "{}", err.message);
+}
+
+pub async fn update_replaces_fields_and_bumps_revision_and_updated_time(store: S) {
+    let before = create_spec(&*store, full_spec()).await;
+    let mut new = spec(&before.spec.name);
+    new.title = Some("Renamed".to_owned());
+    new.matching = Matching::None;
+    new.python = vec![inst("3.11.9", "/usr/bin/python3")];
+    let after = store
+        .update_environment(before.guid, &new, before.revision, &alice())
+        .await
+        .expect("update succeeds");
+    assert_eq!(after.spec, new);
+    assert_eq!(after.id, before.id);
+    assert_eq!(after.created_time, before.created_time);
+    assert!(after.updated_time >= before.updated_time);
+    assert!(after.revision > before.revision);
+    assert_eq!(store.get_environment(before.guid).await.expect("get"), after);
+    let changes = all_changes(&*store).await;
+    assert_eq!(changes.last().expect("a change").time, after.updated_time);
+
+    // The image name is immutable: a different one is ignored.
+    let mut renamed = new.clone();
+    renamed.name = "img/other".to_owned();
+    let again = store
+        .update_environment(before.guid, &renamed, 0, &alice())
+        .await
+        .expect("update without a revision check succeeds");
+    assert_eq!(again.spec.name, before.spec.name);
+}
+
+pub async fn update_with_a_stale_revision_conflicts_and_changes_nothing(store: S) {
+    let env = create(&*store, "img/a").await;
+    let current = store
+        .update_environment(env.guid, &spec("img/a"), env.revision, &alice())
+        .await
+        .expect("first update");
+    let mut stale = spec("img/a");
+    stale.title = Some("Stale".to_owned());
+    let err = store
+        .update_environment(env.guid, &stale, env.revision, &alice())
+        .await
+        .expect_err("stale revision");
+    assert_eq!(err.kind, ErrorKind::Conflict);
+    assert!(
+        err.message.contains(&format!("changed since revision {} (now {})", env.revision, current.revision)),
+        "{}",
+        err.message
+    );
+    assert_eq!(store.get_environment(env.guid).await.expect("get"), current);
+    assert_eq!(all_changes(&*store).await.len(), 2);
+}
+
+pub async fn update_and_delete_of_an_unknown_guid_are_not_found(store: S) {
+    let guid = Uuid::new_v4();
+    let err = store.update_environment(guid, &spec("x"), 0, &alice()).await.expect_err("unknown");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(err.message.contains(&guid.to_string()));
+    let err = store.delete_environment(guid, 0, &alice()).await.expect_err("unknown");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(all_changes(&*store).await.is_empty());
+}
+
+pub async fn delete_removes_the_environment_and_its_permissions(store: S) {
+    let env = create(&*store, "img/a").await;
+    let other = create(&*store, "img/b").await;
+    store
+        .add_permission(env.guid, &Principal::User("u1".to_owned()), &alice())
+        .await
+        .expect("add");
+    store
+        .add_permission(other.guid, &Principal::Group("g1".to_owned()), &alice())
+        .await
+        .expect("add");
+    store.delete_environment(env.guid, 0, &alice()).await.expect("delete");
+    assert_eq!(store.get_environment(env.guid).await.expect_err("gone").kind, ErrorKind::NotFound);
+    let snapshot = store.snapshot().await.expect("snapshot");
+    assert_eq!(snapshot.environments.len(), 1);
+    assert_eq!(snapshot.environments[0].permissions.len(), 1);
+    // The permissions went with it: the guid can be reused and starts with none.
+    let again = store
+        .create_environment(env.guid, &spec("img/a"), None, &alice())
+        .await
+        .expect("guid free again");
+    assert!(store.get_environment(again.guid).await.expect("get").permissions.is_empty());
+    let delete = all_changes(&*store)
+        .await
+        .into_iter()
+        .find(|c| c.action == ChangeAction::Delete)
+        .expect("a delete change");
+    assert_eq!(delete.before.expect("before").permissions.len(), 1);
+    assert!(delete.after.is_none());
+}
+
+pub async fn delete_with_a_stale_revision_conflicts(store: S) {
+    let env = create(&*store, "img/a").await;
+    let updated = store.update_environment(env.guid, &spec("img/a"), 0, &alice()).await.expect("update");
+    let err = store.delete_environment(env.guid, env.revision, &alice()).await.expect_err("stale");
+    assert_eq!(err.kind, ErrorKind::Conflict);
+    assert_eq!(store.get_environment(env.guid).await.expect("still there"), updated);
+    store.delete_environment(env.guid, updated.revision, &alice()).await.expect("current revision deletes");
+}
+
+pub async fn every_mutation_appends_exactly_one_change(store: S) {
+    let created = store
+        .create_environment(Uuid::new_v4(), &full_spec(), None, &sync())
+        .await
+        .expect("create");
+    let changes = all_changes(&*store).await;
+    assert_eq!(changes.len(), 1);
+    let c = &changes[0];
+    assert_eq!((c.action, c.actor.as_str(), c.source), (ChangeAction::Create, "config-sync", ChangeSource::ConfigFile));
+    assert_eq!(c.environment_guid, created.guid);
+    assert_eq!(c.before, None);
+    assert_eq!(c.after.as_ref(), Some(&created));
+    assert_eq!(c.revision, created.revision);
+    assert_eq!(c.time, created.created_time);
+
+    let updated = store.update_environment(created.guid, &spec(&created.spec.name), 0, &alice()).await.expect("update");
+    let changes = all_changes(&*store).await;
+    assert_eq!(changes.len(), 2);
+    let c = &changes[1];
+    assert_eq!((c.action, c.actor.as_str(), c.source), (ChangeAction::Update, "alice", ChangeSource::Api));
+    assert_eq!(c.before.as_ref(), Some(&created));
+    assert_eq!(c.after.as_ref(), Some(&updated));
+    assert_eq!(c.revision, updated.revision);
+
+    let permission = store
+        .add_permission(created.guid, &Principal::Group("g".to_owned()), &alice())
+        .await
+        .expect("add");
+    let with_permission = store.get_environment(created.guid).await.expect("get");
+    let changes = all_changes(&*store).await;
+    assert_eq!(changes.len(), 3);
+    let c = &changes[2];
+    assert_eq!(c.action, ChangeAction::PermissionAdd);
+    assert_eq!(c.before.as_ref(), Some(&updated));
+    assert_eq!(c.after.as_ref(), Some(&with_permission));
+    assert_eq!(with_permission.permissions, vec![permission.clone()]);
+    assert_eq!(c.revision, with_permission.revision);
+
+    store.remove_permission(created.guid, permission.guid, &alice()).await.expect("remove");
+    let without = store.get_environment(created.guid).await.expect("get");
+    let changes = all_changes(&*store).await;
+    assert_eq!(changes.len(), 4);
+    let c = &changes[3];
+    assert_eq!(c.action, ChangeAction::PermissionRemove);
+    assert_eq!(c.before.as_ref(), Some(&with_permission));
+    assert_eq!(c.after.as_ref(), Some(&without));
+    assert_eq!(c.revision, without.revision);
+
+    store.delete_environment(created.guid, 0, &alice()).await.expect("delete");
+    let changes = all_changes(&*store).await;
+    assert_eq!(changes.len(), 5);
+    let c = &changes[4];
+    assert_eq!(c.action, ChangeAction::Delete);
+    assert_eq!(c.before.as_ref(), Some(&without));
+    assert_eq!(c.after, None);
+    assert_eq!(c.environment_guid, created.guid);
+}
+
+pub async fn revisions_strictly_increase_without_gaps(store: S) {
+    let a = create(&*store, "img/a").await;
+    let b = create(&*store, "img/b").await;
+    store.update_environment(a.guid, &spec("img/a"), 0, &alice()).await.expect("update");
+    store.add_permission(b.guid, &Principal::User("u".to_owned()), &alice()).await.expect("add");
+    store.delete_environment(a.guid, 0, &alice()).await.expect("delete");
+    let revisions: Vec<i64> = all_changes(&*store).await.iter().map(|c| c.revision).collect();
+    assert_eq!(revisions, vec![1, 2, 3, 4, 5]);
+    let bounds = store.log_bounds().await.expect("bounds");
+    assert_eq!((bounds.compacted_through, bounds.latest), (0, 5));
+}
+
+pub async fn permissions_add_reject_duplicates_and_remove(store: S) {
+    let env = create(&*store, "img/a").await;
+    let other = create(&*store, "img/b").await;
+    let user = store.add_permission(env.guid, &Principal::User("u1".to_owned()), &alice()).await.expect("user");
+    let group = store.add_permission(env.guid, &Principal::Group("g1".to_owned()), &alice()).await.expect("group");
+    // A user and a group may share an id: they are different principals.
+    let same_id_group = store
+        .add_permission(env.guid, &Principal::Group("u1".to_owned()), &alice())
+        .await
+        .expect("group named like the user");
+    assert_eq!(user.environment_guid, env.guid);
+    assert_eq!(user.principal, Principal::User("u1".to_owned()));
+
+    for duplicate in [Principal::User("u1".to_owned()), Principal::Group("g1".to_owned())] {
+        let err = store.add_permission(env.guid, &duplicate, &alice()).await.expect_err("duplicate");
+        assert_eq!(err.kind, ErrorKind::AlreadyExists, "{duplicate:?}");
+        assert!(err.message.contains(&env.guid.to_string()), "{}", err.message);
+    }
+    // The same user on another environment is fine.
+    store.add_permission(other.guid, &Principal::User("u1".to_owned()), &alice()).await.expect("other env");
+
+    let unknown_env = Uuid::new_v4();
+    let err = store.add_permission(unknown_env, &Principal::User("u".to_owned()), &alice()).await.expect_err("unknown env");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(err.message.contains(&unknown_env.to_string()));
+    let unknown_permission = Uuid::new_v4();
+    let err = store.remove_permission(env.guid, unknown_permission, &alice()).await.expect_err("unknown permission");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(err.message.contains(&unknown_permission.to_string()), "{}", err.message);
+    store.remove_permission(env.guid, user.guid, &alice()).await.expect("removing an existing entry");
+    let err = store.remove_permission(unknown_env, group.guid, &alice()).await.expect_err("unknown env");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+
+    // Insertion order is kept.
+    let stored = store.get_environment(env.guid).await.expect("get");
+    assert_eq!(stored.permissions, vec![group, same_id_group]);
+}
+
+pub async fn permission_changes_bump_revision_but_not_updated_time(store: S) {
+    let env = create(&*store, "img/a").await;
+    let permission = store.add_permission(env.guid, &Principal::User("u".to_owned()), &alice()).await.expect("add");
+    let added = store.get_environment(env.guid).await.expect("get");
+    assert!(added.revision > env.revision);
+    assert_eq!(added.updated_time, env.updated_time);
+    store.remove_permission(env.guid, permission.guid, &alice()).await.expect("remove");
+    let removed = store.get_environment(env.guid).await.expect("get");
+    assert!(removed.revision > added.revision);
+    assert_eq!(removed.updated_time, env.updated_time);
+}
+
+pub async fn search_matches_each_searchable_field(store: S) {
+    let mut a = spec("registry.example.com/alpha");
+    a.title = Some("Deep Learning".to_owned());
+    a.description = Some("GPU accelerated".to_owned());
+    a.supervisor = Some("/opt/wrapper/run.sh".to_owned());
+    a.python = vec![inst("3.10.14", "/usr/bin/python3")];
+    a.r = vec![inst("4.2.7", "/usr/bin/R")];
+    a.quarto = vec![inst("1.3.450", "/usr/bin/quarto")];
+    let a = create_spec(&*store, a).await;
+    let mut b = spec("docker.io/beta");
+    b.title = Some("Plain".to_owned());
+    create_spec(&*store, b).await;
+
+    let alpha = vec!["registry.example.com/alpha".to_owned()];
+    for text in ["deep learn", "LEARNING", "gpu ACCEL", "example.com/al", "wrapper/run", "3.10.14", "4.2.7", "1.3.450"] {
+        assert_eq!(search(&*store, text).await, alpha, "search {text:?}");
+    }
+    let guid = a.guid.to_string();
+    assert_eq!(search(&*store, &guid[..13].to_uppercase()).await, alpha);
+    assert_eq!(search(&*store, "/").await.len(), 2);
+    assert!(search(&*store, "nothing like this").await.is_empty());
+}
+
+pub async fn search_treats_percent_and_underscore_literally(store: S) {
+    let mut a = spec("img/percent");
+    a.title = Some("100% pure_python \\ slash".to_owned());
+    create_spec(&*store, a).await;
+    let mut b = spec("img/plain");
+    b.title = Some("1000 pure-python slash".to_owned());
+    create_spec(&*store, b).await;
+    assert_eq!(search(&*store, "0%").await, vec!["img/percent"]);
+    assert_eq!(search(&*store, "e_p").await, vec!["img/percent"]);
+    assert_eq!(search(&*store, "\\ s").await, vec!["img/percent"]);
+    assert_eq!(search(&*store, "%").await, vec!["img/percent"]);
+    assert_eq!(search(&*store, "pure").await.len(), 2);
+}
+
+pub async fn filters_by_name_matching_and_managed(store: S) {
+    let mut exact = spec("img/shared");
+    exact.matching = Matching::Exact;
+    create_spec(&*store, exact).await;
+    create(&*store, "img/shared").await;
+    let mut none = spec("img/none");
+    none.matching = Matching::None;
+    store.create_environment(Uuid::new_v4(), &none, Some(ManagedBy::ConfigFile), &sync()).await.expect("create");
+
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(list(&*store, ListQuery { name: Some("img/shared".to_owned()), ..query() }).await, vec!["img/shared"; 2]);
+    assert!(list(&*store, ListQuery { name: Some("img/shar".to_owned()), ..query() }).await.is_empty());
+    assert_eq!(list(&*store, ListQuery { matching: Some(Matching::Exact), ..query() }).await, vec!["img/shared"]);
+    assert_eq!(list(&*store, ListQuery { matching: Some(Matching::None), ..query() }).await, vec!["img/none"]);
+    assert_eq!(list(&*store, ListQuery { managed: Some(true), ..query() }).await, vec!["img/none"]);
+    assert_eq!(
+        sorted(list(&*store, ListQuery { managed: Some(false), ..query() }).await),
+        vec!["img/shared", "img/shared"]
+    );
+    assert_eq!(
+        list(&*store, ListQuery { name: Some("img/shared".to_owned()), matching: Some(Matching::Any), ..query() }).await,
+        vec!["img/shared"]
+    );
+}
+
+pub async fn filters_by_language_and_dotted_version_prefix(store: S) {
+    let mut a = spec("img/py311");
+    a.python = vec![inst("3.9.1", "/p39"), inst("3.11.9", "/p311")];
+    create_spec(&*store, a).await;
+    let mut b = spec("img/py3110");
+    b.python = vec![inst("3.110.0", "/p3110")];
+    b.r = vec![inst("3.11.0", "/r")];
+    create_spec(&*store, b).await;
+    let mut c = spec("img/r");
+    c.r = vec![inst("4.3.2", "/r")];
+    create_spec(&*store, c).await;
+    create(&*store, "img/empty").await;
+
+    let by = |language, version: Option<&str>| ListQuery {
+        language: Some(language),
+        language_version: version.map(str::to_owned),
+        sort: SortField::Name,
+        ..query()
+    };
+    use execenv_core::Language::{Python, Quarto, R};
+    assert_eq!(list(&*store, by(Python, None)).await, vec!["img/py311", "img/py3110"]);
+    assert_eq!(list(&*store, by(R, None)).await, vec!["img/py3110", "img/r"]);
+    assert!(list(&*store, by(Quarto, None)).await.is_empty());
+    assert_eq!(list(&*store, by(Python, Some("3.11"))).await, vec!["img/py311"]);
+    assert_eq!(list(&*store, by(Python, Some("3.11.9"))).await, vec!["img/py311"]);
+    assert_eq!(list(&*store, by(Python, Some("3"))).await, vec!["img/py311", "img/py3110"]);
+    assert_eq!(list(&*store, by(Python, Some("3.110"))).await, vec!["img/py3110"]);
+    assert!(list(&*store, by(Python, Some("3.1"))).await.is_empty());
+    assert_eq!(list(&*store, by(R, Some("3.11"))).await, vec!["img/py3110"]);
+}
+
+pub async fn sorts_by_each_field_in_both_directions(store: S) {
+    let mut a = spec("img/c");
+    a.title = Some("Beta".to_owned());
+    a.matching = Matching::Exact;
+    a.python = vec![inst("3.11.2", "/p")];
+    a.r = vec![inst("4.3.0", "/r")];
+    a.quarto = vec![inst("1.4.5", "/q")];
+    let a = create_spec(&*store, a).await;
+    let mut b = spec("img/a");
+    b.matching = Matching::None;
+    b.python = vec![inst("3.9.18", "/p")];
+    b.r = vec![inst("4.10.0", "/r")];
+    b.quarto = vec![inst("1.10.1", "/q")];
+    create_spec(&*store, b).await;
+    let mut c = spec("img/b");
+    c.title = Some("alpha".to_owned());
+    create_spec(&*store, c).await;
+    // Updated last: first by update time, still first by creation time.
+    let mut a_spec = a.spec.clone();
+    a_spec.description = Some("touched".to_owned());
+    store.update_environment(a.guid, &a_spec, 0, &alice()).await.expect("update");
+
+    let cases = [
+        (SortField::Title, ["img/b", "img/c", "img/a"]),
+        (SortField::Name, ["img/a", "img/b", "img/c"]),
+        (SortField::Created, ["img/c", "img/a", "img/b"]),
+        (SortField::Updated, ["img/a", "img/b", "img/c"]),
+        (SortField::Matching, ["img/b", "img/c", "img/a"]),
+        (SortField::PythonVersion, ["img/b", "img/a", "img/c"]),
+        (SortField::RVersion, ["img/b", "img/c", "img/a"]),
+        (SortField::QuartoVersion, ["img/b", "img/c", "img/a"]),
+    ];
+    for (sort, ascending) in cases {
+        let names = list(&*store, ListQuery { sort, ..query() }).await;
+        assert_eq!(names, ascending, "{sort:?} ascending");
+        let names = list(&*store, ListQuery { sort, descending: true, ..query() }).await;
+        let mut descending = ascending.to_vec();
+        descending.reverse();
+        assert_eq!(names, descending, "{sort:?} descending");
+    }
+}
+
+pub async fn pagination_applies_offset_and_limit_and_counts_all(store: S) {
+    for i in 0..7 {
+        create(&*store, &format!("img/{i}")).await;
+    }
+    create(&*store, "other/x").await;
+    let page = |offset, limit| ListQuery {
+        search: Some("img/".to_owned()),
+        sort: SortField::Name,
+        offset,
+        limit,
+        ..ListQuery::default()
+    };
+    let first = store.list_environments(&page(0, 3)).await.expect("page");
+    assert_eq!(first.total, 7);
+    let names = |p: &execenv_store::EnvironmentPage| p.environments.iter().map(|e| e.spec.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&first), vec!["img/0", "img/1", "img/2"]);
+    let third = store.list_environments(&page(6, 3)).await.expect("page");
+    assert_eq!((names(&third), third.total), (vec!["img/6".to_owned()], 7));
+    let beyond = store.list_environments(&page(10, 3)).await.expect("page");
+    assert_eq!((beyond.environments.len(), beyond.total), (0, 7));
+    let everything = store.list_environments(&ListQuery { limit: 1000, ..ListQuery::default() }).await.expect("all");
+    assert_eq!((everything.environments.len(), everything.total), (8, 8));
+}
+
+pub async fn publisher_sees_unrestricted_and_granted_environments(store: S) {
+    create(&*store, "img/open").await;
+    let for_user = create(&*store, "img/user").await;
+    store.add_permission(for_user.guid, &Principal::User("u1".to_owned()), &alice()).await.expect("add");
+    let for_group = create(&*store, "img/group").await;
+    store.add_permission(for_group.guid, &Principal::Group("g1".to_owned()), &alice()).await.expect("add");
+    store.add_permission(for_group.guid, &Principal::User("u9".to_owned()), &alice()).await.expect("add");
+
+    let visible = |user: Option<&str>, groups: &[&str]| ListQuery {
+        visible_to: Some(Visibility {
+            user: user.map(str::to_owned),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        }),
+        sort: SortField::Name,
+        ..query()
+    };
+    assert_eq!(list(&*store, visible(Some("u1"), &[])).await, vec!["img/open", "img/user"]);
+    assert_eq!(list(&*store, visible(Some("u2"), &["g1", "g2"])).await, vec!["img/group", "img/open"]);
+    assert_eq!(list(&*store, visible(Some("u9"), &[])).await, vec!["img/group", "img/open"]);
+    assert_eq!(list(&*store, visible(None, &[])).await, vec!["img/open"]);
+    assert_eq!(list(&*store, visible(Some("u1"), &["g1"])).await, vec!["img/group", "img/open", "img/user"]);
+    let page = store.list_environments(&visible(Some("u1"), &[])).await.expect("list");
+    assert_eq!(page.total, 2);
+    assert_eq!(page.environments[1].permissions.len(), 1);
+}
+
+pub async fn snapshot_returns_everything_at_the_latest_revision(store: S) {
+    let empty = store.snapshot().await.expect("snapshot");
+    assert_eq!((empty.revision, empty.environments.len()), (0, 0));
+    let a = create_spec(&*store, full_spec()).await;
+    let b = create(&*store, "img/b").await;
+    store.add_permission(b.guid, &Principal::User("u".to_owned()), &alice()).await.expect("add");
+    let c = create(&*store, "img/c").await;
+    store.delete_environment(c.guid, 0, &alice()).await.expect("delete");
+    let snapshot = store.snapshot().await.expect("snapshot");
+    assert_eq!(snapshot.revision, 5);
+    let b = store.get_environment(b.guid).await.expect("get");
+    assert_eq!(snapshot.environments, vec![a, b]);
+}
+
+pub async fn changes_after_resumes_from_a_revision(store: S) {
+    for i in 0..5 {
+        create(&*store, &format!("img/{i}")).await;
+    }
+    let revisions = |changes: Vec<execenv_core::Change>| changes.iter().map(|c| c.revision).collect::<Vec<_>>();
+    assert_eq!(revisions(store.changes_after(0, 100).await.expect("changes")), vec![1, 2, 3, 4, 5]);
+    assert_eq!(revisions(store.changes_after(2, 2).await.expect("changes")), vec![3, 4]);
+    assert_eq!(revisions(store.changes_after(5, 100).await.expect("changes")), Vec::<i64>::new());
+    assert_eq!(revisions(store.changes_after(9, 100).await.expect("changes")), Vec::<i64>::new());
+}
+
+pub async fn compaction_keeps_the_newest_change_and_reports_out_of_range(store: S) {
+    assert_eq!(store.compact_changes(Utc::now()).await.expect("compact an empty log"), 0);
+    for i in 0..3 {
+        create(&*store, &format!("img/{i}")).await;
+    }
+    // Nothing is older than an hour ago.
+    assert_eq!(store.compact_changes(Utc::now() - Duration::hours(1)).await.expect("compact"), 0);
+    // Everything is older than an hour from now, but the newest change stays.
+    assert_eq!(store.compact_changes(Utc::now() + Duration::hours(1)).await.expect("compact"), 2);
+    let bounds = store.log_bounds().await.expect("bounds");
+    assert_eq!((bounds.compacted_through, bounds.latest), (2, 3));
+    let err = store.changes_after(1, 100).await.expect_err("compacted");
+    assert_eq!(err.kind, ErrorKind::OutOfRange);
+    assert_eq!(
+        err.message,
+        "revision 1 was compacted (history starts after 2); re-list the catalogue"
+    );
+    assert_eq!(store.changes_after(0, 100).await.expect_err("compacted").kind, ErrorKind::OutOfRange);
+    let rest = store.changes_after(2, 100).await.expect("from the compaction point");
+    assert_eq!(rest.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(store.snapshot().await.expect("snapshot").revision, 3);
+    // New changes continue the sequence.
+    let next = create(&*store, "img/next").await;
+    assert_eq!(next.revision, 4);
+    assert_eq!(store.compact_changes(Utc::now() + Duration::hours(1)).await.expect("compact"), 1);
+    let bounds = store.log_bounds().await.expect("bounds");
+    assert_eq!((bounds.compacted_through, bounds.latest), (3, 4));
+}
+
+pub async fn list_changes_applies_each_filter(store: S) {
+    let a = create(&*store, "img/a").await;
+    let b = create(&*store, "img/b").await;
+    store.update_environment(a.guid, &spec("img/a"), 0, &alice()).await.expect("update");
+    store.delete_environment(b.guid, 0, &alice()).await.expect("delete");
+    let all = all_changes(&*store).await;
+    assert_eq!(all.len(), 4);
+    let filtered = |filter: ChangeFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list_changes(&ChangeFilter { limit: 100, ..filter })
+                .await
+                .expect("list_changes")
+                .iter()
+                .map(|c| c.revision)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(filtered(ChangeFilter { environment_guid: Some(a.guid), ..ChangeFilter::default() }).await, vec![1, 3]);
+    assert_eq!(filtered(ChangeFilter { environment_guid: Some(b.guid), ..ChangeFilter::default() }).await, vec![2, 4]);
+    assert_eq!(filtered(ChangeFilter { after_revision: 2, ..ChangeFilter::default() }).await, vec![3, 4]);
+    let limited = store
+        .list_changes(&ChangeFilter { limit: 2, ..ChangeFilter::default() })
+        .await
+        .expect("list");
+    assert_eq!(limited.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![1, 2]);
+    // since is inclusive, until exclusive.
+    let t3 = all[2].time;
+    let since: Vec<i64> = all.iter().filter(|c| c.time >= t3).map(|c| c.revision).collect();
+    assert_eq!(filtered(ChangeFilter { since: Some(t3), ..ChangeFilter::default() }).await, since);
+    let until: Vec<i64> = all.iter().filter(|c| c.time < t3).map(|c| c.revision).collect();
+    assert_eq!(filtered(ChangeFilter { until: Some(t3), ..ChangeFilter::default() }).await, until);
+    assert!(filtered(ChangeFilter { since: Some(Utc::now() + Duration::hours(1)), ..ChangeFilter::default() }).await.is_empty());
+    assert_eq!(
+        filtered(ChangeFilter {
+            environment_guid: Some(a.guid),
+            after_revision: 1,
+            until: Some(Utc::now() + Duration::hours(1)),
+            ..ChangeFilter::default()
+        })
+        .await,
+        vec![3]
+    );
+}
+
+pub async fn failed_writes_leave_the_change_log_unchanged(store: S) {
+    let env = create(&*store, "img/a").await;
+    store.add_permission(env.guid, &Principal::User("u".to_owned()), &alice()).await.expect("add");
+    let before = all_changes(&*store).await;
+    let bounds = store.log_bounds().await.expect("bounds");
+    let snapshot = store.snapshot().await.expect("snapshot");
+
+    let unknown = Uuid::new_v4();
+    let failures = [
+        store.create_environment(env.guid, &spec("img/x"), None, &alice()).await.map(|_| ()),
+        store.update_environment(env.guid, &spec("img/a"), env.revision, &alice()).await.map(|_| ()),
+        store.update_environment(unknown, &spec("img/a"), 0, &alice()).await.map(|_| ()),
+        store.delete_environment(env.guid, env.revision, &alice()).await,
+        store.delete_environment(unknown, 0, &alice()).await,
+        store.add_permission(env.guid, &Principal::User("u".to_owned()), &alice()).await.map(|_| ()),
+        store.add_permission(unknown, &Principal::User("u".to_owned()), &alice()).await.map(|_| ()),
+        store.remove_permission(env.guid, unknown, &alice()).await,
+    ];
+    for (i, failure) in failures.into_iter().enumerate() {
+        assert!(failure.is_err(), "write {i} should fail");
+    }
+    assert_eq!(all_changes(&*store).await, before);
+    assert_eq!(store.log_bounds().await.expect("bounds"), bounds);
+    assert_eq!(store.snapshot().await.expect("snapshot"), snapshot);
+}
+
+pub async fn concurrent_writers_get_gap_free_increasing_revisions(store: S) {
+    const WRITERS: usize = 8;
+    const EACH: usize = 5;
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut revisions = Vec::new();
+            for i in 0..EACH {
+                let env = create(&*store, &format!("img/{w}-{i}")).await;
+                revisions.push(env.revision);
+            }
+            revisions
+        });
+    }
+    let mut returned = BTreeSet::new();
+    while let Some(result) = tasks.join_next().await {
+        let revisions = result.expect("writer task");
+        // Each writer's own writes are in order.
+        assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
+        returned.extend(revisions);
+    }
+    let n = i64::try_from(WRITERS * EACH).expect("small");
+    assert_eq!(returned, (1..=n).collect::<BTreeSet<_>>());
+    let logged: Vec<i64> = all_changes(&*store).await.iter().map(|c| c.revision).collect();
+    assert_eq!(logged, (1..=n).collect::<Vec<_>>());
+    assert_eq!(store.snapshot().await.expect("snapshot").environments.len(), WRITERS * EACH);
+}
