@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use execenv_core::{Error, ErrorKind};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Row, Transaction};
 
 use crate::catalogue::{Backend, Session};
 use crate::common::{StoreRow, Value, database_error};
@@ -47,17 +47,20 @@ impl PgStore {
             options.get_port(),
             options.get_database().unwrap_or("")
         );
+        // One connection first, so that an unreachable server fails at once (the pool would
+        // retry until its acquire timeout; callers such as the registry retry themselves).
+        let mut first = PgConnection::connect_with(&options).await.map_err(|e| {
+            Error::unavailable(format!("cannot connect to PostgreSQL at {target}: {e}"))
+        })?;
+        MIGRATOR.run(&mut first).await.map_err(|e| {
+            Error::unavailable(format!("cannot migrate the PostgreSQL database at {target}: {e}"))
+        })?;
+        // Closing is a courtesy to the server; the connection is gone either way.
+        let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                Error::unavailable(format!("cannot connect to PostgreSQL at {target}: {e}"))
-            })?;
-        MIGRATOR.run(&pool).await.map_err(|e| {
-            Error::unavailable(format!("cannot migrate the PostgreSQL database at {target}: {e}"))
-        })?;
+            .connect_lazy_with(options);
         Ok(PgStore { pool })
     }
 
