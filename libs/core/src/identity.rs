@@ -123,3 +123,200 @@ impl Caller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::DateTime;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::model::{EnvironmentSpec, Matching, Permission};
+
+    fn environment(principals: &[Principal]) -> Environment {
+        let guid = Uuid::new_v4();
+        Environment {
+            id: 1,
+            guid,
+            spec: EnvironmentSpec {
+                name: "ubuntu:22.04".to_owned(),
+                title: None,
+                description: None,
+                cluster_name: "Kubernetes".to_owned(),
+                matching: Matching::Any,
+                supervisor: None,
+                python: Vec::new(),
+                r: Vec::new(),
+                quarto: Vec::new(),
+                tensorflow: Vec::new(),
+                volume_mounts: Vec::new(),
+            },
+            environment_type: "Kubernetes".to_owned(),
+            managed_by: None,
+            permissions: principals
+                .iter()
+                .map(|p| Permission {
+                    guid: Uuid::new_v4(),
+                    environment_guid: guid,
+                    principal: p.clone(),
+                })
+                .collect(),
+            created_time: DateTime::UNIX_EPOCH,
+            updated_time: DateTime::UNIX_EPOCH,
+            revision: 1,
+        }
+    }
+
+    fn caller(role: Role) -> Caller {
+        Caller {
+            user: Some("alice".to_owned()),
+            groups: vec!["data-science".to_owned(), "staff".to_owned()],
+            role,
+        }
+    }
+
+    fn user(u: &str) -> Principal {
+        Principal::User(u.to_owned())
+    }
+
+    fn group(g: &str) -> Principal {
+        Principal::Group(g.to_owned())
+    }
+
+    #[test]
+    fn administrator_may_use_every_environment() {
+        let admin = caller(Role::Administrator);
+        assert!(admin.may_use(&environment(&[])));
+        assert!(admin.may_use(&environment(&[user("bob")])));
+        assert!(admin.may_use(&environment(&[group("finance")])));
+        assert!(Caller::service().may_use(&environment(&[user("bob")])));
+    }
+
+    #[test]
+    fn publisher_may_use_an_environment_without_entries() {
+        assert!(caller(Role::Publisher).may_use(&environment(&[])));
+    }
+
+    #[test]
+    fn publisher_may_use_an_environment_with_an_entry_naming_them() {
+        let env = environment(&[user("bob"), user("alice")]);
+        assert!(caller(Role::Publisher).may_use(&env));
+    }
+
+    #[test]
+    fn publisher_may_use_an_environment_with_an_entry_naming_one_of_their_groups() {
+        let env = environment(&[user("bob"), group("staff")]);
+        assert!(caller(Role::Publisher).may_use(&env));
+    }
+
+    #[test]
+    fn publisher_may_not_use_an_environment_whose_entries_name_others() {
+        let env = environment(&[user("bob"), group("finance")]);
+        assert!(!caller(Role::Publisher).may_use(&env));
+    }
+
+    #[test]
+    fn user_and_group_entries_are_not_confused() {
+        // A group called "alice" does not name the user alice, nor a user called "staff" the group.
+        let env = environment(&[group("alice"), user("staff")]);
+        assert!(!caller(Role::Publisher).may_use(&env));
+    }
+
+    #[test]
+    fn publisher_without_a_user_is_named_only_through_groups() {
+        let anonymous = Caller {
+            user: None,
+            groups: vec!["staff".to_owned()],
+            role: Role::Publisher,
+        };
+        assert!(!anonymous.is_named_by(&user("service")));
+        assert!(!anonymous.is_named_by(&user("")));
+        assert!(anonymous.is_named_by(&group("staff")));
+    }
+
+    #[test]
+    fn viewer_may_never_use_an_environment() {
+        let viewer = caller(Role::Viewer);
+        assert!(!viewer.may_use(&environment(&[])));
+        assert!(!viewer.may_use(&environment(&[user("alice")])));
+        assert!(!viewer.may_use(&environment(&[group("staff")])));
+    }
+
+    #[test]
+    fn require_admin_accepts_only_administrators() {
+        assert_eq!(
+            caller(Role::Administrator).require_admin("deleting environments"),
+            Ok(())
+        );
+        for role in [Role::Publisher, Role::Viewer] {
+            let e = caller(role)
+                .require_admin("deleting environments")
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::PermissionDenied);
+            assert_eq!(
+                e.message,
+                format!(
+                    "deleting environments requires the administrator role; user alice has the {} role",
+                    role.as_str()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn require_publisher_rejects_only_viewers() {
+        assert_eq!(
+            caller(Role::Administrator).require_publisher("listing"),
+            Ok(())
+        );
+        assert_eq!(caller(Role::Publisher).require_publisher("listing"), Ok(()));
+        let e = caller(Role::Viewer)
+            .require_publisher("listing")
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::PermissionDenied);
+        assert_eq!(
+            e.message,
+            "listing requires the publisher or administrator role; user alice is a viewer"
+        );
+    }
+
+    #[test]
+    fn role_messages_without_a_user_name_the_caller() {
+        let anonymous = Caller {
+            user: None,
+            groups: Vec::new(),
+            role: Role::Viewer,
+        };
+        let e = anonymous.require_admin("updating").unwrap_err();
+        assert!(
+            e.message.contains("the caller has the viewer role"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn service_caller_is_an_administrator_named_service() {
+        let service = Caller::service();
+        assert_eq!(service.role, Role::Administrator);
+        assert_eq!(service.user, None);
+        assert!(service.groups.is_empty());
+        assert_eq!(service.actor_name(), "service");
+        assert_eq!(service.require_admin("anything"), Ok(()));
+    }
+
+    #[test]
+    fn actor_name_is_the_user() {
+        assert_eq!(caller(Role::Publisher).actor_name(), "alice");
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_wire_spelling() {
+        for role in [Role::Administrator, Role::Publisher, Role::Viewer] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("Administrator"), None);
+        assert_eq!(Role::parse("owner"), None);
+    }
+}

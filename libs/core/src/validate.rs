@@ -277,9 +277,6 @@ pub fn apply_update(
             ));
         }
     }
-    if !violations.is_empty() {
-        return Err(Error::invalid(violations));
-    }
     let takes = |f: &str| mask.is_empty() || mask.iter().any(|p| p == f);
     let mut merged = EnvironmentDraft {
         guid: None,
@@ -333,9 +330,10 @@ pub fn apply_update(
     if takes("volume_mounts") {
         merged.volume_mounts = draft.volume_mounts.clone();
     }
+    // Report the name and mask problems together with those of the merged spec.
     match check_spec(&merged, "", &mut violations) {
-        Some(spec) => Ok(spec),
-        None => Err(Error::invalid(violations)),
+        Some(spec) if violations.is_empty() => Ok(spec),
+        _ => Err(Error::invalid(violations)),
     }
 }
 
@@ -375,7 +373,8 @@ pub fn check_semver(version: &str) -> Result<semver::Version, String> {
     semver::Version::parse(version).map_err(|_| {
         let parts = version.split('.').count();
         if parts < 3 && version.split('.').all(|p| p.parse::<u64>().is_ok()) {
-            format!("{version:?} is not a semantic version: give all three parts, MAJOR.MINOR.PATCH (e.g. {version}.0)")
+            let missing = ".0".repeat(3 - parts);
+            format!("{version:?} is not a semantic version: give all three parts, MAJOR.MINOR.PATCH (e.g. {version}{missing})")
         } else {
             format!("{version:?} is not a semantic version (expected MAJOR.MINOR.PATCH such as 3.11.9)")
         }
@@ -410,15 +409,17 @@ pub fn check_dns_subdomain(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is required for a PVC volume".to_owned());
     }
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
     let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if name.len() > 253
-        || !ok_chars
-        || !ends_ok(name.chars().next())
-        || !ends_ok(name.chars().last())
-    {
+    // Every '.'-separated label is lower-case letters, digits and '-', starting and ending with a
+    // letter or digit (so "a..b" and "a.-b" are not names).
+    let labels_ok = name.split('.').all(|label| {
+        label
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && ends_ok(label.chars().next())
+            && ends_ok(label.chars().last())
+    });
+    if name.len() > 253 || !labels_ok {
         return Err(format!(
             "{name:?} is not a valid Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)"
         ));
