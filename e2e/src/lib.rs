@@ -1,1 +1,309 @@
-//! placeholder
+//! Harness for end-to-end tests: starts the real execenv binaries on free loopback ports and
+//! runs the real `execenvctl` against them. Processes are killed when their guard is dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The folder holding the workspace's built binaries (`target/debug` unless CARGO_TARGET_DIR).
+pub fn bin_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug")
+}
+
+/// The path of a workspace binary; fails with a hint when it has not been built.
+pub fn binary(name: &str) -> Result<PathBuf> {
+    let path = bin_dir().join(name);
+    if !path.exists() {
+        bail!(
+            "{} is missing: build the binaries first (`cargo build --workspace --bins`; `make test` does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A free TCP port on 127.0.0.1 (the listener is closed again before the port is used).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits until `check` holds, polling every 50 ms, failing after `timeout`.
+pub fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        // Polling interval of a bounded wait, not a synchronisation point.
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed (and reaped) on drop; its output goes to a log file kept for debugging.
+pub struct Process {
+    child: Child,
+    /// The log file holding stdout and stderr.
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Starts `program` with `env`, logging to `log`.
+    pub fn spawn(
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, String)],
+        log: PathBuf,
+    ) -> Result<Process> {
+        let file = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))?;
+        Ok(Process { child, log })
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Its log so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit; returns the exit status code.
+    pub fn terminate(&mut self) -> Result<Option<i32>> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.code());
+            }
+            if Instant::now() >= deadline {
+                bail!("process {pid} did not stop within 10 s of SIGTERM");
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `execenv-environment-registry`.
+pub struct RegistryProcess {
+    /// The process.
+    pub process: Process,
+    /// gRPC URL for `--registry`.
+    pub url: String,
+    /// Admin HTTP address (`/metrics`).
+    pub admin: String,
+}
+
+impl RegistryProcess {
+    /// Starts the registry binary on free loopback ports with `database_url` and waits until
+    /// `/readyz` answers 200.
+    pub fn start(
+        database_url: &str,
+        dir: &Path,
+        extra_env: &[(&str, String)],
+    ) -> Result<RegistryProcess> {
+        let grpc = free_port()?;
+        let admin_port = free_port()?;
+        let mut env = vec![
+            ("EXECENV_DATABASE__URL", database_url.to_owned()),
+            ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
+            (
+                "EXECENV_SERVER__ADMIN_ADDR",
+                format!("127.0.0.1:{admin_port}"),
+            ),
+            ("EXECENV_WATCH__POLL_INTERVAL_MS", "100".to_owned()),
+        ];
+        env.extend(extra_env.iter().cloned());
+        let mut process = Process::spawn(
+            &binary("execenv-environment-registry")?,
+            &[],
+            &env,
+            dir.join("registry.log"),
+        )?;
+        let admin = format!("127.0.0.1:{admin_port}");
+        let ready = eventually(Duration::from_secs(30), "the registry's /readyz", || {
+            process.is_running()
+                && http_get(&admin, "/readyz").is_ok_and(|(status, _)| status == 200)
+        });
+        if let Err(e) = ready {
+            bail!("{e}; registry log:\n{}", process.output());
+        }
+        Ok(RegistryProcess {
+            process,
+            url: format!("http://127.0.0.1:{grpc}"),
+            admin,
+        })
+    }
+
+    /// Runs `execenvctl --registry URL ARGS…`.
+    pub fn ctl(&self, args: &[&str]) -> Result<CtlOutput> {
+        let out = Command::new(binary("execenvctl")?)
+            .arg("--registry")
+            .arg(&self.url)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()?;
+        Ok(CtlOutput::from(out))
+    }
+}
+
+/// What one `execenvctl` run printed.
+#[derive(Debug)]
+pub struct CtlOutput {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for CtlOutput {
+    fn from(o: Output) -> Self {
+        CtlOutput {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl CtlOutput {
+    /// Fails unless the run exited 0.
+    pub fn ok(self) -> Result<CtlOutput> {
+        if self.code != 0 {
+            bail!(
+                "execenvctl exited {}:\nstdout: {}\nstderr: {}",
+                self.code,
+                self.stdout,
+                self.stderr
+            );
+        }
+        Ok(self)
+    }
+
+    /// Standard output parsed as JSON.
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_str(&self.stdout)
+            .with_context(|| format!("execenvctl printed no JSON: {}", self.stdout))
+    }
+}
+
+/// A plain HTTP/1.1 GET on loopback: the status code and body.
+pub fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status line")?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The PostgreSQL server URL the tests use (`make test` sets it).
+pub fn postgres_server_url() -> Result<String> {
+    std::env::var("EXECENV_TEST_DATABASE_URL").context(
+        "EXECENV_TEST_DATABASE_URL is not set: run `make test`, which starts a PostgreSQL server, or point it at one",
+    )
+}
+
+/// Replaces the database name of a PostgreSQL URL.
+pub fn with_database(server_url: &str, database: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server_url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// A fresh, uniquely named database on the test server (created with `psql`); returns its URL.
+pub fn fresh_postgres_database() -> Result<String> {
+    let server = postgres_server_url()?;
+    let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+    let out = Command::new("psql")
+        .arg(&server)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .context("cannot run psql")?;
+    if !out.status.success() {
+        bail!(
+            "cannot create database {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(with_database(&server, &name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_database_replaces_only_the_database() {
+        assert_eq!(
+            with_database("postgres://u@127.0.0.1:5/postgres", "x"),
+            "postgres://u@127.0.0.1:5/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@127.0.0.1:5", "x"),
+            "postgres://u@127.0.0.1:5/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/p?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Row, Transaction};
 
 use crate::catalogue::{Backend, Session};
-use crate::common::{StoreRow, Value, database_error};
+use crate::common::{StoreRow, Value, database_error, migration_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -38,7 +38,9 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidArgument,
-                format!("the PostgreSQL URL is invalid ({e}); use postgres://USER@HOST:PORT/DATABASE"),
+                format!(
+                    "the PostgreSQL URL is invalid ({e}); use postgres://USER@HOST:PORT/DATABASE"
+                ),
             )
         })?;
         let target = format!(
@@ -52,9 +54,15 @@ impl PgStore {
         let mut first = PgConnection::connect_with(&options).await.map_err(|e| {
             Error::unavailable(format!("cannot connect to PostgreSQL at {target}: {e}"))
         })?;
-        MIGRATOR.run(&mut first).await.map_err(|e| {
-            Error::unavailable(format!("cannot migrate the PostgreSQL database at {target}: {e}"))
-        })?;
+        // `run_direct`: `Migrator::run`'s future is not `Send` for every lifetime (see sqlite.rs).
+        MIGRATOR
+            .run_direct(None, &mut first, false)
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "cannot migrate the PostgreSQL database at {target}: {e}"
+                ))
+            })?;
         // Closing is a courtesy to the server; the connection is gone either way.
         let _ = first.close().await;
         let pool = PgPoolOptions::new()
@@ -103,12 +111,14 @@ pub struct PgSession {
 type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
 fn query(sql: &str, values: Vec<Value>) -> Query {
-    values.into_iter().fold(sqlx::query(AssertSqlSafe(sql.to_owned())), |q, v| match v {
-        Value::Text(s) => q.bind(s),
-        Value::Int(n) => q.bind(n),
-        Value::Bool(b) => q.bind(b),
-        Value::Time(t) => q.bind(t),
-    })
+    values
+        .into_iter()
+        .fold(sqlx::query(AssertSqlSafe(sql.to_owned())), |q, v| match v {
+            Value::Text(s) => q.bind(s),
+            Value::Int(n) => q.bind(n),
+            Value::Bool(b) => q.bind(b),
+            Value::Time(t) => q.bind(t),
+        })
 }
 
 #[async_trait]

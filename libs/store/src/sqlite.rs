@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use crate::catalogue::{Backend, Session};
-use crate::common::{StoreRow, Value, database_error};
+use crate::common::{StoreRow, Value, database_error, migration_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -39,7 +39,9 @@ impl SqliteStore {
             .map_err(|e| {
                 Error::new(
                     ErrorKind::InvalidArgument,
-                    format!("{url:?} is not a SQLite URL ({e}); use sqlite://PATH or sqlite::memory:"),
+                    format!(
+                        "{url:?} is not a SQLite URL ({e}); use sqlite://PATH or sqlite::memory:"
+                    ),
                 )
             })?
             .create_if_missing(true)
@@ -63,10 +65,21 @@ impl SqliteStore {
             .acquire_timeout(BUSY_TIMEOUT * 3)
             .connect_with(options)
             .await
-            .map_err(|e| Error::unavailable(format!("cannot open the SQLite database {url}: {e}")))?;
-        MIGRATOR.run(&pool).await.map_err(|e| {
-            Error::unavailable(format!("cannot migrate the SQLite database {url}: {e}"))
+            .map_err(|e| {
+                Error::unavailable(format!("cannot open the SQLite database {url}: {e}"))
+            })?;
+        let mut conn = pool.acquire().await.map_err(|e| {
+            Error::unavailable(format!("cannot open the SQLite database {url}: {e}"))
         })?;
+        // `run_direct` on a concrete connection: `Migrator::run` takes `impl Acquire`, whose
+        // future is not `Send` for every lifetime, which would make `open` unusable from spawned tasks.
+        MIGRATOR
+            .run_direct(None, &mut *conn, false)
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!("cannot migrate the SQLite database {url}: {e}"))
+            })?;
+        drop(conn);
         Ok(SqliteStore { pool })
     }
 
@@ -106,12 +119,14 @@ type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
 /// Binds values; times are stored as microseconds since the Unix epoch (see the migration).
 fn query(sql: &str, values: Vec<Value>) -> Query {
-    values.into_iter().fold(sqlx::query(AssertSqlSafe(sql.to_owned())), |q, v| match v {
-        Value::Text(s) => q.bind(s),
-        Value::Int(n) => q.bind(n),
-        Value::Bool(b) => q.bind(b),
-        Value::Time(t) => q.bind(t.timestamp_micros()),
-    })
+    values
+        .into_iter()
+        .fold(sqlx::query(AssertSqlSafe(sql.to_owned())), |q, v| match v {
+            Value::Text(s) => q.bind(s),
+            Value::Int(n) => q.bind(n),
+            Value::Bool(b) => q.bind(b),
+            Value::Time(t) => q.bind(t.timestamp_micros()),
+        })
 }
 
 #[async_trait]

@@ -1,0 +1,270 @@
+//! Translating list requests into store queries, and opaque page tokens.
+//!
+//! A page token records the offset of the next page and a fingerprint of the filters and sort it
+//! was issued for, so a token reused with other filters is refused instead of paging silently
+//! through a different list.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
+use execenv_core::query::{ChangeFilter, DEFAULT_PAGE_SIZE, ListQuery, MAX_PAGE_SIZE, SortField};
+use execenv_core::validate::require_guid;
+use execenv_core::{Error, FieldViolation, Language, Matching};
+use execenv_proto::registry::v1 as reg;
+use sha2::{Digest, Sha256};
+
+/// The store query for a list request (without the publisher restriction, which the caller adds).
+pub fn list_query(req: &reg::ListEnvironmentsRequest) -> Result<ListQuery, Error> {
+    let mut violations = Vec::new();
+    let matching = match req.matching.as_deref() {
+        None | Some("") => None,
+        Some(m) => Matching::parse(m).or_else(|| {
+            violations.push(FieldViolation::new(
+                "matching",
+                format!("{m:?} is not a matching mode; use any, exact or none"),
+            ));
+            None
+        }),
+    };
+    let language = match req.language.as_deref() {
+        None | Some("") => None,
+        Some(l) => Language::parse(l).or_else(|| {
+            violations.push(FieldViolation::new(
+                "language",
+                format!("{l:?} is not a language; use python, r, quarto or tensorflow"),
+            ));
+            None
+        }),
+    };
+    let language_version = req.language_version.clone().filter(|v| !v.is_empty());
+    if language_version.is_some() && req.language.as_deref().unwrap_or("").is_empty() {
+        violations.push(FieldViolation::new(
+            "language_version",
+            "needs a language (e.g. language=python)",
+        ));
+    }
+    let sort = match reg::SortField::try_from(req.sort) {
+        Ok(reg::SortField::Unspecified | reg::SortField::Created) => SortField::Created,
+        Ok(reg::SortField::Title) => SortField::Title,
+        Ok(reg::SortField::Name) => SortField::Name,
+        Ok(reg::SortField::Updated) => SortField::Updated,
+        Ok(reg::SortField::Matching) => SortField::Matching,
+        Ok(reg::SortField::PythonVersion) => SortField::PythonVersion,
+        Ok(reg::SortField::RVersion) => SortField::RVersion,
+        Ok(reg::SortField::QuartoVersion) => SortField::QuartoVersion,
+        Err(_) => {
+            violations.push(FieldViolation::new(
+                "sort",
+                format!("{} is not a sort field", req.sort),
+            ));
+            SortField::Created
+        }
+    };
+    let limit = page_size(req.page_size, &mut violations);
+    let mut query = ListQuery {
+        search: Some(req.search.trim().to_owned()).filter(|s| !s.is_empty()),
+        name: req.name.clone().filter(|n| !n.is_empty()),
+        matching,
+        managed: req.managed,
+        language,
+        language_version,
+        visible_to: None,
+        sort,
+        descending: req.descending,
+        offset: 0,
+        limit,
+    };
+    if !req.page_token.is_empty() {
+        match decode_token(&req.page_token, &fingerprint(&query)) {
+            Ok(offset) => query.offset = offset,
+            Err(d) => violations.push(FieldViolation::new("page_token", d)),
+        }
+    }
+    if violations.is_empty() {
+        Ok(query)
+    } else {
+        Err(Error::invalid(violations))
+    }
+}
+
+/// The token of the page after the one `query` returned, if more remain.
+pub fn next_page_token(query: &ListQuery, returned: usize, total: u64) -> String {
+    let next = query.offset + returned as u64;
+    if returned == 0 || next >= total {
+        return String::new();
+    }
+    encode_token(next, &fingerprint(query))
+}
+
+/// The store filter for an audit-trail request, and the offset-free paging it implies.
+pub fn change_filter(req: &reg::ListChangesRequest) -> Result<ChangeFilter, Error> {
+    let mut violations = Vec::new();
+    let environment_guid = match req.environment_guid.as_deref().filter(|g| !g.is_empty()) {
+        Some(g) => match require_guid("environment_guid", g) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                violations.extend(e.violations);
+                None
+            }
+        },
+        None => None,
+    };
+    let time =
+        |t: &Option<prost_types::Timestamp>, field: &str, violations: &mut Vec<FieldViolation>| {
+            t.as_ref().and_then(|t| {
+                let parsed = u32::try_from(t.nanos)
+                    .ok()
+                    .and_then(|n| DateTime::from_timestamp(t.seconds, n));
+                if parsed.is_none() {
+                    violations.push(FieldViolation::new(field, "is not a valid timestamp"));
+                }
+                parsed
+            })
+        };
+    let since = time(&req.since, "since", &mut violations);
+    let until = time(&req.until, "until", &mut violations);
+    let limit = page_size(req.page_size, &mut violations);
+    let mut after_revision = req.after_revision.max(0);
+    if !req.page_token.is_empty() {
+        // A change page token is the last revision returned: the audit trail is append-only, so
+        // paging by revision is stable under concurrent writes.
+        match decode_token(&req.page_token, "changes") {
+            Ok(rev) => after_revision = after_revision.max(i64::try_from(rev).unwrap_or(i64::MAX)),
+            Err(d) => violations.push(FieldViolation::new("page_token", d)),
+        }
+    }
+    if violations.is_empty() {
+        Ok(ChangeFilter {
+            environment_guid,
+            since,
+            until,
+            after_revision,
+            limit,
+        })
+    } else {
+        Err(Error::invalid(violations))
+    }
+}
+
+/// The token for the audit-trail page after one that ended at `last_revision`.
+pub fn next_change_token(last_revision: Option<i64>, returned: usize, limit: u32) -> String {
+    match last_revision {
+        Some(rev) if returned as u64 >= u64::from(limit) => {
+            encode_token(u64::try_from(rev).unwrap_or(0), "changes")
+        }
+        _ => String::new(),
+    }
+}
+
+fn page_size(requested: u32, violations: &mut Vec<FieldViolation>) -> u32 {
+    match requested {
+        0 => DEFAULT_PAGE_SIZE,
+        n if n > MAX_PAGE_SIZE => {
+            violations.push(FieldViolation::new(
+                "page_size",
+                format!("{n} is larger than the maximum {MAX_PAGE_SIZE}"),
+            ));
+            MAX_PAGE_SIZE
+        }
+        n => n,
+    }
+}
+
+fn fingerprint(query: &ListQuery) -> String {
+    let key = ListQuery {
+        offset: 0,
+        limit: 0,
+        ..query.clone()
+    };
+    let json = serde_json::to_vec(&key).unwrap_or_default();
+    let digest = Sha256::digest(json);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn encode_token(offset: u64, fingerprint: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{offset}:{fingerprint}"))
+}
+
+fn decode_token(token: &str, fingerprint: &str) -> Result<u64, String> {
+    let malformed =
+        || "is not a page token returned by this list; start again without it".to_owned();
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| malformed())?;
+    let text = String::from_utf8(raw).map_err(|_| malformed())?;
+    let mut parts = text.splitn(3, ':');
+    let (Some("v1"), Some(offset), Some(fp)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(malformed());
+    };
+    if fp != fingerprint {
+        return Err(
+            "was issued for other filters or another sort order; start again without it".to_owned(),
+        );
+    }
+    offset.parse().map_err(|_| malformed())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn req() -> reg::ListEnvironmentsRequest {
+        reg::ListEnvironmentsRequest {
+            page_size: 2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn page_token_resumes_at_the_next_offset() {
+        let q = list_query(&req()).unwrap();
+        let token = next_page_token(&q, 2, 5);
+        let q2 = list_query(&reg::ListEnvironmentsRequest {
+            page_token: token,
+            ..req()
+        })
+        .unwrap();
+        assert_eq!(q2.offset, 2);
+    }
+
+    #[test]
+    fn last_page_has_no_token() {
+        let q = list_query(&req()).unwrap();
+        assert_eq!(next_page_token(&q, 2, 2), "");
+    }
+
+    #[test]
+    fn page_token_for_other_filters_is_refused() {
+        let q = list_query(&req()).unwrap();
+        let token = next_page_token(&q, 2, 5);
+        let err = list_query(&reg::ListEnvironmentsRequest {
+            page_token: token,
+            search: "x".into(),
+            ..req()
+        })
+        .unwrap_err();
+        assert_eq!(err.violations[0].field, "page_token");
+    }
+
+    #[test]
+    fn every_bad_filter_is_reported_together() {
+        let err = list_query(&reg::ListEnvironmentsRequest {
+            matching: Some("sometimes".into()),
+            language: Some("julia".into()),
+            page_size: 5000,
+            ..Default::default()
+        })
+        .unwrap_err();
+        let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["matching", "language", "page_size"]);
+    }
+
+    #[test]
+    fn language_version_needs_a_language() {
+        let err = list_query(&reg::ListEnvironmentsRequest {
+            language_version: Some("3.11".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.violations[0].field, "language_version");
+    }
+}

@@ -1,0 +1,240 @@
+//! Starting the registry: listeners, gRPC and admin servers, the database, background tasks.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use execenv_core::{Change, ErrorKind};
+use execenv_kit::admin::serve_admin;
+use execenv_kit::grpc::{health_service, reflection_service};
+use execenv_kit::metrics::{GrpcMetricsLayer, Metrics};
+use execenv_kit::propagation::TraceContextLayer;
+use execenv_kit::shutdown::Shutdown;
+use execenv_proto::registry::v1::registry_server::RegistryServer;
+use execenv_store::Store;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::feed::ChangeFeed;
+use crate::service::{Backend, RegistryService};
+use crate::{BackendSlot, Config, Running, StartError, poll, redact_url};
+
+/// How long to wait between attempts to reach an unavailable database at start-up.
+const DATABASE_RETRY: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChangeLabels {
+    action: String,
+    source: String,
+}
+
+/// The registry's own metrics.
+#[derive(Clone, Default)]
+struct RegistryMetrics {
+    changes: Family<ChangeLabels, Counter>,
+    revision: Gauge,
+}
+
+impl RegistryMetrics {
+    fn register(metrics: &Metrics) -> Self {
+        let m = RegistryMetrics::default();
+        metrics.register(
+            "execenv_registry_changes",
+            "Catalogue changes committed, by action and source",
+            m.changes.clone(),
+        );
+        metrics.register(
+            "execenv_registry_revision",
+            "Newest change-log revision seen by this registry",
+            m.revision.clone(),
+        );
+        m
+    }
+
+    fn observe(&self, c: &Change) {
+        self.changes
+            .get_or_create(&ChangeLabels {
+                action: c.action.as_str().to_owned(),
+                source: c.source.as_str().to_owned(),
+            })
+            .inc();
+        self.revision.set(c.revision);
+    }
+}
+
+/// Binds the listeners and starts serving at once; the database is opened (and migrated) in the
+/// background while gRPC health reports NOT_SERVING and `/readyz` 503. `Running::done` completes
+/// when everything stopped, with an error if the database could not be opened.
+pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
+    let grpc_listener = TcpListener::bind(config.server.grpc_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            what: "gRPC",
+            addr: config.server.grpc_addr,
+            source,
+        })?;
+    let admin_listener = TcpListener::bind(config.server.admin_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            what: "admin HTTP",
+            addr: config.server.admin_addr,
+            source,
+        })?;
+    let bound = |l: &TcpListener, what, addr| {
+        l.local_addr()
+            .map_err(|source| StartError::Bind { what, addr, source })
+    };
+    let grpc_addr = bound(&grpc_listener, "gRPC", config.server.grpc_addr)?;
+    let admin_addr = bound(&admin_listener, "admin HTTP", config.server.admin_addr)?;
+
+    let metrics = Metrics::new();
+    let domain = RegistryMetrics::register(&metrics);
+    let (readiness, health) = health_service::<RegistryServer<RegistryService>>().await;
+    let reflection =
+        reflection_service(execenv_proto::FILE_DESCRIPTOR_SET).map_err(StartError::Reflection)?;
+    let slot: BackendSlot = Arc::new(OnceLock::new());
+    let service = RegistryService::new(
+        slot.clone(),
+        config.auth.service_token.clone(),
+        shutdown.clone(),
+    );
+
+    let grpc = tonic::transport::Server::builder()
+        .layer(TraceContextLayer)
+        .layer(GrpcMetricsLayer::new(&metrics))
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(RegistryServer::new(service))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), shutdown.wait_owned());
+    let grpc = tokio::spawn(grpc);
+    let admin = tokio::spawn(serve_admin(
+        admin_listener,
+        metrics.clone(),
+        readiness.clone(),
+        shutdown.wait_owned(),
+    ));
+    tracing::info!(%grpc_addr, %admin_addr, database = %redact_url(&config.database.url), "registry listening; opening the database");
+
+    let background = {
+        let shutdown = shutdown.clone();
+        async move {
+            let result = open_database(&config, &shutdown).await;
+            match result {
+                Ok(Some(store)) => {
+                    let feed = ChangeFeed::new(store.clone());
+                    let tail = tokio::spawn(feed.clone().run(
+                        poll(&config),
+                        shutdown.clone(),
+                        move |c| domain.observe(c),
+                    ));
+                    let compact = tokio::spawn(compact_history(
+                        store.clone(),
+                        config.history.clone(),
+                        shutdown.clone(),
+                    ));
+                    // The slot is set once, here; a second set cannot happen.
+                    let _ = slot.set(Backend { store, feed });
+                    readiness.set_ready().await;
+                    tracing::info!("registry ready");
+                    shutdown.wait().await;
+                    let _ = tail.await;
+                    let _ = compact.await;
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(e) => {
+                    tracing::error!(error = %e, "registry cannot start");
+                    shutdown.trigger();
+                    Err(e)
+                }
+            }
+        }
+    };
+    let done = tokio::spawn(async move {
+        let result = background.await;
+        if let Err(e) = grpc
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+        if let Err(e) = admin
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            tracing::error!(error = %e, "admin server failed");
+        }
+        tracing::info!("registry stopped");
+        result
+    });
+    Ok(Running {
+        grpc_addr,
+        admin_addr,
+        shutdown,
+        done,
+    })
+}
+
+/// Opens and migrates the database, retrying while it is unavailable; `None` if shut down first.
+async fn open_database(
+    config: &Config,
+    shutdown: &Shutdown,
+) -> Result<Option<Arc<dyn Store>>, StartError> {
+    loop {
+        // Boxed as `dyn Send` so the compiler checks the store's future here, concretely.
+        let open: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> =
+            Box::pin(execenv_store::open(&config.database.url));
+        match open.await {
+            Ok(store) => {
+                tracing::info!(backend = store.backend(), "database migrated");
+                return Ok(Some(store));
+            }
+            Err(e) if e.kind == ErrorKind::Unavailable => {
+                tracing::warn!(error = %e, retry_in = ?DATABASE_RETRY, "database unavailable; retrying");
+                tokio::select! {
+                    () = shutdown.wait() => return Ok(None),
+                    () = pace(DATABASE_RETRY) => {}
+                }
+            }
+            Err(source) => {
+                return Err(StartError::Database {
+                    url: redact_url(&config.database.url),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Deletes change-log entries older than the retention, periodically.
+async fn compact_history(store: Arc<dyn Store>, history: crate::HistoryConfig, shutdown: Shutdown) {
+    if history.retention_days == 0 {
+        return;
+    }
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(history.compact_interval_seconds.max(1)));
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            _ = tick.tick() => {}
+        }
+        let before = chrono::Utc::now() - chrono::Duration::days(i64::from(history.retention_days));
+        match store.compact_changes(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, %before, "compacted the change log"),
+            Err(e) => tracing::warn!(error = %e, "change-log compaction failed; retrying later"),
+        }
+    }
+}
+
+/// Waits `d` (pacing a retry loop, not synchronising).
+async fn pace(d: Duration) {
+    let mut tick = tokio::time::interval(d);
+    tick.tick().await;
+    tick.tick().await;
+}

@@ -1,0 +1,557 @@
+//! The registry served in-process on port 0 and driven through its real gRPC client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use execenv_core::{Actor, ChangeSource, ManagedBy};
+use execenv_environment_registry::{Config, Running, start};
+use execenv_kit::identity::IdentityInterceptor;
+use execenv_kit::shutdown::Shutdown;
+use execenv_proto::environments::v1 as pb;
+use execenv_proto::registry::v1 as reg;
+use execenv_proto::registry::v1::registry_client::RegistryClient;
+use execenv_proto::registry::v1::watch_environments_response::Kind;
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+type Client = RegistryClient<InterceptedService<Channel, IdentityInterceptor>>;
+
+struct Registry {
+    running: Running,
+    db_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    async fn start() -> Registry {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = format!("sqlite://{}", dir.path().join("registry.db").display());
+        let mut config = Config::default();
+        config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+        config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
+        config.database.url = db_url.clone();
+        config.watch.poll_interval_ms = 50;
+        tweak(&mut config);
+        let running = start(config, Shutdown::new())
+            .await
+            .expect("registry starts");
+        let r = Registry {
+            running,
+            db_url,
+            _dir: dir,
+        };
+        r.wait_ready().await;
+        r
+    }
+
+    async fn wait_ready(&self) {
+        let health = tonic_health::pb::health_client::HealthClient::new(self.channel().await);
+        eventually(|| {
+            let mut health = health.clone();
+            async move {
+                health
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: "execenv.registry.v1.Registry".into(),
+                    })
+                    .await
+                    .is_ok_and(|r| {
+                        r.into_inner().status
+                            == tonic_health::pb::health_check_response::ServingStatus::Serving
+                                as i32
+                    })
+            }
+        })
+        .await;
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.running.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    async fn client(&self, identity: IdentityInterceptor) -> Client {
+        RegistryClient::with_interceptor(self.channel().await, identity)
+    }
+
+    async fn admin(&self) -> Client {
+        self.client(IdentityInterceptor::service(None)).await
+    }
+
+    async fn stop(self) {
+        self.running.shutdown.trigger();
+        self.running.done.await.unwrap().unwrap();
+    }
+}
+
+async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within 10 s"
+        );
+    }
+}
+
+fn spec(name: &str, title: &str) -> pb::EnvironmentSpec {
+    pb::EnvironmentSpec {
+        name: name.into(),
+        title: Some(title.into()),
+        python: Some(pb::Installations {
+            installations: vec![pb::Installation {
+                version: "3.11.9".into(),
+                path: "/opt/python/3.11.9/bin/python3".into(),
+            }],
+        }),
+        ..Default::default()
+    }
+}
+
+async fn create(c: &mut Client, name: &str, title: &str) -> pb::Environment {
+    c.create_environment(reg::CreateEnvironmentRequest {
+        environment: Some(spec(name, title)),
+    })
+    .await
+    .expect("create")
+    .into_inner()
+}
+
+fn publisher(user: &str, groups: &[&str]) -> IdentityInterceptor {
+    IdentityInterceptor {
+        user: Some(user.into()),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        role: Some(execenv_core::Role::Publisher),
+        token: None,
+    }
+}
+
+#[tokio::test]
+async fn watch_resumed_from_last_revision_delivers_every_change_exactly_once() {
+    let r = Registry::start().await;
+    let mut c = r.admin().await;
+    let a = create(&mut c, "ghcr.io/acme/a:1", "A").await;
+
+    // First session: the catalogue (A), then live changes.
+    let mut stream = c
+        .watch_environments(reg::WatchEnvironmentsRequest { from_revision: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(
+        (first.kind, first.environment_guid.as_str()),
+        (Kind::Snapshot as i32, a.guid.as_str())
+    );
+    let synced = stream.next().await.unwrap().unwrap();
+    assert_eq!(synced.kind, Kind::Synced as i32);
+    let b = create(&mut c, "ghcr.io/acme/b:1", "B").await;
+    let live = stream.next().await.unwrap().unwrap();
+    assert_eq!(
+        (live.kind, live.environment_guid.as_str()),
+        (Kind::Upsert as i32, b.guid.as_str())
+    );
+    let mut seen = vec![live.revision];
+    let last = live.revision;
+    drop(stream);
+
+    // While disconnected: update A, delete B, create C.
+    c.update_environment(reg::UpdateEnvironmentRequest {
+        guid: a.guid.clone(),
+        environment: Some(pb::EnvironmentSpec {
+            title: Some("A2".into()),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["title".into()],
+        }),
+        expected_revision: 0,
+    })
+    .await
+    .unwrap();
+    c.delete_environment(reg::DeleteEnvironmentRequest {
+        guid: b.guid.clone(),
+        expected_revision: 0,
+    })
+    .await
+    .unwrap();
+    let cc = create(&mut c, "ghcr.io/acme/c:1", "C").await;
+
+    // Second session resumes from the last revision it saw.
+    let mut stream = c
+        .watch_environments(reg::WatchEnvironmentsRequest {
+            from_revision: last,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    loop {
+        let ev = stream.next().await.unwrap().unwrap();
+        if ev.kind == Kind::Synced as i32 {
+            break;
+        }
+        got.push((ev.kind, ev.environment_guid.clone(), ev.revision));
+    }
+    assert_eq!(
+        got.iter()
+            .map(|(k, g, _)| (*k, g.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (Kind::Upsert as i32, a.guid.as_str()),
+            (Kind::Delete as i32, b.guid.as_str()),
+            (Kind::Upsert as i32, cc.guid.as_str())
+        ]
+    );
+    seen.extend(got.iter().map(|(_, _, rev)| *rev));
+    // A change after resuming arrives live, once.
+    let d = create(&mut c, "ghcr.io/acme/d:1", "D").await;
+    let ev = stream.next().await.unwrap().unwrap();
+    assert_eq!(
+        (ev.kind, ev.environment_guid.as_str()),
+        (Kind::Upsert as i32, d.guid.as_str())
+    );
+    seen.push(ev.revision);
+    // Every revision once, contiguous, none repeated.
+    let expected: Vec<i64> = (seen[0]..seen[0] + seen.len() as i64).collect();
+    assert_eq!(seen, expected);
+    drop(stream);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn watch_from_a_compacted_revision_is_out_of_range() {
+    let r = Registry::start().await;
+    let mut c = r.admin().await;
+    let a = create(&mut c, "ghcr.io/acme/a:1", "A").await;
+    create(&mut c, "ghcr.io/acme/b:1", "B").await;
+    create(&mut c, "ghcr.io/acme/c:1", "C").await;
+    let store = execenv_store::open(&r.db_url).await.unwrap();
+    let deleted = store
+        .compact_changes(chrono::Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2, "all but the newest change are compacted");
+    let err = c
+        .watch_environments(reg::WatchEnvironmentsRequest {
+            from_revision: a.revision,
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::OutOfRange);
+    assert!(err.message().contains("re-list"), "{}", err.message());
+    // Watching from 0 still works: the catalogue itself is intact.
+    let mut stream = c
+        .watch_environments(reg::WatchEnvironmentsRequest { from_revision: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut snapshot = 0;
+    while let Some(ev) = stream.next().await {
+        let ev = ev.unwrap();
+        if ev.kind == Kind::Synced as i32 {
+            break;
+        }
+        snapshot += 1;
+    }
+    assert_eq!(snapshot, 3);
+    drop(stream);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn file_managed_environment_refuses_update_and_delete_but_accepts_permissions() {
+    let r = Registry::start().await;
+    let store = execenv_store::open(&r.db_url).await.unwrap();
+    let (_, spec) =
+        execenv_core::validate::validate_new(&execenv_core::validate::EnvironmentDraft {
+            name: Some("ghcr.io/acme/managed:1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let guid = uuid::Uuid::new_v4();
+    store
+        .create_environment(
+            guid,
+            &spec,
+            Some(ManagedBy::ConfigFile),
+            &Actor {
+                name: "config-sync".into(),
+                source: ChangeSource::ConfigFile,
+            },
+        )
+        .await
+        .unwrap();
+    let mut c = r.admin().await;
+    let err = c
+        .update_environment(reg::UpdateEnvironmentRequest {
+            guid: guid.to_string(),
+            environment: Some(pb::EnvironmentSpec {
+                title: Some("x".into()),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["title".into()],
+            }),
+            expected_revision: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("managed by the configuration file"),
+        "{}",
+        err.message()
+    );
+    let err = c
+        .delete_environment(reg::DeleteEnvironmentRequest {
+            guid: guid.to_string(),
+            expected_revision: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    c.add_permission(reg::AddPermissionRequest {
+        environment_guid: guid.to_string(),
+        user_guid: Some("alice".into()),
+        group_guid: None,
+    })
+    .await
+    .expect("permissions of a managed environment can change");
+    let env = c
+        .get_environment(reg::GetEnvironmentRequest {
+            guid: guid.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(env.managed_by.as_deref(), Some("config-file"));
+    assert_eq!(env.permissions.len(), 1);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_create_reports_every_violation_and_changes_nothing() {
+    let r = Registry::start().await;
+    let mut c = r.admin().await;
+    let bad = pb::EnvironmentSpec {
+        name: "Not A Valid/Image".into(),
+        matching: Some("sometimes".into()),
+        supervisor: Some("relative/sup.sh".into()),
+        python: Some(pb::Installations {
+            installations: vec![pb::Installation {
+                version: "3.11".into(),
+                path: "python3".into(),
+            }],
+        }),
+        ..Default::default()
+    };
+    let err = c
+        .create_environment(reg::CreateEnvironmentRequest {
+            environment: Some(bad),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let e = execenv_kit::status::from_status(&err);
+    let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "name",
+            "matching",
+            "supervisor",
+            "python.installations[0].version",
+            "python.installations[0].path"
+        ]
+    );
+    let list = c
+        .list_environments(reg::ListEnvironmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.total_count, 0);
+    let changes = c
+        .list_changes(reg::ListChangesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(changes.changes.is_empty());
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn update_cannot_change_the_image_name() {
+    let r = Registry::start().await;
+    let mut c = r.admin().await;
+    let a = create(&mut c, "ghcr.io/acme/a:1", "A").await;
+    let err = c
+        .update_environment(reg::UpdateEnvironmentRequest {
+            guid: a.guid.clone(),
+            environment: Some(pb::EnvironmentSpec {
+                name: "ghcr.io/acme/other:2".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into()],
+            }),
+            expected_revision: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("cannot be changed"),
+        "{}",
+        err.message()
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn publishers_see_only_environments_they_may_use_and_viewers_nothing() {
+    let r = Registry::start().await;
+    let mut c = r.admin().await;
+    let open = create(&mut c, "ghcr.io/acme/open:1", "Open").await;
+    let team = create(&mut c, "ghcr.io/acme/team:1", "Team").await;
+    let other = create(&mut c, "ghcr.io/acme/other:1", "Other").await;
+    c.add_permission(reg::AddPermissionRequest {
+        environment_guid: team.guid.clone(),
+        user_guid: None,
+        group_guid: Some("data-science".into()),
+    })
+    .await
+    .unwrap();
+    c.add_permission(reg::AddPermissionRequest {
+        environment_guid: other.guid.clone(),
+        user_guid: Some("bob".into()),
+        group_guid: None,
+    })
+    .await
+    .unwrap();
+
+    let mut alice = r.client(publisher("alice", &["data-science"])).await;
+    let list = alice
+        .list_environments(reg::ListEnvironmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut titles: Vec<_> = list
+        .environments
+        .iter()
+        .filter_map(|e| e.title.clone())
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["Open", "Team"]);
+    assert_eq!(list.total_count, 2);
+    let err = alice
+        .get_environment(reg::GetEnvironmentRequest {
+            guid: other.guid.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    alice
+        .get_environment(reg::GetEnvironmentRequest {
+            guid: open.guid.clone(),
+        })
+        .await
+        .expect("open environment is visible");
+    let err = alice
+        .create_environment(reg::CreateEnvironmentRequest {
+            environment: Some(spec("ghcr.io/acme/x:1", "X")),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    let mut viewer = r
+        .client(IdentityInterceptor {
+            user: Some("vic".into()),
+            groups: vec![],
+            role: Some(execenv_core::Role::Viewer),
+            token: None,
+        })
+        .await;
+    let err = viewer
+        .list_environments(reg::ListEnvironmentsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn calls_without_the_configured_service_token_are_unauthenticated() {
+    let r = Registry::start_with(|c| c.auth.service_token = Some("s3cret".into())).await;
+    let mut anonymous = r.admin().await;
+    let err = anonymous
+        .list_environments(reg::ListEnvironmentsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let mut service = r
+        .client(IdentityInterceptor::service(Some("s3cret".into())))
+        .await;
+    service
+        .list_environments(reg::ListEnvironmentsRequest::default())
+        .await
+        .expect("token accepted");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn health_is_not_serving_and_calls_unavailable_while_the_database_is_unreachable() {
+    // Port 1 on loopback refuses connections: the database stays unavailable.
+    let r = {
+        let mut config = Config::default();
+        config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+        config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
+        config.database.url = "postgres://execenv@127.0.0.1:1/execenv".into();
+        start(config, Shutdown::new()).await.unwrap()
+    };
+    let channel = Channel::from_shared(format!("http://{}", r.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "execenv.registry.v1.Registry".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
+    let mut c = RegistryClient::new(channel);
+    let err = c
+        .list_environments(reg::ListEnvironmentsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+    assert!(err.message().contains("migrations"), "{}", err.message());
+    r.shutdown.trigger();
+    r.done.await.unwrap().unwrap();
+}
