@@ -43,8 +43,15 @@ async fn fetch_rows<S: Session, T>(
 }
 
 /// The first row of an integer query (`(0, 0)` when there is none).
-async fn integers<S: Session>(s: &mut S, sql: &str, values: Vec<Value>) -> Result<Option<(i64, i64)>, Error> {
-    Ok(fetch_rows(s, sql, values, common::integer_pair).await?.into_iter().next())
+async fn integers<S: Session>(
+    s: &mut S,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Option<(i64, i64)>, Error> {
+    Ok(fetch_rows(s, sql, values, common::integer_pair)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// A database the catalogue runs on.
@@ -90,12 +97,24 @@ impl<B: Backend> Store for B {
             updated_time: now,
             revision,
         };
-        env.id = integers(&mut s, common::INSERT_ENVIRONMENT, common::insert_environment_values(&env))
-            .await?
-            .map(|(id, _)| id)
-            .ok_or_else(|| Error::internal("inserting an environment returned no id"))?;
+        env.id = integers(
+            &mut s,
+            common::INSERT_ENVIRONMENT,
+            common::insert_environment_values(&env),
+        )
+        .await?
+        .map(|(id, _)| id)
+        .ok_or_else(|| Error::internal("inserting an environment returned no id"))?;
         insert_children(&mut s, &env).await?;
-        let change = change(revision, now, actor, ChangeAction::Create, guid, None, Some(env.clone()));
+        let change = change(
+            revision,
+            now,
+            actor,
+            ChangeAction::Create,
+            guid,
+            None,
+            Some(env.clone()),
+        );
         record(s, &change).await?;
         Ok(env)
     }
@@ -126,22 +145,50 @@ impl<B: Backend> Store for B {
         };
         after.updated_time = now;
         after.revision = revision;
-        s.execute(common::UPDATE_ENVIRONMENT, common::update_environment_values(&after)).await?;
-        s.execute(common::DELETE_INSTALLATIONS, vec![Value::Int(after.id)]).await?;
-        s.execute(common::DELETE_MOUNTS, vec![Value::Int(after.id)]).await?;
+        s.execute(
+            common::UPDATE_ENVIRONMENT,
+            common::update_environment_values(&after),
+        )
+        .await?;
+        s.execute(common::DELETE_INSTALLATIONS, vec![Value::Int(after.id)])
+            .await?;
+        s.execute(common::DELETE_MOUNTS, vec![Value::Int(after.id)])
+            .await?;
         insert_children(&mut s, &after).await?;
-        let change = change(revision, now, actor, ChangeAction::Update, guid, Some(before), Some(after.clone()));
+        let change = change(
+            revision,
+            now,
+            actor,
+            ChangeAction::Update,
+            guid,
+            Some(before),
+            Some(after.clone()),
+        );
         record(s, &change).await?;
         Ok(after)
     }
 
-    async fn delete_environment(&self, guid: Uuid, expected_revision: i64, actor: &Actor) -> Result<(), Error> {
+    async fn delete_environment(
+        &self,
+        guid: Uuid,
+        expected_revision: i64,
+        actor: &Actor,
+    ) -> Result<(), Error> {
         let mut s = self.write().await?;
         let before = get(&mut s, guid).await?;
         common::check_revision(&before, expected_revision)?;
         let (revision, now) = next_revision(&mut s).await?;
-        s.execute(common::DELETE_ENVIRONMENT, vec![Value::Int(before.id)]).await?;
-        let change = change(revision, now, actor, ChangeAction::Delete, guid, Some(before), None);
+        s.execute(common::DELETE_ENVIRONMENT, vec![Value::Int(before.id)])
+            .await?;
+        let change = change(
+            revision,
+            now,
+            actor,
+            ChangeAction::Delete,
+            guid,
+            Some(before),
+            None,
+        );
         record(s, &change).await
     }
 
@@ -153,10 +200,18 @@ impl<B: Backend> Store for B {
             .map_or(0, |(n, _)| u64::try_from(n).unwrap_or(0));
         let rows = fetch_rows(&mut s, &q.page, q.page_values, common::environment_row).await?;
         let environments = with_children(&mut s, rows, false).await?;
-        Ok(EnvironmentPage { environments, total })
+        Ok(EnvironmentPage {
+            environments,
+            total,
+        })
     }
 
-    async fn add_permission(&self, environment: Uuid, principal: &Principal, actor: &Actor) -> Result<Permission, Error> {
+    async fn add_permission(
+        &self,
+        environment: Uuid,
+        principal: &Principal,
+        actor: &Actor,
+    ) -> Result<Permission, Error> {
         let mut s = self.write().await?;
         let before = get(&mut s, environment).await?;
         if before.permissions.iter().any(|p| &p.principal == principal) {
@@ -175,17 +230,38 @@ impl<B: Backend> Store for B {
             environment_guid: environment,
             principal: principal.clone(),
         };
-        s.execute(common::INSERT_PERMISSION, common::permission_values(before.id, &permission)).await?;
-        s.execute(common::SET_REVISION, vec![Value::Int(revision), Value::Int(before.id)]).await?;
+        s.execute(
+            common::INSERT_PERMISSION,
+            common::permission_values(before.id, &permission),
+        )
+        .await?;
+        s.execute(
+            common::SET_REVISION,
+            vec![Value::Int(revision), Value::Int(before.id)],
+        )
+        .await?;
         let mut after = before.clone();
         after.permissions.push(permission.clone());
         after.revision = revision;
-        let change = change(revision, now, actor, ChangeAction::PermissionAdd, environment, Some(before), Some(after));
+        let change = change(
+            revision,
+            now,
+            actor,
+            ChangeAction::PermissionAdd,
+            environment,
+            Some(before),
+            Some(after),
+        );
         record(s, &change).await?;
         Ok(permission)
     }
 
-    async fn remove_permission(&self, environment: Uuid, permission: Uuid, actor: &Actor) -> Result<(), Error> {
+    async fn remove_permission(
+        &self,
+        environment: Uuid,
+        permission: Uuid,
+        actor: &Actor,
+    ) -> Result<(), Error> {
         let mut s = self.write().await?;
         let before = get(&mut s, environment).await?;
         if !before.permissions.iter().any(|p| p.guid == permission) {
@@ -198,19 +274,38 @@ impl<B: Backend> Store for B {
             ));
         }
         let (revision, now) = next_revision(&mut s).await?;
-        s.execute(common::DELETE_PERMISSION, vec![Value::Text(Some(permission.to_string()))]).await?;
-        s.execute(common::SET_REVISION, vec![Value::Int(revision), Value::Int(before.id)]).await?;
+        s.execute(
+            common::DELETE_PERMISSION,
+            vec![Value::Text(Some(permission.to_string()))],
+        )
+        .await?;
+        s.execute(
+            common::SET_REVISION,
+            vec![Value::Int(revision), Value::Int(before.id)],
+        )
+        .await?;
         let mut after = before.clone();
         after.permissions.retain(|p| p.guid != permission);
         after.revision = revision;
-        let change = change(revision, now, actor, ChangeAction::PermissionRemove, environment, Some(before), Some(after));
+        let change = change(
+            revision,
+            now,
+            actor,
+            ChangeAction::PermissionRemove,
+            environment,
+            Some(before),
+            Some(after),
+        );
         record(s, &change).await
     }
 
     async fn snapshot(&self) -> Result<Snapshot, Error> {
         let mut s = self.read().await?;
         let (latest, compacted) = revision_state(&mut s).await?;
-        let sql = format!("SELECT {} FROM environments e ORDER BY e.id", common::ENVIRONMENT_COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM environments e ORDER BY e.id",
+            common::ENVIRONMENT_COLUMNS
+        );
         let rows = fetch_rows(&mut s, &sql, Vec::new(), common::environment_row).await?;
         let environments = with_children(&mut s, rows, true).await?;
         Ok(Snapshot {
@@ -260,7 +355,10 @@ impl<B: Backend> Store for B {
             return Ok(0);
         }
         let deleted = s
-            .execute("DELETE FROM changes WHERE revision <= $1", vec![Value::Int(through)])
+            .execute(
+                "DELETE FROM changes WHERE revision <= $1",
+                vec![Value::Int(through)],
+            )
             .await?;
         s.execute(
             "UPDATE log_state SET compacted_through = $1 WHERE compacted_through < $1",
@@ -318,7 +416,8 @@ fn change(
 
 /// Appends `change` and commits.
 async fn record<S: Session>(mut s: S, change: &Change) -> Result<(), Error> {
-    s.execute(common::INSERT_CHANGE, common::change_values(change)?).await?;
+    s.execute(common::INSERT_CHANGE, common::change_values(change)?)
+        .await?;
     s.commit().await
 }
 
@@ -331,24 +430,45 @@ async fn insert_children<S: Session>(s: &mut S, env: &Environment) -> Result<(),
 
 /// One environment with its children, if it exists.
 async fn find<S: Session>(s: &mut S, guid: Uuid) -> Result<Option<Environment>, Error> {
-    let sql = format!("SELECT {} FROM environments e WHERE e.guid = $1", common::ENVIRONMENT_COLUMNS);
-    let rows = fetch_rows(s, &sql, vec![Value::Text(Some(guid.to_string()))], common::environment_row).await?;
+    let sql = format!(
+        "SELECT {} FROM environments e WHERE e.guid = $1",
+        common::ENVIRONMENT_COLUMNS
+    );
+    let rows = fetch_rows(
+        s,
+        &sql,
+        vec![Value::Text(Some(guid.to_string()))],
+        common::environment_row,
+    )
+    .await?;
     Ok(with_children(s, rows, false).await?.into_iter().next())
 }
 
 /// One environment with its children; NotFound when absent.
 async fn get<S: Session>(s: &mut S, guid: Uuid) -> Result<Environment, Error> {
-    find(s, guid).await?.ok_or_else(|| Error::environment_not_found(guid))
+    find(s, guid)
+        .await?
+        .ok_or_else(|| Error::environment_not_found(guid))
 }
 
 /// Reads the children of `rows` (of every environment when `all`) and assembles them.
-async fn with_children<S: Session>(s: &mut S, rows: Vec<EnvironmentRow>, all: bool) -> Result<Vec<Environment>, Error> {
+async fn with_children<S: Session>(
+    s: &mut S,
+    rows: Vec<EnvironmentRow>,
+    all: bool,
+) -> Result<Vec<Environment>, Error> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let q = common::children_queries(if all { None } else { Some(&ids) });
-    let installations = fetch_rows(s, &q.installations, q.values.clone(), common::installation_row).await?;
+    let installations = fetch_rows(
+        s,
+        &q.installations,
+        q.values.clone(),
+        common::installation_row,
+    )
+    .await?;
     let mounts = fetch_rows(s, &q.mounts, q.values.clone(), common::mount_row).await?;
     let permissions = fetch_rows(s, &q.permissions, q.values, common::permission_row).await?;
     common::assemble(rows, installations, mounts, permissions)

@@ -182,7 +182,11 @@ pub fn change_row<R: StoreRow>(row: &R) -> Result<ChangeRow, sqlx::Error> {
 
 /// Decodes the first one or two integer columns (the second 0 when absent).
 pub fn integer_pair<R: StoreRow>(row: &R) -> Result<(i64, i64), sqlx::Error> {
-    let second = if row.columns() > 1 { row.integer(1)? } else { 0 };
+    let second = if row.columns() > 1 {
+        row.integer(1)?
+    } else {
+        0
+    };
     Ok((row.integer(0)?, second))
 }
 
@@ -209,16 +213,20 @@ pub fn database_error(e: sqlx::Error) -> Error {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::BeginFailed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes.
-            // PostgreSQL: connection exceptions (08), insufficient resources (53), operator
-            // intervention (57), serialisation failure and deadlock (40001, 40P01).
             let code = code.as_ref();
-            matches!(code.parse::<i64>().map(|c| c & 0xff), Ok(5 | 6))
-                || code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57")
-                || code == "40001"
-                || code == "40P01"
+            if code.len() == 5 {
+                // PostgreSQL SQLSTATE: connection exceptions (08), insufficient resources (53),
+                // operator intervention (57), serialisation failure and deadlock (40001, 40P01).
+                ["08", "53", "57"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+                    || code == "40001"
+                    || code == "40P01"
+            } else {
+                // SQLite result codes: SQLITE_BUSY (5), SQLITE_LOCKED (6), and their extended
+                // codes (the primary code is the low byte).
+                matches!(code.parse::<i64>().map(|c| c & 0xff), Ok(5 | 6))
+            }
         }),
         _ => false,
     };
@@ -227,6 +235,28 @@ pub fn database_error(e: sqlx::Error) -> Error {
         Error::unavailable(message)
     } else {
         Error::internal(message)
+    }
+}
+
+/// Maps a failed migration: database failures as [`database_error`]; a schema that does not
+/// match the embedded migrations is FailedPrecondition (retrying will not help).
+pub fn migration_error(database: &str, e: sqlx::migrate::MigrateError) -> Error {
+    use sqlx::migrate::MigrateError;
+    match e {
+        MigrateError::Execute(inner) | MigrateError::ExecuteMigration(inner, _) => {
+            let mapped = database_error(inner);
+            Error::new(
+                mapped.kind,
+                format!("cannot migrate {database}: {}", mapped.message),
+            )
+        }
+        other => Error::new(
+            ErrorKind::FailedPrecondition,
+            format!(
+                "cannot migrate {database}: {other}; its schema was written by another execenv \
+                 version: use a matching version or a fresh database"
+            ),
+        ),
     }
 }
 
@@ -259,7 +289,9 @@ pub fn check_revision(env: &Environment, expected: i64) -> Result<(), Error> {
 pub fn environment_exists(guid: Uuid) -> Error {
     Error::new(
         ErrorKind::AlreadyExists,
-        format!("environment {guid} already exists; update it instead, or create it with another guid"),
+        format!(
+            "environment {guid} already exists; update it instead, or create it with another guid"
+        ),
     )
 }
 
@@ -279,15 +311,20 @@ pub fn assemble(
         out.push(environment_from_row(row)?);
     }
     for row in installations {
-        let Some(&i) = index.get(&row.environment_id) else { continue };
-        let language = Language::parse(&row.language).ok_or_else(|| corrupt("language", &row.language))?;
+        let Some(&i) = index.get(&row.environment_id) else {
+            continue;
+        };
+        let language =
+            Language::parse(&row.language).ok_or_else(|| corrupt("language", &row.language))?;
         out[i].spec.installations_mut(language).push(Installation {
             version: row.version,
             path: row.path,
         });
     }
     for row in mounts {
-        let Some(&i) = index.get(&row.environment_id) else { continue };
+        let Some(&i) = index.get(&row.environment_id) else {
+            continue;
+        };
         let source = match row.source_type.as_str() {
             "nfs" => VolumeSource::Nfs {
                 host: row.nfs_host.unwrap_or_default(),
@@ -305,7 +342,9 @@ pub fn assemble(
         });
     }
     for row in permissions {
-        let Some(&i) = index.get(&row.environment_id) else { continue };
+        let Some(&i) = index.get(&row.environment_id) else {
+            continue;
+        };
         let principal = match (row.user_guid, row.group_guid) {
             (Some(user), None) => Principal::User(user),
             (None, Some(group)) => Principal::Group(group),
@@ -322,7 +361,8 @@ pub fn assemble(
 }
 
 fn environment_from_row(row: EnvironmentRow) -> Result<Environment, Error> {
-    let matching = Matching::parse(&row.matching).ok_or_else(|| corrupt("matching", &row.matching))?;
+    let matching =
+        Matching::parse(&row.matching).ok_or_else(|| corrupt("matching", &row.matching))?;
     let managed_by = match row.managed_by {
         None => None,
         Some(m) => Some(ManagedBy::parse(&m).ok_or_else(|| corrupt("manager", &m))?),
@@ -357,7 +397,10 @@ pub fn change_from_row(row: ChangeRow) -> Result<Change, Error> {
     let decode = |json: Option<String>| -> Result<Option<Environment>, Error> {
         json.map(|j| {
             serde_json::from_str(&j).map_err(|e| {
-                Error::internal(format!("change {} holds unreadable JSON: {e}", row.revision))
+                Error::internal(format!(
+                    "change {} holds unreadable JSON: {e}",
+                    row.revision
+                ))
             })
         })
         .transpose()
@@ -365,8 +408,10 @@ pub fn change_from_row(row: ChangeRow) -> Result<Change, Error> {
     Ok(Change {
         revision: row.revision,
         time: row.time,
-        source: ChangeSource::parse(&row.source).ok_or_else(|| corrupt("change source", &row.source))?,
-        action: ChangeAction::parse(&row.action).ok_or_else(|| corrupt("change action", &row.action))?,
+        source: ChangeSource::parse(&row.source)
+            .ok_or_else(|| corrupt("change source", &row.source))?,
+        action: ChangeAction::parse(&row.action)
+            .ok_or_else(|| corrupt("change action", &row.action))?,
         environment_guid: parse_guid(&row.environment_guid)?,
         before: decode(row.before_json)?,
         after: decode(row.after_json)?,
@@ -618,7 +663,10 @@ pub fn list_queries(query: &ListQuery) -> ListQueries {
         format!("${}", values.len())
     };
     if let Some(search) = &query.search {
-        let p = bind(&mut values, Value::text(format!("%{}%", escape_like(&search.to_lowercase()))));
+        let p = bind(
+            &mut values,
+            Value::text(format!("%{}%", escape_like(&search.to_lowercase()))),
+        );
         conditions.push(format!("e.search_text LIKE {p} ESCAPE '\\'"));
     }
     if let Some(name) = &query.name {
@@ -643,7 +691,10 @@ pub fn list_queries(query: &ListQuery) -> ListQueries {
         }
         if let Some(version) = &query.language_version {
             let exact = bind(&mut values, Value::text(version));
-            let prefix = bind(&mut values, Value::text(format!("{}.%", escape_like(version))));
+            let prefix = bind(
+                &mut values,
+                Value::text(format!("{}.%", escape_like(version))),
+            );
             exists.push_str(&format!(
                 " AND (i.version = {exact} OR i.version LIKE {prefix} ESCAPE '\\')"
             ));
@@ -694,9 +745,16 @@ pub fn list_queries(query: &ListQuery) -> ListQueries {
     };
     let direction = if query.descending { "DESC" } else { "ASC" };
     let count_values = values.clone();
-    let limit = if query.limit == 0 { DEFAULT_PAGE_SIZE } else { query.limit };
+    let limit = if query.limit == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        query.limit
+    };
     let limit_p = bind(&mut values, Value::Int(i64::from(limit)));
-    let offset_p = bind(&mut values, Value::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)));
+    let offset_p = bind(
+        &mut values,
+        Value::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)),
+    );
     ListQueries {
         count: format!("SELECT COUNT(*) FROM environments e{filter}"),
         page: format!(
@@ -728,7 +786,11 @@ pub fn change_query(filter: &ChangeFilter) -> (String, Vec<Value>) {
         values.push(Value::Time(until));
         sql.push_str(&format!(" AND time < ${}", values.len()));
     }
-    let limit = if filter.limit == 0 { DEFAULT_PAGE_SIZE } else { filter.limit };
+    let limit = if filter.limit == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        filter.limit
+    };
     values.push(Value::Int(i64::from(limit)));
     sql.push_str(&format!(" ORDER BY revision LIMIT ${}", values.len()));
     (sql, values)

@@ -16,8 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use execenv_core::query::{ChangeFilter, ListQuery};
 use execenv_core::{
-    Actor, Change, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy, Permission,
-    Principal,
+    Actor, Change, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy, Permission, Principal,
 };
 use uuid::Uuid;
 
@@ -82,17 +81,32 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Environment, Error>;
 
     /// Deletes an environment and its permissions. Same `expected_revision` rule as update.
-    async fn delete_environment(&self, guid: Uuid, expected_revision: i64, actor: &Actor) -> Result<(), Error>;
+    async fn delete_environment(
+        &self,
+        guid: Uuid,
+        expected_revision: i64,
+        actor: &Actor,
+    ) -> Result<(), Error>;
 
     /// Lists environments matching `query`, one page, with the total count.
     async fn list_environments(&self, query: &ListQuery) -> Result<EnvironmentPage, Error>;
 
     /// Adds a permission entry. NotFound for an unknown environment; AlreadyExists when the same
     /// user or group is already listed.
-    async fn add_permission(&self, environment: Uuid, principal: &Principal, actor: &Actor) -> Result<Permission, Error>;
+    async fn add_permission(
+        &self,
+        environment: Uuid,
+        principal: &Principal,
+        actor: &Actor,
+    ) -> Result<Permission, Error>;
 
     /// Removes a permission entry. NotFound when the environment or entry is absent.
-    async fn remove_permission(&self, environment: Uuid, permission: Uuid, actor: &Actor) -> Result<(), Error>;
+    async fn remove_permission(
+        &self,
+        environment: Uuid,
+        permission: Uuid,
+        actor: &Actor,
+    ) -> Result<(), Error>;
 
     /// The whole catalogue and the revision it reflects, read consistently.
     async fn snapshot(&self) -> Result<Snapshot, Error>;

@@ -58,11 +58,7 @@ impl PgStore {
         MIGRATOR
             .run_direct(None, &mut first, false)
             .await
-            .map_err(|e| {
-                Error::unavailable(format!(
-                    "cannot migrate the PostgreSQL database at {target}: {e}"
-                ))
-            })?;
+            .map_err(|e| migration_error(&format!("the PostgreSQL database at {target}"), e))?;
         // Closing is a courtesy to the server; the connection is gone either way.
         let _ = first.close().await;
         let pool = PgPoolOptions::new()

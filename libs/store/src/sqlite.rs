@@ -76,9 +76,7 @@ impl SqliteStore {
         MIGRATOR
             .run_direct(None, &mut *conn, false)
             .await
-            .map_err(|e| {
-                Error::unavailable(format!("cannot migrate the SQLite database {url}: {e}"))
-            })?;
+            .map_err(|e| migration_error(&format!("the SQLite database {url}"), e))?;
         drop(conn);
         Ok(SqliteStore { pool })
     }

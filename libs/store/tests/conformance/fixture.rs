@@ -21,7 +21,9 @@ enum Cleanup {
 pub async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}", dir.path().join("catalogue.db").display());
-    let store = execenv_store::open(&url).await.expect("the SQLite store opens");
+    let store = execenv_store::open(&url)
+        .await
+        .expect("the SQLite store opens");
     assert_eq!(store.backend(), "sqlite");
     Fixture {
         store,

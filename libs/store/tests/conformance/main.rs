@@ -60,16 +60,26 @@ conformance_suite!(postgres);
 
 #[tokio::test]
 async fn open_rejects_an_unknown_scheme_naming_the_accepted_ones() {
-    let err = execenv_store::open("mysql://localhost/db").await.err().expect("an error");
+    let err = execenv_store::open("mysql://localhost/db")
+        .await
+        .err()
+        .expect("an error");
     assert_eq!(err.kind, ErrorKind::InvalidArgument);
     assert!(err.message.contains("\"mysql\""), "{}", err.message);
-    assert!(err.message.contains("sqlite://") && err.message.contains("postgres://"), "{}", err.message);
+    assert!(
+        err.message.contains("sqlite://") && err.message.contains("postgres://"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
 async fn open_reports_an_unreachable_postgres_as_unavailable() {
     // Port 1 on loopback: nothing listens there, the connection is refused at once.
-    let err = execenv_store::open("postgres://execenv@127.0.0.1:1/postgres").await.err().expect("an error");
+    let err = execenv_store::open("postgres://execenv@127.0.0.1:1/postgres")
+        .await
+        .err()
+        .expect("an error");
     assert_eq!(err.kind, ErrorKind::Unavailable, "{}", err.message);
     assert!(err.message.contains("127.0.0.1"), "{}", err.message);
 }
@@ -78,6 +88,23 @@ async fn open_reports_an_unreachable_postgres_as_unavailable() {
 async fn in_memory_sqlite_is_one_database_for_every_session() {
     let store = execenv_store::open("sqlite::memory:").await.expect("opens");
     let created = suite::create(&*store, "img/memory").await;
-    assert_eq!(store.get_environment(created.guid).await.expect("found"), created);
-    assert_eq!(store.snapshot().await.expect("snapshot").environments.len(), 1);
+    assert_eq!(
+        store.get_environment(created.guid).await.expect("found"),
+        created
+    );
+    assert_eq!(
+        store.snapshot().await.expect("snapshot").environments.len(),
+        1
+    );
+}
+
+/// Services open the store from spawned tasks, borrowing the URL from their config: the future
+/// must be `Send` for every lifetime (`Migrator::run` over `impl Acquire` is not).
+#[tokio::test]
+async fn open_works_from_a_spawned_task() {
+    let task = tokio::spawn(async move {
+        let url = String::from("sqlite::memory:");
+        execenv_store::open(&url).await.map(|s| s.backend())
+    });
+    assert_eq!(task.await.expect("the task runs").expect("opens"), "sqlite");
 }

@@ -61,7 +61,10 @@ fn full_spec() -> EnvironmentSpec {
         cluster_name: "Kubernetes".to_owned(),
         matching: Matching::Exact,
         supervisor: Some("/opt/supervisor.sh".to_owned()),
-        python: vec![inst("3.12.1", "/opt/python/3.12.1/bin/python"), inst("3.9.18", "/opt/python/3.9.18/bin/python")],
+        python: vec![
+            inst("3.12.1", "/opt/python/3.12.1/bin/python"),
+            inst("3.9.18", "/opt/python/3.9.18/bin/python"),
+        ],
         r: vec![inst("4.3.2", "/opt/R/4.3.2/bin/R")],
         quarto: vec![inst("1.4.550", "/opt/quarto/bin/quarto")],
         tensorflow: vec![inst("2.15.0", "/usr/bin/tensorflow_model_server")],
@@ -116,14 +119,24 @@ async fn list(store: &dyn Store, q: ListQuery) -> Vec<String> {
 }
 
 async fn search(store: &dyn Store, text: &str) -> Vec<String> {
-    let mut names = list(store, ListQuery { search: Some(text.to_owned()), ..query() }).await;
+    let mut names = list(
+        store,
+        ListQuery {
+            search: Some(text.to_owned()),
+            ..query()
+        },
+    )
+    .await;
     names.sort();
     names
 }
 
 async fn all_changes(store: &dyn Store) -> Vec<execenv_core::Change> {
     store
-        .list_changes(&ChangeFilter { limit: 1000, ..ChangeFilter::default() })
+        .list_changes(&ChangeFilter {
+            limit: 1000,
+            ..ChangeFilter::default()
+        })
         .await
         .expect("list_changes succeeds")
 }
@@ -157,8 +170,20 @@ pub async fn create_with_an_existing_guid_is_already_exists(store: S) {
         .await
         .expect_err("duplicate guid fails");
     assert_eq!(err.kind, ErrorKind::AlreadyExists);
-    assert!(err.message.contains(&env.guid.to_string()), "{}", err.message);
-    assert_eq!(store.get_environment(env.guid).await.expect("still there").spec.name, "img/a");
+    assert!(
+        err.message.contains(&env.guid.to_string()),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        store
+            .get_environment(env.guid)
+            .await
+            .expect("still there")
+            .spec
+            .name,
+        "img/a"
+    );
     assert_eq!(all_changes(&*store).await.len(), 1);
 }
 
@@ -184,7 +209,10 @@ pub async fn update_replaces_fields_and_bumps_revision_and_updated_time(store: S
     assert_eq!(after.created_time, before.created_time);
     assert!(after.updated_time >= before.updated_time);
     assert!(after.revision > before.revision);
-    assert_eq!(store.get_environment(before.guid).await.expect("get"), after);
+    assert_eq!(
+        store.get_environment(before.guid).await.expect("get"),
+        after
+    );
     let changes = all_changes(&*store).await;
     assert_eq!(changes.last().expect("a change").time, after.updated_time);
 
@@ -212,7 +240,10 @@ pub async fn update_with_a_stale_revision_conflicts_and_changes_nothing(store: S
         .expect_err("stale revision");
     assert_eq!(err.kind, ErrorKind::Conflict);
     assert!(
-        err.message.contains(&format!("changed since revision {} (now {})", env.revision, current.revision)),
+        err.message.contains(&format!(
+            "changed since revision {} (now {})",
+            env.revision, current.revision
+        )),
         "{}",
         err.message
     );
@@ -222,10 +253,16 @@ pub async fn update_with_a_stale_revision_conflicts_and_changes_nothing(store: S
 
 pub async fn update_and_delete_of_an_unknown_guid_are_not_found(store: S) {
     let guid = Uuid::new_v4();
-    let err = store.update_environment(guid, &spec("x"), 0, &alice()).await.expect_err("unknown");
+    let err = store
+        .update_environment(guid, &spec("x"), 0, &alice())
+        .await
+        .expect_err("unknown");
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert!(err.message.contains(&guid.to_string()));
-    let err = store.delete_environment(guid, 0, &alice()).await.expect_err("unknown");
+    let err = store
+        .delete_environment(guid, 0, &alice())
+        .await
+        .expect_err("unknown");
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert!(all_changes(&*store).await.is_empty());
 }
@@ -241,8 +278,18 @@ pub async fn delete_removes_the_environment_and_its_permissions(store: S) {
         .add_permission(other.guid, &Principal::Group("g1".to_owned()), &alice())
         .await
         .expect("add");
-    store.delete_environment(env.guid, 0, &alice()).await.expect("delete");
-    assert_eq!(store.get_environment(env.guid).await.expect_err("gone").kind, ErrorKind::NotFound);
+    store
+        .delete_environment(env.guid, 0, &alice())
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .get_environment(env.guid)
+            .await
+            .expect_err("gone")
+            .kind,
+        ErrorKind::NotFound
+    );
     let snapshot = store.snapshot().await.expect("snapshot");
     assert_eq!(snapshot.environments.len(), 1);
     assert_eq!(snapshot.environments[0].permissions.len(), 1);
@@ -251,7 +298,14 @@ pub async fn delete_removes_the_environment_and_its_permissions(store: S) {
         .create_environment(env.guid, &spec("img/a"), None, &alice())
         .await
         .expect("guid free again");
-    assert!(store.get_environment(again.guid).await.expect("get").permissions.is_empty());
+    assert!(
+        store
+            .get_environment(again.guid)
+            .await
+            .expect("get")
+            .permissions
+            .is_empty()
+    );
     let delete = all_changes(&*store)
         .await
         .into_iter()
@@ -263,11 +317,23 @@ pub async fn delete_removes_the_environment_and_its_permissions(store: S) {
 
 pub async fn delete_with_a_stale_revision_conflicts(store: S) {
     let env = create(&*store, "img/a").await;
-    let updated = store.update_environment(env.guid, &spec("img/a"), 0, &alice()).await.expect("update");
-    let err = store.delete_environment(env.guid, env.revision, &alice()).await.expect_err("stale");
+    let updated = store
+        .update_environment(env.guid, &spec("img/a"), 0, &alice())
+        .await
+        .expect("update");
+    let err = store
+        .delete_environment(env.guid, env.revision, &alice())
+        .await
+        .expect_err("stale");
     assert_eq!(err.kind, ErrorKind::Conflict);
-    assert_eq!(store.get_environment(env.guid).await.expect("still there"), updated);
-    store.delete_environment(env.guid, updated.revision, &alice()).await.expect("current revision deletes");
+    assert_eq!(
+        store.get_environment(env.guid).await.expect("still there"),
+        updated
+    );
+    store
+        .delete_environment(env.guid, updated.revision, &alice())
+        .await
+        .expect("current revision deletes");
 }
 
 pub async fn every_mutation_appends_exactly_one_change(store: S) {
@@ -278,18 +344,31 @@ pub async fn every_mutation_appends_exactly_one_change(store: S) {
     let changes = all_changes(&*store).await;
     assert_eq!(changes.len(), 1);
     let c = &changes[0];
-    assert_eq!((c.action, c.actor.as_str(), c.source), (ChangeAction::Create, "config-sync", ChangeSource::ConfigFile));
+    assert_eq!(
+        (c.action, c.actor.as_str(), c.source),
+        (
+            ChangeAction::Create,
+            "config-sync",
+            ChangeSource::ConfigFile
+        )
+    );
     assert_eq!(c.environment_guid, created.guid);
     assert_eq!(c.before, None);
     assert_eq!(c.after.as_ref(), Some(&created));
     assert_eq!(c.revision, created.revision);
     assert_eq!(c.time, created.created_time);
 
-    let updated = store.update_environment(created.guid, &spec(&created.spec.name), 0, &alice()).await.expect("update");
+    let updated = store
+        .update_environment(created.guid, &spec(&created.spec.name), 0, &alice())
+        .await
+        .expect("update");
     let changes = all_changes(&*store).await;
     assert_eq!(changes.len(), 2);
     let c = &changes[1];
-    assert_eq!((c.action, c.actor.as_str(), c.source), (ChangeAction::Update, "alice", ChangeSource::Api));
+    assert_eq!(
+        (c.action, c.actor.as_str(), c.source),
+        (ChangeAction::Update, "alice", ChangeSource::Api)
+    );
     assert_eq!(c.before.as_ref(), Some(&created));
     assert_eq!(c.after.as_ref(), Some(&updated));
     assert_eq!(c.revision, updated.revision);
@@ -308,7 +387,10 @@ pub async fn every_mutation_appends_exactly_one_change(store: S) {
     assert_eq!(with_permission.permissions, vec![permission.clone()]);
     assert_eq!(c.revision, with_permission.revision);
 
-    store.remove_permission(created.guid, permission.guid, &alice()).await.expect("remove");
+    store
+        .remove_permission(created.guid, permission.guid, &alice())
+        .await
+        .expect("remove");
     let without = store.get_environment(created.guid).await.expect("get");
     let changes = all_changes(&*store).await;
     assert_eq!(changes.len(), 4);
@@ -318,7 +400,10 @@ pub async fn every_mutation_appends_exactly_one_change(store: S) {
     assert_eq!(c.after.as_ref(), Some(&without));
     assert_eq!(c.revision, without.revision);
 
-    store.delete_environment(created.guid, 0, &alice()).await.expect("delete");
+    store
+        .delete_environment(created.guid, 0, &alice())
+        .await
+        .expect("delete");
     let changes = all_changes(&*store).await;
     assert_eq!(changes.len(), 5);
     let c = &changes[4];
@@ -331,10 +416,23 @@ pub async fn every_mutation_appends_exactly_one_change(store: S) {
 pub async fn revisions_strictly_increase_without_gaps(store: S) {
     let a = create(&*store, "img/a").await;
     let b = create(&*store, "img/b").await;
-    store.update_environment(a.guid, &spec("img/a"), 0, &alice()).await.expect("update");
-    store.add_permission(b.guid, &Principal::User("u".to_owned()), &alice()).await.expect("add");
-    store.delete_environment(a.guid, 0, &alice()).await.expect("delete");
-    let revisions: Vec<i64> = all_changes(&*store).await.iter().map(|c| c.revision).collect();
+    store
+        .update_environment(a.guid, &spec("img/a"), 0, &alice())
+        .await
+        .expect("update");
+    store
+        .add_permission(b.guid, &Principal::User("u".to_owned()), &alice())
+        .await
+        .expect("add");
+    store
+        .delete_environment(a.guid, 0, &alice())
+        .await
+        .expect("delete");
+    let revisions: Vec<i64> = all_changes(&*store)
+        .await
+        .iter()
+        .map(|c| c.revision)
+        .collect();
     assert_eq!(revisions, vec![1, 2, 3, 4, 5]);
     let bounds = store.log_bounds().await.expect("bounds");
     assert_eq!((bounds.compacted_through, bounds.latest), (0, 5));
@@ -343,8 +441,14 @@ pub async fn revisions_strictly_increase_without_gaps(store: S) {
 pub async fn permissions_add_reject_duplicates_and_remove(store: S) {
     let env = create(&*store, "img/a").await;
     let other = create(&*store, "img/b").await;
-    let user = store.add_permission(env.guid, &Principal::User("u1".to_owned()), &alice()).await.expect("user");
-    let group = store.add_permission(env.guid, &Principal::Group("g1".to_owned()), &alice()).await.expect("group");
+    let user = store
+        .add_permission(env.guid, &Principal::User("u1".to_owned()), &alice())
+        .await
+        .expect("user");
+    let group = store
+        .add_permission(env.guid, &Principal::Group("g1".to_owned()), &alice())
+        .await
+        .expect("group");
     // A user and a group may share an id: they are different principals.
     let same_id_group = store
         .add_permission(env.guid, &Principal::Group("u1".to_owned()), &alice())
@@ -353,24 +457,53 @@ pub async fn permissions_add_reject_duplicates_and_remove(store: S) {
     assert_eq!(user.environment_guid, env.guid);
     assert_eq!(user.principal, Principal::User("u1".to_owned()));
 
-    for duplicate in [Principal::User("u1".to_owned()), Principal::Group("g1".to_owned())] {
-        let err = store.add_permission(env.guid, &duplicate, &alice()).await.expect_err("duplicate");
+    for duplicate in [
+        Principal::User("u1".to_owned()),
+        Principal::Group("g1".to_owned()),
+    ] {
+        let err = store
+            .add_permission(env.guid, &duplicate, &alice())
+            .await
+            .expect_err("duplicate");
         assert_eq!(err.kind, ErrorKind::AlreadyExists, "{duplicate:?}");
-        assert!(err.message.contains(&env.guid.to_string()), "{}", err.message);
+        assert!(
+            err.message.contains(&env.guid.to_string()),
+            "{}",
+            err.message
+        );
     }
     // The same user on another environment is fine.
-    store.add_permission(other.guid, &Principal::User("u1".to_owned()), &alice()).await.expect("other env");
+    store
+        .add_permission(other.guid, &Principal::User("u1".to_owned()), &alice())
+        .await
+        .expect("other env");
 
     let unknown_env = Uuid::new_v4();
-    let err = store.add_permission(unknown_env, &Principal::User("u".to_owned()), &alice()).await.expect_err("unknown env");
+    let err = store
+        .add_permission(unknown_env, &Principal::User("u".to_owned()), &alice())
+        .await
+        .expect_err("unknown env");
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert!(err.message.contains(&unknown_env.to_string()));
     let unknown_permission = Uuid::new_v4();
-    let err = store.remove_permission(env.guid, unknown_permission, &alice()).await.expect_err("unknown permission");
+    let err = store
+        .remove_permission(env.guid, unknown_permission, &alice())
+        .await
+        .expect_err("unknown permission");
     assert_eq!(err.kind, ErrorKind::NotFound);
-    assert!(err.message.contains(&unknown_permission.to_string()), "{}", err.message);
-    store.remove_permission(env.guid, user.guid, &alice()).await.expect("removing an existing entry");
-    let err = store.remove_permission(unknown_env, group.guid, &alice()).await.expect_err("unknown env");
+    assert!(
+        err.message.contains(&unknown_permission.to_string()),
+        "{}",
+        err.message
+    );
+    store
+        .remove_permission(env.guid, user.guid, &alice())
+        .await
+        .expect("removing an existing entry");
+    let err = store
+        .remove_permission(unknown_env, group.guid, &alice())
+        .await
+        .expect_err("unknown env");
     assert_eq!(err.kind, ErrorKind::NotFound);
 
     // Insertion order is kept.
@@ -380,11 +513,17 @@ pub async fn permissions_add_reject_duplicates_and_remove(store: S) {
 
 pub async fn permission_changes_bump_revision_but_not_updated_time(store: S) {
     let env = create(&*store, "img/a").await;
-    let permission = store.add_permission(env.guid, &Principal::User("u".to_owned()), &alice()).await.expect("add");
+    let permission = store
+        .add_permission(env.guid, &Principal::User("u".to_owned()), &alice())
+        .await
+        .expect("add");
     let added = store.get_environment(env.guid).await.expect("get");
     assert!(added.revision > env.revision);
     assert_eq!(added.updated_time, env.updated_time);
-    store.remove_permission(env.guid, permission.guid, &alice()).await.expect("remove");
+    store
+        .remove_permission(env.guid, permission.guid, &alice())
+        .await
+        .expect("remove");
     let removed = store.get_environment(env.guid).await.expect("get");
     assert!(removed.revision > added.revision);
     assert_eq!(removed.updated_time, env.updated_time);
@@ -404,7 +543,16 @@ pub async fn search_matches_each_searchable_field(store: S) {
     create_spec(&*store, b).await;
 
     let alpha = vec!["registry.example.com/alpha".to_owned()];
-    for text in ["deep learn", "LEARNING", "gpu ACCEL", "example.com/al", "wrapper/run", "3.10.14", "4.2.7", "1.3.450"] {
+    for text in [
+        "deep learn",
+        "LEARNING",
+        "gpu ACCEL",
+        "example.com/al",
+        "wrapper/run",
+        "3.10.14",
+        "4.2.7",
+        "1.3.450",
+    ] {
         assert_eq!(search(&*store, text).await, alpha, "search {text:?}");
     }
     let guid = a.guid.to_string();
@@ -434,23 +582,93 @@ pub async fn filters_by_name_matching_and_managed(store: S) {
     create(&*store, "img/shared").await;
     let mut none = spec("img/none");
     none.matching = Matching::None;
-    store.create_environment(Uuid::new_v4(), &none, Some(ManagedBy::ConfigFile), &sync()).await.expect("create");
+    store
+        .create_environment(Uuid::new_v4(), &none, Some(ManagedBy::ConfigFile), &sync())
+        .await
+        .expect("create");
 
     let sorted = |mut v: Vec<String>| {
         v.sort();
         v
     };
-    assert_eq!(list(&*store, ListQuery { name: Some("img/shared".to_owned()), ..query() }).await, vec!["img/shared"; 2]);
-    assert!(list(&*store, ListQuery { name: Some("img/shar".to_owned()), ..query() }).await.is_empty());
-    assert_eq!(list(&*store, ListQuery { matching: Some(Matching::Exact), ..query() }).await, vec!["img/shared"]);
-    assert_eq!(list(&*store, ListQuery { matching: Some(Matching::None), ..query() }).await, vec!["img/none"]);
-    assert_eq!(list(&*store, ListQuery { managed: Some(true), ..query() }).await, vec!["img/none"]);
     assert_eq!(
-        sorted(list(&*store, ListQuery { managed: Some(false), ..query() }).await),
+        list(
+            &*store,
+            ListQuery {
+                name: Some("img/shared".to_owned()),
+                ..query()
+            }
+        )
+        .await,
+        vec!["img/shared"; 2]
+    );
+    assert!(
+        list(
+            &*store,
+            ListQuery {
+                name: Some("img/shar".to_owned()),
+                ..query()
+            }
+        )
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        list(
+            &*store,
+            ListQuery {
+                matching: Some(Matching::Exact),
+                ..query()
+            }
+        )
+        .await,
+        vec!["img/shared"]
+    );
+    assert_eq!(
+        list(
+            &*store,
+            ListQuery {
+                matching: Some(Matching::None),
+                ..query()
+            }
+        )
+        .await,
+        vec!["img/none"]
+    );
+    assert_eq!(
+        list(
+            &*store,
+            ListQuery {
+                managed: Some(true),
+                ..query()
+            }
+        )
+        .await,
+        vec!["img/none"]
+    );
+    assert_eq!(
+        sorted(
+            list(
+                &*store,
+                ListQuery {
+                    managed: Some(false),
+                    ..query()
+                }
+            )
+            .await
+        ),
         vec!["img/shared", "img/shared"]
     );
     assert_eq!(
-        list(&*store, ListQuery { name: Some("img/shared".to_owned()), matching: Some(Matching::Any), ..query() }).await,
+        list(
+            &*store,
+            ListQuery {
+                name: Some("img/shared".to_owned()),
+                matching: Some(Matching::Any),
+                ..query()
+            }
+        )
+        .await,
         vec!["img/shared"]
     );
 }
@@ -475,13 +693,31 @@ pub async fn filters_by_language_and_dotted_version_prefix(store: S) {
         ..query()
     };
     use execenv_core::Language::{Python, Quarto, R};
-    assert_eq!(list(&*store, by(Python, None)).await, vec!["img/py311", "img/py3110"]);
-    assert_eq!(list(&*store, by(R, None)).await, vec!["img/py3110", "img/r"]);
+    assert_eq!(
+        list(&*store, by(Python, None)).await,
+        vec!["img/py311", "img/py3110"]
+    );
+    assert_eq!(
+        list(&*store, by(R, None)).await,
+        vec!["img/py3110", "img/r"]
+    );
     assert!(list(&*store, by(Quarto, None)).await.is_empty());
-    assert_eq!(list(&*store, by(Python, Some("3.11"))).await, vec!["img/py311"]);
-    assert_eq!(list(&*store, by(Python, Some("3.11.9"))).await, vec!["img/py311"]);
-    assert_eq!(list(&*store, by(Python, Some("3"))).await, vec!["img/py311", "img/py3110"]);
-    assert_eq!(list(&*store, by(Python, Some("3.110"))).await, vec!["img/py3110"]);
+    assert_eq!(
+        list(&*store, by(Python, Some("3.11"))).await,
+        vec!["img/py311"]
+    );
+    assert_eq!(
+        list(&*store, by(Python, Some("3.11.9"))).await,
+        vec!["img/py311"]
+    );
+    assert_eq!(
+        list(&*store, by(Python, Some("3"))).await,
+        vec!["img/py311", "img/py3110"]
+    );
+    assert_eq!(
+        list(&*store, by(Python, Some("3.110"))).await,
+        vec!["img/py3110"]
+    );
     assert!(list(&*store, by(Python, Some("3.1"))).await.is_empty());
     assert_eq!(list(&*store, by(R, Some("3.11"))).await, vec!["img/py3110"]);
 }
@@ -506,7 +742,10 @@ pub async fn sorts_by_each_field_in_both_directions(store: S) {
     // Updated last: first by update time, still first by creation time.
     let mut a_spec = a.spec.clone();
     a_spec.description = Some("touched".to_owned());
-    store.update_environment(a.guid, &a_spec, 0, &alice()).await.expect("update");
+    store
+        .update_environment(a.guid, &a_spec, 0, &alice())
+        .await
+        .expect("update");
 
     let cases = [
         (SortField::Title, ["img/b", "img/c", "img/a"]),
@@ -521,7 +760,15 @@ pub async fn sorts_by_each_field_in_both_directions(store: S) {
     for (sort, ascending) in cases {
         let names = list(&*store, ListQuery { sort, ..query() }).await;
         assert_eq!(names, ascending, "{sort:?} ascending");
-        let names = list(&*store, ListQuery { sort, descending: true, ..query() }).await;
+        let names = list(
+            &*store,
+            ListQuery {
+                sort,
+                descending: true,
+                ..query()
+            },
+        )
+        .await;
         let mut descending = ascending.to_vec();
         descending.reverse();
         assert_eq!(names, descending, "{sort:?} descending");
@@ -542,23 +789,43 @@ pub async fn pagination_applies_offset_and_limit_and_counts_all(store: S) {
     };
     let first = store.list_environments(&page(0, 3)).await.expect("page");
     assert_eq!(first.total, 7);
-    let names = |p: &execenv_store::EnvironmentPage| p.environments.iter().map(|e| e.spec.name.clone()).collect::<Vec<_>>();
+    let names = |p: &execenv_store::EnvironmentPage| {
+        p.environments
+            .iter()
+            .map(|e| e.spec.name.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(&first), vec!["img/0", "img/1", "img/2"]);
     let third = store.list_environments(&page(6, 3)).await.expect("page");
     assert_eq!((names(&third), third.total), (vec!["img/6".to_owned()], 7));
     let beyond = store.list_environments(&page(10, 3)).await.expect("page");
     assert_eq!((beyond.environments.len(), beyond.total), (0, 7));
-    let everything = store.list_environments(&ListQuery { limit: 1000, ..ListQuery::default() }).await.expect("all");
+    let everything = store
+        .list_environments(&ListQuery {
+            limit: 1000,
+            ..ListQuery::default()
+        })
+        .await
+        .expect("all");
     assert_eq!((everything.environments.len(), everything.total), (8, 8));
 }
 
 pub async fn publisher_sees_unrestricted_and_granted_environments(store: S) {
     create(&*store, "img/open").await;
     let for_user = create(&*store, "img/user").await;
-    store.add_permission(for_user.guid, &Principal::User("u1".to_owned()), &alice()).await.expect("add");
+    store
+        .add_permission(for_user.guid, &Principal::User("u1".to_owned()), &alice())
+        .await
+        .expect("add");
     let for_group = create(&*store, "img/group").await;
-    store.add_permission(for_group.guid, &Principal::Group("g1".to_owned()), &alice()).await.expect("add");
-    store.add_permission(for_group.guid, &Principal::User("u9".to_owned()), &alice()).await.expect("add");
+    store
+        .add_permission(for_group.guid, &Principal::Group("g1".to_owned()), &alice())
+        .await
+        .expect("add");
+    store
+        .add_permission(for_group.guid, &Principal::User("u9".to_owned()), &alice())
+        .await
+        .expect("add");
 
     let visible = |user: Option<&str>, groups: &[&str]| ListQuery {
         visible_to: Some(Visibility {
@@ -568,12 +835,27 @@ pub async fn publisher_sees_unrestricted_and_granted_environments(store: S) {
         sort: SortField::Name,
         ..query()
     };
-    assert_eq!(list(&*store, visible(Some("u1"), &[])).await, vec!["img/open", "img/user"]);
-    assert_eq!(list(&*store, visible(Some("u2"), &["g1", "g2"])).await, vec!["img/group", "img/open"]);
-    assert_eq!(list(&*store, visible(Some("u9"), &[])).await, vec!["img/group", "img/open"]);
+    assert_eq!(
+        list(&*store, visible(Some("u1"), &[])).await,
+        vec!["img/open", "img/user"]
+    );
+    assert_eq!(
+        list(&*store, visible(Some("u2"), &["g1", "g2"])).await,
+        vec!["img/group", "img/open"]
+    );
+    assert_eq!(
+        list(&*store, visible(Some("u9"), &[])).await,
+        vec!["img/group", "img/open"]
+    );
     assert_eq!(list(&*store, visible(None, &[])).await, vec!["img/open"]);
-    assert_eq!(list(&*store, visible(Some("u1"), &["g1"])).await, vec!["img/group", "img/open", "img/user"]);
-    let page = store.list_environments(&visible(Some("u1"), &[])).await.expect("list");
+    assert_eq!(
+        list(&*store, visible(Some("u1"), &["g1"])).await,
+        vec!["img/group", "img/open", "img/user"]
+    );
+    let page = store
+        .list_environments(&visible(Some("u1"), &[]))
+        .await
+        .expect("list");
     assert_eq!(page.total, 2);
     assert_eq!(page.environments[1].permissions.len(), 1);
 }
@@ -583,9 +865,15 @@ pub async fn snapshot_returns_everything_at_the_latest_revision(store: S) {
     assert_eq!((empty.revision, empty.environments.len()), (0, 0));
     let a = create_spec(&*store, full_spec()).await;
     let b = create(&*store, "img/b").await;
-    store.add_permission(b.guid, &Principal::User("u".to_owned()), &alice()).await.expect("add");
+    store
+        .add_permission(b.guid, &Principal::User("u".to_owned()), &alice())
+        .await
+        .expect("add");
     let c = create(&*store, "img/c").await;
-    store.delete_environment(c.guid, 0, &alice()).await.expect("delete");
+    store
+        .delete_environment(c.guid, 0, &alice())
+        .await
+        .expect("delete");
     let snapshot = store.snapshot().await.expect("snapshot");
     assert_eq!(snapshot.revision, 5);
     let b = store.get_environment(b.guid).await.expect("get");
@@ -596,22 +884,53 @@ pub async fn changes_after_resumes_from_a_revision(store: S) {
     for i in 0..5 {
         create(&*store, &format!("img/{i}")).await;
     }
-    let revisions = |changes: Vec<execenv_core::Change>| changes.iter().map(|c| c.revision).collect::<Vec<_>>();
-    assert_eq!(revisions(store.changes_after(0, 100).await.expect("changes")), vec![1, 2, 3, 4, 5]);
-    assert_eq!(revisions(store.changes_after(2, 2).await.expect("changes")), vec![3, 4]);
-    assert_eq!(revisions(store.changes_after(5, 100).await.expect("changes")), Vec::<i64>::new());
-    assert_eq!(revisions(store.changes_after(9, 100).await.expect("changes")), Vec::<i64>::new());
+    let revisions =
+        |changes: Vec<execenv_core::Change>| changes.iter().map(|c| c.revision).collect::<Vec<_>>();
+    assert_eq!(
+        revisions(store.changes_after(0, 100).await.expect("changes")),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        revisions(store.changes_after(2, 2).await.expect("changes")),
+        vec![3, 4]
+    );
+    assert_eq!(
+        revisions(store.changes_after(5, 100).await.expect("changes")),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        revisions(store.changes_after(9, 100).await.expect("changes")),
+        Vec::<i64>::new()
+    );
 }
 
 pub async fn compaction_keeps_the_newest_change_and_reports_out_of_range(store: S) {
-    assert_eq!(store.compact_changes(Utc::now()).await.expect("compact an empty log"), 0);
+    assert_eq!(
+        store
+            .compact_changes(Utc::now())
+            .await
+            .expect("compact an empty log"),
+        0
+    );
     for i in 0..3 {
         create(&*store, &format!("img/{i}")).await;
     }
     // Nothing is older than an hour ago.
-    assert_eq!(store.compact_changes(Utc::now() - Duration::hours(1)).await.expect("compact"), 0);
+    assert_eq!(
+        store
+            .compact_changes(Utc::now() - Duration::hours(1))
+            .await
+            .expect("compact"),
+        0
+    );
     // Everything is older than an hour from now, but the newest change stays.
-    assert_eq!(store.compact_changes(Utc::now() + Duration::hours(1)).await.expect("compact"), 2);
+    assert_eq!(
+        store
+            .compact_changes(Utc::now() + Duration::hours(1))
+            .await
+            .expect("compact"),
+        2
+    );
     let bounds = store.log_bounds().await.expect("bounds");
     assert_eq!((bounds.compacted_through, bounds.latest), (2, 3));
     let err = store.changes_after(1, 100).await.expect_err("compacted");
@@ -620,14 +939,30 @@ pub async fn compaction_keeps_the_newest_change_and_reports_out_of_range(store: 
         err.message,
         "revision 1 was compacted (history starts after 2); re-list the catalogue"
     );
-    assert_eq!(store.changes_after(0, 100).await.expect_err("compacted").kind, ErrorKind::OutOfRange);
-    let rest = store.changes_after(2, 100).await.expect("from the compaction point");
+    assert_eq!(
+        store
+            .changes_after(0, 100)
+            .await
+            .expect_err("compacted")
+            .kind,
+        ErrorKind::OutOfRange
+    );
+    let rest = store
+        .changes_after(2, 100)
+        .await
+        .expect("from the compaction point");
     assert_eq!(rest.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![3]);
     assert_eq!(store.snapshot().await.expect("snapshot").revision, 3);
     // New changes continue the sequence.
     let next = create(&*store, "img/next").await;
     assert_eq!(next.revision, 4);
-    assert_eq!(store.compact_changes(Utc::now() + Duration::hours(1)).await.expect("compact"), 1);
+    assert_eq!(
+        store
+            .compact_changes(Utc::now() + Duration::hours(1))
+            .await
+            .expect("compact"),
+        1
+    );
     let bounds = store.log_bounds().await.expect("bounds");
     assert_eq!((bounds.compacted_through, bounds.latest), (3, 4));
 }
@@ -635,15 +970,24 @@ pub async fn compaction_keeps_the_newest_change_and_reports_out_of_range(store: 
 pub async fn list_changes_applies_each_filter(store: S) {
     let a = create(&*store, "img/a").await;
     let b = create(&*store, "img/b").await;
-    store.update_environment(a.guid, &spec("img/a"), 0, &alice()).await.expect("update");
-    store.delete_environment(b.guid, 0, &alice()).await.expect("delete");
+    store
+        .update_environment(a.guid, &spec("img/a"), 0, &alice())
+        .await
+        .expect("update");
+    store
+        .delete_environment(b.guid, 0, &alice())
+        .await
+        .expect("delete");
     let all = all_changes(&*store).await;
     assert_eq!(all.len(), 4);
     let filtered = |filter: ChangeFilter| {
         let store = store.clone();
         async move {
             store
-                .list_changes(&ChangeFilter { limit: 100, ..filter })
+                .list_changes(&ChangeFilter {
+                    limit: 100,
+                    ..filter
+                })
                 .await
                 .expect("list_changes")
                 .iter()
@@ -651,21 +995,77 @@ pub async fn list_changes_applies_each_filter(store: S) {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(filtered(ChangeFilter { environment_guid: Some(a.guid), ..ChangeFilter::default() }).await, vec![1, 3]);
-    assert_eq!(filtered(ChangeFilter { environment_guid: Some(b.guid), ..ChangeFilter::default() }).await, vec![2, 4]);
-    assert_eq!(filtered(ChangeFilter { after_revision: 2, ..ChangeFilter::default() }).await, vec![3, 4]);
+    assert_eq!(
+        filtered(ChangeFilter {
+            environment_guid: Some(a.guid),
+            ..ChangeFilter::default()
+        })
+        .await,
+        vec![1, 3]
+    );
+    assert_eq!(
+        filtered(ChangeFilter {
+            environment_guid: Some(b.guid),
+            ..ChangeFilter::default()
+        })
+        .await,
+        vec![2, 4]
+    );
+    assert_eq!(
+        filtered(ChangeFilter {
+            after_revision: 2,
+            ..ChangeFilter::default()
+        })
+        .await,
+        vec![3, 4]
+    );
     let limited = store
-        .list_changes(&ChangeFilter { limit: 2, ..ChangeFilter::default() })
+        .list_changes(&ChangeFilter {
+            limit: 2,
+            ..ChangeFilter::default()
+        })
         .await
         .expect("list");
-    assert_eq!(limited.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        limited.iter().map(|c| c.revision).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     // since is inclusive, until exclusive.
     let t3 = all[2].time;
-    let since: Vec<i64> = all.iter().filter(|c| c.time >= t3).map(|c| c.revision).collect();
-    assert_eq!(filtered(ChangeFilter { since: Some(t3), ..ChangeFilter::default() }).await, since);
-    let until: Vec<i64> = all.iter().filter(|c| c.time < t3).map(|c| c.revision).collect();
-    assert_eq!(filtered(ChangeFilter { until: Some(t3), ..ChangeFilter::default() }).await, until);
-    assert!(filtered(ChangeFilter { since: Some(Utc::now() + Duration::hours(1)), ..ChangeFilter::default() }).await.is_empty());
+    let since: Vec<i64> = all
+        .iter()
+        .filter(|c| c.time >= t3)
+        .map(|c| c.revision)
+        .collect();
+    assert_eq!(
+        filtered(ChangeFilter {
+            since: Some(t3),
+            ..ChangeFilter::default()
+        })
+        .await,
+        since
+    );
+    let until: Vec<i64> = all
+        .iter()
+        .filter(|c| c.time < t3)
+        .map(|c| c.revision)
+        .collect();
+    assert_eq!(
+        filtered(ChangeFilter {
+            until: Some(t3),
+            ..ChangeFilter::default()
+        })
+        .await,
+        until
+    );
+    assert!(
+        filtered(ChangeFilter {
+            since: Some(Utc::now() + Duration::hours(1)),
+            ..ChangeFilter::default()
+        })
+        .await
+        .is_empty()
+    );
     assert_eq!(
         filtered(ChangeFilter {
             environment_guid: Some(a.guid),
@@ -680,20 +1080,40 @@ pub async fn list_changes_applies_each_filter(store: S) {
 
 pub async fn failed_writes_leave_the_change_log_unchanged(store: S) {
     let env = create(&*store, "img/a").await;
-    store.add_permission(env.guid, &Principal::User("u".to_owned()), &alice()).await.expect("add");
+    store
+        .add_permission(env.guid, &Principal::User("u".to_owned()), &alice())
+        .await
+        .expect("add");
     let before = all_changes(&*store).await;
     let bounds = store.log_bounds().await.expect("bounds");
     let snapshot = store.snapshot().await.expect("snapshot");
 
     let unknown = Uuid::new_v4();
     let failures = [
-        store.create_environment(env.guid, &spec("img/x"), None, &alice()).await.map(|_| ()),
-        store.update_environment(env.guid, &spec("img/a"), env.revision, &alice()).await.map(|_| ()),
-        store.update_environment(unknown, &spec("img/a"), 0, &alice()).await.map(|_| ()),
-        store.delete_environment(env.guid, env.revision, &alice()).await,
+        store
+            .create_environment(env.guid, &spec("img/x"), None, &alice())
+            .await
+            .map(|_| ()),
+        store
+            .update_environment(env.guid, &spec("img/a"), env.revision, &alice())
+            .await
+            .map(|_| ()),
+        store
+            .update_environment(unknown, &spec("img/a"), 0, &alice())
+            .await
+            .map(|_| ()),
+        store
+            .delete_environment(env.guid, env.revision, &alice())
+            .await,
         store.delete_environment(unknown, 0, &alice()).await,
-        store.add_permission(env.guid, &Principal::User("u".to_owned()), &alice()).await.map(|_| ()),
-        store.add_permission(unknown, &Principal::User("u".to_owned()), &alice()).await.map(|_| ()),
+        store
+            .add_permission(env.guid, &Principal::User("u".to_owned()), &alice())
+            .await
+            .map(|_| ()),
+        store
+            .add_permission(unknown, &Principal::User("u".to_owned()), &alice())
+            .await
+            .map(|_| ()),
         store.remove_permission(env.guid, unknown, &alice()).await,
     ];
     for (i, failure) in failures.into_iter().enumerate() {
@@ -728,7 +1148,14 @@ pub async fn concurrent_writers_get_gap_free_increasing_revisions(store: S) {
     }
     let n = i64::try_from(WRITERS * EACH).expect("small");
     assert_eq!(returned, (1..=n).collect::<BTreeSet<_>>());
-    let logged: Vec<i64> = all_changes(&*store).await.iter().map(|c| c.revision).collect();
+    let logged: Vec<i64> = all_changes(&*store)
+        .await
+        .iter()
+        .map(|c| c.revision)
+        .collect();
     assert_eq!(logged, (1..=n).collect::<Vec<_>>());
-    assert_eq!(store.snapshot().await.expect("snapshot").environments.len(), WRITERS * EACH);
+    assert_eq!(
+        store.snapshot().await.expect("snapshot").environments.len(),
+        WRITERS * EACH
+    );
 }
