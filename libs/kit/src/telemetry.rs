@@ -124,7 +124,10 @@ pub fn layers(
             problem: e.to_string(),
         })?;
 
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or a container log keeps plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let log: BoxedLayer = match cfg.log_format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt
