@@ -1,0 +1,417 @@
+//! Every SQL statement the store runs, built from fixed fragments with every input bound to a
+//! `$N` placeholder (which SQLite and PostgreSQL both accept), and the values to bind.
+
+use execenv_core::query::{
+    ChangeFilter, DEFAULT_PAGE_SIZE, ListQuery, SortField, search_text, title_sort_key,
+    version_sort_key,
+};
+use execenv_core::{
+    Change, Environment, EnvironmentSpec, Error, Language, Permission, Principal, VolumeSource,
+};
+use uuid::Uuid;
+
+use super::Value;
+
+/// The columns of [`EnvironmentRow`], in its field order, for `environments e`.
+pub const ENVIRONMENT_COLUMNS: &str = "e.id, e.guid, e.name, e.title, e.description, \
+     e.cluster_name, e.environment_type, e.matching, e.supervisor, e.managed_by, \
+     e.created_time, e.updated_time, e.revision";
+
+fn encode(env: Option<&Environment>) -> Result<Value, Error> {
+    env.map(|e| {
+        serde_json::to_string(e)
+            .map_err(|err| Error::internal(format!("cannot encode environment {}: {err}", e.guid)))
+    })
+    .transpose()
+    .map(Value::Text)
+}
+
+/// Appends one change (`$1..$8`).
+pub const INSERT_CHANGE: &str = "INSERT INTO changes (revision, time, actor, source, action, \
+     environment_guid, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The values of [`INSERT_CHANGE`].
+pub fn change_values(change: &Change) -> Result<Vec<Value>, Error> {
+    Ok(vec![
+        Value::Int(change.revision),
+        Value::Time(change.time),
+        Value::text(&change.actor),
+        Value::text(change.source.as_str()),
+        Value::text(change.action.as_str()),
+        Value::text(change.environment_guid.to_string()),
+        encode(change.before.as_ref())?,
+        encode(change.after.as_ref())?,
+    ])
+}
+
+/// Inserts an environment (`$1..$18`) and returns its id.
+pub const INSERT_ENVIRONMENT: &str = "INSERT INTO environments (guid, name, title, description, \
+     cluster_name, environment_type, matching, supervisor, managed_by, created_time, \
+     updated_time, revision, search_text, title_key, python_key, r_key, quarto_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+     RETURNING id";
+
+/// The values of [`INSERT_ENVIRONMENT`] for `env` (its id is ignored).
+pub fn insert_environment_values(env: &Environment) -> Vec<Value> {
+    let spec = &env.spec;
+    let mut values = vec![
+        Value::text(env.guid.to_string()),
+        Value::text(&spec.name),
+        Value::Text(spec.title.clone()),
+        Value::Text(spec.description.clone()),
+        Value::text(&spec.cluster_name),
+        Value::text(&env.environment_type),
+        Value::text(spec.matching.as_str()),
+        Value::Text(spec.supervisor.clone()),
+        Value::Text(env.managed_by.map(|m| m.as_str().to_owned())),
+        Value::Time(env.created_time),
+        Value::Time(env.updated_time),
+        Value::Int(env.revision),
+    ];
+    values.extend(derived_values(env.guid, spec));
+    values
+}
+
+/// Rewrites the fields of an environment (`$1..$12`, id last); the name is kept.
+pub const UPDATE_ENVIRONMENT: &str = "UPDATE environments SET title = $1, description = $2, \
+     cluster_name = $3, matching = $4, supervisor = $5, updated_time = $6, revision = $7, \
+     search_text = $8, title_key = $9, python_key = $10, r_key = $11, quarto_key = $12 \
+     WHERE id = $13";
+
+/// The values of [`UPDATE_ENVIRONMENT`] for `env`.
+pub fn update_environment_values(env: &Environment) -> Vec<Value> {
+    let spec = &env.spec;
+    let mut values = vec![
+        Value::Text(spec.title.clone()),
+        Value::Text(spec.description.clone()),
+        Value::text(&spec.cluster_name),
+        Value::text(spec.matching.as_str()),
+        Value::Text(spec.supervisor.clone()),
+        Value::Time(env.updated_time),
+        Value::Int(env.revision),
+    ];
+    values.extend(derived_values(env.guid, spec));
+    values.push(Value::Int(env.id));
+    values
+}
+
+/// search_text, title_key, python_key, r_key, quarto_key.
+fn derived_values(guid: Uuid, spec: &EnvironmentSpec) -> [Value; 5] {
+    [
+        Value::text(search_text(guid, spec)),
+        Value::text(title_sort_key(spec)),
+        Value::text(version_sort_key(&spec.python)),
+        Value::text(version_sort_key(&spec.r)),
+        Value::text(version_sort_key(&spec.quarto)),
+    ]
+}
+
+/// Sets an environment's revision (`$1`) by id (`$2`).
+pub const SET_REVISION: &str = "UPDATE environments SET revision = $1 WHERE id = $2";
+/// Deletes an environment by id; installations, mounts and permissions cascade.
+pub const DELETE_ENVIRONMENT: &str = "DELETE FROM environments WHERE id = $1";
+/// Deletes the installations of an environment.
+pub const DELETE_INSTALLATIONS: &str = "DELETE FROM installations WHERE environment_id = $1";
+/// Deletes the volume mounts of an environment.
+pub const DELETE_MOUNTS: &str = "DELETE FROM volume_mounts WHERE environment_id = $1";
+/// Inserts one installation.
+pub const INSERT_INSTALLATION: &str = "INSERT INTO installations (environment_id, language, \
+     position, version, path) VALUES ($1, $2, $3, $4, $5)";
+/// Inserts one volume mount.
+pub const INSERT_MOUNT: &str = "INSERT INTO volume_mounts (environment_id, position, source_type, \
+     nfs_host, nfs_export_path, pvc_name, target_path, read_only) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// Inserts one permission.
+pub const INSERT_PERMISSION: &str = "INSERT INTO permissions (guid, environment_id, user_guid, \
+     group_guid) VALUES ($1, $2, $3, $4)";
+/// Deletes one permission by guid.
+pub const DELETE_PERMISSION: &str = "DELETE FROM permissions WHERE guid = $1";
+
+/// The rows to insert for the installations and mounts of `spec`: (SQL, values) pairs.
+pub fn child_inserts(id: i64, spec: &EnvironmentSpec) -> Vec<(&'static str, Vec<Value>)> {
+    let mut out = Vec::new();
+    for language in Language::ALL {
+        for (position, i) in (0_i64..).zip(spec.installations(language)) {
+            out.push((
+                INSERT_INSTALLATION,
+                vec![
+                    Value::Int(id),
+                    Value::text(language.as_str()),
+                    Value::Int(position),
+                    Value::text(&i.version),
+                    Value::text(&i.path),
+                ],
+            ));
+        }
+    }
+    for (position, m) in (0_i64..).zip(&spec.volume_mounts) {
+        let (kind, host, export, pvc) = match &m.source {
+            VolumeSource::Nfs { host, export_path } => {
+                ("nfs", Some(host.clone()), Some(export_path.clone()), None)
+            }
+            VolumeSource::Pvc { claim_name } => ("pvc", None, None, Some(claim_name.clone())),
+        };
+        out.push((
+            INSERT_MOUNT,
+            vec![
+                Value::Int(id),
+                Value::Int(position),
+                Value::text(kind),
+                Value::Text(host),
+                Value::Text(export),
+                Value::Text(pvc),
+                Value::text(&m.target_path),
+                Value::Bool(m.read_only),
+            ],
+        ));
+    }
+    out
+}
+
+/// The values of [`INSERT_PERMISSION`].
+pub fn permission_values(environment_id: i64, permission: &Permission) -> Vec<Value> {
+    let (user, group) = match &permission.principal {
+        Principal::User(u) => (Some(u.clone()), None),
+        Principal::Group(g) => (None, Some(g.clone())),
+    };
+    vec![
+        Value::text(permission.guid.to_string()),
+        Value::Int(environment_id),
+        Value::Text(user),
+        Value::Text(group),
+    ]
+}
+
+/// The newest revision and the compacted-through mark: the next revision is one more than
+/// the larger (a compacted log may be empty of rows but not of history).
+pub const REVISION_STATE: &str = "SELECT (SELECT COALESCE(MAX(revision), 0) FROM changes), \
+     compacted_through FROM log_state";
+
+/// The children of environments, in a stable order, for the ids `$1..$n` (all when `ids` is
+/// `None`). Returns one query per table: installations, mounts, permissions.
+pub fn children_queries(ids: Option<&[i64]>) -> ChildQueries {
+    let (filter, values) = match ids {
+        None => (String::new(), Vec::new()),
+        Some(ids) => {
+            let list = placeholders(1, ids.len());
+            (
+                format!(" WHERE environment_id IN ({list})"),
+                ids.iter().map(|&id| Value::Int(id)).collect(),
+            )
+        }
+    };
+    ChildQueries {
+        installations: format!(
+            "SELECT environment_id, language, version, path FROM installations{filter} \
+             ORDER BY environment_id, language, position"
+        ),
+        mounts: format!(
+            "SELECT environment_id, source_type, nfs_host, nfs_export_path, pvc_name, target_path, \
+             read_only FROM volume_mounts{filter} ORDER BY environment_id, position"
+        ),
+        permissions: format!(
+            "SELECT environment_id, guid, user_guid, group_guid FROM permissions{filter} ORDER BY id"
+        ),
+        values,
+    }
+}
+
+/// See [`children_queries`].
+pub struct ChildQueries {
+    pub installations: String,
+    pub mounts: String,
+    pub permissions: String,
+    pub values: Vec<Value>,
+}
+
+/// `$first, $first+1, …` (`count` of them).
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The queries of one list page: the total count and the page of environment rows.
+pub struct ListQueries {
+    pub count: String,
+    pub page: String,
+    pub count_values: Vec<Value>,
+    pub page_values: Vec<Value>,
+}
+
+/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Builds the SQL of a list request from fixed fragments; every input is a bound value.
+pub fn list_queries(query: &ListQuery) -> ListQueries {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let bind = |values: &mut Vec<Value>, v: Value| {
+        values.push(v);
+        format!("${}", values.len())
+    };
+    if let Some(search) = &query.search {
+        let p = bind(
+            &mut values,
+            Value::text(format!("%{}%", escape_like(&search.to_lowercase()))),
+        );
+        conditions.push(format!("e.search_text LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(name) = &query.name {
+        let p = bind(&mut values, Value::text(name));
+        conditions.push(format!("e.name = {p}"));
+    }
+    if let Some(matching) = query.matching {
+        let p = bind(&mut values, Value::text(matching.as_str()));
+        conditions.push(format!("e.matching = {p}"));
+    }
+    match query.managed {
+        Some(true) => conditions.push("e.managed_by IS NOT NULL".to_owned()),
+        Some(false) => conditions.push("e.managed_by IS NULL".to_owned()),
+        None => {}
+    }
+    if query.language.is_some() || query.language_version.is_some() {
+        let mut exists =
+            "EXISTS (SELECT 1 FROM installations i WHERE i.environment_id = e.id".to_owned();
+        if let Some(language) = query.language {
+            let p = bind(&mut values, Value::text(language.as_str()));
+            exists.push_str(&format!(" AND i.language = {p}"));
+        }
+        if let Some(version) = &query.language_version {
+            let exact = bind(&mut values, Value::text(version));
+            let prefix = bind(
+                &mut values,
+                Value::text(format!("{}.%", escape_like(version))),
+            );
+            exists.push_str(&format!(
+                " AND (i.version = {exact} OR i.version LIKE {prefix} ESCAPE '\\')"
+            ));
+        }
+        exists.push(')');
+        conditions.push(exists);
+    }
+    if let Some(visibility) = &query.visible_to {
+        let mut grants: Vec<String> = Vec::new();
+        if let Some(user) = &visibility.user {
+            let p = bind(&mut values, Value::text(user));
+            grants.push(format!("p.user_guid = {p}"));
+        }
+        if !visibility.groups.is_empty() {
+            let list = visibility
+                .groups
+                .iter()
+                .map(|g| bind(&mut values, Value::text(g)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            grants.push(format!("p.group_guid IN ({list})"));
+        }
+        let mut visible =
+            "(NOT EXISTS (SELECT 1 FROM permissions p WHERE p.environment_id = e.id)".to_owned();
+        if !grants.is_empty() {
+            visible.push_str(&format!(
+                " OR EXISTS (SELECT 1 FROM permissions p WHERE p.environment_id = e.id AND ({}))",
+                grants.join(" OR ")
+            ));
+        }
+        visible.push(')');
+        conditions.push(visible);
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let column = match query.sort {
+        SortField::Title => "e.title_key",
+        SortField::Name => "e.name",
+        SortField::Created => "e.created_time",
+        SortField::Updated => "e.updated_time",
+        SortField::Matching => "e.matching",
+        SortField::PythonVersion => "e.python_key",
+        SortField::RVersion => "e.r_key",
+        SortField::QuartoVersion => "e.quarto_key",
+    };
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    let count_values = values.clone();
+    let limit = if query.limit == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        query.limit
+    };
+    let limit_p = bind(&mut values, Value::Int(i64::from(limit)));
+    let offset_p = bind(
+        &mut values,
+        Value::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)),
+    );
+    ListQueries {
+        count: format!("SELECT COUNT(*) FROM environments e{filter}"),
+        page: format!(
+            "SELECT {ENVIRONMENT_COLUMNS} FROM environments e{filter} \
+             ORDER BY {column} {direction}, e.id {direction} LIMIT {limit_p} OFFSET {offset_p}"
+        ),
+        count_values,
+        page_values: values,
+    }
+}
+
+/// The columns of [`ChangeRow`], in its field order.
+pub const CHANGE_COLUMNS: &str =
+    "revision, time, actor, source, action, environment_guid, before_json, after_json";
+
+/// Builds the SQL of an audit-trail query.
+pub fn change_query(filter: &ChangeFilter) -> (String, Vec<Value>) {
+    let mut values = vec![Value::Int(filter.after_revision)];
+    let mut sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE revision > $1");
+    if let Some(guid) = filter.environment_guid {
+        values.push(Value::text(guid.to_string()));
+        sql.push_str(&format!(" AND environment_guid = ${}", values.len()));
+    }
+    if let Some(since) = filter.since {
+        values.push(Value::Time(since));
+        sql.push_str(&format!(" AND time >= ${}", values.len()));
+    }
+    if let Some(until) = filter.until {
+        values.push(Value::Time(until));
+        sql.push_str(&format!(" AND time < ${}", values.len()));
+    }
+    let limit = if filter.limit == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        filter.limit
+    };
+    values.push(Value::Int(i64::from(limit)));
+    sql.push_str(&format!(" ORDER BY revision LIMIT ${}", values.len()));
+    (sql, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+
+    #[test]
+    fn list_queries_bind_every_input() {
+        let query = ListQuery {
+            search: Some("x'; DROP TABLE environments; --".to_owned()),
+            ..ListQuery::default()
+        };
+        let q = list_queries(&query);
+        assert!(!q.page.contains("DROP"));
+        assert_eq!(q.count_values.len(), 1);
+        assert_eq!(q.page_values.len(), 3);
+    }
+}
