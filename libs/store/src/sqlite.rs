@@ -65,12 +65,8 @@ impl SqliteStore {
             .acquire_timeout(BUSY_TIMEOUT * 3)
             .connect_with(options)
             .await
-            .map_err(|e| {
-                Error::unavailable(format!("cannot open the SQLite database {url}: {e}"))
-            })?;
-        let mut conn = pool.acquire().await.map_err(|e| {
-            Error::unavailable(format!("cannot open the SQLite database {url}: {e}"))
-        })?;
+            .map_err(|e| cannot_open(url, &e))?;
+        let mut conn = pool.acquire().await.map_err(|e| cannot_open(url, &e))?;
         // `run_direct` on a concrete connection: `Migrator::run` takes `impl Acquire`, whose
         // future is not `Send` for every lifetime, which would make `open` unusable from spawned tasks.
         MIGRATOR
@@ -183,4 +179,16 @@ impl StoreRow for SqliteRow {
     fn columns(&self) -> usize {
         self.len()
     }
+}
+
+/// A SQLite file that cannot be opened is a configuration problem (a wrong path, a missing
+/// folder, no permission), not a server to wait for: retrying cannot help.
+fn cannot_open(url: &str, e: &sqlx::Error) -> Error {
+    Error::new(
+        execenv_core::ErrorKind::FailedPrecondition,
+        format!(
+            "cannot open the SQLite database {url}: {e}; check that its folder exists and is writable \
+             (the URL is sqlite://PATH, e.g. sqlite:///var/lib/execenv/registry.db)"
+        ),
+    )
 }

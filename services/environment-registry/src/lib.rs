@@ -115,12 +115,11 @@ pub enum StartError {
     #[error("cannot serve gRPC reflection: {0}")]
     Reflection(tonic_reflection::server::Error),
     /// The database could not be opened or migrated.
-    #[error("cannot open the database {url}: {source}")]
+    /// (The store's message already names the database, so it is shown as is.)
+    #[error("{cause}")]
     Database {
-        /// The URL, without credentials.
-        url: String,
         /// The cause.
-        source: execenv_core::Error,
+        cause: execenv_core::Error,
     },
 }
 

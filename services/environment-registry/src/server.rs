@@ -201,11 +201,8 @@ async fn open_database(
                     () = pace(DATABASE_RETRY) => {}
                 }
             }
-            Err(source) => {
-                return Err(StartError::Database {
-                    url: redact_url(&config.database.url),
-                    source,
-                });
+            Err(cause) => {
+                return Err(StartError::Database { cause });
             }
         }
     }

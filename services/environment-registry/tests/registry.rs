@@ -555,3 +555,18 @@ async fn health_is_not_serving_and_calls_unavailable_while_the_database_is_unrea
     r.shutdown.trigger();
     r.done.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn an_sqlite_path_that_cannot_be_opened_stops_the_registry_with_the_reason() {
+    let mut config = Config::default();
+    config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
+    config.database.url = "sqlite:///nonexistent-execenv-folder/registry.db".into();
+    let running = start(config, Shutdown::new()).await.unwrap();
+    let err = running.done.await.unwrap().expect_err("the registry stops");
+    let text = err.to_string();
+    assert!(
+        text.contains("nonexistent-execenv-folder") && text.contains("folder exists"),
+        "{text}"
+    );
+}
