@@ -45,20 +45,17 @@ impl ChangeFeed {
         self.committed.notify_one();
     }
 
-    /// Tails the log until `stop` is cancelled, broadcasting every change once, in order.
-    /// `on_change` observes each change (metrics).
-    pub async fn run(self, poll: Duration, stop: Shutdown, on_change: impl Fn(&Change) + Send) {
-        let mut last = loop {
-            match self.store.log_bounds().await {
-                Ok(b) => break b.latest,
-                Err(e) => {
-                    tracing::warn!(error = %e, "change feed cannot read the log yet; retrying");
-                    let mut tick = tokio::time::interval(poll);
-                    tick.tick().await;
-                    tokio::select! { _ = tick.tick() => {}, _ = stop.wait() => return }
-                }
-            }
-        };
+    /// Tails the log after revision `start` until `stop` is triggered, broadcasting every
+    /// change once, in order. `start` must be read before the registry accepts writes, so no
+    /// commit falls between it and the first poll. `on_change` observes each change (metrics).
+    pub async fn run(
+        self,
+        start: i64,
+        poll: Duration,
+        stop: Shutdown,
+        on_change: impl Fn(&Change) + Send,
+    ) {
+        let mut last = start;
         let mut tick = tokio::time::interval(poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -123,9 +123,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         async move {
             let result = open_database(&config, &shutdown).await;
             match result {
-                Ok(Some(store)) => {
+                Ok(Some((store, start))) => {
                     let feed = ChangeFeed::new(store.clone());
                     let tail = tokio::spawn(feed.clone().run(
+                        start,
                         poll(&config),
                         shutdown.clone(),
                         move |c| domain.observe(c),
@@ -180,19 +181,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     })
 }
 
-/// Opens and migrates the database, retrying while it is unavailable; `None` if shut down first.
+/// Opens and migrates the database, retrying while it is unavailable; returns the store and the
+/// newest change-log revision, or `None` if shut down first.
 async fn open_database(
     config: &Config,
     shutdown: &Shutdown,
-) -> Result<Option<Arc<dyn Store>>, StartError> {
+) -> Result<Option<(Arc<dyn Store>, i64)>, StartError> {
     loop {
-        // Boxed as `dyn Send` so the compiler checks the store's future here, concretely.
-        let open: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> =
-            Box::pin(execenv_store::open(&config.database.url));
-        match open.await {
-            Ok(store) => {
-                tracing::info!(backend = store.backend(), "database migrated");
-                return Ok(Some(store));
+        match open_store(&config.database.url).await {
+            Ok((store, revision)) => {
+                tracing::info!(backend = store.backend(), revision, "database migrated");
+                return Ok(Some((store, revision)));
             }
             Err(e) if e.kind == ErrorKind::Unavailable => {
                 tracing::warn!(error = %e, retry_in = ?DATABASE_RETRY, "database unavailable; retrying");
@@ -201,11 +200,18 @@ async fn open_database(
                     () = pace(DATABASE_RETRY) => {}
                 }
             }
-            Err(cause) => {
-                return Err(StartError::Database { cause });
-            }
+            Err(cause) => return Err(StartError::Database { cause }),
         }
     }
+}
+
+async fn open_store(url: &str) -> Result<(Arc<dyn Store>, i64), execenv_core::Error> {
+    // Boxed as `dyn Send` so the compiler checks the store's future here, concretely.
+    let open: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> =
+        Box::pin(execenv_store::open(url));
+    let store = open.await?;
+    let revision = store.log_bounds().await?.latest;
+    Ok((store, revision))
 }
 
 /// Deletes change-log entries older than the retention, periodically.
