@@ -235,6 +235,23 @@ pub struct Environment {
     pub revision: i64,
 }
 
+impl Environment {
+    /// Fails with Conflict unless `expected` is 0 (no check) or this environment's revision:
+    /// optimistic concurrency for updates and deletes.
+    pub fn check_revision(&self, expected: i64) -> Result<(), crate::Error> {
+        if expected != 0 && expected != self.revision {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Conflict,
+                format!(
+                    "environment {} changed since revision {expected} (now {}); re-read it and retry",
+                    self.guid, self.revision
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Where a change came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

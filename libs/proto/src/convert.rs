@@ -50,21 +50,22 @@ fn from_installations(list: Option<pb::Installations>) -> Vec<Installation> {
     .unwrap_or_default()
 }
 
+fn volume_source(source: &VolumeSource) -> pb::volume_mount::Source {
+    match source {
+        VolumeSource::Nfs { host, export_path } => pb::volume_mount::Source::Nfs(pb::NfsSource {
+            host: host.clone(),
+            export_path: export_path.clone(),
+        }),
+        VolumeSource::Pvc { claim_name } => pb::volume_mount::Source::Pvc(pb::PvcSource {
+            claim_name: claim_name.clone(),
+        }),
+    }
+}
+
 impl From<&VolumeMount> for pb::VolumeMount {
     fn from(m: &VolumeMount) -> Self {
-        let source = match &m.source {
-            VolumeSource::Nfs { host, export_path } => {
-                pb::volume_mount::Source::Nfs(pb::NfsSource {
-                    host: host.clone(),
-                    export_path: export_path.clone(),
-                })
-            }
-            VolumeSource::Pvc { claim_name } => pb::volume_mount::Source::Pvc(pb::PvcSource {
-                claim_name: claim_name.clone(),
-            }),
-        };
         pb::VolumeMount {
-            source: Some(source),
+            source: Some(volume_source(&m.source)),
             target_path: m.target_path.clone(),
             read_only: m.read_only,
         }
@@ -91,19 +92,8 @@ impl From<pb::VolumeMount> for VolumeMountDraft {
 
 impl From<&VolumeMountDraft> for pb::VolumeMount {
     fn from(m: &VolumeMountDraft) -> Self {
-        let source = m.source.as_ref().map(|s| match s {
-            VolumeSource::Nfs { host, export_path } => {
-                pb::volume_mount::Source::Nfs(pb::NfsSource {
-                    host: host.clone(),
-                    export_path: export_path.clone(),
-                })
-            }
-            VolumeSource::Pvc { claim_name } => pb::volume_mount::Source::Pvc(pb::PvcSource {
-                claim_name: claim_name.clone(),
-            }),
-        });
         pb::VolumeMount {
-            source,
+            source: m.source.as_ref().map(volume_source),
             target_path: m.target_path.clone(),
             read_only: m.read_only,
         }

@@ -135,7 +135,7 @@ impl<B: Backend> Store for B {
     ) -> Result<Environment, Error> {
         let mut s = self.write().await?;
         let before = get(&mut s, guid).await?;
-        common::check_revision(&before, expected_revision)?;
+        before.check_revision(expected_revision)?;
         let (revision, now) = next_revision(&mut s).await?;
         let mut after = before.clone();
         // The image name is immutable: the stored one is kept whatever the caller passes.
@@ -176,7 +176,7 @@ impl<B: Backend> Store for B {
     ) -> Result<(), Error> {
         let mut s = self.write().await?;
         let before = get(&mut s, guid).await?;
-        common::check_revision(&before, expected_revision)?;
+        before.check_revision(expected_revision)?;
         let (revision, now) = next_revision(&mut s).await?;
         s.execute(common::DELETE_ENVIRONMENT, vec![Value::Int(before.id)])
             .await?;

@@ -265,20 +265,6 @@ fn parse_guid(value: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(value).map_err(|_| corrupt("guid", value))
 }
 
-/// `Conflict` unless `expected` is 0 or the stored revision.
-pub fn check_revision(env: &Environment, expected: i64) -> Result<(), Error> {
-    if expected != 0 && expected != env.revision {
-        return Err(Error::new(
-            ErrorKind::Conflict,
-            format!(
-                "environment {} changed since revision {expected} (now {}); re-read it and retry",
-                env.guid, env.revision
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// `AlreadyExists` for an environment guid.
 pub fn environment_exists(guid: Uuid) -> Error {
     Error::new(

@@ -111,7 +111,7 @@ impl RegistryService {
         for attempt in 1..=UPDATE_ATTEMPTS {
             let current = self.backend()?.store.get_environment(guid).await?;
             refuse_managed(&current, "updated")?;
-            check_revision(&current, req.expected_revision)?;
+            current.check_revision(req.expected_revision)?;
             let spec = validate::apply_update(&current.spec, &draft, &mask)?;
             if spec == current.spec {
                 return Ok(current);
@@ -149,7 +149,7 @@ impl RegistryService {
         let guid = require_guid("guid", &req.guid)?;
         let current = self.backend()?.store.get_environment(guid).await?;
         refuse_managed(&current, "deleted")?;
-        check_revision(&current, req.expected_revision)?;
+        current.check_revision(req.expected_revision)?;
         self.backend()?
             .store
             .delete_environment(guid, current.revision, &actor(caller))
@@ -253,19 +253,6 @@ fn refuse_managed(env: &Environment, verb: &str) -> Result<(), Error> {
         )),
         None => Ok(()),
     }
-}
-
-fn check_revision(env: &Environment, expected: i64) -> Result<(), Error> {
-    if expected != 0 && expected != env.revision {
-        return Err(Error::new(
-            ErrorKind::Conflict,
-            format!(
-                "environment {} changed since revision {expected} (now {}); re-read it and retry",
-                env.guid, env.revision
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// A UUID argument that is not necessarily version 4 (permission ids are ours, but be lenient).
