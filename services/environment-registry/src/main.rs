@@ -19,7 +19,7 @@ struct Args {
     /// YAML configuration file.
     #[arg(long, env = "EXECENV_CONFIG")]
     config: Option<PathBuf>,
-    /// Print the effective configuration (as YAML-compatible JSON) and exit.
+    /// Print the effective configuration (JSON, secrets masked) and exit.
     #[arg(long)]
     print_config: bool,
 }
@@ -31,7 +31,13 @@ fn main() -> anyhow::Result<()> {
         execenv_kit::config::load(&Config::default(), args.config.as_deref(), &env)
             .context("invalid configuration")?;
     if args.print_config {
-        println!("{}", serde_json::to_string_pretty(&config)?);
+        // Secrets stay secret: the token and the database password are masked.
+        let mut shown = config.clone();
+        shown.database.url = execenv_environment_registry::redact_url(&shown.database.url);
+        if shown.auth.service_token.is_some() {
+            shown.auth.service_token = Some("***".to_owned());
+        }
+        println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
