@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RUN_DIR := target/run
 
-.PHONY: run build test lint fmt unit e2e postgres-up postgres-down clean-run help
+.PHONY: run build test lint fmt postgres-up postgres-down testbed-build testbed-up testbed-down help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -35,16 +35,18 @@ postgres-up: ## start the throw-away PostgreSQL server for the tests
 postgres-down: ## stop it and remove its data
 	@e2e/infra/postgres stop
 
-# Everything: lint, unit and conformance tests on SQLite and PostgreSQL, service and e2e tests.
-# PostgreSQL: EXECENV_TEST_DATABASE_URL if set, else a throw-away server started (and stopped) here.
-test: ## run the whole suite (starts PostgreSQL when EXECENV_TEST_DATABASE_URL is unset)
+testbed-build: ## build (or reuse from ~/.cache/execenv) the Kubernetes testbed binaries
+	@e2e/infra/testbed build
+
+testbed-up: ## start the Kubernetes testbed; prints its kubeconfig
+	@e2e/infra/testbed up
+
+testbed-down: ## stop the Kubernetes testbed and remove its state
+	@e2e/infra/testbed down
+
+# Everything: lint, unit and conformance tests on SQLite and PostgreSQL, service, e2e and
+# Kubernetes tests. e2e/infra/run-tests starts (and stops) what they need.
+test: ## run the whole suite (starts PostgreSQL and the Kubernetes testbed when not given)
 	$(MAKE) lint
 	$(CARGO) build --workspace --bins
-	@set -euo pipefail; \
-	if [ -z "$${EXECENV_TEST_DATABASE_URL:-}" ]; then \
-		url=$$(e2e/infra/postgres start); started=1; \
-	else url=$$EXECENV_TEST_DATABASE_URL; started=0; fi; \
-	echo "tests use PostgreSQL at $$url"; \
-	status=0; EXECENV_TEST_DATABASE_URL=$$url $(CARGO) test --workspace --no-fail-fast || status=$$?; \
-	if [ $$started = 1 ]; then e2e/infra/postgres stop; fi; \
-	exit $$status
+	e2e/infra/run-tests

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod kube_node;
+
 /// The folder holding the workspace's built binaries (`target/debug` unless CARGO_TARGET_DIR).
 pub fn bin_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

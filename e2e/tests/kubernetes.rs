@@ -1,0 +1,259 @@
+//! The Kubernetes testbed is real: a real kube-apiserver validates, the real Job controller runs
+//! Jobs and the real garbage collector deletes their pods. Only the kubelet is a test double
+//! (`execenv_e2e::kube_node::FakeNode`). Test names start with `kubernetes_` so that
+//! `make test` can leave them out when EXECENV_SKIP_KUBERNETES=1 is set explicitly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use execenv_e2e::kube_node::{FakeNode, Outcome, testbed_client, testbed_kubeconfig};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::runtime::wait::{Condition, await_condition};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A fresh namespace whose default ServiceAccount exists (so pods are admitted at once).
+async fn namespace(client: &Client, prefix: &str) -> Result<String> {
+    let name = format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}}))?,
+        )
+        .await?;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
+    tokio::time::timeout(
+        WAIT,
+        await_condition(accounts, "default", |sa: Option<&ServiceAccount>| {
+            sa.is_some()
+        }),
+    )
+    .await
+    .context("the service-account controller did not create the default ServiceAccount")??;
+    Ok(name)
+}
+
+fn job(name: &str) -> Result<Job> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "ghcr.io/acme/py:3.11", "command": ["python3", "-c", "print(1)"]}],
+            }},
+        },
+    }))?)
+}
+
+fn has_condition(kind: &'static str) -> impl Condition<Job> {
+    move |job: Option<&Job>| {
+        job.and_then(|j| j.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == kind && c.status == "True"))
+    }
+}
+
+/// Creates the Job, lets the fake node bind and start its pod, and ends the pod with `outcome`.
+async fn run_job(
+    client: &Client,
+    node: &FakeNode,
+    ns: &str,
+    name: &str,
+    outcome: &Outcome,
+) -> Result<Api<Job>> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    jobs.create(&PostParams::default(), &job(name)?).await?;
+    let pods = node
+        .bind_pods(ns, &format!("job-name={name}"), WAIT)
+        .await?;
+    ensure!(pods.len() == 1, "one pod for backoffLimit 0, got {pods:?}");
+    node.run(ns, &pods[0]).await?;
+    node.finish(ns, &pods[0], outcome).await?;
+    Ok(jobs)
+}
+
+#[tokio::test]
+async fn kubernetes_job_completes_when_its_pod_succeeds() -> Result<()> {
+    let client = testbed_client().await?;
+    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
+    let ns = namespace(&client, "complete").await?;
+    let jobs = run_job(&client, &node, &ns, "build-ok", &Outcome::Succeeded).await?;
+    let done = tokio::time::timeout(
+        WAIT,
+        await_condition(jobs, "build-ok", has_condition("Complete")),
+    )
+    .await
+    .context("the Job controller did not mark the Job Complete")??
+    .expect("job exists");
+    assert_eq!(done.status.and_then(|s| s.succeeded), Some(1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn kubernetes_job_with_backoff_limit_zero_fails_when_its_pod_fails() -> Result<()> {
+    let client = testbed_client().await?;
+    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
+    let ns = namespace(&client, "failed").await?;
+    let outcome = Outcome::Failed {
+        exit_code: 3,
+        reason: "Error".into(),
+    };
+    let jobs = run_job(&client, &node, &ns, "build-bad", &outcome).await?;
+    let failed = tokio::time::timeout(
+        WAIT,
+        await_condition(jobs, "build-bad", has_condition("Failed")),
+    )
+    .await
+    .context("the Job controller did not mark the Job Failed")??
+    .expect("job exists");
+    let condition = failed
+        .status
+        .and_then(|s| s.conditions)
+        .and_then(|cs| cs.into_iter().find(|c| c.type_ == "Failed"))
+        .expect("Failed condition");
+    assert_eq!(condition.reason.as_deref(), Some("BackoffLimitExceeded"));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod = pods
+        .list(&ListParams::default().labels("job-name=build-bad"))
+        .await?
+        .items
+        .remove(0);
+    let exit = pod
+        .status
+        .and_then(|s| s.container_statuses)
+        .and_then(|cs| cs[0].state.clone())
+        .and_then(|s| s.terminated);
+    assert_eq!(exit.map(|t| t.exit_code), Some(3));
+    Ok(())
+}
+
+#[tokio::test]
+async fn kubernetes_foreground_delete_of_a_job_removes_its_pods() -> Result<()> {
+    let client = testbed_client().await?;
+    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
+    let ns = namespace(&client, "gc").await?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    jobs.create(&PostParams::default(), &job("run-long")?)
+        .await?;
+    let pods = node.bind_pods(&ns, "job-name=run-long", WAIT).await?;
+    node.run(&ns, &pods[0]).await?;
+    jobs.delete("run-long", &DeleteParams::foreground()).await?;
+    // The garbage collector marks the pod for deletion; the (fake) kubelet confirms it; then the
+    // collector removes the Job itself.
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        node.confirm_deletions(&ns).await?;
+        let pods_left = pod_api
+            .list(&ListParams::default().labels("job-name=run-long"))
+            .await?
+            .items
+            .len();
+        let job_left = jobs.get_opt("run-long").await?.is_some();
+        if pods_left == 0 && !job_left {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("after {WAIT:?}: {pods_left} pod(s) left, job present: {job_left}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn kubernetes_api_server_rejects_an_invalid_job_with_422_naming_the_field() -> Result<()> {
+    let client = testbed_client().await?;
+    let ns = namespace(&client, "invalid").await?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let mut bad = job("no-image")?;
+    bad.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .image = None;
+    match jobs.create(&PostParams::default(), &bad).await {
+        Err(kube::Error::Api(e)) => {
+            assert_eq!(e.code, 422, "{e:?}");
+            assert!(
+                e.message.contains("spec.template.spec.containers[0].image"),
+                "{}",
+                e.message
+            );
+        }
+        other => bail!("expected a 422 from the API server, got {other:?}"),
+    }
+    assert!(
+        jobs.get_opt("no-image").await?.is_none(),
+        "nothing was stored"
+    );
+    Ok(())
+}
+
+fn helm() -> Result<std::path::PathBuf> {
+    let bin = std::env::var_os("EXECENV_TESTBED_BIN").context(
+        "EXECENV_TESTBED_BIN is not set: run `make test` (or take it from `e2e/infra/testbed env`)",
+    )?;
+    Ok(std::path::Path::new(&bin).join("helm"))
+}
+
+fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output()?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn kubernetes_helm_renders_and_dry_runs_a_chart_against_the_testbed() -> Result<()> {
+    let helm = helm()?;
+    let kubeconfig = testbed_kubeconfig()?;
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-chart");
+    let home = tempfile::tempdir()?;
+    let helm_cmd = || {
+        let mut c = Command::new(&helm);
+        c.env("KUBECONFIG", &kubeconfig)
+            .env("HELM_CACHE_HOME", home.path().join("cache"))
+            .env("HELM_CONFIG_HOME", home.path().join("config"))
+            .env("HELM_DATA_HOME", home.path().join("data"));
+        c
+    };
+    let version = run(helm_cmd().args(["version", "--short"]))?;
+    assert!(
+        version.starts_with("v3.") || version.starts_with("v4."),
+        "{version}"
+    );
+    let client = testbed_client().await?;
+    let ns = namespace(&client, "helm").await?;
+    let rendered = run(helm_cmd().args(["template", "demo"]).arg(&chart))?;
+    assert!(rendered.contains("name: demo-tiny"), "{rendered}");
+    // --dry-run=server sends the objects to the API server for validation without storing them;
+    // the server's version reaches the template through .Capabilities.
+    let dry = run(helm_cmd()
+        .args(["install", "demo", "--dry-run=server", "--namespace", &ns])
+        .arg(&chart))?;
+    assert!(dry.contains("kubeVersion: \"v1.36"), "{dry}");
+    Ok(())
+}
