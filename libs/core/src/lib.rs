@@ -7,6 +7,7 @@ pub mod error;
 pub mod identity;
 pub mod model;
 pub mod query;
+pub mod sync;
 pub mod validate;
 
 pub use error::{Error, ErrorKind, FieldViolation};
