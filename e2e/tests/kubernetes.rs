@@ -257,3 +257,38 @@ async fn kubernetes_helm_renders_and_dry_runs_a_chart_against_the_testbed() -> R
     assert!(dry.contains("kubeVersion: \"v1.36"), "{dry}");
     Ok(())
 }
+
+#[tokio::test]
+async fn kubernetes_finished_job_with_ttl_zero_is_deleted_by_the_ttl_controller() -> Result<()> {
+    let client = testbed_client().await?;
+    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
+    let ns = namespace(&client, "ttl").await?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let mut short_lived = job("build-ttl")?;
+    short_lived
+        .spec
+        .as_mut()
+        .unwrap()
+        .ttl_seconds_after_finished = Some(0);
+    jobs.create(&PostParams::default(), &short_lived).await?;
+    let pods = node.bind_pods(&ns, "job-name=build-ttl", WAIT).await?;
+    node.run(&ns, &pods[0]).await?;
+    node.finish(&ns, &pods[0], &Outcome::Succeeded).await?;
+    let uid = jobs
+        .get("build-ttl")
+        .await?
+        .metadata
+        .uid
+        .context("job uid")?;
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            jobs,
+            "build-ttl",
+            kube::runtime::wait::conditions::is_deleted(&uid),
+        ),
+    )
+    .await
+    .context("the ttl-after-finished controller did not delete the finished Job")??;
+    Ok(())
+}
