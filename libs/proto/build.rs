@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "execenv/environments/v1/environments.proto",
         "execenv/registry/v1/registry.proto",
+        "execenv/sync/v1/sync.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

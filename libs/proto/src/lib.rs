@@ -17,6 +17,14 @@ pub mod registry {
     }
 }
 
+/// `execenv.sync.v1`: the config-sync API.
+pub mod sync {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("execenv.sync.v1");
+    }
+}
+
 /// The encoded FileDescriptorSet of every execenv proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("execenv_descriptor");
 
