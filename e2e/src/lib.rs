@@ -36,6 +36,60 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Why a start failed: the chosen port was taken meanwhile (worth another try) or anything else.
+#[derive(Debug)]
+enum StartFailure {
+    PortTaken,
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for StartFailure {
+    fn from(e: E) -> Self {
+        StartFailure::Other(e.into())
+    }
+}
+
+/// Runs `start(grpc_port, admin_port, attempt)` with fresh free ports, again when a port was taken
+/// by someone else between choosing it and binding it.
+fn with_free_ports<T>(
+    mut start: impl FnMut(u16, u16, u32) -> Result<T, StartFailure>,
+) -> Result<T> {
+    for attempt in 1..=5 {
+        match start(free_port()?, free_port()?, attempt) {
+            Ok(t) => return Ok(t),
+            Err(StartFailure::PortTaken) => continue,
+            Err(StartFailure::Other(e)) => return Err(e),
+        }
+    }
+    bail!("five attempts found their free ports taken before the process could bind them")
+}
+
+/// Waits until the process answers 200 on `/readyz`, or exits (port taken, or another failure).
+fn wait_ready(process: &mut Process, admin: &str, what: &str) -> Result<(), StartFailure> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if !process.is_running() {
+            let log = process.output();
+            if log.contains("Address already in use") {
+                return Err(StartFailure::PortTaken);
+            }
+            return Err(StartFailure::Other(anyhow::anyhow!(
+                "{what} exited before it was ready; its log:\n{log}"
+            )));
+        }
+        if http_get(admin, "/readyz").is_ok_and(|(status, _)| status == 200) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(StartFailure::Other(anyhow::anyhow!(
+                "{what} was not ready within 30 s; its log:\n{}",
+                process.output()
+            )));
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
+
 /// Waits until `check` holds, polling every 50 ms, failing after `timeout`.
 pub fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + timeout;
@@ -127,42 +181,33 @@ pub struct RegistryProcess {
 
 impl RegistryProcess {
     /// Starts the registry binary on free loopback ports with `database_url` and waits until
-    /// `/readyz` answers 200.
+    /// `/readyz` answers 200. A port taken between choosing and binding it is retried with others.
     pub fn start(
         database_url: &str,
         dir: &Path,
         extra_env: &[(&str, String)],
     ) -> Result<RegistryProcess> {
-        let grpc = free_port()?;
-        let admin_port = free_port()?;
-        let mut env = vec![
-            ("EXECENV_DATABASE__URL", database_url.to_owned()),
-            ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
-            (
-                "EXECENV_SERVER__ADMIN_ADDR",
-                format!("127.0.0.1:{admin_port}"),
-            ),
-            ("EXECENV_WATCH__POLL_INTERVAL_MS", "100".to_owned()),
-        ];
-        env.extend(extra_env.iter().cloned());
-        let mut process = Process::spawn(
-            &binary("execenv-environment-registry")?,
-            &[],
-            &env,
-            dir.join("registry.log"),
-        )?;
-        let admin = format!("127.0.0.1:{admin_port}");
-        let ready = eventually(Duration::from_secs(30), "the registry's /readyz", || {
-            process.is_running()
-                && http_get(&admin, "/readyz").is_ok_and(|(status, _)| status == 200)
-        });
-        if let Err(e) = ready {
-            bail!("{e}; registry log:\n{}", process.output());
-        }
-        Ok(RegistryProcess {
-            process,
-            url: format!("http://127.0.0.1:{grpc}"),
-            admin,
+        with_free_ports(|grpc, admin_port, attempt| {
+            let mut env = vec![
+                ("EXECENV_DATABASE__URL", database_url.to_owned()),
+                ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
+                (
+                    "EXECENV_SERVER__ADMIN_ADDR",
+                    format!("127.0.0.1:{admin_port}"),
+                ),
+                ("EXECENV_WATCH__POLL_INTERVAL_MS", "100".to_owned()),
+            ];
+            env.extend(extra_env.iter().cloned());
+            let log = dir.join(format!("registry-{attempt}.log"));
+            let mut process =
+                Process::spawn(&binary("execenv-environment-registry")?, &[], &env, log)?;
+            let admin = format!("127.0.0.1:{admin_port}");
+            wait_ready(&mut process, &admin, "the registry")?;
+            Ok(RegistryProcess {
+                process,
+                url: format!("http://127.0.0.1:{grpc}"),
+                admin,
+            })
         })
     }
 
@@ -175,6 +220,109 @@ impl RegistryProcess {
             .stdin(Stdio::null())
             .output()?;
         Ok(CtlOutput::from(out))
+    }
+}
+
+impl RegistryProcess {
+    /// Restarts the registry on the same ports and database after it was stopped or killed.
+    pub fn restart(&mut self, database_url: &str, dir: &Path) -> Result<()> {
+        let grpc = self.url.rsplit(':').next().unwrap_or_default().to_owned();
+        let admin_port = self.admin.rsplit(':').next().unwrap_or_default().to_owned();
+        let env = vec![
+            ("EXECENV_DATABASE__URL", database_url.to_owned()),
+            ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
+            (
+                "EXECENV_SERVER__ADMIN_ADDR",
+                format!("127.0.0.1:{admin_port}"),
+            ),
+            ("EXECENV_WATCH__POLL_INTERVAL_MS", "100".to_owned()),
+        ];
+        self.process = Process::spawn(
+            &binary("execenv-environment-registry")?,
+            &[],
+            &env,
+            dir.join("registry-restarted.log"),
+        )?;
+        let admin = self.admin.clone();
+        wait_ready(&mut self.process, &admin, "the restarted registry").map_err(|e| match e {
+            StartFailure::PortTaken => {
+                anyhow::anyhow!("the registry's port was taken while it was down")
+            }
+            StartFailure::Other(e) => e,
+        })
+    }
+}
+
+/// A running `execenv-config-sync`.
+pub struct ConfigSyncProcess {
+    /// The process.
+    pub process: Process,
+    /// gRPC URL for `execenvctl --config-sync`.
+    pub url: String,
+    /// Admin HTTP address (`/metrics`, `/readyz`).
+    pub admin: String,
+}
+
+impl ConfigSyncProcess {
+    /// Spawns `execenv-config-sync run` against `registry` with `env` (e.g. EXECENV_SYNC__FILE),
+    /// without waiting.
+    pub fn spawn(
+        registry: &RegistryProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ConfigSyncProcess> {
+        Self::spawn_on(registry, dir, env, free_port()?, free_port()?)
+    }
+
+    fn spawn_on(
+        registry: &RegistryProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+        grpc: u16,
+        admin: u16,
+    ) -> Result<ConfigSyncProcess> {
+        let mut all = vec![
+            ("EXECENV_REGISTRY__URL", registry.url.clone()),
+            ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
+            ("EXECENV_SERVER__ADMIN_ADDR", format!("127.0.0.1:{admin}")),
+            ("EXECENV_SYNC__POLL_INTERVAL_MS", "200".to_owned()),
+        ];
+        all.extend(env.iter().cloned());
+        let log = dir.join(format!("config-sync-{grpc}.log"));
+        let process = Process::spawn(&binary("execenv-config-sync")?, &["run"], &all, log)?;
+        Ok(ConfigSyncProcess {
+            process,
+            url: format!("http://127.0.0.1:{grpc}"),
+            admin: format!("127.0.0.1:{admin}"),
+        })
+    }
+
+    /// Starts it and waits until its startup sync is done (`/readyz` 200).
+    pub fn start(
+        registry: &RegistryProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ConfigSyncProcess> {
+        with_free_ports(|grpc, admin, _| {
+            let mut p = Self::spawn_on(registry, dir, env, grpc, admin)?;
+            let admin = p.admin.clone();
+            wait_ready(&mut p.process, &admin, "config-sync")?;
+            Ok(p)
+        })
+    }
+
+    /// Waits until the process exits by itself; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<i32>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.process.child.try_wait()? {
+                return Ok(status.code());
+            }
+            if Instant::now() >= deadline {
+                bail!("config-sync still runs after {timeout:?}");
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
     }
 }
 
