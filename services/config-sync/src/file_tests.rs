@@ -1,0 +1,252 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+const YAML: &str = r#"
+# Managed by Helm: executionEnvironments
+- name: ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy
+  title: R 4.4 / Python 3.11
+  description: The standard image
+  matching: any
+  python:
+    installations:
+      - version: 3.11.9
+        path: /opt/python/3.11.9/bin/python3
+      - version: 3.10
+        path: /opt/python/3.10/bin/python3
+  r:
+    installations:
+      - {version: 4.4.1, path: /opt/R/4.4.1/bin/R}
+  quarto:
+    installations: []
+  tensorflow: null
+  volume_mounts:
+    - source: {volume_type: nfs, nfs_host: nfs.example.com, nfs_export_path: /exports/data}
+      target: {path: /mnt/data, read_only: true}
+    - source: {volume_type: pvc, pvc_name: shared-cache}
+      target: {path: /mnt/cache, read_only: null}
+- guid: 0d7ac3a4-58c5-4d1e-9a4e-2f1f6d2b8c11
+  name: ghcr.io/example/gpu:1
+  supervisor: /usr/local/bin/supervisor.sh
+  cluster_name: Kubernetes
+  matching: exact
+"#;
+
+fn expected() -> Vec<EnvironmentDraft> {
+    let inst = |v: &str, p: &str| Installation {
+        version: v.to_owned(),
+        path: p.to_owned(),
+    };
+    vec![
+        EnvironmentDraft {
+            name: Some("ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy".to_owned()),
+            title: Some("R 4.4 / Python 3.11".to_owned()),
+            description: Some("The standard image".to_owned()),
+            matching: Some("any".to_owned()),
+            python: vec![
+                inst("3.11.9", "/opt/python/3.11.9/bin/python3"),
+                inst("3.10", "/opt/python/3.10/bin/python3"),
+            ],
+            r: vec![inst("4.4.1", "/opt/R/4.4.1/bin/R")],
+            volume_mounts: vec![
+                VolumeMountDraft {
+                    source: Some(VolumeSource::Nfs {
+                        host: "nfs.example.com".to_owned(),
+                        export_path: "/exports/data".to_owned(),
+                    }),
+                    target_path: "/mnt/data".to_owned(),
+                    read_only: true,
+                },
+                VolumeMountDraft {
+                    source: Some(VolumeSource::Pvc {
+                        claim_name: "shared-cache".to_owned(),
+                    }),
+                    target_path: "/mnt/cache".to_owned(),
+                    read_only: false,
+                },
+            ],
+            ..Default::default()
+        },
+        EnvironmentDraft {
+            guid: Some("0d7ac3a4-58c5-4d1e-9a4e-2f1f6d2b8c11".to_owned()),
+            name: Some("ghcr.io/example/gpu:1".to_owned()),
+            supervisor: Some("/usr/local/bin/supervisor.sh".to_owned()),
+            cluster_name: Some("Kubernetes".to_owned()),
+            matching: Some("exact".to_owned()),
+            ..Default::default()
+        },
+    ]
+}
+
+#[test]
+fn yaml_file_parses_into_drafts_with_versions_kept_as_written() {
+    assert_eq!(parse(YAML, "environments.yaml").unwrap(), expected());
+}
+
+#[test]
+fn json_file_parses_into_the_same_drafts() {
+    let json = r#"[
+      {"name": "ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy",
+       "title": "R 4.4 / Python 3.11", "description": "The standard image", "matching": "any",
+       "python": {"installations": [
+          {"version": "3.11.9", "path": "/opt/python/3.11.9/bin/python3"},
+          {"version": "3.10", "path": "/opt/python/3.10/bin/python3"}]},
+       "r": {"installations": [{"version": "4.4.1", "path": "/opt/R/4.4.1/bin/R"}]},
+       "quarto": {"installations": []}, "tensorflow": null,
+       "volume_mounts": [
+          {"source": {"volume_type": "nfs", "nfs_host": "nfs.example.com", "nfs_export_path": "/exports/data"},
+           "target": {"path": "/mnt/data", "read_only": true}},
+          {"source": {"volume_type": "pvc", "pvc_name": "shared-cache"},
+           "target": {"path": "/mnt/cache", "read_only": null}}]},
+      {"guid": "0d7ac3a4-58c5-4d1e-9a4e-2f1f6d2b8c11", "name": "ghcr.io/example/gpu:1",
+       "supervisor": "/usr/local/bin/supervisor.sh", "cluster_name": "Kubernetes", "matching": "exact"}
+    ]"#;
+    // Chosen by the leading bracket, whatever the file is called.
+    assert_eq!(parse(json, "environments.yaml").unwrap(), expected());
+    assert_eq!(parse(json, "environments.json").unwrap(), expected());
+}
+
+#[test]
+fn saved_list_response_is_accepted_with_read_only_fields_ignored() {
+    let saved = r#"[{
+      "id": "42", "guid": "0d7ac3a4-58c5-4d1e-9a4e-2f1f6d2b8c11",
+      "created_time": "2024-01-15T10:00:00Z", "updated_time": "2024-01-15T10:00:00Z",
+      "title": "Standard", "description": null, "cluster_name": "Kubernetes",
+      "name": "ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy",
+      "environment_type": "Kubernetes", "matching": "any", "supervisor": null, "managed_by": null,
+      "python": {"installations": [{"version": "3.11.9", "path": "/opt/python/3.11.9/bin/python3"}]},
+      "quarto": {"installations": [{"version": "1.4.557", "path": "/opt/quarto/1.4.557/bin/quarto"}]},
+      "r": {"installations": [{"version": "4.4.1", "path": "/opt/R/4.4.1/bin/R"}]},
+      "tensorflow": {"installations": []}, "nodejs": null, "volume_mounts": []
+    }]"#;
+    let defs = load(saved, "saved.json").unwrap();
+    assert_eq!(defs.len(), 1);
+    assert_eq!(defs[0].spec.title.as_deref(), Some("Standard"));
+    assert_eq!(defs[0].spec.quarto.len(), 1);
+    assert!(defs[0].guid.is_some());
+}
+
+#[test]
+fn permissions_in_a_definition_are_rejected_with_where_to_manage_access() {
+    let text =
+        "- name: ghcr.io/a/b:1\n  permissions: [{principal_type: user, principal_guid: x}]\n";
+    let err = parse(text, "environments.yaml").unwrap_err();
+    assert_eq!(err.violations.len(), 1);
+    let v = &err.violations[0];
+    assert_eq!(v.field, "executionEnvironments[0].permissions");
+    assert!(v.description.contains("not managed by the file"));
+    assert!(v.description.contains("execenvctl env permissions"));
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key_and_the_entry_all_reported_together() {
+    let text = "\
+- name: ghcr.io/a/b:1
+- name: ghcr.io/a/c:1
+- name: ghcr.io/a/d:1
+  pyhton: {installations: []}
+- name: ghcr.io/a/e:1
+  images: []
+";
+    let err = parse(text, "environments.yaml").unwrap_err();
+    let lines: Vec<String> = err.violations.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("executionEnvironments[2]: unknown key \"pyhton\""),
+        "{lines:?}"
+    );
+    assert!(lines[1].starts_with("executionEnvironments[3]: unknown key \"images\""));
+}
+
+#[test]
+fn unknown_keys_and_invalid_values_of_every_entry_are_reported_together_in_entry_order() {
+    let text = "\
+- name: ghcr.io/a/b:1
+  python: {installations: [{version: three, path: /opt/python/bin/python3}]}
+- title: no image
+  colour: blue
+";
+    let err = load(text, "environments.yaml").unwrap_err();
+    let fields: Vec<&str> = err.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "executionEnvironments[0].python.installations[0].version",
+            "executionEnvironments[1]",
+            "executionEnvironments[1].name",
+        ]
+    );
+}
+
+#[test]
+fn empty_comment_only_and_empty_list_files_hold_no_definitions() {
+    for text in [
+        "",
+        "   \n\n",
+        "# nothing yet\n  # still nothing\n",
+        "[]",
+        "[]\n",
+        " [ ] ",
+    ] {
+        assert_eq!(
+            parse(text, "environments.yaml").unwrap(),
+            vec![],
+            "{text:?}"
+        );
+        assert_eq!(load(text, "environments.yaml").unwrap(), vec![], "{text:?}");
+    }
+    assert_eq!(parse("[]", "environments.json").unwrap(), vec![]);
+}
+
+#[test]
+fn null_installations_mean_none() {
+    let text = "- name: ghcr.io/a/b:1\n  python: null\n  r: {installations: null}\n  quarto: {}\n";
+    let drafts = parse(text, "environments.yaml").unwrap();
+    assert!(drafts[0].python.is_empty());
+    assert!(drafts[0].r.is_empty());
+    assert!(drafts[0].quarto.is_empty());
+}
+
+#[test]
+fn yaml_syntax_error_names_the_file_and_the_line() {
+    let text = "- name: ghcr.io/a/b:1\n  title: [unclosed\n- name: x\n";
+    let err = parse(text, "/etc/execenv/environments.yaml").unwrap_err();
+    let line = err.violations[0].to_string();
+    assert!(
+        line.starts_with("/etc/execenv/environments.yaml: "),
+        "{line}"
+    );
+    assert!(line.contains("line "), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+}
+
+#[test]
+fn json_syntax_error_names_the_file_and_the_line() {
+    let err = parse("[{\"name\": \"a\",}]", "environments.json").unwrap_err();
+    let line = err.violations[0].to_string();
+    assert!(line.starts_with("environments.json: "), "{line}");
+    assert!(line.contains("line 1"), "{line}");
+}
+
+#[test]
+fn a_mapping_at_the_top_level_points_at_the_legacy_setting() {
+    let err = parse("name: Kubernetes\nimages: []\n", "environments.yaml").unwrap_err();
+    assert!(err.message.contains("sync.legacy_file"), "{}", err.message);
+}
+
+#[test]
+fn an_unknown_volume_type_is_reported_with_its_path() {
+    let text = "- name: ghcr.io/a/b:1\n  volume_mounts:\n    - source: {volume_type: smb}\n      target: {path: /mnt/x}\n";
+    let err = parse(text, "environments.yaml").unwrap_err();
+    assert_eq!(
+        err.violations[0].field,
+        "executionEnvironments[0].volume_mounts[0].source.volume_type"
+    );
+}
+
+#[test]
+fn unknown_keys_inside_installations_are_errors() {
+    let text = "- name: ghcr.io/a/b:1\n  python: {installations: [], versions: []}\n";
+    let err = parse(text, "environments.yaml").unwrap_err();
+    assert!(err.message.contains("versions"), "{}", err.message);
+}

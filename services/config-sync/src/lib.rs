@@ -1,0 +1,4 @@
+//! execenv-config-sync: keeps the registry's file-managed environments equal to the declarative file.
+
+pub mod file;
+pub mod legacy;
