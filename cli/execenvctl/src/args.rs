@@ -13,7 +13,7 @@ use crate::values::{parse_installation, parse_mount, parse_time};
 const OVERVIEW: &str = "\
 execenvctl administers the execution environments of execenv: the container images content runs \
 in, their Python/R/Quarto installations, volume mounts and who may use them. It talks gRPC to the \
-environment-registry.";
+environment-registry, and to config-sync for the `sync` commands.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -22,7 +22,8 @@ Examples:
       --python 3.11.9=/opt/python/3.11.9/bin/python3 \\
       --mount type=nfs,host=nfs.local,export=/exports/data,target=/data,readonly
   execenvctl env update 0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10 --matching exact --clear supervisor
-  execenvctl -o yaml env get 0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10";
+  execenvctl -o yaml env get 0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10
+  execenvctl sync plan";
 
 /// The admin command line of execenv.
 #[derive(Debug, Parser)]
@@ -49,6 +50,15 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub registry: String,
+    /// gRPC address of config-sync (the `sync` commands).
+    #[arg(
+        long,
+        global = true,
+        env = "EXECENV_CONFIG_SYNC",
+        default_value = "http://127.0.0.1:50052",
+        value_name = "URL"
+    )]
+    pub config_sync: String,
     /// Act as this user (guid or name) instead of as the service itself; needs --as-role.
     #[arg(long, global = true, value_name = "USER", requires = "as_role")]
     pub as_user: Option<String>,
@@ -65,8 +75,8 @@ pub struct GlobalArgs {
     /// administrator).
     #[arg(long, global = true, value_name = "ROLE")]
     pub as_role: Option<RoleArg>,
-    /// Shared service token sent as `authorization: Bearer TOKEN`; needed when the registry is
-    /// configured with one.
+    /// Shared service token sent as `authorization: Bearer TOKEN`; needed when the registry or
+    /// config-sync is configured with one.
     #[arg(
         long,
         global = true,
@@ -127,6 +137,18 @@ pub enum Command {
     Env(EnvCommand),
     /// Show the audit trail: every change to the catalogue, oldest first.
     Changes(ChangesArgs),
+    /// Ask config-sync how the declarative file and the registry compare.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+}
+
+/// `execenvctl sync …`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum SyncCommand {
+    /// Show the outcome of the last sync of the declarative file.
+    Status,
+    /// Show what a sync of the file would change now, without changing anything.
+    Plan,
 }
 
 /// `execenvctl env …`

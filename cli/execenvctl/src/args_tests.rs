@@ -138,3 +138,14 @@ fn changes_times_must_be_rfc3339() {
     let e = parse(&["changes", "--since", "yesterday"]).unwrap_err();
     assert!(e.to_string().contains("RFC 3339"));
 }
+
+#[test]
+fn sync_commands_take_the_config_sync_address() {
+    let cli = parse(&["sync", "plan", "--config-sync", "sync.local:50052"]).unwrap();
+    assert!(matches!(cli.command, Command::Sync(SyncCommand::Plan)));
+    assert_eq!(cli.global.config_sync, "sync.local:50052");
+    let cli = parse(&["-o", "json", "sync", "status"]).unwrap();
+    assert!(matches!(cli.command, Command::Sync(SyncCommand::Status)));
+    assert!(parse(&["sync"]).is_err());
+    assert!(parse(&["sync", "apply"]).is_err());
+}

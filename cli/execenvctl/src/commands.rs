@@ -1,24 +1,20 @@
 //! Running a command: build the request (pure, tested), make one gRPC call (or one per page),
 //! render the answer. Nothing is printed here; the caller prints the [`Report`].
 
-use std::time::Duration;
-
-use execenv_core::{Environment, Error, ErrorKind, Language, Matching, Permission, Role};
-use execenv_kit::identity::IdentityInterceptor;
-use execenv_kit::status::from_status;
+use execenv_core::{Environment, Error, Language, Matching, Permission};
 use execenv_proto::convert::timestamp;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
-use execenv_proto::registry::v1::registry_client::RegistryClient;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use execenv_proto::sync::v1 as sync_pb;
 
 use crate::args::{
-    ChangesArgs, Cli, Command, CreateArgs, EnvCommand, GlobalArgs, LanguageArg, ListArgs,
-    OutputFormat, PermissionAddArgs, PermissionsCommand, SortArg, UpdateArgs,
+    ChangesArgs, Cli, Command, CreateArgs, EnvCommand, LanguageArg, ListArgs, OutputFormat,
+    PermissionAddArgs, PermissionsCommand, SortArg, SyncCommand, UpdateArgs,
 };
+use crate::connection::{ConfigSync, Registry};
 use crate::render::{self, ChangeView, EnvironmentList};
 use crate::spec;
+use crate::sync::{SyncPlan, SyncStatus};
 
 /// What a command prints: its result on stdout and an optional note (counts, next page) on stderr.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -38,7 +34,7 @@ impl Report {
     }
 }
 
-/// Runs one command against the registry.
+/// Runs one command against the registry (or, for `sync`, config-sync).
 pub async fn run(cli: Cli) -> Result<Report, Error> {
     let format = cli.global.output;
     // Local problems (bad files, nothing to update) are reported before connecting.
@@ -92,6 +88,39 @@ pub async fn run(cli: Cli) -> Result<Report, Error> {
         Command::Changes(a) => {
             let registry = Registry::connect(&cli.global).await?;
             changes(registry, &a, format).await
+        }
+        Command::Sync(c) => {
+            let config_sync = ConfigSync::connect(&cli.global).await?;
+            sync(config_sync, c, format).await
+        }
+    }
+}
+
+async fn sync(
+    mut config_sync: ConfigSync,
+    command: SyncCommand,
+    format: OutputFormat,
+) -> Result<Report, Error> {
+    match command {
+        SyncCommand::Status => {
+            let status = config_sync
+                .call(|mut c| async move { c.status(sync_pb::StatusRequest {}).await })
+                .await?;
+            let status = SyncStatus::from(status);
+            match format {
+                OutputFormat::Table => Ok(Report::text(crate::sync::status_block(&status))),
+                _ => Ok(Report::text(render::document(&status, format)?)),
+            }
+        }
+        SyncCommand::Plan => {
+            let plan = config_sync
+                .call(|mut c| async move { c.plan(sync_pb::PlanRequest {}).await })
+                .await?;
+            let plan = SyncPlan::from(plan);
+            match format {
+                OutputFormat::Table => Ok(Report::text(crate::sync::plan_summary(&plan))),
+                _ => Ok(Report::text(render::document(&plan, format)?)),
+            }
         }
     }
 }
@@ -347,21 +376,6 @@ pub fn add_permission_request(a: PermissionAddArgs) -> reg::AddPermissionRequest
     }
 }
 
-/// The identity headers for the global flags: a person when --as-* are given, else the service.
-pub fn identity(g: &GlobalArgs) -> IdentityInterceptor {
-    IdentityInterceptor {
-        user: g.as_user.clone().filter(|u| !u.is_empty()),
-        groups: g
-            .as_groups
-            .iter()
-            .filter(|s| !s.is_empty())
-            .cloned()
-            .collect(),
-        role: g.as_role.map(Role::from),
-        token: g.token.clone().filter(|t| !t.is_empty()),
-    }
-}
-
 fn environment(e: pb::Environment) -> Result<Environment, Error> {
     Environment::try_from(e)
 }
@@ -370,84 +384,10 @@ fn permission(p: pb::Permission) -> Result<Permission, Error> {
     Permission::try_from(p)
 }
 
-type Client = RegistryClient<InterceptedService<Channel, IdentityInterceptor>>;
-
-/// A connected registry client that turns failed calls into execenv errors.
-struct Registry {
-    client: Client,
-    url: String,
-}
-
-impl Registry {
-    async fn connect(g: &GlobalArgs) -> Result<Registry, Error> {
-        let url = registry_url(&g.registry);
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| {
-                Error::invalid_field("--registry", format!("{:?} is not a URL: {e}", g.registry))
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60));
-        let channel = endpoint.connect().await.map_err(|e| {
-            Error::unavailable(format!(
-                "cannot reach the registry at {url}: {} (is execenv-environment-registry running? set --registry)",
-                causes(&e)
-            ))
-        })?;
-        Ok(Registry {
-            client: RegistryClient::with_interceptor(channel, identity(g)),
-            url,
-        })
-    }
-
-    /// Makes one call; a failure becomes the error the status carries.
-    async fn call<T, F, Fut>(&mut self, f: F) -> Result<T, Error>
-    where
-        F: FnOnce(Client) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        match f(self.client.clone()).await {
-            Ok(response) => Ok(response.into_inner()),
-            Err(status) => Err(call_error(&self.url, &status)),
-        }
-    }
-}
-
-/// The error for a failed call; UNAVAILABLE says which registry and what to check.
-fn call_error(url: &str, status: &tonic::Status) -> Error {
-    let e = from_status(status);
-    if e.kind == ErrorKind::Unavailable {
-        return Error::unavailable(format!(
-            "cannot reach the registry at {url}: {} (is execenv-environment-registry running? set --registry)",
-            e.message
-        ));
-    }
-    e
-}
-
-/// `host:port` without a scheme means plain-text gRPC.
-fn registry_url(s: &str) -> String {
-    if s.contains("://") {
-        s.to_owned()
-    } else {
-        format!("http://{s}")
-    }
-}
-
-/// An error and its sources joined, e.g. `transport error: tcp connect error: Connection refused`.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 #[path = "commands_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "commands_sync_tests.rs"]
+mod sync_tests;

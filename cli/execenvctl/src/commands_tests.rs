@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use chrono::TimeZone;
 use clap::Parser;
-use execenv_core::{EnvironmentSpec, FieldViolation, Installation};
+use execenv_core::{EnvironmentSpec, ErrorKind, FieldViolation, Installation};
 use execenv_kit::status::to_status;
 use execenv_proto::registry::v1::registry_server::{Registry as RegistryService, RegistryServer};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::*;
+use crate::connection::server_url;
 
 const GUID: &str = "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10";
 
@@ -165,6 +166,18 @@ impl RegistryService for FakeRegistry {
         &self,
         _: Request<reg::WatchEnvironmentsRequest>,
     ) -> Result<Response<Self::WatchEnvironmentsStream>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn apply_managed_set(
+        &self,
+        _: Request<reg::ApplyManagedSetRequest>,
+    ) -> Result<Response<reg::ApplyManagedSetResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn bootstrap(
+        &self,
+        _: Request<reg::BootstrapRequest>,
+    ) -> Result<Response<reg::BootstrapResponse>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
     async fn list_changes(
@@ -505,10 +518,7 @@ fn next_page_stops_at_the_end_and_on_a_repeated_token() {
 }
 
 #[test]
-fn registry_url_defaults_to_plain_http() {
-    assert_eq!(registry_url("registry:50051"), "http://registry:50051");
-    assert_eq!(
-        registry_url("https://r.example.com"),
-        "https://r.example.com"
-    );
+fn server_url_defaults_to_plain_http() {
+    assert_eq!(server_url("registry:50051"), "http://registry:50051");
+    assert_eq!(server_url("https://r.example.com"), "https://r.example.com");
 }

@@ -14,7 +14,7 @@ use crate::args::OutputFormat;
 /// Gap between table columns.
 const GAP: &str = "  ";
 /// Shown for an absent value.
-const NONE: &str = "-";
+pub const NONE: &str = "-";
 
 /// A page (or, with `--all`, every page) of `env list`, as printed in json/yaml.
 #[derive(Debug, Clone, Serialize)]
@@ -323,7 +323,8 @@ fn or_none(v: Option<&str>) -> String {
     v.filter(|v| !v.is_empty()).unwrap_or(NONE).to_owned()
 }
 
-fn time(t: &DateTime<Utc>) -> String {
+/// A time as RFC 3339 in UTC, to the second: `2026-01-31T12:00:00Z`.
+pub fn time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

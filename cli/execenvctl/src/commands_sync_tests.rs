@@ -1,0 +1,296 @@
+#![allow(clippy::unwrap_used)]
+//! `sync plan` and `sync status` against an in-process config-sync on port 0.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use clap::Parser;
+use execenv_core::{ErrorKind, FieldViolation};
+use execenv_kit::status::to_status;
+use execenv_proto::sync::v1::config_sync_server::{
+    ConfigSync as ConfigSyncService, ConfigSyncServer,
+};
+use tonic::{Request, Response, Status};
+
+use super::*;
+use crate::args::GlobalArgs;
+use crate::connection::identity;
+
+const GUID: &str = "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10";
+
+fn cli(args: &[&str]) -> Cli {
+    Cli::try_parse_from(std::iter::once("execenvctl").chain(args.iter().copied())).unwrap()
+}
+
+#[test]
+fn identity_of_the_service_carries_only_the_token() {
+    let g: GlobalArgs = cli(&["--token", "tok", "sync", "status"]).global;
+    let i = identity(&g);
+    assert_eq!(i.token.as_deref(), Some("tok"));
+    assert_eq!(i.user, None);
+    assert_eq!(i.role, None);
+}
+
+/// A config-sync that answers with fixed values, or fails with `failure` when set.
+#[derive(Clone, Default)]
+struct FakeConfigSync {
+    failure: Option<Status>,
+    metadata: Arc<Mutex<Vec<tonic::metadata::MetadataMap>>>,
+}
+
+impl FakeConfigSync {
+    fn answer<T>(&self, r: &Request<impl Sized>, value: T) -> Result<Response<T>, Status> {
+        self.metadata.lock().unwrap().push(r.metadata().clone());
+        match &self.failure {
+            Some(status) => Err(status.clone()),
+            None => Ok(Response::new(value)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ConfigSyncService for FakeConfigSync {
+    async fn status(
+        &self,
+        r: Request<sync_pb::StatusRequest>,
+    ) -> Result<Response<sync_pb::StatusResponse>, Status> {
+        self.answer(
+            &r,
+            sync_pb::StatusResponse {
+                file: "/etc/execenv/environments.yaml".into(),
+                outcome: "failed".into(),
+                last_sync_time: Some(prost_types::Timestamp {
+                    seconds: 1_769_860_800,
+                    nanos: 0,
+                }),
+                last_success_time: None,
+                digest: "0123456789abcdef0123".into(),
+                error: "the file has 2 problems".into(),
+                problems: vec![
+                    "images[0].name: is required".into(),
+                    "images[1].guid: duplicate".into(),
+                ],
+                managed_count: 4,
+            },
+        )
+    }
+    async fn plan(
+        &self,
+        r: Request<sync_pb::PlanRequest>,
+    ) -> Result<Response<reg::ApplyManagedSetResponse>, Status> {
+        let change = |guid: &str, name: &str, fields: &[&str]| reg::PlannedChange {
+            guid: guid.into(),
+            name: name.into(),
+            changed_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        };
+        self.answer(
+            &r,
+            reg::ApplyManagedSetResponse {
+                created: vec![change(GUID, "img:new", &[])],
+                adopted: vec![],
+                updated: vec![change("g-upd", "img:upd", &["title", "python"])],
+                deleted: vec![],
+                unchanged: vec!["g-same".into()],
+                revision: 12,
+                dry_run: true,
+            },
+        )
+    }
+}
+
+async fn serve_config_sync(fake: FakeConfigSync) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ConfigSyncServer::new(fake))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    addr
+}
+
+fn with_config_sync(addr: SocketAddr, args: &[&str]) -> Cli {
+    let url = format!("http://{addr}");
+    // The registry address is unreachable: sync commands must not need it.
+    let mut all = vec![
+        "--config-sync",
+        url.as_str(),
+        "--registry",
+        "http://127.0.0.1:9",
+        "--token",
+        "tok",
+    ];
+    all.extend_from_slice(args);
+    cli(&all)
+}
+
+#[tokio::test]
+async fn sync_plan_prints_the_changes_and_the_counts() {
+    let fake = FakeConfigSync::default();
+    let addr = serve_config_sync(fake.clone()).await;
+    let report = run(with_config_sync(addr, &["sync", "plan"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.stdout,
+        format!(
+            "+ create  img:new ({GUID})\n~ update  img:upd (g-upd): title, python\n\n\
+             1 to create, 0 to adopt, 1 to update, 0 to delete, 1 unchanged\n"
+        )
+    );
+    let metadata = fake.metadata.lock().unwrap();
+    assert_eq!(metadata[0].get("authorization").unwrap(), "Bearer tok");
+    assert!(metadata[0].get("x-execenv-user").is_none());
+}
+
+#[tokio::test]
+async fn sync_plan_json_is_the_response() {
+    let addr = serve_config_sync(FakeConfigSync::default()).await;
+    let report = run(with_config_sync(addr, &["-o", "json", "sync", "plan"]))
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    assert_eq!(json["created"][0]["guid"], GUID);
+    assert_eq!(
+        json["updated"][0]["changed_fields"],
+        serde_json::json!(["title", "python"])
+    );
+    assert_eq!(json["unchanged"], serde_json::json!(["g-same"]));
+    assert_eq!(json["revision"], 12);
+}
+
+#[tokio::test]
+async fn sync_status_prints_a_block_with_the_short_digest_and_every_problem() {
+    let fake = FakeConfigSync::default();
+    let addr = serve_config_sync(fake.clone()).await;
+    let report = run(with_config_sync(
+        addr,
+        &[
+            "sync",
+            "status",
+            "--as-user",
+            "alice",
+            "--as-role",
+            "administrator",
+        ],
+    ))
+    .await
+    .unwrap();
+    let text = &report.stdout;
+    assert!(
+        text.starts_with("file:                  /etc/execenv/environments.yaml\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("digest:                0123456789ab\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("last sync:             2026-01-31T12:00:00Z\n"),
+        "{text}"
+    );
+    assert!(text.contains("managed environments:  4\n"), "{text}");
+    assert!(
+        text.ends_with(
+            "problems:              images[0].name: is required\n                       images[1].guid: duplicate\n"
+        ),
+        "{text}"
+    );
+    let metadata = fake.metadata.lock().unwrap();
+    assert_eq!(metadata[0].get("x-execenv-user").unwrap(), "alice");
+    assert_eq!(metadata[0].get("x-execenv-role").unwrap(), "administrator");
+    assert_eq!(metadata[0].get("authorization").unwrap(), "Bearer tok");
+}
+
+#[tokio::test]
+async fn sync_status_yaml_has_the_full_status() {
+    let addr = serve_config_sync(FakeConfigSync::default()).await;
+    let report = run(with_config_sync(addr, &["-o", "yaml", "sync", "status"]))
+        .await
+        .unwrap();
+    let yaml: serde_json::Value = serde_saphyr::from_str(&report.stdout).unwrap();
+    assert_eq!(
+        yaml,
+        serde_json::json!({
+            "file": "/etc/execenv/environments.yaml",
+            "outcome": "failed",
+            "last_sync_time": "2026-01-31T12:00:00Z",
+            "last_success_time": null,
+            "digest": "0123456789abcdef0123",
+            "managed_count": 4,
+            "error": "the file has 2 problems",
+            "problems": ["images[0].name: is required", "images[1].guid: duplicate"],
+        })
+    );
+}
+
+#[tokio::test]
+async fn sync_invalid_argument_lists_each_violation_and_exits_2() {
+    let fake = FakeConfigSync {
+        failure: Some(to_status(&Error::invalid(vec![
+            FieldViolation::new("images[0].name", "is required"),
+            FieldViolation::new("images[1].guid", "is used twice"),
+        ]))),
+        ..FakeConfigSync::default()
+    };
+    let addr = serve_config_sync(fake).await;
+    let e = run(with_config_sync(addr, &["sync", "plan"]))
+        .await
+        .unwrap_err();
+    assert_eq!(render::exit_code(&e), 2);
+    assert_eq!(
+        render::error_text(&e),
+        "error: invalid input (2 problems):\n  - images[0].name: is required\n  - images[1].guid: is used twice"
+    );
+}
+
+#[tokio::test]
+async fn sync_unavailable_names_config_sync_and_how_to_start_it() {
+    let fake = FakeConfigSync {
+        failure: Some(Status::unavailable("registry is down")),
+        ..FakeConfigSync::default()
+    };
+    let addr = serve_config_sync(fake).await;
+    let e = run(with_config_sync(addr, &["sync", "status"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unavailable);
+    assert!(
+        e.message
+            .starts_with(&format!("cannot reach config-sync at http://{addr}: ")),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("registry is down"), "{}", e.message);
+    assert!(e.message.contains("--config-sync"), "{}", e.message);
+    assert!(
+        e.message.contains("`execenv-config-sync run`"),
+        "{}",
+        e.message
+    );
+    assert_eq!(render::exit_code(&e), 1);
+}
+
+#[tokio::test]
+async fn unreachable_config_sync_is_reported_with_a_hint() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let e = run(cli(&["--config-sync", &addr.to_string(), "sync", "plan"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unavailable);
+    assert!(
+        e.message
+            .starts_with(&format!("cannot reach config-sync at http://{addr}: ")),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.ends_with(
+            "(is config-sync running? start it with `execenv-config-sync run`, or set --config-sync)"
+        ),
+        "{}",
+        e.message
+    );
+}
