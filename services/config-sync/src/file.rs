@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use execenv_core::sync::{Definition, validate_definitions};
+use execenv_core::sync::{Definition, definitions_digest, validate_definitions};
 use execenv_core::validate::{EnvironmentDraft, VolumeMountDraft};
 use execenv_core::{Error, FieldViolation, Installation, VolumeSource};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -53,22 +53,43 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<EnvironmentDraft>, Error> {
     }
 }
 
+/// A file that parsed and validated: what to send and what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The definitions as written, in file order (sent to the registry, which validates again).
+    pub drafts: Vec<EnvironmentDraft>,
+    /// The validated definitions, in file order.
+    pub definitions: Vec<Definition>,
+}
+
+impl Loaded {
+    /// The digest of the validated definitions: equal digests mean equal content.
+    pub fn digest(&self) -> String {
+        definitions_digest(&self.definitions)
+    }
+}
+
 /// Parses and validates the declarative file: the definitions to sync, or every problem of the
 /// file (unknown keys and invalid values of every entry) together, ordered by entry.
-pub fn load(text: &str, origin: &str) -> Result<Vec<Definition>, Error> {
+pub fn load(text: &str, origin: &str) -> Result<Loaded, Error> {
     let (drafts, violations) = parse_entries(text, origin)?;
-    validated(&drafts, violations, FIELD_PREFIX)
+    validated(drafts, violations, FIELD_PREFIX)
 }
 
 /// Validates `drafts` under `prefix`, reporting `violations` (found while parsing) with the
 /// validation problems, ordered by entry.
 pub(crate) fn validated(
-    drafts: &[EnvironmentDraft],
+    drafts: Vec<EnvironmentDraft>,
     mut violations: Vec<FieldViolation>,
     prefix: &str,
-) -> Result<Vec<Definition>, Error> {
-    match validate_definitions(drafts, prefix) {
-        Ok(definitions) if violations.is_empty() => return Ok(definitions),
+) -> Result<Loaded, Error> {
+    match validate_definitions(&drafts, prefix) {
+        Ok(definitions) if violations.is_empty() => {
+            return Ok(Loaded {
+                drafts,
+                definitions,
+            });
+        }
         Ok(_) => {}
         Err(e) => violations.extend(e.violations),
     }

@@ -119,7 +119,7 @@ fn saved_list_response_is_accepted_with_read_only_fields_ignored() {
       "r": {"installations": [{"version": "4.4.1", "path": "/opt/R/4.4.1/bin/R"}]},
       "tensorflow": {"installations": []}, "nodejs": null, "volume_mounts": []
     }]"#;
-    let defs = load(saved, "saved.json").unwrap();
+    let defs = load(saved, "saved.json").unwrap().definitions;
     assert_eq!(defs.len(), 1);
     assert_eq!(defs[0].spec.title.as_deref(), Some("Standard"));
     assert_eq!(defs[0].spec.quarto.len(), 1);
@@ -193,7 +193,8 @@ fn empty_comment_only_and_empty_list_files_hold_no_definitions() {
             vec![],
             "{text:?}"
         );
-        assert_eq!(load(text, "environments.yaml").unwrap(), vec![], "{text:?}");
+        let loaded = load(text, "environments.yaml").unwrap();
+        assert!(loaded.definitions.is_empty(), "{text:?}");
     }
     assert_eq!(parse("[]", "environments.json").unwrap(), vec![]);
 }
@@ -249,4 +250,13 @@ fn unknown_keys_inside_installations_are_errors() {
     let text = "- name: ghcr.io/a/b:1\n  python: {installations: [], versions: []}\n";
     let err = parse(text, "environments.yaml").unwrap_err();
     assert!(err.message.contains("versions"), "{}", err.message);
+}
+
+#[test]
+fn digest_depends_on_the_definitions_not_on_formatting() {
+    let a = load("- name: ghcr.io/a/b:1\n  title: T\n", "e.yaml").unwrap();
+    let b = load("# a comment\n- {title: T, name: ghcr.io/a/b:1}\n", "e.yaml").unwrap();
+    let c = load("- name: ghcr.io/a/b:1\n  title: U\n", "e.yaml").unwrap();
+    assert_eq!(a.digest(), b.digest());
+    assert_ne!(a.digest(), c.digest());
 }

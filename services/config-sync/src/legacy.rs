@@ -5,12 +5,11 @@
 use std::fmt;
 
 use execenv_core::Error;
-use execenv_core::sync::Definition;
 use execenv_core::validate::EnvironmentDraft;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::file::{Entry, from_text, into_drafts, validated};
+use crate::file::{Entry, Loaded, from_text, into_drafts, validated};
 
 /// The field-path prefix of the legacy file's problems (`images[2].python…`).
 pub const FIELD_PREFIX: &str = "images";
@@ -27,9 +26,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<EnvironmentDraft>, Error> {
 }
 
 /// Parses and validates a legacy file: its definitions, or every problem together.
-pub fn load(text: &str, origin: &str) -> Result<Vec<Definition>, Error> {
+pub fn load(text: &str, origin: &str) -> Result<Loaded, Error> {
     let (drafts, violations) = parse_images(text, origin)?;
-    validated(&drafts, violations, FIELD_PREFIX)
+    validated(drafts, violations, FIELD_PREFIX)
 }
 
 fn parse_images(
@@ -146,7 +145,13 @@ images:
         );
         assert_eq!(drafts[1].matching.as_deref(), Some("exact"));
         assert_eq!(drafts[1].supervisor.as_deref(), Some("/opt/supervisor.sh"));
-        assert_eq!(load(RUNTIME_YAML, "runtime.yaml").unwrap().len(), 2);
+        assert_eq!(
+            load(RUNTIME_YAML, "runtime.yaml")
+                .unwrap()
+                .definitions
+                .len(),
+            2
+        );
     }
 
     #[test]

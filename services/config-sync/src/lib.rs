@@ -2,3 +2,6 @@
 
 pub mod file;
 pub mod legacy;
+pub mod metrics;
+pub mod sync;
+pub mod watch;

@@ -1,0 +1,391 @@
+//! The sync loop and its state: read the file, validate it, and apply it to the registry with one
+//! `ApplyManagedSet` call; skip the call when the content did not change; on failure keep the last
+//! good state and try again on the next tick.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use execenv_core::{Error, ErrorKind};
+use execenv_kit::shutdown::Shutdown;
+use execenv_proto::environments::v1 as pb;
+use execenv_proto::registry::v1 as reg;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::file::{self, Loaded};
+use crate::metrics::SyncMetrics;
+use crate::watch::FileWatch;
+
+/// The registry calls config-sync makes; errors carry the registry's kind and violations.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// `ApplyManagedSet`: plan and (unless a dry run) apply the file in one transaction.
+    async fn apply_managed_set(
+        &self,
+        request: reg::ApplyManagedSetRequest,
+    ) -> Result<reg::ApplyManagedSetResponse, Error>;
+
+    /// `Bootstrap`: create unmanaged environments when the catalogue is empty.
+    async fn bootstrap(
+        &self,
+        request: reg::BootstrapRequest,
+    ) -> Result<reg::BootstrapResponse, Error>;
+}
+
+/// How the last sync ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// No sync has run yet.
+    Never,
+    /// The last sync applied the file (or found it unchanged after a success).
+    Ok,
+    /// The last sync failed; the registry holds the last good state.
+    Failed,
+}
+
+impl Outcome {
+    /// `ok`, `failed` or `never`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Never => "never",
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// What the Status RPC reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// The declarative file.
+    pub file: PathBuf,
+    /// How the last sync ended.
+    pub outcome: Outcome,
+    /// When the last sync that called the registry, or failed, ended (unchanged checks do not count).
+    pub last_sync_time: Option<DateTime<Utc>>,
+    /// When the last successful sync ended.
+    pub last_success_time: Option<DateTime<Utc>>,
+    /// Digest of the last successfully applied definitions.
+    pub digest: String,
+    /// Why the last sync failed (empty after a success).
+    pub error: String,
+    /// Every problem of the last failed sync.
+    pub problems: Vec<String>,
+    /// File-managed environments after the last successful sync.
+    pub managed_count: u64,
+    /// The registry's change-log revision after the last successful sync.
+    pub revision: i64,
+}
+
+impl SyncStatus {
+    /// The status before any sync.
+    pub fn never(file: PathBuf) -> Self {
+        SyncStatus {
+            file,
+            outcome: Outcome::Never,
+            last_sync_time: None,
+            last_success_time: None,
+            digest: String::new(),
+            error: String::new(),
+            problems: Vec::new(),
+            managed_count: 0,
+            revision: 0,
+        }
+    }
+}
+
+/// When a sync runs: at startup a missing file is an error; later it means "no definitions".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The first sync, before the service is ready.
+    Startup,
+    /// A sync after a tick.
+    Running,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Synced {
+    /// The registry applied the file; its report.
+    Applied(reg::ApplyManagedSetResponse),
+    /// The content equals the last applied content; the registry was not called.
+    Unchanged,
+}
+
+/// Keeps the registry's file-managed environments equal to one file.
+pub struct Syncer {
+    file: PathBuf,
+    registry: Arc<dyn Registry>,
+    metrics: SyncMetrics,
+    status: watch::Sender<SyncStatus>,
+    /// The last successfully applied content: the file's bytes' hash and the definitions' digest.
+    applied: Option<Applied>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Applied {
+    raw: Vec<u8>,
+    digest: String,
+}
+
+impl Syncer {
+    /// A syncer of `file` that has not synced yet.
+    pub fn new(file: PathBuf, registry: Arc<dyn Registry>, metrics: SyncMetrics) -> Self {
+        let (status, _) = watch::channel(SyncStatus::never(file.clone()));
+        Syncer {
+            file,
+            registry,
+            metrics,
+            status,
+            applied: None,
+        }
+    }
+
+    /// The status, updated after every sync.
+    pub fn status(&self) -> watch::Receiver<SyncStatus> {
+        self.status.subscribe()
+    }
+
+    /// Reads, validates and applies the file. On failure the error lists every problem and the
+    /// last good state (status digest, managed count, last success) is kept.
+    pub async fn sync(&mut self, phase: Phase) -> Result<Synced, Error> {
+        let started = Instant::now();
+        let last_ok = self.status.borrow().outcome == Outcome::Ok;
+        let text = match read(&self.file, phase) {
+            Ok(text) => text,
+            Err(e) => return Err(self.failed(e, started)),
+        };
+        let raw = raw_hash(text.as_deref().unwrap_or_default());
+        if last_ok && self.applied.as_ref().is_some_and(|a| a.raw == raw) {
+            self.metrics.unchanged();
+            return Ok(Synced::Unchanged);
+        }
+        let loaded = match file::load(text.as_deref().unwrap_or_default(), &self.origin()) {
+            Ok(loaded) => loaded,
+            Err(e) => return Err(self.failed(e, started)),
+        };
+        let digest = loaded.digest();
+        if last_ok
+            && let Some(applied) = self.applied.as_mut()
+            && applied.digest == digest
+        {
+            // Only formatting or comments changed.
+            applied.raw = raw;
+            self.metrics.unchanged();
+            return Ok(Synced::Unchanged);
+        }
+        if text.is_none() {
+            tracing::warn!(file = %self.file.display(),
+                "the declarative file was removed; syncing it as an empty file, which deletes every file-managed environment");
+        }
+        let request = apply_request(&loaded, false);
+        match self.registry.apply_managed_set(request).await {
+            Ok(report) => {
+                self.succeeded(&loaded, &report, digest, raw, started);
+                Ok(Synced::Applied(report))
+            }
+            Err(e) => Err(self.failed(e, started)),
+        }
+    }
+
+    fn origin(&self) -> String {
+        self.file.display().to_string()
+    }
+
+    fn succeeded(
+        &mut self,
+        loaded: &Loaded,
+        report: &reg::ApplyManagedSetResponse,
+        digest: String,
+        raw: Vec<u8>,
+        started: Instant,
+    ) {
+        let took = started.elapsed();
+        let now = Utc::now();
+        let managed = loaded.definitions.len();
+        tracing::info!(
+            file = %self.file.display(),
+            created = report.created.len(),
+            adopted = report.adopted.len(),
+            updated = report.updated.len(),
+            deleted = report.deleted.len(),
+            unchanged = report.unchanged.len(),
+            revision = report.revision,
+            digest = short(&digest),
+            duration_ms = took.as_millis() as u64,
+            "synced the declarative file"
+        );
+        for (what, list) in [
+            ("created", &report.created),
+            ("adopted", &report.adopted),
+            ("updated", &report.updated),
+            ("deleted", &report.deleted),
+        ] {
+            for c in list {
+                tracing::debug!(guid = %c.guid, name = %c.name, changed_fields = ?c.changed_fields, "{what}");
+            }
+        }
+        self.metrics.ok(took, managed, now);
+        self.status.send_modify(|s| {
+            s.outcome = Outcome::Ok;
+            s.last_sync_time = Some(now);
+            s.last_success_time = Some(now);
+            s.digest.clone_from(&digest);
+            s.error.clear();
+            s.problems.clear();
+            s.managed_count = managed as u64;
+            s.revision = report.revision;
+        });
+        self.applied = Some(Applied { raw, digest });
+    }
+
+    /// Records a failure: status, metrics and a warning with every problem; returns the error.
+    fn failed(&mut self, error: Error, started: Instant) -> Error {
+        let took = started.elapsed();
+        let problems = problems(&error);
+        tracing::warn!(
+            file = %self.file.display(),
+            problems = %problems.join("; "),
+            duration_ms = took.as_millis() as u64,
+            "sync failed; the registry keeps the last good state; retrying on the next change or poll"
+        );
+        self.metrics.failed(took);
+        self.status.send_modify(|s| {
+            s.outcome = Outcome::Failed;
+            s.last_sync_time = Some(Utc::now());
+            s.error.clone_from(&error.message);
+            s.problems.clone_from(&problems);
+        });
+        error
+    }
+}
+
+/// Syncs on every tick until shutdown.
+pub async fn run(mut syncer: Syncer, mut watch: FileWatch, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            tick = watch.next() => match tick {
+                Some(_) => {
+                    // A failure was logged and recorded; the next tick retries.
+                    let _ = syncer.sync(Phase::Running).await;
+                }
+                None => return,
+            },
+        }
+    }
+}
+
+/// What a sync of `file` would do now: reads and validates it (a missing file is an empty one,
+/// as in a running sync) and asks the registry for a dry run.
+pub async fn plan(
+    file: &Path,
+    registry: &dyn Registry,
+) -> Result<reg::ApplyManagedSetResponse, Error> {
+    let text = read(file, Phase::Running)?;
+    let loaded = file::load(
+        text.as_deref().unwrap_or_default(),
+        &file.display().to_string(),
+    )?;
+    registry
+        .apply_managed_set(apply_request(&loaded, true))
+        .await
+}
+
+/// The outcome of a legacy bootstrap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bootstrapped {
+    /// False when the catalogue already had environments.
+    pub applied: bool,
+    /// Environments created.
+    pub created: usize,
+}
+
+/// Applies a legacy `runtime.yaml` once, if the catalogue is empty (deprecated).
+pub async fn bootstrap(legacy_file: &Path, registry: &dyn Registry) -> Result<Bootstrapped, Error> {
+    tracing::warn!(file = %legacy_file.display(),
+        "the legacy runtime.yaml (sync.legacy_file) is deprecated: it only bootstraps an empty catalogue; \
+         move the images into a declarative file (sync.file) with the API's field names");
+    let origin = legacy_file.display().to_string();
+    let text = read(legacy_file, Phase::Startup)?.unwrap_or_default();
+    let loaded = crate::legacy::load(&text, &origin)?;
+    let response = registry
+        .bootstrap(reg::BootstrapRequest {
+            definitions: loaded
+                .drafts
+                .iter()
+                .map(pb::EnvironmentSpec::from)
+                .collect(),
+            field_prefix: crate::legacy::FIELD_PREFIX.to_owned(),
+        })
+        .await?;
+    let done = Bootstrapped {
+        applied: response.applied,
+        created: response.created.len(),
+    };
+    if done.applied {
+        tracing::info!(file = %legacy_file.display(), created = done.created,
+            "bootstrapped the empty catalogue from the legacy file; the environments are unmanaged and the file is ignored from now on");
+    } else {
+        tracing::info!(file = %legacy_file.display(),
+            "skipped the legacy file: the catalogue already has environments");
+    }
+    Ok(done)
+}
+
+/// Every problem of an error, one line each: its violations, or its message.
+pub fn problems(error: &Error) -> Vec<String> {
+    if error.violations.is_empty() {
+        vec![error.message.clone()]
+    } else {
+        error.violations.iter().map(ToString::to_string).collect()
+    }
+}
+
+fn apply_request(loaded: &Loaded, dry_run: bool) -> reg::ApplyManagedSetRequest {
+    reg::ApplyManagedSetRequest {
+        definitions: loaded
+            .drafts
+            .iter()
+            .map(pb::EnvironmentSpec::from)
+            .collect(),
+        dry_run,
+        field_prefix: file::FIELD_PREFIX.to_owned(),
+    }
+}
+
+/// The file's text; `None` when it does not exist while running (an empty list). At startup a
+/// missing file is an error.
+fn read(path: &Path, phase: Phase) -> Result<Option<String>, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && phase == Phase::Running => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::new(
+            ErrorKind::FailedPrecondition,
+            format!(
+                "{} does not exist; create it (an empty list `[]` declares no environments) or fix the path",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(Error::new(
+            ErrorKind::FailedPrecondition,
+            format!("cannot read {}: {e}", path.display()),
+        )),
+    }
+}
+
+fn raw_hash(text: &str) -> Vec<u8> {
+    Sha256::digest(text.as_bytes()).to_vec()
+}
+
+/// The first 12 characters of a digest, for logs.
+pub fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
+#[cfg(test)]
+#[path = "sync_tests.rs"]
+mod tests;
