@@ -1,1 +1,187 @@
-fn main() {}
+//! `execenv-config-sync`: parses flags, loads configuration, and runs the service, validates a
+//! file, or plans a sync.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use execenv_config_sync::report::{render_plan, render_problems};
+use execenv_config_sync::sync::problems;
+use execenv_config_sync::{Config, GrpcRegistry, file, legacy, start, sync};
+
+/// The execenv config-sync service: keeps the registry's file-managed execution environments
+/// equal to a declarative YAML or JSON file (the Helm value `executionEnvironments`).
+///
+/// The file is a list of environment definitions with the API's field names (`name` = the image,
+/// `guid` optional, `title`, `description`, `matching`, `supervisor`, `python|r|quarto|tensorflow:
+/// {installations: [{version, path}]}`, `volume_mounts`, `cluster_name`). Environments in the file
+/// are created, adopted (an existing one of the same guid or image name) or updated; environments
+/// removed from the file are deleted; environments the file never managed are left alone.
+#[derive(Parser, Debug)]
+#[command(name = "execenv-config-sync", version)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the service: sync the file at startup (exit non-zero on any problem), then watch it and
+    /// sync every change.
+    ///
+    /// Configuration comes from defaults, then the YAML file given with --config, then EXECENV_…
+    /// variables: EXECENV_SYNC__FILE (the declarative file), EXECENV_SYNC__LEGACY_FILE (a deprecated
+    /// runtime.yaml that bootstraps an empty catalogue), EXECENV_REGISTRY__URL (default
+    /// http://127.0.0.1:50051), EXECENV_SYNC__POLL_INTERVAL_MS (2000), EXECENV_SYNC__DEBOUNCE_MS
+    /// (100), EXECENV_SERVER__GRPC_ADDR (0.0.0.0:50052), EXECENV_SERVER__ADMIN_ADDR (0.0.0.0:9452),
+    /// EXECENV_AUTH__SERVICE_TOKEN.
+    Run {
+        /// YAML configuration file.
+        #[arg(long, env = "EXECENV_CONFIG")]
+        config: Option<PathBuf>,
+        /// The declarative file (overrides sync.file).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Print the effective configuration (JSON, secrets masked) and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Check a file locally, without the registry (for CI pipelines): exit 0 printing
+    /// "N definitions valid", or exit 1 printing every problem, one per line.
+    ///
+    /// Checks the syntax, unknown keys, every field of every definition, and the rules over the
+    /// set (guids are version-4 UUIDs and unique; an image name appears more than once only when
+    /// every entry with it has its own guid). Rules that need the catalogue (e.g. an ambiguous name)
+    /// are checked by `plan`.
+    Validate {
+        /// The declarative file (YAML, or JSON when it ends in .json or starts with [ or {).
+        file: PathBuf,
+        /// The file is a legacy runtime.yaml (`name: Kubernetes`, `images: […]`).
+        #[arg(long)]
+        legacy: bool,
+    },
+    /// Show what a sync of FILE would do against the live registry, like `terraform plan`: the
+    /// environments to create (+), adopt or update (~, with the changed fields) and delete (-),
+    /// and how many are unchanged. Changes nothing. Exit 1 with every problem when the file is
+    /// invalid or the registry refuses it.
+    Plan {
+        /// The declarative file.
+        file: PathBuf,
+        /// The registry's gRPC URL.
+        #[arg(
+            long,
+            env = "EXECENV_REGISTRY__URL",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        registry: String,
+        /// The service token, when the registry requires one.
+        #[arg(long, env = "EXECENV_AUTH__SERVICE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    match args.command {
+        Command::Run {
+            config,
+            file,
+            print_config,
+        } => run(config.as_deref(), file, print_config),
+        Command::Validate { file, legacy } => Ok(validate(&file, legacy)),
+        Command::Plan {
+            file,
+            registry,
+            token,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            Ok(runtime.block_on(plan(&file, &registry, token)))
+        }
+    }
+}
+
+fn run(
+    config_file: Option<&Path>,
+    file: Option<PathBuf>,
+    print_config: bool,
+) -> anyhow::Result<ExitCode> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut config: Config = execenv_kit::config::load(&Config::default(), config_file, &env)
+        .context("invalid configuration")?;
+    if file.is_some() {
+        config.sync.file = file;
+    }
+    if print_config {
+        let mut shown = config.clone();
+        if shown.auth.service_token.is_some() {
+            shown.auth.service_token = Some("***".to_owned());
+        }
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let _telemetry =
+            execenv_kit::telemetry::init("execenv-config-sync", &config.telemetry, &env)
+                .context("cannot start telemetry")?;
+        let shutdown = execenv_kit::shutdown::Shutdown::on_signal();
+        let running = start(config, shutdown).await?;
+        running.done.await.context("config-sync task failed")?;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn validate(path: &Path, is_legacy: bool) -> ExitCode {
+    let origin = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {origin}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let loaded = if is_legacy {
+        legacy::load(&text, &origin)
+    } else {
+        file::load(&text, &origin)
+    };
+    match loaded {
+        Ok(l) => {
+            let n = l.definitions.len();
+            println!("{n} definition{} valid", if n == 1 { "" } else { "s" });
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprint!("{}", render_problems(&origin, &problems(&e)));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn plan(path: &Path, registry_url: &str, token: Option<String>) -> ExitCode {
+    let origin = path.display().to_string();
+    if !path.exists() {
+        eprintln!("{origin} does not exist");
+        return ExitCode::FAILURE;
+    }
+    let result = match GrpcRegistry::new(registry_url, token) {
+        Ok(registry) => sync::plan(path, &registry).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(report) => {
+            print!("{}", render_plan(&report, &origin, registry_url));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprint!("{}", render_problems(&origin, &problems(&e)));
+            ExitCode::FAILURE
+        }
+    }
+}

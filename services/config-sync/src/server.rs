@@ -1,0 +1,207 @@
+//! Starting config-sync: listeners, gRPC and admin servers, the legacy bootstrap, the first sync
+//! and the sync loop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use execenv_core::{Error, ErrorKind};
+use execenv_kit::admin::serve_admin;
+use execenv_kit::grpc::{health_service, reflection_service};
+use execenv_kit::metrics::{GrpcMetricsLayer, Metrics};
+use execenv_kit::propagation::TraceContextLayer;
+use execenv_kit::shutdown::Shutdown;
+use execenv_proto::sync::v1::config_sync_server::ConfigSyncServer;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::metrics::SyncMetrics;
+use crate::registry::GrpcRegistry;
+use crate::service::ConfigSyncService;
+use crate::sync::{self, Phase, Registry, SyncStatus, Syncer, problems, short};
+use crate::{Config, Running, StartError};
+
+/// Binds the listeners, serves gRPC (health NOT_SERVING) and admin HTTP, runs the legacy bootstrap
+/// and the first sync, and then reports ready and keeps syncing on every change. Returns an error
+/// with every problem, after stopping the servers, when the first sync fails.
+pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
+    let sync_config = &config.sync;
+    if sync_config.file.is_none() && sync_config.legacy_file.is_none() {
+        return Err(StartError::Config(
+            "nothing to sync: set the declarative file with sync.file (EXECENV_SYNC__FILE or --file), \
+             or a legacy runtime.yaml with sync.legacy_file (EXECENV_SYNC__LEGACY_FILE)"
+                .to_owned(),
+        ));
+    }
+    let registry: Arc<dyn Registry> = Arc::new(
+        GrpcRegistry::new(&config.registry.url, config.auth.service_token.clone())
+            .map_err(|e| StartError::Config(e.to_string()))?,
+    );
+
+    let grpc_listener = bind(config.server.grpc_addr, "gRPC").await?;
+    let admin_listener = bind(config.server.admin_addr, "admin HTTP").await?;
+    let local = |l: &TcpListener, what, addr| {
+        l.local_addr()
+            .map_err(|source| StartError::Bind { what, addr, source })
+    };
+    let grpc_addr = local(&grpc_listener, "gRPC", config.server.grpc_addr)?;
+    let admin_addr = local(&admin_listener, "admin HTTP", config.server.admin_addr)?;
+
+    let metrics = Metrics::new();
+    let sync_metrics = SyncMetrics::register(&metrics);
+    let mut syncer = sync_config
+        .file
+        .clone()
+        .map(|file| Syncer::new(file, registry.clone(), sync_metrics));
+    let status = match &syncer {
+        Some(s) => s.status(),
+        None => tokio::sync::watch::channel(SyncStatus::never(PathBuf::new())).1,
+    };
+    let (readiness, health) = health_service::<ConfigSyncServer<ConfigSyncService>>().await;
+    let reflection =
+        reflection_service(execenv_proto::FILE_DESCRIPTOR_SET).map_err(StartError::Reflection)?;
+    let service = ConfigSyncService::new(
+        status.clone(),
+        sync_config.file.clone(),
+        registry.clone(),
+        config.auth.service_token.clone(),
+    );
+    let grpc = tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(TraceContextLayer)
+            .layer(GrpcMetricsLayer::new(&metrics))
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(ConfigSyncServer::new(service))
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(grpc_listener),
+                shutdown.wait_owned(),
+            ),
+    );
+    let admin = tokio::spawn(serve_admin(
+        admin_listener,
+        metrics.clone(),
+        readiness.clone(),
+        shutdown.wait_owned(),
+    ));
+    tracing::info!(%grpc_addr, %admin_addr, registry = %config.registry.url,
+        file = ?sync_config.file, legacy_file = ?sync_config.legacy_file, "config-sync listening");
+    let servers = async move {
+        if let Err(e) = flatten(grpc.await) {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+        if let Err(e) = flatten(admin.await) {
+            tracing::error!(error = %e, "admin server failed");
+        }
+    };
+
+    let startup_deadline = Instant::now() + Duration::from_millis(sync_config.startup_timeout_ms);
+    let retry = sync_config.watch_options().poll_interval;
+    let first = async {
+        match (&sync_config.file, &sync_config.legacy_file) {
+            (Some(_), Some(legacy)) => tracing::warn!(legacy_file = %legacy.display(),
+                "both sync.file and the deprecated sync.legacy_file are set; only the declarative file is used and the legacy file is skipped"),
+            (None, Some(legacy)) => {
+                until_available(startup_deadline, retry, &shutdown, async || {
+                    sync::bootstrap(legacy, registry.as_ref()).await
+                })
+                .await
+                .map_err(|e| StartError::Bootstrap {
+                    file: legacy.clone(),
+                    problems: problems(&e),
+                })?;
+            }
+            _ => {}
+        }
+        if let Some(syncer) = syncer.as_mut() {
+            until_available(startup_deadline, retry, &shutdown, async || {
+                syncer.sync(Phase::Startup).await
+            })
+            .await
+            .map_err(|e| StartError::Sync {
+                file: sync_config.file.clone().unwrap_or_default(),
+                problems: problems(&e),
+            })?;
+        }
+        Ok::<(), StartError>(())
+    };
+    if let Err(e) = first.await {
+        tracing::error!(error = %e, "config-sync cannot start");
+        shutdown.trigger();
+        servers.await;
+        return Err(e);
+    }
+
+    let sync_loop = syncer.map(|syncer| {
+        let watch = crate::watch::watch(
+            &syncer_file(&config),
+            sync_config.watch_options(),
+            shutdown.clone(),
+        );
+        tokio::spawn(sync::run(syncer, watch, shutdown.clone()))
+    });
+    readiness.set_ready().await;
+    {
+        let s = status.borrow();
+        tracing::info!(
+            outcome = s.outcome.as_str(),
+            managed = s.managed_count,
+            digest = short(&s.digest),
+            "config-sync ready"
+        );
+    }
+    let done = tokio::spawn(async move {
+        if let Some(l) = sync_loop {
+            let _ = l.await;
+        }
+        servers.await;
+        tracing::info!("config-sync stopped");
+    });
+    Ok(Running {
+        grpc_addr,
+        admin_addr,
+        status,
+        shutdown,
+        done,
+    })
+}
+
+fn syncer_file(config: &Config) -> PathBuf {
+    config.sync.file.clone().unwrap_or_default()
+}
+
+async fn bind(addr: std::net::SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
+}
+
+fn flatten<E: std::fmt::Display>(
+    r: Result<Result<(), E>, tokio::task::JoinError>,
+) -> Result<(), String> {
+    r.map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+}
+
+/// Runs `call` until it succeeds, fails with anything but UNAVAILABLE, or `deadline` passes:
+/// at startup the registry may still be starting.
+async fn until_available<T>(
+    deadline: Instant,
+    retry: Duration,
+    shutdown: &Shutdown,
+    mut call: impl AsyncFnMut() -> Result<T, Error>,
+) -> Result<T, Error> {
+    loop {
+        match call().await {
+            Err(e) if e.kind == ErrorKind::Unavailable && Instant::now() < deadline => {
+                tracing::warn!(error = %e, retry_in = ?retry, "registry unavailable at startup; retrying");
+                tokio::select! {
+                    () = shutdown.wait() => return Err(e),
+                    () = tokio::time::sleep(retry) => {}
+                }
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The `execenv.sync.v1.ConfigSync` gRPC service: the last sync's status, and a plan of the
+//! current file (a dry run against the registry).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use execenv_core::{Error, ErrorKind, Role};
+use execenv_kit::identity::caller_from_metadata;
+use execenv_kit::status::to_status;
+use execenv_proto::convert::timestamp;
+use execenv_proto::registry::v1 as reg;
+use execenv_proto::sync::v1 as pb;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+use crate::sync::{Registry, SyncStatus, plan};
+
+/// Serves the status of one syncer and plans of its file.
+pub struct ConfigSyncService {
+    status: watch::Receiver<SyncStatus>,
+    file: Option<PathBuf>,
+    registry: Arc<dyn Registry>,
+    service_token: Option<String>,
+}
+
+impl ConfigSyncService {
+    /// The service for the syncer whose status is `status`, of `file` (`None` when no declarative
+    /// file is configured); `service_token`, when set, is required on every call.
+    pub fn new(
+        status: watch::Receiver<SyncStatus>,
+        file: Option<PathBuf>,
+        registry: Arc<dyn Registry>,
+        service_token: Option<String>,
+    ) -> Self {
+        ConfigSyncService {
+            status,
+            file,
+            registry,
+            service_token,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::config_sync_server::ConfigSync for ConfigSyncService {
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        caller_from_metadata(request.metadata(), self.service_token.as_deref())
+            .map_err(|e| to_status(&e))?;
+        let s = self.status.borrow().clone();
+        Ok(Response::new(status_response(&s)))
+    }
+
+    async fn plan(
+        &self,
+        request: Request<pb::PlanRequest>,
+    ) -> Result<Response<reg::ApplyManagedSetResponse>, Status> {
+        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())
+            .map_err(|e| to_status(&e))?;
+        if caller.role != Role::Administrator {
+            return Err(to_status(&Error::new(
+                ErrorKind::PermissionDenied,
+                "planning a sync of the declarative file needs the administrator role",
+            )));
+        }
+        let Some(file) = &self.file else {
+            return Err(to_status(&Error::new(
+                ErrorKind::FailedPrecondition,
+                "no declarative file is configured (only the legacy bootstrap runs); set sync.file (EXECENV_SYNC__FILE)",
+            )));
+        };
+        plan(file, self.registry.as_ref())
+            .await
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
+    }
+}
+
+/// The wire form of a status.
+pub fn status_response(s: &SyncStatus) -> pb::StatusResponse {
+    pb::StatusResponse {
+        file: s.file.display().to_string(),
+        outcome: s.outcome.as_str().to_owned(),
+        last_sync_time: s.last_sync_time.map(timestamp),
+        last_success_time: s.last_success_time.map(timestamp),
+        digest: s.digest.clone(),
+        error: s.error.clone(),
+        problems: s.problems.clone(),
+        managed_count: s.managed_count,
+    }
+}
