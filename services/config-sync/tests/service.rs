@@ -23,9 +23,12 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// Bootstrap by creating every image, and records what it receives.
 #[derive(Clone, Default)]
 struct FakeRegistry {
-    applies: Arc<Mutex<Vec<(reg::ApplyManagedSetRequest, Option<String>)>>>,
+    applies: Arc<Mutex<Vec<Received>>>,
     bootstraps: Arc<Mutex<Vec<reg::BootstrapRequest>>>,
 }
+
+/// A request and the `authorization` header it came with.
+type Received = (reg::ApplyManagedSetRequest, Option<String>);
 
 fn unimplemented<T>() -> Result<T, Status> {
     Err(Status::unimplemented("not in the fake"))
