@@ -131,7 +131,14 @@ fn run(
             execenv_kit::telemetry::init("execenv-config-sync", &config.telemetry, &env)
                 .context("cannot start telemetry")?;
         let shutdown = execenv_kit::shutdown::Shutdown::on_signal();
-        let running = start(config, shutdown).await?;
+        let running = match start(config, shutdown).await {
+            Ok(running) => running,
+            Err(e) => {
+                // Every problem on its own line, without a backtrace: this is the user's to fix.
+                eprintln!("error: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
         running.done.await.context("config-sync task failed")?;
         anyhow::Ok(ExitCode::SUCCESS)
     })

@@ -156,7 +156,7 @@ impl Syncer {
         let last_ok = self.status.borrow().outcome == Outcome::Ok;
         let text = match read(&self.file, phase) {
             Ok(text) => text,
-            Err(e) => return Err(self.failed(e, started)),
+            Err(e) => return Err(self.failed(e, phase, started)),
         };
         let raw = raw_hash(text.as_deref().unwrap_or_default());
         if last_ok && self.applied.as_ref().is_some_and(|a| a.raw == raw) {
@@ -165,7 +165,7 @@ impl Syncer {
         }
         let loaded = match file::load(text.as_deref().unwrap_or_default(), &self.origin()) {
             Ok(loaded) => loaded,
-            Err(e) => return Err(self.failed(e, started)),
+            Err(e) => return Err(self.failed(e, phase, started)),
         };
         let digest = loaded.digest();
         if last_ok
@@ -187,7 +187,7 @@ impl Syncer {
                 self.succeeded(&loaded, &report, digest, raw, started);
                 Ok(Synced::Applied(report))
             }
-            Err(e) => Err(self.failed(e, started)),
+            Err(e) => Err(self.failed(e, phase, started)),
         }
     }
 
@@ -243,14 +243,20 @@ impl Syncer {
     }
 
     /// Records a failure: status, metrics and a warning with every problem; returns the error.
-    fn failed(&mut self, error: Error, started: Instant) -> Error {
+    fn failed(&mut self, error: Error, phase: Phase, started: Instant) -> Error {
         let took = started.elapsed();
         let problems = problems(&error);
+        let message = match phase {
+            Phase::Startup => "the first sync failed",
+            Phase::Running => {
+                "sync failed; the registry keeps the last good state; retrying on the next change or poll"
+            }
+        };
         tracing::warn!(
             file = %self.file.display(),
             problems = %problems.join("; "),
             duration_ms = took.as_millis() as u64,
-            "sync failed; the registry keeps the last good state; retrying on the next change or poll"
+            "{message}"
         );
         self.metrics.failed(took);
         self.status.send_modify(|s| {
