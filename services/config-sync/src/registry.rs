@@ -60,7 +60,7 @@ impl GrpcRegistry {
         let e = from_status(status);
         if e.kind == ErrorKind::Unavailable {
             return Error::unavailable(format!(
-                "cannot reach the registry at {}: {} (is execenv-environment-registry running? check registry.url / EXECENV_REGISTRY__URL)",
+                "the registry at {} is unavailable: {} (is execenv-environment-registry running and ready? check registry.url / EXECENV_REGISTRY__URL)",
                 self.url, e.message
             ));
         }

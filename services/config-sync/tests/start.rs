@@ -74,7 +74,7 @@ async fn start_fails_when_the_registry_stays_unreachable() {
         .unwrap();
     assert!(
         err.to_string()
-            .contains("cannot reach the registry at http://127.0.0.1:1"),
+            .contains("the registry at http://127.0.0.1:1 is unavailable"),
         "{err}"
     );
 }
