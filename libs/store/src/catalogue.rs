@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use execenv_core::query::{ChangeFilter, ListQuery};
+use execenv_core::sync::SyncPlan;
 use execenv_core::{
     Actor, Change, ChangeAction, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy,
     Permission, Principal,
@@ -13,6 +14,10 @@ use uuid::Uuid;
 
 use crate::common::{self, EnvironmentRow, StoreRow, Value};
 use crate::{EnvironmentPage, LogBounds, Snapshot, Store};
+
+mod write;
+
+use write::{PendingChanges, Replacement};
 
 /// One open transaction. Dropping it without [`Session::commit`] rolls it back.
 #[async_trait]
@@ -82,48 +87,15 @@ impl<B: Backend> Store for B {
         actor: &Actor,
     ) -> Result<Environment, Error> {
         let mut s = self.write().await?;
-        if find(&mut s, guid).await?.is_some() {
-            return Err(common::environment_exists(guid));
-        }
-        let (revision, now) = next_revision(&mut s).await?;
-        let mut env = Environment {
-            id: 0,
-            guid,
-            spec: spec.clone(),
-            environment_type: execenv_core::model::DEFAULT_CLUSTER_NAME.to_owned(),
-            managed_by,
-            permissions: Vec::new(),
-            created_time: now,
-            updated_time: now,
-            revision,
-        };
-        env.id = integers(
-            &mut s,
-            common::INSERT_ENVIRONMENT,
-            common::insert_environment_values(&env),
-        )
-        .await?
-        .map(|(id, _)| id)
-        .ok_or_else(|| Error::internal("inserting an environment returned no id"))?;
-        insert_children(&mut s, &env).await?;
-        let change = change(
-            revision,
-            now,
-            actor,
-            ChangeAction::Create,
-            guid,
-            None,
-            Some(env.clone()),
-        );
-        record(s, &change).await?;
-        Ok(env)
+        let mut log = PendingChanges::start(&mut s, actor).await?;
+        let created = write::create(&mut s, &mut log, &[(guid, spec)], managed_by).await?;
+        log.commit(s).await?;
+        single(created)
     }
 
     async fn get_environment(&self, guid: Uuid) -> Result<Environment, Error> {
         let mut s = self.read().await?;
-        find(&mut s, guid)
-            .await?
-            .ok_or_else(|| Error::environment_not_found(guid))
+        get(&mut s, guid).await
     }
 
     async fn update_environment(
@@ -134,38 +106,15 @@ impl<B: Backend> Store for B {
         actor: &Actor,
     ) -> Result<Environment, Error> {
         let mut s = self.write().await?;
-        let before = get(&mut s, guid).await?;
-        before.check_revision(expected_revision)?;
-        let (revision, now) = next_revision(&mut s).await?;
-        let mut after = before.clone();
-        // The image name is immutable: the stored one is kept whatever the caller passes.
-        after.spec = EnvironmentSpec {
-            name: before.spec.name.clone(),
-            ..spec.clone()
-        };
-        after.updated_time = now;
-        after.revision = revision;
-        s.execute(
-            common::UPDATE_ENVIRONMENT,
-            common::update_environment_values(&after),
-        )
-        .await?;
-        s.execute(common::DELETE_INSTALLATIONS, vec![Value::Int(after.id)])
-            .await?;
-        s.execute(common::DELETE_MOUNTS, vec![Value::Int(after.id)])
-            .await?;
-        insert_children(&mut s, &after).await?;
-        let change = change(
-            revision,
-            now,
-            actor,
-            ChangeAction::Update,
+        let mut log = PendingChanges::start(&mut s, actor).await?;
+        let replacement = Replacement {
             guid,
-            Some(before),
-            Some(after.clone()),
-        );
-        record(s, &change).await?;
-        Ok(after)
+            spec,
+            expected_revision,
+        };
+        let updated = write::replace(&mut s, &mut log, &[replacement], None).await?;
+        log.commit(s).await?;
+        single(updated)
     }
 
     async fn delete_environment(
@@ -175,21 +124,9 @@ impl<B: Backend> Store for B {
         actor: &Actor,
     ) -> Result<(), Error> {
         let mut s = self.write().await?;
-        let before = get(&mut s, guid).await?;
-        before.check_revision(expected_revision)?;
-        let (revision, now) = next_revision(&mut s).await?;
-        s.execute(common::DELETE_ENVIRONMENT, vec![Value::Int(before.id)])
-            .await?;
-        let change = change(
-            revision,
-            now,
-            actor,
-            ChangeAction::Delete,
-            guid,
-            Some(before),
-            None,
-        );
-        record(s, &change).await
+        let mut log = PendingChanges::start(&mut s, actor).await?;
+        write::delete(&mut s, &mut log, &[(guid, expected_revision)]).await?;
+        log.commit(s).await.map(|_| ())
     }
 
     async fn list_environments(&self, query: &ListQuery) -> Result<EnvironmentPage, Error> {
@@ -213,6 +150,7 @@ impl<B: Backend> Store for B {
         actor: &Actor,
     ) -> Result<Permission, Error> {
         let mut s = self.write().await?;
+        let mut log = PendingChanges::start(&mut s, actor).await?;
         let before = get(&mut s, environment).await?;
         if before.permissions.iter().any(|p| &p.principal == principal) {
             let (kind, who) = match principal {
@@ -224,15 +162,16 @@ impl<B: Backend> Store for B {
                 format!("{kind} {who} may already use environment {environment}; nothing to add"),
             ));
         }
-        let (revision, now) = next_revision(&mut s).await?;
+        let revision = log.next_revision();
         let permission = Permission {
             guid: Uuid::new_v4(),
             environment_guid: environment,
             principal: principal.clone(),
         };
-        s.execute(
-            common::INSERT_PERMISSION,
-            common::permission_values(before.id, &permission),
+        write::run_batch(
+            &mut s,
+            &common::INSERT_PERMISSIONS,
+            vec![common::permission_values(before.id, &permission)],
         )
         .await?;
         s.execute(
@@ -243,16 +182,14 @@ impl<B: Backend> Store for B {
         let mut after = before.clone();
         after.permissions.push(permission.clone());
         after.revision = revision;
-        let change = change(
+        log.record(
             revision,
-            now,
-            actor,
             ChangeAction::PermissionAdd,
             environment,
             Some(before),
             Some(after),
         );
-        record(s, &change).await?;
+        log.commit(s).await?;
         Ok(permission)
     }
 
@@ -263,6 +200,7 @@ impl<B: Backend> Store for B {
         actor: &Actor,
     ) -> Result<(), Error> {
         let mut s = self.write().await?;
+        let mut log = PendingChanges::start(&mut s, actor).await?;
         let before = get(&mut s, environment).await?;
         if !before.permissions.iter().any(|p| p.guid == permission) {
             return Err(Error::new(
@@ -273,7 +211,7 @@ impl<B: Backend> Store for B {
                 ),
             ));
         }
-        let (revision, now) = next_revision(&mut s).await?;
+        let revision = log.next_revision();
         s.execute(
             common::DELETE_PERMISSION,
             vec![Value::Text(Some(permission.to_string()))],
@@ -287,21 +225,19 @@ impl<B: Backend> Store for B {
         let mut after = before.clone();
         after.permissions.retain(|p| p.guid != permission);
         after.revision = revision;
-        let change = change(
+        log.record(
             revision,
-            now,
-            actor,
             ChangeAction::PermissionRemove,
             environment,
             Some(before),
             Some(after),
         );
-        record(s, &change).await
+        log.commit(s).await.map(|_| ())
     }
 
     async fn snapshot(&self) -> Result<Snapshot, Error> {
         let mut s = self.read().await?;
-        let (latest, compacted) = revision_state(&mut s).await?;
+        let revision = newest_revision(&mut s).await?;
         let sql = format!(
             "SELECT {} FROM environments e ORDER BY e.id",
             common::ENVIRONMENT_COLUMNS
@@ -309,7 +245,7 @@ impl<B: Backend> Store for B {
         let rows = fetch_rows(&mut s, &sql, Vec::new(), common::environment_row).await?;
         let environments = with_children(&mut s, rows, true).await?;
         Ok(Snapshot {
-            revision: latest.max(compacted),
+            revision,
             environments,
         })
     }
@@ -371,12 +307,76 @@ impl<B: Backend> Store for B {
 
     async fn log_bounds(&self) -> Result<LogBounds, Error> {
         let mut s = self.read().await?;
-        let (latest, compacted_through) = revision_state(&mut s).await?;
+        let (_, compacted_through) = revision_state(&mut s).await?;
         Ok(LogBounds {
             compacted_through,
-            latest: latest.max(compacted_through),
+            latest: newest_revision(&mut s).await?,
         })
     }
+
+    async fn apply_sync(
+        &self,
+        plan: &SyncPlan,
+        base_revision: i64,
+        actor: &Actor,
+    ) -> Result<i64, Error> {
+        if plan.is_noop() {
+            // An unchanged file costs no write; a stale plan still conflicts, so the caller
+            // never reports "in sync" for a catalogue it has not seen.
+            let mut s = self.read().await?;
+            check_base_revision(base_revision, newest_revision(&mut s).await?)?;
+            return Ok(base_revision);
+        }
+        let mut s = self.write().await?;
+        let mut log = PendingChanges::start(&mut s, actor).await?;
+        check_base_revision(base_revision, log.newest())?;
+        write::apply_plan(&mut s, &mut log, plan).await?;
+        log.commit(s).await
+    }
+
+    async fn bootstrap(
+        &self,
+        environments: &[(Uuid, EnvironmentSpec)],
+        actor: &Actor,
+    ) -> Result<Option<Vec<Environment>>, Error> {
+        let mut s = self.write().await?;
+        let existing = integers(&mut s, "SELECT COUNT(*) FROM environments", Vec::new())
+            .await?
+            .map_or(0, |(n, _)| n);
+        if existing > 0 {
+            return Ok(None);
+        }
+        let mut log = PendingChanges::start(&mut s, actor).await?;
+        let items: Vec<(Uuid, &EnvironmentSpec)> = environments
+            .iter()
+            .map(|(guid, spec)| (*guid, spec))
+            .collect();
+        let created = write::create(&mut s, &mut log, &items, None).await?;
+        log.commit(s).await?;
+        Ok(Some(created))
+    }
+}
+
+/// Conflict unless the catalogue is still at the revision a sync was planned from.
+fn check_base_revision(base: i64, newest: i64) -> Result<(), Error> {
+    if base == newest {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "the catalogue changed since revision {base} (now {newest}) while the sync was \
+             planned; plan again"
+        ),
+    ))
+}
+
+/// The one element of a one-element batch.
+fn single<T>(items: Vec<T>) -> Result<T, Error> {
+    items
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::internal("a one-item write returned nothing"))
 }
 
 /// The newest revision and the compacted-through mark.
@@ -386,68 +386,18 @@ async fn revision_state<S: Session>(s: &mut S) -> Result<(i64, i64), Error> {
         .ok_or_else(|| Error::internal("the log_state row is missing; the migrations did not run"))
 }
 
-/// The revision and time of the change a write transaction is about to make. Writers hold the
-/// backend's writer lock, so no other transaction can take the same revision.
-async fn next_revision<S: Session>(s: &mut S) -> Result<(i64, DateTime<Utc>), Error> {
+/// The newest revision (0 for an empty log): a compacted log may be empty of rows but not of
+/// history.
+async fn newest_revision<S: Session>(s: &mut S) -> Result<i64, Error> {
     let (latest, compacted) = revision_state(s).await?;
-    Ok((latest.max(compacted) + 1, common::now()))
-}
-
-fn change(
-    revision: i64,
-    time: DateTime<Utc>,
-    actor: &Actor,
-    action: ChangeAction,
-    environment_guid: Uuid,
-    before: Option<Environment>,
-    after: Option<Environment>,
-) -> Change {
-    Change {
-        revision,
-        time,
-        actor: actor.name.clone(),
-        source: actor.source,
-        action,
-        environment_guid,
-        before,
-        after,
-    }
-}
-
-/// Appends `change` and commits.
-async fn record<S: Session>(mut s: S, change: &Change) -> Result<(), Error> {
-    s.execute(common::INSERT_CHANGE, common::change_values(change)?)
-        .await?;
-    s.commit().await
-}
-
-async fn insert_children<S: Session>(s: &mut S, env: &Environment) -> Result<(), Error> {
-    for (sql, values) in common::child_inserts(env.id, &env.spec) {
-        s.execute(sql, values).await?;
-    }
-    Ok(())
-}
-
-/// One environment with its children, if it exists.
-async fn find<S: Session>(s: &mut S, guid: Uuid) -> Result<Option<Environment>, Error> {
-    let sql = format!(
-        "SELECT {} FROM environments e WHERE e.guid = $1",
-        common::ENVIRONMENT_COLUMNS
-    );
-    let rows = fetch_rows(
-        s,
-        &sql,
-        vec![Value::Text(Some(guid.to_string()))],
-        common::environment_row,
-    )
-    .await?;
-    Ok(with_children(s, rows, false).await?.into_iter().next())
+    Ok(latest.max(compacted))
 }
 
 /// One environment with its children; NotFound when absent.
 async fn get<S: Session>(s: &mut S, guid: Uuid) -> Result<Environment, Error> {
-    find(s, guid)
+    write::load(s, &[guid])
         .await?
+        .remove(&guid)
         .ok_or_else(|| Error::environment_not_found(guid))
 }
 

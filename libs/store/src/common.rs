@@ -179,6 +179,11 @@ pub fn change_row<R: StoreRow>(row: &R) -> Result<ChangeRow, sqlx::Error> {
     })
 }
 
+/// Decodes the `id, guid` that [`INSERT_ENVIRONMENTS`] returns.
+pub fn id_and_guid<R: StoreRow>(row: &R) -> Result<(i64, String), sqlx::Error> {
+    Ok((row.named_integer("id")?, row.text("guid")?))
+}
+
 /// Decodes the first one or two integer columns (the second 0 when absent).
 pub fn integer_pair<R: StoreRow>(row: &R) -> Result<(i64, i64), sqlx::Error> {
     let second = if row.columns() > 1 {

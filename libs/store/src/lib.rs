@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use execenv_core::query::{ChangeFilter, ListQuery};
+use execenv_core::sync::SyncPlan;
 use execenv_core::{
     Actor, Change, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy, Permission, Principal,
 };
@@ -123,6 +124,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// The revisions still served.
     async fn log_bounds(&self) -> Result<LogBounds, Error>;
+
+    /// Applies a sync plan (creates and adopts become `managed_by = config-file`; updates replace
+    /// the spec; deletes remove the environment and its permissions) in ONE transaction, only if
+    /// the change log is still at `base_revision` — the revision of the snapshot the plan was
+    /// computed from. Otherwise Conflict, and nothing changes. Adoption keeps the guid, the
+    /// permissions and the creation time. Every operation appends one change with `actor`.
+    /// Returns the newest revision after the commit (`base_revision` for a no-op plan).
+    async fn apply_sync(
+        &self,
+        plan: &SyncPlan,
+        base_revision: i64,
+        actor: &Actor,
+    ) -> Result<i64, Error>;
+
+    /// Creates `environments` (guid, spec) as unmanaged environments in ONE transaction, only if
+    /// the catalogue has no environment at all; `None` (and nothing changes) otherwise.
+    async fn bootstrap(
+        &self,
+        environments: &[(Uuid, EnvironmentSpec)],
+        actor: &Actor,
+    ) -> Result<Option<Vec<Environment>>, Error>;
 }
 
 /// Opens the store named by `url` (`sqlite://PATH`, `sqlite::memory:`, `postgres://…`) and runs

@@ -113,14 +113,40 @@ type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
 /// Binds values; times are stored as microseconds since the Unix epoch (see the migration).
 fn query(sql: &str, values: Vec<Value>) -> Query {
-    values
-        .into_iter()
-        .fold(sqlx::query(AssertSqlSafe(sql.to_owned())), |q, v| match v {
+    values.into_iter().fold(
+        sqlx::query(AssertSqlSafe(positional(sql))),
+        |q, v| match v {
             Value::Text(s) => q.bind(s),
             Value::Int(n) => q.bind(n),
             Value::Bool(b) => q.bind(b),
             Value::Time(t) => q.bind(t.timestamp_micros()),
-        })
+        },
+    )
+}
+
+/// `sql` with `$1, $2, …, $n` replaced by `?` when they appear exactly in that order, else
+/// `sql` unchanged. SQLite looks a `$N` parameter up by name with a linear search, both when it
+/// prepares a statement and when sqlx binds it, so a statement of n named values costs O(n²):
+/// seconds for the multi-row inserts of a large sync. Anonymous `?` parameters bind by position
+/// at no such cost. (Statements never hold `$` in literals: every input is a bound value.)
+fn positional(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1_usize;
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let digits = rest[at + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at - 1);
+        if rest[at + 1..at + 1 + digits].parse() != Ok(expected) {
+            return sql.to_owned();
+        }
+        out.push_str(&rest[..at]);
+        out.push('?');
+        rest = &rest[at + 1 + digits..];
+        expected += 1;
+    }
+    out.push_str(rest);
+    out
 }
 
 #[async_trait]
@@ -191,4 +217,30 @@ fn cannot_open(url: &str, e: &sqlx::Error) -> Error {
              (the URL is sqlite://PATH, e.g. sqlite:///var/lib/execenv/registry.db)"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positional;
+
+    #[test]
+    fn in_order_placeholders_become_positional() {
+        assert_eq!(
+            positional("INSERT INTO t VALUES ($1, $2), ($3, $4)"),
+            "INSERT INTO t VALUES (?, ?), (?, ?)"
+        );
+        assert_eq!(positional("SELECT 1"), "SELECT 1");
+        assert_eq!(positional("SELECT $10"), "SELECT $10");
+    }
+
+    #[test]
+    fn reused_or_reordered_placeholders_stay_named() {
+        for sql in [
+            "UPDATE t SET a = $1 WHERE a < $1",
+            "SELECT $2, $1",
+            "SELECT $1, $3",
+        ] {
+            assert_eq!(positional(sql), sql);
+        }
+    }
 }

@@ -26,11 +26,43 @@ fn encode(env: Option<&Environment>) -> Result<Value, Error> {
     .map(Value::Text)
 }
 
-/// Appends one change (`$1..$8`).
-pub const INSERT_CHANGE: &str = "INSERT INTO changes (revision, time, actor, source, action, \
-     environment_guid, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The most values one statement binds: under SQLite's limit (32,766) and PostgreSQL's (65,535).
+pub const MAX_BOUND_VALUES: usize = 30_000;
 
-/// The values of [`INSERT_CHANGE`].
+/// A statement over many rows of values (a multi-row `INSERT`, or an `UPDATE … FROM (VALUES …)`):
+/// its text around the rows, and how many values each row binds.
+pub struct Batch {
+    head: &'static str,
+    /// The number of values of one row.
+    pub width: usize,
+    tail: &'static str,
+}
+
+impl Batch {
+    /// The statement for `rows` rows (`$1..$n`, row by row).
+    pub fn sql(&self, rows: usize) -> String {
+        let tuples = (0..rows)
+            .map(|row| format!("({})", placeholders(row * self.width + 1, self.width)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("{}{tuples}{}", self.head, self.tail)
+    }
+
+    /// How many rows one statement takes at most.
+    pub fn rows_per_statement(&self) -> usize {
+        (MAX_BOUND_VALUES / self.width).max(1)
+    }
+}
+
+/// Appends changes ([`change_values`]).
+pub const INSERT_CHANGES: Batch = Batch {
+    head: "INSERT INTO changes (revision, time, actor, source, action, environment_guid, before_json, \
+           after_json) VALUES ",
+    width: 8,
+    tail: "",
+};
+
+/// The values of one row of [`INSERT_CHANGES`].
 pub fn change_values(change: &Change) -> Result<Vec<Value>, Error> {
     Ok(vec![
         Value::Int(change.revision),
@@ -44,14 +76,17 @@ pub fn change_values(change: &Change) -> Result<Vec<Value>, Error> {
     ])
 }
 
-/// Inserts an environment (`$1..$18`) and returns its id.
-pub const INSERT_ENVIRONMENT: &str = "INSERT INTO environments (guid, name, title, description, \
-     cluster_name, environment_type, matching, supervisor, managed_by, created_time, \
-     updated_time, revision, search_text, title_key, python_key, r_key, quarto_key) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-     RETURNING id";
+/// Inserts environments ([`insert_environment_values`]) and returns the `id` and `guid` of each,
+/// in no particular order.
+pub const INSERT_ENVIRONMENTS: Batch = Batch {
+    head: "INSERT INTO environments (guid, name, title, description, cluster_name, environment_type, \
+           matching, supervisor, managed_by, created_time, updated_time, revision, search_text, \
+           title_key, python_key, r_key, quarto_key) VALUES ",
+    width: 17,
+    tail: " RETURNING id, guid",
+};
 
-/// The values of [`INSERT_ENVIRONMENT`] for `env` (its id is ignored).
+/// The values of one row of [`INSERT_ENVIRONMENTS`] for `env` (its id is ignored).
 pub fn insert_environment_values(env: &Environment) -> Vec<Value> {
     let spec = &env.spec;
     let mut values = vec![
@@ -72,26 +107,33 @@ pub fn insert_environment_values(env: &Environment) -> Vec<Value> {
     values
 }
 
-/// Rewrites the fields of an environment (`$1..$12`, id last); the name is kept.
-pub const UPDATE_ENVIRONMENT: &str = "UPDATE environments SET title = $1, description = $2, \
-     cluster_name = $3, matching = $4, supervisor = $5, updated_time = $6, revision = $7, \
-     search_text = $8, title_key = $9, python_key = $10, r_key = $11, quarto_key = $12 \
-     WHERE id = $13";
+/// Rewrites the fields of environments by id ([`update_environment_values`]); names are kept.
+/// Both databases name the columns of a `VALUES` list `column1`, `column2`, ….
+pub const UPDATE_ENVIRONMENTS: Batch = Batch {
+    head: "UPDATE environments SET title = v.column2, description = v.column3, \
+           cluster_name = v.column4, matching = v.column5, supervisor = v.column6, \
+           managed_by = v.column7, updated_time = v.column8, revision = v.column9, \
+           search_text = v.column10, title_key = v.column11, python_key = v.column12, \
+           r_key = v.column13, quarto_key = v.column14 FROM (VALUES ",
+    width: 14,
+    tail: ") AS v WHERE environments.id = v.column1",
+};
 
-/// The values of [`UPDATE_ENVIRONMENT`] for `env`.
+/// The values of one row of [`UPDATE_ENVIRONMENTS`] for `env`.
 pub fn update_environment_values(env: &Environment) -> Vec<Value> {
     let spec = &env.spec;
     let mut values = vec![
+        Value::Int(env.id),
         Value::Text(spec.title.clone()),
         Value::Text(spec.description.clone()),
         Value::text(&spec.cluster_name),
         Value::text(spec.matching.as_str()),
         Value::Text(spec.supervisor.clone()),
+        Value::Text(env.managed_by.map(|m| m.as_str().to_owned())),
         Value::Time(env.updated_time),
         Value::Int(env.revision),
     ];
     values.extend(derived_values(env.guid, spec));
-    values.push(Value::Int(env.id));
     values
 }
 
@@ -108,52 +150,74 @@ fn derived_values(guid: Uuid, spec: &EnvironmentSpec) -> [Value; 5] {
 
 /// Sets an environment's revision (`$1`) by id (`$2`).
 pub const SET_REVISION: &str = "UPDATE environments SET revision = $1 WHERE id = $2";
-/// Deletes an environment by id; installations, mounts and permissions cascade.
-pub const DELETE_ENVIRONMENT: &str = "DELETE FROM environments WHERE id = $1";
-/// Deletes the installations of an environment.
-pub const DELETE_INSTALLATIONS: &str = "DELETE FROM installations WHERE environment_id = $1";
-/// Deletes the volume mounts of an environment.
-pub const DELETE_MOUNTS: &str = "DELETE FROM volume_mounts WHERE environment_id = $1";
-/// Inserts one installation.
-pub const INSERT_INSTALLATION: &str = "INSERT INTO installations (environment_id, language, \
-     position, version, path) VALUES ($1, $2, $3, $4, $5)";
-/// Inserts one volume mount.
-pub const INSERT_MOUNT: &str = "INSERT INTO volume_mounts (environment_id, position, source_type, \
-     nfs_host, nfs_export_path, pvc_name, target_path, read_only) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-/// Inserts one permission.
-pub const INSERT_PERMISSION: &str = "INSERT INTO permissions (guid, environment_id, user_guid, \
-     group_guid) VALUES ($1, $2, $3, $4)";
+/// Deletes environments by id (with [`in_list`]); installations, mounts and permissions cascade.
+pub const DELETE_ENVIRONMENTS: &str = "DELETE FROM environments WHERE id";
+/// Deletes the installations of environments (with [`in_list`]).
+pub const DELETE_INSTALLATIONS: &str = "DELETE FROM installations WHERE environment_id";
+/// Deletes the volume mounts of environments (with [`in_list`]).
+pub const DELETE_MOUNTS: &str = "DELETE FROM volume_mounts WHERE environment_id";
+/// Inserts installations.
+pub const INSERT_INSTALLATIONS: Batch = Batch {
+    head: "INSERT INTO installations (environment_id, language, position, version, path) VALUES ",
+    width: 5,
+    tail: "",
+};
+/// Inserts volume mounts.
+pub const INSERT_MOUNTS: Batch = Batch {
+    head: "INSERT INTO volume_mounts (environment_id, position, source_type, nfs_host, nfs_export_path, \
+           pvc_name, target_path, read_only) VALUES ",
+    width: 8,
+    tail: "",
+};
+/// Inserts permissions ([`permission_values`]).
+pub const INSERT_PERMISSIONS: Batch = Batch {
+    head: "INSERT INTO permissions (guid, environment_id, user_guid, group_guid) VALUES ",
+    width: 4,
+    tail: "",
+};
 /// Deletes one permission by guid.
 pub const DELETE_PERMISSION: &str = "DELETE FROM permissions WHERE guid = $1";
 
-/// The rows to insert for the installations and mounts of `spec`: (SQL, values) pairs.
-pub fn child_inserts(id: i64, spec: &EnvironmentSpec) -> Vec<(&'static str, Vec<Value>)> {
-    let mut out = Vec::new();
-    for language in Language::ALL {
-        for (position, i) in (0_i64..).zip(spec.installations(language)) {
-            out.push((
-                INSERT_INSTALLATION,
-                vec![
+/// `{condition} IN ($1, …, $count)`: completes a statement that ends with a column.
+pub fn in_list(condition: &str, count: usize) -> String {
+    format!("{condition} IN ({})", placeholders(1, count))
+}
+
+/// Selects environments ([`ENVIRONMENT_COLUMNS`]) by guid (with [`in_list`]).
+pub fn select_environments_by_guid() -> String {
+    format!("SELECT {ENVIRONMENT_COLUMNS} FROM environments e WHERE e.guid")
+}
+
+/// The rows of the installations and mounts of environment `id`, for [`INSERT_INSTALLATIONS`]
+/// and [`INSERT_MOUNTS`].
+#[derive(Debug, Default)]
+pub struct ChildRows {
+    pub installations: Vec<Vec<Value>>,
+    pub mounts: Vec<Vec<Value>>,
+}
+
+impl ChildRows {
+    /// Adds the rows of the installations and mounts of `spec`, for environment `id`.
+    pub fn add(&mut self, id: i64, spec: &EnvironmentSpec) {
+        for language in Language::ALL {
+            for (position, i) in (0_i64..).zip(spec.installations(language)) {
+                self.installations.push(vec![
                     Value::Int(id),
                     Value::text(language.as_str()),
                     Value::Int(position),
                     Value::text(&i.version),
                     Value::text(&i.path),
-                ],
-            ));
-        }
-    }
-    for (position, m) in (0_i64..).zip(&spec.volume_mounts) {
-        let (kind, host, export, pvc) = match &m.source {
-            VolumeSource::Nfs { host, export_path } => {
-                ("nfs", Some(host.clone()), Some(export_path.clone()), None)
+                ]);
             }
-            VolumeSource::Pvc { claim_name } => ("pvc", None, None, Some(claim_name.clone())),
-        };
-        out.push((
-            INSERT_MOUNT,
-            vec![
+        }
+        for (position, m) in (0_i64..).zip(&spec.volume_mounts) {
+            let (kind, host, export, pvc) = match &m.source {
+                VolumeSource::Nfs { host, export_path } => {
+                    ("nfs", Some(host.clone()), Some(export_path.clone()), None)
+                }
+                VolumeSource::Pvc { claim_name } => ("pvc", None, None, Some(claim_name.clone())),
+            };
+            self.mounts.push(vec![
                 Value::Int(id),
                 Value::Int(position),
                 Value::text(kind),
@@ -162,13 +226,12 @@ pub fn child_inserts(id: i64, spec: &EnvironmentSpec) -> Vec<(&'static str, Vec<
                 Value::Text(pvc),
                 Value::text(&m.target_path),
                 Value::Bool(m.read_only),
-            ],
-        ));
+            ]);
+        }
     }
-    out
 }
 
-/// The values of [`INSERT_PERMISSION`].
+/// The values of one row of [`INSERT_PERMISSIONS`].
 pub fn permission_values(environment_id: i64, permission: &Permission) -> Vec<Value> {
     let (user, group) = match &permission.principal {
         Principal::User(u) => (Some(u.clone()), None),
@@ -401,6 +464,20 @@ mod tests {
     #[test]
     fn like_patterns_escape_wildcards() {
         assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+
+    #[test]
+    fn multi_row_inserts_number_placeholders_row_by_row() {
+        assert_eq!(
+            INSERT_PERMISSIONS.sql(2),
+            "INSERT INTO permissions (guid, environment_id, user_guid, group_guid) \
+             VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)"
+        );
+        assert!(INSERT_ENVIRONMENTS.sql(1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id, guid"));
+        assert!(
+            INSERT_ENVIRONMENTS.rows_per_statement() * INSERT_ENVIRONMENTS.width
+                <= MAX_BOUND_VALUES
+        );
     }
 
     #[test]

@@ -39,6 +39,16 @@ macro_rules! conformance_suite {
             list_changes_applies_each_filter,
             failed_writes_leave_the_change_log_unchanged,
             concurrent_writers_get_gap_free_increasing_revisions,
+            apply_sync_creates_file_managed_environments,
+            apply_sync_adoption_keeps_guid_permissions_and_creation_time,
+            apply_sync_updates_and_deletes_file_managed_environments,
+            apply_sync_with_a_stale_revision_conflicts_and_changes_nothing,
+            apply_sync_rolls_back_every_operation_when_one_fails,
+            apply_sync_appends_one_config_file_change_per_operation,
+            apply_sync_of_a_noop_plan_writes_nothing_and_returns_the_base_revision,
+            apply_sync_applies_a_large_plan_atomically,
+            bootstrap_creates_unmanaged_environments_in_an_empty_catalogue,
+            bootstrap_of_a_non_empty_catalogue_returns_none_and_changes_nothing,
         );
     };
     ($backend:ident: $($test:ident),* $(,)?) => {

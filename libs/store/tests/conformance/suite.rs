@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use execenv_core::query::{ChangeFilter, ListQuery, SortField, Visibility};
+use execenv_core::sync::{PlannedAdopt, PlannedCreate, PlannedDelete, PlannedUpdate, SyncPlan};
 use execenv_core::{
     Actor, ChangeAction, ChangeSource, Environment, EnvironmentSpec, ErrorKind, Installation,
     ManagedBy, Matching, Principal, VolumeMount, VolumeSource,
@@ -1158,4 +1159,452 @@ pub async fn concurrent_writers_get_gap_free_increasing_revisions(store: S) {
         store.snapshot().await.expect("snapshot").environments.len(),
         WRITERS * EACH
     );
+}
+
+fn planned_create(name: &str) -> PlannedCreate {
+    PlannedCreate {
+        guid: Uuid::new_v4(),
+        spec: spec(name),
+    }
+}
+
+fn planned_update(env: &Environment, spec: EnvironmentSpec) -> PlannedUpdate {
+    PlannedUpdate {
+        guid: env.guid,
+        spec,
+        changed_fields: vec!["title".to_owned()],
+        expected_revision: env.revision,
+    }
+}
+
+fn planned_adopt(env: &Environment, spec: EnvironmentSpec) -> PlannedAdopt {
+    PlannedAdopt {
+        guid: env.guid,
+        spec,
+        changed_fields: vec!["managed_by".to_owned()],
+        expected_revision: env.revision,
+    }
+}
+
+fn planned_delete(env: &Environment) -> PlannedDelete {
+    PlannedDelete {
+        guid: env.guid,
+        name: env.spec.name.clone(),
+        expected_revision: env.revision,
+    }
+}
+
+/// Everything a write could change: the catalogue, the change log and its bounds.
+async fn everything(
+    store: &dyn Store,
+) -> (
+    execenv_store::Snapshot,
+    Vec<execenv_core::Change>,
+    execenv_store::LogBounds,
+) {
+    (
+        store.snapshot().await.expect("snapshot"),
+        store
+            .list_changes(&ChangeFilter {
+                limit: 100_000,
+                ..ChangeFilter::default()
+            })
+            .await
+            .expect("list_changes"),
+        store.log_bounds().await.expect("bounds"),
+    )
+}
+
+async fn revision(store: &dyn Store) -> i64 {
+    store.snapshot().await.expect("snapshot").revision
+}
+
+async fn file_managed(store: &dyn Store, name: &str) -> Environment {
+    store
+        .create_environment(
+            Uuid::new_v4(),
+            &spec(name),
+            Some(ManagedBy::ConfigFile),
+            &sync(),
+        )
+        .await
+        .expect("create")
+}
+
+pub async fn apply_sync_creates_file_managed_environments(store: S) {
+    create(&*store, "img/by-hand").await;
+    let base = revision(&*store).await;
+    let mut full = planned_create("unused");
+    full.spec = full_spec();
+    let plan = SyncPlan {
+        creates: vec![planned_create("img/a"), full.clone()],
+        ..SyncPlan::default()
+    };
+    let newest = store.apply_sync(&plan, base, &sync()).await.expect("apply");
+    assert_eq!(newest, base + 2);
+    for (planned, expected_revision) in plan.creates.iter().zip([base + 1, base + 2]) {
+        let env = store.get_environment(planned.guid).await.expect("created");
+        assert_eq!(env.spec, planned.spec);
+        assert_eq!(env.managed_by, Some(ManagedBy::ConfigFile));
+        assert!(env.permissions.is_empty());
+        assert_eq!(env.revision, expected_revision);
+        assert_eq!(env.created_time, env.updated_time);
+    }
+    assert_eq!(revision(&*store).await, newest);
+    let managed = store
+        .list_environments(&ListQuery {
+            managed: Some(true),
+            ..query()
+        })
+        .await
+        .expect("list");
+    assert_eq!(managed.total, 2);
+}
+
+pub async fn apply_sync_adoption_keeps_guid_permissions_and_creation_time(store: S) {
+    let env = create_spec(&*store, full_spec()).await;
+    let permission = store
+        .add_permission(env.guid, &Principal::Group("g1".to_owned()), &alice())
+        .await
+        .expect("add");
+    let before = store.get_environment(env.guid).await.expect("get");
+    let mut new = spec(&env.spec.name);
+    new.title = Some("Adopted".to_owned());
+    let plan = SyncPlan {
+        adopts: vec![planned_adopt(&before, new.clone())],
+        ..SyncPlan::default()
+    };
+    let base = revision(&*store).await;
+    let newest = store.apply_sync(&plan, base, &sync()).await.expect("apply");
+    let after = store.get_environment(env.guid).await.expect("still there");
+    assert_eq!(after.guid, before.guid);
+    assert_eq!(after.id, before.id);
+    assert_eq!(after.spec, new);
+    assert_eq!(after.managed_by, Some(ManagedBy::ConfigFile));
+    assert_eq!(after.permissions, vec![permission]);
+    assert_eq!(after.created_time, before.created_time);
+    assert!(after.updated_time >= before.updated_time);
+    assert_eq!((after.revision, newest), (base + 1, base + 1));
+    let changes = all_changes(&*store).await;
+    let c = changes.last().expect("a change");
+    assert_eq!(c.action, ChangeAction::Update);
+    assert_eq!(c.before.as_ref(), Some(&before));
+    assert_eq!(c.after.as_ref(), Some(&after));
+}
+
+pub async fn apply_sync_updates_and_deletes_file_managed_environments(store: S) {
+    let kept = file_managed(&*store, "img/kept").await;
+    let gone = file_managed(&*store, "img/gone").await;
+    store
+        .add_permission(gone.guid, &Principal::User("u1".to_owned()), &alice())
+        .await
+        .expect("add");
+    let gone = store.get_environment(gone.guid).await.expect("get");
+    let mut new = full_spec();
+    new.name = "img/other-name-is-ignored".to_owned();
+    let plan = SyncPlan {
+        updates: vec![planned_update(&kept, new.clone())],
+        deletes: vec![planned_delete(&gone)],
+        ..SyncPlan::default()
+    };
+    let base = revision(&*store).await;
+    assert_eq!(
+        store.apply_sync(&plan, base, &sync()).await.expect("apply"),
+        base + 2
+    );
+    let updated = store.get_environment(kept.guid).await.expect("get");
+    assert_eq!(
+        updated.spec,
+        EnvironmentSpec {
+            name: "img/kept".to_owned(),
+            ..new
+        }
+    );
+    assert_eq!(updated.managed_by, Some(ManagedBy::ConfigFile));
+    assert_eq!(updated.created_time, kept.created_time);
+    assert_eq!(
+        store
+            .get_environment(gone.guid)
+            .await
+            .expect_err("deleted")
+            .kind,
+        ErrorKind::NotFound
+    );
+    let snapshot = store.snapshot().await.expect("snapshot");
+    assert_eq!(snapshot.environments, vec![updated]);
+    // The permissions went with it: the guid starts with none when reused.
+    let again = store
+        .create_environment(gone.guid, &spec("img/gone"), None, &alice())
+        .await
+        .expect("guid free again");
+    assert!(again.permissions.is_empty());
+}
+
+pub async fn apply_sync_with_a_stale_revision_conflicts_and_changes_nothing(store: S) {
+    let env = file_managed(&*store, "img/a").await;
+    let planned_at = revision(&*store).await;
+    let plan = SyncPlan {
+        creates: vec![planned_create("img/new")],
+        updates: vec![planned_update(&env, spec("img/a"))],
+        ..SyncPlan::default()
+    };
+    // Someone writes after the plan was made.
+    create(&*store, "img/by-hand").await;
+    let before = everything(&*store).await;
+    let err = store
+        .apply_sync(&plan, planned_at, &sync())
+        .await
+        .expect_err("stale base revision");
+    assert_eq!(err.kind, ErrorKind::Conflict);
+    assert_eq!(
+        err.message,
+        format!(
+            "the catalogue changed since revision {planned_at} (now {}) while the sync was \
+             planned; plan again",
+            planned_at + 1
+        )
+    );
+    assert_eq!(everything(&*store).await, before);
+
+    // A current base revision with an operation planned against an older environment revision
+    // conflicts too.
+    let current = revision(&*store).await;
+    let mut stale = plan.clone();
+    stale.updates[0].expected_revision = env.revision + 100;
+    let err = store
+        .apply_sync(&stale, current, &sync())
+        .await
+        .expect_err("stale expected revision");
+    assert_eq!(err.kind, ErrorKind::Conflict);
+    assert!(
+        err.message.contains(&env.guid.to_string()),
+        "{}",
+        err.message
+    );
+    assert_eq!(everything(&*store).await, before);
+}
+
+pub async fn apply_sync_rolls_back_every_operation_when_one_fails(store: S) {
+    let updated = file_managed(&*store, "img/updated").await;
+    let deleted = file_managed(&*store, "img/deleted").await;
+    let adopted = create(&*store, "img/adopted").await;
+    let taken = create(&*store, "img/taken").await;
+    let before = everything(&*store).await;
+    // Deletes, updates and adoptions are applied before creates; the last create fails.
+    let mut duplicate = planned_create("img/duplicate");
+    duplicate.guid = taken.guid;
+    let plan = SyncPlan {
+        creates: vec![planned_create("img/fresh"), duplicate],
+        adopts: vec![planned_adopt(&adopted, spec("img/adopted"))],
+        updates: vec![planned_update(&updated, full_spec())],
+        deletes: vec![planned_delete(&deleted)],
+        ..SyncPlan::default()
+    };
+    let err = store
+        .apply_sync(&plan, before.0.revision, &sync())
+        .await
+        .expect_err("a guid is taken");
+    assert_eq!(err.kind, ErrorKind::AlreadyExists);
+    assert!(
+        err.message.contains(&taken.guid.to_string()),
+        "{}",
+        err.message
+    );
+    assert_eq!(everything(&*store).await, before);
+
+    // An update of an environment that is gone fails the same way.
+    let mut missing = plan.clone();
+    missing.creates.truncate(1);
+    missing.updates[0].guid = Uuid::new_v4();
+    let err = store
+        .apply_sync(&missing, before.0.revision, &sync())
+        .await
+        .expect_err("unknown environment");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert_eq!(everything(&*store).await, before);
+}
+
+pub async fn apply_sync_appends_one_config_file_change_per_operation(store: S) {
+    let updated = file_managed(&*store, "img/updated").await;
+    let deleted = file_managed(&*store, "img/deleted").await;
+    let adopted = create(&*store, "img/adopted").await;
+    let base = revision(&*store).await;
+    let plan = SyncPlan {
+        creates: vec![planned_create("img/c1"), planned_create("img/c2")],
+        adopts: vec![planned_adopt(&adopted, spec("img/adopted"))],
+        updates: vec![planned_update(&updated, full_spec())],
+        deletes: vec![planned_delete(&deleted)],
+        unchanged: vec![Uuid::new_v4()],
+    };
+    let newest = store.apply_sync(&plan, base, &sync()).await.expect("apply");
+    assert_eq!(newest, base + 5);
+    let changes = store.changes_after(base, 100).await.expect("changes");
+    assert_eq!(
+        changes.iter().map(|c| c.revision).collect::<Vec<_>>(),
+        ((base + 1)..=newest).collect::<Vec<_>>()
+    );
+    for c in &changes {
+        assert_eq!(
+            (c.actor.as_str(), c.source),
+            ("config-sync", ChangeSource::ConfigFile)
+        );
+        assert_eq!(c.time, changes[0].time, "one transaction, one time");
+    }
+    let by_guid = |guid: Uuid| {
+        let matching: Vec<&execenv_core::Change> = changes
+            .iter()
+            .filter(|c| c.environment_guid == guid)
+            .collect();
+        assert_eq!(matching.len(), 1, "one change for {guid}");
+        matching[0].clone()
+    };
+
+    let c = by_guid(deleted.guid);
+    assert_eq!(c.action, ChangeAction::Delete);
+    assert_eq!(
+        (c.before.as_ref(), c.after.as_ref()),
+        (Some(&deleted), None)
+    );
+
+    for (env, spec) in [(&updated, full_spec()), (&adopted, spec("img/adopted"))] {
+        let c = by_guid(env.guid);
+        let now = store.get_environment(env.guid).await.expect("get");
+        assert_eq!(c.action, ChangeAction::Update);
+        assert_eq!(c.before.as_ref(), Some(env));
+        assert_eq!(c.after.as_ref(), Some(&now));
+        assert_eq!(
+            now.spec,
+            EnvironmentSpec {
+                name: env.spec.name.clone(),
+                ..spec
+            }
+        );
+        assert_eq!(now.revision, c.revision);
+        assert_eq!(now.updated_time, c.time);
+    }
+
+    for planned in &plan.creates {
+        let c = by_guid(planned.guid);
+        let now = store.get_environment(planned.guid).await.expect("get");
+        assert_eq!(c.action, ChangeAction::Create);
+        assert_eq!((c.before.as_ref(), c.after.as_ref()), (None, Some(&now)));
+        assert_eq!(now.revision, c.revision);
+        assert_eq!(now.created_time, c.time);
+    }
+}
+
+pub async fn apply_sync_of_a_noop_plan_writes_nothing_and_returns_the_base_revision(store: S) {
+    let env = file_managed(&*store, "img/a").await;
+    let before = everything(&*store).await;
+    let plan = SyncPlan {
+        unchanged: vec![env.guid],
+        ..SyncPlan::default()
+    };
+    assert_eq!(
+        store
+            .apply_sync(&plan, before.0.revision, &sync())
+            .await
+            .expect("no-op"),
+        before.0.revision
+    );
+    assert_eq!(everything(&*store).await, before);
+    // Planned against an older catalogue, even a no-op plan must be made again.
+    let err = store
+        .apply_sync(&plan, before.0.revision - 1, &sync())
+        .await
+        .expect_err("stale");
+    assert_eq!(err.kind, ErrorKind::Conflict);
+    assert_eq!(everything(&*store).await, before);
+}
+
+fn bootstrapper() -> Actor {
+    Actor {
+        name: "config-sync".to_owned(),
+        source: ChangeSource::Bootstrap,
+    }
+}
+
+pub async fn bootstrap_creates_unmanaged_environments_in_an_empty_catalogue(store: S) {
+    let wanted = vec![
+        (Uuid::new_v4(), full_spec()),
+        (Uuid::new_v4(), spec("img/second")),
+    ];
+    let created = store
+        .bootstrap(&wanted, &bootstrapper())
+        .await
+        .expect("bootstrap")
+        .expect("the catalogue was empty");
+    assert_eq!(created.len(), 2);
+    for ((guid, spec), env) in wanted.iter().zip(&created) {
+        assert_eq!((&env.guid, &env.spec), (guid, spec));
+        assert_eq!(env.managed_by, None);
+        assert_eq!(&store.get_environment(*guid).await.expect("get"), env);
+    }
+    let changes = all_changes(&*store).await;
+    assert_eq!(changes.len(), 2);
+    for (c, env) in changes.iter().zip(&created) {
+        assert_eq!(
+            (c.action, c.source, c.revision),
+            (ChangeAction::Create, ChangeSource::Bootstrap, env.revision)
+        );
+        assert_eq!((c.before.as_ref(), c.after.as_ref()), (None, Some(env)));
+    }
+    assert_eq!(revision(&*store).await, 2);
+}
+
+pub async fn bootstrap_of_a_non_empty_catalogue_returns_none_and_changes_nothing(store: S) {
+    let env = create(&*store, "img/existing").await;
+    let before = everything(&*store).await;
+    let result = store
+        .bootstrap(&[(Uuid::new_v4(), spec("img/new"))], &bootstrapper())
+        .await
+        .expect("bootstrap");
+    assert_eq!(result, None);
+    assert_eq!(everything(&*store).await, before);
+    // Deleted down to nothing is empty again, whatever the log holds.
+    store
+        .delete_environment(env.guid, 0, &alice())
+        .await
+        .expect("delete");
+    let created = store
+        .bootstrap(&[(Uuid::new_v4(), spec("img/new"))], &bootstrapper())
+        .await
+        .expect("bootstrap")
+        .expect("empty again");
+    assert_eq!(created[0].revision, 3);
+}
+
+pub async fn apply_sync_applies_a_large_plan_atomically(store: S) {
+    const N: usize = 2_000;
+    let base = revision(&*store).await;
+    let mut plan = SyncPlan::default();
+    for i in 0..N {
+        let mut create = planned_create(&format!("img/{i:04}"));
+        if i % 2 == 0 {
+            create.spec.python = vec![inst("3.12.1", "/opt/python/bin/python")];
+            create.spec.volume_mounts = full_spec().volume_mounts;
+        }
+        plan.creates.push(create);
+    }
+    let n = i64::try_from(N).expect("small");
+    assert_eq!(
+        store.apply_sync(&plan, base, &sync()).await.expect("apply"),
+        base + n
+    );
+    let snapshot = store.snapshot().await.expect("snapshot");
+    assert_eq!(
+        (snapshot.environments.len(), snapshot.revision),
+        (N, base + n)
+    );
+    for (env, planned) in snapshot.environments.iter().zip(&plan.creates) {
+        assert_eq!((env.guid, &env.spec), (planned.guid, &planned.spec));
+    }
+    let revisions: Vec<i64> = store
+        .changes_after(base, 10_000)
+        .await
+        .expect("changes")
+        .iter()
+        .map(|c| c.revision)
+        .collect();
+    assert_eq!(revisions, ((base + 1)..=(base + n)).collect::<Vec<_>>());
 }

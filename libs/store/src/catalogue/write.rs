@@ -1,0 +1,362 @@
+//! The writes of the catalogue, each over a batch of environments inside one write session, so
+//! that a single API call and a whole sync plan run the same statements: a sync of 10,000
+//! environments is a few dozen multi-row statements, not tens of thousands of round trips.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use execenv_core::sync::SyncPlan;
+use execenv_core::{
+    Actor, Change, ChangeAction, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy,
+};
+use uuid::Uuid;
+
+use super::{Session, fetch_rows, newest_revision, with_children};
+use crate::common::{self, Batch, ChildRows, Value};
+
+/// How many ids or guids one `IN (…)` list binds.
+const IN_LIST_CHUNK: usize = 1_000;
+
+/// The changes of one write transaction, numbered from the revision after the newest and all
+/// made at one time; [`PendingChanges::commit`] appends them to the log and commits.
+pub struct PendingChanges<'a> {
+    actor: &'a Actor,
+    /// The revision the next change takes.
+    next: i64,
+    now: DateTime<Utc>,
+    changes: Vec<Change>,
+}
+
+impl<'a> PendingChanges<'a> {
+    /// Starts numbering after the newest revision. `s` holds the writer lock, so no other
+    /// transaction can take the same revisions.
+    pub async fn start<S: Session>(s: &mut S, actor: &'a Actor) -> Result<Self, Error> {
+        Ok(PendingChanges {
+            actor,
+            next: newest_revision(s).await? + 1,
+            now: common::now(),
+            changes: Vec::new(),
+        })
+    }
+
+    /// The newest revision, counting the changes taken so far.
+    pub fn newest(&self) -> i64 {
+        self.next - 1
+    }
+
+    /// Takes the revision of the next change.
+    pub fn next_revision(&mut self) -> i64 {
+        self.next += 1;
+        self.next - 1
+    }
+
+    /// Records a change made with a revision from [`PendingChanges::next_revision`].
+    pub fn record(
+        &mut self,
+        revision: i64,
+        action: ChangeAction,
+        environment_guid: Uuid,
+        before: Option<Environment>,
+        after: Option<Environment>,
+    ) {
+        self.changes.push(Change {
+            revision,
+            time: self.now,
+            actor: self.actor.name.clone(),
+            source: self.actor.source,
+            action,
+            environment_guid,
+            before,
+            after,
+        });
+    }
+
+    /// Appends the recorded changes to the log and commits; returns the newest revision.
+    pub async fn commit<S: Session>(self, mut s: S) -> Result<i64, Error> {
+        let rows = self
+            .changes
+            .iter()
+            .map(common::change_values)
+            .collect::<Result<Vec<_>, _>>()?;
+        run_batch(&mut s, &common::INSERT_CHANGES, rows).await?;
+        s.commit().await?;
+        Ok(self.next - 1)
+    }
+}
+
+/// A new spec for an existing environment.
+pub struct Replacement<'a> {
+    pub guid: Uuid,
+    pub spec: &'a EnvironmentSpec,
+    /// 0, or the revision the environment must still have (else Conflict).
+    pub expected_revision: i64,
+}
+
+/// Applies a sync plan: deletes, updates, adoptions, then creates, one change each. Any failure
+/// leaves the session to be rolled back.
+pub async fn apply_plan<S: Session>(
+    s: &mut S,
+    log: &mut PendingChanges<'_>,
+    plan: &SyncPlan,
+) -> Result<(), Error> {
+    let mut seen = HashSet::new();
+    let guids = (plan.deletes.iter().map(|d| d.guid))
+        .chain(plan.updates.iter().map(|u| u.guid))
+        .chain(plan.adopts.iter().map(|a| a.guid))
+        .chain(plan.creates.iter().map(|c| c.guid));
+    for guid in guids {
+        if !seen.insert(guid) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("the sync plan names environment {guid} more than once; plan again"),
+            ));
+        }
+    }
+    let deletes: Vec<(Uuid, i64)> = plan
+        .deletes
+        .iter()
+        .map(|d| (d.guid, d.expected_revision))
+        .collect();
+    delete(s, log, &deletes).await?;
+    let updates: Vec<Replacement> = plan
+        .updates
+        .iter()
+        .map(|u| Replacement {
+            guid: u.guid,
+            spec: &u.spec,
+            expected_revision: u.expected_revision,
+        })
+        .collect();
+    replace(s, log, &updates, None).await?;
+    let adopts: Vec<Replacement> = plan
+        .adopts
+        .iter()
+        .map(|a| Replacement {
+            guid: a.guid,
+            spec: &a.spec,
+            expected_revision: a.expected_revision,
+        })
+        .collect();
+    replace(s, log, &adopts, Some(ManagedBy::ConfigFile)).await?;
+    let creates: Vec<(Uuid, &EnvironmentSpec)> =
+        plan.creates.iter().map(|c| (c.guid, &c.spec)).collect();
+    create(s, log, &creates, Some(ManagedBy::ConfigFile)).await?;
+    Ok(())
+}
+
+/// Creates environments, one change each, in order. AlreadyExists when a guid is taken (or
+/// given twice).
+pub async fn create<S: Session>(
+    s: &mut S,
+    log: &mut PendingChanges<'_>,
+    items: &[(Uuid, &EnvironmentSpec)],
+    managed_by: Option<ManagedBy>,
+) -> Result<Vec<Environment>, Error> {
+    let guids: Vec<Uuid> = items.iter().map(|(guid, _)| *guid).collect();
+    let mut distinct = HashSet::with_capacity(guids.len());
+    if let Some(twice) = guids.iter().find(|g| !distinct.insert(**g)) {
+        return Err(common::environment_exists(*twice));
+    }
+    if let Some(taken) = load(s, &guids).await?.keys().min() {
+        return Err(common::environment_exists(*taken));
+    }
+    let mut created: Vec<Environment> = items
+        .iter()
+        .map(|(guid, spec)| Environment {
+            id: 0,
+            guid: *guid,
+            spec: (*spec).clone(),
+            environment_type: execenv_core::model::DEFAULT_CLUSTER_NAME.to_owned(),
+            managed_by,
+            permissions: Vec::new(),
+            created_time: log.now,
+            updated_time: log.now,
+            revision: log.next_revision(),
+        })
+        .collect();
+    insert_environments(s, &mut created).await?;
+    for env in &created {
+        log.record(
+            env.revision,
+            ChangeAction::Create,
+            env.guid,
+            None,
+            Some(env.clone()),
+        );
+    }
+    Ok(created)
+}
+
+/// Replaces the specs of environments (each keeps its image name, id, guid, permissions and
+/// creation time), one change each, in order; with `manage`, they become managed by it.
+/// NotFound or Conflict (see [`Replacement::expected_revision`]) before anything is written.
+pub async fn replace<S: Session>(
+    s: &mut S,
+    log: &mut PendingChanges<'_>,
+    items: &[Replacement<'_>],
+    manage: Option<ManagedBy>,
+) -> Result<Vec<Environment>, Error> {
+    let guids: Vec<Uuid> = items.iter().map(|r| r.guid).collect();
+    let befores = load_each(s, &guids).await?;
+    let mut afters = Vec::with_capacity(items.len());
+    for (item, before) in items.iter().zip(&befores) {
+        before.check_revision(item.expected_revision)?;
+        let mut after = before.clone();
+        // The image name is immutable: the stored one is kept whatever the caller passes.
+        after.spec = EnvironmentSpec {
+            name: before.spec.name.clone(),
+            ..item.spec.clone()
+        };
+        if manage.is_some() {
+            after.managed_by = manage;
+        }
+        after.updated_time = log.now;
+        after.revision = log.next_revision();
+        afters.push(after);
+    }
+    let rows = afters
+        .iter()
+        .map(common::update_environment_values)
+        .collect();
+    run_batch(s, &common::UPDATE_ENVIRONMENTS, rows).await?;
+    let ids: Vec<i64> = afters.iter().map(|e| e.id).collect();
+    delete_in(s, common::DELETE_INSTALLATIONS, &ids).await?;
+    delete_in(s, common::DELETE_MOUNTS, &ids).await?;
+    insert_children(s, &afters).await?;
+    for (before, after) in befores.into_iter().zip(&afters) {
+        log.record(
+            after.revision,
+            ChangeAction::Update,
+            after.guid,
+            Some(before),
+            Some(after.clone()),
+        );
+    }
+    Ok(afters)
+}
+
+/// Deletes environments (guid, expected revision as in [`Replacement`]) with their
+/// permissions, one change each, in order. NotFound or Conflict before anything is written.
+pub async fn delete<S: Session>(
+    s: &mut S,
+    log: &mut PendingChanges<'_>,
+    items: &[(Uuid, i64)],
+) -> Result<(), Error> {
+    let guids: Vec<Uuid> = items.iter().map(|(guid, _)| *guid).collect();
+    let befores = load_each(s, &guids).await?;
+    for ((_, expected), before) in items.iter().zip(&befores) {
+        before.check_revision(*expected)?;
+    }
+    let ids: Vec<i64> = befores.iter().map(|e| e.id).collect();
+    delete_in(s, common::DELETE_ENVIRONMENTS, &ids).await?;
+    for before in befores {
+        let revision = log.next_revision();
+        log.record(
+            revision,
+            ChangeAction::Delete,
+            before.guid,
+            Some(before),
+            None,
+        );
+    }
+    Ok(())
+}
+
+/// The environments with `guids` (with their children) that exist, by guid.
+pub async fn load<S: Session>(
+    s: &mut S,
+    guids: &[Uuid],
+) -> Result<HashMap<Uuid, Environment>, Error> {
+    let select = common::select_environments_by_guid();
+    let mut found = HashMap::new();
+    for chunk in guids.chunks(IN_LIST_CHUNK) {
+        let values = chunk
+            .iter()
+            .map(|g| Value::Text(Some(g.to_string())))
+            .collect();
+        let sql = common::in_list(&select, chunk.len());
+        let rows = fetch_rows(s, &sql, values, common::environment_row).await?;
+        for env in with_children(s, rows, false).await? {
+            found.insert(env.guid, env);
+        }
+    }
+    Ok(found)
+}
+
+/// The environments with `guids`, in order; NotFound for the first absent one.
+async fn load_each<S: Session>(s: &mut S, guids: &[Uuid]) -> Result<Vec<Environment>, Error> {
+    let mut found = load(s, guids).await?;
+    guids
+        .iter()
+        .map(|guid| {
+            found
+                .remove(guid)
+                .ok_or_else(|| Error::environment_not_found(guid))
+        })
+        .collect()
+}
+
+/// Inserts environments with their installations and mounts; sets their ids.
+async fn insert_environments<S: Session>(s: &mut S, envs: &mut [Environment]) -> Result<(), Error> {
+    let batch = &common::INSERT_ENVIRONMENTS;
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(envs.len());
+    for chunk in envs.chunks(batch.rows_per_statement()) {
+        let values = chunk
+            .iter()
+            .flat_map(common::insert_environment_values)
+            .collect();
+        let returned = fetch_rows(s, &batch.sql(chunk.len()), values, common::id_and_guid).await?;
+        ids.extend(returned.into_iter().map(|(id, guid)| (guid, id)));
+    }
+    for env in envs.iter_mut() {
+        env.id = ids.get(&env.guid.to_string()).copied().ok_or_else(|| {
+            Error::internal(format!("inserting environment {} returned no id", env.guid))
+        })?;
+    }
+    insert_children(s, envs).await
+}
+
+/// Inserts the installations and mounts of environments (whose ids are set).
+async fn insert_children<S: Session>(s: &mut S, envs: &[Environment]) -> Result<(), Error> {
+    let mut rows = ChildRows::default();
+    for env in envs {
+        rows.add(env.id, &env.spec);
+    }
+    run_batch(s, &common::INSERT_INSTALLATIONS, rows.installations).await?;
+    run_batch(s, &common::INSERT_MOUNTS, rows.mounts).await
+}
+
+/// Runs `batch` over `rows` (each of `batch.width` values) in as few statements as the
+/// databases' limits on bound values allow.
+pub async fn run_batch<S: Session>(
+    s: &mut S,
+    batch: &Batch,
+    rows: Vec<Vec<Value>>,
+) -> Result<(), Error> {
+    if let Some(row) = rows.iter().find(|r| r.len() != batch.width) {
+        return Err(Error::internal(format!(
+            "a row of {} values for a statement of {}",
+            row.len(),
+            batch.width
+        )));
+    }
+    let per_statement = batch.rows_per_statement();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Value>> = rows.by_ref().take(per_statement).collect();
+        let sql = batch.sql(chunk.len());
+        s.execute(&sql, chunk.into_iter().flatten().collect())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs `statement IN (ids)` in chunks.
+async fn delete_in<S: Session>(s: &mut S, statement: &str, ids: &[i64]) -> Result<(), Error> {
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        let values = chunk.iter().map(|&id| Value::Int(id)).collect();
+        s.execute(&common::in_list(statement, chunk.len()), values)
+            .await?;
+    }
+    Ok(())
+}
