@@ -22,6 +22,9 @@ use crate::feed::ChangeFeed;
 use crate::service::{Backend, RegistryService};
 use crate::{BackendSlot, Config, Running, StartError, poll, redact_url};
 
+/// Largest gRPC message accepted or sent (whole-catalogue syncs and lists).
+const MAX_MESSAGE: usize = 64 << 20;
+
 /// How long to wait between attempts to reach an unavailable database at start-up.
 const DATABASE_RETRY: Duration = Duration::from_secs(2);
 
@@ -107,7 +110,12 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         .layer(GrpcMetricsLayer::new(&metrics))
         .add_service(health)
         .add_service(reflection)
-        .add_service(RegistryServer::new(service))
+        // A sync of 10,000 definitions is a few MiB; tonic's default limit is 4 MiB.
+        .add_service(
+            RegistryServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), shutdown.wait_owned());
     let grpc = tokio::spawn(grpc);
     let admin = tokio::spawn(serve_admin(

@@ -22,6 +22,8 @@ use uuid::Uuid;
 use crate::feed::ChangeFeed;
 use crate::list;
 
+mod managed;
+
 /// How often an update retries when a concurrent writer changed the environment between our
 /// read and our write (without the caller asking for a specific revision).
 const UPDATE_ATTEMPTS: usize = 3;
@@ -379,6 +381,22 @@ impl Registry for RegistryService {
             .map_err(|e| to_status(&e))?;
         let stream = ReceiverStream::new(rx).map(|item| item.map_err(|e| to_status(&e)));
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn apply_managed_set(
+        &self,
+        req: Request<reg::ApplyManagedSetRequest>,
+    ) -> Result<Response<reg::ApplyManagedSetResponse>, Status> {
+        let caller = self.caller(&req)?;
+        reply(self.apply_set(&caller, req.into_inner()).await)
+    }
+
+    async fn bootstrap(
+        &self,
+        req: Request<reg::BootstrapRequest>,
+    ) -> Result<Response<reg::BootstrapResponse>, Status> {
+        let caller = self.caller(&req)?;
+        reply(self.bootstrap_catalogue(&caller, req.into_inner()).await)
     }
 
     async fn list_changes(

@@ -1,0 +1,154 @@
+//! The declarative file's side of the registry: `ApplyManagedSet` (plan with execenv-core, apply
+//! in one transaction, plan again when an API write lands in between) and the legacy bootstrap.
+
+use execenv_core::sync;
+use execenv_core::validate::EnvironmentDraft;
+use execenv_core::{Actor, Caller, ChangeSource, Error, ErrorKind};
+use execenv_proto::registry::v1 as reg;
+use uuid::Uuid;
+
+use super::RegistryService;
+
+/// How often a sync is planned again when API writes keep landing between plan and commit.
+const SYNC_ATTEMPTS: usize = 5;
+
+impl RegistryService {
+    pub(super) async fn apply_set(
+        &self,
+        caller: &Caller,
+        req: reg::ApplyManagedSetRequest,
+    ) -> Result<reg::ApplyManagedSetResponse, Error> {
+        caller.require_admin("applying the declarative environments file")?;
+        let prefix = prefix_or(&req.field_prefix, "definitions");
+        let drafts: Vec<EnvironmentDraft> = req.definitions.into_iter().map(Into::into).collect();
+        let definitions = sync::validate_definitions(&drafts, prefix)?;
+        let backend = self.backend()?;
+        let actor = sync_actor(caller, ChangeSource::ConfigFile);
+        for attempt in 1..=SYNC_ATTEMPTS {
+            let snapshot = backend.store.snapshot().await?;
+            let plan = sync::plan_sync(&definitions, &snapshot.environments, prefix, Uuid::new_v4)?;
+            let mut response = plan_response(&plan, req.dry_run);
+            response.revision = snapshot.revision;
+            if req.dry_run || plan.is_noop() {
+                return Ok(response);
+            }
+            match backend
+                .store
+                .apply_sync(&plan, snapshot.revision, &actor)
+                .await
+            {
+                Ok(revision) => {
+                    backend.feed.committed();
+                    response.revision = revision;
+                    tracing::info!(
+                        created = plan.creates.len(),
+                        adopted = plan.adopts.len(),
+                        updated = plan.updates.len(),
+                        deleted = plan.deletes.len(),
+                        unchanged = plan.unchanged.len(),
+                        revision,
+                        "applied the declarative environments"
+                    );
+                    return Ok(response);
+                }
+                // An API write landed between our snapshot and our commit: plan again on the
+                // new state rather than overwrite it.
+                Err(e) if e.kind == ErrorKind::Conflict && attempt < SYNC_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "catalogue changed while planning; planning again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            "the catalogue kept changing while the sync was planned; retry",
+        ))
+    }
+
+    pub(super) async fn bootstrap_catalogue(
+        &self,
+        caller: &Caller,
+        req: reg::BootstrapRequest,
+    ) -> Result<reg::BootstrapResponse, Error> {
+        caller.require_admin("bootstrapping the catalogue")?;
+        let prefix = prefix_or(&req.field_prefix, "images");
+        let drafts: Vec<EnvironmentDraft> = req.definitions.into_iter().map(Into::into).collect();
+        let definitions = sync::validate_definitions(&drafts, prefix)?;
+        let environments: Vec<_> = definitions
+            .into_iter()
+            .map(|d| (d.guid.unwrap_or_else(Uuid::new_v4), d.spec))
+            .collect();
+        let backend = self.backend()?;
+        let actor = sync_actor(caller, ChangeSource::Bootstrap);
+        let Some(created) = backend.store.bootstrap(&environments, &actor).await? else {
+            return Ok(reg::BootstrapResponse {
+                applied: false,
+                created: Vec::new(),
+            });
+        };
+        backend.feed.committed();
+        tracing::info!(
+            created = created.len(),
+            "bootstrapped the empty catalogue from the legacy runtime file"
+        );
+        Ok(reg::BootstrapResponse {
+            applied: true,
+            created: created
+                .iter()
+                .map(|e| planned(&e.guid, &e.spec.name, &[]))
+                .collect(),
+        })
+    }
+}
+
+/// Changes made for the file are recorded as config-sync's (or the calling user's).
+fn sync_actor(caller: &Caller, source: ChangeSource) -> Actor {
+    Actor {
+        name: caller
+            .user
+            .clone()
+            .unwrap_or_else(|| "config-sync".to_owned()),
+        source,
+    }
+}
+
+fn prefix_or<'a>(given: &'a str, default: &'a str) -> &'a str {
+    if given.is_empty() { default } else { given }
+}
+
+fn planned(guid: &Uuid, name: &str, fields: &[String]) -> reg::PlannedChange {
+    reg::PlannedChange {
+        guid: guid.to_string(),
+        name: name.to_owned(),
+        changed_fields: fields.to_vec(),
+    }
+}
+
+/// The wire form of a plan.
+fn plan_response(plan: &sync::SyncPlan, dry_run: bool) -> reg::ApplyManagedSetResponse {
+    reg::ApplyManagedSetResponse {
+        created: plan
+            .creates
+            .iter()
+            .map(|c| planned(&c.guid, &c.spec.name, &[]))
+            .collect(),
+        adopted: plan
+            .adopts
+            .iter()
+            .map(|a| planned(&a.guid, &a.spec.name, &a.changed_fields))
+            .collect(),
+        updated: plan
+            .updates
+            .iter()
+            .map(|u| planned(&u.guid, &u.spec.name, &u.changed_fields))
+            .collect(),
+        deleted: plan
+            .deletes
+            .iter()
+            .map(|d| planned(&d.guid, &d.name, &[]))
+            .collect(),
+        unchanged: plan.unchanged.iter().map(ToString::to_string).collect(),
+        revision: 0,
+        dry_run,
+    }
+}
