@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RUN_DIR := target/run
 
-.PHONY: run build test lint fmt postgres-up postgres-down testbed-build testbed-up testbed-down help
+.PHONY: run build test lint fmt bench postgres-up postgres-down testbed-build testbed-up testbed-down help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -11,16 +11,8 @@ help: ## list the targets
 build: ## build every binary
 	$(CARGO) build --workspace --bins
 
-run: build ## start the registry on an embedded SQLite file (target/run/registry.db)
-	@mkdir -p $(RUN_DIR)
-	@echo "execenv-environment-registry: gRPC on 127.0.0.1:50051, metrics on http://127.0.0.1:9451/metrics"
-	@echo "try it in another terminal:"
-	@echo "  target/debug/execenvctl env create ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy --title 'Python 3.11 / R 4.4' --python 3.11.9=/opt/python/3.11.9/bin/python3 --r 4.4.1=/opt/R/4.4.1/bin/R"
-	@echo "  target/debug/execenvctl env list"
-	@echo "stop with Ctrl-C"
-	EXECENV_DATABASE__URL=sqlite://$(RUN_DIR)/registry.db \
-	EXECENV_SERVER__GRPC_ADDR=127.0.0.1:50051 EXECENV_SERVER__ADMIN_ADDR=127.0.0.1:9451 \
-	exec target/debug/execenv-environment-registry
+run: build ## start the registry (embedded SQLite in target/run) and config-sync on examples/environments.yaml
+	@e2e/infra/run-local
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -43,6 +35,14 @@ testbed-up: ## start the Kubernetes testbed; prints its kubeconfig
 
 testbed-down: ## stop the Kubernetes testbed and remove its state
 	@e2e/infra/testbed down
+
+bench: ## measure sync throughput and file-edit latency on the release build (prints numbers)
+	$(CARGO) build --release --workspace --bins
+	@set -euo pipefail; \
+	if [ -z "$${EXECENV_TEST_DATABASE_URL:-}" ]; then url=$$(e2e/infra/postgres start); started=1; \
+	else url=$$EXECENV_TEST_DATABASE_URL; started=0; fi; \
+	status=0; EXECENV_TEST_DATABASE_URL=$$url EXECENV_BIN_DIR=target/release target/release/execenv-bench || status=$$?; \
+	if [ $$started = 1 ]; then e2e/infra/postgres stop; fi; exit $$status
 
 # Everything: lint, unit and conformance tests on SQLite and PostgreSQL, service, e2e and
 # Kubernetes tests. e2e/infra/run-tests starts (and stops) what they need.

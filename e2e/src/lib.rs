@@ -11,8 +11,12 @@ use anyhow::{Context, Result, bail};
 
 pub mod kube_node;
 
-/// The folder holding the workspace's built binaries (`target/debug` unless CARGO_TARGET_DIR).
+/// The folder holding the workspace's built binaries: `EXECENV_BIN_DIR` when set (the benchmark
+/// uses the release build), else `target/debug` (under CARGO_TARGET_DIR when that is set).
 pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EXECENV_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -143,6 +147,12 @@ impl Process {
     /// Its log so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills it with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for a graceful exit; returns the exit status code.
