@@ -118,15 +118,8 @@ impl SyncConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A listen address could not be bound.
-    #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind {
-        /// Which server.
-        what: &'static str,
-        /// The address.
-        addr: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] execenv_kit::BindError),
     /// The proto descriptors could not be registered for reflection (a build defect).
     #[error("cannot serve gRPC reflection: {0}")]
     Reflection(tonic_reflection::server::Error),

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use execenv_core::{Error, ErrorKind};
+use execenv_kit::Listeners;
 use execenv_kit::admin::serve_admin;
 use execenv_kit::grpc::{health_service, reflection_service};
 use execenv_kit::metrics::{GrpcMetricsLayer, Metrics};
 use execenv_kit::propagation::TraceContextLayer;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::sync::v1::config_sync_server::ConfigSyncServer;
-use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -39,14 +39,12 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
             .map_err(|e| StartError::Config(e.to_string()))?,
     );
 
-    let grpc_listener = bind(config.server.grpc_addr, "gRPC").await?;
-    let admin_listener = bind(config.server.admin_addr, "admin HTTP").await?;
-    let local = |l: &TcpListener, what, addr| {
-        l.local_addr()
-            .map_err(|source| StartError::Bind { what, addr, source })
-    };
-    let grpc_addr = local(&grpc_listener, "gRPC", config.server.grpc_addr)?;
-    let admin_addr = local(&admin_listener, "admin HTTP", config.server.admin_addr)?;
+    let Listeners {
+        grpc: grpc_listener,
+        admin: admin_listener,
+        grpc_addr,
+        admin_addr,
+    } = Listeners::bind(&config.server).await?;
 
     let metrics = Metrics::new();
     let sync_metrics = SyncMetrics::register(&metrics);
@@ -169,12 +167,6 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
 
 fn syncer_file(config: &Config) -> PathBuf {
     config.sync.file.clone().unwrap_or_default()
-}
-
-async fn bind(addr: std::net::SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { what, addr, source })
 }
 
 fn flatten<E: std::fmt::Display>(

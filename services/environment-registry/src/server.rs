@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use execenv_core::{Change, ErrorKind};
+use execenv_kit::Listeners;
 use execenv_kit::admin::serve_admin;
 use execenv_kit::grpc::{health_service, reflection_service};
 use execenv_kit::metrics::{GrpcMetricsLayer, Metrics};
@@ -15,7 +16,6 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::feed::ChangeFeed;
@@ -72,26 +72,12 @@ impl RegistryMetrics {
 /// background while gRPC health reports NOT_SERVING and `/readyz` 503. `Running::done` completes
 /// when everything stopped, with an error if the database could not be opened.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let grpc_listener = TcpListener::bind(config.server.grpc_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            what: "gRPC",
-            addr: config.server.grpc_addr,
-            source,
-        })?;
-    let admin_listener = TcpListener::bind(config.server.admin_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            what: "admin HTTP",
-            addr: config.server.admin_addr,
-            source,
-        })?;
-    let bound = |l: &TcpListener, what, addr| {
-        l.local_addr()
-            .map_err(|source| StartError::Bind { what, addr, source })
-    };
-    let grpc_addr = bound(&grpc_listener, "gRPC", config.server.grpc_addr)?;
-    let admin_addr = bound(&admin_listener, "admin HTTP", config.server.admin_addr)?;
+    let Listeners {
+        grpc: grpc_listener,
+        admin: admin_listener,
+        grpc_addr,
+        admin_addr,
+    } = Listeners::bind(&config.server).await?;
 
     let metrics = Metrics::new();
     let domain = RegistryMetrics::register(&metrics);
