@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "execenv/environments/v1/environments.proto",
         "execenv/registry/v1/registry.proto",
         "execenv/sync/v1/sync.proto",
+        "execenv/selector/v1/selector.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

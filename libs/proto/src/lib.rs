@@ -25,6 +25,14 @@ pub mod sync {
     }
 }
 
+/// `execenv.selector.v1`: the selector API.
+pub mod selector {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("execenv.selector.v1");
+    }
+}
+
 /// The encoded FileDescriptorSet of every execenv proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("execenv_descriptor");
 
