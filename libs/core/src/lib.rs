@@ -7,6 +7,7 @@ pub mod error;
 pub mod identity;
 pub mod model;
 pub mod query;
+pub mod select;
 pub mod sync;
 pub mod validate;
 

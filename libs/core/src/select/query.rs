@@ -1,0 +1,318 @@
+//! One request prepared against a catalogue: the target, and for each needed language a key per
+//! distinct installed version, so that the walk over environments only compares integers.
+
+use uuid::Uuid;
+
+use super::catalogue::{Catalogue, Distinct, Entry, RANKED};
+use super::version::{Constraint, Ver, parse_requested};
+use super::{Closeness, ContentSettings, Requirements, SelectedBy, VersionMatching};
+use crate::error::{Error, FieldViolation};
+use crate::identity::Caller;
+use crate::model::{Language, Matching};
+
+/// The key of an installation that the language's need does not accept.
+pub(crate) const INCOMPATIBLE: u64 = u64::MAX;
+
+/// What the content asks of one language.
+#[derive(Debug)]
+pub(crate) struct Need<'r> {
+    /// Index of the language in [`RANKED`].
+    pub(crate) l: usize,
+    pub(crate) language: Language,
+    pub(crate) version: Option<(Ver, &'r str)>,
+    pub(crate) constraint: Option<(Constraint, &'r str)>,
+    pub(crate) mode: VersionMatching,
+    /// Per distinct-version id: how good that version is for the content, lower is better
+    /// ([`INCOMPATIBLE`] if it is not acceptable). Packs closeness (2 bits), distance (30 bits)
+    /// and the reversed rank of the version (32 bits), so that newer wins among equals.
+    pub(crate) keys: Vec<u64>,
+}
+
+/// Which environments the content targets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'r> {
+    Guid(Uuid),
+    Image(&'r str),
+    Automatic,
+}
+
+/// A request ready to be answered.
+#[derive(Debug)]
+pub(crate) struct Query<'r> {
+    /// The needed languages, in ranking order.
+    pub(crate) needs: Vec<Need<'r>>,
+    pub(crate) target: Target<'r>,
+    pub(crate) selected_by: SelectedBy,
+}
+
+/// The winner of a walk: its position in the catalogue's entries and its keys.
+pub(crate) type Winner = (u32, [u64; 3]);
+
+impl<'r> Query<'r> {
+    /// Validates the request (every problem at once) and prepares it against `catalogue`.
+    pub(crate) fn prepare(
+        catalogue: &Catalogue,
+        requirements: &'r Requirements,
+        content: &'r ContentSettings,
+        settings: &super::MatchingSettings,
+    ) -> Result<Query<'r>, Error> {
+        let mut violations = Vec::new();
+        let mut needs = Vec::new();
+        for (l, language) in RANKED.into_iter().enumerate() {
+            let (asked, mode) = match language {
+                Language::R => (&requirements.r, settings.r),
+                Language::Python => (&requirements.python, settings.python),
+                _ => (&requirements.quarto, settings.quarto),
+            };
+            let field = language.as_str();
+            let version = given(&asked.version).and_then(|text| {
+                parse_requested(text)
+                    .map(|v| (v, text))
+                    .map_err(|e| {
+                        violations.push(FieldViolation::new(format!("{field}.version"), e))
+                    })
+                    .ok()
+            });
+            let constraint = given(&asked.constraint).and_then(|text| {
+                let parsed = if language == Language::Python {
+                    Constraint::parse_pep440(text)
+                } else {
+                    Constraint::parse_comparisons(text)
+                };
+                parsed
+                    .map(|c| (c, text))
+                    .map_err(|e| {
+                        violations.push(FieldViolation::new(format!("{field}.requires"), e))
+                    })
+                    .ok()
+            });
+            if version.is_some() || constraint.is_some() {
+                let mut need = Need {
+                    l,
+                    language,
+                    version,
+                    constraint,
+                    mode,
+                    keys: Vec::new(),
+                };
+                need.keys = need.keys_over(&catalogue.distinct[l]);
+                needs.push(need);
+            }
+        }
+        let guid = |text: &'r str, field: &str, violations: &mut Vec<FieldViolation>| {
+            Uuid::parse_str(text.trim())
+                .map_err(|_| {
+                    violations.push(FieldViolation::new(
+                        field,
+                        format!(
+                            "\"{text}\" is not an environment guid (a UUID such as 8f0c1e2a-…)"
+                        ),
+                    ))
+                })
+                .ok()
+        };
+        let (target, selected_by) = if let Some(text) = given(&requirements.target_environment_guid)
+        {
+            let g = guid(text, "environment.identifier", &mut violations);
+            (
+                g.map_or(Target::Automatic, Target::Guid),
+                SelectedBy::ManifestIdentifier,
+            )
+        } else if let Some(image) = given(&requirements.target_image) {
+            (Target::Image(image), SelectedBy::ManifestImage)
+        } else if let Some(text) = given(&content.default_environment_guid) {
+            let g = guid(text, "default_environment_guid", &mut violations);
+            (
+                g.map_or(Target::Automatic, Target::Guid),
+                SelectedBy::ContentDefaultEnvironment,
+            )
+        } else if let Some(image) = given(&content.default_image_name) {
+            (Target::Image(image), SelectedBy::ContentDefaultImage)
+        } else {
+            (Target::Automatic, SelectedBy::Automatic)
+        };
+        if !violations.is_empty() {
+            return Err(Error::invalid(violations));
+        }
+        Ok(Query {
+            needs,
+            target,
+            selected_by,
+        })
+    }
+
+    /// Whether the request targets environments (by guid or image) rather than choosing among all.
+    pub(crate) fn is_targeted(&self) -> bool {
+        !matches!(self.target, Target::Automatic)
+    }
+
+    /// The positions (in the catalogue's entries) of the environments the request may choose from.
+    pub(crate) fn candidates<'c>(&self, catalogue: &'c Catalogue) -> Candidates<'c> {
+        match self.target {
+            Target::Automatic => Candidates::All(0..catalogue.entries.len() as u32),
+            Target::Guid(g) => Candidates::One(catalogue.position_of_guid(&g)),
+            Target::Image(name) => Candidates::Some(catalogue.positions_of_image(name)),
+        }
+    }
+
+    /// Whether an entry's `matching` and permissions let it be chosen for this request.
+    pub(crate) fn eligible(&self, catalogue: &Catalogue, caller: &Caller, entry: &Entry) -> bool {
+        let by_matching = match entry.matching {
+            Matching::Any => true,
+            Matching::Exact => self.is_targeted(),
+            Matching::None => false,
+        };
+        by_matching && catalogue.permits(caller, entry)
+    }
+
+    /// The best candidate: the lowest keys language by language, the first in tie order among
+    /// equals. No allocation and no parsing here: this is the hot loop.
+    pub(crate) fn winner(&self, catalogue: &Catalogue, caller: &Caller) -> Option<Winner> {
+        let mut best: Option<Winner> = None;
+        let mut best_keys = [INCOMPATIBLE; 3];
+        for p in self.candidates(catalogue) {
+            let entry = &catalogue.entries[p as usize];
+            if !self.eligible(catalogue, caller, entry) {
+                continue;
+            }
+            if self.needs.is_empty() {
+                return Some((p, [0; 3]));
+            }
+            if let Some(keys) = self.beats(catalogue, entry, &best_keys) {
+                best_keys = keys;
+                best = Some((p, keys));
+            }
+        }
+        best
+    }
+
+    /// The entry's keys if it is compatible and strictly better than `best`.
+    fn beats(&self, catalogue: &Catalogue, entry: &Entry, best: &[u64; 3]) -> Option<[u64; 3]> {
+        let mut keys = [0; 3];
+        let mut tied = true;
+        for (i, need) in self.needs.iter().enumerate() {
+            let k = need.best_key(catalogue, entry);
+            if k == INCOMPATIBLE || (tied && k > best[i]) {
+                return None;
+            }
+            tied = tied && k == best[i];
+            keys[i] = k;
+        }
+        (!tied).then_some(keys)
+    }
+}
+
+/// Positions to walk: every entry, or a given few.
+pub(crate) enum Candidates<'c> {
+    All(std::ops::Range<u32>),
+    One(Option<u32>),
+    Some(&'c [u32]),
+}
+
+impl Iterator for Candidates<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            Candidates::All(range) => range.next(),
+            Candidates::One(one) => one.take(),
+            Candidates::Some(slice) => {
+                let (first, rest) = slice.split_first()?;
+                *slice = rest;
+                Some(*first)
+            }
+        }
+    }
+}
+
+impl Need<'_> {
+    /// The key of the entry's best installation of this language.
+    pub(crate) fn best_key(&self, catalogue: &Catalogue, entry: &Entry) -> u64 {
+        catalogue
+            .ids(entry, self.l)
+            .iter()
+            .map(|&id| self.keys[id as usize])
+            .min()
+            .unwrap_or(INCOMPATIBLE)
+    }
+
+    /// The index (in the environment's list) and key of the installation used: the best, the
+    /// first listed among equals. `None` if none is acceptable.
+    pub(crate) fn chosen(&self, catalogue: &Catalogue, entry: &Entry) -> Option<(usize, u64)> {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, &id) in catalogue.ids(entry, self.l).iter().enumerate() {
+            let k = self.keys[id as usize];
+            if k != INCOMPATIBLE && best.is_none_or(|(_, b)| k < b) {
+                best = Some((i, k));
+            }
+        }
+        best
+    }
+
+    fn keys_over(&self, distinct: &Distinct) -> Vec<u64> {
+        let n = distinct.versions.len();
+        let mut keys = vec![INCOMPATIBLE; n];
+        for (id, key) in keys.iter_mut().enumerate().skip(1) {
+            let pep440 = distinct.pep440.get(id).and_then(Option::as_ref);
+            if let Some((closeness, distance)) = self.classify(distinct.versions[id], pep440) {
+                *key = pack(closeness, distance, (n - id) as u64);
+            }
+        }
+        keys
+    }
+
+    /// How close an installed version is to what is asked, and how far within that closeness;
+    /// `None` if it is not acceptable. The constraint, when given, decides acceptance and the
+    /// version only preference; otherwise the version matching mode decides.
+    fn classify(&self, v: Ver, pep440: Option<&pep440_rs::Version>) -> Option<(Closeness, u64)> {
+        if let Some((constraint, _)) = &self.constraint
+            && !constraint.contains(v, pep440)
+        {
+            return None;
+        }
+        let Some((want, _)) = self.version else {
+            return Some((Closeness::Constraint, 0));
+        };
+        let closeness = if v == want {
+            (Closeness::Exact, 0)
+        } else if v.major() == want.major() && v.minor() == want.minor() {
+            (Closeness::MajorMinor, 0)
+        } else if v.major() == want.major() {
+            (Closeness::Major, v.minor().abs_diff(want.minor()))
+        } else {
+            (Closeness::Constraint, v.major().abs_diff(want.major()))
+        };
+        let allowed = self.constraint.is_some()
+            || match self.mode {
+                VersionMatching::Exact => closeness.0 == Closeness::Exact,
+                VersionMatching::MajorMinor => closeness.0 <= Closeness::MajorMinor,
+                VersionMatching::Nearest => closeness.0 <= Closeness::Major,
+            };
+        allowed.then_some(closeness)
+    }
+}
+
+fn pack(closeness: Closeness, distance: u64, reverse_rank: u64) -> u64 {
+    let tier = closeness as u64;
+    (tier << 62) | (distance.min((1 << 30) - 1) << 32) | reverse_rank.min(u64::from(u32::MAX))
+}
+
+/// The closeness a key encodes.
+pub(crate) fn closeness_of(key: u64) -> Closeness {
+    match key >> 62 {
+        0 => Closeness::Exact,
+        1 => Closeness::MajorMinor,
+        2 => Closeness::Major,
+        _ => Closeness::Constraint,
+    }
+}
+
+/// The distance a key encodes (minors within a major, majors across).
+pub(crate) fn distance_of(key: u64) -> u64 {
+    (key >> 32) & ((1 << 30) - 1)
+}
+
+/// A string field that is given and not blank.
+fn given(field: &Option<String>) -> Option<&str> {
+    field.as_deref().filter(|s| !s.trim().is_empty())
+}
