@@ -48,10 +48,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
 
     let metrics = Metrics::new();
     let sync_metrics = SyncMetrics::register(&metrics);
-    let mut syncer = sync_config
-        .file
-        .clone()
-        .map(|file| Syncer::new(file, registry.clone(), sync_metrics));
+    let mut syncer = sync_config.file.clone().map(|file| {
+        Syncer::new(file, registry.clone(), sync_metrics)
+            .with_settle(sync_config.watch_options().debounce)
+    });
     let status = match &syncer {
         Some(s) => s.status(),
         None => tokio::sync::watch::channel(SyncStatus::never(PathBuf::new())).1,

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -115,6 +115,9 @@ pub enum Synced {
     Unchanged,
 }
 
+/// How many times new content is re-read while it keeps changing.
+const SETTLE_ROUNDS: usize = 20;
+
 /// Keeps the registry's file-managed environments equal to one file.
 pub struct Syncer {
     file: PathBuf,
@@ -123,6 +126,8 @@ pub struct Syncer {
     status: watch::Sender<SyncStatus>,
     /// The last successfully applied content: the file's bytes' hash and the definitions' digest.
     applied: Option<Applied>,
+    /// How long new content must stay unchanged before it is applied (see [`Syncer::settled`]).
+    settle: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +146,16 @@ impl Syncer {
             metrics,
             status,
             applied: None,
+            settle: Duration::ZERO,
         }
+    }
+
+    /// Applies new content only once it stayed the same for `settle` (the watch's debounce). A
+    /// file written in place is truncated first and filled after: reading it in between would see
+    /// an empty or cut-off file, and an empty file means "delete every managed environment".
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
     }
 
     /// The status, updated after every sync.
@@ -163,6 +177,11 @@ impl Syncer {
             self.metrics.unchanged();
             return Ok(Synced::Unchanged);
         }
+        let text = match self.settled(text, phase).await {
+            Ok(text) => text,
+            Err(e) => return Err(self.failed(e, phase, started)),
+        };
+        let raw = raw_hash(text.as_deref().unwrap_or_default());
         let loaded = match file::load(text.as_deref().unwrap_or_default(), &self.origin()) {
             Ok(loaded) => loaded,
             Err(e) => return Err(self.failed(e, phase, started)),
@@ -193,6 +212,35 @@ impl Syncer {
 
     fn origin(&self) -> String {
         self.file.display().to_string()
+    }
+
+    /// Re-reads the file after `settle` until two reads agree (at most [`SETTLE_ROUNDS`] times),
+    /// so a write still in progress is never applied. At startup the file is taken as it is.
+    async fn settled(
+        &self,
+        mut text: Option<String>,
+        phase: Phase,
+    ) -> Result<Option<String>, Error> {
+        if self.settle.is_zero() || phase != Phase::Running {
+            return Ok(text);
+        }
+        for _ in 0..SETTLE_ROUNDS {
+            let mut pause = tokio::time::interval(self.settle);
+            pause.tick().await;
+            pause.tick().await;
+            let again = read(&self.file, phase)?;
+            if again == text {
+                return Ok(text);
+            }
+            text = again;
+        }
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "{} kept changing for {SETTLE_ROUNDS} reads in a row; it is synced once it stays the same",
+                self.file.display()
+            ),
+        ))
     }
 
     fn succeeded(

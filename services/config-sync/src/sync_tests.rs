@@ -378,3 +378,22 @@ async fn run_syncs_on_each_tick_until_shutdown() {
     shutdown.trigger();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn new_content_is_re_read_until_it_settles_so_a_half_written_file_is_never_applied() {
+    // The tick saw the file truncated (empty: "delete everything"), but by the time it settled
+    // the writer had finished: what is applied is the finished file.
+    let f = fixture(Some(TWO));
+    let syncer = f.syncer.with_settle(std::time::Duration::from_millis(5));
+    let text = syncer
+        .settled(Some(String::new()), Phase::Running)
+        .await
+        .unwrap();
+    assert_eq!(text.as_deref(), Some(TWO));
+    // At startup the file is taken as it is.
+    let text = syncer
+        .settled(Some(String::new()), Phase::Startup)
+        .await
+        .unwrap();
+    assert_eq!(text.as_deref(), Some(""));
+}
