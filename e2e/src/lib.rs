@@ -179,6 +179,65 @@ impl Drop for Process {
     }
 }
 
+/// How to launch one service binary: its program, arguments and environment; the gRPC and admin
+/// addresses are added per launch.
+struct Launch<'a> {
+    binary: &'static str,
+    args: &'a [&'a str],
+    env: Vec<(&'a str, String)>,
+    label: &'static str,
+}
+
+impl Launch<'_> {
+    /// Spawns it on the given ports without waiting; returns the process and its gRPC URL and
+    /// admin address.
+    fn spawn(&self, dir: &Path, grpc: u16, admin: u16) -> Result<(Process, String, String)> {
+        let mut env = vec![
+            ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
+            ("EXECENV_SERVER__ADMIN_ADDR", format!("127.0.0.1:{admin}")),
+        ];
+        env.extend(self.env.iter().cloned());
+        let log = dir.join(format!("{}-{grpc}.log", self.binary));
+        let process = Process::spawn(&binary(self.binary)?, self.args, &env, log)?;
+        Ok((
+            process,
+            format!("http://127.0.0.1:{grpc}"),
+            format!("127.0.0.1:{admin}"),
+        ))
+    }
+
+    /// Starts it on free ports and waits until `/readyz` answers 200.
+    fn start(&self, dir: &Path) -> Result<(Process, String, String)> {
+        with_free_ports(|grpc, admin, _| {
+            let (mut process, url, admin) = self.spawn(dir, grpc, admin)?;
+            wait_ready(&mut process, &admin, self.label)?;
+            Ok((process, url, admin))
+        })
+    }
+}
+
+fn port_of(address: &str) -> Result<u16> {
+    address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("no port in {address}"))
+}
+
+fn registry_launch(database_url: &str, extra_env: &[(&'static str, String)]) -> Launch<'static> {
+    let mut env = vec![
+        ("EXECENV_DATABASE__URL", database_url.to_owned()),
+        ("EXECENV_WATCH__POLL_INTERVAL_MS", "100".to_owned()),
+    ];
+    env.extend(extra_env.iter().cloned());
+    Launch {
+        binary: "execenv-environment-registry",
+        args: &[],
+        env,
+        label: "the registry",
+    }
+}
+
 /// A running `execenv-environment-registry`.
 pub struct RegistryProcess {
     /// The process.
@@ -195,65 +254,24 @@ impl RegistryProcess {
     pub fn start(
         database_url: &str,
         dir: &Path,
-        extra_env: &[(&str, String)],
+        extra_env: &[(&'static str, String)],
     ) -> Result<RegistryProcess> {
-        with_free_ports(|grpc, admin_port, attempt| {
-            let mut env = vec![
-                ("EXECENV_DATABASE__URL", database_url.to_owned()),
-                ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
-                (
-                    "EXECENV_SERVER__ADMIN_ADDR",
-                    format!("127.0.0.1:{admin_port}"),
-                ),
-                ("EXECENV_WATCH__POLL_INTERVAL_MS", "100".to_owned()),
-            ];
-            env.extend(extra_env.iter().cloned());
-            let log = dir.join(format!("registry-{attempt}.log"));
-            let mut process =
-                Process::spawn(&binary("execenv-environment-registry")?, &[], &env, log)?;
-            let admin = format!("127.0.0.1:{admin_port}");
-            wait_ready(&mut process, &admin, "the registry")?;
-            Ok(RegistryProcess {
-                process,
-                url: format!("http://127.0.0.1:{grpc}"),
-                admin,
-            })
+        let (process, url, admin) = registry_launch(database_url, extra_env).start(dir)?;
+        Ok(RegistryProcess {
+            process,
+            url,
+            admin,
         })
     }
 
-    /// Runs `execenvctl --registry URL ARGS…`.
-    pub fn ctl(&self, args: &[&str]) -> Result<CtlOutput> {
-        let out = Command::new(binary("execenvctl")?)
-            .arg("--registry")
-            .arg(&self.url)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()?;
-        Ok(CtlOutput::from(out))
-    }
-}
-
-impl RegistryProcess {
     /// Restarts the registry on the same ports and database after it was stopped or killed.
     pub fn restart(&mut self, database_url: &str, dir: &Path) -> Result<()> {
-        let grpc = self.url.rsplit(':').next().unwrap_or_default().to_owned();
-        let admin_port = self.admin.rsplit(':').next().unwrap_or_default().to_owned();
-        let env = vec![
-            ("EXECENV_DATABASE__URL", database_url.to_owned()),
-            ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
-            (
-                "EXECENV_SERVER__ADMIN_ADDR",
-                format!("127.0.0.1:{admin_port}"),
-            ),
-            ("EXECENV_WATCH__POLL_INTERVAL_MS", "100".to_owned()),
-        ];
-        self.process = Process::spawn(
-            &binary("execenv-environment-registry")?,
-            &[],
-            &env,
-            dir.join("registry-restarted.log"),
+        let (process, _, admin) = registry_launch(database_url, &[]).spawn(
+            dir,
+            port_of(&self.url)?,
+            port_of(&self.admin)?,
         )?;
-        let admin = self.admin.clone();
+        self.process = process;
         wait_ready(&mut self.process, &admin, "the restarted registry").map_err(|e| match e {
             StartFailure::PortTaken => {
                 anyhow::anyhow!("the registry's port was taken while it was down")
@@ -261,63 +279,100 @@ impl RegistryProcess {
             StartFailure::Other(e) => e,
         })
     }
+
+    /// Runs `execenvctl --registry URL ARGS…`.
+    pub fn ctl(&self, args: &[&str]) -> Result<CtlOutput> {
+        ctl(&["--registry", &self.url], args)
+    }
 }
 
-/// A running `execenv-config-sync`.
-pub struct ConfigSyncProcess {
+/// Runs `execenvctl` with `connection` flags, then `args`.
+pub fn ctl(connection: &[&str], args: &[&str]) -> Result<CtlOutput> {
+    let out = Command::new(binary("execenvctl")?)
+        .args(connection)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
+    Ok(CtlOutput::from(out))
+}
+
+/// A running client service of the registry (`execenv-config-sync`, `execenv-selector`).
+pub struct ServiceProcess {
     /// The process.
     pub process: Process,
-    /// gRPC URL for `execenvctl --config-sync`.
+    /// Its gRPC URL (for `execenvctl --config-sync` / `--selector`).
     pub url: String,
     /// Admin HTTP address (`/metrics`, `/readyz`).
     pub admin: String,
 }
 
-impl ConfigSyncProcess {
+/// A running `execenv-config-sync`.
+pub type ConfigSyncProcess = ServiceProcess;
+
+fn config_sync_launch<'a>(registry: &RegistryProcess, env: &[(&'a str, String)]) -> Launch<'a> {
+    let mut all = vec![
+        ("EXECENV_REGISTRY__URL", registry.url.clone()),
+        ("EXECENV_SYNC__POLL_INTERVAL_MS", "200".to_owned()),
+    ];
+    all.extend(env.iter().cloned());
+    Launch {
+        binary: "execenv-config-sync",
+        args: &["run"],
+        env: all,
+        label: "config-sync",
+    }
+}
+
+impl ServiceProcess {
     /// Spawns `execenv-config-sync run` against `registry` with `env` (e.g. EXECENV_SYNC__FILE),
     /// without waiting.
     pub fn spawn(
         registry: &RegistryProcess,
         dir: &Path,
         env: &[(&str, String)],
-    ) -> Result<ConfigSyncProcess> {
-        Self::spawn_on(registry, dir, env, free_port()?, free_port()?)
-    }
-
-    fn spawn_on(
-        registry: &RegistryProcess,
-        dir: &Path,
-        env: &[(&str, String)],
-        grpc: u16,
-        admin: u16,
-    ) -> Result<ConfigSyncProcess> {
-        let mut all = vec![
-            ("EXECENV_REGISTRY__URL", registry.url.clone()),
-            ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
-            ("EXECENV_SERVER__ADMIN_ADDR", format!("127.0.0.1:{admin}")),
-            ("EXECENV_SYNC__POLL_INTERVAL_MS", "200".to_owned()),
-        ];
-        all.extend(env.iter().cloned());
-        let log = dir.join(format!("config-sync-{grpc}.log"));
-        let process = Process::spawn(&binary("execenv-config-sync")?, &["run"], &all, log)?;
-        Ok(ConfigSyncProcess {
+    ) -> Result<ServiceProcess> {
+        let (process, url, admin) =
+            config_sync_launch(registry, env).spawn(dir, free_port()?, free_port()?)?;
+        Ok(ServiceProcess {
             process,
-            url: format!("http://127.0.0.1:{grpc}"),
-            admin: format!("127.0.0.1:{admin}"),
+            url,
+            admin,
         })
     }
 
-    /// Starts it and waits until its startup sync is done (`/readyz` 200).
+    /// Starts config-sync and waits until its startup sync is done (`/readyz` 200).
     pub fn start(
         registry: &RegistryProcess,
         dir: &Path,
         env: &[(&str, String)],
-    ) -> Result<ConfigSyncProcess> {
-        with_free_ports(|grpc, admin, _| {
-            let mut p = Self::spawn_on(registry, dir, env, grpc, admin)?;
-            let admin = p.admin.clone();
-            wait_ready(&mut p.process, &admin, "config-sync")?;
-            Ok(p)
+    ) -> Result<ServiceProcess> {
+        let (process, url, admin) = config_sync_launch(registry, env).start(dir)?;
+        Ok(ServiceProcess {
+            process,
+            url,
+            admin,
+        })
+    }
+
+    /// Starts `execenv-selector` against `registry` and waits until it holds the catalogue.
+    pub fn selector(
+        registry: &RegistryProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ServiceProcess> {
+        let mut all = vec![("EXECENV_REGISTRY__URL", registry.url.clone())];
+        all.extend(env.iter().cloned());
+        let launch = Launch {
+            binary: "execenv-selector",
+            args: &[],
+            env: all,
+            label: "the selector",
+        };
+        let (process, url, admin) = launch.start(dir)?;
+        Ok(ServiceProcess {
+            process,
+            url,
+            admin,
         })
     }
 
@@ -329,7 +384,7 @@ impl ConfigSyncProcess {
                 return Ok(status.code());
             }
             if Instant::now() >= deadline {
-                bail!("config-sync still runs after {timeout:?}");
+                bail!("{} still runs after {timeout:?}", self.url);
             }
             std::thread::park_timeout(Duration::from_millis(20));
         }
