@@ -56,12 +56,20 @@ pub fn parse_manifest(json: &str) -> Result<Requirements, Error> {
 fn string_at(root: &Value, path: &[&str], violations: &mut Vec<FieldViolation>) -> Option<String> {
     let mut at = root;
     for (depth, key) in path.iter().enumerate() {
-        let Value::Object(map) = at else {
-            violations.push(FieldViolation::new(
-                path[..depth].join("."),
-                format!("must be an object, not {}", kind(at)),
-            ));
-            return None;
+        let map = match at {
+            Value::Object(map) => map,
+            Value::Null => return None,
+            other => {
+                let field = path[..depth].join(".");
+                // Several fields live under one object: report it once.
+                if !violations.iter().any(|v| v.field == field) {
+                    violations.push(FieldViolation::new(
+                        field,
+                        format!("must be an object, not {}", kind(other)),
+                    ));
+                }
+                return None;
+            }
         };
         at = map.get(*key)?;
     }
