@@ -1,0 +1,311 @@
+//! The `execenv.selector.v1.Selector` gRPC service: `Select` and `Explain` from the current
+//! catalogue, for the caller named in the metadata.
+
+use std::time::Instant;
+
+use execenv_core::{Error, ErrorKind};
+use execenv_kit::identity::caller_from_metadata;
+use execenv_kit::status::to_status;
+use execenv_proto::selector::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::catalogue::{CatalogueView, SharedCatalogue};
+use crate::metrics::{Outcome, SelectorMetrics};
+use crate::select::{
+    self, ChosenInstallation, ContentSettings, LanguageNeed, MatchingSettings, Requirements,
+    Selection, VerdictOutcome,
+};
+
+/// What a request is answered with before the first catalogue arrived.
+pub const NO_CATALOGUE_YET: &str = "the selector has not received the catalogue from the registry yet; it answers once the registry is reachable (check registry.url / EXECENV_REGISTRY__URL)";
+
+/// Answers from a [`SharedCatalogue`] with fixed matching settings.
+pub struct SelectorService {
+    catalogue: SharedCatalogue,
+    settings: MatchingSettings,
+    metrics: SelectorMetrics,
+    service_token: Option<String>,
+}
+
+impl SelectorService {
+    /// The service over `catalogue`; `service_token`, when set, is required on every call.
+    pub fn new(
+        catalogue: SharedCatalogue,
+        settings: MatchingSettings,
+        metrics: SelectorMetrics,
+        service_token: Option<String>,
+    ) -> Self {
+        SelectorService {
+            catalogue,
+            settings,
+            metrics,
+            service_token,
+        }
+    }
+
+    /// Select, as an execenv result.
+    fn select(&self, request: &Request<pb::SelectRequest>) -> Result<pb::SelectResponse, Error> {
+        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())?;
+        let view = self.view()?;
+        let message = request.get_ref();
+        let requirements = requirements(message)?;
+        let content = content_settings(message);
+        let selection = select::select(
+            &view.catalogue,
+            &requirements,
+            &content,
+            &caller,
+            &self.settings,
+        )?;
+        Ok(select_response(&selection, &view))
+    }
+
+    fn view(&self) -> Result<CatalogueView, Error> {
+        self.catalogue
+            .view()
+            .ok_or_else(|| Error::unavailable(NO_CATALOGUE_YET))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::selector_server::Selector for SelectorService {
+    async fn select(
+        &self,
+        request: Request<pb::SelectRequest>,
+    ) -> Result<Response<pb::SelectResponse>, Status> {
+        let started = Instant::now();
+        let result = SelectorService::select(self, &request);
+        let outcome = match &result {
+            Ok(_) => Outcome::Selected,
+            Err(e) => outcome_of(e),
+        };
+        self.metrics.selection(outcome, started.elapsed());
+        result.map(Response::new).map_err(|e| to_status(&e))
+    }
+
+    async fn explain(
+        &self,
+        request: Request<pb::SelectRequest>,
+    ) -> Result<Response<pb::ExplainResponse>, Status> {
+        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())
+            .map_err(|e| to_status(&e))?;
+        // Viewers may not see environments at all, so they get no verdicts either.
+        caller
+            .require_publisher("explaining a selection")
+            .map_err(|e| to_status(&e))?;
+        let view = self.view().map_err(|e| to_status(&e))?;
+        let message = request.get_ref();
+        let requirements = requirements(message).map_err(|e| to_status(&e))?;
+        let content = content_settings(message);
+        let explanation = select::explain(
+            &view.catalogue,
+            &requirements,
+            &content,
+            &caller,
+            &self.settings,
+        );
+        let (selection, error) = match &explanation.selection {
+            Ok(s) => (Some(select_response(s, &view)), String::new()),
+            // A request that cannot be explained (a malformed constraint) fails as Select does.
+            Err(e) if is_request_error(e) => return Err(to_status(e)),
+            Err(e) => (None, e.message.clone()),
+        };
+        let verdicts = explanation.verdicts.iter().map(verdict).collect();
+        Ok(Response::new(pb::ExplainResponse {
+            verdicts,
+            selection,
+            error,
+            revision: view.catalogue.revision(),
+            catalogue_age_seconds: view.age.as_secs_f64(),
+        }))
+    }
+}
+
+/// The requirements of a request: its fields, or its manifest — not both.
+pub fn requirements(request: &pb::SelectRequest) -> Result<Requirements, Error> {
+    let fields = request.requirements.clone().unwrap_or_default();
+    if !request.manifest_json.trim().is_empty() {
+        if fields != pb::Requirements::default() {
+            return Err(Error::invalid_field(
+                "manifest_json",
+                "give the requirements either as fields or as manifest_json, not both",
+            ));
+        }
+        return select::parse_manifest(&request.manifest_json);
+    }
+    Ok(Requirements {
+        python: need(fields.python_version, fields.python_requires),
+        r: need(fields.r_version, fields.r_requires),
+        quarto: need(fields.quarto_version, fields.quarto_requires),
+        target_environment_guid: given(fields.target_environment_guid),
+        target_image: given(fields.target_image),
+    })
+}
+
+/// The content settings of a request.
+pub fn content_settings(request: &pb::SelectRequest) -> ContentSettings {
+    let content = request.content.clone().unwrap_or_default();
+    ContentSettings {
+        default_environment_guid: given(content.default_environment_guid),
+        default_image_name: given(content.default_image_name),
+    }
+}
+
+fn need(version: Option<String>, constraint: Option<String>) -> LanguageNeed {
+    LanguageNeed {
+        version: given(version),
+        constraint: given(constraint),
+    }
+}
+
+/// An optional text field; an empty string counts as not given.
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// Whether the request itself failed (rather than nothing fitting it).
+fn is_request_error(e: &Error) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::InvalidArgument | ErrorKind::PermissionDenied | ErrorKind::Unauthenticated
+    )
+}
+
+fn outcome_of(e: &Error) -> Outcome {
+    match e.kind {
+        ErrorKind::FailedPrecondition | ErrorKind::NotFound => Outcome::NoMatch,
+        ErrorKind::PermissionDenied | ErrorKind::Unauthenticated => Outcome::Denied,
+        ErrorKind::Unavailable => Outcome::Unavailable,
+        _ => Outcome::Invalid,
+    }
+}
+
+fn select_response(s: &Selection<'_>, view: &CatalogueView) -> pb::SelectResponse {
+    pb::SelectResponse {
+        environment: Some(s.environment.into()),
+        installations: s.installations.iter().map(installation).collect(),
+        selected_by: s.selected_by.as_str().to_owned(),
+        revision: view.catalogue.revision(),
+        catalogue_age_seconds: view.age.as_secs_f64(),
+    }
+}
+
+fn installation(i: &ChosenInstallation) -> pb::ChosenInstallation {
+    pb::ChosenInstallation {
+        language: i.language.as_str().to_owned(),
+        version: i.version.clone(),
+        path: i.path.clone(),
+        closeness: i.closeness.as_str().to_owned(),
+    }
+}
+
+fn verdict(v: &select::Verdict<'_>) -> pb::Verdict {
+    use pb::verdict::Outcome as Wire;
+    let (outcome, reasons) = match &v.outcome {
+        VerdictOutcome::Chosen => (Wire::Chosen, Vec::new()),
+        VerdictOutcome::Compatible {
+            lost_to,
+            comparison,
+        } => (
+            Wire::Compatible,
+            vec![format!("ranked below {lost_to}: {comparison}")],
+        ),
+        VerdictOutcome::Rejected { reasons } => (Wire::Rejected, reasons.clone()),
+    };
+    pb::Verdict {
+        environment_guid: v.environment.guid.to_string(),
+        name: v.environment.spec.name.clone(),
+        title: v.environment.spec.title.clone(),
+        outcome: outcome as i32,
+        reasons,
+        installations: v.installations.iter().map(installation).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn requirements_come_from_the_fields() {
+        let request = pb::SelectRequest {
+            requirements: Some(pb::Requirements {
+                python_version: Some("3.11.4".into()),
+                r_requires: Some(">= 4.0.0".into()),
+                quarto_version: Some(String::new()),
+                target_image: Some("ghcr.io/a/b:1".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let r = requirements(&request).unwrap();
+        assert_eq!(r.python.version.as_deref(), Some("3.11.4"));
+        assert_eq!(r.python.constraint, None);
+        assert_eq!(r.r.constraint.as_deref(), Some(">= 4.0.0"));
+        assert_eq!(r.quarto.version, None, "an empty string is not a version");
+        assert_eq!(r.target_image.as_deref(), Some("ghcr.io/a/b:1"));
+        assert_eq!(r.target_environment_guid, None);
+    }
+
+    #[test]
+    fn requirements_come_from_the_manifest() {
+        let request = pb::SelectRequest {
+            manifest_json: r#"{"python": {"version": "3.12.1"}}"#.into(),
+            ..Default::default()
+        };
+        let r = requirements(&request).unwrap();
+        assert_eq!(r.python.version.as_deref(), Some("3.12.1"));
+    }
+
+    #[test]
+    fn requirements_as_fields_and_manifest_together_are_invalid() {
+        let request = pb::SelectRequest {
+            requirements: Some(pb::Requirements {
+                python_version: Some("3.11.4".into()),
+                ..Default::default()
+            }),
+            manifest_json: "{}".into(),
+            ..Default::default()
+        };
+        let e = requirements(&request).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(e.message.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_manifest_is_invalid() {
+        let request = pb::SelectRequest {
+            manifest_json: "{ not json".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            requirements(&request).unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn content_settings_ignore_empty_strings() {
+        let request = pb::SelectRequest {
+            content: Some(pb::ContentSettings {
+                default_environment_guid: Some(String::new()),
+                default_image_name: Some("img".into()),
+            }),
+            ..Default::default()
+        };
+        let c = content_settings(&request);
+        assert_eq!(c.default_environment_guid, None);
+        assert_eq!(c.default_image_name.as_deref(), Some("img"));
+    }
+
+    #[test]
+    fn error_kinds_map_to_outcomes() {
+        let kind = |k| outcome_of(&Error::new(k, "x"));
+        assert_eq!(kind(ErrorKind::FailedPrecondition), Outcome::NoMatch);
+        assert_eq!(kind(ErrorKind::InvalidArgument), Outcome::Invalid);
+        assert_eq!(kind(ErrorKind::PermissionDenied), Outcome::Denied);
+        assert_eq!(kind(ErrorKind::Unavailable), Outcome::Unavailable);
+    }
+}

@@ -1,0 +1,598 @@
+//! The selector in-process on port 0 against a test double of the registry served over gRPC
+//! (tests/fake_registry): health until the catalogue is synced, answers with their revision and
+//! age, changes reaching the answers, resuming after a broken watch, re-listing after
+//! OUT_OF_RANGE, answering after the registry is gone, the token, metrics and configuration.
+//! The real registry is exercised through the binaries in e2e/.
+#![allow(clippy::unwrap_used)]
+
+mod fake_registry;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use execenv_kit::shutdown::Shutdown;
+use execenv_proto::environments::v1 as pb;
+use execenv_proto::selector::v1 as sel;
+use execenv_proto::selector::v1::selector_client::SelectorClient;
+use execenv_selector::{Config, Running, StartError, start};
+use fake_registry::FakeRegistry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Request;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+const TOKEN: &str = "s3cret";
+const SELECTOR: &str = "execenv.selector.v1.Selector";
+
+type Client = SelectorClient<tonic::transport::Channel>;
+
+fn config(registry_url: String) -> Config {
+    let mut c = Config::default();
+    c.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    c.server.admin_addr = "127.0.0.1:0".parse().unwrap();
+    c.registry.url = registry_url;
+    c.auth.service_token = Some(TOKEN.to_owned());
+    c
+}
+
+/// An environment with one Python installation.
+fn environment(image: &str, python: &str) -> pb::Environment {
+    let now = prost_types::Timestamp {
+        seconds: 1_700_000_000,
+        nanos: 0,
+    };
+    pb::Environment {
+        id: "1".into(),
+        guid: uuid::Uuid::new_v4().to_string(),
+        name: image.into(),
+        title: Some(format!("{image} title")),
+        cluster_name: "Kubernetes".into(),
+        environment_type: "Kubernetes".into(),
+        matching: "any".into(),
+        python: Some(pb::Installations {
+            installations: vec![pb::Installation {
+                version: python.into(),
+                path: format!("/opt/python/{python}/bin/python3"),
+            }],
+        }),
+        created_time: Some(now),
+        updated_time: Some(now),
+        ..Default::default()
+    }
+}
+
+fn python(version: &str) -> sel::SelectRequest {
+    sel::SelectRequest {
+        requirements: Some(sel::Requirements {
+            python_version: Some(version.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A request with the service token, acting for `role` (none = the service itself).
+fn request<T>(message: T, role: Option<&str>) -> Request<T> {
+    let mut r = Request::new(message);
+    let md = r.metadata_mut();
+    md.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    if let Some(role) = role {
+        md.insert("x-execenv-user", "alice".parse().unwrap());
+        md.insert("x-execenv-role", role.parse().unwrap());
+    }
+    r
+}
+
+async fn client(running: &Running) -> Client {
+    SelectorClient::connect(format!("http://{}", running.grpc_addr))
+        .await
+        .unwrap()
+}
+
+async fn health(running: &Running) -> i32 {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = HealthClient::new(channel);
+    c.check(HealthCheckRequest {
+        service: SELECTOR.to_owned(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+}
+
+/// One HTTP/1.1 GET on the admin port: (status, body).
+async fn get(running: &Running, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(running.admin_addr)
+        .await
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `check` until it holds, failing at the deadline.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {DEADLINE:?}"
+        );
+    }
+}
+
+/// Starts the selector against `url` and waits until it is ready.
+async fn start_ready(url: String) -> (Running, Client) {
+    let running = start(config(url), Shutdown::new()).await.unwrap();
+    tokio::time::timeout(DEADLINE, running.catalogue.wait_until_held())
+        .await
+        .unwrap();
+    let c = client(&running).await;
+    (running, c)
+}
+
+async fn stop(running: Running) {
+    running.shutdown.trigger();
+    running.done.await.unwrap();
+}
+
+async fn select(c: &mut Client, version: &str) -> Result<sel::SelectResponse, tonic::Status> {
+    c.select(request(python(version), None))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn health_is_not_serving_and_select_unavailable_until_the_catalogue_is_synced() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
+    fake.hold_synced(true);
+    let served = fake.serve().await;
+    let running = start(config(served.url()), Shutdown::new()).await.unwrap();
+    fake.wait_for_calls(|c| !c.is_empty()).await;
+
+    assert_eq!(health(&running).await, ServingStatus::NotServing as i32);
+    let (status, body) = get(&running, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("catalogue"), "{body}");
+    let mut c = client(&running).await;
+    let err = select(&mut c, "3.11.9").await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable);
+    assert!(
+        err.message()
+            .contains("the selector has not received the catalogue from the registry yet"),
+        "{}",
+        err.message()
+    );
+
+    fake.hold_synced(false);
+    eventually("health SERVING", || async {
+        health(&running).await == ServingStatus::Serving as i32
+    })
+    .await;
+    assert_eq!(get(&running, "/readyz").await.0, 200);
+    let answer = select(&mut c, "3.11.9").await.unwrap();
+    assert_eq!(answer.revision, 1);
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn select_answers_from_the_catalogue_with_its_revision_and_a_zero_age() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    let py311 = environment("ghcr.io/a/py311:1", "3.11.9");
+    fake.upsert(py311.clone());
+    fake.upsert(environment("ghcr.io/a/py312:1", "3.12.4"));
+    let served = fake.serve().await;
+    let (running, mut c) = start_ready(served.url()).await;
+
+    let answer = select(&mut c, "3.11.9").await.unwrap();
+    assert_eq!(answer.environment.unwrap().guid, py311.guid);
+    assert_eq!(answer.revision, 2);
+    assert_eq!(answer.catalogue_age_seconds, 0.0);
+    assert_eq!(answer.installations.len(), 1);
+    assert_eq!(answer.installations[0].language, "python");
+    assert_eq!(answer.installations[0].version, "3.11.9");
+    assert_eq!(
+        answer.installations[0].path,
+        "/opt/python/3.11.9/bin/python3"
+    );
+    assert_eq!(answer.selected_by, "automatic");
+
+    let from_manifest = c
+        .select(request(
+            sel::SelectRequest {
+                manifest_json: r#"{"version": 1, "python": {"version": "3.11.9"}}"#.into(),
+                ..Default::default()
+            },
+            Some("publisher"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(from_manifest.environment.unwrap().guid, py311.guid);
+
+    let none = select(&mut c, "2.7.18").await.unwrap_err();
+    assert_eq!(none.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        none.message()
+            .contains("Cannot find compatible environment"),
+        "{}",
+        none.message()
+    );
+    let violations = execenv_kit::status::from_status(&none).violations;
+    assert_eq!(violations.len(), 2, "one reason per environment");
+    assert!(violations[0].field.starts_with("environments["));
+
+    let viewer = c
+        .select(request(python("3.11.9"), Some("viewer")))
+        .await
+        .unwrap_err();
+    assert_eq!(viewer.code(), tonic::Code::PermissionDenied);
+
+    let mut both = python("3.11.9");
+    both.manifest_json = r#"{"python": {"version": "3.11.9"}}"#.into();
+    let invalid = c.select(request(both, None)).await.unwrap_err();
+    assert_eq!(invalid.code(), tonic::Code::InvalidArgument);
+    assert!(
+        invalid.message().contains("not both"),
+        "{}",
+        invalid.message()
+    );
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn explain_gives_every_environment_a_verdict() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    let py311 = environment("ghcr.io/a/py311:1", "3.11.9");
+    fake.upsert(py311.clone());
+    fake.upsert(environment("ghcr.io/a/py312:1", "3.12.4"));
+    let served = fake.serve().await;
+    let (running, mut c) = start_ready(served.url()).await;
+
+    let e = c
+        .explain(request(python("3.11.9"), Some("administrator")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(e.verdicts.len(), 2);
+    assert_eq!(e.revision, 2);
+    let chosen: Vec<_> = e
+        .verdicts
+        .iter()
+        .filter(|v| v.outcome == sel::verdict::Outcome::Chosen as i32)
+        .collect();
+    assert_eq!(chosen.len(), 1);
+    assert_eq!(chosen[0].environment_guid, py311.guid);
+    assert_eq!(chosen[0].name, "ghcr.io/a/py311:1");
+    assert_eq!(e.selection.unwrap().environment.unwrap().guid, py311.guid);
+    assert!(e.error.is_empty());
+
+    let none = c
+        .explain(request(python("2.7.18"), None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(none.selection.is_none());
+    assert!(
+        none.error.contains("Cannot find compatible environment"),
+        "{}",
+        none.error
+    );
+    assert!(
+        none.verdicts.iter().all(|v| {
+            v.outcome == sel::verdict::Outcome::Rejected as i32 && !v.reasons.is_empty()
+        })
+    );
+
+    let malformed = sel::SelectRequest {
+        requirements: Some(sel::Requirements {
+            python_requires: Some(">=three".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let err = c.explain(request(malformed, None)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains(">=three"), "{}", err.message());
+
+    let viewer = c
+        .explain(request(python("3.11.9"), Some("viewer")))
+        .await
+        .unwrap_err();
+    assert_eq!(viewer.code(), tonic::Code::PermissionDenied);
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn upserts_and_deletes_reach_the_answers() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    let py311 = environment("ghcr.io/a/py311:1", "3.11.9");
+    fake.upsert(py311.clone());
+    let served = fake.serve().await;
+    let (running, c) = start_ready(served.url()).await;
+
+    let py310 = environment("ghcr.io/a/py310:1", "3.10.14");
+    let revision = fake.upsert(py310.clone());
+    eventually("the new environment is selected", || {
+        let mut c = c.clone();
+        async move {
+            select(&mut c, "3.10.14")
+                .await
+                .is_ok_and(|a| a.revision == revision)
+        }
+    })
+    .await;
+    let revision = fake.delete(&py311.guid);
+    eventually("the deleted environment is gone", || {
+        let mut c = c.clone();
+        async move {
+            select(&mut c, "3.11.9")
+                .await
+                .is_err_and(|e| e.code() == tonic::Code::FailedPrecondition)
+        }
+    })
+    .await;
+    assert_eq!(running.catalogue.current().unwrap().revision(), revision);
+    assert_eq!(running.catalogue.current().unwrap().len(), 1);
+    assert_eq!(fake.watch_calls(), vec![0], "one watch served every change");
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_watch_that_ends_is_resumed_from_the_last_revision() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
+    let last = fake.upsert(environment("ghcr.io/a/py312:1", "3.12.4"));
+    let served = fake.serve().await;
+    let (running, c) = start_ready(served.url()).await;
+
+    // The registry goes away for a while; a change lands meanwhile.
+    fake.refuse_watches(true);
+    fake.end_watches();
+    fake.wait_for_calls(|c| c.len() >= 3).await;
+    let py310 = environment("ghcr.io/a/py310:1", "3.10.14");
+    let revision = fake.upsert(py310.clone());
+    fake.refuse_watches(false);
+
+    eventually("the change made while away is selected", || {
+        let mut c = c.clone();
+        async move {
+            select(&mut c, "3.10.14")
+                .await
+                .is_ok_and(|a| a.revision == revision && a.catalogue_age_seconds == 0.0)
+        }
+    })
+    .await;
+    let calls = fake.watch_calls();
+    assert_eq!(calls[0], 0);
+    assert!(
+        calls[1..].iter().all(|from| *from == last),
+        "every reconnect resumes from revision {last}: {calls:?}"
+    );
+    let (_, metrics) = get(&running, "/metrics").await;
+    let reconnects = metric(&metrics, "execenv_selector_watch_reconnects_total");
+    assert!(reconnects >= 2.0, "{metrics}");
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_compacted_revision_makes_the_selector_list_the_catalogue_again() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    let py311 = environment("ghcr.io/a/py311:1", "3.11.9");
+    fake.upsert(py311.clone());
+    let last = fake.upsert(environment("ghcr.io/a/py312:1", "3.12.4"));
+    let served = fake.serve().await;
+    let (running, c) = start_ready(served.url()).await;
+
+    fake.refuse_watches(true);
+    fake.end_watches();
+    fake.wait_for_calls(|c| c.len() >= 2).await;
+    fake.delete(&py311.guid);
+    fake.compact();
+    fake.refuse_watches(false);
+
+    eventually("the deletion is seen after re-listing", || {
+        let mut c = c.clone();
+        async move {
+            select(&mut c, "3.11.9")
+                .await
+                .is_err_and(|e| e.code() == tonic::Code::FailedPrecondition)
+        }
+    })
+    .await;
+    let calls = fake.watch_calls();
+    let n = calls.len();
+    assert_eq!(&calls[n - 2..], &[last, 0], "{calls:?}");
+    assert_eq!(running.catalogue.current().unwrap().len(), 1);
+    assert_eq!(
+        running.catalogue.current().unwrap().revision(),
+        fake.revision()
+    );
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn after_the_registry_disappears_answers_carry_the_catalogue_age() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
+    let served = fake.serve().await;
+    let (running, mut c) = start_ready(served.url()).await;
+    assert_eq!(
+        select(&mut c, "3.11.9")
+            .await
+            .unwrap()
+            .catalogue_age_seconds,
+        0.0
+    );
+
+    served.stop().await;
+    eventually("answers say the catalogue is old", || {
+        let mut c = c.clone();
+        async move {
+            select(&mut c, "3.11.9")
+                .await
+                .is_ok_and(|a| a.catalogue_age_seconds > 0.0 && a.revision == 1)
+        }
+    })
+    .await;
+    let e = c
+        .explain(request(python("3.11.9"), None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(e.catalogue_age_seconds > 0.0);
+    assert!(e.selection.unwrap().catalogue_age_seconds > 0.0);
+    assert_eq!(health(&running).await, ServingStatus::Serving as i32);
+    assert_eq!(get(&running, "/readyz").await.0, 200);
+    let (_, metrics) = get(&running, "/metrics").await;
+    assert!(
+        metric(&metrics, "execenv_selector_catalogue_age_seconds") > 0.0,
+        "{metrics}"
+    );
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn the_service_token_is_required_from_callers_and_sent_to_the_registry() {
+    // The fake requires the token: the selector is ready only if it sent it.
+    let fake = FakeRegistry::new(Some(TOKEN));
+    fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
+    let served = fake.serve().await;
+    let (running, mut c) = start_ready(served.url()).await;
+    let err = c.select(python("3.11.9")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let err = c.explain(python("3.11.9")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_report_selections_and_the_catalogue() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
+    fake.upsert(environment("ghcr.io/a/py312:1", "3.12.4"));
+    let served = fake.serve().await;
+    let (running, mut c) = start_ready(served.url()).await;
+    select(&mut c, "3.11.9").await.unwrap();
+    select(&mut c, "2.7.18").await.unwrap_err();
+    let (status, text) = get(&running, "/metrics").await;
+    assert_eq!(status, 200);
+    for (name, value) in [
+        (
+            "execenv_selector_selections_total{outcome=\"selected\"}",
+            1.0,
+        ),
+        (
+            "execenv_selector_selections_total{outcome=\"no_match\"}",
+            1.0,
+        ),
+        ("execenv_selector_selection_seconds_count", 2.0),
+        ("execenv_selector_catalogue_environments", 2.0),
+        ("execenv_selector_catalogue_revision", 2.0),
+        ("execenv_selector_catalogue_age_seconds", 0.0),
+    ] {
+        assert_eq!(metric(&text, name), value, "{name} in\n{text}");
+    }
+    assert!(text.contains("grpc_server_"), "{text}");
+    stop(running).await;
+    served.stop().await;
+}
+
+/// The value of the sample `name` (with its labels) in OpenMetrics text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn python_nearest_matching_is_refused_at_start() {
+    let mut c = config("http://127.0.0.1:1".into());
+    c.selection.python_version_matching = serde_json::from_str("\"nearest\"").unwrap();
+    let err = start(c, Shutdown::new()).await.err().unwrap();
+    assert!(matches!(err, StartError::Config(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_registry_url_that_is_not_a_url_is_refused_at_start() {
+    let err = start(config("http://bad host:1".into()), Shutdown::new())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("EXECENV_REGISTRY__URL"), "{err}");
+}
+
+#[test]
+fn configuration_variables_set_the_registry_and_the_matching() {
+    let env: HashMap<String, String> = [
+        ("EXECENV_REGISTRY__URL", "http://registry:50051"),
+        ("EXECENV_SELECTION__PYTHON_VERSION_MATCHING", "exact"),
+        ("EXECENV_SELECTION__R_VERSION_MATCHING", "major-minor"),
+        ("EXECENV_SELECTION__QUARTO_VERSION_MATCHING", "exact"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let c: Config = execenv_kit::config::load(&Config::default(), None, &env).unwrap();
+    assert_eq!(c.registry.url, "http://registry:50051");
+    let json = serde_json::to_value(&c.selection).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "python_version_matching": "exact",
+            "r_version_matching": "major-minor",
+            "quarto_version_matching": "exact",
+        })
+    );
+}
+
+#[test]
+fn defaults_need_no_configuration() {
+    let c: Config = execenv_kit::config::load(&Config::default(), None, &HashMap::new()).unwrap();
+    assert_eq!(c, Config::default());
+    assert_eq!(c.server.grpc_addr.to_string(), "0.0.0.0:50053");
+    assert_eq!(c.server.admin_addr.to_string(), "0.0.0.0:9453");
+    assert_eq!(c.registry.url, "http://127.0.0.1:50051");
+    assert_eq!(
+        serde_json::to_value(&c.selection).unwrap(),
+        serde_json::json!({
+            "python_version_matching": "major-minor",
+            "r_version_matching": "nearest",
+            "quarto_version_matching": "nearest",
+        })
+    );
+}
