@@ -21,7 +21,7 @@ type Check = fn([u64; 3]) -> bool;
 /// R and Quarto constraints with an independent reading of each, as the oracle.
 const R_CONSTRAINTS: [(&str, Check); 5] = [
     (">= 4.0.0", |v| v >= [4, 0, 0]),
-    (">=4.1, <5", |v| v >= [4, 1, 0] && v < [5, 0, 0]),
+    (">=4.1, <5", |v| ([4, 1, 0]..[5, 0, 0]).contains(&v)),
     ("~=4.3.0", |v| v >= [4, 3, 0] && v[..2] == [4, 3]),
     ("!=4.3.1", |v| v != [4, 3, 1]),
     ("<4", |v| v < [4, 0, 0]),
