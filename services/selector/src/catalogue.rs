@@ -237,9 +237,14 @@ pub async fn run<S: WatchSource>(
             }
             _ => backoff.next_delay(),
         };
-        tracing::warn!(registry = source.describe(), reason = %outcome.end, from_revision = from,
-            catalogue_revision = mirror.revision, retry_in = ?delay, relist = mirror.relist,
-            "disconnected from the registry; answering from the last catalogue until reconnected");
+        if shared.current().is_some() {
+            tracing::warn!(registry = source.describe(), reason = %outcome.end, from_revision = from,
+                catalogue_revision = mirror.revision, retry_in = ?delay, relist = mirror.relist,
+                "disconnected from the registry; answering from the last catalogue until reconnected");
+        } else {
+            tracing::warn!(registry = source.describe(), reason = %outcome.end, retry_in = ?delay,
+                "cannot list the catalogue from the registry yet; not ready until it can");
+        }
         if !delay.is_zero() {
             tokio::select! {
                 () = shutdown.wait() => return,

@@ -109,7 +109,25 @@ impl SelectionConfig {
             r: self.r_version_matching,
             quarto: self.quarto_version_matching,
         };
-        settings.validate()?;
+        settings.validate().map_err(|e| {
+            // Name the setting as it is configured, not as the rules call it.
+            let violations = e
+                .violations
+                .into_iter()
+                .map(|v| {
+                    let language = v.field.split('.').next().unwrap_or_default().to_owned();
+                    let key = format!("{language}_version_matching");
+                    execenv_core::FieldViolation::new(
+                        format!(
+                            "selection.{key} ({})",
+                            execenv_kit::config::variable_for_key(&format!("selection.{key}"))
+                        ),
+                        v.description,
+                    )
+                })
+                .collect();
+            execenv_core::Error::invalid(violations)
+        })?;
         Ok(settings)
     }
 }

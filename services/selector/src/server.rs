@@ -66,9 +66,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         shutdown.wait_owned(),
     ));
     tracing::info!(%grpc_addr, %admin_addr, registry = %config.registry.url,
-        python_version_matching = ?config.selection.python_version_matching,
-        r_version_matching = ?config.selection.r_version_matching,
-        quarto_version_matching = ?config.selection.quarto_version_matching,
+        python_version_matching = config.selection.python_version_matching.as_str(),
+        r_version_matching = config.selection.r_version_matching.as_str(),
+        quarto_version_matching = config.selection.quarto_version_matching.as_str(),
         "selector listening; watching the registry");
 
     let watch = tokio::spawn(catalogue::run(

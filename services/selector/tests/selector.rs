@@ -545,6 +545,11 @@ async fn python_nearest_matching_is_refused_at_start() {
     c.selection.python_version_matching = serde_json::from_str("\"nearest\"").unwrap();
     let err = start(c, Shutdown::new()).await.err().unwrap();
     assert!(matches!(err, StartError::Config(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("EXECENV_SELECTION__PYTHON_VERSION_MATCHING"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
