@@ -155,14 +155,13 @@ impl<'r> Query<'r> {
         }
     }
 
-    /// Whether an entry's `matching` and permissions let it be chosen for this request.
-    pub(crate) fn eligible(&self, catalogue: &Catalogue, caller: &Caller, entry: &Entry) -> bool {
-        let by_matching = match entry.matching {
+    /// Whether an entry's `matching` lets it be chosen for this request.
+    fn eligible_by_matching(&self, entry: &Entry) -> bool {
+        match entry.matching {
             Matching::Any => true,
             Matching::Exact => self.is_targeted(),
             Matching::None => false,
-        };
-        by_matching && catalogue.permits(caller, entry)
+        }
     }
 
     /// The best candidate: the lowest keys language by language, the first in tie order among
@@ -172,13 +171,20 @@ impl<'r> Query<'r> {
         let mut best_keys = [INCOMPATIBLE; 3];
         for p in self.candidates(catalogue) {
             let entry = &catalogue.entries[p as usize];
-            if !self.eligible(catalogue, caller, entry) {
+            if !self.eligible_by_matching(entry) {
                 continue;
             }
+            // Permissions last: checking them may touch the environment's entries, and most
+            // candidates lose on versions first.
             if self.needs.is_empty() {
-                return Some((p, [0; 3]));
+                if catalogue.permits(caller, entry) {
+                    return Some((p, [0; 3]));
+                }
+                continue;
             }
-            if let Some(keys) = self.beats(catalogue, entry, &best_keys) {
+            if let Some(keys) = self.beats(catalogue, entry, &best_keys)
+                && catalogue.permits(caller, entry)
+            {
                 best_keys = keys;
                 best = Some((p, keys));
             }
