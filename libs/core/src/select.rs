@@ -3,7 +3,17 @@
 //! The content asks for Python, R and Quarto versions or constraints, may target an environment
 //! (by guid or image), and the server says how strictly versions match. [`select`] answers from a
 //! [`Catalogue`] indexed once per catalogue change; [`explain`] gives every environment's verdict.
-//! The ranking ("pairwise comparison") is ours; Connect does not publish it.
+//! The ranking ("pairwise comparison") is ours; Connect does not publish it. Choices made where
+//! the issue leaves room:
+//! - within the same major.minor the highest patch is preferred (in an environment and across
+//!   environments); across minors the nearest, newer first; across majors (only reachable through
+//!   a constraint) the nearest major, newer first;
+//! - "installations the content does not need" counts every installation (TensorFlow included)
+//!   except the one chosen per needed language;
+//! - a target that does not exist, is not permitted or does not fit is FailedPrecondition, like
+//!   "nothing fits"; its violations cover the targeted environments only (automatic selection:
+//!   every environment), plus one for the target field when nothing has that guid or image;
+//! - blank strings count as not given; installed versions that do not parse never fit.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
