@@ -13,7 +13,8 @@ use crate::values::{parse_installation, parse_mount, parse_time};
 const OVERVIEW: &str = "\
 execenvctl administers the execution environments of execenv: the container images content runs \
 in, their Python/R/Quarto installations, volume mounts and who may use them. It talks gRPC to the \
-environment-registry, and to config-sync for the `sync` commands.";
+environment-registry, to config-sync for the `sync` commands and to the selector for `select` and \
+`explain`.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -23,7 +24,9 @@ Examples:
       --mount type=nfs,host=nfs.local,export=/exports/data,target=/data,readonly
   execenvctl env update 0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10 --matching exact --clear supervisor
   execenvctl -o yaml env get 0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10
-  execenvctl sync plan";
+  execenvctl sync plan
+  execenvctl select --python 3.11.4 --r-requires '>= 4.1, < 5'
+  execenvctl explain --manifest bundle/manifest.json --default-image ghcr.io/acme/py:3.11";
 
 /// The admin command line of execenv.
 #[derive(Debug, Parser)]
@@ -59,6 +62,15 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub config_sync: String,
+    /// gRPC address of the selector (the `select` and `explain` commands).
+    #[arg(
+        long,
+        global = true,
+        env = "EXECENV_SELECTOR",
+        default_value = "http://127.0.0.1:50053",
+        value_name = "URL"
+    )]
+    pub selector: String,
     /// Act as this user (guid or name) instead of as the service itself; needs --as-role.
     #[arg(long, global = true, value_name = "USER", requires = "as_role")]
     pub as_user: Option<String>,
@@ -75,8 +87,8 @@ pub struct GlobalArgs {
     /// administrator).
     #[arg(long, global = true, value_name = "ROLE")]
     pub as_role: Option<RoleArg>,
-    /// Shared service token sent as `authorization: Bearer TOKEN`; needed when the registry or
-    /// config-sync is configured with one.
+    /// Shared service token sent as `authorization: Bearer TOKEN`; needed when the registry,
+    /// config-sync or the selector is configured with one.
     #[arg(
         long,
         global = true,
@@ -140,6 +152,65 @@ pub enum Command {
     /// Ask config-sync how the declarative file and the registry compare.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Ask the selector which environment content with these requirements builds and runs in.
+    Select(SelectArgs),
+    /// Show every environment's verdict for these requirements: chosen, compatible or rejected
+    /// (and why).
+    Explain(SelectArgs),
+}
+
+/// `execenvctl select …` and `execenvctl explain …`: what the content asks for and its settings.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SelectArgs {
+    /// Read the requirements from the bundle's manifest.json instead of the requirement flags.
+    // Named one by one (not the group) so clap's message names only the flags actually given.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = [
+            "python", "python_requires", "r", "r_requires", "quarto", "quarto_requires",
+            "environment", "image",
+        ]
+    )]
+    pub manifest: Option<PathBuf>,
+    /// What the content asks for.
+    #[command(flatten)]
+    pub requirements: RequirementArgs,
+    /// The content's default environment (used when nothing is targeted).
+    #[arg(long, value_name = "GUID")]
+    pub default_environment: Option<String>,
+    /// The content's default image (used when nothing is targeted and no default environment).
+    #[arg(long, value_name = "NAME")]
+    pub default_image: Option<String>,
+}
+
+/// The requirements as flags, the manifest.json fields one by one.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RequirementArgs {
+    /// The Python version the content was written with (python.version), e.g. 3.11.4.
+    #[arg(long, value_name = "VERSION")]
+    pub python: Option<String>,
+    /// A PEP 440 specifier set (environment.python.requires), e.g. '>=3.8,<4.0'.
+    #[arg(long, value_name = "SPEC")]
+    pub python_requires: Option<String>,
+    /// The R version the content was written with (platform), e.g. 4.4.1.
+    #[arg(long, value_name = "VERSION")]
+    pub r: Option<String>,
+    /// Comma-separated comparisons (environment.r.requires), e.g. '>= 4.1, < 5'.
+    #[arg(long, value_name = "SPEC")]
+    pub r_requires: Option<String>,
+    /// The Quarto version the content was written with (quarto.version).
+    #[arg(long, value_name = "VERSION")]
+    pub quarto: Option<String>,
+    /// Comma-separated comparisons (environment.quarto.requires), e.g. '>= 1.4'.
+    #[arg(long, value_name = "SPEC")]
+    pub quarto_requires: Option<String>,
+    /// Target this environment (environment.identifier).
+    #[arg(long, value_name = "GUID")]
+    pub environment: Option<String>,
+    /// Target this image (environment.image).
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
 }
 
 /// `execenvctl sync …`

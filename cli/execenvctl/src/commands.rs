@@ -8,11 +8,13 @@ use execenv_proto::registry::v1 as reg;
 use execenv_proto::sync::v1 as sync_pb;
 
 use crate::args::{
-    ChangesArgs, Cli, Command, CreateArgs, EnvCommand, LanguageArg, ListArgs, OutputFormat,
-    PermissionAddArgs, PermissionsCommand, SortArg, SyncCommand, UpdateArgs,
+    ChangesArgs, Cli, Command, CreateArgs, EnvCommand, GlobalArgs, LanguageArg, ListArgs,
+    OutputFormat, PermissionAddArgs, PermissionsCommand, SelectArgs, SortArg, SyncCommand,
+    UpdateArgs,
 };
-use crate::connection::{ConfigSync, Registry};
+use crate::connection::{ConfigSync, Registry, Selector};
 use crate::render::{self, ChangeView, EnvironmentList};
+use crate::selection::{self, ExplanationView, SelectionView};
 use crate::spec;
 use crate::sync::{SyncPlan, SyncStatus};
 
@@ -34,7 +36,8 @@ impl Report {
     }
 }
 
-/// Runs one command against the registry (or, for `sync`, config-sync).
+/// Runs one command against the registry (or, for `sync`, config-sync; for `select` and
+/// `explain`, the selector).
 pub async fn run(cli: Cli) -> Result<Report, Error> {
     let format = cli.global.output;
     // Local problems (bad files, nothing to update) are reported before connecting.
@@ -93,6 +96,44 @@ pub async fn run(cli: Cli) -> Result<Report, Error> {
             let config_sync = ConfigSync::connect(&cli.global).await?;
             sync(config_sync, c, format).await
         }
+        Command::Select(a) => select(&cli.global, &a, format).await,
+        Command::Explain(a) => explain(&cli.global, &a, format).await,
+    }
+}
+
+async fn select(
+    global: &GlobalArgs,
+    args: &SelectArgs,
+    format: OutputFormat,
+) -> Result<Report, Error> {
+    let request = selection::select_request(args)?;
+    let mut selector = Selector::connect(global).await?;
+    let answer = selector
+        .call(|mut c| async move { c.select(request).await })
+        .await
+        .map_err(selection::selection_failure)?;
+    let view = SelectionView::try_from(answer)?;
+    match format {
+        OutputFormat::Table => Ok(Report::text(selection::selection_block(&view))),
+        _ => Ok(Report::text(render::document(&view, format)?)),
+    }
+}
+
+async fn explain(
+    global: &GlobalArgs,
+    args: &SelectArgs,
+    format: OutputFormat,
+) -> Result<Report, Error> {
+    let request = selection::select_request(args)?;
+    let mut selector = Selector::connect(global).await?;
+    let answer = selector
+        .call(|mut c| async move { c.explain(request).await })
+        .await
+        .map_err(selection::selection_failure)?;
+    let view = ExplanationView::try_from(answer)?;
+    match format {
+        OutputFormat::Table => Ok(Report::text(selection::explanation_table(&view))),
+        _ => Ok(Report::text(render::document(&view, format)?)),
     }
 }
 
@@ -391,3 +432,7 @@ mod tests;
 #[cfg(test)]
 #[path = "commands_sync_tests.rs"]
 mod sync_tests;
+
+#[cfg(test)]
+#[path = "commands_selector_tests.rs"]
+mod selector_tests;

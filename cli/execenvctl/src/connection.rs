@@ -1,5 +1,5 @@
-//! Reaching the gRPC servers execenvctl talks to (the registry and config-sync): one connection
-//! path for both, so timeouts, identity headers and the "cannot reach" hints are the same.
+//! Reaching the gRPC servers execenvctl talks to (the registry, config-sync and the selector): one
+//! connection path for all, so timeouts, identity headers and the "cannot reach" hints are the same.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use execenv_core::{Error, ErrorKind, Role};
 use execenv_kit::identity::IdentityInterceptor;
 use execenv_kit::status::from_status;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
+use execenv_proto::selector::v1::selector_client::SelectorClient;
 use execenv_proto::sync::v1::config_sync_client::ConfigSyncClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -38,6 +39,13 @@ pub const CONFIG_SYNC: Server = Server {
     hint: "is config-sync running? start it with `execenv-config-sync run`, or set --config-sync",
 };
 
+/// The selector (`--selector`).
+pub const SELECTOR: Server = Server {
+    name: "the selector",
+    flag: "--selector",
+    hint: "is the selector running? start it with `execenv-selector`, or set --selector",
+};
+
 /// A channel that carries the caller's identity on every call.
 pub type Intercepted = InterceptedService<Channel, IdentityInterceptor>;
 
@@ -46,6 +54,9 @@ pub type Registry = Connection<RegistryClient<Intercepted>>;
 
 /// A connected config-sync client.
 pub type ConfigSync = Connection<ConfigSyncClient<Intercepted>>;
+
+/// A connected selector client.
+pub type Selector = Connection<SelectorClient<Intercepted>>;
 
 /// A connected gRPC client that turns failed calls into execenv errors naming the server.
 pub struct Connection<C> {
@@ -73,6 +84,18 @@ impl ConfigSync {
         Ok(Connection {
             client: ConfigSyncClient::with_interceptor(channel.channel, identity(g)),
             server: CONFIG_SYNC,
+            url: channel.url,
+        })
+    }
+}
+
+impl Selector {
+    /// Connects to the selector at `--selector`.
+    pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
+        let channel = open(SELECTOR, &g.selector).await?;
+        Ok(Connection {
+            client: SelectorClient::with_interceptor(channel.channel, identity(g)),
+            server: SELECTOR,
             url: channel.url,
         })
     }

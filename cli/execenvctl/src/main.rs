@@ -1,11 +1,12 @@
 //! `execenvctl`: the admin command line of execenv. Parses the flags, runs the command against the
-//! registry (or config-sync) and prints the result; failures print `error: …` and exit with 2 for
-//! invalid input, 1 otherwise.
+//! registry (or config-sync, or the selector) and prints the result; failures print `error: …` and
+//! exit with 2 for invalid input, 1 otherwise.
 
 mod args;
 mod commands;
 mod connection;
 mod render;
+mod selection;
 mod spec;
 mod sync;
 mod values;

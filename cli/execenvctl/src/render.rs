@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::args::OutputFormat;
 
 /// Gap between table columns.
-const GAP: &str = "  ";
+pub const GAP: &str = "  ";
 /// Shown for an absent value.
 pub const NONE: &str = "-";
 
@@ -319,7 +319,8 @@ fn versions(list: &[Installation]) -> String {
     }
 }
 
-fn or_none(v: Option<&str>) -> String {
+/// The text, or [`NONE`] when it is absent or empty.
+pub fn or_none(v: Option<&str>) -> String {
     v.filter(|v| !v.is_empty()).unwrap_or(NONE).to_owned()
 }
 
