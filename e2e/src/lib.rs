@@ -165,7 +165,10 @@ impl Process {
                 return Ok(status.code());
             }
             if Instant::now() >= deadline {
-                bail!("process {pid} did not stop within 10 s of SIGTERM");
+                bail!(
+                    "process {pid} did not stop within 10 s of SIGTERM; its log:\n{}",
+                    self.output()
+                );
             }
             std::thread::park_timeout(Duration::from_millis(20));
         }
@@ -323,6 +326,17 @@ fn config_sync_launch<'a>(registry: &RegistryProcess, env: &[(&'a str, String)])
     }
 }
 
+fn selector_launch<'a>(registry: &RegistryProcess, env: &[(&'a str, String)]) -> Launch<'a> {
+    let mut all = vec![("EXECENV_REGISTRY__URL", registry.url.clone())];
+    all.extend(env.iter().cloned());
+    Launch {
+        binary: "execenv-selector",
+        args: &[],
+        env: all,
+        label: "the selector",
+    }
+}
+
 impl ServiceProcess {
     /// Spawns `execenv-config-sync run` against `registry` with `env` (e.g. EXECENV_SYNC__FILE),
     /// without waiting.
@@ -360,15 +374,22 @@ impl ServiceProcess {
         dir: &Path,
         env: &[(&str, String)],
     ) -> Result<ServiceProcess> {
-        let mut all = vec![("EXECENV_REGISTRY__URL", registry.url.clone())];
-        all.extend(env.iter().cloned());
-        let launch = Launch {
-            binary: "execenv-selector",
-            args: &[],
-            env: all,
-            label: "the selector",
-        };
-        let (process, url, admin) = launch.start(dir)?;
+        let (process, url, admin) = selector_launch(registry, env).start(dir)?;
+        Ok(ServiceProcess {
+            process,
+            url,
+            admin,
+        })
+    }
+
+    /// Spawns `execenv-selector` against `registry` without waiting for it to be ready.
+    pub fn spawn_selector(
+        registry: &RegistryProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ServiceProcess> {
+        let (process, url, admin) =
+            selector_launch(registry, env).spawn(dir, free_port()?, free_port()?)?;
         Ok(ServiceProcess {
             process,
             url,

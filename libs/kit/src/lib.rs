@@ -23,6 +23,6 @@ pub use listen::{BindError, Listeners};
 pub use metrics::{GrpcMetricsLayer, Metrics};
 pub use propagation::{TraceContextInterceptor, TraceContextLayer};
 pub use readiness::Readiness;
-pub use shutdown::{Shutdown, shutdown_signal};
+pub use shutdown::{DRAIN_GRACE, Shutdown, join_server, shutdown_signal};
 pub use status::{from_status, to_status};
 pub use telemetry::{TelemetryError, TelemetryGuard};

@@ -78,9 +78,46 @@ impl Shutdown {
     }
 }
 
+/// How long a server may take to finish its open requests after shutdown was asked for.
+pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits for a server task that was told to shut down, at most `grace`: a client that never
+/// finishes a request or never acknowledges the close (HTTP/2 GOAWAY) cannot hold the process up.
+/// Failures and the forced close are logged.
+pub async fn join_server<E: std::fmt::Display>(
+    what: &str,
+    task: tokio::task::JoinHandle<Result<(), E>>,
+    grace: std::time::Duration,
+) {
+    let abort = task.abort_handle();
+    match tokio::time::timeout(grace, task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "{what} failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "{what} task failed"),
+        Err(_) => {
+            abort.abort();
+            tracing::warn!(
+                ?grace,
+                "{what} still had open connections after shutdown; closed them"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn join_server_closes_a_server_that_does_not_finish_within_the_grace() {
+        let stuck = tokio::spawn(async {
+            std::future::pending::<()>().await;
+            Ok::<(), String>(())
+        });
+        let abort = stuck.abort_handle();
+        join_server("stuck", stuck, std::time::Duration::from_millis(10)).await;
+        assert!(abort.is_finished());
+    }
 
     #[tokio::test]
     async fn trigger_releases_every_clone() {

@@ -86,12 +86,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     tracing::info!(%grpc_addr, %admin_addr, registry = %config.registry.url,
         file = ?sync_config.file, legacy_file = ?sync_config.legacy_file, "config-sync listening");
     let servers = async move {
-        if let Err(e) = flatten(grpc.await) {
-            tracing::error!(error = %e, "gRPC server failed");
-        }
-        if let Err(e) = flatten(admin.await) {
-            tracing::error!(error = %e, "admin server failed");
-        }
+        execenv_kit::join_server("gRPC server", grpc, execenv_kit::DRAIN_GRACE).await;
+        execenv_kit::join_server("admin server", admin, execenv_kit::DRAIN_GRACE).await;
     };
 
     let startup_deadline = Instant::now() + Duration::from_millis(sync_config.startup_timeout_ms);
@@ -167,13 +163,6 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
 
 fn syncer_file(config: &Config) -> PathBuf {
     config.sync.file.clone().unwrap_or_default()
-}
-
-fn flatten<E: std::fmt::Display>(
-    r: Result<Result<(), E>, tokio::task::JoinError>,
-) -> Result<(), String> {
-    r.map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
 }
 
 /// Runs `call` until it succeeds, fails with anything but UNAVAILABLE, or `deadline` passes:

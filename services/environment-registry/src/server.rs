@@ -150,20 +150,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     };
     let done = tokio::spawn(async move {
         let result = background.await;
-        if let Err(e) = grpc
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
-            tracing::error!(error = %e, "gRPC server failed");
-        }
-        if let Err(e) = admin
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
-            tracing::error!(error = %e, "admin server failed");
-        }
+        execenv_kit::join_server("gRPC server", grpc, execenv_kit::DRAIN_GRACE).await;
+        execenv_kit::join_server("admin server", admin, execenv_kit::DRAIN_GRACE).await;
         tracing::info!("registry stopped");
         result
     });

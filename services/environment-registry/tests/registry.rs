@@ -570,3 +570,29 @@ async fn an_sqlite_path_that_cannot_be_opened_stops_the_registry_with_the_reason
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn shutdown_completes_while_clients_keep_their_connections_and_watches_open() {
+    let r = Registry::start().await;
+    let mut idle = r.admin().await;
+    create(&mut idle, "ghcr.io/acme/a:1", "A").await;
+    let mut watcher = r.admin().await;
+    let mut stream = watcher
+        .watch_environments(reg::WatchEnvironmentsRequest { from_revision: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(ev) = stream.next().await {
+        if ev.unwrap().kind == Kind::Synced as i32 {
+            break;
+        }
+    }
+    r.running.shutdown.trigger();
+    // The idle client and the open watch must not hold the registry up.
+    tokio::time::timeout(Duration::from_secs(5), r.running.done)
+        .await
+        .expect("the registry stops within 5 s")
+        .unwrap()
+        .unwrap();
+    drop((idle, stream));
+}

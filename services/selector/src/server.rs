@@ -94,12 +94,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let done = tokio::spawn(async move {
         let _ = ready.await;
         let _ = watch.await;
-        if let Err(e) = flatten(grpc.await) {
-            tracing::error!(error = %e, "gRPC server failed");
-        }
-        if let Err(e) = flatten(admin.await) {
-            tracing::error!(error = %e, "admin server failed");
-        }
+        execenv_kit::join_server("gRPC server", grpc, execenv_kit::DRAIN_GRACE).await;
+        execenv_kit::join_server("admin server", admin, execenv_kit::DRAIN_GRACE).await;
         tracing::info!("selector stopped");
     });
     Ok(Running {
@@ -109,11 +105,4 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         shutdown,
         done,
     })
-}
-
-fn flatten<E: std::fmt::Display>(
-    r: Result<Result<(), E>, tokio::task::JoinError>,
-) -> Result<(), String> {
-    r.map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
 }
