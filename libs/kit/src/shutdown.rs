@@ -86,16 +86,17 @@ pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Failures and the forced close are logged.
 pub async fn join_server<E: std::fmt::Display>(
     what: &str,
-    task: tokio::task::JoinHandle<Result<(), E>>,
+    mut task: tokio::task::JoinHandle<Result<(), E>>,
     grace: std::time::Duration,
 ) {
-    let abort = task.abort_handle();
-    match tokio::time::timeout(grace, task).await {
+    match tokio::time::timeout(grace, &mut task).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "{what} failed"),
         Ok(Err(e)) => tracing::error!(error = %e, "{what} task failed"),
         Err(_) => {
-            abort.abort();
+            task.abort();
+            // Completes at once with "cancelled": the connections are closed when this returns.
+            let _ = task.await;
             tracing::warn!(
                 ?grace,
                 "{what} still had open connections after shutdown; closed them"
