@@ -3,7 +3,10 @@
 //! - ApplyManagedSet with 10,000 definitions: create all, update half, then a no-op — on SQLite
 //!   and on PostgreSQL (EXECENV_TEST_DATABASE_URL; `make bench` starts a server when unset);
 //! - detect-to-commit latency: from writing the declarative file to the change arriving on the
-//!   registry's watch stream, through a running config-sync.
+//!   registry's watch stream, through a running config-sync;
+//! - selection over 10,000 environments with three languages: in-process p50/p99, and through
+//!   the real selector binary with 32 concurrent gRPC clients (p50/p99, throughput), plus the
+//!   resident memory of the registry and the selector.
 //!
 //! Numbers are printed, never asserted.
 
@@ -11,11 +14,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use execenv_e2e::{ConfigSyncProcess, RegistryProcess, fresh_postgres_database};
+use execenv_e2e::{ConfigSyncProcess, RegistryProcess, ServiceProcess, fresh_postgres_database};
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
 use execenv_proto::registry::v1::watch_environments_response::Kind;
+use execenv_proto::selector::v1 as sel;
+use execenv_proto::selector::v1::selector_client::SelectorClient;
 use tokio_stream::StreamExt;
 
 const DEFINITIONS: usize = 10_000;
@@ -149,6 +154,211 @@ async fn latency_bench(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// 10,000 environments with Python, R and Quarto installations, as definitions.
+fn three_language_catalogue() -> Vec<pb::EnvironmentSpec> {
+    (0..DEFINITIONS)
+        .map(|i| {
+            let one = |version: String, path: &str| {
+                Some(pb::Installations {
+                    installations: vec![pb::Installation {
+                        version,
+                        path: path.into(),
+                    }],
+                })
+            };
+            pb::EnvironmentSpec {
+                name: format!("ghcr.io/acme/select-{i}:1"),
+                title: Some(format!("select {i}")),
+                python: one(
+                    format!("3.{}.{}", 8 + i % 5, i % 10),
+                    "/opt/python/bin/python3",
+                ),
+                r: one(format!("4.{}.{}", i % 5, i % 3), "/opt/R/bin/R"),
+                quarto: one(
+                    format!("1.{}.{}", 3 + i % 3, i % 50),
+                    "/opt/quarto/bin/quarto",
+                ),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+fn request() -> sel::SelectRequest {
+    sel::SelectRequest {
+        requirements: Some(sel::Requirements {
+            python_version: Some("3.11.4".into()),
+            r_version: Some("4.3.1".into()),
+            quarto_version: Some("1.4.20".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Percentiles of sorted samples, in microseconds.
+fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+    samples.sort();
+    let at =
+        |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e6;
+    (at(0.5), at(0.99))
+}
+
+/// Selection in-process over the same 10,000 environments the registry serves.
+fn select_in_process(environments: Vec<execenv_core::Environment>) {
+    use execenv_core::select::{
+        Catalogue, ContentSettings, LanguageNeed, MatchingSettings, Requirements, select,
+    };
+    let started = Instant::now();
+    let catalogue = Catalogue::new(1, environments);
+    let build = started.elapsed();
+    let needs = Requirements {
+        python: LanguageNeed {
+            version: Some("3.11.4".into()),
+            constraint: None,
+        },
+        r: LanguageNeed {
+            version: Some("4.3.1".into()),
+            constraint: None,
+        },
+        quarto: LanguageNeed {
+            version: Some("1.4.20".into()),
+            constraint: None,
+        },
+        ..Default::default()
+    };
+    let caller = execenv_core::Caller {
+        user: Some("alice".into()),
+        groups: vec![],
+        role: execenv_core::Role::Publisher,
+    };
+    let settings = MatchingSettings::default();
+    let mut samples = Vec::with_capacity(5000);
+    for _ in 0..5000 {
+        let t = Instant::now();
+        let chosen = select(
+            &catalogue,
+            &needs,
+            &ContentSettings::default(),
+            &caller,
+            &settings,
+        )
+        .map(|s| s.environment.guid);
+        samples.push(t.elapsed());
+        std::hint::black_box(chosen.ok());
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    println!(
+        "selection in-process, {} environments x 3 languages: p50 {p50:.1} us, p99 {p99:.1} us (catalogue built in {:.0} ms)",
+        catalogue.len(),
+        ms(build)
+    );
+}
+
+async fn select_bench(dir: &Path) -> Result<()> {
+    let db = format!("sqlite://{}", dir.join("select.db").display());
+    let registry = RegistryProcess::start(&db, dir, &[])?;
+    let mut admin = RegistryClient::connect(registry.url.clone())
+        .await?
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20);
+    apply(&mut admin, three_language_catalogue()).await?;
+    let selector = ServiceProcess::selector(&registry, dir, &[])?;
+    let mut list = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = admin
+            .list_environments(reg::ListEnvironmentsRequest {
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        list.extend(page.environments);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let environments = list
+        .into_iter()
+        .map(execenv_core::Environment::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    select_in_process(environments);
+
+    let channel = tonic::transport::Channel::from_shared(selector.url.clone())?
+        .connect()
+        .await?;
+    // Warm up, and wait until the selector holds all 10,000.
+    let mut warm = SelectorClient::new(channel.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while warm
+        .explain(sel::SelectRequest::default())
+        .await?
+        .into_inner()
+        .verdicts
+        .len()
+        < DEFINITIONS
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the selector did not receive the catalogue"
+        );
+    }
+    const CLIENTS: usize = 32;
+    const PER_CLIENT: usize = 500;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut client = SelectorClient::new(channel.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(PER_CLIENT);
+            for _ in 0..PER_CLIENT {
+                let t = Instant::now();
+                client.select(request()).await?;
+                samples.push(t.elapsed());
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    let (p50, p99) = percentiles(&mut samples);
+    println!(
+        "selection over gRPC, {CLIENTS} concurrent clients, {} calls: p50 {:.2} ms, p99 {:.2} ms, {:.0} selections/s",
+        samples.len(),
+        p50 / 1000.0,
+        p99 / 1000.0,
+        samples.len() as f64 / elapsed.as_secs_f64()
+    );
+    for (name, pid) in [
+        ("registry", registry.process.id()),
+        ("selector", selector.process.id()),
+    ] {
+        println!(
+            "resident memory with {DEFINITIONS} environments: {name} {}",
+            rss(pid)
+        );
+    }
+    Ok(())
+}
+
+/// A process's resident set size, from /proc.
+fn rss(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.trim_start_matches("VmRSS:").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -161,5 +371,6 @@ async fn main() -> Result<()> {
     let postgres = fresh_postgres_database()?;
     sync_bench("postgres", &postgres, dir.path()).await?;
     latency_bench(dir.path()).await?;
+    select_bench(dir.path()).await?;
     Ok(())
 }
