@@ -335,6 +335,35 @@ async fn select_bench(dir: &Path) -> Result<()> {
         p99 / 1000.0,
         samples.len() as f64 / elapsed.as_secs_f64()
     );
+    // One client, one call at a time: the latency of a selection without queueing.
+    let mut single = SelectorClient::new(channel.clone());
+    let mut samples = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        let t = Instant::now();
+        single.select(request()).await?;
+        samples.push(t.elapsed());
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    println!("selection over gRPC, 1 client, one call at a time: p50 {p50:.0} us, p99 {p99:.0} us");
+    let (_, metrics) = execenv_e2e::http_get(&selector.admin, "/metrics")?;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (sum, count) = (
+        value("execenv_selector_selection_seconds_sum"),
+        value("execenv_selector_selection_seconds_count"),
+    );
+    if count > 0.0 {
+        println!(
+            "the selector's own time per Select (its histogram): mean {:.1} us over {count} calls",
+            sum / count * 1e6
+        );
+    }
     for (name, pid) in [
         ("registry", registry.process.id()),
         ("selector", selector.process.id()),
@@ -363,14 +392,23 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// `execenv-bench [sync] [latency] [select]`: the named parts, or all of them.
 #[tokio::main]
 async fn main() -> Result<()> {
+    let parts: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |p: &str| parts.is_empty() || parts.iter().any(|a| a == p);
     let dir = tempfile::tempdir()?;
-    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    sync_bench("sqlite", &sqlite, dir.path()).await?;
-    let postgres = fresh_postgres_database()?;
-    sync_bench("postgres", &postgres, dir.path()).await?;
-    latency_bench(dir.path()).await?;
-    select_bench(dir.path()).await?;
+    if wants("sync") {
+        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+        sync_bench("sqlite", &sqlite, dir.path()).await?;
+        let postgres = fresh_postgres_database()?;
+        sync_bench("postgres", &postgres, dir.path()).await?;
+    }
+    if wants("latency") {
+        latency_bench(dir.path()).await?;
+    }
+    if wants("select") {
+        select_bench(dir.path()).await?;
+    }
     Ok(())
 }

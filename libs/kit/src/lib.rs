@@ -19,7 +19,7 @@ pub use admin::serve_admin;
 pub use config::{AuthConfig, ConfigError, LogFormat, ServerConfig, TelemetryConfig};
 pub use grpc::{health_service, health_service_for, reflection_service};
 pub use identity::{IdentityInterceptor, caller_from_metadata};
-pub use listen::{BindError, Listeners};
+pub use listen::{BindError, Listeners, grpc_incoming};
 pub use metrics::{GrpcMetricsLayer, Metrics};
 pub use propagation::{TraceContextInterceptor, TraceContextLayer};
 pub use readiness::Readiness;

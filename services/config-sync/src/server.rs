@@ -14,7 +14,6 @@ use execenv_kit::propagation::TraceContextLayer;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::sync::v1::config_sync_server::ConfigSyncServer;
 use tokio::time::Instant;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::metrics::SyncMetrics;
 use crate::registry::GrpcRegistry;
@@ -73,7 +72,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
             .add_service(reflection)
             .add_service(ConfigSyncServer::new(service))
             .serve_with_incoming_shutdown(
-                TcpListenerStream::new(grpc_listener),
+                execenv_kit::grpc_incoming(grpc_listener),
                 shutdown.wait_owned(),
             ),
     );

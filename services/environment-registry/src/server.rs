@@ -16,7 +16,6 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::feed::ChangeFeed;
 use crate::service::{Backend, RegistryService};
@@ -102,7 +101,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), shutdown.wait_owned());
+        .serve_with_incoming_shutdown(
+            execenv_kit::grpc_incoming(grpc_listener),
+            shutdown.wait_owned(),
+        );
     let grpc = tokio::spawn(grpc);
     let admin = tokio::spawn(serve_admin(
         admin_listener,

@@ -7,7 +7,6 @@ use execenv_kit::metrics::{GrpcMetricsLayer, Metrics};
 use execenv_kit::propagation::TraceContextLayer;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::selector::v1::selector_server::SelectorServer;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::catalogue::{self, SharedCatalogue, WatchOptions};
 use crate::metrics::SelectorMetrics;
@@ -55,7 +54,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
             .add_service(reflection)
             .add_service(SelectorServer::new(service))
             .serve_with_incoming_shutdown(
-                TcpListenerStream::new(grpc_listener),
+                execenv_kit::grpc_incoming(grpc_listener),
                 shutdown.wait_owned(),
             ),
     );
