@@ -117,12 +117,24 @@ pub(crate) fn from_text<T: de::DeserializeOwned>(text: &str, origin: &str) -> Re
     if is_json(origin, text) {
         serde_json::from_str(text).map_err(|e| syntax_error(origin, &e.to_string()))
     } else {
-        serde_saphyr::from_str(text).map_err(|e| {
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
             // serde-saphyr appends a source snippet after the first line; line and column suffice.
             let message = e.to_string();
             let first = message.lines().next().unwrap_or_default();
             syntax_error(origin, first.strip_prefix("error: ").unwrap_or(first))
         })
+    }
+}
+
+/// serde-saphyr's default budget (250,000 nodes) stops at roughly 10,000 definitions; ours
+/// allows 20 times that, still bounded against hostile input (aliases keep their defaults).
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_nodes: 5_000_000,
+            max_events: 20_000_000,
+            max_recorded_anchor_events: 20_000_000,
+        },
     }
 }
 

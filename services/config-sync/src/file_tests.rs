@@ -260,3 +260,16 @@ fn digest_depends_on_the_definitions_not_on_formatting() {
     assert_eq!(a.digest(), b.digest());
     assert_ne!(a.digest(), c.digest());
 }
+
+#[test]
+fn a_file_of_ten_thousand_definitions_parses_within_the_yaml_budget() {
+    let text: String = (0..10_000)
+        .map(|i| {
+            format!(
+                "- name: ghcr.io/acme/m-{i}:1\n  title: m {i}\n  python: {{installations: [{{version: 3.11.{i}, path: /opt/py/bin/python3}}]}}\n  r: {{installations: [{{version: 4.4.1, path: /opt/R/bin/R}}]}}\n  quarto: {{installations: [{{version: 1.5.57, path: /opt/q/bin/quarto}}]}}\n"
+            )
+        })
+        .collect();
+    let drafts = parse(&text, "big.yaml").expect("10,000 definitions parse");
+    assert_eq!(drafts.len(), 10_000);
+}
