@@ -24,12 +24,11 @@
 
 use std::collections::BTreeMap;
 
-use execenv_core::{Environment, Error, Language, VolumeSource};
+use execenv_core::{Environment, Error, Language};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvVar, LocalObjectReference, NFSVolumeSource,
-    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EnvVar, LocalObjectReference, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -38,10 +37,12 @@ use sha2::{Digest, Sha256};
 use crate::template::JobTemplate;
 use check::check;
 pub(crate) use check::reserved_path;
+use volumes::{mount, volumes};
 
 mod check;
 #[cfg(test)]
 mod tests;
+mod volumes;
 
 /// Where the content runner sits inside the content container (the runtime emptyDir's `bin/`).
 pub const DEFAULT_RUNNER_PATH: &str = "/opt/execenv/runtime/bin/execenv-content-runner";
@@ -403,80 +404,6 @@ fn interpreter_variable(language: Language) -> Option<&'static str> {
         Language::R => Some("EXECENV_R"),
         Language::Quarto => Some("EXECENV_QUARTO"),
         Language::Tensorflow => None,
-    }
-}
-
-/// The pod's volumes and the content container's mounts.
-fn volumes(
-    launch: &LaunchRequest,
-    environment: &Environment,
-    settings: &JobSettings,
-) -> (Vec<Volume>, Vec<VolumeMount>) {
-    let cache_read_only = launch.kind == LaunchKind::Run;
-    let mut volumes = vec![
-        Volume {
-            name: RUNTIME_VOLUME.into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        },
-        pvc_volume(DATA_VOLUME, &settings.data_pvc, false),
-        pvc_volume(CACHE_VOLUME, &settings.package_cache_pvc, cache_read_only),
-    ];
-    let mut mounts = vec![
-        mount(RUNTIME_VOLUME, RUNTIME_PATH, None, true),
-        mount(
-            DATA_VOLUME,
-            CONTENT_PATH,
-            Some(format!(
-                "content/{}/{}",
-                launch.content_guid, launch.bundle_id
-            )),
-            false,
-        ),
-        mount(
-            CACHE_VOLUME,
-            CACHE_PATH,
-            Some(cache_sub_path(&environment.spec.name)),
-            cache_read_only,
-        ),
-    ];
-    for (i, m) in environment.spec.volume_mounts.iter().enumerate() {
-        let name = format!("execenv-env-{i}");
-        volumes.push(match &m.source {
-            VolumeSource::Nfs { host, export_path } => Volume {
-                name: name.clone(),
-                nfs: Some(NFSVolumeSource {
-                    server: host.clone(),
-                    path: export_path.clone(),
-                    read_only: m.read_only.then_some(true),
-                }),
-                ..Volume::default()
-            },
-            VolumeSource::Pvc { claim_name } => pvc_volume(&name, claim_name, m.read_only),
-        });
-        mounts.push(mount(&name, &m.target_path, None, m.read_only));
-    }
-    (volumes, mounts)
-}
-
-fn pvc_volume(name: &str, claim: &str, read_only: bool) -> Volume {
-    Volume {
-        name: name.into(),
-        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-            claim_name: claim.into(),
-            read_only: read_only.then_some(true),
-        }),
-        ..Volume::default()
-    }
-}
-
-fn mount(volume: &str, path: &str, sub_path: Option<String>, read_only: bool) -> VolumeMount {
-    VolumeMount {
-        name: volume.into(),
-        mount_path: path.into(),
-        sub_path,
-        read_only: read_only.then_some(true),
-        ..VolumeMount::default()
     }
 }
 

@@ -1,0 +1,90 @@
+//! The pod's volumes and the content container's mounts (see the table in [`super`]).
+
+use execenv_core::{Environment, VolumeSource};
+use k8s_openapi::api::core::v1::{
+    EmptyDirVolumeSource, NFSVolumeSource, PersistentVolumeClaimVolumeSource, Volume, VolumeMount,
+};
+
+use super::{
+    CACHE_PATH, CACHE_VOLUME, CONTENT_PATH, DATA_VOLUME, JobSettings, LaunchKind, LaunchRequest,
+    RUNTIME_PATH, RUNTIME_VOLUME, cache_sub_path,
+};
+
+/// The pod's volumes and the content container's mounts.
+pub(super) fn volumes(
+    launch: &LaunchRequest,
+    environment: &Environment,
+    settings: &JobSettings,
+) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let cache_read_only = launch.kind == LaunchKind::Run;
+    let mut volumes = vec![
+        Volume {
+            name: RUNTIME_VOLUME.into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+        pvc_volume(DATA_VOLUME, &settings.data_pvc, false),
+        pvc_volume(CACHE_VOLUME, &settings.package_cache_pvc, cache_read_only),
+    ];
+    let mut mounts = vec![
+        mount(RUNTIME_VOLUME, RUNTIME_PATH, None, true),
+        mount(
+            DATA_VOLUME,
+            CONTENT_PATH,
+            Some(format!(
+                "content/{}/{}",
+                launch.content_guid, launch.bundle_id
+            )),
+            false,
+        ),
+        mount(
+            CACHE_VOLUME,
+            CACHE_PATH,
+            Some(cache_sub_path(&environment.spec.name)),
+            cache_read_only,
+        ),
+    ];
+    for (i, m) in environment.spec.volume_mounts.iter().enumerate() {
+        let name = format!("execenv-env-{i}");
+        volumes.push(match &m.source {
+            VolumeSource::Nfs { host, export_path } => Volume {
+                name: name.clone(),
+                nfs: Some(NFSVolumeSource {
+                    server: host.clone(),
+                    path: export_path.clone(),
+                    read_only: m.read_only.then_some(true),
+                }),
+                ..Volume::default()
+            },
+            VolumeSource::Pvc { claim_name } => pvc_volume(&name, claim_name, m.read_only),
+        });
+        mounts.push(mount(&name, &m.target_path, None, m.read_only));
+    }
+    (volumes, mounts)
+}
+
+fn pvc_volume(name: &str, claim: &str, read_only: bool) -> Volume {
+    Volume {
+        name: name.into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim.into(),
+            read_only: read_only.then_some(true),
+        }),
+        ..Volume::default()
+    }
+}
+
+pub(super) fn mount(
+    volume: &str,
+    path: &str,
+    sub_path: Option<String>,
+    read_only: bool,
+) -> VolumeMount {
+    VolumeMount {
+        name: volume.into(),
+        mount_path: path.into(),
+        sub_path,
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
