@@ -1053,6 +1053,48 @@ fn template_lists_are_appended_after_ours() {
 }
 
 #[test]
+fn template_entries_named_like_ours_are_merged_not_repeated() {
+    let text = r#"
+apiVersion: batch/v1
+kind: Job
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: execenv-runtime-init
+          imagePullPolicy: Always
+          resources:
+            limits:
+              memory: 64Mi
+      volumes:
+        - name: execenv-runtime
+          emptyDir:
+            medium: Memory
+"#;
+    let mut s = settings();
+    s.base_template = Some(JobTemplate::from_yaml("job-base.yaml", text).expect("template"));
+    let job = build(&launch(LaunchKind::Build), &environment(None, vec![]), &s);
+    let p = pod(&job);
+    assert_eq!(p.init_containers.as_ref().map(Vec::len), Some(1));
+    let c = init(&job);
+    assert_eq!(c.image.as_deref(), Some("ghcr.io/execenv/runtime:0.1.0"));
+    assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
+    assert_eq!(c.args, Some(vec!["/mnt/execenv-runtime".to_string()]));
+    assert!(
+        c.resources
+            .as_ref()
+            .and_then(|r| r.limits.as_ref())
+            .is_some()
+    );
+    assert_eq!(p.volumes.as_ref().map(Vec::len), Some(3));
+    let empty_dir = volume(&job, "execenv-runtime")
+        .empty_dir
+        .clone()
+        .expect("emptyDir");
+    assert_eq!(empty_dir.medium.as_deref(), Some("Memory"));
+}
+
+#[test]
 fn template_must_be_a_batch_v1_job() {
     for bad in [
         "apiVersion: v1\nkind: Pod\n",
