@@ -292,3 +292,124 @@ async fn kubernetes_finished_job_with_ttl_zero_is_deleted_by_the_ttl_controller(
     .context("the ttl-after-finished controller did not delete the finished Job")??;
     Ok(())
 }
+
+/// The launcher's Job (execenv_launcher::job_spec, issue 7) as the real API server sees it: it is
+/// accepted, the Job controller creates its pod with the init container, the supervisor-wrapped
+/// runner and every mount, and the pod's success completes the Job.
+#[tokio::test]
+async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Result<()> {
+    use execenv_launcher::job_spec::{
+        ChosenInstallation, JobSettings, LaunchKind, LaunchRequest, PodSecurity, Resources,
+        build_job, job_name,
+    };
+    let client = testbed_client().await?;
+    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
+    let ns = namespace(&client, "launch").await?;
+    let guid = uuid::Uuid::new_v4();
+    let environment: execenv_core::Environment = serde_json::from_value(json!({
+        "id": 1, "guid": guid, "name": "ghcr.io/rstudio/content-base:r4.4.1-py3.12.4-ubuntu2204", "title": "Python 3.12",
+        "description": null, "cluster_name": "Kubernetes", "matching": "any", "supervisor": "/opt/supervisor/run.sh",
+        "python": [{"version": "3.12.4", "path": "/opt/python/3.12.4/bin/python3"}], "r": [], "quarto": [], "tensorflow": [],
+        "volume_mounts": [{"source": {"type": "pvc", "claim_name": "reference-data"}, "target_path": "/mnt/reference", "read_only": true}],
+        "environment_type": "Kubernetes", "managed_by": null, "permissions": [],
+        "created_time": "2026-11-28T00:00:00Z", "updated_time": "2026-11-28T00:00:00Z", "revision": 1,
+    }))?;
+    let launch = LaunchRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        kind: LaunchKind::Build,
+        content_guid: uuid::Uuid::new_v4().to_string(),
+        bundle_id: "42".into(),
+        command: vec![],
+        env: vec![],
+        resources: Resources {
+            memory_limit: Some("1Gi".into()),
+            ..Default::default()
+        },
+        service_account: None,
+    };
+    let installations = [ChosenInstallation {
+        language: execenv_core::Language::Python,
+        version: "3.12.4".into(),
+        path: "/opt/python/3.12.4/bin/python3".into(),
+    }];
+    let settings = JobSettings {
+        namespace: ns.clone(),
+        runtime_image: "ghcr.io/execenv/runtime:0.1.0".into(),
+        runner_path: execenv_launcher::job_spec::DEFAULT_RUNNER_PATH.into(),
+        data_pvc: "execenv-data".into(),
+        package_cache_pvc: "execenv-package-cache".into(),
+        ttl_seconds_after_finished: Some(600),
+        build_active_deadline_seconds: Some(3600),
+        default_service_account: None,
+        automount_service_account_token: false,
+        image_pull_secrets: vec![],
+        security: PodSecurity {
+            run_as_user: Some(999),
+            ..PodSecurity::default()
+        },
+        base_template: None,
+    };
+    let job = build_job(&launch, &environment, &installations, &settings)?;
+    let name = job_name(&launch.request_id);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .context("the API server accepts the launcher's Job")?;
+    let pods = node
+        .bind_pods(&ns, &format!("job-name={name}"), WAIT)
+        .await?;
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod = pod_api.get(&pods[0]).await?;
+    let spec = pod.spec.clone().expect("pod spec");
+    let init = spec.init_containers.clone().unwrap_or_default();
+    ensure!(
+        init.len() == 1 && init[0].name == "execenv-runtime-init",
+        "init container: {init:?}"
+    );
+    let content = &spec.containers[0];
+    let command = content.command.clone().unwrap_or_default();
+    ensure!(
+        command.first().map(String::as_str) == Some("/opt/supervisor/run.sh"),
+        "supervisor first: {command:?}"
+    );
+    ensure!(
+        command.get(1).map(String::as_str) == Some(execenv_launcher::job_spec::DEFAULT_RUNNER_PATH)
+            && command.get(2).map(String::as_str) == Some("build"),
+        "{command:?}"
+    );
+    let mounts: Vec<String> = content
+        .volume_mounts
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.mount_path)
+        .collect();
+    for path in [
+        "/opt/execenv/runtime",
+        "/mnt/content",
+        "/mnt/cache",
+        "/mnt/reference",
+    ] {
+        ensure!(
+            mounts.iter().any(|m| m == path),
+            "mount {path} in {mounts:?}"
+        );
+    }
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    ensure!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str)
+            == Some("execenv-launcher"),
+        "{labels:?}"
+    );
+    node.run(&ns, &pods[0]).await?;
+    node.finish(&ns, &pods[0], &Outcome::Succeeded).await?;
+    tokio::time::timeout(
+        WAIT,
+        await_condition(jobs, &name, has_condition("Complete")),
+    )
+    .await
+    .context("the launcher's Job did not complete")??;
+    Ok(())
+}
