@@ -204,6 +204,22 @@ impl Default for TelemetryConfig {
     }
 }
 
+/// Where the registry is, for the services that call it (`EXECENV_REGISTRY__URL`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryConfig {
+    /// gRPC URL of execenv-environment-registry.
+    pub url: String,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            url: "http://127.0.0.1:50051".to_owned(),
+        }
+    }
+}
+
 /// Service-to-service authentication (`EXECENV_AUTH__SERVICE_TOKEN`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -14,6 +14,7 @@ pub mod service;
 
 use std::net::SocketAddr;
 
+pub use execenv_kit::config::RegistryConfig;
 use execenv_kit::config::{AuthConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::shutdown::Shutdown;
 use serde::{Deserialize, Serialize};
@@ -53,22 +54,6 @@ impl Default for Config {
             selection: SelectionConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
-        }
-    }
-}
-
-/// Where the registry is (`EXECENV_REGISTRY__URL`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RegistryConfig {
-    /// gRPC URL of execenv-environment-registry.
-    pub url: String,
-}
-
-impl Default for RegistryConfig {
-    fn default() -> Self {
-        RegistryConfig {
-            url: "http://127.0.0.1:50051".to_owned(),
         }
     }
 }
