@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use execenv_core::{Error, ErrorKind};
-use execenv_kit::Listeners;
-use execenv_kit::admin::serve_admin;
 use execenv_kit::grpc::{health_service, reflection_service};
-use execenv_kit::metrics::{GrpcMetricsLayer, Metrics};
-use execenv_kit::propagation::TraceContextLayer;
+use execenv_kit::metrics::Metrics;
 use execenv_kit::shutdown::Shutdown;
+use execenv_kit::{Listeners, Servers};
 use execenv_proto::sync::v1::config_sync_server::ConfigSyncServer;
 use tokio::time::Instant;
+use tonic::service::Routes;
 
 use crate::metrics::SyncMetrics;
 use crate::registry::GrpcRegistry;
@@ -64,29 +63,21 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         registry.clone(),
         config.auth.service_token.clone(),
     );
-    let grpc = tokio::spawn(
-        tonic::transport::Server::builder()
-            .layer(TraceContextLayer)
-            .layer(GrpcMetricsLayer::new(&metrics))
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(ConfigSyncServer::new(service))
-            .serve_with_incoming_shutdown(
-                execenv_kit::grpc_incoming(grpc_listener),
-                shutdown.wait_owned(),
-            ),
-    );
-    let admin = tokio::spawn(serve_admin(
+    let routes = Routes::new(health)
+        .add_service(reflection)
+        .add_service(ConfigSyncServer::new(service));
+    let servers = Servers::spawn(
+        routes,
+        grpc_listener,
         admin_listener,
-        metrics.clone(),
+        &metrics,
         readiness.clone(),
-        shutdown.wait_owned(),
-    ));
+        &shutdown,
+    );
     tracing::info!(%grpc_addr, %admin_addr, registry = %config.registry.url,
         file = ?sync_config.file, legacy_file = ?sync_config.legacy_file, "config-sync listening");
     let servers = async move {
-        execenv_kit::join_server("gRPC server", grpc, execenv_kit::DRAIN_GRACE).await;
-        execenv_kit::join_server("admin server", admin, execenv_kit::DRAIN_GRACE).await;
+        servers.join().await;
     };
 
     let startup_deadline = Instant::now() + Duration::from_millis(sync_config.startup_timeout_ms);

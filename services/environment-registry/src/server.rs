@@ -4,18 +4,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use execenv_core::{Change, ErrorKind};
-use execenv_kit::Listeners;
-use execenv_kit::admin::serve_admin;
 use execenv_kit::grpc::{health_service, reflection_service};
-use execenv_kit::metrics::{GrpcMetricsLayer, Metrics};
-use execenv_kit::propagation::TraceContextLayer;
+use execenv_kit::metrics::Metrics;
 use execenv_kit::shutdown::Shutdown;
+use execenv_kit::{Listeners, Servers};
 use execenv_proto::registry::v1::registry_server::RegistryServer;
 use execenv_store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use tonic::service::Routes;
 
 use crate::feed::ChangeFeed;
 use crate::service::{Backend, RegistryService};
@@ -90,28 +89,20 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         shutdown.clone(),
     );
 
-    let grpc = tonic::transport::Server::builder()
-        .layer(TraceContextLayer)
-        .layer(GrpcMetricsLayer::new(&metrics))
-        .add_service(health)
-        .add_service(reflection)
+    let routes = Routes::new(health).add_service(reflection).add_service(
         // A sync of 10,000 definitions is a few MiB; tonic's default limit is 4 MiB.
-        .add_service(
-            RegistryServer::new(service)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-        )
-        .serve_with_incoming_shutdown(
-            execenv_kit::grpc_incoming(grpc_listener),
-            shutdown.wait_owned(),
-        );
-    let grpc = tokio::spawn(grpc);
-    let admin = tokio::spawn(serve_admin(
+        RegistryServer::new(service)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
+    );
+    let servers = Servers::spawn(
+        routes,
+        grpc_listener,
         admin_listener,
-        metrics.clone(),
+        &metrics,
         readiness.clone(),
-        shutdown.wait_owned(),
-    ));
+        &shutdown,
+    );
     tracing::info!(%grpc_addr, %admin_addr, database = %redact_url(&config.database.url), "registry listening; opening the database");
 
     let background = {
@@ -152,8 +143,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     };
     let done = tokio::spawn(async move {
         let result = background.await;
-        execenv_kit::join_server("gRPC server", grpc, execenv_kit::DRAIN_GRACE).await;
-        execenv_kit::join_server("admin server", admin, execenv_kit::DRAIN_GRACE).await;
+        servers.join().await;
         tracing::info!("registry stopped");
         result
     });

@@ -1,12 +1,11 @@
 //! Starting the selector: listeners, gRPC and admin servers, and the watch on the registry.
 
-use execenv_kit::Listeners;
-use execenv_kit::admin::serve_admin;
 use execenv_kit::grpc::{health_service, reflection_service};
-use execenv_kit::metrics::{GrpcMetricsLayer, Metrics};
-use execenv_kit::propagation::TraceContextLayer;
+use execenv_kit::metrics::Metrics;
 use execenv_kit::shutdown::Shutdown;
+use execenv_kit::{Listeners, Servers};
 use execenv_proto::selector::v1::selector_server::SelectorServer;
+use tonic::service::Routes;
 
 use crate::catalogue::{self, SharedCatalogue, WatchOptions};
 use crate::metrics::SelectorMetrics;
@@ -46,24 +45,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         domain.clone(),
         config.auth.service_token.clone(),
     );
-    let grpc = tokio::spawn(
-        tonic::transport::Server::builder()
-            .layer(TraceContextLayer)
-            .layer(GrpcMetricsLayer::new(&metrics))
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(SelectorServer::new(service))
-            .serve_with_incoming_shutdown(
-                execenv_kit::grpc_incoming(grpc_listener),
-                shutdown.wait_owned(),
-            ),
-    );
-    let admin = tokio::spawn(serve_admin(
+    let routes = Routes::new(health)
+        .add_service(reflection)
+        .add_service(SelectorServer::new(service));
+    let servers = Servers::spawn(
+        routes,
+        grpc_listener,
         admin_listener,
-        metrics.clone(),
+        &metrics,
         readiness.clone(),
-        shutdown.wait_owned(),
-    ));
+        &shutdown,
+    );
     tracing::info!(%grpc_addr, %admin_addr, registry = %config.registry.url,
         python_version_matching = config.selection.python_version_matching.as_str(),
         r_version_matching = config.selection.r_version_matching.as_str(),
@@ -93,8 +85,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let done = tokio::spawn(async move {
         let _ = ready.await;
         let _ = watch.await;
-        execenv_kit::join_server("gRPC server", grpc, execenv_kit::DRAIN_GRACE).await;
-        execenv_kit::join_server("admin server", admin, execenv_kit::DRAIN_GRACE).await;
+        servers.join().await;
         tracing::info!("selector stopped");
     });
     Ok(Running {
