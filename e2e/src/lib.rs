@@ -342,7 +342,48 @@ fn selector_launch<'a>(registry: &RegistryProcess, env: &[(&'a str, String)]) ->
     }
 }
 
+fn launcher_launch<'a>(selector: &ServiceProcess, env: &[(&'a str, String)]) -> Launch<'a> {
+    let mut all = vec![("EXECENV_SELECTOR__URL", selector.url.clone())];
+    all.extend(env.iter().cloned());
+    Launch {
+        binary: "execenv-launcher",
+        args: &[],
+        env: all,
+        label: "the launcher",
+    }
+}
+
 impl ServiceProcess {
+    /// Starts `execenv-launcher` choosing environments with `selector`, configured by `env`
+    /// (EXECENV_BACKEND, EXECENV_LOCAL__…, EXECENV_KUBERNETES__…), and waits until it is ready.
+    pub fn launcher(
+        selector: &ServiceProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ServiceProcess> {
+        let (process, url, admin) = launcher_launch(selector, env).start(dir)?;
+        Ok(ServiceProcess {
+            process,
+            url,
+            admin,
+        })
+    }
+
+    /// Spawns `execenv-launcher` without waiting for it to be ready.
+    pub fn spawn_launcher(
+        selector: &ServiceProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ServiceProcess> {
+        let (process, url, admin) =
+            launcher_launch(selector, env).spawn(dir, free_port()?, free_port()?)?;
+        Ok(ServiceProcess {
+            process,
+            url,
+            admin,
+        })
+    }
+
     /// Spawns `execenv-config-sync run` against `registry` with `env` (e.g. EXECENV_SYNC__FILE),
     /// without waiting.
     pub fn spawn(

@@ -33,6 +33,14 @@ pub mod selector {
     }
 }
 
+/// `execenv.launcher.v1`: the launcher API.
+pub mod launcher {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("execenv.launcher.v1");
+    }
+}
+
 /// The encoded FileDescriptorSet of every execenv proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("execenv_descriptor");
 

@@ -36,6 +36,7 @@ use sha2::{Digest, Sha256};
 
 use crate::template::JobTemplate;
 use check::check;
+pub use check::check_request;
 pub(crate) use check::reserved_path;
 use volumes::{mount, volumes};
 
@@ -87,7 +88,8 @@ const BUNDLE_DIR: &str = "/mnt/content/bundle";
 const WORK_DIR: &str = "/mnt/content/work";
 
 /// Whether a launch restores packages or runs the content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LaunchKind {
     /// Restore the bundle's packages (writes the package cache).
     Build,

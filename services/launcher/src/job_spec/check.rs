@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use execenv_core::{Environment, Error, FieldViolation, VolumeSource};
+use execenv_core::{Environment, Error, FieldViolation, Language, VolumeSource};
 
 use super::{ChosenInstallation, LaunchKind, LaunchRequest, RESERVED_PATHS, interpreter_variable};
 
@@ -12,6 +12,36 @@ pub(super) fn check(
     environment: &Environment,
     installations: &[ChosenInstallation],
 ) -> Result<(), Error> {
+    let mut v = request_violations(launch, installations);
+    mount_violations(environment, &mut v);
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(v))
+    }
+}
+
+/// The request's own problems, found before any environment is chosen: the service checks this at
+/// the edge. Every interpreter variable counts as the launcher's here, whichever gets chosen.
+pub fn check_request(launch: &LaunchRequest) -> Result<(), Error> {
+    let all =
+        [Language::Python, Language::R, Language::Quarto].map(|language| ChosenInstallation {
+            language,
+            version: String::new(),
+            path: String::new(),
+        });
+    let v = request_violations(launch, &all);
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(v))
+    }
+}
+
+fn request_violations(
+    launch: &LaunchRequest,
+    installations: &[ChosenInstallation],
+) -> Vec<FieldViolation> {
     let mut v = Vec::new();
     if let Err(why) = label_value(&launch.request_id) {
         v.push(FieldViolation::new(
@@ -58,6 +88,10 @@ pub(super) fn check(
             ));
         }
     }
+    v
+}
+
+fn mount_violations(environment: &Environment, v: &mut Vec<FieldViolation>) {
     for (i, m) in environment.spec.volume_mounts.iter().enumerate() {
         if let Some(reserved) = reserved_path(&m.target_path) {
             let source = match &m.source {
@@ -75,11 +109,6 @@ pub(super) fn check(
                 ),
             ));
         }
-    }
-    if v.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::invalid(v))
     }
 }
 

@@ -1,0 +1,80 @@
+//! The two backends behind one interface. A backend starts the workload of a launch that is
+//! already in the [`Launches`](crate::table::Launches) table as PENDING, and from then on reports
+//! every change of it into the table; it also cancels and serves logs.
+
+use execenv_core::{Environment, Error};
+use futures::stream::BoxStream;
+
+use crate::job_spec::{ChosenInstallation, LaunchRequest};
+use crate::kubernetes::KubernetesBackend;
+use crate::launch::{BackendKind, Launch};
+use crate::local::LocalBackend;
+
+/// Everything a backend needs to start one launch.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The validated request.
+    pub request: LaunchRequest,
+    /// The environment the selector chose.
+    pub environment: Environment,
+    /// The installations chosen per language.
+    pub installations: Vec<ChosenInstallation>,
+    /// The PENDING record already in the table (same id as the request).
+    pub launch: Launch,
+}
+
+/// The output of a launch, chunk by chunk.
+pub type LogStream = BoxStream<'static, Result<Vec<u8>, Error>>;
+
+/// The configured backend.
+pub enum Backend {
+    /// Host processes.
+    Local(LocalBackend),
+    /// Kubernetes Jobs.
+    Kubernetes(KubernetesBackend),
+}
+
+impl Backend {
+    /// Which one it is.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Backend::Local(_) => BackendKind::Local,
+            Backend::Kubernetes(_) => BackendKind::Kubernetes,
+        }
+    }
+
+    /// Resolves once the backend has read back what it already runs (the Jobs in the namespace, or
+    /// the launches in the data folder).
+    pub async fn synced(&self) {
+        match self {
+            Backend::Local(_) => {}
+            Backend::Kubernetes(b) => b.synced().await,
+        }
+    }
+
+    /// Starts the workload of `plan.launch`. On error nothing was started and the caller removes
+    /// the record from the table. Returns the launch as now held (for Kubernetes, an existing Job
+    /// of the same request id is adopted and returned).
+    pub async fn start(&self, plan: Plan) -> Result<Launch, Error> {
+        match self {
+            Backend::Local(b) => b.start(plan).await,
+            Backend::Kubernetes(b) => b.start(plan).await,
+        }
+    }
+
+    /// Stops an unfinished launch; returns it as now held (CANCELLED, or already finished).
+    pub async fn cancel(&self, launch: &Launch) -> Result<Launch, Error> {
+        match self {
+            Backend::Local(b) => b.cancel(launch).await,
+            Backend::Kubernetes(b) => b.cancel(launch).await,
+        }
+    }
+
+    /// The launch's output; with `follow`, the stream lasts until the launch has finished.
+    pub async fn logs(&self, launch: &Launch, follow: bool) -> Result<LogStream, Error> {
+        match self {
+            Backend::Local(b) => b.logs(launch, follow).await,
+            Backend::Kubernetes(b) => b.logs(launch, follow).await,
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The launcher's own Prometheus metrics, registered on the kit's [`Metrics`].
+
+use std::time::Duration;
+
+use execenv_kit::metrics::Metrics;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use crate::job_spec::LaunchKind;
+use crate::launch::{BackendKind, State};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    kind: &'static str,
+    backend: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+    backend: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    backend: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    outcome: &'static str,
+}
+
+type Timings = Family<KindLabels, Histogram, fn() -> Histogram>;
+
+/// Launches by outcome, the time from request to Job created, to running and to finished, the
+/// active launches, and the launcher's own time per Launch call next to the Kubernetes API's.
+#[derive(Clone)]
+pub struct LauncherMetrics {
+    launches: Family<OutcomeLabels, Counter>,
+    requests: Family<RequestLabels, Counter>,
+    job_created_seconds: Timings,
+    running_seconds: Timings,
+    finished_seconds: Timings,
+    active: Family<BackendLabels, Gauge>,
+    launch_call_seconds: Histogram,
+    kubernetes_call_seconds: Histogram,
+}
+
+fn short_buckets() -> Histogram {
+    // 1 ms … ~65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+fn long_buckets() -> Histogram {
+    // 10 ms … ~3 h.
+    Histogram::new(exponential_buckets(0.01, 2.0, 21))
+}
+
+impl Default for LauncherMetrics {
+    fn default() -> Self {
+        LauncherMetrics {
+            launches: Family::default(),
+            requests: Family::default(),
+            job_created_seconds: Family::new_with_constructor(short_buckets),
+            running_seconds: Family::new_with_constructor(long_buckets),
+            finished_seconds: Family::new_with_constructor(long_buckets),
+            active: Family::default(),
+            // 100 µs … ~6.5 s.
+            launch_call_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 17)),
+            kubernetes_call_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 17)),
+        }
+    }
+}
+
+impl LauncherMetrics {
+    /// Registers the metrics on `metrics`.
+    pub fn register(metrics: &Metrics) -> Self {
+        let m = LauncherMetrics::default();
+        metrics.register(
+            "execenv_launcher_launches",
+            "Finished launches by kind (build, run), backend (local, kubernetes) and outcome (succeeded, failed, cancelled)",
+            m.launches.clone(),
+        );
+        metrics.register(
+            "execenv_launcher_launch_requests",
+            "Launch calls by outcome (created, existing, invalid, no_environment, error)",
+            m.requests.clone(),
+        );
+        metrics.register(
+            "execenv_launcher_job_created_seconds",
+            "Time from the launch request to its Job created (or its process spawned)",
+            m.job_created_seconds.clone(),
+        );
+        metrics.register(
+            "execenv_launcher_running_seconds",
+            "Time from the launch request to its content running",
+            m.running_seconds.clone(),
+        );
+        metrics.register(
+            "execenv_launcher_finished_seconds",
+            "Time from the launch request to its end (any outcome)",
+            m.finished_seconds.clone(),
+        );
+        metrics.register(
+            "execenv_launcher_active_launches",
+            "Launches accepted and not finished, by backend",
+            m.active.clone(),
+        );
+        metrics.register(
+            "execenv_launcher_launch_call_seconds",
+            "Time to answer a Launch call that started a launch, the selector and Kubernetes API calls included",
+            m.launch_call_seconds.clone(),
+        );
+        metrics.register(
+            "execenv_launcher_kubernetes_create_seconds",
+            "Time of the Kubernetes API call creating a launch's Job",
+            m.kubernetes_call_seconds.clone(),
+        );
+        m
+    }
+
+    /// A launch reached a final state (`took` since its request, when known).
+    pub fn finished(
+        &self,
+        kind: LaunchKind,
+        backend: BackendKind,
+        state: State,
+        took: Option<Duration>,
+    ) {
+        self.launches
+            .get_or_create(&OutcomeLabels {
+                kind: kind.as_str(),
+                backend: backend.as_str(),
+                outcome: state.as_str(),
+            })
+            .inc();
+        if let Some(took) = took {
+            self.finished_seconds
+                .get_or_create(&labels(kind, backend))
+                .observe(took.as_secs_f64());
+        }
+    }
+
+    /// A launch's workload was created `took` after its request.
+    pub fn job_created(&self, kind: LaunchKind, backend: BackendKind, took: Duration) {
+        self.job_created_seconds
+            .get_or_create(&labels(kind, backend))
+            .observe(took.as_secs_f64());
+    }
+
+    /// A launch started running `took` after its request.
+    pub fn running(&self, kind: LaunchKind, backend: BackendKind, took: Duration) {
+        self.running_seconds
+            .get_or_create(&labels(kind, backend))
+            .observe(took.as_secs_f64());
+    }
+
+    /// The number of unfinished launches of `backend` changed by `delta`.
+    pub fn active_changed(&self, backend: BackendKind, delta: i64) {
+        self.active
+            .get_or_create(&BackendLabels {
+                backend: backend.as_str(),
+            })
+            .inc_by(delta);
+    }
+
+    /// A Launch call ended with `outcome` (created, existing, invalid, no_environment, error).
+    pub fn request(&self, outcome: &'static str) {
+        self.requests
+            .get_or_create(&RequestLabels { outcome })
+            .inc();
+    }
+
+    /// A Launch call that created a launch took `took` in all.
+    pub fn launch_call(&self, took: Duration) {
+        self.launch_call_seconds.observe(took.as_secs_f64());
+    }
+
+    /// The Kubernetes API call creating a Job took `took`.
+    pub fn kubernetes_create(&self, took: Duration) {
+        self.kubernetes_call_seconds.observe(took.as_secs_f64());
+    }
+}
+
+fn labels(kind: LaunchKind, backend: BackendKind) -> KindLabels {
+    KindLabels {
+        kind: kind.as_str(),
+        backend: backend.as_str(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_exposed_under_their_documented_names() {
+        let registry = Metrics::new();
+        let m = LauncherMetrics::register(&registry);
+        m.finished(
+            LaunchKind::Build,
+            BackendKind::Kubernetes,
+            State::Succeeded,
+            Some(Duration::from_secs(3)),
+        );
+        m.job_created(
+            LaunchKind::Run,
+            BackendKind::Local,
+            Duration::from_millis(4),
+        );
+        m.running(
+            LaunchKind::Run,
+            BackendKind::Local,
+            Duration::from_millis(40),
+        );
+        m.active_changed(BackendKind::Local, 2);
+        m.active_changed(BackendKind::Local, -1);
+        m.request("created");
+        m.launch_call(Duration::from_millis(2));
+        m.kubernetes_create(Duration::from_millis(1));
+        let text = registry.encode();
+        for line in [
+            "execenv_launcher_launches_total{kind=\"build\",backend=\"kubernetes\",outcome=\"succeeded\"} 1",
+            "execenv_launcher_finished_seconds_count{kind=\"build\",backend=\"kubernetes\"} 1",
+            "execenv_launcher_job_created_seconds_count{kind=\"run\",backend=\"local\"} 1",
+            "execenv_launcher_running_seconds_count{kind=\"run\",backend=\"local\"} 1",
+            "execenv_launcher_active_launches{backend=\"local\"} 1",
+            "execenv_launcher_launch_requests_total{outcome=\"created\"} 1",
+            "execenv_launcher_launch_call_seconds_count 1",
+            "execenv_launcher_kubernetes_create_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The launch table: every launch the launcher knows, in memory, with a broadcast of each change.
+//!
+//! Both backends write here and only here; the gRPC service reads. A final state is final: an
+//! observation arriving after SUCCEEDED, FAILED or CANCELLED is ignored, so a late pod event cannot
+//! turn a cancelled launch into a failed one. The metrics of launches (outcomes, the time to Job
+//! created, to running and to finished, the active count) are recorded here, at the transitions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::Utc;
+use tokio::sync::broadcast;
+
+use crate::job_spec::LaunchKind;
+use crate::launch::{BackendKind, Launch, Observation, State};
+use crate::metrics::LauncherMetrics;
+
+/// How many changes a slow watcher may fall behind before it is resynchronised.
+const EVENT_BUFFER: usize = 4096;
+
+/// Shared handle to the launch table.
+#[derive(Clone)]
+pub struct Launches {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    launches: RwLock<HashMap<String, Launch>>,
+    events: broadcast::Sender<Launch>,
+    metrics: LauncherMetrics,
+}
+
+/// Which launches `list` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this content's.
+    pub content_guid: Option<String>,
+    /// Only in these states (empty: any).
+    pub states: Vec<State>,
+    /// Only this kind.
+    pub kind: Option<LaunchKind>,
+}
+
+impl Launches {
+    /// An empty table recording into `metrics`.
+    pub fn new(metrics: LauncherMetrics) -> Self {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Launches {
+            inner: Arc::new(Inner {
+                launches: RwLock::new(HashMap::new()),
+                events,
+                metrics,
+            }),
+        }
+    }
+
+    /// The metrics the table records into.
+    pub fn metrics(&self) -> &LauncherMetrics {
+        &self.inner.metrics
+    }
+
+    /// Adds `launch` unless its id is taken: `Ok(launch)` when added, `Err(existing)` otherwise.
+    pub fn insert_new(&self, launch: Launch) -> Result<Launch, Box<Launch>> {
+        let mut map = self.write();
+        if let Some(existing) = map.get(&launch.id) {
+            return Err(Box::new(existing.clone()));
+        }
+        if !launch.state.is_terminal() {
+            self.inner.metrics.active_changed(launch.backend, 1);
+        }
+        map.insert(launch.id.clone(), launch.clone());
+        drop(map);
+        self.publish(&launch);
+        Ok(launch)
+    }
+
+    /// Puts a launch recovered from the cluster or from disk, replacing what was known unless that
+    /// was already final. Returns the launch as now held.
+    pub fn recover(&self, launch: Launch) -> Launch {
+        let mut map = self.write();
+        let held = match map.get(&launch.id) {
+            Some(old) if old.state.is_terminal() || *old == launch => return old.clone(),
+            Some(old) => {
+                let was_active = !old.state.is_terminal();
+                self.transition_metrics(old, &launch);
+                if was_active && launch.state.is_terminal() {
+                    self.inner.metrics.active_changed(old.backend, -1);
+                }
+                launch
+            }
+            None => {
+                if !launch.state.is_terminal() {
+                    self.inner.metrics.active_changed(launch.backend, 1);
+                }
+                launch
+            }
+        };
+        map.insert(held.id.clone(), held.clone());
+        drop(map);
+        self.publish(&held);
+        held
+    }
+
+    /// Forgets a launch that never started (its selection or creation failed).
+    pub fn remove(&self, id: &str) {
+        if let Some(old) = self.write().remove(id)
+            && !old.state.is_terminal()
+        {
+            self.inner.metrics.active_changed(old.backend, -1);
+        }
+    }
+
+    /// Records that the workload was created (the Job, or the spawned process).
+    pub fn submitted(&self, id: &str, job_name: &str, namespace: &str) -> Option<Launch> {
+        self.change(id, |l| {
+            if l.submitted.is_none() {
+                l.submitted = Some(Utc::now());
+            }
+            l.job_name = job_name.to_owned();
+            l.namespace = namespace.to_owned();
+        })
+    }
+
+    /// Applies what a backend observed. Ignored once the launch is final; returns the launch as
+    /// now held (None when unknown).
+    pub fn observe(&self, id: &str, seen: Observation) -> Option<Launch> {
+        self.change(id, move |l| {
+            l.state = seen.state;
+            l.reason = seen.reason;
+            l.message = seen.message;
+            if seen.exit_code.is_some() {
+                l.exit_code = seen.exit_code;
+            }
+            let now = Utc::now();
+            if seen.state == State::Running && l.started.is_none() {
+                l.started = Some(now);
+            }
+            if seen.state.is_terminal() && l.finished.is_none() {
+                l.finished = Some(now);
+            }
+        })
+    }
+
+    fn change(&self, id: &str, f: impl FnOnce(&mut Launch)) -> Option<Launch> {
+        let mut map = self.write();
+        let current = map.get_mut(id)?;
+        if current.state.is_terminal() {
+            return Some(current.clone());
+        }
+        let before = current.clone();
+        f(current);
+        if *current == before {
+            return Some(before);
+        }
+        self.transition_metrics(&before, current);
+        if current.state.is_terminal() {
+            self.inner.metrics.active_changed(current.backend, -1);
+        }
+        let after = current.clone();
+        drop(map);
+        self.publish(&after);
+        Some(after)
+    }
+
+    fn transition_metrics(&self, before: &Launch, after: &Launch) {
+        let m = &self.inner.metrics;
+        let since_created =
+            |t: Option<chrono::DateTime<Utc>>| t.and_then(|t| (t - after.created).to_std().ok());
+        if before.submitted.is_none()
+            && let Some(took) = since_created(after.submitted)
+        {
+            m.job_created(after.kind, after.backend, took);
+        }
+        if before.started.is_none()
+            && let Some(took) = since_created(after.started)
+        {
+            m.running(after.kind, after.backend, took);
+        }
+        if !before.state.is_terminal() && after.state.is_terminal() {
+            m.finished(
+                after.kind,
+                after.backend,
+                after.state,
+                since_created(after.finished),
+            );
+        }
+    }
+
+    /// One launch.
+    pub fn get(&self, id: &str) -> Option<Launch> {
+        self.read().get(id).cloned()
+    }
+
+    /// The launches matching `filter`, newest first.
+    pub fn list(&self, filter: &Filter) -> Vec<Launch> {
+        let mut found: Vec<Launch> = self
+            .read()
+            .values()
+            .filter(|l| {
+                filter
+                    .content_guid
+                    .as_ref()
+                    .is_none_or(|g| *g == l.content_guid)
+                    && (filter.states.is_empty() || filter.states.contains(&l.state))
+                    && filter.kind.is_none_or(|k| k == l.kind)
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+        found
+    }
+
+    /// Launches of `backend` that are not finished.
+    pub fn active(&self, backend: BackendKind) -> Vec<Launch> {
+        self.read()
+            .values()
+            .filter(|l| l.backend == backend && !l.state.is_terminal())
+            .cloned()
+            .collect()
+    }
+
+    /// Every change from now on. A receiver that falls behind gets `Lagged` and should re-read the
+    /// table (see [`crate::service`]'s watch).
+    pub fn subscribe(&self) -> broadcast::Receiver<Launch> {
+        self.inner.events.subscribe()
+    }
+
+    /// Waits until launch `id` is final (or unknown) and returns it.
+    pub async fn wait_finished(&self, id: &str) -> Option<Launch> {
+        let mut events = self.subscribe();
+        loop {
+            match self.get(id) {
+                Some(l) if !l.state.is_terminal() => {}
+                other => return other,
+            }
+            match events.recv().await {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return self.get(id),
+            }
+        }
+    }
+
+    fn publish(&self, launch: &Launch) {
+        // No receivers is fine: nobody is watching.
+        let _ = self.inner.events.send(launch.clone());
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Launch>> {
+        self.inner
+            .launches
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Launch>> {
+        self.inner
+            .launches
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;
