@@ -8,13 +8,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use execenv_core::validate::VolumeMountDraft;
 use execenv_core::{Installation, Matching, Role};
 
+use crate::launch_args::{LaunchCommand, LaunchesCommand};
 use crate::values::{parse_installation, parse_mount, parse_time};
 
 const OVERVIEW: &str = "\
 execenvctl administers the execution environments of execenv: the container images content runs \
 in, their Python/R/Quarto installations, volume mounts and who may use them. It talks gRPC to the \
-environment-registry, to config-sync for the `sync` commands and to the selector for `select` and \
-`explain`.";
+environment-registry, to config-sync for the `sync` commands, to the selector for `select` and \
+`explain`, and to the launcher for `launch` (build or run content in its environment) and \
+`launches` (list, show, watch, cancel and read the output of launches).";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -26,7 +28,13 @@ Examples:
   execenvctl -o yaml env get 0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10
   execenvctl sync plan
   execenvctl select --python 3.11.4 --r-requires '>= 4.1, < 5'
-  execenvctl explain --manifest bundle/manifest.json --default-image ghcr.io/acme/py:3.11";
+  execenvctl explain --manifest bundle/manifest.json --default-image ghcr.io/acme/py:3.11
+  execenvctl launch build --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f --bundle 12 \\
+      --manifest bundle/manifest.json --wait
+  execenvctl launch run --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f --bundle 12 \\
+      --python 3.11.4 --env MODE=prod --memory-limit 1Gi -- python app.py
+  execenvctl launches list --state running --state pending
+  execenvctl launches logs 5f3c9a7e-1d2b-4e8f-9a0b-1c2d3e4f5a6b --follow";
 
 /// The admin command line of execenv.
 #[derive(Debug, Parser)]
@@ -71,6 +79,15 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub selector: String,
+    /// gRPC address of the launcher (the `launch` and `launches` commands).
+    #[arg(
+        long,
+        global = true,
+        env = "EXECENV_LAUNCHER",
+        default_value = "http://127.0.0.1:50054",
+        value_name = "URL"
+    )]
+    pub launcher: String,
     /// Act as this user (guid or name) instead of as the service itself; needs --as-role.
     #[arg(long, global = true, value_name = "USER", requires = "as_role")]
     pub as_user: Option<String>,
@@ -88,7 +105,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "ROLE")]
     pub as_role: Option<RoleArg>,
     /// Shared service token sent as `authorization: Bearer TOKEN`; needed when the registry,
-    /// config-sync or the selector is configured with one.
+    /// config-sync, the selector or the launcher is configured with one.
     #[arg(
         long,
         global = true,
@@ -157,6 +174,13 @@ pub enum Command {
     /// Show every environment's verdict for these requirements: chosen, compatible or rejected
     /// (and why).
     Explain(SelectArgs),
+    /// Ask the launcher to build (restore the packages of) or run a content bundle in the
+    /// environment the selector chooses for it.
+    #[command(subcommand)]
+    Launch(Box<LaunchCommand>),
+    /// List, show, watch, cancel and read the output of launches.
+    #[command(subcommand)]
+    Launches(LaunchesCommand),
 }
 
 /// `execenvctl select …` and `execenvctl explain …`: what the content asks for and its settings.

@@ -3,6 +3,7 @@
 use clap::{CommandFactory, Parser};
 
 use super::*;
+use crate::launch_args::{KindArg, StateArg};
 
 fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(std::iter::once("execenvctl").chain(args.iter().copied()))
@@ -148,4 +149,94 @@ fn sync_commands_take_the_config_sync_address() {
     assert!(matches!(cli.command, Command::Sync(SyncCommand::Status)));
     assert!(parse(&["sync"]).is_err());
     assert!(parse(&["sync", "apply"]).is_err());
+}
+
+/// Parses a command line given as one string of words separated by single spaces.
+fn parse_words(line: &str) -> Result<Cli, clap::Error> {
+    parse(&line.split(' ').collect::<Vec<_>>())
+}
+
+#[test]
+fn launch_run_takes_the_select_flags_env_resources_and_the_command_after_dashes() {
+    let cli = parse_words(concat!(
+        "launch run --content c --bundle 12 --python-requires >=3.8 --default-environment e ",
+        "--env MODE=prod --env X=a=b --cpu-limit 2 --memory-request 512Mi --service-account sa ",
+        "--wait -- python app.py --debug"
+    ))
+    .unwrap();
+    let Command::Launch(launch) = cli.command else {
+        panic!("not launch")
+    };
+    let LaunchCommand::Run(r) = *launch else {
+        panic!("not launch run")
+    };
+    let a = &r.launch;
+    assert_eq!((a.content.as_str(), a.bundle.as_str()), ("c", "12"));
+    assert_eq!(a.request_id, None);
+    assert_eq!(
+        a.select.requirements.python_requires.as_deref(),
+        Some(">=3.8")
+    );
+    assert_eq!(a.select.default_environment.as_deref(), Some("e"));
+    assert_eq!(a.env[1].name, "X");
+    assert_eq!(a.env[1].value, "a=b");
+    assert_eq!(a.resources.cpu_limit.as_deref(), Some("2"));
+    assert_eq!(a.resources.memory_request.as_deref(), Some("512Mi"));
+    assert_eq!(a.service_account.as_deref(), Some("sa"));
+    assert!(a.wait);
+    assert_eq!(r.command, ["python", "app.py", "--debug"]);
+}
+
+#[test]
+fn launch_needs_content_and_bundle() {
+    assert!(parse(&["launch", "build", "--bundle", "1"]).is_err());
+    assert!(parse(&["launch", "build", "--content", "c"]).is_err());
+    assert!(parse(&["launch", "build", "--content", "c", "--bundle", "1"]).is_ok());
+}
+
+#[test]
+fn launch_refuses_a_manifest_with_requirement_flags_as_select_does() {
+    let e = parse_words("launch build --content c --bundle 1 --manifest m.json --python 3.11")
+        .unwrap_err();
+    assert!(e.to_string().contains("--python"), "{e}");
+}
+
+#[test]
+fn launch_build_takes_no_command() {
+    assert!(parse_words("launch build --content c --bundle 1 -- python").is_err());
+}
+
+#[test]
+fn bad_env_flag_is_a_usage_error_naming_the_form() {
+    let e = parse_words("launch run --content c --bundle 1 --env MODE").unwrap_err();
+    assert!(e.to_string().contains("NAME=VALUE"), "{e}");
+    assert_eq!(e.exit_code(), 2);
+}
+
+#[test]
+fn launches_list_takes_repeated_states_and_a_kind() {
+    let cli = parse_words("launches list --state pending --state running --kind run").unwrap();
+    let Command::Launches(LaunchesCommand::List(l)) = cli.command else {
+        panic!("not launches list")
+    };
+    assert_eq!(l.state, [StateArg::Pending, StateArg::Running]);
+    assert_eq!(l.kind, Some(KindArg::Run));
+    assert!(parse(&["launches", "list", "--state", "done"]).is_err());
+}
+
+#[test]
+fn launches_watch_id_is_optional_and_logs_follow_has_a_short_flag() {
+    let cli = parse(&["launches", "watch"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Launches(LaunchesCommand::Watch { id: None })
+    ));
+    let cli = parse(&["launches", "logs", "r-1", "-f", "--launcher", "l:50054"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Launches(LaunchesCommand::Logs { follow: true, .. })
+    ));
+    assert_eq!(cli.global.launcher, "l:50054");
+    assert!(parse(&["launches", "get"]).is_err());
+    assert!(parse(&["launches", "cancel"]).is_err());
 }

@@ -1,5 +1,8 @@
 //! Running a command: build the request (pure, tested), make one gRPC call (or one per page),
-//! render the answer. Nothing is printed here; the caller prints the [`Report`].
+//! render the answer. The caller prints the [`Report`]; only streams (watched launches, logs) are
+//! written as they arrive, to the writer [`run_to`] is given.
+
+use std::io::Write;
 
 use execenv_core::{Environment, Error, Language, Matching, Permission};
 use execenv_proto::convert::timestamp;
@@ -13,32 +16,44 @@ use crate::args::{
     UpdateArgs,
 };
 use crate::connection::{ConfigSync, Registry, Selector};
+use crate::launcher::{self, Sink};
 use crate::render::{self, ChangeView, EnvironmentList};
 use crate::selection::{self, ExplanationView, SelectionView};
 use crate::spec;
 use crate::sync::{SyncPlan, SyncStatus};
 
-/// What a command prints: its result on stdout and an optional note (counts, next page) on stderr.
+/// What a command prints: its result on stdout and an optional note (counts, next page) on stderr,
+/// and how the process exits.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Report {
     /// The result.
     pub stdout: String,
     /// A line for people, kept off stdout so scripts can parse the result.
     pub note: Option<String>,
+    /// The process exit code: 0, or 1 when the command worked but what it waited for failed
+    /// (`launch --wait`).
+    pub exit_code: u8,
 }
 
 impl Report {
-    fn text(stdout: impl Into<String>) -> Self {
+    /// Just a result, exit code 0.
+    pub fn text(stdout: impl Into<String>) -> Self {
         Report {
             stdout: stdout.into(),
-            note: None,
+            ..Report::default()
         }
     }
 }
 
-/// Runs one command against the registry (or, for `sync`, config-sync; for `select` and
-/// `explain`, the selector).
+/// Runs one command (see [`run_to`]), streams going to stdout.
 pub async fn run(cli: Cli) -> Result<Report, Error> {
+    run_to(cli, &mut std::io::stdout()).await
+}
+
+/// Runs one command against the registry (or, for `sync`, config-sync; for `select` and
+/// `explain`, the selector; for `launch` and `launches`, the launcher). What streams is written to
+/// `out` as it arrives.
+pub async fn run_to(cli: Cli, out: &mut dyn Write) -> Result<Report, Error> {
     let format = cli.global.output;
     // Local problems (bad files, nothing to update) are reported before connecting.
     match cli.command {
@@ -98,6 +113,8 @@ pub async fn run(cli: Cli) -> Result<Report, Error> {
         }
         Command::Select(a) => select(&cli.global, &a, format).await,
         Command::Explain(a) => explain(&cli.global, &a, format).await,
+        Command::Launch(c) => launcher::launch(&cli.global, &c, &mut Sink::new(out)).await,
+        Command::Launches(c) => launcher::launches(&cli.global, c, &mut Sink::new(out)).await,
     }
 }
 
@@ -206,6 +223,7 @@ fn list_report(list: &EnvironmentList, format: OutputFormat) -> Result<Report, E
             "environments",
             &list.next_page_token,
         )),
+        exit_code: 0,
     })
 }
 
@@ -266,6 +284,7 @@ fn permissions_report(list: &[Permission], format: OutputFormat) -> Result<Repor
             note: list.is_empty().then(|| {
                 "no permission entries: every publisher may use this environment".to_owned()
             }),
+            exit_code: 0,
         }),
         _ => Ok(Report::text(render::document(&list, format)?)),
     }
@@ -296,6 +315,7 @@ async fn changes(
                     "changes",
                     &page.next_page_token,
                 )),
+                exit_code: 0,
             });
         }
         request.page_token = page.next_page_token;
@@ -436,3 +456,15 @@ mod sync_tests;
 #[cfg(test)]
 #[path = "commands_selector_tests.rs"]
 mod selector_tests;
+
+#[cfg(test)]
+#[path = "commands_launcher_fake.rs"]
+mod launcher_fake;
+
+#[cfg(test)]
+#[path = "commands_launcher_tests.rs"]
+mod launcher_tests;
+
+#[cfg(test)]
+#[path = "commands_launches_tests.rs"]
+mod launches_tests;

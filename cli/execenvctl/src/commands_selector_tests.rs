@@ -138,14 +138,10 @@ impl SelectorService for FakeSelector {
 }
 
 async fn serve_selector(fake: FakeSelector) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(SelectorServer::new(fake))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-    addr
+    crate::test_server::serve(
+        tonic::transport::Server::builder().add_service(SelectorServer::new(fake)),
+    )
+    .await
 }
 
 fn with_selector(addr: SocketAddr, args: &[&str]) -> Cli {
@@ -379,9 +375,7 @@ async fn selector_unavailable_names_the_url_and_how_to_start_it() {
 
 #[tokio::test]
 async fn unreachable_selector_is_reported_with_a_hint() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let addr = crate::test_server::closed_address().await;
     let e = run(cli(&["--selector", &addr.to_string(), "explain"]))
         .await
         .unwrap_err();

@@ -99,14 +99,10 @@ impl ConfigSyncService for FakeConfigSync {
 }
 
 async fn serve_config_sync(fake: FakeConfigSync) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(ConfigSyncServer::new(fake))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-    addr
+    crate::test_server::serve(
+        tonic::transport::Server::builder().add_service(ConfigSyncServer::new(fake)),
+    )
+    .await
 }
 
 fn with_config_sync(addr: SocketAddr, args: &[&str]) -> Cli {
@@ -273,9 +269,7 @@ async fn sync_unavailable_names_config_sync_and_how_to_start_it() {
 
 #[tokio::test]
 async fn unreachable_config_sync_is_reported_with_a_hint() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let addr = crate::test_server::closed_address().await;
     let e = run(cli(&["--config-sync", &addr.to_string(), "sync", "plan"]))
         .await
         .unwrap_err();

@@ -205,14 +205,10 @@ impl RegistryService for FakeRegistry {
 }
 
 async fn serve(fake: FakeRegistry) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(RegistryServer::new(fake))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-    addr
+    crate::test_server::serve(
+        tonic::transport::Server::builder().add_service(RegistryServer::new(fake)),
+    )
+    .await
 }
 
 fn with_registry(addr: SocketAddr, args: &[&str]) -> Cli {
@@ -397,9 +393,7 @@ async fn unavailable_status_names_the_registry_and_the_fix() {
 
 #[tokio::test]
 async fn unreachable_registry_is_reported_with_a_hint() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let addr = crate::test_server::closed_address().await;
     let e = run(cli(&[
         "--registry",
         &format!("http://{addr}"),

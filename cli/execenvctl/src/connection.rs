@@ -1,11 +1,13 @@
-//! Reaching the gRPC servers execenvctl talks to (the registry, config-sync and the selector): one
-//! connection path for all, so timeouts, identity headers and the "cannot reach" hints are the same.
+//! Reaching the gRPC servers execenvctl talks to (the registry, config-sync, the selector and the
+//! launcher): one connection path for all, so timeouts, identity headers and the "cannot reach"
+//! hints are the same.
 
 use std::time::Duration;
 
 use execenv_core::{Error, ErrorKind, Role};
 use execenv_kit::identity::IdentityInterceptor;
 use execenv_kit::status::from_status;
+use execenv_proto::launcher::v1::launcher_client::LauncherClient;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
 use execenv_proto::sync::v1::config_sync_client::ConfigSyncClient;
@@ -46,6 +48,13 @@ pub const SELECTOR: Server = Server {
     hint: "is the selector running? start it with `execenv-selector`, or set --selector",
 };
 
+/// The launcher (`--launcher`).
+pub const LAUNCHER: Server = Server {
+    name: "the launcher",
+    flag: "--launcher",
+    hint: "is the launcher running? start it with `execenv-launcher`, or set --launcher",
+};
+
 /// A channel that carries the caller's identity on every call.
 pub type Intercepted = InterceptedService<Channel, IdentityInterceptor>;
 
@@ -58,6 +67,9 @@ pub type ConfigSync = Connection<ConfigSyncClient<Intercepted>>;
 /// A connected selector client.
 pub type Selector = Connection<SelectorClient<Intercepted>>;
 
+/// A connected launcher client.
+pub type Launcher = Connection<LauncherClient<Intercepted>>;
+
 /// A connected gRPC client that turns failed calls into execenv errors naming the server.
 pub struct Connection<C> {
     client: C,
@@ -68,36 +80,61 @@ pub struct Connection<C> {
 impl Registry {
     /// Connects to the registry at `--registry`.
     pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        let channel = open(REGISTRY, &g.registry).await?;
-        Ok(Connection {
-            client: RegistryClient::with_interceptor(channel.channel, identity(g)),
-            server: REGISTRY,
-            url: channel.url,
-        })
+        Connection::open(g, REGISTRY, &g.registry, RegistryClient::with_interceptor).await
     }
 }
 
 impl ConfigSync {
     /// Connects to config-sync at `--config-sync`.
     pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        let channel = open(CONFIG_SYNC, &g.config_sync).await?;
-        Ok(Connection {
-            client: ConfigSyncClient::with_interceptor(channel.channel, identity(g)),
-            server: CONFIG_SYNC,
-            url: channel.url,
-        })
+        Connection::open(
+            g,
+            CONFIG_SYNC,
+            &g.config_sync,
+            ConfigSyncClient::with_interceptor,
+        )
+        .await
     }
 }
 
 impl Selector {
     /// Connects to the selector at `--selector`.
     pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        let channel = open(SELECTOR, &g.selector).await?;
+        Connection::open(g, SELECTOR, &g.selector, SelectorClient::with_interceptor).await
+    }
+}
+
+impl Launcher {
+    /// Connects to the launcher at `--launcher`.
+    pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
+        Connection::open(g, LAUNCHER, &g.launcher, LauncherClient::with_interceptor).await
+    }
+}
+
+impl<C> Connection<C> {
+    /// Opens a channel to `server` at `address` and wraps it, with the caller's identity, in the
+    /// client `make` builds.
+    async fn open(
+        g: &GlobalArgs,
+        server: Server,
+        address: &str,
+        make: impl FnOnce(Channel, IdentityInterceptor) -> C,
+    ) -> Result<Self, Error> {
+        let opened = open(server, address).await?;
         Ok(Connection {
-            client: SelectorClient::with_interceptor(channel.channel, identity(g)),
-            server: SELECTOR,
-            url: channel.url,
+            client: make(opened.channel, identity(g)),
+            server,
+            url: opened.url,
         })
+    }
+
+    /// The next message of a stream the server sends; `None` once it has ended. A failure
+    /// becomes the error the status carries, as for [`Connection::call`].
+    pub async fn next<T>(&self, stream: &mut tonic::Streaming<T>) -> Result<Option<T>, Error> {
+        stream
+            .message()
+            .await
+            .map_err(|status| call_error(self.server, &self.url, &status))
     }
 }
 

@@ -1,14 +1,20 @@
 //! `execenvctl`: the admin command line of execenv. Parses the flags, runs the command against the
-//! registry (or config-sync, or the selector) and prints the result; failures print `error: …` and
-//! exit with 2 for invalid input, 1 otherwise.
+//! registry (or config-sync, the selector or the launcher) and prints the result; failures print
+//! `error: …` and exit with 2 for invalid input, 1 otherwise (as does `launch --wait` when the
+//! launch did not succeed).
 
 mod args;
 mod commands;
 mod connection;
+mod launch;
+mod launch_args;
+mod launcher;
 mod render;
 mod selection;
 mod spec;
 mod sync;
+#[cfg(test)]
+mod test_server;
 mod values;
 
 use std::io::Write;
@@ -32,7 +38,7 @@ fn main() -> ExitCode {
             if let Some(note) = report.note {
                 write_ignoring_closed_pipe(&mut std::io::stderr(), &format!("{note}\n"));
             }
-            ExitCode::SUCCESS
+            ExitCode::from(report.exit_code)
         }
         Err(e) => {
             write_ignoring_closed_pipe(

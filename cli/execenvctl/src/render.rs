@@ -297,7 +297,8 @@ fn permission_line(p: &Permission) -> String {
     }
 }
 
-fn installation_lines(list: &[Installation]) -> Vec<String> {
+/// `VERSION  PATH` per installation, the versions padded so the paths line up.
+pub fn installation_lines(list: &[Installation]) -> Vec<String> {
     let width = list
         .iter()
         .map(|i| i.version.chars().count())

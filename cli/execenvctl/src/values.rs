@@ -1,4 +1,5 @@
-//! Parsers of the structured flag values: `VERSION=PATH`, `--mount` specs and RFC 3339 times.
+//! Parsers of the structured flag values: `VERSION=PATH`, `--mount` specs, `NAME=VALUE`
+//! environment variables and RFC 3339 times.
 //! They only split and check the form; the registry validates the values themselves.
 
 use chrono::{DateTime, Utc};
@@ -108,6 +109,32 @@ pub fn parse_mount(s: &str) -> Result<VolumeMountDraft, String> {
         source: Some(source),
         target_path,
         read_only,
+    })
+}
+
+/// An environment variable given as `--env NAME=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    /// Its name.
+    pub name: String,
+    /// Its value (may be empty).
+    pub value: String,
+}
+
+/// Parses `NAME=VALUE` (e.g. `MODE=prod`); the value is everything after the first '=' and may
+/// be empty. The launcher checks the name; this only splits it off.
+pub fn parse_env_var(s: &str) -> Result<EnvVar, String> {
+    const FORM: &str = "expected NAME=VALUE, e.g. MODE=prod";
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} has no '='; {FORM}"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("{s:?} has no name before '='; {FORM}"));
+    }
+    Ok(EnvVar {
+        name: name.to_owned(),
+        value: value.to_owned(),
     })
 }
 

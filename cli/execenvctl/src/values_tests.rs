@@ -153,3 +153,22 @@ fn mount_spec_with_repeated_or_empty_values_is_rejected() {
             .contains("empty item")
     );
 }
+
+#[test]
+fn env_var_splits_at_the_first_equals_sign_and_keeps_the_value_as_given() {
+    assert_eq!(
+        parse_env_var("OPTS=--a=1 --b").unwrap(),
+        EnvVar {
+            name: "OPTS".into(),
+            value: "--a=1 --b".into()
+        }
+    );
+    assert_eq!(parse_env_var("EMPTY=").unwrap().value, "");
+}
+
+#[test]
+fn env_var_without_equals_sign_or_name_is_rejected_with_the_expected_form() {
+    let e = parse_env_var("MODE").unwrap_err();
+    assert!(e.contains("no '='") && e.contains("NAME=VALUE"), "{e}");
+    assert!(parse_env_var("=prod").unwrap_err().contains("no name"));
+}
