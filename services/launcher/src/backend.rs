@@ -27,6 +27,8 @@ pub struct Plan {
 pub type LogStream = BoxStream<'static, Result<Vec<u8>, Error>>;
 
 /// The configured backend.
+// One per process, behind an Arc: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     /// Host processes.
     Local(LocalBackend),

@@ -21,10 +21,12 @@ pub struct Parsed {
 /// Checks a Launch request; `InvalidArgument` lists every problem.
 pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
     let mut v = Vec::new();
+    let mut kind_known = true;
     let kind = match pb::Kind::try_from(m.kind) {
         Ok(pb::Kind::Build) => LaunchKind::Build,
         Ok(pb::Kind::Run) => LaunchKind::Run,
         _ => {
+            kind_known = false;
             v.push(FieldViolation::new(
                 "kind",
                 "give the kind of launch: KIND_BUILD (restore packages) or KIND_RUN",
@@ -82,12 +84,13 @@ pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
         service_account: m.service_account.clone().filter(|s| !s.is_empty()),
     };
     if let Err(e) = check_request(&request) {
-        // Name fields as the wire does; skip what was already reported as missing.
+        // Name fields as the wire does (env is a map: by key); skip what was already reported.
         for violation in e.violations {
             let field = match violation.field.as_str() {
                 "content_guid" => "content.guid".to_owned(),
                 "bundle_id" => "content.bundle".to_owned(),
-                f => f.to_owned(),
+                "command" if !kind_known => continue,
+                f => env_field(f, &request.env).unwrap_or_else(|| f.to_owned()),
             };
             if !v.iter().any(|known| known.field == field) {
                 v.push(FieldViolation::new(field, violation.description));
@@ -106,6 +109,16 @@ pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
         }),
     };
     Ok(Parsed { request, select })
+}
+
+/// `env[3].name` as the wire map's key: `env["NAME"]`.
+fn env_field(field: &str, env: &[(String, String)]) -> Option<String> {
+    let index: usize = field
+        .strip_prefix("env[")?
+        .strip_suffix("].name")?
+        .parse()
+        .ok()?;
+    env.get(index).map(|(name, _)| format!("env[{name:?}]"))
 }
 
 /// A launch on the wire.
