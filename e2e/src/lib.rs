@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 pub mod kube_node;
+pub mod launcher;
+pub mod python;
 
 /// The folder holding the workspace's built binaries: `EXECENV_BIN_DIR` when set (the benchmark
 /// uses the release build), else `target/debug` (under CARGO_TARGET_DIR when that is set).

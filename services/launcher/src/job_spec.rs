@@ -400,7 +400,7 @@ fn env(launch: &LaunchRequest, installations: &[ChosenInstallation]) -> Vec<EnvV
 
 /// The variable through which the runner learns an installation; TensorFlow has none (it is
 /// recorded in the annotations only).
-fn interpreter_variable(language: Language) -> Option<&'static str> {
+pub(crate) fn interpreter_variable(language: Language) -> Option<&'static str> {
     match language {
         Language::Python => Some("EXECENV_PYTHON"),
         Language::R => Some("EXECENV_R"),
