@@ -1,41 +1,310 @@
-//! PLACEHOLDER (being written): the Kubernetes backend.
-use execenv_core::Error;
+//! The Kubernetes backend: a launch is a `batch/v1` Job in the configured namespace.
+//!
+//! - **Start** creates the Job of [`state::job_for`] (the pure [`crate::job_spec::build_job`] plus
+//!   the annotations that let a restarted launcher answer like before). The Job's name is a hash of
+//!   the request id, so a repeated request meets its own Job: AlreadyExists with our launch id is
+//!   adopted, with any other owner it is an error.
+//! - **Watch** (module `watch`): the launcher's Jobs and pods, each change mapped by the pure
+//!   [`state::observe`] into the launch table; unknown Jobs (after a restart) are recovered whole
+//!   with [`state::recover`].
+//! - **Cancel** deletes the Job with foreground propagation (its pod goes first).
+//! - **Logs** read `pods/log` of the content container of the launch's newest pod.
+//!
+//! The Role the launcher's service account needs in the namespace: `jobs` create, get, list,
+//! watch, delete; `pods` get, list, watch; `pods/log` get.
+
+pub mod state;
+mod watch;
+
+use std::time::Instant;
+
+use execenv_core::{Error, ErrorKind};
 use execenv_kit::shutdown::Shutdown;
+use futures::{AsyncReadExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
 
 use crate::backend::{LogStream, Plan};
-use crate::launch::Launch;
+use crate::job_spec::{CONTENT_CONTAINER_NAME, JobSettings, LABEL_LAUNCH_ID, job_name};
+use crate::launch::{Launch, Observation, State};
 use crate::table::Launches;
 use crate::{KubernetesConfig, StartError};
+use state::{CANCELLED_MESSAGE, launch_id};
+use watch::{Shared, lock};
+
+/// What the launcher's service account must be allowed in its namespace.
+const ROLE_HINT: &str = "the launcher's service account needs a Role in that namespace allowing \
+    jobs: create, get, list, watch, delete; pods: get, list, watch; pods/log: get";
 
 /// Kubernetes Jobs.
-pub struct KubernetesBackend;
-
-impl KubernetesBackend {
-    /// Opens the data folder.
-    pub async fn connect(
-        _config: &KubernetesConfig,
-        _launches: Launches,
-        _shutdown: Shutdown,
-    ) -> Result<(KubernetesBackend, tokio::task::JoinHandle<()>), StartError> {
-        Err(StartError::Backend(
-            "the Kubernetes backend is not written yet".into(),
-        ))
-    }
-    /// Starts.
-    pub async fn start(&self, _plan: Plan) -> Result<Launch, Error> {
-        Err(Error::internal("not written yet"))
-    }
-    /// Cancels.
-    pub async fn cancel(&self, _launch: &Launch) -> Result<Launch, Error> {
-        Err(Error::internal("not written yet"))
-    }
-    /// Logs.
-    pub async fn logs(&self, _launch: &Launch, _follow: bool) -> Result<LogStream, Error> {
-        Err(Error::internal("not written yet"))
-    }
+pub struct KubernetesBackend {
+    jobs: Api<Job>,
+    pods: Api<Pod>,
+    settings: JobSettings,
+    launches: Launches,
+    cluster: Shared,
+    synced: tokio::sync::watch::Receiver<bool>,
+    /// The API server's URL, for messages.
+    api_server: String,
 }
 
 impl KubernetesBackend {
-    /// Synced.
-    pub async fn synced(&self) {}
+    /// Reads the settings and the kubeconfig (or the in-cluster account) and starts watching the
+    /// namespace. An API server that cannot be reached yet does not fail the start: the watch
+    /// retries with backoff and [`KubernetesBackend::synced`] waits for it.
+    pub async fn connect(
+        config: &KubernetesConfig,
+        launches: Launches,
+        shutdown: Shutdown,
+    ) -> Result<(KubernetesBackend, tokio::task::JoinHandle<()>), StartError> {
+        let settings = config
+            .job_settings()
+            .map_err(|e| StartError::Config(e.message))?;
+        let client_config = match &config.kubeconfig {
+            Some(path) => {
+                let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
+                    StartError::Config(format!(
+                        "cannot read the kubeconfig {} ({e}); fix the file or EXECENV_KUBERNETES__KUBECONFIG",
+                        path.display()
+                    ))
+                })?;
+                Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| {
+                        StartError::Config(format!(
+                            "the kubeconfig {} cannot be used ({e}); fix the file or EXECENV_KUBERNETES__KUBECONFIG",
+                            path.display()
+                        ))
+                    })?
+            }
+            None => Config::infer().await.map_err(|e| {
+                StartError::Backend(format!(
+                    "no Kubernetes configuration found ({e}); set EXECENV_KUBERNETES__KUBECONFIG or KUBECONFIG, \
+                     or run the launcher in a pod with a service account"
+                ))
+            })?,
+        };
+        let api_server = client_config.cluster_url.to_string();
+        let client = Client::try_from(client_config).map_err(|e| {
+            StartError::Backend(format!(
+                "cannot make a client of the Kubernetes API server {api_server}: {e}"
+            ))
+        })?;
+        let namespace = settings.namespace.clone();
+        let cluster = Shared::default();
+        let (synced_tx, synced) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(watch::run(
+            client.clone(),
+            namespace.clone(),
+            cluster.clone(),
+            launches.clone(),
+            synced_tx,
+            shutdown,
+        ));
+        tracing::info!(api_server = %api_server, namespace = %namespace, "Kubernetes backend connected");
+        Ok((
+            KubernetesBackend {
+                jobs: Api::namespaced(client.clone(), &namespace),
+                pods: Api::namespaced(client, &namespace),
+                settings,
+                launches,
+                cluster,
+                synced,
+                api_server,
+            },
+            task,
+        ))
+    }
+
+    /// Resolves once the Jobs and pods in the namespace have been listed and put in the table.
+    pub async fn synced(&self) {
+        let mut synced = self.synced.clone();
+        // An error means the watch task has ended (shutdown): never synced.
+        if synced.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Creates the launch's Job; a Job of the same request id that already exists is adopted.
+    pub async fn start(&self, plan: Plan) -> Result<Launch, Error> {
+        let job = state::job_for(&plan, &self.settings)?;
+        let id = plan.launch.id.clone();
+        let name = job_name(&id);
+        let started = Instant::now();
+        let created = self.jobs.create(&PostParams::default(), &job).await;
+        self.launches.metrics().kubernetes_create(started.elapsed());
+        match created {
+            Ok(_) => {
+                tracing::info!(launch = %id, job = %name, namespace = %self.settings.namespace,
+                    took_ms = started.elapsed().as_millis(), "job created");
+                if lock(&self.cluster).is_cancelled(&id) {
+                    // A Cancel arrived while the Job was being created and found nothing to delete.
+                    self.delete_job(&id, &name).await?;
+                }
+                Ok(self
+                    .launches
+                    .submitted(&id, &name, &self.settings.namespace)
+                    .unwrap_or(plan.launch))
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => self.adopt(&id, &name).await,
+            Err(e) => Err(self.api_error(e, &format!("create the Job {name}"))),
+        }
+    }
+
+    /// The Job `name` exists: if it is this launch's, take it over as the launch.
+    async fn adopt(&self, id: &str, name: &str) -> Result<Launch, Error> {
+        let namespace = &self.settings.namespace;
+        let job = self
+            .jobs
+            .get_opt(name)
+            .await
+            .map_err(|e| self.api_error(e, &format!("read the existing Job {name}")))?
+            .ok_or_else(|| {
+                Error::unavailable(format!(
+                    "the Job {namespace}/{name} existed a moment ago and is gone now (deleted meanwhile); send the launch again"
+                ))
+            })?;
+        let owner = launch_id(job.metadata.labels.as_ref()).map(str::to_owned);
+        if owner.as_deref() != Some(id) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "a Job named {name} already exists in namespace {namespace} and belongs to {}; \
+                     delete that Job or send the launch with another request id",
+                    owner.map_or_else(
+                        || "no launch (it lacks the execenv.io/launch-id label)".to_owned(),
+                        |o| format!("launch {o:?}")
+                    )
+                ),
+            ));
+        }
+        let pods = lock(&self.cluster).pods_of(id);
+        let pods: Vec<&Pod> = pods.iter().collect();
+        let launch = state::recover(&job, &pods)
+            .ok_or_else(|| Error::internal(format!("the Job {name} has no launch id")))?;
+        let held = self.launches.recover(launch);
+        tracing::info!(launch = %id, job = %name, namespace = %namespace, state = held.state.as_str(),
+            "job adopted: it already existed for this request id");
+        Ok(held)
+    }
+
+    /// Deletes the launch's Job (foreground: its pod first) and reports it CANCELLED.
+    pub async fn cancel(&self, launch: &Launch) -> Result<Launch, Error> {
+        let name = job_name(&launch.id);
+        lock(&self.cluster).mark_cancelled(&launch.id);
+        if let Err(e) = self.delete_job(&launch.id, &name).await {
+            lock(&self.cluster).unmark_cancelled(&launch.id);
+            return Err(e);
+        }
+        Ok(self
+            .launches
+            .observe(
+                &launch.id,
+                Observation::new(State::Cancelled, "Cancelled", CANCELLED_MESSAGE),
+            )
+            .unwrap_or_else(|| launch.clone()))
+    }
+
+    async fn delete_job(&self, id: &str, name: &str) -> Result<(), Error> {
+        match self.jobs.delete(name, &DeleteParams::foreground()).await {
+            Ok(_) => {
+                tracing::info!(launch = %id, job = %name, namespace = %self.settings.namespace,
+                    "job deleted (foreground) to cancel the launch");
+                Ok(())
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                tracing::info!(launch = %id, job = %name, namespace = %self.settings.namespace,
+                    "cancel: the job was already gone");
+                Ok(())
+            }
+            Err(e) => Err(self.api_error(e, &format!("delete the Job {name}"))),
+        }
+    }
+
+    /// The content container's log of the launch's newest pod, chunk by chunk.
+    pub async fn logs(&self, launch: &Launch, follow: bool) -> Result<LogStream, Error> {
+        let pods = lock(&self.cluster).pods_of(&launch.id);
+        let newest = pods.iter().max_by_key(|p| {
+            (
+                p.metadata.creation_timestamp.clone(),
+                p.metadata.name.clone(),
+            )
+        });
+        let Some(pod) = newest.and_then(|p| p.metadata.name.clone()) else {
+            return Err(Error::new(
+                ErrorKind::FailedPrecondition,
+                format!(
+                    "launch {:?} has no pod yet (label {LABEL_LAUNCH_ID}={} in namespace {}); try again when the launch is RUNNING",
+                    launch.id, launch.id, self.settings.namespace
+                ),
+            ));
+        };
+        let params = LogParams {
+            container: Some(CONTENT_CONTAINER_NAME.to_owned()),
+            follow,
+            ..LogParams::default()
+        };
+        let reader = self
+            .pods
+            .log_stream(&pod, &params)
+            .await
+            .map_err(|e| match e {
+                // The API server's "container … is waiting to start": not yet, rather than bad input.
+                kube::Error::Api(s) if s.code == 400 => Error::new(
+                    ErrorKind::FailedPrecondition,
+                    format!(
+                        "the log of pod {}/{pod} cannot be read yet: {}; try again when the launch is RUNNING",
+                        self.settings.namespace, s.message
+                    ),
+                ),
+                e => self.api_error(e, &format!("read the log of pod {pod}")),
+            })?;
+        let what = format!(
+            "reading the log of pod {}/{pod} from the Kubernetes API server {}",
+            self.settings.namespace, self.api_server
+        );
+        let chunks = futures::stream::try_unfold(Box::pin(reader), |mut reader| async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.truncate(n);
+            Ok(Some((buf, reader)))
+        })
+        .map_err(move |e: std::io::Error| Error::unavailable(format!("{what} failed: {e}")));
+        Ok(chunks.boxed())
+    }
+
+    /// An API error as the caller should see it.
+    fn api_error(&self, e: kube::Error, action: &str) -> Error {
+        let namespace = &self.settings.namespace;
+        match e {
+            kube::Error::Api(s) if s.code == 400 || s.code == 422 => Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "the Kubernetes API server rejected the request to {action} in namespace {namespace}: {}",
+                    s.message
+                ),
+            ),
+            kube::Error::Api(s) if s.code == 403 => Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "the Kubernetes API server does not allow the launcher to {action} in namespace {namespace} ({}); {ROLE_HINT}",
+                    s.message
+                ),
+            ),
+            kube::Error::Api(s) => Error::unavailable(format!(
+                "the Kubernetes API server {} could not {action} in namespace {namespace}: {} ({} {})",
+                self.api_server, s.message, s.code, s.reason
+            )),
+            other => Error::unavailable(format!(
+                "cannot reach the Kubernetes API server {} to {action} in namespace {namespace}: {other}",
+                self.api_server
+            )),
+        }
+    }
 }

@@ -41,9 +41,19 @@ struct Args {
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let config: Config =
+    let mut config: Config =
         execenv_kit::config::load(&Config::default(), args.config.as_deref(), &env)
             .context("invalid configuration")?;
+    // The kit reads EXECENV_<SECTION>__<KEY> only; these two settings have no section.
+    if let Some(backend) = env.get("EXECENV_BACKEND") {
+        config.backend = serde_json::from_value(serde_json::Value::String(backend.clone()))
+            .with_context(|| {
+                format!("EXECENV_BACKEND={backend:?} is not a backend; use local or kubernetes")
+            })?;
+    }
+    if let Some(supervisor) = env.get("EXECENV_SUPERVISOR") {
+        config.supervisor = Some(supervisor.clone()).filter(|s| !s.is_empty());
+    }
     if args.print_config {
         let mut shown = config.clone();
         if shown.auth.service_token.is_some() {
