@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::await_condition;
 use kube::{Client, Config};
 use serde_json::json;
 
@@ -28,6 +30,33 @@ pub async fn testbed_client() -> Result<Client> {
         .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
     let config = Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
     Ok(Client::try_from(config)?)
+}
+
+/// A fresh namespace `PREFIX-<8 hex digits>` whose default ServiceAccount exists (so pods are
+/// admitted at once).
+pub async fn fresh_namespace(client: &Client, prefix: &str) -> Result<String> {
+    let name = format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}}))?,
+        )
+        .await
+        .with_context(|| format!("cannot create the namespace {name}"))?;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(accounts, "default", |sa: Option<&ServiceAccount>| {
+            sa.is_some()
+        }),
+    )
+    .await
+    .context("the service-account controller did not create the default ServiceAccount")??;
+    Ok(name)
 }
 
 /// How a scripted pod ends.
@@ -177,6 +206,77 @@ impl FakeNode {
 }
 
 impl FakeNode {
+    /// Keeps a bound pod Pending the way the kubelet reports it while it prepares the content
+    /// container: the init container has finished and the content container waits with `reason`
+    /// (`ContainerCreating`, `ImagePullBackOff`, …) and `message`.
+    pub async fn waiting(
+        &self,
+        namespace: &str,
+        pod: &str,
+        reason: &str,
+        message: &str,
+    ) -> Result<()> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let p = pods.get(pod).await?;
+        let init: Vec<_> = p
+            .spec
+            .as_ref()
+            .and_then(|s| s.init_containers.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|c| json!({"name": c.name, "ready": true, "restartCount": 0, "image": c.image, "imageID": "",
+                            "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now(), "finishedAt": now()}}}))
+            .collect();
+        let statuses: Vec<_> = container_names(&p)
+            .into_iter()
+            .map(|c| json!({"name": c, "ready": false, "started": false, "restartCount": 0, "image": image_of(&p, &c),
+                            "imageID": "", "state": {"waiting": {"reason": reason, "message": message}}}))
+            .collect();
+        let status = json!({"status": {
+            "phase": "Pending", "hostIP": "127.0.0.1",
+            "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now()}],
+            "initContainerStatuses": init,
+            "containerStatuses": statuses,
+        }});
+        pods.patch_status(pod, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .with_context(|| format!("cannot mark pod {namespace}/{pod} waiting ({reason})"))?;
+        Ok(())
+    }
+
+    /// Confirms deletions (as [`FakeNode::confirm_deletions`]) until no pod matches `selector` in
+    /// `namespace` and the Job `job` is gone too — the end of a foreground delete.
+    pub async fn confirm_until_gone(
+        &self,
+        namespace: &str,
+        selector: &str,
+        job: &str,
+        timeout: Duration,
+    ) -> Result<()> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), namespace);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            self.confirm_deletions(namespace).await?;
+            let pods_left = pods
+                .list(&ListParams::default().labels(selector))
+                .await?
+                .items
+                .len();
+            let job_left = jobs.get_opt(job).await?.is_some();
+            if pods_left == 0 && !job_left {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "after {timeout:?}: {pods_left} pod(s) matching {selector:?} left in {namespace}, Job {job} present: {job_left}"
+                );
+            }
+        }
+    }
+
     /// Does what the kubelet does for pods being deleted on this node: confirms the deletion
     /// (grace period 0) so the API server removes them. Returns how many it confirmed.
     pub async fn confirm_deletions(&self, namespace: &str) -> Result<usize> {

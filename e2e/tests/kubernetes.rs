@@ -8,40 +8,17 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use execenv_e2e::kube_node::{FakeNode, Outcome, testbed_client, testbed_kubeconfig};
+use execenv_e2e::kube_node::{
+    FakeNode, Outcome, fresh_namespace, testbed_client, testbed_kubeconfig,
+};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::wait::{Condition, await_condition};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A fresh namespace whose default ServiceAccount exists (so pods are admitted at once).
-async fn namespace(client: &Client, prefix: &str) -> Result<String> {
-    let name = format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": name}}))?,
-        )
-        .await?;
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-    tokio::time::timeout(
-        WAIT,
-        await_condition(accounts, "default", |sa: Option<&ServiceAccount>| {
-            sa.is_some()
-        }),
-    )
-    .await
-    .context("the service-account controller did not create the default ServiceAccount")??;
-    Ok(name)
-}
 
 fn job(name: &str) -> Result<Job> {
     Ok(serde_json::from_value(json!({
@@ -89,7 +66,7 @@ async fn run_job(
 async fn kubernetes_job_completes_when_its_pod_succeeds() -> Result<()> {
     let client = testbed_client().await?;
     let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
-    let ns = namespace(&client, "complete").await?;
+    let ns = fresh_namespace(&client, "complete").await?;
     let jobs = run_job(&client, &node, &ns, "build-ok", &Outcome::Succeeded).await?;
     let done = tokio::time::timeout(
         WAIT,
@@ -106,7 +83,7 @@ async fn kubernetes_job_completes_when_its_pod_succeeds() -> Result<()> {
 async fn kubernetes_job_with_backoff_limit_zero_fails_when_its_pod_fails() -> Result<()> {
     let client = testbed_client().await?;
     let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
-    let ns = namespace(&client, "failed").await?;
+    let ns = fresh_namespace(&client, "failed").await?;
     let outcome = Outcome::Failed {
         exit_code: 3,
         reason: "Error".into(),
@@ -144,7 +121,7 @@ async fn kubernetes_job_with_backoff_limit_zero_fails_when_its_pod_fails() -> Re
 async fn kubernetes_foreground_delete_of_a_job_removes_its_pods() -> Result<()> {
     let client = testbed_client().await?;
     let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
-    let ns = namespace(&client, "gc").await?;
+    let ns = fresh_namespace(&client, "gc").await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     jobs.create(&PostParams::default(), &job("run-long")?)
         .await?;
@@ -177,7 +154,7 @@ async fn kubernetes_foreground_delete_of_a_job_removes_its_pods() -> Result<()> 
 #[tokio::test]
 async fn kubernetes_api_server_rejects_an_invalid_job_with_422_naming_the_field() -> Result<()> {
     let client = testbed_client().await?;
-    let ns = namespace(&client, "invalid").await?;
+    let ns = fresh_namespace(&client, "invalid").await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     let mut bad = job("no-image")?;
     bad.spec
@@ -246,7 +223,7 @@ async fn kubernetes_helm_renders_and_dry_runs_a_chart_against_the_testbed() -> R
         "{version}"
     );
     let client = testbed_client().await?;
-    let ns = namespace(&client, "helm").await?;
+    let ns = fresh_namespace(&client, "helm").await?;
     let rendered = run(helm_cmd().args(["template", "demo"]).arg(&chart))?;
     assert!(rendered.contains("name: demo-tiny"), "{rendered}");
     // --dry-run=server sends the objects to the API server for validation without storing them;
@@ -262,7 +239,7 @@ async fn kubernetes_helm_renders_and_dry_runs_a_chart_against_the_testbed() -> R
 async fn kubernetes_finished_job_with_ttl_zero_is_deleted_by_the_ttl_controller() -> Result<()> {
     let client = testbed_client().await?;
     let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
-    let ns = namespace(&client, "ttl").await?;
+    let ns = fresh_namespace(&client, "ttl").await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     let mut short_lived = job("build-ttl")?;
     short_lived
@@ -304,7 +281,7 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Resul
     };
     let client = testbed_client().await?;
     let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
-    let ns = namespace(&client, "launch").await?;
+    let ns = fresh_namespace(&client, "launch").await?;
     let guid = uuid::Uuid::new_v4();
     let environment: execenv_core::Environment = serde_json::from_value(json!({
         "id": 1, "guid": guid, "name": "ghcr.io/rstudio/content-base:r4.4.1-py3.12.4-ubuntu2204", "title": "Python 3.12",
