@@ -6,7 +6,8 @@
 //!   registry's watch stream, through a running config-sync;
 //! - selection over 10,000 environments with three languages: in-process p50/p99, and through
 //!   the real selector binary with 32 concurrent gRPC clients (p50/p99, throughput), plus the
-//!   resident memory of the registry and the selector.
+//!   resident memory of the registry and the selector;
+//! - launches through the real launcher on the Kubernetes testbed (`launch`, see [`launch`]).
 //!
 //! Numbers are printed, never asserted.
 
@@ -22,6 +23,9 @@ use execenv_proto::registry::v1::watch_environments_response::Kind;
 use execenv_proto::selector::v1 as sel;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
 use tokio_stream::StreamExt;
+
+#[path = "bench/launch.rs"]
+mod launch;
 
 const DEFINITIONS: usize = 10_000;
 
@@ -346,17 +350,9 @@ async fn select_bench(dir: &Path) -> Result<()> {
     let (p50, p99) = percentiles(&mut samples);
     println!("selection over gRPC, 1 client, one call at a time: p50 {p50:.0} us, p99 {p99:.0} us");
     let (_, metrics) = execenv_e2e::http_get(&selector.admin, "/metrics")?;
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
     let (sum, count) = (
-        value("execenv_selector_selection_seconds_sum"),
-        value("execenv_selector_selection_seconds_count"),
+        metric_value(&metrics, "execenv_selector_selection_seconds_sum"),
+        metric_value(&metrics, "execenv_selector_selection_seconds_count"),
     );
     if count > 0.0 {
         println!(
@@ -376,6 +372,16 @@ async fn select_bench(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The value of the first sample named `name` in a Prometheus text exposition (0 when absent).
+fn metric_value(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
 /// A process's resident set size, from /proc.
 fn rss(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -392,7 +398,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// `execenv-bench [sync] [latency] [select]`: the named parts, or all of them.
+/// `execenv-bench [sync] [latency] [select] [launch]`: the named parts, or all of them (`launch`
+/// only when EXECENV_TEST_KUBECONFIG names the Kubernetes testbed).
 #[tokio::main]
 async fn main() -> Result<()> {
     let parts: Vec<String> = std::env::args().skip(1).collect();
@@ -409,6 +416,16 @@ async fn main() -> Result<()> {
     }
     if wants("select") {
         select_bench(dir.path()).await?;
+    }
+    let named = |p: &str| parts.iter().any(|a| a == p);
+    if named("launch")
+        || (parts.is_empty() && std::env::var_os("EXECENV_TEST_KUBECONFIG").is_some())
+    {
+        launch::launch_bench(dir.path()).await?;
+    } else if parts.is_empty() {
+        println!(
+            "launch: not measured, EXECENV_TEST_KUBECONFIG is not set (start the testbed with `e2e/infra/testbed up` and run `execenv-bench launch`)"
+        );
     }
     Ok(())
 }
