@@ -36,12 +36,15 @@ testbed-up: ## start the Kubernetes testbed; prints its kubeconfig
 testbed-down: ## stop the Kubernetes testbed and remove its state
 	@e2e/infra/testbed down
 
-bench: ## measure sync throughput and file-edit latency on the release build (prints numbers)
+bench: ## measure sync, selection and launch throughput and latency on the release build (prints numbers)
 	$(CARGO) build --release --workspace --bins
 	@set -euo pipefail; \
 	if [ -z "$${EXECENV_TEST_DATABASE_URL:-}" ]; then url=$$(e2e/infra/postgres start); started=1; \
 	else url=$$EXECENV_TEST_DATABASE_URL; started=0; fi; \
-	status=0; EXECENV_TEST_DATABASE_URL=$$url EXECENV_BIN_DIR=target/release target/release/execenv-bench || status=$$?; \
+	if [ -z "$${EXECENV_TEST_KUBECONFIG:-}" ]; then kube=$$(e2e/infra/testbed up); ks=1; \
+	else kube=$$EXECENV_TEST_KUBECONFIG; ks=0; fi; \
+	status=0; EXECENV_TEST_DATABASE_URL=$$url EXECENV_TEST_KUBECONFIG=$$kube EXECENV_BIN_DIR=target/release target/release/execenv-bench || status=$$?; \
+	if [ $$ks = 1 ]; then e2e/infra/testbed down; fi; \
 	if [ $$started = 1 ]; then e2e/infra/postgres stop; fi; exit $$status
 
 # Everything: lint, unit and conformance tests on SQLite and PostgreSQL, service, e2e and

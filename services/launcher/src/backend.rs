@@ -45,6 +45,19 @@ impl Backend {
         }
     }
 
+    /// Where a launch of `request_id` will run, known before it starts: the Job's name and
+    /// namespace (empty for local launches). Set when the launch is accepted, so a concurrent
+    /// repeat of the request already sees them.
+    pub fn placement(&self, request_id: &str) -> (String, String) {
+        match self {
+            Backend::Local(_) => (String::new(), String::new()),
+            Backend::Kubernetes(b) => (
+                crate::job_spec::job_name(request_id),
+                b.namespace().to_owned(),
+            ),
+        }
+    }
+
     /// Resolves once the backend has read back what it already runs (the Jobs in the namespace, or
     /// the launches in the data folder).
     pub async fn synced(&self) {

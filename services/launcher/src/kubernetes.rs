@@ -52,6 +52,11 @@ pub struct KubernetesBackend {
 }
 
 impl KubernetesBackend {
+    /// The namespace Jobs are created in.
+    pub fn namespace(&self) -> &str {
+        &self.settings.namespace
+    }
+
     /// Reads the settings and the kubeconfig (or the in-cluster account) and starts watching the
     /// namespace. An API server that cannot be reached yet does not fail the start: the watch
     /// retries with backoff and [`KubernetesBackend::synced`] waits for it.

@@ -88,13 +88,14 @@ impl LauncherService {
                 return Err(e);
             }
         };
-        let launch = Launch::new(
+        let mut launch = Launch::new(
             &parsed.request,
             &selection.environment,
             &selection.installations,
             &selection.selected_by,
             self.backend.kind(),
         );
+        (launch.job_name, launch.namespace) = self.backend.placement(&id);
         let launch = match self.launches.insert_new(launch) {
             Ok(l) => l,
             // The same request arrived twice at once: the first one owns it.
