@@ -41,19 +41,14 @@ struct Args {
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let mut config: Config =
-        execenv_kit::config::load(&Config::default(), args.config.as_deref(), &env)
-            .context("invalid configuration")?;
-    // The kit reads EXECENV_<SECTION>__<KEY> only; these two settings have no section.
-    if let Some(backend) = env.get("EXECENV_BACKEND") {
-        config.backend = serde_json::from_value(serde_json::Value::String(backend.clone()))
-            .with_context(|| {
-                format!("EXECENV_BACKEND={backend:?} is not a backend; use local or kubernetes")
-            })?;
-    }
-    if let Some(supervisor) = env.get("EXECENV_SUPERVISOR") {
-        config.supervisor = Some(supervisor.clone()).filter(|s| !s.is_empty());
-    }
+    let config = match configuration(&args, &env) {
+        Ok(config) => config,
+        Err(e) => {
+            // The user's to fix: the message and its causes, without a backtrace.
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     if args.print_config {
         let mut shown = config.clone();
         if shown.auth.service_token.is_some() {
@@ -79,4 +74,23 @@ fn main() -> anyhow::Result<ExitCode> {
         running.done.await.context("launcher task failed")?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The effective configuration: defaults, file, `EXECENV_<SECTION>__<KEY>` variables, then the two
+/// settings without a section (`EXECENV_BACKEND`, `EXECENV_SUPERVISOR`), which the kit's loader
+/// does not read.
+fn configuration(args: &Args, env: &HashMap<String, String>) -> anyhow::Result<Config> {
+    let mut config: Config =
+        execenv_kit::config::load(&Config::default(), args.config.as_deref(), env)
+            .context("invalid configuration")?;
+    if let Some(backend) = env.get("EXECENV_BACKEND") {
+        config.backend = serde_json::from_value(serde_json::Value::String(backend.clone()))
+            .with_context(|| {
+                format!("EXECENV_BACKEND={backend:?} is not a backend; use local or kubernetes")
+            })?;
+    }
+    if let Some(supervisor) = env.get("EXECENV_SUPERVISOR") {
+        config.supervisor = Some(supervisor.clone()).filter(|s| !s.is_empty());
+    }
+    Ok(config)
 }
