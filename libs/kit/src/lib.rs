@@ -1,9 +1,12 @@
 //! execenv-kit: what every execenv service binary shares — layered configuration, logging and
 //! OpenTelemetry tracing, W3C trace-context propagation, gRPC metrics, the admin HTTP server
 //! (`/metrics`, `/healthz`, `/readyz`), gRPC health and reflection, error and identity mapping for
-//! gRPC, and graceful shutdown.
+//! gRPC, gRPC client endpoints, graceful shutdown, and what a service's `main` does around its
+//! flags.
 
 pub mod admin;
+pub mod binary;
+pub mod client;
 pub mod config;
 pub mod grpc;
 pub mod identity;

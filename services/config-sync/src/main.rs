@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use execenv_config_sync::report::{render_plan, render_problems};
 use execenv_config_sync::sync::problems;
 use execenv_config_sync::{Config, GrpcRegistry, file, legacy, start, sync};
+use execenv_kit::binary;
 
 /// The execenv config-sync service: keeps the registry's file-managed execution environments
 /// equal to a declarative YAML or JSON file (the Helm value `executionEnvironments`).
@@ -110,38 +110,26 @@ fn run(
     print_config: bool,
 ) -> anyhow::Result<ExitCode> {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let mut config: Config = execenv_kit::config::load(&Config::default(), config_file, &env)
-        .context("invalid configuration")?;
+    let mut config: Config = match binary::load_config(config_file, &env) {
+        Ok(config) => config,
+        Err(exit) => return Ok(exit),
+    };
     if file.is_some() {
         config.sync.file = file;
     }
     if print_config {
-        let mut shown = config.clone();
-        if shown.auth.service_token.is_some() {
-            shown.auth.service_token = Some("***".to_owned());
-        }
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+        binary::print_config(config, |c| &mut c.auth)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let _telemetry =
-            execenv_kit::telemetry::init("execenv-config-sync", &config.telemetry, &env)
-                .context("cannot start telemetry")?;
-        let shutdown = execenv_kit::shutdown::Shutdown::on_signal();
-        let running = match start(config, shutdown).await {
-            Ok(running) => running,
-            Err(e) => {
-                // Every problem on its own line, without a backtrace: this is the user's to fix.
-                eprintln!("error: {e}");
-                return Ok(ExitCode::FAILURE);
-            }
-        };
-        running.done.await.context("config-sync task failed")?;
-        anyhow::Ok(ExitCode::SUCCESS)
-    })
+    let telemetry = config.telemetry.clone();
+    // A failed first sync is printed with every problem on its own line.
+    let service = async move |shutdown| start(config, shutdown).await.map(|running| running.done);
+    Ok(binary::run(
+        "execenv-config-sync",
+        telemetry,
+        &env,
+        service,
+    )?)
 }
 
 fn validate(path: &Path, is_legacy: bool) -> ExitCode {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use execenv_core::{Error, ErrorKind};
+use execenv_kit::client;
 use execenv_kit::identity::IdentityInterceptor;
 use execenv_kit::propagation::TraceContextInterceptor;
 use execenv_kit::status::from_status;
@@ -11,7 +12,7 @@ use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::sync::Registry;
 
@@ -31,19 +32,8 @@ impl GrpcRegistry {
     /// A client of the registry at `url` (`http://host:port`, or `host:port`) acting as the
     /// service, with `token` when one is configured. Does not connect yet.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, Error> {
-        let url = if url.contains("://") {
-            url.to_owned()
-        } else {
-            format!("http://{url}")
-        };
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| {
-                Error::invalid_field(
-                    "registry.url",
-                    format!("{url:?} is not a URL: {e}; set EXECENV_REGISTRY__URL (or --registry) to http://HOST:PORT"),
-                )
-            })?
-            .connect_timeout(Duration::from_secs(5))
+        let url = client::with_scheme(url);
+        let endpoint = client::endpoint(&url, "registry.url", Some("--registry"))?
             .timeout(Duration::from_secs(120));
         let channel = endpoint.connect_lazy();
         let client = RegistryClient::with_interceptor(

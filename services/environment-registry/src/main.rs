@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
-use execenv_environment_registry::{Config, start};
+use execenv_environment_registry::{Config, redact_url, start};
+use execenv_kit::binary;
 
 /// The execenv environment registry: the catalogue of execution environments over gRPC.
 ///
@@ -24,32 +25,26 @@ struct Args {
     print_config: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let config: Config =
-        execenv_kit::config::load(&Config::default(), args.config.as_deref(), &env)
-            .context("invalid configuration")?;
+    let mut config: Config = match binary::load_config(args.config.as_deref(), &env) {
+        Ok(config) => config,
+        Err(exit) => return Ok(exit),
+    };
     if args.print_config {
         // Secrets stay secret: the token and the database password are masked.
-        let mut shown = config.clone();
-        shown.database.url = execenv_environment_registry::redact_url(&shown.database.url);
-        if shown.auth.service_token.is_some() {
-            shown.auth.service_token = Some("***".to_owned());
-        }
-        println!("{}", serde_json::to_string_pretty(&shown)?);
-        return Ok(());
+        config.database.url = redact_url(&config.database.url);
+        binary::print_config(config, |c| &mut c.auth)?;
+        return Ok(ExitCode::SUCCESS);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let _telemetry =
-            execenv_kit::telemetry::init("execenv-environment-registry", &config.telemetry, &env)
-                .context("cannot start telemetry")?;
-        let shutdown = execenv_kit::shutdown::Shutdown::on_signal();
-        let running = start(config, shutdown).await?;
-        running.done.await.context("registry task failed")??;
-        anyhow::Ok(())
-    })
+    let telemetry = config.telemetry.clone();
+    // `done` ends with the database error when the database cannot be opened.
+    let service = async move |shutdown| start(config, shutdown).await.map(|running| running.done);
+    Ok(binary::run(
+        "execenv-environment-registry",
+        telemetry,
+        &env,
+        service,
+    )?)
 }

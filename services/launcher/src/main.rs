@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use execenv_kit::binary;
 use execenv_launcher::{Config, start};
 
 /// The execenv launcher: builds and runs content in the execution environment the selector
@@ -41,48 +42,26 @@ struct Args {
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let config = match configuration(&args, &env) {
+    let mut config: Config = match binary::load_config(args.config.as_deref(), &env) {
         Ok(config) => config,
-        Err(e) => {
-            // The user's to fix: the message and its causes, without a backtrace.
-            eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(2));
-        }
+        Err(exit) => return Ok(exit),
     };
+    if let Err(e) = read_unsectioned(&mut config, &env) {
+        // The message and its causes on one line.
+        return Ok(binary::invalid_configuration(format_args!("{e:#}")));
+    }
     if args.print_config {
-        let mut shown = config.clone();
-        if shown.auth.service_token.is_some() {
-            shown.auth.service_token = Some("***".to_owned());
-        }
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+        binary::print_config(config, |c| &mut c.auth)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let _telemetry = execenv_kit::telemetry::init("execenv-launcher", &config.telemetry, &env)
-            .context("cannot start telemetry")?;
-        let shutdown = execenv_kit::shutdown::Shutdown::on_signal();
-        let running = match start(config, shutdown).await {
-            Ok(running) => running,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::FAILURE);
-            }
-        };
-        running.done.await.context("launcher task failed")?;
-        anyhow::Ok(ExitCode::SUCCESS)
-    })
+    let telemetry = config.telemetry.clone();
+    let service = async move |shutdown| start(config, shutdown).await.map(|running| running.done);
+    Ok(binary::run("execenv-launcher", telemetry, &env, service)?)
 }
 
-/// The effective configuration: defaults, file, `EXECENV_<SECTION>__<KEY>` variables, then the two
-/// settings without a section (`EXECENV_BACKEND`, `EXECENV_SUPERVISOR`), which the kit's loader
-/// does not read.
-fn configuration(args: &Args, env: &HashMap<String, String>) -> anyhow::Result<Config> {
-    let mut config: Config =
-        execenv_kit::config::load(&Config::default(), args.config.as_deref(), env)
-            .context("invalid configuration")?;
+/// Applies the two settings without a section (`EXECENV_BACKEND`, `EXECENV_SUPERVISOR`), which the
+/// kit's loader does not read, over the loaded configuration.
+fn read_unsectioned(config: &mut Config, env: &HashMap<String, String>) -> anyhow::Result<()> {
     if let Some(backend) = env.get("EXECENV_BACKEND") {
         config.backend = serde_json::from_value(serde_json::Value::String(backend.clone()))
             .with_context(|| {
@@ -92,5 +71,5 @@ fn configuration(args: &Args, env: &HashMap<String, String>) -> anyhow::Result<C
     if let Some(supervisor) = env.get("EXECENV_SUPERVISOR") {
         config.supervisor = Some(supervisor.clone()).filter(|s| !s.is_empty());
     }
-    Ok(config)
+    Ok(())
 }

@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use execenv_core::{Caller, Environment, Error, Language};
+use execenv_kit::client;
 use execenv_kit::identity::IdentityInterceptor;
 use execenv_kit::propagation::TraceContextInterceptor;
 use execenv_kit::status::from_status;
 use execenv_proto::selector::v1 as pb;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
 use tonic::service::Interceptor;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::job_spec::ChosenInstallation;
 
@@ -37,22 +38,9 @@ pub struct GrpcSelector {
 impl GrpcSelector {
     /// A client of the selector at `url` (`http://host:port` or `host:port`). Does not connect yet.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, Error> {
-        let url = if url.contains("://") {
-            url.to_owned()
-        } else {
-            format!("http://{url}")
-        };
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| {
-                Error::invalid_field(
-                    "selector.url",
-                    format!(
-                        "{url:?} is not a URL: {e}; set EXECENV_SELECTOR__URL to http://HOST:PORT"
-                    ),
-                )
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30));
+        let url = client::with_scheme(url);
+        let endpoint =
+            client::endpoint(&url, "selector.url", None)?.timeout(Duration::from_secs(30));
         Ok(GrpcSelector {
             client: SelectorClient::new(endpoint.connect_lazy()),
             token,

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
+use execenv_kit::binary;
 use execenv_selector::{Config, start};
 
 /// The execenv selector: chooses the execution environment a piece of content builds and runs in,
@@ -32,33 +32,15 @@ struct Args {
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let config: Config =
-        execenv_kit::config::load(&Config::default(), args.config.as_deref(), &env)
-            .context("invalid configuration")?;
+    let config: Config = match binary::load_config(args.config.as_deref(), &env) {
+        Ok(config) => config,
+        Err(exit) => return Ok(exit),
+    };
     if args.print_config {
-        let mut shown = config.clone();
-        if shown.auth.service_token.is_some() {
-            shown.auth.service_token = Some("***".to_owned());
-        }
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+        binary::print_config(config, |c| &mut c.auth)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let _telemetry = execenv_kit::telemetry::init("execenv-selector", &config.telemetry, &env)
-            .context("cannot start telemetry")?;
-        let shutdown = execenv_kit::shutdown::Shutdown::on_signal();
-        let running = match start(config, shutdown).await {
-            Ok(running) => running,
-            Err(e) => {
-                // The user's to fix: the message, without a backtrace.
-                eprintln!("error: {e}");
-                return Ok(ExitCode::FAILURE);
-            }
-        };
-        running.done.await.context("selector task failed")?;
-        anyhow::Ok(ExitCode::SUCCESS)
-    })
+    let telemetry = config.telemetry.clone();
+    let service = async move |shutdown| start(config, shutdown).await.map(|running| running.done);
+    Ok(binary::run("execenv-selector", telemetry, &env, service)?)
 }

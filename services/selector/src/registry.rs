@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use execenv_core::Error;
+use execenv_kit::client;
 use execenv_kit::identity::IdentityInterceptor;
 use execenv_kit::propagation::TraceContextInterceptor;
 use execenv_proto::registry::v1 as reg;
@@ -11,7 +12,7 @@ use execenv_proto::registry::v1::registry_client::RegistryClient;
 use futures::StreamExt;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::catalogue::{WatchSource, WatchStream};
 
@@ -31,21 +32,8 @@ impl GrpcRegistry {
     /// A client of the registry at `url` (`http://host:port`, or `host:port`) acting as the
     /// service, with `token` when one is configured. Does not connect yet.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, Error> {
-        let url = if url.contains("://") {
-            url.to_owned()
-        } else {
-            format!("http://{url}")
-        };
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| {
-                Error::invalid_field(
-                    "registry.url",
-                    format!(
-                        "{url:?} is not a URL: {e}; set EXECENV_REGISTRY__URL to http://HOST:PORT"
-                    ),
-                )
-            })?
-            .connect_timeout(Duration::from_secs(5))
+        let url = client::with_scheme(url);
+        let endpoint = client::endpoint(&url, "registry.url", None)?
             // A watch lives for as long as the registry does: no request timeout, but HTTP/2
             // pings notice a registry that vanished without closing the connection.
             .http2_keep_alive_interval(Duration::from_secs(10))
