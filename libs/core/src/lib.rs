@@ -3,6 +3,7 @@
 //! Everything here is a pure function over plain data: no I/O, no async runtime, no wire types.
 //! Services translate between the wire, the store and these types.
 
+pub mod accounts;
 pub mod error;
 pub mod identity;
 pub mod model;

@@ -34,7 +34,7 @@ pub trait Session: Send {
 }
 
 /// Runs a query and decodes its rows.
-async fn fetch_rows<S: Session, T>(
+pub(crate) async fn fetch_rows<S: Session, T>(
     s: &mut S,
     sql: &str,
     values: Vec<Value>,
@@ -48,7 +48,7 @@ async fn fetch_rows<S: Session, T>(
 }
 
 /// The first row of an integer query (`(0, 0)` when there is none).
-async fn integers<S: Session>(
+pub(crate) async fn integers<S: Session>(
     s: &mut S,
     sql: &str,
     values: Vec<Value>,

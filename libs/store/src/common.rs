@@ -107,6 +107,8 @@ pub trait StoreRow: Send {
     fn boolean(&self, column: &str) -> Result<bool, sqlx::Error>;
     /// A time column.
     fn time(&self, column: &str) -> Result<DateTime<Utc>, sqlx::Error>;
+    /// A nullable time column.
+    fn optional_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
     /// The number of columns.
     fn columns(&self) -> usize;
     /// A 64-bit integer column, by name.
@@ -260,13 +262,13 @@ pub fn migration_error(database: &str, e: sqlx::migrate::MigrateError) -> Error 
 }
 
 /// The error for a stored value this version cannot read.
-fn corrupt(what: &str, value: &str) -> Error {
+pub(crate) fn corrupt(what: &str, value: &str) -> Error {
     Error::internal(format!(
         "the database holds an unknown {what} {value:?}; was it written by a newer execenv?"
     ))
 }
 
-fn parse_guid(value: &str) -> Result<Uuid, Error> {
+pub(crate) fn parse_guid(value: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(value).map_err(|_| corrupt("guid", value))
 }
 

@@ -5,6 +5,7 @@
 //! so that change revisions are strictly increasing in commit order (a watcher that resumes from
 //! revision N never misses a change committed later with a smaller revision).
 
+mod accounts;
 mod catalogue;
 mod common;
 mod postgres;
@@ -14,6 +15,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use execenv_core::accounts::{
+    ApiKey, Group, KeyOwner, Lookup, NewApiKey, NewUser, User, UserUpdate,
+};
 use execenv_core::query::{ChangeFilter, ListQuery};
 use execenv_core::sync::SyncPlan;
 use execenv_core::{
@@ -51,10 +55,11 @@ pub struct LogBounds {
     pub latest: i64,
 }
 
-/// The catalogue store. Errors are execenv [`Error`]s: NotFound, AlreadyExists, Conflict,
-/// OutOfRange for logical failures; Unavailable when the database cannot be reached.
+/// The catalogue store, with the accounts ([`AccountStore`]) in the same database. Errors are
+/// execenv [`Error`]s: NotFound, AlreadyExists, Conflict, OutOfRange for logical failures;
+/// Unavailable when the database cannot be reached.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountStore {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -145,6 +150,65 @@ pub trait Store: Send + Sync + 'static {
         environments: &[(Uuid, EnvironmentSpec)],
         actor: &Actor,
     ) -> Result<Option<Vec<Environment>>, Error>;
+}
+
+/// Users, groups and API keys: the part of every [`Store`] the gateway authenticates with.
+/// A user or group is named by a [`Lookup`] (guid, or username / group name); an unknown one is
+/// NotFound. Account changes are not part of the catalogue's change log.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// Creates a user (enabled, in no group). AlreadyExists when the username is taken.
+    async fn create_user(&self, user: &NewUser) -> Result<User, Error>;
+
+    /// One user with their groups.
+    async fn get_user(&self, user: &Lookup) -> Result<User, Error>;
+
+    /// Every user with their groups, ordered by username.
+    async fn list_users(&self) -> Result<Vec<User>, Error>;
+
+    /// Applies `update` (and sets the update time when something changed).
+    async fn update_user(&self, user: &Lookup, update: &UserUpdate) -> Result<User, Error>;
+
+    /// Deletes a user with their API keys and group memberships.
+    async fn delete_user(&self, user: &Lookup) -> Result<(), Error>;
+
+    /// Creates an empty group. AlreadyExists when the name is taken.
+    async fn create_group(&self, guid: Uuid, name: &str) -> Result<Group, Error>;
+
+    /// One group with its members.
+    async fn get_group(&self, group: &Lookup) -> Result<Group, Error>;
+
+    /// Every group with its members, ordered by name.
+    async fn list_groups(&self) -> Result<Vec<Group>, Error>;
+
+    /// Deletes a group and its memberships (the users stay).
+    async fn delete_group(&self, group: &Lookup) -> Result<(), Error>;
+
+    /// Adds a user to a group; returns the group. AlreadyExists when they are a member.
+    async fn add_group_member(&self, group: &Lookup, user: &Lookup) -> Result<Group, Error>;
+
+    /// Removes a user from a group; returns the group. NotFound when they are not a member.
+    async fn remove_group_member(&self, group: &Lookup, user: &Lookup) -> Result<Group, Error>;
+
+    /// Stores a new key (its digest and prefix; the secret never reaches the store).
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey, Error>;
+
+    /// The keys of one user, or of everyone, oldest first.
+    async fn list_api_keys(&self, user: Option<&Lookup>) -> Result<Vec<ApiKey>, Error>;
+
+    /// Disables a key for good (a disabled key is never enabled again: create another).
+    async fn disable_api_key(&self, id: Uuid) -> Result<ApiKey, Error>;
+
+    /// Deletes a key.
+    async fn delete_api_key(&self, id: Uuid) -> Result<(), Error>;
+
+    /// The key with this digest and its user, whether or not either is disabled.
+    async fn find_api_key(&self, digest: &str) -> Result<Option<KeyOwner>, Error>;
+
+    /// Records that key `id` was used at `at`, unless a use within the last
+    /// [`execenv_core::accounts::LAST_USED_RESOLUTION`] is recorded already; returns whether
+    /// it wrote.
+    async fn record_api_key_use(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, Error>;
 }
 
 /// Opens the store named by `url` (`sqlite://PATH`, `sqlite::memory:`, `postgres://…`) and runs

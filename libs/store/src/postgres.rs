@@ -166,6 +166,10 @@ impl StoreRow for PgRow {
         self.try_get(column)
     }
 
+    fn optional_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        self.try_get(column)
+    }
+
     fn columns(&self) -> usize {
         self.len()
     }

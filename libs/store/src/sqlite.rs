@@ -196,15 +196,25 @@ impl StoreRow for SqliteRow {
 
     fn time(&self, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
         let us: i64 = self.try_get(column)?;
-        DateTime::from_timestamp_micros(us).ok_or_else(|| sqlx::Error::ColumnDecode {
-            index: column.to_owned(),
-            source: format!("{us} microseconds is not a representable time").into(),
-        })
+        micros(column, us)
+    }
+
+    fn optional_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        let us: Option<i64> = self.try_get(column)?;
+        us.map(|us| micros(column, us)).transpose()
     }
 
     fn columns(&self) -> usize {
         self.len()
     }
+}
+
+/// A time stored as microseconds since the Unix epoch.
+fn micros(column: &str, us: i64) -> Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("{us} microseconds is not a representable time").into(),
+    })
 }
 
 /// A SQLite file that cannot be opened is a configuration problem (a wrong path, a missing

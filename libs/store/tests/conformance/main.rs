@@ -1,11 +1,13 @@
-//! The `Store` conformance suite, run against every backend: each test in `suite` is written
-//! once and instantiated per backend by `conformance_suite!` (as quickwit's
-//! `metastore_test_suite!`), so test names read `sqlite::…` and `postgres::…`.
+//! The `Store` conformance suite, run against every backend: each test in `suite` (the
+//! catalogue) and `identity` (users, groups, API keys) is written once and instantiated per
+//! backend by `conformance_suite!` (as quickwit's `metastore_test_suite!`), so test names read
+//! `sqlite::…` and `postgres::…`.
 //!
 //! PostgreSQL tests need EXECENV_TEST_DATABASE_URL (set by `make test`); without it they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fixture;
+mod identity;
 mod suite;
 
 use execenv_core::ErrorKind;
@@ -48,16 +50,35 @@ macro_rules! conformance_suite {
             apply_sync_of_a_noop_plan_writes_nothing_and_returns_the_base_revision,
             apply_sync_applies_a_large_plan_atomically,
             bootstrap_creates_unmanaged_environments_in_an_empty_catalogue,
-            bootstrap_of_a_non_empty_catalogue_returns_none_and_changes_nothing,
+            bootstrap_of_a_non_empty_catalogue_returns_none_and_changes_nothing;
+            identity:
+            users_are_found_by_guid_and_username_and_listed_by_username,
+            a_taken_username_or_group_name_is_already_exists_naming_it,
+            unknown_users_groups_and_keys_are_not_found,
+            update_user_replaces_given_fields_and_the_update_time,
+            group_members_are_added_once_and_removed,
+            deleting_a_user_deletes_their_keys_and_memberships,
+            deleting_a_group_keeps_its_members,
+            api_keys_are_found_by_digest_with_their_user_and_groups,
+            api_keys_are_listed_per_user_disabled_and_deleted,
+            a_key_use_is_recorded_at_most_once_a_minute,
         );
     };
-    ($backend:ident: $($test:ident),* $(,)?) => {
+    ($backend:ident: $($test:ident),* ; identity: $($identity_test:ident),* $(,)?) => {
         mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
                     let fixture = crate::fixture::$backend().await;
                     crate::suite::$test(fixture.store.clone()).await;
+                    fixture.finish().await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $identity_test() {
+                    let fixture = crate::fixture::$backend().await;
+                    crate::identity::$identity_test(fixture.store.clone()).await;
                     fixture.finish().await;
                 }
             )*
