@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "execenv/sync/v1/sync.proto",
         "execenv/selector/v1/selector.proto",
         "execenv/launcher/v1/launcher.proto",
+        "execenv/identity/v1/identity.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

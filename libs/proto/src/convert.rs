@@ -12,6 +12,8 @@ use uuid::Uuid;
 use crate::environments::v1 as pb;
 use crate::registry::v1 as reg;
 
+mod accounts;
+
 /// A core timestamp as a protobuf one.
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {

@@ -41,6 +41,14 @@ pub mod launcher {
     }
 }
 
+/// `execenv.identity.v1`: users, groups and API keys (served by the environment-registry).
+pub mod identity {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("execenv.identity.v1");
+    }
+}
+
 /// The encoded FileDescriptorSet of every execenv proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("execenv_descriptor");
 

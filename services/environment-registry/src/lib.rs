@@ -16,7 +16,7 @@ use execenv_kit::config::{AuthConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::shutdown::Shutdown;
 use serde::{Deserialize, Serialize};
 
-pub use service::RegistryService;
+pub use service::{IdentityService, RegistryService};
 
 /// The registry's configuration (`EXECENV_…` variables override the YAML file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

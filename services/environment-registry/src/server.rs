@@ -4,20 +4,23 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use execenv_core::{Change, ErrorKind};
-use execenv_kit::grpc::{health_service, reflection_service};
+use execenv_kit::grpc::reflection_service;
 use execenv_kit::metrics::Metrics;
+use execenv_kit::readiness::Readiness;
 use execenv_kit::shutdown::Shutdown;
 use execenv_kit::{Listeners, Servers};
+use execenv_proto::identity::v1::identity_server::IdentityServer;
 use execenv_proto::registry::v1::registry_server::RegistryServer;
 use execenv_store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::feed::ChangeFeed;
-use crate::service::{Backend, RegistryService};
+use crate::service::{Backend, IdentityService, RegistryService};
 use crate::{BackendSlot, Config, Running, StartError, poll, redact_url};
 
 /// Largest gRPC message accepted or sent (whole-catalogue syncs and lists).
@@ -79,7 +82,15 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
 
     let metrics = Metrics::new();
     let domain = RegistryMetrics::register(&metrics);
-    let (readiness, health) = health_service::<RegistryServer<RegistryService>>().await;
+    // The Identity service shares the port and the database, so it is ready when the Registry
+    // is; each has its own gRPC health status, set through one reporter.
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let readiness =
+        Readiness::with_health(reporter.clone(), RegistryServer::<RegistryService>::NAME);
+    let identity_readiness =
+        Readiness::with_health(reporter, IdentityServer::<IdentityService>::NAME);
+    readiness.set_not_ready("starting").await;
+    identity_readiness.set_not_ready("starting").await;
     let reflection =
         reflection_service(execenv_proto::FILE_DESCRIPTOR_SET).map_err(StartError::Reflection)?;
     let slot: BackendSlot = Arc::new(OnceLock::new());
@@ -89,12 +100,15 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         shutdown.clone(),
     );
 
-    let routes = Routes::new(health).add_service(reflection).add_service(
-        // A sync of 10,000 definitions is a few MiB; tonic's default limit is 4 MiB.
-        RegistryServer::new(service)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE),
-    );
+    let routes = Routes::new(health)
+        .add_service(reflection)
+        .add_service(IdentityServer::new(IdentityService::new(service.clone())))
+        .add_service(
+            // A sync of 10,000 definitions is a few MiB; tonic's default limit is 4 MiB.
+            RegistryServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        );
     let servers = Servers::spawn(
         routes,
         grpc_listener,
@@ -126,6 +140,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
                     // The slot is set once, here; a second set cannot happen.
                     let _ = slot.set(Backend { store, feed });
                     readiness.set_ready().await;
+                    identity_readiness.set_ready().await;
                     tracing::info!("registry ready");
                     shutdown.wait().await;
                     let _ = tail.await;

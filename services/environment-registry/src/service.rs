@@ -22,7 +22,10 @@ use uuid::Uuid;
 use crate::feed::ChangeFeed;
 use crate::list;
 
+mod identity;
 mod managed;
+
+pub use identity::IdentityService;
 
 /// How often an update retries when a concurrent writer changed the environment between our
 /// read and our write (without the caller asking for a specific revision).

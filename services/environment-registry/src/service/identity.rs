@@ -1,0 +1,362 @@
+//! The `execenv.identity.v1.Identity` gRPC service: users, groups and API keys. Served next to
+//! the Registry on the same port, over the same store; every management call is for
+//! administrators, and `Authenticate` for the calling service (the gateway) only.
+
+use std::sync::Arc;
+
+use chrono::{SubsecRound, Utc};
+use execenv_core::accounts::{self, KeyOwner, Lookup, NewApiKey, User, UserDraft, UserUpdate, key};
+use execenv_core::{Caller, Error, ErrorKind};
+use execenv_kit::identity::{GROUPS_HEADER, ROLE_HEADER, USER_HEADER};
+use execenv_proto::identity::v1 as id;
+use execenv_proto::identity::v1::identity_server::Identity;
+use execenv_store::Store;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{RegistryService, reply, uuid_field};
+
+/// The identity service: the registry's backend and caller rules, with the account operations.
+#[derive(Clone)]
+pub struct IdentityService {
+    registry: RegistryService,
+}
+
+impl IdentityService {
+    /// Serves accounts from the same backend (and with the same service token) as `registry`.
+    pub fn new(registry: RegistryService) -> Self {
+        IdentityService { registry }
+    }
+
+    fn store(&self) -> Result<&Arc<dyn Store>, Error> {
+        Ok(&self.registry.backend()?.store)
+    }
+
+    /// The caller, who must be an administrator to `action`.
+    fn admin<T>(&self, req: &Request<T>, action: &str) -> Result<Caller, Status> {
+        let caller = self.registry.caller(req)?;
+        caller
+            .require_admin(action)
+            .map_err(|e| execenv_kit::status::to_status(&e))?;
+        Ok(caller)
+    }
+
+    async fn create_key(
+        &self,
+        req: id::CreateApiKeyRequest,
+    ) -> Result<id::CreateApiKeyResponse, Error> {
+        let name = req.name.trim();
+        accounts::validate_key_name(name)?;
+        let mut random = [0_u8; key::KEY_BYTES];
+        getrandom::fill(&mut random).map_err(|e| {
+            Error::unavailable(format!(
+                "the operating system's random source failed: {e}; retry"
+            ))
+        })?;
+        let secret = key::format(&random);
+        let created = self
+            .store()?
+            .create_api_key(&NewApiKey {
+                id: Uuid::new_v4(),
+                user: lookup("user", &req.user)?,
+                name: name.to_owned(),
+                prefix: key::prefix(&secret),
+                digest: key::digest(&secret),
+            })
+            .await?;
+        // The id and prefix only: the secret never reaches a log.
+        tracing::info!(key = %created.id, prefix = %created.prefix, user = %created.user_guid, "API key created");
+        Ok(id::CreateApiKeyResponse {
+            key: secret,
+            api_key: Some((&created).into()),
+        })
+    }
+
+    async fn authenticate(&self, presented: &str) -> Result<User, Error> {
+        // One answer for every failure: whether a key exists, or who is disabled, is not told.
+        let refused = || {
+            Error::new(
+                ErrorKind::Unauthenticated,
+                "the API key is not valid; check it, or ask an administrator for a new one",
+            )
+        };
+        if !key::is_well_formed(presented) {
+            return Err(refused());
+        }
+        let digest = key::digest(presented);
+        let store = self.store()?;
+        let Some(KeyOwner {
+            key: found,
+            digest: stored,
+            user,
+        }) = store.find_api_key(&digest).await?
+        else {
+            return Err(refused());
+        };
+        if !key::constant_time_eq(stored.as_bytes(), digest.as_bytes())
+            || found.disabled
+            || user.disabled
+        {
+            return Err(refused());
+        }
+        let now = Utc::now().trunc_subsecs(6);
+        if accounts::should_record_use(found.last_used_time, now) {
+            // Failing to note the use does not fail the request.
+            if let Err(e) = store.record_api_key_use(found.id, now).await {
+                tracing::warn!(key = %found.id, error = %e, "cannot record the API key's use");
+            }
+        }
+        Ok(user)
+    }
+}
+
+/// A user or group named by guid or name; InvalidArgument when empty.
+fn lookup(field: &str, s: &str) -> Result<Lookup, Error> {
+    if s.trim().is_empty() {
+        return Err(Error::invalid_field(
+            field,
+            "is required: give a guid or a name",
+        ));
+    }
+    Ok(Lookup::parse(s))
+}
+
+fn user_reply(r: Result<User, Error>) -> Result<Response<id::User>, Status> {
+    reply(r.map(|u| (&u).into()))
+}
+
+fn group_reply(r: Result<accounts::Group, Error>) -> Result<Response<id::Group>, Status> {
+    reply(r.map(|g| (&g).into()))
+}
+
+#[tonic::async_trait]
+impl Identity for IdentityService {
+    async fn create_user(
+        &self,
+        req: Request<id::CreateUserRequest>,
+    ) -> Result<Response<id::User>, Status> {
+        let caller = self.admin(&req, "creating a user")?;
+        let r = req.into_inner();
+        let draft = UserDraft {
+            username: r.username,
+            role: r.role,
+            email: r.email,
+            first_name: r.first_name,
+            last_name: r.last_name,
+        };
+        let created = async {
+            let user = accounts::validate_new_user(&draft, Uuid::new_v4())?;
+            let created = self.store()?.create_user(&user).await?;
+            tracing::info!(user = %created.guid, username = %created.username, role = created.role.as_str(), actor = %caller.actor_name(), "user created");
+            Ok(created)
+        };
+        user_reply(created.await)
+    }
+
+    async fn get_user(
+        &self,
+        req: Request<id::GetUserRequest>,
+    ) -> Result<Response<id::User>, Status> {
+        self.admin(&req, "reading users")?;
+        let r = async {
+            self.store()?
+                .get_user(&lookup("user", &req.get_ref().user)?)
+                .await
+        };
+        user_reply(r.await)
+    }
+
+    async fn list_users(
+        &self,
+        req: Request<id::ListUsersRequest>,
+    ) -> Result<Response<id::ListUsersResponse>, Status> {
+        self.admin(&req, "listing users")?;
+        let r = async {
+            let users = self.store()?.list_users().await?;
+            Ok(id::ListUsersResponse {
+                users: users.iter().map(Into::into).collect(),
+            })
+        };
+        reply(r.await)
+    }
+
+    async fn update_user(
+        &self,
+        req: Request<id::UpdateUserRequest>,
+    ) -> Result<Response<id::User>, Status> {
+        let caller = self.admin(&req, "updating a user")?;
+        let r = req.into_inner();
+        let updated = async {
+            let user = lookup("user", &r.user)?;
+            let update = UserUpdate::validate(
+                r.role.as_deref(),
+                r.disabled,
+                r.email.as_deref(),
+                r.first_name.as_deref(),
+                r.last_name.as_deref(),
+            )?;
+            let updated = self.store()?.update_user(&user, &update).await?;
+            tracing::info!(user = %updated.guid, role = updated.role.as_str(), disabled = updated.disabled, actor = %caller.actor_name(), "user updated");
+            Ok(updated)
+        };
+        user_reply(updated.await)
+    }
+
+    async fn delete_user(
+        &self,
+        req: Request<id::DeleteUserRequest>,
+    ) -> Result<Response<id::DeleteUserResponse>, Status> {
+        let caller = self.admin(&req, "deleting a user")?;
+        let r = async {
+            let user = lookup("user", &req.get_ref().user)?;
+            self.store()?.delete_user(&user).await?;
+            tracing::info!(%user, actor = %caller.actor_name(), "user deleted with their keys and memberships");
+            Ok(id::DeleteUserResponse {})
+        };
+        reply(r.await)
+    }
+
+    async fn create_group(
+        &self,
+        req: Request<id::CreateGroupRequest>,
+    ) -> Result<Response<id::Group>, Status> {
+        let caller = self.admin(&req, "creating a group")?;
+        let r = async {
+            let name = req.get_ref().name.trim();
+            accounts::validate_group_name(name)?;
+            let group = self.store()?.create_group(Uuid::new_v4(), name).await?;
+            tracing::info!(group = %group.guid, name = %group.name, actor = %caller.actor_name(), "group created");
+            Ok(group)
+        };
+        group_reply(r.await)
+    }
+
+    async fn list_groups(
+        &self,
+        req: Request<id::ListGroupsRequest>,
+    ) -> Result<Response<id::ListGroupsResponse>, Status> {
+        self.admin(&req, "listing groups")?;
+        let r = async {
+            let groups = self.store()?.list_groups().await?;
+            Ok(id::ListGroupsResponse {
+                groups: groups.iter().map(Into::into).collect(),
+            })
+        };
+        reply(r.await)
+    }
+
+    async fn delete_group(
+        &self,
+        req: Request<id::DeleteGroupRequest>,
+    ) -> Result<Response<id::DeleteGroupResponse>, Status> {
+        let caller = self.admin(&req, "deleting a group")?;
+        let r = async {
+            let group = lookup("group", &req.get_ref().group)?;
+            self.store()?.delete_group(&group).await?;
+            tracing::info!(%group, actor = %caller.actor_name(), "group deleted");
+            Ok(id::DeleteGroupResponse {})
+        };
+        reply(r.await)
+    }
+
+    async fn add_group_member(
+        &self,
+        req: Request<id::GroupMemberRequest>,
+    ) -> Result<Response<id::Group>, Status> {
+        self.admin(&req, "changing group members")?;
+        let r = async {
+            let r = req.get_ref();
+            let (group, user) = (lookup("group", &r.group)?, lookup("user", &r.user)?);
+            self.store()?.add_group_member(&group, &user).await
+        };
+        group_reply(r.await)
+    }
+
+    async fn remove_group_member(
+        &self,
+        req: Request<id::GroupMemberRequest>,
+    ) -> Result<Response<id::Group>, Status> {
+        self.admin(&req, "changing group members")?;
+        let r = async {
+            let r = req.get_ref();
+            let (group, user) = (lookup("group", &r.group)?, lookup("user", &r.user)?);
+            self.store()?.remove_group_member(&group, &user).await
+        };
+        group_reply(r.await)
+    }
+
+    async fn create_api_key(
+        &self,
+        req: Request<id::CreateApiKeyRequest>,
+    ) -> Result<Response<id::CreateApiKeyResponse>, Status> {
+        self.admin(&req, "creating an API key")?;
+        reply(self.create_key(req.into_inner()).await)
+    }
+
+    async fn list_api_keys(
+        &self,
+        req: Request<id::ListApiKeysRequest>,
+    ) -> Result<Response<id::ListApiKeysResponse>, Status> {
+        self.admin(&req, "listing API keys")?;
+        let r = async {
+            let user = req
+                .get_ref()
+                .user
+                .as_deref()
+                .map(|u| lookup("user", u))
+                .transpose()?;
+            let keys = self.store()?.list_api_keys(user.as_ref()).await?;
+            Ok(id::ListApiKeysResponse {
+                api_keys: keys.iter().map(Into::into).collect(),
+            })
+        };
+        reply(r.await)
+    }
+
+    async fn disable_api_key(
+        &self,
+        req: Request<id::DisableApiKeyRequest>,
+    ) -> Result<Response<id::ApiKey>, Status> {
+        let caller = self.admin(&req, "disabling an API key")?;
+        let r = async {
+            let key_id = uuid_field("id", &req.get_ref().id)?;
+            let disabled = self.store()?.disable_api_key(key_id).await?;
+            tracing::info!(key = %key_id, actor = %caller.actor_name(), "API key disabled");
+            Ok((&disabled).into())
+        };
+        reply(r.await)
+    }
+
+    async fn delete_api_key(
+        &self,
+        req: Request<id::DeleteApiKeyRequest>,
+    ) -> Result<Response<id::DeleteApiKeyResponse>, Status> {
+        let caller = self.admin(&req, "deleting an API key")?;
+        let r = async {
+            let key_id = uuid_field("id", &req.get_ref().id)?;
+            self.store()?.delete_api_key(key_id).await?;
+            tracing::info!(key = %key_id, actor = %caller.actor_name(), "API key deleted");
+            Ok(id::DeleteApiKeyResponse {})
+        };
+        reply(r.await)
+    }
+
+    async fn authenticate(
+        &self,
+        req: Request<id::AuthenticateRequest>,
+    ) -> Result<Response<id::User>, Status> {
+        // The service token (when configured) is checked as for every call.
+        self.registry.caller(&req)?;
+        let md = req.metadata();
+        if [USER_HEADER, GROUPS_HEADER, ROLE_HEADER]
+            .iter()
+            .any(|h| md.get(*h).is_some())
+        {
+            return Err(execenv_kit::status::to_status(&Error::new(
+                ErrorKind::PermissionDenied,
+                "Authenticate is for execenv services (the gateway): call it as the service, without identity headers",
+            )));
+        }
+        user_reply(self.authenticate(&req.get_ref().key).await)
+    }
+}
