@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use execenv_core::validate::VolumeMountDraft;
 use execenv_core::{Installation, Matching, Role};
 
+use crate::accounts_args::{GroupsCommand, KeysCommand, UsersCommand};
 use crate::launch_args::{LaunchCommand, LaunchesCommand};
 use crate::values::{parse_installation, parse_mount, parse_time};
 
@@ -16,7 +17,8 @@ execenvctl administers the execution environments of execenv: the container imag
 in, their Python/R/Quarto installations, volume mounts and who may use them. It talks gRPC to the \
 environment-registry, to config-sync for the `sync` commands, to the selector for `select` and \
 `explain`, and to the launcher for `launch` (build or run content in its environment) and \
-`launches` (list, show, watch, cancel and read the output of launches).";
+`launches` (list, show, watch, cancel and read the output of launches). `users`, `groups` and \
+`keys` manage the people the gateway authenticates with API keys.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -34,7 +36,10 @@ Examples:
   execenvctl launch run --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f --bundle 12 \\
       --python 3.11.4 --env MODE=prod --memory-limit 1Gi -- python app.py
   execenvctl launches list --state running --state pending
-  execenvctl launches logs 5f3c9a7e-1d2b-4e8f-9a0b-1c2d3e4f5a6b --follow";
+  execenvctl launches logs 5f3c9a7e-1d2b-4e8f-9a0b-1c2d3e4f5a6b --follow
+  execenvctl users create alice --role publisher --email alice@example.com
+  execenvctl groups create data-science && execenvctl groups add-member data-science alice
+  execenvctl keys create alice --name laptop";
 
 /// The admin command line of execenv.
 #[derive(Debug, Parser)]
@@ -181,6 +186,15 @@ pub enum Command {
     /// List, show, watch, cancel and read the output of launches.
     #[command(subcommand)]
     Launches(LaunchesCommand),
+    /// Create, list, show, update, disable, enable and delete users (the people API keys act as).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Create, list and delete groups of users, and manage their members.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// Create, list, disable and delete API keys (the secret is shown once, at creation).
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 /// `execenvctl select …` and `execenvctl explain …`: what the content asks for and its settings.

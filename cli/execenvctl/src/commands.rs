@@ -10,6 +10,7 @@ use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::sync::v1 as sync_pb;
 
+use crate::accounts;
 use crate::args::{
     ChangesArgs, Cli, Command, CreateArgs, EnvCommand, GlobalArgs, LanguageArg, ListArgs,
     OutputFormat, PermissionAddArgs, PermissionsCommand, SelectArgs, SortArg, SyncCommand,
@@ -115,6 +116,9 @@ pub async fn run_to(cli: Cli, out: &mut dyn Write) -> Result<Report, Error> {
         Command::Explain(a) => explain(&cli.global, &a, format).await,
         Command::Launch(c) => launcher::launch(&cli.global, &c, &mut Sink::new(out)).await,
         Command::Launches(c) => launcher::launches(&cli.global, c, &mut Sink::new(out)).await,
+        Command::Users(c) => accounts::users(&cli.global, c).await,
+        Command::Groups(c) => accounts::groups(&cli.global, c).await,
+        Command::Keys(c) => accounts::keys(&cli.global, c).await,
     }
 }
 

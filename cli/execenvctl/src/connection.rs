@@ -7,6 +7,7 @@ use std::time::Duration;
 use execenv_core::{Error, ErrorKind, Role};
 use execenv_kit::identity::IdentityInterceptor;
 use execenv_kit::status::from_status;
+use execenv_proto::identity::v1::identity_client::IdentityClient;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
@@ -61,6 +62,9 @@ pub type Intercepted = InterceptedService<Channel, IdentityInterceptor>;
 /// A connected registry client.
 pub type Registry = Connection<RegistryClient<Intercepted>>;
 
+/// A connected client of the registry's Identity service (users, groups, API keys).
+pub type Identity = Connection<IdentityClient<Intercepted>>;
+
 /// A connected config-sync client.
 pub type ConfigSync = Connection<ConfigSyncClient<Intercepted>>;
 
@@ -81,6 +85,13 @@ impl Registry {
     /// Connects to the registry at `--registry`.
     pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
         Connection::open(g, REGISTRY, &g.registry, RegistryClient::with_interceptor).await
+    }
+}
+
+impl Identity {
+    /// Connects to the Identity service, which the registry at `--registry` serves.
+    pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
+        Connection::open(g, REGISTRY, &g.registry, IdentityClient::with_interceptor).await
     }
 }
 

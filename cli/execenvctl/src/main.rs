@@ -3,6 +3,8 @@
 //! `error: …` and exit with 2 for invalid input, 1 otherwise (as does `launch --wait` when the
 //! launch did not succeed).
 
+mod accounts;
+mod accounts_args;
 mod args;
 mod commands;
 mod connection;
