@@ -168,6 +168,106 @@ impl Error {
     }
 }
 
+/// Posit Connect's `APIErrorCode` numbers the gateway answers with (connect-spec §1.6).
+pub mod connect_code {
+    /// InternalFailure.
+    pub const INTERNAL_FAILURE: u32 = 1;
+    /// BadRequest.
+    pub const BAD_REQUEST: u32 = 2;
+    /// InvalidId.
+    pub const INVALID_ID: u32 = 3;
+    /// ObjectDoesNotExist.
+    pub const OBJECT_DOES_NOT_EXIST: u32 = 4;
+    /// PermissionDenied.
+    pub const PERMISSION_DENIED: u32 = 22;
+    /// InvalidParameter.
+    pub const INVALID_PARAMETER: u32 = 25;
+    /// InvalidLogin (a missing, unknown or disabled API key).
+    pub const INVALID_LOGIN: u32 = 30;
+    /// CannotParseRequestBody.
+    pub const CANNOT_PARSE_REQUEST_BODY: u32 = 87;
+    /// InvalidEnvironmentTitle.
+    pub const INVALID_ENVIRONMENT_TITLE: u32 = 168;
+    /// InvalidEnvironmentDescription.
+    pub const INVALID_ENVIRONMENT_DESCRIPTION: u32 = 169;
+    /// InvalidEnvironmentClusterName.
+    pub const INVALID_ENVIRONMENT_CLUSTER_NAME: u32 = 170;
+    /// InvalidEnvironmentName (the image).
+    pub const INVALID_ENVIRONMENT_NAME: u32 = 171;
+    /// UnknownEnvironmentMatchingType.
+    pub const UNKNOWN_ENVIRONMENT_MATCHING_TYPE: u32 = 172;
+    /// InvalidInstallationPath.
+    pub const INVALID_INSTALLATION_PATH: u32 = 173;
+    /// InvalidInstallationVersion.
+    pub const INVALID_INSTALLATION_VERSION: u32 = 174;
+    /// DuplicateEnvironmentName.
+    pub const DUPLICATE_ENVIRONMENT_NAME: u32 = 175;
+    /// InvalidEnvironmentSupervisor.
+    pub const INVALID_ENVIRONMENT_SUPERVISOR: u32 = 177;
+    /// InvalidRuntimeLanguage.
+    pub const INVALID_RUNTIME_LANGUAGE: u32 = 179;
+    /// InvalidUserGUID.
+    pub const INVALID_USER_GUID: u32 = 261;
+    /// InvalidGroupGUID.
+    pub const INVALID_GROUP_GUID: u32 = 262;
+    /// EnvironmentsInvalidVolume.
+    pub const ENVIRONMENTS_INVALID_VOLUME: u32 = 254;
+    /// EnvironmentIsConfigManaged.
+    pub const ENVIRONMENT_IS_CONFIG_MANAGED: u32 = 265;
+}
+
+impl Error {
+    /// The HTTP status and Posit Connect error code of this error, for the Connect-compatible
+    /// REST API: the status from [`ErrorKind::http_status`], the code from the kind and, for
+    /// invalid input, from the first violation's field (`python.installations[0].version` → 174).
+    /// A failed precondition is an environment managed by the configuration file (409, 265).
+    pub fn connect_status(&self) -> (u16, u32) {
+        use connect_code as c;
+        let code = match self.kind {
+            ErrorKind::InvalidArgument => self
+                .violations
+                .first()
+                .map_or(c::BAD_REQUEST, |v| connect_code_for_field(&v.field)),
+            ErrorKind::NotFound => c::OBJECT_DOES_NOT_EXIST,
+            ErrorKind::PermissionDenied => c::PERMISSION_DENIED,
+            ErrorKind::Unauthenticated => c::INVALID_LOGIN,
+            ErrorKind::FailedPrecondition => c::ENVIRONMENT_IS_CONFIG_MANAGED,
+            ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::OutOfRange => {
+                c::BAD_REQUEST
+            }
+            ErrorKind::Unavailable | ErrorKind::Internal => c::INTERNAL_FAILURE,
+        };
+        (self.kind.http_status(), code)
+    }
+}
+
+/// The Connect error code for an invalid environment field, by its path
+/// (`volume_mounts[1].target_path`, `r.installations[0].path`, `title`, …).
+fn connect_code_for_field(field: &str) -> u32 {
+    use connect_code as c;
+    let root = field.split(['.', '[']).next().unwrap_or_default();
+    match root {
+        "name" => c::INVALID_ENVIRONMENT_NAME,
+        "title" => c::INVALID_ENVIRONMENT_TITLE,
+        "description" => c::INVALID_ENVIRONMENT_DESCRIPTION,
+        "cluster_name" => c::INVALID_ENVIRONMENT_CLUSTER_NAME,
+        "matching" => c::UNKNOWN_ENVIRONMENT_MATCHING_TYPE,
+        "supervisor" => c::INVALID_ENVIRONMENT_SUPERVISOR,
+        "volume_mounts" => c::ENVIRONMENTS_INVALID_VOLUME,
+        "guid" | "environment_guid" | "permission_guid" => c::INVALID_ID,
+        "user_guid" => c::INVALID_USER_GUID,
+        "group_guid" => c::INVALID_GROUP_GUID,
+        "python" | "r" | "quarto" | "tensorflow" if field.ends_with(".version") => {
+            c::INVALID_INSTALLATION_VERSION
+        }
+        "python" | "r" | "quarto" | "tensorflow" if field.ends_with(".path") => {
+            c::INVALID_INSTALLATION_PATH
+        }
+        "python" | "r" | "quarto" | "tensorflow" | "nodejs" => c::INVALID_RUNTIME_LANGUAGE,
+        _ => c::INVALID_PARAMETER,
+    }
+}
+
 /// Result with an execenv [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -193,6 +293,32 @@ mod tests {
         for kind in ALL {
             assert_eq!(ErrorKind::from_grpc_code(kind.grpc_code()), kind);
         }
+    }
+
+    #[test]
+    fn connect_status_maps_kinds_to_connect_codes() {
+        let status = |kind| Error::new(kind, "x").connect_status();
+        assert_eq!(status(ErrorKind::NotFound), (404, 4));
+        assert_eq!(status(ErrorKind::PermissionDenied), (403, 22));
+        assert_eq!(status(ErrorKind::Unauthenticated), (401, 30));
+        assert_eq!(status(ErrorKind::FailedPrecondition), (409, 265));
+        assert_eq!(status(ErrorKind::InvalidArgument), (400, 2));
+        assert_eq!(status(ErrorKind::Internal), (500, 1));
+    }
+
+    #[test]
+    fn connect_status_of_invalid_input_follows_the_first_field() {
+        let code = |field: &str| Error::invalid_field(field, "bad").connect_status();
+        assert_eq!(code("name"), (400, 171));
+        assert_eq!(code("matching"), (400, 172));
+        assert_eq!(code("python.installations[0].path"), (400, 173));
+        assert_eq!(code("r.installations[2].version"), (400, 174));
+        assert_eq!(code("volume_mounts[1].source.nfs.host"), (400, 254));
+        assert_eq!(code("supervisor"), (400, 177));
+        assert_eq!(code("guid"), (400, 3));
+        assert_eq!(code("user_guid"), (400, 261));
+        assert_eq!(code("nodejs"), (400, 179));
+        assert_eq!(code("something_else"), (400, 25));
     }
 
     #[test]

@@ -35,8 +35,8 @@ pub struct Listeners {
 impl Listeners {
     /// Binds both addresses of `server`.
     pub async fn bind(server: &ServerConfig) -> Result<Listeners, BindError> {
-        let (grpc, grpc_addr) = bind_one(server.grpc_addr, "gRPC").await?;
-        let (admin, admin_addr) = bind_one(server.admin_addr, "admin HTTP").await?;
+        let (grpc, grpc_addr) = bind(server.grpc_addr, "gRPC").await?;
+        let (admin, admin_addr) = bind(server.admin_addr, "admin HTTP").await?;
         Ok(Listeners {
             grpc,
             admin,
@@ -52,7 +52,9 @@ pub fn grpc_incoming(listener: TcpListener) -> tonic::transport::server::TcpInco
     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
-async fn bind_one(
+/// Binds one listener, named `what` in the error (e.g. "REST API HTTP"); returns it and the
+/// address actually bound.
+pub async fn bind(
     addr: SocketAddr,
     what: &'static str,
 ) -> Result<(TcpListener, SocketAddr), BindError> {
