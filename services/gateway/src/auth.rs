@@ -1,0 +1,201 @@
+//! Authentication: an API key in `Authorization: Key <key>` (or `X-RSC-Authorization`, which
+//! some Posit clients send instead) is turned into the user it belongs to by the registry's
+//! `Authenticate`. Successful answers are cached for [`CACHE_TTL`] so that a burst of requests
+//! costs one registry call; a disabled key or user therefore keeps working for up to that long.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use execenv_core::{Caller, Error, ErrorKind, Role};
+use execenv_proto::identity::v1 as id;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::registry::Registry;
+use crate::routes::AppState;
+
+/// How long a successful authentication is reused.
+pub const CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Above this many cached keys, expired entries are dropped on the next insert.
+const CACHE_PRUNE_AT: usize = 10_000;
+
+/// Successful authentications by the key's SHA-256, with when they were made.
+type Cache = HashMap<[u8; 32], (Instant, Authenticated)>;
+
+/// The authenticated person a request acts as (a request extension).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// Their user record, as the registry has it.
+    pub user: Arc<id::User>,
+    /// The identity the registry is called with.
+    pub caller: Caller,
+}
+
+/// Authenticates keys with the registry, caching successes.
+#[derive(Clone)]
+pub struct Authenticator {
+    registry: Registry,
+    // Keyed by the key's SHA-256, so secrets are not kept in memory longer than a request.
+    cache: Arc<Mutex<Cache>>,
+}
+
+impl Authenticator {
+    /// An authenticator asking `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Authenticator {
+            registry,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The person `key` belongs to; Unauthenticated when the registry does not know it.
+    pub async fn authenticate(&self, key: &str) -> Result<Authenticated, ApiError> {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let now = Instant::now();
+        if let Some(hit) = self.cached(&digest, now) {
+            return Ok(hit);
+        }
+        let user = self
+            .registry
+            .accounts()
+            .authenticate(id::AuthenticateRequest {
+                key: key.to_owned(),
+            })
+            .await?
+            .into_inner();
+        let authenticated = authenticated(user)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_PRUNE_AT {
+                cache.retain(|_, (at, _)| now.duration_since(*at) < CACHE_TTL);
+            }
+            cache.insert(digest, (now, authenticated.clone()));
+        }
+        Ok(authenticated)
+    }
+
+    fn cached(&self, digest: &[u8; 32], now: Instant) -> Option<Authenticated> {
+        let cache = self.cache.lock().ok()?;
+        let (at, hit) = cache.get(digest)?;
+        (now.duration_since(*at) < CACHE_TTL).then(|| hit.clone())
+    }
+}
+
+/// The caller a user record stands for.
+fn authenticated(user: id::User) -> Result<Authenticated, Error> {
+    let role = Role::parse(&user.role).ok_or_else(|| {
+        Error::internal(format!(
+            "the registry answered role {:?} for user {}; expected administrator, publisher or viewer",
+            user.role, user.guid
+        ))
+    })?;
+    let caller = Caller {
+        user: Some(user.guid.clone()),
+        groups: user.group_guids.clone(),
+        role,
+    };
+    Ok(Authenticated {
+        user: Arc::new(user),
+        caller,
+    })
+}
+
+/// The API key of a request: `Authorization: Key …`, else `X-RSC-Authorization: Key …`.
+pub fn api_key(headers: &HeaderMap) -> Result<&str, Error> {
+    let from = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().strip_prefix("Key "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    };
+    from("authorization")
+        .or_else(|| from("x-rsc-authorization"))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unauthenticated,
+                "no API key: send the header \"Authorization: Key <your API key>\" \
+                 (create a key with `execenvctl keys create USER`)",
+            )
+        })
+}
+
+/// Middleware: authenticates the request's key and stores [`Authenticated`] in its extensions.
+pub async fn require_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let key = api_key(request.headers())?;
+    let authenticated = state.authenticator.authenticate(key).await?;
+    request.extensions_mut().insert(authenticated);
+    Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_key_comes_from_authorization_or_x_rsc_authorization() {
+        assert_eq!(
+            api_key(&headers(&[("authorization", "Key ee_abc")])).unwrap(),
+            "ee_abc"
+        );
+        assert_eq!(
+            api_key(&headers(&[("x-rsc-authorization", "Key ee_def")])).unwrap(),
+            "ee_def"
+        );
+        assert_eq!(
+            api_key(&headers(&[
+                ("authorization", "Bearer t"),
+                ("x-rsc-authorization", "Key k")
+            ]))
+            .unwrap(),
+            "k"
+        );
+    }
+
+    #[test]
+    fn no_key_is_unauthenticated_with_the_fix() {
+        for h in [
+            headers(&[]),
+            headers(&[("authorization", "Key ")]),
+            headers(&[("authorization", "Basic x")]),
+        ] {
+            let err = api_key(&h).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Unauthenticated);
+            assert!(err.message.contains("Authorization: Key"));
+        }
+    }
+
+    #[test]
+    fn a_user_record_becomes_the_caller_with_groups_and_role() {
+        let user = id::User {
+            guid: "u1".to_owned(),
+            role: "publisher".to_owned(),
+            group_guids: vec!["g1".to_owned()],
+            ..id::User::default()
+        };
+        let a = authenticated(user).unwrap();
+        assert_eq!(a.caller.user.as_deref(), Some("u1"));
+        assert_eq!(a.caller.groups, vec!["g1".to_owned()]);
+        assert_eq!(a.caller.role, Role::Publisher);
+    }
+}

@@ -1,0 +1,60 @@
+//! Starting the gateway: listeners, the REST API and the admin server.
+
+use execenv_kit::listen::bind;
+use execenv_kit::metrics::Metrics;
+use execenv_kit::readiness::Readiness;
+use execenv_kit::serve_admin;
+use execenv_kit::shutdown::{DRAIN_GRACE, Shutdown, join_server};
+
+use crate::auth::Authenticator;
+use crate::registry::Registry;
+use crate::routes::{self, AppState};
+use crate::{Config, Running, StartError};
+
+/// Checks the configuration, binds both listeners and serves until `shutdown`. The registry is
+/// reached lazily: a registry that is down makes requests fail 500 with code 1, not the start.
+pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
+    let registry = Registry::new(&config.registry.url, config.auth.service_token.clone())
+        .map_err(|e| StartError::Config(e.message))?;
+    let (http, http_addr) = bind(config.server.http_addr, "REST API HTTP").await?;
+    let (admin, admin_addr) = bind(config.server.admin_addr, "admin HTTP").await?;
+
+    let hostname = config.server.hostname.clone().unwrap_or_else(host_name);
+    let state = AppState::new(Authenticator::new(registry.clone()), registry, hostname);
+    let metrics = Metrics::new();
+    let readiness = Readiness::new();
+    readiness.set_ready().await;
+
+    let api = tokio::spawn(
+        axum::serve(http, routes::router(state))
+            .with_graceful_shutdown(shutdown.wait_owned())
+            .into_future(),
+    );
+    let admin = tokio::spawn(serve_admin(
+        admin,
+        metrics,
+        readiness,
+        shutdown.wait_owned(),
+    ));
+    tracing::info!(%http_addr, %admin_addr, registry = %config.registry.url, "gateway listening");
+    let done = tokio::spawn(async move {
+        join_server("REST API server", api, DRAIN_GRACE).await;
+        join_server("admin server", admin, DRAIN_GRACE).await;
+        tracing::info!("gateway stopped");
+    });
+    Ok(Running {
+        http_addr,
+        admin_addr,
+        shutdown,
+        done,
+    })
+}
+
+/// This machine's host name (Linux), else `localhost`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
