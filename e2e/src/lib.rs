@@ -1,17 +1,19 @@
 //! Harness for end-to-end tests: starts the real execenv binaries on free loopback ports and
 //! runs the real `execenvctl` against them. Processes are killed when their guard is dropped.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod http;
 pub mod kube_node;
 pub mod launcher;
 pub mod python;
+
+pub use http::{HttpResponse, http_get, http_request};
 
 /// The folder holding the workspace's built binaries: `EXECENV_BIN_DIR` when set (the benchmark
 /// uses the release build), else `target/debug` (under CARGO_TARGET_DIR when that is set).
@@ -189,21 +191,23 @@ impl Drop for Process {
     }
 }
 
-/// How to launch one service binary: its program, arguments and environment; the gRPC and admin
-/// addresses are added per launch.
+/// How to launch one service binary: its program, arguments and environment; the main (gRPC, or
+/// the gateway's HTTP) and admin addresses are added per launch.
 struct Launch<'a> {
     binary: &'static str,
+    /// The variable naming the main listen address.
+    listen: &'static str,
     args: &'a [&'a str],
     env: Vec<(&'a str, String)>,
     label: &'static str,
 }
 
 impl Launch<'_> {
-    /// Spawns it on the given ports without waiting; returns the process and its gRPC URL and
-    /// admin address.
+    /// Spawns it on the given ports without waiting; returns the process and its URL (gRPC, or
+    /// the gateway's HTTP) and admin address.
     fn spawn(&self, dir: &Path, grpc: u16, admin: u16) -> Result<(Process, String, String)> {
         let mut env = vec![
-            ("EXECENV_SERVER__GRPC_ADDR", format!("127.0.0.1:{grpc}")),
+            (self.listen, format!("127.0.0.1:{grpc}")),
             ("EXECENV_SERVER__ADMIN_ADDR", format!("127.0.0.1:{admin}")),
         ];
         env.extend(self.env.iter().cloned());
@@ -226,6 +230,9 @@ impl Launch<'_> {
     }
 }
 
+/// The variable of a gRPC service's listen address.
+const GRPC_ADDR: &str = "EXECENV_SERVER__GRPC_ADDR";
+
 fn port_of(address: &str) -> Result<u16> {
     address
         .rsplit(':')
@@ -242,6 +249,7 @@ fn registry_launch(database_url: &str, extra_env: &[(&'static str, String)]) -> 
     env.extend(extra_env.iter().cloned());
     Launch {
         binary: "execenv-environment-registry",
+        listen: GRPC_ADDR,
         args: &[],
         env,
         label: "the registry",
@@ -327,6 +335,7 @@ fn config_sync_launch<'a>(registry: &RegistryProcess, env: &[(&'a str, String)])
     all.extend(env.iter().cloned());
     Launch {
         binary: "execenv-config-sync",
+        listen: GRPC_ADDR,
         args: &["run"],
         env: all,
         label: "config-sync",
@@ -338,9 +347,22 @@ fn selector_launch<'a>(registry: &RegistryProcess, env: &[(&'a str, String)]) ->
     all.extend(env.iter().cloned());
     Launch {
         binary: "execenv-selector",
+        listen: GRPC_ADDR,
         args: &[],
         env: all,
         label: "the selector",
+    }
+}
+
+fn gateway_launch<'a>(registry: &RegistryProcess, env: &[(&'a str, String)]) -> Launch<'a> {
+    let mut all = vec![("EXECENV_REGISTRY__URL", registry.url.clone())];
+    all.extend(env.iter().cloned());
+    Launch {
+        binary: "execenv-gateway",
+        listen: "EXECENV_SERVER__HTTP_ADDR",
+        args: &[],
+        env: all,
+        label: "the gateway",
     }
 }
 
@@ -349,6 +371,7 @@ fn launcher_launch<'a>(selector: &ServiceProcess, env: &[(&'a str, String)]) -> 
     all.extend(env.iter().cloned());
     Launch {
         binary: "execenv-launcher",
+        listen: GRPC_ADDR,
         args: &[],
         env: all,
         label: "the launcher",
@@ -445,6 +468,26 @@ impl ServiceProcess {
         })
     }
 
+    /// Starts `execenv-gateway` against `registry` and waits until it is ready; its `url` is the
+    /// REST API's base (`http://127.0.0.1:PORT`).
+    pub fn gateway(
+        registry: &RegistryProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ServiceProcess> {
+        let (process, url, admin) = gateway_launch(registry, env).start(dir)?;
+        Ok(ServiceProcess {
+            process,
+            url,
+            admin,
+        })
+    }
+
+    /// `host:port` of the main listener (the URL without its scheme).
+    pub fn address(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
     /// Waits until the process exits by itself; returns its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<i32>> {
         let deadline = Instant::now() + timeout;
@@ -500,28 +543,6 @@ impl CtlOutput {
         serde_json::from_str(&self.stdout)
             .with_context(|| format!("execenvctl printed no JSON: {}", self.stdout))
     }
-}
-
-/// A plain HTTP/1.1 GET on loopback: the status code and body.
-pub fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("no HTTP status line")?;
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
 }
 
 /// The PostgreSQL server URL the tests use (`make test` sets it).

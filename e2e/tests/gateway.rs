@@ -1,0 +1,285 @@
+//! End to end: the real `execenv-gateway` in front of the real registry (SQLite), driven over
+//! plain HTTP the way posit-sdk's integration test drives Posit Connect: keys made with
+//! `execenvctl`, then create → get → find by name → update title → delete → empty list, with
+//! Connect's status codes and error bodies, and a viewer refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use anyhow::{Context, Result, ensure};
+use execenv_e2e::{HttpResponse, RegistryProcess, ServiceProcess, http_request};
+use serde_json::{Value, json};
+
+/// Creates a user with `role` and returns a fresh API key of theirs.
+fn key_for(registry: &RegistryProcess, username: &str, role: &str) -> Result<String> {
+    registry
+        .ctl(&["users", "create", username, "--role", role])?
+        .ok()?;
+    let created = registry
+        .ctl(&["-o", "json", "keys", "create", username, "--name", "e2e"])?
+        .ok()?
+        .json()?;
+    created["key"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no key in {created}"))
+}
+
+/// The registry on SQLite in `dir` and the gateway in front of it.
+fn start(dir: &std::path::Path) -> Result<(RegistryProcess, ServiceProcess)> {
+    let db = dir.join("registry.db");
+    let registry = RegistryProcess::start(&format!("sqlite://{}", db.display()), dir, &[])?;
+    let gateway = ServiceProcess::gateway(&registry, dir, &[])?;
+    Ok((registry, gateway))
+}
+
+/// A client of the gateway with one key.
+struct Client<'a> {
+    gateway: &'a ServiceProcess,
+    key: Option<String>,
+}
+
+impl<'a> Client<'a> {
+    /// A client with the key of a new user `username` with `role`.
+    fn of(
+        registry: &RegistryProcess,
+        gateway: &'a ServiceProcess,
+        username: &str,
+        role: &str,
+    ) -> Result<Self> {
+        Ok(Client {
+            gateway,
+            key: Some(key_for(registry, username, role)?),
+        })
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<HttpResponse> {
+        let auth = self.key.as_ref().map(|k| format!("Key {k}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        let response = http_request(self.gateway.address(), method, path, &headers, body)?;
+        if response.status != 204 {
+            ensure!(
+                response
+                    .header("content-type")
+                    .is_some_and(|t| t.starts_with("application/json")),
+                "{method} {path}: not JSON: {response:?}"
+            );
+        }
+        Ok(response)
+    }
+
+    /// Calls and expects `status`; returns the JSON body (null for 204).
+    fn expect(&self, status: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let response = self.call(method, path, body)?;
+        ensure!(
+            response.status == status,
+            "{method} {path}: expected {status}, got {response:?}"
+        );
+        if status == 204 {
+            ensure!(response.body.is_empty(), "204 with a body: {response:?}");
+            return Ok(Value::Null);
+        }
+        response.json()
+    }
+}
+
+fn assert_error(body: &Value, code: u64) -> Result<()> {
+    ensure!(body["code"] == code, "expected code {code}: {body}");
+    ensure!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "no message: {body}"
+    );
+    ensure!(
+        body.as_object().is_some_and(|o| o.contains_key("payload")),
+        "no payload key: {body}"
+    );
+    Ok(())
+}
+
+#[test]
+fn gateway_serves_the_connect_environment_lifecycle_with_connect_errors() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (registry, gateway) = start(dir.path())?;
+    let admin = Client::of(&registry, &gateway, "ada", "administrator")?;
+    let anonymous = Client {
+        gateway: &gateway,
+        key: None,
+    };
+    let forged = Client {
+        gateway: &gateway,
+        key: Some("ee_not_a_key_at_all".to_owned()),
+    };
+    let viewer = Client::of(&registry, &gateway, "val", "viewer")?;
+    let environments = "/__api__/v1/environments";
+
+    // No key, or a key nobody issued: 401 with code 30.
+    assert_error(&anonymous.expect(401, "GET", environments, None)?, 30)?;
+    assert_error(&forged.expect(401, "GET", "/__api__/v1/user", None)?, 30)?;
+
+    // What clients read before anything else.
+    let settings = anonymous.expect(200, "GET", "/__api__/server_settings", None)?;
+    ensure!(settings["version"] == "2025.01.0", "{settings}");
+    ensure!(settings["execenv_version"].is_string(), "{settings}");
+    let me = admin.expect(200, "GET", "/__api__/v1/user", None)?;
+    ensure!(
+        me["username"] == "ada" && me["user_role"] == "administrator",
+        "{me}"
+    );
+
+    // The SDK integration test's lifecycle.
+    let created = admin.expect(
+        200,
+        "POST",
+        environments,
+        Some(&json!({"title": "title", "name": "name", "cluster_name": "Kubernetes"})),
+    )?;
+    let guid = created["guid"].as_str().context("no guid")?.to_owned();
+    ensure!(created["id"].is_string(), "{created}");
+    for key in [
+        "title",
+        "description",
+        "matching",
+        "supervisor",
+        "python",
+        "quarto",
+        "r",
+        "tensorflow",
+        "volume_mounts",
+    ] {
+        ensure!(created.get(key).is_some(), "{key} missing: {created}");
+    }
+    let one = format!("{environments}/{guid}");
+    ensure!(
+        admin.expect(200, "GET", &one, None)? == created,
+        "GET differs from the POST answer"
+    );
+    let found = admin.expect(200, "GET", &format!("{environments}?name=name"), None)?;
+    ensure!(found == json!([created]), "find_by(name): {found}");
+    let none = admin.expect(200, "GET", &format!("{environments}?name=other"), None)?;
+    ensure!(none == json!([]), "{none}");
+
+    let updated = admin.expect(200, "PUT", &one, Some(&json!({"title": "new-title"})))?;
+    ensure!(updated["title"] == "new-title", "{updated}");
+    ensure!(
+        updated["cluster_name"] == created["cluster_name"] && updated["name"] == "name",
+        "a partial PUT changed other fields: {updated}"
+    );
+
+    // Invalid input gets the environment's own code; a viewer is refused.
+    let bad = admin.expect(
+        400,
+        "PUT",
+        &one,
+        Some(&json!({"python": {"installations": [{"version": "3.11", "path": "/opt/python/bin/python3"}]}})),
+    )?;
+    assert_error(&bad, 174)?;
+    assert_error(&viewer.expect(403, "GET", environments, None)?, 22)?;
+    assert_error(&viewer.expect(403, "DELETE", &one, None)?, 22)?;
+
+    admin.expect(204, "DELETE", &one, None)?;
+    assert_error(&admin.expect(404, "GET", &one, None)?, 4)?;
+    let left = admin.expect(200, "GET", environments, None)?;
+    ensure!(left == json!([]), "after delete: {left}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn gateway_manages_permissions_and_refuses_file_managed_changes_with_409() -> Result<()> {
+    use execenv_proto::environments::v1 as pb;
+    use execenv_proto::registry::v1 as reg;
+    use execenv_proto::registry::v1::registry_client::RegistryClient;
+
+    let dir = tempfile::tempdir()?;
+    let (registry, gateway) = start(dir.path())?;
+    let admin = Client::of(&registry, &gateway, "ada", "administrator")?;
+    let publisher = Client::of(&registry, &gateway, "pat", "publisher")?;
+    let pat = registry
+        .ctl(&["-o", "json", "users", "get", "pat"])?
+        .ok()?
+        .json()?;
+    let pat_guid = pat["guid"].as_str().context("no guid")?.to_owned();
+    let environments = "/__api__/v1/environments";
+
+    // Permissions as rsconnect syncs them: list, add a user, get it, remove it.
+    let env = admin.expect(
+        200,
+        "POST",
+        environments,
+        Some(&json!({"name": "ghcr.io/acme/py:3.11", "cluster_name": "Kubernetes",
+                     "python": {"installations": [{"version": "3.11.9", "path": "/opt/python/3.11.9/bin/python3"}]},
+                     "volume_mounts": [{"source": {"volume_type": "pvc", "pvc_name": "cache"},
+                                        "target": {"path": "/data", "read_only": true}}]})),
+    )?;
+    ensure!(
+        env["volume_mounts"][0]["source"] == json!({"volume_type": "pvc", "pvc_name": "cache"}),
+        "{env}"
+    );
+    let guid = env["guid"].as_str().context("no guid")?;
+    let permissions = format!("{environments}/{guid}/permissions");
+    ensure!(admin.expect(200, "GET", &permissions, None)? == json!([]));
+    let added = admin.expect(
+        200,
+        "POST",
+        &permissions,
+        Some(&json!({"user_guid": pat_guid})),
+    )?;
+    ensure!(
+        added["user_guid"] == pat_guid.as_str() && added["group_guid"].is_null(),
+        "{added}"
+    );
+    let entry = format!(
+        "{permissions}/{}",
+        added["guid"].as_str().context("no guid")?
+    );
+    ensure!(admin.expect(200, "GET", &entry, None)? == added);
+    ensure!(admin.expect(200, "GET", &permissions, None)? == json!([added]));
+    // The publisher now sees it, and may not change it.
+    let seen = publisher.expect(200, "GET", environments, None)?;
+    ensure!(seen.as_array().is_some_and(|a| a.len() == 1), "{seen}");
+    assert_error(
+        &publisher.expect(
+            403,
+            "PUT",
+            &format!("{environments}/{guid}"),
+            Some(&json!({"title": "x"})),
+        )?,
+        22,
+    )?;
+    admin.expect(204, "DELETE", &entry, None)?;
+    assert_error(&admin.expect(404, "GET", &entry, None)?, 4)?;
+
+    // An environment owned by the declarative file: 409 with code 265 to PUT and DELETE.
+    let mut registry_client = RegistryClient::connect(registry.url.clone()).await?;
+    registry_client
+        .apply_managed_set(reg::ApplyManagedSetRequest {
+            definitions: vec![pb::EnvironmentSpec {
+                name: "ghcr.io/acme/managed:1".to_owned(),
+                ..pb::EnvironmentSpec::default()
+            }],
+            dry_run: false,
+            field_prefix: String::new(),
+        })
+        .await?;
+    let managed = admin.expect(
+        200,
+        "GET",
+        &format!("{environments}?name=ghcr.io/acme/managed:1"),
+        None,
+    )?;
+    ensure!(managed[0]["managed_by"] == "config-file", "{managed}");
+    let one = format!(
+        "{environments}/{}",
+        managed[0]["guid"].as_str().context("no guid")?
+    );
+    let refused = admin.expect(409, "PUT", &one, Some(&json!({"title": "x"})))?;
+    assert_error(&refused, 265)?;
+    ensure!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("configuration file")),
+        "{refused}"
+    );
+    assert_error(&admin.expect(409, "DELETE", &one, None)?, 265)?;
+    Ok(())
+}
