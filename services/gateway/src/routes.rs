@@ -104,7 +104,7 @@ async fn list_environments(
     State(state): State<AppState>,
     Extension(who): Extension<Authenticated>,
     Query(filters): Query<Vec<(String, String)>>,
-) -> Answer<Vec<Value>> {
+) -> Answer<Vec<ConnectEnvironment>> {
     let mut request = reg::ListEnvironmentsRequest {
         page_size: PAGE_SIZE,
         ..reg::ListEnvironmentsRequest::default()
@@ -123,17 +123,13 @@ async fn list_environments(
             .list_environments(request.clone())
             .await?
             .into_inner();
-        all.extend(
-            page.environments
-                .iter()
-                .map(|e| json(&ConnectEnvironment::from(e))),
-        );
+        all.extend(page.environments.iter().map(ConnectEnvironment::from));
         if page.next_page_token.is_empty() {
             break;
         }
         request.page_token = page.next_page_token;
     }
-    all.retain(|e| matches_filters(e, &filters));
+    all.retain(|e| matches_filters(&json(e), &filters));
     Ok(Json(all))
 }
 
