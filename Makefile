@@ -11,7 +11,7 @@ help: ## list the targets
 build: ## build every binary
 	$(CARGO) build --workspace --bins
 
-run: build ## start the registry (SQLite in target/run), config-sync on examples/environments.yaml, the selector and the launcher (local processes)
+run: build ## start the registry (SQLite in target/run), config-sync on examples/environments.yaml, the selector, the launcher (local processes) and the gateway on :3939 (prints an administrator key)
 	@e2e/infra/run-local
 
 lint: ## rustfmt check and clippy with warnings as errors
