@@ -7,6 +7,7 @@
 //! shapes, status codes and error bodies (`{code, error, payload}`), so that `posit-sdk` and
 //! `rsconnect` work against it unchanged.
 
+pub mod access;
 pub mod auth;
 pub mod environment;
 pub mod error;

@@ -14,6 +14,7 @@ use execenv_proto::registry::v1 as reg;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::access::{self, HttpMetrics};
 use crate::auth::{self, Authenticated, Authenticator};
 use crate::environment::{ConnectEnvironment, ConnectPermission, parse_input};
 use crate::error::ApiError;
@@ -32,22 +33,30 @@ pub struct AppState {
     pub(crate) authenticator: Authenticator,
     registry: Registry,
     hostname: String,
+    metrics: HttpMetrics,
 }
 
 impl AppState {
-    /// The state of a gateway calling `registry`, reporting `hostname`.
-    pub fn new(authenticator: Authenticator, registry: Registry, hostname: String) -> Self {
+    /// The state of a gateway calling `registry`, reporting `hostname`, counting requests in
+    /// `metrics`.
+    pub fn new(
+        authenticator: Authenticator,
+        registry: Registry,
+        hostname: String,
+        metrics: HttpMetrics,
+    ) -> Self {
         AppState {
             authenticator,
             registry,
             hostname,
+            metrics,
         }
     }
 }
 
 type Answer<T> = Result<Json<T>, ApiError>;
 
-/// Every route; the ones under `/__api__/v1` need an API key.
+/// Every route, each request logged and counted; the ones under `/__api__/v1` need an API key.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/user", get(me))
@@ -78,6 +87,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/__api__/v1", v1)
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            access::observe,
+        ))
         .with_state(state)
 }
 

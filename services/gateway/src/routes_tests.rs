@@ -3,21 +3,30 @@
 use super::*;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, header};
+use execenv_kit::metrics::Metrics;
 use serde_json::json;
 use tower::ServiceExt;
 
-/// A router whose registry is never reached (a port nothing listens on; connects lazily).
-fn app() -> Router {
+/// A router whose registry is never reached (a port nothing listens on; connects lazily), and
+/// the metrics it records in.
+fn app() -> (Router, Metrics) {
     let registry = Registry::new("http://127.0.0.1:1", None).unwrap();
-    router(AppState::new(
+    let metrics = Metrics::new();
+    let state = AppState::new(
         Authenticator::new(registry.clone()),
         registry,
         "gateway.test".to_owned(),
-    ))
+        HttpMetrics::register(&metrics),
+    );
+    (router(state), metrics)
 }
 
 async fn call(request: Request<Body>) -> (StatusCode, String, Value) {
-    let response = app().oneshot(request).await.unwrap();
+    call_with(app().0, request).await
+}
+
+async fn call_with(app: Router, request: Request<Body>) -> (StatusCode, String, Value) {
+    let response = app.oneshot(request).await.unwrap();
     let status = response.status();
     let content_type = response
         .headers()
@@ -61,6 +70,22 @@ async fn a_request_without_a_key_is_401_code_30() {
         );
         assert_eq!(body["payload"], Value::Null);
     }
+}
+
+#[tokio::test]
+async fn requests_are_counted_by_their_route_template() {
+    let (app, metrics) = app();
+    call_with(app.clone(), get("/__api__/v1/environments/abc")).await;
+    call_with(app, get("/no/such/path")).await;
+    let text = metrics.encode();
+    assert!(
+        text.contains("route=\"/__api__/v1/environments/{guid}\",status=\"401\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"unmatched\",status=\"404\"} 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

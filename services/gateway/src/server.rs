@@ -6,6 +6,7 @@ use execenv_kit::readiness::Readiness;
 use execenv_kit::serve_admin;
 use execenv_kit::shutdown::{DRAIN_GRACE, Shutdown, join_server};
 
+use crate::access::HttpMetrics;
 use crate::auth::Authenticator;
 use crate::registry::Registry;
 use crate::routes::{self, AppState};
@@ -20,8 +21,13 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let (admin, admin_addr) = bind(config.server.admin_addr, "admin HTTP").await?;
 
     let hostname = config.server.hostname.clone().unwrap_or_else(host_name);
-    let state = AppState::new(Authenticator::new(registry.clone()), registry, hostname);
     let metrics = Metrics::new();
+    let state = AppState::new(
+        Authenticator::new(registry.clone()),
+        registry,
+        hostname,
+        HttpMetrics::register(&metrics),
+    );
     let readiness = Readiness::new();
     readiness.set_ready().await;
 
