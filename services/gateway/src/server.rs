@@ -43,7 +43,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         shutdown.wait_owned(),
     ));
     tracing::info!(%http_addr, %admin_addr, registry = %config.registry.url, "gateway listening");
+    let stopping = shutdown.clone();
     let done = tokio::spawn(async move {
+        // The drain grace starts when shutdown is asked for, not before.
+        stopping.wait().await;
         join_server("REST API server", api, DRAIN_GRACE).await;
         join_server("admin server", admin, DRAIN_GRACE).await;
         tracing::info!("gateway stopped");
@@ -63,4 +66,29 @@ fn host_name() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn local() -> Config {
+        let mut config = Config::default();
+        config.server.http_addr = "127.0.0.1:0".parse().unwrap();
+        config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
+        config
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gateway_serves_until_shutdown_and_then_stops() {
+        let running = start(local(), Shutdown::new()).await.unwrap();
+        // Virtual time (the clock is paused and jumps ahead whenever every task waits): well
+        // past the drain grace in no real time.
+        tokio::time::sleep(DRAIN_GRACE + Duration::from_secs(60)).await;
+        assert!(!running.done.is_finished(), "stopped without being asked");
+        running.shutdown.trigger();
+        running.done.await.unwrap();
+    }
 }
