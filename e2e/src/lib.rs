@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod connect_clients;
+pub mod gateway;
 pub mod http;
 pub mod kube_node;
 pub mod launcher;

@@ -5,31 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{Context, Result, ensure};
+use execenv_e2e::gateway::{self, user_key};
 use execenv_e2e::{HttpResponse, RegistryProcess, ServiceProcess, http_request};
 use serde_json::{Value, json};
-
-/// Creates a user with `role` and returns a fresh API key of theirs.
-fn key_for(registry: &RegistryProcess, username: &str, role: &str) -> Result<String> {
-    registry
-        .ctl(&["users", "create", username, "--role", role])?
-        .ok()?;
-    let created = registry
-        .ctl(&["-o", "json", "keys", "create", username, "--name", "e2e"])?
-        .ok()?
-        .json()?;
-    created["key"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("no key in {created}"))
-}
-
-/// The registry on SQLite in `dir` and the gateway in front of it.
-fn start(dir: &std::path::Path) -> Result<(RegistryProcess, ServiceProcess)> {
-    let db = dir.join("registry.db");
-    let registry = RegistryProcess::start(&format!("sqlite://{}", db.display()), dir, &[])?;
-    let gateway = ServiceProcess::gateway(&registry, dir, &[])?;
-    Ok((registry, gateway))
-}
 
 /// A client of the gateway with one key.
 struct Client<'a> {
@@ -47,7 +25,7 @@ impl<'a> Client<'a> {
     ) -> Result<Self> {
         Ok(Client {
             gateway,
-            key: Some(key_for(registry, username, role)?),
+            key: Some(user_key(registry, username, role)?),
         })
     }
 
@@ -100,7 +78,7 @@ fn assert_error(body: &Value, code: u64) -> Result<()> {
 #[test]
 fn gateway_serves_the_connect_environment_lifecycle_with_connect_errors() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let (registry, gateway) = start(dir.path())?;
+    let (registry, gateway) = gateway::start(dir.path())?;
     let admin = Client::of(&registry, &gateway, "ada", "administrator")?;
     let anonymous = Client {
         gateway: &gateway,
@@ -191,7 +169,7 @@ async fn gateway_manages_permissions_and_refuses_file_managed_changes_with_409()
     use execenv_proto::registry::v1::registry_client::RegistryClient;
 
     let dir = tempfile::tempdir()?;
-    let (registry, gateway) = start(dir.path())?;
+    let (registry, gateway) = gateway::start(dir.path())?;
     let admin = Client::of(&registry, &gateway, "ada", "administrator")?;
     let publisher = Client::of(&registry, &gateway, "pat", "publisher")?;
     let pat = registry
