@@ -194,6 +194,22 @@ async fn gateway_manages_permissions_and_refuses_file_managed_changes_with_409()
         "{env}"
     );
     let guid = env["guid"].as_str().context("no guid")?;
+    let offered = publisher.expect(200, "GET", "/__api__/v1/server_settings/python", None)?;
+    ensure!(
+        offered["installations"]
+            == json!([{"version": "3.11.9", "cluster_name": "Kubernetes", "image_name": "ghcr.io/acme/py:3.11"}]),
+        "{offered}"
+    );
+    let users = admin.expect(200, "GET", "/__api__/v1/users", None)?;
+    ensure!(
+        users["total"] == 2 && users["results"][1]["username"] == "pat",
+        "{users}"
+    );
+    assert_error(
+        &publisher.expect(403, "GET", "/__api__/v1/users", None)?,
+        22,
+    )?;
+    ensure!(admin.expect(200, "GET", "/__api__/v1/groups", None)?["results"] == json!([]));
     let permissions = format!("{environments}/{guid}/permissions");
     ensure!(admin.expect(200, "GET", &permissions, None)? == json!([]));
     let added = admin.expect(

@@ -11,6 +11,7 @@ pub mod access;
 pub mod auth;
 pub mod environment;
 pub mod error;
+pub mod installations;
 pub mod registry;
 pub mod routes;
 pub mod user;

@@ -54,6 +54,12 @@ impl Registry {
         let outgoing = Outgoing(IdentityInterceptor::service(self.token.clone()));
         IdentityClient::with_interceptor(self.channel.clone(), outgoing)
     }
+
+    /// Users and groups, called on behalf of `caller` (the registry lets administrators only).
+    pub fn accounts_as(&self, caller: &Caller) -> AccountsClient {
+        let outgoing = Outgoing(IdentityInterceptor::for_caller(caller, self.token.clone()));
+        IdentityClient::with_interceptor(self.channel.clone(), outgoing)
+    }
 }
 
 /// The metadata of every outgoing call: identity and token, and the trace context.

@@ -9,7 +9,9 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use execenv_core::{Error, ErrorKind};
+use execenv_core::{Caller, Error, ErrorKind};
+use execenv_proto::environments::v1 as pb;
+use execenv_proto::identity::v1 as id;
 use execenv_proto::registry::v1 as reg;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -18,8 +20,9 @@ use crate::access::{self, HttpMetrics};
 use crate::auth::{self, Authenticated, Authenticator};
 use crate::environment::{ConnectEnvironment, ConnectPermission, parse_input};
 use crate::error::ApiError;
+use crate::installations;
 use crate::registry::Registry;
-use crate::user::ConnectUser;
+use crate::user::{ConnectGroup, ConnectUser, Page};
 
 /// The Connect version reported to clients: posit-sdk needs ≥ 2023.05.0 for environments.
 pub const CONNECT_VERSION: &str = "2025.01.0";
@@ -52,6 +55,11 @@ impl AppState {
             metrics,
         }
     }
+
+    /// The registry client.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
 }
 
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -60,6 +68,9 @@ type Answer<T> = Result<Json<T>, ApiError>;
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/user", get(me))
+        .route("/users", get(list_users))
+        .route("/groups", get(list_groups))
+        .route("/server_settings/{language}", get(installations::offered))
         .route(
             "/environments",
             get(list_environments).post(create_environment),
@@ -113,15 +124,42 @@ async fn me(Extension(who): Extension<Authenticated>) -> Json<ConnectUser> {
     Json(ConnectUser::from(who.user.as_ref()))
 }
 
+async fn list_users(
+    State(state): State<AppState>,
+    Extension(who): Extension<Authenticated>,
+) -> Answer<Page<ConnectUser>> {
+    let listed = state
+        .registry
+        .accounts_as(&who.caller)
+        .list_users(id::ListUsersRequest {})
+        .await?
+        .into_inner();
+    Ok(Json(Page::all(
+        listed.users.iter().map(ConnectUser::from).collect(),
+    )))
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    Extension(who): Extension<Authenticated>,
+) -> Answer<Page<ConnectGroup>> {
+    let listed = state
+        .registry
+        .accounts_as(&who.caller)
+        .list_groups(id::ListGroupsRequest {})
+        .await?
+        .into_inner();
+    Ok(Json(Page::all(
+        listed.groups.iter().map(ConnectGroup::from).collect(),
+    )))
+}
+
 async fn list_environments(
     State(state): State<AppState>,
     Extension(who): Extension<Authenticated>,
     Query(filters): Query<Vec<(String, String)>>,
 ) -> Answer<Vec<ConnectEnvironment>> {
-    let mut request = reg::ListEnvironmentsRequest {
-        page_size: PAGE_SIZE,
-        ..reg::ListEnvironmentsRequest::default()
-    };
+    let mut request = reg::ListEnvironmentsRequest::default();
     for (key, value) in &filters {
         match key.as_str() {
             "name" => request.name = Some(value.clone()),
@@ -129,21 +167,35 @@ async fn list_environments(
             _ => {}
         }
     }
-    let mut client = state.registry.environments(&who.caller);
+    let mut all: Vec<ConnectEnvironment> = every_environment(&state.registry, &who.caller, request)
+        .await?
+        .iter()
+        .map(ConnectEnvironment::from)
+        .collect();
+    all.retain(|e| matches_filters(&json(e), &filters));
+    Ok(Json(all))
+}
+
+/// Every environment `request` selects that `caller` may see, read page by page.
+pub(crate) async fn every_environment(
+    registry: &Registry,
+    caller: &Caller,
+    mut request: reg::ListEnvironmentsRequest,
+) -> Result<Vec<pb::Environment>, ApiError> {
+    request.page_size = PAGE_SIZE;
+    let mut client = registry.environments(caller);
     let mut all = Vec::new();
     loop {
         let page = client
             .list_environments(request.clone())
             .await?
             .into_inner();
-        all.extend(page.environments.iter().map(ConnectEnvironment::from));
+        all.extend(page.environments);
         if page.next_page_token.is_empty() {
-            break;
+            return Ok(all);
         }
         request.page_token = page.next_page_token;
     }
-    all.retain(|e| matches_filters(&json(e), &filters));
-    Ok(Json(all))
 }
 
 /// Whether `environment` has every filter's value at its key (posit-sdk's `find_by` sends the

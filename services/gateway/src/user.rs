@@ -1,4 +1,5 @@
-//! The user record of `GET /__api__/v1/user` in Connect's shape (connect-spec §1.8).
+//! Users and groups in Connect's shapes: the user record of `GET /__api__/v1/user` and
+//! `/v1/users` (connect-spec §1.8), a group of `/v1/groups`, and the page both lists come in.
 
 use execenv_proto::identity::v1 as id;
 use serde::Serialize;
@@ -39,6 +40,44 @@ impl From<&id::User> for ConnectUser {
             confirmed: true,
             locked: u.disabled,
             privileges: privileges(&u.role),
+        }
+    }
+}
+
+/// A group as Connect answers it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectGroup {
+    pub guid: String,
+    pub name: String,
+    /// execenv groups have no owner; null.
+    pub owner_guid: Option<String>,
+}
+
+impl From<&id::Group> for ConnectGroup {
+    fn from(g: &id::Group) -> Self {
+        ConnectGroup {
+            guid: g.guid.clone(),
+            name: g.name.clone(),
+            owner_guid: None,
+        }
+    }
+}
+
+/// Connect's paged list (`/v1/users`, `/v1/groups`): execenv answers everything on page 1.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub results: Vec<T>,
+    pub current_page: u32,
+    pub total: usize,
+}
+
+impl<T> Page<T> {
+    /// All of `results` as the first and only page.
+    pub fn all(results: Vec<T>) -> Self {
+        Page {
+            total: results.len(),
+            results,
+            current_page: 1,
         }
     }
 }
