@@ -28,3 +28,29 @@ pub fn user_key(registry: &RegistryProcess, username: &str, role: &str) -> Resul
         .map(str::to_owned)
         .with_context(|| format!("no key in {created}"))
 }
+
+/// Makes the registry hold one environment owned by the declarative file, with image `name`
+/// (as config-sync would apply it); returns its guid.
+pub async fn file_managed(registry: &RegistryProcess, name: &str) -> Result<String> {
+    use execenv_proto::environments::v1 as pb;
+    use execenv_proto::registry::v1 as reg;
+    use execenv_proto::registry::v1::registry_client::RegistryClient;
+
+    let applied = RegistryClient::connect(registry.url.clone())
+        .await?
+        .apply_managed_set(reg::ApplyManagedSetRequest {
+            definitions: vec![pb::EnvironmentSpec {
+                name: name.to_owned(),
+                ..pb::EnvironmentSpec::default()
+            }],
+            dry_run: false,
+            field_prefix: String::new(),
+        })
+        .await?
+        .into_inner();
+    applied
+        .created
+        .first()
+        .map(|c| c.guid.clone())
+        .with_context(|| format!("the registry created nothing: {applied:?}"))
+}

@@ -164,10 +164,6 @@ fn gateway_serves_the_connect_environment_lifecycle_with_connect_errors() -> Res
 
 #[tokio::test]
 async fn gateway_manages_permissions_and_refuses_file_managed_changes_with_409() -> Result<()> {
-    use execenv_proto::environments::v1 as pb;
-    use execenv_proto::registry::v1 as reg;
-    use execenv_proto::registry::v1::registry_client::RegistryClient;
-
     let dir = tempfile::tempdir()?;
     let (registry, gateway) = gateway::start(dir.path())?;
     let admin = Client::of(&registry, &gateway, "ada", "administrator")?;
@@ -244,17 +240,7 @@ async fn gateway_manages_permissions_and_refuses_file_managed_changes_with_409()
     assert_error(&admin.expect(404, "GET", &entry, None)?, 4)?;
 
     // An environment owned by the declarative file: 409 with code 265 to PUT and DELETE.
-    let mut registry_client = RegistryClient::connect(registry.url.clone()).await?;
-    registry_client
-        .apply_managed_set(reg::ApplyManagedSetRequest {
-            definitions: vec![pb::EnvironmentSpec {
-                name: "ghcr.io/acme/managed:1".to_owned(),
-                ..pb::EnvironmentSpec::default()
-            }],
-            dry_run: false,
-            field_prefix: String::new(),
-        })
-        .await?;
+    gateway::file_managed(&registry, "ghcr.io/acme/managed:1").await?;
     let managed = admin.expect(
         200,
         "GET",

@@ -180,3 +180,79 @@ fn rsconnect_manages_environments_and_permissions_through_the_gateway() -> Resul
     ensure!(listed.contains("No environments found"), "{listed}");
     Ok(())
 }
+
+/// posit-sdk against a file-managed environment, whose guid is argv[1]: update and destroy
+/// raise ClientError 409 with code 265 and the registry's message.
+const SDK_MANAGED: &str = r#"
+import sys
+from posit import connect
+from posit.connect.errors import ClientError
+client = connect.Client()
+env = client.environments.find(sys.argv[1])
+for attempt in (lambda: env.update(title="x"), env.destroy):
+    try:
+        attempt()
+    except ClientError as e:
+        assert (e.http_status, e.error_code) == (409, 265), (e.http_status, e.error_code)
+        assert "configuration file" in e.error_message, e.error_message
+    else:
+        raise SystemExit("a file-managed environment was changed")
+print("managed ok")
+"#;
+
+/// posit-sdk with a publisher's key: sees the environment (no permissions yet = every
+/// publisher), may not create one.
+const SDK_PUBLISHER: &str = r#"
+from posit import connect
+from posit.connect.errors import ClientError
+client = connect.Client()
+assert len(client.environments) == 1
+try:
+    client.environments.create(title="t", name="img", cluster_name="Kubernetes")
+except ClientError as e:
+    assert (e.http_status, e.error_code) == (403, 22), (e.http_status, e.error_code)
+else:
+    raise SystemExit("a publisher created an environment")
+print("publisher ok")
+"#;
+
+#[tokio::test]
+async fn a_file_managed_environment_is_refused_with_a_message_both_clients_show() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (registry, gateway) = gateway::start(dir.path())?;
+    let admin = user_key(&registry, "ada", "administrator")?;
+    let publisher = user_key(&registry, "pat", "publisher")?;
+    let guid = gateway::file_managed(&registry, "ghcr.io/acme/managed:1").await?;
+
+    let out = client("python", &gateway, &admin, &["-c", SDK_MANAGED, &guid])?;
+    ensure!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("managed ok"),
+        "{}",
+        text(&out)
+    );
+    let out = client("python", &gateway, &publisher, &["-c", SDK_PUBLISHER])?;
+    ensure!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("publisher ok"),
+        "{}",
+        text(&out)
+    );
+
+    for args in [
+        vec!["environment", "edit", &guid, "--title", "x"],
+        vec!["environment", "remove", &guid],
+    ] {
+        let out = client("rsconnect", &gateway, &admin, &args)?;
+        let all = text(&out);
+        ensure!(!out.status.success(), "rsconnect {args:?} succeeded: {all}");
+        ensure!(
+            all.contains("managed by the configuration file"),
+            "rsconnect {args:?} did not print the reason: {all}"
+        );
+    }
+    let stored = registry
+        .ctl(&["-o", "json", "env", "get", &guid])?
+        .ok()?
+        .json()?;
+    ensure!(stored["title"].is_null(), "changed: {stored}");
+    Ok(())
+}
