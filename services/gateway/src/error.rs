@@ -21,6 +21,10 @@ impl From<Error> for ApiError {
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
         let mut error = execenv_kit::from_status(&status);
+        error.message = connect_paths(&error.message);
+        for v in &mut error.violations {
+            v.field = connect_paths(&v.field);
+        }
         if matches!(
             status.code(),
             tonic::Code::Unavailable | tonic::Code::Unknown
@@ -32,6 +36,20 @@ impl From<tonic::Status> for ApiError {
         }
         ApiError(error)
     }
+}
+
+/// The registry's field paths for volume mounts, in the names of Connect's JSON that the client
+/// sent (`volume_mounts[0].source.pvc.claim_name` → `volume_mounts[0].source.pvc_name`).
+pub fn connect_paths(text: &str) -> String {
+    const RENAMES: [(&str, &str); 4] = [
+        (".source.pvc.claim_name", ".source.pvc_name"),
+        (".source.nfs.host", ".source.nfs_host"),
+        (".source.nfs.export_path", ".source.nfs_export_path"),
+        ("].target_path", "].target.path"),
+    ];
+    RENAMES
+        .iter()
+        .fold(text.to_owned(), |t, (from, to)| t.replace(from, to))
 }
 
 /// Connect's `APIError`.
@@ -95,6 +113,32 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body.code, 174);
         assert_eq!(body.error, err.message);
+    }
+
+    #[test]
+    fn volume_paths_are_named_as_in_connects_json() {
+        let err = Error::invalid(vec![
+            execenv_core::FieldViolation::new(
+                "volume_mounts[0].source.pvc.claim_name",
+                "is required",
+            ),
+            execenv_core::FieldViolation::new("volume_mounts[1].target_path", "must be absolute"),
+        ]);
+        let ApiError(translated) = ApiError::from(execenv_kit::to_status(&err));
+        assert_eq!(
+            translated.violations[0].field,
+            "volume_mounts[0].source.pvc_name"
+        );
+        assert_eq!(
+            translated.violations[1].field,
+            "volume_mounts[1].target.path"
+        );
+        assert!(
+            translated
+                .message
+                .contains("volume_mounts[0].source.pvc_name: is required")
+        );
+        assert_eq!(translated.connect_status(), (400, 254));
     }
 
     #[test]
