@@ -159,6 +159,38 @@ fn gateway_serves_the_connect_environment_lifecycle_with_connect_errors() -> Res
     assert_error(&admin.expect(404, "GET", &one, None)?, 4)?;
     let left = admin.expect(200, "GET", environments, None)?;
     ensure!(left == json!([]), "after delete: {left}");
+
+    // The audit trail of that environment, and a time that is not one.
+    let trail = admin.expect(
+        200,
+        "GET",
+        &format!("/__api__/execenv/v1/changes?environment_guid={guid}"),
+        None,
+    )?;
+    let actions: Vec<&str> = trail["changes"]
+        .as_array()
+        .context("no changes")?
+        .iter()
+        .filter_map(|c| c["action"].as_str())
+        .collect();
+    ensure!(actions == ["create", "update", "delete"], "{trail}");
+    ensure!(
+        trail["changes"][1]["after"]["title"] == "new-title",
+        "{trail}"
+    );
+    assert_error(
+        &admin.expect(
+            400,
+            "GET",
+            "/__api__/execenv/v1/changes?since=yesterday",
+            None,
+        )?,
+        25,
+    )?;
+    assert_error(
+        &viewer.expect(403, "GET", "/__api__/execenv/v1/changes", None)?,
+        22,
+    )?;
     Ok(())
 }
 

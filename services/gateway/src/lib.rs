@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod changes;
 pub mod environment;
 pub mod error;
 pub mod installations;

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::access::{self, HttpMetrics};
 use crate::auth::{self, Authenticated, Authenticator};
+use crate::changes;
 use crate::environment::{ConnectEnvironment, ConnectPermission, parse_input};
 use crate::error::ApiError;
 use crate::installations;
@@ -93,9 +94,16 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_key,
         ));
+    let own = Router::new()
+        .route("/changes", get(changes::list))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
     Router::new()
         .route("/__api__/server_settings", get(server_settings))
         .nest("/__api__/v1", v1)
+        .nest("/__api__/execenv/v1", own)
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(
