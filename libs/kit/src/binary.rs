@@ -3,7 +3,7 @@
 //! (`--print-config`), and run the service — runtime, telemetry, signal handling — until it has
 //! stopped.
 //!
-//! ```ignore
+//! ```text
 //! let config: Config = match binary::load_config(args.config.as_deref(), &env) {
 //!     Ok(config) => config,
 //!     Err(exit) => return Ok(exit),
