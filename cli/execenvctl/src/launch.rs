@@ -3,71 +3,15 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use execenv_core::{Error, Installation};
-use execenv_proto::convert::from_timestamp;
 use execenv_proto::launcher::v1 as pb;
-use serde::Serialize;
+pub use execenv_proto::views::{LaunchView, is_finished, succeeded};
 use uuid::Uuid;
 
 use crate::args::OutputFormat;
 use crate::launch_args::{LaunchArgs, LaunchListArgs};
 use crate::render::{self, GAP, NONE, key_values, or_none, table, time};
 use crate::selection;
-
-/// One launch as printed: the wire message with its enums as words and its times as RFC 3339.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LaunchView {
-    /// The launch id (its request id).
-    pub id: String,
-    /// build | run.
-    pub kind: String,
-    /// The content's guid.
-    pub content_guid: String,
-    /// The bundle id.
-    pub bundle: String,
-    /// pending | running | succeeded | failed | cancelled.
-    pub state: String,
-    /// Why it is in that state (Queued, ContainerCreating, Completed, Error, …).
-    pub reason: String,
-    /// Detail for the reason.
-    pub message: String,
-    /// The content container's exit code once it has one.
-    pub exit_code: Option<i32>,
-    /// The environment chosen.
-    pub environment_guid: String,
-    /// Its title (or image name when it has none).
-    pub environment_title: String,
-    /// The container image.
-    pub image: String,
-    /// The installation used per needed language.
-    pub installations: Vec<LaunchInstallation>,
-    /// How the environment was selected (as `select` shows it).
-    pub selected_by: String,
-    /// local | kubernetes.
-    pub backend: String,
-    /// Kubernetes: the Job's name.
-    pub job_name: String,
-    /// Kubernetes: the Job's namespace.
-    pub namespace: String,
-    /// When the launch was accepted.
-    pub created_time: Option<DateTime<Utc>>,
-    /// When the content started.
-    pub started_time: Option<DateTime<Utc>>,
-    /// When it finished.
-    pub finished_time: Option<DateTime<Utc>>,
-}
-
-/// The installation a launch uses for one language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LaunchInstallation {
-    /// python | r | quarto.
-    pub language: String,
-    /// Its version.
-    pub version: String,
-    /// Its executable.
-    pub path: String,
-}
 
 /// The request id for a launch: the one given, or a fresh UUID v4.
 pub fn request_id(given: Option<&str>) -> String {
@@ -124,71 +68,6 @@ pub fn list_request(a: &LaunchListArgs) -> pb::ListLaunchesRequest {
         content_guid: a.content.clone(),
         states: a.state.iter().map(|s| pb::State::from(*s) as i32).collect(),
         kind: a.kind.map_or(pb::Kind::Unspecified, pb::Kind::from) as i32,
-    }
-}
-
-/// Whether the launch has finished: succeeded, failed or cancelled.
-pub fn is_finished(l: &pb::Launch) -> bool {
-    matches!(
-        l.state(),
-        pb::State::Succeeded | pb::State::Failed | pb::State::Cancelled
-    )
-}
-
-/// Whether the launch finished successfully.
-pub fn succeeded(l: &pb::Launch) -> bool {
-    l.state() == pb::State::Succeeded
-}
-
-impl From<pb::Launch> for LaunchView {
-    fn from(l: pb::Launch) -> Self {
-        let kind = match l.kind() {
-            pb::Kind::Build => "build",
-            pb::Kind::Run => "run",
-            pb::Kind::Unspecified => "unknown",
-        };
-        let state = match l.state() {
-            pb::State::Pending => "pending",
-            pb::State::Running => "running",
-            pb::State::Succeeded => "succeeded",
-            pb::State::Failed => "failed",
-            pb::State::Cancelled => "cancelled",
-            pb::State::Unspecified => "unknown",
-        };
-        let backend = match l.backend() {
-            pb::Backend::Local => "local",
-            pb::Backend::Kubernetes => "kubernetes",
-            pb::Backend::Unspecified => "unknown",
-        };
-        LaunchView {
-            kind: kind.to_owned(),
-            state: state.to_owned(),
-            backend: backend.to_owned(),
-            created_time: l.created_time.as_ref().and_then(from_timestamp),
-            started_time: l.started_time.as_ref().and_then(from_timestamp),
-            finished_time: l.finished_time.as_ref().and_then(from_timestamp),
-            installations: l
-                .installations
-                .into_iter()
-                .map(|i| LaunchInstallation {
-                    language: i.language,
-                    version: i.version,
-                    path: i.path,
-                })
-                .collect(),
-            id: l.id,
-            content_guid: l.content_guid,
-            bundle: l.bundle,
-            reason: l.reason,
-            message: l.message,
-            exit_code: l.exit_code,
-            environment_guid: l.environment_guid,
-            environment_title: l.environment_title,
-            image: l.image,
-            selected_by: l.selected_by,
-            job_name: l.job_name,
-            namespace: l.namespace,
-        }
     }
 }
 

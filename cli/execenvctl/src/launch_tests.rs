@@ -6,6 +6,7 @@ use clap::Parser;
 use super::*;
 use crate::args::{Cli, Command};
 use crate::launch_args::{KindArg, LaunchCommand, StateArg};
+use execenv_proto::views::LaunchInstallation;
 
 fn launch_args(args: &[&str]) -> LaunchArgs {
     let all = "execenvctl launch build --content c --bundle 1".split(' ');

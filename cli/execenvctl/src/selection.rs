@@ -1,73 +1,12 @@
 //! `execenvctl select` and `execenvctl explain`: the request from flags or a manifest.json, what
 //! the selector answers as views, and how they print. Pure: nothing here does network I/O.
 
-use execenv_core::{Environment, Error, ErrorKind, FieldViolation};
+use execenv_core::{Error, ErrorKind, FieldViolation};
 use execenv_proto::selector::v1 as sel;
-use serde::Serialize;
+pub use execenv_proto::views::{ExplanationView, InstallationView, SelectionView, VerdictView};
 
 use crate::args::SelectArgs;
 use crate::render::{GAP, NONE, key_values, or_none, table};
-
-/// The environment chosen and the installation used per language, as printed by `select`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SelectionView {
-    /// The chosen environment.
-    pub environment: Environment,
-    /// The installation used per needed language.
-    pub installations: Vec<InstallationView>,
-    /// What chose it: manifest-identifier | manifest-image | content-default-environment |
-    /// content-default-image | automatic.
-    pub selected_by: String,
-    /// The catalogue revision the answer was made from.
-    pub revision: i64,
-    /// Seconds since the catalogue was last known to be current (0 while connected).
-    pub catalogue_age_seconds: f64,
-}
-
-/// The installation used for one language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InstallationView {
-    /// python | r | quarto.
-    pub language: String,
-    /// Its version.
-    pub version: String,
-    /// Its executable.
-    pub path: String,
-    /// exact | major-minor | major | constraint.
-    pub closeness: String,
-}
-
-/// Every environment's verdict and the selection, as printed by `explain`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExplanationView {
-    /// One per environment, in the order the selector sent them.
-    pub verdicts: Vec<VerdictView>,
-    /// The selection, when an environment was chosen.
-    pub selection: Option<SelectionView>,
-    /// Why nothing was chosen (empty when something was).
-    pub error: String,
-    /// The catalogue revision the answer was made from.
-    pub revision: i64,
-    /// Seconds since the catalogue was last known to be current (0 while connected).
-    pub catalogue_age_seconds: f64,
-}
-
-/// One environment's verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerdictView {
-    /// Its guid.
-    pub environment_guid: String,
-    /// Its image name.
-    pub name: String,
-    /// Its title.
-    pub title: Option<String>,
-    /// chosen | compatible | rejected.
-    pub outcome: String,
-    /// Why it was rejected, or the comparison it lost.
-    pub reasons: Vec<String>,
-    /// The installations it would use.
-    pub installations: Vec<InstallationView>,
-}
 
 /// The `Select`/`Explain` request: the flags, or the manifest file's text as `manifest_json`.
 pub fn select_request(a: &SelectArgs) -> Result<sel::SelectRequest, Error> {
@@ -114,68 +53,6 @@ pub fn selection_failure(mut e: Error) -> Error {
         }
     }
     e
-}
-
-impl TryFrom<sel::SelectResponse> for SelectionView {
-    type Error = Error;
-
-    fn try_from(r: sel::SelectResponse) -> Result<Self, Error> {
-        let environment = r.environment.ok_or_else(|| {
-            Error::internal("the selector answered without the environment it chose")
-        })?;
-        Ok(SelectionView {
-            environment: Environment::try_from(environment)?,
-            installations: r.installations.into_iter().map(Into::into).collect(),
-            selected_by: r.selected_by,
-            revision: r.revision,
-            catalogue_age_seconds: r.catalogue_age_seconds,
-        })
-    }
-}
-
-impl TryFrom<sel::ExplainResponse> for ExplanationView {
-    type Error = Error;
-
-    fn try_from(r: sel::ExplainResponse) -> Result<Self, Error> {
-        Ok(ExplanationView {
-            verdicts: r.verdicts.into_iter().map(Into::into).collect(),
-            selection: r.selection.map(SelectionView::try_from).transpose()?,
-            error: r.error,
-            revision: r.revision,
-            catalogue_age_seconds: r.catalogue_age_seconds,
-        })
-    }
-}
-
-impl From<sel::ChosenInstallation> for InstallationView {
-    fn from(i: sel::ChosenInstallation) -> Self {
-        InstallationView {
-            language: i.language,
-            version: i.version,
-            path: i.path,
-            closeness: i.closeness,
-        }
-    }
-}
-
-impl From<sel::Verdict> for VerdictView {
-    fn from(v: sel::Verdict) -> Self {
-        use sel::verdict::Outcome;
-        let outcome = match v.outcome() {
-            Outcome::Chosen => "chosen",
-            Outcome::Compatible => "compatible",
-            Outcome::Rejected => "rejected",
-            Outcome::Unspecified => "unknown",
-        };
-        VerdictView {
-            environment_guid: v.environment_guid,
-            name: v.name,
-            title: v.title.filter(|t| !t.is_empty()),
-            outcome: outcome.to_owned(),
-            reasons: v.reasons,
-            installations: v.installations.into_iter().map(Into::into).collect(),
-        }
-    }
 }
 
 /// The `select` table: a `key: value` block with one line per installation used.

@@ -2,7 +2,7 @@
 
 use chrono::TimeZone;
 use clap::Parser;
-use execenv_core::{EnvironmentSpec, Installation, Matching};
+use execenv_core::{Environment, EnvironmentSpec, Installation, Matching};
 use uuid::Uuid;
 
 use super::*;

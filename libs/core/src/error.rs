@@ -168,6 +168,11 @@ impl Error {
     }
 }
 
+/// The phrase that marks the refusal to change an environment the declarative file owns; the
+/// REST API answers such a refusal with Connect's code 265 and any other failed precondition (no
+/// compatible environment, a launch already finished) with code 2.
+pub const CONFIG_MANAGED: &str = "is managed by the configuration file";
+
 /// Posit Connect's `APIErrorCode` numbers the gateway answers with (connect-spec §1.6).
 pub mod connect_code {
     /// InternalFailure.
@@ -231,7 +236,10 @@ impl Error {
             ErrorKind::NotFound => c::OBJECT_DOES_NOT_EXIST,
             ErrorKind::PermissionDenied => c::PERMISSION_DENIED,
             ErrorKind::Unauthenticated => c::INVALID_LOGIN,
-            ErrorKind::FailedPrecondition => c::ENVIRONMENT_IS_CONFIG_MANAGED,
+            ErrorKind::FailedPrecondition if self.message.contains(CONFIG_MANAGED) => {
+                c::ENVIRONMENT_IS_CONFIG_MANAGED
+            }
+            ErrorKind::FailedPrecondition => c::BAD_REQUEST,
             ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::OutOfRange => {
                 c::BAD_REQUEST
             }
@@ -301,7 +309,12 @@ mod tests {
         assert_eq!(status(ErrorKind::NotFound), (404, 4));
         assert_eq!(status(ErrorKind::PermissionDenied), (403, 22));
         assert_eq!(status(ErrorKind::Unauthenticated), (401, 30));
-        assert_eq!(status(ErrorKind::FailedPrecondition), (409, 265));
+        assert_eq!(status(ErrorKind::FailedPrecondition), (409, 2));
+        let managed = Error::new(
+            ErrorKind::FailedPrecondition,
+            format!("environment e {CONFIG_MANAGED} and cannot be deleted"),
+        );
+        assert_eq!(managed.connect_status(), (409, 265));
         assert_eq!(status(ErrorKind::InvalidArgument), (400, 2));
         assert_eq!(status(ErrorKind::Internal), (500, 1));
     }

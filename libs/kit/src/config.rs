@@ -220,6 +220,38 @@ impl Default for RegistryConfig {
     }
 }
 
+/// Where the selector is, for the services that call it (`EXECENV_SELECTOR__URL`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectorConfig {
+    /// gRPC URL of execenv-selector.
+    pub url: String,
+}
+
+impl Default for SelectorConfig {
+    fn default() -> Self {
+        SelectorConfig {
+            url: "http://127.0.0.1:50053".to_owned(),
+        }
+    }
+}
+
+/// Where the launcher is, for the gateway (`EXECENV_LAUNCHER__URL`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LauncherConfig {
+    /// gRPC URL of execenv-launcher.
+    pub url: String,
+}
+
+impl Default for LauncherConfig {
+    fn default() -> Self {
+        LauncherConfig {
+            url: "http://127.0.0.1:50054".to_owned(),
+        }
+    }
+}
+
 /// Service-to-service authentication (`EXECENV_AUTH__SERVICE_TOKEN`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

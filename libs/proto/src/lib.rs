@@ -53,3 +53,4 @@ pub mod identity {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("execenv_descriptor");
 
 pub mod convert;
+pub mod views;

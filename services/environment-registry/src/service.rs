@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use execenv_core::error::CONFIG_MANAGED;
 use execenv_core::validate::{self, EnvironmentDraft, require_guid};
 use execenv_core::{
     Actor, Caller, ChangeSource, Environment, Error, ErrorKind, ManagedBy, Principal,
@@ -250,7 +251,7 @@ fn refuse_managed(env: &Environment, verb: &str) -> Result<(), Error> {
         Some(ManagedBy::ConfigFile) => Err(Error::new(
             ErrorKind::FailedPrecondition,
             format!(
-                "environment {} ({}) is managed by the configuration file and cannot be {verb} through the API; \
+                "environment {} ({}) {CONFIG_MANAGED} and cannot be {verb} through the API; \
                  change its entry in the declarative file (the Helm value executionEnvironments) and config-sync applies it. \
                  Its permissions can still be changed through the API",
                 env.guid, env.spec.name

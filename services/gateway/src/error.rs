@@ -20,6 +20,14 @@ impl From<Error> for ApiError {
 
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
+        ApiError::from_upstream(status, "registry", "EXECENV_REGISTRY__URL")
+    }
+}
+
+impl ApiError {
+    /// The error a call to the service `name` failed with; when the service could not be reached,
+    /// a message naming it and the variable `variable` that sets its address.
+    pub fn from_upstream(status: tonic::Status, name: &str, variable: &str) -> Self {
         let mut error = execenv_kit::from_status(&status);
         error.message = connect_paths(&error.message);
         for v in &mut error.violations {
@@ -31,8 +39,7 @@ impl From<tonic::Status> for ApiError {
         ) && error.message.is_empty()
         {
             error.message =
-                "the registry cannot be reached; check that it runs and EXECENV_REGISTRY__URL"
-                    .to_owned();
+                format!("the {name} cannot be reached; check that it runs and {variable}");
         }
         ApiError(error)
     }
@@ -59,7 +66,8 @@ pub struct ErrorBody {
     pub code: u32,
     /// What went wrong and how to fix it.
     pub error: String,
-    /// Always null here.
+    /// `{"violations": [{field, description}, …]}` when the error names fields (invalid input, or
+    /// each environment's reason when no environment fits); null otherwise.
     pub payload: Option<serde_json::Value>,
 }
 
@@ -68,10 +76,12 @@ impl ApiError {
     pub fn parts(&self) -> (StatusCode, ErrorBody) {
         let (status, code) = self.0.connect_status();
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let payload = (!self.0.violations.is_empty())
+            .then(|| serde_json::json!({ "violations": self.0.violations }));
         let body = ErrorBody {
             code,
             error: self.0.message.clone(),
-            payload: None,
+            payload,
         };
         (status, body)
     }

@@ -13,14 +13,17 @@ pub mod changes;
 pub mod environment;
 pub mod error;
 pub mod installations;
+pub mod launches;
 pub mod registry;
 pub mod routes;
+pub mod selection;
+pub mod upstream;
 pub mod user;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
 pub use execenv_kit::config::RegistryConfig;
-use execenv_kit::config::{AuthConfig, TelemetryConfig};
+use execenv_kit::config::{AuthConfig, LauncherConfig, SelectorConfig, TelemetryConfig};
 use execenv_kit::shutdown::Shutdown;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +36,12 @@ pub struct Config {
     /// The registry the environments, users and keys live in.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// The selector `select` and `explain` ask (`EXECENV_SELECTOR__URL`).
+    #[serde(default)]
+    pub selector: SelectorConfig,
+    /// The launcher `launches` calls (`EXECENV_LAUNCHER__URL`).
+    #[serde(default)]
+    pub launcher: LauncherConfig,
     /// Logs and traces.
     #[serde(default)]
     pub telemetry: TelemetryConfig,

@@ -9,10 +9,13 @@ use execenv_gateway::{Config, start};
 use execenv_kit::binary;
 
 /// The execenv gateway: a Connect-compatible REST API (`/__api__/v1/environments…`) over the
-/// registry, for posit-sdk, rsconnect and people with an API key (`Authorization: Key …`).
+/// registry, with execenv's own routes (`/__api__/execenv/v1/select`, `explain`, `changes`,
+/// `launches`), for posit-sdk, rsconnect and people with an API key (`Authorization: Key …`).
 ///
 /// Configuration comes from defaults, then the YAML file given with --config, then EXECENV_…
-/// variables: EXECENV_REGISTRY__URL (default http://127.0.0.1:50051),
+/// variables: EXECENV_REGISTRY__URL (default http://127.0.0.1:50051), EXECENV_SELECTOR__URL
+/// (http://127.0.0.1:50053, for select and explain), EXECENV_LAUNCHER__URL
+/// (http://127.0.0.1:50054, for launches),
 /// EXECENV_SERVER__HTTP_ADDR (0.0.0.0:3939), EXECENV_SERVER__ADMIN_ADDR (0.0.0.0:9455),
 /// EXECENV_SERVER__HOSTNAME (the host name server_settings reports; default: this machine's),
 /// EXECENV_AUTH__SERVICE_TOKEN.

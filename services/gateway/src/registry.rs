@@ -44,20 +44,20 @@ impl Registry {
 
     /// The environment catalogue, called on behalf of `caller`.
     pub fn environments(&self, caller: &Caller) -> EnvironmentsClient {
-        let outgoing = Outgoing(IdentityInterceptor::for_caller(caller, self.token.clone()));
+        let outgoing = Outgoing::new(IdentityInterceptor::for_caller(caller, self.token.clone()));
         RegistryClient::with_interceptor(self.channel.clone(), outgoing)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// Users and keys, called as the gateway itself (`Authenticate` is for services only).
     pub fn accounts(&self) -> AccountsClient {
-        let outgoing = Outgoing(IdentityInterceptor::service(self.token.clone()));
+        let outgoing = Outgoing::new(IdentityInterceptor::service(self.token.clone()));
         IdentityClient::with_interceptor(self.channel.clone(), outgoing)
     }
 
     /// Users and groups, called on behalf of `caller` (the registry lets administrators only).
     pub fn accounts_as(&self, caller: &Caller) -> AccountsClient {
-        let outgoing = Outgoing(IdentityInterceptor::for_caller(caller, self.token.clone()));
+        let outgoing = Outgoing::new(IdentityInterceptor::for_caller(caller, self.token.clone()));
         IdentityClient::with_interceptor(self.channel.clone(), outgoing)
     }
 }
@@ -65,6 +65,13 @@ impl Registry {
 /// The metadata of every outgoing call: identity and token, and the trace context.
 #[derive(Clone)]
 pub struct Outgoing(IdentityInterceptor);
+
+impl Outgoing {
+    /// The metadata `identity` adds, and the trace context.
+    pub fn new(identity: IdentityInterceptor) -> Self {
+        Outgoing(identity)
+    }
+}
 
 impl Interceptor for Outgoing {
     fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {

@@ -1,5 +1,5 @@
 //! The REST routes: Connect's `/__api__/server_settings`, `/__api__/v1/user` and the
-//! environment and permission routes. Every answer is JSON (a 204 has no body); every failure is
+//! environment and permission routes, and execenv's own under `/__api__/execenv/v1`. Every answer is JSON (a 204 has no body); every failure is
 //! Connect's error body.
 
 use axum::body::Bytes;
@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use execenv_core::{Caller, Error, ErrorKind};
 use execenv_proto::environments::v1 as pb;
@@ -22,7 +22,10 @@ use crate::changes;
 use crate::environment::{ConnectEnvironment, ConnectPermission, parse_input};
 use crate::error::ApiError;
 use crate::installations;
+use crate::launches;
 use crate::registry::Registry;
+use crate::selection;
+use crate::upstream::Upstream;
 use crate::user::{ConnectGroup, ConnectUser, Page};
 
 /// The Connect version reported to clients: posit-sdk needs ≥ 2023.05.0 for environments.
@@ -36,25 +39,40 @@ const PAGE_SIZE: u32 = 1000;
 pub struct AppState {
     pub(crate) authenticator: Authenticator,
     registry: Registry,
+    selector: Upstream,
+    launcher: Upstream,
     hostname: String,
     metrics: HttpMetrics,
 }
 
 impl AppState {
-    /// The state of a gateway calling `registry`, reporting `hostname`, counting requests in
-    /// `metrics`.
+    /// The state of a gateway calling `registry`, `selector` and `launcher`, reporting
+    /// `hostname`, counting requests in `metrics`.
     pub fn new(
         authenticator: Authenticator,
         registry: Registry,
+        (selector, launcher): (Upstream, Upstream),
         hostname: String,
         metrics: HttpMetrics,
     ) -> Self {
         AppState {
             authenticator,
             registry,
+            selector,
+            launcher,
             hostname,
             metrics,
         }
+    }
+
+    /// The selector client.
+    pub(crate) fn selector(&self) -> &Upstream {
+        &self.selector
+    }
+
+    /// The launcher client.
+    pub(crate) fn launcher(&self) -> &Upstream {
+        &self.launcher
     }
 
     /// The registry client.
@@ -96,6 +114,12 @@ pub fn router(state: AppState) -> Router {
         ));
     let own = Router::new()
         .route("/changes", get(changes::list))
+        .route("/select", post(selection::select))
+        .route("/explain", post(selection::explain))
+        .route("/launches", get(launches::list).post(launches::start))
+        .route("/launches/{id}", get(launches::get))
+        .route("/launches/{id}/cancel", post(launches::cancel))
+        .route("/launches/{id}/logs", get(launches::logs))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -421,7 +445,7 @@ async fn no_method() -> Response {
 }
 
 /// A request body that must be one JSON object.
-fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let unparsable = |why: String| {
         Error::new(
             ErrorKind::InvalidArgument,

@@ -15,6 +15,22 @@ fn app() -> (Router, Metrics) {
     let state = AppState::new(
         Authenticator::new(registry.clone()),
         registry,
+        (
+            Upstream::new(
+                "selector",
+                "EXECENV_SELECTOR__URL",
+                "http://127.0.0.1:1",
+                None,
+            )
+            .unwrap(),
+            Upstream::new(
+                "launcher",
+                "EXECENV_LAUNCHER__URL",
+                "http://127.0.0.1:1",
+                None,
+            )
+            .unwrap(),
+        ),
         "gateway.test".to_owned(),
         HttpMetrics::register(&metrics),
     );

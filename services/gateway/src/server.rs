@@ -10,6 +10,7 @@ use crate::access::HttpMetrics;
 use crate::auth::Authenticator;
 use crate::registry::Registry;
 use crate::routes::{self, AppState};
+use crate::upstream::Upstream;
 use crate::{Config, Running, StartError};
 
 /// Checks the configuration, binds both listeners and serves until `shutdown`. The registry is
@@ -17,6 +18,23 @@ use crate::{Config, Running, StartError};
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     let registry = Registry::new(&config.registry.url, config.auth.service_token.clone())
         .map_err(|e| StartError::Config(e.message))?;
+    let token = config.auth.service_token.clone();
+    let upstreams = (
+        Upstream::new(
+            "selector",
+            "EXECENV_SELECTOR__URL",
+            &config.selector.url,
+            token.clone(),
+        )
+        .map_err(|e| StartError::Config(e.message))?,
+        Upstream::new(
+            "launcher",
+            "EXECENV_LAUNCHER__URL",
+            &config.launcher.url,
+            token,
+        )
+        .map_err(|e| StartError::Config(e.message))?,
+    );
     let (http, http_addr) = bind(config.server.http_addr, "REST API HTTP").await?;
     let (admin, admin_addr) = bind(config.server.admin_addr, "admin HTTP").await?;
 
@@ -25,6 +43,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let state = AppState::new(
         Authenticator::new(registry.clone()),
         registry,
+        upstreams,
         hostname,
         HttpMetrics::register(&metrics),
     );
@@ -42,7 +61,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         readiness,
         shutdown.wait_owned(),
     ));
-    tracing::info!(%http_addr, %admin_addr, registry = %config.registry.url, "gateway listening");
+    tracing::info!(
+        %http_addr,
+        %admin_addr,
+        registry = %config.registry.url,
+        selector = %config.selector.url,
+        launcher = %config.launcher.url,
+        "gateway listening"
+    );
     let stopping = shutdown.clone();
     let done = tokio::spawn(async move {
         // The drain grace starts when shutdown is asked for, not before.

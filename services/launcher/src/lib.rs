@@ -23,6 +23,7 @@ pub mod wire;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use execenv_kit::config::SelectorConfig;
 use execenv_kit::config::{AuthConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::shutdown::Shutdown;
 use serde::{Deserialize, Serialize};
@@ -78,22 +79,6 @@ impl Default for Config {
             kubernetes: KubernetesConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
-        }
-    }
-}
-
-/// Where the selector is (`EXECENV_SELECTOR__URL`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SelectorConfig {
-    /// gRPC URL of execenv-selector.
-    pub url: String,
-}
-
-impl Default for SelectorConfig {
-    fn default() -> Self {
-        SelectorConfig {
-            url: "http://127.0.0.1:50053".to_owned(),
         }
     }
 }
