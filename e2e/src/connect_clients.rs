@@ -1,5 +1,6 @@
 //! Posit's own clients, pinned, in a virtual environment under the target folder: `posit-sdk`
-//! (Python package `posit`) and `rsconnect-python` (the `rsconnect` command). Installed from the
+//! (Python package `posit`) and `rsconnect-python` (the `rsconnect` command); and, in one of its
+//! own, the OpenAPI tools that check the gateway's contract. Installed from the
 //! package index on first use, then reused; concurrent test processes build in folders of their
 //! own and publish one with an atomic rename of a symlink.
 
@@ -12,8 +13,23 @@ use anyhow::{Context, Result, ensure};
 /// The pinned releases: the newest with execution-environment support.
 pub const PACKAGES: [&str; 2] = ["posit-sdk==0.17.0", "rsconnect-python==1.32.0"];
 
+/// The pinned OpenAPI tools the gateway's document and responses are checked with
+/// (openapi-core brings openapi-spec-validator).
+pub const CONTRACT_PACKAGES: [&str; 1] = ["openapi-core==0.23.1"];
+
 /// The virtual environment holding [`PACKAGES`]; its `bin/` has `python` and `rsconnect`.
 pub fn venv() -> Result<PathBuf> {
+    pinned("connect-clients", &PACKAGES, "bin/rsconnect")
+}
+
+/// The virtual environment holding [`CONTRACT_PACKAGES`]; its `bin/` has `python`.
+pub fn contract_venv() -> Result<PathBuf> {
+    pinned("openapi-tools", &CONTRACT_PACKAGES, "bin/openapi-spec-validator")
+}
+
+/// A virtual environment named after `prefix` and `packages`, holding them; ready once `marker`
+/// exists in it.
+fn pinned(prefix: &str, packages: &[&str], marker: &str) -> Result<PathBuf> {
     // One install per test process; other processes build in folders of their own.
     static INSTALLING: Mutex<()> = Mutex::new(());
     let _installing = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
@@ -21,9 +37,9 @@ pub fn venv() -> Result<PathBuf> {
         .parent()
         .context("the binaries' folder has no parent")?
         .to_path_buf();
-    let name = format!("connect-clients-{}", PACKAGES.join("-").replace("==", "-"));
+    let name = format!("{prefix}-{}", packages.join("-").replace("==", "-"));
     let ready = target.join(&name);
-    if ready.join("bin/rsconnect").exists() {
+    if ready.join(marker).exists() {
         return Ok(ready);
     }
     let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -32,20 +48,20 @@ pub fn venv() -> Result<PathBuf> {
     run(Command::new("python3").arg("-m").arg("venv").arg(&building))?;
     run(Command::new(building.join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(PACKAGES))?;
+        .args(packages))?;
     // A venv's scripts name its folder, so it is used where it was built: publish by renaming
     // would break them. Keep the built folder and point a stable symlink at it instead.
     let link = target.join(format!("{name}.link-{unique}"));
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&building, &link)?;
-    if std::fs::rename(&link, &ready).is_err() || !ready.join("bin/rsconnect").exists() {
+    if std::fs::rename(&link, &ready).is_err() || !ready.join(marker).exists() {
         // Someone else published first: theirs is used; ours is dropped.
         let _ = std::fs::remove_file(&link);
         let _ = std::fs::remove_dir_all(&building);
     }
     ensure!(
-        ready.join("bin/rsconnect").exists(),
-        "{} has no bin/rsconnect after installing {PACKAGES:?}",
+        ready.join(marker).exists(),
+        "{} has no {marker} after installing {packages:?}",
         ready.display()
     );
     Ok(ready)

@@ -1,5 +1,5 @@
-//! Plain HTTP/1.1 over loopback, by hand: enough for the admin endpoints and the gateway's JSON
-//! API (the server sends a length or closes the connection; no chunked bodies are needed).
+//! Plain HTTP/1.1 over loopback, by hand: enough for the admin endpoints and the gateway's API
+//! (the server sends a length, or a chunked body, and closes the connection after it).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -73,13 +73,39 @@ pub fn http_request(
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
         .context("no HTTP status line")?;
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_owned()
+    };
     Ok(HttpResponse {
         status,
         headers,
-        body: body.to_owned(),
+        body,
     })
+}
+
+/// The payload of a chunked body: `SIZE-IN-HEX\r\nDATA\r\n` repeated, ending with size 0.
+fn dechunk(mut rest: &str) -> Result<String> {
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").context("a chunk without its size line")?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)
+            .with_context(|| format!("a chunk size that is not hex: {size:?}"))?;
+        if size == 0 {
+            return Ok(body);
+        }
+        let data = after
+            .get(..size)
+            .context("a chunk shorter than its size")?;
+        body.push_str(data);
+        rest = after[size..].strip_prefix("\r\n").unwrap_or(&after[size..]);
+    }
 }

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod http;
 pub mod kube_node;
 pub mod launcher;
+pub mod openapi;
 pub mod python;
 
 pub use http::{HttpResponse, http_get, http_request};

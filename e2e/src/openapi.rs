@@ -1,0 +1,147 @@
+//! The gateway's contract: calls recorded as they are made, then the OpenAPI document the
+//! gateway serves and every recorded response checked with openapi-core (pinned, in a venv under
+//! target/) by `e2e/contract/check_openapi.py`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use anyhow::{Context, Result, ensure};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{HttpResponse, connect_clients, http_request};
+
+/// One call and its answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// GET, POST, …
+    pub method: String,
+    /// The path without its query.
+    pub path: String,
+    /// The query parameters (the last value of a repeated one).
+    pub query: BTreeMap<String, String>,
+    /// The JSON body sent, if any.
+    pub request_body: Option<Value>,
+    /// The status answered.
+    pub status: u16,
+    /// The Content-Type answered.
+    pub content_type: Option<String>,
+    /// The body answered.
+    pub body: String,
+}
+
+/// What the checker found.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Report {
+    /// How many responses were checked.
+    pub checked: usize,
+    /// One line per response that does not match the document (or a document that is invalid).
+    pub failures: Vec<String>,
+    /// Documented operations no recorded call reached.
+    pub uncovered: Vec<String>,
+}
+
+/// Calls the gateway at `addr` and keeps every exchange.
+pub struct Recorder {
+    addr: String,
+    exchanges: RefCell<Vec<Exchange>>,
+}
+
+impl Recorder {
+    /// A recorder of calls to the gateway at `addr` (`host:port`).
+    pub fn new(addr: &str) -> Self {
+        Recorder {
+            addr: addr.to_owned(),
+            exchanges: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Calls `method path` with `key` (as `Authorization: Key …`) and `body`; records it.
+    pub fn call(
+        &self,
+        key: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<HttpResponse> {
+        let auth = key.map(|k| format!("Key {k}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        let response = http_request(&self.addr, method, path, &headers, body)?;
+        let (bare, query) = path.split_once('?').unwrap_or((path, ""));
+        let query = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        self.exchanges.borrow_mut().push(Exchange {
+            method: method.to_owned(),
+            path: bare.to_owned(),
+            query,
+            request_body: body.cloned(),
+            status: response.status,
+            content_type: response.header("content-type").map(str::to_owned),
+            body: response.body.clone(),
+        });
+        Ok(response)
+    }
+
+    /// Calls and expects `status`; returns the JSON body (null when there is none).
+    pub fn expect(
+        &self,
+        status: u16,
+        key: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
+        let response = self.call(key, method, path, body)?;
+        ensure!(
+            response.status == status,
+            "{method} {path}: expected {status}, got {response:?}"
+        );
+        if response.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        if response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json"))
+        {
+            return response.json();
+        }
+        Ok(Value::String(response.body))
+    }
+
+    /// Everything recorded so far.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.exchanges.borrow().clone()
+    }
+}
+
+/// Checks `spec` (the served document) and `exchanges` against it.
+pub fn check(spec: &Value, exchanges: &[Exchange]) -> Result<Report> {
+    let venv = connect_clients::contract_venv()?;
+    let dir = tempfile::tempdir()?;
+    let spec_path = dir.path().join("openapi.json");
+    let exchanges_path = dir.path().join("exchanges.json");
+    std::fs::write(&spec_path, serde_json::to_vec(spec)?)?;
+    std::fs::write(&exchanges_path, serde_json::to_vec(exchanges)?)?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contract/check_openapi.py");
+    let out = Command::new(venv.join("bin/python"))
+        .arg(script)
+        .arg(&spec_path)
+        .arg(&exchanges_path)
+        .output()
+        .context("cannot run the OpenAPI checker")?;
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "the OpenAPI checker answered no report (exit {:?}):\n{}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}

@@ -1,0 +1,310 @@
+//! The gateway's contract and execenv's own routes, end to end: the real registry (SQLite),
+//! selector, launcher (local backend, the real content runner) and gateway. Every route is
+//! called, successes and the errors it really gives, each response is recorded, and then the
+//! OpenAPI document served at /__api__/openapi.json and every recorded response are checked with
+//! openapi-core: a response that does not validate, a status the document does not list, or a
+//! documented operation never called fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use execenv_e2e::gateway::{file_managed, user_key};
+use execenv_e2e::openapi::{self, Recorder};
+use execenv_e2e::python::{host_python, host_python_version};
+use execenv_e2e::{RegistryProcess, ServiceProcess, eventually};
+use serde_json::{Value, json};
+
+const CONTENT: &str = "5b7e2c1a-9d3f-4a6b-8c0e-1f2a3b4c5d6e";
+const BUNDLE: &str = "1";
+/// Long enough for a cold virtual environment on a busy machine.
+const FINISH: Duration = Duration::from_secs(180);
+
+fn manifest(version: &str) -> Value {
+    json!({
+        "version": 1,
+        "metadata": {"appmode": "python-script", "entrypoint": "app.py"},
+        "python": {"version": version, "package_manager": {"name": "pip", "package_file": "requirements.txt"}},
+        "files": {"app.py": {"checksum": "x"}, "requirements.txt": {"checksum": "y"}}
+    })
+}
+
+struct Stack {
+    dir: tempfile::TempDir,
+    registry: RegistryProcess,
+    // Dropped (killed) after the gateway that calls them.
+    _selector: ServiceProcess,
+    _launcher: ServiceProcess,
+    gateway: ServiceProcess,
+    version: String,
+    host_env: String,
+}
+
+fn stack() -> Result<Stack> {
+    let dir = tempfile::tempdir()?;
+    let python = host_python()?;
+    let version = host_python_version()?;
+    let db = format!("sqlite://{}", dir.path().join("registry.db").display());
+    let registry = RegistryProcess::start(&db, dir.path(), &[])?;
+    let created = registry
+        .ctl(&[
+            "-o",
+            "json",
+            "env",
+            "create",
+            "local/host-python",
+            "--title",
+            "Host Python",
+            "--python",
+            &format!("{version}={python}"),
+        ])?
+        .ok()?
+        .json()?;
+    let host_env = created["guid"].as_str().context("guid")?.to_owned();
+    let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
+    let bundle = dir
+        .path()
+        .join(format!("data/content/{CONTENT}/{BUNDLE}/bundle"));
+    std::fs::create_dir_all(&bundle)?;
+    std::fs::write(bundle.join("manifest.json"), manifest(&version).to_string())?;
+    std::fs::write(bundle.join("requirements.txt"), "")?;
+    std::fs::write(bundle.join("app.py"), "print('hello from execenv', flush=True)\n")?;
+    let launcher = ServiceProcess::launcher(
+        &selector,
+        dir.path(),
+        &[
+            ("EXECENV_BACKEND", "local".to_owned()),
+            (
+                "EXECENV_LOCAL__DATA_DIR",
+                dir.path().join("data").display().to_string(),
+            ),
+            ("EXECENV_LOCAL__CANCEL_GRACE_MS", "3000".to_owned()),
+            ("PIP_NO_INDEX", "1".to_owned()),
+        ],
+    )?;
+    let gateway = ServiceProcess::gateway(
+        &registry,
+        dir.path(),
+        &[
+            ("EXECENV_SELECTOR__URL", selector.url.clone()),
+            ("EXECENV_LAUNCHER__URL", launcher.url.clone()),
+        ],
+    )?;
+    Ok(Stack {
+        dir,
+        registry,
+        _selector: selector,
+        _launcher: launcher,
+        gateway,
+        version,
+        host_env,
+    })
+}
+
+fn is_error(body: &Value, code: u64) -> Result<()> {
+    ensure!(body["code"] == code, "expected code {code}: {body}");
+    ensure!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    Ok(())
+}
+
+/// Polls launch `id` through the gateway (unrecorded) until it has finished.
+fn finished(stack: &Stack, key: &str, id: &str) -> Result<Value> {
+    let path = format!("/__api__/execenv/v1/launches/{id}");
+    let quiet = Recorder::new(stack.gateway.address());
+    let mut last = Value::Null;
+    eventually(FINISH, &format!("launch {id} finishing"), || {
+        last = quiet
+            .expect(200, Some(key), "GET", &path, None)
+            .unwrap_or(Value::Null);
+        matches!(
+            last["state"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        )
+    })?;
+    Ok(last)
+}
+
+#[tokio::test]
+async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()> {
+    let stack = stack()?;
+    let api = Recorder::new(stack.gateway.address());
+    let registry = &stack.registry;
+    let admin = user_key(registry, "ada", "administrator")?;
+    let publisher = user_key(registry, "pat", "publisher")?;
+    let viewer = user_key(registry, "val", "viewer")?;
+    let (admin, publisher, viewer) = (Some(admin.as_str()), Some(publisher.as_str()), Some(viewer.as_str()));
+    let managed = file_managed(registry, "ghcr.io/acme/managed:1").await?;
+
+    // Open routes.
+    let spec = api.expect(200, None, "GET", "/__api__/openapi.json", None)?;
+    ensure!(spec["openapi"] == "3.1.0", "{spec}");
+    api.expect(200, None, "GET", "/__api__/server_settings", None)?;
+
+    // Who am I, who is there.
+    is_error(&api.expect(401, None, "GET", "/__api__/v1/user", None)?, 30)?;
+    let me = api.expect(200, admin, "GET", "/__api__/v1/user", None)?;
+    api.expect(200, admin, "GET", "/__api__/v1/users", None)?;
+    is_error(&api.expect(403, publisher, "GET", "/__api__/v1/users", None)?, 22)?;
+    api.expect(200, admin, "GET", "/__api__/v1/groups", None)?;
+    for language in ["python", "r", "quarto"] {
+        api.expect(200, admin, "GET", &format!("/__api__/v1/server_settings/{language}"), None)?;
+    }
+    api.expect(404, admin, "GET", "/__api__/v1/server_settings/julia", None)?;
+
+    // Environments.
+    let environments = "/__api__/v1/environments";
+    let created = api.expect(
+        200,
+        admin,
+        "POST",
+        environments,
+        Some(&json!({
+            "name": "ghcr.io/acme/py:3.11", "title": "Py", "cluster_name": "Kubernetes",
+            "python": {"installations": [{"version": "3.11.9", "path": "/opt/python/3.11.9/bin/python3"}]},
+            "volume_mounts": [{"source": {"volume_type": "pvc", "pvc_name": "cache"}, "target": {"path": "/data", "read_only": true}}]
+        })),
+    )?;
+    let guid = created["guid"].as_str().context("guid")?.to_owned();
+    let one = format!("{environments}/{guid}");
+    is_error(
+        &api.expect(400, admin, "POST", environments, Some(&json!({"name": "x", "python": {"installations": [{"version": "3.11", "path": "/p"}]}})))?,
+        174,
+    )?;
+    is_error(&api.expect(403, viewer, "POST", environments, Some(&json!({"name": "y"})))?, 22)?;
+    api.expect(200, admin, "GET", environments, None)?;
+    api.expect(200, admin, "GET", &format!("{environments}?name=ghcr.io/acme/py:3.11"), None)?;
+    api.expect(200, admin, "GET", &one, None)?;
+    is_error(
+        &api.expect(404, admin, "GET", &format!("{environments}/7f9a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"), None)?,
+        4,
+    )?;
+    api.expect(200, admin, "PUT", &one, Some(&json!({"title": "Py 3.11"})))?;
+    is_error(&api.expect(400, admin, "PUT", &one, Some(&json!({"colour": "red"})))?, 25)?;
+    let managed_path = format!("{environments}/{managed}");
+    is_error(&api.expect(409, admin, "PUT", &managed_path, Some(&json!({"title": "t"})))?, 265)?;
+    is_error(&api.expect(409, admin, "DELETE", &managed_path, None)?, 265)?;
+
+    // Permissions.
+    let permissions = format!("{one}/permissions");
+    let me_guid = me["guid"].as_str().context("guid")?;
+    let granted = api.expect(200, admin, "POST", &permissions, Some(&json!({"user_guid": me_guid})))?;
+    let permission = granted["guid"].as_str().context("permission guid")?.to_owned();
+    api.expect(200, admin, "GET", &permissions, None)?;
+    api.expect(200, admin, "GET", &format!("{permissions}/{permission}"), None)?;
+    api.expect(204, admin, "DELETE", &format!("{permissions}/{permission}"), None)?;
+    is_error(&api.expect(404, admin, "GET", &format!("{permissions}/{permission}"), None)?, 4)?;
+
+    // The audit trail.
+    let changes = api.expect(200, admin, "GET", "/__api__/execenv/v1/changes", None)?;
+    ensure!(changes["changes"].as_array().is_some_and(|c| !c.is_empty()), "{changes}");
+    api.expect(400, admin, "GET", "/__api__/execenv/v1/changes?since=yesterday", None)?;
+
+    // Selection: fields, a manifest.json as the body, explain, nothing fits, a misspelt key.
+    let select = "/__api__/execenv/v1/select";
+    let chosen = api.expect(
+        200,
+        publisher,
+        "POST",
+        select,
+        Some(&json!({"requirements": {"python_version": stack.version}})),
+    )?;
+    ensure!(chosen["environment"]["guid"] == stack.host_env.as_str(), "{chosen}");
+    ensure!(chosen["installations"][0]["language"] == "python", "{chosen}");
+    let by_manifest = api.expect(200, publisher, "POST", select, Some(&manifest(&stack.version)))?;
+    ensure!(by_manifest["environment"]["guid"] == chosen["environment"]["guid"], "{by_manifest}");
+    let explained = api.expect(
+        200,
+        admin,
+        "POST",
+        "/__api__/execenv/v1/explain",
+        Some(&json!({"requirements": {"python_version": stack.version}})),
+    )?;
+    ensure!(explained["verdicts"].as_array().is_some_and(|v| v.len() == 3), "{explained}");
+    let nothing = api.expect(409, publisher, "POST", select, Some(&json!({"requirements": {"r_version": "4.4.1"}})))?;
+    is_error(&nothing, 2)?;
+    ensure!(
+        nothing["error"].as_str().unwrap_or_default().contains("Cannot find compatible environment"),
+        "{nothing}"
+    );
+    ensure!(nothing["payload"]["violations"].is_array(), "each environment's reason: {nothing}");
+    is_error(&api.expect(400, publisher, "POST", select, Some(&json!({"requirements": {"pyhton_version": "3"}})))?, 25)?;
+    is_error(&api.expect(403, viewer, "POST", select, Some(&json!({})))?, 22)?;
+
+    // Launches: build, read its log, run one to cancel, list and filter.
+    let launches = "/__api__/execenv/v1/launches";
+    let build = api.expect(
+        200,
+        publisher,
+        "POST",
+        launches,
+        Some(&json!({"kind": "build", "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": manifest(&stack.version)}, "command": []})),
+    )?;
+    let build_id = build["id"].as_str().context("id")?.to_owned();
+    ensure!(build["kind"] == "build" && build["backend"] == "local", "{build}");
+    let built = finished(&stack, publisher.unwrap(), &build_id)?;
+    ensure!(built["state"] == "succeeded", "{built}");
+    api.expect(200, publisher, "GET", &format!("{launches}/{build_id}"), None)?;
+    let log = api.call(publisher, "GET", &format!("{launches}/{build_id}/logs"), None)?;
+    ensure!(log.status == 200, "{log:?}");
+    ensure!(log.header("content-type").is_some_and(|t| t.starts_with("text/plain")), "{log:?}");
+
+    let run = api.expect(
+        200,
+        publisher,
+        "POST",
+        launches,
+        Some(&json!({
+            "request_id": "run-to-cancel", "kind": "run",
+            "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": manifest(&stack.version)},
+            "command": ["python", "-c", "import time; time.sleep(120)"]
+        })),
+    )?;
+    ensure!(run["id"] == "run-to-cancel", "{run}");
+    let cancelled = api.expect(200, publisher, "POST", &format!("{launches}/run-to-cancel/cancel"), None)?;
+    ensure!(
+        matches!(cancelled["state"].as_str(), Some("cancelled" | "pending" | "running")),
+        "{cancelled}"
+    );
+    let ended = finished(&stack, publisher.unwrap(), "run-to-cancel")?;
+    ensure!(ended["state"] == "cancelled", "{ended}");
+    let listed = api.expect(200, publisher, "GET", &format!("{launches}?content_guid={CONTENT}&state=succeeded,cancelled"), None)?;
+    ensure!(listed.as_array().is_some_and(|l| l.len() == 2), "{listed}");
+    let builds = api.expect(200, publisher, "GET", &format!("{launches}?kind=build"), None)?;
+    ensure!(builds.as_array().is_some_and(|l| l.len() == 1), "{builds}");
+    is_error(&api.expect(400, publisher, "GET", &format!("{launches}?state=done"), None)?, 25)?;
+    is_error(&api.expect(404, publisher, "GET", &format!("{launches}/no-such-launch"), None)?, 4)?;
+    is_error(&api.expect(400, publisher, "POST", launches, Some(&json!({"kind": "deploy"})))?, 25)?;
+    is_error(
+        &api.expect(403, viewer, "POST", launches, Some(&json!({"kind": "run", "content": {"guid": CONTENT, "bundle": BUNDLE}, "command": ["true"]})))?,
+        22,
+    )?;
+
+    api.expect(204, admin, "DELETE", &one, None)?;
+
+    // The document and every response, checked.
+    let exchanges = api.exchanges();
+    let report = openapi::check(&spec, &exchanges)?;
+    ensure!(
+        report.failures.is_empty() && report.uncovered.is_empty(),
+        "the gateway does not answer as its OpenAPI document says:\nfailures: {:#?}\nnever called: {:#?}",
+        report.failures,
+        report.uncovered
+    );
+    ensure!(report.checked == exchanges.len(), "{report:?}");
+
+    // The check is live: an environment without its guid does not validate.
+    let mut broken = exchanges.clone();
+    let get_one = broken
+        .iter_mut()
+        .find(|x| x.method == "GET" && x.path == one && x.status == 200)
+        .context("the GET of the environment was recorded")?;
+    let mut body: Value = serde_json::from_str(&get_one.body)?;
+    body.as_object_mut().context("an object")?.remove("guid");
+    get_one.body = body.to_string();
+    let report = openapi::check(&spec, &broken)?;
+    ensure!(
+        report.failures.len() == 1 && report.failures[0].contains(&one),
+        "a response without guid must fail the check: {report:?}"
+    );
+    Ok(())
+}
