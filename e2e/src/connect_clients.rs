@@ -24,7 +24,11 @@ pub fn venv() -> Result<PathBuf> {
 
 /// The virtual environment holding [`CONTRACT_PACKAGES`]; its `bin/` has `python`.
 pub fn contract_venv() -> Result<PathBuf> {
-    pinned("openapi-tools", &CONTRACT_PACKAGES, "bin/openapi-spec-validator")
+    pinned(
+        "openapi-tools",
+        &CONTRACT_PACKAGES,
+        "bin/openapi-spec-validator",
+    )
 }
 
 /// A virtual environment named after `prefix` and `packages`, holding them; ready once `marker`

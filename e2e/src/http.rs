@@ -96,15 +96,15 @@ pub fn http_request(
 fn dechunk(mut rest: &str) -> Result<String> {
     let mut body = String::new();
     loop {
-        let (size, after) = rest.split_once("\r\n").context("a chunk without its size line")?;
+        let (size, after) = rest
+            .split_once("\r\n")
+            .context("a chunk without its size line")?;
         let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)
             .with_context(|| format!("a chunk size that is not hex: {size:?}"))?;
         if size == 0 {
             return Ok(body);
         }
-        let data = after
-            .get(..size)
-            .context("a chunk shorter than its size")?;
+        let data = after.get(..size).context("a chunk shorter than its size")?;
         body.push_str(data);
         rest = after[size..].strip_prefix("\r\n").unwrap_or(&after[size..]);
     }

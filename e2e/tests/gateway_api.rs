@@ -30,7 +30,7 @@ fn manifest(version: &str) -> Value {
 }
 
 struct Stack {
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
     registry: RegistryProcess,
     // Dropped (killed) after the gateway that calls them.
     _selector: ServiceProcess,
@@ -68,7 +68,10 @@ fn stack() -> Result<Stack> {
     std::fs::create_dir_all(&bundle)?;
     std::fs::write(bundle.join("manifest.json"), manifest(&version).to_string())?;
     std::fs::write(bundle.join("requirements.txt"), "")?;
-    std::fs::write(bundle.join("app.py"), "print('hello from execenv', flush=True)\n")?;
+    std::fs::write(
+        bundle.join("app.py"),
+        "print('hello from execenv', flush=True)\n",
+    )?;
     let launcher = ServiceProcess::launcher(
         &selector,
         dir.path(),
@@ -91,7 +94,7 @@ fn stack() -> Result<Stack> {
         ],
     )?;
     Ok(Stack {
-        dir,
+        _dir: dir,
         registry,
         _selector: selector,
         _launcher: launcher,
@@ -103,7 +106,10 @@ fn stack() -> Result<Stack> {
 
 fn is_error(body: &Value, code: u64) -> Result<()> {
     ensure!(body["code"] == code, "expected code {code}: {body}");
-    ensure!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    ensure!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
     Ok(())
 }
 
@@ -132,7 +138,11 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
     let admin = user_key(registry, "ada", "administrator")?;
     let publisher = user_key(registry, "pat", "publisher")?;
     let viewer = user_key(registry, "val", "viewer")?;
-    let (admin, publisher, viewer) = (Some(admin.as_str()), Some(publisher.as_str()), Some(viewer.as_str()));
+    let (admin, publisher, viewer) = (
+        Some(admin.as_str()),
+        Some(publisher.as_str()),
+        Some(viewer.as_str()),
+    );
     let managed = file_managed(registry, "ghcr.io/acme/managed:1").await?;
 
     // Open routes.
@@ -144,12 +154,24 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
     is_error(&api.expect(401, None, "GET", "/__api__/v1/user", None)?, 30)?;
     let me = api.expect(200, admin, "GET", "/__api__/v1/user", None)?;
     api.expect(200, admin, "GET", "/__api__/v1/users", None)?;
-    is_error(&api.expect(403, publisher, "GET", "/__api__/v1/users", None)?, 22)?;
+    is_error(
+        &api.expect(403, publisher, "GET", "/__api__/v1/users", None)?,
+        22,
+    )?;
     api.expect(200, admin, "GET", "/__api__/v1/groups", None)?;
     for language in ["python", "r", "quarto"] {
-        api.expect(200, admin, "GET", &format!("/__api__/v1/server_settings/{language}"), None)?;
+        api.expect(
+            200,
+            admin,
+            "GET",
+            &format!("/__api__/v1/server_settings/{language}"),
+            None,
+        )?;
     }
-    api.expect(404, admin, "GET", "/__api__/v1/server_settings/julia", None)?;
+    is_error(
+        &api.expect(400, admin, "GET", "/__api__/v1/server_settings/julia", None)?,
+        25,
+    )?;
 
     // Environments.
     let environments = "/__api__/v1/environments";
@@ -170,34 +192,106 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
         &api.expect(400, admin, "POST", environments, Some(&json!({"name": "x", "python": {"installations": [{"version": "3.11", "path": "/p"}]}})))?,
         174,
     )?;
-    is_error(&api.expect(403, viewer, "POST", environments, Some(&json!({"name": "y"})))?, 22)?;
+    is_error(
+        &api.expect(
+            403,
+            viewer,
+            "POST",
+            environments,
+            Some(&json!({"name": "y"})),
+        )?,
+        22,
+    )?;
     api.expect(200, admin, "GET", environments, None)?;
-    api.expect(200, admin, "GET", &format!("{environments}?name=ghcr.io/acme/py:3.11"), None)?;
+    api.expect(
+        200,
+        admin,
+        "GET",
+        &format!("{environments}?name=ghcr.io/acme/py:3.11"),
+        None,
+    )?;
     api.expect(200, admin, "GET", &one, None)?;
     is_error(
-        &api.expect(404, admin, "GET", &format!("{environments}/7f9a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"), None)?,
+        &api.expect(
+            404,
+            admin,
+            "GET",
+            &format!("{environments}/7f9a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"),
+            None,
+        )?,
         4,
     )?;
     api.expect(200, admin, "PUT", &one, Some(&json!({"title": "Py 3.11"})))?;
-    is_error(&api.expect(400, admin, "PUT", &one, Some(&json!({"colour": "red"})))?, 25)?;
+    is_error(
+        &api.expect(400, admin, "PUT", &one, Some(&json!({"colour": "red"})))?,
+        25,
+    )?;
     let managed_path = format!("{environments}/{managed}");
-    is_error(&api.expect(409, admin, "PUT", &managed_path, Some(&json!({"title": "t"})))?, 265)?;
+    is_error(
+        &api.expect(
+            409,
+            admin,
+            "PUT",
+            &managed_path,
+            Some(&json!({"title": "t"})),
+        )?,
+        265,
+    )?;
     is_error(&api.expect(409, admin, "DELETE", &managed_path, None)?, 265)?;
 
     // Permissions.
     let permissions = format!("{one}/permissions");
     let me_guid = me["guid"].as_str().context("guid")?;
-    let granted = api.expect(200, admin, "POST", &permissions, Some(&json!({"user_guid": me_guid})))?;
-    let permission = granted["guid"].as_str().context("permission guid")?.to_owned();
+    let granted = api.expect(
+        200,
+        admin,
+        "POST",
+        &permissions,
+        Some(&json!({"user_guid": me_guid})),
+    )?;
+    let permission = granted["guid"]
+        .as_str()
+        .context("permission guid")?
+        .to_owned();
     api.expect(200, admin, "GET", &permissions, None)?;
-    api.expect(200, admin, "GET", &format!("{permissions}/{permission}"), None)?;
-    api.expect(204, admin, "DELETE", &format!("{permissions}/{permission}"), None)?;
-    is_error(&api.expect(404, admin, "GET", &format!("{permissions}/{permission}"), None)?, 4)?;
+    api.expect(
+        200,
+        admin,
+        "GET",
+        &format!("{permissions}/{permission}"),
+        None,
+    )?;
+    api.expect(
+        204,
+        admin,
+        "DELETE",
+        &format!("{permissions}/{permission}"),
+        None,
+    )?;
+    is_error(
+        &api.expect(
+            404,
+            admin,
+            "GET",
+            &format!("{permissions}/{permission}"),
+            None,
+        )?,
+        4,
+    )?;
 
     // The audit trail.
     let changes = api.expect(200, admin, "GET", "/__api__/execenv/v1/changes", None)?;
-    ensure!(changes["changes"].as_array().is_some_and(|c| !c.is_empty()), "{changes}");
-    api.expect(400, admin, "GET", "/__api__/execenv/v1/changes?since=yesterday", None)?;
+    ensure!(
+        changes["changes"].as_array().is_some_and(|c| !c.is_empty()),
+        "{changes}"
+    );
+    api.expect(
+        400,
+        admin,
+        "GET",
+        "/__api__/execenv/v1/changes?since=yesterday",
+        None,
+    )?;
 
     // Selection: fields, a manifest.json as the body, explain, nothing fits, a misspelt key.
     let select = "/__api__/execenv/v1/select";
@@ -208,10 +302,25 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
         select,
         Some(&json!({"requirements": {"python_version": stack.version}})),
     )?;
-    ensure!(chosen["environment"]["guid"] == stack.host_env.as_str(), "{chosen}");
-    ensure!(chosen["installations"][0]["language"] == "python", "{chosen}");
-    let by_manifest = api.expect(200, publisher, "POST", select, Some(&manifest(&stack.version)))?;
-    ensure!(by_manifest["environment"]["guid"] == chosen["environment"]["guid"], "{by_manifest}");
+    ensure!(
+        chosen["environment"]["guid"] == stack.host_env.as_str(),
+        "{chosen}"
+    );
+    ensure!(
+        chosen["installations"][0]["language"] == "python",
+        "{chosen}"
+    );
+    let by_manifest = api.expect(
+        200,
+        publisher,
+        "POST",
+        select,
+        Some(&manifest(&stack.version)),
+    )?;
+    ensure!(
+        by_manifest["environment"]["guid"] == chosen["environment"]["guid"],
+        "{by_manifest}"
+    );
     let explained = api.expect(
         200,
         admin,
@@ -219,16 +328,45 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
         "/__api__/execenv/v1/explain",
         Some(&json!({"requirements": {"python_version": stack.version}})),
     )?;
-    ensure!(explained["verdicts"].as_array().is_some_and(|v| v.len() == 3), "{explained}");
-    let nothing = api.expect(409, publisher, "POST", select, Some(&json!({"requirements": {"r_version": "4.4.1"}})))?;
+    ensure!(
+        explained["verdicts"]
+            .as_array()
+            .is_some_and(|v| v.len() == 3),
+        "{explained}"
+    );
+    let nothing = api.expect(
+        409,
+        publisher,
+        "POST",
+        select,
+        Some(&json!({"requirements": {"r_version": "4.4.1"}})),
+    )?;
     is_error(&nothing, 2)?;
     ensure!(
-        nothing["error"].as_str().unwrap_or_default().contains("Cannot find compatible environment"),
+        nothing["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Cannot find compatible environment"),
         "{nothing}"
     );
-    ensure!(nothing["payload"]["violations"].is_array(), "each environment's reason: {nothing}");
-    is_error(&api.expect(400, publisher, "POST", select, Some(&json!({"requirements": {"pyhton_version": "3"}})))?, 25)?;
-    is_error(&api.expect(403, viewer, "POST", select, Some(&json!({})))?, 22)?;
+    ensure!(
+        nothing["payload"]["violations"].is_array(),
+        "each environment's reason: {nothing}"
+    );
+    is_error(
+        &api.expect(
+            400,
+            publisher,
+            "POST",
+            select,
+            Some(&json!({"requirements": {"pyhton_version": "3"}})),
+        )?,
+        25,
+    )?;
+    is_error(
+        &api.expect(403, viewer, "POST", select, Some(&json!({})))?,
+        22,
+    )?;
 
     // Launches: build, read its log, run one to cancel, list and filter.
     let launches = "/__api__/execenv/v1/launches";
@@ -240,13 +378,31 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
         Some(&json!({"kind": "build", "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": manifest(&stack.version)}, "command": []})),
     )?;
     let build_id = build["id"].as_str().context("id")?.to_owned();
-    ensure!(build["kind"] == "build" && build["backend"] == "local", "{build}");
+    ensure!(
+        build["kind"] == "build" && build["backend"] == "local",
+        "{build}"
+    );
     let built = finished(&stack, publisher.unwrap(), &build_id)?;
     ensure!(built["state"] == "succeeded", "{built}");
-    api.expect(200, publisher, "GET", &format!("{launches}/{build_id}"), None)?;
-    let log = api.call(publisher, "GET", &format!("{launches}/{build_id}/logs"), None)?;
+    api.expect(
+        200,
+        publisher,
+        "GET",
+        &format!("{launches}/{build_id}"),
+        None,
+    )?;
+    let log = api.call(
+        publisher,
+        "GET",
+        &format!("{launches}/{build_id}/logs"),
+        None,
+    )?;
     ensure!(log.status == 200, "{log:?}");
-    ensure!(log.header("content-type").is_some_and(|t| t.starts_with("text/plain")), "{log:?}");
+    ensure!(
+        log.header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{log:?}"
+    );
 
     let run = api.expect(
         200,
@@ -260,20 +416,68 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
         })),
     )?;
     ensure!(run["id"] == "run-to-cancel", "{run}");
-    let cancelled = api.expect(200, publisher, "POST", &format!("{launches}/run-to-cancel/cancel"), None)?;
+    let cancelled = api.expect(
+        200,
+        publisher,
+        "POST",
+        &format!("{launches}/run-to-cancel/cancel"),
+        None,
+    )?;
     ensure!(
-        matches!(cancelled["state"].as_str(), Some("cancelled" | "pending" | "running")),
+        matches!(
+            cancelled["state"].as_str(),
+            Some("cancelled" | "pending" | "running")
+        ),
         "{cancelled}"
     );
     let ended = finished(&stack, publisher.unwrap(), "run-to-cancel")?;
     ensure!(ended["state"] == "cancelled", "{ended}");
-    let listed = api.expect(200, publisher, "GET", &format!("{launches}?content_guid={CONTENT}&state=succeeded,cancelled"), None)?;
+    let listed = api.expect(
+        200,
+        publisher,
+        "GET",
+        &format!("{launches}?content_guid={CONTENT}&state=succeeded,cancelled"),
+        None,
+    )?;
     ensure!(listed.as_array().is_some_and(|l| l.len() == 2), "{listed}");
-    let builds = api.expect(200, publisher, "GET", &format!("{launches}?kind=build"), None)?;
+    let builds = api.expect(
+        200,
+        publisher,
+        "GET",
+        &format!("{launches}?kind=build"),
+        None,
+    )?;
     ensure!(builds.as_array().is_some_and(|l| l.len() == 1), "{builds}");
-    is_error(&api.expect(400, publisher, "GET", &format!("{launches}?state=done"), None)?, 25)?;
-    is_error(&api.expect(404, publisher, "GET", &format!("{launches}/no-such-launch"), None)?, 4)?;
-    is_error(&api.expect(400, publisher, "POST", launches, Some(&json!({"kind": "deploy"})))?, 25)?;
+    is_error(
+        &api.expect(
+            400,
+            publisher,
+            "GET",
+            &format!("{launches}?state=done"),
+            None,
+        )?,
+        25,
+    )?;
+    is_error(
+        &api.expect(
+            404,
+            publisher,
+            "GET",
+            &format!("{launches}/no-such-launch"),
+            None,
+        )?,
+        4,
+    )?;
+    is_error(
+        &api.expect(
+            400,
+            publisher,
+            "POST",
+            launches,
+            Some(&json!({"kind": "deploy"})),
+        )?,
+        25,
+    )?;
     is_error(
         &api.expect(403, viewer, "POST", launches, Some(&json!({"kind": "run", "content": {"guid": CONTENT, "bundle": BUNDLE}, "command": ["true"]})))?,
         22,

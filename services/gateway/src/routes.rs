@@ -126,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/__api__/server_settings", get(server_settings))
+        .route("/__api__/openapi.json", get(openapi))
         .nest("/__api__/v1", v1)
         .nest("/__api__/execenv/v1", own)
         .fallback(no_route)
@@ -150,6 +151,17 @@ async fn server_settings(State(state): State<AppState>) -> Json<ServerSettings> 
         execenv_version: env!("CARGO_PKG_VERSION"),
         hostname: state.hostname,
     })
+}
+
+/// The OpenAPI 3.1 document of every route (`services/gateway/openapi.json`), served as written.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 async fn me(Extension(who): Extension<Authenticated>) -> Json<ConnectUser> {
@@ -283,21 +295,25 @@ async fn update_environment(
 ) -> Answer<ConnectEnvironment> {
     let input = parse_input(&object(&body)?, false)?;
     let mut client = state.registry.environments(&who.caller);
-    if input.present.is_empty() && input.spec.name.is_empty() {
-        // An empty mask means "replace everything" to the registry; nothing was sent here.
+    let mut paths = input.present;
+    if paths.is_empty() {
+        // An empty mask means "replace everything" to the registry, and no editable key was
+        // sent: answer the environment as it is, unless the body asks for another image, which
+        // the registry then refuses by name.
         let env = client
-            .get_environment(reg::GetEnvironmentRequest { guid })
+            .get_environment(reg::GetEnvironmentRequest { guid: guid.clone() })
             .await?
             .into_inner();
-        return Ok(Json(ConnectEnvironment::from(&env)));
+        if input.spec.name.is_empty() || input.spec.name == env.name {
+            return Ok(Json(ConnectEnvironment::from(&env)));
+        }
+        paths.push("name".to_owned());
     }
     let updated = client
         .update_environment(reg::UpdateEnvironmentRequest {
             guid,
             environment: Some(input.spec),
-            update_mask: Some(prost_types::FieldMask {
-                paths: input.present,
-            }),
+            update_mask: Some(prost_types::FieldMask { paths }),
             expected_revision: 0,
         })
         .await?

@@ -141,3 +141,26 @@ fn filters_compare_text_fields_and_ignore_unknown_keys() {
     assert!(matches_filters(&env, &f(&[("page", "2")])));
     assert!(!matches_filters(&env, &f(&[("title", "t")])));
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_a_key_and_documents_every_route() {
+    let (status, content_type, doc) = call(
+        Request::get("/__api__/openapi.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/__api__/v1/environments/{guid}",
+        "/__api__/execenv/v1/select",
+        "/__api__/execenv/v1/launches/{id}/logs",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+}
