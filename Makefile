@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RUN_DIR := target/run
 
-.PHONY: run build test lint fmt bench postgres-up postgres-down testbed-build testbed-up testbed-down help
+.PHONY: run build test lint fmt bench postgres-up postgres-down testbed-build testbed-up testbed-down chart-snapshots help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ testbed-up: ## start the Kubernetes testbed; prints its kubeconfig
 
 testbed-down: ## stop the Kubernetes testbed and remove its state
 	@e2e/infra/testbed down
+
+chart-snapshots: ## render the Helm chart's ci scenarios into charts/execenv/snapshots (commit them with the chart change)
+	@e2e/infra/chart snapshots
 
 bench: ## measure sync, selection and launch throughput and latency on the release build (prints numbers)
 	$(CARGO) build --release --workspace --bins

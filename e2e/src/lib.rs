@@ -8,13 +8,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod chart;
 pub mod connect_clients;
+pub mod dashboards;
 pub mod gateway;
 pub mod http;
 pub mod kube_node;
 pub mod launcher;
 pub mod openapi;
+pub mod otelcol;
+pub mod prometheus;
 pub mod python;
+pub mod stack;
 
 pub use http::{HttpResponse, http_get, http_request};
 
@@ -49,7 +54,7 @@ pub fn free_port() -> Result<u16> {
 
 /// Why a start failed: the chosen port was taken meanwhile (worth another try) or anything else.
 #[derive(Debug)]
-enum StartFailure {
+pub(crate) enum StartFailure {
     PortTaken,
     Other(anyhow::Error),
 }
@@ -62,7 +67,7 @@ impl<E: Into<anyhow::Error>> From<E> for StartFailure {
 
 /// Runs `start(grpc_port, admin_port, attempt)` with fresh free ports, again when a port was taken
 /// by someone else between choosing it and binding it.
-fn with_free_ports<T>(
+pub(crate) fn with_free_ports<T>(
     mut start: impl FnMut(u16, u16, u32) -> Result<T, StartFailure>,
 ) -> Result<T> {
     for attempt in 1..=5 {
@@ -77,18 +82,29 @@ fn with_free_ports<T>(
 
 /// Waits until the process answers 200 on `/readyz`, or exits (port taken, or another failure).
 fn wait_ready(process: &mut Process, admin: &str, what: &str) -> Result<(), StartFailure> {
+    wait_answering(process, admin, "/readyz", what)
+}
+
+/// Waits (30 s at most) until the process answers 200 on `path` at `address`, or exits (port
+/// taken, or another failure).
+pub(crate) fn wait_answering(
+    process: &mut Process,
+    address: &str,
+    path: &str,
+    what: &str,
+) -> Result<(), StartFailure> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if !process.is_running() {
             let log = process.output();
-            if log.contains("Address already in use") {
+            if log.to_ascii_lowercase().contains("address already in use") {
                 return Err(StartFailure::PortTaken);
             }
             return Err(StartFailure::Other(anyhow::anyhow!(
                 "{what} exited before it was ready; its log:\n{log}"
             )));
         }
-        if http_get(admin, "/readyz").is_ok_and(|(status, _)| status == 200) {
+        if http_get(address, path).is_ok_and(|(status, _)| status == 200) {
             return Ok(());
         }
         if Instant::now() >= deadline {

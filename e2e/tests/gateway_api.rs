@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use execenv_e2e::gateway::{file_managed, user_key};
+use execenv_e2e::launcher::{local_launcher_and_gateway, place_bundle, python_manifest};
 use execenv_e2e::openapi::{self, Recorder};
 use execenv_e2e::python::{host_python, host_python_version};
 use execenv_e2e::{RegistryProcess, ServiceProcess, eventually};
@@ -19,15 +20,6 @@ const CONTENT: &str = "5b7e2c1a-9d3f-4a6b-8c0e-1f2a3b4c5d6e";
 const BUNDLE: &str = "1";
 /// Long enough for a cold virtual environment on a busy machine.
 const FINISH: Duration = Duration::from_secs(180);
-
-fn manifest(version: &str) -> Value {
-    json!({
-        "version": 1,
-        "metadata": {"appmode": "python-script", "entrypoint": "app.py"},
-        "python": {"version": version, "package_manager": {"name": "pip", "package_file": "requirements.txt"}},
-        "files": {"app.py": {"checksum": "x"}, "requirements.txt": {"checksum": "y"}}
-    })
-}
 
 struct Stack {
     _dir: tempfile::TempDir,
@@ -62,36 +54,14 @@ fn stack() -> Result<Stack> {
         .json()?;
     let host_env = created["guid"].as_str().context("guid")?.to_owned();
     let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
-    let bundle = dir
-        .path()
-        .join(format!("data/content/{CONTENT}/{BUNDLE}/bundle"));
-    std::fs::create_dir_all(&bundle)?;
-    std::fs::write(bundle.join("manifest.json"), manifest(&version).to_string())?;
-    std::fs::write(bundle.join("requirements.txt"), "")?;
-    std::fs::write(
-        bundle.join("app.py"),
-        "print('hello from execenv', flush=True)\n",
-    )?;
-    let launcher = ServiceProcess::launcher(
+    let data = dir.path().join("data");
+    place_bundle(&data, CONTENT, BUNDLE, &version)?;
+    let (launcher, gateway) = local_launcher_and_gateway(
+        &registry,
         &selector,
         dir.path(),
-        &[
-            ("EXECENV_BACKEND", "local".to_owned()),
-            (
-                "EXECENV_LOCAL__DATA_DIR",
-                dir.path().join("data").display().to_string(),
-            ),
-            ("EXECENV_LOCAL__CANCEL_GRACE_MS", "3000".to_owned()),
-            ("PIP_NO_INDEX", "1".to_owned()),
-        ],
-    )?;
-    let gateway = ServiceProcess::gateway(
-        &registry,
-        dir.path(),
-        &[
-            ("EXECENV_SELECTOR__URL", selector.url.clone()),
-            ("EXECENV_LAUNCHER__URL", launcher.url.clone()),
-        ],
+        &data,
+        &[("EXECENV_LOCAL__CANCEL_GRACE_MS", "3000".to_owned())],
     )?;
     Ok(Stack {
         _dir: dir,
@@ -315,7 +285,7 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
         publisher,
         "POST",
         select,
-        Some(&manifest(&stack.version)),
+        Some(&python_manifest(&stack.version)),
     )?;
     ensure!(
         by_manifest["environment"]["guid"] == chosen["environment"]["guid"],
@@ -375,7 +345,7 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
         publisher,
         "POST",
         launches,
-        Some(&json!({"kind": "build", "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": manifest(&stack.version)}, "command": []})),
+        Some(&json!({"kind": "build", "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": python_manifest(&stack.version)}, "command": []})),
     )?;
     let build_id = build["id"].as_str().context("id")?.to_owned();
     ensure!(
@@ -411,7 +381,7 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
         launches,
         Some(&json!({
             "request_id": "run-to-cancel", "kind": "run",
-            "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": manifest(&stack.version)},
+            "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": python_manifest(&stack.version)},
             "command": ["python", "-c", "import time; time.sleep(120)"]
         })),
     )?;

@@ -306,10 +306,11 @@ impl Syncer {
             duration_ms = took.as_millis() as u64,
             "{message}"
         );
-        self.metrics.failed(took);
+        let now = Utc::now();
+        self.metrics.failed(took, &problems.join("; "), now);
         self.status.send_modify(|s| {
             s.outcome = Outcome::Failed;
-            s.last_sync_time = Some(Utc::now());
+            s.last_sync_time = Some(now);
             s.error.clone_from(&error.message);
             s.problems.clone_from(&problems);
         });

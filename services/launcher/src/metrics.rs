@@ -37,6 +37,10 @@ struct RequestLabels {
 
 type Timings = Family<KindLabels, Histogram, fn() -> Histogram>;
 
+/// The outcomes of a Launch call (the `outcome` label of `execenv_launcher_launch_requests_total`).
+pub const REQUEST_OUTCOMES: [&str; 5] =
+    ["created", "existing", "invalid", "no_environment", "error"];
+
 /// Launches by outcome, the time from request to Job created, to running and to finished, the
 /// active launches, and the launcher's own time per Launch call next to the Kubernetes API's.
 #[derive(Clone)]
@@ -124,6 +128,35 @@ impl LauncherMetrics {
         m
     }
 
+    /// Creates every series of a launcher on `backend` at zero. A series that is born with its
+    /// first event has no earlier sample for `rate()` to compare with, so a dashboard would never
+    /// show the first launch of a kind, nor the first time it took.
+    pub fn initialize(&self, backend: BackendKind) {
+        // Each `get_or_create` creates the series; its read guard is dropped at once.
+        for kind in [LaunchKind::Build, LaunchKind::Run] {
+            for state in [State::Succeeded, State::Failed, State::Cancelled] {
+                drop(self.launches.get_or_create(&OutcomeLabels {
+                    kind: kind.as_str(),
+                    backend: backend.as_str(),
+                    outcome: state.as_str(),
+                }));
+            }
+            for timings in [
+                &self.job_created_seconds,
+                &self.running_seconds,
+                &self.finished_seconds,
+            ] {
+                drop(timings.get_or_create(&labels(kind, backend)));
+            }
+        }
+        drop(self.active.get_or_create(&BackendLabels {
+            backend: backend.as_str(),
+        }));
+        for outcome in REQUEST_OUTCOMES {
+            drop(self.requests.get_or_create(&RequestLabels { outcome }));
+        }
+    }
+
     /// A launch reached a final state (`took` since its request, when known).
     pub fn finished(
         &self,
@@ -197,6 +230,29 @@ fn labels(kind: LaunchKind, backend: BackendKind) -> KindLabels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initialize_creates_every_series_of_the_backend_at_zero() {
+        let registry = Metrics::new();
+        let m = LauncherMetrics::register(&registry);
+        m.initialize(BackendKind::Local);
+        let text = registry.encode();
+        for line in [
+            "execenv_launcher_launches_total{kind=\"build\",backend=\"local\",outcome=\"succeeded\"} 0",
+            "execenv_launcher_launches_total{kind=\"run\",backend=\"local\",outcome=\"cancelled\"} 0",
+            "execenv_launcher_job_created_seconds_count{kind=\"run\",backend=\"local\"} 0",
+            "execenv_launcher_running_seconds_count{kind=\"build\",backend=\"local\"} 0",
+            "execenv_launcher_finished_seconds_count{kind=\"run\",backend=\"local\"} 0",
+            "execenv_launcher_active_launches{backend=\"local\"} 0",
+            "execenv_launcher_launch_requests_total{outcome=\"no_environment\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(
+            !text.contains("kubernetes\""),
+            "only the backend's series: {text}"
+        );
+    }
 
     #[test]
     fn metrics_are_exposed_under_their_documented_names() {

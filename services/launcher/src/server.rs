@@ -27,7 +27,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let selector = GrpcSelector::new(&config.selector.url, config.auth.service_token.clone())
         .map_err(|e| StartError::Config(e.message))?;
     let metrics = Metrics::new();
-    let launches = Launches::new(LauncherMetrics::register(&metrics));
+    let launcher_metrics = LauncherMetrics::register(&metrics);
+    launcher_metrics.initialize(config.backend);
+    let launches = Launches::new(launcher_metrics);
 
     let (backend, backend_task) = match config.backend {
         BackendKind::Local => {

@@ -456,12 +456,17 @@ fn upsert(environments: &mut HashMap<Uuid, Environment>, item: reg::WatchEnviron
 
 fn rebuild(mirror: &Mirror, shared: &SharedCatalogue, metrics: &SelectorMetrics, reason: &str) {
     let started = Instant::now();
+    let managed = mirror
+        .environments
+        .values()
+        .filter(|e| e.managed_by.is_some())
+        .count();
     let catalogue = Catalogue::new(
         mirror.revision,
         mirror.environments.values().cloned().collect(),
     );
     let (size, revision) = (catalogue.len(), catalogue.revision());
-    metrics.catalogue_built(size, revision);
+    metrics.catalogue_built(size, managed, revision);
     shared.publish(catalogue);
     tracing::info!(environments = size, revision, reason, took = ?started.elapsed(), "catalogue built");
 }

@@ -117,6 +117,45 @@ async fn a_listing_of_10000_environments_is_built_once_at_synced() {
 }
 
 #[tokio::test]
+async fn the_catalogue_metrics_count_all_and_file_managed_environments() {
+    let mut items = snapshot(3, 5);
+    let mut managed = environment(7, 5);
+    managed.managed_by = Some("config-file".into());
+    items.insert(
+        0,
+        Ok(reg::WatchEnvironmentsResponse {
+            kind: Kind::Snapshot as i32,
+            revision: 5,
+            environment_guid: managed.guid.clone(),
+            environment: Some(managed),
+        }),
+    );
+    let registry = execenv_kit::metrics::Metrics::new();
+    let shared = SharedCatalogue::new();
+    let metrics = SelectorMetrics::register(&registry, &shared);
+    let mut mirror = Mirror::default();
+    follow(
+        stream::iter(items).boxed(),
+        "test",
+        0,
+        &mut mirror,
+        &shared,
+        &metrics,
+        MAX_BATCH,
+    )
+    .await;
+    let text = registry.encode();
+    assert!(
+        text.contains("execenv_selector_catalogue_environments 4\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("execenv_selector_catalogue_managed_environments 1\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn a_burst_of_ready_changes_is_built_once() {
     let mut items = snapshot(3, 10);
     items.extend((0..10_000).map(|i| event(Kind::Upsert, 100 + i, 11 + i64::from(i))));

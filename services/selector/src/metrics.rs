@@ -45,13 +45,14 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
-/// Selections by outcome and their latency, the catalogue's size, revision and age, and the
-/// watch's reconnects.
+/// Selections by outcome and their latency, the catalogue's size (all and file-managed),
+/// revision and age, and the watch's reconnects.
 #[derive(Clone)]
 pub struct SelectorMetrics {
     selections: Family<OutcomeLabels, Counter>,
     selection_seconds: Histogram,
     environments: Gauge,
+    managed: Gauge,
     revision: Gauge,
     reconnects: Counter,
 }
@@ -63,6 +64,7 @@ impl Default for SelectorMetrics {
             // 10 µs … ~1.3 s: in-process selection is tens of microseconds.
             selection_seconds: Histogram::new(exponential_buckets(0.000_01, 2.0, 18)),
             environments: Gauge::default(),
+            managed: Gauge::default(),
             revision: Gauge::default(),
             reconnects: Counter::default(),
         }
@@ -87,6 +89,11 @@ impl SelectorMetrics {
             "execenv_selector_catalogue_environments",
             "Environments in the catalogue the selector answers from",
             m.environments.clone(),
+        );
+        metrics.register(
+            "execenv_selector_catalogue_managed_environments",
+            "File-managed environments (managed by config-sync) in the catalogue the selector answers from",
+            m.managed.clone(),
         );
         metrics.register(
             "execenv_selector_catalogue_revision",
@@ -116,10 +123,12 @@ impl SelectorMetrics {
         self.selection_seconds.observe(took.as_secs_f64());
     }
 
-    /// A catalogue of `environments` at `revision` was published.
-    pub fn catalogue_built(&self, environments: usize, revision: i64) {
+    /// A catalogue of `environments`, `managed` of them by the declarative file, at `revision`
+    /// was published.
+    pub fn catalogue_built(&self, environments: usize, managed: usize, revision: i64) {
         self.environments
             .set(i64::try_from(environments).unwrap_or(i64::MAX));
+        self.managed.set(i64::try_from(managed).unwrap_or(i64::MAX));
         self.revision.set(revision);
     }
 
@@ -159,7 +168,7 @@ mod tests {
         let m = SelectorMetrics::register(&registry, &catalogue);
         m.selection(Outcome::Selected, Duration::from_micros(40));
         m.selection(Outcome::NoMatch, Duration::from_micros(40));
-        m.catalogue_built(3, 17);
+        m.catalogue_built(3, 2, 17);
         m.reconnected();
         let text = registry.encode();
         for line in [
@@ -168,6 +177,7 @@ mod tests {
             "execenv_selector_selection_seconds_bucket{le=\"0.00001\"} 0",
             "execenv_selector_selection_seconds_count 2",
             "execenv_selector_catalogue_environments 3",
+            "execenv_selector_catalogue_managed_environments 2",
             "execenv_selector_catalogue_revision 17",
             "execenv_selector_watch_reconnects_total 1",
             "# TYPE execenv_selector_catalogue_age_seconds gauge",

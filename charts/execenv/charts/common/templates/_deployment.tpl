@@ -1,0 +1,116 @@
+{{/*
+A service's Deployment. Called from the service chart with the parts only it knows:
+include "common.deployment" (dict
+  "ctx" $                      the chart's root context
+  "probes" "…"                 readinessProbe/livenessProbe YAML (common.grpcProbes or common.httpProbes)
+  "env" "…"                    the service's own env entries (YAML list), after the shared ones
+  "args" (list "run")          container arguments (optional)
+  "volumes" (list …)           extra volumes (optional)
+  "volumeMounts" (list …)      extra mounts (optional)
+  "podAnnotations" (dict)      extra pod annotations, e.g. a checksum (optional)
+  "serviceAccountName" "…"     the pod's ServiceAccount (optional; none: no API token is mounted)
+  "strategy" "Recreate")       the update strategy type (optional; default RollingUpdate)
+Every pod gets an emptyDir at /tmp, the non-root read-only-root security contexts, resource
+requests and the shared settings of common.env.
+*/}}
+{{- define "common.deployment" -}}
+{{- $ctx := .ctx -}}
+{{- $values := $ctx.Values -}}
+{{- $ports := include "common.ports" $ctx | fromYaml -}}
+{{- $global := include "common.global" $ctx | fromYaml -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  {{- include "common.metadata" $ctx | nindent 2 }}
+spec:
+  replicas: {{ $values.replicas }}
+  revisionHistoryLimit: 5
+  {{- with .strategy }}
+  strategy:
+    type: {{ . }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "common.selectorLabels" $ctx | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "common.labels" $ctx | nindent 8 }}
+        {{- with $values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- $annotations := merge (dict) (.podAnnotations | default dict) ($values.podAnnotations | default dict) }}
+      {{- with $annotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      {{- if .serviceAccountName }}
+      serviceAccountName: {{ .serviceAccountName }}
+      automountServiceAccountToken: true
+      {{- else }}
+      automountServiceAccountToken: false
+      {{- end }}
+      enableServiceLinks: false
+      {{- with $global.imagePullSecrets }}
+      imagePullSecrets:
+        {{- range . }}
+        - name: {{ . }}
+        {{- end }}
+      {{- end }}
+      securityContext:
+        {{- include "common.podSecurityContext" $ctx | nindent 8 }}
+      containers:
+        - name: {{ $ctx.Chart.Name }}
+          image: {{ include "common.image" (list $ctx $values.image) | quote }}
+          {{- with $values.image.pullPolicy | default (dig "image" "pullPolicy" "" $global) }}
+          imagePullPolicy: {{ . }}
+          {{- end }}
+          {{- with .args }}
+          args:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          ports:
+            {{- range $name, $port := $ports }}
+            - name: {{ $name }}
+              containerPort: {{ $port }}
+              protocol: TCP
+            {{- end }}
+          env:
+            {{- include "common.env" $ctx | trim | nindent 12 }}
+            {{- with .env }}
+            {{- . | trim | nindent 12 }}
+            {{- end }}
+            {{- with $values.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          {{- .probes | nindent 10 }}
+          resources:
+            {{- toYaml $values.resources | nindent 12 }}
+          securityContext:
+            {{- include "common.containerSecurityContext" $ctx | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+            {{- with .volumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+      volumes:
+        - name: tmp
+          emptyDir: {}
+        {{- with .volumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with $values.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $values.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $values.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}

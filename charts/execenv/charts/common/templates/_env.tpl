@@ -1,0 +1,38 @@
+{{/*
+The settings every service reads the same way (libs/kit): where it listens, logs, traces and the
+service token. API port variable: EXECENV_SERVER__GRPC_ADDR, or EXECENV_SERVER__HTTP_ADDR for the
+gateway.
+*/}}
+{{- define "common.env" -}}
+{{- $ports := include "common.ports" . | fromYaml -}}
+{{- $global := include "common.global" . | fromYaml -}}
+{{- $telemetry := dig "telemetry" dict $global -}}
+{{- if hasKey $ports "grpc" }}
+- name: EXECENV_SERVER__GRPC_ADDR
+  value: {{ printf "0.0.0.0:%v" $ports.grpc | quote }}
+{{- else }}
+- name: EXECENV_SERVER__HTTP_ADDR
+  value: {{ printf "0.0.0.0:%v" $ports.http | quote }}
+{{- end }}
+- name: EXECENV_SERVER__ADMIN_ADDR
+  value: {{ printf "0.0.0.0:%v" $ports.metrics | quote }}
+{{- with $telemetry.logLevel }}
+- name: EXECENV_TELEMETRY__LOG_LEVEL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $telemetry.logFormat }}
+- name: EXECENV_TELEMETRY__LOG_FORMAT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $telemetry.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- if dig "serviceToken" "enabled" false $global }}
+- name: EXECENV_AUTH__SERVICE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "common.serviceTokenSecret" . }}
+      key: {{ dig "serviceToken" "key" "" $global | default "token" }}
+{{- end }}
+{{- end -}}

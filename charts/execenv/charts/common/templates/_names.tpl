@@ -1,0 +1,90 @@
+{{/*
+Names. Every object of a service is named <release>-<service> (at most 63 characters), so the
+services of one release find each other by name without reading each other's values.
+*/}}
+
+{{/* This chart's object name: <release>-<chart name>. */}}
+{{- define "common.fullname" -}}
+{{- include "common.fullnameOf" (list . .Chart.Name) -}}
+{{- end -}}
+
+{{/* The object name of a service of the same release: include "common.fullnameOf" (list $ "selector"). */}}
+{{- define "common.fullnameOf" -}}
+{{- $ctx := index . 0 -}}
+{{- printf "%s-%s" $ctx.Release.Name (index . 1) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The ports of every service (DESIGN.md "Default ports"). Fixed, so that a service's URL can be
+derived by the others; `grpc`/`http` is the API, `metrics` the admin server (/metrics, /healthz, /readyz).
+*/}}
+{{- define "common.portTable" -}}
+environment-registry: {grpc: 50051, metrics: 9451}
+config-sync: {grpc: 50052, metrics: 9452}
+selector: {grpc: 50053, metrics: 9453}
+launcher: {grpc: 50054, metrics: 9454}
+gateway: {http: 3939, metrics: 9455}
+{{- end -}}
+
+{{/* The ports of a service as a dict: include "common.portsOf" (list $ "selector") | fromYaml. */}}
+{{- define "common.portsOf" -}}
+{{- $table := include "common.portTable" (index . 0) | fromYaml -}}
+{{- toYaml (index $table (index . 1)) -}}
+{{- end -}}
+
+{{/* The ports of this chart's service, as YAML (name: port). */}}
+{{- define "common.ports" -}}
+{{- include "common.portsOf" (list . .Chart.Name) -}}
+{{- end -}}
+
+{{/*
+The gRPC URL of a service of the same release, unless `override` is set:
+include "common.grpcUrl" (list $ "selector" .Values.selectorUrl).
+*/}}
+{{- define "common.grpcUrl" -}}
+{{- $ctx := index . 0 -}}
+{{- $service := index . 1 -}}
+{{- $override := index . 2 -}}
+{{- if $override -}}
+{{- $override -}}
+{{- else -}}
+{{- $ports := include "common.portsOf" (list $ctx $service) | fromYaml -}}
+{{- printf "http://%s:%v" (include "common.fullnameOf" (list $ctx $service)) $ports.grpc -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ConfigMap holding environments.yaml, the executionEnvironments list config-sync keeps in sync. */}}
+{{- define "common.environmentsConfigMap" -}}
+{{- printf "%s-execution-environments" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The ConfigMap holding the legacy runtime.yaml (launcher.customRuntimeYaml). */}}
+{{- define "common.legacyRuntimeConfigMap" -}}
+{{- printf "%s-legacy-runtime" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The ConfigMap telling config-sync which file to read: key `file` (the declarative list) or
+`legacy_file` (the legacy runtime.yaml), as the umbrella chart decides from its values.
+*/}}
+{{- define "common.syncSourcesConfigMap" -}}
+{{- printf "%s-config-sync-sources" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Where config-sync finds the two ConfigMaps above. */}}
+{{- define "common.environmentsDir" -}}/etc/execenv/environments{{- end -}}
+{{- define "common.legacyRuntimeDir" -}}/etc/execenv/legacy{{- end -}}
+
+{{/* The Secret holding the service token: the existing one, or the one the umbrella chart creates. */}}
+{{- define "common.serviceTokenSecret" -}}
+{{- dig "serviceToken" "existingSecret" "" (include "common.global" . | fromYaml) | default (printf "%s-service-token" .Release.Name | trunc 63 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/*
+The global values as YAML (use: include "common.global" . | fromYaml). Every global value is
+optional here, so that a service chart also renders on its own: an absent value means the
+binary's or Kubernetes' default (the umbrella chart's values.yaml holds the real defaults).
+*/}}
+{{- define "common.global" -}}
+{{- toYaml (.Values.global | default dict) -}}
+{{- end -}}

@@ -1,0 +1,13 @@
+{{/* The gateway's own settings: the services it calls and the host name it reports. */}}
+{{- define "gateway.env" -}}
+- name: EXECENV_REGISTRY__URL
+  value: {{ include "common.grpcUrl" (list . "environment-registry" .Values.registryUrl) | quote }}
+- name: EXECENV_SELECTOR__URL
+  value: {{ include "common.grpcUrl" (list . "selector" .Values.selectorUrl) | quote }}
+- name: EXECENV_LAUNCHER__URL
+  value: {{ include "common.grpcUrl" (list . "launcher" .Values.launcherUrl) | quote }}
+{{- with .Values.hostname }}
+- name: EXECENV_SERVER__HOSTNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,48 @@
+{{/* The namespace content Jobs run in. */}}
+{{- define "launcher.contentNamespace" -}}
+{{- .Values.kubernetes.namespace | default .Release.Namespace -}}
+{{- end -}}
+
+{{/* The launcher's settings that are not in its configuration file. */}}
+{{- define "launcher.env" -}}
+- name: EXECENV_CONFIG
+  value: /etc/execenv/launcher/config.yaml
+- name: EXECENV_BACKEND
+  value: kubernetes
+- name: EXECENV_SELECTOR__URL
+  value: {{ include "common.grpcUrl" (list . "selector" .Values.selectorUrl) | quote }}
+{{- end -}}
+
+{{/*
+The ConfigMap <release>-launcher: config.yaml (the `kubernetes` section of the launcher's
+configuration, in its own key names) and, when set, job-template.yaml (the job base template).
+*/}}
+{{- define "launcher.configMap" -}}
+{{- $k := .Values.kubernetes -}}
+{{- $settings := dict
+  "namespace" (include "launcher.contentNamespace" .)
+  "runtime_image" (include "common.image" (list . $k.runtimeImage))
+  "data_pvc" $k.dataPvc
+  "package_cache_pvc" $k.packageCachePvc
+  "ttl_seconds_after_finished" $k.ttlSecondsAfterFinished
+  "build_active_deadline_seconds" $k.buildActiveDeadlineSeconds
+  "automount_service_account_token" $k.automountServiceAccountToken
+  "image_pull_secrets" ($k.imagePullSecrets | default list)
+  "run_as_user" $k.runAsUser
+  "run_as_group" $k.runAsGroup
+  "fs_group" $k.fsGroup -}}
+{{- with $k.runnerPath }}{{ $_ := set $settings "runner_path" . }}{{ end -}}
+{{- with $k.defaultServiceAccount }}{{ $_ := set $settings "default_service_account" . }}{{ end -}}
+{{- if $k.jobTemplate }}{{ $_ := set $settings "job_template" "/etc/execenv/launcher/job-template.yaml" }}{{ end -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  {{- include "common.metadata" . | nindent 2 }}
+data:
+  config.yaml: |
+    {{- toYaml (dict "kubernetes" $settings) | nindent 4 }}
+  {{- with $k.jobTemplate }}
+  job-template.yaml: |
+    {{- toYaml (merge (dict "apiVersion" "batch/v1" "kind" "Job") .) | nindent 4 }}
+  {{- end }}
+{{- end -}}
