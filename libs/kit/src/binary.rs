@@ -30,6 +30,14 @@ use crate::config::{self, AuthConfig, TelemetryConfig};
 use crate::shutdown::Shutdown;
 use crate::telemetry::{self, TelemetryError};
 
+/// The `--help` epilogue every service binary shows: logs, traces and metrics.
+pub const OBSERVABILITY_HELP: &str = "Logs go to stderr: EXECENV_TELEMETRY__LOG_LEVEL (an env-filter \
+directive; default info; RUST_LOG overrides it) and EXECENV_TELEMETRY__LOG_FORMAT (text | json; \
+default text). Traces: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://otel-collector:4317) to export \
+spans over OTLP/gRPC; OTEL_SERVICE_NAME renames the service in them (default: the binary's name); \
+W3C trace context in incoming requests continues the caller's trace. Metrics (Prometheus), \
+/healthz and /readyz are served on the admin address.";
+
 /// The exit code of a configuration the user has to fix.
 pub const EXIT_INVALID_CONFIGURATION: u8 = 2;
 

@@ -15,6 +15,18 @@ use crate::config::{LogFormat, TelemetryConfig};
 /// The variable that turns on span export, e.g. `http://otel-collector:4317`.
 pub const OTLP_ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
+/// The standard variable that renames the service in exported spans (default: the binary's name).
+pub const SERVICE_NAME_VARIABLE: &str = "OTEL_SERVICE_NAME";
+
+/// The `service.name` of exported spans: `OTEL_SERVICE_NAME` when set and not blank, else `default`.
+pub fn exported_service_name(default: &str, env: &HashMap<String, String>) -> String {
+    env.get(SERVICE_NAME_VARIABLE)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .unwrap_or(default)
+        .to_owned()
+}
+
 /// Why telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -153,7 +165,7 @@ pub fn layers(
                 problem: e.to_string(),
             })?;
         let resource = opentelemetry_sdk::Resource::builder()
-            .with_service_name(service_name.to_owned())
+            .with_service_name(exported_service_name(service_name, env))
             .build();
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
@@ -197,6 +209,24 @@ mod tests {
         let (layers, guard) = layers("test", &TelemetryConfig::default(), &HashMap::new()).unwrap();
         assert_eq!(layers.len(), 1);
         assert!(!guard.exports_spans());
+    }
+
+    #[test]
+    fn otel_service_name_renames_the_service_unless_blank() {
+        assert_eq!(
+            exported_service_name("execenv-selector", &HashMap::new()),
+            "execenv-selector"
+        );
+        let named = env(&[("OTEL_SERVICE_NAME", " selector-eu ")]);
+        assert_eq!(
+            exported_service_name("execenv-selector", &named),
+            "selector-eu"
+        );
+        let blank = env(&[("OTEL_SERVICE_NAME", "  ")]);
+        assert_eq!(
+            exported_service_name("execenv-selector", &blank),
+            "execenv-selector"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use execenv_kit::binary;
 /// are created, adopted (an existing one of the same guid or image name) or updated; environments
 /// removed from the file are deleted; environments the file never managed are left alone.
 #[derive(Parser, Debug)]
-#[command(name = "execenv-config-sync", version)]
+#[command(name = "execenv-config-sync", version, after_help = execenv_kit::binary::OBSERVABILITY_HELP)]
 struct Args {
     #[command(subcommand)]
     command: Command,

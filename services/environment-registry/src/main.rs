@@ -15,7 +15,7 @@ use execenv_kit::binary;
 /// EXECENV_SERVER__GRPC_ADDR=0.0.0.0:50051, EXECENV_AUTH__SERVICE_TOKEN=…).
 /// The default database is an embedded SQLite file, execenv-registry.db, in the working folder.
 #[derive(Parser, Debug)]
-#[command(name = "execenv-environment-registry", version)]
+#[command(name = "execenv-environment-registry", version, after_help = execenv_kit::binary::OBSERVABILITY_HELP)]
 struct Args {
     /// YAML configuration file.
     #[arg(long, env = "EXECENV_CONFIG")]

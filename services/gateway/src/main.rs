@@ -20,7 +20,7 @@ use execenv_kit::binary;
 /// EXECENV_SERVER__HOSTNAME (the host name server_settings reports; default: this machine's),
 /// EXECENV_AUTH__SERVICE_TOKEN.
 #[derive(Parser, Debug)]
-#[command(name = "execenv-gateway", version)]
+#[command(name = "execenv-gateway", version, after_help = execenv_kit::binary::OBSERVABILITY_HELP)]
 struct Args {
     /// YAML configuration file.
     #[arg(long, env = "EXECENV_CONFIG")]

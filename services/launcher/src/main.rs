@@ -29,7 +29,7 @@ use execenv_launcher::{Config, start};
 ///   EXECENV_AUTH__SERVICE_TOKEN.
 /// --print-config shows every setting with its effective value.
 #[derive(Parser, Debug)]
-#[command(name = "execenv-launcher", version, verbatim_doc_comment)]
+#[command(name = "execenv-launcher", version, verbatim_doc_comment, after_help = execenv_kit::binary::OBSERVABILITY_HELP)]
 struct Args {
     /// YAML configuration file.
     #[arg(long, env = "EXECENV_CONFIG")]

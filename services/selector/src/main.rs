@@ -19,7 +19,7 @@ use execenv_selector::{Config, start};
 /// EXECENV_SERVER__ADMIN_ADDR (0.0.0.0:9453), EXECENV_AUTH__SERVICE_TOKEN.
 /// The selector is ready (/readyz 200, gRPC health SERVING) once it holds the whole catalogue.
 #[derive(Parser, Debug)]
-#[command(name = "execenv-selector", version)]
+#[command(name = "execenv-selector", version, after_help = execenv_kit::binary::OBSERVABILITY_HELP)]
 struct Args {
     /// YAML configuration file.
     #[arg(long, env = "EXECENV_CONFIG")]
