@@ -17,7 +17,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
-use support::{Installed, entry_indices, values_file};
+use support::{Installed, ensure_servicemonitor_crd, entry_indices, values_file};
 
 /// A definition every registry accepts, to sit beside the bad ones.
 fn good_environment() -> Value {
@@ -379,8 +379,10 @@ async fn kubernetes_chart_notes_say_which_environments_file_is_used() -> Result<
 #[tokio::test]
 async fn kubernetes_chart_installs_into_the_testbed_with_every_object_accepted() -> Result<()> {
     let helm = Helm::find()?;
+    ensure_servicemonitor_crd().await?;
     let options = values_file(&json!({
-        "global": {"podDisruptionBudget": {"enabled": true}, "networkPolicy": {"enabled": true}},
+        "global": {"podDisruptionBudget": {"enabled": true}, "networkPolicy": {"enabled": true},
+            "serviceMonitor": {"enabled": true}},
         "dashboards": {"enabled": true},
     }))?;
     let release = Installed::install(
@@ -419,6 +421,7 @@ async fn kubernetes_chart_installs_into_the_testbed_with_every_object_accepted()
         ("Service", 5),
         ("PodDisruptionBudget", 5),
         ("NetworkPolicy", 5),
+        ("ServiceMonitor", 5),
         ("ConfigMap", 3 + dashboards),
         ("Secret", 1),
         ("PersistentVolumeClaim", 1),
