@@ -7,6 +7,8 @@
 //! - selection over 10,000 environments with three languages: in-process p50/p99, and through
 //!   the real selector binary with 32 concurrent gRPC clients (p50/p99, throughput), plus the
 //!   resident memory of the registry and the selector;
+//! - the registry's resident memory (VmRSS, and the VmHWM peak) at each phase of a life with
+//!   10,000 environments on SQLite: syncs, a listing, a watch (`memory`, see [`memory`]);
 //! - launches through the real launcher on the Kubernetes testbed (`launch`, see [`launch`]).
 //!
 //! Numbers are printed, never asserted.
@@ -26,6 +28,8 @@ use tokio_stream::StreamExt;
 
 #[path = "bench/launch.rs"]
 mod launch;
+#[path = "bench/memory.rs"]
+mod memory;
 
 const DEFINITIONS: usize = 10_000;
 
@@ -200,6 +204,29 @@ fn request() -> sel::SelectRequest {
     }
 }
 
+/// Every environment of the registry, read a page of 1,000 at a time.
+async fn list_all(
+    client: &mut RegistryClient<tonic::transport::Channel>,
+) -> Result<Vec<pb::Environment>> {
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_environments(reg::ListEnvironmentsRequest {
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        all.extend(page.environments);
+        if page.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        token = page.next_page_token;
+    }
+}
+
 /// Percentiles of sorted samples, in microseconds.
 fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
     samples.sort();
@@ -268,24 +295,8 @@ async fn select_bench(dir: &Path) -> Result<()> {
         .max_encoding_message_size(256 << 20);
     apply(&mut admin, three_language_catalogue()).await?;
     let selector = ServiceProcess::selector(&registry, dir, &[])?;
-    let mut list = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = admin
-            .list_environments(reg::ListEnvironmentsRequest {
-                page_size: 1000,
-                page_token: token,
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        list.extend(page.environments);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
-    let environments = list
+    let environments = list_all(&mut admin)
+        .await?
         .into_iter()
         .map(execenv_core::Environment::try_from)
         .collect::<Result<Vec<_>, _>>()?;
@@ -366,7 +377,7 @@ async fn select_bench(dir: &Path) -> Result<()> {
     ] {
         println!(
             "resident memory with {DEFINITIONS} environments: {name} {}",
-            rss(pid)
+            memory::status_field(pid, "VmRSS")
         );
     }
     Ok(())
@@ -382,27 +393,44 @@ fn metric_value(metrics: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A process's resident set size, from /proc.
-fn rss(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(|l| l.trim_start_matches("VmRSS:").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// `execenv-bench [sync] [latency] [select] [launch]`: the named parts, or all of them (`launch`
-/// only when EXECENV_TEST_KUBECONFIG names the Kubernetes testbed).
+/// What `execenv-bench --help` prints.
+const USAGE: &str = "usage: execenv-bench [sync] [latency] [select] [memory] [launch]
+
+Runs the named parts of the benchmark on the release binaries (EXECENV_BIN_DIR, e.g.
+target/release), or all of them when none is named. Numbers are printed, never asserted.
+
+  sync     ApplyManagedSet of 10,000 definitions on SQLite and PostgreSQL
+           (EXECENV_TEST_DATABASE_URL, or a server from e2e/infra/postgres)
+  latency  from a file edit to the change on the registry's watch stream, through config-sync
+  select   selection over 10,000 environments, in-process and through the selector binary
+  memory   the registry's VmRSS and VmHWM (peak) after each phase with 10,000 environments on
+           SQLite: started, apply, paged listing, the selector's watch, an unchanged apply, a
+           change of 5,000 while watched, then 15 s later without requests (needs neither
+           PostgreSQL nor Kubernetes)
+  launch   launches through the launcher on the Kubernetes testbed (EXECENV_TEST_KUBECONFIG;
+           without a part named, only when that is set)
+";
+
+/// The parts `execenv-bench` knows.
+const PARTS: [&str; 5] = ["sync", "latency", "select", "memory", "launch"];
+
+/// `execenv-bench [sync] [latency] [select] [memory] [launch]`: the named parts, or all of them
+/// (`launch` only when EXECENV_TEST_KUBECONFIG names the Kubernetes testbed); see [`USAGE`].
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> Result<std::process::ExitCode> {
     let parts: Vec<String> = std::env::args().skip(1).collect();
+    if parts.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    if let Some(unknown) = parts.iter().find(|a| !PARTS.contains(&a.as_str())) {
+        eprint!("execenv-bench: {unknown:?} is not a part of the benchmark\n\n{USAGE}");
+        return Ok(std::process::ExitCode::from(2));
+    }
     let wants = |p: &str| parts.is_empty() || parts.iter().any(|a| a == p);
     let dir = tempfile::tempdir()?;
     if wants("sync") {
@@ -417,6 +445,9 @@ async fn main() -> Result<()> {
     if wants("select") {
         select_bench(dir.path()).await?;
     }
+    if wants("memory") {
+        memory::memory_bench(dir.path()).await?;
+    }
     let named = |p: &str| parts.iter().any(|a| a == p);
     if named("launch")
         || (parts.is_empty() && std::env::var_os("EXECENV_TEST_KUBECONFIG").is_some())
@@ -427,5 +458,5 @@ async fn main() -> Result<()> {
             "launch: not measured, EXECENV_TEST_KUBECONFIG is not set (start the testbed with `e2e/infra/testbed up` and run `execenv-bench launch`)"
         );
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -27,24 +27,26 @@ pub trait Session: Send {
     /// Runs a statement built from fixed fragments with every input bound to a `$N`
     /// placeholder; returns the number of rows affected.
     async fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<u64, Error>;
-    /// Runs a query (same rules as [`Session::execute`]) and returns its rows.
-    async fn fetch(&mut self, sql: &str, values: Vec<Value>) -> Result<Vec<Self::Row>, Error>;
+    /// Runs a query (same rules as [`Session::execute`]) and returns its rows, each decoded as
+    /// it arrives (so the database's copy of a row is freed at once, never the whole result).
+    async fn fetch<T: Send>(
+        &mut self,
+        sql: &str,
+        values: Vec<Value>,
+        decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, Error>;
     /// Commits the transaction.
     async fn commit(self) -> Result<(), Error>;
 }
 
 /// Runs a query and decodes its rows.
-pub(crate) async fn fetch_rows<S: Session, T>(
+pub(crate) async fn fetch_rows<S: Session, T: Send>(
     s: &mut S,
     sql: &str,
     values: Vec<Value>,
     decode: fn(&S::Row) -> Result<T, sqlx::Error>,
 ) -> Result<Vec<T>, Error> {
-    let rows = s.fetch(sql, values).await?;
-    rows.iter()
-        .map(decode)
-        .collect::<Result<_, _>>()
-        .map_err(common::database_error)
+    s.fetch(sql, values, decode).await
 }
 
 /// The first row of an integer query (`(0, 0)` when there is none).
@@ -182,13 +184,15 @@ impl<B: Backend> Store for B {
         let mut after = before.clone();
         after.permissions.push(permission.clone());
         after.revision = revision;
+        let states = (Some(&before), Some(&after));
         log.record(
+            &mut s,
             revision,
             ChangeAction::PermissionAdd,
             environment,
-            Some(before),
-            Some(after),
-        );
+            states,
+        )
+        .await?;
         log.commit(s).await?;
         Ok(permission)
     }
@@ -225,13 +229,15 @@ impl<B: Backend> Store for B {
         let mut after = before.clone();
         after.permissions.retain(|p| p.guid != permission);
         after.revision = revision;
+        let states = (Some(&before), Some(&after));
         log.record(
+            &mut s,
             revision,
             ChangeAction::PermissionRemove,
             environment,
-            Some(before),
-            Some(after),
-        );
+            states,
+        )
+        .await?;
         log.commit(s).await.map(|_| ())
     }
 

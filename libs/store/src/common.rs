@@ -11,6 +11,8 @@ use execenv_core::{
 use uuid::Uuid;
 
 mod sql;
+#[cfg(test)]
+mod tests;
 
 pub use sql::*;
 
@@ -196,6 +198,21 @@ pub fn integer_pair<R: StoreRow>(row: &R) -> Result<(i64, i64), sqlx::Error> {
     Ok((row.integer(0)?, second))
 }
 
+/// Decodes the rows of a query as they stream in: each row the driver returns is decoded and
+/// dropped before the next is read, so a large result (the whole catalogue for a snapshot or a
+/// sync plan) never exists twice, once as driver rows and once decoded.
+pub async fn decode_each<R, T>(
+    mut rows: impl futures::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    decode: fn(&R) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, Error> {
+    use futures::TryStreamExt;
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await.map_err(database_error)? {
+        out.push(decode(&row).map_err(database_error)?);
+    }
+    Ok(out)
+}
+
 /// The current time as the store records it: truncated to microseconds, the precision both
 /// databases keep, so that what a write returns equals what a later read returns.
 pub fn now() -> DateTime<Utc> {
@@ -284,11 +301,15 @@ pub fn environment_exists(guid: Uuid) -> Error {
 
 /// Assembles environment rows and their children into environments, keeping the order of
 /// `environments`. Children must be ordered by position (installations, mounts) or insertion
-/// (permissions).
+/// (permissions); installations grouped by environment and language, mounts by environment.
+///
+/// Each list of children is allocated at its exact length: grown one push at a time, the one
+/// installation an environment typically has per language would take a vector of four, and a
+/// whole catalogue (a snapshot) several megabytes more than it needs.
 pub fn assemble(
     environments: Vec<EnvironmentRow>,
-    installations: Vec<InstallationRow>,
-    mounts: Vec<MountRow>,
+    mut installations: Vec<InstallationRow>,
+    mut mounts: Vec<MountRow>,
     permissions: Vec<PermissionRow>,
 ) -> Result<Vec<Environment>, Error> {
     let mut out = Vec::with_capacity(environments.len());
@@ -297,36 +318,45 @@ pub fn assemble(
         index.insert(row.id, out.len());
         out.push(environment_from_row(row)?);
     }
-    for row in installations {
-        let Some(&i) = index.get(&row.environment_id) else {
+    let same_list = |a: &InstallationRow, b: &InstallationRow| {
+        a.environment_id == b.environment_id && a.language == b.language
+    };
+    for run in installations.chunk_by_mut(same_list) {
+        let Some(&i) = index.get(&run[0].environment_id) else {
             continue;
         };
-        let language =
-            Language::parse(&row.language).ok_or_else(|| corrupt("language", &row.language))?;
-        out[i].spec.installations_mut(language).push(Installation {
-            version: row.version,
-            path: row.path,
-        });
+        let language = Language::parse(&run[0].language)
+            .ok_or_else(|| corrupt("language", &run[0].language))?;
+        let list = out[i].spec.installations_mut(language);
+        list.reserve_exact(run.len());
+        list.extend(run.iter_mut().map(|row| Installation {
+            version: std::mem::take(&mut row.version),
+            path: std::mem::take(&mut row.path),
+        }));
     }
-    for row in mounts {
-        let Some(&i) = index.get(&row.environment_id) else {
+    for run in mounts.chunk_by_mut(|a, b| a.environment_id == b.environment_id) {
+        let Some(&i) = index.get(&run[0].environment_id) else {
             continue;
         };
-        let source = match row.source_type.as_str() {
-            "nfs" => VolumeSource::Nfs {
-                host: row.nfs_host.unwrap_or_default(),
-                export_path: row.nfs_export_path.unwrap_or_default(),
-            },
-            "pvc" => VolumeSource::Pvc {
-                claim_name: row.pvc_name.unwrap_or_default(),
-            },
-            other => return Err(corrupt("volume source type", other)),
-        };
-        out[i].spec.volume_mounts.push(VolumeMount {
-            source,
-            target_path: row.target_path,
-            read_only: row.read_only,
-        });
+        let list = &mut out[i].spec.volume_mounts;
+        list.reserve_exact(run.len());
+        for row in run {
+            let source = match row.source_type.as_str() {
+                "nfs" => VolumeSource::Nfs {
+                    host: row.nfs_host.take().unwrap_or_default(),
+                    export_path: row.nfs_export_path.take().unwrap_or_default(),
+                },
+                "pvc" => VolumeSource::Pvc {
+                    claim_name: row.pvc_name.take().unwrap_or_default(),
+                },
+                other => return Err(corrupt("volume source type", other)),
+            };
+            list.push(VolumeMount {
+                source,
+                target_path: std::mem::take(&mut row.target_path),
+                read_only: row.read_only,
+            });
+        }
     }
     for row in permissions {
         let Some(&i) = index.get(&row.environment_id) else {

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Row, Transaction};
 
 use crate::catalogue::{Backend, Session};
-use crate::common::{StoreRow, Value, database_error, migration_error};
+use crate::common::{StoreRow, Value, database_error, decode_each, migration_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -129,11 +129,13 @@ impl Session for PgSession {
         Ok(done.rows_affected())
     }
 
-    async fn fetch(&mut self, sql: &str, values: Vec<Value>) -> Result<Vec<PgRow>, Error> {
-        query(sql, values)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(database_error)
+    async fn fetch<T: Send>(
+        &mut self,
+        sql: &str,
+        values: Vec<Value>,
+        decode: for<'r> fn(&'r PgRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, Error> {
+        decode_each(query(sql, values).fetch(&mut *self.tx), decode).await
     }
 
     async fn commit(self) -> Result<(), Error> {

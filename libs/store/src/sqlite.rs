@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use crate::catalogue::{Backend, Session};
-use crate::common::{StoreRow, Value, database_error, migration_error};
+use crate::common::{StoreRow, Value, database_error, decode_each, migration_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -111,10 +111,19 @@ pub struct SqliteSession {
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
+/// Statements binding more values than this are batches (multi-row writes, `IN` lists) and
+/// are prepared for one execution instead of joining the connection's statement cache.
+const CACHED_STATEMENT_MAX_VALUES: usize = 100;
+
 /// Binds values; times are stored as microseconds since the Unix epoch (see the migration).
+///
+/// A prepared statement holds memory in proportion to its values (about 100 bytes each), and
+/// each connection caches up to 100 statements by their text: cached, the batches of a large
+/// sync (thousands of values each, one text per row count) would stay resident long after it.
 fn query(sql: &str, values: Vec<Value>) -> Query {
+    let cached = values.len() <= CACHED_STATEMENT_MAX_VALUES;
     values.into_iter().fold(
-        sqlx::query(AssertSqlSafe(positional(sql))),
+        sqlx::query(AssertSqlSafe(positional(sql))).persistent(cached),
         |q, v| match v {
             Value::Text(s) => q.bind(s),
             Value::Int(n) => q.bind(n),
@@ -161,11 +170,13 @@ impl Session for SqliteSession {
         Ok(done.rows_affected())
     }
 
-    async fn fetch(&mut self, sql: &str, values: Vec<Value>) -> Result<Vec<SqliteRow>, Error> {
-        query(sql, values)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(database_error)
+    async fn fetch<T: Send>(
+        &mut self,
+        sql: &str,
+        values: Vec<Value>,
+        decode: for<'r> fn(&'r SqliteRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, Error> {
+        decode_each(query(sql, values).fetch(&mut *self.tx), decode).await
     }
 
     async fn commit(self) -> Result<(), Error> {
@@ -231,7 +242,25 @@ fn cannot_open(url: &str, e: &sqlx::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::positional;
+    use sqlx::Execute;
+
+    use super::{CACHED_STATEMENT_MAX_VALUES, Value, positional, query};
+
+    #[test]
+    fn batches_are_prepared_for_one_execution_and_small_statements_cached() {
+        let small = query("UPDATE t SET a = $1 WHERE id = $2", vec![Value::Int(1); 2]);
+        assert!(Execute::persistent(&small));
+        let limit = query(
+            "SELECT $1",
+            vec![Value::Int(1); CACHED_STATEMENT_MAX_VALUES],
+        );
+        assert!(Execute::persistent(&limit));
+        let batch = query(
+            "SELECT $1",
+            vec![Value::Int(1); CACHED_STATEMENT_MAX_VALUES + 1],
+        );
+        assert!(!Execute::persistent(&batch));
+    }
 
     #[test]
     fn in_order_placeholders_become_positional() {

@@ -18,8 +18,11 @@ use tokio::sync::{Notify, broadcast, mpsc};
 
 /// How many changes are read from the log per query.
 const BATCH: u32 = 500;
-/// Changes buffered per watcher before it has to catch up from the log.
-const BROADCAST_CAPACITY: usize = 4096;
+/// Changes buffered per watcher before it has to catch up from the log. Each holds the
+/// environment before and after (a few KiB), and the buffer keeps the changes a watcher has not
+/// read yet, so a large sync with a slow watcher holds up to this many in memory: about one
+/// tailer batch, and the rest is read from the log.
+const BROADCAST_CAPACITY: usize = 512;
 
 /// The feed shared by every watcher of one registry process.
 #[derive(Clone)]
@@ -162,12 +165,14 @@ impl Session {
     ) -> Result<(), Error> {
         let mut cursor = if from == 0 {
             let snap = self.store.snapshot().await?;
-            for e in &snap.environments {
+            // Each environment is dropped once its message is queued: the snapshot shrinks as
+            // the watcher reads it.
+            for e in snap.environments {
                 self.send(reg::WatchEnvironmentsResponse {
                     kind: Kind::Snapshot as i32,
                     revision: snap.revision,
                     environment_guid: e.guid.to_string(),
-                    environment: Some(e.into()),
+                    environment: Some((&e).into()),
                 })
                 .await?;
             }

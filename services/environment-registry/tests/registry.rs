@@ -134,6 +134,17 @@ async fn create(c: &mut Client, name: &str, title: &str) -> pb::Environment {
     .into_inner()
 }
 
+/// A watch of the catalogue from `from_revision`.
+async fn watch(
+    c: &mut Client,
+    from_revision: i64,
+) -> tonic::Streaming<reg::WatchEnvironmentsResponse> {
+    c.watch_environments(reg::WatchEnvironmentsRequest { from_revision })
+        .await
+        .expect("watch")
+        .into_inner()
+}
+
 fn publisher(user: &str, groups: &[&str]) -> IdentityInterceptor {
     IdentityInterceptor {
         user: Some(user.into()),
@@ -150,11 +161,7 @@ async fn watch_resumed_from_last_revision_delivers_every_change_exactly_once() {
     let a = create(&mut c, "ghcr.io/acme/a:1", "A").await;
 
     // First session: the catalogue (A), then live changes.
-    let mut stream = c
-        .watch_environments(reg::WatchEnvironmentsRequest { from_revision: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = watch(&mut c, 0).await;
     let first = stream.next().await.unwrap().unwrap();
     assert_eq!(
         (first.kind, first.environment_guid.as_str()),
@@ -195,13 +202,7 @@ async fn watch_resumed_from_last_revision_delivers_every_change_exactly_once() {
     let cc = create(&mut c, "ghcr.io/acme/c:1", "C").await;
 
     // Second session resumes from the last revision it saw.
-    let mut stream = c
-        .watch_environments(reg::WatchEnvironmentsRequest {
-            from_revision: last,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = watch(&mut c, last).await;
     let mut got = Vec::new();
     loop {
         let ev = stream.next().await.unwrap().unwrap();
@@ -236,6 +237,63 @@ async fn watch_resumed_from_last_revision_delivers_every_change_exactly_once() {
     r.stop().await;
 }
 
+/// The value of a metric on the registry's admin port (0 when absent).
+async fn metric(r: &Registry, name: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut http = tokio::net::TcpStream::connect(r.running.admin_addr)
+        .await
+        .unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: registry\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    http.read_to_string(&mut response).await.unwrap();
+    response
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_watcher_that_falls_behind_a_large_sync_gets_every_change_once_in_order() {
+    const N: usize = 3_000;
+    let r = Registry::start().await;
+    let mut c = r.admin().await;
+    let mut stream = watch(&mut c, 0).await;
+    let synced = stream.next().await.unwrap().unwrap();
+    assert_eq!(synced.kind, Kind::Synced as i32);
+    let applied = c
+        .apply_managed_set(reg::ApplyManagedSetRequest {
+            definitions: (0..N)
+                .map(|i| spec(&format!("ghcr.io/acme/many-{i}:1"), "many"))
+                .collect(),
+            dry_run: false,
+            field_prefix: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(applied.created.len(), N);
+    // Read nothing until the feed has broadcast every change: far more than the watch buffers,
+    // so this watcher falls behind and has to catch up from the log.
+    eventually(|| async {
+        metric(&r, "execenv_registry_revision").await >= applied.revision as f64
+    })
+    .await;
+    let mut revisions = Vec::with_capacity(N);
+    while revisions.len() < N {
+        let ev = stream.next().await.unwrap().unwrap();
+        assert_eq!(ev.kind, Kind::Upsert as i32);
+        revisions.push(ev.revision);
+    }
+    let expected: Vec<i64> = (synced.revision + 1..=applied.revision).collect();
+    assert_eq!(revisions, expected);
+    drop(stream);
+    r.stop().await;
+}
+
 #[tokio::test]
 async fn watch_from_a_compacted_revision_is_out_of_range() {
     let r = Registry::start().await;
@@ -258,11 +316,7 @@ async fn watch_from_a_compacted_revision_is_out_of_range() {
     assert_eq!(err.code(), Code::OutOfRange);
     assert!(err.message().contains("re-list"), "{}", err.message());
     // Watching from 0 still works: the catalogue itself is intact.
-    let mut stream = c
-        .watch_environments(reg::WatchEnvironmentsRequest { from_revision: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = watch(&mut c, 0).await;
     let mut snapshot = 0;
     while let Some(ev) = stream.next().await {
         let ev = ev.unwrap();
@@ -577,11 +631,7 @@ async fn shutdown_completes_while_clients_keep_their_connections_and_watches_ope
     let mut idle = r.admin().await;
     create(&mut idle, "ghcr.io/acme/a:1", "A").await;
     let mut watcher = r.admin().await;
-    let mut stream = watcher
-        .watch_environments(reg::WatchEnvironmentsRequest { from_revision: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = watch(&mut watcher, 0).await;
     while let Some(ev) = stream.next().await {
         if ev.unwrap().kind == Kind::Synced as i32 {
             break;

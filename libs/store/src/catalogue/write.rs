@@ -1,30 +1,43 @@
 //! The writes of the catalogue, each over a batch of environments inside one write session, so
 //! that a single API call and a whole sync plan run the same statements: a sync of 10,000
 //! environments is a few dozen multi-row statements, not tens of thousands of round trips.
+//!
+//! What a write holds in memory is bounded, whatever the size of the sync: a plan is applied
+//! [`PLAN_CHUNK`] environments at a time, and change-log rows are written every
+//! [`LOG_ROWS_BUFFERED`] changes — all inside the one transaction, so either everything
+//! commits or nothing does.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use execenv_core::sync::SyncPlan;
 use execenv_core::{
-    Actor, Change, ChangeAction, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy,
+    Actor, ChangeAction, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy,
 };
 use uuid::Uuid;
 
 use super::{Session, fetch_rows, newest_revision, with_children};
-use crate::common::{self, Batch, ChildRows, Value};
+use crate::common::{self, Batch, ChildRows, LoggedChange, Value};
 
 /// How many ids or guids one `IN (…)` list binds.
 const IN_LIST_CHUNK: usize = 1_000;
 
+/// How many environments of a sync plan are read, rewritten and logged at a time.
+const PLAN_CHUNK: usize = 500;
+
+/// How many change-log rows wait in memory before they are written.
+const LOG_ROWS_BUFFERED: usize = 500;
+
 /// The changes of one write transaction, numbered from the revision after the newest and all
-/// made at one time; [`PendingChanges::commit`] appends them to the log and commits.
+/// made at one time. Recorded changes are encoded at once (the environments are not kept) and
+/// written in batches; [`PendingChanges::commit`] writes the rest and commits.
 pub struct PendingChanges<'a> {
     actor: &'a Actor,
     /// The revision the next change takes.
     next: i64,
     now: DateTime<Utc>,
-    changes: Vec<Change>,
+    /// Rows of [`common::INSERT_CHANGES`] not written yet.
+    rows: Vec<Vec<Value>>,
 }
 
 impl<'a> PendingChanges<'a> {
@@ -35,7 +48,7 @@ impl<'a> PendingChanges<'a> {
             actor,
             next: newest_revision(s).await? + 1,
             now: common::now(),
-            changes: Vec::new(),
+            rows: Vec::new(),
         })
     }
 
@@ -50,35 +63,34 @@ impl<'a> PendingChanges<'a> {
         self.next - 1
     }
 
-    /// Records a change made with a revision from [`PendingChanges::next_revision`].
-    pub fn record(
+    /// Records a change made with a revision from [`PendingChanges::next_revision`]; writes
+    /// the buffered rows once [`LOG_ROWS_BUFFERED`] are waiting.
+    pub async fn record<S: Session>(
         &mut self,
+        s: &mut S,
         revision: i64,
         action: ChangeAction,
         environment_guid: Uuid,
-        before: Option<Environment>,
-        after: Option<Environment>,
-    ) {
-        self.changes.push(Change {
+        (before, after): (Option<&Environment>, Option<&Environment>),
+    ) -> Result<(), Error> {
+        self.rows.push(common::change_values(&LoggedChange {
             revision,
             time: self.now,
-            actor: self.actor.name.clone(),
-            source: self.actor.source,
+            actor: self.actor,
             action,
             environment_guid,
             before,
             after,
-        });
+        })?);
+        if self.rows.len() >= LOG_ROWS_BUFFERED {
+            run_batch(s, &common::INSERT_CHANGES, std::mem::take(&mut self.rows)).await?;
+        }
+        Ok(())
     }
 
-    /// Appends the recorded changes to the log and commits; returns the newest revision.
+    /// Writes the changes still buffered and commits; returns the newest revision.
     pub async fn commit<S: Session>(self, mut s: S) -> Result<i64, Error> {
-        let rows = self
-            .changes
-            .iter()
-            .map(common::change_values)
-            .collect::<Result<Vec<_>, _>>()?;
-        run_batch(&mut s, &common::INSERT_CHANGES, rows).await?;
+        run_batch(&mut s, &common::INSERT_CHANGES, self.rows).await?;
         s.commit().await?;
         Ok(self.next - 1)
     }
@@ -92,8 +104,8 @@ pub struct Replacement<'a> {
     pub expected_revision: i64,
 }
 
-/// Applies a sync plan: deletes, updates, adoptions, then creates, one change each. Any failure
-/// leaves the session to be rolled back.
+/// Applies a sync plan: deletes, updates, adoptions, then creates, one change each, in chunks
+/// of [`PLAN_CHUNK`]. Any failure leaves the session to be rolled back.
 pub async fn apply_plan<S: Session>(
     s: &mut S,
     log: &mut PendingChanges<'_>,
@@ -112,35 +124,39 @@ pub async fn apply_plan<S: Session>(
             ));
         }
     }
-    let deletes: Vec<(Uuid, i64)> = plan
-        .deletes
-        .iter()
-        .map(|d| (d.guid, d.expected_revision))
-        .collect();
-    delete(s, log, &deletes).await?;
-    let updates: Vec<Replacement> = plan
-        .updates
-        .iter()
-        .map(|u| Replacement {
-            guid: u.guid,
-            spec: &u.spec,
-            expected_revision: u.expected_revision,
-        })
-        .collect();
-    replace(s, log, &updates, None).await?;
-    let adopts: Vec<Replacement> = plan
-        .adopts
-        .iter()
-        .map(|a| Replacement {
-            guid: a.guid,
-            spec: &a.spec,
-            expected_revision: a.expected_revision,
-        })
-        .collect();
-    replace(s, log, &adopts, Some(ManagedBy::ConfigFile)).await?;
-    let creates: Vec<(Uuid, &EnvironmentSpec)> =
-        plan.creates.iter().map(|c| (c.guid, &c.spec)).collect();
-    create(s, log, &creates, Some(ManagedBy::ConfigFile)).await?;
+    for chunk in plan.deletes.chunks(PLAN_CHUNK) {
+        let deletes: Vec<(Uuid, i64)> = chunk
+            .iter()
+            .map(|d| (d.guid, d.expected_revision))
+            .collect();
+        delete(s, log, &deletes).await?;
+    }
+    let updates = plan.updates.iter();
+    let updates = updates.map(|u| (u.guid, &u.spec, u.expected_revision));
+    let adopts = plan.adopts.iter();
+    let adopts = adopts.map(|a| (a.guid, &a.spec, a.expected_revision));
+    let replacements = [
+        (updates.collect::<Vec<_>>(), None),
+        (adopts.collect(), Some(ManagedBy::ConfigFile)),
+    ];
+    for (items, manage) in replacements {
+        for chunk in items.chunks(PLAN_CHUNK) {
+            let chunk: Vec<Replacement> = chunk
+                .iter()
+                .map(|&(guid, spec, expected_revision)| Replacement {
+                    guid,
+                    spec,
+                    expected_revision,
+                })
+                .collect();
+            replace(s, log, &chunk, manage).await?;
+        }
+    }
+    for chunk in plan.creates.chunks(PLAN_CHUNK) {
+        let creates: Vec<(Uuid, &EnvironmentSpec)> =
+            chunk.iter().map(|c| (c.guid, &c.spec)).collect();
+        create(s, log, &creates, Some(ManagedBy::ConfigFile)).await?;
+    }
     Ok(())
 }
 
@@ -177,12 +193,13 @@ pub async fn create<S: Session>(
     insert_environments(s, &mut created).await?;
     for env in &created {
         log.record(
+            s,
             env.revision,
             ChangeAction::Create,
             env.guid,
-            None,
-            Some(env.clone()),
-        );
+            (None, Some(env)),
+        )
+        .await?;
     }
     Ok(created)
 }
@@ -223,14 +240,10 @@ pub async fn replace<S: Session>(
     delete_in(s, common::DELETE_INSTALLATIONS, &ids).await?;
     delete_in(s, common::DELETE_MOUNTS, &ids).await?;
     insert_children(s, &afters).await?;
-    for (before, after) in befores.into_iter().zip(&afters) {
-        log.record(
-            after.revision,
-            ChangeAction::Update,
-            after.guid,
-            Some(before),
-            Some(after.clone()),
-        );
+    for (before, after) in befores.iter().zip(&afters) {
+        let states = (Some(before), Some(after));
+        log.record(s, after.revision, ChangeAction::Update, after.guid, states)
+            .await?;
     }
     Ok(afters)
 }
@@ -249,15 +262,16 @@ pub async fn delete<S: Session>(
     }
     let ids: Vec<i64> = befores.iter().map(|e| e.id).collect();
     delete_in(s, common::DELETE_ENVIRONMENTS, &ids).await?;
-    for before in befores {
+    for before in &befores {
         let revision = log.next_revision();
         log.record(
+            s,
             revision,
             ChangeAction::Delete,
             before.guid,
-            Some(before),
-            None,
-        );
+            (Some(before), None),
+        )
+        .await?;
     }
     Ok(())
 }

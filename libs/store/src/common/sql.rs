@@ -1,12 +1,14 @@
 //! Every SQL statement the store runs, built from fixed fragments with every input bound to a
 //! `$N` placeholder (which SQLite and PostgreSQL both accept), and the values to bind.
 
+use chrono::{DateTime, Utc};
 use execenv_core::query::{
     ChangeFilter, DEFAULT_PAGE_SIZE, ListQuery, SortField, search_text, title_sort_key,
     version_sort_key,
 };
 use execenv_core::{
-    Change, Environment, EnvironmentSpec, Error, Language, Permission, Principal, VolumeSource,
+    Actor, ChangeAction, Environment, EnvironmentSpec, Error, Language, Permission, Principal,
+    VolumeSource,
 };
 use uuid::Uuid;
 
@@ -62,17 +64,30 @@ pub const INSERT_CHANGES: Batch = Batch {
     tail: "",
 };
 
+/// One change to append to the log, borrowing the environment before and after it (a
+/// [`execenv_core::Change`] as written, without copies of the environments).
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedChange<'a> {
+    pub revision: i64,
+    pub time: DateTime<Utc>,
+    pub actor: &'a Actor,
+    pub action: ChangeAction,
+    pub environment_guid: Uuid,
+    pub before: Option<&'a Environment>,
+    pub after: Option<&'a Environment>,
+}
+
 /// The values of one row of [`INSERT_CHANGES`].
-pub fn change_values(change: &Change) -> Result<Vec<Value>, Error> {
+pub fn change_values(change: &LoggedChange<'_>) -> Result<Vec<Value>, Error> {
     Ok(vec![
         Value::Int(change.revision),
         Value::Time(change.time),
-        Value::text(&change.actor),
-        Value::text(change.source.as_str()),
+        Value::text(&change.actor.name),
+        Value::text(change.actor.source.as_str()),
         Value::text(change.action.as_str()),
         Value::text(change.environment_guid.to_string()),
-        encode(change.before.as_ref())?,
-        encode(change.after.as_ref())?,
+        encode(change.before)?,
+        encode(change.after)?,
     ])
 }
 

@@ -49,6 +49,8 @@ macro_rules! conformance_suite {
             apply_sync_appends_one_config_file_change_per_operation,
             apply_sync_of_a_noop_plan_writes_nothing_and_returns_the_base_revision,
             apply_sync_applies_a_large_plan_atomically,
+            apply_sync_rolls_back_a_large_plan_that_fails_in_its_last_part,
+            apply_sync_logs_the_before_and_after_of_every_update_of_a_large_plan,
             bootstrap_creates_unmanaged_environments_in_an_empty_catalogue,
             bootstrap_of_a_non_empty_catalogue_returns_none_and_changes_nothing;
             identity:

@@ -1195,13 +1195,14 @@ fn planned_delete(env: &Environment) -> PlannedDelete {
 }
 
 /// Everything a write could change: the catalogue, the change log and its bounds.
-async fn everything(
-    store: &dyn Store,
-) -> (
+type Everything = (
     execenv_store::Snapshot,
     Vec<execenv_core::Change>,
     execenv_store::LogBounds,
-) {
+);
+
+/// See [`Everything`].
+async fn everything(store: &dyn Store) -> Everything {
     (
         store.snapshot().await.expect("snapshot"),
         store
@@ -1213,6 +1214,24 @@ async fn everything(
             .expect("list_changes"),
         store.log_bounds().await.expect("bounds"),
     )
+}
+
+/// Applies `plan` from `base`, which must fail with `kind` and a message holding `named`, and
+/// checks that nothing changed since `before` (what [`everything`] returned).
+async fn refused_sync(
+    store: &dyn Store,
+    (plan, base): (&SyncPlan, i64),
+    kind: ErrorKind,
+    named: &str,
+    before: &Everything,
+) {
+    let err = store
+        .apply_sync(plan, base, &sync())
+        .await
+        .expect_err("the sync is refused");
+    assert_eq!(err.kind, kind, "{}", err.message);
+    assert!(err.message.contains(named), "{}", err.message);
+    assert_eq!(&everything(store).await, before);
 }
 
 async fn revision(store: &dyn Store) -> i64 {
@@ -1371,17 +1390,15 @@ pub async fn apply_sync_with_a_stale_revision_conflicts_and_changes_nothing(stor
     let current = revision(&*store).await;
     let mut stale = plan.clone();
     stale.updates[0].expected_revision = env.revision + 100;
-    let err = store
-        .apply_sync(&stale, current, &sync())
-        .await
-        .expect_err("stale expected revision");
-    assert_eq!(err.kind, ErrorKind::Conflict);
-    assert!(
-        err.message.contains(&env.guid.to_string()),
-        "{}",
-        err.message
-    );
-    assert_eq!(everything(&*store).await, before);
+    let named = env.guid.to_string();
+    refused_sync(
+        &*store,
+        (&stale, current),
+        ErrorKind::Conflict,
+        &named,
+        &before,
+    )
+    .await;
 }
 
 pub async fn apply_sync_rolls_back_every_operation_when_one_fails(store: S) {
@@ -1400,28 +1417,23 @@ pub async fn apply_sync_rolls_back_every_operation_when_one_fails(store: S) {
         deletes: vec![planned_delete(&deleted)],
         ..SyncPlan::default()
     };
-    let err = store
-        .apply_sync(&plan, before.0.revision, &sync())
-        .await
-        .expect_err("a guid is taken");
-    assert_eq!(err.kind, ErrorKind::AlreadyExists);
-    assert!(
-        err.message.contains(&taken.guid.to_string()),
-        "{}",
-        err.message
-    );
-    assert_eq!(everything(&*store).await, before);
+    let (base, taken) = (before.0.revision, taken.guid.to_string());
+    let exists = ErrorKind::AlreadyExists;
+    refused_sync(&*store, (&plan, base), exists, &taken, &before).await;
 
     // An update of an environment that is gone fails the same way.
     let mut missing = plan.clone();
     missing.creates.truncate(1);
     missing.updates[0].guid = Uuid::new_v4();
-    let err = store
-        .apply_sync(&missing, before.0.revision, &sync())
-        .await
-        .expect_err("unknown environment");
-    assert_eq!(err.kind, ErrorKind::NotFound);
-    assert_eq!(everything(&*store).await, before);
+    let gone = missing.updates[0].guid.to_string();
+    refused_sync(
+        &*store,
+        (&missing, base),
+        ErrorKind::NotFound,
+        &gone,
+        &before,
+    )
+    .await;
 }
 
 pub async fn apply_sync_appends_one_config_file_change_per_operation(store: S) {
@@ -1509,12 +1521,8 @@ pub async fn apply_sync_of_a_noop_plan_writes_nothing_and_returns_the_base_revis
     );
     assert_eq!(everything(&*store).await, before);
     // Planned against an older catalogue, even a no-op plan must be made again.
-    let err = store
-        .apply_sync(&plan, before.0.revision - 1, &sync())
-        .await
-        .expect_err("stale");
-    assert_eq!(err.kind, ErrorKind::Conflict);
-    assert_eq!(everything(&*store).await, before);
+    let stale = (&plan, before.0.revision - 1);
+    refused_sync(&*store, stale, ErrorKind::Conflict, "plan again", &before).await;
 }
 
 fn bootstrapper() -> Actor {
@@ -1607,4 +1615,74 @@ pub async fn apply_sync_applies_a_large_plan_atomically(store: S) {
         .map(|c| c.revision)
         .collect();
     assert_eq!(revisions, ((base + 1)..=(base + n)).collect::<Vec<_>>());
+}
+
+/// A plan of `n` creates of file-managed environments named `img/0000`, `img/0001`, ….
+fn many_creates(n: usize) -> SyncPlan {
+    SyncPlan {
+        creates: (0..n)
+            .map(|i| planned_create(&format!("img/{i:04}")))
+            .collect(),
+        ..SyncPlan::default()
+    }
+}
+
+/// Large plans are written part by part, their change log as it grows, all in one transaction:
+/// a failure in the last part also undoes the parts already written.
+pub async fn apply_sync_rolls_back_a_large_plan_that_fails_in_its_last_part(store: S) {
+    let taken = create(&*store, "img/taken").await;
+    let before = everything(&*store).await;
+    let mut plan = many_creates(1_200);
+    plan.creates[1_199].guid = taken.guid;
+    let (last, guid) = ((&plan, before.0.revision), taken.guid.to_string());
+    refused_sync(&*store, last, ErrorKind::AlreadyExists, &guid, &before).await;
+}
+
+pub async fn apply_sync_logs_the_before_and_after_of_every_update_of_a_large_plan(store: S) {
+    const N: usize = 1_100;
+    let base = revision(&*store).await;
+    store
+        .apply_sync(&many_creates(N), base, &sync())
+        .await
+        .expect("create");
+    let created = store.snapshot().await.expect("snapshot");
+    let updates = created
+        .environments
+        .iter()
+        .map(|env| {
+            let mut spec = env.spec.clone();
+            spec.title = Some(format!("{} v2", env.spec.name));
+            planned_update(env, spec)
+        })
+        .collect();
+    let plan = SyncPlan {
+        updates,
+        ..SyncPlan::default()
+    };
+    let n = i64::try_from(N).expect("small");
+    assert_eq!(
+        store
+            .apply_sync(&plan, created.revision, &sync())
+            .await
+            .expect("update"),
+        created.revision + n
+    );
+    let changes = store
+        .changes_after(created.revision, 10_000)
+        .await
+        .expect("changes");
+    assert_eq!(changes.len(), N);
+    let updated = store.snapshot().await.expect("snapshot");
+    let logged = changes
+        .iter()
+        .zip(&created.environments)
+        .zip(&updated.environments);
+    for (revision, ((change, before), after)) in (created.revision + 1..).zip(logged) {
+        assert_eq!(change.revision, revision);
+        assert_eq!(change.action, ChangeAction::Update);
+        assert_eq!(change.before.as_ref(), Some(before));
+        assert_eq!(change.after.as_ref(), Some(after));
+        assert_eq!(after.spec.title, Some(format!("{} v2", before.spec.name)));
+        assert_eq!(after.revision, revision);
+    }
 }

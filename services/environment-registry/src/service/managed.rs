@@ -4,6 +4,7 @@
 use execenv_core::sync;
 use execenv_core::validate::EnvironmentDraft;
 use execenv_core::{Actor, Caller, ChangeSource, Error, ErrorKind};
+use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use uuid::Uuid;
 
@@ -20,23 +21,22 @@ impl RegistryService {
     ) -> Result<reg::ApplyManagedSetResponse, Error> {
         caller.require_admin("applying the declarative environments file")?;
         let prefix = prefix_or(&req.field_prefix, "definitions");
-        let drafts: Vec<EnvironmentDraft> = req.definitions.into_iter().map(Into::into).collect();
-        let definitions = sync::validate_definitions(&drafts, prefix)?;
+        let definitions = validated(req.definitions, prefix)?;
         let backend = self.backend()?;
         let actor = sync_actor(caller, ChangeSource::ConfigFile);
         for attempt in 1..=SYNC_ATTEMPTS {
             let snapshot = backend.store.snapshot().await?;
             let plan = sync::plan_sync(&definitions, &snapshot.environments, prefix, Uuid::new_v4)?;
+            // The plan holds what it writes: the catalogue it was made from is not needed while
+            // it is applied.
+            let base_revision = snapshot.revision;
+            drop(snapshot);
             let mut response = plan_response(&plan, req.dry_run);
-            response.revision = snapshot.revision;
+            response.revision = base_revision;
             if req.dry_run || plan.is_noop() {
                 return Ok(response);
             }
-            match backend
-                .store
-                .apply_sync(&plan, snapshot.revision, &actor)
-                .await
-            {
+            match backend.store.apply_sync(&plan, base_revision, &actor).await {
                 Ok(revision) => {
                     backend.feed.committed();
                     response.revision = revision;
@@ -72,8 +72,7 @@ impl RegistryService {
     ) -> Result<reg::BootstrapResponse, Error> {
         caller.require_admin("bootstrapping the catalogue")?;
         let prefix = prefix_or(&req.field_prefix, "images");
-        let drafts: Vec<EnvironmentDraft> = req.definitions.into_iter().map(Into::into).collect();
-        let definitions = sync::validate_definitions(&drafts, prefix)?;
+        let definitions = validated(req.definitions, prefix)?;
         let environments: Vec<_> = definitions
             .into_iter()
             .map(|d| (d.guid.unwrap_or_else(Uuid::new_v4), d.spec))
@@ -99,6 +98,16 @@ impl RegistryService {
                 .collect(),
         })
     }
+}
+
+/// The definitions of a request, validated; the request's own copy is freed before the sync
+/// is planned, so a large file is not held twice.
+fn validated(
+    definitions: Vec<pb::EnvironmentSpec>,
+    prefix: &str,
+) -> Result<Vec<sync::Definition>, Error> {
+    let drafts: Vec<EnvironmentDraft> = definitions.into_iter().map(Into::into).collect();
+    sync::validate_definitions(&drafts, prefix)
 }
 
 /// Changes made for the file are recorded as config-sync's (or the calling user's).
