@@ -24,13 +24,19 @@ pub fn testbed_bin() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("EXECENV_TESTBED_BIN") {
         return Ok(PathBuf::from(dir));
     }
-    let out = Command::new(repo().join("e2e/infra/testbed"))
-        .arg("build")
+    infra_path("testbed", "build").context("so there is no helm")
+}
+
+/// Runs `e2e/infra/<script> <command>`, which prints a path (of something it built or fetched,
+/// cached), and returns that path; fails with the script's stderr when it fails.
+pub fn infra_path(script: &str, command: &str) -> Result<PathBuf> {
+    let out = Command::new(repo().join("e2e/infra").join(script))
+        .arg(command)
         .output()
-        .context("cannot run e2e/infra/testbed build")?;
+        .with_context(|| format!("cannot run e2e/infra/{script} {command}"))?;
     if !out.status.success() {
         bail!(
-            "e2e/infra/testbed build failed, so there is no helm: {}",
+            "e2e/infra/{script} {command} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -292,19 +292,11 @@ pub fn config_sync_validate(text: &str, legacy: bool) -> Result<(bool, String)> 
 /// `e2e/infra/chart servicemonitor-crd`) unless it exists, and waits until the API server serves it.
 pub async fn ensure_servicemonitor_crd() -> Result<()> {
     let client = testbed_client().await?;
-    let out = Command::new(execenv_e2e::chart::repo().join("e2e/infra/chart"))
-        .arg("servicemonitor-crd")
-        .output()
-        .context("cannot run e2e/infra/chart servicemonitor-crd")?;
-    ensure!(
-        out.status.success(),
-        "e2e/infra/chart servicemonitor-crd failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = String::from_utf8(out.stdout)?.trim().to_owned();
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let crd: CustomResourceDefinition =
-        serde_saphyr::from_str(&text).with_context(|| format!("{path} is not a CRD"))?;
+    let path = execenv_e2e::chart::infra_path("chart", "servicemonitor-crd")?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(&text)
+        .with_context(|| format!("{} is not a CRD", path.display()))?;
     let name = crd.metadata.name.clone().context("the CRD has no name")?;
     let crds: Api<CustomResourceDefinition> = Api::all(client);
     match crds.create(&PostParams::default(), &crd).await {
