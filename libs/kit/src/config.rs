@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 /// The prefix of every configuration variable.
 pub const ENV_PREFIX: &str = "EXECENV";
 
@@ -61,8 +63,23 @@ pub fn load<T>(
 where
     T: Serialize + DeserializeOwned,
 {
-    let defaults =
-        config::Config::try_from(defaults).map_err(|e| ConfigError::Defaults(e.to_string()))?;
+    load_layers(defaults, file, env, &[])
+}
+
+/// Like [`load`], with a last layer of `overrides`: settings a command-line flag gives, by key
+/// (`("sync.file", "/etc/execenv/environments.yaml")`), which win over every other source.
+pub fn load_layers<T>(
+    defaults: &T,
+    file: Option<&Path>,
+    env: &HashMap<String, String>,
+    overrides: &[(&str, String)],
+) -> Result<T, ConfigError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    // The defaults layer is the one serialisation that must carry secrets' real values.
+    let defaults = crate::secret::revealing(|| config::Config::try_from(defaults))
+        .map_err(|e| ConfigError::Defaults(e.to_string()))?;
     let mut builder = config::Config::builder().add_source(defaults);
     let mut from_file = None;
     if let Some(path) = file {
@@ -92,6 +109,14 @@ where
             .separator("__")
             .source(Some(variables)),
     );
+    for (key, value) in overrides {
+        builder = builder
+            .set_override(*key, value.clone())
+            .map_err(|e| ConfigError::Invalid {
+                path: file.map(Path::to_owned),
+                problem: e.to_string(),
+            })?;
+    }
     let merged = builder.build().map_err(|e| ConfigError::Invalid {
         path: file.map(Path::to_owned),
         problem: e.to_string(),
@@ -256,8 +281,19 @@ impl Default for LauncherConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
-    /// When set, every gRPC call must carry `authorization: Bearer <token>`.
-    pub service_token: Option<String>,
+    /// When set, every gRPC call must carry `authorization: Bearer <token>`, and calls to other
+    /// services send it.
+    pub service_token: Option<Secret>,
+}
+
+impl AuthConfig {
+    /// The token to require and send; an empty value means none.
+    pub fn token(&self) -> Option<String> {
+        self.service_token
+            .as_ref()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.expose().to_owned())
+    }
 }
 
 #[cfg(test)]
@@ -336,7 +372,7 @@ mod tests {
         let cfg = load(&defaults(), Some(f.path()), &vars).unwrap();
         assert_eq!(cfg.database.url, "postgres://env/execenv");
         assert_eq!(cfg.database.max_connections, 7);
-        assert_eq!(cfg.auth.service_token.as_deref(), Some("s3cret"));
+        assert_eq!(cfg.auth.token().as_deref(), Some("s3cret"));
         assert_eq!(cfg.server.grpc_addr.to_string(), "127.0.0.1:6000");
         assert_eq!(cfg.server.admin_addr.to_string(), "0.0.0.0:9451");
     }
@@ -382,6 +418,38 @@ mod tests {
         let f = yaml("database: [unclosed\n");
         let err = load(&defaults(), Some(f.path()), &HashMap::new()).unwrap_err();
         assert!(matches!(err, ConfigError::File { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_override_wins_over_the_file_and_the_variables() {
+        let f = yaml("database:\n  url: postgres://file/execenv\n");
+        let vars = env(&[("EXECENV_DATABASE__URL", "postgres://env/execenv")]);
+        let overrides = [("database.url", "postgres://flag/execenv".to_owned())];
+        let cfg = load_layers(&defaults(), Some(f.path()), &vars, &overrides).unwrap();
+        assert_eq!(cfg.database.url, "postgres://flag/execenv");
+        assert_eq!(cfg.database.max_connections, 5);
+    }
+
+    #[test]
+    fn a_secret_default_survives_loading() {
+        #[derive(Debug, Serialize, Deserialize)]
+        struct WithSecret {
+            auth: AuthConfig,
+        }
+        let defaults = WithSecret {
+            auth: AuthConfig {
+                service_token: Some(Secret::from("built-in")),
+            },
+        };
+        let cfg = load(&defaults, None, &HashMap::new()).unwrap();
+        assert_eq!(cfg.auth.token().as_deref(), Some("built-in"));
+    }
+
+    #[test]
+    fn an_empty_token_variable_means_no_token() {
+        let vars = env(&[("EXECENV_AUTH__SERVICE_TOKEN", "")]);
+        let cfg = load(&defaults(), None, &vars).unwrap();
+        assert_eq!(cfg.auth.token(), None);
     }
 
     #[test]

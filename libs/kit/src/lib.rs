@@ -1,11 +1,13 @@
-//! execenv-kit: what every execenv service binary shares — layered configuration, logging and
-//! OpenTelemetry tracing, W3C trace-context propagation, gRPC metrics, the admin HTTP server
-//! (`/metrics`, `/healthz`, `/readyz`), gRPC health and reflection, error and identity mapping for
-//! gRPC, gRPC client endpoints, graceful shutdown, and what a service's `main` does around its
-//! flags.
+//! execenv-kit: what every execenv service binary shares — the one bootstrap (flags, layered
+//! configuration with secrets masked, settings documented, `main`'s run loop), the gRPC server
+//! assembly (listeners, health, reflection, metrics and trace-context layers, graceful shutdown),
+//! logging and OpenTelemetry tracing, the admin HTTP server (`/metrics`, `/healthz`, `/readyz`),
+//! and the one start-up error type. Calling other services is `execenv-client`'s.
+
+#![warn(missing_docs)]
 
 pub mod admin;
-pub mod binary;
+pub mod bootstrap;
 pub mod client;
 pub mod config;
 pub mod grpc;
@@ -14,8 +16,11 @@ pub mod listen;
 pub mod metrics;
 pub mod propagation;
 pub mod readiness;
+pub mod secret;
 pub mod serve;
+pub mod settings;
 pub mod shutdown;
+pub mod start_error;
 pub mod status;
 pub mod telemetry;
 
@@ -27,7 +32,10 @@ pub use listen::{BindError, Listeners, grpc_incoming};
 pub use metrics::{GrpcMetricsLayer, Metrics};
 pub use propagation::{TraceContextInterceptor, TraceContextLayer};
 pub use readiness::Readiness;
-pub use serve::Servers;
+pub use secret::Secret;
+pub use serve::{GrpcServer, Servers};
+pub use settings::{Renamed, ServiceConfig, Setting};
 pub use shutdown::{DRAIN_GRACE, Shutdown, join_server, shutdown_signal};
+pub use start_error::StartError;
 pub use status::{from_status, to_status};
 pub use telemetry::{TelemetryError, TelemetryGuard};

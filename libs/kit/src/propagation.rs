@@ -1,10 +1,10 @@
-//! W3C trace context across gRPC hops: [`TraceContextLayer`] continues the caller's trace in a
-//! `grpc.request` span on the server, [`TraceContextInterceptor`] sends the current span's context.
+//! W3C trace context on the server side of gRPC hops: [`TraceContextLayer`] continues the caller's
+//! trace in a `grpc.request` span (the client side is `execenv_client::trace`).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::propagation::Extractor;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -21,30 +21,9 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Writes propagation fields into outgoing gRPC metadata.
-pub struct MetadataInjector<'a>(pub &'a mut tonic::metadata::MetadataMap);
-
-impl Injector for MetadataInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(key), Ok(value)) = (
-            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
-            tonic::metadata::MetadataValue::try_from(value.as_str()),
-        ) {
-            self.0.insert(key, value);
-        }
-    }
-}
-
 /// The OpenTelemetry context the caller sent in `traceparent`/`tracestate`, via the global propagator.
 pub fn extract_context(headers: &http::HeaderMap) -> opentelemetry::Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
-}
-
-/// Writes `cx` into `metadata` as `traceparent`/`tracestate`, via the global propagator.
-pub fn inject_context(cx: &opentelemetry::Context, metadata: &mut tonic::metadata::MetadataMap) {
-    opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(cx, &mut MetadataInjector(metadata))
-    });
 }
 
 /// The server span of one gRPC request, a child of the trace context in its headers.
@@ -105,7 +84,7 @@ where
     }
 }
 
-/// Client interceptor that sends the current span's trace context with every call.
+/// Transitional: outgoing calls carry the trace context through `execenv_client::Outgoing`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TraceContextInterceptor;
 
@@ -114,7 +93,7 @@ impl tonic::service::Interceptor for TraceContextInterceptor {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        inject_context(&tracing::Span::current().context(), request.metadata_mut());
+        execenv_client::trace::inject_current(request.metadata_mut());
         Ok(request)
     }
 }
@@ -149,7 +128,7 @@ mod tests {
         tracing::subscriber::with_default(subscriber(), || {
             let span = request_span(&request);
             let outgoing = span.in_scope(|| {
-                TraceContextInterceptor
+                execenv_client::Outgoing::new(None, None)
                     .call(tonic::Request::new(()))
                     .unwrap()
             });

@@ -1,13 +1,19 @@
-//! Running a service's two servers the same way everywhere: gRPC (with trace-context and gRPC
+//! Running a service's two servers the same way everywhere ([`GrpcServer`] assembles them): gRPC (with trace-context and gRPC
 //! metrics layers, TCP_NODELAY) on one listener, `/metrics` `/healthz` `/readyz` on the other,
 //! both until shutdown, and a bounded drain afterwards.
 
+use std::net::SocketAddr;
+
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::admin::serve_admin;
-use crate::listen::grpc_incoming;
+use crate::config::ServerConfig;
+use crate::grpc::reflection_service;
+use crate::listen::{Listeners, grpc_incoming};
+use crate::start_error::StartError;
 use crate::metrics::{GrpcMetricsLayer, Metrics};
 use crate::propagation::TraceContextLayer;
 use crate::readiness::Readiness;
@@ -51,5 +57,83 @@ impl Servers {
     pub async fn join(self) {
         join_server("gRPC server", self.grpc, DRAIN_GRACE).await;
         join_server("admin server", self.admin, DRAIN_GRACE).await;
+    }
+}
+
+/// A gRPC service being assembled the one way every service is: its two listeners bound first
+/// (a taken port is a start-up error, port 0 yields the real address), then its services added —
+/// each NOT_SERVING in gRPC health until its [`Readiness`] says otherwise — then, in
+/// [`GrpcServer::spawn`], reflection, the trace-context and metrics layers, `/metrics`,
+/// `/healthz`, `/readyz`, and graceful shutdown.
+pub struct GrpcServer {
+    listeners: Listeners,
+    metrics: Metrics,
+    reporter: tonic_health::server::HealthReporter,
+    routes: tonic::service::RoutesBuilder,
+}
+
+impl GrpcServer {
+    /// Binds the gRPC and admin addresses of `server`.
+    pub async fn bind(server: &ServerConfig) -> Result<GrpcServer, StartError> {
+        let listeners = Listeners::bind(server).await?;
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let mut routes = tonic::service::Routes::builder();
+        routes.add_service(health);
+        Ok(GrpcServer {
+            listeners,
+            metrics: Metrics::new(),
+            reporter,
+            routes,
+        })
+    }
+
+    /// Where gRPC is bound.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.listeners.grpc_addr
+    }
+
+    /// Where the admin server is bound.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.listeners.admin_addr
+    }
+
+    /// The registry the service's own metrics join (served at `/metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Adds `service`; it reports NOT_SERVING ("starting") until the returned readiness is set.
+    pub async fn add_service<S>(&mut self, service: S) -> Readiness
+    where
+        S: tower_service::Service<
+                http::Request<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        let readiness = Readiness::with_health(self.reporter.clone(), S::NAME);
+        readiness.set_not_ready("starting").await;
+        self.routes.add_service(service);
+        readiness
+    }
+
+    /// Serves everything added, with reflection over every execenv API, until `shutdown`;
+    /// `readiness` is the one `/readyz` reports.
+    pub fn spawn(self, readiness: Readiness, shutdown: &Shutdown) -> Result<Servers, StartError> {
+        let mut routes = self.routes;
+        routes.add_service(reflection_service(execenv_proto::FILE_DESCRIPTOR_SET)?);
+        Ok(Servers::spawn(
+            routes.routes(),
+            self.listeners.grpc,
+            self.listeners.admin,
+            &self.metrics,
+            readiness,
+            shutdown,
+        ))
     }
 }

@@ -1,15 +1,15 @@
 //! `execenv-config-sync`: parses flags, loads configuration, and runs the service, validates a
 //! file, or plans a sync.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use execenv_client::{Service, Target};
 use execenv_config_sync::report::{render_plan, render_problems};
 use execenv_config_sync::sync::problems;
 use execenv_config_sync::{Config, GrpcRegistry, file, legacy, start, sync};
-use execenv_kit::binary;
+use execenv_kit::bootstrap::{self, ServiceArgs};
 
 /// The execenv config-sync service: keeps the registry's file-managed execution environments
 /// equal to a declarative YAML or JSON file (the Helm value `executionEnvironments`).
@@ -20,7 +20,7 @@ use execenv_kit::binary;
 /// are created, adopted (an existing one of the same guid or image name) or updated; environments
 /// removed from the file are deleted; environments the file never managed are left alone.
 #[derive(Parser, Debug)]
-#[command(name = "execenv-config-sync", version, after_help = execenv_kit::binary::OBSERVABILITY_HELP)]
+#[command(name = "execenv-config-sync", version)]
 struct Args {
     #[command(subcommand)]
     command: Command,
@@ -29,24 +29,13 @@ struct Args {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the service: sync the file at startup (exit non-zero on any problem), then watch it and
-    /// sync every change.
-    ///
-    /// Configuration comes from defaults, then the YAML file given with --config, then EXECENV_…
-    /// variables: EXECENV_SYNC__FILE (the declarative file), EXECENV_SYNC__LEGACY_FILE (a deprecated
-    /// runtime.yaml that bootstraps an empty catalogue), EXECENV_REGISTRY__URL (default
-    /// http://127.0.0.1:50051), EXECENV_SYNC__POLL_INTERVAL_MS (2000), EXECENV_SYNC__DEBOUNCE_MS
-    /// (100), EXECENV_SERVER__GRPC_ADDR (0.0.0.0:50052), EXECENV_SERVER__ADMIN_ADDR (0.0.0.0:9452),
-    /// EXECENV_AUTH__SERVICE_TOKEN.
+    /// sync every change. `execenv-config-sync run --help` lists every setting.
     Run {
-        /// YAML configuration file.
-        #[arg(long, env = "EXECENV_CONFIG")]
-        config: Option<PathBuf>,
-        /// The declarative file (overrides sync.file).
-        #[arg(long)]
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// The declarative file (sets sync.file, over the file and the variables).
+        #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
-        /// Print the effective configuration (JSON, secrets masked) and exit.
-        #[arg(long)]
-        print_config: bool,
     },
     /// Check a file locally, without the registry (for CI pipelines): exit 0 printing
     /// "N definitions valid", or exit 1 printing every problem, one per line.
@@ -83,13 +72,22 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
-    let args = Args::parse();
+    let args: Args = bootstrap::parse_args_at::<Args, Config>(Some("run"));
     match args.command {
-        Command::Run {
-            config,
-            file,
-            print_config,
-        } => run(config.as_deref(), file, print_config),
+        Command::Run { service, file } => {
+            let overrides: Vec<(&str, String)> = file
+                .map(|f| ("sync.file", f.display().to_string()))
+                .into_iter()
+                .collect();
+            // A failed first sync is printed with every problem on its own line.
+            Ok(bootstrap::main::<Config, _, _, _, _>(
+                &service,
+                &overrides,
+                async move |config, shutdown| {
+                    start(config, shutdown).await.map(|running| running.done)
+                },
+            )?)
+        }
         Command::Validate { file, legacy } => Ok(validate(&file, legacy)),
         Command::Plan {
             file,
@@ -102,34 +100,6 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(runtime.block_on(plan(&file, &registry, token)))
         }
     }
-}
-
-fn run(
-    config_file: Option<&Path>,
-    file: Option<PathBuf>,
-    print_config: bool,
-) -> anyhow::Result<ExitCode> {
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let mut config: Config = match binary::load_config(config_file, &env) {
-        Ok(config) => config,
-        Err(exit) => return Ok(exit),
-    };
-    if file.is_some() {
-        config.sync.file = file;
-    }
-    if print_config {
-        binary::print_config(config, |c| &mut c.auth)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let telemetry = config.telemetry.clone();
-    // A failed first sync is printed with every problem on its own line.
-    let service = async move |shutdown| start(config, shutdown).await.map(|running| running.done);
-    Ok(binary::run(
-        "execenv-config-sync",
-        telemetry,
-        &env,
-        service,
-    )?)
 }
 
 fn validate(path: &Path, is_legacy: bool) -> ExitCode {
@@ -165,7 +135,9 @@ async fn plan(path: &Path, registry_url: &str, token: Option<String>) -> ExitCod
         eprintln!("{origin} does not exist");
         return ExitCode::FAILURE;
     }
-    let result = match GrpcRegistry::new(registry_url, token) {
+    let target = Target::new(Service::Registry, registry_url)
+        .set_with("--registry (or EXECENV_REGISTRY__URL)");
+    let result = match GrpcRegistry::new(target, token) {
         Ok(registry) => sync::plan(path, &registry).await,
         Err(e) => Err(e),
     };

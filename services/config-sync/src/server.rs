@@ -1,24 +1,37 @@
 //! Starting config-sync: listeners, gRPC and admin servers, the legacy bootstrap, the first sync
 //! and the sync loop.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use execenv_client::{Service, Target};
 use execenv_core::{Error, ErrorKind};
-use execenv_kit::grpc::{health_service, reflection_service};
-use execenv_kit::metrics::Metrics;
 use execenv_kit::shutdown::Shutdown;
-use execenv_kit::{Listeners, Servers};
+use execenv_kit::{GrpcServer, StartError};
 use execenv_proto::sync::v1::config_sync_server::ConfigSyncServer;
 use tokio::time::Instant;
-use tonic::service::Routes;
 
+use crate::config::Config;
 use crate::metrics::SyncMetrics;
 use crate::registry::GrpcRegistry;
 use crate::service::ConfigSyncService;
 use crate::sync::{self, Phase, Registry, SyncStatus, Syncer, problems, short};
-use crate::{Config, Running, StartError};
+
+/// A running config-sync.
+pub struct Running {
+    /// The bound gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// The bound admin HTTP address.
+    pub admin_addr: SocketAddr,
+    /// The status of the syncer (what the Status RPC reports).
+    pub status: tokio::sync::watch::Receiver<SyncStatus>,
+    /// Stops config-sync.
+    pub shutdown: Shutdown,
+    /// Completes when every server and the sync loop have stopped.
+    pub done: tokio::task::JoinHandle<()>,
+}
 
 /// Binds the listeners, serves gRPC (health NOT_SERVING) and admin HTTP, runs the legacy bootstrap
 /// and the first sync, and then reports ready and keeps syncing on every change. Returns an error
@@ -32,20 +45,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
                 .to_owned(),
         ));
     }
-    let registry: Arc<dyn Registry> = Arc::new(
-        GrpcRegistry::new(&config.registry.url, config.auth.service_token.clone())
-            .map_err(|e| StartError::Config(e.to_string()))?,
-    );
+    let registry: Arc<dyn Registry> = Arc::new(GrpcRegistry::new(
+        Target::new(Service::Registry, &config.registry.url),
+        config.auth.token(),
+    )?);
+    let mut server = GrpcServer::bind(&config.server).await?;
+    let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
 
-    let Listeners {
-        grpc: grpc_listener,
-        admin: admin_listener,
-        grpc_addr,
-        admin_addr,
-    } = Listeners::bind(&config.server).await?;
-
-    let metrics = Metrics::new();
-    let sync_metrics = SyncMetrics::register(&metrics);
+    let sync_metrics = SyncMetrics::register(server.metrics());
     let mut syncer = sync_config.file.clone().map(|file| {
         Syncer::new(file, registry.clone(), sync_metrics)
             .with_settle(sync_config.watch_options().debounce)
@@ -54,26 +61,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         Some(s) => s.status(),
         None => tokio::sync::watch::channel(SyncStatus::never(PathBuf::new())).1,
     };
-    let (readiness, health) = health_service::<ConfigSyncServer<ConfigSyncService>>().await;
-    let reflection =
-        reflection_service(execenv_proto::FILE_DESCRIPTOR_SET).map_err(StartError::Reflection)?;
     let service = ConfigSyncService::new(
         status.clone(),
         sync_config.file.clone(),
         registry.clone(),
-        config.auth.service_token.clone(),
+        config.auth.token(),
     );
-    let routes = Routes::new(health)
-        .add_service(reflection)
-        .add_service(ConfigSyncServer::new(service));
-    let servers = Servers::spawn(
-        routes,
-        grpc_listener,
-        admin_listener,
-        &metrics,
-        readiness.clone(),
-        &shutdown,
-    );
+    let readiness = server.add_service(ConfigSyncServer::new(service)).await;
+    let servers = server.spawn(readiness.clone(), &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, registry = %config.registry.url,
         file = ?sync_config.file, legacy_file = ?sync_config.legacy_file, "config-sync listening");
     let servers = async move {
@@ -91,9 +86,11 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
                     sync::bootstrap(legacy, registry.as_ref()).await
                 })
                 .await
-                .map_err(|e| StartError::Bootstrap {
-                    file: legacy.clone(),
-                    problems: problems(&e),
+                .map_err(|e| {
+                    StartError::with_problems(
+                        format!("cannot bootstrap from the legacy file {}", legacy.display()),
+                        problems(&e),
+                    )
                 })?;
             }
             _ => {}
@@ -103,9 +100,11 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
                 syncer.sync(Phase::Startup).await
             })
             .await
-            .map_err(|e| StartError::Sync {
-                file: sync_config.file.clone().unwrap_or_default(),
-                problems: problems(&e),
+            .map_err(|e| {
+                StartError::with_problems(
+                    format!("cannot sync {}", syncer_file(&config).display()),
+                    problems(&e),
+                )
             })?;
         }
         Ok::<(), StartError>(())

@@ -34,9 +34,10 @@ async fn start_with_a_missing_file_fails_naming_it() {
         .await
         .err()
         .unwrap();
-    let StartError::Sync { problems, .. } = &err else {
+    let StartError::Failed { what, problems } = &err else {
         panic!("{err}");
     };
+    assert!(what.starts_with("cannot sync "), "{err}");
     assert_eq!(problems.len(), 1);
     assert!(
         problems[0].contains("environments.yaml does not exist"),
@@ -72,10 +73,14 @@ async fn start_fails_when_the_registry_stays_unreachable() {
         .await
         .err()
         .unwrap();
+    let text = err.to_string();
     assert!(
-        err.to_string()
-            .contains("the registry at http://127.0.0.1:1 is unavailable"),
-        "{err}"
+        text.contains("cannot reach the registry at http://127.0.0.1:1: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("is execenv-environment-registry running? set EXECENV_REGISTRY__URL"),
+        "{text}"
     );
 }
 

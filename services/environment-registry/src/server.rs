@@ -1,14 +1,13 @@
 //! Starting the registry: listeners, gRPC and admin servers, the database, background tasks.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use execenv_core::{Change, ErrorKind};
-use execenv_kit::grpc::reflection_service;
 use execenv_kit::metrics::Metrics;
-use execenv_kit::readiness::Readiness;
 use execenv_kit::shutdown::Shutdown;
-use execenv_kit::{Listeners, Servers};
+use execenv_kit::{GrpcServer, StartError};
 use execenv_proto::identity::v1::identity_server::IdentityServer;
 use execenv_proto::registry::v1::registry_server::RegistryServer;
 use execenv_store::Store;
@@ -16,12 +15,22 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use tonic::server::NamedService;
-use tonic::service::Routes;
 
+use crate::config::{Config, HistoryConfig};
 use crate::feed::ChangeFeed;
-use crate::service::{Backend, IdentityService, RegistryService};
-use crate::{BackendSlot, Config, Running, StartError, poll, redact_url};
+use crate::service::{Backend, BackendSlot, IdentityService, RegistryService};
+
+/// A running registry.
+pub struct Running {
+    /// The bound gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// The bound admin HTTP address.
+    pub admin_addr: SocketAddr,
+    /// Stops the registry.
+    pub shutdown: Shutdown,
+    /// Completes when every server has stopped.
+    pub done: tokio::task::JoinHandle<Result<(), StartError>>,
+}
 
 /// Largest gRPC message accepted or sent (whole-catalogue syncs and lists).
 const MAX_MESSAGE: usize = 64 << 20;
@@ -73,51 +82,26 @@ impl RegistryMetrics {
 /// background while gRPC health reports NOT_SERVING and `/readyz` 503. `Running::done` completes
 /// when everything stopped, with an error if the database could not be opened.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let Listeners {
-        grpc: grpc_listener,
-        admin: admin_listener,
-        grpc_addr,
-        admin_addr,
-    } = Listeners::bind(&config.server).await?;
-
-    let metrics = Metrics::new();
-    let domain = RegistryMetrics::register(&metrics);
-    // The Identity service shares the port and the database, so it is ready when the Registry
-    // is; each has its own gRPC health status, set through one reporter.
-    let (reporter, health) = tonic_health::server::health_reporter();
-    let readiness =
-        Readiness::with_health(reporter.clone(), RegistryServer::<RegistryService>::NAME);
-    let identity_readiness =
-        Readiness::with_health(reporter, IdentityServer::<IdentityService>::NAME);
-    readiness.set_not_ready("starting").await;
-    identity_readiness.set_not_ready("starting").await;
-    let reflection =
-        reflection_service(execenv_proto::FILE_DESCRIPTOR_SET).map_err(StartError::Reflection)?;
+    let mut server = GrpcServer::bind(&config.server).await?;
+    let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
+    let domain = RegistryMetrics::register(server.metrics());
     let slot: BackendSlot = Arc::new(OnceLock::new());
-    let service = RegistryService::new(
-        slot.clone(),
-        config.auth.service_token.clone(),
-        shutdown.clone(),
-    );
-
-    let routes = Routes::new(health)
-        .add_service(reflection)
+    let service = RegistryService::new(slot.clone(), config.auth.token(), shutdown.clone());
+    // The Identity service shares the port and the database, so it is ready when the Registry
+    // is; each has its own gRPC health status.
+    let identity_readiness = server
         .add_service(IdentityServer::new(IdentityService::new(service.clone())))
+        .await;
+    let readiness = server
         .add_service(
             // A sync of 10,000 definitions is a few MiB; tonic's default limit is 4 MiB.
             RegistryServer::new(service)
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
-        );
-    let servers = Servers::spawn(
-        routes,
-        grpc_listener,
-        admin_listener,
-        &metrics,
-        readiness.clone(),
-        &shutdown,
-    );
-    tracing::info!(%grpc_addr, %admin_addr, database = %redact_url(&config.database.url), "registry listening; opening the database");
+        )
+        .await;
+    let servers = server.spawn(readiness.clone(), &shutdown)?;
+    tracing::info!(%grpc_addr, %admin_addr, database = %config.database.url, "registry listening; opening the database");
 
     let background = {
         let shutdown = shutdown.clone();
@@ -128,7 +112,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
                     let feed = ChangeFeed::new(store.clone());
                     let tail = tokio::spawn(feed.clone().run(
                         start,
-                        poll(&config),
+                        config.poll_interval(),
                         shutdown.clone(),
                         move |c| domain.observe(c),
                     ));
@@ -177,7 +161,7 @@ async fn open_database(
     shutdown: &Shutdown,
 ) -> Result<Option<(Arc<dyn Store>, i64)>, StartError> {
     loop {
-        match open_store(&config.database.url).await {
+        match open_store(config.database.url.expose()).await {
             Ok((store, revision)) => {
                 tracing::info!(backend = store.backend(), revision, "database migrated");
                 return Ok(Some((store, revision)));
@@ -189,7 +173,8 @@ async fn open_database(
                     () = pace(DATABASE_RETRY) => {}
                 }
             }
-            Err(cause) => return Err(StartError::Database { cause }),
+            // The store's message already names the database.
+            Err(cause) => return Err(StartError::failed(cause.message)),
         }
     }
 }
@@ -204,7 +189,7 @@ async fn open_store(url: &str) -> Result<(Arc<dyn Store>, i64), execenv_core::Er
 }
 
 /// Deletes change-log entries older than the retention, periodically.
-async fn compact_history(store: Arc<dyn Store>, history: crate::HistoryConfig, shutdown: Shutdown) {
+async fn compact_history(store: Arc<dyn Store>, history: HistoryConfig, shutdown: Shutdown) {
     if history.retention_days == 0 {
         return;
     }

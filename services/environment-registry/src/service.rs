@@ -40,6 +40,9 @@ pub struct RegistryService {
     stop: Shutdown,
 }
 
+/// Where the backend is put, once, when the database is ready.
+pub type BackendSlot = Arc<OnceLock<Backend>>;
+
 /// What the service needs once the database is migrated.
 #[derive(Clone)]
 pub struct Backend {

@@ -29,8 +29,8 @@ impl Registry {
         let mut config = Config::default();
         config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
         config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
-        config.database.url = format!("sqlite://{}", dir.path().join("registry.db").display());
-        config.auth.service_token = token.map(str::to_owned);
+        config.database.url = format!("sqlite://{}", dir.path().join("registry.db").display()).into();
+        config.auth.service_token = token.map(Into::into);
         let running = start(config, Shutdown::new())
             .await
             .expect("registry starts");

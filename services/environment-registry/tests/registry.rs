@@ -35,7 +35,7 @@ impl Registry {
         let mut config = Config::default();
         config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
         config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
-        config.database.url = db_url.clone();
+        config.database.url = db_url.clone().into();
         config.watch.poll_interval_ms = 50;
         tweak(&mut config);
         let running = start(config, Shutdown::new())

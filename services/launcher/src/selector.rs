@@ -1,18 +1,10 @@
-//! The selector over gRPC. Each call acts as the launcher's caller (identity headers), so the
-//! selector applies that caller's environment permissions; the service token and the trace context
-//! travel too.
+//! The selector, through the selector client. Each call acts as the launcher's caller (identity
+//! headers), so the selector applies that caller's environment permissions; the service token and
+//! the trace context travel too.
 
-use std::time::Duration;
-
+use execenv_client::{Connection, Options, Service, Target};
 use execenv_core::{Caller, Environment, Error, Language};
-use execenv_kit::client;
-use execenv_kit::identity::IdentityInterceptor;
-use execenv_kit::propagation::TraceContextInterceptor;
-use execenv_kit::status::from_status;
 use execenv_proto::selector::v1 as pb;
-use execenv_proto::selector::v1::selector_client::SelectorClient;
-use tonic::service::Interceptor;
-use tonic::transport::Channel;
 
 use crate::job_spec::ChosenInstallation;
 
@@ -30,58 +22,30 @@ pub struct Selection {
 /// A client of the selector; connects on first use and reconnects by itself.
 #[derive(Clone)]
 pub struct GrpcSelector {
-    client: SelectorClient<Channel>,
-    token: Option<String>,
-    url: String,
+    connection: Connection,
 }
 
 impl GrpcSelector {
     /// A client of the selector at `url` (`http://host:port` or `host:port`). Does not connect yet.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, Error> {
-        let url = client::with_scheme(url);
-        let endpoint =
-            client::endpoint(&url, "selector.url", None)?.timeout(Duration::from_secs(30));
+        let target = Target::new(Service::Selector, url);
         Ok(GrpcSelector {
-            client: SelectorClient::new(endpoint.connect_lazy()),
-            token,
-            url,
+            connection: Connection::lazy(target, token, &Options::default())?,
         })
     }
 
     /// Asks the selector for the environment of `request`, as `caller`. A selector that cannot be
-    /// reached is UNAVAILABLE, naming its address.
+    /// reached is the client's UNAVAILABLE error naming its address.
     pub async fn select(
         &self,
         caller: &Caller,
         request: pb::SelectRequest,
     ) -> Result<Selection, Error> {
-        let mut headers = tonic::Request::new(());
-        IdentityInterceptor::for_caller(caller, self.token.clone())
-            .apply(headers.metadata_mut())
-            .map_err(|s| from_status(&s))?;
-        let (metadata, extensions, ()) = TraceContextInterceptor
-            .call(headers)
-            .map_err(|s| from_status(&s))?
-            .into_parts();
-        let request = tonic::Request::from_parts(metadata, extensions, request);
         let answer = self
-            .client
-            .clone()
-            .select(request)
-            .await
-            .map_err(|s| match s.code() {
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
-                    if s.metadata().is_empty() =>
-                {
-                    Error::unavailable(format!(
-                        "the selector at {} cannot be reached ({}); is execenv-selector running? (EXECENV_SELECTOR__URL)",
-                        self.url,
-                        s.message()
-                    ))
-                }
-                _ => from_status(&s),
-            })?
-            .into_inner();
+            .connection
+            .selector(Some(caller))
+            .call(|mut c| async move { c.select(request).await })
+            .await?;
         selection(answer)
     }
 }

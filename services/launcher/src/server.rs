@@ -1,14 +1,12 @@
 //! Starting the launcher: the backend (recovering what it knew), the listeners, the gRPC and admin
 //! servers.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use execenv_kit::grpc::{health_service, reflection_service};
-use execenv_kit::metrics::Metrics;
 use execenv_kit::shutdown::Shutdown;
-use execenv_kit::{Listeners, Servers};
+use execenv_kit::{GrpcServer, StartError};
 use execenv_proto::launcher::v1::launcher_server::LauncherServer;
-use tonic::service::Routes;
 
 use crate::backend::Backend;
 use crate::kubernetes::KubernetesBackend;
@@ -18,24 +16,39 @@ use crate::metrics::LauncherMetrics;
 use crate::selector::GrpcSelector;
 use crate::service::LauncherService;
 use crate::table::Launches;
-use crate::{Config, Running, StartError};
+use crate::config::Config;
 
-/// Checks the configuration, opens the backend, binds the listeners and starts serving. With the
+/// A running launcher.
+pub struct Running {
+    /// The bound gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// The bound admin HTTP address.
+    pub admin_addr: SocketAddr,
+    /// The launch table.
+    pub launches: Launches,
+    /// Stops the launcher.
+    pub shutdown: Shutdown,
+    /// Completes when every server and backend task has stopped.
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+/// Checks the configuration, binds the listeners, opens the backend and starts serving. With the
 /// Kubernetes backend, gRPC health is NOT_SERVING and `/readyz` 503 until the Jobs already in the
 /// namespace have been read back (so a repeated launch after a restart finds its Job).
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let selector = GrpcSelector::new(&config.selector.url, config.auth.service_token.clone())
-        .map_err(|e| StartError::Config(e.message))?;
-    let metrics = Metrics::new();
-    let launcher_metrics = LauncherMetrics::register(&metrics);
-    launcher_metrics.initialize(config.backend);
+    let selector = GrpcSelector::new(&config.selector.url, config.auth.token())?;
+    let backend_kind = config.launcher.backend;
+    let mut server = GrpcServer::bind(&config.server).await?;
+    let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
+    let launcher_metrics = LauncherMetrics::register(server.metrics());
+    launcher_metrics.initialize(backend_kind);
     let launches = Launches::new(launcher_metrics);
 
-    let (backend, backend_task) = match config.backend {
+    let (backend, backend_task) = match backend_kind {
         BackendKind::Local => {
             let (b, task) = LocalBackend::open(
                 &config.local,
-                config.supervisor.clone(),
+                config.local.supervisor(),
                 launches.clone(),
                 shutdown.clone(),
             )
@@ -43,9 +56,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
             (Backend::Local(b), task)
         }
         BackendKind::Kubernetes => {
-            if let Some(supervisor) = &config.supervisor {
+            if let Some(supervisor) = config.local.supervisor() {
                 tracing::warn!(%supervisor,
-                    "a global supervisor (EXECENV_SUPERVISOR) is set, but the Kubernetes backend does not use it: \
+                    "a local supervisor (local.supervisor) is set, but the Kubernetes backend does not use it: \
                      content pods run under their environment's own supervisor; remove the setting or use the local backend");
             }
             let (b, task) =
@@ -56,34 +69,16 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     };
     let backend = Arc::new(backend);
 
-    let Listeners {
-        grpc: grpc_listener,
-        admin: admin_listener,
-        grpc_addr,
-        admin_addr,
-    } = Listeners::bind(&config.server).await?;
-    let (readiness, health) = health_service::<LauncherServer<LauncherService>>().await;
-    let reflection =
-        reflection_service(execenv_proto::FILE_DESCRIPTOR_SET).map_err(StartError::Reflection)?;
     let service = LauncherService::new(
         launches.clone(),
         backend.clone(),
         selector,
-        config.auth.service_token.clone(),
+        config.auth.token(),
     );
-    let routes = Routes::new(health)
-        .add_service(reflection)
-        .add_service(LauncherServer::new(service));
-    let servers = Servers::spawn(
-        routes,
-        grpc_listener,
-        admin_listener,
-        &metrics,
-        readiness.clone(),
-        &shutdown,
-    );
+    let readiness = server.add_service(LauncherServer::new(service)).await;
+    let servers = server.spawn(readiness.clone(), &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, selector = %config.selector.url,
-        backend = config.backend.as_str(), "launcher listening");
+        backend = backend_kind.as_str(), "launcher listening");
 
     let ready = {
         let backend = backend.clone();

@@ -1,17 +1,30 @@
 //! Starting the selector: listeners, gRPC and admin servers, and the watch on the registry.
 
-use execenv_kit::grpc::{health_service, reflection_service};
-use execenv_kit::metrics::Metrics;
+use std::net::SocketAddr;
+
 use execenv_kit::shutdown::Shutdown;
-use execenv_kit::{Listeners, Servers};
+use execenv_kit::{GrpcServer, StartError};
 use execenv_proto::selector::v1::selector_server::SelectorServer;
-use tonic::service::Routes;
 
 use crate::catalogue::{self, SharedCatalogue, WatchOptions};
+use crate::config::Config;
 use crate::metrics::SelectorMetrics;
 use crate::registry::GrpcRegistry;
 use crate::service::SelectorService;
-use crate::{Config, Running, StartError};
+
+/// A running selector.
+pub struct Running {
+    /// The bound gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// The bound admin HTTP address.
+    pub admin_addr: SocketAddr,
+    /// The catalogue the selector answers from.
+    pub catalogue: SharedCatalogue,
+    /// Stops the selector.
+    pub shutdown: Shutdown,
+    /// Completes when every server and the watch have stopped.
+    pub done: tokio::task::JoinHandle<()>,
+}
 
 /// Checks the configuration, binds the listeners and starts serving at once; the watch on the
 /// registry runs in the background. gRPC health reports NOT_SERVING and `/readyz` 503 until the
@@ -21,41 +34,23 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         .selection
         .settings()
         .map_err(|e| StartError::Config(e.message))?;
-    let registry = GrpcRegistry::new(&config.registry.url, config.auth.service_token.clone())
-        .map_err(|e| StartError::Config(e.message))?;
-    let Listeners {
-        grpc: grpc_listener,
-        admin: admin_listener,
-        grpc_addr,
-        admin_addr,
-    } = Listeners::bind(&config.server).await?;
+    let registry = GrpcRegistry::new(&config.registry.url, config.auth.token())?;
+    let mut server = GrpcServer::bind(&config.server).await?;
+    let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
 
-    let metrics = Metrics::new();
     let shared = SharedCatalogue::new();
-    let domain = SelectorMetrics::register(&metrics, &shared);
-    let (readiness, health) = health_service::<SelectorServer<SelectorService>>().await;
-    readiness
-        .set_not_ready("waiting for the catalogue from the registry")
-        .await;
-    let reflection =
-        reflection_service(execenv_proto::FILE_DESCRIPTOR_SET).map_err(StartError::Reflection)?;
+    let domain = SelectorMetrics::register(server.metrics(), &shared);
     let service = SelectorService::new(
         shared.clone(),
         settings,
         domain.clone(),
-        config.auth.service_token.clone(),
+        config.auth.token(),
     );
-    let routes = Routes::new(health)
-        .add_service(reflection)
-        .add_service(SelectorServer::new(service));
-    let servers = Servers::spawn(
-        routes,
-        grpc_listener,
-        admin_listener,
-        &metrics,
-        readiness.clone(),
-        &shutdown,
-    );
+    let readiness = server.add_service(SelectorServer::new(service)).await;
+    readiness
+        .set_not_ready("waiting for the catalogue from the registry")
+        .await;
+    let servers = server.spawn(readiness.clone(), &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, registry = %config.registry.url,
         python_version_matching = config.selection.python_version_matching.as_str(),
         r_version_matching = config.selection.r_version_matching.as_str(),

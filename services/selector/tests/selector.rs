@@ -1,11 +1,9 @@
 //! The selector in-process on port 0 against a test double of the registry served over gRPC
-//! (tests/fake_registry): health until the catalogue is synced, answers with their revision and
+//! (`execenv_client::testing::FakeRegistry`): health until the catalogue is synced, answers with their revision and
 //! age, changes reaching the answers, resuming after a broken watch, re-listing after
 //! OUT_OF_RANGE, answering after the registry is gone, the token, metrics and configuration.
 //! The real registry is exercised through the binaries in e2e/.
 #![allow(clippy::unwrap_used)]
-
-mod fake_registry;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,7 +13,7 @@ use execenv_proto::environments::v1 as pb;
 use execenv_proto::selector::v1 as sel;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
 use execenv_selector::{Config, Running, StartError, start};
-use fake_registry::FakeRegistry;
+use execenv_client::testing::FakeRegistry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Request;
 use tonic_health::pb::HealthCheckRequest;
@@ -33,7 +31,7 @@ fn config(registry_url: String) -> Config {
     c.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
     c.server.admin_addr = "127.0.0.1:0".parse().unwrap();
     c.registry.url = registry_url;
-    c.auth.service_token = Some(TOKEN.to_owned());
+    c.auth.service_token = Some(TOKEN.into());
     c
 }
 

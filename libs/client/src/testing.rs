@@ -1,17 +1,25 @@
-//! Test double of the registry's API (`execenv.registry.v1.Registry`): an in-memory catalogue and
-//! change log served by `WatchEnvironments` the way the real registry serves it — the catalogue
-//! then SYNCED from 0, the changes after a revision then SYNCED otherwise, OUT_OF_RANGE for a
-//! compacted or unknown revision, then every change. The test drives it: upsert, delete, compact,
-//! end the open watches, refuse new ones, hold back SYNCED, stop serving.
-//! Every other method is UNIMPLEMENTED. The real registry is exercised by the e2e tests.
-#![allow(clippy::unwrap_used, dead_code)]
+//! Test double of the registry's gRPC API (`execenv.registry.v1.Registry`), for the unit and
+//! service tests of the crates that call the registry (config-sync, the selector). It is a double
+//! because those tests drive situations the real registry cannot be made to show on demand (a
+//! watch ended mid-stream, SYNCED held back, a compacted log, watches refused); the real registry
+//! is exercised through the binaries in e2e/.
+//!
+//! What it serves:
+//! - `WatchEnvironments` the way the registry does: from 0, the catalogue then SYNCED; from a
+//!   revision, the changes after it then SYNCED; OUT_OF_RANGE for a compacted or unknown revision;
+//!   then every change as it is made ([`FakeRegistry::upsert`], [`FakeRegistry::delete`]).
+//! - `ApplyManagedSet` "creates" every definition it is sent, `Bootstrap` reports itself applied;
+//!   both record what they received ([`FakeRegistry::applies`], [`FakeRegistry::bootstraps`]).
+//! - Every other method is UNIMPLEMENTED.
+//!
+//! Every call must carry the service token the fake was made with, if any.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use execenv_kit::identity::caller_from_metadata;
-use execenv_kit::shutdown::Shutdown;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_server::{Registry, RegistryServer};
@@ -22,7 +30,16 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::identity::caller_from_metadata;
+use crate::status::to_status;
+
+/// How long [`FakeRegistry::wait_for_calls`] waits before it fails the test.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
 type Item = Result<reg::WatchEnvironmentsResponse, Status>;
+
+/// An `ApplyManagedSet` request the fake received and its `authorization` header.
+pub type Received = (reg::ApplyManagedSetRequest, Option<String>);
 
 /// The fake registry; clones share one state.
 #[derive(Clone)]
@@ -43,6 +60,8 @@ struct State {
     compacted_through: i64,
     watchers: Vec<mpsc::UnboundedSender<Item>>,
     refuse: bool,
+    applies: Vec<Received>,
+    bootstraps: Vec<reg::BootstrapRequest>,
 }
 
 impl FakeRegistry {
@@ -119,40 +138,52 @@ impl FakeRegistry {
         self.calls.borrow().clone()
     }
 
-    /// Waits until some watch call satisfies `check` over all calls so far.
+    /// Every `ApplyManagedSet` request so far, with its `authorization` header.
+    pub fn applies(&self) -> Vec<Received> {
+        self.state.lock().unwrap().applies.clone()
+    }
+
+    /// Every `Bootstrap` request so far.
+    pub fn bootstraps(&self) -> Vec<reg::BootstrapRequest> {
+        self.state.lock().unwrap().bootstraps.clone()
+    }
+
+    /// Waits until the watch calls so far satisfy `check`; fails the test after [`DEADLINE`].
     pub async fn wait_for_calls(&self, check: impl Fn(&[i64]) -> bool) {
         let mut rx = self.calls.subscribe();
-        tokio::time::timeout(super::DEADLINE, rx.wait_for(|c| check(c)))
+        tokio::time::timeout(DEADLINE, rx.wait_for(|c| check(c)))
             .await
             .unwrap_or_else(|_| panic!("watch calls were {:?}", self.watch_calls()))
             .unwrap();
     }
 
-    /// Serves the fake on a free local port.
+    /// Serves the fake on a free loopback port.
     pub async fn serve(&self) -> Served {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let shutdown = Shutdown::new();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(RegistryServer::new(self.clone()))
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(listener),
-                    shutdown.wait_owned(),
+                    async {
+                        let _ = stopped.await;
+                    },
                 ),
         );
         Served {
             addr,
-            shutdown,
+            stop,
             task,
             fake: self.clone(),
         }
     }
 
-    fn check_token(&self, request: &Request<reg::WatchEnvironmentsRequest>) -> Result<(), Status> {
+    fn check_token<T>(&self, request: &Request<T>) -> Result<(), Status> {
         caller_from_metadata(request.metadata(), self.token.as_deref())
             .map(|_| ())
-            .map_err(|e| execenv_kit::status::to_status(&e))
+            .map_err(|e| to_status(&e))
     }
 }
 
@@ -167,13 +198,13 @@ impl State {
 pub struct Served {
     /// Where it listens.
     pub addr: SocketAddr,
-    shutdown: Shutdown,
+    stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     fake: FakeRegistry,
 }
 
 impl Served {
-    /// The URL to give the selector.
+    /// The URL to give the service under test.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -181,7 +212,7 @@ impl Served {
     /// Stops serving: open watches end and the port closes.
     pub async fn stop(self) {
         self.fake.end_watches();
-        self.shutdown.trigger();
+        let _ = self.stop.send(());
         self.task.await.unwrap().unwrap();
     }
 }
@@ -249,6 +280,53 @@ impl Registry for FakeRegistry {
         Ok(Response::new(stream.boxed()))
     }
 
+    async fn apply_managed_set(
+        &self,
+        request: Request<reg::ApplyManagedSetRequest>,
+    ) -> Result<Response<reg::ApplyManagedSetResponse>, Status> {
+        self.check_token(&request)?;
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let request = request.into_inner();
+        let created = request
+            .definitions
+            .iter()
+            .map(|d| reg::PlannedChange {
+                guid: "g".to_owned(),
+                name: d.name.clone(),
+                changed_fields: vec![],
+            })
+            .collect();
+        let dry_run = request.dry_run;
+        let mut s = self.state.lock().unwrap();
+        s.applies.push((request, authorization));
+        Ok(Response::new(reg::ApplyManagedSetResponse {
+            created,
+            revision: i64::try_from(s.applies.len()).unwrap(),
+            dry_run,
+            ..Default::default()
+        }))
+    }
+
+    async fn bootstrap(
+        &self,
+        request: Request<reg::BootstrapRequest>,
+    ) -> Result<Response<reg::BootstrapResponse>, Status> {
+        self.check_token(&request)?;
+        self.state
+            .lock()
+            .unwrap()
+            .bootstraps
+            .push(request.into_inner());
+        Ok(Response::new(reg::BootstrapResponse {
+            applied: true,
+            created: vec![],
+        }))
+    }
+
     async fn create_environment(
         &self,
         _: Request<reg::CreateEnvironmentRequest>,
@@ -301,18 +379,6 @@ impl Registry for FakeRegistry {
         &self,
         _: Request<reg::ListChangesRequest>,
     ) -> Result<Response<reg::ListChangesResponse>, Status> {
-        unimplemented()
-    }
-    async fn apply_managed_set(
-        &self,
-        _: Request<reg::ApplyManagedSetRequest>,
-    ) -> Result<Response<reg::ApplyManagedSetResponse>, Status> {
-        unimplemented()
-    }
-    async fn bootstrap(
-        &self,
-        _: Request<reg::BootstrapRequest>,
-    ) -> Result<Response<reg::BootstrapResponse>, Status> {
         unimplemented()
     }
 }

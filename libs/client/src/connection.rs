@@ -1,0 +1,399 @@
+//! A connection to one execenv service and the typed clients made from it. Every call carries the
+//! identity it acts as, the service token and the trace context ([`Outgoing`]), is bounded by the
+//! connection's timeouts and message-size limit, and fails with an execenv [`Error`]: the
+//! service's own error, or — when the service could not be reached at all — ONE message naming
+//! the service, its address and the setting that changes it ([`Target::unreachable`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use execenv_core::{Caller, Error};
+use execenv_proto::identity::v1::identity_client::IdentityClient as RawIdentityClient;
+use execenv_proto::launcher::v1::launcher_client::LauncherClient as RawLauncherClient;
+use execenv_proto::registry::v1::registry_client::RegistryClient as RawRegistryClient;
+use execenv_proto::selector::v1::selector_client::SelectorClient as RawSelectorClient;
+use execenv_proto::sync::v1::config_sync_client::ConfigSyncClient as RawConfigSyncClient;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::identity::IdentityInterceptor;
+use crate::service::Service;
+use crate::status::from_status;
+use crate::trace;
+
+/// How calls over a connection are bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// How long connecting may take before a call fails.
+    pub connect_timeout: Duration,
+    /// How long one call may take; `None` for connections that carry long-lived streams.
+    pub request_timeout: Option<Duration>,
+    /// Send HTTP/2 pings so that a peer that vanished without closing is noticed on a stream.
+    pub keep_alive: bool,
+    /// The largest message sent or accepted (a whole-catalogue sync is a few MiB; tonic's own
+    /// limit is 4 MiB).
+    pub max_message_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Some(Duration::from_secs(30)),
+            keep_alive: false,
+            max_message_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl Options {
+    /// These options with calls bounded by `timeout`.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// These options for a connection that carries a stream for as long as the peer lives (a
+    /// watch): no request timeout, keep-alive pings instead.
+    pub fn streaming(mut self) -> Self {
+        self.request_timeout = None;
+        self.keep_alive = true;
+        self
+    }
+}
+
+/// The service a connection reaches, where, and what the user sets to point it elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The service.
+    pub service: Service,
+    /// Its URL, with a scheme.
+    pub url: String,
+    /// What changes the address, as an error message names it: the variable
+    /// (`EXECENV_REGISTRY__URL`, the default) or a command-line flag (`--registry`).
+    pub set_with: String,
+}
+
+impl Target {
+    /// `service` at `url` (`http://host:port`, or `host:port` for plain-text gRPC), whose address
+    /// the service's URL variable sets.
+    pub fn new(service: Service, url: &str) -> Self {
+        Target {
+            service,
+            url: with_scheme(url),
+            set_with: service.url_variable(),
+        }
+    }
+
+    /// This target, with the address set by `how` (e.g. `--registry`) instead.
+    pub fn set_with(mut self, how: impl Into<String>) -> Self {
+        self.set_with = how.into();
+        self
+    }
+
+    /// The error for a service that could not be reached; `detail` says what happened.
+    pub fn unreachable(&self, detail: &str) -> Error {
+        Error::unavailable(format!(
+            "cannot reach {} at {}: {detail}; is {} running? set {}",
+            self.service.name(),
+            self.url,
+            self.service.binary(),
+            self.set_with
+        ))
+    }
+
+    /// The error a failed call ends with: [`Target::unreachable`] when the status was made on
+    /// this side because no answer came (connection refused, reset, timed out), otherwise the
+    /// error the service answered with.
+    pub fn error(&self, status: &tonic::Status) -> Error {
+        if is_transport_failure(status) {
+            return self.unreachable(&causes(status));
+        }
+        from_status(status)
+    }
+}
+
+/// `url` with a scheme: `host:port` becomes `http://host:port`; a URL with one is kept as is.
+pub fn with_scheme(url: &str) -> String {
+    if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
+}
+
+/// Whether a failed call never got an answer from the service. A status the service sends has
+/// response headers (at least its content type) in its metadata; one made by the client's own
+/// transport has none.
+fn is_transport_failure(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::DeadlineExceeded | Code::Cancelled
+    ) && status.metadata().is_empty()
+}
+
+/// A status's message and its sources joined, e.g. `tcp connect error: Connection refused`.
+fn causes(status: &tonic::Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut source = std::error::Error::source(status);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    if text.is_empty() {
+        text = format!("{:?}", status.code());
+    }
+    text
+}
+
+/// What every outgoing call carries: the identity it acts as and the service token, then the
+/// current trace context.
+#[derive(Debug, Clone)]
+pub struct Outgoing(IdentityInterceptor);
+
+impl Outgoing {
+    /// Calls acting as `caller` (`None`: as the calling service itself), with `token`.
+    pub fn new(caller: Option<&Caller>, token: Option<String>) -> Self {
+        Outgoing(match caller {
+            Some(caller) => IdentityInterceptor::for_caller(caller, token),
+            None => IdentityInterceptor::service(token),
+        })
+    }
+
+    /// Writes the headers into `metadata` (for a request built by hand).
+    pub fn apply(&self, metadata: &mut tonic::metadata::MetadataMap) -> Result<(), Error> {
+        self.0.apply(metadata).map_err(|s| from_status(&s))?;
+        trace::inject_current(metadata);
+        Ok(())
+    }
+}
+
+impl Interceptor for Outgoing {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        self.0.apply(request.metadata_mut())?;
+        trace::inject_current(request.metadata_mut());
+        Ok(request)
+    }
+}
+
+/// A channel with [`Outgoing`] metadata on every call.
+pub type Intercepted = InterceptedService<Channel, Outgoing>;
+
+/// The registry's `execenv.registry.v1.Registry` service.
+pub type RegistryClient = Client<RawRegistryClient<Intercepted>>;
+/// The registry's `execenv.identity.v1.Identity` service (users, groups, API keys).
+pub type IdentityClient = Client<RawIdentityClient<Intercepted>>;
+/// config-sync's `execenv.sync.v1.ConfigSync` service.
+pub type ConfigSyncClient = Client<RawConfigSyncClient<Intercepted>>;
+/// The selector's `execenv.selector.v1.Selector` service.
+pub type SelectorClient = Client<RawSelectorClient<Intercepted>>;
+/// The launcher's `execenv.launcher.v1.Launcher` service.
+pub type LauncherClient = Client<RawLauncherClient<Intercepted>>;
+
+/// One channel to one service, shared by every call; cheap to clone.
+#[derive(Clone)]
+pub struct Connection {
+    channel: Channel,
+    target: Arc<Target>,
+    token: Option<String>,
+    max_message_bytes: usize,
+}
+
+impl Connection {
+    /// A connection to `target` that connects on first use and reconnects by itself; calls carry
+    /// `token` when one is configured. Fails only when the URL does not parse.
+    pub fn lazy(target: Target, token: Option<String>, options: &Options) -> Result<Self, Error> {
+        let channel = endpoint(&target, options)?.connect_lazy();
+        Ok(Connection::over(channel, target, token, options))
+    }
+
+    /// A connection to `target`, connected now: a service that cannot be reached is the
+    /// [`Target::unreachable`] error at once (a command line wants that before anything else).
+    pub async fn connect(
+        target: Target,
+        token: Option<String>,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        let channel = endpoint(&target, options)?
+            .connect()
+            .await
+            .map_err(|e| target.unreachable(&error_chain(&e)))?;
+        Ok(Connection::over(channel, target, token, options))
+    }
+
+    fn over(channel: Channel, target: Target, token: Option<String>, options: &Options) -> Self {
+        Connection {
+            channel,
+            target: Arc::new(target),
+            token: token.filter(|t| !t.is_empty()),
+            max_message_bytes: options.max_message_bytes,
+        }
+    }
+
+    /// The service this connection reaches.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    fn intercepted(&self, caller: Option<&Caller>) -> Intercepted {
+        InterceptedService::new(
+            self.channel.clone(),
+            Outgoing::new(caller, self.token.clone()),
+        )
+    }
+
+    fn client<C>(&self, raw: C) -> Client<C> {
+        Client {
+            raw,
+            target: self.target.clone(),
+        }
+    }
+
+    /// The registry, acting as `caller` (`None`: as the calling service itself).
+    pub fn registry(&self, caller: Option<&Caller>) -> RegistryClient {
+        let limit = self.max_message_bytes;
+        self.client(
+            RawRegistryClient::new(self.intercepted(caller))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+        )
+    }
+
+    /// The registry's Identity service, acting as `caller` (`None`: as the service itself).
+    pub fn identity(&self, caller: Option<&Caller>) -> IdentityClient {
+        let limit = self.max_message_bytes;
+        self.client(
+            RawIdentityClient::new(self.intercepted(caller))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+        )
+    }
+
+    /// config-sync, acting as `caller` (`None`: as the service itself).
+    pub fn config_sync(&self, caller: Option<&Caller>) -> ConfigSyncClient {
+        let limit = self.max_message_bytes;
+        self.client(
+            RawConfigSyncClient::new(self.intercepted(caller))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+        )
+    }
+
+    /// The selector, acting as `caller` (`None`: as the service itself).
+    pub fn selector(&self, caller: Option<&Caller>) -> SelectorClient {
+        let limit = self.max_message_bytes;
+        self.client(
+            RawSelectorClient::new(self.intercepted(caller))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+        )
+    }
+
+    /// The launcher, acting as `caller` (`None`: as the service itself).
+    pub fn launcher(&self, caller: Option<&Caller>) -> LauncherClient {
+        let limit = self.max_message_bytes;
+        self.client(
+            RawLauncherClient::new(self.intercepted(caller))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+        )
+    }
+}
+
+/// The endpoint of `target` bounded by `options`; a URL that does not parse is InvalidArgument
+/// naming what sets it.
+fn endpoint(target: &Target, options: &Options) -> Result<Endpoint, Error> {
+    let mut endpoint = Endpoint::from_shared(target.url.clone())
+        .map_err(|e| {
+            Error::invalid_field(
+                target.set_with.clone(),
+                format!(
+                    "{:?} is not a URL: {e}; set {} to http://HOST:PORT",
+                    target.url, target.set_with
+                ),
+            )
+        })?
+        .connect_timeout(options.connect_timeout);
+    if let Some(timeout) = options.request_timeout {
+        endpoint = endpoint.timeout(timeout);
+    }
+    if options.keep_alive {
+        endpoint = endpoint
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .keep_alive_while_idle(true);
+    }
+    Ok(endpoint)
+}
+
+/// An error and its sources joined, e.g. `transport error: tcp connect error: Connection refused`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A typed client of one service: the generated tonic client `C` and the target its errors name.
+#[derive(Clone)]
+pub struct Client<C> {
+    raw: C,
+    target: Arc<Target>,
+}
+
+impl<C: Clone> Client<C> {
+    /// Makes one call, e.g. `client.call(|mut c| async move { c.get_environment(request).await })`;
+    /// a failure is the service's error, or [`Target::unreachable`].
+    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(C) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        f(self.raw.clone())
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.target.error(&status))
+    }
+
+    /// The next message of a stream this service sends; `None` once it has ended. A failure is
+    /// mapped as for [`Client::call`].
+    pub async fn next<T>(&self, stream: &mut tonic::Streaming<T>) -> Result<Option<T>, Error> {
+        stream
+            .message()
+            .await
+            .map_err(|status| self.target.error(&status))
+    }
+
+    /// The generated client itself, for a caller that needs the raw [`tonic::Status`].
+    pub fn raw(&self) -> C {
+        self.raw.clone()
+    }
+
+    /// The service this client calls.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The error for a failed call of this client, as [`Client::call`] maps it.
+    pub fn error(&self, status: &tonic::Status) -> Error {
+        self.target.error(status)
+    }
+}

@@ -1,0 +1,32 @@
+//! execenv-client: how anything calls an execenv service — other services, `execenvctl`, tests.
+//!
+//! A [`Connection`] is one channel to one service ([`Target`]: which service, its URL, and what the
+//! user sets to change it), bounded by [`Options`] (connect and request timeouts, keep-alive for
+//! streams, message-size limit). From it come the typed clients — [`RegistryClient`],
+//! [`IdentityClient`], [`ConfigSyncClient`], [`SelectorClient`], [`LauncherClient`] — each acting as
+//! a caller (the identity headers) or as the calling service, with the service token and the
+//! trace context on every call ([`Outgoing`]). A failed call is an [`execenv_core::Error`]: the
+//! service's own, or one message for a service that could not be reached
+//! ("cannot reach the registry at URL: …; is execenv-environment-registry running? set
+//! EXECENV_REGISTRY__URL").
+//!
+//! The crate depends on the API types (`execenv-proto`, `execenv-core`), never on a server.
+//! With the `testing` feature, [`testing::FakeRegistry`] is an in-process registry for tests.
+
+#![warn(missing_docs)]
+
+pub mod connection;
+pub mod identity;
+pub mod service;
+pub mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod trace;
+
+pub use connection::{
+    Client, ConfigSyncClient, Connection, IdentityClient, Intercepted, LauncherClient, Options,
+    Outgoing, RegistryClient, SelectorClient, Target, with_scheme,
+};
+pub use identity::{IdentityInterceptor, caller_from_metadata};
+pub use service::Service;
+pub use status::{from_status, to_status};

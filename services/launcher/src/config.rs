@@ -1,0 +1,357 @@
+//! The launcher's configuration: where it listens, which backend runs content, the selector it
+//! asks, and each backend's settings; every setting documented for `--help`, `--print-settings`
+//! and docs/configuration.md. The backend and the local supervisor had variables without a
+//! section in earlier releases (`EXECENV_BACKEND`, `EXECENV_SUPERVISOR`); those are still read,
+//! with a warning, for one release.
+
+use std::path::PathBuf;
+
+use execenv_kit::config::{AuthConfig, SelectorConfig, ServerConfig, TelemetryConfig};
+use execenv_kit::settings::{self, Renamed, ServiceConfig, Setting};
+use serde::{Deserialize, Serialize};
+
+use crate::job_spec::{DEFAULT_RUNNER_PATH, JobSettings, PodSecurity};
+use crate::launch::BackendKind;
+use crate::template::JobTemplate;
+
+/// The launcher's configuration (`EXECENV_…` variables override the YAML file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Listen addresses (`EXECENV_SERVER__GRPC_ADDR`, `EXECENV_SERVER__ADMIN_ADDR`).
+    pub server: ServerConfig,
+    /// Which backend runs content (`EXECENV_LAUNCHER__BACKEND`).
+    #[serde(default)]
+    pub launcher: BackendConfig,
+    /// The selector that chooses environments.
+    #[serde(default)]
+    pub selector: SelectorConfig,
+    /// The local backend.
+    #[serde(default)]
+    pub local: LocalConfig,
+    /// The Kubernetes backend.
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+    /// Logs and traces.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// Service token, sent to the selector and required from callers.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::with_ports(50054, 9454),
+            launcher: BackendConfig::default(),
+            selector: SelectorConfig::default(),
+            local: LocalConfig::default(),
+            kubernetes: KubernetesConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// Which backend runs content (`EXECENV_LAUNCHER__…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackendConfig {
+    /// `local` (default) or `kubernetes`.
+    pub backend: BackendKind,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig {
+            backend: BackendKind::Local,
+        }
+    }
+}
+
+/// The local backend (`EXECENV_LOCAL__…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LocalConfig {
+    /// The data folder: `content/<guid>/<bundle>/bundle` is read, `…/work`, `cache/<image>` and
+    /// `launches/<id>/` are written (`EXECENV_LOCAL__DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// The content runner; default: `execenv-content-runner` next to the launcher's binary, else
+    /// on PATH (`EXECENV_LOCAL__RUNNER`).
+    pub runner: Option<PathBuf>,
+    /// How many launches run at once; the rest wait PENDING with reason Queued
+    /// (`EXECENV_LOCAL__MAX_CONCURRENT`).
+    pub max_concurrent: usize,
+    /// After Cancel's SIGTERM, how long to wait before SIGKILL (`EXECENV_LOCAL__CANCEL_GRACE_MS`).
+    pub cancel_grace_ms: u64,
+    /// A supervisor program every local launch runs under (`EXECENV_LOCAL__SUPERVISOR`);
+    /// per-environment supervisors are paths inside images, used by the Kubernetes backend.
+    pub supervisor: Option<String>,
+}
+
+impl LocalConfig {
+    /// The supervisor, if one is set (an empty value is none).
+    pub fn supervisor(&self) -> Option<String> {
+        self.supervisor.clone().filter(|s| !s.is_empty())
+    }
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            data_dir: PathBuf::from("execenv-data"),
+            runner: None,
+            max_concurrent: 2,
+            cancel_grace_ms: 10_000,
+            supervisor: None,
+        }
+    }
+}
+
+/// The Kubernetes backend (`EXECENV_KUBERNETES__…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KubernetesConfig {
+    /// A kubeconfig file; default: `KUBECONFIG`, `~/.kube/config`, or the in-cluster account.
+    pub kubeconfig: Option<PathBuf>,
+    /// The namespace Jobs are created in.
+    pub namespace: String,
+    /// The runtime-components image the init container runs.
+    pub runtime_image: String,
+    /// The runner's path inside the content container.
+    pub runner_path: String,
+    /// The claim holding bundles and work folders.
+    pub data_pvc: String,
+    /// The claim holding package caches.
+    pub package_cache_pvc: String,
+    /// `ttlSecondsAfterFinished` of every Job (none: Jobs stay until deleted).
+    pub ttl_seconds_after_finished: Option<i32>,
+    /// `activeDeadlineSeconds` of BUILD Jobs.
+    pub build_active_deadline_seconds: Option<i64>,
+    /// The pod's service account when the request names none.
+    pub default_service_account: Option<String>,
+    /// Mount the service account token into content pods.
+    pub automount_service_account_token: bool,
+    /// `imagePullSecrets` of every pod.
+    pub image_pull_secrets: Vec<String>,
+    /// The pod's `runAsUser` (none: the image's user, which must not be root).
+    pub run_as_user: Option<i64>,
+    /// The pod's `runAsGroup`.
+    pub run_as_group: Option<i64>,
+    /// The pod's `fsGroup`.
+    pub fs_group: Option<i64>,
+    /// A job base template (YAML Job) merged under every Job (`EXECENV_KUBERNETES__JOB_TEMPLATE`).
+    pub job_template: Option<PathBuf>,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            kubeconfig: None,
+            namespace: "default".to_owned(),
+            runtime_image: format!(
+                "ghcr.io/execenv/runtime-components:{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            runner_path: DEFAULT_RUNNER_PATH.to_owned(),
+            data_pvc: "execenv-data".to_owned(),
+            package_cache_pvc: "execenv-package-cache".to_owned(),
+            ttl_seconds_after_finished: Some(3600),
+            build_active_deadline_seconds: Some(3600),
+            default_service_account: None,
+            automount_service_account_token: false,
+            image_pull_secrets: Vec::new(),
+            run_as_user: None,
+            run_as_group: None,
+            fs_group: None,
+            job_template: None,
+        }
+    }
+}
+
+impl KubernetesConfig {
+    /// The Job settings, with the job base template read from its file.
+    pub fn job_settings(&self) -> Result<JobSettings, execenv_core::Error> {
+        let base_template = match &self.job_template {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    execenv_core::Error::invalid_field(
+                        "kubernetes.job_template",
+                        format!("cannot read the job template {}: {e}", path.display()),
+                    )
+                })?;
+                Some(JobTemplate::from_yaml(&path.display().to_string(), &text)?)
+            }
+        };
+        Ok(JobSettings {
+            namespace: self.namespace.clone(),
+            runtime_image: self.runtime_image.clone(),
+            runner_path: self.runner_path.clone(),
+            data_pvc: self.data_pvc.clone(),
+            package_cache_pvc: self.package_cache_pvc.clone(),
+            ttl_seconds_after_finished: self.ttl_seconds_after_finished,
+            build_active_deadline_seconds: self.build_active_deadline_seconds,
+            default_service_account: self.default_service_account.clone(),
+            automount_service_account_token: self.automount_service_account_token,
+            image_pull_secrets: self.image_pull_secrets.clone(),
+            security: PodSecurity {
+                run_as_user: self.run_as_user,
+                run_as_group: self.run_as_group,
+                fs_group: self.fs_group,
+                ..PodSecurity::default()
+            },
+            base_template,
+        })
+    }
+}
+
+impl ServiceConfig for Config {
+    const BINARY: &'static str = "execenv-launcher";
+    const RENAMED: &'static [Renamed] = &[
+        Renamed {
+            variable: "EXECENV_BACKEND",
+            key: "launcher.backend",
+        },
+        Renamed {
+            variable: "EXECENV_SUPERVISOR",
+            key: "local.supervisor",
+        },
+    ];
+
+    fn settings() -> Vec<Setting> {
+        let own = [
+            Setting {
+                key: "launcher.backend",
+                meaning: "what runs content: local (processes on this host) or kubernetes (Jobs)",
+            },
+            settings::SELECTOR_URL,
+            Setting {
+                key: "local.data_dir",
+                meaning: "local: the data folder; content/<guid>/<bundle>/bundle is read, work folders, cache/<image> and launches/<id>/ are written",
+            },
+            Setting {
+                key: "local.runner",
+                meaning: "local: the content runner; unset: execenv-content-runner next to the launcher's binary, else on PATH",
+            },
+            Setting {
+                key: "local.max_concurrent",
+                meaning: "local: launches running at once; the rest wait PENDING (Queued)",
+            },
+            Setting {
+                key: "local.cancel_grace_ms",
+                meaning: "local: after a cancel's SIGTERM, how long to wait before SIGKILL",
+            },
+            Setting {
+                key: "local.supervisor",
+                meaning: "local: a program every launch runs under (the Kubernetes backend uses each environment's own supervisor instead)",
+            },
+            Setting {
+                key: "kubernetes.kubeconfig",
+                meaning: "kubernetes: a kubeconfig file; unset: KUBECONFIG, ~/.kube/config, or the in-cluster service account",
+            },
+            Setting {
+                key: "kubernetes.namespace",
+                meaning: "kubernetes: the namespace Jobs are created in",
+            },
+            Setting {
+                key: "kubernetes.runtime_image",
+                meaning: "kubernetes: the runtime-components image the init container copies the content runner from",
+            },
+            Setting {
+                key: "kubernetes.runner_path",
+                meaning: "kubernetes: where the content runner is inside the content container",
+            },
+            Setting {
+                key: "kubernetes.data_pvc",
+                meaning: "kubernetes: the PersistentVolumeClaim holding bundles and work folders",
+            },
+            Setting {
+                key: "kubernetes.package_cache_pvc",
+                meaning: "kubernetes: the PersistentVolumeClaim holding package caches (one sub-path per image)",
+            },
+            Setting {
+                key: "kubernetes.ttl_seconds_after_finished",
+                meaning: "kubernetes: ttlSecondsAfterFinished of every Job; unset: Jobs stay until deleted",
+            },
+            Setting {
+                key: "kubernetes.build_active_deadline_seconds",
+                meaning: "kubernetes: activeDeadlineSeconds of build Jobs; unset: no limit",
+            },
+            Setting {
+                key: "kubernetes.default_service_account",
+                meaning: "kubernetes: the pods' service account when the request names none",
+            },
+            Setting {
+                key: "kubernetes.automount_service_account_token",
+                meaning: "kubernetes: mount the service account token into content pods",
+            },
+            Setting {
+                key: "kubernetes.image_pull_secrets",
+                meaning: "kubernetes: imagePullSecrets of every pod (a list of secret names)",
+            },
+            Setting {
+                key: "kubernetes.run_as_user",
+                meaning: "kubernetes: the pods' runAsUser; unset: the image's user, which must not be root",
+            },
+            Setting {
+                key: "kubernetes.run_as_group",
+                meaning: "kubernetes: the pods' runAsGroup",
+            },
+            Setting {
+                key: "kubernetes.fs_group",
+                meaning: "kubernetes: the pods' fsGroup",
+            },
+            Setting {
+                key: "kubernetes.job_template",
+                meaning: "kubernetes: a YAML Job merged under every Job the launcher makes (labels, tolerations, sidecars, …)",
+            },
+        ];
+        [settings::SERVER, &own, settings::TELEMETRY, settings::AUTH].concat()
+    }
+
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn every_setting_is_documented() {
+        assert_eq!(settings::undocumented::<Config>(), (vec![], vec![]));
+    }
+
+    #[test]
+    fn the_backend_and_the_supervisor_are_ordinary_settings() {
+        let env = HashMap::from([
+            ("EXECENV_LAUNCHER__BACKEND".to_owned(), "kubernetes".to_owned()),
+            ("EXECENV_LOCAL__SUPERVISOR".to_owned(), "/usr/bin/env".to_owned()),
+        ]);
+        let config: Config = execenv_kit::config::load(&Config::default(), None, &env).unwrap();
+        assert_eq!(config.launcher.backend, BackendKind::Kubernetes);
+        assert_eq!(config.local.supervisor().as_deref(), Some("/usr/bin/env"));
+    }
+
+    #[test]
+    fn an_empty_supervisor_is_none() {
+        let env = HashMap::from([("EXECENV_LOCAL__SUPERVISOR".to_owned(), String::new())]);
+        let config: Config = execenv_kit::config::load(&Config::default(), None, &env).unwrap();
+        assert_eq!(config.local.supervisor(), None);
+    }
+
+    #[test]
+    fn a_backend_that_does_not_exist_names_the_variable() {
+        let env = HashMap::from([("EXECENV_LAUNCHER__BACKEND".to_owned(), "nomad".to_owned())]);
+        let err = execenv_kit::config::load(&Config::default(), None, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("EXECENV_LAUNCHER__BACKEND"), "{err}");
+        assert!(err.contains("nomad"), "{err}");
+    }
+}

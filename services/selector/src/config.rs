@@ -1,0 +1,135 @@
+//! The selector's configuration: where it listens, the registry it watches, how versions are
+//! matched; every setting documented for `--help`, `--print-settings` and docs/configuration.md.
+
+use execenv_kit::config::{AuthConfig, RegistryConfig, ServerConfig, TelemetryConfig};
+use execenv_kit::settings::{self, ServiceConfig, Setting};
+use serde::{Deserialize, Serialize};
+
+use execenv_core::select::{MatchingSettings, VersionMatching};
+
+/// The selector's configuration (`EXECENV_…` variables override the YAML file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Listen addresses (`EXECENV_SERVER__GRPC_ADDR`, `EXECENV_SERVER__ADMIN_ADDR`).
+    pub server: ServerConfig,
+    /// The registry whose catalogue is watched.
+    #[serde(default)]
+    pub registry: RegistryConfig,
+    /// How versions are matched.
+    #[serde(default)]
+    pub selection: SelectionConfig,
+    /// Logs and traces.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// Service token, sent to the registry and required from callers.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::with_ports(50053, 9453),
+            registry: RegistryConfig::default(),
+            selection: SelectionConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// How a version the content was written with is matched (`EXECENV_SELECTION__…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectionConfig {
+    /// `major-minor` (default) or `exact` (`EXECENV_SELECTION__PYTHON_VERSION_MATCHING`).
+    pub python_version_matching: VersionMatching,
+    /// `nearest` (default), `major-minor` or `exact` (`EXECENV_SELECTION__R_VERSION_MATCHING`).
+    pub r_version_matching: VersionMatching,
+    /// `nearest` (default), `major-minor` or `exact` (`EXECENV_SELECTION__QUARTO_VERSION_MATCHING`).
+    pub quarto_version_matching: VersionMatching,
+}
+
+impl Default for SelectionConfig {
+    fn default() -> Self {
+        SelectionConfig::from(&MatchingSettings::default())
+    }
+}
+
+impl From<&MatchingSettings> for SelectionConfig {
+    fn from(m: &MatchingSettings) -> Self {
+        SelectionConfig {
+            python_version_matching: m.python,
+            r_version_matching: m.r,
+            quarto_version_matching: m.quarto,
+        }
+    }
+}
+
+impl SelectionConfig {
+    /// The settings the rules take; fails when a combination is not allowed (Python `nearest`).
+    pub fn settings(&self) -> Result<MatchingSettings, execenv_core::Error> {
+        let settings = MatchingSettings {
+            python: self.python_version_matching,
+            r: self.r_version_matching,
+            quarto: self.quarto_version_matching,
+        };
+        settings.validate().map_err(|e| {
+            // Name the setting as it is configured, not as the rules call it.
+            let violations = e
+                .violations
+                .into_iter()
+                .map(|v| {
+                    let language = v.field.split('.').next().unwrap_or_default().to_owned();
+                    let key = format!("{language}_version_matching");
+                    execenv_core::FieldViolation::new(
+                        format!(
+                            "selection.{key} ({})",
+                            execenv_kit::config::variable_for_key(&format!("selection.{key}"))
+                        ),
+                        v.description,
+                    )
+                })
+                .collect();
+            execenv_core::Error::invalid(violations)
+        })?;
+        Ok(settings)
+    }
+}
+
+impl ServiceConfig for Config {
+    const BINARY: &'static str = "execenv-selector";
+
+    fn settings() -> Vec<Setting> {
+        let own = [
+            settings::REGISTRY_URL,
+            Setting {
+                key: "selection.python_version_matching",
+                meaning: "how a Python version the content asks for is matched: major-minor (3.11.x for 3.11.4) or exact",
+            },
+            Setting {
+                key: "selection.r_version_matching",
+                meaning: "how an R version is matched: nearest (the closest installed version at or above it, else the newest), major-minor or exact",
+            },
+            Setting {
+                key: "selection.quarto_version_matching",
+                meaning: "how a Quarto version is matched: nearest, major-minor or exact",
+            },
+        ];
+        [settings::SERVER, &own, settings::TELEMETRY, settings::AUTH].concat()
+    }
+
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_documented() {
+        assert_eq!(settings::undocumented::<Config>(), (vec![], vec![]));
+    }
+}
