@@ -1,171 +1,91 @@
-//! Reaching the gRPC servers execenvctl talks to (the registry, config-sync, the selector and the
-//! launcher): one connection path for all, so timeouts, identity headers and the "cannot reach"
-//! hints are the same.
+//! Reaching the services execenvctl talks to (the registry, config-sync, the selector and the
+//! launcher) through `execenv-client`: the same timeouts, identity headers, trace context and
+//! "cannot reach" error as every service uses, with the flag that sets each address named in it.
 
 use std::time::Duration;
 
-use execenv_core::{Error, ErrorKind, Role};
-use execenv_kit::identity::IdentityInterceptor;
-use execenv_kit::status::from_status;
-use execenv_proto::identity::v1::identity_client::IdentityClient;
-use execenv_proto::launcher::v1::launcher_client::LauncherClient;
-use execenv_proto::registry::v1::registry_client::RegistryClient;
-use execenv_proto::selector::v1::selector_client::SelectorClient;
-use execenv_proto::sync::v1::config_sync_client::ConfigSyncClient;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use execenv_client::{Connection, IdentityInterceptor, Options, Service, Target};
+use execenv_core::{Caller, Error, Role};
 
 use crate::args::GlobalArgs;
 
-/// A server execenvctl talks to, as error messages name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Server {
-    /// How a message names it: "the registry".
-    pub name: &'static str,
-    /// The flag that sets its address.
-    pub flag: &'static str,
-    /// What to check when it cannot be reached.
-    pub hint: &'static str,
-}
-
-/// The environment-registry (`--registry`).
-pub const REGISTRY: Server = Server {
-    name: "the registry",
-    flag: "--registry",
-    hint: "is execenv-environment-registry running? set --registry",
-};
-
-/// The config-sync service (`--config-sync`).
-pub const CONFIG_SYNC: Server = Server {
-    name: "config-sync",
-    flag: "--config-sync",
-    hint: "is config-sync running? start it with `execenv-config-sync run`, or set --config-sync",
-};
-
-/// The selector (`--selector`).
-pub const SELECTOR: Server = Server {
-    name: "the selector",
-    flag: "--selector",
-    hint: "is the selector running? start it with `execenv-selector`, or set --selector",
-};
-
-/// The launcher (`--launcher`).
-pub const LAUNCHER: Server = Server {
-    name: "the launcher",
-    flag: "--launcher",
-    hint: "is the launcher running? start it with `execenv-launcher`, or set --launcher",
-};
-
-/// A channel that carries the caller's identity on every call.
-pub type Intercepted = InterceptedService<Channel, IdentityInterceptor>;
+#[cfg(test)]
+pub use execenv_client::with_scheme as server_url;
 
 /// A connected registry client.
-pub type Registry = Connection<RegistryClient<Intercepted>>;
-
+pub type Registry = execenv_client::RegistryClient;
 /// A connected client of the registry's Identity service (users, groups, API keys).
-pub type Identity = Connection<IdentityClient<Intercepted>>;
-
+pub type Identity = execenv_client::IdentityClient;
 /// A connected config-sync client.
-pub type ConfigSync = Connection<ConfigSyncClient<Intercepted>>;
-
+pub type ConfigSync = execenv_client::ConfigSyncClient;
 /// A connected selector client.
-pub type Selector = Connection<SelectorClient<Intercepted>>;
-
+pub type Selector = execenv_client::SelectorClient;
 /// A connected launcher client.
-pub type Launcher = Connection<LauncherClient<Intercepted>>;
+pub type Launcher = execenv_client::LauncherClient;
 
-/// A connected gRPC client that turns failed calls into execenv errors naming the server.
-pub struct Connection<C> {
-    client: C,
-    server: Server,
-    url: String,
+/// A command waits this long for one answer (a large listing, a launch creating a Job).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connecting a client to its service at the address the global flags give, acting as the
+/// identity they give; a service that cannot be reached is an error at once.
+pub trait Connect: Sized {
+    /// Connects now.
+    fn connect(g: &GlobalArgs) -> impl Future<Output = Result<Self, Error>>;
 }
 
-impl Registry {
-    /// Connects to the registry at `--registry`.
-    pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        Connection::open(g, REGISTRY, &g.registry, RegistryClient::with_interceptor).await
+impl Connect for Registry {
+    async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
+        Ok(open(g, Service::Registry).await?.registry(caller(g).as_ref()))
     }
 }
 
-impl Identity {
-    /// Connects to the Identity service, which the registry at `--registry` serves.
-    pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        Connection::open(g, REGISTRY, &g.registry, IdentityClient::with_interceptor).await
+impl Connect for Identity {
+    async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
+        Ok(open(g, Service::Registry).await?.identity(caller(g).as_ref()))
     }
 }
 
-impl ConfigSync {
-    /// Connects to config-sync at `--config-sync`.
-    pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        Connection::open(
-            g,
-            CONFIG_SYNC,
-            &g.config_sync,
-            ConfigSyncClient::with_interceptor,
-        )
-        .await
+impl Connect for ConfigSync {
+    async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
+        Ok(open(g, Service::ConfigSync)
+            .await?
+            .config_sync(caller(g).as_ref()))
     }
 }
 
-impl Selector {
-    /// Connects to the selector at `--selector`.
-    pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        Connection::open(g, SELECTOR, &g.selector, SelectorClient::with_interceptor).await
+impl Connect for Selector {
+    async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
+        Ok(open(g, Service::Selector).await?.selector(caller(g).as_ref()))
     }
 }
 
-impl Launcher {
-    /// Connects to the launcher at `--launcher`.
-    pub async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        Connection::open(g, LAUNCHER, &g.launcher, LauncherClient::with_interceptor).await
+impl Connect for Launcher {
+    async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
+        Ok(open(g, Service::Launcher).await?.launcher(caller(g).as_ref()))
     }
 }
 
-impl<C> Connection<C> {
-    /// Opens a channel to `server` at `address` and wraps it, with the caller's identity, in the
-    /// client `make` builds.
-    async fn open(
-        g: &GlobalArgs,
-        server: Server,
-        address: &str,
-        make: impl FnOnce(Channel, IdentityInterceptor) -> C,
-    ) -> Result<Self, Error> {
-        let opened = open(server, address).await?;
-        Ok(Connection {
-            client: make(opened.channel, identity(g)),
-            server,
-            url: opened.url,
-        })
-    }
-
-    /// The next message of a stream the server sends; `None` once it has ended. A failure
-    /// becomes the error the status carries, as for [`Connection::call`].
-    pub async fn next<T>(&self, stream: &mut tonic::Streaming<T>) -> Result<Option<T>, Error> {
-        stream
-            .message()
-            .await
-            .map_err(|status| call_error(self.server, &self.url, &status))
+/// The address of `service` from the global flags, and the flag (and variable) that sets it.
+fn address(g: &GlobalArgs, service: Service) -> (&str, &'static str) {
+    match service {
+        Service::Registry => (&g.registry, "--registry (or EXECENV_REGISTRY)"),
+        Service::ConfigSync => (&g.config_sync, "--config-sync (or EXECENV_CONFIG_SYNC)"),
+        Service::Selector => (&g.selector, "--selector (or EXECENV_SELECTOR)"),
+        Service::Launcher => (&g.launcher, "--launcher (or EXECENV_LAUNCHER)"),
     }
 }
 
-impl<C: Clone> Connection<C> {
-    /// Makes one call; a failure becomes the error the status carries.
-    pub async fn call<T, F, Fut>(&mut self, f: F) -> Result<T, Error>
-    where
-        F: FnOnce(C) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        match f(self.client.clone()).await {
-            Ok(response) => Ok(response.into_inner()),
-            Err(status) => Err(call_error(self.server, &self.url, &status)),
-        }
-    }
+async fn open(g: &GlobalArgs, service: Service) -> Result<Connection, Error> {
+    let (url, flag) = address(g, service);
+    let target = Target::new(service, url).set_with(flag);
+    let options = Options::default().with_request_timeout(REQUEST_TIMEOUT);
+    Connection::connect(target, token(g), &options).await
 }
 
-/// The identity headers for the global flags: a person when --as-* are given, else the service.
-pub fn identity(g: &GlobalArgs) -> IdentityInterceptor {
-    IdentityInterceptor {
+/// Whom calls act as: a person when --as-role is given (with --as-user and --as-groups), else
+/// the service itself.
+pub fn caller(g: &GlobalArgs) -> Option<Caller> {
+    g.as_role.map(|role| Caller {
         user: g.as_user.clone().filter(|u| !u.is_empty()),
         groups: g
             .as_groups
@@ -173,66 +93,20 @@ pub fn identity(g: &GlobalArgs) -> IdentityInterceptor {
             .filter(|s| !s.is_empty())
             .cloned()
             .collect(),
-        role: g.as_role.map(Role::from),
-        token: g.token.clone().filter(|t| !t.is_empty()),
+        role: Role::from(role),
+    })
+}
+
+/// The service token of --token, if a non-empty one is given.
+pub fn token(g: &GlobalArgs) -> Option<String> {
+    g.token.clone().filter(|t| !t.is_empty())
+}
+
+/// The identity headers every call carries for the global flags.
+#[cfg(test)]
+pub fn identity(g: &GlobalArgs) -> IdentityInterceptor {
+    match caller(g) {
+        Some(caller) => IdentityInterceptor::for_caller(&caller, token(g)),
+        None => IdentityInterceptor::service(token(g)),
     }
-}
-
-/// `host:port` without a scheme means plain-text gRPC.
-pub fn server_url(s: &str) -> String {
-    if s.contains("://") {
-        s.to_owned()
-    } else {
-        format!("http://{s}")
-    }
-}
-
-/// An open channel and the URL it was opened to.
-struct Opened {
-    channel: Channel,
-    url: String,
-}
-
-async fn open(server: Server, address: &str) -> Result<Opened, Error> {
-    let url = server_url(address);
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| Error::invalid_field(server.flag, format!("{address:?} is not a URL: {e}")))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60));
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| unreachable(server, &url, &causes(&e)))?;
-    Ok(Opened { channel, url })
-}
-
-/// The error for a failed call; UNAVAILABLE says which server and what to check.
-fn call_error(server: Server, url: &str, status: &tonic::Status) -> Error {
-    let e = from_status(status);
-    if e.kind == ErrorKind::Unavailable {
-        return unreachable(server, url, &e.message);
-    }
-    e
-}
-
-fn unreachable(server: Server, url: &str, detail: &str) -> Error {
-    Error::unavailable(format!(
-        "cannot reach {} at {url}: {detail} ({})",
-        server.name, server.hint
-    ))
-}
-
-/// An error and its sources joined, e.g. `transport error: tcp connect error: Connection refused`.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use execenv_core::{Caller, Error};
+use execenv_core::{Caller, Error, ErrorKind};
 use execenv_proto::identity::v1::identity_client::IdentityClient as RawIdentityClient;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient as RawLauncherClient;
 use execenv_proto::registry::v1::registry_client::RegistryClient as RawRegistryClient;
@@ -105,12 +105,22 @@ impl Target {
 
     /// The error a failed call ends with: [`Target::unreachable`] when the status was made on
     /// this side because no answer came (connection refused, reset, timed out), otherwise the
-    /// error the service answered with.
+    /// error the service answered with — named after the service when it says it is unavailable
+    /// itself (`the selector at URL is unavailable: no catalogue yet`).
     pub fn error(&self, status: &tonic::Status) -> Error {
         if is_transport_failure(status) {
             return self.unreachable(&causes(status));
         }
-        from_status(status)
+        let mut error = from_status(status);
+        if error.kind == ErrorKind::Unavailable {
+            error.message = format!(
+                "{} at {} is unavailable: {}",
+                self.service.name(),
+                self.url,
+                error.message
+            );
+        }
+        error
     }
 }
 

@@ -138,7 +138,13 @@ async fn a_service_refusing_the_call_is_its_own_error_not_an_unreachable_one() {
         .err()
         .unwrap();
     assert_eq!(err.kind, ErrorKind::Unavailable);
-    assert_eq!(err.message, "the fake registry refuses watches");
+    assert_eq!(
+        err.message,
+        format!(
+            "the registry at {} is unavailable: the fake registry refuses watches",
+            served.url()
+        )
+    );
     served.stop().await;
 }
 

@@ -3,9 +3,12 @@
 //! Everything here is a pure function over plain data: no I/O, no async runtime, no wire types.
 //! Services translate between the wire, the store and these types.
 
+#![warn(missing_docs)]
+
 pub mod accounts;
 pub mod error;
 pub mod identity;
+pub mod image_reference;
 pub mod model;
 pub mod query;
 pub mod select;

@@ -1,10 +1,12 @@
 //! Validation of environment input: every problem of one input is reported together, each with
-//! its field path, and nothing is accepted half-valid.
+//! its field path, and nothing is accepted half-valid. The grammar of the image name is
+//! [`crate::image_reference`]'s.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, FieldViolation};
+use crate::image_reference::check_image_reference;
 use crate::model::{
     DEFAULT_CLUSTER_NAME, EnvironmentSpec, Installation, Language, Matching, VolumeMount,
     VolumeSource,
@@ -14,8 +16,6 @@ use crate::model::{
 pub const MAX_TITLE_LEN: usize = 256;
 /// Longest accepted description.
 pub const MAX_DESCRIPTION_LEN: usize = 4096;
-/// Longest accepted image reference (as container runtimes allow).
-pub const MAX_IMAGE_NAME_LEN: usize = 255;
 
 /// Unvalidated environment input, as it arrives from the API, a file or the command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -427,126 +427,7 @@ pub fn check_dns_subdomain(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a container image reference: `[registry[:port]/]path[:tag][@digest]`, as Docker and
-/// containerd parse it.
-pub fn check_image_reference(reference: &str) -> Result<(), String> {
-    let bad = |why: &str| {
-        Err(format!(
-            "{reference:?} is not a valid container image reference: {why}"
-        ))
-    };
-    if reference.is_empty() {
-        return Err("is required: the container image reference, e.g. ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy".to_owned());
-    }
-    if reference.len() > MAX_IMAGE_NAME_LEN {
-        return bad(&format!("longer than {MAX_IMAGE_NAME_LEN} characters"));
-    }
-    let (rest, digest) = match reference.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (reference, None),
-    };
-    if let Some(d) = digest {
-        let Some((alg, hex)) = d.split_once(':') else {
-            return bad("the digest must be ALGORITHM:HEX, e.g. sha256:…");
-        };
-        let alg_ok = !alg.is_empty()
-            && alg
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
-        if !alg_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return bad("the digest must be ALGORITHM:HEX with at least 32 hex digits");
-        }
-    }
-    // A tag follows the last ':' that comes after the last '/'.
-    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-    let (repo, tag) = match rest[last_slash..].rfind(':') {
-        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
-        None => (rest, None),
-    };
-    if let Some(t) = tag {
-        let first_ok = t
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-        if t.is_empty()
-            || t.len() > 128
-            || !first_ok
-            || !t
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return bad(
-                "the tag must be 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
-            );
-        }
-    }
-    let mut components: Vec<&str> = repo.split('/').collect();
-    if components.len() > 1 {
-        let first = components[0];
-        if first.contains('.') || first.contains(':') || first == "localhost" {
-            if !is_registry_host(first) {
-                return bad(&format!("{first:?} is not a registry host[:port]"));
-            }
-            components.remove(0);
-        }
-    }
-    for c in components {
-        if !is_path_component(c) {
-            return bad(&format!(
-                "path component {c:?} must be lower-case letters and digits, separated by '.', '_', '__' or '-'"
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn is_registry_host(host: &str) -> bool {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((n, p)) => (n, Some(p)),
-        None => (host, None),
-    };
-    if let Some(p) = port
-        && (p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
-    {
-        return false;
-    }
-    !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-fn is_path_component(c: &str) -> bool {
-    if c.is_empty() {
-        return false;
-    }
-    let alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();
-    let bytes: Vec<char> = c.chars().collect();
-    if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        let ch = bytes[i];
-        if alnum(ch) {
-            i += 1;
-            continue;
-        }
-        // separator: '.', '_', '__' or one or more '-'
-        let start = i;
-        while i < bytes.len() && !alnum(bytes[i]) {
-            i += 1;
-        }
-        let sep: String = bytes[start..i].iter().collect();
-        if !(sep == "." || sep == "_" || sep == "__" || sep.chars().all(|s| s == '-')) {
-            return false;
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_update;

@@ -95,17 +95,21 @@ fn with_renamed<C: ServiceConfig>(
             continue;
         };
         let new = variable_for_key(renamed.key);
-        if env.contains_key(&new) {
-            warn(format!(
-                "{} is deprecated and ignored because {new} is also set; remove {}",
-                renamed.variable, renamed.variable
-            ));
-        } else {
-            warn(format!(
-                "{} is deprecated; set {new} instead (the old name is read for one more release)",
+        match env.entry(new) {
+            std::collections::hash_map::Entry::Occupied(set) => warn(format!(
+                "{} is deprecated and ignored because {} is also set; remove {}",
+                renamed.variable,
+                set.key(),
                 renamed.variable
-            ));
-            env.insert(new, value);
+            )),
+            std::collections::hash_map::Entry::Vacant(unset) => {
+                warn(format!(
+                    "{} is deprecated; set {} instead (the old name is read for one more release)",
+                    renamed.variable,
+                    unset.key()
+                ));
+                unset.insert(value);
+            }
         }
     }
     env

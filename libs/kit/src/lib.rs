@@ -8,10 +8,8 @@
 
 pub mod admin;
 pub mod bootstrap;
-pub mod client;
 pub mod config;
 pub mod grpc;
-pub mod identity;
 pub mod listen;
 pub mod metrics;
 pub mod propagation;
@@ -21,21 +19,18 @@ pub mod serve;
 pub mod settings;
 pub mod shutdown;
 pub mod start_error;
-pub mod status;
 pub mod telemetry;
 
 pub use admin::serve_admin;
 pub use config::{AuthConfig, ConfigError, LogFormat, ServerConfig, TelemetryConfig};
 pub use grpc::{health_service, health_service_for, reflection_service};
-pub use identity::{IdentityInterceptor, caller_from_metadata};
 pub use listen::{BindError, Listeners, grpc_incoming};
 pub use metrics::{GrpcMetricsLayer, Metrics};
-pub use propagation::{TraceContextInterceptor, TraceContextLayer};
+pub use propagation::TraceContextLayer;
 pub use readiness::Readiness;
 pub use secret::Secret;
 pub use serve::{GrpcServer, Servers};
 pub use settings::{Renamed, ServiceConfig, Setting};
 pub use shutdown::{DRAIN_GRACE, Shutdown, join_server, shutdown_signal};
 pub use start_error::StartError;
-pub use status::{from_status, to_status};
 pub use telemetry::{TelemetryError, TelemetryGuard};

@@ -84,20 +84,6 @@ where
     }
 }
 
-/// Transitional: outgoing calls carry the trace context through `execenv_client::Outgoing`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceContextInterceptor;
-
-impl tonic::service::Interceptor for TraceContextInterceptor {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        execenv_client::trace::inject_current(request.metadata_mut());
-        Ok(request)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use execenv_core::{Error, ErrorKind, Role};
-use execenv_kit::identity::caller_from_metadata;
-use execenv_kit::status::to_status;
+use execenv_client::caller_from_metadata;
+use execenv_client::to_status;
 use execenv_proto::convert::timestamp;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::sync::v1 as pb;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use execenv_core::Role;
 use execenv_environment_registry::{Config, Running, start};
-use execenv_kit::identity::IdentityInterceptor;
+use execenv_client::IdentityInterceptor;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::identity::v1 as id;
 use execenv_proto::identity::v1::identity_client::IdentityClient;
@@ -232,7 +232,7 @@ async fn invalid_users_are_refused_with_every_violation() {
     bad.email = Some("nowhere".into());
     let e = c.create_user(bad).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    let err = execenv_kit::status::from_status(&e);
+    let err = execenv_client::from_status(&e);
     let fields: Vec<&str> = err.violations.iter().map(|v| v.field.as_str()).collect();
     assert_eq!(fields, ["username", "username", "role", "email"]);
     c.create_user(new_user("alice", "viewer")).await.unwrap();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use execenv_core::{Actor, ChangeSource, ManagedBy};
 use execenv_environment_registry::{Config, Running, start};
-use execenv_kit::identity::IdentityInterceptor;
+use execenv_client::IdentityInterceptor;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
@@ -424,7 +424,7 @@ async fn invalid_create_reports_every_violation_and_changes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    let e = execenv_kit::status::from_status(&err);
+    let e = execenv_client::from_status(&err);
     let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
     assert_eq!(
         fields,

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::registry::Registry;
-use crate::routes::AppState;
 
 /// How long a successful authentication is reused.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
@@ -67,7 +66,8 @@ impl Authenticator {
             .authenticate(id::AuthenticateRequest {
                 key: key.to_owned(),
             })
-            .await?
+            .await
+            .map_err(|s| self.registry.failed(s))?
             .into_inner();
         let authenticated = authenticated(user)?;
         if let Ok(mut cache) = self.cache.lock() {
@@ -128,12 +128,12 @@ pub fn api_key(headers: &HeaderMap) -> Result<&str, Error> {
 
 /// Middleware: authenticates the request's key and stores [`Authenticated`] in its extensions.
 pub async fn require_key(
-    State(state): State<AppState>,
+    State(authenticator): State<Authenticator>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let key = api_key(request.headers())?;
-    let authenticated = state.authenticator.authenticate(key).await?;
+    let authenticated = authenticator.authenticate(key).await?;
     request.extensions_mut().insert(authenticated);
     Ok(next.run(request).await)
 }

@@ -8,38 +8,19 @@ use axum::response::{IntoResponse, Response};
 use execenv_core::{Error, ErrorKind};
 use serde::Serialize;
 
+/// What a handler answering JSON returns.
+pub type Answer<T> = Result<Json<T>, ApiError>;
+
 /// A failed request; answers with Connect's error body.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
 
 impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        ApiError(e)
-    }
-}
-
-impl From<tonic::Status> for ApiError {
-    fn from(status: tonic::Status) -> Self {
-        ApiError::from_upstream(status, "registry", "EXECENV_REGISTRY__URL")
-    }
-}
-
-impl ApiError {
-    /// The error a call to the service `name` failed with; when the service could not be reached,
-    /// a message naming it and the variable `variable` that sets its address.
-    pub fn from_upstream(status: tonic::Status, name: &str, variable: &str) -> Self {
-        let mut error = execenv_kit::from_status(&status);
+    /// The error with the registry's field paths in the names of Connect's JSON.
+    fn from(mut error: Error) -> Self {
         error.message = connect_paths(&error.message);
         for v in &mut error.violations {
             v.field = connect_paths(&v.field);
-        }
-        if matches!(
-            status.code(),
-            tonic::Code::Unavailable | tonic::Code::Unknown
-        ) && error.message.is_empty()
-        {
-            error.message =
-                format!("the {name} cannot be reached; check that it runs and {variable}");
         }
         ApiError(error)
     }
@@ -107,7 +88,7 @@ mod tests {
         let status = tonic::Status::failed_precondition(
             "environment x is managed by the configuration file",
         );
-        let (status, body) = ApiError::from(status).parts();
+        let (status, body) = ApiError::from(execenv_client::from_status(&status)).parts();
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(body.code, 265);
         assert!(body.error.contains("configuration file"));
@@ -119,7 +100,7 @@ mod tests {
             "python.installations[0].version",
             "\"3.11\" is not a semantic version",
         );
-        let (status, body) = ApiError::from(execenv_kit::to_status(&err)).parts();
+        let (status, body) = ApiError::from(execenv_client::from_status(&execenv_client::to_status(&err))).parts();
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body.code, 174);
         assert_eq!(body.error, err.message);
@@ -134,7 +115,7 @@ mod tests {
             ),
             execenv_core::FieldViolation::new("volume_mounts[1].target_path", "must be absolute"),
         ]);
-        let ApiError(translated) = ApiError::from(execenv_kit::to_status(&err));
+        let ApiError(translated) = ApiError::from(execenv_client::from_status(&execenv_client::to_status(&err)));
         assert_eq!(
             translated.violations[0].field,
             "volume_mounts[0].source.pvc_name"

@@ -1,5 +1,8 @@
 //! Starting the gateway: listeners, the REST API and the admin server.
 
+use std::net::SocketAddr;
+
+use execenv_kit::StartError;
 use execenv_kit::listen::bind;
 use execenv_kit::metrics::Metrics;
 use execenv_kit::readiness::Readiness;
@@ -7,29 +10,40 @@ use execenv_kit::serve_admin;
 use execenv_kit::shutdown::{DRAIN_GRACE, Shutdown, join_server};
 
 use crate::access::HttpMetrics;
+use crate::api;
 use crate::auth::Authenticator;
+use crate::config::Config;
 use crate::registry::Registry;
-use crate::routes::{self, AppState};
+use crate::state::AppState;
 use crate::upstream::Upstream;
-use crate::{Config, Running, StartError};
+
+/// A running gateway.
+pub struct Running {
+    /// The bound REST API address.
+    pub http_addr: SocketAddr,
+    /// The bound admin HTTP address.
+    pub admin_addr: SocketAddr,
+    /// Stops the gateway.
+    pub shutdown: Shutdown,
+    /// Completes when both servers have stopped.
+    pub done: tokio::task::JoinHandle<()>,
+}
 
 /// Checks the configuration, binds both listeners and serves until `shutdown`. The registry is
 /// reached lazily: a registry that is down makes requests fail 500 with code 1, not the start.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let registry = Registry::new(&config.registry.url, config.auth.service_token.clone())
+    let token = config.auth.token();
+    let registry = Registry::new(&config.registry.url, token.clone())
         .map_err(|e| StartError::Config(e.message))?;
-    let token = config.auth.service_token.clone();
     let upstreams = (
         Upstream::new(
-            "selector",
-            "EXECENV_SELECTOR__URL",
+            execenv_client::Service::Selector,
             &config.selector.url,
             token.clone(),
         )
         .map_err(|e| StartError::Config(e.message))?,
         Upstream::new(
-            "launcher",
-            "EXECENV_LAUNCHER__URL",
+            execenv_client::Service::Launcher,
             &config.launcher.url,
             token,
         )
@@ -51,7 +65,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     readiness.set_ready().await;
 
     let api = tokio::spawn(
-        axum::serve(http, routes::router(state))
+        axum::serve(http, api::router(state))
             .with_graceful_shutdown(shutdown.wait_owned())
             .into_future(),
     );

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use execenv_core::{Caller, Error, ErrorKind};
-use execenv_kit::identity::caller_from_metadata;
-use execenv_kit::status::to_status;
+use execenv_client::caller_from_metadata;
+use execenv_client::to_status;
 use execenv_proto::launcher::v1 as pb;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
-use crate::backend::{Backend, Plan};
-use crate::launch::{Launch, State};
+use crate::backend::Backend;
+use crate::launch::{Launch, Plan, State};
 use crate::selector::GrpcSelector;
 use crate::table::{Filter, Launches};
 use crate::wire;

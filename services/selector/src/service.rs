@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use execenv_core::{Error, ErrorKind};
-use execenv_kit::identity::caller_from_metadata;
-use execenv_kit::status::to_status;
+use execenv_core::{Caller, Error, ErrorKind};
+use execenv_client::caller_from_metadata;
+use execenv_client::to_status;
 use execenv_proto::selector::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -27,6 +27,14 @@ pub struct SelectorService {
     service_token: Option<String>,
 }
 
+/// A request as both calls read it.
+struct Question {
+    caller: Caller,
+    view: CatalogueView,
+    requirements: Requirements,
+    content: ContentSettings,
+}
+
 impl SelectorService {
     /// The service over `catalogue`; `service_token`, when set, is required on every call.
     pub fn new(
@@ -45,19 +53,63 @@ impl SelectorService {
 
     /// Select, as an execenv result.
     fn select(&self, request: &Request<pb::SelectRequest>) -> Result<pb::SelectResponse, Error> {
-        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())?;
-        let view = self.view()?;
-        let message = request.get_ref();
-        let requirements = requirements(message)?;
-        let content = content_settings(message);
+        let q = self.question(request, None)?;
         let selection = select::select(
-            &view.catalogue,
-            &requirements,
-            &content,
-            &caller,
+            &q.view.catalogue,
+            &q.requirements,
+            &q.content,
+            &q.caller,
             &self.settings,
         )?;
-        Ok(select_response(&selection, &view))
+        Ok(select_response(&selection, &q.view))
+    }
+
+    /// Explain, as an execenv result. Viewers may not see environments at all, so they get no
+    /// verdicts either.
+    fn explain(&self, request: &Request<pb::SelectRequest>) -> Result<pb::ExplainResponse, Error> {
+        let q = self.question(request, Some("explaining a selection"))?;
+        let explanation = select::explain(
+            &q.view.catalogue,
+            &q.requirements,
+            &q.content,
+            &q.caller,
+            &self.settings,
+        );
+        let (selection, error) = match &explanation.selection {
+            Ok(s) => (Some(select_response(s, &q.view)), String::new()),
+            // A request that cannot be explained (a malformed constraint) fails as Select does.
+            Err(e) if is_request_error(e) => return Err(e.clone()),
+            Err(e) => (None, e.message.clone()),
+        };
+        let verdicts = explanation.verdicts.iter().map(verdict).collect();
+        Ok(pb::ExplainResponse {
+            verdicts,
+            selection,
+            error,
+            revision: q.view.catalogue.revision(),
+            catalogue_age_seconds: q.view.age.as_secs_f64(),
+        })
+    }
+
+    /// What both calls start from, checked in this order: the caller (a publisher, when
+    /// `publisher_action` names what needs one), the catalogue, then the request's fields.
+    fn question(
+        &self,
+        request: &Request<pb::SelectRequest>,
+        publisher_action: Option<&str>,
+    ) -> Result<Question, Error> {
+        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())?;
+        if let Some(action) = publisher_action {
+            caller.require_publisher(action)?;
+        }
+        let view = self.view()?;
+        let message = request.get_ref();
+        Ok(Question {
+            caller,
+            view,
+            requirements: requirements(message)?,
+            content: content_settings(message),
+        })
     }
 
     fn view(&self) -> Result<CatalogueView, Error> {
@@ -87,37 +139,9 @@ impl pb::selector_server::Selector for SelectorService {
         &self,
         request: Request<pb::SelectRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
-        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())
-            .map_err(|e| to_status(&e))?;
-        // Viewers may not see environments at all, so they get no verdicts either.
-        caller
-            .require_publisher("explaining a selection")
-            .map_err(|e| to_status(&e))?;
-        let view = self.view().map_err(|e| to_status(&e))?;
-        let message = request.get_ref();
-        let requirements = requirements(message).map_err(|e| to_status(&e))?;
-        let content = content_settings(message);
-        let explanation = select::explain(
-            &view.catalogue,
-            &requirements,
-            &content,
-            &caller,
-            &self.settings,
-        );
-        let (selection, error) = match &explanation.selection {
-            Ok(s) => (Some(select_response(s, &view)), String::new()),
-            // A request that cannot be explained (a malformed constraint) fails as Select does.
-            Err(e) if is_request_error(e) => return Err(to_status(e)),
-            Err(e) => (None, e.message.clone()),
-        };
-        let verdicts = explanation.verdicts.iter().map(verdict).collect();
-        Ok(Response::new(pb::ExplainResponse {
-            verdicts,
-            selection,
-            error,
-            revision: view.catalogue.revision(),
-            catalogue_age_seconds: view.age.as_secs_f64(),
-        }))
+        SelectorService::explain(self, &request)
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
     }
 }
 

@@ -241,7 +241,7 @@ async fn select_answers_from_the_catalogue_with_its_revision_and_a_zero_age() {
         "{}",
         none.message()
     );
-    let violations = execenv_kit::status::from_status(&none).violations;
+    let violations = execenv_client::from_status(&none).violations;
     assert_eq!(violations.len(), 2, "one reason per environment");
     assert!(violations[0].field.starts_with("environments["));
 

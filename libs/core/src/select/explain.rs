@@ -2,12 +2,13 @@
 //! the failure that says what was asked and why nothing fits.
 
 use super::catalogue::{Catalogue, Entry, installation_count};
-use super::query::{INCOMPATIBLE, Need, Query, Target, closeness_of, distance_of};
-use super::version::parse_installed;
-use super::{
-    ChosenInstallation, Explanation, SelectedBy, Selection, Verdict, VerdictOutcome,
-    VersionMatching, environment_violation,
+use super::outcome::{
+    ChosenInstallation, Closeness, Explanation, SelectedBy, Selection, Verdict, VerdictOutcome,
+    environment_violation,
 };
+use super::query::{INCOMPATIBLE, Need, Query, Target, closeness_of, distance_of};
+use super::request::VersionMatching;
+use super::version::parse_installed;
 use crate::error::{Error, ErrorKind, FieldViolation};
 use crate::identity::Caller;
 use crate::model::{DEFAULT_CLUSTER_NAME, Language, Matching};
@@ -218,13 +219,13 @@ fn comparison(catalogue: &Catalogue, query: &Query<'_>, w: u32, p: u32) -> Strin
     }
 }
 
-fn describe_closeness(closeness: super::Closeness, need: &Need<'_>) -> &'static str {
+fn describe_closeness(closeness: Closeness, need: &Need<'_>) -> &'static str {
     match (closeness, need.version.is_some()) {
-        (super::Closeness::Exact, _) => "exact",
-        (super::Closeness::MajorMinor, _) => "same major.minor",
-        (super::Closeness::Major, _) => "same major",
-        (super::Closeness::Constraint, true) => "another major, within the constraint",
-        (super::Closeness::Constraint, false) => "within the constraint",
+        (Closeness::Exact, _) => "exact",
+        (Closeness::MajorMinor, _) => "same major.minor",
+        (Closeness::Major, _) => "same major",
+        (Closeness::Constraint, true) => "another major, within the constraint",
+        (Closeness::Constraint, false) => "within the constraint",
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{LanguageNeed, Requirements};
+use super::request::{LanguageNeed, Requirements};
 use crate::error::{Error, FieldViolation};
 
 /// Parses Connect's manifest.json: environment.identifier, environment.image,

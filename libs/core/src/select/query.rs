@@ -4,8 +4,9 @@
 use uuid::Uuid;
 
 use super::catalogue::{Catalogue, Distinct, Entry, RANKED};
+use super::outcome::{Closeness, SelectedBy};
+use super::request::{ContentSettings, MatchingSettings, Requirements, VersionMatching};
 use super::version::{Constraint, Ver, parse_requested};
-use super::{Closeness, ContentSettings, Requirements, SelectedBy, VersionMatching};
 use crate::error::{Error, FieldViolation};
 use crate::identity::Caller;
 use crate::model::{Language, Matching};
@@ -54,7 +55,7 @@ impl<'r> Query<'r> {
         catalogue: &Catalogue,
         requirements: &'r Requirements,
         content: &'r ContentSettings,
-        settings: &super::MatchingSettings,
+        settings: &MatchingSettings,
     ) -> Result<Query<'r>, Error> {
         let mut violations = Vec::new();
         let mut needs = Vec::new();

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)]
-//! One or more tests per rule of issue 5, named after the rule.
+//! One or more tests per selection rule, named after the rule (`rule1_…`).
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -8,7 +8,8 @@ use super::*;
 use crate::error::ErrorKind;
 use crate::identity::Role;
 use crate::model::{
-    DEFAULT_CLUSTER_NAME, EnvironmentSpec, Installation, Matching, Permission, Principal,
+    DEFAULT_CLUSTER_NAME, Environment, EnvironmentSpec, Installation, Language, Matching,
+    Permission, Principal,
 };
 
 const BASE: &str = "ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy";

@@ -9,7 +9,7 @@ use super::tests::{env, g};
 use super::*;
 use crate::error::ErrorKind;
 use crate::identity::Role;
-use crate::model::{Matching, Permission, Principal};
+use crate::model::{Environment, Language, Matching, Permission, Principal};
 
 const PYTHON: [&str; 6] = ["3.8.18", "3.10.4", "3.11.2", "3.11.9", "3.12.4", "3.13.0"];
 const R: [&str; 6] = ["3.6.3", "4.0.5", "4.3.1", "4.3.3", "4.4.1", "5.0.0"];

@@ -3,16 +3,16 @@
 use super::*;
 use crate::error::ErrorKind;
 
-const IMAGE: &str = "ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy";
+pub(super) const IMAGE: &str = "ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy";
 
-fn draft(name: &str) -> EnvironmentDraft {
+pub(super) fn draft(name: &str) -> EnvironmentDraft {
     EnvironmentDraft {
         name: Some(name.to_owned()),
         ..Default::default()
     }
 }
 
-fn inst(version: &str, path: &str) -> Installation {
+pub(super) fn inst(version: &str, path: &str) -> Installation {
     Installation {
         version: version.to_owned(),
         path: path.to_owned(),
@@ -30,7 +30,7 @@ fn nfs(host: &str, export_path: &str, target_path: &str) -> VolumeMountDraft {
     }
 }
 
-fn pvc(claim_name: &str, target_path: &str) -> VolumeMountDraft {
+pub(super) fn pvc(claim_name: &str, target_path: &str) -> VolumeMountDraft {
     VolumeMountDraft {
         source: Some(VolumeSource::Pvc {
             claim_name: claim_name.to_owned(),
@@ -67,7 +67,7 @@ fn assert_valid(d: &EnvironmentDraft) -> EnvironmentSpec {
     }
 }
 
-fn fields(v: &[FieldViolation]) -> Vec<&str> {
+pub(super) fn fields(v: &[FieldViolation]) -> Vec<&str> {
     v.iter().map(|f| f.field.as_str()).collect()
 }
 
@@ -96,10 +96,6 @@ fn with_mounts(mounts: Vec<VolumeMountDraft>) -> EnvironmentDraft {
     }
 }
 
-fn sha(hex_digit: char) -> String {
-    std::iter::repeat_n(hex_digit, 64).collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // defaults
 
@@ -115,22 +111,16 @@ fn minimal_environment_gets_defaults() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// image references
+// the image name (its grammar is tested in image_reference/tests.rs)
 
 #[test]
-fn common_image_references_are_accepted() {
-    let digest = format!("img@sha256:{}", sha('a'));
-    let tag_and_digest = format!("img:tag@sha256:{}", sha('0'));
+fn a_valid_image_reference_is_kept_as_the_name() {
+    let digest = format!("img@sha256:{}", "a".repeat(64));
     for name in [
         "ubuntu",
-        "ubuntu:22.04",
         IMAGE,
         "localhost:5000/team/img:v1",
-        "registry.example.com:8443/a/b/c",
         digest.as_str(),
-        tag_and_digest.as_str(),
-        "my_org/my__img",
-        "a-b--c/x",
     ] {
         let spec = assert_valid(&draft(name));
         assert_eq!(spec.name, name);
@@ -145,54 +135,18 @@ fn missing_image_reference_is_required() {
 
 #[test]
 fn malformed_image_references_are_rejected_on_name() {
-    let too_long = "a".repeat(256);
     for (name, why) in [
         ("Ubuntu", "path component \"Ubuntu\""),
-        ("bad image", "path component \"bad image\""),
-        ("img:", "the tag must be"),
         ("img:-x", "the tag must be"),
-        ("/img", "path component \"\""),
-        ("img/", "path component \"\""),
-        ("a//b", "path component \"\""),
         ("img@sha256:xyz", "the digest must be"),
-        ("img@sha256", "the digest must be ALGORITHM:HEX"),
-        (
-            "myhost:port/x",
-            "\"myhost:port\" is not a registry host[:port]",
-        ),
-        ("localhost:/x", "is not a registry host[:port]"),
-        (too_long.as_str(), "longer than 255 characters"),
-        ("-img", "path component \"-img\""),
-        ("img-", "path component \"img-\""),
-        ("a._b", "path component \"a._b\""),
-        ("a___b", "path component \"a___b\""),
     ] {
-        let v = violations_of(&draft(name));
-        assert_eq!(fields(&v), ["name"], "{name:?}: {v:?}");
-        assert!(
-            v[0].description
-                .contains("is not a valid container image reference"),
-            "{name:?}: {}",
-            v[0].description
+        assert_one_violation(
+            &draft(name),
+            "name",
+            "is not a valid container image reference",
         );
-        assert!(
-            v[0].description.contains(why),
-            "{name:?}: {:?} should contain {why:?}",
-            v[0].description
-        );
+        assert_one_violation(&draft(name), "name", why);
     }
-}
-
-#[test]
-fn image_reference_of_exactly_255_characters_is_accepted() {
-    assert_valid(&draft(&"a".repeat(MAX_IMAGE_NAME_LEN)));
-}
-
-#[test]
-fn tag_longer_than_128_characters_is_rejected() {
-    let name = format!("img:{}", "t".repeat(129));
-    assert_one_violation(&draft(&name), "name", "the tag must be 1-128");
-    assert_valid(&draft(&format!("img:{}", "t".repeat(128))));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -780,186 +734,4 @@ fn check_spec_returns_the_spec_despite_earlier_violations_of_other_drafts() {
     let spec = check_spec(&draft(IMAGE), "x.", &mut violations);
     assert_eq!(spec.map(|s| s.name), Some(IMAGE.to_owned()));
     assert_eq!(violations.len(), 1);
-}
-
-// ---------------------------------------------------------------------------------------------
-// updates
-
-fn current() -> EnvironmentSpec {
-    EnvironmentSpec {
-        name: IMAGE.to_owned(),
-        title: Some("Old title".to_owned()),
-        description: Some("Old description".to_owned()),
-        cluster_name: "gpu".to_owned(),
-        matching: Matching::Exact,
-        supervisor: Some("/opt/supervisor.sh".to_owned()),
-        python: vec![inst("3.11.9", "/opt/python/3.11.9/bin/python3")],
-        r: vec![inst("4.4.1", "/opt/R/4.4.1/bin/R")],
-        quarto: vec![inst("1.4.557", "/opt/quarto/bin/quarto")],
-        tensorflow: Vec::new(),
-        volume_mounts: vec![VolumeMount {
-            source: VolumeSource::Pvc {
-                claim_name: "data".to_owned(),
-            },
-            target_path: "/mnt/data".to_owned(),
-            read_only: true,
-        }],
-    }
-}
-
-fn mask(paths: &[&str]) -> Vec<String> {
-    paths.iter().map(|p| (*p).to_owned()).collect()
-}
-
-#[test]
-fn update_with_empty_mask_replaces_every_updatable_field() {
-    let d = EnvironmentDraft {
-        title: Some("New title".to_owned()),
-        python: vec![inst("3.12.4", "/opt/python/3.12.4/bin/python3")],
-        ..Default::default()
-    };
-    let spec = apply_update(&current(), &d, &[]).expect("valid");
-    assert_eq!(
-        spec,
-        EnvironmentSpec {
-            name: IMAGE.to_owned(),
-            title: Some("New title".to_owned()),
-            description: None,
-            cluster_name: "Kubernetes".to_owned(),
-            matching: Matching::Any,
-            supervisor: None,
-            python: vec![inst("3.12.4", "/opt/python/3.12.4/bin/python3")],
-            r: Vec::new(),
-            quarto: Vec::new(),
-            tensorflow: Vec::new(),
-            volume_mounts: Vec::new(),
-        }
-    );
-}
-
-#[test]
-fn update_with_title_mask_changes_only_the_title() {
-    let d = EnvironmentDraft {
-        title: Some("New title".to_owned()),
-        description: Some("ignored".to_owned()),
-        matching: Some("none".to_owned()),
-        ..Default::default()
-    };
-    let spec = apply_update(&current(), &d, &mask(&["title"])).expect("valid");
-    assert_eq!(
-        spec,
-        EnvironmentSpec {
-            title: Some("New title".to_owned()),
-            ..current()
-        }
-    );
-}
-
-#[test]
-fn update_with_several_mask_paths_takes_each_of_them() {
-    let d = EnvironmentDraft {
-        matching: Some("none".to_owned()),
-        volume_mounts: vec![pvc("other", "/mnt/other")],
-        ..Default::default()
-    };
-    let spec = apply_update(&current(), &d, &mask(&["matching", "volume_mounts", "r"])).unwrap();
-    assert_eq!(spec.matching, Matching::None);
-    assert!(spec.r.is_empty());
-    assert_eq!(spec.volume_mounts.len(), 1);
-    assert_eq!(spec.volume_mounts[0].target_path, "/mnt/other");
-    assert_eq!(spec.title, current().title);
-    assert_eq!(spec.python, current().python);
-}
-
-#[test]
-fn update_mask_naming_name_is_rejected_because_it_cannot_change() {
-    let d = EnvironmentDraft {
-        name: Some(IMAGE.to_owned()),
-        ..Default::default()
-    };
-    let err = apply_update(&current(), &d, &mask(&["name"])).unwrap_err();
-    assert_eq!(fields(&err.violations), ["name"]);
-    assert!(
-        err.violations[0]
-            .description
-            .contains("the image name of an environment cannot be changed")
-    );
-}
-
-#[test]
-fn update_draft_with_another_name_is_rejected_because_it_cannot_change() {
-    let d = draft("ubuntu:24.04");
-    let err = apply_update(&current(), &d, &[]).unwrap_err();
-    assert_eq!(fields(&err.violations), ["name"]);
-    assert!(err.violations[0].description.contains("cannot be changed"));
-    assert!(err.violations[0].description.contains(IMAGE));
-}
-
-#[test]
-fn update_draft_with_the_current_name_is_accepted() {
-    let d = EnvironmentDraft {
-        title: Some("Same image".to_owned()),
-        ..draft(IMAGE)
-    };
-    let spec = apply_update(&current(), &d, &mask(&["title"])).expect("valid");
-    assert_eq!(spec.name, IMAGE);
-    assert_eq!(spec.title.as_deref(), Some("Same image"));
-}
-
-#[test]
-fn unknown_update_mask_path_is_rejected_listing_the_updatable_fields() {
-    let err =
-        apply_update(&current(), &EnvironmentDraft::default(), &mask(&["titel"])).unwrap_err();
-    assert_eq!(fields(&err.violations), ["update_mask"]);
-    let d = &err.violations[0].description;
-    assert!(d.contains("\"titel\" is not an updatable field"), "{d}");
-    assert!(
-        d.contains(
-            "title, description, cluster_name, matching, supervisor, python, r, quarto, tensorflow, volume_mounts"
-        ),
-        "{d}"
-    );
-}
-
-#[test]
-fn update_producing_an_invalid_spec_is_rejected_with_its_violations() {
-    let d = EnvironmentDraft {
-        python: vec![inst("3.11", "/opt/python/bin/python3")],
-        ..Default::default()
-    };
-    let err = apply_update(&current(), &d, &mask(&["python"])).unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidArgument);
-    assert_eq!(fields(&err.violations), ["python.installations[0].version"]);
-    assert!(err.violations[0].description.contains("3.11.0"));
-}
-
-#[test]
-fn update_reports_name_and_spec_violations_together() {
-    let d = EnvironmentDraft {
-        python: vec![inst("3.11", "/opt/python/bin/python3")],
-        ..draft("ubuntu")
-    };
-    let err = apply_update(&current(), &d, &mask(&["python", "bogus"])).unwrap_err();
-    assert_eq!(
-        fields(&err.violations),
-        ["name", "update_mask", "python.installations[0].version"]
-    );
-}
-
-#[test]
-fn update_clears_the_supervisor_when_masked_with_none() {
-    let spec = apply_update(
-        &current(),
-        &EnvironmentDraft::default(),
-        &mask(&["supervisor"]),
-    )
-    .expect("valid");
-    assert_eq!(spec.supervisor, None);
-    assert_eq!(
-        spec,
-        EnvironmentSpec {
-            supervisor: None,
-            ..current()
-        }
-    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{SubsecRound, Utc};
 use execenv_core::accounts::{self, KeyOwner, Lookup, NewApiKey, User, UserDraft, UserUpdate, key};
 use execenv_core::{Caller, Error, ErrorKind};
-use execenv_kit::identity::{GROUPS_HEADER, ROLE_HEADER, USER_HEADER};
+use execenv_client::identity::{GROUPS_HEADER, ROLE_HEADER, USER_HEADER};
 use execenv_proto::identity::v1 as id;
 use execenv_proto::identity::v1::identity_server::Identity;
 use execenv_store::Store;
@@ -37,7 +37,7 @@ impl IdentityService {
         let caller = self.registry.caller(req)?;
         caller
             .require_admin(action)
-            .map_err(|e| execenv_kit::status::to_status(&e))?;
+            .map_err(|e| execenv_client::to_status(&e))?;
         Ok(caller)
     }
 
@@ -352,7 +352,7 @@ impl Identity for IdentityService {
             .iter()
             .any(|h| md.get(*h).is_some())
         {
-            return Err(execenv_kit::status::to_status(&Error::new(
+            return Err(execenv_client::to_status(&Error::new(
                 ErrorKind::PermissionDenied,
                 "Authenticate is for execenv services (the gateway): call it as the service, without identity headers",
             )));

@@ -7,7 +7,7 @@
 {{- define "launcher.env" -}}
 - name: EXECENV_CONFIG
   value: /etc/execenv/launcher/config.yaml
-- name: EXECENV_BACKEND
+- name: EXECENV_LAUNCHER__BACKEND
   value: kubernetes
 - name: EXECENV_SELECTOR__URL
   value: {{ include "common.grpcUrl" (list . "selector" .Values.selectorUrl) | quote }}

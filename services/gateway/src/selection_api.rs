@@ -4,7 +4,8 @@
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::{Extension, Json};
+use axum::routing::post;
+use axum::{Extension, Json, Router};
 use execenv_core::Error;
 use execenv_proto::selector::v1 as sel;
 use execenv_proto::views::{ExplanationView, SelectionView};
@@ -12,9 +13,17 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
+use crate::body::object;
 use crate::environment::ConnectEnvironment;
 use crate::error::ApiError;
-use crate::routes::{AppState, object};
+use crate::state::AppState;
+
+/// The routes, relative to `/__api__/execenv/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/select", post(select))
+        .route("/explain", post(explain))
+}
 
 /// What the content needs, as the selector's `Requirements` (every field optional).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]

@@ -4,8 +4,14 @@ use super::*;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, header};
 use execenv_kit::metrics::Metrics;
-use serde_json::json;
+use serde_json::Value;
 use tower::ServiceExt;
+
+use crate::access::HttpMetrics;
+use crate::auth::Authenticator;
+use crate::registry::Registry;
+use crate::server_settings_api::CONNECT_VERSION;
+use crate::upstream::Upstream;
 
 /// A router whose registry is never reached (a port nothing listens on; connects lazily), and
 /// the metrics it records in.
@@ -17,16 +23,14 @@ fn app() -> (Router, Metrics) {
         registry,
         (
             Upstream::new(
-                "selector",
-                "EXECENV_SELECTOR__URL",
-                "http://127.0.0.1:1",
+            execenv_client::Service::Selector,
+            "http://127.0.0.1:1",
                 None,
             )
             .unwrap(),
             Upstream::new(
-                "launcher",
-                "EXECENV_LAUNCHER__URL",
-                "http://127.0.0.1:1",
+            execenv_client::Service::Launcher,
+            "http://127.0.0.1:1",
                 None,
             )
             .unwrap(),
@@ -127,21 +131,6 @@ async fn an_unreachable_registry_is_a_json_error_not_a_hang() {
     );
 }
 
-#[test]
-fn filters_compare_text_fields_and_ignore_unknown_keys() {
-    let env = json!({"name": "img", "title": null, "id": "3"});
-    let f = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect::<Vec<_>>()
-    };
-    assert!(matches_filters(&env, &f(&[("name", "img"), ("id", "3")])));
-    assert!(!matches_filters(&env, &f(&[("name", "other")])));
-    assert!(matches_filters(&env, &f(&[("page", "2")])));
-    assert!(!matches_filters(&env, &f(&[("title", "t")])));
-}
-
 #[tokio::test]
 async fn the_openapi_document_is_served_without_a_key_and_documents_every_route() {
     let (status, content_type, doc) = call(
@@ -162,5 +151,65 @@ async fn the_openapi_document_is_served_without_a_key_and_documents_every_route(
         "/__api__/execenv/v1/launches/{id}/logs",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+}
+
+/// Every (method, path) of the OpenAPI document, path parameters filled in with `x`.
+fn documented_routes() -> Vec<(String, String)> {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete: String = path
+            .split('/')
+            .map(|part| if part.starts_with('{') { "x" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if item.get(method).is_some() {
+                routes.push((method.to_uppercase(), concrete.clone()));
+            }
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served_and_all_but_two_need_a_key() {
+    let public = ["/__api__/server_settings", "/__api__/openapi.json"];
+    let routes = documented_routes();
+    assert_eq!(routes.len(), 23, "{routes:?}");
+    for (method, path) in routes {
+        let request = Request::builder()
+            .method(method.as_str())
+            .uri(&path)
+            .body(Body::empty())
+            .unwrap();
+        let (status, content_type, body) = call(request).await;
+        assert_eq!(content_type, "application/json", "{method} {path}");
+        if public.contains(&path.as_str()) {
+            assert_eq!(status, StatusCode::OK, "{method} {path}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+            assert_eq!(body["code"], 30, "{method} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_method_a_route_does_not_have_is_a_json_405() {
+    for path in [
+        "/__api__/server_settings",
+        "/__api__/v1/environments/x",
+        "/__api__/execenv/v1/launches/x/cancel",
+    ] {
+        let request = Request::builder()
+            .method("PATCH")
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let (status, content_type, body) = call(request).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(content_type, "application/json", "{path}");
+        assert_eq!(body["code"], 2, "{path}: {body}");
     }
 }

@@ -3,7 +3,8 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::{Extension, Json};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use execenv_core::Error;
 use execenv_proto::convert::timestamp;
@@ -14,7 +15,12 @@ use serde_json::Value;
 use crate::auth::Authenticated;
 use crate::environment::rfc3339;
 use crate::error::ApiError;
-use crate::routes::AppState;
+use crate::state::AppState;
+
+/// The route, relative to `/__api__/execenv/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/changes", get(list))
+}
 
 /// The query: every parameter optional.
 #[derive(Debug, Default, Deserialize)]
@@ -109,7 +115,8 @@ pub async fn list(
         .registry()
         .environments(&who.caller)
         .list_changes(request)
-        .await?
+        .await
+        .map_err(|s| state.registry().failed(s))?
         .into_inner();
     let changes = page
         .changes

@@ -2,9 +2,10 @@
 //! language offered by the environments the caller may use, each with the cluster and image
 //! that provide it (connect-spec §1.8).
 
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::{Extension, response::IntoResponse, response::Response};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
 use execenv_core::Error;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
@@ -12,7 +13,13 @@ use serde::Serialize;
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::routes::{AppState, every_environment};
+use crate::listing::every_environment;
+use crate::state::AppState;
+
+/// The route, relative to `/__api__/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/server_settings/{language}", get(offered))
+}
 
 /// The languages an environment has installations of.
 pub const LANGUAGES: [&str; 4] = ["python", "r", "quarto", "tensorflow"];

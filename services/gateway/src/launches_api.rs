@@ -8,7 +8,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::routing::{self, post};
+use axum::{Extension, Json, Router};
 use execenv_core::Error;
 use execenv_proto::launcher::v1 as pb;
 use execenv_proto::views::LaunchView;
@@ -17,9 +18,19 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
+use crate::body::object;
 use crate::error::ApiError;
-use crate::routes::{AppState, object};
-use crate::selection::RequirementsJson;
+use crate::selection_api::RequirementsJson;
+use crate::state::AppState;
+
+/// The routes, relative to `/__api__/execenv/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/launches", routing::get(list).post(start))
+        .route("/launches/{id}", routing::get(get))
+        .route("/launches/{id}/cancel", post(cancel))
+        .route("/launches/{id}/logs", routing::get(logs))
+}
 
 /// The content to launch.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -1,0 +1,83 @@
+//! The REST API as one router: each resource's routes come from its `*_api` module, composed
+//! here under Connect's prefix (`/__api__/v1`, behind an API key) or execenv's own
+//! (`/__api__/execenv/v1`, likewise), with what belongs to the API as a whole: the OpenAPI
+//! document, the JSON answers for an unknown route or method, and the access log and metrics of
+//! every request. No resource module imports this one. Every answer is JSON (a 204 has no body);
+//! every failure is Connect's error body.
+
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use execenv_core::{Error, ErrorKind};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::{
+    access, auth, changes_api, environments_api, installations_api, launches_api, permissions_api,
+    selection_api, server_settings_api, users_api,
+};
+
+/// Every route, each request logged and counted; the ones under `/__api__/v1` and
+/// `/__api__/execenv/v1` need an API key.
+pub fn router(state: AppState) -> Router {
+    let require_key =
+        || middleware::from_fn_with_state(state.authenticator().clone(), auth::require_key);
+    let connect = Router::new()
+        .merge(users_api::routes())
+        .merge(installations_api::routes())
+        .merge(environments_api::routes())
+        .merge(permissions_api::routes())
+        .route_layer(require_key());
+    let own = Router::new()
+        .merge(changes_api::routes())
+        .merge(selection_api::routes())
+        .merge(launches_api::routes())
+        .route_layer(require_key());
+    Router::new()
+        .merge(server_settings_api::routes())
+        .route("/__api__/openapi.json", get(openapi))
+        .nest("/__api__/v1", connect)
+        .nest("/__api__/execenv/v1", own)
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        .layer(middleware::from_fn_with_state(
+            state.metrics().clone(),
+            access::observe,
+        ))
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of every route (`services/gateway/openapi.json`), served as written.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+async fn no_route() -> Response {
+    ApiError(Error::new(
+        ErrorKind::NotFound,
+        "no such API route; environments are under /__api__/v1/environments",
+    ))
+    .into_response()
+}
+
+async fn no_method() -> Response {
+    let body = ErrorBody {
+        code: execenv_core::error::connect_code::BAD_REQUEST,
+        error: "this route does not accept that method; see the API documentation for its methods"
+            .to_owned(),
+        payload: None,
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;

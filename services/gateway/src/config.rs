@@ -1,0 +1,105 @@
+//! The gateway's configuration: where it listens and which host name it reports, the services it
+//! calls; every setting documented for `--help`, `--print-settings` and docs/configuration.md.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use execenv_kit::config::{
+    AuthConfig, LauncherConfig, RegistryConfig, SelectorConfig, TelemetryConfig,
+};
+use execenv_kit::settings::{self, ServiceConfig, Setting};
+use serde::{Deserialize, Serialize};
+
+/// The gateway's configuration (`EXECENV_…` variables override the YAML file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Listen addresses and the host name reported to clients (`EXECENV_SERVER__…`).
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The registry the environments, users and keys live in.
+    #[serde(default)]
+    pub registry: RegistryConfig,
+    /// The selector `select` and `explain` ask (`EXECENV_SELECTOR__URL`).
+    #[serde(default)]
+    pub selector: SelectorConfig,
+    /// The launcher `launches` calls (`EXECENV_LAUNCHER__URL`).
+    #[serde(default)]
+    pub launcher: LauncherConfig,
+    /// Logs and traces.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// Service token, sent to the registry, the selector and the launcher.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// Where the gateway listens: the REST API and the admin server (`/metrics`, `/healthz`, `/readyz`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// REST API listen address (`EXECENV_SERVER__HTTP_ADDR`), default 0.0.0.0:3939.
+    pub http_addr: SocketAddr,
+    /// Admin HTTP listen address (`EXECENV_SERVER__ADMIN_ADDR`), default 0.0.0.0:9455.
+    pub admin_addr: SocketAddr,
+    /// The host name `/__api__/server_settings` reports (`EXECENV_SERVER__HOSTNAME`); this
+    /// machine's host name when unset.
+    pub hostname: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            http_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 3939)),
+            admin_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9455)),
+            hostname: None,
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    const BINARY: &'static str = "execenv-gateway";
+
+    fn settings() -> Vec<Setting> {
+        let own = [
+            Setting {
+                key: "server.http_addr",
+                meaning: "REST API listen address (HOST:PORT): Connect's /__api__/v1 and execenv's /__api__/execenv/v1",
+            },
+            Setting {
+                key: "server.admin_addr",
+                meaning: "admin HTTP listen address: Prometheus /metrics, /healthz, /readyz",
+            },
+            Setting {
+                key: "server.hostname",
+                meaning: "the host name /__api__/server_settings reports; unset: this machine's host name",
+            },
+            settings::REGISTRY_URL,
+            Setting {
+                key: "selector.url",
+                meaning: "gRPC URL of execenv-selector, which select and explain ask",
+            },
+            Setting {
+                key: "launcher.url",
+                meaning: "gRPC URL of execenv-launcher, which launches are sent to",
+            },
+        ];
+        let auth = [Setting {
+            key: "auth.service_token",
+            meaning: "shared secret sent with every call to the registry, the selector and the launcher (authorization: Bearer TOKEN); unset: none sent (shown masked)",
+        }];
+        [&own[..], settings::TELEMETRY, &auth].concat()
+    }
+
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_documented() {
+        assert_eq!(settings::undocumented::<Config>(), (vec![], vec![]));
+    }
+}

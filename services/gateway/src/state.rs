@@ -1,0 +1,69 @@
+//! What every handler shares: the clients of the services the gateway calls, the authenticator,
+//! the host name it reports and the request metrics. Handlers read it through axum's `State`.
+
+use crate::access::HttpMetrics;
+use crate::auth::Authenticator;
+use crate::registry::Registry;
+use crate::upstream::Upstream;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    authenticator: Authenticator,
+    registry: Registry,
+    selector: Upstream,
+    launcher: Upstream,
+    hostname: String,
+    metrics: HttpMetrics,
+}
+
+impl AppState {
+    /// The state of a gateway calling `registry`, `selector` and `launcher`, reporting
+    /// `hostname`, counting requests in `metrics`.
+    pub fn new(
+        authenticator: Authenticator,
+        registry: Registry,
+        (selector, launcher): (Upstream, Upstream),
+        hostname: String,
+        metrics: HttpMetrics,
+    ) -> Self {
+        AppState {
+            authenticator,
+            registry,
+            selector,
+            launcher,
+            hostname,
+            metrics,
+        }
+    }
+
+    /// Turns API keys into people.
+    pub(crate) fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// The registry client.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The selector client.
+    pub(crate) fn selector(&self) -> &Upstream {
+        &self.selector
+    }
+
+    /// The launcher client.
+    pub(crate) fn launcher(&self) -> &Upstream {
+        &self.launcher
+    }
+
+    /// The host name `/__api__/server_settings` reports.
+    pub(crate) fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// The series every request is counted in.
+    pub(crate) fn metrics(&self) -> &HttpMetrics {
+        &self.metrics
+    }
+}
