@@ -8,10 +8,10 @@ use execenv_proto::identity::v1 as id;
 use serde::Serialize;
 
 use crate::accounts_args::{GroupsCommand, KeysCommand, MemberArgs, UserUpdateArgs, UsersCommand};
-use crate::args::{GlobalArgs, OutputFormat};
-use crate::commands::Report;
-use crate::connection::Identity;
+use crate::args::OutputFormat;
 use crate::render::{self, NONE, key_values, or_none, table, time};
+use crate::report::Report;
+use crate::session::Session;
 
 /// What `keys create` prints once: the secret and the key as listed.
 #[derive(Debug, Clone, Serialize)]
@@ -27,8 +27,8 @@ pub const KEY_NOTE: &str =
     "store this key now: it cannot be shown again (execenv keeps only its digest)";
 
 /// Runs `users …`.
-pub async fn users(g: &GlobalArgs, command: UsersCommand) -> Result<Report, Error> {
-    let format = g.output;
+pub async fn users(session: &Session, command: UsersCommand) -> Result<Report, Error> {
+    let format = session.output();
     let update = |user: String, disabled: bool| id::UpdateUserRequest {
         user,
         disabled: Some(disabled),
@@ -46,14 +46,16 @@ pub async fn users(g: &GlobalArgs, command: UsersCommand) -> Result<Report, Erro
                 first_name: a.names.first_name,
                 last_name: a.names.last_name,
             };
-            let created = Identity::connect(g)
+            let created = session
+                .identity()
                 .await?
                 .call(|mut c| async move { c.create_user(request).await })
                 .await?;
-            return one_report(&User::try_from(created)?, format, user_block);
+            return Report::one(&User::try_from(created)?, format, user_block);
         }
         UsersCommand::List => {
-            let listed = Identity::connect(g)
+            let listed = session
+                .identity()
                 .await?
                 .call(|mut c| async move { c.list_users(id::ListUsersRequest {}).await })
                 .await?;
@@ -66,15 +68,17 @@ pub async fn users(g: &GlobalArgs, command: UsersCommand) -> Result<Report, Erro
         }
         UsersCommand::Get { user } => {
             let request = id::GetUserRequest { user };
-            let found = Identity::connect(g)
+            let found = session
+                .identity()
                 .await?
                 .call(|mut c| async move { c.get_user(request).await })
                 .await?;
-            return one_report(&User::try_from(found)?, format, user_block);
+            return Report::one(&User::try_from(found)?, format, user_block);
         }
         UsersCommand::Delete { user } => {
             let request = id::DeleteUserRequest { user: user.clone() };
-            Identity::connect(g)
+            session
+                .identity()
                 .await?
                 .call(|mut c| async move { c.delete_user(request).await })
                 .await?;
@@ -83,11 +87,12 @@ pub async fn users(g: &GlobalArgs, command: UsersCommand) -> Result<Report, Erro
             )));
         }
     };
-    let updated = Identity::connect(g)
+    let updated = session
+        .identity()
         .await?
         .call(|mut c| async move { c.update_user(request).await })
         .await?;
-    one_report(&User::try_from(updated)?, format, user_block)
+    Report::one(&User::try_from(updated)?, format, user_block)
 }
 
 /// The `UpdateUser` request for `users update`; InvalidArgument when no flag is given.
@@ -111,9 +116,9 @@ pub fn update_request(a: &UserUpdateArgs) -> Result<id::UpdateUserRequest, Error
 }
 
 /// Runs `groups …`.
-pub async fn groups(g: &GlobalArgs, command: GroupsCommand) -> Result<Report, Error> {
-    let format = g.output;
-    let mut identity = Identity::connect(g).await?;
+pub async fn groups(session: &Session, command: GroupsCommand) -> Result<Report, Error> {
+    let format = session.output();
+    let identity = session.identity().await?;
     let group = match command {
         GroupsCommand::Create { name } => {
             let request = id::CreateGroupRequest { name };
@@ -154,7 +159,7 @@ pub async fn groups(g: &GlobalArgs, command: GroupsCommand) -> Result<Report, Er
                 .await?
         }
     };
-    one_report(&Group::try_from(group)?, format, group_block)
+    Report::one(&Group::try_from(group)?, format, group_block)
 }
 
 fn member_request(a: MemberArgs) -> id::GroupMemberRequest {
@@ -165,9 +170,9 @@ fn member_request(a: MemberArgs) -> id::GroupMemberRequest {
 }
 
 /// Runs `keys …`.
-pub async fn keys(g: &GlobalArgs, command: KeysCommand) -> Result<Report, Error> {
-    let format = g.output;
-    let mut identity = Identity::connect(g).await?;
+pub async fn keys(session: &Session, command: KeysCommand) -> Result<Report, Error> {
+    let format = session.output();
+    let identity = session.identity().await?;
     match command {
         KeysCommand::Create { user, name } => {
             let request = id::CreateApiKeyRequest { user, name };
@@ -212,7 +217,7 @@ pub async fn keys(g: &GlobalArgs, command: KeysCommand) -> Result<Report, Error>
             let disabled = identity
                 .call(|mut c| async move { c.disable_api_key(request).await })
                 .await?;
-            one_report(&ApiKey::try_from(disabled)?, format, key_block)
+            Report::one(&ApiKey::try_from(disabled)?, format, key_block)
         }
         KeysCommand::Delete { id: key } => {
             let request = id::DeleteApiKeyRequest { id: key.clone() };
@@ -224,31 +229,16 @@ pub async fn keys(g: &GlobalArgs, command: KeysCommand) -> Result<Report, Error>
     }
 }
 
-fn one_report<T: Serialize>(
-    item: &T,
-    format: OutputFormat,
-    block: fn(&T) -> String,
-) -> Result<Report, Error> {
-    match format {
-        OutputFormat::Table => Ok(Report::text(block(item))),
-        _ => Ok(Report::text(render::document(item, format)?)),
-    }
-}
-
+/// A whole list (accounts come in one page), counted in the note.
 fn list_report<T: Serialize>(
     items: &[T],
     format: OutputFormat,
     rows: fn(&[T]) -> String,
     noun: &str,
 ) -> Result<Report, Error> {
-    match format {
-        OutputFormat::Table => Ok(Report {
-            stdout: rows(items),
-            note: Some(render::list_footer(items.len(), None, noun, "")),
-            exit_code: 0,
-        }),
-        _ => Ok(Report::text(render::document(&items, format)?)),
-    }
+    Report::list(items, format, rows, || {
+        render::list_footer(items.len(), None, noun, "")
+    })
 }
 
 /// The `users list` table.

@@ -3,228 +3,28 @@
 //! with fixed accounts and records what it receives.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
-use chrono::TimeZone;
-use clap::Parser;
 use execenv_core::ErrorKind;
-use execenv_proto::identity::v1::identity_server::{Identity as IdentityService, IdentityServer};
-use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::*;
-use crate::args::Cli;
+use crate::cli::Cli;
 use crate::commands::run;
+use crate::testing::fake_identity::{ALICE, FakeIdentity, SECRET};
+use crate::testing::{against, closed_address, parse, serve};
 
-const SECRET: &str = "ee_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA";
-
-fn user(username: &str, disabled: bool) -> id::User {
-    let t = chrono::Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
-    id::User::from(&User {
-        guid: Uuid::nil(),
-        username: username.into(),
-        email: Some(format!("{username}@example.com")),
-        first_name: None,
-        last_name: None,
-        role: Role::Publisher,
-        group_guids: vec![Uuid::max()],
-        disabled,
-        created_time: t,
-        updated_time: t,
-    })
-}
-
-fn group(members: usize) -> id::Group {
-    id::Group {
-        guid: Uuid::max().to_string(),
-        name: "staff".into(),
-        member_guids: vec![Uuid::nil().to_string(); members],
-        created_time: Some(prost_types::Timestamp {
-            seconds: 1_769_860_800,
-            nanos: 0,
-        }),
-    }
-}
-
-fn api_key() -> id::ApiKey {
-    id::ApiKey {
-        id: Uuid::nil().to_string(),
-        name: "laptop".into(),
-        prefix: SECRET[..9].into(),
-        user_guid: Uuid::nil().to_string(),
-        created_time: Some(prost_types::Timestamp {
-            seconds: 1_769_860_800,
-            nanos: 0,
-        }),
-        last_used_time: None,
-        disabled: false,
-    }
-}
-
-/// Every request the fake received, as debug text, in order.
-#[derive(Clone, Default)]
-struct FakeIdentity {
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl FakeIdentity {
-    fn answer<T: std::fmt::Debug, R>(
-        &self,
-        r: Request<T>,
-        value: R,
-    ) -> Result<Response<R>, Status> {
-        if r.metadata().get("x-execenv-role").is_some() {
-            return Err(Status::permission_denied(
-                "managing users requires the administrator role",
-            ));
-        }
-        self.seen
-            .lock()
-            .unwrap()
-            .push(format!("{:?}", r.into_inner()));
-        Ok(Response::new(value))
-    }
-}
-
-#[tonic::async_trait]
-impl IdentityService for FakeIdentity {
-    async fn create_user(
-        &self,
-        r: Request<id::CreateUserRequest>,
-    ) -> Result<Response<id::User>, Status> {
-        let name = r.get_ref().username.clone();
-        self.answer(r, user(&name, false))
-    }
-    async fn get_user(&self, r: Request<id::GetUserRequest>) -> Result<Response<id::User>, Status> {
-        self.answer(r, user("alice", false))
-    }
-    async fn list_users(
-        &self,
-        r: Request<id::ListUsersRequest>,
-    ) -> Result<Response<id::ListUsersResponse>, Status> {
-        self.answer(
-            r,
-            id::ListUsersResponse {
-                users: vec![user("alice", false), user("bob", true)],
-            },
-        )
-    }
-    async fn update_user(
-        &self,
-        r: Request<id::UpdateUserRequest>,
-    ) -> Result<Response<id::User>, Status> {
-        let disabled = r.get_ref().disabled.unwrap_or(false);
-        self.answer(r, user("alice", disabled))
-    }
-    async fn delete_user(
-        &self,
-        r: Request<id::DeleteUserRequest>,
-    ) -> Result<Response<id::DeleteUserResponse>, Status> {
-        self.answer(r, id::DeleteUserResponse {})
-    }
-    async fn create_group(
-        &self,
-        r: Request<id::CreateGroupRequest>,
-    ) -> Result<Response<id::Group>, Status> {
-        self.answer(r, group(0))
-    }
-    async fn list_groups(
-        &self,
-        r: Request<id::ListGroupsRequest>,
-    ) -> Result<Response<id::ListGroupsResponse>, Status> {
-        self.answer(
-            r,
-            id::ListGroupsResponse {
-                groups: vec![group(2)],
-            },
-        )
-    }
-    async fn delete_group(
-        &self,
-        r: Request<id::DeleteGroupRequest>,
-    ) -> Result<Response<id::DeleteGroupResponse>, Status> {
-        self.answer(r, id::DeleteGroupResponse {})
-    }
-    async fn add_group_member(
-        &self,
-        r: Request<id::GroupMemberRequest>,
-    ) -> Result<Response<id::Group>, Status> {
-        self.answer(r, group(1))
-    }
-    async fn remove_group_member(
-        &self,
-        r: Request<id::GroupMemberRequest>,
-    ) -> Result<Response<id::Group>, Status> {
-        self.answer(r, group(0))
-    }
-    async fn create_api_key(
-        &self,
-        r: Request<id::CreateApiKeyRequest>,
-    ) -> Result<Response<id::CreateApiKeyResponse>, Status> {
-        self.answer(
-            r,
-            id::CreateApiKeyResponse {
-                key: SECRET.into(),
-                api_key: Some(api_key()),
-            },
-        )
-    }
-    async fn list_api_keys(
-        &self,
-        r: Request<id::ListApiKeysRequest>,
-    ) -> Result<Response<id::ListApiKeysResponse>, Status> {
-        self.answer(
-            r,
-            id::ListApiKeysResponse {
-                api_keys: vec![api_key()],
-            },
-        )
-    }
-    async fn disable_api_key(
-        &self,
-        r: Request<id::DisableApiKeyRequest>,
-    ) -> Result<Response<id::ApiKey>, Status> {
-        self.answer(
-            r,
-            id::ApiKey {
-                disabled: true,
-                ..api_key()
-            },
-        )
-    }
-    async fn delete_api_key(
-        &self,
-        r: Request<id::DeleteApiKeyRequest>,
-    ) -> Result<Response<id::DeleteApiKeyResponse>, Status> {
-        self.answer(r, id::DeleteApiKeyResponse {})
-    }
-    async fn authenticate(
-        &self,
-        _: Request<id::AuthenticateRequest>,
-    ) -> Result<Response<id::User>, Status> {
-        Err(Status::unimplemented("not in the fake"))
-    }
-}
-
-async fn serve(fake: FakeIdentity) -> SocketAddr {
-    crate::test_server::serve(
-        tonic::transport::Server::builder().add_service(IdentityServer::new(fake)),
-    )
-    .await
+async fn serve_identity(fake: FakeIdentity) -> SocketAddr {
+    serve(tonic::transport::Server::builder().add_service(fake.server())).await
 }
 
 fn cli(addr: SocketAddr, args: &[&str]) -> Cli {
-    let url = format!("http://{addr}");
-    let all = ["execenvctl", "--registry", url.as_str()]
-        .into_iter()
-        .chain(args.iter().copied());
-    Cli::try_parse_from(all).unwrap()
+    against(&[("--registry", addr)], args)
 }
 
 #[tokio::test]
 async fn users_create_sends_the_role_and_names_and_prints_the_user() {
     let fake = FakeIdentity::default();
-    let addr = serve(fake.clone()).await;
+    let addr = serve_identity(fake.clone()).await;
     let report = run(cli(
         addr,
         &[
@@ -254,7 +54,7 @@ async fn users_create_sends_the_role_and_names_and_prints_the_user() {
 #[tokio::test]
 async fn users_disable_and_enable_send_only_the_disabled_flag() {
     let fake = FakeIdentity::default();
-    let addr = serve(fake.clone()).await;
+    let addr = serve_identity(fake.clone()).await;
     let report = run(cli(addr, &["users", "disable", "alice"]))
         .await
         .unwrap();
@@ -276,7 +76,7 @@ async fn users_disable_and_enable_send_only_the_disabled_flag() {
 
 #[tokio::test]
 async fn users_update_without_a_change_fails_before_connecting() {
-    let addr = crate::test_server::closed_address().await;
+    let addr = closed_address().await;
     let e = run(cli(addr, &["users", "update", "alice"]))
         .await
         .unwrap_err();
@@ -286,7 +86,7 @@ async fn users_update_without_a_change_fails_before_connecting() {
 
 #[tokio::test]
 async fn users_list_is_a_table_with_a_count_or_a_json_array() {
-    let addr = serve(FakeIdentity::default()).await;
+    let addr = serve_identity(FakeIdentity::default()).await;
     let report = run(cli(addr, &["users", "list"])).await.unwrap();
     let lines: Vec<&str> = report.stdout.lines().collect();
     assert!(
@@ -312,7 +112,7 @@ async fn users_list_is_a_table_with_a_count_or_a_json_array() {
 #[tokio::test]
 async fn keys_create_prints_the_secret_once_with_a_note() {
     let fake = FakeIdentity::default();
-    let addr = serve(fake.clone()).await;
+    let addr = serve_identity(fake.clone()).await;
     let report = run(cli(addr, &["keys", "create", "alice", "--name", "laptop"]))
         .await
         .unwrap();
@@ -338,7 +138,7 @@ async fn keys_create_prints_the_secret_once_with_a_note() {
 
 #[tokio::test]
 async fn keys_list_shows_the_prefix_never_the_secret() {
-    let addr = serve(FakeIdentity::default()).await;
+    let addr = serve_identity(FakeIdentity::default()).await;
     let report = run(cli(addr, &["keys", "list", "--user", "alice"]))
         .await
         .unwrap();
@@ -363,7 +163,7 @@ async fn keys_list_shows_the_prefix_never_the_secret() {
 #[tokio::test]
 async fn groups_commands_send_group_and_user() {
     let fake = FakeIdentity::default();
-    let addr = serve(fake.clone()).await;
+    let addr = serve_identity(fake.clone()).await;
     let added = run(cli(addr, &["groups", "add-member", "staff", "alice"]))
         .await
         .unwrap();
@@ -376,7 +176,13 @@ async fn groups_commands_send_group_and_user() {
         .await
         .unwrap();
     let listed = run(cli(addr, &["groups", "list"])).await.unwrap();
-    assert!(listed.stdout.contains("staff  2 "), "{}", listed.stdout);
+    let staff: Vec<&str> = listed
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells[1] == "staff")
+        .unwrap();
+    assert_eq!(staff[2], "2", "{}", listed.stdout);
     let deleted = run(cli(addr, &["groups", "delete", "staff"]))
         .await
         .unwrap();
@@ -394,10 +200,17 @@ async fn groups_commands_send_group_and_user() {
 
 #[tokio::test]
 async fn a_refusal_from_the_registry_is_reported_as_is() {
-    let addr = serve(FakeIdentity::default()).await;
+    let addr = serve_identity(FakeIdentity::default()).await;
     let e = run(cli(
         addr,
-        &["--as-user", "p", "--as-role", "publisher", "users", "list"],
+        &[
+            "--as-user",
+            ALICE,
+            "--as-role",
+            "publisher",
+            "users",
+            "list",
+        ],
     ))
     .await
     .unwrap_err();
@@ -407,9 +220,6 @@ async fn a_refusal_from_the_registry_is_reported_as_is() {
 
 #[test]
 fn users_create_needs_a_role_and_keys_create_a_name() {
-    let parse = |args: &[&str]| {
-        Cli::try_parse_from(std::iter::once("execenvctl").chain(args.iter().copied()))
-    };
     assert!(parse(&["users", "create", "alice"]).is_err());
     assert!(parse(&["users", "create", "alice", "--role", "owner"]).is_err());
     assert!(parse(&["keys", "create", "alice"]).is_err());

@@ -1,15 +1,18 @@
 #![allow(clippy::unwrap_used)]
 //! `launch build|run` against an in-process launcher on port 0.
 
+use execenv_client::to_status;
 use execenv_core::{ErrorKind, FieldViolation};
-use execenv_kit::status::to_status;
 use execenv_proto::launcher::v1 as wire;
 use execenv_proto::selector::v1 as sel;
 use tonic::Status;
 use uuid::Uuid;
 
-use super::launcher_fake::*;
 use super::*;
+use crate::render;
+use crate::testing::cli;
+use crate::testing::fake_identity::ALICE;
+use crate::testing::fake_launcher::*;
 
 #[tokio::test]
 async fn launch_run_sends_the_requirements_env_resources_command_and_identity() {
@@ -39,7 +42,7 @@ async fn launch_run_sends_the_requirements_env_resources_command_and_identity() 
             "--service-account",
             "runner",
             "--as-user",
-            "alice",
+            ALICE,
             "--as-role",
             "publisher",
             "--",
@@ -51,9 +54,15 @@ async fn launch_run_sends_the_requirements_env_resources_command_and_identity() 
     );
     let (result, _) = run_launcher(addr, &args).await;
     result.unwrap();
+    assert_eq!(
+        fake.calls.header(0, "x-execenv-user").as_deref(),
+        Some(ALICE)
+    );
+    assert_eq!(
+        fake.calls.header(0, "authorization").as_deref(),
+        Some("Bearer tok")
+    );
     let seen = fake.seen.lock().unwrap();
-    assert_eq!(seen.metadata[0].get("x-execenv-user").unwrap(), "alice");
-    assert_eq!(seen.metadata[0].get("authorization").unwrap(), "Bearer tok");
     let request = &seen.launches[0];
     assert_eq!(request.request_id, "r-1");
     assert_eq!(request.kind(), wire::Kind::Run);
@@ -281,13 +290,10 @@ async fn launch_wait_fails_when_the_watch_ends_before_the_launch_finished() {
 
 #[tokio::test]
 async fn launch_rejected_by_the_launcher_exits_2_with_each_violation() {
-    let fake = FakeLauncher {
-        failure: Some(to_status(&Error::invalid(vec![FieldViolation::new(
-            "content.bundle",
-            "\"12/x\" has a character other than letters, digits, '-', '_' and '.'",
-        )]))),
-        ..FakeLauncher::default()
-    };
+    let fake = FakeLauncher::failing(to_status(&Error::invalid(vec![FieldViolation::new(
+        "content.bundle",
+        "\"12/x\" has a character other than letters, digits, '-', '_' and '.'",
+    )])));
     let addr = serve_launcher(fake).await;
     let e = run_launcher(addr, &launch_args("build", &[]))
         .await
@@ -302,24 +308,18 @@ async fn launch_rejected_by_the_launcher_exits_2_with_each_violation() {
 }
 
 #[tokio::test]
-async fn launch_unavailable_names_the_generated_request_id_and_how_to_start_the_launcher() {
-    let fake = FakeLauncher {
-        failure: Some(Status::unavailable("selector unreachable")),
-        ..FakeLauncher::default()
-    };
+async fn launch_unavailable_names_the_launcher_and_the_generated_request_id() {
+    let fake = FakeLauncher::failing(Status::unavailable("selector unreachable"));
     let addr = serve_launcher(fake.clone()).await;
     let e = run_launcher(addr, &launch_args("build", &[]))
         .await
         .0
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unavailable);
-    let metadata = fake.seen.lock().unwrap().metadata.len();
-    assert_eq!(metadata, 1);
+    assert_eq!(fake.calls.count(), 1);
     assert!(
         e.message.starts_with(&format!(
-            "cannot reach the launcher at http://{addr}: selector unreachable \
-             (is the launcher running? start it with `execenv-launcher`, or set --launcher) \
-             (request id "
+            "the launcher at http://{addr} is unavailable: selector unreachable (request id "
         )),
         "{}",
         e.message

@@ -7,8 +7,10 @@ use execenv_core::ErrorKind;
 use execenv_proto::launcher::v1 as wire;
 use tonic::Status;
 
-use super::launcher_fake::*;
 use super::*;
+use crate::render;
+use crate::testing::fake_launcher::*;
+use crate::testing::{assert_unreachable, cli, closed_address};
 
 #[tokio::test]
 async fn launches_list_sends_the_filters_and_prints_the_table() {
@@ -194,10 +196,7 @@ async fn launches_logs_stop_quietly_when_the_reader_has_gone() {
 
 #[tokio::test]
 async fn launches_get_of_an_unknown_launch_is_shown_and_exits_1() {
-    let fake = FakeLauncher {
-        failure: Some(Status::not_found("no launch r-9")),
-        ..FakeLauncher::default()
-    };
+    let fake = FakeLauncher::failing(Status::not_found("no launch r-9"));
     let addr = serve_launcher(fake).await;
     let e = run_launcher(addr, &["launches", "get", "r-9"])
         .await
@@ -210,16 +209,14 @@ async fn launches_get_of_an_unknown_launch_is_shown_and_exits_1() {
 
 #[tokio::test]
 async fn unreachable_launcher_is_reported_with_a_hint() {
-    let addr = crate::test_server::closed_address().await;
+    let addr = closed_address().await;
     let e = run(cli(&["--launcher", &addr.to_string(), "launches", "list"]))
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Unavailable);
-    assert!(
-        e.message
-            .starts_with(&format!("cannot reach the launcher at http://{addr}: ")),
-        "{}",
-        e.message
+    assert_unreachable(
+        &e,
+        "the launcher",
+        addr,
+        "is execenv-launcher running? set --launcher (or EXECENV_LAUNCHER)",
     );
-    assert!(e.message.contains("`execenv-launcher`"), "{}", e.message);
 }

@@ -4,52 +4,22 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use chrono::TimeZone;
-use clap::Parser;
-use execenv_core::{EnvironmentSpec, ErrorKind, FieldViolation, Installation};
-use execenv_kit::status::to_status;
+use execenv_client::to_status;
+use execenv_core::{ErrorKind, FieldViolation};
+use execenv_proto::environments::v1 as pb;
 use execenv_proto::selector::v1 as sel;
 use execenv_proto::selector::v1::selector_server::{Selector as SelectorService, SelectorServer};
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::*;
-
-const GUID: &str = "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10";
-const OTHER: &str = "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
-
-fn cli(args: &[&str]) -> Cli {
-    Cli::try_parse_from(std::iter::once("execenvctl").chain(args.iter().copied())).unwrap()
-}
+use crate::render;
+use crate::testing::fake_identity::{ALICE, DATA_SCIENCE, STAFF};
+use crate::testing::{
+    Calls, GUID, OTHER, against, assert_unreachable, cli, closed_address, environment, serve,
+};
 
 fn wire_environment() -> pb::Environment {
-    let t = chrono::Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
-    pb::Environment::from(&Environment {
-        id: 1,
-        guid: Uuid::parse_str(GUID).unwrap(),
-        spec: EnvironmentSpec {
-            name: "ghcr.io/acme/py:3.11".into(),
-            title: Some("Python 3.11".into()),
-            description: None,
-            cluster_name: "Kubernetes".into(),
-            matching: Matching::Any,
-            supervisor: None,
-            python: vec![Installation {
-                version: "3.11.9".into(),
-                path: "/opt/python/3.11.9/bin/python3".into(),
-            }],
-            r: vec![],
-            quarto: vec![],
-            tensorflow: vec![],
-            volume_mounts: vec![],
-        },
-        environment_type: "Kubernetes".into(),
-        managed_by: None,
-        permissions: vec![],
-        created_time: t,
-        updated_time: t,
-        revision: 1,
-    })
+    pb::Environment::from(&environment())
 }
 
 fn chosen_python() -> sel::ChosenInstallation {
@@ -71,24 +41,26 @@ fn selection() -> sel::SelectResponse {
     }
 }
 
-/// A selector that answers with fixed values (or fails with `failure`) and keeps what it was sent.
+/// A selector that answers with fixed values (or fails with the failure of `calls`) and keeps
+/// what it was sent.
 #[derive(Clone, Default)]
 struct FakeSelector {
-    failure: Option<Status>,
-    requests: Arc<Mutex<Vec<(tonic::metadata::MetadataMap, sel::SelectRequest)>>>,
+    calls: Calls,
+    requests: Arc<Mutex<Vec<sel::SelectRequest>>>,
 }
 
 impl FakeSelector {
-    fn answer<T>(&self, r: Request<sel::SelectRequest>, value: T) -> Result<Response<T>, Status> {
-        let metadata = r.metadata().clone();
-        self.requests
-            .lock()
-            .unwrap()
-            .push((metadata, r.into_inner()));
-        match &self.failure {
-            Some(status) => Err(status.clone()),
-            None => Ok(Response::new(value)),
+    fn failing(status: Status) -> Self {
+        FakeSelector {
+            calls: Calls::failing(status),
+            ..FakeSelector::default()
         }
+    }
+
+    fn answer<T>(&self, r: Request<sel::SelectRequest>, value: T) -> Result<Response<T>, Status> {
+        self.calls.record(&r)?;
+        self.requests.lock().unwrap().push(r.into_inner());
+        Ok(Response::new(value))
     }
 }
 
@@ -138,25 +110,13 @@ impl SelectorService for FakeSelector {
 }
 
 async fn serve_selector(fake: FakeSelector) -> SocketAddr {
-    crate::test_server::serve(
-        tonic::transport::Server::builder().add_service(SelectorServer::new(fake)),
-    )
-    .await
+    serve(tonic::transport::Server::builder().add_service(SelectorServer::new(fake))).await
 }
 
+/// `args` against the selector at `addr`; the registry is unreachable: selector commands must not
+/// need it.
 fn with_selector(addr: SocketAddr, args: &[&str]) -> Cli {
-    let url = format!("http://{addr}");
-    // The registry address is unreachable: selector commands must not need it.
-    let mut all = vec![
-        "--selector",
-        url.as_str(),
-        "--registry",
-        "http://127.0.0.1:9",
-        "--token",
-        "tok",
-    ];
-    all.extend_from_slice(args);
-    cli(&all)
+    against(&[("--selector", addr)], args)
 }
 
 #[tokio::test]
@@ -172,9 +132,9 @@ async fn select_prints_the_choice_and_sends_the_requirements_and_identity() {
             "--default-image",
             "img:default",
             "--as-user",
-            "alice",
+            ALICE,
             "--as-groups",
-            "data,ops",
+            &format!("{STAFF},{DATA_SCIENCE}"),
             "--as-role",
             "publisher",
         ],
@@ -193,11 +153,24 @@ async fn select_prints_the_choice_and_sends_the_requirements_and_identity() {
              catalogue age:  0 s\n"
         )
     );
+    assert_eq!(
+        fake.calls.header(0, "x-execenv-user").as_deref(),
+        Some(ALICE)
+    );
+    assert_eq!(
+        fake.calls.header(0, "x-execenv-groups"),
+        Some(format!("{STAFF},{DATA_SCIENCE}"))
+    );
+    assert_eq!(
+        fake.calls.header(0, "x-execenv-role").as_deref(),
+        Some("publisher")
+    );
+    assert_eq!(
+        fake.calls.header(0, "authorization").as_deref(),
+        Some("Bearer tok")
+    );
     let requests = fake.requests.lock().unwrap();
-    let (metadata, request) = &requests[0];
-    assert_eq!(metadata.get("x-execenv-user").unwrap(), "alice");
-    assert_eq!(metadata.get("x-execenv-role").unwrap(), "publisher");
-    assert_eq!(metadata.get("authorization").unwrap(), "Bearer tok");
+    let request = &requests[0];
     let requirements = request.requirements.clone().unwrap();
     assert_eq!(requirements.python_version.as_deref(), Some("3.11.4"));
     assert_eq!(requirements.python_requires, None);
@@ -227,8 +200,8 @@ async fn select_sends_the_manifest_file_as_manifest_json() {
     .await
     .unwrap();
     let requests = fake.requests.lock().unwrap();
-    assert_eq!(requests[0].1.manifest_json, text);
-    assert_eq!(requests[0].1.requirements, None);
+    assert_eq!(requests[0].manifest_json, text);
+    assert_eq!(requests[0].requirements, None);
 }
 
 #[tokio::test]
@@ -264,10 +237,7 @@ async fn select_failure_prints_each_environment_reason_and_exits_1() {
             FieldViolation::new(format!("environments[{OTHER}]"), "matching is none"),
         ],
     };
-    let fake = FakeSelector {
-        failure: Some(to_status(&failure)),
-        ..FakeSelector::default()
-    };
+    let fake = FakeSelector::failing(to_status(&failure));
     let addr = serve_selector(fake).await;
     let e = run(with_selector(addr, &["select", "--python", "3.10.0"]))
         .await
@@ -285,13 +255,10 @@ async fn select_failure_prints_each_environment_reason_and_exits_1() {
 
 #[tokio::test]
 async fn select_invalid_constraint_exits_2() {
-    let fake = FakeSelector {
-        failure: Some(to_status(&Error::invalid_field(
-            "python_requires",
-            "\">=3.x\" is not a PEP 440 specifier",
-        ))),
-        ..FakeSelector::default()
-    };
+    let fake = FakeSelector::failing(to_status(&Error::invalid_field(
+        "python_requires",
+        "\">=3.x\" is not a PEP 440 specifier",
+    )));
     let addr = serve_selector(fake).await;
     let e = run(with_selector(
         addr,
@@ -355,38 +322,30 @@ async fn explain_yaml_is_the_response() {
 }
 
 #[tokio::test]
-async fn selector_unavailable_names_the_url_and_how_to_start_it() {
-    let fake = FakeSelector {
-        failure: Some(Status::unavailable("no catalogue yet")),
-        ..FakeSelector::default()
-    };
+async fn selector_unavailable_names_the_selector_and_its_url() {
+    let fake = FakeSelector::failing(Status::unavailable("no catalogue yet"));
     let addr = serve_selector(fake).await;
     let e = run(with_selector(addr, &["select"])).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unavailable);
     assert_eq!(
         e.message,
-        format!(
-            "cannot reach the selector at http://{addr}: no catalogue yet \
-             (is the selector running? start it with `execenv-selector`, or set --selector)"
-        )
+        format!("the selector at http://{addr} is unavailable: no catalogue yet")
     );
     assert_eq!(render::exit_code(&e), 1);
 }
 
 #[tokio::test]
 async fn unreachable_selector_is_reported_with_a_hint() {
-    let addr = crate::test_server::closed_address().await;
+    let addr = closed_address().await;
     let e = run(cli(&["--selector", &addr.to_string(), "explain"]))
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Unavailable);
-    assert!(
-        e.message
-            .starts_with(&format!("cannot reach the selector at http://{addr}: ")),
-        "{}",
-        e.message
+    assert_unreachable(
+        &e,
+        "the selector",
+        addr,
+        "is execenv-selector running? set --selector (or EXECENV_SELECTOR)",
     );
-    assert!(e.message.contains("`execenv-selector`"), "{}", e.message);
 }
 
 #[tokio::test]

@@ -2,11 +2,10 @@
 //! `sync plan` and `sync status` against an in-process config-sync on port 0.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
-use clap::Parser;
+use execenv_client::to_status;
 use execenv_core::{ErrorKind, FieldViolation};
-use execenv_kit::status::to_status;
+use execenv_proto::registry::v1 as reg;
 use execenv_proto::sync::v1::config_sync_server::{
     ConfigSync as ConfigSyncService, ConfigSyncServer,
 };
@@ -15,12 +14,11 @@ use tonic::{Request, Response, Status};
 use super::*;
 use crate::args::GlobalArgs;
 use crate::connection::identity;
-
-const GUID: &str = "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10";
-
-fn cli(args: &[&str]) -> Cli {
-    Cli::try_parse_from(std::iter::once("execenvctl").chain(args.iter().copied())).unwrap()
-}
+use crate::render;
+use crate::testing::fake_identity::ALICE;
+use crate::testing::{
+    Calls, GUID, against, assert_unreachable, cli, closed_address, serve, wire_noon,
+};
 
 #[test]
 fn identity_of_the_service_carries_only_the_token() {
@@ -31,21 +29,10 @@ fn identity_of_the_service_carries_only_the_token() {
     assert_eq!(i.role, None);
 }
 
-/// A config-sync that answers with fixed values, or fails with `failure` when set.
+/// A config-sync that answers with fixed values, or fails with the failure of `calls`.
 #[derive(Clone, Default)]
 struct FakeConfigSync {
-    failure: Option<Status>,
-    metadata: Arc<Mutex<Vec<tonic::metadata::MetadataMap>>>,
-}
-
-impl FakeConfigSync {
-    fn answer<T>(&self, r: &Request<impl Sized>, value: T) -> Result<Response<T>, Status> {
-        self.metadata.lock().unwrap().push(r.metadata().clone());
-        match &self.failure {
-            Some(status) => Err(status.clone()),
-            None => Ok(Response::new(value)),
-        }
-    }
+    calls: Calls,
 }
 
 #[tonic::async_trait]
@@ -54,15 +41,12 @@ impl ConfigSyncService for FakeConfigSync {
         &self,
         r: Request<sync_pb::StatusRequest>,
     ) -> Result<Response<sync_pb::StatusResponse>, Status> {
-        self.answer(
+        self.calls.answer(
             &r,
             sync_pb::StatusResponse {
                 file: "/etc/execenv/environments.yaml".into(),
                 outcome: "failed".into(),
-                last_sync_time: Some(prost_types::Timestamp {
-                    seconds: 1_769_860_800,
-                    nanos: 0,
-                }),
+                last_sync_time: Some(wire_noon()),
                 last_success_time: None,
                 digest: "0123456789abcdef0123".into(),
                 error: "the file has 2 problems".into(),
@@ -83,7 +67,7 @@ impl ConfigSyncService for FakeConfigSync {
             name: name.into(),
             changed_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
         };
-        self.answer(
+        self.calls.answer(
             &r,
             reg::ApplyManagedSetResponse {
                 created: vec![change(GUID, "img:new", &[])],
@@ -99,25 +83,13 @@ impl ConfigSyncService for FakeConfigSync {
 }
 
 async fn serve_config_sync(fake: FakeConfigSync) -> SocketAddr {
-    crate::test_server::serve(
-        tonic::transport::Server::builder().add_service(ConfigSyncServer::new(fake)),
-    )
-    .await
+    serve(tonic::transport::Server::builder().add_service(ConfigSyncServer::new(fake))).await
 }
 
+/// `args` against config-sync at `addr`; the registry is unreachable: sync commands must not need
+/// it.
 fn with_config_sync(addr: SocketAddr, args: &[&str]) -> Cli {
-    let url = format!("http://{addr}");
-    // The registry address is unreachable: sync commands must not need it.
-    let mut all = vec![
-        "--config-sync",
-        url.as_str(),
-        "--registry",
-        "http://127.0.0.1:9",
-        "--token",
-        "tok",
-    ];
-    all.extend_from_slice(args);
-    cli(&all)
+    against(&[("--config-sync", addr)], args)
 }
 
 #[tokio::test]
@@ -134,9 +106,11 @@ async fn sync_plan_prints_the_changes_and_the_counts() {
              1 to create, 0 to adopt, 1 to update, 0 to delete, 1 unchanged\n"
         )
     );
-    let metadata = fake.metadata.lock().unwrap();
-    assert_eq!(metadata[0].get("authorization").unwrap(), "Bearer tok");
-    assert!(metadata[0].get("x-execenv-user").is_none());
+    assert_eq!(
+        fake.calls.header(0, "authorization").as_deref(),
+        Some("Bearer tok")
+    );
+    assert_eq!(fake.calls.header(0, "x-execenv-user"), None);
 }
 
 #[tokio::test]
@@ -165,7 +139,7 @@ async fn sync_status_prints_a_block_with_the_short_digest_and_every_problem() {
             "sync",
             "status",
             "--as-user",
-            "alice",
+            ALICE,
             "--as-role",
             "administrator",
         ],
@@ -192,10 +166,18 @@ async fn sync_status_prints_a_block_with_the_short_digest_and_every_problem() {
         ),
         "{text}"
     );
-    let metadata = fake.metadata.lock().unwrap();
-    assert_eq!(metadata[0].get("x-execenv-user").unwrap(), "alice");
-    assert_eq!(metadata[0].get("x-execenv-role").unwrap(), "administrator");
-    assert_eq!(metadata[0].get("authorization").unwrap(), "Bearer tok");
+    assert_eq!(
+        fake.calls.header(0, "x-execenv-user").as_deref(),
+        Some(ALICE)
+    );
+    assert_eq!(
+        fake.calls.header(0, "x-execenv-role").as_deref(),
+        Some("administrator")
+    );
+    assert_eq!(
+        fake.calls.header(0, "authorization").as_deref(),
+        Some("Bearer tok")
+    );
 }
 
 #[tokio::test]
@@ -223,11 +205,10 @@ async fn sync_status_yaml_has_the_full_status() {
 #[tokio::test]
 async fn sync_invalid_argument_lists_each_violation_and_exits_2() {
     let fake = FakeConfigSync {
-        failure: Some(to_status(&Error::invalid(vec![
+        calls: Calls::failing(to_status(&Error::invalid(vec![
             FieldViolation::new("images[0].name", "is required"),
             FieldViolation::new("images[1].guid", "is used twice"),
         ]))),
-        ..FakeConfigSync::default()
     };
     let addr = serve_config_sync(fake).await;
     let e = run(with_config_sync(addr, &["sync", "plan"]))
@@ -241,50 +222,32 @@ async fn sync_invalid_argument_lists_each_violation_and_exits_2() {
 }
 
 #[tokio::test]
-async fn sync_unavailable_names_config_sync_and_how_to_start_it() {
+async fn sync_unavailable_names_config_sync_and_its_url() {
     let fake = FakeConfigSync {
-        failure: Some(Status::unavailable("registry is down")),
-        ..FakeConfigSync::default()
+        calls: Calls::failing(Status::unavailable("registry is down")),
     };
     let addr = serve_config_sync(fake).await;
     let e = run(with_config_sync(addr, &["sync", "status"]))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unavailable);
-    assert!(
-        e.message
-            .starts_with(&format!("cannot reach config-sync at http://{addr}: ")),
-        "{}",
-        e.message
-    );
-    assert!(e.message.contains("registry is down"), "{}", e.message);
-    assert!(e.message.contains("--config-sync"), "{}", e.message);
-    assert!(
-        e.message.contains("`execenv-config-sync run`"),
-        "{}",
-        e.message
+    assert_eq!(
+        e.message,
+        format!("config-sync at http://{addr} is unavailable: registry is down")
     );
     assert_eq!(render::exit_code(&e), 1);
 }
 
 #[tokio::test]
 async fn unreachable_config_sync_is_reported_with_a_hint() {
-    let addr = crate::test_server::closed_address().await;
+    let addr = closed_address().await;
     let e = run(cli(&["--config-sync", &addr.to_string(), "sync", "plan"]))
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Unavailable);
-    assert!(
-        e.message
-            .starts_with(&format!("cannot reach config-sync at http://{addr}: ")),
-        "{}",
-        e.message
-    );
-    assert!(
-        e.message.ends_with(
-            "(is config-sync running? start it with `execenv-config-sync run`, or set --config-sync)"
-        ),
-        "{}",
-        e.message
+    assert_unreachable(
+        &e,
+        "config-sync",
+        addr,
+        "is execenv-config-sync running? set --config-sync (or EXECENV_CONFIG_SYNC)",
     );
 }

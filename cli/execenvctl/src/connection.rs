@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use execenv_client::{Connection, IdentityInterceptor, Options, Service, Target};
+use execenv_client::{Connection, Options, Service, Target};
 use execenv_core::{Caller, Error, Role};
 
 use crate::args::GlobalArgs;
@@ -104,7 +104,8 @@ pub fn token(g: &GlobalArgs) -> Option<String> {
 
 /// The identity headers every call carries for the global flags.
 #[cfg(test)]
-pub fn identity(g: &GlobalArgs) -> IdentityInterceptor {
+pub fn identity(g: &GlobalArgs) -> execenv_client::IdentityInterceptor {
+    use execenv_client::IdentityInterceptor;
     match caller(g) {
         Some(caller) => IdentityInterceptor::for_caller(&caller, token(g)),
         None => IdentityInterceptor::service(token(g)),

@@ -5,7 +5,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use execenv_proto::launcher::v1 as pb;
 
-use crate::args::SelectArgs;
+use crate::select_args::SelectArgs;
 use crate::values::{EnvVar, parse_env_var};
 
 /// `execenvctl launch …`

@@ -4,7 +4,7 @@ use chrono::TimeZone;
 use clap::Parser;
 
 use super::*;
-use crate::args::{Cli, Command};
+use crate::cli::{Cli, Command};
 use crate::launch_args::{KindArg, LaunchCommand, StateArg};
 use execenv_proto::views::LaunchInstallation;
 

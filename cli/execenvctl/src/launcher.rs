@@ -7,12 +7,13 @@ use std::io::{ErrorKind as IoErrorKind, Write};
 use execenv_core::{Error, ErrorKind};
 use execenv_proto::launcher::v1 as pb;
 
-use crate::args::{GlobalArgs, OutputFormat};
-use crate::commands::Report;
+use crate::args::OutputFormat;
 use crate::connection::Launcher;
 use crate::launch::{self, LaunchView};
 use crate::launch_args::{LaunchCommand, LaunchesCommand};
 use crate::render;
+use crate::report::Report;
+use crate::session::Session;
 
 /// Where streamed output goes. A reader that went away (`… | head`) is not an error: the sink
 /// closes and later writes are dropped.
@@ -46,18 +47,18 @@ impl<'a> Sink<'a> {
 /// `launch build|run`: starts the launch and prints it; with `--wait`, follows it to the end
 /// (its changes printed as they happen) and reports failure through the exit code.
 pub async fn launch(
-    global: &GlobalArgs,
+    session: &Session,
     command: &LaunchCommand,
     sink: &mut Sink<'_>,
 ) -> Result<Report, Error> {
-    let format = global.output;
+    let format = session.output();
     let (kind, args, program) = match command {
         LaunchCommand::Build(a) => (pb::Kind::Build, a, &[][..]),
         LaunchCommand::Run(r) => (pb::Kind::Run, &r.launch, r.command.as_slice()),
     };
     let id = launch::request_id(args.request_id.as_deref());
     let request = launch::launch_request(kind, args, program, id.clone())?;
-    let mut launcher = Launcher::connect(global).await?;
+    let launcher = session.launcher().await?;
     let launched = launcher
         .call(|mut c| async move { c.launch(request).await })
         .await
@@ -81,7 +82,7 @@ pub async fn launch(
             stop_when_unread: false,
         };
         watch
-            .follow(&mut launcher, Some(launched), sink)
+            .follow(&launcher, Some(launched), sink)
             .await?
             .filter(launch::is_finished)
             .ok_or_else(|| {
@@ -105,12 +106,12 @@ pub async fn launch(
 
 /// `launches list|get|watch|cancel|logs`.
 pub async fn launches(
-    global: &GlobalArgs,
+    session: &Session,
     command: LaunchesCommand,
     sink: &mut Sink<'_>,
 ) -> Result<Report, Error> {
-    let format = global.output;
-    let mut launcher = Launcher::connect(global).await?;
+    let format = session.output();
+    let launcher = session.launcher().await?;
     match command {
         LaunchesCommand::List(a) => {
             let request = launch::list_request(&a);
@@ -118,13 +119,8 @@ pub async fn launches(
                 .call(|mut c| async move { c.list(request).await })
                 .await?;
             let list: Vec<LaunchView> = listed.launches.into_iter().map(Into::into).collect();
-            if format != OutputFormat::Table {
-                return Ok(Report::text(render::document(&list, format)?));
-            }
-            Ok(Report {
-                stdout: launch::launches_table(&list),
-                note: Some(render::list_footer(list.len(), None, "launches", "")),
-                exit_code: 0,
+            Report::list(&list, format, launch::launches_table, || {
+                render::list_footer(list.len(), None, "launches", "")
             })
         }
         LaunchesCommand::Get { id } => {
@@ -147,7 +143,7 @@ pub async fn launches(
                 echo: Some(format),
                 stop_when_unread: true,
             };
-            watch.follow(&mut launcher, None, sink).await?;
+            watch.follow(&launcher, None, sink).await?;
             Ok(Report::default())
         }
         LaunchesCommand::Logs { id, follow } => {
@@ -179,7 +175,7 @@ impl Watch {
     /// `shown` is the state already printed: a change equal to the one before is not repeated.
     async fn follow(
         self,
-        launcher: &mut Launcher,
+        launcher: &Launcher,
         shown: Option<pb::Launch>,
         sink: &mut Sink<'_>,
     ) -> Result<Option<pb::Launch>, Error> {
@@ -208,11 +204,7 @@ impl Watch {
 }
 
 fn launch_report(l: pb::Launch, format: OutputFormat) -> Result<Report, Error> {
-    let view = LaunchView::from(l);
-    match format {
-        OutputFormat::Table => Ok(Report::text(launch::launch_block(&view))),
-        _ => Ok(Report::text(render::document(&view, format)?)),
-    }
+    Report::one(&LaunchView::from(l), format, launch::launch_block)
 }
 
 /// A `Launch` whose outcome is unknown (the launcher unreachable or failing inside it) names the

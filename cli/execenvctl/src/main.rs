@@ -6,17 +6,24 @@
 mod accounts;
 mod accounts_args;
 mod args;
+mod cli;
 mod commands;
 mod connection;
+mod env_args;
+mod environments;
 mod launch;
 mod launch_args;
 mod launcher;
+mod principals;
 mod render;
+mod report;
+mod select_args;
 mod selection;
+mod session;
 mod spec;
 mod sync;
 #[cfg(test)]
-mod test_server;
+mod testing;
 mod values;
 
 use std::io::Write;
@@ -26,7 +33,7 @@ use anyhow::Context;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = cli::Cli::parse();
     let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {

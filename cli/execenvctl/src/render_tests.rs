@@ -1,57 +1,47 @@
 #![allow(clippy::unwrap_used)]
 
-use chrono::TimeZone;
-use execenv_core::{EnvironmentSpec, FieldViolation, ManagedBy, Matching, VolumeMount};
+use execenv_core::{FieldViolation, ManagedBy, Matching, VolumeMount};
 use uuid::Uuid;
 
 use super::*;
+use crate::testing::environment;
+use crate::testing::fake_registry::wire_change;
 
+/// The sample environment, file-managed, with two Pythons, a supervisor, a mount and a
+/// permission entry.
 fn sample() -> Environment {
-    let t = Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
-    let guid = Uuid::parse_str("0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10").unwrap();
-    Environment {
-        id: 7,
-        guid,
-        spec: EnvironmentSpec {
-            name: "ghcr.io/acme/py:3.11".into(),
-            title: Some("Café Python".into()),
-            description: None,
-            cluster_name: "Kubernetes".into(),
-            matching: Matching::Exact,
-            supervisor: Some("/opt/sup.sh".into()),
-            python: vec![
-                Installation {
-                    version: "3.11.9".into(),
-                    path: "/opt/py311/bin/python3".into(),
-                },
-                Installation {
-                    version: "3.12.10".into(),
-                    path: "/opt/py312/bin/python3".into(),
-                },
-            ],
-            r: vec![],
-            quarto: vec![],
-            tensorflow: vec![],
-            volume_mounts: vec![VolumeMount {
-                source: VolumeSource::Nfs {
-                    host: "nfs.local".into(),
-                    export_path: "/exports/data".into(),
-                },
-                target_path: "/data".into(),
-                read_only: true,
-            }],
+    let mut e = environment();
+    e.id = 7;
+    e.revision = 3;
+    e.managed_by = Some(ManagedBy::ConfigFile);
+    e.permissions = vec![Permission {
+        guid: Uuid::nil(),
+        environment_guid: e.guid,
+        principal: Principal::Group("data-team".into()),
+    }];
+    let s = &mut e.spec;
+    s.title = Some("Café Python".into());
+    s.matching = Matching::Exact;
+    s.supervisor = Some("/opt/sup.sh".into());
+    s.python = vec![
+        Installation {
+            version: "3.11.9".into(),
+            path: "/opt/py311/bin/python3".into(),
         },
-        environment_type: "Kubernetes".into(),
-        managed_by: Some(ManagedBy::ConfigFile),
-        permissions: vec![Permission {
-            guid: Uuid::nil(),
-            environment_guid: guid,
-            principal: Principal::Group("data-team".into()),
-        }],
-        created_time: t,
-        updated_time: t,
-        revision: 3,
-    }
+        Installation {
+            version: "3.12.10".into(),
+            path: "/opt/py312/bin/python3".into(),
+        },
+    ];
+    s.volume_mounts = vec![VolumeMount {
+        source: VolumeSource::Nfs {
+            host: "nfs.local".into(),
+            export_path: "/exports/data".into(),
+        },
+        target_path: "/data".into(),
+        read_only: true,
+    }];
+    e
 }
 
 /// Char offsets at which each cell of `row` starts in `line`, checking the cells are there.
@@ -215,17 +205,10 @@ fn footer_counts_and_points_at_the_next_page() {
 #[test]
 fn change_view_parses_before_and_after_json() {
     let c = reg::Change {
-        revision: 4,
-        time: Some(prost_types::Timestamp {
-            seconds: 1_769_860_800,
-            nanos: 0,
-        }),
-        actor: "alice".into(),
-        source: "api".into(),
-        action: "update".into(),
         environment_guid: "g".into(),
         before_json: r#"{"title": "old"}"#.into(),
         after_json: String::new(),
+        ..wire_change()
     };
     let v = ChangeView::from(c);
     assert_eq!(v.before, Some(serde_json::json!({"title": "old"})));

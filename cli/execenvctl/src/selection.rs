@@ -5,8 +5,8 @@ use execenv_core::{Error, ErrorKind, FieldViolation};
 use execenv_proto::selector::v1 as sel;
 pub use execenv_proto::views::{ExplanationView, InstallationView, SelectionView, VerdictView};
 
-use crate::args::SelectArgs;
 use crate::render::{GAP, NONE, key_values, or_none, table};
+use crate::select_args::SelectArgs;
 
 /// The `Select`/`Explain` request: the flags, or the manifest file's text as `manifest_json`.
 pub fn select_request(a: &SelectArgs) -> Result<sel::SelectRequest, Error> {

@@ -1,20 +1,11 @@
 #![allow(clippy::unwrap_used)]
 
-use chrono::TimeZone;
-use clap::Parser;
-use execenv_core::{Environment, EnvironmentSpec, Installation, Matching};
-use uuid::Uuid;
+use execenv_core::{Environment, Installation};
 
 use super::*;
-use crate::args::{Cli, Command};
+use crate::cli::Command;
 use crate::render::error_text;
-
-const GUID: &str = "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10";
-const OTHER: &str = "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
-
-fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(std::iter::once("execenvctl").chain(args.iter().copied()))
-}
+use crate::testing::{GUID, OTHER, parse};
 
 fn select_args(args: &[&str]) -> SelectArgs {
     match parse(args).unwrap().command {
@@ -23,37 +14,15 @@ fn select_args(args: &[&str]) -> SelectArgs {
     }
 }
 
+/// The sample environment with an R installation too, titled `title`.
 fn environment(title: Option<&str>) -> Environment {
-    let t = chrono::Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
-    Environment {
-        id: 1,
-        guid: Uuid::parse_str(GUID).unwrap(),
-        spec: EnvironmentSpec {
-            name: "ghcr.io/acme/py:3.11".into(),
-            title: title.map(Into::into),
-            description: None,
-            cluster_name: "Kubernetes".into(),
-            matching: Matching::Any,
-            supervisor: None,
-            python: vec![Installation {
-                version: "3.11.9".into(),
-                path: "/opt/python/3.11.9/bin/python3".into(),
-            }],
-            r: vec![Installation {
-                version: "4.4.1".into(),
-                path: "/opt/R/4.4.1/bin/R".into(),
-            }],
-            quarto: vec![],
-            tensorflow: vec![],
-            volume_mounts: vec![],
-        },
-        environment_type: "Kubernetes".into(),
-        managed_by: None,
-        permissions: vec![],
-        created_time: t,
-        updated_time: t,
-        revision: 1,
-    }
+    let mut e = crate::testing::environment();
+    e.spec.title = title.map(Into::into);
+    e.spec.r = vec![Installation {
+        version: "4.4.1".into(),
+        path: "/opt/R/4.4.1/bin/R".into(),
+    }];
+    e
 }
 
 fn installation(language: &str, version: &str, path: &str, closeness: &str) -> InstallationView {

@@ -1,11 +1,11 @@
 //! Turning flags and `--file` documents into environment drafts and update masks. Pure: the
-//! registry validates the values; this only decides what is sent.
+//! registry validates the values, every field at once; this only decides what is sent.
 
-use execenv_core::validate::{EnvironmentDraft, UPDATABLE_FIELDS, VolumeMountDraft};
-use execenv_core::{Error, ErrorKind, Installation, Matching, VolumeSource};
-use serde::Deserialize;
+use execenv_core::validate::{EnvironmentDraft, UPDATABLE_FIELDS};
+use execenv_core::{Error, ErrorKind, FieldViolation};
+use execenv_proto::convert::connect::EnvironmentEntry;
 
-use crate::args::{ClearField, FieldArgs};
+use crate::env_args::{ClearField, FieldArgs};
 
 /// An update request's payload: the new values and the mask naming exactly the fields to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,10 +60,11 @@ pub fn build_update(fields: &FieldArgs, clear: &[ClearField]) -> Result<Update, 
     Ok(Update { draft, mask })
 }
 
-/// Parses a `--file` document (JSON when `json`, YAML otherwise) with the API's field names.
-/// Unknown keys are rejected with their name; `origin` names the file in messages.
+/// Parses a `--file` document (JSON when `json`, YAML otherwise): one environment in Connect's
+/// shape, read as config-sync reads an entry of its file. Unknown keys and former spellings are
+/// reported together, each naming the file; `origin` names it in messages.
 pub fn parse_file(text: &str, json: bool, origin: &str) -> Result<EnvironmentDraft, Error> {
-    let file: FileSpec = if json {
+    let entry: EnvironmentEntry = if json {
         serde_json::from_str(text).map_err(|e| file_error(origin, &e.to_string()))?
     } else {
         // serde-saphyr appends a source snippet after the first line; the line and column suffice.
@@ -73,7 +74,23 @@ pub fn parse_file(text: &str, json: bool, origin: &str) -> Result<EnvironmentDra
             file_error(origin, first.strip_prefix("error: ").unwrap_or(first))
         })?
     };
-    Ok(file.into_draft())
+    if entry.problems.is_empty() {
+        return Ok(entry.draft);
+    }
+    Err(Error::invalid(
+        entry
+            .problems
+            .into_iter()
+            .map(|p| {
+                let at = if p.field.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", p.field)
+                };
+                FieldViolation::new("--file", format!("{origin}: {at}{}", p.description))
+            })
+            .collect(),
+    ))
 }
 
 /// Whether a `--file` should be read as JSON: a `.json` name or a document starting with `{`.
@@ -89,7 +106,7 @@ fn apply_fields(draft: &mut EnvironmentDraft, f: &FieldArgs) {
     draft.title.clone_from(&f.title);
     draft.description.clone_from(&f.description);
     draft.cluster_name.clone_from(&f.cluster_name);
-    draft.matching = f.matching.map(|m| Matching::from(m).as_str().to_owned());
+    draft.matching.clone_from(&f.matching);
     draft.supervisor.clone_from(&f.supervisor);
     draft.python.clone_from(&f.python);
     draft.r.clone_from(&f.r);
@@ -121,110 +138,6 @@ fn flag_of(path: &str) -> String {
     match path {
         "volume_mounts" => "--mount".to_owned(),
         p => format!("--{}", p.replace('_', "-")),
-    }
-}
-
-/// The `--file` document: the API's `EnvironmentSpec` field names.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSpec {
-    #[serde(default)]
-    guid: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    cluster_name: Option<String>,
-    #[serde(default)]
-    matching: Option<String>,
-    #[serde(default)]
-    supervisor: Option<String>,
-    #[serde(default)]
-    python: Option<FileInstallations>,
-    #[serde(default)]
-    r: Option<FileInstallations>,
-    #[serde(default)]
-    quarto: Option<FileInstallations>,
-    #[serde(default)]
-    tensorflow: Option<FileInstallations>,
-    #[serde(default)]
-    volume_mounts: Vec<FileMount>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileInstallations {
-    #[serde(default)]
-    installations: Vec<FileInstallation>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileInstallation {
-    version: String,
-    path: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileMount {
-    source: FileSource,
-    target_path: String,
-    #[serde(default)]
-    read_only: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum FileSource {
-    Nfs { host: String, export_path: String },
-    Pvc { claim_name: String },
-}
-
-impl FileSpec {
-    fn into_draft(self) -> EnvironmentDraft {
-        let list = |l: Option<FileInstallations>| {
-            l.map(|l| {
-                l.installations
-                    .into_iter()
-                    .map(|i| Installation {
-                        version: i.version,
-                        path: i.path,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        EnvironmentDraft {
-            guid: self.guid,
-            name: self.name,
-            title: self.title,
-            description: self.description,
-            cluster_name: self.cluster_name,
-            matching: self.matching,
-            supervisor: self.supervisor,
-            python: list(self.python),
-            r: list(self.r),
-            quarto: list(self.quarto),
-            tensorflow: list(self.tensorflow),
-            volume_mounts: self
-                .volume_mounts
-                .into_iter()
-                .map(|m| VolumeMountDraft {
-                    source: Some(match m.source {
-                        FileSource::Nfs { host, export_path } => {
-                            VolumeSource::Nfs { host, export_path }
-                        }
-                        FileSource::Pvc { claim_name } => VolumeSource::Pvc { claim_name },
-                    }),
-                    target_path: m.target_path,
-                    read_only: m.read_only,
-                })
-                .collect(),
-        }
     }
 }
 

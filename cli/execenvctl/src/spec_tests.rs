@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used)]
 
+use execenv_core::validate::VolumeMountDraft;
+use execenv_core::{Installation, VolumeSource};
+
 use super::*;
-use crate::args::MatchingArg;
 
 fn inst(v: &str, p: &str) -> Installation {
     Installation {
@@ -14,7 +16,7 @@ fn inst(v: &str, p: &str) -> Installation {
 fn create_draft_carries_image_guid_and_fields() {
     let fields = FieldArgs {
         title: Some("Py".into()),
-        matching: Some(MatchingArg::Exact),
+        matching: Some("exact".into()),
         python: vec![inst("3.11.9", "/py")],
         ..Default::default()
     };
@@ -110,13 +112,13 @@ python:
     - version: 3.11.9
       path: /opt/python/3.11.9/bin/python3
 volume_mounts:
-  - source: {type: nfs, host: nfs.local, export_path: /exports/data}
-    target_path: /data
-    read_only: true
+  - source: {volume_type: nfs, nfs_host: nfs.local, nfs_export_path: /exports/data}
+    target: {path: /data, read_only: true}
   - source:
-      type: pvc
-      claim_name: shared
-    target_path: /shared
+      volume_type: pvc
+      pvc_name: shared
+    target:
+      path: /shared
 ";
 
 #[test]
@@ -134,6 +136,7 @@ fn yaml_file_parses_into_a_draft() {
             export_path: "/exports/data".into()
         })
     );
+    assert_eq!(d.volume_mounts[0].target_path, "/data");
     assert!(d.volume_mounts[0].read_only);
     assert_eq!(
         d.volume_mounts[1].source,
@@ -151,9 +154,9 @@ fn json_file_parses_into_the_same_draft_as_yaml() {
       "supervisor": "/opt/sup.sh",
       "python": {"installations": [{"version": "3.11.9", "path": "/opt/python/3.11.9/bin/python3"}]},
       "volume_mounts": [
-        {"source": {"type": "nfs", "host": "nfs.local", "export_path": "/exports/data"},
-         "target_path": "/data", "read_only": true},
-        {"source": {"type": "pvc", "claim_name": "shared"}, "target_path": "/shared"}
+        {"source": {"volume_type": "nfs", "nfs_host": "nfs.local", "nfs_export_path": "/exports/data"},
+         "target": {"path": "/data", "read_only": true}},
+        {"source": {"volume_type": "pvc", "pvc_name": "shared"}, "target": {"path": "/shared"}}
       ]
     }"#;
     assert_eq!(
@@ -162,19 +165,67 @@ fn json_file_parses_into_the_same_draft_as_yaml() {
     );
 }
 
+/// An environment exactly as `GET /__api__/v1/environments` answers it: the same bytes
+/// config-sync's declarative file is tested with.
+const ANSWERED: &str =
+    include_str!("../../../libs/proto/src/convert/testdata/connect_environment.json");
+
 #[test]
-fn unknown_top_level_key_is_rejected_with_its_name() {
+fn an_environment_copied_from_an_answer_is_a_file_as_it_is() {
+    let d = parse_file(ANSWERED, true, "env.json").unwrap();
+    assert_eq!(
+        d,
+        EnvironmentDraft {
+            guid: Some("4f6c1c1e-0d3a-4c9e-9a57-0f6f3c2b9e11".into()),
+            name: Some("ghcr.io/rstudio/content-base:r4.4.1-py3.12.4-ubuntu2204".into()),
+            title: Some("R 4.4 / Python 3.12".into()),
+            description: Some("The standard image".into()),
+            cluster_name: Some("Kubernetes".into()),
+            matching: Some("exact".into()),
+            supervisor: Some("/opt/supervisor/run.sh".into()),
+            python: vec![inst("3.12.4", "/opt/python/3.12.4/bin/python3")],
+            r: vec![inst("4.4.1", "/opt/R/4.4.1/bin/R")],
+            quarto: vec![],
+            tensorflow: vec![],
+            volume_mounts: vec![
+                VolumeMountDraft {
+                    source: Some(VolumeSource::Nfs {
+                        host: "nfs.example.com".into(),
+                        export_path: "/exports/data".into(),
+                    }),
+                    target_path: "/mnt/data".into(),
+                    read_only: true,
+                },
+                VolumeMountDraft {
+                    source: Some(VolumeSource::Pvc {
+                        claim_name: "shared-cache".into(),
+                    }),
+                    target_path: "/mnt/cache".into(),
+                    read_only: false,
+                },
+            ],
+        }
+    );
+}
+
+#[test]
+fn unknown_top_level_keys_are_rejected_together_with_their_names() {
     for (text, json) in [
-        ("name: img\nimage_name: x\n", false),
-        (r#"{"name": "img", "image_name": "x"}"#, true),
+        ("name: img\nimage_name: x\nlabels: {}\n", false),
+        (r#"{"name": "img", "image_name": "x", "labels": {}}"#, true),
     ] {
         let e = parse_file(text, json, "env.file").unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
-        assert_eq!(e.violations[0].field, "--file");
-        let d = &e.violations[0].description;
-        assert!(d.contains("image_name"), "{d}");
-        assert!(d.starts_with("env.file: "), "{d}");
-        assert!(!d.contains('\n'), "{d}");
+        assert_eq!(e.violations.len(), 2, "{:?}", e.violations);
+        for (v, key) in e.violations.iter().zip(["image_name", "labels"]) {
+            assert_eq!(v.field, "--file");
+            assert!(
+                v.description
+                    .starts_with(&format!("env.file: unknown key {key:?};")),
+                "{}",
+                v.description
+            );
+        }
     }
 }
 
@@ -183,8 +234,8 @@ fn unknown_nested_keys_are_rejected_with_their_names() {
     let cases = [
         "python:\n  installations:\n    - {version: 1.0.0, path: /p, arch: x86}\n",
         "python:\n  versions: []\n",
-        "volume_mounts:\n  - {source: {type: pvc, claim_name: c, size: 1Gi}, target_path: /m}\n",
-        "volume_mounts:\n  - {source: {type: pvc, claim_name: c}, target_path: /m, mode: rw}\n",
+        "volume_mounts:\n  - {source: {volume_type: pvc, pvc_name: c, size: 1Gi}, target: {path: /m}}\n",
+        "volume_mounts:\n  - {source: {volume_type: pvc, pvc_name: c}, target: {path: /m, mode: rw}}\n",
     ];
     for (text, key) in cases.iter().zip(["arch", "versions", "size", "mode"]) {
         let e = parse_file(text, false, "f").unwrap_err();
@@ -197,18 +248,54 @@ fn unknown_nested_keys_are_rejected_with_their_names() {
 }
 
 #[test]
+fn a_mount_in_the_former_shape_is_refused_naming_connects_fields() {
+    let e = parse_file(
+        "volume_mounts:\n  - {source: {type: pvc, claim_name: c}, target_path: /m, read_only: true}\n",
+        false,
+        "env.yaml",
+    )
+    .unwrap_err();
+    let lines: Vec<&str> = e
+        .violations
+        .iter()
+        .map(|v| {
+            v.description
+                .strip_suffix(", as Connect's API names it")
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "env.yaml: volume_mounts[0].target_path: is now target.path",
+            "env.yaml: volume_mounts[0].read_only: is now target.read_only",
+            "env.yaml: volume_mounts[0].source.type: is now source.volume_type",
+            "env.yaml: volume_mounts[0].source.claim_name: is now source.pvc_name",
+        ]
+    );
+}
+
+#[test]
 fn unknown_volume_source_type_is_rejected() {
     let e = parse_file(
-        "volume_mounts:\n  - {source: {type: smb}, target_path: /m}\n",
+        "volume_mounts:\n  - {source: {volume_type: smb}, target: {path: /m}}\n",
         false,
         "f",
     )
     .unwrap_err();
-    assert!(
-        e.violations[0].description.contains("smb"),
-        "{}",
-        e.violations[0].description
+    assert_eq!(
+        e.violations[0].description,
+        "f: volume_mounts[0].source.volume_type: \"smb\" is not a volume type; use nfs or pvc"
     );
+}
+
+#[test]
+fn a_syntax_error_names_the_file_on_one_line() {
+    let e = parse_file("name: [unclosed\n", false, "env.yaml").unwrap_err();
+    assert_eq!(e.violations[0].field, "--file");
+    let d = &e.violations[0].description;
+    assert!(d.starts_with("env.yaml: "), "{d}");
+    assert!(!d.contains('\n'), "{d}");
 }
 
 #[test]

@@ -1,52 +1,16 @@
 //! `execenvctl sync …`: what config-sync reports (the last sync, the plan of the next one) and how
-//! it prints. Pure: the wire messages become views, the views become text.
+//! it prints. Pure: the wire messages become views, the views become text. The status is the
+//! view config-sync itself keeps ([`SyncStatus`]).
 
 use chrono::{DateTime, Utc};
-use execenv_proto::convert::from_timestamp;
 use execenv_proto::registry::v1 as reg;
-use execenv_proto::sync::v1 as sync_pb;
+use execenv_proto::views::SyncStatus;
 use serde::Serialize;
 
 use crate::render::{NONE, key_values, time};
 
 /// How many hex digits of the digest the table shows.
 const SHORT_DIGEST: usize = 12;
-
-/// The outcome of the last sync, as printed by `sync status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SyncStatus {
-    /// The declarative file watched.
-    pub file: String,
-    /// ok | failed | never.
-    pub outcome: String,
-    /// When the last sync ran.
-    pub last_sync_time: Option<DateTime<Utc>>,
-    /// When a sync last succeeded.
-    pub last_success_time: Option<DateTime<Utc>>,
-    /// Digest of the last successfully applied definitions.
-    pub digest: String,
-    /// File-managed environments after the last successful sync.
-    pub managed_count: u64,
-    /// Why the last sync failed (empty after a success).
-    pub error: String,
-    /// Every problem of the last failed sync.
-    pub problems: Vec<String>,
-}
-
-impl From<sync_pb::StatusResponse> for SyncStatus {
-    fn from(s: sync_pb::StatusResponse) -> Self {
-        SyncStatus {
-            file: s.file,
-            outcome: s.outcome,
-            last_sync_time: s.last_sync_time.as_ref().and_then(from_timestamp),
-            last_success_time: s.last_success_time.as_ref().and_then(from_timestamp),
-            digest: s.digest,
-            managed_count: s.managed_count,
-            error: s.error,
-            problems: s.problems,
-        }
-    }
-}
 
 /// What a sync of the file would do now, as printed by `sync plan`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,7 +71,7 @@ pub fn status_block(s: &SyncStatus) -> String {
     let digest: String = s.digest.chars().take(SHORT_DIGEST).collect();
     key_values(&[
         ("file", text(&s.file)),
-        ("outcome", text(&s.outcome)),
+        ("outcome", text(s.outcome.as_str())),
         ("last sync", at(&s.last_sync_time)),
         ("last success", at(&s.last_success_time)),
         ("digest", text(&digest)),

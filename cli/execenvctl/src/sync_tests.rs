@@ -1,9 +1,12 @@
 #![allow(clippy::unwrap_used)]
 
-use crate::args::OutputFormat;
-use crate::render::document;
+use execenv_proto::sync::v1 as sync_pb;
+use execenv_proto::views::SyncOutcome;
 
 use super::*;
+use crate::args::OutputFormat;
+use crate::render::document;
+use crate::testing::wire_noon;
 
 const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -29,7 +32,7 @@ fn plan() -> SyncPlan {
 fn failed_status() -> SyncStatus {
     SyncStatus {
         file: "/etc/execenv/environments.yaml".into(),
-        outcome: "failed".into(),
+        outcome: SyncOutcome::Failed,
         last_sync_time: DateTime::from_timestamp(1_769_860_800, 0),
         last_success_time: None,
         digest: DIGEST.into(),
@@ -167,7 +170,7 @@ fn status_block_shows_every_field_and_each_problem_on_its_own_line() {
 #[test]
 fn status_block_of_a_success_shows_dashes_for_no_error_and_no_problems() {
     let s = SyncStatus {
-        outcome: "ok".into(),
+        outcome: SyncOutcome::Ok,
         error: String::new(),
         problems: vec![],
         ..failed_status()
@@ -198,17 +201,14 @@ fn status_from_the_wire_converts_the_times() {
     let wire = sync_pb::StatusResponse {
         file: "f".into(),
         outcome: "never".into(),
-        last_sync_time: Some(prost_types::Timestamp {
-            seconds: 1_769_860_800,
-            nanos: 0,
-        }),
+        last_sync_time: Some(wire_noon()),
         last_success_time: None,
         digest: String::new(),
         error: String::new(),
         problems: vec![],
         managed_count: 0,
     };
-    let s = SyncStatus::from(wire);
+    let s = SyncStatus::try_from(wire).unwrap();
     assert_eq!(s.last_sync_time, DateTime::from_timestamp(1_769_860_800, 0));
     assert_eq!(s.last_success_time, None);
     let text = status_block(&s);

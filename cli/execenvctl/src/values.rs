@@ -26,11 +26,22 @@ pub fn parse_installation(s: &str) -> Result<Installation, String> {
     })
 }
 
-/// The accepted forms of `--mount`.
-pub const MOUNT_FORMS: &str = "expected type=nfs,host=H,export=/path,target=/mnt[,readonly] \
-     or type=pvc,claim=NAME,target=/mnt[,readonly]";
+/// The accepted forms of `--mount`: rsconnect's, with Connect's field names.
+pub const MOUNT_FORMS: &str = "expected type=nfs,nfs_host=H,nfs_export_path=/path,target=/mnt[,readonly] \
+     or type=pvc,pvc_name=NAME,target=/mnt[,readonly]";
 
-/// Parses a `--mount` spec: comma-separated `key=value` pairs plus the bare word `readonly`.
+/// Keys of execenvctl's former `--mount` spelling and the key that replaced each.
+const RENAMED_KEYS: [(&str, &str); 6] = [
+    ("host", "nfs_host"),
+    ("export", "nfs_export_path"),
+    ("export_path", "nfs_export_path"),
+    ("claim", "pvc_name"),
+    ("claim_name", "pvc_name"),
+    ("target_path", "target"),
+];
+
+/// Parses a `--mount` spec: comma-separated `key=value` pairs plus the bare word `readonly`. Only
+/// the form is checked here; the registry judges the values with every other field.
 pub fn parse_mount(s: &str) -> Result<VolumeMountDraft, String> {
     let mut kind = None;
     let mut host = None;
@@ -44,25 +55,30 @@ pub fn parse_mount(s: &str) -> Result<VolumeMountDraft, String> {
             None => (part, None),
         };
         let slot = match key {
-            "readonly" | "ro" | "read_only" => {
+            "readonly" | "read_only" => {
                 read_only = match value {
                     None | Some("true") => true,
                     Some("false") => false,
                     Some(v) => {
-                        return Err(format!(
-                            "readonly={v:?} must be true or false; {MOUNT_FORMS}"
-                        ));
+                        return Err(format!("{key}={v:?} must be true or false; {MOUNT_FORMS}"));
                     }
                 };
                 continue;
             }
             "type" => &mut kind,
-            "host" => &mut host,
-            "export" | "export_path" => &mut export,
-            "claim" | "claim_name" => &mut claim,
-            "target" | "target_path" => &mut target,
+            "nfs_host" => &mut host,
+            "nfs_export_path" => &mut export,
+            "pvc_name" => &mut claim,
+            "target" => &mut target,
             "" => return Err(format!("{s:?} has an empty item; {MOUNT_FORMS}")),
-            other => return Err(format!("unknown key {other:?} in {s:?}; {MOUNT_FORMS}")),
+            other => {
+                return Err(match RENAMED_KEYS.iter().find(|(old, _)| *old == other) {
+                    Some((old, new)) => {
+                        format!("{old}= is now {new}= (Connect's name) in {s:?}; {MOUNT_FORMS}")
+                    }
+                    None => format!("unknown key {other:?} in {s:?}; {MOUNT_FORMS}"),
+                });
+            }
         };
         let value = value
             .filter(|v| !v.is_empty())
@@ -80,22 +96,22 @@ pub fn parse_mount(s: &str) -> Result<VolumeMountDraft, String> {
     let source = match kind.as_deref() {
         Some("nfs") => {
             if claim.is_some() {
-                return Err(stray("claim", "nfs"));
+                return Err(stray("pvc_name", "nfs"));
             }
             VolumeSource::Nfs {
-                host: host.ok_or_else(|| missing("host", "nfs"))?,
-                export_path: export.ok_or_else(|| missing("export", "nfs"))?,
+                host: host.ok_or_else(|| missing("nfs_host", "nfs"))?,
+                export_path: export.ok_or_else(|| missing("nfs_export_path", "nfs"))?,
             }
         }
         Some("pvc") => {
             if host.is_some() {
-                return Err(stray("host", "pvc"));
+                return Err(stray("nfs_host", "pvc"));
             }
             if export.is_some() {
-                return Err(stray("export", "pvc"));
+                return Err(stray("nfs_export_path", "pvc"));
             }
             VolumeSource::Pvc {
-                claim_name: claim.ok_or_else(|| missing("claim", "pvc"))?,
+                claim_name: claim.ok_or_else(|| missing("pvc_name", "pvc"))?,
             }
         }
         Some(other) => {

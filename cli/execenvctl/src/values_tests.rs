@@ -43,7 +43,8 @@ fn installation_with_empty_parts_is_rejected() {
 
 #[test]
 fn nfs_mount_spec_parses() {
-    let m = parse_mount("type=nfs,host=nfs.local,export=/exports/data,target=/data").unwrap();
+    let m = parse_mount("type=nfs,nfs_host=nfs.local,nfs_export_path=/exports/data,target=/data")
+        .unwrap();
     assert_eq!(
         m.source,
         Some(VolumeSource::Nfs {
@@ -57,7 +58,7 @@ fn nfs_mount_spec_parses() {
 
 #[test]
 fn pvc_mount_spec_parses_with_readonly() {
-    let m = parse_mount("type=pvc,claim=shared-data,target=/mnt/shared,readonly").unwrap();
+    let m = parse_mount("type=pvc,pvc_name=shared-data,target=/mnt/shared,readonly").unwrap();
     assert_eq!(
         m.source,
         Some(VolumeSource::Pvc {
@@ -71,51 +72,51 @@ fn pvc_mount_spec_parses_with_readonly() {
 #[test]
 fn mount_spec_readonly_accepts_explicit_boolean() {
     assert!(
-        !parse_mount("type=pvc,claim=c,target=/m,readonly=false")
+        !parse_mount("type=pvc,pvc_name=c,target=/m,readonly=false")
             .unwrap()
             .read_only
     );
     assert!(
-        parse_mount("type=pvc,claim=c,target=/m,readonly=true")
+        parse_mount("type=pvc,pvc_name=c,target=/m,readonly=true")
             .unwrap()
             .read_only
     );
-    assert!(parse_mount("type=pvc,claim=c,target=/m,readonly=yes").is_err());
+    assert!(parse_mount("type=pvc,pvc_name=c,target=/m,readonly=yes").is_err());
 }
 
 #[test]
 fn mount_spec_without_target_is_rejected() {
-    let e = parse_mount("type=pvc,claim=c").unwrap_err();
+    let e = parse_mount("type=pvc,pvc_name=c").unwrap_err();
     assert!(e.contains("no target="), "{e}");
     assert!(e.contains(MOUNT_FORMS), "{e}");
 }
 
 #[test]
 fn mount_spec_with_unknown_type_is_rejected() {
-    let e = parse_mount("type=smb,host=h,target=/m").unwrap_err();
+    let e = parse_mount("type=smb,nfs_host=h,target=/m").unwrap_err();
     assert!(e.contains("unknown mount type \"smb\""), "{e}");
 }
 
 #[test]
 fn mount_spec_with_unknown_key_is_rejected_naming_it() {
-    let e = parse_mount("type=pvc,claim=c,target=/m,size=10Gi").unwrap_err();
+    let e = parse_mount("type=pvc,pvc_name=c,target=/m,size=10Gi").unwrap_err();
     assert!(e.contains("unknown key \"size\""), "{e}");
 }
 
 #[test]
 fn mount_spec_missing_source_fields_is_rejected() {
     assert!(
-        parse_mount("type=nfs,host=h,target=/m")
+        parse_mount("type=nfs,nfs_host=h,target=/m")
             .unwrap_err()
-            .contains("needs export=")
+            .contains("needs nfs_export_path=")
     );
     assert!(
         parse_mount("type=pvc,target=/m")
             .unwrap_err()
-            .contains("needs claim=")
+            .contains("needs pvc_name=")
     );
     assert!(
-        parse_mount("host=h,export=/e,target=/m")
+        parse_mount("nfs_host=h,nfs_export_path=/e,target=/m")
             .unwrap_err()
             .contains("no type=")
     );
@@ -124,34 +125,71 @@ fn mount_spec_missing_source_fields_is_rejected() {
 #[test]
 fn mount_spec_with_keys_of_the_other_type_is_rejected() {
     assert!(
-        parse_mount("type=pvc,claim=c,host=h,target=/m")
+        parse_mount("type=pvc,pvc_name=c,nfs_host=h,target=/m")
             .unwrap_err()
-            .contains("host=")
+            .contains("nfs_host= does not apply to a pvc mount")
     );
     assert!(
-        parse_mount("type=nfs,host=h,export=/e,claim=c,target=/m")
+        parse_mount("type=nfs,nfs_host=h,nfs_export_path=/e,pvc_name=c,target=/m")
             .unwrap_err()
-            .contains("claim=")
+            .contains("pvc_name= does not apply to a nfs mount")
     );
 }
 
 #[test]
 fn mount_spec_with_repeated_or_empty_values_is_rejected() {
     assert!(
-        parse_mount("type=pvc,claim=c,target=/m,target=/n")
+        parse_mount("type=pvc,pvc_name=c,target=/m,target=/n")
             .unwrap_err()
             .contains("twice")
     );
     assert!(
-        parse_mount("type=pvc,claim=,target=/m")
+        parse_mount("type=pvc,pvc_name=,target=/m")
             .unwrap_err()
             .contains("no value")
     );
     assert!(
-        parse_mount("type=pvc,,claim=c,target=/m")
+        parse_mount("type=pvc,,pvc_name=c,target=/m")
             .unwrap_err()
             .contains("empty item")
     );
+}
+
+#[test]
+fn mount_spec_with_a_former_key_names_the_key_that_replaced_it() {
+    for (spec, says) in [
+        (
+            "type=nfs,host=h,nfs_export_path=/e,target=/m",
+            "host= is now nfs_host=",
+        ),
+        (
+            "type=nfs,nfs_host=h,export=/e,target=/m",
+            "export= is now nfs_export_path=",
+        ),
+        ("type=pvc,claim=c,target=/m", "claim= is now pvc_name="),
+        (
+            "type=pvc,claim_name=c,target=/m",
+            "claim_name= is now pvc_name=",
+        ),
+        (
+            "type=pvc,pvc_name=c,target_path=/m",
+            "target_path= is now target=",
+        ),
+    ] {
+        let e = parse_mount(spec).unwrap_err();
+        assert!(e.starts_with(says), "{spec}: {e}");
+        assert!(e.ends_with(MOUNT_FORMS), "{spec}: {e}");
+    }
+}
+
+#[test]
+fn mount_spec_takes_read_only_as_connect_spells_it() {
+    assert!(
+        parse_mount("type=pvc,pvc_name=c,target=/m,read_only=true")
+            .unwrap()
+            .read_only
+    );
+    assert!(parse_mount("type=pvc,pvc_name=c,target=/m,ro").is_err());
 }
 
 #[test]

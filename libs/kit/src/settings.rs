@@ -263,6 +263,40 @@ mod tests {
         assert_eq!(undocumented::<Sample>(), (vec![], vec![]));
     }
 
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct Undocumented {
+        telemetry: TelemetryConfig,
+        extra: u32,
+    }
+
+    impl ServiceConfig for Undocumented {
+        const BINARY: &'static str = "execenv-undocumented";
+        fn settings() -> Vec<Setting> {
+            let stale = [Setting {
+                key: "removed.long.ago",
+                meaning: "x",
+            }];
+            [TELEMETRY, TELEMETRY, &stale].concat()
+        }
+        fn telemetry(&self) -> &TelemetryConfig {
+            &self.telemetry
+        }
+    }
+
+    #[test]
+    fn a_setting_without_documentation_and_documentation_without_a_setting_are_named() {
+        let (missing, unknown) = undocumented::<Undocumented>();
+        assert_eq!(missing, ["extra"]);
+        assert_eq!(
+            unknown,
+            [
+                "removed.long.ago",
+                "telemetry.log_format (documented twice)",
+                "telemetry.log_level (documented twice)"
+            ]
+        );
+    }
+
     #[test]
     fn the_reference_has_a_row_per_setting_and_the_renamed_variables() {
         let table = reference::<Sample>();

@@ -13,6 +13,7 @@ use crate::environments::v1 as pb;
 use crate::registry::v1 as reg;
 
 mod accounts;
+pub mod connect;
 
 /// A core timestamp as a protobuf one.
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {

@@ -1,9 +1,16 @@
 //! Wire types and gRPC stubs generated from `proto/`, and the mechanical translation between
 //! them and the execenv-core model (`convert`). No rules live here: validation is in execenv-core.
+#![warn(missing_docs)]
+
+// The generated modules (`v1` below) allow missing_docs: prost turns each comment of a .proto
+// file into a doc comment, but tonic's client and server plumbing (constructors, traits,
+// `*_server` and `*_client` modules) has none, and the contract is documented where it is
+// written, in proto/. Everything written by hand here (`convert`, `views`) is documented.
 
 /// `execenv.environments.v1`: the environment model.
 pub mod environments {
     /// Version 1.
+    #[allow(missing_docs)]
     pub mod v1 {
         tonic::include_proto!("execenv.environments.v1");
     }
@@ -12,6 +19,7 @@ pub mod environments {
 /// `execenv.registry.v1`: the environment-registry API.
 pub mod registry {
     /// Version 1.
+    #[allow(missing_docs)]
     pub mod v1 {
         tonic::include_proto!("execenv.registry.v1");
     }
@@ -20,6 +28,7 @@ pub mod registry {
 /// `execenv.sync.v1`: the config-sync API.
 pub mod sync {
     /// Version 1.
+    #[allow(missing_docs)]
     pub mod v1 {
         tonic::include_proto!("execenv.sync.v1");
     }
@@ -28,6 +37,7 @@ pub mod sync {
 /// `execenv.selector.v1`: the selector API.
 pub mod selector {
     /// Version 1.
+    #[allow(missing_docs)]
     pub mod v1 {
         tonic::include_proto!("execenv.selector.v1");
     }
@@ -36,6 +46,7 @@ pub mod selector {
 /// `execenv.launcher.v1`: the launcher API.
 pub mod launcher {
     /// Version 1.
+    #[allow(missing_docs)]
     pub mod v1 {
         tonic::include_proto!("execenv.launcher.v1");
     }
@@ -44,6 +55,7 @@ pub mod launcher {
 /// `execenv.identity.v1`: users, groups and API keys (served by the environment-registry).
 pub mod identity {
     /// Version 1.
+    #[allow(missing_docs)]
     pub mod v1 {
         tonic::include_proto!("execenv.identity.v1");
     }

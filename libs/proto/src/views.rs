@@ -1,14 +1,16 @@
-//! The selector's and the launcher's answers in words, shared by execenvctl (which prints them)
-//! and the gateway (which answers them as JSON): enums become lowercase words, times RFC 3339.
+//! The services' answers in words, shared by the service that keeps them, execenvctl (which
+//! prints them) and the gateway (which answers them as JSON): the selector's choices, the
+//! launcher's launches and config-sync's status. Enums become lowercase words, times RFC 3339.
 
 use chrono::{DateTime, Utc};
 use execenv_core::{Environment, Error};
 use serde::Serialize;
 
-use crate::convert::from_timestamp;
+use crate::convert::{from_timestamp, timestamp};
 use crate::environments::v1 as env;
 use crate::launcher::v1 as pb;
 use crate::selector::v1 as sel;
+use crate::sync::v1 as sync;
 
 /// The environment chosen and the installation used per language: what `Select` answers, in
 /// words. `E` is how the environment is shown (the core model, or Connect's JSON in the gateway).
@@ -273,5 +275,172 @@ impl From<pb::Launch> for LaunchView {
             job_name: l.job_name,
             namespace: l.namespace,
         }
+    }
+}
+
+/// How the last sync of config-sync's declarative file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncOutcome {
+    /// No sync has run yet.
+    Never,
+    /// The last sync applied the file (or found it unchanged after a success).
+    Ok,
+    /// The last sync failed; the registry holds the last good state.
+    Failed,
+}
+
+impl SyncOutcome {
+    /// `never`, `ok` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncOutcome::Never => "never",
+            SyncOutcome::Ok => "ok",
+            SyncOutcome::Failed => "failed",
+        }
+    }
+
+    /// Parses the word [`SyncOutcome::as_str`] gives.
+    pub fn parse(s: &str) -> Option<SyncOutcome> {
+        [SyncOutcome::Never, SyncOutcome::Ok, SyncOutcome::Failed]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// The outcome of config-sync's last sync: what config-sync keeps and its `Status` call answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncStatus {
+    /// The declarative file.
+    pub file: String,
+    /// How the last sync ended.
+    pub outcome: SyncOutcome,
+    /// When the last sync that called the registry, or failed, ended (unchanged checks do not
+    /// count).
+    pub last_sync_time: Option<DateTime<Utc>>,
+    /// When the last successful sync ended.
+    pub last_success_time: Option<DateTime<Utc>>,
+    /// Digest of the last successfully applied definitions.
+    pub digest: String,
+    /// File-managed environments after the last successful sync.
+    pub managed_count: u64,
+    /// Why the last sync failed (empty after a success).
+    pub error: String,
+    /// Every problem of the last failed sync.
+    pub problems: Vec<String>,
+}
+
+impl SyncStatus {
+    /// The status of `file` before any sync.
+    pub fn never(file: impl Into<String>) -> Self {
+        SyncStatus {
+            file: file.into(),
+            outcome: SyncOutcome::Never,
+            last_sync_time: None,
+            last_success_time: None,
+            digest: String::new(),
+            managed_count: 0,
+            error: String::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl From<&SyncStatus> for sync::StatusResponse {
+    fn from(s: &SyncStatus) -> Self {
+        sync::StatusResponse {
+            file: s.file.clone(),
+            outcome: s.outcome.as_str().to_owned(),
+            last_sync_time: s.last_sync_time.map(timestamp),
+            last_success_time: s.last_success_time.map(timestamp),
+            digest: s.digest.clone(),
+            error: s.error.clone(),
+            problems: s.problems.clone(),
+            managed_count: s.managed_count,
+        }
+    }
+}
+
+impl TryFrom<sync::StatusResponse> for SyncStatus {
+    type Error = Error;
+
+    fn try_from(s: sync::StatusResponse) -> Result<Self, Error> {
+        let outcome = SyncOutcome::parse(&s.outcome).ok_or_else(|| {
+            Error::internal(format!(
+                "config-sync reported the outcome {:?}, which is not never, ok or failed",
+                s.outcome
+            ))
+        })?;
+        Ok(SyncStatus {
+            file: s.file,
+            outcome,
+            last_sync_time: s.last_sync_time.as_ref().and_then(from_timestamp),
+            last_success_time: s.last_success_time.as_ref().and_then(from_timestamp),
+            digest: s.digest,
+            managed_count: s.managed_count,
+            error: s.error,
+            problems: s.problems,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn failed() -> SyncStatus {
+        SyncStatus {
+            file: "/etc/execenv/environments.yaml".into(),
+            outcome: SyncOutcome::Failed,
+            last_sync_time: DateTime::from_timestamp(1_769_860_800, 0),
+            last_success_time: None,
+            digest: "0123456789abcdef".into(),
+            managed_count: 4,
+            error: "the file has 1 problem".into(),
+            problems: vec!["executionEnvironments[0].name: is required".into()],
+        }
+    }
+
+    #[test]
+    fn sync_status_round_trips_through_the_status_answer() {
+        let wire = sync::StatusResponse::from(&failed());
+        assert_eq!(wire.outcome, "failed");
+        assert_eq!(
+            wire.last_sync_time,
+            Some(prost_types::Timestamp {
+                seconds: 1_769_860_800,
+                nanos: 0
+            })
+        );
+        assert_eq!(SyncStatus::try_from(wire).unwrap(), failed());
+    }
+
+    #[test]
+    fn sync_status_with_an_unknown_outcome_is_refused_naming_it() {
+        let wire = sync::StatusResponse {
+            outcome: "pending".into(),
+            ..sync::StatusResponse::default()
+        };
+        let e = SyncStatus::try_from(wire).unwrap_err();
+        assert!(e.message.contains("\"pending\""), "{}", e.message);
+    }
+
+    #[test]
+    fn sync_status_before_any_sync_says_never_in_words() {
+        let json = serde_json::to_value(SyncStatus::never("environments.yaml")).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "file": "environments.yaml",
+                "outcome": "never",
+                "last_sync_time": null,
+                "last_success_time": null,
+                "digest": "",
+                "managed_count": 0,
+                "error": "",
+                "problems": [],
+            })
+        );
     }
 }

@@ -1,46 +1,26 @@
-//! The declarative file: a YAML or JSON list of environment definitions with the API's field
-//! names (the Helm value `executionEnvironments`). Pure: text in, drafts or every problem out.
+//! The declarative file: a YAML or JSON list of environments in Connect's shape, exactly as
+//! `GET /__api__/v1/environments` answers them (the Helm value `executionEnvironments`). Pure:
+//! text in, drafts or every problem out.
 //!
-//! A saved response of Connect's list API is accepted as is: its read-only fields are ignored.
-//! Permissions are not managed by the file, and any other unknown key is an error naming it.
+//! An entry is read as `execenvctl env create --file` reads its document
+//! ([`execenv_proto::convert::connect`]): the keys only the server sets are ignored, permissions
+//! are not managed by the file, and any other unknown key is an error naming it. Problems name
+//! fields as the file does (`….volume_mounts[0].source.pvc_name`).
 
 use std::fmt;
 
 use execenv_core::sync::{Definition, definitions_digest, validate_definitions};
-use execenv_core::validate::{EnvironmentDraft, VolumeMountDraft};
-use execenv_core::{Error, FieldViolation, Installation, VolumeSource};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use execenv_core::validate::EnvironmentDraft;
+use execenv_core::{Error, FieldViolation};
+use execenv_proto::convert::connect::with_connect_paths;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// One entry of the file: its draft and the problems found in its keys.
+pub(crate) use execenv_proto::convert::connect::EnvironmentEntry as Entry;
 
 /// The field-path prefix of the declarative file's problems (`executionEnvironments[3].name`).
 pub const FIELD_PREFIX: &str = "executionEnvironments";
-
-/// The keys a definition may carry.
-pub(crate) const KEYS: [&str; 12] = [
-    "guid",
-    "name",
-    "title",
-    "description",
-    "matching",
-    "supervisor",
-    "python",
-    "r",
-    "quarto",
-    "tensorflow",
-    "volume_mounts",
-    "cluster_name",
-];
-
-/// Read-only keys of an API response, ignored so that a saved list response is accepted as is.
-const READ_ONLY_KEYS: [&str; 7] = [
-    "id",
-    "created_time",
-    "updated_time",
-    "managed_by",
-    "environment_type",
-    "revision",
-    "nodejs",
-];
 
 /// Parses the declarative file `text` (named `origin` in messages) into drafts, unvalidated.
 /// An empty file, one with only comments, or `[]` holds no definitions.
@@ -91,7 +71,7 @@ pub(crate) fn validated(
             });
         }
         Ok(_) => {}
-        Err(e) => violations.extend(e.violations),
+        Err(e) => violations.extend(with_connect_paths(e).violations),
     }
     // Stable: within one entry, parse problems stay before validation problems.
     violations.sort_by_key(|v| entry_index(&v.field, prefix));
@@ -201,180 +181,6 @@ impl<'de> Deserialize<'de> for Entries {
             }
         }
         d.deserialize_any(ListVisitor)
-    }
-}
-
-/// One definition: its draft and the problems found in its keys (paths relative to the entry).
-#[derive(Debug, Default)]
-pub(crate) struct Entry {
-    /// The definition, unvalidated.
-    pub(crate) draft: EnvironmentDraft,
-    /// Unknown keys, permissions and bad volume types; `field` is relative to the entry.
-    pub(crate) problems: Vec<FieldViolation>,
-}
-
-impl<'de> Deserialize<'de> for Entry {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(EntryVisitor)
-    }
-}
-
-struct EntryVisitor;
-
-impl<'de> Visitor<'de> for EntryVisitor {
-    type Value = Entry;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an environment definition (a mapping with at least `name`)")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
-        let mut entry = Entry::default();
-        let d = &mut entry.draft;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "guid" => d.guid = map.next_value()?,
-                "name" => d.name = map.next_value()?,
-                "title" => d.title = map.next_value()?,
-                "description" => d.description = map.next_value()?,
-                "matching" => d.matching = map.next_value()?,
-                "supervisor" => d.supervisor = map.next_value()?,
-                "cluster_name" => d.cluster_name = map.next_value()?,
-                "python" => d.python = installations(map.next_value()?),
-                "r" => d.r = installations(map.next_value()?),
-                "quarto" => d.quarto = installations(map.next_value()?),
-                "tensorflow" => d.tensorflow = installations(map.next_value()?),
-                "volume_mounts" => {
-                    let mounts: Option<Vec<Mount>> = map.next_value()?;
-                    for (j, m) in mounts.unwrap_or_default().into_iter().enumerate() {
-                        d.volume_mounts.push(m.into_draft(j, &mut entry.problems));
-                    }
-                }
-                "permissions" => {
-                    map.next_value::<IgnoredAny>()?;
-                    entry.problems.push(FieldViolation::new(
-                        "permissions",
-                        "permissions are not managed by the file; remove them here and manage access \
-                         through the API or the UI (`execenvctl env permissions`)",
-                    ));
-                }
-                k if READ_ONLY_KEYS.contains(&k) => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-                unknown => {
-                    map.next_value::<IgnoredAny>()?;
-                    entry.problems.push(FieldViolation::new(
-                        "",
-                        format!(
-                            "unknown key {unknown:?}; a definition may have {}",
-                            KEYS.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(entry)
-    }
-}
-
-/// `python: {installations: [{version, path}]}`; `null` or no `installations` means none.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct Installations {
-    #[serde(default)]
-    installations: Option<Vec<FileInstallation>>,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct FileInstallation {
-    // Optional here so a missing one is reported by validation with its path, with the others.
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    path: Option<String>,
-}
-
-fn installations(list: Option<Installations>) -> Vec<Installation> {
-    list.and_then(|l| l.installations)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|i| Installation {
-            version: i.version.unwrap_or_default(),
-            path: i.path.unwrap_or_default(),
-        })
-        .collect()
-}
-
-/// A volume mount in Connect's shape:
-/// `{source: {volume_type, nfs_host, nfs_export_path, pvc_name}, target: {path, read_only}}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Mount {
-    #[serde(default)]
-    source: Option<MountSource>,
-    #[serde(default)]
-    target: Option<MountTarget>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MountSource {
-    #[serde(default)]
-    volume_type: Option<String>,
-    #[serde(default)]
-    nfs_host: Option<String>,
-    #[serde(default)]
-    nfs_export_path: Option<String>,
-    #[serde(default)]
-    pvc_name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MountTarget {
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    read_only: Option<bool>,
-}
-
-impl Mount {
-    fn into_draft(self, j: usize, problems: &mut Vec<FieldViolation>) -> VolumeMountDraft {
-        let source = self.source.and_then(|s| {
-            match s
-                .volume_type
-                .as_deref()
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-            {
-                Some("nfs") => Some(VolumeSource::Nfs {
-                    host: s.nfs_host.unwrap_or_default(),
-                    export_path: s.nfs_export_path.unwrap_or_default(),
-                }),
-                Some("pvc") => Some(VolumeSource::Pvc {
-                    claim_name: s.pvc_name.unwrap_or_default(),
-                }),
-                // No type: validation reports the missing source.
-                None => None,
-                Some(other) => {
-                    problems.push(FieldViolation::new(
-                        format!("volume_mounts[{j}].source.volume_type"),
-                        format!("{other:?} is not a volume type; use nfs or pvc"),
-                    ));
-                    None
-                }
-            }
-        });
-        let target = self.target;
-        VolumeMountDraft {
-            source,
-            target_path: target
-                .as_ref()
-                .and_then(|t| t.path.clone())
-                .unwrap_or_default(),
-            read_only: target.and_then(|t| t.read_only).unwrap_or(false),
-        }
     }
 }
 

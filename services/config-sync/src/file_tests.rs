@@ -1,5 +1,8 @@
 #![allow(clippy::unwrap_used)]
 
+use execenv_core::validate::VolumeMountDraft;
+use execenv_core::{Installation, VolumeSource};
+
 use super::*;
 
 const YAML: &str = r#"
@@ -272,4 +275,96 @@ fn a_file_of_ten_thousand_definitions_parses_within_the_yaml_budget() {
         .collect();
     let drafts = parse(&text, "big.yaml").expect("10,000 definitions parse");
     assert_eq!(drafts.len(), 10_000);
+}
+
+/// An environment exactly as `GET /__api__/v1/environments` answers it: the same bytes
+/// `execenvctl env create --file` is tested with.
+const ANSWERED: &str =
+    include_str!("../../../libs/proto/src/convert/testdata/connect_environment.json");
+
+#[test]
+fn an_environment_copied_from_an_answer_is_an_entry_as_it_is() {
+    let file = format!("[{ANSWERED}]");
+    let drafts = parse(&file, "environments.json").unwrap();
+    let inst = |v: &str, p: &str| Installation {
+        version: v.to_owned(),
+        path: p.to_owned(),
+    };
+    assert_eq!(
+        drafts,
+        [EnvironmentDraft {
+            guid: Some("4f6c1c1e-0d3a-4c9e-9a57-0f6f3c2b9e11".to_owned()),
+            name: Some("ghcr.io/rstudio/content-base:r4.4.1-py3.12.4-ubuntu2204".to_owned()),
+            title: Some("R 4.4 / Python 3.12".to_owned()),
+            description: Some("The standard image".to_owned()),
+            cluster_name: Some("Kubernetes".to_owned()),
+            matching: Some("exact".to_owned()),
+            supervisor: Some("/opt/supervisor/run.sh".to_owned()),
+            python: vec![inst("3.12.4", "/opt/python/3.12.4/bin/python3")],
+            r: vec![inst("4.4.1", "/opt/R/4.4.1/bin/R")],
+            quarto: vec![],
+            tensorflow: vec![],
+            volume_mounts: vec![
+                VolumeMountDraft {
+                    source: Some(VolumeSource::Nfs {
+                        host: "nfs.example.com".to_owned(),
+                        export_path: "/exports/data".to_owned(),
+                    }),
+                    target_path: "/mnt/data".to_owned(),
+                    read_only: true,
+                },
+                VolumeMountDraft {
+                    source: Some(VolumeSource::Pvc {
+                        claim_name: "shared-cache".to_owned(),
+                    }),
+                    target_path: "/mnt/cache".to_owned(),
+                    read_only: false,
+                },
+            ],
+        }]
+    );
+    assert!(load(&file, "environments.json").is_ok());
+}
+
+#[test]
+fn invalid_mounts_are_reported_with_the_names_the_file_uses() {
+    let text = "\
+- name: ghcr.io/a/b:1
+  volume_mounts:
+    - source: {volume_type: pvc, pvc_name: Bad_Claim}
+      target: {path: relative}
+";
+    let err = load(text, "environments.yaml").unwrap_err();
+    let fields: Vec<&str> = err.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "executionEnvironments[0].volume_mounts[0].source.pvc_name",
+            "executionEnvironments[0].volume_mounts[0].target.path",
+        ]
+    );
+}
+
+#[test]
+fn a_mount_in_the_former_cli_shape_is_refused_naming_connects_fields() {
+    let text = "\
+- name: ghcr.io/a/b:1
+  volume_mounts:
+    - {source: {type: pvc, claim_name: c}, target_path: /m}
+";
+    let err = parse(text, "environments.yaml").unwrap_err();
+    let lines: Vec<String> = err.violations.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[0].starts_with(
+            "executionEnvironments[0].volume_mounts[0].target_path: is now target.path,"
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].starts_with(
+            "executionEnvironments[0].volume_mounts[0].source.claim_name: is now source.pvc_name,"
+        ),
+        "{lines:?}"
+    );
 }

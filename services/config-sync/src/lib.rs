@@ -22,4 +22,4 @@ pub use execenv_kit::StartError;
 pub use execenv_kit::config::RegistryConfig;
 pub use registry::GrpcRegistry;
 pub use server::{Running, start};
-pub use sync::{Outcome, SyncStatus};
+pub use sync::{SyncOutcome, SyncStatus};

@@ -59,7 +59,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     });
     let status = match &syncer {
         Some(s) => s.status(),
-        None => tokio::sync::watch::channel(SyncStatus::never(PathBuf::new())).1,
+        None => tokio::sync::watch::channel(SyncStatus::never("")).1,
     };
     let service = ConfigSyncService::new(
         status.clone(),

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use execenv_core::{Error, ErrorKind, Role};
 use execenv_client::caller_from_metadata;
 use execenv_client::to_status;
-use execenv_proto::convert::timestamp;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::sync::v1 as pb;
 use tokio::sync::watch;
@@ -50,7 +49,7 @@ impl pb::config_sync_server::ConfigSync for ConfigSyncService {
         caller_from_metadata(request.metadata(), self.service_token.as_deref())
             .map_err(|e| to_status(&e))?;
         let s = self.status.borrow().clone();
-        Ok(Response::new(status_response(&s)))
+        Ok(Response::new(pb::StatusResponse::from(&s)))
     }
 
     async fn plan(
@@ -78,16 +77,3 @@ impl pb::config_sync_server::ConfigSync for ConfigSyncService {
     }
 }
 
-/// The wire form of a status.
-pub fn status_response(s: &SyncStatus) -> pb::StatusResponse {
-    pb::StatusResponse {
-        file: s.file.display().to_string(),
-        outcome: s.outcome.as_str().to_owned(),
-        last_sync_time: s.last_sync_time.map(timestamp),
-        last_success_time: s.last_success_time.map(timestamp),
-        digest: s.digest.clone(),
-        error: s.error.clone(),
-        problems: s.problems.clone(),
-        managed_count: s.managed_count,
-    }
-}

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use execenv_core::{Error, ErrorKind};
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
+pub use execenv_proto::views::{SyncOutcome, SyncStatus};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
@@ -33,68 +34,6 @@ pub trait Registry: Send + Sync {
         &self,
         request: reg::BootstrapRequest,
     ) -> Result<reg::BootstrapResponse, Error>;
-}
-
-/// How the last sync ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// No sync has run yet.
-    Never,
-    /// The last sync applied the file (or found it unchanged after a success).
-    Ok,
-    /// The last sync failed; the registry holds the last good state.
-    Failed,
-}
-
-impl Outcome {
-    /// `ok`, `failed` or `never`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Never => "never",
-            Outcome::Ok => "ok",
-            Outcome::Failed => "failed",
-        }
-    }
-}
-
-/// What the Status RPC reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncStatus {
-    /// The declarative file.
-    pub file: PathBuf,
-    /// How the last sync ended.
-    pub outcome: Outcome,
-    /// When the last sync that called the registry, or failed, ended (unchanged checks do not count).
-    pub last_sync_time: Option<DateTime<Utc>>,
-    /// When the last successful sync ended.
-    pub last_success_time: Option<DateTime<Utc>>,
-    /// Digest of the last successfully applied definitions.
-    pub digest: String,
-    /// Why the last sync failed (empty after a success).
-    pub error: String,
-    /// Every problem of the last failed sync.
-    pub problems: Vec<String>,
-    /// File-managed environments after the last successful sync.
-    pub managed_count: u64,
-    /// The registry's change-log revision after the last successful sync.
-    pub revision: i64,
-}
-
-impl SyncStatus {
-    /// The status before any sync.
-    pub fn never(file: PathBuf) -> Self {
-        SyncStatus {
-            file,
-            outcome: Outcome::Never,
-            last_sync_time: None,
-            last_success_time: None,
-            digest: String::new(),
-            error: String::new(),
-            problems: Vec::new(),
-            managed_count: 0,
-            revision: 0,
-        }
-    }
 }
 
 /// When a sync runs: at startup a missing file is an error; later it means "no definitions".
@@ -139,7 +78,7 @@ struct Applied {
 impl Syncer {
     /// A syncer of `file` that has not synced yet.
     pub fn new(file: PathBuf, registry: Arc<dyn Registry>, metrics: SyncMetrics) -> Self {
-        let (status, _) = watch::channel(SyncStatus::never(file.clone()));
+        let (status, _) = watch::channel(SyncStatus::never(file.display().to_string()));
         Syncer {
             file,
             registry,
@@ -167,7 +106,7 @@ impl Syncer {
     /// last good state (status digest, managed count, last success) is kept.
     pub async fn sync(&mut self, phase: Phase) -> Result<Synced, Error> {
         let started = Instant::now();
-        let last_ok = self.status.borrow().outcome == Outcome::Ok;
+        let last_ok = self.status.borrow().outcome == SyncOutcome::Ok;
         let text = match read(&self.file, phase) {
             Ok(text) => text,
             Err(e) => return Err(self.failed(e, phase, started)),
@@ -278,14 +217,13 @@ impl Syncer {
         }
         self.metrics.ok(took, managed, now);
         self.status.send_modify(|s| {
-            s.outcome = Outcome::Ok;
+            s.outcome = SyncOutcome::Ok;
             s.last_sync_time = Some(now);
             s.last_success_time = Some(now);
             s.digest.clone_from(&digest);
             s.error.clear();
             s.problems.clear();
             s.managed_count = managed as u64;
-            s.revision = report.revision;
         });
         self.applied = Some(Applied { raw, digest });
     }
@@ -309,7 +247,7 @@ impl Syncer {
         let now = Utc::now();
         self.metrics.failed(took, &problems.join("; "), now);
         self.status.send_modify(|s| {
-            s.outcome = Outcome::Failed;
+            s.outcome = SyncOutcome::Failed;
             s.last_sync_time = Some(now);
             s.error.clone_from(&error.message);
             s.problems.clone_from(&problems);

@@ -114,7 +114,7 @@ async fn startup_sync_of_a_missing_file_fails_naming_the_file() {
         err.message
     );
     assert!(f.registry.applies().is_empty());
-    assert_eq!(status(&f).outcome, Outcome::Failed);
+    assert_eq!(status(&f).outcome, SyncOutcome::Failed);
 }
 
 #[tokio::test]
@@ -135,16 +135,18 @@ async fn startup_sync_with_invalid_definitions_fails_with_every_problem_and_no_r
 async fn sync_applies_the_file_and_records_the_success() {
     let mut f = fixture(Some(TWO));
     let synced = f.syncer.sync(Phase::Startup).await.unwrap();
-    assert!(matches!(synced, Synced::Applied(_)));
+    let Synced::Applied(report) = synced else {
+        panic!("the file was not applied: {synced:?}");
+    };
+    assert_eq!(report.revision, 7);
     let requests = f.registry.applies();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].definitions.len(), 2);
     assert!(!requests[0].dry_run);
     assert_eq!(requests[0].field_prefix, "executionEnvironments");
     let s = status(&f);
-    assert_eq!(s.outcome, Outcome::Ok);
+    assert_eq!(s.outcome, SyncOutcome::Ok);
     assert_eq!(s.managed_count, 2);
-    assert_eq!(s.revision, 7);
     assert_eq!(s.digest, file::load(TWO, "x").unwrap().digest());
     assert!(s.last_success_time.is_some());
     assert_eq!(s.last_sync_time, s.last_success_time);
@@ -213,7 +215,7 @@ async fn registry_failure_at_runtime_keeps_the_last_good_state_and_the_next_tick
     let err = f.syncer.sync(Phase::Running).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unavailable);
     let failed = status(&f);
-    assert_eq!(failed.outcome, Outcome::Failed);
+    assert_eq!(failed.outcome, SyncOutcome::Failed);
     assert_eq!(failed.error, "registry down");
     assert_eq!(failed.problems, ["registry down"]);
     assert_eq!(failed.digest, good.digest);
@@ -227,7 +229,7 @@ async fn registry_failure_at_runtime_keeps_the_last_good_state_and_the_next_tick
     ));
     assert_eq!(f.registry.applies().len(), 3);
     let s = status(&f);
-    assert_eq!((s.outcome, s.managed_count), (Outcome::Ok, 2));
+    assert_eq!((s.outcome, s.managed_count), (SyncOutcome::Ok, 2));
     assert!(s.error.is_empty() && s.problems.is_empty());
     let text = f.metrics.encode();
     assert!(
@@ -263,7 +265,7 @@ async fn invalid_file_at_runtime_keeps_the_last_good_state_without_calling_the_r
     let err = f.syncer.sync(Phase::Running).await.unwrap_err();
     assert!(problems(&err)[0].contains("environments.yaml"), "{err:?}");
     assert_eq!(f.registry.applies().len(), 1);
-    assert_eq!(status(&f).outcome, Outcome::Failed);
+    assert_eq!(status(&f).outcome, SyncOutcome::Failed);
     assert_eq!(status(&f).managed_count, 1);
 
     // Restoring the applied content clears the failure (the registry confirms it).
@@ -272,7 +274,7 @@ async fn invalid_file_at_runtime_keeps_the_last_good_state_without_calling_the_r
         f.syncer.sync(Phase::Running).await.unwrap(),
         Synced::Applied(_)
     ));
-    assert_eq!(status(&f).outcome, Outcome::Ok);
+    assert_eq!(status(&f).outcome, SyncOutcome::Ok);
 }
 
 #[tokio::test]
@@ -299,7 +301,7 @@ async fn an_empty_file_is_applied_as_no_definitions() {
     let mut f = fixture(Some("# nothing here\n"));
     f.syncer.sync(Phase::Startup).await.unwrap();
     assert!(f.registry.applies()[0].definitions.is_empty());
-    assert_eq!(status(&f).outcome, Outcome::Ok);
+    assert_eq!(status(&f).outcome, SyncOutcome::Ok);
 }
 
 #[tokio::test]
@@ -311,7 +313,7 @@ async fn plan_sends_a_dry_run_of_the_current_file() {
     assert!(requests[0].dry_run);
     assert_eq!(requests[0].definitions.len(), 2);
     // A plan is not a sync.
-    assert_eq!(status(&f).outcome, Outcome::Never);
+    assert_eq!(status(&f).outcome, SyncOutcome::Never);
 }
 
 #[tokio::test]

@@ -4,76 +4,17 @@
 //! Every editable key is always present in an answer (rsconnect's `edit` reads all nine back),
 //! languages without installations are `{"installations": []}`, and ids are strings.
 
-use chrono::SecondsFormat;
 use execenv_core::validate::UPDATABLE_FIELDS as EDITABLE;
 use execenv_core::{Error, FieldViolation};
-use execenv_proto::convert::from_timestamp;
 use execenv_proto::environments::v1 as pb;
 use pb::volume_mount::Source;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// An environment as Connect answers it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConnectEnvironment {
-    pub id: String,
-    pub guid: String,
-    pub created_time: Option<String>,
-    pub updated_time: Option<String>,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub cluster_name: String,
-    pub name: String,
-    pub environment_type: String,
-    pub matching: String,
-    pub supervisor: Option<String>,
-    pub managed_by: Option<String>,
-    pub python: ConnectInstallations,
-    pub quarto: ConnectInstallations,
-    pub r: ConnectInstallations,
-    pub tensorflow: ConnectInstallations,
-    pub volume_mounts: Vec<ConnectVolumeMount>,
-}
-
-/// `{"installations": [...]}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConnectInstallations {
-    pub installations: Vec<ConnectInstallation>,
-}
-
-/// One `{version, path}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConnectInstallation {
-    pub version: String,
-    pub path: String,
-}
-
-/// `{source: {volume_type, …}, target: {path, read_only}}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConnectVolumeMount {
-    pub source: ConnectVolumeSource,
-    pub target: ConnectVolumeTarget,
-}
-
-/// An NFS export or a PVC, tagged by `volume_type`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "volume_type", rename_all = "lowercase")]
-pub enum ConnectVolumeSource {
-    Nfs {
-        nfs_host: String,
-        nfs_export_path: String,
-    },
-    Pvc {
-        pvc_name: String,
-    },
-}
-
-/// Where a volume is mounted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConnectVolumeTarget {
-    pub path: String,
-    pub read_only: bool,
-}
+pub use execenv_proto::convert::connect::{
+    ConnectEnvironment, ConnectInstallation, ConnectInstallations, ConnectVolumeMount,
+    ConnectVolumeSource, ConnectVolumeTarget, rfc3339,
+};
 
 /// An environment permission entry (connect-spec §1.5); `id` is the entry's guid.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -83,30 +24,6 @@ pub struct ConnectPermission {
     pub environment_guid: String,
     pub user_guid: Option<String>,
     pub group_guid: Option<String>,
-}
-
-impl From<&pb::Environment> for ConnectEnvironment {
-    fn from(e: &pb::Environment) -> Self {
-        ConnectEnvironment {
-            id: e.id.clone(),
-            guid: e.guid.clone(),
-            created_time: e.created_time.as_ref().and_then(rfc3339),
-            updated_time: e.updated_time.as_ref().and_then(rfc3339),
-            title: e.title.clone(),
-            description: e.description.clone(),
-            cluster_name: e.cluster_name.clone(),
-            name: e.name.clone(),
-            environment_type: e.environment_type.clone(),
-            matching: e.matching.clone(),
-            supervisor: e.supervisor.clone(),
-            managed_by: e.managed_by.clone().filter(|m| !m.is_empty()),
-            python: installations(e.python.as_ref()),
-            quarto: installations(e.quarto.as_ref()),
-            r: installations(e.r.as_ref()),
-            tensorflow: installations(e.tensorflow.as_ref()),
-            volume_mounts: e.volume_mounts.iter().filter_map(volume_mount).collect(),
-        }
-    }
 }
 
 impl From<&pb::Permission> for ConnectPermission {
@@ -119,46 +36,6 @@ impl From<&pb::Permission> for ConnectPermission {
             group_guid: p.group_guid.clone(),
         }
     }
-}
-
-/// A timestamp as Connect writes it: RFC 3339 in UTC, fractions only when there are any.
-pub(crate) fn rfc3339(t: &prost_types::Timestamp) -> Option<String> {
-    from_timestamp(t).map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
-
-fn installations(list: Option<&pb::Installations>) -> ConnectInstallations {
-    ConnectInstallations {
-        installations: list
-            .map(|l| {
-                l.installations
-                    .iter()
-                    .map(|i| ConnectInstallation {
-                        version: i.version.clone(),
-                        path: i.path.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-fn volume_mount(m: &pb::VolumeMount) -> Option<ConnectVolumeMount> {
-    let source = match m.source.as_ref()? {
-        Source::Nfs(nfs) => ConnectVolumeSource::Nfs {
-            nfs_host: nfs.host.clone(),
-            nfs_export_path: nfs.export_path.clone(),
-        },
-        Source::Pvc(pvc) => ConnectVolumeSource::Pvc {
-            pvc_name: pvc.claim_name.clone(),
-        },
-    };
-    Some(ConnectVolumeMount {
-        source,
-        target: ConnectVolumeTarget {
-            path: m.target_path.clone(),
-            read_only: m.read_only,
-        },
-    })
 }
 
 /// A create or update body: the values, and which keys the client sent (the update mask).

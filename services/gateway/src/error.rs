@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use execenv_core::{Error, ErrorKind};
+use execenv_proto::convert::connect::with_connect_paths;
 use serde::Serialize;
 
 /// What a handler answering JSON returns.
@@ -17,27 +18,9 @@ pub struct ApiError(pub Error);
 
 impl From<Error> for ApiError {
     /// The error with the registry's field paths in the names of Connect's JSON.
-    fn from(mut error: Error) -> Self {
-        error.message = connect_paths(&error.message);
-        for v in &mut error.violations {
-            v.field = connect_paths(&v.field);
-        }
-        ApiError(error)
+    fn from(error: Error) -> Self {
+        ApiError(with_connect_paths(error))
     }
-}
-
-/// The registry's field paths for volume mounts, in the names of Connect's JSON that the client
-/// sent (`volume_mounts[0].source.pvc.claim_name` → `volume_mounts[0].source.pvc_name`).
-pub fn connect_paths(text: &str) -> String {
-    const RENAMES: [(&str, &str); 4] = [
-        (".source.pvc.claim_name", ".source.pvc_name"),
-        (".source.nfs.host", ".source.nfs_host"),
-        (".source.nfs.export_path", ".source.nfs_export_path"),
-        ("].target_path", "].target.path"),
-    ];
-    RENAMES
-        .iter()
-        .fold(text.to_owned(), |t, (from, to)| t.replace(from, to))
 }
 
 /// Connect's `APIError`.

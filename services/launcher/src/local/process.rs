@@ -12,11 +12,10 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::process::{Child, Command};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
-use super::Shared;
 use super::command::{self, Exit, RunnerPaths, RunnerStatus, Stop};
 use super::layout::{DataDir, LaunchFiles, after_restart, read_records};
-use crate::backend::Plan;
-use crate::launch::{Observation, State};
+use super::shared::Shared;
+use crate::launch::{Observation, Plan, State};
 use crate::table::Launches;
 
 /// Runs launch `plan` to its end. `slot` is the slot already taken, or `None` when it queued;
@@ -120,7 +119,7 @@ fn spawn(shared: &Shared, plan: &Plan, files: &LaunchFiles) -> Result<Child, Str
         .spawn()
         .map_err(|e| {
             format!(
-                "cannot start {}: {e}; check EXECENV_LOCAL__RUNNER and EXECENV_SUPERVISOR",
+                "cannot start {}: {e}; check EXECENV_LOCAL__RUNNER and EXECENV_LOCAL__SUPERVISOR",
                 program.to_string_lossy()
             )
         })?;

@@ -1,13 +1,12 @@
 #![allow(clippy::unwrap_used)]
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use super::*;
+use crate::args::OutputFormat;
+use crate::env_args::ClearField;
 use crate::launch_args::{KindArg, StateArg};
-
-fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(std::iter::once("execenvctl").chain(args.iter().copied()))
-}
+use crate::testing::parse;
 
 #[test]
 fn command_definition_is_consistent() {
@@ -19,7 +18,7 @@ fn bad_mount_flag_is_a_usage_error_naming_the_flag() {
     let e = parse(&["env", "create", "img", "--mount", "type=pvc"]).unwrap_err();
     let text = e.to_string();
     assert!(text.contains("--mount"), "{text}");
-    assert!(text.contains("type=nfs,host=H"), "{text}");
+    assert!(text.contains("type=nfs,nfs_host=H"), "{text}");
     assert_eq!(e.exit_code(), 2);
 }
 
@@ -34,7 +33,7 @@ fn create_accepts_repeated_installations_and_mounts() {
         "--python",
         "3.12.1=/py312",
         "--mount",
-        "type=pvc,claim=c,target=/m",
+        "type=pvc,pvc_name=c,target=/m",
     ])
     .unwrap();
     let Command::Env(EnvCommand::Create(c)) = cli.command else {
@@ -239,4 +238,36 @@ fn launches_watch_id_is_optional_and_logs_follow_has_a_short_flag() {
     assert_eq!(cli.global.launcher, "l:50054");
     assert!(parse(&["launches", "get"]).is_err());
     assert!(parse(&["launches", "cancel"]).is_err());
+}
+
+#[test]
+fn matching_is_passed_on_as_written_for_the_registry_to_judge() {
+    let cli = parse(&["env", "create", "img", "--matching", "sometimes"]).unwrap();
+    let Command::Env(EnvCommand::Create(c)) = cli.command else {
+        panic!("not create")
+    };
+    assert_eq!(c.fields.matching.as_deref(), Some("sometimes"));
+    // The list filter still knows the modes: a filter that matches nothing is a mistake.
+    assert!(parse(&["env", "list", "--matching", "sometimes"]).is_err());
+}
+
+#[test]
+fn permissions_and_acting_as_take_names_or_guids() {
+    let cli = parse(&[
+        "--as-user",
+        "alice",
+        "--as-groups",
+        "data-science,staff",
+        "--as-role",
+        "publisher",
+        "env",
+        "permissions",
+        "add",
+        "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10",
+        "--user",
+        "alice",
+    ])
+    .unwrap();
+    assert_eq!(cli.global.as_user.as_deref(), Some("alice"));
+    assert_eq!(cli.global.as_groups, ["data-science", "staff"]);
 }

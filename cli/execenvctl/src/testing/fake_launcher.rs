@@ -1,29 +1,28 @@
-#![allow(clippy::unwrap_used)]
-//! An in-process launcher on port 0 for the `launch` and `launches` tests: it answers with fixed
-//! launches, streams and failures and keeps what it was sent.
+//! An in-process launcher for the `launch` and `launches` tests: it answers with fixed launches,
+//! streams and failures and keeps what it was sent.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use chrono::TimeZone;
-use clap::Parser;
+use execenv_core::Error;
 use execenv_proto::convert::timestamp;
 use execenv_proto::launcher::v1 as wire;
 use execenv_proto::launcher::v1::launcher_server::{Launcher as LauncherService, LauncherServer};
 use tonic::{Request, Response, Status};
 
-use super::*;
+use super::{Calls, GUID, against, serve};
+use crate::commands::run_to;
+use crate::report::Report;
 
-pub(super) const CONTENT: &str = "2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f";
-pub(super) const ENVIRONMENT: &str = "0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10";
-
-pub(super) fn cli(args: &[&str]) -> Cli {
-    Cli::try_parse_from(std::iter::once("execenvctl").chain(args.iter().copied())).unwrap()
-}
+/// The content every test launches.
+pub const CONTENT: &str = "2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f";
+/// The environment the fake chooses.
+pub const ENVIRONMENT: &str = GUID;
 
 /// A launch as the launcher reports it, in `state`, created at 12:00 (started 12:01, finished
 /// 12:02 once it has).
-pub(super) fn wire_launch(id: &str, state: wire::State) -> wire::Launch {
+pub fn wire_launch(id: &str, state: wire::State) -> wire::Launch {
     let at = |minute| {
         Some(timestamp(
             chrono::Utc
@@ -73,31 +72,39 @@ pub(super) fn wire_launch(id: &str, state: wire::State) -> wire::Launch {
     }
 }
 
-/// What the fake launcher received.
+/// What the fake launcher received, besides each call's metadata.
 #[derive(Debug, Default)]
-pub(super) struct Seen {
-    pub(super) metadata: Vec<tonic::metadata::MetadataMap>,
-    pub(super) launches: Vec<wire::LaunchRequest>,
-    pub(super) lists: Vec<wire::ListLaunchesRequest>,
-    pub(super) ids: Vec<(&'static str, String)>,
-    pub(super) logs: Vec<wire::LogsRequest>,
+pub struct Seen {
+    /// Every `Launch`.
+    pub launches: Vec<wire::LaunchRequest>,
+    /// Every `List`.
+    pub lists: Vec<wire::ListLaunchesRequest>,
+    /// The call and launch id of every `Get`, `Cancel` and `Watch`.
+    pub ids: Vec<(&'static str, String)>,
+    /// Every `Logs`.
+    pub logs: Vec<wire::LogsRequest>,
 }
 
 /// A launcher that answers `Launch` with a pending launch (or `launched` in the given state),
 /// `Watch` with `events`, `Logs` with `chunks`, everything else with a launch of the id asked
-/// for; or fails every call with `failure`. It keeps what it was sent.
+/// for; or fails every call with the failure of `calls`. It keeps what it was sent.
 #[derive(Clone, Default)]
-pub(super) struct FakeLauncher {
-    pub(super) launched: Option<wire::State>,
-    pub(super) events: Vec<Result<wire::Launch, Status>>,
-    pub(super) chunks: Vec<Result<Vec<u8>, Status>>,
-    pub(super) failure: Option<Status>,
-    pub(super) seen: Arc<Mutex<Seen>>,
+pub struct FakeLauncher {
+    /// The state `Launch` answers with (default pending).
+    pub launched: Option<wire::State>,
+    /// What `Watch` streams.
+    pub events: Vec<Result<wire::Launch, Status>>,
+    /// What `Logs` streams.
+    pub chunks: Vec<Result<Vec<u8>, Status>>,
+    /// Each call's metadata, and the failure of every call when set.
+    pub calls: Calls,
+    /// What it was sent.
+    pub seen: Arc<Mutex<Seen>>,
 }
 
 impl FakeLauncher {
     /// A launcher whose `Watch` sends these launches in these states, in order.
-    pub(super) fn watching(events: &[(&str, wire::State)]) -> Self {
+    pub fn watching(events: &[(&str, wire::State)]) -> Self {
         FakeLauncher {
             events: events
                 .iter()
@@ -107,13 +114,12 @@ impl FakeLauncher {
         }
     }
 
-    fn record<T>(&self, r: &Request<T>) -> Result<(), Status> {
-        self.seen
-            .lock()
-            .unwrap()
-            .metadata
-            .push(r.metadata().clone());
-        self.failure.clone().map_or(Ok(()), Err)
+    /// A launcher failing every call with `status`.
+    pub fn failing(status: Status) -> Self {
+        FakeLauncher {
+            calls: Calls::failing(status),
+            ..FakeLauncher::default()
+        }
     }
 
     fn answer(
@@ -128,7 +134,8 @@ impl FakeLauncher {
     }
 }
 
-pub(super) type Stream<T> = tokio_stream::Iter<std::vec::IntoIter<Result<T, Status>>>;
+/// A stream of fixed items.
+pub type Stream<T> = tokio_stream::Iter<std::vec::IntoIter<Result<T, Status>>>;
 
 /// A stream of `items`, each wrapped in its message.
 fn stream<T: Clone, U>(items: &[Result<T, Status>], wrap: fn(T) -> U) -> Stream<U> {
@@ -147,7 +154,7 @@ impl LauncherService for FakeLauncher {
         &self,
         r: Request<wire::LaunchRequest>,
     ) -> Result<Response<wire::Launch>, Status> {
-        self.record(&r)?;
+        self.calls.record(&r)?;
         let request = r.into_inner();
         let launch = wire_launch(
             &request.request_id,
@@ -161,7 +168,7 @@ impl LauncherService for FakeLauncher {
         &self,
         r: Request<wire::GetLaunchRequest>,
     ) -> Result<Response<wire::Launch>, Status> {
-        self.record(&r)?;
+        self.calls.record(&r)?;
         self.answer("get", r.into_inner().id, wire::State::Running)
     }
 
@@ -169,7 +176,7 @@ impl LauncherService for FakeLauncher {
         &self,
         r: Request<wire::ListLaunchesRequest>,
     ) -> Result<Response<wire::ListLaunchesResponse>, Status> {
-        self.record(&r)?;
+        self.calls.record(&r)?;
         self.seen.lock().unwrap().lists.push(r.into_inner());
         Ok(Response::new(wire::ListLaunchesResponse {
             launches: vec![
@@ -185,7 +192,7 @@ impl LauncherService for FakeLauncher {
         &self,
         r: Request<wire::WatchLaunchesRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        self.record(&r)?;
+        self.calls.record(&r)?;
         self.seen
             .lock()
             .unwrap()
@@ -202,7 +209,7 @@ impl LauncherService for FakeLauncher {
         &self,
         r: Request<wire::CancelLaunchRequest>,
     ) -> Result<Response<wire::Launch>, Status> {
-        self.record(&r)?;
+        self.calls.record(&r)?;
         self.answer("cancel", r.into_inner().id, wire::State::Cancelled)
     }
 
@@ -212,7 +219,7 @@ impl LauncherService for FakeLauncher {
         &self,
         r: Request<wire::LogsRequest>,
     ) -> Result<Response<Self::LogsStream>, Status> {
-        self.record(&r)?;
+        self.calls.record(&r)?;
         self.seen.lock().unwrap().logs.push(r.into_inner());
         Ok(Response::new(stream(&self.chunks, |data| wire::LogChunk {
             data,
@@ -220,38 +227,21 @@ impl LauncherService for FakeLauncher {
     }
 }
 
-pub(super) async fn serve_launcher(fake: FakeLauncher) -> SocketAddr {
-    crate::test_server::serve(
-        tonic::transport::Server::builder().add_service(LauncherServer::new(fake)),
-    )
-    .await
+/// Serves `fake` on a free local port.
+pub async fn serve_launcher(fake: FakeLauncher) -> SocketAddr {
+    serve(tonic::transport::Server::builder().add_service(LauncherServer::new(fake))).await
 }
 
-/// Runs `args` against the launcher at `addr` (the other servers unreachable: launcher commands
+/// Runs `args` against the launcher at `addr` (the other services unreachable: launcher commands
 /// must not need them) and returns the result and what was streamed.
-pub(super) async fn run_launcher(
-    addr: SocketAddr,
-    args: &[&str],
-) -> (Result<Report, Error>, String) {
-    let url = format!("http://{addr}");
-    let mut all = vec![
-        "--launcher",
-        url.as_str(),
-        "--registry",
-        "http://127.0.0.1:9",
-        "--selector",
-        "http://127.0.0.1:9",
-        "--token",
-        "tok",
-    ];
-    all.extend_from_slice(args);
+pub async fn run_launcher(addr: SocketAddr, args: &[&str]) -> (Result<Report, Error>, String) {
     let mut out = Vec::new();
-    let result = run_to(cli(&all), &mut out).await;
+    let result = run_to(against(&[("--launcher", addr)], args), &mut out).await;
     (result, String::from_utf8(out).unwrap())
 }
 
 /// `launch KIND` for the test content and bundle 12, then `more`.
-pub(super) fn launch_args<'a>(kind: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+pub fn launch_args<'a>(kind: &'a str, more: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["launch", kind, "--content", CONTENT, "--bundle", "12"];
     args.extend_from_slice(more);
     args

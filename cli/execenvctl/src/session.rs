@@ -1,0 +1,68 @@
+//! Whom execenvctl acts as and how it reaches each service. The user and groups of
+//! `--as-user`/`--as-groups` are resolved to guids when the first service is reached, so a command
+//! reports its own bad input before anything is looked up or called.
+
+use execenv_core::Error;
+use tokio::sync::OnceCell;
+
+use crate::args::{GlobalArgs, OutputFormat};
+use crate::connection::{ConfigSync, Connect, Identity, Launcher, Registry, Selector};
+use crate::principals::{self, Named};
+
+/// The global flags of one run, and the identity they resolve to.
+pub struct Session {
+    given: GlobalArgs,
+    acting: OnceCell<GlobalArgs>,
+}
+
+impl Session {
+    /// A session for the flags `given`; nothing is resolved yet.
+    pub fn new(given: GlobalArgs) -> Self {
+        Session {
+            given,
+            acting: OnceCell::new(),
+        }
+    }
+
+    /// How results are printed.
+    pub fn output(&self) -> OutputFormat {
+        self.given.output
+    }
+
+    /// The flags with `--as-user` and `--as-groups` as guids (resolved once).
+    async fn acting(&self) -> Result<&GlobalArgs, Error> {
+        self.acting
+            .get_or_try_init(|| principals::acting(&self.given))
+            .await
+    }
+
+    /// The guid of every value of `named`, names looked up in the registry's users and groups.
+    pub async fn guids(&self, named: &[Named]) -> Result<Vec<String>, Error> {
+        principals::guids(&self.given, named).await
+    }
+
+    /// The registry, acting as the resolved identity.
+    pub async fn registry(&self) -> Result<Registry, Error> {
+        Registry::connect(self.acting().await?).await
+    }
+
+    /// The registry's Identity service, acting as the resolved identity.
+    pub async fn identity(&self) -> Result<Identity, Error> {
+        Identity::connect(self.acting().await?).await
+    }
+
+    /// config-sync, acting as the resolved identity.
+    pub async fn config_sync(&self) -> Result<ConfigSync, Error> {
+        ConfigSync::connect(self.acting().await?).await
+    }
+
+    /// The selector, acting as the resolved identity.
+    pub async fn selector(&self) -> Result<Selector, Error> {
+        Selector::connect(self.acting().await?).await
+    }
+
+    /// The launcher, acting as the resolved identity.
+    pub async fn launcher(&self) -> Result<Launcher, Error> {
+        Launcher::connect(self.acting().await?).await
+    }
+}
