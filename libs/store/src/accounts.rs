@@ -1,5 +1,5 @@
 //! Users, groups and API keys, written once over a [`Session`] for both backends (see
-//! `catalogue.rs`). They take the same serialised write sessions as the catalogue, so a
+//! `session.rs`). They take the same serialised write sessions as the catalogue, so a
 //! uniqueness check and the insert after it cannot race another writer.
 
 use std::collections::HashMap;
@@ -12,9 +12,9 @@ use execenv_core::accounts::{
 use execenv_core::{Error, ErrorKind};
 use uuid::Uuid;
 
-use crate::AccountStore;
-use crate::catalogue::{Backend, Session, fetch_rows};
 use crate::common::{self, Value};
+use crate::session::{Backend, Session, fetch_rows};
+use crate::store::AccountStore;
 
 mod rows;
 

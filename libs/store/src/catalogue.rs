@@ -12,68 +12,15 @@ use execenv_core::{
 };
 use uuid::Uuid;
 
-use crate::common::{self, EnvironmentRow, StoreRow, Value};
-use crate::{EnvironmentPage, LogBounds, Snapshot, Store};
+use crate::common::{self, Value};
+use crate::session::{Backend, Session, fetch_rows, integers};
+use crate::store::{EnvironmentPage, LogBounds, Snapshot, Store};
 
+mod read;
 mod write;
 
+use read::{get, newest_revision, read_changes, revision_state, with_children};
 use write::{PendingChanges, Replacement};
-
-/// One open transaction. Dropping it without [`Session::commit`] rolls it back.
-#[async_trait]
-pub trait Session: Send {
-    /// The backend's row type.
-    type Row: StoreRow;
-    /// Runs a statement built from fixed fragments with every input bound to a `$N`
-    /// placeholder; returns the number of rows affected.
-    async fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<u64, Error>;
-    /// Runs a query (same rules as [`Session::execute`]) and returns its rows, each decoded as
-    /// it arrives (so the database's copy of a row is freed at once, never the whole result).
-    async fn fetch<T: Send>(
-        &mut self,
-        sql: &str,
-        values: Vec<Value>,
-        decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
-    ) -> Result<Vec<T>, Error>;
-    /// Commits the transaction.
-    async fn commit(self) -> Result<(), Error>;
-}
-
-/// Runs a query and decodes its rows.
-pub(crate) async fn fetch_rows<S: Session, T: Send>(
-    s: &mut S,
-    sql: &str,
-    values: Vec<Value>,
-    decode: fn(&S::Row) -> Result<T, sqlx::Error>,
-) -> Result<Vec<T>, Error> {
-    s.fetch(sql, values, decode).await
-}
-
-/// The first row of an integer query (`(0, 0)` when there is none).
-pub(crate) async fn integers<S: Session>(
-    s: &mut S,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<Option<(i64, i64)>, Error> {
-    Ok(fetch_rows(s, sql, values, common::integer_pair)
-        .await?
-        .into_iter()
-        .next())
-}
-
-/// A database the catalogue runs on.
-#[async_trait]
-pub trait Backend: Send + Sync + 'static {
-    /// The session type.
-    type Session: Session;
-    /// `sqlite` or `postgres`.
-    const NAME: &'static str;
-    /// Begins a write transaction that holds the backend's writer lock from its first
-    /// statement, so that writes (and their revisions) are serialised in commit order.
-    async fn write(&self) -> Result<Self::Session, Error>;
-    /// Begins a read transaction that sees one consistent state.
-    async fn read(&self) -> Result<Self::Session, Error>;
-}
 
 #[async_trait]
 impl<B: Backend> Store for B {
@@ -383,58 +330,4 @@ fn single<T>(items: Vec<T>) -> Result<T, Error> {
         .into_iter()
         .next()
         .ok_or_else(|| Error::internal("a one-item write returned nothing"))
-}
-
-/// The newest revision and the compacted-through mark.
-async fn revision_state<S: Session>(s: &mut S) -> Result<(i64, i64), Error> {
-    integers(s, common::REVISION_STATE, Vec::new())
-        .await?
-        .ok_or_else(|| Error::internal("the log_state row is missing; the migrations did not run"))
-}
-
-/// The newest revision (0 for an empty log): a compacted log may be empty of rows but not of
-/// history.
-async fn newest_revision<S: Session>(s: &mut S) -> Result<i64, Error> {
-    let (latest, compacted) = revision_state(s).await?;
-    Ok(latest.max(compacted))
-}
-
-/// One environment with its children; NotFound when absent.
-async fn get<S: Session>(s: &mut S, guid: Uuid) -> Result<Environment, Error> {
-    write::load(s, &[guid])
-        .await?
-        .remove(&guid)
-        .ok_or_else(|| Error::environment_not_found(guid))
-}
-
-/// Reads the children of `rows` (of every environment when `all`) and assembles them.
-async fn with_children<S: Session>(
-    s: &mut S,
-    rows: Vec<EnvironmentRow>,
-    all: bool,
-) -> Result<Vec<Environment>, Error> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let q = common::children_queries(if all { None } else { Some(&ids) });
-    let installations = fetch_rows(
-        s,
-        &q.installations,
-        q.values.clone(),
-        common::installation_row,
-    )
-    .await?;
-    let mounts = fetch_rows(s, &q.mounts, q.values.clone(), common::mount_row).await?;
-    let permissions = fetch_rows(s, &q.permissions, q.values, common::permission_row).await?;
-    common::assemble(rows, installations, mounts, permissions)
-}
-
-async fn read_changes<S: Session>(s: &mut S, filter: &ChangeFilter) -> Result<Vec<Change>, Error> {
-    let (sql, values) = common::change_query(filter);
-    fetch_rows(s, &sql, values, common::change_row)
-        .await?
-        .into_iter()
-        .map(common::change_from_row)
-        .collect()
 }

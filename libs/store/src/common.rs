@@ -285,6 +285,7 @@ pub(crate) fn corrupt(what: &str, value: &str) -> Error {
     ))
 }
 
+/// A stored guid; a value that is not one is corrupt.
 pub(crate) fn parse_guid(value: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(value).map_err(|_| corrupt("guid", value))
 }

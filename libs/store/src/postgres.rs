@@ -15,8 +15,8 @@ use execenv_core::{Error, ErrorKind};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Row, Transaction};
 
-use crate::catalogue::{Backend, Session};
 use crate::common::{StoreRow, Value, database_error, decode_each, migration_error};
+use crate::session::{Backend, Session};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 

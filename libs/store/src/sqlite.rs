@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
-use crate::catalogue::{Backend, Session};
 use crate::common::{StoreRow, Value, database_error, decode_each, migration_error};
+use crate::session::{Backend, Session};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 

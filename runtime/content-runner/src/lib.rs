@@ -17,6 +17,7 @@
 //! ```
 
 pub mod build;
+pub mod bundle;
 pub mod error;
 pub mod install;
 pub mod manifest;

@@ -11,6 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::Error;
+
 /// The runner's SIGTERM and SIGINT handlers. Installed before a child starts, so a signal that
 /// arrives at any time after is forwarded rather than killing the runner.
 pub struct Signals {
@@ -144,6 +146,29 @@ pub async fn run_logged(
     };
     let (status, ()) = tokio::join!(signals.wait(&mut child), pump);
     Ok((status?, transcript))
+}
+
+/// Runs `command` as [`run_logged`] does and requires it to succeed. When it cannot start, the
+/// error is `cannot_start` with the I/O error; when it fails, it is `failed`, how the command
+/// ended and the lines of its output that explain why.
+pub async fn run_to_success(
+    command: &mut Command,
+    label: &str,
+    signals: &mut Signals,
+    cannot_start: &str,
+    failed: &str,
+) -> Result<(), Error> {
+    let (status, transcript) = run_logged(command, label, signals)
+        .await
+        .map_err(|err| Error::io(cannot_start, err))?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(Error::Failed(format!(
+        "{failed} ({}): {}",
+        describe(status),
+        transcript.reason()
+    )))
 }
 
 /// The next line without its newline; `None` at the end (or on a read error).

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::process::Command;
 
-use crate::build::{absolute, bundle_folder};
+use crate::bundle::{Bundle, absolute};
 use crate::manifest::Manifest;
 use crate::plan::{Plan, resolve_program};
 use crate::process::{Signals, describe, exit_code};
@@ -67,8 +67,7 @@ pub async fn run(options: &RunOptions) -> Result<ExitStatus, Error> {
     // Handlers first: a SIGTERM from now on reaches the content instead of killing the runner.
     let mut signals =
         Signals::install().map_err(|err| Error::io("cannot install signal handlers", err))?;
-    let bundle = bundle_folder(&options.bundle)?;
-    let manifest = Manifest::load(&bundle)?;
+    let bundle = Bundle::open(&options.bundle)?;
     let work = WorkDir::new(absolute(&options.work)?);
     let record = BuildRecord::read(&work.record()).map_err(Error::Refused)?;
     let Some(record) = record else {
@@ -77,17 +76,12 @@ pub async fn run(options: &RunOptions) -> Result<ExitStatus, Error> {
             work.record().display()
         )));
     };
-    let plan = Plan::probe(
-        &manifest,
-        &bundle,
-        &options.interpreters,
-        options.path_var.as_deref(),
-    )?;
+    let plan = bundle.plan(&options.interpreters, options.path_var.as_deref())?;
     check_build(Some(&record), &plan.digest(), &work).map_err(Error::Refused)?;
 
-    let (program, args) = content_command(&manifest, options, &plan, &work)?;
+    let (program, args) = content_command(&bundle.manifest, options, &plan, &work)?;
     let mut command = Command::new(&program);
-    command.args(&args).current_dir(&bundle);
+    command.args(&args).current_dir(&bundle.folder);
     // Only additions: the content keeps every variable (and the umask) the supervisor set.
     if plan.python.is_some() {
         let bin = work.venv().join("bin");

@@ -3,63 +3,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+mod support;
 
-const RUNNER: &str = env!("CARGO_BIN_EXE_execenv-content-runner");
-
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    /// A bundle with `manifest` as its manifest.json.
-    fn new(manifest: &str) -> Fixture {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("bundle")).expect("mkdir");
-        let fixture = Fixture { dir };
-        fixture.write("manifest.json", manifest);
-        fixture
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path("bundle").join(name), text).expect("write");
-    }
-    fn command(&self, step: &str) -> Command {
-        let mut command = Command::new(RUNNER);
-        command
-            .arg(step)
-            .arg("--bundle")
-            .arg(self.path("bundle"))
-            .arg("--work")
-            .arg(self.path("work"))
-            .arg("--status-file")
-            .arg(self.path("status.json"))
-            .env_remove("EXECENV_PYTHON")
-            .env_remove("EXECENV_R")
-            .env_remove("EXECENV_QUARTO");
-        if step == "build" {
-            command.arg("--cache").arg(self.path("cache"));
-        }
-        command
-    }
-    fn status(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.path("status.json")).expect("status file"))
-            .expect("json")
-    }
-}
-
-fn output(command: &mut Command) -> Output {
-    command.output().expect("runner starts")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use support::{Fixture, RUNNER, output, stderr};
 
 const PYTHON_SCRIPT: &str = r#"{"metadata": {"appmode": "python-script", "entrypoint": "main.py"},
   "python": {"package_manager": {"name": "pip", "package_file": "requirements.txt"}}, "files": {}}"#;
@@ -82,10 +31,7 @@ fn python_build_records_the_environment_hits_the_cache_and_runs_the_entrypoint()
         (Some("build"), Some("succeeded"))
     );
     assert_eq!(status["cache_hit"], false);
-    let record: Value = serde_json::from_slice(
-        &std::fs::read(fixture.path("work/build-record.json")).expect("record"),
-    )
-    .expect("json");
+    let record = fixture.record();
     assert!(
         record["digest"]
             .as_str()

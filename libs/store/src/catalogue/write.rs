@@ -16,11 +16,9 @@ use execenv_core::{
 };
 use uuid::Uuid;
 
-use super::{Session, fetch_rows, newest_revision, with_children};
+use super::read::{IN_LIST_CHUNK, load, load_each, newest_revision};
 use crate::common::{self, Batch, ChildRows, LoggedChange, Value};
-
-/// How many ids or guids one `IN (…)` list binds.
-const IN_LIST_CHUNK: usize = 1_000;
+use crate::session::{Session, fetch_rows};
 
 /// How many environments of a sync plan are read, rewritten and logged at a time.
 const PLAN_CHUNK: usize = 500;
@@ -98,7 +96,9 @@ impl<'a> PendingChanges<'a> {
 
 /// A new spec for an existing environment.
 pub struct Replacement<'a> {
+    /// The environment to change.
     pub guid: Uuid,
+    /// Its new spec (the stored image name is kept whatever this one says).
     pub spec: &'a EnvironmentSpec,
     /// 0, or the revision the environment must still have (else Conflict).
     pub expected_revision: i64,
@@ -274,40 +274,6 @@ pub async fn delete<S: Session>(
         .await?;
     }
     Ok(())
-}
-
-/// The environments with `guids` (with their children) that exist, by guid.
-pub async fn load<S: Session>(
-    s: &mut S,
-    guids: &[Uuid],
-) -> Result<HashMap<Uuid, Environment>, Error> {
-    let select = common::select_environments_by_guid();
-    let mut found = HashMap::new();
-    for chunk in guids.chunks(IN_LIST_CHUNK) {
-        let values = chunk
-            .iter()
-            .map(|g| Value::Text(Some(g.to_string())))
-            .collect();
-        let sql = common::in_list(&select, chunk.len());
-        let rows = fetch_rows(s, &sql, values, common::environment_row).await?;
-        for env in with_children(s, rows, false).await? {
-            found.insert(env.guid, env);
-        }
-    }
-    Ok(found)
-}
-
-/// The environments with `guids`, in order; NotFound for the first absent one.
-async fn load_each<S: Session>(s: &mut S, guids: &[Uuid]) -> Result<Vec<Environment>, Error> {
-    let mut found = load(s, guids).await?;
-    guids
-        .iter()
-        .map(|guid| {
-            found
-                .remove(guid)
-                .ok_or_else(|| Error::environment_not_found(guid))
-        })
-        .collect()
 }
 
 /// Inserts environments with their installations and mounts; sets their ids.

@@ -8,8 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::manifest::Manifest;
-use crate::plan::Plan;
+use crate::bundle::{Bundle, absolute};
 use crate::process::Signals;
 use crate::record::{BuildRecord, Installation, WorkDir, check_build, rfc3339_utc};
 use crate::status::{Durations, Outcome, Status, Step, millis};
@@ -76,14 +75,8 @@ pub async fn execute(options: &BuildOptions, status_file: Option<&Path>) -> i32 
 /// Builds the bundle's environment, or finds it up to date.
 pub async fn build(options: &BuildOptions) -> Result<Built, Error> {
     let started = Instant::now();
-    let bundle = bundle_folder(&options.bundle)?;
-    let manifest = Manifest::load(&bundle)?;
-    let plan = Plan::probe(
-        &manifest,
-        &bundle,
-        &options.interpreters,
-        options.path_var.as_deref(),
-    )?;
+    let bundle = Bundle::open(&options.bundle)?;
+    let plan = bundle.plan(&options.interpreters, options.path_var.as_deref())?;
     let digest = plan.digest();
     let work = WorkDir::new(absolute(&options.work)?);
     let cache = absolute(&options.cache)?;
@@ -123,7 +116,7 @@ pub async fn build(options: &BuildOptions) -> Result<Built, Error> {
         None => Vec::new(),
     };
     if let Some(r) = &plan.r {
-        r::restore(r, &bundle, &work, &cache, &mut signals).await?;
+        r::restore(r, &bundle.folder, &work, &cache, &mut signals).await?;
     }
     let install = installing.elapsed();
 
@@ -153,17 +146,4 @@ fn installation(path: &Path, version: &str) -> Installation {
         path: path.to_string_lossy().into_owned(),
         version: version.to_owned(),
     }
-}
-
-/// The bundle as an absolute, existing folder.
-pub fn bundle_folder(bundle: &Path) -> Result<PathBuf, Error> {
-    std::fs::canonicalize(bundle)
-        .ok()
-        .filter(|path| path.is_dir())
-        .ok_or_else(|| Error::Invalid(format!("--bundle {}: no such folder", bundle.display())))
-}
-
-/// `path` made absolute against the current folder (it need not exist yet).
-pub fn absolute(path: &Path) -> Result<PathBuf, Error> {
-    std::path::absolute(path).map_err(|err| Error::Invalid(format!("{}: {err}", path.display())))
 }

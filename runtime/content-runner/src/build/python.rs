@@ -8,7 +8,7 @@ use tokio::process::Command;
 
 use crate::Error;
 use crate::plan::PythonPlan;
-use crate::process::{Signals, describe, run_logged};
+use crate::process::{Signals, describe, run_to_success};
 use crate::record::{Package, WorkDir};
 
 /// Creates `WORK/python/venv` afresh and installs the package file into it; returns the packages
@@ -40,23 +40,18 @@ pub async fn build(
     }
     let mut create = Command::new(&plan.interpreter);
     create.arg("-m").arg("venv").arg(&venv);
-    let (status, transcript) = run_logged(&mut create, "venv", signals)
-        .await
-        .map_err(|err| {
-            Error::io(
-                format!("cannot start {} -m venv", plan.interpreter.display()),
-                err,
-            )
-        })?;
-    if !status.success() {
-        return Err(Error::Failed(format!(
-            "creating the virtual environment {} with {} failed ({}): {}",
-            venv.display(),
-            plan.interpreter.display(),
-            describe(status),
-            transcript.reason()
-        )));
-    }
+    let interpreter = plan.interpreter.display();
+    run_to_success(
+        &mut create,
+        "venv",
+        signals,
+        &format!("cannot start {interpreter} -m venv"),
+        &format!(
+            "creating the virtual environment {} with {interpreter} failed",
+            venv.display()
+        ),
+    )
+    .await?;
 
     if plan.packages.is_some() {
         let pip_cache = cache.join("pip").join(&plan.version);
@@ -73,17 +68,14 @@ pub async fn build(
             .env("PIP_CACHE_DIR", &pip_cache)
             // pip's output must reach the log as it happens, not when a pipe buffer fills.
             .env("PYTHONUNBUFFERED", "1");
-        let (status, transcript) = run_logged(&mut install, "pip", signals)
-            .await
-            .map_err(|err| Error::io("cannot start pip in the virtual environment", err))?;
-        if !status.success() {
-            return Err(Error::Failed(format!(
-                "pip could not install {} ({}): {}",
-                plan.package_file.display(),
-                describe(status),
-                transcript.reason()
-            )));
-        }
+        run_to_success(
+            &mut install,
+            "pip",
+            signals,
+            "cannot start pip in the virtual environment",
+            &format!("pip could not install {}", plan.package_file.display()),
+        )
+        .await?;
     }
     installed_packages(&work.venv_python()).await
 }

@@ -7,7 +7,7 @@ use tokio::process::Command;
 
 use crate::Error;
 use crate::plan::{RENV_LOCK, RPlan};
-use crate::process::{Signals, describe, run_logged};
+use crate::process::{Signals, run_to_success};
 use crate::record::WorkDir;
 
 /// The R expression that restores the lockfile into the library named by `R_LIBS_USER`.
@@ -49,20 +49,12 @@ pub async fn restore(
         .current_dir(bundle)
         .env("RENV_PATHS_CACHE", &renv_cache)
         .env("R_LIBS_USER", &library);
-    let (status, transcript) = run_logged(&mut command, "renv", signals)
-        .await
-        .map_err(|err| {
-            Error::io(
-                format!("cannot start R at {}", plan.interpreter.display()),
-                err,
-            )
-        })?;
-    if !status.success() {
-        return Err(Error::Failed(format!(
-            "renv::restore() of {RENV_LOCK} failed ({}): {}",
-            describe(status),
-            transcript.reason()
-        )));
-    }
-    Ok(())
+    run_to_success(
+        &mut command,
+        "renv",
+        signals,
+        &format!("cannot start R at {}", plan.interpreter.display()),
+        &format!("renv::restore() of {RENV_LOCK} failed"),
+    )
+    .await
 }

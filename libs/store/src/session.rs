@@ -1,0 +1,64 @@
+//! The two traits a backend implements — [`Backend`] begins transactions, [`Session`] runs
+//! statements in one — and the small helpers over them that the catalogue and the accounts
+//! both use.
+
+use async_trait::async_trait;
+use execenv_core::Error;
+
+use crate::common::{self, StoreRow, Value};
+
+/// One open transaction. Dropping it without [`Session::commit`] rolls it back.
+#[async_trait]
+pub trait Session: Send {
+    /// The backend's row type.
+    type Row: StoreRow;
+    /// Runs a statement built from fixed fragments with every input bound to a `$N`
+    /// placeholder; returns the number of rows affected.
+    async fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<u64, Error>;
+    /// Runs a query (same rules as [`Session::execute`]) and returns its rows, each decoded as
+    /// it arrives (so the database's copy of a row is freed at once, never the whole result).
+    async fn fetch<T: Send>(
+        &mut self,
+        sql: &str,
+        values: Vec<Value>,
+        decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, Error>;
+    /// Commits the transaction.
+    async fn commit(self) -> Result<(), Error>;
+}
+
+/// Runs a query and decodes its rows.
+pub(crate) async fn fetch_rows<S: Session, T: Send>(
+    s: &mut S,
+    sql: &str,
+    values: Vec<Value>,
+    decode: fn(&S::Row) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, Error> {
+    s.fetch(sql, values, decode).await
+}
+
+/// The first row of an integer query (`(0, 0)` when there is none).
+pub(crate) async fn integers<S: Session>(
+    s: &mut S,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Option<(i64, i64)>, Error> {
+    Ok(fetch_rows(s, sql, values, common::integer_pair)
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// A database the catalogue runs on.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The session type.
+    type Session: Session;
+    /// `sqlite` or `postgres`.
+    const NAME: &'static str;
+    /// Begins a write transaction that holds the backend's writer lock from its first
+    /// statement, so that writes (and their revisions) are serialised in commit order.
+    async fn write(&self) -> Result<Self::Session, Error>;
+    /// Begins a read transaction that sees one consistent state.
+    async fn read(&self) -> Result<Self::Session, Error>;
+}
