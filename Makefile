@@ -14,9 +14,12 @@ build: ## build every binary
 run: build ## start the registry (SQLite in target/run), config-sync on examples/environments.yaml, the selector, the launcher (local processes) and the gateway on :3939 (prints an administrator key)
 	@e2e/infra/run-local
 
-lint: ## rustfmt check and clippy with warnings as errors
+lint: ## rustfmt check, clippy with warnings as errors, no module cycles, crates only on their layer
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	e2e/infra/module-cycles --self-test
+	e2e/infra/module-cycles
+	e2e/infra/layers
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -35,6 +38,10 @@ testbed-up: ## start the Kubernetes testbed; prints its kubeconfig
 
 testbed-down: ## stop the Kubernetes testbed and remove its state
 	@e2e/infra/testbed down
+
+.PHONY: config-reference
+config-reference: build ## rebuild, then regenerate docs/configuration.md from the binaries' --print-settings (after adding or changing a setting)
+	@e2e/infra/config-reference > docs/configuration.md.new && mv docs/configuration.md.new docs/configuration.md
 
 chart-snapshots: ## render the Helm chart's ci scenarios into charts/execenv/snapshots (commit them with the chart change)
 	@e2e/infra/chart snapshots

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use execenv_proto::launcher::v1 as pb;
+use execenv_proto::selector::v1 as sel;
 use serde_json::{Value, json};
 use tonic::Streaming;
 
-use crate::{RegistryProcess, ServiceProcess};
+use crate::python::{host_python, host_python_version};
+use crate::{RegistryProcess, ServiceProcess, field};
 
 /// The `manifest.json` of a Python script bundle (`app.py`, pip with an empty
 /// `requirements.txt`) that asks for Python `version`.
@@ -25,18 +27,92 @@ pub fn python_manifest(version: &str) -> Value {
 /// Writes that bundle, whose `app.py` prints a greeting, where a local launcher with data
 /// folder `data` finds content `content`'s bundle `bundle`.
 pub fn place_bundle(data: &Path, content: &str, bundle: &str, version: &str) -> Result<()> {
+    place_python_bundle(
+        data,
+        content,
+        bundle,
+        version,
+        "",
+        "print('hello from execenv', flush=True)\n",
+    )
+}
+
+/// Writes a bundle of that shape with its own `requirements.txt` and `app.py` where a local
+/// launcher with data folder `data` finds content `content`'s bundle `bundle`.
+pub fn place_python_bundle(
+    data: &Path,
+    content: &str,
+    bundle: &str,
+    version: &str,
+    requirements: &str,
+    app: &str,
+) -> Result<()> {
     let folder = data.join(format!("content/{content}/{bundle}/bundle"));
     std::fs::create_dir_all(&folder)?;
     std::fs::write(
         folder.join("manifest.json"),
         python_manifest(version).to_string(),
     )?;
-    std::fs::write(folder.join("requirements.txt"), "")?;
-    std::fs::write(
-        folder.join("app.py"),
-        "print('hello from execenv', flush=True)\n",
-    )?;
+    std::fs::write(folder.join("requirements.txt"), requirements)?;
+    std::fs::write(folder.join("app.py"), app)?;
     Ok(())
+}
+
+/// The environment local launches run in: `local/host-python`, titled "Host Python", for this
+/// machine's Python, made with `execenvctl env create`.
+pub struct HostPython {
+    /// Its guid.
+    pub guid: String,
+    /// The interpreter's path.
+    pub python: String,
+    /// The interpreter's version, e.g. `3.11.7`.
+    pub version: String,
+}
+
+impl HostPython {
+    /// Creates it in `registry`.
+    pub fn create(registry: &RegistryProcess) -> Result<HostPython> {
+        let python = host_python()?;
+        let version = host_python_version()?;
+        let created = registry.create_environment(
+            "local/host-python",
+            &[
+                "--title",
+                "Host Python",
+                "--python",
+                &format!("{version}={python}"),
+            ],
+        )?;
+        Ok(HostPython {
+            guid: field(&created, "guid")?,
+            python,
+            version,
+        })
+    }
+}
+
+/// A BUILD launch request `id` for content `content`'s bundle `bundle`, needing Python `python`
+/// (for the selector to choose an environment with).
+pub fn python_build_request(
+    id: &str,
+    content: &str,
+    bundle: &str,
+    python: &str,
+) -> pb::LaunchRequest {
+    pb::LaunchRequest {
+        request_id: id.to_owned(),
+        kind: pb::Kind::Build as i32,
+        content: Some(pb::Content {
+            guid: content.to_owned(),
+            bundle: bundle.to_owned(),
+            requirements: Some(sel::Requirements {
+                python_version: Some(python.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// Starts the launcher on local processes (data folder `data`, pip offline, and `env`) choosing
@@ -49,7 +125,7 @@ pub fn local_launcher_and_gateway(
     env: &[(&str, String)],
 ) -> Result<(ServiceProcess, ServiceProcess)> {
     let mut all = vec![
-        ("EXECENV_BACKEND", "local".to_owned()),
+        ("EXECENV_LAUNCHER__BACKEND", "local".to_owned()),
         ("EXECENV_LOCAL__DATA_DIR", data.display().to_string()),
         ("PIP_NO_INDEX", "1".to_owned()),
     ];

@@ -9,10 +9,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::binaries::InfraBuild;
 use crate::{Process, free_port};
 
-/// The variable naming the collector binary (`e2e/infra/run-tests` sets it).
-pub const BINARY_VARIABLE: &str = "EXECENV_OTELCOL";
+/// The collector binary: `e2e/infra/run-tests` sets `EXECENV_OTELCOL` to the path the build
+/// printed, or `EXECENV_OTELCOL_UNAVAILABLE` to why the build failed.
+pub const BUILD: InfraBuild = InfraBuild {
+    variable: "EXECENV_OTELCOL",
+    what: "the OpenTelemetry Collector",
+    made: "built",
+    command: "e2e/infra/otelcol build",
+};
 
 /// The OTLP span kind of a server span (`SPAN_KIND_SERVER`).
 pub const SPAN_KIND_SERVER: i64 = 2;
@@ -25,16 +32,11 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Starts the collector named by `EXECENV_OTELCOL` with its configuration and output in `dir`,
-    /// and waits until its OTLP/gRPC port accepts connections.
+    /// Starts the collector named by `EXECENV_OTELCOL` with its configuration and output in
+    /// `dir`, and waits until its OTLP/gRPC port accepts connections; fails saying why when the
+    /// collector could not be built.
     pub fn start(dir: &Path) -> Result<Collector> {
-        let binary = std::env::var_os(BINARY_VARIABLE).with_context(|| {
-            format!(
-                "{BINARY_VARIABLE} is not set: build the collector with `e2e/infra/otelcol build` \
-                 and set {BINARY_VARIABLE} to the path it prints (`make test` does both)"
-            )
-        })?;
-        let binary = PathBuf::from(binary);
+        let binary = BUILD.required()?;
         for _ in 0..5 {
             let port = free_port()?;
             let output = dir.join(format!("otelcol-{port}.jsonl"));

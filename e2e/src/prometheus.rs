@@ -10,16 +10,26 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 
-use crate::{Process, http_get, wait_answering, with_free_ports};
+use crate::binaries::InfraBuild;
+use crate::process::{wait_answering, with_free_ports};
+use crate::{Process, http_get};
 
 /// How often the test server scrapes its targets.
 pub const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The Prometheus server: `e2e/infra/run-tests` sets `EXECENV_PROMETHEUS` to the path the
+/// script printed, or `EXECENV_PROMETHEUS_UNAVAILABLE` to why it could not install one.
+pub const BUILD: InfraBuild = InfraBuild {
+    variable: "EXECENV_PROMETHEUS",
+    what: "Prometheus",
+    made: "installed",
+    command: "e2e/infra/prometheus",
+};
+
 /// The Prometheus server binary: `EXECENV_PROMETHEUS`, else `prometheus` on PATH; fails loudly
-/// naming the script that installs it.
+/// saying why `e2e/infra/prometheus` could not install it, or naming that script.
 pub fn binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("EXECENV_PROMETHEUS").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
+    if let Some(path) = BUILD.path()? {
         ensure!(
             path.is_file(),
             "EXECENV_PROMETHEUS={} is not a file: run `e2e/infra/prometheus`, which installs Prometheus and prints its path",

@@ -51,9 +51,8 @@ impl LocalStack {
         let version = host_python_version()?;
         let file = dir.path().join("environments.yaml");
         std::fs::write(&file, environments(&version, &python, false))?;
-        let db = format!("sqlite://{}", dir.path().join("registry.db").display());
-        let registry = RegistryProcess::start(&db, dir.path(), &[])?;
-        let config_sync = ServiceProcess::start(
+        let registry = RegistryProcess::on_sqlite(dir.path())?;
+        let config_sync = ServiceProcess::config_sync(
             &registry,
             dir.path(),
             &[("EXECENV_SYNC__FILE", file.display().to_string())],

@@ -1,4 +1,5 @@
-//! The declarative file's rules (issue 4), each through the real binaries —
+//! The declarative file's rules (the file is the truth for what it manages; an invalid file changes
+//! nothing), each through the real binaries —
 //! `execenv-environment-registry`, `execenv-config-sync` and `execenvctl` — on SQLite and on
 //! PostgreSQL. Test names read `sqlite::rule_06_…` and `postgres::rule_06_…`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use execenv_e2e::{
-    ConfigSyncProcess, RegistryProcess, eventually, fresh_postgres_database, http_get,
-};
+use execenv_e2e::{Backend, CtlOutput, RegistryProcess, ServiceProcess, eventually, http_get};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -17,23 +16,15 @@ const WAIT: Duration = Duration::from_secs(20);
 /// One registry on a fresh database, and a folder for the file and the logs.
 struct Bed {
     dir: tempfile::TempDir,
-    db_url: String,
     registry: RegistryProcess,
 }
 
 impl Bed {
-    fn new(backend: &str) -> Result<Bed> {
+    fn new(backend: Backend) -> Result<Bed> {
         let dir = tempfile::tempdir()?;
-        let db_url = match backend {
-            "sqlite" => format!("sqlite://{}", dir.path().join("registry.db").display()),
-            _ => fresh_postgres_database()?,
-        };
+        let db_url = backend.fresh_database(dir.path())?;
         let registry = RegistryProcess::start(&db_url, dir.path(), &[])?;
-        Ok(Bed {
-            dir,
-            db_url,
-            registry,
-        })
+        Ok(Bed { dir, registry })
     }
 
     fn file(&self) -> PathBuf {
@@ -44,24 +35,41 @@ impl Bed {
         write_in_place(&self.file(), yaml)
     }
 
-    fn sync(&self) -> Result<ConfigSyncProcess> {
-        ConfigSyncProcess::start(
-            &self.registry,
-            self.dir.path(),
-            &[("EXECENV_SYNC__FILE", self.file().display().to_string())],
-        )
+    /// config-sync's settings for the bed's file.
+    fn on_file(&self) -> [(&'static str, String); 1] {
+        [("EXECENV_SYNC__FILE", self.file().display().to_string())]
     }
 
-    fn ctl(&self, args: &[&str]) -> Result<execenv_e2e::CtlOutput> {
+    /// config-sync on the file, once its startup sync is done.
+    fn sync(&self) -> Result<ServiceProcess> {
+        ServiceProcess::config_sync(&self.registry, self.dir.path(), &self.on_file())
+    }
+
+    /// config-sync on the file, not waited for (its start is meant to fail).
+    fn spawn_sync(&self) -> Result<ServiceProcess> {
+        ServiceProcess::spawn_config_sync(&self.registry, self.dir.path(), &self.on_file())
+    }
+
+    /// config-sync on a file defining `image` titled `title`; returns it and that environment's
+    /// guid.
+    fn sync_one(&self, image: &str, title: &str) -> Result<(ServiceProcess, String)> {
+        self.write(&def(image, title))?;
+        let sync = self.sync()?;
+        let guid = self.managed()?[0]["guid"].as_str().unwrap().to_owned();
+        Ok((sync, guid))
+    }
+
+    fn ctl(&self, args: &[&str]) -> Result<CtlOutput> {
         self.registry.ctl(args)
+    }
+
+    fn json(&self, args: &[&str]) -> Result<Value> {
+        self.registry.ctl_json(args)
     }
 
     /// Every environment, oldest first.
     fn environments(&self) -> Result<Vec<Value>> {
-        let list = self
-            .ctl(&["env", "list", "--all", "-o", "json"])?
-            .ok()?
-            .json()?;
+        let list = self.json(&["env", "list", "--all"])?;
         Ok(list["environments"].as_array().cloned().unwrap_or_default())
     }
 
@@ -74,24 +82,20 @@ impl Bed {
     }
 
     fn changes(&self) -> Result<Value> {
-        self.ctl(&["changes", "--all", "-o", "json"])?.ok()?.json()
+        self.json(&["changes", "--all"])
     }
 
     /// Creates an environment through the API (unmanaged); returns it.
     fn create(&self, image: &str, title: &str) -> Result<Value> {
-        self.ctl(&["env", "create", image, "--title", title, "-o", "json"])?
-            .ok()?
-            .json()
+        self.registry.create_environment(image, &["--title", title])
     }
 
     fn wait_for(&self, what: &str, mut check: impl FnMut(&Bed) -> Result<bool>) -> Result<()> {
         eventually(WAIT, what, || check(self).unwrap_or(false))
     }
 
-    fn status(&self, sync: &ConfigSyncProcess) -> Result<Value> {
-        self.ctl(&["--config-sync", &sync.url, "sync", "status", "-o", "json"])?
-            .ok()?
-            .json()
+    fn status(&self, sync: &ServiceProcess) -> Result<Value> {
+        self.json(&["--config-sync", &sync.url, "sync", "status"])
     }
 }
 
@@ -119,13 +123,9 @@ fn def_guid(guid: &str, image: &str, title: &str) -> String {
     format!("- guid: {guid}\n  name: {image}\n  title: {title}\n")
 }
 
-fn rule_01_startup_fails_when_the_file_is_missing_or_invalid(backend: &str) -> Result<()> {
+fn rule_01_startup_fails_when_the_file_is_missing_or_invalid(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
-    let mut missing = ConfigSyncProcess::spawn(
-        &bed.registry,
-        bed.dir.path(),
-        &[("EXECENV_SYNC__FILE", bed.file().display().to_string())],
-    )?;
+    let mut missing = bed.spawn_sync()?;
     let code = missing.wait_exit(WAIT)?;
     ensure!(
         code.is_some_and(|c| c != 0),
@@ -138,11 +138,7 @@ fn rule_01_startup_fails_when_the_file_is_missing_or_invalid(backend: &str) -> R
     );
 
     bed.write("- name: ghcr.io/acme/a:1\n  python:\n    installations:\n      - {version: '3.11', path: python3}\n")?;
-    let mut invalid = ConfigSyncProcess::spawn(
-        &bed.registry,
-        bed.dir.path(),
-        &[("EXECENV_SYNC__FILE", bed.file().display().to_string())],
-    )?;
+    let mut invalid = bed.spawn_sync()?;
     let code = invalid.wait_exit(WAIT)?;
     ensure!(
         code.is_some_and(|c| c != 0),
@@ -160,7 +156,7 @@ fn rule_01_startup_fails_when_the_file_is_missing_or_invalid(backend: &str) -> R
 }
 
 fn rule_02_edits_renames_and_configmap_swaps_are_applied_without_restart(
-    backend: &str,
+    backend: Backend,
 ) -> Result<()> {
     let bed = Bed::new(backend)?;
     bed.write(&def("ghcr.io/acme/a:1", "one"))?;
@@ -189,7 +185,7 @@ fn rule_02_edits_renames_and_configmap_swaps_are_applied_without_restart(
     )?;
     std::os::unix::fs::symlink("..2026_11_28_01", mount.join("..data"))?;
     std::os::unix::fs::symlink("..data/environments.yaml", mount.join("environments.yaml"))?;
-    let _mounted = ConfigSyncProcess::start(
+    let _mounted = ServiceProcess::config_sync(
         &bed.registry,
         bed.dir.path(),
         &[(
@@ -214,7 +210,7 @@ fn rule_02_edits_renames_and_configmap_swaps_are_applied_without_restart(
     Ok(())
 }
 
-fn rule_03_a_failed_runtime_sync_changes_nothing_and_is_retried(backend: &str) -> Result<()> {
+fn rule_03_a_failed_runtime_sync_changes_nothing_and_is_retried(backend: Backend) -> Result<()> {
     let mut bed = Bed::new(backend)?;
     bed.write(&def("ghcr.io/acme/a:1", "good"))?;
     let sync = bed.sync()?;
@@ -247,16 +243,14 @@ fn rule_03_a_failed_runtime_sync_changes_nothing_and_is_retried(backend: &str) -
             .as_str()
             .is_some_and(|e| e.contains("registry") || e.contains("connect")))
     })?;
-    let db_url = bed.db_url.clone();
-    let dir = bed.dir.path().to_owned();
-    bed.registry.restart(&db_url, &dir)?;
+    bed.registry.restart()?;
     bed.wait_for("the retried sync", |b| {
         Ok(titles(&b.managed()?) == ["after outage"])
     })?;
     Ok(())
 }
 
-fn rule_04_one_failing_definition_fails_the_whole_sync(backend: &str) -> Result<()> {
+fn rule_04_one_failing_definition_fails_the_whole_sync(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
     bed.create("ghcr.io/acme/twin:1", "twin one")?;
     bed.create("ghcr.io/acme/twin:1", "twin two")?;
@@ -277,7 +271,7 @@ fn rule_04_one_failing_definition_fails_the_whole_sync(backend: &str) -> Result<
     Ok(())
 }
 
-fn rule_05_a_removed_file_removes_every_managed_environment(backend: &str) -> Result<()> {
+fn rule_05_a_removed_file_removes_every_managed_environment(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
     bed.create("ghcr.io/acme/mine:1", "made by hand")?;
     bed.write(&(def("ghcr.io/acme/a:1", "a") + &def("ghcr.io/acme/b:1", "b")))?;
@@ -294,7 +288,7 @@ fn rule_05_a_removed_file_removes_every_managed_environment(backend: &str) -> Re
     Ok(())
 }
 
-fn rule_06_a_guid_definition_matches_only_that_guid(backend: &str) -> Result<()> {
+fn rule_06_a_guid_definition_matches_only_that_guid(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
     let by_hand = bed.create("ghcr.io/acme/x:1", "by hand")?;
     let fresh = uuid::Uuid::new_v4().to_string();
@@ -324,7 +318,7 @@ fn rule_06_a_guid_definition_matches_only_that_guid(backend: &str) -> Result<()>
 }
 
 fn rule_07_a_guidless_definition_matches_managed_then_unmanaged_then_creates(
-    backend: &str,
+    backend: Backend,
 ) -> Result<()> {
     let bed = Bed::new(backend)?;
     let unmanaged = bed.create("ghcr.io/acme/y:1", "by hand")?;
@@ -358,15 +352,16 @@ fn rule_07_a_guidless_definition_matches_managed_then_unmanaged_then_creates(
     Ok(())
 }
 
-fn rule_08_adoption_keeps_guid_permissions_and_creation_time(backend: &str) -> Result<()> {
+fn rule_08_adoption_keeps_guid_permissions_and_creation_time(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
     let env = bed.create("ghcr.io/acme/p:1", "by hand")?;
     let guid = env["guid"].as_str().unwrap();
+    bed.ctl(&["groups", "create", "data-science"])?.ok()?;
     bed.ctl(&["env", "permissions", "add", guid, "--group", "data-science"])?
         .ok()?;
     bed.write(&def("ghcr.io/acme/p:1", "adopted"))?;
     let _sync = bed.sync()?;
-    let after = bed.ctl(&["env", "get", guid, "-o", "json"])?.ok()?.json()?;
+    let after = bed.json(&["env", "get", guid])?;
     ensure!(after["managed_by"] == "config-file" && after["title"] == "adopted");
     ensure!(
         after["created_time"] == env["created_time"],
@@ -380,7 +375,7 @@ fn rule_08_adoption_keeps_guid_permissions_and_creation_time(backend: &str) -> R
 }
 
 fn rule_09_duplicate_names_need_guids_and_duplicate_guids_are_rejected(
-    backend: &str,
+    backend: Backend,
 ) -> Result<()> {
     let bed = Bed::new(backend)?;
     let validate = |bed: &Bed| -> Result<std::process::Output> {
@@ -423,16 +418,12 @@ fn rule_09_duplicate_names_need_guids_and_duplicate_guids_are_rejected(
     Ok(())
 }
 
-fn rule_10_ambiguous_names_fail_with_the_matching_guids(backend: &str) -> Result<()> {
+fn rule_10_ambiguous_names_fail_with_the_matching_guids(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
     let a = bed.create("ghcr.io/acme/t:1", "one")?;
     let b = bed.create("ghcr.io/acme/t:1", "two")?;
     bed.write(&def("ghcr.io/acme/t:1", "which?"))?;
-    let mut sync = ConfigSyncProcess::spawn(
-        &bed.registry,
-        bed.dir.path(),
-        &[("EXECENV_SYNC__FILE", bed.file().display().to_string())],
-    )?;
+    let mut sync = bed.spawn_sync()?;
     ensure!(sync.wait_exit(WAIT)?.is_some_and(|c| c != 0));
     let out = sync.process.output();
     for g in [&a["guid"], &b["guid"]] {
@@ -443,18 +434,14 @@ fn rule_10_ambiguous_names_fail_with_the_matching_guids(backend: &str) -> Result
     Ok(())
 }
 
-fn rule_11_guids_must_be_version_4(backend: &str) -> Result<()> {
+fn rule_11_guids_must_be_version_4(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
     bed.write(&def_guid(
         "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
         "ghcr.io/acme/v:1",
         "v1 guid",
     ))?;
-    let mut sync = ConfigSyncProcess::spawn(
-        &bed.registry,
-        bed.dir.path(),
-        &[("EXECENV_SYNC__FILE", bed.file().display().to_string())],
-    )?;
+    let mut sync = bed.spawn_sync()?;
     ensure!(sync.wait_exit(WAIT)?.is_some_and(|c| c != 0));
     ensure!(
         sync.process
@@ -467,7 +454,7 @@ fn rule_11_guids_must_be_version_4(backend: &str) -> Result<()> {
     Ok(())
 }
 
-fn rule_12_the_name_of_a_guid_definition_cannot_change(backend: &str) -> Result<()> {
+fn rule_12_the_name_of_a_guid_definition_cannot_change(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
     let g = uuid::Uuid::new_v4().to_string();
     bed.write(&def_guid(&g, "ghcr.io/acme/n:1", "n"))?;
@@ -485,7 +472,7 @@ fn rule_12_the_name_of_a_guid_definition_cannot_change(backend: &str) -> Result<
     Ok(())
 }
 
-fn rule_13_updates_and_deletes_only_touch_managed_environments(backend: &str) -> Result<()> {
+fn rule_13_updates_and_deletes_only_touch_managed_environments(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
     let by_hand = bed.create("ghcr.io/acme/hand:1", "by hand")?;
     bed.write(&(def("ghcr.io/acme/a:1", "a") + &def("ghcr.io/acme/b:1", "b")))?;
@@ -494,16 +481,7 @@ fn rule_13_updates_and_deletes_only_touch_managed_environments(backend: &str) ->
     bed.wait_for("update and delete", |b| {
         Ok(titles(&b.managed()?) == ["a updated"])
     })?;
-    let hand = bed
-        .ctl(&[
-            "env",
-            "get",
-            by_hand["guid"].as_str().unwrap(),
-            "-o",
-            "json",
-        ])?
-        .ok()?
-        .json()?;
+    let hand = bed.json(&["env", "get", by_hand["guid"].as_str().unwrap()])?;
     ensure!(
         hand["revision"] == by_hand["revision"],
         "the hand-made environment was never written"
@@ -523,19 +501,16 @@ fn rule_13_updates_and_deletes_only_touch_managed_environments(backend: &str) ->
     Ok(())
 }
 
-fn rule_14_api_permissions_survive_every_sync(backend: &str) -> Result<()> {
+fn rule_14_api_permissions_survive_every_sync(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
-    bed.write(&def("ghcr.io/acme/a:1", "a"))?;
-    let _sync = bed.sync()?;
-    let guid = bed.managed()?[0]["guid"].as_str().unwrap().to_owned();
+    let (_sync, guid) = bed.sync_one("ghcr.io/acme/a:1", "a")?;
+    bed.ctl(&["users", "create", "alice", "--role", "publisher"])?
+        .ok()?;
     bed.ctl(&["env", "permissions", "add", &guid, "--user", "alice"])?
         .ok()?;
     bed.write(&def("ghcr.io/acme/a:1", "a, edited"))?;
     bed.wait_for("the edit", |b| Ok(titles(&b.managed()?) == ["a, edited"]))?;
-    let perms = bed
-        .ctl(&["env", "permissions", "list", &guid, "-o", "json"])?
-        .ok()?
-        .json()?;
+    let perms = bed.json(&["env", "permissions", "list", &guid])?;
     ensure!(
         perms.as_array().map(Vec::len) == Some(1),
         "permission kept: {perms}"
@@ -543,11 +518,9 @@ fn rule_14_api_permissions_survive_every_sync(backend: &str) -> Result<()> {
     Ok(())
 }
 
-fn rule_15_the_api_refuses_to_change_file_managed_environments(backend: &str) -> Result<()> {
+fn rule_15_the_api_refuses_to_change_file_managed_environments(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
-    bed.write(&def("ghcr.io/acme/a:1", "a"))?;
-    let _sync = bed.sync()?;
-    let guid = bed.managed()?[0]["guid"].as_str().unwrap().to_owned();
+    let (_sync, guid) = bed.sync_one("ghcr.io/acme/a:1", "a")?;
     for args in [
         vec!["env", "update", &guid, "--title", "x"],
         vec!["env", "delete", &guid],
@@ -562,7 +535,7 @@ fn rule_15_the_api_refuses_to_change_file_managed_environments(backend: &str) ->
     Ok(())
 }
 
-fn rule_16_legacy_runtime_file_bootstraps_only_an_empty_catalogue(backend: &str) -> Result<()> {
+fn rule_16_legacy_runtime_file_bootstraps_only_an_empty_catalogue(backend: Backend) -> Result<()> {
     let bed = Bed::new(backend)?;
     let legacy = bed.dir.path().join("runtime.yaml");
     write_in_place(
@@ -570,7 +543,7 @@ fn rule_16_legacy_runtime_file_bootstraps_only_an_empty_catalogue(backend: &str)
         "name: Kubernetes\nimages:\n  - name: ghcr.io/rstudio/content-base:r4.4.1-py3.11.9-jammy\n    python:\n      installations:\n        - path: /opt/python/3.11.9/bin/python3\n          version: 3.11.9\n",
     )?;
     let legacy_env = [("EXECENV_SYNC__LEGACY_FILE", legacy.display().to_string())];
-    let first = ConfigSyncProcess::start(&bed.registry, bed.dir.path(), &legacy_env)?;
+    let first = ServiceProcess::config_sync(&bed.registry, bed.dir.path(), &legacy_env)?;
     let envs = bed.environments()?;
     ensure!(
         envs.len() == 1 && envs[0]["managed_by"].is_null(),
@@ -583,11 +556,11 @@ fn rule_16_legacy_runtime_file_bootstraps_only_an_empty_catalogue(backend: &str)
     );
     drop(first);
     // A later start leaves the (non-empty) catalogue alone.
-    let _second = ConfigSyncProcess::start(&bed.registry, bed.dir.path(), &legacy_env)?;
+    let _second = ServiceProcess::config_sync(&bed.registry, bed.dir.path(), &legacy_env)?;
     ensure!(bed.environments()?.len() == 1);
     // With both files, only the declarative one is used.
     bed.write(&def("ghcr.io/acme/a:1", "declared"))?;
-    let both = ConfigSyncProcess::start(
+    let both = ServiceProcess::config_sync(
         &bed.registry,
         bed.dir.path(),
         &[
@@ -606,8 +579,8 @@ fn rule_16_legacy_runtime_file_bootstraps_only_an_empty_catalogue(backend: &str)
 
 macro_rules! rules {
     ($($rule:ident),* $(,)?) => {
-        mod sqlite { $( #[test] fn $rule() -> anyhow::Result<()> { super::$rule("sqlite") } )* }
-        mod postgres { $( #[test] fn $rule() -> anyhow::Result<()> { super::$rule("postgres") } )* }
+        mod sqlite { $( #[test] fn $rule() -> anyhow::Result<()> { super::$rule(execenv_e2e::Backend::Sqlite) } )* }
+        mod postgres { $( #[test] fn $rule() -> anyhow::Result<()> { super::$rule(execenv_e2e::Backend::Postgres) } )* }
     };
 }
 

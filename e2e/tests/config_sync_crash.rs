@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use execenv_e2e::{ConfigSyncProcess, RegistryProcess, eventually, fresh_postgres_database};
+use execenv_e2e::{Backend, RegistryProcess, ServiceProcess, eventually};
 
 const DEFINITIONS: usize = 2000;
 const RUNS: usize = 20;
@@ -26,19 +26,7 @@ fn generation_file(generation: usize) -> String {
 
 /// The generations present among the managed environments, and how many there are.
 fn generations(registry: &RegistryProcess) -> Result<(BTreeSet<String>, usize)> {
-    let list = registry
-        .ctl(&[
-            "env",
-            "list",
-            "--managed",
-            "--all",
-            "--page-size",
-            "1000",
-            "-o",
-            "json",
-        ])?
-        .ok()?
-        .json()?;
+    let list = registry.ctl_json(&["env", "list", "--managed", "--all", "--page-size", "1000"])?;
     let envs = list["environments"].as_array().cloned().unwrap_or_default();
     let gens = envs
         .iter()
@@ -54,17 +42,14 @@ fn random_below(bound: u64) -> u64 {
     if bound == 0 { 0 } else { noise % bound }
 }
 
-fn crash_runs(backend: &str) -> Result<()> {
+fn crash_runs(backend: Backend) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let db_url = match backend {
-        "sqlite" => format!("sqlite://{}", dir.path().join("registry.db").display()),
-        _ => fresh_postgres_database()?,
-    };
+    let db_url = backend.fresh_database(dir.path())?;
     let file = dir.path().join("environments.yaml");
     let mut registry = RegistryProcess::start(&db_url, dir.path(), &[])?;
     std::fs::write(&file, generation_file(0))?;
     let sync_env = [("EXECENV_SYNC__FILE", file.display().to_string())];
-    let mut sync = ConfigSyncProcess::start(&registry, dir.path(), &sync_env)?;
+    let mut sync = ServiceProcess::config_sync(&registry, dir.path(), &sync_env)?;
 
     // How long a whole 2,000-definition change takes, to spread the kills over it.
     let started = Instant::now();
@@ -82,7 +67,7 @@ fn crash_runs(backend: &str) -> Result<()> {
         std::thread::park_timeout(delay); // the random moment of the kill, not a synchronisation
         registry.process.kill();
         sync.process.kill();
-        registry.restart(&db_url, dir.path())?;
+        registry.restart()?;
         let (gens, count) = generations(&registry)?;
         ensure!(
             count == DEFINITIONS,
@@ -102,7 +87,7 @@ fn crash_runs(backend: &str) -> Result<()> {
             new += 1;
         }
         // config-sync comes back and finishes the change.
-        sync = ConfigSyncProcess::start(&registry, dir.path(), &sync_env)?;
+        sync = ServiceProcess::config_sync(&registry, dir.path(), &sync_env)?;
         let (gens, _) = generations(&registry)?;
         ensure!(
             gens.len() == 1 && gens.contains(&format!("gen-{to}")),
@@ -110,17 +95,17 @@ fn crash_runs(backend: &str) -> Result<()> {
         );
     }
     println!(
-        "{backend}: {RUNS} kills within {window:?} windows: {old} left the old generation, {new} the new one"
+        "{backend:?}: {RUNS} kills within {window:?} windows: {old} left the old generation, {new} the new one"
     );
     Ok(())
 }
 
 #[test]
 fn sqlite_sync_killed_at_random_moments_is_all_or_nothing() -> Result<()> {
-    crash_runs("sqlite")
+    crash_runs(Backend::Sqlite)
 }
 
 #[test]
 fn postgres_sync_killed_at_random_moments_is_all_or_nothing() -> Result<()> {
-    crash_runs("postgres")
+    crash_runs(Backend::Postgres)
 }

@@ -1,4 +1,4 @@
-//! The content runner (issue 6) on the host's real Python: builds a bundle offline from a wheel
+//! The content runner on the host's real Python: builds a bundle offline from a wheel
 //! the test makes itself, runs it, caches, refuses stale builds, forwards signals and runs under a
 //! supervisor. No network: pip sees only `PIP_NO_INDEX=1` and a local `PIP_FIND_LINKS` folder.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

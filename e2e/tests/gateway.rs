@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{Context, Result, ensure};
+use execenv_e2e::declarative::file_managed;
 use execenv_e2e::gateway::{self, user_key};
 use execenv_e2e::{HttpResponse, RegistryProcess, ServiceProcess, http_request};
 use serde_json::{Value, json};
@@ -194,16 +195,13 @@ fn gateway_serves_the_connect_environment_lifecycle_with_connect_errors() -> Res
     Ok(())
 }
 
-#[tokio::test]
-async fn gateway_manages_permissions_and_refuses_file_managed_changes_with_409() -> Result<()> {
+#[test]
+fn gateway_manages_permissions_and_refuses_file_managed_changes_with_409() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (registry, gateway) = gateway::start(dir.path())?;
     let admin = Client::of(&registry, &gateway, "ada", "administrator")?;
     let publisher = Client::of(&registry, &gateway, "pat", "publisher")?;
-    let pat = registry
-        .ctl(&["-o", "json", "users", "get", "pat"])?
-        .ok()?
-        .json()?;
+    let pat = registry.ctl_json(&["users", "get", "pat"])?;
     let pat_guid = pat["guid"].as_str().context("no guid")?.to_owned();
     let environments = "/__api__/v1/environments";
 
@@ -272,7 +270,7 @@ async fn gateway_manages_permissions_and_refuses_file_managed_changes_with_409()
     assert_error(&admin.expect(404, "GET", &entry, None)?, 4)?;
 
     // An environment owned by the declarative file: 409 with code 265 to PUT and DELETE.
-    gateway::file_managed(&registry, "ghcr.io/acme/managed:1").await?;
+    let (_sync, _) = file_managed(&registry, dir.path(), &["ghcr.io/acme/managed:1"])?;
     let managed = admin.expect(
         200,
         "GET",

@@ -9,10 +9,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use execenv_e2e::gateway::{file_managed, user_key};
-use execenv_e2e::launcher::{local_launcher_and_gateway, place_bundle, python_manifest};
+use execenv_e2e::declarative::file_managed;
+use execenv_e2e::gateway::user_key;
+use execenv_e2e::launcher::{
+    HostPython, local_launcher_and_gateway, place_bundle, python_manifest,
+};
 use execenv_e2e::openapi::{self, Recorder};
-use execenv_e2e::python::{host_python, host_python_version};
 use execenv_e2e::{RegistryProcess, ServiceProcess, eventually};
 use serde_json::{Value, json};
 
@@ -22,7 +24,7 @@ const BUNDLE: &str = "1";
 const FINISH: Duration = Duration::from_secs(180);
 
 struct Stack {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     registry: RegistryProcess,
     // Dropped (killed) after the gateway that calls them.
     _selector: ServiceProcess,
@@ -34,28 +36,11 @@ struct Stack {
 
 fn stack() -> Result<Stack> {
     let dir = tempfile::tempdir()?;
-    let python = host_python()?;
-    let version = host_python_version()?;
-    let db = format!("sqlite://{}", dir.path().join("registry.db").display());
-    let registry = RegistryProcess::start(&db, dir.path(), &[])?;
-    let created = registry
-        .ctl(&[
-            "-o",
-            "json",
-            "env",
-            "create",
-            "local/host-python",
-            "--title",
-            "Host Python",
-            "--python",
-            &format!("{version}={python}"),
-        ])?
-        .ok()?
-        .json()?;
-    let host_env = created["guid"].as_str().context("guid")?.to_owned();
+    let registry = RegistryProcess::on_sqlite(dir.path())?;
+    let host = HostPython::create(&registry)?;
     let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
     let data = dir.path().join("data");
-    place_bundle(&data, CONTENT, BUNDLE, &version)?;
+    place_bundle(&data, CONTENT, BUNDLE, &host.version)?;
     let (launcher, gateway) = local_launcher_and_gateway(
         &registry,
         &selector,
@@ -64,13 +49,13 @@ fn stack() -> Result<Stack> {
         &[("EXECENV_LOCAL__CANCEL_GRACE_MS", "3000".to_owned())],
     )?;
     Ok(Stack {
-        _dir: dir,
+        dir,
         registry,
         _selector: selector,
         _launcher: launcher,
         gateway,
-        version,
-        host_env,
+        version: host.version,
+        host_env: host.guid,
     })
 }
 
@@ -100,8 +85,8 @@ fn finished(stack: &Stack, key: &str, id: &str) -> Result<Value> {
     Ok(last)
 }
 
-#[tokio::test]
-async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()> {
+#[test]
+fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()> {
     let stack = stack()?;
     let api = Recorder::new(stack.gateway.address());
     let registry = &stack.registry;
@@ -113,7 +98,8 @@ async fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()
         Some(publisher.as_str()),
         Some(viewer.as_str()),
     );
-    let managed = file_managed(registry, "ghcr.io/acme/managed:1").await?;
+    let (_sync, managed) = file_managed(registry, stack.dir.path(), &["ghcr.io/acme/managed:1"])?;
+    let managed = managed[0].clone();
 
     // Open routes.
     let spec = api.expect(200, None, "GET", "/__api__/openapi.json", None)?;

@@ -6,6 +6,7 @@
 use std::process::{Command, Output};
 
 use anyhow::{Context, Result, ensure};
+use execenv_e2e::declarative::file_managed;
 use execenv_e2e::gateway::{self, user_key};
 use execenv_e2e::{ServiceProcess, connect_clients};
 use serde_json::Value;
@@ -69,7 +70,7 @@ fn posit_sdk_runs_its_environment_lifecycle_against_the_gateway() -> Result<()> 
         "{}",
         text(&out)
     );
-    let listed = registry.ctl(&["-o", "json", "env", "list"])?.ok()?.json()?;
+    let listed = registry.ctl_json(&["env", "list"])?;
     ensure!(
         listed.as_array().is_some_and(Vec::is_empty)
             || listed["environments"] == Value::Array(vec![]),
@@ -88,27 +89,16 @@ fn rsconnect_manages_environments_and_permissions_through_the_gateway() -> Resul
     let (registry, gateway) = gateway::start(dir.path())?;
     let admin = user_key(&registry, "ada", "administrator")?;
     user_key(&registry, "pat", "publisher")?;
-    let pat = registry
-        .ctl(&["-o", "json", "users", "get", "pat"])?
-        .ok()?
-        .json()?;
+    let pat = registry.ctl_json(&["users", "get", "pat"])?;
     let pat = pat["guid"].as_str().context("no guid")?.to_owned();
-    let staff = registry
-        .ctl(&["-o", "json", "groups", "create", "staff"])?
-        .ok()?
-        .json()?;
+    let staff = registry.ctl_json(&["groups", "create", "staff"])?;
     let staff = staff["guid"].as_str().context("no guid")?.to_owned();
     let rsconnect = |args: &[&str]| -> Result<String> {
         let out = client("rsconnect", &gateway, &admin, args)?;
         ensure!(out.status.success(), "rsconnect {args:?}: {}", text(&out));
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
-    let from_registry = |guid: &str| -> Result<Value> {
-        registry
-            .ctl(&["-o", "json", "env", "get", guid])?
-            .ok()?
-            .json()
-    };
+    let from_registry = |guid: &str| -> Result<Value> { registry.ctl_json(&["env", "get", guid]) };
 
     let added = rsconnect(&[
         "environment",
@@ -216,13 +206,14 @@ else:
 print("publisher ok")
 "#;
 
-#[tokio::test]
-async fn a_file_managed_environment_is_refused_with_a_message_both_clients_show() -> Result<()> {
+#[test]
+fn a_file_managed_environment_is_refused_with_a_message_both_clients_show() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (registry, gateway) = gateway::start(dir.path())?;
     let admin = user_key(&registry, "ada", "administrator")?;
     let publisher = user_key(&registry, "pat", "publisher")?;
-    let guid = gateway::file_managed(&registry, "ghcr.io/acme/managed:1").await?;
+    let (_sync, managed) = file_managed(&registry, dir.path(), &["ghcr.io/acme/managed:1"])?;
+    let guid = managed[0].clone();
 
     let out = client("python", &gateway, &admin, &["-c", SDK_MANAGED, &guid])?;
     ensure!(
@@ -249,10 +240,7 @@ async fn a_file_managed_environment_is_refused_with_a_message_both_clients_show(
             "rsconnect {args:?} did not print the reason: {all}"
         );
     }
-    let stored = registry
-        .ctl(&["-o", "json", "env", "get", &guid])?
-        .ok()?
-        .json()?;
+    let stored = registry.ctl_json(&["env", "get", &guid])?;
     ensure!(stored["title"].is_null(), "changed: {stored}");
     Ok(())
 }

@@ -3,33 +3,24 @@
 //! gateway will, and the secret looked for in every file of the database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
+use execenv_client::IdentityInterceptor;
 use execenv_core::Role;
-use execenv_e2e::RegistryProcess;
-use execenv_kit::identity::IdentityInterceptor;
+use execenv_e2e::{RegistryProcess, field};
 use execenv_proto::identity::v1 as id;
 use execenv_proto::identity::v1::identity_client::IdentityClient;
 use tonic::Code;
 use tonic::transport::Channel;
 
-fn field(v: &serde_json::Value, name: &str) -> Result<String> {
-    v[name]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("no {name} in {v}"))
-}
-
 #[tokio::test]
 async fn users_groups_and_keys_through_execenvctl_and_authenticate() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("registry.db");
-    let registry = RegistryProcess::start(&format!("sqlite://{}", db.display()), dir.path(), &[])?;
+    let registry = RegistryProcess::on_sqlite(dir.path())?;
     let ctl = |args: &[&str]| registry.ctl(args);
+    let json = |args: &[&str]| registry.ctl_json(args);
 
     // A user, a group with the user in it, and a key for the user.
-    let alice = ctl(&[
-        "-o",
-        "json",
+    let alice = json(&[
         "users",
         "create",
         "alice",
@@ -39,25 +30,17 @@ async fn users_groups_and_keys_through_execenvctl_and_authenticate() -> Result<(
         "alice@example.com",
         "--first-name",
         "Alice",
-    ])?
-    .ok()?
-    .json()?;
+    ])?;
     let alice_guid = field(&alice, "guid")?;
     ensure!(alice["role"] == "publisher", "{alice}");
-    let staff = ctl(&["-o", "json", "groups", "create", "staff"])?
-        .ok()?
-        .json()?;
+    let staff = json(&["groups", "create", "staff"])?;
     let staff_guid = field(&staff, "guid")?;
-    let group = ctl(&["-o", "json", "groups", "add-member", "staff", "alice"])?
-        .ok()?
-        .json()?;
+    let group = json(&["groups", "add-member", "staff", "alice"])?;
     ensure!(
         group["member_guids"] == serde_json::json!([alice_guid]),
         "{group}"
     );
-    let got = ctl(&["-o", "json", "users", "get", &alice_guid])?
-        .ok()?
-        .json()?;
+    let got = json(&["users", "get", &alice_guid])?;
     ensure!(
         got["group_guids"] == serde_json::json!([staff_guid]),
         "{got}"
@@ -99,16 +82,14 @@ async fn users_groups_and_keys_through_execenvctl_and_authenticate() -> Result<(
         "{user:?}"
     );
     ensure!(user.group_guids == vec![staff_guid.clone()], "{user:?}");
-    let keys = ctl(&["-o", "json", "keys", "list"])?.ok()?.json()?;
+    let keys = json(&["keys", "list"])?;
     ensure!(
         keys[0]["last_used_time"].is_string(),
         "the use is recorded: {keys}"
     );
 
     // A disabled key no longer authenticates.
-    let disabled = ctl(&["-o", "json", "keys", "disable", &key_id])?
-        .ok()?
-        .json()?;
+    let disabled = json(&["keys", "disable", &key_id])?;
     ensure!(disabled["disabled"] == true, "{disabled}");
     let refused = gateway
         .authenticate(id::AuthenticateRequest {
@@ -150,7 +131,7 @@ async fn users_groups_and_keys_through_execenvctl_and_authenticate() -> Result<(
         .await
         .expect_err("a publisher may not list users");
     ensure!(status.code() == Code::PermissionDenied, "{status:?}");
-    let users = ctl(&["-o", "json", "users", "list"])?.ok()?.json()?;
+    let users = json(&["users", "list"])?;
     ensure!(
         users.as_array().map(Vec::len) == Some(1),
         "no user was created: {users}"
@@ -191,7 +172,7 @@ async fn users_groups_and_keys_through_execenvctl_and_authenticate() -> Result<(
 
     // Deleting the user deletes the key.
     ctl(&["users", "delete", "alice"])?.ok()?;
-    let keys = ctl(&["-o", "json", "keys", "list"])?.ok()?.json()?;
+    let keys = json(&["keys", "list"])?;
     ensure!(keys == serde_json::json!([]), "{keys}");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The Kubernetes testbed is real: a real kube-apiserver validates, the real Job controller runs
 //! Jobs and the real garbage collector deletes their pods. Only the kubelet is a test double
-//! (`execenv_e2e::kube_node::FakeNode`). Test names start with `kubernetes_` so that
-//! `make test` can leave them out when EXECENV_SKIP_KUBERNETES=1 is set explicitly.
+//! (`execenv_e2e::kube_node::FakeNode`). A test target of its own, built with the `kubernetes`
+//! feature, so that `make test` can leave it out when EXECENV_SKIP_KUBERNETES=1 is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -270,15 +270,20 @@ async fn kubernetes_finished_job_with_ttl_zero_is_deleted_by_the_ttl_controller(
     Ok(())
 }
 
-/// The launcher's Job (execenv_launcher::job_spec, issue 7) as the real API server sees it: it is
-/// accepted, the Job controller creates its pod with the init container, the supervisor-wrapped
-/// runner and every mount, and the pod's success completes the Job.
+/// The launcher's Job (built by `execenv_launcher::job_spec`) as the real API server sees it: it
+/// is accepted, the Job controller creates its pod with the init container, the
+/// supervisor-wrapped runner and every mount, and the pod's success completes the Job.
 #[tokio::test]
 async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Result<()> {
+    use execenv_launcher::KubernetesConfig;
     use execenv_launcher::job_spec::{
-        ChosenInstallation, JobSettings, LaunchKind, LaunchRequest, PodSecurity, Resources,
-        build_job, job_name,
+        ChosenInstallation, JobSettings, LaunchKind, LaunchRequest, Resources, build_job,
     };
+    /// Where the init container puts the content runner.
+    const RUNNER: &str = "/opt/execenv/runtime/bin/execenv-content-runner";
+    /// The Job of request "req-42": `execenv-` and the first 16 hex digits of the id's SHA-256
+    /// (`printf %s req-42 | sha256sum`). The namespace is fresh, so the name is free.
+    const NAME: &str = "execenv-fd1180d9f0c0819f";
     let client = testbed_client().await?;
     let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
     let ns = fresh_namespace(&client, "launch").await?;
@@ -292,7 +297,7 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Resul
         "created_time": "2026-11-28T00:00:00Z", "updated_time": "2026-11-28T00:00:00Z", "revision": 1,
     }))?;
     let launch = LaunchRequest {
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: "req-42".into(),
         kind: LaunchKind::Build,
         content_guid: uuid::Uuid::new_v4().to_string(),
         bundle_id: "42".into(),
@@ -310,30 +315,37 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Resul
         path: "/opt/python/3.12.4/bin/python3".into(),
     }];
     let settings = JobSettings {
-        namespace: ns.clone(),
-        runtime_image: "ghcr.io/execenv/runtime:0.1.0".into(),
-        runner_path: execenv_launcher::job_spec::DEFAULT_RUNNER_PATH.into(),
-        data_pvc: "execenv-data".into(),
-        package_cache_pvc: "execenv-package-cache".into(),
-        ttl_seconds_after_finished: Some(600),
-        build_active_deadline_seconds: Some(3600),
-        default_service_account: None,
-        automount_service_account_token: false,
-        image_pull_secrets: vec![],
-        security: PodSecurity {
+        config: KubernetesConfig {
+            kubeconfig: None,
+            namespace: ns.clone(),
+            runtime_image: "ghcr.io/execenv/runtime:0.1.0".into(),
+            runner_path: RUNNER.into(),
+            data_pvc: "execenv-data".into(),
+            package_cache_pvc: "execenv-package-cache".into(),
+            ttl_seconds_after_finished: Some(600),
+            build_active_deadline_seconds: Some(3600),
+            default_service_account: None,
+            automount_service_account_token: false,
+            image_pull_secrets: vec![],
             run_as_user: Some(999),
-            ..PodSecurity::default()
+            run_as_group: None,
+            fs_group: None,
+            job_template: None,
         },
         base_template: None,
     };
     let job = build_job(&launch, &environment, &installations, &settings)?;
-    let name = job_name(&launch.request_id);
+    ensure!(
+        job.metadata.name.as_deref() == Some(NAME),
+        "{:?}",
+        job.metadata.name
+    );
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     jobs.create(&PostParams::default(), &job)
         .await
         .context("the API server accepts the launcher's Job")?;
     let pods = node
-        .bind_pods(&ns, &format!("job-name={name}"), WAIT)
+        .bind_pods(&ns, &format!("job-name={NAME}"), WAIT)
         .await?;
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let pod = pod_api.get(&pods[0]).await?;
@@ -350,7 +362,7 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Resul
         "supervisor first: {command:?}"
     );
     ensure!(
-        command.get(1).map(String::as_str) == Some(execenv_launcher::job_spec::DEFAULT_RUNNER_PATH)
+        command.get(1).map(String::as_str) == Some(RUNNER)
             && command.get(2).map(String::as_str) == Some("build"),
         "{command:?}"
     );
@@ -382,11 +394,8 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Resul
     );
     node.run(&ns, &pods[0]).await?;
     node.finish(&ns, &pods[0], &Outcome::Succeeded).await?;
-    tokio::time::timeout(
-        WAIT,
-        await_condition(jobs, &name, has_condition("Complete")),
-    )
-    .await
-    .context("the launcher's Job did not complete")??;
+    tokio::time::timeout(WAIT, await_condition(jobs, NAME, has_condition("Complete")))
+        .await
+        .context("the launcher's Job did not complete")??;
     Ok(())
 }

@@ -1,6 +1,6 @@
-//! The launcher's local backend (issue 7) through the real binaries: the registry on SQLite, an
+//! The launcher's local backend through the real binaries: the registry on SQLite, an
 //! environment for the host's Python made with `execenvctl`, the selector, and the launcher with
-//! EXECENV_BACKEND=local running the real content runner. pip stays offline (`PIP_NO_INDEX=1`
+//! EXECENV_LAUNCHER__BACKEND=local running the real content runner. pip stays offline (`PIP_NO_INDEX=1`
 //! and a `PIP_FIND_LINKS` folder holding a wheel the test makes). Waits go through the launcher's
 //! Watch stream or `eventually`, with deadlines.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
-use execenv_e2e::launcher::watch_until;
-use execenv_e2e::python::{host_python, host_python_version, make_wheel};
+use anyhow::{Result, ensure};
+use execenv_e2e::launcher::{HostPython, place_python_bundle, python_manifest, watch_until};
+use execenv_e2e::python::make_wheel;
 use execenv_e2e::{RegistryProcess, ServiceProcess, eventually, http_get};
 use execenv_proto::launcher::v1 as pb;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
@@ -38,41 +38,24 @@ impl Bed {
     /// Everything up, with `slots` local slots and the bundle in place.
     fn new(slots: usize) -> Result<Bed> {
         let dir = tempfile::tempdir()?;
-        let python = host_python()?;
-        let version = host_python_version()?;
         let wheels = dir.path().join("wheels");
         std::fs::create_dir_all(&wheels)?;
         make_wheel(&wheels, "0.1.0")?;
 
-        let db = format!("sqlite://{}", dir.path().join("registry.db").display());
-        let registry = RegistryProcess::start(&db, dir.path(), &[])?;
-        let created = registry
-            .ctl(&[
-                "env",
-                "create",
-                "local/host-python",
-                "--title",
-                "Host Python",
-                "--python",
-                &format!("{version}={python}"),
-                "-o",
-                "json",
-            ])?
-            .ok()?
-            .json()?;
-        let environment_guid = created["guid"].as_str().context("guid")?.to_owned();
+        let registry = RegistryProcess::on_sqlite(dir.path())?;
+        let host = HostPython::create(&registry)?;
         let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
-
-        let bundle = dir
-            .path()
-            .join(format!("data/content/{CONTENT}/{BUNDLE}/bundle"));
-        std::fs::create_dir_all(&bundle)?;
-        std::fs::write(bundle.join("manifest.json"), manifest(&version))?;
-        std::fs::write(bundle.join("requirements.txt"), "tinypkg==0.1.0\n")?;
-        std::fs::write(bundle.join("app.py"), APP)?;
+        place_python_bundle(
+            &dir.path().join("data"),
+            CONTENT,
+            BUNDLE,
+            &host.version,
+            "tinypkg==0.1.0\n",
+            APP,
+        )?;
 
         let env = vec![
-            ("EXECENV_BACKEND", "local".to_owned()),
+            ("EXECENV_LAUNCHER__BACKEND", "local".to_owned()),
             (
                 "EXECENV_LOCAL__DATA_DIR",
                 dir.path().join("data").display().to_string(),
@@ -89,9 +72,9 @@ impl Bed {
             selector,
             launcher,
             env,
-            environment_guid,
-            python,
-            version,
+            environment_guid: host.guid,
+            python: host.python,
+            version: host.version,
         })
     }
 
@@ -106,7 +89,7 @@ impl Bed {
             content: Some(pb::Content {
                 guid: CONTENT.into(),
                 bundle: BUNDLE.into(),
-                manifest_json: manifest(&self.version),
+                manifest_json: python_manifest(&self.version).to_string(),
                 ..Default::default()
             }),
             command: command.iter().map(|c| (*c).to_owned()).collect(),
@@ -215,14 +198,6 @@ impl Drop for Bed {
     fn drop(&mut self) {
         let _ = self.launcher.process.terminate();
     }
-}
-
-fn manifest(version: &str) -> String {
-    format!(
-        r#"{{"version": 1, "metadata": {{"appmode": "python-script", "entrypoint": "app.py"}},
-            "python": {{"version": "{version}", "package_manager": {{"name": "pip", "package_file": "requirements.txt"}}}},
-            "files": {{"app.py": {{"checksum": "x"}}, "requirements.txt": {{"checksum": "y"}}}}}}"#
-    )
 }
 
 fn is_final(state: i32) -> bool {

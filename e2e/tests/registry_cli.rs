@@ -1,25 +1,21 @@
 //! End to end: the real `execenv-environment-registry` binary (on SQLite, then on PostgreSQL)
-//! driven by the real `execenvctl` binary.
+//! driven by the real `execenvctl` binary, with the real `execenv-config-sync` owning one
+//! environment through a declarative file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{Result, ensure};
-use execenv_core::validate::{EnvironmentDraft, validate_new};
-use execenv_core::{Actor, ChangeSource, ManagedBy};
-use execenv_e2e::{RegistryProcess, fresh_postgres_database, http_get};
+use execenv_e2e::declarative::file_managed;
+use execenv_e2e::{Backend, RegistryProcess, http_get};
 use serde_json::Value;
 
 #[test]
 fn registry_and_execenvctl_on_sqlite() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("registry.db").display());
-    scenario(&url, dir.path())
+    scenario(Backend::Sqlite)
 }
 
 #[test]
 fn registry_and_execenvctl_on_postgres() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let url = fresh_postgres_database()?;
-    scenario(&url, dir.path())
+    scenario(Backend::Postgres)
 }
 
 fn guid(v: &Value) -> String {
@@ -35,58 +31,59 @@ fn titles(list: &Value) -> Vec<String> {
         .collect()
 }
 
-fn scenario(database_url: &str, dir: &std::path::Path) -> Result<()> {
-    let registry = RegistryProcess::start(database_url, dir, &[])?;
+/// How many environments `env list` counts for publisher `user`, in `group` if one is given.
+fn visible_to(registry: &RegistryProcess, user: &str, group: Option<&str>) -> Result<Value> {
+    let mut args = vec!["--as-user", user, "--as-role", "publisher"];
+    if let Some(group) = group {
+        args.extend(["--as-groups", group]);
+    }
+    args.extend(["env", "list"]);
+    Ok(registry.ctl_json(&args)?["total_count"].clone())
+}
+
+fn scenario(backend: Backend) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let dir = dir.path();
+    let registry = RegistryProcess::start(&backend.fresh_database(dir)?, dir, &[])?;
     let ctl = |args: &[&str]| registry.ctl(args);
+    let json = |args: &[&str]| registry.ctl_json(args);
 
     // Create three environments.
-    let py39 = ctl(&[
-        "env",
-        "create",
+    let py39 = registry.create_environment(
         "ghcr.io/acme/py:3.9",
-        "--title",
-        "Legacy Python",
-        "-o",
-        "json",
-        "--python",
-        "3.9.18=/opt/python/3.9.18/bin/python3",
-    ])?
-    .ok()?
-    .json()?;
-    let py311 = ctl(&[
-        "env",
-        "create",
+        &[
+            "--title",
+            "Legacy Python",
+            "--python",
+            "3.9.18=/opt/python/3.9.18/bin/python3",
+        ],
+    )?;
+    let py311 = registry.create_environment(
         "ghcr.io/acme/py:3.11",
-        "--title",
-        "Python and R",
-        "-o",
-        "json",
-        "--python",
-        "3.11.9=/opt/python/3.11.9/bin/python3",
-        "--r",
-        "4.4.1=/opt/R/4.4.1/bin/R",
-        "--mount",
-        "type=nfs,host=nfs.example.com,export=/exports/data,target=/data,readonly",
-    ])?
-    .ok()?
-    .json()?;
-    let quarto = ctl(&[
-        "env",
-        "create",
+        &[
+            "--title",
+            "Python and R",
+            "--python",
+            "3.11.9=/opt/python/3.11.9/bin/python3",
+            "--r",
+            "4.4.1=/opt/R/4.4.1/bin/R",
+            "--mount",
+            "type=nfs,nfs_host=nfs.example.com,nfs_export_path=/exports/data,target=/data,readonly",
+        ],
+    )?;
+    let quarto = registry.create_environment(
         "ghcr.io/acme/quarto:1.4",
-        "--title",
-        "Quarto only",
-        "--matching",
-        "exact",
-        "-o",
-        "json",
-        "--quarto",
-        "1.4.557=/opt/quarto/1.4.557/bin/quarto",
-        "--supervisor",
-        "/opt/supervisor/run.sh",
-    ])?
-    .ok()?
-    .json()?;
+        &[
+            "--title",
+            "Quarto only",
+            "--matching",
+            "exact",
+            "--quarto",
+            "1.4.557=/opt/quarto/1.4.557/bin/quarto",
+            "--supervisor",
+            "/opt/supervisor/run.sh",
+        ],
+    )?;
     ensure!(
         py311["volume_mounts"][0]["read_only"] == true,
         "mount recorded: {py311}"
@@ -107,22 +104,16 @@ fn scenario(database_url: &str, dir: &std::path::Path) -> Result<()> {
     );
 
     // Search (a version, a title word, a supervisor path), filters and sorts.
-    let found = ctl(&["env", "list", "--search", "3.11.9", "-o", "json"])?
-        .ok()?
-        .json()?;
+    let found = json(&["env", "list", "--search", "3.11.9"])?;
     ensure!(
         titles(&found) == ["Python and R"],
         "search by version: {found}"
     );
-    let found = ctl(&["env", "list", "--search", "legacy", "-o", "json"])?
-        .ok()?
-        .json()?;
+    let found = json(&["env", "list", "--search", "legacy"])?;
     ensure!(titles(&found) == ["Legacy Python"]);
-    let found = ctl(&["env", "list", "--search", "supervisor/run", "-o", "json"])?
-        .ok()?
-        .json()?;
+    let found = json(&["env", "list", "--search", "supervisor/run"])?;
     ensure!(titles(&found) == ["Quarto only"]);
-    let found = ctl(&[
+    let found = json(&[
         "env",
         "list",
         "--language",
@@ -130,38 +121,19 @@ fn scenario(database_url: &str, dir: &std::path::Path) -> Result<()> {
         "--sort",
         "python",
         "--desc",
-        "-o",
-        "json",
-    ])?
-    .ok()?
-    .json()?;
+    ])?;
     ensure!(
         titles(&found) == ["Python and R", "Legacy Python"],
         "python versions sort numerically: {found}"
     );
-    let found = ctl(&["env", "list", "--sort", "title", "-o", "json"])?
-        .ok()?
-        .json()?;
+    let found = json(&["env", "list", "--sort", "title"])?;
     ensure!(titles(&found) == ["Legacy Python", "Python and R", "Quarto only"]);
-    let found = ctl(&["env", "list", "--matching", "exact", "-o", "json"])?
-        .ok()?
-        .json()?;
+    let found = json(&["env", "list", "--matching", "exact"])?;
     ensure!(titles(&found) == ["Quarto only"]);
-    let page = ctl(&[
-        "env",
-        "list",
-        "--sort",
-        "name",
-        "--page-size",
-        "2",
-        "-o",
-        "json",
-    ])?
-    .ok()?
-    .json()?;
+    let page = json(&["env", "list", "--sort", "name", "--page-size", "2"])?;
     ensure!(page["total_count"] == 3 && titles(&page).len() == 2);
     let token = page["next_page_token"].as_str().expect("token").to_owned();
-    let rest = ctl(&[
+    let rest = json(&[
         "env",
         "list",
         "--sort",
@@ -170,79 +142,32 @@ fn scenario(database_url: &str, dir: &std::path::Path) -> Result<()> {
         "2",
         "--page-token",
         &token,
-        "-o",
-        "json",
-    ])?
-    .ok()?
-    .json()?;
+    ])?;
     ensure!(titles(&rest) == ["Quarto only"], "second page: {rest}");
 
     // Update: only the given field changes.
     let id = guid(&py39);
-    let updated = ctl(&[
-        "env",
-        "update",
-        &id,
-        "--title",
-        "Python 3.9 (legacy)",
-        "-o",
-        "json",
-    ])?
-    .ok()?
-    .json()?;
+    let updated = json(&["env", "update", &id, "--title", "Python 3.9 (legacy)"])?;
     ensure!(updated["title"] == "Python 3.9 (legacy)");
     ensure!(updated["python"] == py39["python"], "python untouched");
     ensure!(updated["revision"].as_i64() > py39["revision"].as_i64());
 
-    // Permissions.
-    let added = ctl(&[
-        "env",
-        "permissions",
-        "add",
-        &id,
-        "--group",
-        "data-science",
-        "-o",
-        "json",
-    ])?
-    .ok()?
-    .json()?;
-    let listed = ctl(&["env", "permissions", "list", &id, "-o", "json"])?
-        .ok()?
-        .json()?;
+    // Permissions, for people and groups the registry knows.
+    let mut people = Vec::new();
+    for user in ["alice", "bob", "carol"] {
+        people.push(json(&["users", "create", user, "--role", "publisher"])?);
+    }
+    let carol = guid(&people[2]);
+    ctl(&["groups", "create", "data-science"])?.ok()?;
+    ctl(&["groups", "add-member", "data-science", "alice"])?.ok()?;
+    let added = json(&["env", "permissions", "add", &id, "--group", "data-science"])?;
+    let listed = json(&["env", "permissions", "list", &id])?;
     ensure!(listed.as_array().map(Vec::len) == Some(1), "{listed}");
-    let alice = ctl(&[
-        "--as-user",
-        "alice",
-        "--as-groups",
-        "data-science",
-        "--as-role",
-        "publisher",
-        "env",
-        "list",
-        "-o",
-        "json",
-    ])?
-    .ok()?
-    .json()?;
+    let alice = visible_to(&registry, "alice", Some("data-science"))?;
+    ensure!(alice == 3, "alice's group is granted: {alice}");
+    let bob = visible_to(&registry, "bob", None)?;
     ensure!(
-        alice["total_count"] == 3,
-        "alice's group is granted: {alice}"
-    );
-    let bob = ctl(&[
-        "--as-user",
-        "bob",
-        "--as-role",
-        "publisher",
-        "env",
-        "list",
-        "-o",
-        "json",
-    ])?
-    .ok()?
-    .json()?;
-    ensure!(
-        bob["total_count"] == 2,
+        bob == 2,
         "bob does not see the restricted environment: {bob}"
     );
     let denied = ctl(&[
@@ -264,12 +189,12 @@ fn scenario(database_url: &str, dir: &std::path::Path) -> Result<()> {
     ensure!(dup.code == 0);
     let again = ctl(&["env", "permissions", "add", &id, "--user", "carol"])?;
     ensure!(
-        again.code != 0 && again.stderr.contains("carol"),
+        again.code != 0 && again.stderr.contains(&carol),
         "duplicate refused: {again:?}"
     );
 
     // Invalid input: every violation, exit code 2, nothing stored.
-    let before = ctl(&["changes", "--all", "-o", "json"])?.ok()?.json()?;
+    let before = json(&["changes", "--all"])?;
     let bad = ctl(&[
         "env",
         "create",
@@ -292,43 +217,27 @@ fn scenario(database_url: &str, dir: &std::path::Path) -> Result<()> {
             bad.stderr
         );
     }
-    let after = ctl(&["changes", "--all", "-o", "json"])?.ok()?.json()?;
+    let after = json(&["changes", "--all"])?;
     ensure!(before == after, "invalid input changed nothing");
-    let listed = ctl(&["env", "list", "-o", "json"])?.ok()?.json()?;
+    let listed = json(&["env", "list"])?;
     ensure!(listed["total_count"] == 3);
 
-    // A file-managed environment (written by config-sync through the store) refuses update and
+    // An environment owned by the declarative file (config-sync applied it) refuses update and
     // delete through the API, but its permissions can change.
-    let managed = tokio::runtime::Runtime::new()?.block_on(async {
-        let store = execenv_store::open(database_url).await?;
-        let (_, spec) = validate_new(&EnvironmentDraft {
-            name: Some("ghcr.io/acme/managed:1".into()),
-            ..Default::default()
-        })?;
-        let env = store
-            .create_environment(
-                uuid::Uuid::new_v4(),
-                &spec,
-                Some(ManagedBy::ConfigFile),
-                &Actor {
-                    name: "config-sync".into(),
-                    source: ChangeSource::ConfigFile,
-                },
-            )
-            .await?;
-        anyhow::Ok(env.guid.to_string())
-    })?;
-    let refused = ctl(&["env", "update", &managed, "--title", "x"])?;
+    let (sync, managed) = file_managed(&registry, dir, &["ghcr.io/acme/managed:1"])?;
+    let managed = &managed[0];
+    let refused = ctl(&["env", "update", managed, "--title", "x"])?;
     ensure!(
         refused.code == 1 && refused.stderr.contains("managed by the configuration file"),
         "{refused:?}"
     );
-    let refused = ctl(&["env", "delete", &managed])?;
+    let refused = ctl(&["env", "delete", managed])?;
     ensure!(
         refused.code == 1 && refused.stderr.contains("managed by the configuration file"),
         "{refused:?}"
     );
-    ctl(&["env", "permissions", "add", &managed, "--user", "alice"])?.ok()?;
+    ctl(&["env", "permissions", "add", managed, "--user", "alice"])?.ok()?;
+    drop(sync);
 
     // Delete, then the audit trail tells the story.
     let gone = guid(&quarto);
@@ -338,9 +247,7 @@ fn scenario(database_url: &str, dir: &std::path::Path) -> Result<()> {
         missing.code == 1 && missing.stderr.contains("does not exist"),
         "{missing:?}"
     );
-    let trail = ctl(&["changes", "--environment", &id, "-o", "json"])?
-        .ok()?
-        .json()?;
+    let trail = json(&["changes", "--environment", &id])?;
     let actions: Vec<&str> = trail
         .as_array()
         .expect("changes")
@@ -363,9 +270,7 @@ fn scenario(database_url: &str, dir: &std::path::Path) -> Result<()> {
             && trail[1]["after"]["title"] == "Python 3.9 (legacy)"
     );
     ensure!(trail[0]["actor"] == "service" && trail[0]["source"] == "api");
-    let deleted = ctl(&["changes", "--environment", &gone, "-o", "json"])?
-        .ok()?
-        .json()?;
+    let deleted = json(&["changes", "--environment", &gone])?;
     ensure!(deleted[1]["action"] == "delete" && deleted[1]["after"].is_null());
 
     // The admin port exposes the gRPC request metrics of the calls above.

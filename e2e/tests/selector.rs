@@ -1,12 +1,13 @@
-//! Environment selection (issue 5, rules 5–10) through the real binaries: the registry on SQLite,
+//! Environment selection (matching modes, version rules, permissions, explain) through the real
+//! binaries: the registry on SQLite,
 //! the selector watching it, and gRPC clients of both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
+use execenv_client::IdentityInterceptor;
 use execenv_e2e::{RegistryProcess, ServiceProcess, eventually};
-use execenv_kit::identity::IdentityInterceptor;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
@@ -20,7 +21,6 @@ type Selector = SelectorClient<InterceptedService<Channel, IdentityInterceptor>>
 
 struct Bed {
     dir: tempfile::TempDir,
-    db: String,
     registry: RegistryProcess,
     selector: ServiceProcess,
     admin: RegistryClient<Channel>,
@@ -29,13 +29,11 @@ struct Bed {
 impl Bed {
     async fn new() -> Result<Bed> {
         let dir = tempfile::tempdir()?;
-        let db = format!("sqlite://{}", dir.path().join("registry.db").display());
-        let registry = RegistryProcess::start(&db, dir.path(), &[])?;
+        let registry = RegistryProcess::on_sqlite(dir.path())?;
         let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
         let admin = RegistryClient::connect(registry.url.clone()).await?;
         Ok(Bed {
             dir,
-            db,
             registry,
             selector,
             admin,
@@ -133,6 +131,13 @@ fn select(requirements: sel::Requirements, content: sel::ContentSettings) -> sel
     }
 }
 
+/// What the selector answers a selection for `requirements` that it must refuse.
+async fn refused(s: &mut Selector, requirements: sel::Requirements) -> tonic::Status {
+    s.select(select(requirements, Default::default()))
+        .await
+        .expect_err("the selection is refused")
+}
+
 fn publisher(user: &str, groups: &[&str]) -> IdentityInterceptor {
     IdentityInterceptor {
         user: Some(user.into()),
@@ -217,10 +222,7 @@ async fn rule_05_a_target_wins_and_a_bad_target_never_falls_back() -> Result<()>
         target_environment_guid: Some(uuid::Uuid::new_v4().to_string()),
         ..needs(Some("3.11.4"), None)
     };
-    let err = s
-        .select(select(missing, Default::default()))
-        .await
-        .unwrap_err();
+    let err = refused(&mut s, missing).await;
     ensure!(
         matches!(err.code(), Code::FailedPrecondition | Code::NotFound),
         "{err:?}"
@@ -229,10 +231,7 @@ async fn rule_05_a_target_wins_and_a_bad_target_never_falls_back() -> Result<()>
         target_environment_guid: Some(c.guid.clone()),
         ..needs(Some("3.11.4"), None)
     };
-    let err = s
-        .select(select(incompatible, Default::default()))
-        .await
-        .unwrap_err();
+    let err = refused(&mut s, incompatible).await;
     ensure!(
         err.code() == Code::FailedPrecondition
             && err.message().contains("Cannot find compatible environment"),
@@ -257,10 +256,7 @@ async fn rule_06_none_is_never_chosen_and_exact_only_when_targeted() -> Result<(
         .await?;
     bed.caught_up().await?;
     let mut s = bed.client(IdentityInterceptor::default()).await?;
-    let err = s
-        .select(select(needs(Some("3.11.9"), None), Default::default()))
-        .await
-        .unwrap_err();
+    let err = refused(&mut s, needs(Some("3.11.9"), None)).await;
     ensure!(
         err.code() == Code::FailedPrecondition,
         "neither is chosen automatically: {err:?}"
@@ -269,10 +265,7 @@ async fn rule_06_none_is_never_chosen_and_exact_only_when_targeted() -> Result<(
         target_environment_guid: Some(off.guid.clone()),
         ..needs(Some("3.11.9"), None)
     };
-    let err = s
-        .select(select(targeted, Default::default()))
-        .await
-        .unwrap_err();
+    let err = refused(&mut s, targeted).await;
     ensure!(
         err.code() == Code::FailedPrecondition,
         "a disabled target is an error: {err:?}"
@@ -363,10 +356,7 @@ async fn rule_07_permissions_restrict_publishers_and_viewers_are_denied() -> Res
         target_environment_guid: Some(team.guid.clone()),
         ..needs(Some("3.11.9"), None)
     };
-    let err = outsider
-        .select(select(targeted, Default::default()))
-        .await
-        .unwrap_err();
+    let err = refused(&mut outsider, targeted).await;
     ensure!(
         matches!(
             err.code(),
@@ -473,10 +463,7 @@ async fn rule_09_failure_says_what_was_asked_and_why_each_environment_does_not_f
         .await?;
     bed.caught_up().await?;
     let mut s = bed.client(IdentityInterceptor::default()).await?;
-    let err = s
-        .select(select(needs(Some("3.10.0"), None), Default::default()))
-        .await
-        .unwrap_err();
+    let err = refused(&mut s, needs(Some("3.10.0"), None)).await;
     ensure!(err.code() == Code::FailedPrecondition);
     ensure!(
         err.message().contains("Cannot find compatible environment")
@@ -484,7 +471,7 @@ async fn rule_09_failure_says_what_was_asked_and_why_each_environment_does_not_f
         "{}",
         err.message()
     );
-    let detail = execenv_kit::status::from_status(&err);
+    let detail = execenv_client::from_status(&err);
     ensure!(
         detail
             .violations
@@ -537,8 +524,7 @@ async fn rule_10_answers_carry_the_revision_and_survive_a_registry_outage() -> R
     }
     ensure!(ok, "answers during the outage carry a catalogue age > 0");
     // It comes back: the selector resumes and sees changes made after the outage.
-    let (db, dir) = (bed.db.clone(), bed.dir.path().to_owned());
-    bed.registry.restart(&db, &dir)?;
+    bed.registry.restart()?;
     bed.admin = RegistryClient::connect(bed.registry.url.clone()).await?;
     let b = bed
         .create("ghcr.io/acme/b:1", "B", "any", &[("python", "3.12.1")])
@@ -559,8 +545,7 @@ async fn rule_10_answers_carry_the_revision_and_survive_a_registry_outage() -> R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_10_the_selector_is_not_ready_until_it_holds_the_catalogue() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let db = format!("sqlite://{}", dir.path().join("registry.db").display());
-    let mut registry = RegistryProcess::start(&db, dir.path(), &[])?;
+    let mut registry = RegistryProcess::on_sqlite(dir.path())?;
     registry.process.terminate()?;
     // The registry is down: the selector starts but is not ready and cannot answer.
     let selector = ServiceProcess::spawn_selector(&registry, dir.path(), &[])?;
@@ -581,7 +566,7 @@ async fn rule_10_the_selector_is_not_ready_until_it_holds_the_catalogue() -> Res
         .unwrap_err();
     ensure!(err.code() == Code::Unavailable, "{err:?}");
     // Once the registry is back, the selector lists the catalogue and becomes ready.
-    registry.restart(&db, dir.path())?;
+    registry.restart()?;
     eventually(
         Duration::from_secs(20),
         "the selector to become ready",

@@ -1,4 +1,4 @@
-//! Traces end to end (issue 9): the registry, the selector and the gateway export spans over
+//! Traces end to end: the registry, the selector and the gateway export spans over
 //! OTLP to a real OpenTelemetry Collector, and one selection through the gateway is one trace
 //! holding spans of all three.
 //!
@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use execenv_e2e::gateway::user_key;
 use execenv_e2e::otelcol::{Collector, ExportedSpan, SPAN_KIND_SERVER};
-use execenv_e2e::{Process, RegistryProcess, ServiceProcess, eventually, http_request};
+use execenv_e2e::{Process, RegistryProcess, ServiceProcess, eventually, http_request, sqlite_url};
 use serde_json::json;
 
 const GATEWAY: &str = "execenv-gateway";
@@ -50,8 +50,7 @@ impl Stack {
             // The SDK's standard variable: export every 100 ms instead of every 5 s.
             ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
         ];
-        let db = format!("sqlite://{}", dir.path().join("registry.db").display());
-        let registry = RegistryProcess::start(&db, dir.path(), &otel)?;
+        let registry = RegistryProcess::start(&sqlite_url(dir.path()), dir.path(), &otel)?;
         registry
             .ctl(&[
                 "env",

@@ -35,13 +35,17 @@ pub trait Connect: Sized {
 
 impl Connect for Registry {
     async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        Ok(open(g, Service::Registry).await?.registry(caller(g).as_ref()))
+        Ok(open(g, Service::Registry)
+            .await?
+            .registry(caller(g).as_ref()))
     }
 }
 
 impl Connect for Identity {
     async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        Ok(open(g, Service::Registry).await?.identity(caller(g).as_ref()))
+        Ok(open(g, Service::Registry)
+            .await?
+            .identity(caller(g).as_ref()))
     }
 }
 
@@ -55,13 +59,17 @@ impl Connect for ConfigSync {
 
 impl Connect for Selector {
     async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        Ok(open(g, Service::Selector).await?.selector(caller(g).as_ref()))
+        Ok(open(g, Service::Selector)
+            .await?
+            .selector(caller(g).as_ref()))
     }
 }
 
 impl Connect for Launcher {
     async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
-        Ok(open(g, Service::Launcher).await?.launcher(caller(g).as_ref()))
+        Ok(open(g, Service::Launcher)
+            .await?
+            .launcher(caller(g).as_ref()))
     }
 }
 

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use execenv_e2e::{ConfigSyncProcess, RegistryProcess, ServiceProcess, fresh_postgres_database};
+use execenv_e2e::{RegistryProcess, ServiceProcess, fresh_postgres_database};
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
@@ -26,12 +26,16 @@ use execenv_proto::selector::v1 as sel;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
 use tokio_stream::StreamExt;
 
+use common::{
+    DEFINITIONS, apply, list_all, metric_value, ms, percentiles, three_language_catalogue,
+};
+
+#[path = "bench/common.rs"]
+mod common;
 #[path = "bench/launch.rs"]
 mod launch;
 #[path = "bench/memory.rs"]
 mod memory;
-
-const DEFINITIONS: usize = 10_000;
 
 fn spec(i: usize, title: &str) -> pb::EnvironmentSpec {
     pb::EnvironmentSpec {
@@ -51,22 +55,6 @@ fn spec(i: usize, title: &str) -> pb::EnvironmentSpec {
         }),
         ..Default::default()
     }
-}
-
-async fn apply(
-    client: &mut RegistryClient<tonic::transport::Channel>,
-    defs: Vec<pb::EnvironmentSpec>,
-) -> Result<(Duration, reg::ApplyManagedSetResponse)> {
-    let started = Instant::now();
-    let response = client
-        .apply_managed_set(reg::ApplyManagedSetRequest {
-            definitions: defs,
-            dry_run: false,
-            field_prefix: "executionEnvironments".into(),
-        })
-        .await?
-        .into_inner();
-    Ok((started.elapsed(), response))
 }
 
 async fn sync_bench(backend: &str, database_url: &str, dir: &Path) -> Result<()> {
@@ -113,7 +101,7 @@ async fn latency_bench(dir: &Path) -> Result<()> {
     let registry = RegistryProcess::start(&db, dir, &[])?;
     let file = dir.join("environments.yaml");
     std::fs::write(&file, file_with(100, "v0"))?;
-    let _sync = ConfigSyncProcess::start(
+    let _sync = ServiceProcess::config_sync(
         &registry,
         dir,
         &[
@@ -162,36 +150,6 @@ async fn latency_bench(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// 10,000 environments with Python, R and Quarto installations, as definitions.
-fn three_language_catalogue() -> Vec<pb::EnvironmentSpec> {
-    (0..DEFINITIONS)
-        .map(|i| {
-            let one = |version: String, path: &str| {
-                Some(pb::Installations {
-                    installations: vec![pb::Installation {
-                        version,
-                        path: path.into(),
-                    }],
-                })
-            };
-            pb::EnvironmentSpec {
-                name: format!("ghcr.io/acme/select-{i}:1"),
-                title: Some(format!("select {i}")),
-                python: one(
-                    format!("3.{}.{}", 8 + i % 5, i % 10),
-                    "/opt/python/bin/python3",
-                ),
-                r: one(format!("4.{}.{}", i % 5, i % 3), "/opt/R/bin/R"),
-                quarto: one(
-                    format!("1.{}.{}", 3 + i % 3, i % 50),
-                    "/opt/quarto/bin/quarto",
-                ),
-                ..Default::default()
-            }
-        })
-        .collect()
-}
-
 fn request() -> sel::SelectRequest {
     sel::SelectRequest {
         requirements: Some(sel::Requirements {
@@ -202,37 +160,6 @@ fn request() -> sel::SelectRequest {
         }),
         ..Default::default()
     }
-}
-
-/// Every environment of the registry, read a page of 1,000 at a time.
-async fn list_all(
-    client: &mut RegistryClient<tonic::transport::Channel>,
-) -> Result<Vec<pb::Environment>> {
-    let mut all = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = client
-            .list_environments(reg::ListEnvironmentsRequest {
-                page_size: 1000,
-                page_token: token,
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        all.extend(page.environments);
-        if page.next_page_token.is_empty() {
-            return Ok(all);
-        }
-        token = page.next_page_token;
-    }
-}
-
-/// Percentiles of sorted samples, in microseconds.
-fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
-    samples.sort();
-    let at =
-        |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e6;
-    (at(0.5), at(0.99))
 }
 
 /// Selection in-process over the same 10,000 environments the registry serves.
@@ -381,20 +308,6 @@ async fn select_bench(dir: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The value of the first sample named `name` in a Prometheus text exposition (0 when absent).
-fn metric_value(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// What `execenv-bench --help` prints.

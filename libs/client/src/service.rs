@@ -60,7 +60,10 @@ mod tests {
     #[test]
     fn each_service_names_the_variable_of_its_url() {
         assert_eq!(Service::Registry.url_variable(), "EXECENV_REGISTRY__URL");
-        assert_eq!(Service::ConfigSync.url_variable(), "EXECENV_CONFIG_SYNC__URL");
+        assert_eq!(
+            Service::ConfigSync.url_variable(),
+            "EXECENV_CONFIG_SYNC__URL"
+        );
         assert_eq!(Service::Selector.url_variable(), "EXECENV_SELECTOR__URL");
         assert_eq!(Service::Launcher.url_variable(), "EXECENV_LAUNCHER__URL");
     }

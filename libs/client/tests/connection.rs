@@ -37,9 +37,8 @@ async fn an_unreachable_service_is_one_error_naming_it_its_address_and_its_varia
     let prefix = format!("cannot reach the registry at http://127.0.0.1:{port}: ");
     assert!(err.message.starts_with(&prefix), "{}", err.message);
     assert!(
-        err.message.ends_with(
-            "; is execenv-environment-registry running? set EXECENV_REGISTRY__URL"
-        ),
+        err.message
+            .ends_with("; is execenv-environment-registry running? set EXECENV_REGISTRY__URL"),
         "{}",
         err.message
     );
@@ -56,8 +55,9 @@ async fn connecting_now_to_an_unreachable_service_names_the_flag_that_sets_it() 
         .unwrap();
     assert_eq!(err.kind, ErrorKind::Unavailable);
     assert!(
-        err.message
-            .starts_with(&format!("cannot reach the selector at http://127.0.0.1:{port}: ")),
+        err.message.starts_with(&format!(
+            "cannot reach the selector at http://127.0.0.1:{port}: "
+        )),
         "{}",
         err.message
     );

@@ -3,9 +3,7 @@
 //!
 //! ```text
 //! let args: Args = bootstrap::parse_args::<Args, Config>();
-//! bootstrap::main::<Config, _, _, _, _>(&args.service, &[], async move |config, shutdown| {
-//!     start(config, shutdown).await.map(|running| running.done)
-//! })
+//! Ok(bootstrap::main(&args.service, &[], start)?)
 //! ```
 //!
 //! and this module does the rest: the shared flags ([`ServiceArgs`]: `--config`,
@@ -116,18 +114,19 @@ fn with_renamed<C: ServiceConfig>(
 }
 
 /// What every service `main` does: loads the configuration ([`load`]); with `--print-settings`
-/// or `--print-config` prints and exits; otherwise runs the service ([`run`]) until it stops.
-pub fn main<C, Start, Started, E, Done>(
+/// or `--print-config` prints and exits; otherwise runs the service ([`run`]): `start` builds and
+/// serves it, and the [`Started::done`] task it hands back ends when it has stopped.
+pub fn main<C, Start, Starting, E, S>(
     args: &ServiceArgs,
     overrides: &[(&str, String)],
     start: Start,
 ) -> Result<ExitCode, RunError>
 where
     C: ServiceConfig,
-    Start: FnOnce(C, Shutdown) -> Started,
-    Started: Future<Output = Result<JoinHandle<Done>, E>>,
+    Start: FnOnce(C, Shutdown) -> Starting,
+    Starting: Future<Output = Result<S, E>>,
     E: Display,
-    Done: Stopped,
+    S: Started,
 {
     if args.print_settings {
         print!("{}", settings::reference::<C>());
@@ -145,7 +144,17 @@ where
         return Ok(ExitCode::SUCCESS);
     }
     let telemetry = config.telemetry().clone();
-    run(C::BINARY, telemetry, &env, move |shutdown| start(config, shutdown))
+    run(C::BINARY, telemetry, &env, async move |shutdown| {
+        start(config, shutdown).await.map(Started::done)
+    })
+}
+
+/// A service that has started: what its `start` returns.
+pub trait Started {
+    /// What the service's last task ends with.
+    type Done: Stopped;
+    /// The task that ends when the service has stopped.
+    fn done(self) -> JoinHandle<Self::Done>;
 }
 
 /// Prints a configuration the user has to fix as one line, `error: {problem}`, without a
@@ -331,7 +340,9 @@ mod tests {
         assert_eq!(env["EXECENV_LAUNCHER__BACKEND"], "kubernetes");
         assert_eq!(
             warnings,
-            ["EXECENV_BACKEND is deprecated; set EXECENV_LAUNCHER__BACKEND instead (the old name is read for one more release)"]
+            [
+                "EXECENV_BACKEND is deprecated; set EXECENV_LAUNCHER__BACKEND instead (the old name is read for one more release)"
+            ]
         );
         let loaded = config::load(&TestConfig::default(), None, &env).unwrap();
         assert_eq!(loaded.launcher.backend, "kubernetes");

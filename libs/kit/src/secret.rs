@@ -110,11 +110,9 @@ pub fn mask(value: &str) -> String {
         None => value.to_owned(),
         Some(at) => match authority[..at].split_once(':') {
             None => value.to_owned(),
-            Some((user, _password)) => format!(
-                "{}{user}:{MASK}{}",
-                &value[..scheme_end + 3],
-                &rest[at..]
-            ),
+            Some((user, _password)) => {
+                format!("{}{user}:{MASK}{}", &value[..scheme_end + 3], &rest[at..])
+            }
         },
     }
 }
@@ -146,8 +144,14 @@ mod tests {
 
     #[test]
     fn a_url_without_a_password_is_shown_as_is() {
-        assert_eq!(mask("sqlite://execenv.db?mode=rwc"), "sqlite://execenv.db?mode=rwc");
-        assert_eq!(mask("postgres://execenv@db/execenv"), "postgres://execenv@db/execenv");
+        assert_eq!(
+            mask("sqlite://execenv.db?mode=rwc"),
+            "sqlite://execenv.db?mode=rwc"
+        );
+        assert_eq!(
+            mask("postgres://execenv@db/execenv"),
+            "postgres://execenv@db/execenv"
+        );
     }
 
     #[test]

@@ -13,11 +13,11 @@ use crate::admin::serve_admin;
 use crate::config::ServerConfig;
 use crate::grpc::reflection_service;
 use crate::listen::{Listeners, grpc_incoming};
-use crate::start_error::StartError;
 use crate::metrics::{GrpcMetricsLayer, Metrics};
 use crate::propagation::TraceContextLayer;
 use crate::readiness::Readiness;
 use crate::shutdown::{DRAIN_GRACE, Shutdown, join_server};
+use crate::start_error::StartError;
 
 /// A service's running gRPC and admin servers.
 pub struct Servers {

@@ -171,6 +171,27 @@ pub fn help<C: ServiceConfig>() -> String {
     text
 }
 
+/// A test module checking that every setting of `$config` is documented exactly once
+/// ([`undocumented`]); each service invokes it next to its `Config`.
+#[macro_export]
+macro_rules! every_setting_is_documented {
+    ($config:ty) => {
+        #[cfg(test)]
+        mod every_setting {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn is_documented_exactly_once() {
+                assert_eq!(
+                    $crate::settings::undocumented::<$config>(),
+                    (vec![], vec![])
+                );
+            }
+        }
+    };
+}
+
 /// The reference table of `C`'s settings (Markdown), as docs/configuration.md holds it.
 pub fn reference<C: ServiceConfig>() -> String {
     let defaults = defaults::<C>();
@@ -305,7 +326,10 @@ mod tests {
             table.contains("| `limit` | `EXECENV_LIMIT` | `7` | how many \\| at most |\n"),
             "{table}"
         );
-        assert!(table.contains("- `EXECENV_LIMIT`: use `EXECENV_LIMIT`"), "{table}");
+        assert!(
+            table.contains("- `EXECENV_LIMIT`: use `EXECENV_LIMIT`"),
+            "{table}"
+        );
         assert_eq!(table.matches("\n| `").count(), 6, "{table}");
     }
 

@@ -88,7 +88,10 @@ mod tests {
             "cannot sync f.yaml",
             vec!["a: bad".to_owned(), "b: worse".to_owned()],
         );
-        assert_eq!(e.to_string(), "cannot sync f.yaml: 2 problems\n  a: bad\n  b: worse");
+        assert_eq!(
+            e.to_string(),
+            "cannot sync f.yaml: 2 problems\n  a: bad\n  b: worse"
+        );
         assert_eq!(e.problems(), ["a: bad", "b: worse"]);
     }
 

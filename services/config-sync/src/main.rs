@@ -80,13 +80,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .collect();
             // A failed first sync is printed with every problem on its own line.
-            Ok(bootstrap::main::<Config, _, _, _, _>(
-                &service,
-                &overrides,
-                async move |config, shutdown| {
-                    start(config, shutdown).await.map(|running| running.done)
-                },
-            )?)
+            Ok(bootstrap::main(&service, &overrides, start)?)
         }
         Command::Validate { file, legacy } => Ok(validate(&file, legacy)),
         Command::Plan {

@@ -33,6 +33,14 @@ pub struct Running {
     pub done: tokio::task::JoinHandle<()>,
 }
 
+impl execenv_kit::bootstrap::Started for Running {
+    type Done = ();
+
+    fn done(self) -> tokio::task::JoinHandle<()> {
+        self.done
+    }
+}
+
 /// Binds the listeners, serves gRPC (health NOT_SERVING) and admin HTTP, runs the legacy bootstrap
 /// and the first sync, and then reports ready and keeps syncing on every change. Returns an error
 /// with every problem, after stopping the servers, when the first sync fails.

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use execenv_core::{Error, ErrorKind, Role};
 use execenv_client::caller_from_metadata;
 use execenv_client::to_status;
+use execenv_core::{Error, ErrorKind, Role};
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::sync::v1 as pb;
 use tokio::sync::watch;
@@ -76,4 +76,3 @@ impl pb::config_sync_server::ConfigSync for ConfigSyncService {
             .map_err(|e| to_status(&e))
     }
 }
-

@@ -35,11 +35,7 @@ fn main() -> anyhow::Result<ExitCode> {
     release_freed_memory();
     let args: Args = bootstrap::parse_args::<Args, Config>();
     // `done` ends with the database error when the database cannot be opened.
-    Ok(bootstrap::main::<Config, _, _, _, _>(
-        &args.service,
-        &[],
-        async move |config, shutdown| start(config, shutdown).await.map(|running| running.done),
-    )?)
+    Ok(bootstrap::main(&args.service, &[], start)?)
 }
 
 /// Makes jemalloc return the pages it frees at once instead of over the next 10 s (its

@@ -32,6 +32,14 @@ pub struct Running {
     pub done: tokio::task::JoinHandle<Result<(), StartError>>,
 }
 
+impl execenv_kit::bootstrap::Started for Running {
+    type Done = Result<(), StartError>;
+
+    fn done(self) -> tokio::task::JoinHandle<Result<(), StartError>> {
+        self.done
+    }
+}
+
 /// Largest gRPC message accepted or sent (whole-catalogue syncs and lists).
 const MAX_MESSAGE: usize = 64 << 20;
 

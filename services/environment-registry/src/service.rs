@@ -3,14 +3,14 @@
 
 use std::sync::{Arc, OnceLock};
 
+use execenv_client::caller_from_metadata;
+use execenv_client::to_status;
 use execenv_core::error::CONFIG_MANAGED;
 use execenv_core::validate::{self, EnvironmentDraft, require_guid};
 use execenv_core::{
     Actor, Caller, ChangeSource, Environment, Error, ErrorKind, ManagedBy, Principal,
 };
-use execenv_client::caller_from_metadata;
 use execenv_kit::shutdown::Shutdown;
-use execenv_client::to_status;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_server::Registry;

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use execenv_client::IdentityInterceptor;
 use execenv_core::Role;
 use execenv_environment_registry::{Config, Running, start};
-use execenv_client::IdentityInterceptor;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::identity::v1 as id;
 use execenv_proto::identity::v1::identity_client::IdentityClient;
@@ -29,7 +29,8 @@ impl Registry {
         let mut config = Config::default();
         config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
         config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
-        config.database.url = format!("sqlite://{}", dir.path().join("registry.db").display()).into();
+        config.database.url =
+            format!("sqlite://{}", dir.path().join("registry.db").display()).into();
         config.auth.service_token = token.map(Into::into);
         let running = start(config, Shutdown::new())
             .await

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use execenv_client::IdentityInterceptor;
 use execenv_core::{Actor, ChangeSource, ManagedBy};
 use execenv_environment_registry::{Config, Running, start};
-use execenv_client::IdentityInterceptor;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;

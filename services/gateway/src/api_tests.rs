@@ -23,14 +23,14 @@ fn app() -> (Router, Metrics) {
         registry,
         (
             Upstream::new(
-            execenv_client::Service::Selector,
-            "http://127.0.0.1:1",
+                execenv_client::Service::Selector,
+                "http://127.0.0.1:1",
                 None,
             )
             .unwrap(),
             Upstream::new(
-            execenv_client::Service::Launcher,
-            "http://127.0.0.1:1",
+                execenv_client::Service::Launcher,
+                "http://127.0.0.1:1",
                 None,
             )
             .unwrap(),

@@ -94,12 +94,4 @@ impl ServiceConfig for Config {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_setting_is_documented() {
-        assert_eq!(settings::undocumented::<Config>(), (vec![], vec![]));
-    }
-}
+execenv_kit::every_setting_is_documented!(Config);

@@ -83,7 +83,10 @@ mod tests {
             "python.installations[0].version",
             "\"3.11\" is not a semantic version",
         );
-        let (status, body) = ApiError::from(execenv_client::from_status(&execenv_client::to_status(&err))).parts();
+        let (status, body) = ApiError::from(execenv_client::from_status(
+            &execenv_client::to_status(&err),
+        ))
+        .parts();
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body.code, 174);
         assert_eq!(body.error, err.message);
@@ -98,7 +101,9 @@ mod tests {
             ),
             execenv_core::FieldViolation::new("volume_mounts[1].target_path", "must be absolute"),
         ]);
-        let ApiError(translated) = ApiError::from(execenv_client::from_status(&execenv_client::to_status(&err)));
+        let ApiError(translated) = ApiError::from(execenv_client::from_status(
+            &execenv_client::to_status(&err),
+        ));
         assert_eq!(
             translated.violations[0].field,
             "volume_mounts[0].source.pvc_name"

@@ -29,6 +29,14 @@ pub struct Running {
     pub done: tokio::task::JoinHandle<()>,
 }
 
+impl execenv_kit::bootstrap::Started for Running {
+    type Done = ();
+
+    fn done(self) -> tokio::task::JoinHandle<()> {
+        self.done
+    }
+}
+
 /// Checks the configuration, binds both listeners and serves until `shutdown`. The registry is
 /// reached lazily: a registry that is down makes requests fail 500 with code 1, not the start.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {

@@ -2,29 +2,12 @@
 //! already in the [`Launches`](crate::table::Launches) table as PENDING, and from then on reports
 //! every change of it into the table; it also cancels and serves logs.
 
-use execenv_core::{Environment, Error};
-use futures::stream::BoxStream;
+use execenv_core::Error;
 
-use crate::job_spec::{ChosenInstallation, LaunchRequest};
+use crate::job_spec::job_name;
 use crate::kubernetes::KubernetesBackend;
-use crate::launch::{BackendKind, Launch};
+use crate::launch::{BackendKind, Launch, LogStream, Plan};
 use crate::local::LocalBackend;
-
-/// Everything a backend needs to start one launch.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The validated request.
-    pub request: LaunchRequest,
-    /// The environment the selector chose.
-    pub environment: Environment,
-    /// The installations chosen per language.
-    pub installations: Vec<ChosenInstallation>,
-    /// The PENDING record already in the table (same id as the request).
-    pub launch: Launch,
-}
-
-/// The output of a launch, chunk by chunk.
-pub type LogStream = BoxStream<'static, Result<Vec<u8>, Error>>;
 
 /// The configured backend.
 // One per process, behind an Arc: the variants' sizes do not matter.
@@ -51,10 +34,7 @@ impl Backend {
     pub fn placement(&self, request_id: &str) -> (String, String) {
         match self {
             Backend::Local(_) => (String::new(), String::new()),
-            Backend::Kubernetes(b) => (
-                crate::job_spec::job_name(request_id),
-                b.namespace().to_owned(),
-            ),
+            Backend::Kubernetes(b) => (job_name(request_id), b.namespace().to_owned()),
         }
     }
 

@@ -10,9 +10,8 @@ use execenv_kit::config::{AuthConfig, SelectorConfig, ServerConfig, TelemetryCon
 use execenv_kit::settings::{self, Renamed, ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
 
-use crate::job_spec::{DEFAULT_RUNNER_PATH, JobSettings, PodSecurity};
+use crate::job_spec::DEFAULT_RUNNER_PATH;
 use crate::launch::BackendKind;
-use crate::template::JobTemplate;
 
 /// The launcher's configuration (`EXECENV_…` variables override the YAML file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,43 +168,6 @@ impl Default for KubernetesConfig {
     }
 }
 
-impl KubernetesConfig {
-    /// The Job settings, with the job base template read from its file.
-    pub fn job_settings(&self) -> Result<JobSettings, execenv_core::Error> {
-        let base_template = match &self.job_template {
-            None => None,
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    execenv_core::Error::invalid_field(
-                        "kubernetes.job_template",
-                        format!("cannot read the job template {}: {e}", path.display()),
-                    )
-                })?;
-                Some(JobTemplate::from_yaml(&path.display().to_string(), &text)?)
-            }
-        };
-        Ok(JobSettings {
-            namespace: self.namespace.clone(),
-            runtime_image: self.runtime_image.clone(),
-            runner_path: self.runner_path.clone(),
-            data_pvc: self.data_pvc.clone(),
-            package_cache_pvc: self.package_cache_pvc.clone(),
-            ttl_seconds_after_finished: self.ttl_seconds_after_finished,
-            build_active_deadline_seconds: self.build_active_deadline_seconds,
-            default_service_account: self.default_service_account.clone(),
-            automount_service_account_token: self.automount_service_account_token,
-            image_pull_secrets: self.image_pull_secrets.clone(),
-            security: PodSecurity {
-                run_as_user: self.run_as_user,
-                run_as_group: self.run_as_group,
-                fs_group: self.fs_group,
-                ..PodSecurity::default()
-            },
-            base_template,
-        })
-    }
-}
-
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-launcher";
     const RENAMED: &'static [Renamed] = &[
@@ -323,15 +285,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_setting_is_documented() {
-        assert_eq!(settings::undocumented::<Config>(), (vec![], vec![]));
-    }
-
-    #[test]
     fn the_backend_and_the_supervisor_are_ordinary_settings() {
         let env = HashMap::from([
-            ("EXECENV_LAUNCHER__BACKEND".to_owned(), "kubernetes".to_owned()),
-            ("EXECENV_LOCAL__SUPERVISOR".to_owned(), "/usr/bin/env".to_owned()),
+            (
+                "EXECENV_LAUNCHER__BACKEND".to_owned(),
+                "kubernetes".to_owned(),
+            ),
+            (
+                "EXECENV_LOCAL__SUPERVISOR".to_owned(),
+                "/usr/bin/env".to_owned(),
+            ),
         ]);
         let config: Config = execenv_kit::config::load(&Config::default(), None, &env).unwrap();
         assert_eq!(config.launcher.backend, BackendKind::Kubernetes);
@@ -355,3 +318,5 @@ mod tests {
         assert!(err.contains("nomad"), "{err}");
     }
 }
+
+execenv_kit::every_setting_is_documented!(Config);

@@ -27,10 +27,10 @@ use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-use crate::backend::{LogStream, Plan};
 use crate::job_spec::{CONTENT_CONTAINER_NAME, JobSettings, LABEL_LAUNCH_ID, job_name};
-use crate::launch::{Launch, Observation, State};
+use crate::launch::{Launch, LogStream, Observation, Plan, State};
 use crate::table::Launches;
+use crate::template::JobTemplate;
 use crate::{KubernetesConfig, StartError};
 use state::{CANCELLED_MESSAGE, launch_id};
 use watch::{Shared, lock};
@@ -54,7 +54,7 @@ pub struct KubernetesBackend {
 impl KubernetesBackend {
     /// The namespace Jobs are created in.
     pub fn namespace(&self) -> &str {
-        &self.settings.namespace
+        &self.settings.config.namespace
     }
 
     /// Reads the settings and the kubeconfig (or the in-cluster account) and starts watching the
@@ -65,9 +65,16 @@ impl KubernetesBackend {
         launches: Launches,
         shutdown: Shutdown,
     ) -> Result<(KubernetesBackend, tokio::task::JoinHandle<()>), StartError> {
-        let settings = config
-            .job_settings()
+        let base_template = config
+            .job_template
+            .as_deref()
+            .map(JobTemplate::read)
+            .transpose()
             .map_err(|e| StartError::Config(e.message))?;
+        let settings = JobSettings {
+            config: config.clone(),
+            base_template,
+        };
         let client_config = match &config.kubeconfig {
             Some(path) => {
                 let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
@@ -86,7 +93,7 @@ impl KubernetesBackend {
                     })?
             }
             None => Config::infer().await.map_err(|e| {
-                StartError::Backend(format!(
+                StartError::failed(format!(
                     "no Kubernetes configuration found ({e}); set EXECENV_KUBERNETES__KUBECONFIG or KUBECONFIG, \
                      or run the launcher in a pod with a service account"
                 ))
@@ -94,11 +101,11 @@ impl KubernetesBackend {
         };
         let api_server = client_config.cluster_url.to_string();
         let client = Client::try_from(client_config).map_err(|e| {
-            StartError::Backend(format!(
+            StartError::failed(format!(
                 "cannot make a client of the Kubernetes API server {api_server}: {e}"
             ))
         })?;
-        let namespace = settings.namespace.clone();
+        let namespace = settings.config.namespace.clone();
         let cluster = Shared::default();
         let (synced_tx, synced) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(watch::run(
@@ -143,7 +150,7 @@ impl KubernetesBackend {
         self.launches.metrics().kubernetes_create(started.elapsed());
         match created {
             Ok(_) => {
-                tracing::info!(launch = %id, job = %name, namespace = %self.settings.namespace,
+                tracing::info!(launch = %id, job = %name, namespace = %self.settings.config.namespace,
                     took_ms = started.elapsed().as_millis(), "job created");
                 if lock(&self.cluster).is_cancelled(&id) {
                     // A Cancel arrived while the Job was being created and found nothing to delete.
@@ -151,7 +158,7 @@ impl KubernetesBackend {
                 }
                 Ok(self
                     .launches
-                    .submitted(&id, &name, &self.settings.namespace)
+                    .submitted(&id, &name, &self.settings.config.namespace)
                     .unwrap_or(plan.launch))
             }
             Err(kube::Error::Api(status)) if status.code == 409 => self.adopt(&id, &name).await,
@@ -161,7 +168,7 @@ impl KubernetesBackend {
 
     /// The Job `name` exists: if it is this launch's, take it over as the launch.
     async fn adopt(&self, id: &str, name: &str) -> Result<Launch, Error> {
-        let namespace = &self.settings.namespace;
+        let namespace = &self.settings.config.namespace;
         let job = self
             .jobs
             .get_opt(name)
@@ -216,12 +223,12 @@ impl KubernetesBackend {
     async fn delete_job(&self, id: &str, name: &str) -> Result<(), Error> {
         match self.jobs.delete(name, &DeleteParams::foreground()).await {
             Ok(_) => {
-                tracing::info!(launch = %id, job = %name, namespace = %self.settings.namespace,
+                tracing::info!(launch = %id, job = %name, namespace = %self.settings.config.namespace,
                     "job deleted (foreground) to cancel the launch");
                 Ok(())
             }
             Err(kube::Error::Api(status)) if status.code == 404 => {
-                tracing::info!(launch = %id, job = %name, namespace = %self.settings.namespace,
+                tracing::info!(launch = %id, job = %name, namespace = %self.settings.config.namespace,
                     "cancel: the job was already gone");
                 Ok(())
             }
@@ -243,7 +250,7 @@ impl KubernetesBackend {
                 ErrorKind::FailedPrecondition,
                 format!(
                     "launch {:?} has no pod yet (label {LABEL_LAUNCH_ID}={} in namespace {}); try again when the launch is RUNNING",
-                    launch.id, launch.id, self.settings.namespace
+                    launch.id, launch.id, self.settings.config.namespace
                 ),
             ));
         };
@@ -262,14 +269,14 @@ impl KubernetesBackend {
                     ErrorKind::FailedPrecondition,
                     format!(
                         "the log of pod {}/{pod} cannot be read yet: {}; try again when the launch is RUNNING",
-                        self.settings.namespace, s.message
+                        self.settings.config.namespace, s.message
                     ),
                 ),
                 e => self.api_error(e, &format!("read the log of pod {pod}")),
             })?;
         let what = format!(
             "reading the log of pod {}/{pod} from the Kubernetes API server {}",
-            self.settings.namespace, self.api_server
+            self.settings.config.namespace, self.api_server
         );
         let chunks = futures::stream::try_unfold(Box::pin(reader), |mut reader| async move {
             let mut buf = vec![0u8; 16 * 1024];
@@ -286,7 +293,7 @@ impl KubernetesBackend {
 
     /// An API error as the caller should see it.
     fn api_error(&self, e: kube::Error, action: &str) -> Error {
-        let namespace = &self.settings.namespace;
+        let namespace = &self.settings.config.namespace;
         match e {
             kube::Error::Api(s) if s.code == 400 || s.code == 422 => Error::new(
                 ErrorKind::InvalidArgument,

@@ -1,8 +1,11 @@
-//! A launch as the launcher keeps it: what was asked, where it runs and how far it got. Plain data
-//! shared by both backends; the wire form is in [`crate::wire`].
+//! A launch as the launcher keeps it: what was asked, where it runs and how far it got; and what
+//! passes between the service and a backend: the [`Plan`] of a launch going in, its output as a
+//! [`LogStream`] coming out. Plain data shared by both backends and their dispatch in
+//! [`crate::backend`]; the wire form is in [`crate::wire`].
 
 use chrono::{DateTime, Utc};
-use execenv_core::Environment;
+use execenv_core::{Environment, Error};
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::job_spec::{ChosenInstallation, LaunchKind, LaunchRequest};
@@ -189,3 +192,19 @@ impl Observation {
         self
     }
 }
+
+/// Everything a backend needs to start one launch.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The validated request.
+    pub request: LaunchRequest,
+    /// The environment the selector chose.
+    pub environment: Environment,
+    /// The installations chosen per language.
+    pub installations: Vec<ChosenInstallation>,
+    /// The PENDING record already in the table (same id as the request).
+    pub launch: Launch,
+}
+
+/// The output of a launch, chunk by chunk.
+pub type LogStream = BoxStream<'static, Result<Vec<u8>, Error>>;

@@ -26,9 +26,9 @@ pub use config::{BackendConfig, Config, KubernetesConfig, LocalConfig};
 pub use execenv_kit::StartError;
 pub use execenv_kit::config::SelectorConfig;
 pub use job_spec::{
-    ChosenInstallation, DEFAULT_RUNNER_PATH, JobSettings, LaunchKind, LaunchRequest, PodSecurity,
-    Resources, build_job, cache_sub_path, job_name,
+    ChosenInstallation, DEFAULT_RUNNER_PATH, JobSettings, LaunchKind, LaunchRequest, Resources,
+    build_job, cache_sub_path, job_name,
 };
 pub use launch::{BackendKind, Launch, Observation, State};
-pub use template::JobTemplate;
 pub use server::{Running, start};
+pub use template::JobTemplate;

@@ -13,29 +13,29 @@
 
 mod command;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod layout;
 mod logs;
 mod process;
+mod shared;
 mod slots;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use execenv_core::{Environment, Error, ErrorKind};
+use execenv_core::{Error, ErrorKind};
 use execenv_kit::shutdown::Shutdown;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::backend::{LogStream, Plan};
-use crate::launch::{Launch, Observation, State};
+use crate::launch::{Launch, LogStream, Observation, Plan, State};
 use crate::table::Launches;
 use crate::{LocalConfig, StartError};
 use command::{Stop, find_runner};
 use layout::DataDir;
+use shared::Shared;
 use slots::Slots;
 
 /// How long Cancel waits beyond the grace period for a killed process to be reaped.
@@ -44,28 +44,6 @@ const REAP_MARGIN: Duration = Duration::from_secs(5);
 /// Host processes of the content runner.
 pub struct LocalBackend {
     shared: Arc<Shared>,
-}
-
-/// What the backend and its launch tasks share.
-struct Shared {
-    dir: DataDir,
-    runner: PathBuf,
-    supervisor: Option<String>,
-    grace: Duration,
-    launches: Launches,
-    slots: Slots,
-    controls: Mutex<Controls>,
-    /// Serialises the writes of `launch.json` files, so an older state never overwrites a newer.
-    records: Mutex<()>,
-    /// Environments whose own supervisor was already reported as unused.
-    supervisors_reported: Mutex<HashSet<String>>,
-}
-
-/// The launches that are not finished, each with the switch that stops it.
-struct Controls {
-    stops: HashMap<String, watch::Sender<Stop>>,
-    /// A clone lives in every launch task; `None` once shutting down (no new launches).
-    alive: Option<mpsc::Sender<()>>,
 }
 
 impl LocalBackend {
@@ -84,7 +62,7 @@ impl LocalBackend {
                     .into(),
             ));
         }
-        let dir = DataDir::create(&config.data_dir).map_err(StartError::Backend)?;
+        let dir = DataDir::create(&config.data_dir).map_err(StartError::failed)?;
         let exe_dir = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf));
@@ -93,23 +71,18 @@ impl LocalBackend {
             exe_dir.as_deref(),
             std::env::var_os("PATH").as_deref(),
         )
-        .map_err(StartError::Backend)?;
+        .map_err(StartError::failed)?;
         let (recovered, restarted) = process::recover(&dir, &launches);
         let (alive, mut all_ended) = mpsc::channel(1);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Shared::new(
             dir,
             runner,
             supervisor,
-            grace: Duration::from_millis(config.cancel_grace_ms),
+            Duration::from_millis(config.cancel_grace_ms),
             launches,
-            slots: Slots::new(config.max_concurrent),
-            controls: Mutex::new(Controls {
-                stops: HashMap::new(),
-                alive: Some(alive),
-            }),
-            records: Mutex::new(()),
-            supervisors_reported: Mutex::new(HashSet::new()),
-        });
+            Slots::new(config.max_concurrent),
+            alive,
+        ));
         tracing::info!(data_dir = %shared.dir.root().display(), runner = %shared.runner.display(),
             slots = config.max_concurrent, supervisor = shared.supervisor.as_deref().unwrap_or("none"),
             recovered, restarted, "local backend ready");
@@ -185,16 +158,7 @@ impl LocalBackend {
     pub async fn cancel(&self, launch: &Launch) -> Result<Launch, Error> {
         let shared = &self.shared;
         let id = &launch.id;
-        let asked = shared.controls().stops.get(id).map(|stop| {
-            stop.send_if_modified(|s| {
-                let first = *s == Stop::No;
-                if first {
-                    *s = Stop::Cancel;
-                }
-                first
-            })
-        });
-        if asked.is_none() {
+        if !shared.stop(id, Stop::Cancel) {
             // Already finished (or never ours): nothing runs.
             return Ok(shared.launches.get(id).unwrap_or_else(|| launch.clone()));
         }
@@ -218,86 +182,5 @@ impl LocalBackend {
             shared.launches.clone(),
             follow,
         ))
-    }
-}
-
-impl Shared {
-    /// Registers an unfinished launch; refused once the launcher is shutting down.
-    fn register(&self, id: &str) -> Result<(watch::Receiver<Stop>, mpsc::Sender<()>), Error> {
-        let mut controls = self.controls();
-        let Some(alive) = controls.alive.clone() else {
-            return Err(Error::unavailable(
-                "the launcher is shutting down; launch again once it is back",
-            ));
-        };
-        let (stop, stopped) = watch::channel(Stop::No);
-        controls.stops.insert(id.to_owned(), stop);
-        Ok((stopped, alive))
-    }
-
-    /// Forgets a launch that has ended.
-    fn forget(&self, id: &str) {
-        self.controls().stops.remove(id);
-    }
-
-    /// Asks every launch to stop for shutdown and refuses new ones; returns how many there were.
-    fn stop_all(&self) -> usize {
-        let mut controls = self.controls();
-        controls.alive = None;
-        for stop in controls.stops.values() {
-            stop.send_if_modified(|s| {
-                let first = *s == Stop::No;
-                if first {
-                    *s = Stop::Shutdown;
-                }
-                first
-            });
-        }
-        controls.stops.len()
-    }
-
-    /// Applies an observation to the table and writes the launch's record.
-    fn observe(&self, id: &str, seen: Observation) -> Option<Launch> {
-        let held = self.launches.observe(id, seen);
-        self.persist_logged(id);
-        held
-    }
-
-    /// Writes launch `id` as the table now holds it to its `launch.json`.
-    fn persist(&self, id: &str) -> std::io::Result<()> {
-        let _one_writer = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        match self.launches.get(id) {
-            Some(launch) => self.dir.launch(id).write_record(&launch),
-            None => Ok(()),
-        }
-    }
-
-    fn persist_logged(&self, id: &str) {
-        if let Err(e) = self.persist(id) {
-            tracing::error!(launch = %id, path = %self.dir.launch(id).record().display(), error = %e,
-                "cannot write the launch record; after a restart this launch will be unknown or out of date");
-        }
-    }
-
-    /// Logs once per environment that its own supervisor (a path inside its image) is not used.
-    fn report_supervisor(&self, environment: &Environment) {
-        let Some(own) = &environment.spec.supervisor else {
-            return;
-        };
-        let guid = environment.guid.to_string();
-        let first = self
-            .supervisors_reported
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(guid.clone());
-        if first {
-            tracing::info!(environment = %guid, supervisor = %own,
-                global_supervisor = self.supervisor.as_deref().unwrap_or("none"),
-                "the environment's supervisor is a path inside its image and is not used by the local backend; EXECENV_SUPERVISOR wraps local launches");
-        }
-    }
-
-    fn controls(&self) -> MutexGuard<'_, Controls> {
-        self.controls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -9,6 +9,7 @@ use execenv_kit::{GrpcServer, StartError};
 use execenv_proto::launcher::v1::launcher_server::LauncherServer;
 
 use crate::backend::Backend;
+use crate::config::Config;
 use crate::kubernetes::KubernetesBackend;
 use crate::launch::BackendKind;
 use crate::local::LocalBackend;
@@ -16,7 +17,6 @@ use crate::metrics::LauncherMetrics;
 use crate::selector::GrpcSelector;
 use crate::service::LauncherService;
 use crate::table::Launches;
-use crate::config::Config;
 
 /// A running launcher.
 pub struct Running {
@@ -30,6 +30,14 @@ pub struct Running {
     pub shutdown: Shutdown,
     /// Completes when every server and backend task has stopped.
     pub done: tokio::task::JoinHandle<()>,
+}
+
+impl execenv_kit::bootstrap::Started for Running {
+    type Done = ();
+
+    fn done(self) -> tokio::task::JoinHandle<()> {
+        self.done
+    }
 }
 
 /// Checks the configuration, binds the listeners, opens the backend and starts serving. With the

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use execenv_core::{Caller, Error, ErrorKind};
 use execenv_client::caller_from_metadata;
 use execenv_client::to_status;
+use execenv_core::{Caller, Error, ErrorKind};
 use execenv_proto::launcher::v1 as pb;
 use futures::StreamExt;
 use futures::stream::BoxStream;

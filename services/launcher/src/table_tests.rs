@@ -4,30 +4,13 @@ use chrono::Utc;
 use execenv_kit::metrics::Metrics;
 
 use super::*;
+use crate::local::fixtures::plan_with_id;
 
+/// A new PENDING local launch `id` of `kind` for content `content`.
 fn launch(id: &str, content: &str, kind: LaunchKind) -> Launch {
-    Launch {
-        id: id.to_owned(),
-        kind,
-        content_guid: content.to_owned(),
-        bundle: "1".to_owned(),
-        state: State::Pending,
-        reason: "Accepted".to_owned(),
-        message: String::new(),
-        exit_code: None,
-        environment_guid: "e".to_owned(),
-        environment_title: "E".to_owned(),
-        image: "img".to_owned(),
-        installations: Vec::new(),
-        selected_by: "automatic".to_owned(),
-        backend: BackendKind::Local,
-        job_name: String::new(),
-        namespace: String::new(),
-        created: Utc::now(),
-        submitted: None,
-        started: None,
-        finished: None,
-    }
+    let mut launch = plan_with_id(id, kind, &[]).launch;
+    launch.content_guid = content.to_owned();
+    launch
 }
 
 fn table() -> (Launches, Metrics) {

@@ -20,6 +20,8 @@
 //! The template's `status` is dropped. A template is checked when loaded: it must be a
 //! `batch/v1` `Job`, and no container in it may mount a path the launcher reserves.
 
+use std::path::Path;
+
 use execenv_core::{Error, FieldViolation};
 use k8s_openapi::api::batch::v1::Job;
 use serde::Deserialize;
@@ -61,6 +63,17 @@ impl JobTemplate {
         }
         let job: Job = serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
         JobTemplate::from_job(source, job)
+    }
+
+    /// Reads and checks the template file at `path`, named by the `kubernetes.job_template` setting.
+    pub fn read(path: &Path) -> Result<JobTemplate, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid_field(
+                "kubernetes.job_template",
+                format!("cannot read the job template {}: {e}", path.display()),
+            )
+        })?;
+        JobTemplate::from_yaml(&path.display().to_string(), &text)
     }
 
     /// Checks a template given as a typed Job; `source` names it in errors.

@@ -18,9 +18,5 @@ struct Args {
 
 fn main() -> anyhow::Result<ExitCode> {
     let args: Args = bootstrap::parse_args::<Args, Config>();
-    Ok(bootstrap::main::<Config, _, _, _, _>(
-        &args.service,
-        &[],
-        async move |config, shutdown| start(config, shutdown).await.map(|running| running.done),
-    )?)
+    Ok(bootstrap::main(&args.service, &[], start)?)
 }

@@ -26,6 +26,14 @@ pub struct Running {
     pub done: tokio::task::JoinHandle<()>,
 }
 
+impl execenv_kit::bootstrap::Started for Running {
+    type Done = ();
+
+    fn done(self) -> tokio::task::JoinHandle<()> {
+        self.done
+    }
+}
+
 /// Checks the configuration, binds the listeners and starts serving at once; the watch on the
 /// registry runs in the background. gRPC health reports NOT_SERVING and `/readyz` 503 until the
 /// first full catalogue is held, SERVING and 200 from then on — also while the registry is away.

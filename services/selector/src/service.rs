@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use execenv_core::{Caller, Error, ErrorKind};
 use execenv_client::caller_from_metadata;
 use execenv_client::to_status;
+use execenv_core::{Caller, Error, ErrorKind};
 use execenv_proto::selector::v1 as pb;
 use tonic::{Request, Response, Status};
 

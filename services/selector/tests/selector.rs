@@ -8,12 +8,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use execenv_client::testing::FakeRegistry;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::selector::v1 as sel;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
 use execenv_selector::{Config, Running, StartError, start};
-use execenv_client::testing::FakeRegistry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Request;
 use tonic_health::pb::HealthCheckRequest;

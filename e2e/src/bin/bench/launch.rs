@@ -9,17 +9,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use execenv_e2e::kube_node::{fresh_namespace, testbed_client, testbed_kubeconfig};
+use execenv_e2e::launcher::python_build_request;
 use execenv_e2e::{RegistryProcess, ServiceProcess, http_get};
 use execenv_proto::environments::v1 as pb;
-use execenv_proto::launcher::v1 as launcher;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
-use execenv_proto::selector::v1 as sel;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams};
 
-use super::{metric_value, percentiles};
+use super::common::{metric_value, percentiles};
 
 const LAUNCHES: usize = 200;
 const CLIENTS: usize = 8;
@@ -59,7 +58,7 @@ async fn measure(dir: &Path, ns: &str) -> Result<()> {
         &selector,
         dir,
         &[
-            ("EXECENV_BACKEND", "kubernetes".into()),
+            ("EXECENV_LAUNCHER__BACKEND", "kubernetes".into()),
             (
                 "EXECENV_KUBERNETES__KUBECONFIG",
                 testbed_kubeconfig()?.display().to_string(),
@@ -80,7 +79,12 @@ async fn measure(dir: &Path, ns: &str) -> Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             for i in (c..LAUNCHES).step_by(CLIENTS) {
-                let request = build(&format!("bench-{run}-{i}"));
+                let request = python_build_request(
+                    &format!("bench-{run}-{i}"),
+                    &uuid::Uuid::new_v4().to_string(),
+                    "1",
+                    "3.11.9",
+                );
                 let t = Instant::now();
                 client.launch(request).await?;
                 samples.push(t.elapsed());
@@ -117,23 +121,6 @@ async fn measure(dir: &Path, ns: &str) -> Result<()> {
         (call - create) * 1000.0
     );
     Ok(())
-}
-
-fn build(id: &str) -> launcher::LaunchRequest {
-    launcher::LaunchRequest {
-        request_id: id.to_owned(),
-        kind: launcher::Kind::Build as i32,
-        content: Some(launcher::Content {
-            guid: uuid::Uuid::new_v4().to_string(),
-            bundle: "1".into(),
-            requirements: Some(sel::Requirements {
-                python_version: Some("3.11.9".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 /// Deletes the namespace and waits (bounded) until the namespace controller has removed it.

@@ -18,7 +18,7 @@ use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
 
-use super::{DEFINITIONS, apply, list_all, metric_value, ms, three_language_catalogue};
+use super::common::{DEFINITIONS, apply, list_all, metric_value, ms, three_language_catalogue};
 
 /// How long the registry is left alone before the last reading: longer than the 10 s in which
 /// jemalloc returns freed pages by default (the registry has it return them at once), so the

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
+use execenv_client::identity::{GROUPS_HEADER, ROLE_HEADER, USER_HEADER};
 use execenv_core::accounts::{self, KeyOwner, Lookup, NewApiKey, User, UserDraft, UserUpdate, key};
 use execenv_core::{Caller, Error, ErrorKind};
-use execenv_client::identity::{GROUPS_HEADER, ROLE_HEADER, USER_HEADER};
 use execenv_proto::identity::v1 as id;
 use execenv_proto::identity::v1::identity_server::Identity;
 use execenv_store::Store;

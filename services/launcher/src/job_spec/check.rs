@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use execenv_core::{Environment, Error, FieldViolation, Language, VolumeSource};
 
-use super::{ChosenInstallation, LaunchKind, LaunchRequest, RESERVED_PATHS, interpreter_variable};
+use super::runner::interpreter_variable;
+use super::{ChosenInstallation, LaunchKind, LaunchRequest, RESERVED_PATHS};
 
 /// `Ok` when the launch can become a Job; otherwise `InvalidArgument` with every violation.
 pub(super) fn check(
@@ -38,34 +39,41 @@ pub fn check_request(launch: &LaunchRequest) -> Result<(), Error> {
     }
 }
 
+/// A rule an id must follow; the error completes "<id> …".
+type IdRule = fn(&str) -> Result<(), &'static str>;
+
 fn request_violations(
     launch: &LaunchRequest,
     installations: &[ChosenInstallation],
 ) -> Vec<FieldViolation> {
     let mut v = Vec::new();
-    if let Err(why) = label_value(&launch.request_id) {
-        v.push(FieldViolation::new(
+    let ids: [(&str, &String, IdRule, &str); 3] = [
+        (
             "request_id",
-            format!(
-                "{:?} {why}; it labels the Job (a UUID works)",
-                launch.request_id
-            ),
-        ));
-    }
-    if let Err(why) = label_value(&launch.content_guid) {
-        v.push(FieldViolation::new(
+            &launch.request_id,
+            label_value,
+            "it labels the Job (a UUID works)",
+        ),
+        (
             "content_guid",
-            format!(
-                "{:?} {why}; it labels the Job and names the content folder",
-                launch.content_guid
-            ),
-        ));
-    }
-    if let Err(why) = path_segment(&launch.bundle_id) {
-        v.push(FieldViolation::new(
+            &launch.content_guid,
+            label_value,
+            "it labels the Job and names the content folder",
+        ),
+        (
             "bundle_id",
-            format!("{:?} {why}; it names the bundle folder", launch.bundle_id),
-        ));
+            &launch.bundle_id,
+            path_segment,
+            "it names the bundle folder",
+        ),
+    ];
+    for (field, value, rule, role) in ids {
+        if let Err(why) = rule(value) {
+            v.push(FieldViolation::new(
+                field,
+                format!("{value:?} {why}; {role}"),
+            ));
+        }
     }
     if launch.kind == LaunchKind::Build && !launch.command.is_empty() {
         v.push(FieldViolation::new(
@@ -175,12 +183,7 @@ fn label_value(s: &str) -> Result<(), &'static str> {
     if s.len() > 63 {
         return Err("is longer than 63 characters");
     }
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        return Err("may only hold letters, digits, '.', '_' and '-'");
-    }
+    safe_characters(s)?;
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !alnum(s.chars().next()) || !alnum(s.chars().last()) {
         return Err("must begin and end with a letter or digit");
@@ -199,13 +202,18 @@ fn path_segment(s: &str) -> Result<(), &'static str> {
     if s == "." || s == ".." {
         return Err("is not a folder name");
     }
-    if !s
-        .chars()
+    safe_characters(s)
+}
+
+/// Only `[A-Za-z0-9._-]`: what both a label value and a safe folder name may hold.
+fn safe_characters(s: &str) -> Result<(), &'static str> {
+    if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
-        return Err("may only hold letters, digits, '.', '_' and '-'");
+        Ok(())
+    } else {
+        Err("may only hold letters, digits, '.', '_' and '-'")
     }
-    Ok(())
 }
 
 /// The Kubernetes quantity grammar: a signed decimal number, then an optional binary (`Ki`…`Ei`),

@@ -6,13 +6,21 @@ use execenv_core::{
 };
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, PodSpec, Volume, VolumeMount};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use uuid::Uuid;
 
 use super::*;
+use crate::config::KubernetesConfig;
 use crate::template::JobTemplate;
 
 const IMAGE: &str = "ghcr.io/rstudio/content-base:r4.4.1-py3.12.4-ubuntu2204";
 const CONTENT: &str = "0d2b5b39-7c3b-4e0e-9d0c-1f1e5d1a2b3c";
+/// The Job of request "req-42": "execenv-" and the first 16 hex digits of the SHA-256 of the
+/// request id (`printf %s req-42 | sha256sum`).
+const JOB_OF_REQ_42: &str = "execenv-fd1180d9f0c0819f";
+/// IMAGE's package cache folder: the name lower-cased with every character outside
+/// `[a-z0-9._-]` made '-', then '-' and the first 12 hex digits of the name's SHA-256.
+const CACHE_OF_IMAGE: &str = "ghcr.io-rstudio-content-base-r4.4.1-py3.12.4-ubuntu2204-8b96ed0b6db5";
 
 fn environment(supervisor: Option<&str>, mounts: Vec<EnvMount>) -> Environment {
     Environment {
@@ -75,17 +83,23 @@ fn installations() -> Vec<ChosenInstallation> {
 
 fn settings() -> JobSettings {
     JobSettings {
-        namespace: "content".into(),
-        runtime_image: "ghcr.io/execenv/runtime:0.1.0".into(),
-        runner_path: DEFAULT_RUNNER_PATH.into(),
-        data_pvc: "execenv-data".into(),
-        package_cache_pvc: "execenv-cache".into(),
-        ttl_seconds_after_finished: Some(600),
-        build_active_deadline_seconds: Some(3600),
-        default_service_account: None,
-        automount_service_account_token: false,
-        image_pull_secrets: vec![],
-        security: PodSecurity::default(),
+        config: KubernetesConfig {
+            kubeconfig: None,
+            namespace: "content".into(),
+            runtime_image: "ghcr.io/execenv/runtime:0.1.0".into(),
+            runner_path: DEFAULT_RUNNER_PATH.into(),
+            data_pvc: "execenv-data".into(),
+            package_cache_pvc: "execenv-cache".into(),
+            ttl_seconds_after_finished: Some(600),
+            build_active_deadline_seconds: Some(3600),
+            default_service_account: None,
+            automount_service_account_token: false,
+            image_pull_secrets: vec![],
+            run_as_user: None,
+            run_as_group: None,
+            fs_group: None,
+            job_template: None,
+        },
         base_template: None,
     }
 }
@@ -176,11 +190,10 @@ fn pvc(target: &str, read_only: bool) -> EnvMount {
 // --- names ---
 
 #[test]
-fn job_name_is_deterministic_and_differs_per_request() {
-    assert_eq!(job_name("req-42"), job_name("req-42"));
-    assert_ne!(job_name("req-42"), job_name("req-43"));
-    assert_eq!(job_name("req-42").len(), "execenv-".len() + 16);
-    assert!(job_name("req-42").starts_with("execenv-"));
+fn job_name_is_execenv_and_the_first_16_hex_digits_of_the_request_ids_sha256() {
+    assert_eq!(job_name("req-42"), JOB_OF_REQ_42);
+    // printf %s req-43 | sha256sum
+    assert_eq!(job_name("req-43"), "execenv-b8b47ba8de62b22b");
 }
 
 #[test]
@@ -198,25 +211,23 @@ fn job_is_named_from_the_request_id_in_the_settings_namespace() {
         &environment(None, vec![]),
         &settings(),
     );
-    assert_eq!(
-        job.metadata.name.as_deref(),
-        Some(job_name("req-42").as_str())
-    );
+    assert_eq!(job.metadata.name.as_deref(), Some(JOB_OF_REQ_42));
     assert_eq!(job.metadata.namespace.as_deref(), Some("content"));
 }
 
 #[test]
-fn cache_sub_path_is_stable_safe_and_unique_per_image() {
-    let a = cache_sub_path(IMAGE);
-    assert_eq!(a, cache_sub_path(IMAGE));
-    assert!(a.starts_with("ghcr.io-rstudio-content-base-r4.4.1-py3.12.4-ubuntu2204-"));
-    assert!(
-        a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    );
-    // Names that sanitise alike still get their own folder.
-    assert_ne!(cache_sub_path("a/b:c"), cache_sub_path("a:b/c"));
-    assert_ne!(cache_sub_path("Image"), cache_sub_path("image"));
+fn cache_sub_path_is_the_sanitised_image_name_and_12_hex_digits_of_its_sha256() {
+    assert_eq!(cache_sub_path(IMAGE), CACHE_OF_IMAGE);
+    // Names that sanitise alike still get their own folder: the digest is of the name as given
+    // (printf %s 'a/b:c' | sha256sum, and so on).
+    assert_eq!(cache_sub_path("a/b:c"), "a-b-c-3b07f80ca173");
+    assert_eq!(cache_sub_path("a:b/c"), "a-b-c-fb7456513927");
+    assert_eq!(cache_sub_path("Image"), "image-1aa4cb0bcca7");
+    assert_eq!(cache_sub_path("image"), "image-6105d6cc76af");
+    // Leading dots and dashes go, so no name climbs out of the cache; an empty rest is "image".
+    assert_eq!(cache_sub_path("../../etc"), "etc-74ccf3c5b4c1");
+    assert_eq!(cache_sub_path(".."), "image-5ec1f7e700f3");
+    assert_eq!(cache_sub_path(""), "image-e3b0c44298fc");
     for odd in ["", "..", "/", "../../etc", &"x/".repeat(200)] {
         let p = cache_sub_path(odd);
         assert!(!p.is_empty() && p != "." && p != ".." && !p.contains('/') && !p.starts_with('.'));
@@ -326,8 +337,8 @@ fn run_jobs_have_no_active_deadline() {
 #[test]
 fn unset_ttl_and_deadline_are_left_out() {
     let mut s = settings();
-    s.ttl_seconds_after_finished = None;
-    s.build_active_deadline_seconds = None;
+    s.config.ttl_seconds_after_finished = None;
+    s.config.build_active_deadline_seconds = None;
     let job = build(&launch(LaunchKind::Build), &environment(None, vec![]), &s);
     let spec = job.spec.as_ref().expect("spec");
     assert_eq!(spec.ttl_seconds_after_finished, None);
@@ -337,8 +348,8 @@ fn unset_ttl_and_deadline_are_left_out() {
 #[test]
 fn token_automount_and_pull_secrets_come_from_settings() {
     let mut s = settings();
-    s.automount_service_account_token = true;
-    s.image_pull_secrets = vec!["regcred".into(), "ghcr".into()];
+    s.config.automount_service_account_token = true;
+    s.config.image_pull_secrets = vec!["regcred".into(), "ghcr".into()];
     let job = build(&launch(LaunchKind::Run), &environment(None, vec![]), &s);
     let p = pod(&job);
     assert_eq!(p.automount_service_account_token, Some(true));
@@ -354,7 +365,7 @@ fn token_automount_and_pull_secrets_come_from_settings() {
 #[test]
 fn the_request_service_account_wins_over_the_default() {
     let mut s = settings();
-    s.default_service_account = Some("content-default".into());
+    s.config.default_service_account = Some("content-default".into());
     let env = environment(None, vec![]);
     let job = build(&launch(LaunchKind::Run), &env, &s);
     assert_eq!(
@@ -401,34 +412,34 @@ fn security_contexts_are_restricted_by_default() {
 }
 
 #[test]
-fn security_contexts_follow_the_settings() {
+fn security_ids_follow_the_settings_and_the_contexts_stay_restricted() {
     let mut s = settings();
-    s.security = PodSecurity {
-        run_as_non_root: false,
-        run_as_user: Some(999),
-        run_as_group: Some(998),
-        fs_group: Some(997),
-        seccomp_runtime_default: false,
-        allow_privilege_escalation: true,
-        drop_all_capabilities: false,
-    };
+    s.config.run_as_user = Some(999);
+    s.config.run_as_group = Some(998);
+    s.config.fs_group = Some(997);
     let job = build(&launch(LaunchKind::Build), &environment(None, vec![]), &s);
     let psc = pod(&job)
         .security_context
         .as_ref()
         .expect("pod securityContext");
-    assert_eq!(psc.run_as_non_root, Some(false));
     assert_eq!(
         (psc.run_as_user, psc.run_as_group, psc.fs_group),
         (Some(999), Some(998), Some(997))
     );
-    assert_eq!(psc.seccomp_profile, None);
+    assert_eq!(psc.run_as_non_root, Some(true));
+    assert_eq!(
+        psc.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+        Some("RuntimeDefault")
+    );
     let sc = content(&job)
         .security_context
         .as_ref()
         .expect("container securityContext");
-    assert_eq!(sc.allow_privilege_escalation, Some(true));
-    assert_eq!(sc.capabilities, None);
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
+        Some(vec!["ALL".to_string()])
+    );
 }
 
 // --- containers ---
@@ -533,7 +544,7 @@ fn run_command_passes_the_content_command_after_a_double_dash() {
 #[test]
 fn run_command_without_content_command_has_no_double_dash() {
     let mut s = settings();
-    s.runner_path = "/opt/execenv/runtime/bin/runner".into();
+    s.config.runner_path = "/opt/execenv/runtime/bin/runner".into();
     let job = build(&launch(LaunchKind::Run), &environment(None, vec![]), &s);
     let command = content(&job).command.clone().expect("command");
     assert_eq!(command[0], "/opt/execenv/runtime/bin/runner");
@@ -623,7 +634,7 @@ fn build_mounts_content_and_a_writable_cache() {
     assert_eq!(data.read_only, None);
     let cache = mount_at(c, "/mnt/cache");
     assert_eq!(cache.name, "execenv-cache");
-    assert_eq!(cache.sub_path, Some(cache_sub_path(IMAGE)));
+    assert_eq!(cache.sub_path, Some(CACHE_OF_IMAGE.to_owned()));
     assert_eq!(cache.read_only, None);
     let claim = |name| {
         volume(&job, name)
@@ -650,7 +661,7 @@ fn run_mounts_the_cache_read_only() {
     assert_eq!(mount_at(c, "/mnt/cache").read_only, Some(true));
     assert_eq!(
         mount_at(c, "/mnt/cache").sub_path,
-        Some(cache_sub_path(IMAGE))
+        Some(CACHE_OF_IMAGE.to_owned())
     );
     assert_eq!(
         volume(&job, "execenv-cache")
@@ -882,7 +893,7 @@ spec:
 
 fn with_template() -> JobSettings {
     let mut s = settings();
-    s.image_pull_secrets = vec!["regcred".into()];
+    s.config.image_pull_secrets = vec!["regcred".into()];
     s.base_template = Some(JobTemplate::from_yaml("job-base.yaml", TEMPLATE).expect("template"));
     s
 }

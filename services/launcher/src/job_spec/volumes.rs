@@ -5,16 +5,18 @@ use k8s_openapi::api::core::v1::{
     EmptyDirVolumeSource, NFSVolumeSource, PersistentVolumeClaimVolumeSource, Volume, VolumeMount,
 };
 
+use super::names::cache_sub_path;
 use super::{
-    CACHE_PATH, CACHE_VOLUME, CONTENT_PATH, DATA_VOLUME, JobSettings, LaunchKind, LaunchRequest,
-    RUNTIME_PATH, RUNTIME_VOLUME, cache_sub_path,
+    CACHE_PATH, CACHE_VOLUME, CONTENT_PATH, DATA_VOLUME, LaunchKind, LaunchRequest, RUNTIME_PATH,
+    RUNTIME_VOLUME,
 };
+use crate::config::KubernetesConfig;
 
 /// The pod's volumes and the content container's mounts.
 pub(super) fn volumes(
     launch: &LaunchRequest,
     environment: &Environment,
-    settings: &JobSettings,
+    config: &KubernetesConfig,
 ) -> (Vec<Volume>, Vec<VolumeMount>) {
     let cache_read_only = launch.kind == LaunchKind::Run;
     let mut volumes = vec![
@@ -23,8 +25,8 @@ pub(super) fn volumes(
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Volume::default()
         },
-        pvc_volume(DATA_VOLUME, &settings.data_pvc, false),
-        pvc_volume(CACHE_VOLUME, &settings.package_cache_pvc, cache_read_only),
+        pvc_volume(DATA_VOLUME, &config.data_pvc, false),
+        pvc_volume(CACHE_VOLUME, &config.package_cache_pvc, cache_read_only),
     ];
     let mut mounts = vec![
         mount(RUNTIME_VOLUME, RUNTIME_PATH, None, true),

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::tests::{active_job, condition, content, job, job_with, pod, running_pod, terminated};
 use super::*;
-use crate::job_spec::{ChosenInstallation, LaunchRequest, PodSecurity, Resources, job_name};
+use crate::config::KubernetesConfig;
+use crate::job_spec::{ChosenInstallation, LaunchRequest, Resources, job_name};
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().expect("time")
@@ -165,17 +166,13 @@ fn environment() -> Environment {
 
 fn settings() -> JobSettings {
     JobSettings {
-        namespace: "content".into(),
-        runtime_image: "ghcr.io/execenv/runtime:0.1.0".into(),
-        runner_path: crate::job_spec::DEFAULT_RUNNER_PATH.into(),
-        data_pvc: "execenv-data".into(),
-        package_cache_pvc: "execenv-package-cache".into(),
-        ttl_seconds_after_finished: None,
-        build_active_deadline_seconds: None,
-        default_service_account: None,
-        automount_service_account_token: false,
-        image_pull_secrets: vec![],
-        security: PodSecurity::default(),
+        config: KubernetesConfig {
+            namespace: "content".into(),
+            runtime_image: "ghcr.io/execenv/runtime:0.1.0".into(),
+            ttl_seconds_after_finished: None,
+            build_active_deadline_seconds: None,
+            ..KubernetesConfig::default()
+        },
         base_template: None,
     }
 }

@@ -26,13 +26,12 @@ use k8s_openapi::api::batch::v1::{Job, JobCondition};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::backend::Plan;
 use crate::job_spec::{
     ANNOTATION_BUNDLE_ID, ANNOTATION_IMAGE, ANNOTATION_VERSION_PREFIX, CONTENT_CONTAINER_NAME,
     JobSettings, LABEL_COMPONENT, LABEL_CONTENT_GUID, LABEL_ENVIRONMENT_GUID, LABEL_LAUNCH_ID,
     LaunchKind, build_job,
 };
-use crate::launch::{BackendKind, Installation, Launch, Observation, State};
+use crate::launch::{BackendKind, Installation, Launch, Observation, Plan, State};
 
 /// Annotation: the environment's title, to answer with after a restart.
 pub const ANNOTATION_ENVIRONMENT_TITLE: &str = "execenv.io/environment-title";

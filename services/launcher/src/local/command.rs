@@ -1,7 +1,7 @@
 //! What the local backend runs for a launch, and how it reads the end of it: pure functions over
 //! plain data, no I/O except finding the runner.
 //!
-//! The command line mirrors the Kubernetes Job's content container, with host paths:
+//! The command line is the Kubernetes Job content container's ([`runner_argv`]), with host paths:
 //! `[supervisor] runner build|run --bundle B --work W [--cache C] --status-file S [-- command…]`.
 
 use std::ffi::OsString;
@@ -9,71 +9,42 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::backend::Plan;
-use crate::job_spec::{LaunchKind, interpreter_variable};
-use crate::launch::{Observation, State};
+use crate::job_spec::{LaunchKind, RunnerFolders, runner_argv, runner_variables};
+use crate::launch::{Observation, Plan, State};
 
 /// The runner's program name.
 pub const RUNNER_NAME: &str = "execenv-content-runner";
 
-/// The folders a launch's runner works with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunnerPaths {
-    /// The bundle folder.
-    pub bundle: PathBuf,
-    /// The work folder.
-    pub work: PathBuf,
-    /// The image's package cache.
-    pub cache: PathBuf,
-    /// The status file.
-    pub status: PathBuf,
-}
+/// The folders a launch's runner works with, on the host.
+pub type RunnerPaths = RunnerFolders<PathBuf>;
 
-/// The runner's command line for `plan`, wrapped in `supervisor` when one is set.
+/// The runner's command line for `plan` with the host's folders, wrapped in `supervisor` when one
+/// is set.
 pub fn argv(
     plan: &Plan,
     runner: &Path,
     supervisor: Option<&str>,
     paths: &RunnerPaths,
 ) -> Vec<OsString> {
-    let kind = plan.request.kind;
-    let mut argv: Vec<OsString> = supervisor.into_iter().map(OsString::from).collect();
-    argv.push(runner.into());
-    argv.push(kind.as_str().into());
-    for (flag, path) in [("--bundle", &paths.bundle), ("--work", &paths.work)] {
-        argv.push(flag.into());
-        argv.push(path.into());
-    }
-    if kind == LaunchKind::Build {
-        argv.push("--cache".into());
-        argv.push(paths.cache.as_os_str().to_owned());
-    }
-    argv.push("--status-file".into());
-    argv.push(paths.status.as_os_str().to_owned());
-    if kind == LaunchKind::Run && !plan.request.command.is_empty() {
-        argv.push("--".into());
-        argv.extend(plan.request.command.iter().map(OsString::from));
-    }
-    argv
+    let folders = paths.clone().map(PathBuf::into_os_string);
+    runner_argv(&plan.request, supervisor, runner.into(), folders)
 }
 
 /// The process's whole environment: the launcher's own (`inherited`) without its `EXECENV_…`
-/// settings — they carry the service token and must not reach content — then the chosen
-/// installations as `EXECENV_PYTHON`, `EXECENV_R`, `EXECENV_QUARTO`, then the request's variables.
+/// settings — they carry the service token and must not reach content — then the runner's
+/// variables (the chosen installations, then the request's).
 pub fn environment(
     inherited: impl IntoIterator<Item = (OsString, OsString)>,
     plan: &Plan,
 ) -> Vec<(OsString, OsString)> {
     let own = |name: &OsString| name.to_str().is_some_and(|n| n.starts_with("EXECENV_"));
-    let chosen = plan.installations.iter().filter_map(|i| {
-        interpreter_variable(i.language).map(|name| (name.into(), i.path.clone().into()))
-    });
-    let requested = plan.request.env.iter().map(|(k, v)| (k.into(), v.into()));
+    let runner = runner_variables(&plan.request, &plan.installations)
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()));
     inherited
         .into_iter()
         .filter(|(name, _)| !own(name))
-        .chain(chosen)
-        .chain(requested)
+        .chain(runner)
         .collect()
 }
 

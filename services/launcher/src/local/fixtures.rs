@@ -4,9 +4,8 @@
 use execenv_core::{Environment, Language};
 use serde_json::json;
 
-use crate::backend::Plan;
 use crate::job_spec::{ChosenInstallation, LaunchKind, LaunchRequest, Resources};
-use crate::launch::{BackendKind, Launch};
+use crate::launch::{BackendKind, Launch, Plan};
 
 /// The content's guid.
 pub(crate) const CONTENT: &str = "0d2b5b39-7c3b-4e0e-9d0c-1f1e5d1a2b3c";

@@ -13,8 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 
-use crate::backend::LogStream;
-use crate::launch::Launch;
+use crate::launch::{Launch, LogStream};
 use crate::table::Launches;
 
 /// The largest chunk sent at once.

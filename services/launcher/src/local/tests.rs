@@ -49,6 +49,7 @@ fn config(dir: &Path, slots: usize) -> LocalConfig {
         runner: Some(runner),
         max_concurrent: slots,
         cancel_grace_ms: 2_000,
+        supervisor: None,
     }
 }
 

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use execenv_e2e::kube_node::{FakeNode, fresh_namespace, testbed_client, testbed_kubeconfig};
-use execenv_e2e::launcher::watch_until;
-use execenv_e2e::{RegistryProcess, ServiceProcess, eventually, http_get};
+use execenv_e2e::launcher::{python_build_request, watch_until};
+use execenv_e2e::{RegistryProcess, ServiceProcess, eventually, field, http_get};
 use execenv_proto::launcher::v1 as pb;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
-use execenv_proto::selector::v1 as sel;
 use k8s_openapi::api::batch::v1::Job;
 use kube::Client;
 use kube::api::{Api, ListParams};
@@ -22,6 +21,27 @@ pub const IMAGE: &str = "ghcr.io/acme/content-py:3.11";
 pub const TITLE: &str = "Python 3.11 on the testbed";
 pub const PYTHON: &str = "/opt/python/3.11.9/bin/python3";
 pub const SUPERVISOR: &str = "/opt/supervisor/run.sh";
+/// Where the init container puts the content runner in the content container.
+pub const RUNNER: &str = "/opt/execenv/runtime/bin/execenv-content-runner";
+
+/// A request id and the name of its Job: `execenv-` and the first 16 hex digits of the SHA-256
+/// of the id (`printf %s req-launch | sha256sum`).
+pub struct Request {
+    pub id: &'static str,
+    pub job: &'static str,
+}
+
+/// The request id the tests launch with.
+pub const LAUNCH: Request = Request {
+    id: "req-launch",
+    job: "execenv-fdf6df995731b37f",
+};
+
+/// A second request id, for a Job that is not [`LAUNCH`]'s.
+pub const OTHER: Request = Request {
+    id: "req-foreign",
+    job: "execenv-75150bdc1d9ff5c9",
+};
 
 pub type Launcher = LauncherClient<Channel>;
 
@@ -53,13 +73,10 @@ impl Bed {
         let node = FakeNode::register(kube.clone(), "execenv-node-0").await?;
         let ns = fresh_namespace(&kube, prefix).await?;
         let dir = tempfile::tempdir()?;
-        let db = format!("sqlite://{}", dir.path().join("registry.db").display());
-        let registry = RegistryProcess::start(&db, dir.path(), &[])?;
-        let created = registry
-            .ctl(&[
-                "env",
-                "create",
-                IMAGE,
+        let registry = RegistryProcess::on_sqlite(dir.path())?;
+        let created = registry.create_environment(
+            IMAGE,
+            &[
                 "--title",
                 TITLE,
                 "--python",
@@ -67,13 +84,10 @@ impl Bed {
                 "--supervisor",
                 SUPERVISOR,
                 "--mount",
-                "type=pvc,claim=refdata,target=/mnt/ref,readonly",
-                "-o",
-                "json",
-            ])?
-            .ok()?
-            .json()?;
-        let environment_guid = created["guid"].as_str().context("guid")?.to_owned();
+                "type=pvc,pvc_name=refdata,target=/mnt/ref,readonly",
+            ],
+        )?;
+        let environment_guid = field(&created, "guid")?;
         let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
         Ok(Bed {
             launcher: start_launcher(&selector, dir.path(), &ns)?,
@@ -121,9 +135,10 @@ impl Bed {
         Ok(pods[0].clone())
     }
 
-    /// Launches a BUILD, binds and starts its pod, and waits until the launcher reports RUNNING.
+    /// Launches a BUILD of [`LAUNCH`], binds and starts its pod, and waits until the launcher
+    /// reports RUNNING.
     pub async fn running(&self, client: &mut Launcher) -> Result<RunningLaunch> {
-        let id = new_id();
+        let id = LAUNCH.id.to_owned();
         let answer = client
             .launch(build_request(&id, &uuid::Uuid::new_v4().to_string()))
             .await?
@@ -166,7 +181,7 @@ fn start_launcher(selector: &ServiceProcess, dir: &Path, ns: &str) -> Result<Ser
 /// The launcher's settings for namespace `ns` of the cluster in `kubeconfig`.
 pub fn launcher_env(ns: &str, kubeconfig: &Path) -> Vec<(&'static str, String)> {
     vec![
-        ("EXECENV_BACKEND", "kubernetes".into()),
+        ("EXECENV_LAUNCHER__BACKEND", "kubernetes".into()),
         (
             "EXECENV_KUBERNETES__KUBECONFIG",
             kubeconfig.display().to_string(),
@@ -182,24 +197,7 @@ pub fn launcher_env(ns: &str, kubeconfig: &Path) -> Vec<(&'static str, String)> 
 
 /// A BUILD of `content` needing Python 3.11.9.
 pub fn build_request(id: &str, content: &str) -> pb::LaunchRequest {
-    pb::LaunchRequest {
-        request_id: id.to_owned(),
-        kind: pb::Kind::Build as i32,
-        content: Some(pb::Content {
-            guid: content.to_owned(),
-            bundle: "42".into(),
-            requirements: Some(sel::Requirements {
-                python_version: Some("3.11.9".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-pub fn new_id() -> String {
-    format!("req-{}", uuid::Uuid::new_v4().simple())
+    python_build_request(id, content, "42", "3.11.9")
 }
 
 /// Follows launch `id` on the launcher's Watch stream until `want` holds (within [`WAIT`]).

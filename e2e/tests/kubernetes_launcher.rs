@@ -1,24 +1,25 @@
-//! The launcher's Kubernetes backend (issue 7) through the real binaries: the registry on SQLite,
-//! an environment made with `execenvctl env create`, the selector, and `execenv-launcher` with
-//! EXECENV_BACKEND=kubernetes on a fresh namespace of the real testbed, called over gRPC. The
-//! API server, the Job controller and the garbage collector are real; only the kubelet is the
-//! test double `FakeNode`. With no kubelet, `pods/log` cannot be served: the Logs test shows the
+//! The launcher's Kubernetes backend through the real binaries: the registry on SQLite, an
+//! environment made with `execenvctl env create`, the selector, and `execenv-launcher` with the
+//! Kubernetes backend on a fresh namespace of the real testbed, called over gRPC. The API
+//! server, the Job controller and the garbage collector are real; only the kubelet is the test
+//! double `FakeNode`. With no kubelet, `pods/log` cannot be served: the Logs test shows the
 //! launcher asking the API server for the right container and passing on its failure.
 //!
-//! Test names start with `kubernetes_` so that EXECENV_SKIP_KUBERNETES=1 leaves them out.
+//! A test target of its own, built with the `kubernetes` feature (EXECENV_SKIP_KUBERNETES=1
+//! leaves it out). Each test has a namespace of its own, so they launch with the same request
+//! ids: [`LAUNCH`] and [`OTHER`], whose Job names are written out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "launcher_kubernetes/bed.rs"]
+#[path = "kubernetes_launcher/bed.rs"]
 mod bed;
 
 use anyhow::{Context, Result, bail, ensure};
 use bed::{
-    Bed, IMAGE, PYTHON, SUPERVISOR, TITLE, WAIT, build_request, expect_state, follow, launcher_env,
-    new_id, state,
+    Bed, IMAGE, LAUNCH, OTHER, PYTHON, RUNNER, SUPERVISOR, TITLE, WAIT, build_request,
+    expect_state, follow, launcher_env, state,
 };
 use execenv_e2e::kube_node::{Outcome, testbed_kubeconfig};
 use execenv_e2e::{ServiceProcess, eventually, http_get};
-use execenv_launcher::job_spec::{DEFAULT_RUNNER_PATH, job_name};
 use execenv_proto::launcher::v1 as pb;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
 use k8s_openapi::api::batch::v1::Job;
@@ -34,7 +35,7 @@ async fn kubernetes_launcher_build_job_is_accepted_runs_and_succeeds() -> Result
 
 async fn build_succeeds(bed: &Bed) -> Result<()> {
     let mut client = bed.client().await?;
-    let id = new_id();
+    let id = LAUNCH.id.to_owned();
     let content = uuid::Uuid::new_v4().to_string();
     let answer = client
         .launch(build_request(&id, &content))
@@ -50,8 +51,8 @@ async fn build_succeeds(bed: &Bed) -> Result<()> {
             == (id.as_str(), bed.environment_guid.as_str())
             && (answer.environment_title.as_str(), answer.image.as_str()) == (TITLE, IMAGE)
             && answer.installations == python
-            && (answer.job_name.clone(), answer.namespace.as_str())
-                == (job_name(&id), bed.ns.as_str())
+            && (answer.job_name.as_str(), answer.namespace.as_str())
+                == (LAUNCH.job, bed.ns.as_str())
             && answer.backend == pb::Backend::Kubernetes as i32
             && state(&answer) == pb::State::Pending,
         "the answer names the environment, image, installations and Job: {answer:?}"
@@ -76,7 +77,7 @@ async fn build_succeeds(bed: &Bed) -> Result<()> {
     let content_container = &spec.containers[0];
     let expected = [
         SUPERVISOR,
-        DEFAULT_RUNNER_PATH,
+        RUNNER,
         "build",
         "--bundle",
         "/mnt/content/bundle",
@@ -213,7 +214,7 @@ async fn cancel_running(bed: &Bed) -> Result<()> {
         .confirm_until_gone(
             &bed.ns,
             &format!("execenv.io/launch-id={}", run.id),
-            &job_name(&run.id),
+            LAUNCH.job,
             WAIT,
         )
         .await?;
@@ -240,17 +241,17 @@ async fn kubernetes_launcher_repeated_request_id_is_one_launch_with_one_job() ->
 
 async fn repeated(bed: &Bed) -> Result<()> {
     let mut client = bed.client().await?;
-    let id = new_id();
+    let id = LAUNCH.id;
     let content = uuid::Uuid::new_v4().to_string();
     // Two at once, then one more.
     let (mut a, mut b) = (client.clone(), client.clone());
     let (first, second) = tokio::join!(
-        a.launch(build_request(&id, &content)),
-        b.launch(build_request(&id, &content))
+        a.launch(build_request(id, &content)),
+        b.launch(build_request(id, &content))
     );
     let (first, second) = (first?.into_inner(), second?.into_inner());
     let third = client
-        .launch(build_request(&id, &content))
+        .launch(build_request(id, &content))
         .await?
         .into_inner();
     for answer in [&first, &second, &third] {
@@ -263,11 +264,11 @@ async fn repeated(bed: &Bed) -> Result<()> {
     // Job's creation names it.
     for answer in [&first, &second, &third] {
         ensure!(
-            answer.job_name == job_name(&id) && answer.namespace == bed.ns,
+            answer.job_name == LAUNCH.job && answer.namespace == bed.ns,
             "{answer:?}"
         );
     }
-    let jobs = bed.jobs_of(&id).await?;
+    let jobs = bed.jobs_of(id).await?;
     ensure!(jobs.len() == 1, "exactly one Job, got {}", jobs.len());
     bed.metric(r#"execenv_launcher_launch_requests_total{outcome="existing"} 2"#)?;
     bed.metric(r#"execenv_launcher_launch_requests_total{outcome="created"} 1"#)?;
@@ -348,7 +349,7 @@ async fn kubernetes_launcher_adopts_an_unlisted_job_of_the_same_request_id_and_r
 
 async fn adopt(bed: &mut Bed) -> Result<()> {
     let mut client = bed.client().await?;
-    let id = new_id();
+    let id = LAUNCH.id.to_owned();
     let content = uuid::Uuid::new_v4().to_string();
     let original = client
         .launch(build_request(&id, &content))
@@ -393,10 +394,10 @@ async fn adopt(bed: &mut Bed) -> Result<()> {
     );
 
     // A Job of that name that is not this request's is a collision, not an adoption.
-    let foreign = new_id();
+    let foreign = OTHER.id.to_owned();
     let job: Job = serde_json::from_value(json!({
         "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": job_name(&foreign)},
+        "metadata": {"name": OTHER.job},
         "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
             "containers": [{"name": "main", "image": "ghcr.io/acme/other:1"}]}}},
     }))?;
@@ -407,7 +408,7 @@ async fn adopt(bed: &mut Bed) -> Result<()> {
         .expect_err("ALREADY_EXISTS");
     ensure!(
         refused.code() == tonic::Code::AlreadyExists
-            && refused.message().contains(&job_name(&foreign))
+            && refused.message().contains(OTHER.job)
             && refused.message().contains(&bed.ns),
         "{refused:?}"
     );
@@ -505,7 +506,7 @@ async fn unreachable_then_ready(
     let launched = launch_when_ready(late).await;
     forwarder.abort();
     let (id, answer) = launched?;
-    ensure!(answer.job_name == job_name(&id), "{answer:?}");
+    ensure!(answer.job_name == LAUNCH.job, "{answer:?}");
     ensure!(bed.jobs_of(&id).await?.len() == 1, "the Job was created");
     Ok(())
 }
@@ -515,7 +516,7 @@ async fn launch_when_ready(late: &ServiceProcess) -> Result<(String, pb::Launch)
         http_get(&late.admin, "/readyz").is_ok_and(|(status, _)| status == 200)
     })?;
     let mut client = LauncherClient::connect(late.url.clone()).await?;
-    let id = new_id();
+    let id = LAUNCH.id.to_owned();
     let answer = client
         .launch(build_request(&id, &uuid::Uuid::new_v4().to_string()))
         .await?

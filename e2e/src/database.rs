@@ -1,0 +1,107 @@
+//! The databases a registry under test runs on: a SQLite file of the test's own, or a fresh
+//! database on the PostgreSQL server `make test` started (`EXECENV_TEST_DATABASE_URL`).
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// Which database a registry under test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's folder.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// A new, empty database of this kind (the SQLite file goes in `dir`); returns its URL.
+    pub fn fresh_database(self, dir: &Path) -> Result<String> {
+        match self {
+            Backend::Sqlite => Ok(sqlite_url(dir)),
+            Backend::Postgres => fresh_postgres_database(),
+        }
+    }
+}
+
+/// The URL of the SQLite database `registry.db` in `dir` (created by the registry on start).
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("registry.db").display())
+}
+
+/// The PostgreSQL server URL the tests use (`make test` sets it).
+pub fn postgres_server_url() -> Result<String> {
+    std::env::var("EXECENV_TEST_DATABASE_URL").context(
+        "EXECENV_TEST_DATABASE_URL is not set: run `make test`, which starts a PostgreSQL server, or point it at one",
+    )
+}
+
+/// Replaces the database name of a PostgreSQL URL.
+pub fn with_database(server_url: &str, database: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server_url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// A fresh, uniquely named database on the test server (created with `psql`); returns its URL.
+pub fn fresh_postgres_database() -> Result<String> {
+    let server = postgres_server_url()?;
+    let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+    let out = Command::new("psql")
+        .arg(&server)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .context("cannot run psql")?;
+    if !out.status.success() {
+        bail!(
+            "cannot create database {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(with_database(&server, &name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_database_replaces_only_the_database() {
+        assert_eq!(
+            with_database("postgres://u@127.0.0.1:5/postgres", "x"),
+            "postgres://u@127.0.0.1:5/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@127.0.0.1:5", "x"),
+            "postgres://u@127.0.0.1:5/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/p?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn a_sqlite_database_is_registry_db_in_the_folder() {
+        assert_eq!(
+            sqlite_url(Path::new("/tmp/t")),
+            "sqlite:///tmp/t/registry.db"
+        );
+    }
+}
