@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)]
 
+use super::help::flag_name;
 use super::*;
 
 fn texts(words: &[Word]) -> Vec<&str> {

@@ -29,7 +29,7 @@ pub use metrics::{GrpcMetricsLayer, Metrics};
 pub use propagation::TraceContextLayer;
 pub use readiness::Readiness;
 pub use secret::Secret;
-pub use serve::{GrpcServer, Servers};
+pub use serve::{GrpcServer, Running, Servers};
 pub use settings::{Renamed, ServiceConfig, Setting};
 pub use shutdown::{DRAIN_GRACE, Shutdown, join_server, shutdown_signal};
 pub use start_error::StartError;

@@ -10,6 +10,7 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::admin::serve_admin;
+use crate::bootstrap::{Started, Stopped};
 use crate::config::ServerConfig;
 use crate::grpc::reflection_service;
 use crate::listen::{Listeners, grpc_incoming};
@@ -135,5 +136,29 @@ impl GrpcServer {
             readiness,
             shutdown,
         ))
+    }
+}
+
+/// A service that is serving: where it listens, what its tests may look at (`state`: the
+/// selector's catalogue, the launcher's table, config-sync's status), how to stop it, and the
+/// task that ends — with `Done` — when it has stopped.
+pub struct Running<State = (), Done = ()> {
+    /// The service's own bound address: gRPC, or the gateway's REST API.
+    pub addr: SocketAddr,
+    /// The bound admin HTTP address.
+    pub admin_addr: SocketAddr,
+    /// What the service shares with whoever started it.
+    pub state: State,
+    /// Stops the service.
+    pub shutdown: Shutdown,
+    /// Completes when every server and background task has stopped.
+    pub done: JoinHandle<Done>,
+}
+
+impl<State, Done: Stopped> Started for Running<State, Done> {
+    type Done = Done;
+
+    fn done(self) -> JoinHandle<Done> {
+        self.done
     }
 }

@@ -1,7 +1,6 @@
 //! Starting config-sync: listeners, gRPC and admin servers, the legacy bootstrap, the first sync
 //! and the sync loop.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,27 +18,8 @@ use crate::registry::GrpcRegistry;
 use crate::service::ConfigSyncService;
 use crate::sync::{self, Phase, Registry, SyncStatus, Syncer, problems, short};
 
-/// A running config-sync.
-pub struct Running {
-    /// The bound gRPC address.
-    pub grpc_addr: SocketAddr,
-    /// The bound admin HTTP address.
-    pub admin_addr: SocketAddr,
-    /// The status of the syncer (what the Status RPC reports).
-    pub status: tokio::sync::watch::Receiver<SyncStatus>,
-    /// Stops config-sync.
-    pub shutdown: Shutdown,
-    /// Completes when every server and the sync loop have stopped.
-    pub done: tokio::task::JoinHandle<()>,
-}
-
-impl execenv_kit::bootstrap::Started for Running {
-    type Done = ();
-
-    fn done(self) -> tokio::task::JoinHandle<()> {
-        self.done
-    }
-}
+/// A running config-sync.: status is its `state`.
+pub type Running = execenv_kit::Running<tokio::sync::watch::Receiver<SyncStatus>>;
 
 /// Binds the listeners, serves gRPC (health NOT_SERVING) and admin HTTP, runs the legacy bootstrap
 /// and the first sync, and then reports ready and keeps syncing on every change. Returns an error
@@ -150,9 +130,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         tracing::info!("config-sync stopped");
     });
     Ok(Running {
-        grpc_addr,
+        addr: grpc_addr,
         admin_addr,
-        status,
+        state: status,
         shutdown,
         done,
     })

@@ -31,7 +31,7 @@ fn config(registry: SocketAddr, file: Option<PathBuf>, legacy: Option<PathBuf>) 
 }
 
 async fn client(running: &Running) -> ConfigSyncClient<tonic::transport::Channel> {
-    ConfigSyncClient::connect(format!("http://{}", running.grpc_addr))
+    ConfigSyncClient::connect(format!("http://{}", running.addr))
         .await
         .unwrap()
 }
@@ -81,7 +81,7 @@ async fn start_syncs_the_file_reports_status_and_syncs_each_change() {
     assert_eq!(denied.code(), tonic::Code::Unauthenticated);
 
     write(&file, "- name: ghcr.io/a/one:1\n- name: ghcr.io/a/two:1\n");
-    let mut status = running.status.clone();
+    let mut status = running.state.clone();
     tokio::time::timeout(DEADLINE, status.wait_for(|s| s.managed_count == 2))
         .await
         .expect("the change was not synced in time")
@@ -147,7 +147,7 @@ async fn a_legacy_file_alone_bootstraps_once_at_startup() {
         Some("Kubernetes")
     );
     assert!(fake.applies().is_empty());
-    assert_eq!(running.status.borrow().outcome.as_str(), "never");
+    assert_eq!(running.state.borrow().outcome.as_str(), "never");
     running.shutdown.trigger();
 }
 

@@ -1,6 +1,5 @@
 //! Starting the registry: listeners, gRPC and admin servers, the database, background tasks.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -21,24 +20,7 @@ use crate::feed::ChangeFeed;
 use crate::service::{Backend, BackendSlot, IdentityService, RegistryService};
 
 /// A running registry.
-pub struct Running {
-    /// The bound gRPC address.
-    pub grpc_addr: SocketAddr,
-    /// The bound admin HTTP address.
-    pub admin_addr: SocketAddr,
-    /// Stops the registry.
-    pub shutdown: Shutdown,
-    /// Completes when every server has stopped.
-    pub done: tokio::task::JoinHandle<Result<(), StartError>>,
-}
-
-impl execenv_kit::bootstrap::Started for Running {
-    type Done = Result<(), StartError>;
-
-    fn done(self) -> tokio::task::JoinHandle<Result<(), StartError>> {
-        self.done
-    }
-}
+pub type Running = execenv_kit::Running<(), Result<(), StartError>>;
 
 /// Largest gRPC message accepted or sent (whole-catalogue syncs and lists).
 const MAX_MESSAGE: usize = 64 << 20;
@@ -155,8 +137,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         result
     });
     Ok(Running {
-        grpc_addr,
+        addr: grpc_addr,
         admin_addr,
+        state: (),
         shutdown,
         done,
     })

@@ -59,7 +59,7 @@ impl Registry {
     }
 
     async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.running.grpc_addr))
+        Channel::from_shared(format!("http://{}", self.running.addr))
             .unwrap()
             .connect()
             .await

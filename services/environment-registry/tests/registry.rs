@@ -71,7 +71,7 @@ impl Registry {
     }
 
     async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.running.grpc_addr))
+        Channel::from_shared(format!("http://{}", self.running.addr))
             .unwrap()
             .connect()
             .await
@@ -581,7 +581,7 @@ async fn health_is_not_serving_and_calls_unavailable_while_the_database_is_unrea
         config.database.url = "postgres://execenv@127.0.0.1:1/execenv".into();
         start(config, Shutdown::new()).await.unwrap()
     };
-    let channel = Channel::from_shared(format!("http://{}", r.grpc_addr))
+    let channel = Channel::from_shared(format!("http://{}", r.addr))
         .unwrap()
         .connect()
         .await

@@ -1,7 +1,5 @@
 //! Starting the gateway: listeners, the REST API and the admin server.
 
-use std::net::SocketAddr;
-
 use execenv_kit::StartError;
 use execenv_kit::listen::bind;
 use execenv_kit::metrics::Metrics;
@@ -18,24 +16,7 @@ use crate::state::AppState;
 use crate::upstream::Upstream;
 
 /// A running gateway.
-pub struct Running {
-    /// The bound REST API address.
-    pub http_addr: SocketAddr,
-    /// The bound admin HTTP address.
-    pub admin_addr: SocketAddr,
-    /// Stops the gateway.
-    pub shutdown: Shutdown,
-    /// Completes when both servers have stopped.
-    pub done: tokio::task::JoinHandle<()>,
-}
-
-impl execenv_kit::bootstrap::Started for Running {
-    type Done = ();
-
-    fn done(self) -> tokio::task::JoinHandle<()> {
-        self.done
-    }
-}
+pub type Running = execenv_kit::Running;
 
 /// Checks the configuration, binds both listeners and serves until `shutdown`. The registry is
 /// reached lazily: a registry that is down makes requests fail 500 with code 1, not the start.
@@ -100,8 +81,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         tracing::info!("gateway stopped");
     });
     Ok(Running {
-        http_addr,
+        addr: http_addr,
         admin_addr,
+        state: (),
         shutdown,
         done,
     })

@@ -1,7 +1,6 @@
 //! Starting the launcher: the backend (recovering what it knew), the listeners, the gRPC and admin
 //! servers.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use execenv_kit::shutdown::Shutdown;
@@ -18,27 +17,8 @@ use crate::selector::GrpcSelector;
 use crate::service::LauncherService;
 use crate::table::Launches;
 
-/// A running launcher.
-pub struct Running {
-    /// The bound gRPC address.
-    pub grpc_addr: SocketAddr,
-    /// The bound admin HTTP address.
-    pub admin_addr: SocketAddr,
-    /// The launch table.
-    pub launches: Launches,
-    /// Stops the launcher.
-    pub shutdown: Shutdown,
-    /// Completes when every server and backend task has stopped.
-    pub done: tokio::task::JoinHandle<()>,
-}
-
-impl execenv_kit::bootstrap::Started for Running {
-    type Done = ();
-
-    fn done(self) -> tokio::task::JoinHandle<()> {
-        self.done
-    }
-}
+/// A running launcher.: launches is its `state`.
+pub type Running = execenv_kit::Running<Launches>;
 
 /// Checks the configuration, binds the listeners, opens the backend and starts serving. With the
 /// Kubernetes backend, gRPC health is NOT_SERVING and `/readyz` 503 until the Jobs already in the
@@ -111,9 +91,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         tracing::info!("launcher stopped");
     });
     Ok(Running {
-        grpc_addr,
+        addr: grpc_addr,
         admin_addr,
-        launches,
+        state: launches,
         shutdown,
         done,
     })

@@ -1,7 +1,5 @@
 //! Starting the selector: listeners, gRPC and admin servers, and the watch on the registry.
 
-use std::net::SocketAddr;
-
 use execenv_kit::shutdown::Shutdown;
 use execenv_kit::{GrpcServer, StartError};
 use execenv_proto::selector::v1::selector_server::SelectorServer;
@@ -12,27 +10,8 @@ use crate::metrics::SelectorMetrics;
 use crate::registry::GrpcRegistry;
 use crate::service::SelectorService;
 
-/// A running selector.
-pub struct Running {
-    /// The bound gRPC address.
-    pub grpc_addr: SocketAddr,
-    /// The bound admin HTTP address.
-    pub admin_addr: SocketAddr,
-    /// The catalogue the selector answers from.
-    pub catalogue: SharedCatalogue,
-    /// Stops the selector.
-    pub shutdown: Shutdown,
-    /// Completes when every server and the watch have stopped.
-    pub done: tokio::task::JoinHandle<()>,
-}
-
-impl execenv_kit::bootstrap::Started for Running {
-    type Done = ();
-
-    fn done(self) -> tokio::task::JoinHandle<()> {
-        self.done
-    }
-}
+/// A running selector.: catalogue is its `state`.
+pub type Running = execenv_kit::Running<SharedCatalogue>;
 
 /// Checks the configuration, binds the listeners and starts serving at once; the watch on the
 /// registry runs in the background. gRPC health reports NOT_SERVING and `/readyz` 503 until the
@@ -92,9 +71,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         tracing::info!("selector stopped");
     });
     Ok(Running {
-        grpc_addr,
+        addr: grpc_addr,
         admin_addr,
-        catalogue: shared,
+        state: shared,
         shutdown,
         done,
     })
