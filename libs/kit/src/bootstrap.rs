@@ -2,8 +2,9 @@
 //! build → serve → drain). A service's `main` is
 //!
 //! ```text
-//! let args: Args = bootstrap::parse_args::<Args, Config>();
-//! Ok(bootstrap::main(&args.service, &[], start)?)
+//! fn main() -> anyhow::Result<ExitCode> {
+//!     Ok(bootstrap::serve(start)?)
+//! }
 //! ```
 //!
 //! and this module does the rest: the shared flags ([`ServiceArgs`]: `--config`,
@@ -50,15 +51,10 @@ pub struct ServiceArgs {
     pub print_settings: bool,
 }
 
-/// Parses the command line into `A`, whose `--help` ends with every setting of `C` (variable,
-/// default, meaning) and where logs, traces and metrics go.
-pub fn parse_args<A: clap::Parser, C: ServiceConfig>() -> A {
-    parse_args_at::<A, C>(None)
-}
-
-/// Like [`parse_args`], with the settings shown in the `--help` of `subcommand` (the one that
-/// runs the service, e.g. `run`) instead of the top-level one.
-pub fn parse_args_at<A: clap::Parser, C: ServiceConfig>(subcommand: Option<&str>) -> A {
+/// Parses the command line into `A` (a binary with flags or subcommands of its own), whose
+/// `--help` — of `subcommand`, the one that runs the service, when given — ends with every
+/// setting of `C` (variable, default, meaning) and where logs, traces and metrics go.
+pub fn parse_args<A: clap::Parser, C: ServiceConfig>(subcommand: Option<&str>) -> A {
     let help = format!("{}\n{OBSERVABILITY_HELP}", settings::help::<C>());
     let command = match subcommand {
         None => A::command().after_long_help(help),
@@ -66,6 +62,27 @@ pub fn parse_args_at<A: clap::Parser, C: ServiceConfig>(subcommand: Option<&str>
     };
     let matches = command.get_matches();
     A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The `main` of a service whose only flags are the shared ones: parses them (`--help` shows
+/// [`ServiceConfig::ABOUT`] and every setting), then [`main`]. `start` builds and serves it.
+pub fn serve<C, Start, Starting, E, S>(start: Start) -> Result<ExitCode, RunError>
+where
+    C: ServiceConfig,
+    Start: FnOnce(C, Shutdown) -> Starting,
+    Starting: Future<Output = Result<S, E>>,
+    E: Display,
+    S: Started,
+{
+    use clap::{Args, FromArgMatches};
+    // The shared flags first: their own doc comment would otherwise become the `about`.
+    let command = ServiceArgs::augment_args(clap::Command::new(C::BINARY))
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(C::ABOUT)
+        .after_help("--help also lists every setting: its variable, default and meaning.")
+        .after_long_help(format!("{}\n{OBSERVABILITY_HELP}", settings::help::<C>()));
+    let args = ServiceArgs::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    main(&args, &[], start)
 }
 
 /// Loads `C` — defaults, the file of `--config`, the `EXECENV_…` variables in `env` (with

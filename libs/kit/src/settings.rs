@@ -32,10 +32,19 @@ pub struct Renamed {
 pub trait ServiceConfig: Default + Serialize + DeserializeOwned {
     /// The binary (`execenv-selector`): the service's name in logs, traces and errors.
     const BINARY: &'static str;
+    /// What the service does, as the first lines of its `--help`.
+    const ABOUT: &'static str = "";
     /// Old variables still read (none by default).
     const RENAMED: &'static [Renamed] = &[];
-    /// Every setting it reads, with what it means.
-    fn settings() -> Vec<Setting>;
+    /// The settings of the service's own sections, with what they mean.
+    fn own_settings() -> Vec<Setting> {
+        Vec::new()
+    }
+    /// Every setting it reads: by default the gRPC listen addresses, its own settings, logging
+    /// and the service token.
+    fn settings() -> Vec<Setting> {
+        [SERVER, &Self::own_settings(), TELEMETRY, AUTH].concat()
+    }
     /// Its logging and tracing settings.
     fn telemetry(&self) -> &TelemetryConfig;
 }

@@ -86,8 +86,8 @@ impl SyncConfig {
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-config-sync";
 
-    fn settings() -> Vec<Setting> {
-        let own = [
+    fn own_settings() -> Vec<Setting> {
+        vec![
             settings::REGISTRY_URL,
             Setting {
                 key: "sync.file",
@@ -109,8 +109,7 @@ impl ServiceConfig for Config {
                 key: "sync.startup_timeout_ms",
                 meaning: "how long the first sync waits for an unavailable registry before start fails",
             },
-        ];
-        [settings::SERVER, &own, settings::TELEMETRY, settings::AUTH].concat()
+        ]
     }
 
     fn telemetry(&self) -> &TelemetryConfig {

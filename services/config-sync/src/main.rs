@@ -72,7 +72,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
-    let args: Args = bootstrap::parse_args_at::<Args, Config>(Some("run"));
+    let args: Args = bootstrap::parse_args::<Args, Config>(Some("run"));
     match args.command {
         Command::Run { service, file } => {
             let overrides: Vec<(&str, String)> = file

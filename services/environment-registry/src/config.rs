@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use execenv_kit::Secret;
 use execenv_kit::config::{AuthConfig, ServerConfig, TelemetryConfig};
-use execenv_kit::settings::{self, ServiceConfig, Setting};
+use execenv_kit::settings::{ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
 
 /// The registry's configuration (`EXECENV_…` variables override the YAML file).
@@ -98,9 +98,10 @@ impl Config {
 
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-environment-registry";
+    const ABOUT: &'static str = "The execenv environment registry: the catalogue of execution environments over gRPC. The default database is an embedded SQLite file, execenv-registry.db, in the working folder.";
 
-    fn settings() -> Vec<Setting> {
-        let own = [
+    fn own_settings() -> Vec<Setting> {
+        vec![
             Setting {
                 key: "database.url",
                 meaning: "the database: sqlite://PATH (embedded; created if missing) or postgres://USER:PASSWORD@HOST:PORT/DB (shown with the password masked)",
@@ -117,8 +118,7 @@ impl ServiceConfig for Config {
                 key: "watch.poll_interval_ms",
                 meaning: "how often the change feed polls the log for changes committed by other replicas",
             },
-        ];
-        [settings::SERVER, &own, settings::TELEMETRY, settings::AUTH].concat()
+        ]
     }
 
     fn telemetry(&self) -> &TelemetryConfig {

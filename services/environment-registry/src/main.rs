@@ -3,9 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use execenv_environment_registry::{Config, start};
-use execenv_kit::bootstrap::{self, ServiceArgs};
+use execenv_environment_registry::start;
+use execenv_kit::bootstrap;
 
 /// jemalloc, giving freed memory back to the system at once (see [`release_freed_memory`]).
 /// glibc's malloc keeps what each thread frees in that thread's arena: after a sync of 10,000
@@ -22,20 +21,10 @@ const DECAY_SETTINGS: [&[u8]; 4] = [
     b"arena.0.muzzy_decay_ms\0",
 ];
 
-/// The execenv environment registry: the catalogue of execution environments over gRPC. The
-/// default database is an embedded SQLite file, execenv-registry.db, in the working folder.
-#[derive(Parser, Debug)]
-#[command(name = "execenv-environment-registry", version)]
-struct Args {
-    #[command(flatten)]
-    service: ServiceArgs,
-}
-
 fn main() -> anyhow::Result<ExitCode> {
     release_freed_memory();
-    let args: Args = bootstrap::parse_args::<Args, Config>();
     // `done` ends with the database error when the database cannot be opened.
-    Ok(bootstrap::main(&args.service, &[], start)?)
+    Ok(bootstrap::serve(start)?)
 }
 
 /// Makes jemalloc return the pages it frees at once instead of over the next 10 s (its

@@ -57,6 +57,7 @@ impl Default for ServerConfig {
 
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-gateway";
+    const ABOUT: &'static str = "The execenv gateway: a Connect-compatible REST API (`/__api__/v1/environments…`) over the registry, with execenv's own routes (`/__api__/execenv/v1/select`, `explain`, `changes`, `launches`), for posit-sdk, rsconnect and people with an API key (`Authorization: Key …`).";
 
     fn settings() -> Vec<Setting> {
         let own = [

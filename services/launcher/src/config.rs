@@ -170,6 +170,7 @@ impl Default for KubernetesConfig {
 
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-launcher";
+    const ABOUT: &'static str = "The execenv launcher: builds and runs content in the execution environment the selector chooses, as Kubernetes Jobs (launcher.backend = kubernetes) or as local processes (local, the default).";
     const RENAMED: &'static [Renamed] = &[
         Renamed {
             variable: "EXECENV_BACKEND",
@@ -181,8 +182,8 @@ impl ServiceConfig for Config {
         },
     ];
 
-    fn settings() -> Vec<Setting> {
-        let own = [
+    fn own_settings() -> Vec<Setting> {
+        vec![
             Setting {
                 key: "launcher.backend",
                 meaning: "what runs content: local (processes on this host) or kubernetes (Jobs)",
@@ -268,8 +269,7 @@ impl ServiceConfig for Config {
                 key: "kubernetes.job_template",
                 meaning: "kubernetes: a YAML Job merged under every Job the launcher makes (labels, tolerations, sidecars, …)",
             },
-        ];
-        [settings::SERVER, &own, settings::TELEMETRY, settings::AUTH].concat()
+        ]
     }
 
     fn telemetry(&self) -> &TelemetryConfig {

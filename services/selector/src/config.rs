@@ -99,9 +99,10 @@ impl SelectionConfig {
 
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-selector";
+    const ABOUT: &'static str = "The execenv selector: chooses the execution environment a piece of content builds and runs in, from an in-memory catalogue kept current by a watch on the registry. It is ready (/readyz 200, gRPC health SERVING) once it holds the whole catalogue.";
 
-    fn settings() -> Vec<Setting> {
-        let own = [
+    fn own_settings() -> Vec<Setting> {
+        vec![
             settings::REGISTRY_URL,
             Setting {
                 key: "selection.python_version_matching",
@@ -115,8 +116,7 @@ impl ServiceConfig for Config {
                 key: "selection.quarto_version_matching",
                 meaning: "how a Quarto version is matched: nearest, major-minor or exact",
             },
-        ];
-        [settings::SERVER, &own, settings::TELEMETRY, settings::AUTH].concat()
+        ]
     }
 
     fn telemetry(&self) -> &TelemetryConfig {

@@ -2,21 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use execenv_kit::bootstrap::{self, ServiceArgs};
-use execenv_selector::{Config, start};
-
-/// The execenv selector: chooses the execution environment a piece of content builds and runs in,
-/// from an in-memory catalogue kept current by a watch on the registry. It is ready (/readyz 200,
-/// gRPC health SERVING) once it holds the whole catalogue.
-#[derive(Parser, Debug)]
-#[command(name = "execenv-selector", version)]
-struct Args {
-    #[command(flatten)]
-    service: ServiceArgs,
-}
+use execenv_kit::bootstrap;
+use execenv_selector::start;
 
 fn main() -> anyhow::Result<ExitCode> {
-    let args: Args = bootstrap::parse_args::<Args, Config>();
-    Ok(bootstrap::main(&args.service, &[], start)?)
+    Ok(bootstrap::serve(start)?)
 }
