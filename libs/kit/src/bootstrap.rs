@@ -94,8 +94,14 @@ pub fn load<C: ServiceConfig>(
     overrides: &[(&str, String)],
 ) -> Result<C, ExitCode> {
     let env = with_renamed::<C>(env, |warning| eprintln!("warning: {warning}"));
-    config::load_layers(&C::default(), args.config.as_deref(), &env, overrides)
-        .map_err(|e| invalid_configuration(format_args!("invalid configuration: {e}")))
+    config::load_layers(
+        &C::default(),
+        args.config.as_deref(),
+        &env,
+        overrides,
+        C::LISTS,
+    )
+    .map_err(|e| invalid_configuration(format_args!("invalid configuration: {e}")))
 }
 
 /// `env` with each renamed variable of `C` also under its new name (the new name wins when both

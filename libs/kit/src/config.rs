@@ -63,16 +63,18 @@ pub fn load<T>(
 where
     T: Serialize + DeserializeOwned,
 {
-    load_layers(defaults, file, env, &[])
+    load_layers(defaults, file, env, &[], &[])
 }
 
 /// Like [`load`], with a last layer of `overrides`: settings a command-line flag gives, by key
-/// (`("sync.file", "/etc/execenv/environments.yaml")`), which win over every other source.
+/// (`("sync.file", "/etc/execenv/environments.yaml")`), which win over every other source; and
+/// the keys of list settings (`lists`), whose variables hold comma-separated values.
 pub fn load_layers<T>(
     defaults: &T,
     file: Option<&Path>,
     env: &HashMap<String, String>,
     overrides: &[(&str, String)],
+    lists: &[&str],
 ) -> Result<T, ConfigError>
 where
     T: Serialize + DeserializeOwned,
@@ -98,9 +100,10 @@ where
         builder = builder.add_source(parsed.clone());
         from_file = Some((path, parsed));
     }
+    let list_variables: Vec<String> = lists.iter().map(|k| variable_for_key(k)).collect();
     let variables: config::Map<String, String> = env
         .iter()
-        .filter(|(k, _)| is_config_variable(k))
+        .filter(|(k, _)| is_config_variable(k) && !list_variables.contains(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     builder = builder.add_source(
@@ -109,6 +112,23 @@ where
             .separator("__")
             .source(Some(variables)),
     );
+    // A list setting's variable holds comma-separated values.
+    for (key, variable) in lists.iter().zip(&list_variables) {
+        if let Some(value) = env.get(variable) {
+            let items: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect();
+            builder = builder
+                .set_override(*key, items)
+                .map_err(|e| ConfigError::Invalid {
+                    path: file.map(Path::to_owned),
+                    problem: e.to_string(),
+                })?;
+        }
+    }
     for (key, value) in overrides {
         builder = builder
             .set_override(*key, value.clone())
@@ -425,9 +445,31 @@ mod tests {
         let f = yaml("database:\n  url: postgres://file/execenv\n");
         let vars = env(&[("EXECENV_DATABASE__URL", "postgres://env/execenv")]);
         let overrides = [("database.url", "postgres://flag/execenv".to_owned())];
-        let cfg = load_layers(&defaults(), Some(f.path()), &vars, &overrides).unwrap();
+        let cfg = load_layers(&defaults(), Some(f.path()), &vars, &overrides, &[]).unwrap();
         assert_eq!(cfg.database.url, "postgres://flag/execenv");
         assert_eq!(cfg.database.max_connections, 5);
+    }
+
+    #[test]
+    fn a_list_setting_takes_a_comma_separated_variable() {
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        struct WithList {
+            #[serde(default)]
+            pull: Pull,
+        }
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        struct Pull {
+            secrets: Vec<String>,
+            name: String,
+        }
+        let vars = env(&[
+            ("EXECENV_PULL__SECRETS", "one,two"),
+            ("EXECENV_PULL__NAME", "a,b"),
+        ]);
+        let cfg: WithList =
+            load_layers(&WithList::default(), None, &vars, &[], &["pull.secrets"]).unwrap();
+        assert_eq!(cfg.pull.secrets, ["one", "two"]);
+        assert_eq!(cfg.pull.name, "a,b");
     }
 
     #[test]

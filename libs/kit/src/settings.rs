@@ -36,6 +36,8 @@ pub trait ServiceConfig: Default + Serialize + DeserializeOwned {
     const ABOUT: &'static str = "";
     /// Old variables still read (none by default).
     const RENAMED: &'static [Renamed] = &[];
+    /// The keys of list settings: their variables hold comma-separated values.
+    const LISTS: &'static [&'static str] = &[];
     /// The settings of the service's own sections, with what they mean.
     fn own_settings() -> Vec<Setting> {
         Vec::new()

@@ -121,7 +121,7 @@ pub fn api_key(headers: &HeaderMap) -> Result<&str, Error> {
             Error::new(
                 ErrorKind::Unauthenticated,
                 "no API key: send the header \"Authorization: Key <your API key>\" \
-                 (create a key with `execenvctl keys create USER`)",
+                 (create a key with `execenvctl keys create USER --name NAME`)",
             )
         })
 }

@@ -19,7 +19,7 @@ use crate::upstream::Upstream;
 pub type Running = execenv_kit::Running;
 
 /// Checks the configuration, binds both listeners and serves until `shutdown`. The registry is
-/// reached lazily: a registry that is down makes requests fail 500 with code 1, not the start.
+/// reached lazily: a registry that is down makes requests fail 503 with code 1, not the start.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     let token = config.auth.token();
     let registry = Registry::new(&config.registry.url, token.clone())

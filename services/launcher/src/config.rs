@@ -171,6 +171,7 @@ impl Default for KubernetesConfig {
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-launcher";
     const ABOUT: &'static str = "The execenv launcher: builds and runs content in the execution environment the selector chooses, as Kubernetes Jobs (launcher.backend = kubernetes) or as local processes (local, the default).";
+    const LISTS: &'static [&'static str] = &["kubernetes.image_pull_secrets"];
     const RENAMED: &'static [Renamed] = &[
         Renamed {
             variable: "EXECENV_BACKEND",
@@ -251,7 +252,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "kubernetes.image_pull_secrets",
-                meaning: "kubernetes: imagePullSecrets of every pod (a list of secret names)",
+                meaning: "kubernetes: imagePullSecrets of every pod: secret names, comma-separated in the variable",
             },
             Setting {
                 key: "kubernetes.run_as_user",
@@ -299,6 +300,24 @@ mod tests {
         let config: Config = execenv_kit::config::load(&Config::default(), None, &env).unwrap();
         assert_eq!(config.launcher.backend, BackendKind::Kubernetes);
         assert_eq!(config.local.supervisor().as_deref(), Some("/usr/bin/env"));
+    }
+
+    #[test]
+    fn image_pull_secrets_take_a_comma_separated_variable() {
+        let env = HashMap::from([(
+            "EXECENV_KUBERNETES__IMAGE_PULL_SECRETS".to_owned(),
+            "registry-a,registry-b".to_owned(),
+        )]);
+        let config: Config = execenv_kit::bootstrap::load(
+            &execenv_kit::bootstrap::ServiceArgs::default(),
+            &env,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            config.kubernetes.image_pull_secrets,
+            ["registry-a", "registry-b"]
+        );
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "selection.r_version_matching",
-                meaning: "how an R version is matched: nearest (the closest installed version at or above it, else the newest), major-minor or exact",
+                meaning: "how an R version is matched: nearest (the same major version, the nearest minor), major-minor or exact",
             },
             Setting {
                 key: "selection.quarto_version_matching",
