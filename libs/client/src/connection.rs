@@ -407,3 +407,38 @@ impl<C: Clone> Client<C> {
         self.target.error(status)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_scheme_adds_http_to_host_and_port_only() {
+        assert_eq!(with_scheme("registry:50051"), "http://registry:50051");
+        assert_eq!(
+            with_scheme("http://registry:50051"),
+            "http://registry:50051"
+        );
+        assert_eq!(with_scheme("https://registry:443"), "https://registry:443");
+    }
+
+    #[test]
+    fn a_status_the_service_sent_is_not_taken_for_an_unreachable_service() {
+        let target = Target::new(Service::Selector, "selector:50053");
+        let mut answered = tonic::Status::unavailable("no catalogue yet");
+        answered
+            .metadata_mut()
+            .insert("content-type", "application/grpc".parse().unwrap());
+        assert_eq!(
+            target.error(&answered).message,
+            "the selector at http://selector:50053 is unavailable: no catalogue yet"
+        );
+        let made_here = tonic::Status::unavailable("tcp connect error");
+        assert_eq!(
+            target.error(&made_here).message,
+            "cannot reach the selector at http://selector:50053: tcp connect error; \
+             is execenv-selector running? set EXECENV_SELECTOR__URL"
+        );
+    }
+}
