@@ -6,13 +6,15 @@
 //!   adopted, with any other owner it is an error.
 //! - **Watch** (module `watch`): the launcher's Jobs and pods, each change mapped by the pure
 //!   [`state::observe`] into the launch table; unknown Jobs (after a restart) are recovered whole
-//!   with [`state::recover`].
+//!   with [`state::recover`]. Each observation carries the launch's milestones, read by the pure
+//!   [`phases::pod_milestones`] from what the scheduler and the kubelet wrote into the pod.
 //! - **Cancel** deletes the Job with foreground propagation (its pod goes first).
 //! - **Logs** read `pods/log` of the content container of the launch's newest pod.
 //!
 //! The Role the launcher's service account needs in the namespace: `jobs` create, get, list,
 //! watch, delete; `pods` get, list, watch; `pods/log` get.
 
+pub mod phases;
 pub mod state;
 mod watch;
 

@@ -1,7 +1,10 @@
 //! A launch as the launcher keeps it: what was asked, where it runs and how far it got; and what
 //! passes between the service and a backend: the [`Plan`] of a launch going in, its output as a
-//! [`LogStream`] coming out. Plain data shared by both backends and their dispatch in
-//! [`crate::backend`]; the wire form is in [`crate::wire`].
+//! [`LogStream`] coming out; the [`Milestones`] a backend saw and the [`Phase`]s between them.
+//! Plain data shared by both backends and their dispatch in [`crate::backend`]; the wire form is
+//! in [`crate::wire`].
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use execenv_core::{Environment, Error};
@@ -118,6 +121,9 @@ pub struct Launch {
     pub started: Option<DateTime<Utc>>,
     /// When it finished.
     pub finished: Option<DateTime<Utc>>,
+    /// The moments of its life the backend reported, each kept as first seen.
+    #[serde(default)]
+    pub milestones: Milestones,
 }
 
 impl Launch {
@@ -158,6 +164,7 @@ impl Launch {
             submitted: None,
             started: None,
             finished: None,
+            milestones: Milestones::default(),
         }
     }
 }
@@ -173,6 +180,8 @@ pub struct Observation {
     pub message: String,
     /// The exit code, when known.
     pub exit_code: Option<i32>,
+    /// The moments of the launch's life seen so far (none known: all `None`).
+    pub milestones: Milestones,
 }
 
 impl Observation {
@@ -183,6 +192,7 @@ impl Observation {
             reason: reason.into(),
             message: message.into(),
             exit_code: None,
+            milestones: Milestones::default(),
         }
     }
 
@@ -190,6 +200,112 @@ impl Observation {
     pub fn with_exit_code(mut self, code: Option<i32>) -> Self {
         self.exit_code = code;
         self
+    }
+
+    /// With the milestones seen.
+    pub fn with_milestones(mut self, milestones: Milestones) -> Self {
+        self.milestones = milestones;
+        self
+    }
+}
+
+/// The moments of a launch's life as its backend saw them: the Kubernetes backend reads them from
+/// the Job and its pod (see `kubernetes::phases`), the local backend knows only when its process
+/// started and ended. Consecutive milestones bound the [`Phase`]s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Milestones {
+    /// The Job was created (its `creationTimestamp`).
+    pub job_created: Option<DateTime<Utc>>,
+    /// The scheduler bound the pod to a node (condition `PodScheduled`).
+    pub scheduled: Option<DateTime<Utc>>,
+    /// The runtime init container started: the sandbox exists and the runtime image is pulled.
+    pub init_started: Option<DateTime<Utc>>,
+    /// The runtime init container ended.
+    pub init_finished: Option<DateTime<Utc>>,
+    /// The content container (or process) started.
+    pub content_started: Option<DateTime<Utc>>,
+    /// The content container (or process) ended, or the Job finished.
+    pub content_finished: Option<DateTime<Utc>>,
+}
+
+impl Milestones {
+    /// Fills in what `seen` knows and `self` does not; a milestone once known is kept, so each
+    /// phase has one duration for the whole launch.
+    pub fn merge(&mut self, seen: &Milestones) {
+        let Milestones {
+            job_created,
+            scheduled,
+            init_started,
+            init_finished,
+            content_started,
+            content_finished,
+        } = *seen;
+        self.job_created = self.job_created.or(job_created);
+        self.scheduled = self.scheduled.or(scheduled);
+        self.init_started = self.init_started.or(init_started);
+        self.init_finished = self.init_finished.or(init_finished);
+        self.content_started = self.content_started.or(content_started);
+        self.content_finished = self.content_finished.or(content_finished);
+    }
+
+    /// How long `phase` took, once both its ends are known. An end before its start (clocks of
+    /// the control plane and of the node apart) counts as zero.
+    pub fn duration(&self, phase: Phase) -> Option<Duration> {
+        let (start, end) = match phase {
+            Phase::Scheduling => (self.job_created, self.scheduled),
+            Phase::Sandbox => (self.scheduled, self.init_started),
+            Phase::Init => (self.init_started, self.init_finished),
+            Phase::RunnerStart => (self.init_finished, self.content_started),
+            Phase::Run => (self.content_started, self.content_finished),
+        };
+        Some((end? - start?).to_std().unwrap_or_default())
+    }
+}
+
+/// A stretch of a launch between two [`Milestones`] (the `phase` label of
+/// `execenv_launcher_phase_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Job created → pod scheduled.
+    Scheduling,
+    /// Pod scheduled → init container started: the pod sandbox and the runtime image's pull.
+    Sandbox,
+    /// Init container started → ended: copying the runtime.
+    Init,
+    /// Init container ended → content container started: the content image's pull and start.
+    RunnerStart,
+    /// Content started → ended.
+    Run,
+}
+
+impl Phase {
+    /// Every phase, in the order a launch goes through them.
+    pub const ALL: [Phase; 5] = [
+        Phase::Scheduling,
+        Phase::Sandbox,
+        Phase::Init,
+        Phase::RunnerStart,
+        Phase::Run,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Scheduling => "scheduling",
+            Phase::Sandbox => "sandbox",
+            Phase::Init => "init",
+            Phase::RunnerStart => "runner_start",
+            Phase::Run => "run",
+        }
+    }
+
+    /// The phases `backend` can see: all of them on Kubernetes; only `run` for local processes,
+    /// which have no Job, pod or init container.
+    pub fn of(backend: BackendKind) -> &'static [Phase] {
+        match backend {
+            BackendKind::Kubernetes => &Phase::ALL,
+            BackendKind::Local => &[Phase::Run],
+        }
     }
 }
 
@@ -208,3 +324,23 @@ pub struct Plan {
 
 /// The output of a launch, chunk by chunk.
 pub type LogStream = BoxStream<'static, Result<Vec<u8>, Error>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phase_takes_the_time_between_its_milestones_and_zero_when_clocks_disagree() {
+        let t0: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().expect("time");
+        let mut m = Milestones {
+            job_created: Some(t0),
+            scheduled: Some(t0 + chrono::Duration::seconds(2)),
+            ..Milestones::default()
+        };
+        assert_eq!(m.duration(Phase::Scheduling), Some(Duration::from_secs(2)));
+        assert_eq!(m.duration(Phase::Sandbox), None, "no end yet");
+        // The node's clock behind the scheduler's.
+        m.init_started = Some(t0 + chrono::Duration::seconds(1));
+        assert_eq!(m.duration(Phase::Sandbox), Some(Duration::ZERO));
+    }
+}

@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::job_spec::LaunchKind;
-use crate::launch::{BackendKind, State};
+use crate::launch::{BackendKind, Phase, State};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
@@ -23,6 +23,13 @@ struct OutcomeLabels {
 struct KindLabels {
     kind: &'static str,
     backend: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    kind: &'static str,
+    backend: &'static str,
+    phase: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -42,7 +49,8 @@ pub const REQUEST_OUTCOMES: [&str; 5] =
     ["created", "existing", "invalid", "no_environment", "error"];
 
 /// Launches by outcome, the time from request to Job created, to running and to finished, the
-/// active launches, and the launcher's own time per Launch call next to the Kubernetes API's.
+/// time of each phase of a launch, the active launches, and the launcher's own time per Launch
+/// call next to the Kubernetes API's.
 #[derive(Clone)]
 pub struct LauncherMetrics {
     launches: Family<OutcomeLabels, Counter>,
@@ -50,6 +58,7 @@ pub struct LauncherMetrics {
     job_created_seconds: Timings,
     running_seconds: Timings,
     finished_seconds: Timings,
+    phase_seconds: Family<PhaseLabels, Histogram, fn() -> Histogram>,
     active: Family<BackendLabels, Gauge>,
     launch_call_seconds: Histogram,
     kubernetes_call_seconds: Histogram,
@@ -73,6 +82,7 @@ impl Default for LauncherMetrics {
             job_created_seconds: Family::new_with_constructor(short_buckets),
             running_seconds: Family::new_with_constructor(long_buckets),
             finished_seconds: Family::new_with_constructor(long_buckets),
+            phase_seconds: Family::new_with_constructor(long_buckets),
             active: Family::default(),
             // 100 µs … ~6.5 s.
             launch_call_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 17)),
@@ -111,6 +121,11 @@ impl LauncherMetrics {
             m.finished_seconds.clone(),
         );
         metrics.register(
+            "execenv_launcher_phase_seconds",
+            "Time of each phase of a launch (scheduling, sandbox, init, runner_start, run), from the times the Job and its pod show (local: run only)",
+            m.phase_seconds.clone(),
+        );
+        metrics.register(
             "execenv_launcher_active_launches",
             "Launches accepted and not finished, by backend",
             m.active.clone(),
@@ -147,6 +162,12 @@ impl LauncherMetrics {
                 &self.finished_seconds,
             ] {
                 drop(timings.get_or_create(&labels(kind, backend)));
+            }
+            for phase in Phase::of(backend) {
+                drop(
+                    self.phase_seconds
+                        .get_or_create(&phase_labels(kind, backend, *phase)),
+                );
             }
         }
         drop(self.active.get_or_create(&BackendLabels {
@@ -193,6 +214,13 @@ impl LauncherMetrics {
             .observe(took.as_secs_f64());
     }
 
+    /// A phase of a launch took `took`.
+    pub fn phase(&self, kind: LaunchKind, backend: BackendKind, phase: Phase, took: Duration) {
+        self.phase_seconds
+            .get_or_create(&phase_labels(kind, backend, phase))
+            .observe(took.as_secs_f64());
+    }
+
     /// The number of unfinished launches of `backend` changed by `delta`.
     pub fn active_changed(&self, backend: BackendKind, delta: i64) {
         self.active
@@ -227,6 +255,14 @@ fn labels(kind: LaunchKind, backend: BackendKind) -> KindLabels {
     }
 }
 
+fn phase_labels(kind: LaunchKind, backend: BackendKind, phase: Phase) -> PhaseLabels {
+    PhaseLabels {
+        kind: kind.as_str(),
+        backend: backend.as_str(),
+        phase: phase.as_str(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +279,7 @@ mod tests {
             "execenv_launcher_job_created_seconds_count{kind=\"run\",backend=\"local\"} 0",
             "execenv_launcher_running_seconds_count{kind=\"build\",backend=\"local\"} 0",
             "execenv_launcher_finished_seconds_count{kind=\"run\",backend=\"local\"} 0",
+            "execenv_launcher_phase_seconds_count{kind=\"build\",backend=\"local\",phase=\"run\"} 0",
             "execenv_launcher_active_launches{backend=\"local\"} 0",
             "execenv_launcher_launch_requests_total{outcome=\"no_environment\"} 0",
         ] {
@@ -252,6 +289,26 @@ mod tests {
             !text.contains("kubernetes\""),
             "only the backend's series: {text}"
         );
+        assert!(
+            !text.contains("phase=\"scheduling\""),
+            "local launches have no scheduling phase: {text}"
+        );
+    }
+
+    #[test]
+    fn initialize_creates_every_phase_of_kubernetes_launches_at_zero() {
+        let registry = Metrics::new();
+        let m = LauncherMetrics::register(&registry);
+        m.initialize(BackendKind::Kubernetes);
+        let text = registry.encode();
+        for kind in ["build", "run"] {
+            for phase in ["scheduling", "sandbox", "init", "runner_start", "run"] {
+                let line = format!(
+                    "execenv_launcher_phase_seconds_count{{kind=\"{kind}\",backend=\"kubernetes\",phase=\"{phase}\"}} 0"
+                );
+                assert!(text.contains(&line), "{line} missing from\n{text}");
+            }
+        }
     }
 
     #[test]
@@ -274,6 +331,12 @@ mod tests {
             BackendKind::Local,
             Duration::from_millis(40),
         );
+        m.phase(
+            LaunchKind::Run,
+            BackendKind::Kubernetes,
+            Phase::RunnerStart,
+            Duration::from_secs(2),
+        );
         m.active_changed(BackendKind::Local, 2);
         m.active_changed(BackendKind::Local, -1);
         m.request("created");
@@ -285,6 +348,8 @@ mod tests {
             "execenv_launcher_finished_seconds_count{kind=\"build\",backend=\"kubernetes\"} 1",
             "execenv_launcher_job_created_seconds_count{kind=\"run\",backend=\"local\"} 1",
             "execenv_launcher_running_seconds_count{kind=\"run\",backend=\"local\"} 1",
+            "execenv_launcher_phase_seconds_count{kind=\"run\",backend=\"kubernetes\",phase=\"runner_start\"} 1",
+            "execenv_launcher_phase_seconds_sum{kind=\"run\",backend=\"kubernetes\",phase=\"runner_start\"} 2.0",
             "execenv_launcher_active_launches{backend=\"local\"} 1",
             "execenv_launcher_launch_requests_total{outcome=\"created\"} 1",
             "execenv_launcher_launch_call_seconds_count 1",

@@ -4,6 +4,12 @@
 //! observation arriving after SUCCEEDED, FAILED or CANCELLED is ignored, so a late pod event cannot
 //! turn a cancelled launch into a failed one. The metrics of launches (outcomes, the time to Job
 //! created, to running and to finished, the active count) are recorded here, at the transitions.
+//!
+//! A phase's time is recorded when both its [`Milestones`](crate::launch::Milestones) are first
+//! known. A milestone, once on the record, is never replaced, so a pod seen again records nothing
+//! twice; a launch read back after a restart brings the milestones it already had, so only the
+//! phases that end afterwards are recorded (the launcher before the restart may have recorded the
+//! others).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -12,7 +18,7 @@ use chrono::Utc;
 use tokio::sync::broadcast;
 
 use crate::job_spec::LaunchKind;
-use crate::launch::{BackendKind, Launch, Observation, State};
+use crate::launch::{BackendKind, Launch, Observation, Phase, State};
 use crate::metrics::LauncherMetrics;
 
 /// How many changes a slow watcher may fall behind before it is resynchronised.
@@ -75,9 +81,14 @@ impl Launches {
     }
 
     /// Puts a launch recovered from the cluster or from disk, replacing what was known unless that
-    /// was already final. Returns the launch as now held.
-    pub fn recover(&self, launch: Launch) -> Launch {
+    /// was already final; the milestones already known are kept. Returns the launch as now held.
+    pub fn recover(&self, mut launch: Launch) -> Launch {
         let mut map = self.write();
+        if let Some(old) = map.get(&launch.id) {
+            let mut known = old.milestones;
+            known.merge(&launch.milestones);
+            launch.milestones = known;
+        }
         let held = match map.get(&launch.id) {
             Some(old) if old.state.is_terminal() || *old == launch => return old.clone(),
             Some(old) => {
@@ -131,6 +142,7 @@ impl Launches {
             if seen.exit_code.is_some() {
                 l.exit_code = seen.exit_code;
             }
+            l.milestones.merge(&seen.milestones);
             let now = Utc::now();
             if seen.state == State::Running && l.started.is_none() {
                 l.started = Some(now);
@@ -175,6 +187,13 @@ impl Launches {
             && let Some(took) = since_created(after.started)
         {
             m.running(after.kind, after.backend, took);
+        }
+        for phase in Phase::ALL {
+            if before.milestones.duration(phase).is_none()
+                && let Some(took) = after.milestones.duration(phase)
+            {
+                m.phase(after.kind, after.backend, phase, took);
+            }
         }
         if !before.state.is_terminal() && after.state.is_terminal() {
             m.finished(

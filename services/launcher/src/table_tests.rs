@@ -4,6 +4,7 @@ use chrono::Utc;
 use execenv_kit::metrics::Metrics;
 
 use super::*;
+use crate::launch::Milestones;
 use crate::local::fixtures::plan_with_id;
 
 /// A new PENDING local launch `id` of `kind` for content `content`.
@@ -179,6 +180,113 @@ fn metrics_count_outcomes_times_and_active_launches_at_the_transitions() {
     ] {
         assert!(text.contains(line), "{line} missing from\n{text}");
     }
+}
+
+/// A PENDING Kubernetes launch `id`.
+fn kubernetes_launch(id: &str) -> Launch {
+    let mut launch = launch(id, "c", LaunchKind::Build);
+    launch.backend = BackendKind::Kubernetes;
+    launch
+}
+
+/// The first `known` milestones of a launch (0: none … 6: all), a few seconds apart.
+fn milestones_up_to(known: usize) -> Milestones {
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    let t = |i: usize, secs: i64| (i < known).then(|| t0 + chrono::Duration::seconds(secs));
+    Milestones {
+        job_created: t(0, 0),
+        scheduled: t(1, 1),
+        init_started: t(2, 4),
+        init_finished: t(3, 6),
+        content_started: t(4, 9),
+        content_finished: t(5, 39),
+    }
+}
+
+fn phase_counts(metrics: &Metrics) -> Vec<(String, u64)> {
+    let text = metrics.encode();
+    Phase::ALL
+        .iter()
+        .map(|p| {
+            let prefix = format!(
+                "execenv_launcher_phase_seconds_count{{kind=\"build\",backend=\"kubernetes\",phase=\"{}\"}} ",
+                p.as_str()
+            );
+            let count = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .map_or(0, |n| n.parse().expect("a count"));
+            (p.as_str().to_owned(), count)
+        })
+        .collect()
+}
+
+fn counts(each: [u64; 5]) -> Vec<(String, u64)> {
+    Phase::ALL
+        .iter()
+        .zip(each)
+        .map(|(p, n)| (p.as_str().to_owned(), n))
+        .collect()
+}
+
+fn seen_with(state: State, milestones: Milestones) -> Observation {
+    Observation::new(state, "Seen", "").with_milestones(milestones)
+}
+
+#[test]
+fn each_phase_is_recorded_once_when_both_its_milestones_are_first_known() {
+    let (t, metrics) = table();
+    t.insert_new(kubernetes_launch("k")).expect("new");
+    t.observe("k", seen_with(State::Pending, milestones_up_to(3)));
+    assert_eq!(phase_counts(&metrics), counts([1, 1, 0, 0, 0]));
+    // The same pod seen again, and again with more of its life.
+    t.observe("k", seen_with(State::Pending, milestones_up_to(3)));
+    t.observe("k", seen_with(State::Running, milestones_up_to(5)));
+    t.observe("k", seen_with(State::Running, milestones_up_to(5)));
+    assert_eq!(phase_counts(&metrics), counts([1, 1, 1, 1, 0]));
+    // A later pod (other times) changes nothing already known.
+    let mut later = milestones_up_to(6);
+    later.scheduled = later.content_started;
+    let done = t
+        .observe("k", seen_with(State::Succeeded, later))
+        .expect("known");
+    assert_eq!(phase_counts(&metrics), counts([1, 1, 1, 1, 1]));
+    assert_eq!(done.milestones, milestones_up_to(6), "first seen is kept");
+    let text = metrics.encode();
+    let sum = "execenv_launcher_phase_seconds_sum{kind=\"build\",backend=\"kubernetes\",phase=\"run\"} 30.0";
+    assert!(text.contains(sum), "{sum} missing from\n{text}");
+}
+
+#[test]
+fn a_launch_read_back_after_a_restart_records_only_the_phases_ending_afterwards() {
+    let (t, metrics) = table();
+    let mut recovered = kubernetes_launch("k");
+    recovered.state = State::Running;
+    recovered.milestones = milestones_up_to(5);
+    t.recover(recovered.clone());
+    assert_eq!(
+        phase_counts(&metrics),
+        counts([0; 5]),
+        "the launcher before the restart may have recorded them"
+    );
+    // The watch's re-list brings the same launch whole again, now finished.
+    let mut again = recovered.clone();
+    again.milestones = milestones_up_to(6);
+    t.recover(again.clone());
+    t.recover(again);
+    assert_eq!(phase_counts(&metrics), counts([0, 0, 0, 0, 1]));
+}
+
+#[test]
+fn recover_keeps_the_milestones_already_known() {
+    let (t, _) = table();
+    t.insert_new(kubernetes_launch("k")).expect("new");
+    t.observe("k", seen_with(State::Running, milestones_up_to(5)));
+    let mut without_pod = kubernetes_launch("k");
+    without_pod.milestones = milestones_up_to(1);
+    assert_eq!(t.recover(without_pod).milestones, milestones_up_to(5));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use execenv_core::{Environment, Language};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::json;
 
 use super::tests::{active_job, condition, content, job, job_with, pod, running_pod, terminated};
@@ -246,6 +247,10 @@ fn the_job_we_create_recovers_into_the_launch_we_answered() {
         job_name: job_name("req-77"),
         namespace: "content".into(),
         submitted: Some(launch.created),
+        milestones: Milestones {
+            job_created: Some(launch.created),
+            ..Milestones::default()
+        },
         ..launch
     };
     assert_eq!(back, expected);

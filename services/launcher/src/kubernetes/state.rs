@@ -17,6 +17,10 @@
 //!
 //! `FailureTarget` and `SuccessCriteriaMet` are the Job controller's early verdicts: it adds them
 //! first and the final `Failed` / `Complete` once every pod has stopped.
+//!
+//! Every observation also carries the [`Milestones`] seen: the Job's `creationTimestamp`, what the
+//! newest pod shows ([`pod_milestones`]), and — when the content started but its container's end
+//! was not seen — the time of the Job's final condition as its end.
 
 use std::collections::BTreeMap;
 
@@ -24,14 +28,14 @@ use chrono::{DateTime, Utc};
 use execenv_core::{Error, Language};
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::phases::{chrono_time, content_status, pod_milestones};
 use crate::job_spec::{
     ANNOTATION_BUNDLE_ID, ANNOTATION_IMAGE, ANNOTATION_VERSION_PREFIX, CONTENT_CONTAINER_NAME,
     JobSettings, LABEL_COMPONENT, LABEL_CONTENT_GUID, LABEL_ENVIRONMENT_GUID, LABEL_LAUNCH_ID,
     LaunchKind, build_job,
 };
-use crate::launch::{BackendKind, Installation, Launch, Observation, Plan, State};
+use crate::launch::{BackendKind, Installation, Launch, Milestones, Observation, Plan, State};
 
 /// Annotation: the environment's title, to answer with after a restart.
 pub const ANNOTATION_ENVIRONMENT_TITLE: &str = "execenv.io/environment-title";
@@ -57,10 +61,25 @@ pub struct Facts<'a> {
     pub cancelled_by_us: bool,
 }
 
-/// The launch's state as the Job and its pods show it.
+/// The launch's state as the Job and its pods show it, with the milestones they show.
 pub fn observe(facts: &Facts<'_>) -> Observation {
-    let job = facts.job;
     let pod = newest(facts.pods);
+    verdict(facts, pod).with_milestones(milestones(facts.job, pod))
+}
+
+/// The milestones of the Job and of its newest pod.
+fn milestones(job: &Job, pod: Option<&Pod>) -> Milestones {
+    let mut seen = pod.map(pod_milestones).unwrap_or_default();
+    seen.job_created = job.metadata.creation_timestamp.as_ref().map(chrono_time);
+    if seen.content_started.is_some() && seen.content_finished.is_none() {
+        // The Job finished before the watch brought the pod's last status.
+        seen.content_finished = job_ended(job);
+    }
+    seen
+}
+
+fn verdict(facts: &Facts<'_>, pod: Option<&Pod>) -> Observation {
+    let job = facts.job;
     let exit = pod.and_then(content_exit);
     if condition(job, &["Complete", "SuccessCriteriaMet"]).is_some() {
         return Observation::new(
@@ -157,10 +176,9 @@ pub fn recover(job: &Job, pods: &[&Pod]) -> Option<Launch> {
         .creation_timestamp
         .as_ref()
         .map_or_else(Utc::now, chrono_time);
-    let pod = newest(pods);
     let started = match seen.state {
         State::Pending => None,
-        _ => pod.and_then(started_at),
+        _ => newest(pods).and_then(started_at),
     };
     let finished = seen.state.is_terminal().then(|| finished_at(job)).flatten();
     Some(Launch {
@@ -188,6 +206,7 @@ pub fn recover(job: &Job, pods: &[&Pod]) -> Option<Launch> {
         submitted: Some(created),
         started,
         finished,
+        milestones: seen.milestones,
     })
 }
 
@@ -295,15 +314,6 @@ fn newest<'a>(pods: &[&'a Pod]) -> Option<&'a Pod> {
     })
 }
 
-fn content_status(pod: &Pod) -> Option<&ContainerStatus> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .iter()
-        .find(|c| c.name == CONTENT_CONTAINER_NAME)
-}
-
 fn content_exit(pod: &Pod) -> Option<ContentExit> {
     let terminated = content_status(pod)?.state.as_ref()?.terminated.as_ref()?;
     Some(ContentExit {
@@ -362,23 +372,24 @@ fn pending_reason(pod: &Pod) -> (String, String) {
 }
 
 fn started_at(pod: &Pod) -> Option<DateTime<Utc>> {
-    let state = content_status(pod).and_then(|c| c.state.as_ref());
-    state
-        .and_then(|s| s.running.as_ref().and_then(|r| r.started_at.as_ref()))
-        .or_else(|| state.and_then(|s| s.terminated.as_ref()?.started_at.as_ref()))
-        .or_else(|| pod.status.as_ref()?.start_time.as_ref())
-        .map(chrono_time)
+    pod_milestones(pod)
+        .content_started
+        .or_else(|| pod.status.as_ref()?.start_time.as_ref().map(chrono_time))
 }
 
-fn finished_at(job: &Job) -> Option<DateTime<Utc>> {
+/// When the Job finished: its final condition's time, else its completion time.
+fn job_ended(job: &Job) -> Option<DateTime<Utc>> {
     condition(
         job,
         &["Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"],
     )
     .and_then(|c| c.last_transition_time.as_ref())
     .or_else(|| job.status.as_ref()?.completion_time.as_ref())
-    .or(job.metadata.deletion_timestamp.as_ref())
     .map(chrono_time)
+}
+
+fn finished_at(job: &Job) -> Option<DateTime<Utc>> {
+    job_ended(job).or_else(|| job.metadata.deletion_timestamp.as_ref().map(chrono_time))
 }
 
 fn content_image(job: &Job) -> Option<String> {
@@ -392,11 +403,6 @@ fn content_image(job: &Job) -> Option<String> {
         .find(|c| c.name == CONTENT_CONTAINER_NAME)?
         .image
         .clone()
-}
-
-fn chrono_time(t: &Time) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().unsigned_abs())
-        .unwrap_or_else(Utc::now)
 }
 
 fn qualified_name(job: &Job) -> String {

@@ -1,6 +1,7 @@
 //! Every branch of the state mapping, field by field. Jobs and pods are written as the API server
 //! returns them (JSON), so the tests read like what `kubectl get -o json` shows.
 
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
@@ -418,4 +419,63 @@ fn the_newest_pod_decides() {
     expect(&o, State::Running, "Running", None);
     let o = seen(&active_job(), &[&old, &new]);
     expect(&o, State::Running, "Running", None);
+}
+
+/// A whole pod as a v1.36 kubelet reports it (see `phases_tests`).
+fn kubelet_pod(json: &str) -> Pod {
+    serde_json::from_str(json).expect("a pod")
+}
+
+fn at(s: &str) -> Option<DateTime<Utc>> {
+    Some(s.parse().expect("time"))
+}
+
+#[test]
+fn an_observation_carries_the_jobs_creation_and_what_the_pod_shows() {
+    let pod = kubelet_pod(include_str!("fixtures/pod-running.json"));
+    let o = seen(&active_job(), &[&pod]);
+    expect(&o, State::Running, "Running", None);
+    assert_eq!(
+        o.milestones,
+        Milestones {
+            job_created: at("2026-11-28T10:00:00Z"),
+            ..pod_milestones(&pod)
+        }
+    );
+    assert_eq!(
+        o.milestones.duration(crate::launch::Phase::Scheduling),
+        Some(std::time::Duration::from_secs(1))
+    );
+}
+
+#[test]
+fn the_jobs_end_ends_the_run_only_when_the_content_containers_end_was_not_seen() {
+    let complete = job(json!([condition("Complete", "CompletionsReached", "")]));
+    let running = kubelet_pod(include_str!("fixtures/pod-running.json"));
+    let o = seen(&complete, &[&running]);
+    assert_eq!(o.milestones.content_finished, at("2026-11-28T10:05:00Z"));
+    let succeeded = kubelet_pod(include_str!("fixtures/pod-succeeded.json"));
+    let o = seen(&complete, &[&succeeded]);
+    assert_eq!(o.milestones.content_finished, at("2026-11-28T10:00:39Z"));
+    let init_failed = kubelet_pod(include_str!("fixtures/pod-init-failed.json"));
+    let failed = job(json!([condition("Failed", "BackoffLimitExceeded", "")]));
+    let o = seen(&failed, &[&init_failed]);
+    assert_eq!(
+        o.milestones.content_finished, None,
+        "the content never started"
+    );
+}
+
+#[test]
+fn a_deleted_job_gives_its_running_content_no_end() {
+    let running = kubelet_pod(include_str!("fixtures/pod-running.json"));
+    let deleting = job_with(json!({"active": 1}), Some("2026-11-28T10:03:00Z"));
+    let o = observe(&Facts {
+        job: &deleting,
+        deleted: false,
+        pods: &[&running],
+        cancelled_by_us: true,
+    });
+    expect(&o, State::Cancelled, "Cancelled", None);
+    assert_eq!(o.milestones.content_finished, None);
 }

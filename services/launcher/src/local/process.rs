@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use super::command::{self, Exit, RunnerPaths, RunnerStatus, Stop};
 use super::layout::{DataDir, LaunchFiles, after_restart, read_records};
 use super::shared::Shared;
-use crate::launch::{Observation, Plan, State};
+use crate::launch::{Milestones, Observation, Plan, State};
 use crate::table::Launches;
 
 /// Runs launch `plan` to its end. `slot` is the slot already taken, or `None` when it queued;
@@ -144,6 +144,11 @@ async fn supervise(
         tracing::warn!(launch = %id, error = %e, "cannot record the process group; a restart will not find it");
     }
     shared.launches.submitted(id, "", "");
+    // A process has one phase, `run`: from its spawn to its end.
+    let mut milestones = Milestones {
+        content_started: Some(Utc::now()),
+        ..Milestones::default()
+    };
     shared.observe(
         id,
         Observation::new(
@@ -152,12 +157,14 @@ async fn supervise(
             group.map_or_else(String::new, |g| {
                 format!("process group {}", g.as_raw_nonzero())
             }),
-        ),
+        )
+        .with_milestones(milestones),
     );
     let (status, why) = tokio::select! {
         status = child.wait() => (status, Stop::No),
         why = stopped(stop) => (terminate(&mut child, group, shared.grace).await, why),
     };
+    milestones.content_finished = Some(Utc::now());
     // Whatever the leader left behind in its group goes with it, as a pod's processes do.
     if let Some(group) = group {
         let _ = kill_process_group(group, Signal::KILL);
@@ -178,7 +185,7 @@ async fn supervise(
     };
     tracing::info!(launch = %id, state = seen.state.as_str(), reason = %seen.reason,
         exit_code = ?seen.exit_code, message = %seen.message, "launch finished");
-    seen
+    seen.with_milestones(milestones)
 }
 
 /// SIGTERM to the group, then SIGKILL once `grace` has passed; returns how the leader ended.

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use super::fixtures::{CONTENT, plan_with_id};
 use super::*;
 use crate::job_spec::LaunchKind;
+use crate::launch::Phase;
 use crate::metrics::LauncherMetrics;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -171,6 +172,11 @@ async fn a_build_runs_the_runner_with_the_images_cache_and_succeeds_with_its_out
         (State::Succeeded, "Completed", Some(0))
     );
     assert!(done.submitted.is_some() && done.started.is_some() && done.finished.is_some());
+    assert!(
+        done.milestones.duration(Phase::Run).is_some(),
+        "a process's run phase: {:?}",
+        done.milestones
+    );
     let output = bed.logs("b1", false).await;
     let cache = bed.backend.shared.dir.cache("local/host-python");
     assert!(
