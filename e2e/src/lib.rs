@@ -16,7 +16,6 @@ pub mod declarative;
 pub mod docs;
 pub mod gateway;
 pub mod http;
-pub mod kube_node;
 pub mod launcher;
 pub mod openapi;
 pub mod otelcol;
@@ -25,6 +24,7 @@ pub mod prometheus;
 pub mod python;
 pub mod services;
 pub mod stack;
+pub mod testbed;
 
 pub use binaries::{bin_dir, binary};
 pub use ctl::{CtlOutput, ctl, field};

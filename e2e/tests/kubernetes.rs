@@ -1,15 +1,16 @@
 //! The Kubernetes testbed is real: a real kube-apiserver validates, the real Job controller runs
-//! Jobs and the real garbage collector deletes their pods. Only the kubelet is a test double
-//! (`execenv_e2e::kube_node::FakeNode`). A test target of its own, built with the `kubernetes`
-//! feature, so that `make test` can leave it out when EXECENV_SKIP_KUBERNETES=1 is set.
+//! Jobs, the scheduler places their pods on the real node, whose kubelet runs them with
+//! containerd and runc in the testbed's images, and the real garbage collector deletes them. A
+//! test target of its own, built with the `kubernetes` feature, so that `make test` can leave it
+//! out when EXECENV_SKIP_KUBERNETES=1 is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use execenv_e2e::kube_node::{
-    FakeNode, Outcome, fresh_namespace, testbed_client, testbed_kubeconfig,
+use execenv_e2e::testbed::{
+    fresh_namespace, images, testbed_client, testbed_kubeconfig, testbed_with_node,
 };
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -18,9 +19,10 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::wait::{Condition, await_condition};
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(60);
+const WAIT: Duration = Duration::from_secs(90);
 
-fn job(name: &str) -> Result<Job> {
+/// A Job whose one pod runs `python3 -c SCRIPT` in the testbed's Python image.
+fn job(name: &str, script: &str) -> Result<Job> {
     Ok(serde_json::from_value(json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -29,7 +31,7 @@ fn job(name: &str) -> Result<Job> {
             "backoffLimit": 0,
             "template": {"spec": {
                 "restartPolicy": "Never",
-                "containers": [{"name": "main", "image": "ghcr.io/acme/py:3.11", "command": ["python3", "-c", "print(1)"]}],
+                "containers": [{"name": "main", "image": images::PYTHON_IMAGE, "command": [images::PYTHON, "-c", script]}],
             }},
         },
     }))?)
@@ -43,59 +45,53 @@ fn has_condition(kind: &'static str) -> impl Condition<Job> {
     }
 }
 
-/// Creates the Job, lets the fake node bind and start its pod, and ends the pod with `outcome`.
+/// Creates the Job running `script` and waits until it has the condition `condition`.
 async fn run_job(
     client: &Client,
-    node: &FakeNode,
     ns: &str,
     name: &str,
-    outcome: &Outcome,
-) -> Result<Api<Job>> {
+    script: &str,
+    condition: &'static str,
+) -> Result<Job> {
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    jobs.create(&PostParams::default(), &job(name)?).await?;
-    let pods = node
-        .bind_pods(ns, &format!("job-name={name}"), WAIT)
+    jobs.create(&PostParams::default(), &job(name, script)?)
         .await?;
-    ensure!(pods.len() == 1, "one pod for backoffLimit 0, got {pods:?}");
-    node.run(ns, &pods[0]).await?;
-    node.finish(ns, &pods[0], outcome).await?;
-    Ok(jobs)
+    let done = tokio::time::timeout(WAIT, await_condition(jobs, name, has_condition(condition)))
+        .await
+        .with_context(|| format!("the Job {name} did not become {condition} on the node"))??
+        .context("the Job exists")?;
+    Ok(done)
 }
 
 #[tokio::test]
-async fn kubernetes_job_completes_when_its_pod_succeeds() -> Result<()> {
-    let client = testbed_client().await?;
-    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
+async fn kubernetes_job_completes_when_its_pod_succeeds_on_the_node() -> Result<()> {
+    let client = testbed_with_node().await?;
     let ns = fresh_namespace(&client, "complete").await?;
-    let jobs = run_job(&client, &node, &ns, "build-ok", &Outcome::Succeeded).await?;
-    let done = tokio::time::timeout(
-        WAIT,
-        await_condition(jobs, "build-ok", has_condition("Complete")),
-    )
-    .await
-    .context("the Job controller did not mark the Job Complete")??
-    .expect("job exists");
+    let done = run_job(&client, &ns, "build-ok", "print('ok')", "Complete").await?;
     assert_eq!(done.status.and_then(|s| s.succeeded), Some(1));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod = pods
+        .list(&ListParams::default().labels("job-name=build-ok"))
+        .await?
+        .items
+        .remove(0);
+    assert_eq!(
+        pod.spec.and_then(|s| s.node_name).as_deref(),
+        Some(execenv_e2e::testbed::NODE),
+        "the scheduler placed the pod"
+    );
+    let log = pods
+        .logs(&pod.metadata.name.unwrap_or_default(), &Default::default())
+        .await?;
+    assert_eq!(log, "ok\n", "pods/log from the kubelet");
     Ok(())
 }
 
 #[tokio::test]
-async fn kubernetes_job_with_backoff_limit_zero_fails_when_its_pod_fails() -> Result<()> {
-    let client = testbed_client().await?;
-    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
+async fn kubernetes_job_with_backoff_limit_zero_fails_when_its_pod_exits_3() -> Result<()> {
+    let client = testbed_with_node().await?;
     let ns = fresh_namespace(&client, "failed").await?;
-    let outcome = Outcome::Failed {
-        exit_code: 3,
-        reason: "Error".into(),
-    };
-    let jobs = run_job(&client, &node, &ns, "build-bad", &outcome).await?;
-    let failed = tokio::time::timeout(
-        WAIT,
-        await_condition(jobs, "build-bad", has_condition("Failed")),
-    )
-    .await
-    .context("the Job controller did not mark the Job Failed")??
-    .expect("job exists");
+    let failed = run_job(&client, &ns, "build-bad", "raise SystemExit(3)", "Failed").await?;
     let condition = failed
         .status
         .and_then(|s| s.conditions)
@@ -118,37 +114,58 @@ async fn kubernetes_job_with_backoff_limit_zero_fails_when_its_pod_fails() -> Re
 }
 
 #[tokio::test]
-async fn kubernetes_foreground_delete_of_a_job_removes_its_pods() -> Result<()> {
-    let client = testbed_client().await?;
-    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
+async fn kubernetes_foreground_delete_of_a_running_job_stops_and_removes_its_pod() -> Result<()> {
+    let client = testbed_with_node().await?;
     let ns = fresh_namespace(&client, "gc").await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-    jobs.create(&PostParams::default(), &job("run-long")?)
-        .await?;
-    let pods = node.bind_pods(&ns, "job-name=run-long", WAIT).await?;
-    node.run(&ns, &pods[0]).await?;
-    jobs.delete("run-long", &DeleteParams::foreground()).await?;
-    // The garbage collector marks the pod for deletion; the (fake) kubelet confirms it; then the
-    // collector removes the Job itself.
+    jobs.create(
+        &PostParams::default(),
+        &job("run-long", "import time; time.sleep(600)")?,
+    )
+    .await?;
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let running = |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref())
+            .and_then(|s| s.phase.as_deref())
+            == Some("Running")
+    };
     let deadline = tokio::time::Instant::now() + WAIT;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    loop {
-        tick.tick().await;
-        node.confirm_deletions(&ns).await?;
-        let pods_left = pod_api
+    let pod = loop {
+        let pods = pod_api
             .list(&ListParams::default().labels("job-name=run-long"))
             .await?
-            .items
-            .len();
-        let job_left = jobs.get_opt("run-long").await?.is_some();
-        if pods_left == 0 && !job_left {
-            return Ok(());
+            .items;
+        if let Some(pod) = pods.into_iter().find(|p| running(Some(p))) {
+            break pod;
         }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("after {WAIT:?}: {pods_left} pod(s) left, job present: {job_left}");
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the Job's pod did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    jobs.delete("run-long", &DeleteParams::foreground()).await?;
+    // The garbage collector deletes the pod, the kubelet stops it, then the Job goes.
+    let uid = pod.metadata.uid.clone().context("pod uid")?;
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            pod_api,
+            &pod.metadata.name.unwrap_or_default(),
+            kube::runtime::wait::conditions::is_deleted(&uid),
+        ),
+    )
+    .await
+    .context("the pod was not stopped and removed")??;
+    tokio::time::timeout(WAIT, async {
+        while jobs.get_opt("run-long").await?.is_some() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    }
+        anyhow::Ok(())
+    })
+    .await
+    .context("the Job was not removed after its pod")??;
+    Ok(())
 }
 
 #[tokio::test]
@@ -156,7 +173,7 @@ async fn kubernetes_api_server_rejects_an_invalid_job_with_422_naming_the_field(
     let client = testbed_client().await?;
     let ns = fresh_namespace(&client, "invalid").await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-    let mut bad = job("no-image")?;
+    let mut bad = job("no-image", "print(1)")?;
     bad.spec
         .as_mut()
         .unwrap()
@@ -237,26 +254,17 @@ async fn kubernetes_helm_renders_and_dry_runs_a_chart_against_the_testbed() -> R
 
 #[tokio::test]
 async fn kubernetes_finished_job_with_ttl_zero_is_deleted_by_the_ttl_controller() -> Result<()> {
-    let client = testbed_client().await?;
-    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
+    let client = testbed_with_node().await?;
     let ns = fresh_namespace(&client, "ttl").await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-    let mut short_lived = job("build-ttl")?;
+    let mut short_lived = job("build-ttl", "print(1)")?;
     short_lived
         .spec
         .as_mut()
         .unwrap()
         .ttl_seconds_after_finished = Some(0);
-    jobs.create(&PostParams::default(), &short_lived).await?;
-    let pods = node.bind_pods(&ns, "job-name=build-ttl", WAIT).await?;
-    node.run(&ns, &pods[0]).await?;
-    node.finish(&ns, &pods[0], &Outcome::Succeeded).await?;
-    let uid = jobs
-        .get("build-ttl")
-        .await?
-        .metadata
-        .uid
-        .context("job uid")?;
+    let created = jobs.create(&PostParams::default(), &short_lived).await?;
+    let uid = created.metadata.uid.context("job uid")?;
     tokio::time::timeout(
         WAIT,
         await_condition(
@@ -271,10 +279,12 @@ async fn kubernetes_finished_job_with_ttl_zero_is_deleted_by_the_ttl_controller(
 }
 
 /// The launcher's Job (built by `execenv_launcher::job_spec`) as the real API server sees it: it
-/// is accepted, the Job controller creates its pod with the init container, the
-/// supervisor-wrapped runner and every mount, and the pod's success completes the Job.
+/// is accepted, and the Job controller creates its pod with the init container, the
+/// supervisor-wrapped runner and every mount. (Its claims do not exist in this namespace, so the
+/// pod is not scheduled; the launcher's own tests run such Jobs on the node.)
 #[tokio::test]
-async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Result<()> {
+async fn kubernetes_the_launchers_build_job_is_accepted_and_its_pod_has_the_init_container_the_wrapped_runner_and_every_mount()
+-> Result<()> {
     use execenv_launcher::KubernetesConfig;
     use execenv_launcher::job_spec::{
         ChosenInstallation, JobSettings, LaunchKind, LaunchRequest, Resources, build_job,
@@ -285,7 +295,6 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Resul
     /// (`printf %s req-42 | sha256sum`). The namespace is fresh, so the name is free.
     const NAME: &str = "execenv-fd1180d9f0c0819f";
     let client = testbed_client().await?;
-    let node = FakeNode::register(client.clone(), "execenv-node-0").await?;
     let ns = fresh_namespace(&client, "launch").await?;
     let guid = uuid::Uuid::new_v4();
     let environment: execenv_core::Environment = serde_json::from_value(json!({
@@ -344,11 +353,19 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Resul
     jobs.create(&PostParams::default(), &job)
         .await
         .context("the API server accepts the launcher's Job")?;
-    let pods = node
-        .bind_pods(&ns, &format!("job-name={NAME}"), WAIT)
-        .await?;
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let pod = pod_api.get(&pods[0]).await?;
+    let selector = ListParams::default().labels(&format!("job-name={NAME}"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let pod = loop {
+        if let Some(pod) = pod_api.list(&selector).await?.items.into_iter().next() {
+            break pod;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the Job controller made no pod"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let spec = pod.spec.clone().expect("pod spec");
     let init = spec.init_containers.clone().unwrap_or_default();
     ensure!(
@@ -392,10 +409,5 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_completes() -> Resul
             == Some("execenv-launcher"),
         "{labels:?}"
     );
-    node.run(&ns, &pods[0]).await?;
-    node.finish(&ns, &pods[0], &Outcome::Succeeded).await?;
-    tokio::time::timeout(WAIT, await_condition(jobs, NAME, has_condition("Complete")))
-        .await
-        .context("the launcher's Job did not complete")??;
     Ok(())
 }

@@ -337,7 +337,7 @@ fn kubernetes_chart_renders_the_legacy_runtime_yaml_only_without_environments() 
 #[tokio::test]
 async fn kubernetes_chart_notes_say_which_environments_file_is_used() -> Result<()> {
     let helm = Helm::find()?;
-    let kubeconfig = execenv_e2e::kube_node::testbed_kubeconfig()?;
+    let kubeconfig = execenv_e2e::testbed::testbed_kubeconfig()?;
     let notes = |name: &str| -> Result<String> {
         let run = helm
             .run(&[

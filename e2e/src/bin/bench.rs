@@ -9,7 +9,8 @@
 //!   resident memory of the registry and the selector;
 //! - the registry's resident memory (VmRSS, and the VmHWM peak) at each phase of a life with
 //!   10,000 environments on SQLite: syncs, a listing, a watch (`memory`, see [`memory`]);
-//! - launches through the real launcher on the Kubernetes testbed (`launch`, see [`launch`]).
+//! - Launch calls through the real launcher on the Kubernetes testbed (`launch`, see [`launch`]);
+//! - launches that build and run on the testbed's real node (`node`, see [`node`]).
 //!
 //! Numbers are printed, never asserted.
 
@@ -36,6 +37,8 @@ mod common;
 mod launch;
 #[path = "bench/memory.rs"]
 mod memory;
+#[path = "bench/node.rs"]
+mod node;
 
 fn spec(i: usize, title: &str) -> pb::EnvironmentSpec {
     pb::EnvironmentSpec {
@@ -311,7 +314,7 @@ async fn select_bench(dir: &Path) -> Result<()> {
 }
 
 /// What `execenv-bench --help` prints.
-const USAGE: &str = "usage: execenv-bench [sync] [latency] [select] [memory] [launch]
+const USAGE: &str = "usage: execenv-bench [sync] [latency] [select] [memory] [launch] [node]
 
 Runs the named parts of the benchmark on the release binaries (EXECENV_BIN_DIR, e.g.
 target/release), or all of them when none is named. Numbers are printed, never asserted.
@@ -324,15 +327,19 @@ target/release), or all of them when none is named. Numbers are printed, never a
            SQLite: started, apply, paged listing, the selector's watch, an unchanged apply, a
            change of 5,000 while watched, then 15 s later without requests (needs neither
            PostgreSQL nor Kubernetes)
-  launch   launches through the launcher on the Kubernetes testbed (EXECENV_TEST_KUBECONFIG;
-           without a part named, only when that is set)
+  launch   Launch calls through the launcher on the Kubernetes testbed, whose pods are kept off
+           the node (EXECENV_TEST_KUBECONFIG; without a part named, only when that is set)
+  node     launches that build and run on the testbed's node: cold and warm BUILD of 24
+           packages, request -> content started (p50/p95, split by phase) over 20 RUNs, and 50
+           concurrent RUNs (EXECENV_TEST_KUBECONFIG, as for launch)
 ";
 
 /// The parts `execenv-bench` knows.
-const PARTS: [&str; 5] = ["sync", "latency", "select", "memory", "launch"];
+const PARTS: [&str; 6] = ["sync", "latency", "select", "memory", "launch", "node"];
 
-/// `execenv-bench [sync] [latency] [select] [memory] [launch]`: the named parts, or all of them
-/// (`launch` only when EXECENV_TEST_KUBECONFIG names the Kubernetes testbed); see [`USAGE`].
+/// `execenv-bench [sync] [latency] [select] [memory] [launch] [node]`: the named parts, or all of
+/// them (`launch` and `node` only when EXECENV_TEST_KUBECONFIG names the Kubernetes testbed); see
+/// [`USAGE`].
 #[tokio::main]
 async fn main() -> Result<std::process::ExitCode> {
     let parts: Vec<String> = std::env::args().skip(1).collect();
@@ -362,14 +369,21 @@ async fn main() -> Result<std::process::ExitCode> {
         memory::memory_bench(dir.path()).await?;
     }
     let named = |p: &str| parts.iter().any(|a| a == p);
-    if named("launch")
-        || (parts.is_empty() && std::env::var_os("EXECENV_TEST_KUBECONFIG").is_some())
-    {
-        launch::launch_bench(dir.path()).await?;
-    } else if parts.is_empty() {
-        println!(
-            "launch: not measured, EXECENV_TEST_KUBECONFIG is not set (start the testbed with `e2e/infra/testbed up` and run `execenv-bench launch`)"
-        );
+    let testbed = std::env::var_os("EXECENV_TEST_KUBECONFIG").is_some();
+    for (part, what) in [("launch", "Launch calls"), ("node", "launches on the node")] {
+        if !(named(part) || (parts.is_empty() && testbed)) {
+            if parts.is_empty() {
+                println!(
+                    "{part}: {what} not measured, EXECENV_TEST_KUBECONFIG is not set (start the testbed with `e2e/infra/testbed up` and run `execenv-bench {part}`)"
+                );
+            }
+            continue;
+        }
+        if part == "launch" {
+            launch::launch_bench(dir.path()).await?;
+        } else {
+            node::node_bench(dir.path()).await?;
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

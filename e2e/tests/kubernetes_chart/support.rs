@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail, ensure};
 use execenv_e2e::binary;
 use execenv_e2e::chart::{CHART, Helm, config_map_entry, documents, mounted_file};
-use execenv_e2e::kube_node::{fresh_namespace, testbed_client, testbed_kubeconfig};
+use execenv_e2e::testbed::{fresh_namespace, testbed_client, testbed_kubeconfig};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;

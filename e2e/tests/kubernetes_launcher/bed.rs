@@ -1,28 +1,41 @@
 //! The services and the cluster one Kubernetes launcher test uses: the registry on SQLite with
-//! one environment made by `execenvctl env create`, the selector, the launcher on a fresh
-//! namespace of the testbed, and the fake node that plays the kubelet.
+//! the testbed's Python image as an environment (made by `execenvctl env create`), the selector,
+//! the launcher on a fresh namespace of the testbed, whose claims `execenv-data`,
+//! `execenv-package-cache` and `refdata` are folders of this machine, and the real node.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use execenv_e2e::kube_node::{FakeNode, fresh_namespace, testbed_client, testbed_kubeconfig};
-use execenv_e2e::launcher::{python_build_request, watch_until};
-use execenv_e2e::{RegistryProcess, ServiceProcess, eventually, field, http_get};
+use execenv_e2e::launcher::{python_manifest, watch_until};
+use execenv_e2e::testbed::{
+    HostFolder, fresh_namespace, host_claim, images, testbed_kubeconfig, testbed_with_node,
+};
+use execenv_e2e::{CtlOutput, RegistryProcess, ServiceProcess, ctl, eventually, field, http_get};
 use execenv_proto::launcher::v1 as pb;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
+use execenv_proto::selector::v1 as sel;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, ListParams};
 use tonic::transport::Channel;
 
-pub const WAIT: Duration = Duration::from_secs(60);
-pub const IMAGE: &str = "ghcr.io/acme/content-py:3.11";
-pub const TITLE: &str = "Python 3.11 on the testbed";
-pub const PYTHON: &str = "/opt/python/3.11.9/bin/python3";
-pub const SUPERVISOR: &str = "/opt/supervisor/run.sh";
+/// How long a step of a launch may take on the node.
+pub const WAIT: Duration = Duration::from_secs(120);
+pub const TITLE: &str = "Python 3.11 on the testbed's node";
 /// Where the init container puts the content runner in the content container.
 pub const RUNNER: &str = "/opt/execenv/runtime/bin/execenv-content-runner";
+/// The package-cache folder of [`images::PYTHON_IMAGE`]: its name made safe and the first 12 hex
+/// digits of its SHA-256 (`printf %s execenv.test/python:3.11 | sha256sum`).
+pub const PYTHON_CACHE: &str = "execenv.test-python-3.11-efd2dd0629ed";
+/// The same for [`images::R_IMAGE`] (`printf %s execenv.test/r:4.2 | sha256sum`).
+pub const R_CACHE: &str = "execenv.test-r-4.2-fbf874a1eae8";
+/// The user content runs as.
+pub const CONTENT_UID: &str = "1000";
+/// The file the environment's read-only claim `refdata` holds, at `/mnt/ref`.
+pub const REFERENCE: (&str, &str) = ("hello.txt", "reference data\n");
 
 /// A request id and the name of its Job: `execenv-` and the first 16 hex digits of the SHA-256
 /// of the id (`printf %s req-launch | sha256sum`).
@@ -47,57 +60,75 @@ pub type Launcher = LauncherClient<Channel>;
 
 pub struct Bed {
     pub dir: tempfile::TempDir,
-    // Kept running for the selector; dropped (killed) after it.
-    _registry: RegistryProcess,
+    pub registry: RegistryProcess,
     pub selector: ServiceProcess,
     pub launcher: ServiceProcess,
     pub kube: Client,
-    pub node: FakeNode,
     pub ns: String,
     pub environment_guid: String,
-}
-
-/// A BUILD launch whose pod runs on the fake node.
-pub struct RunningLaunch {
-    pub id: String,
-    /// The Launch call's answer.
-    pub answer: pb::Launch,
-    /// The pod's name.
-    pub pod: String,
+    /// The claim `execenv-data`: bundles and work folders.
+    pub data: HostFolder,
+    /// The claim `execenv-package-cache`.
+    pub cache: HostFolder,
+    /// The claim `refdata`, mounted read-only at `/mnt/ref` by the environment.
+    pub refdata: HostFolder,
+    launcher_env: Vec<(&'static str, String)>,
 }
 
 impl Bed {
     /// Everything up; the namespace is named `PREFIX-<8 hex digits>`.
     pub async fn new(prefix: &str) -> Result<Bed> {
-        let kube = testbed_client().await?;
-        let node = FakeNode::register(kube.clone(), "execenv-node-0").await?;
+        Bed::with(prefix, &[]).await
+    }
+
+    /// The same, with more launcher settings.
+    pub async fn with(prefix: &str, settings: &[(&'static str, String)]) -> Result<Bed> {
+        let kube = testbed_with_node().await?;
         let ns = fresh_namespace(&kube, prefix).await?;
+        let (data, cache, refdata) = (HostFolder::new()?, HostFolder::new()?, HostFolder::new()?);
+        std::fs::write(refdata.path().join(REFERENCE.0), REFERENCE.1)?;
+        // The image's cache folder exists, writable by the content's user (a claim's folders
+        // belong to whoever made them; the kubelet would make it root's).
+        cache.folder(PYTHON_CACHE)?;
+        cache.folder(R_CACHE)?;
+        for (claim, folder) in [
+            ("execenv-data", &data),
+            ("execenv-package-cache", &cache),
+            ("refdata", &refdata),
+        ] {
+            host_claim(&kube, &ns, claim, folder.path()).await?;
+        }
         let dir = tempfile::tempdir()?;
         let registry = RegistryProcess::on_sqlite(dir.path())?;
         let created = registry.create_environment(
-            IMAGE,
+            images::PYTHON_IMAGE,
             &[
                 "--title",
                 TITLE,
                 "--python",
-                &format!("3.11.9={PYTHON}"),
+                &format!("{}={}", images::PYTHON_VERSION, images::PYTHON),
                 "--supervisor",
-                SUPERVISOR,
+                images::SUPERVISOR,
                 "--mount",
                 "type=pvc,pvc_name=refdata,target=/mnt/ref,readonly",
             ],
         )?;
         let environment_guid = field(&created, "guid")?;
         let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
+        let mut launcher_env = launcher_env(&ns, &testbed_kubeconfig()?);
+        launcher_env.extend(settings.iter().cloned());
         Ok(Bed {
-            launcher: start_launcher(&selector, dir.path(), &ns)?,
+            launcher: ServiceProcess::launcher(&selector, dir.path(), &launcher_env)?,
+            launcher_env,
             dir,
-            _registry: registry,
+            registry,
             selector,
             kube,
-            node,
             ns,
             environment_guid,
+            data,
+            cache,
+            refdata,
         })
     }
 
@@ -108,11 +139,16 @@ impl Bed {
     /// Kills the launcher (SIGKILL: nothing is cleaned up) and starts a new one on the namespace.
     pub fn restart_launcher(&mut self) -> Result<()> {
         self.launcher.process.kill();
-        self.launcher = start_launcher(&self.selector, self.dir.path(), &self.ns)?;
+        self.launcher =
+            ServiceProcess::launcher(&self.selector, self.dir.path(), &self.launcher_env)?;
         Ok(())
     }
 
     pub fn jobs(&self) -> Api<Job> {
+        Api::namespaced(self.kube.clone(), &self.ns)
+    }
+
+    pub fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.kube.clone(), &self.ns)
     }
 
@@ -125,28 +161,38 @@ impl Bed {
             .items)
     }
 
-    /// Binds the launch's pod to the fake node; returns its name.
-    pub async fn bind(&self, id: &str) -> Result<String> {
-        let pods = self
-            .node
-            .bind_pods(&self.ns, &format!("execenv.io/launch-id={id}"), WAIT)
-            .await?;
-        ensure!(pods.len() == 1, "one pod for backoffLimit 0, got {pods:?}");
-        Ok(pods[0].clone())
+    /// The pods carrying launch id `id`.
+    pub async fn pods_of(&self, id: &str) -> Result<Vec<Pod>> {
+        Ok(self
+            .pods()
+            .list(&ListParams::default().labels(&format!("execenv.io/launch-id={id}")))
+            .await?
+            .items)
     }
 
-    /// Launches a BUILD of [`LAUNCH`], binds and starts its pod, and waits until the launcher
-    /// reports RUNNING.
-    pub async fn running(&self, client: &mut Launcher) -> Result<RunningLaunch> {
-        let id = LAUNCH.id.to_owned();
-        let answer = client
-            .launch(build_request(&id, &uuid::Uuid::new_v4().to_string()))
-            .await?
-            .into_inner();
-        let pod = self.bind(&id).await?;
-        self.node.run(&self.ns, &pod).await?;
-        follow(client, &id, "RUNNING", |l| state(l) == pb::State::Running).await?;
-        Ok(RunningLaunch { id, answer, pod })
+    /// Writes a Python script bundle (`app.py`, `requirements.txt`) for content `content`'s
+    /// bundle `42` on the data claim, where the launcher's Jobs find it; returns the bundle's
+    /// work folder on this machine.
+    pub fn place_bundle(&self, content: &str, requirements: &str, app: &str) -> Result<PathBuf> {
+        let top = self.data.folder(&format!("content/{content}/42"))?;
+        let bundle = self.data.folder(&format!("content/{content}/42/bundle"))?;
+        std::fs::write(
+            bundle.join("manifest.json"),
+            python_manifest(images::PYTHON_VERSION).to_string(),
+        )?;
+        std::fs::write(bundle.join("requirements.txt"), requirements)?;
+        std::fs::write(bundle.join("app.py"), app)?;
+        Ok(top.join("work"))
+    }
+
+    /// `execenvctl --launcher URL ARGS…`.
+    pub fn ctl(&self, args: &[&str]) -> Result<CtlOutput> {
+        ctl(&["--launcher", &self.launcher.url], args)
+    }
+
+    /// What `execenvctl launches logs ID` prints.
+    pub fn logs(&self, id: &str) -> Result<String> {
+        Ok(self.ctl(&["launches", "logs", id])?.ok()?.stdout)
     }
 
     /// The launcher's /metrics.
@@ -164,6 +210,23 @@ impl Bed {
         .with_context(|| format!("/metrics:\n{}", self.metrics().unwrap_or_default()))
     }
 
+    /// Waits until launch `id`'s Job and pods are gone from the cluster.
+    pub async fn gone(&self, id: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            let (jobs, pods) = (self.jobs_of(id).await?.len(), self.pods_of(id).await?.len());
+            if jobs == 0 && pods == 0 {
+                return Ok(());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "after {WAIT:?}: {jobs} Job(s) and {pods} pod(s) of launch {id} left"
+            );
+        }
+    }
+
     /// What went wrong, with the launcher's log.
     pub fn explain(&self, e: anyhow::Error) -> anyhow::Error {
         e.context(format!(
@@ -172,10 +235,6 @@ impl Bed {
             self.launcher.process.output()
         ))
     }
-}
-
-fn start_launcher(selector: &ServiceProcess, dir: &Path, ns: &str) -> Result<ServiceProcess> {
-    ServiceProcess::launcher(selector, dir, &launcher_env(ns, &testbed_kubeconfig()?))
 }
 
 /// The launcher's settings for namespace `ns` of the cluster in `kubeconfig`.
@@ -187,17 +246,40 @@ pub fn launcher_env(ns: &str, kubeconfig: &Path) -> Vec<(&'static str, String)> 
             kubeconfig.display().to_string(),
         ),
         ("EXECENV_KUBERNETES__NAMESPACE", ns.to_owned()),
-        (
-            "EXECENV_KUBERNETES__RUNTIME_IMAGE",
-            "ghcr.io/execenv/runtime:test".into(),
-        ),
+        ("EXECENV_KUBERNETES__RUNTIME_IMAGE", images::RUNTIME.into()),
+        ("EXECENV_KUBERNETES__RUN_AS_USER", CONTENT_UID.into()),
         ("RUST_LOG", "info,execenv_launcher=debug".into()),
     ]
 }
 
-/// A BUILD of `content` needing Python 3.11.9.
+/// A launch request of `kind` for content `content`'s bundle `42`, needing the Python of the
+/// testbed's image, with the variables `env`.
+pub fn request(
+    id: &str,
+    kind: pb::Kind,
+    content: &str,
+    env: BTreeMap<String, String>,
+) -> pb::LaunchRequest {
+    pb::LaunchRequest {
+        request_id: id.to_owned(),
+        kind: kind as i32,
+        content: Some(pb::Content {
+            guid: content.to_owned(),
+            bundle: "42".to_owned(),
+            requirements: Some(sel::Requirements {
+                python_version: Some(images::PYTHON_VERSION.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        env: env.into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+/// A BUILD of `content` with no extra variables.
 pub fn build_request(id: &str, content: &str) -> pb::LaunchRequest {
-    python_build_request(id, content, "42", "3.11.9")
+    request(id, pb::Kind::Build, content, BTreeMap::new())
 }
 
 /// Follows launch `id` on the launcher's Watch stream until `want` holds (within [`WAIT`]).
@@ -212,6 +294,17 @@ pub async fn follow(
         .await?
         .into_inner();
     watch_until(events, WAIT, &format!("{what} of launch {id}"), want).await
+}
+
+/// Follows launch `id` until it has finished, whatever the outcome.
+pub async fn finished(client: &mut Launcher, id: &str) -> Result<pb::Launch> {
+    follow(client, id, "the end", |l| {
+        matches!(
+            state(l),
+            pb::State::Succeeded | pb::State::Failed | pb::State::Cancelled
+        )
+    })
+    .await
 }
 
 pub fn state(l: &pb::Launch) -> pb::State {

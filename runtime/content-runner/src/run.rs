@@ -57,6 +57,7 @@ pub async fn execute(options: &RunOptions, status_file: Option<&Path>) -> i32 {
         reason,
         cache_hit: None,
         durations,
+        runner: crate::status::this_runner(),
     };
     crate::status::report(&status, status_file);
     status.exit_code

@@ -1,6 +1,6 @@
 //! The final status of a step: JSON for machines (`--status-file`) and one line for people.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,15 @@ pub struct Status {
     pub cache_hit: Option<bool>,
     /// How long it took.
     pub durations: Durations,
+    /// The runner that ran the step (its own path): in a content container, the copy the init
+    /// container put in the runtime volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<PathBuf>,
+}
+
+/// This program's path, for [`Status::runner`].
+pub fn this_runner() -> Option<PathBuf> {
+    std::env::current_exe().ok()
 }
 
 /// Durations in milliseconds.
@@ -133,6 +142,7 @@ mod tests {
                 total_ms: 3_240,
                 install_ms: Some(0),
             },
+            runner: None,
         }
     }
 
@@ -157,11 +167,16 @@ mod tests {
                 total_ms: 5,
                 install_ms: None,
             },
+            runner: Some("/opt/execenv/runtime/bin/execenv-content-runner".into()),
         };
         let json = serde_json::to_value(&run).expect("json");
         assert_eq!(json["outcome"], "refused");
         assert!(json.get("cache_hit").is_none());
         assert!(json["durations"].get("install_ms").is_none());
+        assert_eq!(
+            json["runner"],
+            "/opt/execenv/runtime/bin/execenv-content-runner"
+        );
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //! (EXECENV_TEST_KUBECONFIG). The registry (SQLite), the selector and the launcher run as
 //! processes; a few concurrent gRPC clients send launches with distinct request ids into a fresh
 //! namespace, which is deleted afterwards. Printed: launches per second, p50/p99 of the Launch
-//! call, and the launcher's own time above the Kubernetes API call (from its histograms).
+//! call, and the launcher's own time above the Kubernetes API call (from its histograms). The
+//! launcher's job base template gives the pods a node selector no node has, so this part
+//! measures the control plane alone and leaves the node idle (`node` measures the node).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use execenv_e2e::kube_node::{fresh_namespace, testbed_client, testbed_kubeconfig};
 use execenv_e2e::launcher::python_build_request;
+use execenv_e2e::testbed::{fresh_namespace, testbed_client, testbed_kubeconfig};
 use execenv_e2e::{RegistryProcess, ServiceProcess, http_get};
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
@@ -54,6 +56,11 @@ async fn measure(dir: &Path, ns: &str) -> Result<()> {
         })
         .await?;
     let selector = ServiceProcess::selector(&registry, dir, &[])?;
+    let off_the_node = dir.join("off-the-node.yaml");
+    std::fs::write(
+        &off_the_node,
+        "apiVersion: batch/v1\nkind: Job\nspec:\n  template:\n    spec:\n      nodeSelector:\n        execenv.test/no-such-node: \"true\"\n",
+    )?;
     let launcher = ServiceProcess::launcher(
         &selector,
         dir,
@@ -64,6 +71,10 @@ async fn measure(dir: &Path, ns: &str) -> Result<()> {
                 testbed_kubeconfig()?.display().to_string(),
             ),
             ("EXECENV_KUBERNETES__NAMESPACE", ns.to_owned()),
+            (
+                "EXECENV_KUBERNETES__JOB_TEMPLATE",
+                off_the_node.display().to_string(),
+            ),
             ("RUST_LOG", "warn".into()),
         ],
     )?;
@@ -124,7 +135,7 @@ async fn measure(dir: &Path, ns: &str) -> Result<()> {
 }
 
 /// Deletes the namespace and waits (bounded) until the namespace controller has removed it.
-async fn delete_namespace(namespaces: &Api<Namespace>, ns: &str) -> Result<()> {
+pub(super) async fn delete_namespace(namespaces: &Api<Namespace>, ns: &str) -> Result<()> {
     let started = Instant::now();
     namespaces
         .delete(ns, &DeleteParams::default())

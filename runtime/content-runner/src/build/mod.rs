@@ -55,6 +55,7 @@ pub async fn execute(options: &BuildOptions, status_file: Option<&Path>) -> i32 
                 total_ms,
                 install_ms: Some(millis(built.install)),
             },
+            runner: crate::status::this_runner(),
         },
         Err(err) => Status {
             step: Step::Build,
@@ -66,6 +67,7 @@ pub async fn execute(options: &BuildOptions, status_file: Option<&Path>) -> i32 
                 total_ms,
                 install_ms: None,
             },
+            runner: crate::status::this_runner(),
         },
     };
     crate::status::report(&status, status_file);

@@ -7,7 +7,7 @@
 //! | what the cluster shows | state | reason |
 //! |---|---|---|
 //! | Job condition `Complete` (or `SuccessCriteriaMet`) True | SUCCEEDED, exit 0 | `Completed` |
-//! | Job condition `Failed` (or `FailureTarget`) True | FAILED, the content container's exit code | the condition's (`BackoffLimitExceeded`, `DeadlineExceeded`) |
+//! | Job condition `Failed` (or `FailureTarget`) True | FAILED, the content container's exit code | `OOMKilled` when the content container was killed for memory, else the condition's (`BackoffLimitExceeded`, `DeadlineExceeded`) |
 //! | Job deleted, or being deleted, by our Cancel | CANCELLED | `Cancelled` |
 //! | Job deleted, or being deleted, by anyone else | FAILED | `JobDeleted` |
 //! | no pod yet | PENDING | `JobCreated` |
@@ -90,7 +90,13 @@ fn verdict(facts: &Facts<'_>, pod: Option<&Pod>) -> Observation {
         .with_exit_code(Some(0));
     }
     if let Some(failed) = condition(job, &["Failed", "FailureTarget"]) {
-        let reason = failed.reason.clone().unwrap_or_else(|| "Failed".to_owned());
+        // A content container killed for memory says more than the Job's backoff limit.
+        let reason = match &exit {
+            Some(ContentExit {
+                reason: Some(why), ..
+            }) if why == OOM_KILLED => OOM_KILLED.to_owned(),
+            _ => failed.reason.clone().unwrap_or_else(|| "Failed".to_owned()),
+        };
         let mut parts: Vec<String> = failed.message.iter().cloned().collect();
         if let Some(exit) = &exit {
             parts.push(exit.describe());
@@ -277,6 +283,9 @@ fn installations(annotations: &BTreeMap<String, String>) -> Vec<Installation> {
 }
 
 /// The content container's end: its exit code and the kubelet's reason.
+/// The kubelet's reason for a container the kernel killed at its memory limit.
+const OOM_KILLED: &str = "OOMKilled";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ContentExit {
     code: i32,

@@ -194,7 +194,7 @@ fn a_failed_job_reports_its_reason_and_the_content_containers_exit() {
 
 #[test]
 fn failure_target_already_counts_as_failed() {
-    let pod = failed_pod(137, "OOMKilled");
+    let pod = failed_pod(1, "Error");
     let o = seen(
         &job(json!([condition(
             "FailureTarget",
@@ -203,10 +203,25 @@ fn failure_target_already_counts_as_failed() {
         )])),
         &[&pod],
     );
-    expect(&o, State::Failed, "BackoffLimitExceeded", Some(137));
+    expect(&o, State::Failed, "BackoffLimitExceeded", Some(1));
+    assert_eq!(o.message, "limit; the content container exited 1 (Error)");
+}
+
+#[test]
+fn a_content_container_killed_for_memory_fails_the_launch_as_oom_killed() {
+    let pod = failed_pod(137, "OOMKilled");
+    let o = seen(
+        &job(json!([condition(
+            "Failed",
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit"
+        )])),
+        &[&pod],
+    );
+    expect(&o, State::Failed, "OOMKilled", Some(137));
     assert_eq!(
         o.message,
-        "limit; the content container exited 137 (OOMKilled)"
+        "Job has reached the specified backoff limit; the content container exited 137 (OOMKilled)"
     );
 }
 
