@@ -4,8 +4,13 @@
 #
 # SERVICE is one of environment-registry, config-sync, selector, launcher, gateway; the image runs
 # the binary execenv-$SERVICE as the non-root user 65532 (the uid the Helm chart's securityContext
-# expects). The runtime-components image the launcher injects into content Jobs is built from
-# runtime/Dockerfile.
+# expects) and exposes the ports the service listens on by default: the image is the stage named
+# SERVICE at the end of this file, whose EXPOSE line is the service's row in the one table of
+# ports (e2e/infra/images reads it from here to build the same images without Docker, and
+# e2e/tests/images.rs checks them against the services' documented defaults). The
+# runtime-components image the launcher injects into content Jobs is built from runtime/Dockerfile.
+
+ARG SERVICE
 
 FROM rust:1.95-bookworm AS builder
 ARG SERVICE
@@ -15,7 +20,26 @@ COPY . .
 RUN cargo build --release --locked -p "execenv-$SERVICE" --bin "execenv-$SERVICE" \
  && install -D -m 0755 "target/release/execenv-$SERVICE" /out/usr/local/bin/execenv-service
 
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM gcr.io/distroless/cc-debian12:nonroot AS service
 COPY --from=builder /out/ /
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/execenv-service"]
+
+# The ports of each service: its API (gRPC; the gateway's REST API), then its admin server
+# (/metrics, /healthz, /readyz). Keep them equal to the defaults in docs/configuration.md.
+FROM service AS environment-registry
+EXPOSE 50051 9451
+
+FROM service AS config-sync
+EXPOSE 50052 9452
+
+FROM service AS selector
+EXPOSE 50053 9453
+
+FROM service AS launcher
+EXPOSE 50054 9454
+
+FROM service AS gateway
+EXPOSE 3939 9455
+
+FROM ${SERVICE}
