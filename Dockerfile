@@ -4,17 +4,19 @@
 #
 # SERVICE is one of environment-registry, config-sync, selector, launcher, gateway; the image runs
 # the binary execenv-$SERVICE as the non-root user 65532 (the uid the Helm chart's securityContext
-# expects) and exposes the ports the service listens on by default: the image is the stage named
-# SERVICE at the end of this file, whose EXPOSE line is the service's row in the one table of
-# ports (e2e/infra/images reads it from here to build the same images without Docker, and
-# e2e/tests/images.rs checks them against the services' documented defaults). The
+# expects) and exposes the ports the service listens on by default. It is the stage
+# execenv-$SERVICE at the end of this file, whose EXPOSE line is the service's row in the one
+# table of ports: e2e/infra/images reads it from here to build the same images without Docker,
+# and e2e/tests/images.rs checks both against the services' documented defaults. The
 # runtime-components image the launcher injects into content Jobs is built from runtime/Dockerfile.
 
-ARG SERVICE
+# Without --build-arg SERVICE, the build stops in the builder, which names the services.
+ARG SERVICE=none
 
 FROM rust:1.95-bookworm AS builder
 ARG SERVICE
-RUN test -n "$SERVICE" || { echo "set --build-arg SERVICE=<environment-registry|config-sync|selector|launcher|gateway>" >&2; exit 1; }
+RUN case "$SERVICE" in environment-registry|config-sync|selector|launcher|gateway) ;; \
+      *) echo "set --build-arg SERVICE=<environment-registry|config-sync|selector|launcher|gateway>, not '$SERVICE'" >&2; exit 1 ;; esac
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p "execenv-$SERVICE" --bin "execenv-$SERVICE" \
@@ -27,19 +29,22 @@ ENTRYPOINT ["/usr/local/bin/execenv-service"]
 
 # The ports of each service: its API (gRPC; the gateway's REST API), then its admin server
 # (/metrics, /healthz, /readyz). Keep them equal to the defaults in docs/configuration.md.
-FROM service AS environment-registry
+FROM service AS execenv-environment-registry
 EXPOSE 50051 9451
 
-FROM service AS config-sync
+FROM service AS execenv-config-sync
 EXPOSE 50052 9452
 
-FROM service AS selector
+FROM service AS execenv-selector
 EXPOSE 50053 9453
 
-FROM service AS launcher
+FROM service AS execenv-launcher
 EXPOSE 50054 9454
 
-FROM service AS gateway
+FROM service AS execenv-gateway
 EXPOSE 3939 9455
 
-FROM ${SERVICE}
+# SERVICE left at its default: the builder's check above fails.
+FROM builder AS execenv-none
+
+FROM execenv-${SERVICE}

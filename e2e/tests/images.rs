@@ -266,10 +266,10 @@ fn images_dockerfile_exposes_each_services_default_ports() -> Result<()> {
     let stages = dockerfile("Dockerfile")?;
     let documented = documented_ports()?;
     for service in SERVICES {
-        let stage = stage(&stages, service, "Dockerfile")?;
+        let stage = stage(&stages, &format!("execenv-{service}"), "Dockerfile")?;
         ensure!(
             stage.from == "service",
-            "Dockerfile: the {service} stage is FROM {}, not FROM service",
+            "Dockerfile: the stage execenv-{service} is FROM {}, not FROM service",
             stage.from
         );
         let expected = documented.get(service).with_context(|| {
@@ -288,8 +288,8 @@ fn images_dockerfile_exposes_each_services_default_ports() -> Result<()> {
     // The image `docker build --build-arg SERVICE=…` makes is that service's stage.
     let last = stages.last().context("Dockerfile has no stage")?;
     ensure!(
-        last.from == "${SERVICE}" && last.name.is_none(),
-        "Dockerfile's last stage is FROM {}, not FROM ${{SERVICE}}",
+        last.from == "execenv-${SERVICE}" && last.name.is_none(),
+        "Dockerfile's last stage is FROM {}, not FROM execenv-${{SERVICE}}",
         last.from
     );
     Ok(())
@@ -326,10 +326,11 @@ fn images_service_images_agree_with_the_dockerfile() -> Result<()> {
             .keys()
             .cloned()
             .collect();
-        let expected: BTreeSet<String> = exposed(stage(&stages, service, "Dockerfile")?)?
-            .iter()
-            .map(|p| format!("{p}/tcp"))
-            .collect();
+        let expected: BTreeSet<String> =
+            exposed(stage(&stages, &format!("execenv-{service}"), "Dockerfile")?)?
+                .iter()
+                .map(|p| format!("{p}/tcp"))
+                .collect();
         ensure!(
             ports == expected,
             "{service}: the image exposes {ports:?}, the Dockerfile {expected:?}"
