@@ -51,7 +51,7 @@ bench: ## measure sync, selection and launch throughput and latency on the relea
 	@set -euo pipefail; \
 	if [ -z "$${EXECENV_TEST_DATABASE_URL:-}" ]; then url=$$(e2e/infra/postgres start); started=1; \
 	else url=$$EXECENV_TEST_DATABASE_URL; started=0; fi; \
-	if [ -z "$${EXECENV_TEST_KUBECONFIG:-}" ]; then kube=$$(e2e/infra/testbed up); ks=1; \
+	if [ -z "$${EXECENV_TEST_KUBECONFIG:-}" ]; then kube=$$(EXECENV_TESTBED_IMAGES="pause runtime python r" e2e/infra/testbed up); ks=1; \
 	else kube=$$EXECENV_TEST_KUBECONFIG; ks=0; fi; \
 	status=0; EXECENV_TEST_DATABASE_URL=$$url EXECENV_TEST_KUBECONFIG=$$kube EXECENV_BIN_DIR=target/release target/release/execenv-bench || status=$$?; \
 	if [ $$ks = 1 ]; then e2e/infra/testbed down; fi; \

@@ -238,8 +238,13 @@ impl KubernetesBackend {
         }
     }
 
-    /// The content container's log of the launch's newest pod, chunk by chunk.
+    /// The content container's log of the launch's newest pod, chunk by chunk. Following, it
+    /// first waits until the content container has started (or the pod has ended), so that
+    /// `logs --follow` right after Launch prints the content's output from its first line.
     pub async fn logs(&self, launch: &Launch, follow: bool) -> Result<LogStream, Error> {
+        if follow {
+            self.wait_for_content(&launch.id).await;
+        }
         let pods = lock(&self.cluster).pods_of(&launch.id);
         let newest = pods.iter().max_by_key(|p| {
             (
@@ -293,6 +298,35 @@ impl KubernetesBackend {
         Ok(chunks.boxed())
     }
 
+    /// Waits until the newest pod of launch `id` (as the watch last saw it) has started its
+    /// content container or has ended, or the launch's Job is gone (or, just after Launch, has
+    /// not reached the watch within [`JOB_SEEN_WITHIN`]). Polls the watch's cache, which costs no
+    /// API call; a caller that goes away drops the wait.
+    async fn wait_for_content(&self, id: &str) {
+        let started = Instant::now();
+        let mut seen = false;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            let cluster = lock(&self.cluster);
+            if cluster.has_job(id) {
+                seen = true;
+            } else if seen || started.elapsed() > JOB_SEEN_WITHIN {
+                return;
+            }
+            let pods = cluster.pods_of(id);
+            let newest = pods.iter().max_by_key(|p| {
+                (
+                    p.metadata.creation_timestamp.clone(),
+                    p.metadata.name.clone(),
+                )
+            });
+            if newest.is_some_and(content_started_or_pod_ended) {
+                return;
+            }
+        }
+    }
+
     /// An API error as the caller should see it.
     fn api_error(&self, e: kube::Error, action: &str) -> Error {
         let namespace = &self.settings.config.namespace;
@@ -321,4 +355,21 @@ impl KubernetesBackend {
             )),
         }
     }
+}
+
+/// How long `logs --follow` waits for a launch's Job to reach the watch before it reads the log
+/// of whatever is there (and says there is no pod yet).
+const JOB_SEEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the pod's content container has started (running or ended), or the pod itself has
+/// ended: then its log can be read.
+fn content_started_or_pod_ended(pod: &Pod) -> bool {
+    let ended = matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    );
+    let started = phases::content_status(pod)
+        .and_then(|c| c.state.as_ref())
+        .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
+    ended || started
 }

@@ -49,6 +49,11 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// Whether the launch's Job is known (listed or watched, and not deleted).
+    pub fn has_job(&self, id: &str) -> bool {
+        self.jobs.contains_key(id)
+    }
+
     /// Remembers that the launcher deletes this launch's Job on a Cancel call.
     pub fn mark_cancelled(&mut self, id: &str) {
         self.cancelled.insert(id.to_owned());
