@@ -310,27 +310,8 @@ async fn node_logs_follow_prints_the_contents_lines_while_it_runs() -> Result<()
 
 async fn follow_logs(built: &mut Built) -> Result<()> {
     let id = built.run(LAUNCH.id, "ticks", None).await?;
-    let mut child = Command::new(binary("execenvctl")?)
-        .args([
-            "--launcher",
-            &built.bed.launcher.url,
-            "launches",
-            "logs",
-            "--follow",
-            &id,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let (lines, seen) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().context("stdout")?;
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let mut printed = Vec::new();
-    let first = wait_line(&seen, &mut printed, "tick 1")?;
+    let mut logs = FollowedLogs::start(&built.bed, &id)?;
+    let first = logs.wait_for("tick 1")?;
     // The content is still running: it waits for the file the test writes now.
     let now = built
         .client
@@ -342,9 +323,9 @@ async fn follow_logs(built: &mut Built) -> Result<()> {
         "'tick 1' arrived while the content ran: {now:?} ({first})"
     );
     std::fs::write(built.work.with_file_name("go"), "")?;
-    wait_line(&seen, &mut printed, "tick 2")?;
-    let status = child.wait()?;
-    reader.join().expect("reader");
+    logs.wait_for("tick 2")?;
+    let printed = logs.printed.clone();
+    let status = logs.end()?;
     ensure!(
         status.success(),
         "execenvctl launches logs --follow: {status:?}; {printed:?}"
@@ -354,20 +335,68 @@ async fn follow_logs(built: &mut Built) -> Result<()> {
     Ok(())
 }
 
-/// Reads lines until one contains `want`.
-fn wait_line(
-    seen: &std::sync::mpsc::Receiver<String>,
-    printed: &mut Vec<String>,
-    want: &str,
-) -> Result<String> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match seen.recv_timeout(left) {
-            Ok(line) if line.contains(want) => return Ok(line),
-            Ok(line) => printed.push(line),
-            Err(_) => bail!("{want:?} not printed within {WAIT:?}; printed: {printed:?}"),
+/// `execenvctl launches logs --follow ID`, running, and the lines it printed.
+struct FollowedLogs {
+    child: std::process::Child,
+    seen: std::sync::mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    /// The lines read so far that no `wait_for` asked for.
+    printed: Vec<String>,
+}
+
+impl FollowedLogs {
+    fn start(bed: &Bed, id: &str) -> Result<FollowedLogs> {
+        let mut child = Command::new(binary("execenvctl")?)
+            .args([
+                "--launcher",
+                &bed.launcher.url,
+                "launches",
+                "logs",
+                "--follow",
+                id,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let (lines, seen) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().context("stdout")?;
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        Ok(FollowedLogs {
+            child,
+            seen,
+            reader,
+            printed: Vec::new(),
+        })
+    }
+
+    /// Reads lines until one contains `want` (within [`WAIT`]); returns it.
+    fn wait_for(&mut self, want: &str) -> Result<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.seen.recv_timeout(left) {
+                Ok(line) if line.contains(want) => return Ok(line),
+                Ok(line) => self.printed.push(line),
+                Err(_) => bail!(
+                    "{want:?} not printed within {WAIT:?}; printed: {:?}",
+                    self.printed
+                ),
+            }
         }
+    }
+
+    /// Waits until the command has ended by itself; its exit status.
+    fn end(self) -> Result<std::process::ExitStatus> {
+        let FollowedLogs {
+            mut child, reader, ..
+        } = self;
+        let status = child.wait()?;
+        reader.join().expect("the reader thread");
+        Ok(status)
     }
 }
 
@@ -407,36 +436,16 @@ async fn node_cancel_of_running_content_runs_its_sigterm_handler_then_job_and_po
 
 async fn cancel(built: &mut Built) -> Result<()> {
     let id = built.run(LAUNCH.id, "term", None).await?;
-    let mut child = Command::new(binary("execenvctl")?)
-        .args([
-            "--launcher",
-            &built.bed.launcher.url,
-            "launches",
-            "logs",
-            "--follow",
-            &id,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let (lines, seen) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().context("stdout")?;
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let mut printed = Vec::new();
-    wait_line(&seen, &mut printed, "waiting for SIGTERM")?;
+    let mut logs = FollowedLogs::start(&built.bed, &id)?;
+    logs.wait_for("waiting for SIGTERM")?;
     let cancelled = built
         .bed
         .ctl(&["-o", "json", "launches", "cancel", &id])?
         .ok()?
         .json()?;
     ensure!(cancelled["state"] == "cancelled", "{cancelled}");
-    wait_line(&seen, &mut printed, "SIGTERM received, cleaning up")?;
-    let _ = child.wait()?;
-    reader.join().expect("reader");
+    logs.wait_for("SIGTERM received, cleaning up")?;
+    logs.end()?;
     built.bed.gone(&id).await?;
     let got = built
         .client

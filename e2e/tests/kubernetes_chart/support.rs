@@ -330,7 +330,8 @@ pub struct Installed {
 }
 
 impl Installed {
-    /// `helm install execenv charts/execenv` with `values`, without --wait (the testbed runs no kubelet).
+    /// `helm install execenv charts/execenv` with `values`, without --wait (the
+    /// chart's images are not on the testbed's node, so its pods never become ready).
     pub async fn install(helm: &Helm, prefix: &str, values: &[&Path]) -> Result<Installed> {
         let client = testbed_client().await?;
         let namespace = fresh_namespace(&client, prefix).await?;
