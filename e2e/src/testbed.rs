@@ -290,8 +290,9 @@ impl WheelIndex {
         ])
     }
 
-    /// Adds pure-Python wheels `name==version` to the index; each has a module of the name
-    /// (dashes as underscores) whose `VALUE` is `"<name> <version>"`.
+    /// Adds pure-Python wheels `name==version` to the index (a version ending in `:sdist` makes
+    /// a source distribution pip builds); each has a module of the name (dashes as underscores)
+    /// whose `VALUE` is `"<name> <version>"`.
     pub fn write_wheels(&self, packages: &[(&str, &str)]) -> Result<()> {
         let simple = self.folder.folder("simple")?;
         let mut args = vec![simple.display().to_string()];

@@ -329,7 +329,7 @@ target/release), or all of them when none is named. Numbers are printed, never a
            PostgreSQL nor Kubernetes)
   launch   Launch calls through the launcher on the Kubernetes testbed, whose pods are kept off
            the node (EXECENV_TEST_KUBECONFIG; without a part named, only when that is set)
-  node     launches that build and run on the testbed's node: cold and warm BUILD of 24
+  node     launches that build and run on the testbed's node: cold and warm BUILD of 24 sdist
            packages, request -> content started (p50/p95, split by phase) over 20 RUNs, and 50
            concurrent RUNs (EXECENV_TEST_KUBECONFIG, as for launch)
 ";

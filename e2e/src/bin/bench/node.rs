@@ -2,8 +2,9 @@
 //! containerd, runc, the images of `e2e/infra/images`), through the real launcher.
 //!
 //! - cold and warm BUILD of a bundle with [`PACKAGES`] packages from a package index served by a
-//!   pod of the namespace: the first downloads everything, the second (another bundle, the same
-//!   image, so the same package cache) takes it from pip's cache;
+//!   pod of the namespace, as source distributions pip must build (many real packages come so):
+//!   the first downloads and builds everything, the second (another bundle, the same image, so
+//!   the same package cache) takes the built wheels from pip's cache;
 //! - [`SEQUENTIAL`] RUN launches one after the other: request → content started, p50 and p95,
 //!   split into ours (the Launch call: selection and Job creation), scheduling, sandbox (pod
 //!   scheduled → init container started), init (the runtime copied) and runner start (init done →
@@ -35,7 +36,7 @@ use tonic::transport::Channel;
 
 use super::launch::delete_namespace;
 
-/// Packages of the BUILD bundle.
+/// Packages of the BUILD bundle (source distributions).
 const PACKAGES: usize = 24;
 /// RUN launches timed one by one.
 const SEQUENTIAL: usize = 20;
@@ -75,7 +76,7 @@ async fn stage(kube: &kube::Client, dir: &Path, ns: &str) -> Result<Stage> {
     host_claim(kube, ns, "execenv-package-cache", cache.path()).await?;
     let index = WheelIndex::start(kube, ns).await?;
     let names: Vec<(String, &str)> = (1..=PACKAGES)
-        .map(|i| (format!("bench-package-{i:02}"), "1.0"))
+        .map(|i| (format!("bench-package-{i:02}"), "1.0:sdist"))
         .collect();
     let packages: Vec<(&str, &str)> = names.iter().map(|(n, v)| (n.as_str(), *v)).collect();
     index.write_wheels(&packages)?;
