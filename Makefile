@@ -33,8 +33,8 @@ postgres-down: ## stop it and remove its data
 testbed-build: ## build (or reuse from ~/.cache/execenv) the Kubernetes testbed binaries
 	@e2e/infra/testbed build
 
-testbed-up: ## start the Kubernetes testbed; prints its kubeconfig
-	@e2e/infra/testbed up
+testbed-up: ## start the Kubernetes testbed and its node (images hold the debug build; EXECENV_IMAGES_PROFILE=release for release); prints its kubeconfig
+	@EXECENV_IMAGES_PROFILE=$${EXECENV_IMAGES_PROFILE:-debug} e2e/infra/testbed up
 
 testbed-down: ## stop the Kubernetes testbed and remove its state
 	@e2e/infra/testbed down
