@@ -347,3 +347,53 @@ pub async fn delete_volumes(client: &Client, ns: &str) -> Result<()> {
         .with_context(|| format!("cannot delete the volumes of namespace {ns}"))?;
     Ok(())
 }
+
+/// Watches the pods of `ns` matching the label selector `labels` until one satisfies `want`
+/// (within [`WAIT`]); returns it. `what` names the wait in the error.
+pub async fn watch_for_pod(
+    client: &Client,
+    ns: &str,
+    labels: &str,
+    what: &str,
+    want: impl Fn(&Pod) -> bool,
+) -> Result<Pod> {
+    use futures::StreamExt;
+    use kube::runtime::watcher;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let config = watcher::Config::default().labels(labels);
+    let mut events = watcher::watcher(pods, config).boxed();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(event) = events.next().await {
+            if let watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) = event?
+                && want(&pod)
+            {
+                return Ok(pod);
+            }
+        }
+        bail!("the watch of pods {labels} in {ns} ended")
+    })
+    .await;
+    match found {
+        Ok(pod) => pod,
+        Err(_) => bail!("{what}: no pod {labels} in {ns} within {WAIT:?}"),
+    }
+}
+
+/// The uid content runs as in the testbed's pods (the images' root is refused by the restricted
+/// security context the launcher sets).
+pub const CONTENT_UID: &str = "1000";
+
+/// The launcher's settings for Jobs in namespace `ns` of the cluster in `kubeconfig`, run on the
+/// node with the testbed's runtime image as [`CONTENT_UID`].
+pub fn launcher_env(ns: &str, kubeconfig: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("EXECENV_LAUNCHER__BACKEND", "kubernetes".into()),
+        (
+            "EXECENV_KUBERNETES__KUBECONFIG",
+            kubeconfig.display().to_string(),
+        ),
+        ("EXECENV_KUBERNETES__NAMESPACE", ns.to_owned()),
+        ("EXECENV_KUBERNETES__RUNTIME_IMAGE", images::RUNTIME.into()),
+        ("EXECENV_KUBERNETES__RUN_AS_USER", CONTENT_UID.into()),
+    ]
+}

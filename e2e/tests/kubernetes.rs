@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use execenv_e2e::testbed::{
-    fresh_namespace, images, testbed_client, testbed_kubeconfig, testbed_with_node,
+    fresh_namespace, images, testbed_client, testbed_kubeconfig, testbed_with_node, watch_for_pod,
 };
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -118,32 +118,24 @@ async fn kubernetes_foreground_delete_of_a_running_job_stops_and_removes_its_pod
     let client = testbed_with_node().await?;
     let ns = fresh_namespace(&client, "gc").await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-    jobs.create(
-        &PostParams::default(),
-        &job("run-long", "import time; time.sleep(600)")?,
+    let job_uid = jobs
+        .create(
+            &PostParams::default(),
+            &job("run-long", "import time; time.sleep(600)")?,
+        )
+        .await?
+        .metadata
+        .uid
+        .context("job uid")?;
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod = watch_for_pod(
+        &client,
+        &ns,
+        "job-name=run-long",
+        "the Job's pod running",
+        |p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"),
     )
     .await?;
-    let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let running = |p: Option<&Pod>| {
-        p.and_then(|p| p.status.as_ref())
-            .and_then(|s| s.phase.as_deref())
-            == Some("Running")
-    };
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let pod = loop {
-        let pods = pod_api
-            .list(&ListParams::default().labels("job-name=run-long"))
-            .await?
-            .items;
-        if let Some(pod) = pods.into_iter().find(|p| running(Some(p))) {
-            break pod;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the Job's pod did not run"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
     jobs.delete("run-long", &DeleteParams::foreground()).await?;
     // The garbage collector deletes the pod, the kubelet stops it, then the Job goes.
     let uid = pod.metadata.uid.clone().context("pod uid")?;
@@ -157,12 +149,14 @@ async fn kubernetes_foreground_delete_of_a_running_job_stops_and_removes_its_pod
     )
     .await
     .context("the pod was not stopped and removed")??;
-    tokio::time::timeout(WAIT, async {
-        while jobs.get_opt("run-long").await?.is_some() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        anyhow::Ok(())
-    })
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            jobs,
+            "run-long",
+            kube::runtime::wait::conditions::is_deleted(&job_uid),
+        ),
+    )
     .await
     .context("the Job was not removed after its pod")??;
     Ok(())
@@ -353,19 +347,14 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_its_pod_has_the_init
     jobs.create(&PostParams::default(), &job)
         .await
         .context("the API server accepts the launcher's Job")?;
-    let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let selector = ListParams::default().labels(&format!("job-name={NAME}"));
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let pod = loop {
-        if let Some(pod) = pod_api.list(&selector).await?.items.into_iter().next() {
-            break pod;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the Job controller made no pod"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let pod = watch_for_pod(
+        &client,
+        &ns,
+        &format!("job-name={NAME}"),
+        "the Job controller's pod",
+        |_| true,
+    )
+    .await?;
     let spec = pod.spec.clone().expect("pod spec");
     let init = spec.init_containers.clone().unwrap_or_default();
     ensure!(

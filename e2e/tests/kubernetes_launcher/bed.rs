@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use execenv_e2e::launcher::{python_manifest, watch_until};
 use execenv_e2e::testbed::{
-    HostFolder, fresh_namespace, host_claim, images, testbed_kubeconfig, testbed_with_node,
+    self, HostFolder, fresh_namespace, host_claim, images, testbed_kubeconfig, testbed_with_node,
 };
 use execenv_e2e::{CtlOutput, RegistryProcess, ServiceProcess, ctl, eventually, field, http_get};
 use execenv_proto::launcher::v1 as pb;
@@ -32,8 +32,6 @@ pub const RUNNER: &str = "/opt/execenv/runtime/bin/execenv-content-runner";
 pub const PYTHON_CACHE: &str = "execenv.test-python-3.11-efd2dd0629ed";
 /// The same for [`images::R_IMAGE`] (`printf %s execenv.test/r:4.2 | sha256sum`).
 pub const R_CACHE: &str = "execenv.test-r-4.2-fbf874a1eae8";
-/// The user content runs as.
-pub const CONTENT_UID: &str = "1000";
 /// The file the environment's read-only claim `refdata` holds, at `/mnt/ref`.
 pub const REFERENCE: (&str, &str) = ("hello.txt", "reference data\n");
 
@@ -237,19 +235,11 @@ impl Bed {
     }
 }
 
-/// The launcher's settings for namespace `ns` of the cluster in `kubeconfig`.
+/// The launcher's settings for namespace `ns` of the cluster in `kubeconfig`, with its debug log.
 pub fn launcher_env(ns: &str, kubeconfig: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("EXECENV_LAUNCHER__BACKEND", "kubernetes".into()),
-        (
-            "EXECENV_KUBERNETES__KUBECONFIG",
-            kubeconfig.display().to_string(),
-        ),
-        ("EXECENV_KUBERNETES__NAMESPACE", ns.to_owned()),
-        ("EXECENV_KUBERNETES__RUNTIME_IMAGE", images::RUNTIME.into()),
-        ("EXECENV_KUBERNETES__RUN_AS_USER", CONTENT_UID.into()),
-        ("RUST_LOG", "info,execenv_launcher=debug".into()),
-    ]
+    let mut env = testbed::launcher_env(ns, kubeconfig);
+    env.push(("RUST_LOG", "info,execenv_launcher=debug".into()));
+    env
 }
 
 /// A launch request of `kind` for content `content`'s bundle `42`, needing the Python of the

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use execenv_e2e::launcher::python_build_request;
-use execenv_e2e::testbed::{fresh_namespace, testbed_client, testbed_kubeconfig};
+use execenv_e2e::testbed::{fresh_namespace, launcher_env, testbed_client, testbed_kubeconfig};
 use execenv_e2e::{RegistryProcess, ServiceProcess, http_get};
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
@@ -61,23 +61,13 @@ async fn measure(dir: &Path, ns: &str) -> Result<()> {
         &off_the_node,
         "apiVersion: batch/v1\nkind: Job\nspec:\n  template:\n    spec:\n      nodeSelector:\n        execenv.test/no-such-node: \"true\"\n",
     )?;
-    let launcher = ServiceProcess::launcher(
-        &selector,
-        dir,
-        &[
-            ("EXECENV_LAUNCHER__BACKEND", "kubernetes".into()),
-            (
-                "EXECENV_KUBERNETES__KUBECONFIG",
-                testbed_kubeconfig()?.display().to_string(),
-            ),
-            ("EXECENV_KUBERNETES__NAMESPACE", ns.to_owned()),
-            (
-                "EXECENV_KUBERNETES__JOB_TEMPLATE",
-                off_the_node.display().to_string(),
-            ),
-            ("RUST_LOG", "warn".into()),
-        ],
-    )?;
+    let mut env = launcher_env(ns, &testbed_kubeconfig()?);
+    env.push((
+        "EXECENV_KUBERNETES__JOB_TEMPLATE",
+        off_the_node.display().to_string(),
+    ));
+    env.push(("RUST_LOG", "warn".into()));
+    let launcher = ServiceProcess::launcher(&selector, dir, &env)?;
     let channel = tonic::transport::Channel::from_shared(launcher.url.clone())?
         .connect()
         .await?;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use execenv_e2e::launcher::{python_manifest, watch_until};
 use execenv_e2e::testbed::{
-    HostFolder, WheelIndex, delete_volumes, fresh_namespace, host_claim, images,
+    HostFolder, WheelIndex, delete_volumes, fresh_namespace, host_claim, images, launcher_env,
     testbed_kubeconfig, testbed_with_node,
 };
 use execenv_e2e::{RegistryProcess, ServiceProcess};
@@ -94,21 +94,9 @@ async fn stage(kube: &kube::Client, dir: &Path, ns: &str) -> Result<Stage> {
         ],
     )?;
     let selector = ServiceProcess::selector(&registry, dir, &[])?;
-    let launcher = ServiceProcess::launcher(
-        &selector,
-        dir,
-        &[
-            ("EXECENV_LAUNCHER__BACKEND", "kubernetes".into()),
-            (
-                "EXECENV_KUBERNETES__KUBECONFIG",
-                testbed_kubeconfig()?.display().to_string(),
-            ),
-            ("EXECENV_KUBERNETES__NAMESPACE", ns.to_owned()),
-            ("EXECENV_KUBERNETES__RUNTIME_IMAGE", images::RUNTIME.into()),
-            ("EXECENV_KUBERNETES__RUN_AS_USER", "1000".into()),
-            ("RUST_LOG", "warn".into()),
-        ],
-    )?;
+    let mut env = launcher_env(ns, &testbed_kubeconfig()?);
+    env.push(("RUST_LOG", "warn".into()));
+    let launcher = ServiceProcess::launcher(&selector, dir, &env)?;
     let client = LauncherClient::connect(launcher.url.clone()).await?;
     Ok(Stage {
         data,
