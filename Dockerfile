@@ -4,7 +4,9 @@
 #
 # SERVICE is one of environment-registry, config-sync, selector, launcher, gateway; the image runs
 # the binary execenv-$SERVICE as the non-root user 65532 (the uid the Helm chart's securityContext
-# expects) and exposes the ports the service listens on by default. It is the stage
+# expects) and exposes the ports the service listens on by default. Every image also holds
+# execenvctl, e.g. for the first administrator's key:
+#   kubectl exec deploy/execenv-environment-registry -- execenvctl users create admin --role administrator It is the stage
 # execenv-$SERVICE at the end of this file, whose EXPOSE line is the service's row in the one
 # table of ports: e2e/infra/images reads it from here to build the same images without Docker,
 # and e2e/tests/images.rs checks both against the services' documented defaults. The
@@ -19,8 +21,9 @@ RUN case "$SERVICE" in environment-registry|config-sync|selector|launcher|gatewa
       *) echo "set --build-arg SERVICE=<environment-registry|config-sync|selector|launcher|gateway>, not '$SERVICE'" >&2; exit 1 ;; esac
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p "execenv-$SERVICE" --bin "execenv-$SERVICE" \
- && install -D -m 0755 "target/release/execenv-$SERVICE" /out/usr/local/bin/execenv-service
+RUN cargo build --release --locked -p "execenv-$SERVICE" --bin "execenv-$SERVICE" -p execenvctl \
+ && install -D -m 0755 "target/release/execenv-$SERVICE" /out/usr/local/bin/execenv-service \
+ && install -D -m 0755 target/release/execenvctl /out/usr/local/bin/execenvctl
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS service
 COPY --from=builder /out/ /
