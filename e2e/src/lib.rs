@@ -22,6 +22,7 @@ pub mod otelcol;
 pub mod process;
 pub mod prometheus;
 pub mod python;
+pub mod release;
 pub mod services;
 pub mod stack;
 pub mod testbed;

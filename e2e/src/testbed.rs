@@ -160,9 +160,10 @@ fn open_to_all(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot open {} to every user", path.display()))
 }
 
-/// Creates the claim `claim` in `ns` on the folder `path` of this machine (a hostPath
-/// PersistentVolume bound to that claim alone) and waits until it is Bound.
-pub async fn host_claim(client: &Client, ns: &str, claim: &str, path: &Path) -> Result<()> {
+/// Creates a hostPath PersistentVolume on the folder `path` of this machine, reserved for the
+/// claim `claim` of `ns` (its `claimRef`), which someone else creates — `helm install`, say; the
+/// PV binder binds them when it appears. Returns the volume's name; [`delete_volumes`] removes it.
+pub async fn host_volume(client: &Client, ns: &str, claim: &str, path: &Path) -> Result<String> {
     let volume = format!("{ns}-{claim}");
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
     volumes
@@ -172,7 +173,7 @@ pub async fn host_claim(client: &Client, ns: &str, claim: &str, path: &Path) -> 
                 "metadata": {"name": volume, "labels": {"execenv.test/namespace": ns}},
                 "spec": {
                     "capacity": {"storage": "1Gi"},
-                    "accessModes": ["ReadWriteMany"],
+                    "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
                     "persistentVolumeReclaimPolicy": "Retain",
                     "storageClassName": "",
                     "hostPath": {"path": path.display().to_string(), "type": "Directory"},
@@ -182,6 +183,13 @@ pub async fn host_claim(client: &Client, ns: &str, claim: &str, path: &Path) -> 
         )
         .await
         .with_context(|| format!("cannot create the volume {volume}"))?;
+    Ok(volume)
+}
+
+/// Creates the claim `claim` in `ns` on the folder `path` of this machine (a hostPath
+/// PersistentVolume bound to that claim alone) and waits until it is Bound.
+pub async fn host_claim(client: &Client, ns: &str, claim: &str, path: &Path) -> Result<()> {
+    let volume = host_volume(client, ns, claim, path).await?;
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
     claims
         .create(

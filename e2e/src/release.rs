@@ -1,0 +1,362 @@
+//! The Helm chart installed for real on the testbed's node: `helm install` of charts/execenv into
+//! a fresh namespace with the images `e2e/infra/images` loaded into the node, hostPath
+//! PersistentVolumes waiting for the chart's claims, the gateway reached from this machine through
+//! its NodePort (the way a user outside the cluster reaches it), and `kubectl exec` into a pod.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::Client;
+use kube::api::{Api, ListParams};
+use serde_json::{Value, json};
+
+use crate::chart::{CHART, Helm, repo, testbed_bin};
+use crate::testbed::{
+    HostFolder, NODE, delete_volumes, fresh_namespace, host_volume, testbed_kubeconfig,
+    testbed_with_node,
+};
+
+/// The release name every test installs under.
+pub const RELEASE: &str = "execenv";
+
+/// The claims the chart's defaults use, each given a hostPath volume before the install: the
+/// registry's SQLite claim, the data claim (bundles, work folders) and the package cache.
+pub const CLAIMS: [&str; 3] = [
+    "execenv-environment-registry-data",
+    "execenv-data",
+    "execenv-package-cache",
+];
+
+/// How long the chart's Deployments may take to become Available.
+pub const READY_WITHIN: Duration = Duration::from_secs(180);
+
+/// The values that make the chart run on the testbed: the images the node holds (never pulled),
+/// content run as the services' own user (it writes work folders next to the bundles the gateway
+/// wrote), the gateway on a NodePort.
+pub fn testbed_values() -> Value {
+    json!({
+        "global": {"image": {"registry": "execenv.test", "tag": "dev", "pullPolicy": "Never"}},
+        "launcher": {"kubernetes": {
+            "runtimeImage": {"repository": "runtime"},
+            "runAsUser": 65532, "runAsGroup": 65532,
+        }},
+    })
+}
+
+/// `base` with `over` merged in: objects key by key, anything else replaced.
+pub fn merged(mut base: Value, over: &Value) -> Value {
+    merge_into(&mut base, over);
+    base
+}
+
+fn merge_into(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge_into(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// A release of the chart running on the node; uninstalled (and its namespace and volumes
+/// deleted) by [`NodeRelease::uninstall`], or on drop when a test failed.
+pub struct NodeRelease {
+    /// A client of the testbed.
+    pub client: Client,
+    /// The release's namespace, which is also the content namespace.
+    pub namespace: String,
+    /// The testbed's kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// The gateway's `host:port` from this machine: the node's address and the NodePort.
+    pub gateway: String,
+    /// The host folders behind [`CLAIMS`], in that order.
+    pub folders: Vec<HostFolder>,
+    /// How long `helm install` took until every Deployment was Available.
+    pub install_to_ready: Duration,
+    helm: Helm,
+    cleaned: bool,
+}
+
+impl NodeRelease {
+    /// Creates a namespace `PREFIX-…`, a hostPath volume for each of [`CLAIMS`], installs the
+    /// chart with [`testbed_values`] and `values` merged over them, and waits until every
+    /// Deployment is Available; fails with the pods' states when one is not.
+    pub async fn install(prefix: &str, values: &Value) -> Result<NodeRelease> {
+        let client = testbed_with_node().await?;
+        let namespace = fresh_namespace(&client, prefix).await?;
+        let mut folders = Vec::new();
+        for claim in CLAIMS {
+            let folder = HostFolder::new()?;
+            host_volume(&client, &namespace, claim, folder.path()).await?;
+            folders.push(folder);
+        }
+        let mut release = NodeRelease {
+            client,
+            namespace,
+            kubeconfig: testbed_kubeconfig()?,
+            gateway: String::new(),
+            folders,
+            install_to_ready: Duration::ZERO,
+            helm: Helm::find()?,
+            cleaned: false,
+        };
+        let started = Instant::now();
+        release.helm_release("install", values)?;
+        release.wait_available().await?;
+        release.install_to_ready = started.elapsed();
+        // TEMPORARY until the chart's gateway.service.type lands.
+        {
+            let services: Api<Service> =
+                Api::namespaced(release.client.clone(), &release.namespace);
+            services
+                .patch(
+                    "execenv-gateway",
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(json!({"spec": {"type": "NodePort"}})),
+                )
+                .await?;
+        }
+        release.gateway = release.node_port("execenv-gateway").await?;
+        // kube-proxy programs the NodePort on its own schedule: wait until the gateway answers.
+        let gateway = release.gateway.clone();
+        crate::eventually(
+            Duration::from_secs(30),
+            "the gateway answering through its NodePort",
+            || crate::http_get(&gateway, "/__api__/server_settings").is_ok_and(|(s, _)| s == 200),
+        )?;
+        Ok(release)
+    }
+
+    /// The data folder (the host folder behind the claim `execenv-data`).
+    pub fn data_folder(&self) -> &Path {
+        self.folders[1].path()
+    }
+
+    /// `helm upgrade` with [`testbed_values`] and `values` merged over them (`--reuse-values`
+    /// is not used: what is not given goes back to the chart's defaults, as with `-f`).
+    pub fn upgrade(&self, values: &Value) -> Result<()> {
+        self.helm_release("upgrade", values)
+    }
+
+    fn helm_release(&self, verb: &str, values: &Value) -> Result<()> {
+        let file = tempfile::Builder::new().suffix(".yaml").tempfile()?;
+        std::fs::write(
+            file.path(),
+            serde_json::to_vec_pretty(&merged(testbed_values(), values))?,
+        )?;
+        let chart = repo().join(CHART);
+        let kubeconfig = self.kubeconfig.display().to_string();
+        let run = self.helm.run(&[
+            verb,
+            RELEASE,
+            &chart.display().to_string(),
+            "-n",
+            &self.namespace,
+            "--kubeconfig",
+            &kubeconfig,
+            "-f",
+            &file.path().display().to_string(),
+        ])?;
+        ensure!(run.ok, "helm {verb}: {}\n{}", run.stderr, run.stdout);
+        Ok(())
+    }
+
+    /// Waits until every Deployment of the namespace has all its replicas updated and Available
+    /// (a rolling restart included); fails with the pods' states after [`READY_WITHIN`].
+    pub async fn wait_available(&self) -> Result<()> {
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let deadline = Instant::now() + READY_WITHIN;
+        let mut params = ListParams::default();
+        loop {
+            let list = deployments.list(&params).await?;
+            let waiting: Vec<String> = list
+                .items
+                .iter()
+                .filter(|d| !rolled_out(d))
+                .filter_map(|d| d.metadata.name.clone())
+                .collect();
+            if !list.items.is_empty() && waiting.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "not Available within {READY_WITHIN:?}: {waiting:?}; pods:\n{}",
+                    self.pod_states().await?
+                );
+            }
+            // Wait for the next change of any Deployment rather than poll.
+            let version = list.metadata.resource_version.clone().unwrap_or_default();
+            params = ListParams::default();
+            let watch = kube::api::WatchParams::default().timeout(10);
+            use futures::StreamExt;
+            let mut events = deployments.watch(&watch, &version).await?.boxed();
+            let _ = tokio::time::timeout(Duration::from_secs(10), events.next()).await;
+        }
+    }
+
+    /// One line per pod of the namespace: its phase and each container's state.
+    pub async fn pod_states(&self) -> Result<String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut lines = Vec::new();
+        for pod in pods.list(&ListParams::default()).await? {
+            let status = pod.status.unwrap_or_default();
+            let containers: Vec<String> = status
+                .container_statuses
+                .unwrap_or_default()
+                .iter()
+                .map(|c| format!("{} ready={} {:?}", c.name, c.ready, c.state))
+                .collect();
+            lines.push(format!(
+                "{} {:?} {containers:?}",
+                pod.metadata.name.unwrap_or_default(),
+                status.phase
+            ));
+        }
+        Ok(lines.join("\n"))
+    }
+
+    /// The names and uids of the namespace's pods, sorted.
+    pub async fn pods(&self) -> Result<Vec<(String, String)>> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut all: Vec<(String, String)> = pods
+            .list(&ListParams::default())
+            .await?
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| {
+                (
+                    p.metadata.name.unwrap_or_default(),
+                    p.metadata.uid.unwrap_or_default(),
+                )
+            })
+            .collect();
+        all.sort();
+        Ok(all)
+    }
+
+    /// `NODE-ADDRESS:NODE-PORT` of the Service `name`'s first port.
+    pub async fn node_port(&self, name: &str) -> Result<String> {
+        let services: Api<Service> = Api::namespaced(self.client.clone(), &self.namespace);
+        let service = services.get(name).await?;
+        let port = service
+            .spec
+            .and_then(|s| s.ports)
+            .and_then(|p| p.into_iter().find_map(|p| p.node_port))
+            .with_context(|| format!("the Service {name} has no NodePort"))?;
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let address = nodes
+            .get(NODE)
+            .await?
+            .status
+            .and_then(|s| s.addresses)
+            .and_then(|a| a.into_iter().find(|a| a.type_ == "InternalIP"))
+            .context("the node has no InternalIP")?
+            .address;
+        Ok(format!("{address}:{port}"))
+    }
+
+    /// `kubectl exec deploy/DEPLOYMENT -- ARGS…` in the namespace: its standard output; fails with
+    /// its standard error.
+    pub fn exec(&self, deployment: &str, args: &[&str]) -> Result<String> {
+        let out = Command::new(testbed_bin()?.join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args([
+                "-n",
+                &self.namespace,
+                "exec",
+                &format!("deploy/{deployment}"),
+                "--",
+            ])
+            .args(args)
+            .output()
+            .context("cannot run kubectl")?;
+        ensure!(
+            out.status.success(),
+            "kubectl exec deploy/{deployment} -- {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// `helm uninstall`, then deletes the namespace and the volumes.
+    pub async fn uninstall(mut self) -> Result<()> {
+        self.cleaned = true;
+        self.helm_uninstall()?;
+        self.delete_namespace().await
+    }
+
+    /// `helm uninstall` alone (the namespace and the claims stay).
+    pub fn helm_uninstall(&self) -> Result<()> {
+        let kubeconfig = self.kubeconfig.display().to_string();
+        let run = self.helm.run(&[
+            "uninstall",
+            RELEASE,
+            "-n",
+            &self.namespace,
+            "--kubeconfig",
+            &kubeconfig,
+            "--wait",
+        ])?;
+        ensure!(run.ok, "helm uninstall: {}", run.stderr);
+        Ok(())
+    }
+
+    async fn delete_namespace(&self) -> Result<()> {
+        use k8s_openapi::api::core::v1::Namespace;
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let uid = namespaces.get(&self.namespace).await?.metadata.uid;
+        namespaces
+            .delete(&self.namespace, &Default::default())
+            .await?;
+        kube::runtime::wait::await_condition(
+            namespaces,
+            &self.namespace,
+            kube::runtime::wait::conditions::is_deleted(&uid.unwrap_or_default()),
+        )
+        .await?;
+        delete_volumes(&self.client, &self.namespace).await
+    }
+}
+
+fn rolled_out(d: &Deployment) -> bool {
+    let (Some(spec), Some(status)) = (&d.spec, &d.status) else {
+        return false;
+    };
+    let wanted = spec.replicas.unwrap_or(1);
+    d.metadata.generation == status.observed_generation
+        && status.updated_replicas.unwrap_or(0) == wanted
+        && status.available_replicas.unwrap_or(0) == wanted
+        && status.replicas.unwrap_or(0) == wanted
+}
+
+impl Drop for NodeRelease {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        let _ = self.helm_uninstall();
+        let namespace = self.namespace.clone();
+        // A runtime of its own: the test's runtime may be unwinding.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let client = crate::testbed::testbed_client().await?;
+                use k8s_openapi::api::core::v1::Namespace;
+                let namespaces: Api<Namespace> = Api::all(client.clone());
+                let _ = namespaces.delete(&namespace, &Default::default()).await;
+                delete_volumes(&client, &namespace).await
+            })
+        })
+        .join();
+    }
+}
