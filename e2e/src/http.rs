@@ -40,7 +40,8 @@ impl HttpResponse {
     }
 }
 
-/// A plain HTTP/1.1 request on loopback with extra `headers` and an optional JSON `body`.
+/// A plain HTTP/1.1 request on loopback with extra `headers` and an optional JSON `body`; the
+/// answer must come within 10 s.
 pub fn http_request(
     addr: &str,
     method: &str,
@@ -48,8 +49,20 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: Option<&serde_json::Value>,
 ) -> Result<HttpResponse> {
+    http_request_within(Duration::from_secs(10), addr, method, path, headers, body)
+}
+
+/// [`http_request`] whose answer may take up to `timeout` (a followed log, say).
+pub fn http_request_within(
+    timeout: Duration,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> Result<HttpResponse> {
     let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_read_timeout(Some(timeout))?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));

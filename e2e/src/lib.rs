@@ -32,6 +32,6 @@ pub use ctl::{CtlOutput, ctl, field};
 pub use database::{
     Backend, fresh_postgres_database, postgres_server_url, sqlite_url, with_database,
 };
-pub use http::{HttpResponse, http_get, http_request};
+pub use http::{HttpResponse, http_get, http_request, http_request_within};
 pub use process::{Process, eventually, free_port};
 pub use services::{RegistryProcess, ServiceProcess};

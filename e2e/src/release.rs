@@ -167,58 +167,49 @@ impl NodeRelease {
         Ok(())
     }
 
-    /// Waits until every Deployment of the namespace has all its replicas updated and Available
-    /// (a rolling restart included); fails with the pods' states after [`READY_WITHIN`].
+    /// Waits until every Deployment is rolled out (see [`Rollout::wait_available`]).
     pub async fn wait_available(&self) -> Result<()> {
-        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
-        let deadline = Instant::now() + READY_WITHIN;
-        let mut params = ListParams::default();
-        loop {
-            let list = deployments.list(&params).await?;
-            let waiting: Vec<String> = list
-                .items
-                .iter()
-                .filter(|d| !rolled_out(d))
-                .filter_map(|d| d.metadata.name.clone())
-                .collect();
-            if !list.items.is_empty() && waiting.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "not Available within {READY_WITHIN:?}: {waiting:?}; pods:\n{}",
-                    self.pod_states().await?
-                );
-            }
-            // Wait for the next change of any Deployment rather than poll.
-            let version = list.metadata.resource_version.clone().unwrap_or_default();
-            params = ListParams::default();
-            let watch = kube::api::WatchParams::default().timeout(10);
-            use futures::StreamExt;
-            let mut events = deployments.watch(&watch, &version).await?.boxed();
-            let _ = tokio::time::timeout(Duration::from_secs(10), events.next()).await;
+        self.waiter().wait_available().await
+    }
+
+    /// A handle that waits for the namespace's Deployments, to move into a task.
+    pub fn waiter(&self) -> Rollout {
+        Rollout {
+            client: self.client.clone(),
+            namespace: self.namespace.clone(),
         }
     }
 
-    /// One line per pod of the namespace: its phase and each container's state.
-    pub async fn pod_states(&self) -> Result<String> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let mut lines = Vec::new();
-        for pod in pods.list(&ListParams::default()).await? {
-            let status = pod.status.unwrap_or_default();
-            let containers: Vec<String> = status
-                .container_statuses
-                .unwrap_or_default()
-                .iter()
-                .map(|c| format!("{} ready={} {:?}", c.name, c.ready, c.state))
-                .collect();
-            lines.push(format!(
-                "{} {:?} {containers:?}",
-                pod.metadata.name.unwrap_or_default(),
-                status.phase
-            ));
+    /// Every object left in the namespace, as `Kind/name`, sorted, leaving out what the cluster
+    /// itself keeps in every namespace (the default ServiceAccount, the root CA ConfigMap) and
+    /// events; waits (bounded) until objects being garbage-collected are gone.
+    pub async fn leftovers(&self) -> Result<Vec<String>> {
+        let discovery = kube::discovery::Discovery::new(self.client.clone())
+            .run()
+            .await?;
+        let mut left = Vec::new();
+        for group in discovery.groups() {
+            for (resource, capabilities) in group.recommended_resources() {
+                if capabilities.scope != kube::discovery::Scope::Namespaced
+                    || !capabilities.supports_operation(kube::discovery::verbs::LIST)
+                    || resource.kind == "Event"
+                {
+                    continue;
+                }
+                let api: Api<kube::api::DynamicObject> =
+                    Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+                for object in api.list(&ListParams::default()).await? {
+                    let name = object.metadata.name.unwrap_or_default();
+                    let cluster_own = (resource.kind == "ServiceAccount" && name == "default")
+                        || (resource.kind == "ConfigMap" && name == "kube-root-ca.crt");
+                    if !cluster_own {
+                        left.push(format!("{}/{name}", resource.kind));
+                    }
+                }
+            }
         }
-        Ok(lines.join("\n"))
+        left.sort();
+        Ok(left)
     }
 
     /// The names and uids of the namespace's pods, sorted.
@@ -324,6 +315,69 @@ impl NodeRelease {
         .await?;
         delete_volumes(&self.client, &self.namespace).await
     }
+}
+
+/// The Deployments of a namespace, waited for.
+pub struct Rollout {
+    client: Client,
+    namespace: String,
+}
+
+impl Rollout {
+    /// Waits until every Deployment of the namespace has all its replicas updated and Available
+    /// (a rolling restart included); fails with the pods' states after [`READY_WITHIN`].
+    pub async fn wait_available(&self) -> Result<()> {
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let deadline = Instant::now() + READY_WITHIN;
+        let mut params = ListParams::default();
+        loop {
+            let list = deployments.list(&params).await?;
+            let waiting: Vec<String> = list
+                .items
+                .iter()
+                .filter(|d| !rolled_out(d))
+                .filter_map(|d| d.metadata.name.clone())
+                .collect();
+            if !list.items.is_empty() && waiting.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "not Available within {READY_WITHIN:?}: {waiting:?}; pods:\n{}",
+                    self.pod_states().await?
+                );
+            }
+            // Wait for the next change of any Deployment rather than poll.
+            let version = list.metadata.resource_version.clone().unwrap_or_default();
+            params = ListParams::default();
+            let watch = kube::api::WatchParams::default().timeout(10);
+            use futures::StreamExt;
+            let mut events = deployments.watch(&watch, &version).await?.boxed();
+            let _ = tokio::time::timeout(Duration::from_secs(10), events.next()).await;
+        }
+    }
+
+    /// One line per pod of the namespace: its phase and each container's state.
+    pub async fn pod_states(&self) -> Result<String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut lines = Vec::new();
+        for pod in pods.list(&ListParams::default()).await? {
+            let status = pod.status.unwrap_or_default();
+            let containers: Vec<String> = status
+                .container_statuses
+                .unwrap_or_default()
+                .iter()
+                .map(|c| format!("{} ready={} {:?}", c.name, c.ready, c.state))
+                .collect();
+            lines.push(format!(
+                "{} {:?} {containers:?}",
+                pod.metadata.name.unwrap_or_default(),
+                status.phase
+            ));
+        }
+        Ok(lines.join("\n"))
+    }
+
 }
 
 fn rolled_out(d: &Deployment) -> bool {

@@ -6,10 +6,10 @@
 //! changing a setting (a rolling restart, no failed launch) and `helm uninstall` (only the claims
 //! stay). Each step's time is printed.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use execenv_e2e::http_request;
+use execenv_e2e::{http_request, http_request_within};
 use execenv_e2e::release::NodeRelease;
 use execenv_e2e::testbed::images;
 use serde_json::{Value, json};
@@ -22,6 +22,36 @@ fn python_environment() -> Value {
         "supervisor": images::SUPERVISOR,
         "python": {"installations": [{"version": images::PYTHON_VERSION, "path": images::PYTHON}]},
     })
+}
+
+/// The environment the first upgrade adds: the testbed's R image.
+fn r_environment() -> Value {
+    json!({
+        "name": images::R_IMAGE,
+        "title": "R 4.2 (testbed)",
+        "r": {"installations": [{"version": images::R_VERSION, "path": images::R}]},
+    })
+}
+
+/// Puts the example bundle (`examples/bundles/hello-python`) where the launcher reads it;
+/// its bundle id.
+fn publish(release: &NodeRelease, content: &str) -> Result<String> {
+    let bundle = "1";
+    let target = release
+        .data_folder()
+        .join(format!("content/{content}/{bundle}/bundle"));
+    std::fs::create_dir_all(&target)?;
+    let example = execenv_e2e::chart::repo().join("examples/bundles/hello-python");
+    for entry in std::fs::read_dir(&example)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), target.join(entry.file_name()))?;
+    }
+    let mut dir = target.as_path();
+    while dir != release.data_folder() {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+        dir = dir.parent().context("outside the data folder")?;
+    }
+    Ok(bundle.to_owned())
 }
 
 /// Prints one step's time, for the test's log.
@@ -51,6 +81,39 @@ impl Gateway<'_> {
             answer.json()?
         };
         Ok((answer.status, json))
+    }
+
+    /// Starts a launch of `kind` (build or run) of the bundle; its id.
+    fn launch(&self, kind: &str, content: &str, bundle: &str, command: &[&str]) -> Result<String> {
+        let manifest: Value = serde_json::from_str(&std::fs::read_to_string(
+            execenv_e2e::chart::repo().join("examples/bundles/hello-python/manifest.json"),
+        )?)?;
+        let started = self.ok(
+            "POST",
+            "/__api__/execenv/v1/launches",
+            Some(&json!({
+                "kind": kind,
+                "content": {"guid": content, "bundle": bundle, "manifest": manifest},
+                "command": command,
+            })),
+        )?;
+        Ok(started["id"].as_str().context("no id")?.to_owned())
+    }
+
+    /// Follows launch `id`'s output until it ends; the launch then, and the output.
+    fn finish(&self, id: &str) -> Result<(Value, String)> {
+        let auth = format!("Key {}", self.key);
+        let logs = http_request_within(
+            Duration::from_secs(180),
+            self.address,
+            "GET",
+            &format!("/__api__/execenv/v1/launches/{id}/logs?follow=true"),
+            &[("Authorization", &auth)],
+            None,
+        )?;
+        ensure!(logs.status == 200, "logs of {id}: {} {}", logs.status, logs.body);
+        let state = self.ok("GET", &format!("/__api__/execenv/v1/launches/{id}"), None)?;
+        Ok((state, logs.body))
     }
 
     fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
@@ -118,5 +181,132 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         .collect();
     ensure!(names == [images::PYTHON_IMAGE], "{listed}");
 
+    // Publish the example bundle, build it, run it, read its output through the gateway.
+    let content = uuid::Uuid::new_v4().to_string();
+    let started = Instant::now();
+    let bundle = publish(&release, &content)?;
+    step("upload of the example bundle", started);
+    let started = Instant::now();
+    let build = gateway.launch("build", &content, &bundle, &[])?;
+    let (state, _) = gateway.finish(&build)?;
+    ensure!(state["state"] == "succeeded", "the build: {state}");
+    step("BUILD, request to succeeded", started);
+    let started = Instant::now();
+    let run = gateway.launch("run", &content, &bundle, &[])?;
+    let (state, output) = gateway.finish(&run)?;
+    ensure!(state["state"] == "succeeded", "the run: {state}\n{output}");
+    step("RUN, request to succeeded", started);
+    for line in [
+        format!("hello from CPython {}", images::PYTHON_VERSION),
+        images::SUPERVISOR_MARKER.to_owned(),
+    ] {
+        ensure!(output.contains(&line), "no {line:?} in the run's output:\n{output}");
+    }
+    let listed = gateway.ok(
+        "GET",
+        &format!("/__api__/execenv/v1/launches?content_guid={content}"),
+        None,
+    )?;
+    let mut ids: Vec<&str> = listed["launches"]
+        .as_array()
+        .context("no launches")?
+        .iter()
+        .filter_map(|l| l["id"].as_str())
+        .collect();
+    ids.sort_unstable();
+    let mut expected = vec![build.as_str(), run.as_str()];
+    expected.sort_unstable();
+    ensure!(ids == expected, "{listed}");
+
+    // helm upgrade adding an environment: the selector offers it, no pod restarts.
+    let pods = release.pods().await?;
+    let started = Instant::now();
+    release.upgrade(&json!({"executionEnvironments": [python_environment(), r_environment()]}))?;
+    let r_request = json!({"requirements": {"r_version": images::R_VERSION}});
+    let mut last = Value::Null;
+    execenv_e2e::eventually(
+        Duration::from_secs(180),
+        "the selector offering the environment the upgrade added",
+        || match gateway.call("POST", "/__api__/execenv/v1/select", Some(&r_request)) {
+            Ok((status, answer)) => {
+                last = answer;
+                status == 200
+            }
+            Err(e) => {
+                last = Value::String(e.to_string());
+                false
+            }
+        },
+    )
+    .with_context(|| format!("last answer: {last}"))?;
+    step("helm upgrade adding an environment to the selector's answer", started);
+    ensure!(
+        last["environment"]["name"] == images::R_IMAGE,
+        "the selector chose {last}"
+    );
+    ensure!(
+        release.pods().await? == pods,
+        "pods restarted after an upgrade that only changed the environments"
+    );
+
+    // helm upgrade changing a setting of every service: a rolling restart, and launches requested
+    // before and during it all succeed.
+    let long = gateway.launch(
+        "run",
+        &content,
+        &bundle,
+        &["python", "-c", "import time; time.sleep(15); print('outlived the rollout')"],
+    )?;
+    let started = Instant::now();
+    release.upgrade(&json!({
+        "executionEnvironments": [python_environment(), r_environment()],
+        "global": {"telemetry": {"logLevel": "debug"}},
+    }))?;
+    let rollout = tokio::spawn({
+        let release_wait = release.waiter();
+        async move { release_wait.wait_available().await }
+    });
+    let mut during = Vec::new();
+    while !rollout.is_finished() {
+        let id = gateway.launch("run", &content, &bundle, &[])?;
+        gateway.finish(&id)?;
+        during.push(id);
+    }
+    rollout.await??;
+    step("helm upgrade changing a setting to every Deployment rolled out", started);
+    let after = release.pods().await?;
+    for (name, _) in &pods {
+        ensure!(
+            !after.iter().any(|(n, _)| n == name),
+            "the pod {name} was not replaced by the rolling restart"
+        );
+    }
+    for id in during.iter().chain([&long]) {
+        let (state, output) = gateway.finish(id)?;
+        ensure!(state["state"] == "succeeded", "launch {id}: {state}\n{output}");
+    }
+    eprintln!("first hour: {} launches during the rollout, all succeeded", during.len());
+
+    // helm uninstall: nothing of the release is left but the claims.
+    let started = Instant::now();
+    release.helm_uninstall()?;
+    step("helm uninstall", started);
+    let claims_only = [
+        "PersistentVolumeClaim/execenv-data",
+        "PersistentVolumeClaim/execenv-environment-registry-data",
+        "PersistentVolumeClaim/execenv-package-cache",
+    ];
+    // The pods, ReplicaSets and EndpointSlices go after their owners, collected by the cluster.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let left = release.leftovers().await?;
+        if left == claims_only {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "left after helm uninstall: {left:?}");
+        // Polling interval of a bounded wait for the garbage collector, not a synchronisation point.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    step("helm uninstall to only the claims left", started);
     release.uninstall().await
 }

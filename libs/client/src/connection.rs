@@ -108,6 +108,14 @@ impl Target {
     /// error the service answered with — named after the service when it says it is unavailable
     /// itself (`the selector at URL is unavailable: no catalogue yet`).
     pub fn error(&self, status: &tonic::Status) -> Error {
+        if is_client_timeout(status) {
+            return Error::unavailable(format!(
+                "{} at {} did not answer within this client's request timeout; it is reachable \
+                 but slow or stuck (see its logs)",
+                self.service.name(),
+                self.url
+            ));
+        }
         if is_transport_failure(status) {
             return self.unreachable(&causes(status));
         }
@@ -142,6 +150,14 @@ fn is_transport_failure(status: &tonic::Status) -> bool {
         status.code(),
         Code::Unavailable | Code::Unknown | Code::DeadlineExceeded | Code::Cancelled
     ) && status.metadata().is_empty()
+}
+
+/// Whether the call ended because this side's request timeout ran out (tonic answers
+/// CANCELLED with the message of its `TimeoutExpired`, and no metadata from the service).
+fn is_client_timeout(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Cancelled
+        && status.metadata().is_empty()
+        && status.message() == tonic::TimeoutExpired(()).to_string()
 }
 
 /// A status's message and its sources joined, e.g. `tcp connect error: Connection refused`.
@@ -440,5 +456,37 @@ mod tests {
             "cannot reach the selector at http://selector:50053: tcp connect error; \
              is execenv-selector running? set EXECENV_SELECTOR__URL"
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_service_that_accepts_but_never_answers_is_reported_as_slow_not_unreachable() {
+        // A listener that takes the connection and never says anything back.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        let options = Options::default().with_request_timeout(Duration::from_millis(300));
+        let connection = Connection::lazy(Target::new(Service::Selector, &url), None, &options)
+            .unwrap();
+        let error = connection
+            .selector(None)
+            .call(|mut c| async move {
+                c.explain(execenv_proto::selector::v1::SelectRequest::default())
+                    .await
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Unavailable);
+        assert_eq!(
+            error.message,
+            format!(
+                "the selector at {url} did not answer within this client's request timeout; it \
+                 is reachable but slow or stuck (see its logs)"
+            )
+        );
+        held.abort();
     }
 }

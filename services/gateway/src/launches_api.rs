@@ -251,7 +251,7 @@ pub async fn logs(
     let Query(query) = query.map_err(|e| Error::invalid_field("follow", e.body_text()))?;
     let launcher = state.launcher();
     let stream = launcher
-        .launcher(&who.caller)
+        .launcher_stream(&who.caller)
         .logs(pb::LogsRequest {
             id: id.clone(),
             follow: query.follow,

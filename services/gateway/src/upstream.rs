@@ -15,18 +15,22 @@ use crate::error::ApiError;
 /// How long one call may take before the request fails (a launch selects and creates a Job).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One service the gateway calls, over a lazily connected channel.
+/// One service the gateway calls, over lazily connected channels: one for calls bounded by
+/// [`REQUEST_TIMEOUT`], one without a timeout for streams that last as long as what they follow.
 #[derive(Clone)]
 pub struct Upstream {
     connection: Connection,
+    streaming: Connection,
 }
 
 impl Upstream {
     /// A client of `service` at `url`, sending `token` when one is configured.
     pub fn new(service: Service, url: &str, token: Option<String>) -> Result<Self, Error> {
         let options = Options::default().with_request_timeout(REQUEST_TIMEOUT);
+        let target = Target::new(service, url);
         Ok(Upstream {
-            connection: Connection::lazy(Target::new(service, url), token, &options)?,
+            connection: Connection::lazy(target.clone(), token.clone(), &options)?,
+            streaming: Connection::lazy(target, token, &Options::default().streaming())?,
         })
     }
 
@@ -38,6 +42,12 @@ impl Upstream {
     /// The launcher, called on behalf of `caller`.
     pub fn launcher(&self, caller: &Caller) -> LauncherClient<Intercepted> {
         self.connection.launcher(Some(caller)).raw()
+    }
+
+    /// The launcher, called on behalf of `caller` without a request timeout: for a followed log,
+    /// which lasts as long as the content runs.
+    pub fn launcher_stream(&self, caller: &Caller) -> LauncherClient<Intercepted> {
+        self.streaming.launcher(Some(caller)).raw()
     }
 
     /// The answer for a failed call: the service's own error, or the client's one error for a
