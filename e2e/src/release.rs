@@ -93,7 +93,12 @@ impl NodeRelease {
         let mut folders = Vec::new();
         for claim in CLAIMS {
             let folder = HostFolder::new()?;
-            host_volume(&client, &namespace, claim, folder.path()).await?;
+            if claim == CLAIMS[0] {
+                host_volume(&client, &namespace, claim, folder.path()).await?;
+            } else {
+                // TEMPORARY until the chart creates the data and cache claims.
+                crate::testbed::host_claim(&client, &namespace, claim, folder.path()).await?;
+            }
             folders.push(folder);
         }
         let mut release = NodeRelease {

@@ -112,7 +112,18 @@ impl Gateway<'_> {
             None,
         )?;
         ensure!(logs.status == 200, "logs of {id}: {} {}", logs.status, logs.body);
-        let state = self.ok("GET", &format!("/__api__/execenv/v1/launches/{id}"), None)?;
+        // The output ends when the content exits; the Job's outcome follows shortly after.
+        let mut state = Value::Null;
+        execenv_e2e::eventually(Duration::from_secs(60), "the launch's outcome", || {
+            match self.ok("GET", &format!("/__api__/execenv/v1/launches/{id}"), None) {
+                Ok(now) => {
+                    state = now;
+                    ["succeeded", "failed", "cancelled"].contains(&state["state"].as_str().unwrap_or_default())
+                }
+                Err(_) => false,
+            }
+        })
+        .with_context(|| format!("launch {id}: {state}"))?;
         Ok((state, logs.body))
     }
 
@@ -207,7 +218,7 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         &format!("/__api__/execenv/v1/launches?content_guid={content}"),
         None,
     )?;
-    let mut ids: Vec<&str> = listed["launches"]
+    let mut ids: Vec<&str> = listed
         .as_array()
         .context("no launches")?
         .iter()
