@@ -4,6 +4,8 @@
 //! testbed itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "kubernetes_chart/platform.rs"]
+mod platform;
 #[path = "kubernetes_chart/support.rs"]
 mod support;
 
@@ -18,7 +20,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
-use support::{Installed, ensure_servicemonitor_crd, entry_indices, values_file};
+use support::{GATEWAY_CLAIM, Installed, ensure_servicemonitor_crd, entry_indices, values_file};
 
 /// A definition every registry accepts, to sit beside the bad ones.
 fn good_environment() -> Value {
@@ -211,6 +213,35 @@ fn kubernetes_chart_schema_agrees_with_config_sync_validate() -> Result<()> {
         by_config_sync == expected,
         "config-sync refused {by_config_sync:?}, expected {expected:?}:\n{reports}"
     );
+
+    // The deprecated launcher.customRuntimeYaml: the schema refuses what config-sync would refuse
+    // at run time, Posit's shorthands base and pro with the reason.
+    let helm = Helm::find()?;
+    for (valid, legacy) in support::legacy_cases() {
+        let values = values_file(&json!({
+            "global": {"serviceToken": {"value": "t"}},
+            "launcher": {"customRuntimeYaml": legacy},
+        }))?;
+        let run = helm.template_run(&[values.path()])?;
+        let text = match &legacy {
+            Value::String(text) => text.clone(),
+            map => map.to_string(),
+        };
+        let (by_config_sync, report) = support::config_sync_validate(&text, true)?;
+        ensure!(
+            run.ok == valid && by_config_sync == valid,
+            "{legacy}: the schema says {}, config-sync {by_config_sync}, expected {valid}:\n{}{report}",
+            run.ok,
+            run.stderr
+        );
+        if !valid {
+            ensure!(
+                run.stderr.contains("at '/customRuntimeYaml': value must be 'list the images instead: Posit\\'s shorthand base or pro"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
     Ok(())
 }
 
@@ -383,7 +414,8 @@ async fn kubernetes_chart_installs_into_the_testbed_with_every_object_accepted()
     ensure_servicemonitor_crd().await?;
     let options = values_file(&json!({
         "global": {"podDisruptionBudget": {"enabled": true}, "networkPolicy": {"enabled": true},
-            "serviceMonitor": {"enabled": true}},
+            "serviceMonitor": {"enabled": true},
+            "storage": {"data": {"create": true}, "packageCache": {"create": true}}},
         "dashboards": {"enabled": true},
     }))?;
     let release = Installed::install(
@@ -425,7 +457,8 @@ async fn kubernetes_chart_installs_into_the_testbed_with_every_object_accepted()
         ("ServiceMonitor", 5),
         ("ConfigMap", 3 + dashboards),
         ("Secret", 1),
-        ("PersistentVolumeClaim", 1),
+        // The registry's, and the data and package-cache claims in the content namespace.
+        ("PersistentVolumeClaim", 3),
         ("ServiceAccount", 1),
         ("Role", 1),
         ("RoleBinding", 1),
@@ -442,7 +475,53 @@ async fn kubernetes_chart_installs_into_the_testbed_with_every_object_accepted()
         role["metadata"]["namespace"] == release.content_namespace.as_str(),
         "{role}"
     );
+    for claim in ["execenv-data", "execenv-package-cache"] {
+        let pvc = object(&docs, "PersistentVolumeClaim", claim)?;
+        ensure!(
+            pvc["metadata"]["namespace"] == release.content_namespace.as_str(),
+            "{pvc}"
+        );
+    }
     release.uninstall().await
+}
+
+#[tokio::test]
+async fn kubernetes_chart_install_stops_naming_a_claim_that_does_not_exist_and_its_namespace()
+-> Result<()> {
+    let helm = Helm::find()?;
+    let release = Installed::prepare(&helm, "chart-missing").await?;
+    let content = release.content_namespace.clone();
+    // Neither volume is created, and the content namespace holds no claim.
+    let none = release.helm_release(&helm, "install", &[&scenario("default")])?;
+    // The data claim is created; the package cache's is still missing.
+    let data = values_file(&json!({"global": {"storage": {"data": {"create": true}}}}))?;
+    let no_cache = release.helm_release(&helm, "install", &[&scenario("default"), data.path()])?;
+    release.delete().await?;
+
+    ensure!(!none.ok, "helm install accepted a missing data claim");
+    let expected = format!(
+        "The PersistentVolumeClaim execenv-data (global.storage.data.claimName, for bundles and work \
+         folders) does not exist in namespace {content}. Create it there, or set \
+         global.storage.data.create=true to let the chart create it."
+    );
+    ensure!(none.stderr.contains(&expected), "{}", none.stderr);
+    ensure!(
+        !no_cache.ok,
+        "helm install accepted a missing package-cache claim"
+    );
+    let expected = format!(
+        "The PersistentVolumeClaim execenv-package-cache (global.storage.packageCache.claimName, for \
+         package caches) does not exist in namespace {content}. Create it there, or set \
+         global.storage.packageCache.create=true to let the chart create it."
+    );
+    ensure!(no_cache.stderr.contains(&expected), "{}", no_cache.stderr);
+    // The gateway's own claim, in the release namespace, was looked up and found.
+    ensure!(
+        !no_cache.stderr.contains(GATEWAY_CLAIM),
+        "{}",
+        no_cache.stderr
+    );
+    Ok(())
 }
 
 #[tokio::test]
@@ -455,6 +534,8 @@ async fn kubernetes_chart_upgrade_adding_an_environment_changes_the_configmap_no
         .as_object_mut()
         .context("no global.serviceToken")?
         .remove("value");
+    values["global"]["storage"] =
+        json!({"data": {"create": true}, "packageCache": {"create": true}});
     let installed = values_file(&values)?;
     let release = Installed::install(&helm, "chart-upgrade", &[installed.path()]).await?;
     let secrets: Api<Secret> = Api::namespaced(release.client.clone(), &release.namespace);

@@ -951,3 +951,174 @@ async fn launch_when_ready(late: &ServiceProcess) -> Result<(String, pb::Launch)
     }
     Ok((id, answer))
 }
+
+/// The Role the test binds the launcher's account to: everything the launcher needs but
+/// `create jobs`.
+const NO_CREATE: &str = "execenv-launcher";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubernetes_launcher_refuses_a_launch_its_role_does_not_allow_naming_the_account_and_the_role()
+-> Result<()> {
+    let mut bed = Bed::new("launch-forbidden").await?;
+    let result = forbidden(&mut bed).await.map_err(|e| bed.explain(e));
+    bed.delete().await?;
+    result
+}
+
+async fn forbidden(bed: &mut Bed) -> Result<()> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::Api;
+
+    let ns = bed.ns.clone();
+    let post = PostParams::default();
+    let accounts: Api<ServiceAccount> = Api::namespaced(bed.kube.clone(), &ns);
+    accounts
+        .create(
+            &post,
+            &serde_json::from_value(json!({"metadata": {"name": NO_CREATE}}))?,
+        )
+        .await?;
+    Api::<Role>::namespaced(bed.kube.clone(), &ns)
+        .create(
+            &post,
+            &serde_json::from_value(json!({
+                "metadata": {"name": NO_CREATE},
+                "rules": [
+                    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "delete"]},
+                    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+                    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+                ],
+            }))?,
+        )
+        .await?;
+    Api::<RoleBinding>::namespaced(bed.kube.clone(), &ns)
+        .create(
+            &post,
+            &serde_json::from_value(json!({
+                "metadata": {"name": NO_CREATE},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NO_CREATE},
+                "subjects": [{"kind": "ServiceAccount", "name": NO_CREATE, "namespace": ns}],
+            }))?,
+        )
+        .await?;
+    // The launcher runs as that account: a kubeconfig with the account's token.
+    let token = accounts
+        .create_token_request(
+            NO_CREATE,
+            &post,
+            &TokenRequest {
+                spec: Some(TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await?
+        .status
+        .and_then(|s| s.token)
+        .context("no token")?;
+    let token_file = bed.dir.path().join("launcher.token");
+    std::fs::write(&token_file, token)?;
+    let mut kubeconfig = kube::config::Kubeconfig::read_from(testbed_kubeconfig()?)?;
+    for user in &mut kubeconfig.auth_infos {
+        user.auth_info = Some(kube::config::AuthInfo {
+            token_file: Some(token_file.display().to_string()),
+            ..Default::default()
+        });
+    }
+    let path = bed.dir.path().join("launcher.kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&kubeconfig)?)?;
+    bed.restart_launcher_with(&[
+        ("EXECENV_KUBERNETES__KUBECONFIG", path.display().to_string()),
+        ("EXECENV_KUBERNETES__ROLE", NO_CREATE.to_owned()),
+    ])?;
+
+    let mut client = bed.client().await?;
+    let refused = client
+        .launch(build_request(LAUNCH.id, &uuid::Uuid::new_v4().to_string()))
+        .await
+        .expect_err("PERMISSION_DENIED");
+    let expected = format!(
+        "cannot create the Job {job}: forbidden: system:serviceaccount:{ns}:{NO_CREATE} may not create jobs in \
+         namespace {ns} — the Role {NO_CREATE} in namespace {ns} (the Helm chart's launcher.rbac) must allow it; \
+         the launcher needs jobs: create, get, list, watch, delete; pods: get, list, watch; pods/log: get",
+        job = LAUNCH.job
+    );
+    ensure!(
+        refused.code() == tonic::Code::PermissionDenied && refused.message() == expected,
+        "{refused:?}"
+    );
+    let log = bed.launcher.process.output();
+    ensure!(
+        log.lines()
+            .any(|l| l.contains("launch could not be started") && l.contains(&expected)),
+        "the launcher's log does not say it: {log}"
+    );
+    ensure!(bed.jobs_of(LAUNCH.id).await?.is_empty(), "no Job was made");
+    let forgotten = client
+        .get(pb::GetLaunchRequest {
+            id: LAUNCH.id.to_owned(),
+        })
+        .await;
+    ensure!(
+        forgotten.is_err_and(|s| s.code() == tonic::Code::NotFound),
+        "a refused launch is not kept"
+    );
+
+    // A Role that does not let the launcher list and watch pods: it would never see a launch run,
+    // so it refuses launches (and is not ready) until the Role allows it.
+    bed.launcher.process.kill();
+    Api::<Role>::namespaced(bed.kube.clone(), &ns)
+        .patch(
+            NO_CREATE,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"rules": [
+                {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+            ]})),
+        )
+        .await?;
+    let blind = bed.spawn_launcher()?;
+    let result = blind_launch(&blind, &ns).await;
+    result.map_err(|e| {
+        e.context(format!(
+            "the second launcher's log:\n{}",
+            blind.process.output()
+        ))
+    })?;
+    ensure!(bed.jobs_of(LAUNCH.id).await?.is_empty(), "no Job was made");
+    Ok(())
+}
+
+async fn blind_launch(blind: &ServiceProcess, ns: &str) -> Result<()> {
+    eventually(WAIT, "the launcher logs the refused watch", || {
+        blind
+            .process
+            .output()
+            .contains("the watch of pods is refused; launches are refused until it works")
+    })?;
+    let (status, _) = http_get(&blind.admin, "/readyz")?;
+    ensure!(
+        status == 503,
+        "not ready without the pods: /readyz {status}"
+    );
+    let mut client = LauncherClient::connect(blind.url.clone()).await?;
+    let refused = client
+        .launch(build_request(LAUNCH.id, &uuid::Uuid::new_v4().to_string()))
+        .await
+        .expect_err("PERMISSION_DENIED");
+    let expected = format!(
+        "the launcher may not watch its Jobs and pods, so it would never see this launch run: forbidden: \
+         system:serviceaccount:{ns}:{NO_CREATE} may not list pods in namespace {ns} — the Role {NO_CREATE} in \
+         namespace {ns} (the Helm chart's launcher.rbac) must allow it; the launcher needs jobs: create, get, \
+         list, watch, delete; pods: get, list, watch; pods/log: get"
+    );
+    ensure!(
+        refused.code() == tonic::Code::PermissionDenied && refused.message() == expected,
+        "{refused:?}"
+    );
+    Ok(())
+}

@@ -15,3 +15,9 @@ declarative
 {{- define "execenv.legacyIgnored" -}}
 {{- if and .Values.executionEnvironments .Values.launcher.customRuntimeYaml -}}true{{- end -}}
 {{- end -}}
+
+{{/* The namespace content Jobs run in (launcher.kubernetes.namespace), where the volumes' claims are. */}}
+{{- define "execenv.contentNamespace" -}}
+{{- dig "kubernetes" "namespace" "" (.Values.launcher | default dict) | default .Release.Namespace -}}
+{{- end -}}
+

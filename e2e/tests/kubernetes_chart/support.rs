@@ -7,9 +7,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
 use execenv_e2e::binary;
-use execenv_e2e::chart::{CHART, Helm, config_map_entry, documents, mounted_file};
+use execenv_e2e::chart::{CHART, Helm, Run, config_map_entry, documents, mounted_file};
 use execenv_e2e::testbed::{fresh_namespace, testbed_client, testbed_kubeconfig};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::PostParams;
@@ -76,6 +76,9 @@ pub fn definition_cases() -> Vec<(bool, Value)> {
             json!({"name": "registry.example.com:5000/team/r-base:4.4_1-jammy"}),
         ),
         (true, json!({"name": "ubuntu"})),
+        // Posit's example writes `supervisor: ""`: no supervisor, for both.
+        (true, json!({"supervisor": ""})),
+        (true, json!({"supervisor": null})),
         (
             true,
             json!({"python": install("3.13.0-rc.1+build.5", "/opt/./python/..x/bin/python3")}),
@@ -145,6 +148,22 @@ pub fn definition_cases() -> Vec<(bool, Value)> {
             false,
             json!({"python": {"installations": [{"version": "3.12.4", "path": "/p", "arch": "x86_64"}]}}),
         ),
+    ]
+}
+
+/// Values of the deprecated `launcher.customRuntimeYaml` for the schema-versus-config-sync test:
+/// (valid, the value). Posit's shorthands for its chart's bundled runtime files name no images.
+pub fn legacy_cases() -> Vec<(bool, Value)> {
+    let images = "name: Kubernetes\nimages:\n  - name: ghcr.io/acme/r:4.4\n    r:\n      installations:\n        - path: /opt/R/4.4.1/bin/R\n          version: 4.4.1\n";
+    vec![
+        (true, json!(images)),
+        (
+            true,
+            json!({"name": "Kubernetes", "images": [{"name": "ghcr.io/acme/py:3.12", "supervisor": "",
+                "python": {"installations": [{"path": "/opt/python/3.12.4/bin/python3", "version": "3.12.4"}]}}]}),
+        ),
+        (false, json!("base")),
+        (false, json!("pro")),
     ]
 }
 
@@ -313,9 +332,14 @@ pub async fn ensure_servicemonitor_crd() -> Result<()> {
     Ok(())
 }
 
+/// The claim of the release namespace the gateway mounts (`global.storage.data.gatewayClaim`):
+/// content runs in another namespace, where the data claim is.
+pub const GATEWAY_CLAIM: &str = "execenv-gateway-data";
+
 /// The chart installed as release `execenv` into a fresh namespace of the testbed, with the
-/// launcher's content namespace another fresh one. Uninstalled, and both namespaces deleted, by
-/// [`Installed::uninstall`] (or, when a test fails first, on drop).
+/// launcher's content namespace another fresh one, and in the release namespace the claim
+/// [`GATEWAY_CLAIM`] (made by the test, unbound: nothing waits for the pods). Uninstalled, and
+/// both namespaces deleted, by [`Installed::uninstall`] (or, when a test fails first, on drop).
 pub struct Installed {
     /// A client of the testbed.
     pub client: Client,
@@ -333,6 +357,15 @@ impl Installed {
     /// `helm install execenv charts/execenv` with `values`, without --wait (the
     /// chart's images are not on the testbed's node, so its pods never become ready).
     pub async fn install(helm: &Helm, prefix: &str, values: &[&Path]) -> Result<Installed> {
+        let release = Installed::prepare(helm, prefix).await?;
+        release
+            .helm_release(helm, "install", values)?
+            .ok("helm install")?;
+        Ok(release)
+    }
+
+    /// The namespaces and the gateway's claim, with nothing installed yet.
+    pub async fn prepare(helm: &Helm, prefix: &str) -> Result<Installed> {
         let client = testbed_client().await?;
         let namespace = fresh_namespace(&client, prefix).await?;
         let content_namespace = fresh_namespace(&client, &format!("{prefix}-content")).await?;
@@ -344,17 +377,33 @@ impl Installed {
             helm: helm.path(),
             cleaned: false,
         };
-        release.helm_release(helm, "install", values)?;
+        let claims: Api<PersistentVolumeClaim> =
+            Api::namespaced(release.client.clone(), &release.namespace);
+        claims
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "metadata": {"name": GATEWAY_CLAIM},
+                    "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
+                }))?,
+            )
+            .await?;
         Ok(release)
     }
 
     /// `helm upgrade` of the release with `values`.
     pub fn upgrade(&self, helm: &Helm, values: &[&Path]) -> Result<()> {
-        self.helm_release(helm, "upgrade", values)
+        self.helm_release(helm, "upgrade", values)?
+            .ok("helm upgrade")?;
+        Ok(())
     }
 
-    fn helm_release(&self, helm: &Helm, verb: &str, values: &[&Path]) -> Result<()> {
-        let content = format!("launcher.kubernetes.namespace={}", self.content_namespace);
+    /// `helm VERB execenv charts/execenv` (install or upgrade) into the namespaces, as it ran.
+    pub fn helm_release(&self, helm: &Helm, verb: &str, values: &[&Path]) -> Result<Run> {
+        let content = format!(
+            "launcher.kubernetes.namespace={},global.storage.data.gatewayClaim={GATEWAY_CLAIM}",
+            self.content_namespace
+        );
         let mut args = vec![
             verb,
             "execenv",
@@ -369,8 +418,7 @@ impl Installed {
         for v in values {
             args.extend(["-f", v.to_str().context("a values path is not UTF-8")?]);
         }
-        helm.run(&args)?.ok(&format!("helm {verb}"))?;
-        Ok(())
+        helm.run(&args)
     }
 
     /// Reads the object a manifest document describes back from the API server.
@@ -406,6 +454,12 @@ impl Installed {
     pub async fn uninstall(mut self) -> Result<()> {
         self.cleaned = true;
         self.helm_uninstall()?;
+        delete_namespaces(&self.client, &[&self.namespace, &self.content_namespace]).await
+    }
+
+    /// Deletes both namespaces, when nothing was installed.
+    pub async fn delete(mut self) -> Result<()> {
+        self.cleaned = true;
         delete_namespaces(&self.client, &[&self.namespace, &self.content_namespace]).await
     }
 

@@ -134,6 +134,28 @@ impl Bed {
         Ok(LauncherClient::connect(self.launcher.url.clone()).await?)
     }
 
+    /// Kills the launcher and starts a new one on the namespace with `settings` over its own.
+    pub fn restart_launcher_with(&mut self, settings: &[(&'static str, String)]) -> Result<()> {
+        self.launcher_env.extend(settings.iter().cloned());
+        self.restart_launcher()
+    }
+
+    /// Starts another launcher on the namespace with this one's settings, without waiting for it
+    /// to be ready.
+    pub fn spawn_launcher(&self) -> Result<ServiceProcess> {
+        ServiceProcess::spawn_launcher(&self.selector, self.dir.path(), &self.launcher_env)
+    }
+
+    /// Deletes the namespace and the volumes of its claims.
+    pub async fn delete(&self) -> Result<()> {
+        use k8s_openapi::api::core::v1::Namespace;
+        Api::<Namespace>::all(self.kube.clone())
+            .delete(&self.ns, &Default::default())
+            .await
+            .with_context(|| format!("cannot delete the namespace {}", self.ns))?;
+        testbed::delete_volumes(&self.kube, &self.ns).await
+    }
+
     /// Kills the launcher (SIGKILL: nothing is cleaned up) and starts a new one on the namespace.
     pub fn restart_launcher(&mut self) -> Result<()> {
         self.launcher.process.kill();

@@ -123,6 +123,13 @@ pub struct KubernetesConfig {
     pub data_pvc: String,
     /// The claim holding package caches.
     pub package_cache_pvc: String,
+    /// A folder of the data claim that holds `content/<guid>/<bundle>` (empty: the claim's root),
+    /// so that one existing volume can serve several purposes.
+    pub data_sub_path_prefix: String,
+    /// A folder of the package cache claim that holds the per-image caches (empty: its root).
+    pub package_cache_sub_path_prefix: String,
+    /// The Role (in `namespace`) that grants the launcher its rights, named in permission errors.
+    pub role: Option<String>,
     /// `ttlSecondsAfterFinished` of every Job (none: Jobs stay until deleted).
     pub ttl_seconds_after_finished: Option<i32>,
     /// `activeDeadlineSeconds` of BUILD Jobs.
@@ -155,6 +162,9 @@ impl Default for KubernetesConfig {
             runner_path: DEFAULT_RUNNER_PATH.to_owned(),
             data_pvc: "execenv-data".to_owned(),
             package_cache_pvc: "execenv-package-cache".to_owned(),
+            data_sub_path_prefix: String::new(),
+            package_cache_sub_path_prefix: String::new(),
+            role: None,
             ttl_seconds_after_finished: Some(3600),
             build_active_deadline_seconds: Some(3600),
             default_service_account: None,
@@ -233,6 +243,18 @@ impl ServiceConfig for Config {
             Setting {
                 key: "kubernetes.package_cache_pvc",
                 meaning: "kubernetes: the PersistentVolumeClaim holding package caches (one sub-path per image)",
+            },
+            Setting {
+                key: "kubernetes.data_sub_path_prefix",
+                meaning: "kubernetes: a relative folder of the data claim under which content/<guid>/<bundle> lies; empty: the claim's root",
+            },
+            Setting {
+                key: "kubernetes.package_cache_sub_path_prefix",
+                meaning: "kubernetes: a relative folder of the package cache claim under which the per-image caches lie; empty: the claim's root",
+            },
+            Setting {
+                key: "kubernetes.role",
+                meaning: "kubernetes: the Role in the namespace that grants the launcher's service account its rights, named in permission errors (the Helm chart sets it)",
             },
             Setting {
                 key: "kubernetes.ttl_seconds_after_finished",

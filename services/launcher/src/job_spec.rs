@@ -11,8 +11,12 @@
 //! | path | volume | source |
 //! |---|---|---|
 //! | `/opt/execenv/runtime` | `execenv-runtime` (emptyDir, read-only) | filled by the init container |
-//! | `/mnt/content` | `execenv-data` | data PVC, subPath `content/<content guid>/<bundle id>` |
-//! | `/mnt/cache` | `execenv-cache` | package cache PVC, subPath [`cache_sub_path`] of the image; read-only for RUN |
+//! | `/mnt/content` | `execenv-data` | data PVC, subPath `[<data prefix>/]content/<content guid>/<bundle id>` |
+//! | `/mnt/cache` | `execenv-cache` | package cache PVC, subPath `[<cache prefix>/]`[`cache_sub_path`] of the image; read-only for RUN |
+//!
+//! The prefixes are the settings `kubernetes.data_sub_path_prefix` and
+//! `kubernetes.package_cache_sub_path_prefix` (empty by default: the claims' roots), so that an
+//! existing shared volume can hold execenv's folders under one of its own.
 //! | each environment mount's target | `execenv-env-<i>` | NFS or PVC, read-only as declared |
 //!
 //! Input is checked before anything is built, and every problem is reported at once as
@@ -36,6 +40,7 @@ pub(crate) use check::reserved_path;
 pub use names::{cache_sub_path, job_name};
 pub use runner::{RunnerFolders, runner_argv, runner_variables};
 pub use settings::JobSettings;
+pub use volumes::check_sub_path_prefixes;
 
 mod build;
 mod check;

@@ -12,8 +12,12 @@
 //! - **Logs** read `pods/log` of the content container of the launch's newest pod.
 //!
 //! The Role the launcher's service account needs in the namespace: `jobs` create, get, list,
-//! watch, delete; `pods` get, list, watch; `pods/log` get.
+//! watch, delete; `pods` get, list, watch; `pods/log` get. A call the API server refuses with 403
+//! fails at once with PERMISSION_DENIED naming the account, the verb, the resource, the namespace
+//! and the Role to fix (module `forbidden`); while the watch is refused, Launch refuses too
+//! instead of creating Jobs it would never see finish.
 
+mod forbidden;
 pub mod phases;
 pub mod state;
 mod watch;
@@ -36,10 +40,6 @@ use crate::template::JobTemplate;
 use crate::{KubernetesConfig, StartError};
 use state::{CANCELLED_MESSAGE, launch_id};
 use watch::{Shared, lock};
-
-/// What the launcher's service account must be allowed in its namespace.
-const ROLE_HINT: &str = "the launcher's service account needs a Role in that namespace allowing \
-    jobs: create, get, list, watch, delete; pods: get, list, watch; pods/log: get";
 
 /// Kubernetes Jobs.
 pub struct KubernetesBackend {
@@ -67,6 +67,8 @@ impl KubernetesBackend {
         launches: Launches,
         shutdown: Shutdown,
     ) -> Result<(KubernetesBackend, tokio::task::JoinHandle<()>), StartError> {
+        crate::job_spec::check_sub_path_prefixes(config)
+            .map_err(|e| StartError::Config(e.message))?;
         let base_template = config
             .job_template
             .as_deref()
@@ -113,6 +115,7 @@ impl KubernetesBackend {
         let task = tokio::spawn(watch::run(
             client.clone(),
             namespace.clone(),
+            settings.config.role.clone(),
             cluster.clone(),
             launches.clone(),
             synced_tx,
@@ -144,6 +147,14 @@ impl KubernetesBackend {
 
     /// Creates the launch's Job; a Job of the same request id that already exists is adopted.
     pub async fn start(&self, plan: Plan) -> Result<Launch, Error> {
+        if let Some(why) = lock(&self.cluster).denied() {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "the launcher may not watch its Jobs and pods, so it would never see this launch run: {why}"
+                ),
+            ));
+        }
         let job = state::job_for(&plan, &self.settings)?;
         let id = plan.launch.id.clone();
         let name = job_name(&id);
@@ -340,10 +351,17 @@ impl KubernetesBackend {
             ),
             kube::Error::Api(s) if s.code == 403 => Error::new(
                 ErrorKind::PermissionDenied,
-                format!(
-                    "the Kubernetes API server does not allow the launcher to {action} in namespace {namespace} ({}); {ROLE_HINT}",
-                    s.message
-                ),
+                match forbidden::explain(
+                    &s.message,
+                    namespace,
+                    self.settings.config.role.as_deref(),
+                ) {
+                    Some(why) => format!("cannot {action}: {why}"),
+                    None => format!(
+                        "the Kubernetes API server refused to {action} in namespace {namespace}: {}",
+                        s.message
+                    ),
+                },
             ),
             kube::Error::Api(s) => Error::unavailable(format!(
                 "the Kubernetes API server {} could not {action} in namespace {namespace}: {} ({} {})",

@@ -17,17 +17,31 @@
 //!    (tolerations) are appended unless equal to one of ours.
 //! 4. **Argument lists** (`command`, `args`) are never merged: ours replace the template's.
 //!
+//! A template written for Posit Connect names its containers as Connect's job templates do:
+//! `connect-content` (the content container) and `connect-content-init` (the runtime init
+//! container). They are read as execenv's [`CONTENT_CONTAINER_NAME`] and [`INIT_CONTAINER_NAME`],
+//! so their resources, env and volume mounts merge into ours (and their `image`, `command` and
+//! `args` lose to ours).
+//!
 //! The template's `status` is dropped. A template is checked when loaded: it must be a
-//! `batch/v1` `Job`, and no container in it may mount a path the launcher reserves.
+//! `batch/v1` `Job`; no container in it may mount a path the launcher reserves; a container
+//! other than ours must have an `image` (it would be a second container of every pod, which the
+//! API server refuses without one); and each of ours may appear once, under either name.
 
 use std::path::Path;
 
 use execenv_core::{Error, FieldViolation};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Container;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::job_spec::{RESERVED_PATHS, reserved_path};
+use crate::job_spec::{CONTENT_CONTAINER_NAME, INIT_CONTAINER_NAME, RESERVED_PATHS, reserved_path};
+
+/// Connect's name of the content container in its job templates.
+pub const CONNECT_CONTENT_CONTAINER: &str = "connect-content";
+/// Connect's name of the runtime init container in its job templates.
+pub const CONNECT_INIT_CONTAINER: &str = "connect-content-init";
 
 /// A validated job base template, ready to be merged under every Job.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +94,24 @@ impl JobTemplate {
     pub fn from_job(source: &str, mut job: Job) -> Result<JobTemplate, Error> {
         job.status = None;
         let mut violations = Vec::new();
+        if let Some(pod) = job.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
+            let inits = pod.init_containers.iter_mut().flatten();
+            violations.extend(adopt(
+                source,
+                "initContainers",
+                inits,
+                INIT_CONTAINER_NAME,
+                CONNECT_INIT_CONTAINER,
+            ));
+            let containers = pod.containers.iter_mut();
+            violations.extend(adopt(
+                source,
+                "containers",
+                containers,
+                CONTENT_CONTAINER_NAME,
+                CONNECT_CONTENT_CONTAINER,
+            ));
+        }
         let pod = job.spec.as_ref().and_then(|s| s.template.spec.as_ref());
         if let Some(pod) = pod {
             let containers = pod
@@ -127,6 +159,45 @@ impl JobTemplate {
             ))
         })
     }
+}
+
+/// Renames Connect's `connect` container of one list to execenv's `ours`, and finds the list's
+/// problems: our container twice (under either name), or another container without an image.
+fn adopt<'a>(
+    source: &str,
+    list: &str,
+    containers: impl Iterator<Item = &'a mut Container>,
+    ours: &str,
+    connect: &str,
+) -> Vec<FieldViolation> {
+    let mut violations = Vec::new();
+    let mut seen = 0;
+    for c in containers {
+        if c.name == connect {
+            c.name = ours.to_owned();
+        }
+        if c.name == ours {
+            seen += 1;
+            if seen == 2 {
+                violations.push(FieldViolation::new(
+                    format!("{source}: spec.template.spec.{list}"),
+                    format!(
+                        "the launcher's container is given twice ({ours} and {connect} are the same container); keep one"
+                    ),
+                ));
+            }
+        } else if c.image.as_deref().is_none_or(str::is_empty) {
+            violations.push(FieldViolation::new(
+                format!("{source}: spec.template.spec.{list}[{}]", c.name),
+                format!(
+                    "container {} has no image, and every pod would get it as a container of its own; give it an \
+                     image, or name it {ours} (or Connect's {connect}) to add its settings to the launcher's",
+                    c.name
+                ),
+            ));
+        }
+    }
+    violations
 }
 
 /// `ours` laid over `base`; `field` is the key under which both sit (it decides how lists merge).
@@ -179,3 +250,7 @@ fn merge_lists(base: Vec<Value>, ours: Vec<Value>, by_mount_path: bool) -> Vec<V
     }
     out
 }
+
+#[cfg(test)]
+#[path = "template_tests.rs"]
+mod tests;

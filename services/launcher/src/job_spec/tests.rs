@@ -90,6 +90,9 @@ fn settings() -> JobSettings {
             runner_path: DEFAULT_RUNNER_PATH.into(),
             data_pvc: "execenv-data".into(),
             package_cache_pvc: "execenv-cache".into(),
+            data_sub_path_prefix: String::new(),
+            package_cache_sub_path_prefix: String::new(),
+            role: None,
             ttl_seconds_after_finished: Some(600),
             build_active_deadline_seconds: Some(3600),
             default_service_account: None,
@@ -671,6 +674,70 @@ fn run_mounts_the_cache_read_only() {
         Some(true)
     );
     assert_eq!(mount_at(c, "/mnt/content").read_only, None);
+}
+
+#[test]
+fn sub_path_prefixes_place_content_and_caches_inside_shared_claims() {
+    let mut s = settings();
+    s.config.data_sub_path_prefix = "shared/execenv".into();
+    s.config.package_cache_sub_path_prefix = "shared/execenv/cache/".into();
+    let job = build(&launch(LaunchKind::Build), &environment(None, vec![]), &s);
+    let c = content(&job);
+    assert_eq!(
+        mount_at(c, "/mnt/content").sub_path.as_deref(),
+        Some(format!("shared/execenv/content/{CONTENT}/17").as_str())
+    );
+    assert_eq!(
+        mount_at(c, "/mnt/cache").sub_path,
+        Some(format!("shared/execenv/cache/{CACHE_OF_IMAGE}"))
+    );
+    // The claims themselves are unchanged.
+    assert_eq!(
+        volume(&job, "execenv-data")
+            .persistent_volume_claim
+            .as_ref()
+            .map(|p| p.claim_name.as_str()),
+        Some("execenv-data")
+    );
+    assert!(check_sub_path_prefixes(&s.config).is_ok());
+}
+
+#[test]
+fn sub_path_prefixes_must_be_relative_folders() {
+    let mut s = settings();
+    s.config.data_sub_path_prefix = "/exports/execenv".into();
+    s.config.package_cache_sub_path_prefix = "cache/../..".into();
+    let e = check_sub_path_prefixes(&s.config).expect_err("refused");
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    let problems: Vec<(&str, &str)> = e
+        .violations
+        .iter()
+        .map(|v| (v.field.as_str(), v.description.as_str()))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (
+                "kubernetes.data_sub_path_prefix",
+                "\"/exports/execenv\" is absolute; write a relative folder of the claim, e.g. execenv or \
+                 shared/execenv (empty: the claim's root)"
+            ),
+            (
+                "kubernetes.package_cache_sub_path_prefix",
+                "\"cache/../..\" has an empty, . or .. component; write a relative folder of the claim, e.g. \
+                 execenv or shared/execenv (empty: the claim's root)"
+            ),
+        ]
+    );
+    for fine in ["", "execenv", "execenv/", "a.b/c-d_e"] {
+        s.config.data_sub_path_prefix = fine.into();
+        s.config.package_cache_sub_path_prefix = fine.into();
+        assert!(check_sub_path_prefixes(&s.config).is_ok(), "{fine:?}");
+    }
+    for bad in ["a//b", "./a", "a/\tb"] {
+        s.config.data_sub_path_prefix = bad.into();
+        assert!(check_sub_path_prefixes(&s.config).is_err(), "{bad:?}");
+    }
 }
 
 #[test]

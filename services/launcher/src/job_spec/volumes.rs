@@ -1,6 +1,7 @@
-//! The pod's volumes and the content container's mounts (see the table in [`super`]).
+//! The pod's volumes and the content container's mounts (see the table in [`super`]), and the
+//! check of the sub-path prefixes that place them inside shared claims.
 
-use execenv_core::{Environment, VolumeSource};
+use execenv_core::{Environment, Error, FieldViolation, VolumeSource};
 use k8s_openapi::api::core::v1::{
     EmptyDirVolumeSource, NFSVolumeSource, PersistentVolumeClaimVolumeSource, Volume, VolumeMount,
 };
@@ -33,16 +34,19 @@ pub(super) fn volumes(
         mount(
             DATA_VOLUME,
             CONTENT_PATH,
-            Some(format!(
-                "content/{}/{}",
-                launch.content_guid, launch.bundle_id
+            Some(under(
+                &config.data_sub_path_prefix,
+                &format!("content/{}/{}", launch.content_guid, launch.bundle_id),
             )),
             false,
         ),
         mount(
             CACHE_VOLUME,
             CACHE_PATH,
-            Some(cache_sub_path(&environment.spec.name)),
+            Some(under(
+                &config.package_cache_sub_path_prefix,
+                &cache_sub_path(&environment.spec.name),
+            )),
             cache_read_only,
         ),
     ];
@@ -63,6 +67,60 @@ pub(super) fn volumes(
         mounts.push(mount(&name, &m.target_path, None, m.read_only));
     }
     (volumes, mounts)
+}
+
+/// `path` inside the folder `prefix` of a claim (checked by [`check_sub_path_prefixes`]).
+fn under(prefix: &str, path: &str) -> String {
+    match prefix.trim_end_matches('/') {
+        "" => path.to_owned(),
+        prefix => format!("{prefix}/{path}"),
+    }
+}
+
+/// `Ok` when both sub-path prefixes are relative folders a volume mount accepts as a `subPath`:
+/// no leading `/`, no empty, `.` or `..` component, no control characters.
+pub fn check_sub_path_prefixes(config: &KubernetesConfig) -> Result<(), Error> {
+    let violations: Vec<FieldViolation> = [
+        ("kubernetes.data_sub_path_prefix", &config.data_sub_path_prefix),
+        (
+            "kubernetes.package_cache_sub_path_prefix",
+            &config.package_cache_sub_path_prefix,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, prefix)| {
+        prefix_problem(prefix).map(|why| {
+            FieldViolation::new(
+                key,
+                format!(
+                    "{prefix:?} {why}; write a relative folder of the claim, e.g. execenv or shared/execenv (empty: the claim's root)"
+                ),
+            )
+        })
+    })
+    .collect();
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(violations))
+    }
+}
+
+fn prefix_problem(prefix: &str) -> Option<&'static str> {
+    if prefix.starts_with('/') {
+        return Some("is absolute");
+    }
+    if prefix.chars().any(char::is_control) {
+        return Some("holds a control character");
+    }
+    let trimmed = prefix.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return None;
+    }
+    trimmed
+        .split('/')
+        .any(|part| matches!(part, "" | "." | ".."))
+        .then_some("has an empty, . or .. component")
 }
 
 fn pvc_volume(name: &str, claim: &str, read_only: bool) -> Volume {

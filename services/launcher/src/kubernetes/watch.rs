@@ -6,7 +6,9 @@
 //! Nothing is reported until both the Jobs and the pods have been listed once, so a launcher that
 //! restarts reads back each launch whole; only then does [`Cluster`] count as synced. A failed
 //! watch is retried with kube's default backoff (0.8 s doubling to 30 s) and logged; a re-list
-//! after a long outage replaces what was known, and a Job missing from it counts as deleted.
+//! after a long outage replaces what was known, and a Job missing from it counts as deleted. A
+//! watch the API server refuses (403) is retried too, so that fixing the Role heals the launcher
+//! without a restart, but meanwhile [`Cluster::denied`] says why and Launch refuses with it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -19,6 +21,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Api, Client, ResourceExt};
 
+use super::forbidden;
 use super::state::{self, Facts, launch_id};
 use crate::job_spec::{LABEL_MANAGED_BY, MANAGED_BY};
 use crate::table::Launches;
@@ -30,6 +33,8 @@ pub struct Cluster {
     jobs: HashMap<String, Job>,
     pods: HashMap<String, BTreeMap<String, Pod>>,
     cancelled: HashSet<String>,
+    /// The watches (`Jobs`, `pods`) the API server refuses, with the explanation.
+    denied: BTreeMap<&'static str, String>,
 }
 
 /// The cluster view behind a lock (never held across an await).
@@ -68,6 +73,12 @@ impl Cluster {
     pub fn is_cancelled(&self, id: &str) -> bool {
         self.cancelled.contains(id)
     }
+
+    /// Why the API server refuses the launcher's watch, while it does.
+    pub fn denied(&self) -> Option<String> {
+        (!self.denied.is_empty())
+            .then(|| self.denied.values().cloned().collect::<Vec<_>>().join("; "))
+    }
 }
 
 /// One item of either watch (boxed: a Job or a pod is a few kilobytes).
@@ -80,6 +91,7 @@ enum Change {
 pub async fn run(
     client: Client,
     namespace: String,
+    role: Option<String>,
     cluster: Shared,
     launches: Launches,
     synced: tokio::sync::watch::Sender<bool>,
@@ -98,6 +110,7 @@ pub async fn run(
     let mut changes = std::pin::pin!(futures::stream::select(jobs, pods));
     let mut reconciler = Reconciler {
         namespace,
+        role,
         cluster,
         launches,
         synced,
@@ -123,6 +136,8 @@ pub async fn run(
 
 struct Reconciler {
     namespace: String,
+    /// The Role to name when the API server refuses a watch.
+    role: Option<String>,
     cluster: Shared,
     launches: Launches,
     synced: tokio::sync::watch::Sender<bool>,
@@ -163,15 +178,25 @@ impl Reconciler {
         match change {
             Ok(event) => {
                 if self.failing.remove(what) {
+                    lock(&self.cluster).denied.remove(what);
                     tracing::info!(namespace = %self.namespace, "the watch of {what} works again");
                 }
                 Some(event)
             }
             Err(e) => {
                 self.failing.insert(what);
-                tracing::warn!(namespace = %self.namespace, error = %e,
-                    "the watch of {what} failed; retrying with backoff (is the Kubernetes API server reachable, and may the launcher list and watch {}?)",
-                    what.to_lowercase());
+                let denied = refused(&e)
+                    .and_then(|m| forbidden::explain(m, &self.namespace, self.role.as_deref()));
+                match denied {
+                    Some(why) => {
+                        tracing::error!(namespace = %self.namespace,
+                            "the watch of {what} is refused; launches are refused until it works (retrying with backoff): {why}");
+                        lock(&self.cluster).denied.insert(what, why);
+                    }
+                    None => tracing::warn!(namespace = %self.namespace, error = %e,
+                        "the watch of {what} failed; retrying with backoff (is the Kubernetes API server reachable, and may the launcher list and watch {}?)",
+                        what.to_lowercase()),
+                }
                 None
             }
         }
@@ -351,4 +376,16 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// The API server's message when it answered a watch or list with 403.
+fn refused(e: &watcher::Error) -> Option<&str> {
+    let status = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+        | watcher::Error::WatchError(s) => s,
+        _ => return None,
+    };
+    (status.code == 403).then_some(status.message.as_str())
 }

@@ -81,6 +81,45 @@ The ConfigMap telling config-sync which file to read: key `file` (the declarativ
 {{- end -}}
 
 {{/*
+The claim content Jobs mount for a volume of global.storage ("data" or "packageCache"): the one
+the launcher's value names (launcher.kubernetes.dataPvc or packageCachePvc, as earlier releases
+did), else global.storage.<volume>.claimName.
+include "common.contentClaim" (list $ "data" .Values.kubernetes.dataPvc)
+*/}}
+{{- define "common.contentClaim" -}}
+{{- $ctx := index . 0 -}}
+{{- $volume := index . 1 -}}
+{{- $defaults := dict "data" "execenv-data" "packageCache" "execenv-package-cache" -}}
+{{- index . 2 | default (dig "storage" $volume "claimName" "" (include "common.global" $ctx | fromYaml)) | default (index $defaults $volume) -}}
+{{- end -}}
+
+{{/* Where the gateway mounts the data volume (global.storage.data). */}}
+{{- define "common.gatewayDataPath" -}}/var/lib/execenv/data{{- end -}}
+
+{{/*
+The claim the gateway mounts: global.storage.data.gatewayClaim (a claim of the release namespace
+on the same storage, when content runs in another namespace), else the data claim itself.
+*/}}
+{{- define "common.gatewayDataClaim" -}}
+{{- $data := dig "storage" "data" dict (include "common.global" . | fromYaml) -}}
+{{- $data.gatewayClaim | default $data.claimName | default "execenv-data" -}}
+{{- end -}}
+
+{{/*
+The folder the gateway writes uploaded bundles under (its EXECENV_BUNDLES__DIR): the data volume's
+mount, then global.storage.data.subPathPrefix. It writes <dir>/content/<guid>/<bundle>/bundle,
+where content Jobs mount <prefix>/content/<guid>/<bundle> of the same volume.
+*/}}
+{{- define "common.gatewayBundlesDir" -}}
+{{- $prefix := dig "storage" "data" "subPathPrefix" "" (include "common.global" . | fromYaml) | trimSuffix "/" -}}
+{{- if $prefix -}}
+{{- printf "%s/%s" (include "common.gatewayDataPath" .) $prefix -}}
+{{- else -}}
+{{- include "common.gatewayDataPath" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 The global values as YAML (use: include "common.global" . | fromYaml). Every global value is
 optional here, so that a service chart also renders on its own: an absent value means the
 binary's or Kubernetes' default (the umbrella chart's values.yaml holds the real defaults).

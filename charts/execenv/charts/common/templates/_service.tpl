@@ -1,6 +1,12 @@
-{{/* A service's ClusterIP Service, one named port per port of common.portTable. */}}
+{{/*
+A service's Service, one named port per port of common.portTable: of service.type (ClusterIP by
+default, NodePort or LoadBalancer), with service.nodePort on the API port (grpc, or the gateway's
+http) when it is set and the type has node ports.
+*/}}
 {{- define "common.service" -}}
 {{- $ports := include "common.ports" . | fromYaml -}}
+{{- $type := .Values.service.type | default "ClusterIP" -}}
+{{- $nodePort := and (ne $type "ClusterIP") .Values.service.nodePort -}}
 apiVersion: v1
 kind: Service
 metadata:
@@ -10,7 +16,7 @@ metadata:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 spec:
-  type: ClusterIP
+  type: {{ $type }}
   selector:
     {{- include "common.selectorLabels" . | nindent 4 }}
   ports:
@@ -20,5 +26,8 @@ spec:
       targetPort: {{ $name }}
       protocol: TCP
       appProtocol: {{ ternary "grpc" "http" (eq $name "grpc") }}
+      {{- if and $nodePort (ne $name "metrics") }}
+      nodePort: {{ $nodePort }}
+      {{- end }}
     {{- end }}
 {{- end -}}

@@ -3,6 +3,11 @@
 {{- .Values.kubernetes.namespace | default .Release.Namespace -}}
 {{- end -}}
 
+{{/* The launcher's ServiceAccount: the one created, or the one named. */}}
+{{- define "launcher.serviceAccount" -}}
+{{- .Values.serviceAccount.name | default (include "common.fullname" .) -}}
+{{- end -}}
+
 {{/* The launcher's settings that are not in its configuration file. */}}
 {{- define "launcher.env" -}}
 - name: EXECENV_CONFIG
@@ -19,11 +24,12 @@ configuration, in its own key names) and, when set, job-template.yaml (the job b
 */}}
 {{- define "launcher.configMap" -}}
 {{- $k := .Values.kubernetes -}}
+{{- $storage := dig "storage" dict (include "common.global" . | fromYaml) -}}
 {{- $settings := dict
   "namespace" (include "launcher.contentNamespace" .)
   "runtime_image" (include "common.image" (list . $k.runtimeImage))
-  "data_pvc" $k.dataPvc
-  "package_cache_pvc" $k.packageCachePvc
+  "data_pvc" (include "common.contentClaim" (list . "data" $k.dataPvc))
+  "package_cache_pvc" (include "common.contentClaim" (list . "packageCache" $k.packageCachePvc))
   "ttl_seconds_after_finished" $k.ttlSecondsAfterFinished
   "build_active_deadline_seconds" $k.buildActiveDeadlineSeconds
   "automount_service_account_token" $k.automountServiceAccountToken
@@ -33,6 +39,9 @@ configuration, in its own key names) and, when set, job-template.yaml (the job b
   "fs_group" $k.fsGroup -}}
 {{- with $k.runnerPath }}{{ $_ := set $settings "runner_path" . }}{{ end -}}
 {{- with $k.defaultServiceAccount }}{{ $_ := set $settings "default_service_account" . }}{{ end -}}
+{{- with dig "data" "subPathPrefix" "" $storage }}{{ $_ := set $settings "data_sub_path_prefix" . }}{{ end -}}
+{{- with dig "packageCache" "subPathPrefix" "" $storage }}{{ $_ := set $settings "package_cache_sub_path_prefix" . }}{{ end -}}
+{{- if .Values.rbac.create }}{{ $_ := set $settings "role" (include "common.fullname" .) }}{{ end -}}
 {{- if $k.jobTemplate }}{{ $_ := set $settings "job_template" "/etc/execenv/launcher/job-template.yaml" }}{{ end -}}
 apiVersion: v1
 kind: ConfigMap
