@@ -35,11 +35,16 @@ pub const CLAIMS: [&str; 3] = [
 pub const READY_WITHIN: Duration = Duration::from_secs(180);
 
 /// The values that make the chart run on the testbed: the images the node holds (never pulled),
-/// content run as the services' own user (it writes work folders next to the bundles the gateway
-/// wrote), the gateway on a NodePort.
+/// the data and package-cache claims created by the chart (each bound to the hostPath volume
+/// [`NodeRelease::install`] made for it), content run as the services' own user (it writes work
+/// folders next to the bundles the gateway wrote), the gateway on a NodePort.
 pub fn testbed_values() -> Value {
     json!({
-        "global": {"image": {"registry": "execenv.test", "tag": "dev", "pullPolicy": "Never"}},
+        "global": {
+            "image": {"registry": "execenv.test", "tag": "dev", "pullPolicy": "Never"},
+            "storage": {"data": {"create": true}, "packageCache": {"create": true}},
+        },
+        "gateway": {"service": {"type": "NodePort"}},
         "launcher": {"kubernetes": {
             "runtimeImage": {"repository": "runtime"},
             "runAsUser": 65532, "runAsGroup": 65532,
@@ -93,12 +98,7 @@ impl NodeRelease {
         let mut folders = Vec::new();
         for claim in CLAIMS {
             let folder = HostFolder::new()?;
-            if claim == CLAIMS[0] {
-                host_volume(&client, &namespace, claim, folder.path()).await?;
-            } else {
-                // TEMPORARY until the chart creates the data and cache claims.
-                crate::testbed::host_claim(&client, &namespace, claim, folder.path()).await?;
-            }
+            host_volume(&client, &namespace, claim, folder.path()).await?;
             folders.push(folder);
         }
         let mut release = NodeRelease {
@@ -115,18 +115,6 @@ impl NodeRelease {
         release.helm_release("install", values)?;
         release.wait_available().await?;
         release.install_to_ready = started.elapsed();
-        // TEMPORARY until the chart's gateway.service.type lands.
-        {
-            let services: Api<Service> =
-                Api::namespaced(release.client.clone(), &release.namespace);
-            services
-                .patch(
-                    "execenv-gateway",
-                    &kube::api::PatchParams::default(),
-                    &kube::api::Patch::Merge(json!({"spec": {"type": "NodePort"}})),
-                )
-                .await?;
-        }
         release.gateway = release.node_port("execenv-gateway").await?;
         // kube-proxy programs the NodePort on its own schedule: wait until the gateway answers.
         let gateway = release.gateway.clone();
@@ -374,8 +362,15 @@ impl Rollout {
                 .iter()
                 .map(|c| format!("{} ready={} {:?}", c.name, c.ready, c.state))
                 .collect();
+            let unmet: Vec<String> = status
+                .conditions
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| c.status != "True")
+                .map(|c| format!("{}: {:?} {:?}", c.type_, c.reason, c.message))
+                .collect();
             lines.push(format!(
-                "{} {:?} {containers:?}",
+                "{} {:?} {containers:?} {unmet:?}",
                 pod.metadata.name.unwrap_or_default(),
                 status.phase
             ));

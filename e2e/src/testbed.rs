@@ -162,7 +162,8 @@ fn open_to_all(path: &Path) -> Result<()> {
 
 /// Creates a hostPath PersistentVolume on the folder `path` of this machine, reserved for the
 /// claim `claim` of `ns` (its `claimRef`), which someone else creates — `helm install`, say; the
-/// PV binder binds them when it appears. Returns the volume's name; [`delete_volumes`] removes it.
+/// PV binder binds them when it appears. Its capacity (100Gi, a label: a hostPath volume has no
+/// size) fits any claim the chart makes. Returns the volume's name; [`delete_volumes`] removes it.
 pub async fn host_volume(client: &Client, ns: &str, claim: &str, path: &Path) -> Result<String> {
     let volume = format!("{ns}-{claim}");
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
@@ -172,7 +173,7 @@ pub async fn host_volume(client: &Client, ns: &str, claim: &str, path: &Path) ->
             &serde_json::from_value(json!({
                 "metadata": {"name": volume, "labels": {"execenv.test/namespace": ns}},
                 "spec": {
-                    "capacity": {"storage": "1Gi"},
+                    "capacity": {"storage": "100Gi"},
                     "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
                     "persistentVolumeReclaimPolicy": "Retain",
                     "storageClassName": "",

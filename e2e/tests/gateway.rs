@@ -293,3 +293,37 @@ fn gateway_manages_permissions_and_refuses_file_managed_changes_with_409() -> Re
     assert_error(&admin.expect(409, "DELETE", &one, None)?, 265)?;
     Ok(())
 }
+
+#[test]
+fn gateway_accepts_a_recently_authenticated_key_while_the_registry_restarts() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    // No cache: every request asks the registry while it is up.
+    let mut registry = RegistryProcess::on_sqlite(dir.path())?;
+    let gateway = ServiceProcess::gateway(
+        &registry,
+        dir.path(),
+        &[("EXECENV_SERVER__KEY_CACHE_MS", "0".to_owned())],
+    )?;
+    let alice = Client::of(&registry, &gateway, "alice", "publisher")?;
+    let bob = Client::of(&registry, &gateway, "bob", "publisher")?;
+    let me = alice.expect(200, "GET", "/__api__/v1/user", None)?;
+    ensure!(me["username"] == "alice", "{me}");
+
+    // The registry goes away (a rolling restart of a SQLite registry stops it first).
+    registry.process.terminate()?;
+    let me = alice.expect(200, "GET", "/__api__/v1/user", None)?;
+    ensure!(me["username"] == "alice", "{me}");
+    // A key the gateway has not seen cannot be checked: 503, saying why.
+    let refused = bob.expect(503, "GET", "/__api__/v1/user", None)?;
+    ensure!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("cannot reach the registry at ")),
+        "{refused}"
+    );
+
+    registry.restart()?;
+    let me = bob.expect(200, "GET", "/__api__/v1/user", None)?;
+    ensure!(me["username"] == "bob", "{me}");
+    Ok(())
+}

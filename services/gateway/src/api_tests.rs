@@ -19,7 +19,7 @@ fn app() -> (Router, Metrics) {
     let registry = Registry::new("http://127.0.0.1:1", None).unwrap();
     let metrics = Metrics::new();
     let state = AppState::new(
-        Authenticator::new(registry.clone()),
+        Authenticator::new(registry.clone(), std::time::Duration::from_secs(10)),
         registry,
         (
             Upstream::new(

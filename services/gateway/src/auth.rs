@@ -1,7 +1,11 @@
 //! Authentication: an API key in `Authorization: Key <key>` (or `X-RSC-Authorization`, which
 //! some Posit clients send instead) is turned into the user it belongs to by the registry's
-//! `Authenticate`. Successful answers are cached for [`CACHE_TTL`] so that a burst of requests
-//! costs one registry call; a disabled key or user therefore keeps working for up to that long.
+//! `Authenticate`. Successful answers are cached (`server.key_cache_ms`, 10 s by default) so that a
+//! burst of requests costs one registry call; a disabled key or user therefore keeps working for
+//! up to that long.
+//! While the registry cannot be reached (it restarts during a rolling upgrade, say), a key that
+//! authenticated within the last [`STALE_GRACE`] is still accepted, with a warning in the log, so
+//! that people already working are not turned away; a key not seen in that window gets 503.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,8 +22,8 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::registry::Registry;
 
-/// How long a successful authentication is reused.
-pub const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a successful authentication is still used while the registry is unreachable.
+pub const STALE_GRACE: Duration = Duration::from_secs(60);
 
 /// Above this many cached keys, expired entries are dropped on the next insert.
 const CACHE_PRUNE_AT: usize = 10_000;
@@ -40,15 +44,18 @@ pub struct Authenticated {
 #[derive(Clone)]
 pub struct Authenticator {
     registry: Registry,
+    // How long a successful authentication is reused.
+    ttl: Duration,
     // Keyed by the key's SHA-256, so secrets are not kept in memory longer than a request.
     cache: Arc<Mutex<Cache>>,
 }
 
 impl Authenticator {
-    /// An authenticator asking `registry`.
-    pub fn new(registry: Registry) -> Self {
+    /// An authenticator asking `registry`, reusing an answer for `ttl`.
+    pub fn new(registry: Registry, ttl: Duration) -> Self {
         Authenticator {
             registry,
+            ttl,
             cache: Arc::default(),
         }
     }
@@ -60,19 +67,36 @@ impl Authenticator {
         if let Some(hit) = self.cached(&digest, now) {
             return Ok(hit);
         }
-        let user = self
+        let answer = self
             .registry
             .accounts()
             .authenticate(id::AuthenticateRequest {
                 key: key.to_owned(),
             })
-            .await
-            .map_err(|s| self.registry.failed(s))?
-            .into_inner();
+            .await;
+        let user = match answer {
+            Ok(answer) => answer.into_inner(),
+            Err(status) => {
+                let failed = self.registry.failed(status);
+                if failed.0.kind == ErrorKind::Unavailable
+                    && let Some(stale) = self.cached_within(&digest, now, STALE_GRACE)
+                {
+                    tracing::warn!(
+                        user = %stale.user.username,
+                        error = %failed.0.message,
+                        "the registry cannot be reached; using this key's authentication of the last {} s",
+                        STALE_GRACE.as_secs()
+                    );
+                    return Ok(stale);
+                }
+                return Err(failed);
+            }
+        };
         let authenticated = authenticated(user)?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_PRUNE_AT {
-                cache.retain(|_, (at, _)| now.duration_since(*at) < CACHE_TTL);
+                let keep = STALE_GRACE.max(self.ttl);
+                cache.retain(|_, (at, _)| now.duration_since(*at) < keep);
             }
             cache.insert(digest, (now, authenticated.clone()));
         }
@@ -80,9 +104,13 @@ impl Authenticator {
     }
 
     fn cached(&self, digest: &[u8; 32], now: Instant) -> Option<Authenticated> {
+        self.cached_within(digest, now, self.ttl)
+    }
+
+    fn cached_within(&self, digest: &[u8; 32], now: Instant, age: Duration) -> Option<Authenticated> {
         let cache = self.cache.lock().ok()?;
         let (at, hit) = cache.get(digest)?;
-        (now.duration_since(*at) < CACHE_TTL).then(|| hit.clone())
+        (now.duration_since(*at) < age).then(|| hit.clone())
     }
 }
 

@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// The host name `/__api__/server_settings` reports (`EXECENV_SERVER__HOSTNAME`); this
     /// machine's host name when unset.
     pub hostname: Option<String>,
+    /// How long an API key's successful authentication is reused before the registry is asked
+    /// again (`EXECENV_SERVER__KEY_CACHE_MS`), default 10000; 0 asks every time.
+    pub key_cache_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
             http_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 3939)),
             admin_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9455)),
             hostname: None,
+            key_cache_ms: 10_000,
         }
     }
 }
@@ -68,6 +72,10 @@ impl ServiceConfig for Config {
             Setting {
                 key: "server.admin_addr",
                 meaning: "admin HTTP listen address: Prometheus /metrics, /healthz, /readyz",
+            },
+            Setting {
+                key: "server.key_cache_ms",
+                meaning: "how long (ms) an API key's authentication is reused before the registry is asked again: a disabled key keeps working that long; 0 asks every time. While the registry cannot be reached, a key authenticated within the last 60 s is still accepted",
             },
             Setting {
                 key: "server.hostname",

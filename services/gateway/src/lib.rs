@@ -1,7 +1,7 @@
 //! execenv-gateway: a Connect-compatible REST API over the registry.
 //!
 //! The gateway owns nothing durable. It authenticates people by API key (asking the registry's
-//! `Identity.Authenticate`, caching an answer for [`auth::CACHE_TTL`]), then calls the registry
+//! `Identity.Authenticate`, caching an answer for `server.key_cache_ms`), then calls the registry
 //! over gRPC *as that person* (`x-execenv-user`, `x-execenv-groups`, `x-execenv-role`), so the
 //! registry decides what they may see and do. Requests and answers have Posit Connect's JSON
 //! shapes, status codes and error bodies (`{code, error, payload}`), so that `posit-sdk` and

@@ -44,7 +44,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let hostname = config.server.hostname.clone().unwrap_or_else(host_name);
     let metrics = Metrics::new();
     let state = AppState::new(
-        Authenticator::new(registry.clone()),
+        Authenticator::new(
+            registry.clone(),
+            std::time::Duration::from_millis(config.server.key_cache_ms),
+        ),
         registry,
         upstreams,
         hostname,

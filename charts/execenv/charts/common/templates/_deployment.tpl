@@ -10,7 +10,7 @@ include "common.deployment" (dict
   "podAnnotations" (dict)      extra pod annotations, e.g. a checksum (optional)
   "serviceAccountName" "…"     the pod's ServiceAccount (optional; none: no API token is mounted)
   "strategy" "Recreate")       the update strategy type (optional; default RollingUpdate)
-Every pod gets an emptyDir at /tmp, the non-root read-only-root security contexts, resource
+Every pod gets an emptyDir at /tmp, a 5 s preStop pause (a rolling upgrade loses no request), the non-root read-only-root security contexts, resource
 requests and the shared settings of common.env.
 */}}
 {{- define "common.deployment" -}}
@@ -85,6 +85,13 @@ spec:
             {{- toYaml . | nindent 12 }}
             {{- end }}
           {{- .probes | nindent 10 }}
+          lifecycle:
+            # Keep serving for 5 s after the pod is marked for deletion, while kube-proxy and the
+            # other services' connections move to its replacement, so that a rolling upgrade loses
+            # no request; then SIGTERM, and the service finishes what is in flight.
+            preStop:
+              sleep:
+                seconds: 5
           resources:
             {{- toYaml $values.resources | nindent 12 }}
           securityContext:
