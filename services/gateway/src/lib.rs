@@ -16,6 +16,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod bundle_archive;
 pub mod changes_api;
 pub mod config;
 pub mod environment;
