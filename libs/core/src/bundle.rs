@@ -59,40 +59,42 @@ pub struct ManifestSummary {
 /// The summary of a manifest.json; InvalidArgument naming `manifest.json` and each problem when
 /// it is not JSON, not an object, has a field of the wrong type, or has no `metadata.appmode`.
 pub fn summarize_manifest(json: &str) -> Result<ManifestSummary, Error> {
-    let invalid = |why: String| {
+    let refuse = |what: String| {
         Error::new(
             ErrorKind::InvalidArgument,
-            format!(
-                "the bundle's {MANIFEST} is invalid: {why}; write it with `rsconnect write-manifest`"
-            ),
+            format!("the bundle's {MANIFEST} {what}; write it with `rsconnect write-manifest`"),
         )
     };
+    let root: Value =
+        serde_json::from_str(json).map_err(|e| refuse(format!("is not valid JSON: {e}")))?;
+    if !root.is_object() {
+        return Err(refuse("is not a JSON object".to_owned()));
+    }
+    let invalid = |problems: Vec<String>| refuse(format!("is invalid: {}", problems.join("; ")));
     let requirements = parse_manifest(json).map_err(|e| {
-        let problems: Vec<String> = e
-            .violations
-            .iter()
-            .map(|v| match v.field.as_str() {
-                "manifest" => v.description.clone(),
-                field => format!("{field} {}", v.description),
-            })
-            .collect();
-        invalid(problems.join("; "))
+        invalid(
+            e.violations
+                .iter()
+                .map(|v| format!("{} {}", v.field, v.description))
+                .collect(),
+        )
     })?;
-    let root: Value = serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
     let metadata = &root["metadata"];
+    if !(metadata.is_object() || metadata.is_null()) {
+        return Err(invalid(vec!["metadata must be an object".to_owned()]));
+    }
     let text = |key: &str| -> Result<Option<String>, Error> {
         match &metadata[key] {
             Value::Null => Ok(None),
             Value::String(s) if s.trim().is_empty() => Ok(None),
             Value::String(s) => Ok(Some(s.clone())),
-            _ => Err(invalid(format!("metadata.{key} must be a string"))),
+            _ => Err(invalid(vec![format!("metadata.{key} must be a string")])),
         }
     };
-    if !(metadata.is_object() || metadata.is_null()) {
-        return Err(invalid("metadata must be an object".to_owned()));
-    }
     let appmode = text("appmode")?.ok_or_else(|| {
-        invalid("it has no metadata.appmode (python-script, shiny, quarto-static, …)".to_owned())
+        invalid(vec![
+            "it has no metadata.appmode (python-script, shiny, quarto-static, …)".to_owned(),
+        ])
     })?;
     Ok(ManifestSummary {
         appmode,
