@@ -347,8 +347,9 @@ fn endpoint(target: &Target, options: &Options) -> Result<Endpoint, Error> {
     Ok(endpoint)
 }
 
-/// An error and its sources joined, e.g. `transport error: tcp connect error: Connection refused`.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its sources joined, e.g. `transport error: tcp connect error: Connection refused`
+/// (what HTTP and gRPC clients say first is rarely the cause).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

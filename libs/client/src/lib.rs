@@ -25,7 +25,7 @@ pub mod trace;
 
 pub use connection::{
     Client, ConfigSyncClient, Connection, IdentityClient, Intercepted, LauncherClient, Options,
-    Outgoing, RegistryClient, SelectorClient, Target, with_scheme,
+    Outgoing, RegistryClient, SelectorClient, Target, error_chain, with_scheme,
 };
 pub use identity::{IdentityInterceptor, caller_from_metadata};
 pub use service::Service;
