@@ -26,18 +26,13 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use execenv_core::bundle::{
-    MANIFEST, ManifestSummary, check_link_target, entry_names, summarize_manifest,
-};
+use execenv_core::bundle::{check_link_target, entry_names};
 use execenv_core::{Error, ErrorKind};
 use flate2::read::GzDecoder;
 use tar::{Archive, EntryType, PaxExtensions};
 
 /// Largest metadata entry (GNU long name or link, pax header) read.
 pub const MAX_METADATA_BYTES: u64 = 64 * 1024;
-
-/// Largest manifest.json read.
-pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What an archive may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +55,7 @@ pub struct Unpacked {
 /// Unpacks the `.tar.gz` read from `body` into the existing, empty folder `into`. An error
 /// (InvalidArgument, or TooLarge for a limit) names the entry at fault; an error the reader
 /// carries ([`carry`]) is returned as it is. `into` may hold part of the archive afterwards.
+/// The manifest is checked apart, once the archive is unpacked ([`crate::bundles`]).
 pub fn unpack(body: impl Read, into: &Path, limits: &Limits) -> Result<Unpacked, Error> {
     let mut archive = Archive::new(GzDecoder::new(body));
     let mut run = Run {
@@ -95,44 +91,6 @@ pub fn unpack(body: impl Read, into: &Path, limits: &Limits) -> Result<Unpacked,
         ));
     }
     Ok(run.unpacked)
-}
-
-/// The summary of the unpacked bundle's manifest.json; InvalidArgument when it is missing, not a
-/// regular file, too large or invalid.
-pub fn check_manifest(bundle: &Path) -> Result<ManifestSummary, Error> {
-    let path = bundle.join(MANIFEST);
-    let missing = || {
-        invalid(format!(
-            "the bundle has no {MANIFEST} at its root; a Connect bundle is a .tar.gz with {MANIFEST} \
-             at its root (write one with `rsconnect write-manifest`, pack the folder's content, not the folder)"
-        ))
-    };
-    let meta = match fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
-        Err(e) => {
-            return Err(Error::internal(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    if !meta.is_file() {
-        return Err(invalid(format!(
-            "the bundle's {MANIFEST} is not a regular file"
-        )));
-    }
-    if meta.len() > MAX_MANIFEST_BYTES {
-        return Err(invalid(format!(
-            "the bundle's {MANIFEST} is {} bytes; at most {MAX_MANIFEST_BYTES} are accepted",
-            meta.len()
-        )));
-    }
-    let text = fs::read(&path)
-        .map_err(|e| Error::internal(format!("cannot read {}: {e}", path.display())))?;
-    let text = String::from_utf8(text)
-        .map_err(|_| invalid(format!("the bundle's {MANIFEST} is not UTF-8 text")))?;
-    summarize_manifest(&text)
 }
 
 /// An io::Error carrying `error`, for a reader to fail the unpack with (the upload was too
@@ -180,7 +138,7 @@ fn not_an_archive(e: &io::Error) -> Error {
     })
 }
 
-fn invalid(message: impl Into<String>) -> Error {
+pub(crate) fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidArgument, message)
 }
 

@@ -149,7 +149,7 @@ fn a_bundle_is_unpacked_with_readable_modes_and_its_manifest_summarized() {
         fs::read_link(bundle.join("bin/app")).unwrap(),
         Path::new("../app.py")
     );
-    let summary = check_manifest(&bundle).unwrap();
+    let summary = crate::bundles::check_manifest(&bundle).unwrap();
     assert_eq!(summary.appmode, "python-script");
     assert_eq!(summary.python.as_deref(), Some("3.11.9"));
 }
@@ -436,37 +436,5 @@ fn an_error_the_reader_carries_is_returned_as_it_is() {
     assert_eq!(
         error,
         Error::new(ErrorKind::TooLarge, "the upload is too large")
-    );
-}
-
-#[test]
-fn a_missing_or_linked_manifest_is_refused_by_name() {
-    let (_parent, bundle) = folder();
-    let error = check_manifest(&bundle).unwrap_err();
-    assert!(
-        error
-            .message
-            .starts_with("the bundle has no manifest.json at its root"),
-        "{error}"
-    );
-    fs::write(bundle.join("real.json"), MANIFEST_JSON).unwrap();
-    std::os::unix::fs::symlink("real.json", bundle.join("manifest.json")).unwrap();
-    let error = check_manifest(&bundle).unwrap_err();
-    assert_eq!(
-        error.message,
-        "the bundle's manifest.json is not a regular file"
-    );
-}
-
-#[test]
-fn an_invalid_manifest_is_refused_with_the_reason() {
-    let (_parent, bundle) = folder();
-    fs::write(bundle.join("manifest.json"), "{not json").unwrap();
-    let error = check_manifest(&bundle).unwrap_err();
-    assert_eq!(error.kind, ErrorKind::InvalidArgument);
-    assert_eq!(
-        error.message,
-        "the bundle's manifest.json is not valid JSON: key must be a string at line 1 column 2; \
-         write it with `rsconnect write-manifest`"
     );
 }

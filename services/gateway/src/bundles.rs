@@ -29,11 +29,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use execenv_core::bundle::{Bundle, bundle_number};
+use execenv_core::bundle::{Bundle, MANIFEST, ManifestSummary, bundle_number, summarize_manifest};
 use execenv_core::{Error, ErrorKind};
 
-use crate::bundle_archive::{self, Limits, Unpacked};
+use crate::bundle_archive::{self, Limits, Unpacked, invalid};
 use crate::config::BundlesConfig;
+
+/// Largest manifest.json read.
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Staging and deletion folders older than this are left over from a crash.
 pub const STALE_AFTER: Duration = Duration::from_secs(3600);
@@ -83,7 +86,7 @@ impl BundleStore {
             .map_err(|e| self.io_failed(&content, &e))?;
         let staging = Staging::new(&content).map_err(|e| self.io_failed(&content, &e))?;
         let unpacked = bundle_archive::unpack(body, &staging.bundle(), &self.limits)?;
-        let manifest = bundle_archive::check_manifest(&staging.bundle())?;
+        let manifest = check_manifest(&staging.bundle())?;
         let mut bundle = Bundle {
             bundle_id: String::new(),
             content_guid: guid.to_owned(),
@@ -218,7 +221,7 @@ impl BundleStore {
             .and_then(|m| m.modified())
             .map(DateTime::<Utc>::from)
             .unwrap_or_else(|_| Utc::now());
-        let manifest = bundle_archive::check_manifest(&files).unwrap_or_else(|e| {
+        let manifest = check_manifest(&files).unwrap_or_else(|e| {
             tracing::warn!(content = guid, bundle = id, error = %e, "a bundle placed by hand has no valid manifest");
             Default::default()
         });
@@ -240,6 +243,44 @@ impl BundleStore {
             self.dir.display()
         ))
     }
+}
+
+/// The summary of the unpacked bundle's manifest.json; InvalidArgument when it is missing, not a
+/// regular file, too large or invalid.
+pub fn check_manifest(bundle: &Path) -> Result<ManifestSummary, Error> {
+    let path = bundle.join(MANIFEST);
+    let missing = || {
+        invalid(format!(
+            "the bundle has no {MANIFEST} at its root; a Connect bundle is a .tar.gz with {MANIFEST} \
+             at its root (write one with `rsconnect write-manifest`, pack the folder's content, not the folder)"
+        ))
+    };
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => {
+            return Err(Error::internal(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    if !meta.is_file() {
+        return Err(invalid(format!(
+            "the bundle's {MANIFEST} is not a regular file"
+        )));
+    }
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(invalid(format!(
+            "the bundle's {MANIFEST} is {} bytes; at most {MAX_MANIFEST_BYTES} are accepted",
+            meta.len()
+        )));
+    }
+    let text = fs::read(&path)
+        .map_err(|e| Error::internal(format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| invalid(format!("the bundle's {MANIFEST} is not UTF-8 text")))?;
+    summarize_manifest(&text)
 }
 
 /// One upload's staging folder, removed when dropped.

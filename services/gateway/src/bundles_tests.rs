@@ -221,3 +221,37 @@ fn a_data_folder_that_cannot_be_written_is_an_internal_error_naming_the_setting(
         "{error}"
     );
 }
+
+#[test]
+fn a_missing_or_linked_manifest_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path();
+    let error = check_manifest(bundle).unwrap_err();
+    assert!(
+        error
+            .message
+            .starts_with("the bundle has no manifest.json at its root"),
+        "{error}"
+    );
+    fs::write(bundle.join("real.json"), MANIFEST).unwrap();
+    std::os::unix::fs::symlink("real.json", bundle.join("manifest.json")).unwrap();
+    let error = check_manifest(bundle).unwrap_err();
+    assert_eq!(
+        error.message,
+        "the bundle's manifest.json is not a regular file"
+    );
+}
+
+#[test]
+fn an_invalid_manifest_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path();
+    fs::write(bundle.join("manifest.json"), "{not json").unwrap();
+    let error = check_manifest(bundle).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidArgument);
+    assert_eq!(
+        error.message,
+        "the bundle's manifest.json is not valid JSON: key must be a string at line 1 column 2; \
+         write it with `rsconnect write-manifest`"
+    );
+}
