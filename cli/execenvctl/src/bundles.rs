@@ -35,8 +35,13 @@ pub async fn bundle(session: &Session, command: BundleCommand) -> Result<Report,
         }
         BundleCommand::List { content } => {
             let bundles = session.gateway()?.bundles(&content).await?;
+            let noun = if bundles.len() == 1 {
+                "bundle"
+            } else {
+                "bundles"
+            };
             Report::list(&bundles, format, bundles_table, || {
-                render::list_footer(bundles.len(), None, "bundles", "")
+                render::list_footer(bundles.len(), None, noun, "")
             })
         }
         BundleCommand::Delete { id, content } => {
