@@ -1,8 +1,11 @@
 //! Plain HTTP/1.1 over loopback, by hand: enough for the admin endpoints and the gateway's API
-//! (the server sends a length, or a chunked body, and closes the connection after it).
+//! (the server sends a length, or a chunked body, and closes the connection after it), and for
+//! uploads streamed from a generator while the answer is awaited ([`http_stream`]).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -40,8 +43,10 @@ impl HttpResponse {
     }
 }
 
-/// A plain HTTP/1.1 request on loopback with extra `headers` and an optional JSON `body`; the
-/// answer must come within 10 s.
+/// How long a request waits for its answer unless told otherwise.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// A plain HTTP/1.1 request on loopback with extra `headers` and an optional JSON `body`.
 pub fn http_request(
     addr: &str,
     method: &str,
@@ -49,7 +54,7 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: Option<&serde_json::Value>,
 ) -> Result<HttpResponse> {
-    http_request_within(Duration::from_secs(10), addr, method, path, headers, body)
+    http_request_within(ANSWER_WITHIN, addr, method, path, headers, body)
 }
 
 /// [`http_request`] whose answer may take up to `timeout` (a followed log, say).
@@ -61,25 +66,145 @@ pub fn http_request_within(
     headers: &[(&str, &str)],
     body: Option<&serde_json::Value>,
 ) -> Result<HttpResponse> {
+    let body = body.map(serde_json::Value::to_string).unwrap_or_default();
+    let content = (!body.is_empty() || matches!(method, "POST" | "PUT"))
+        .then_some(("application/json; charset=utf-8", body.as_bytes()));
+    send(timeout, addr, method, path, headers, content)
+}
+
+/// A plain HTTP/1.1 request on loopback with extra `headers` and an optional body of a content
+/// type: `(type, bytes)`.
+pub fn http_send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Result<HttpResponse> {
+    send(ANSWER_WITHIN, addr, method, path, headers, body)
+}
+
+fn send(
+    timeout: Duration,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Result<HttpResponse> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(timeout))?;
+    let mut request = head(addr, method, path, headers);
+    if let Some((content_type, bytes)) = body {
+        request.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+            bytes.len()
+        ));
+    }
+    request.push_str("\r\n");
+    let mut raw = request.into_bytes();
+    raw.extend_from_slice(body.map_or(&[][..], |(_, b)| b));
+    s.write_all(&raw)?;
+    read_response(&mut s)
+}
+
+/// What [`http_stream`] sent and got.
+#[derive(Debug)]
+pub struct Streamed {
+    /// The answer.
+    pub response: HttpResponse,
+    /// Body bytes the socket accepted before the answer came (or the body ended).
+    pub sent: u64,
+}
+
+/// A request whose body is read from `body` as it is sent — chunked, or with `length` as its
+/// Content-Length — while the answer is awaited: the server may answer before the body's end,
+/// and then sending stops. The body is never held in memory.
+pub fn http_stream(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    mut body: impl Read + Send + 'static,
+    length: Option<u64>,
+) -> Result<Streamed> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut request = head(addr, "POST", path, headers);
+    request.push_str("Content-Type: application/gzip\r\n");
+    match length {
+        Some(n) => request.push_str(&format!("Content-Length: {n}\r\n")),
+        None => request.push_str("Transfer-Encoding: chunked\r\n"),
+    }
+    request.push_str("\r\n");
+    let mut writer = s.try_clone()?;
+    let answered = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&answered);
+    let sending = std::thread::spawn(move || -> u64 {
+        let mut sent = 0;
+        if writer.write_all(request.as_bytes()).is_err() {
+            return sent;
+        }
+        let mut buffer = vec![0; 64 * 1024];
+        while !stop.load(Ordering::Relaxed) {
+            let n = match body.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let piece = &buffer[..n];
+            let written = match length {
+                Some(_) => writer.write_all(piece),
+                None => writer
+                    .write_all(format!("{n:X}\r\n").as_bytes())
+                    .and_then(|()| writer.write_all(piece))
+                    .and_then(|()| writer.write_all(b"\r\n")),
+            };
+            if written.is_err() {
+                return sent;
+            }
+            sent += n as u64;
+        }
+        if length.is_none() && !stop.load(Ordering::Relaxed) {
+            let _ = writer.write_all(b"0\r\n\r\n");
+        }
+        sent
+    });
+    let response = read_response(&mut s);
+    answered.store(true, Ordering::Relaxed);
+    // The server answered and closed its side; unblock a writer stuck on a full socket.
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let sent = sending
+        .join()
+        .map_err(|_| anyhow::anyhow!("the sending thread panicked"))?;
+    Ok(Streamed {
+        response: response?,
+        sent,
+    })
+}
+
+/// The request line and the headers every request has, then `headers`.
+fn head(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
-    let body = body.map(serde_json::Value::to_string).unwrap_or_default();
-    if !body.is_empty() || matches!(method, "POST" | "PUT") {
-        request.push_str(&format!(
-            "Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+    request
+}
+
+/// Reads an answer until the server closes the connection. Bytes received before a reset
+/// (the server closing with part of a body unread) still count.
+fn read_response(s: &mut TcpStream) -> Result<HttpResponse> {
+    let mut bytes = Vec::new();
+    let mut buffer = [0; 16 * 1024];
+    loop {
+        match s.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !bytes.is_empty() => break,
+            Err(e) => return Err(e.into()),
+        }
     }
-    request.push_str("\r\n");
-    request.push_str(&body);
-    s.write_all(request.as_bytes())?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+    let raw = String::from_utf8_lossy(&bytes);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let mut lines = head.lines();
     let status = lines
         .next()

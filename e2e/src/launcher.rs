@@ -116,7 +116,8 @@ pub fn python_build_request(
 }
 
 /// Starts the launcher on local processes (data folder `data`, pip offline, and `env`) choosing
-/// with `selector`, then the gateway in front of `registry`, `selector` and it; both ready.
+/// with `selector`, then the gateway in front of `registry`, `selector` and it, uploading bundles
+/// to the same data folder; both ready.
 pub fn local_launcher_and_gateway(
     registry: &RegistryProcess,
     selector: &ServiceProcess,
@@ -137,6 +138,7 @@ pub fn local_launcher_and_gateway(
         &[
             ("EXECENV_SELECTOR__URL", selector.url.clone()),
             ("EXECENV_LAUNCHER__URL", launcher.url.clone()),
+            ("EXECENV_BUNDLES__DIR", data.display().to_string()),
         ],
     )?;
     Ok((launcher, gateway))

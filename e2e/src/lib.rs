@@ -7,6 +7,7 @@
 //! the Kubernetes testbed, helm) and the scenarios several tests share.
 
 pub mod binaries;
+pub mod bundles;
 pub mod chart;
 pub mod connect_clients;
 pub mod ctl;
@@ -32,6 +33,8 @@ pub use ctl::{CtlOutput, ctl, field};
 pub use database::{
     Backend, fresh_postgres_database, postgres_server_url, sqlite_url, with_database,
 };
-pub use http::{HttpResponse, http_get, http_request, http_request_within};
+pub use http::{
+    HttpResponse, Streamed, http_get, http_request, http_request_within, http_send, http_stream,
+};
 pub use process::{Process, eventually, free_port};
 pub use services::{RegistryProcess, ServiceProcess};

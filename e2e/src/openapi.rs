@@ -10,7 +10,7 @@ use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{HttpResponse, connect_clients, http_request};
+use crate::{HttpResponse, connect_clients, http_request, http_send, http_stream};
 
 /// One call and its answer.
 #[derive(Debug, Clone, Serialize)]
@@ -65,12 +65,63 @@ impl Recorder {
         path: &str,
         body: Option<&Value>,
     ) -> Result<HttpResponse> {
-        let auth = key.map(|k| format!("Key {k}"));
-        let headers: Vec<(&str, &str)> = auth
-            .as_deref()
-            .map(|a| vec![("Authorization", a)])
-            .unwrap_or_default();
-        let response = http_request(&self.addr, method, path, &headers, body)?;
+        let auth = authorization(key);
+        let response = http_request(&self.addr, method, path, &headers(&auth), body)?;
+        Ok(self.record(method, path, body, response))
+    }
+
+    /// POSTs `bytes` as a `.tar.gz` to `path` with `key`, expects `status`; records it and
+    /// returns the JSON body.
+    pub fn upload(
+        &self,
+        status: u16,
+        key: Option<&str>,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<Value> {
+        let auth = authorization(key);
+        let body = Some(("application/gzip", bytes));
+        let response = http_send(&self.addr, "POST", path, &headers(&auth), body)?;
+        expected(
+            status,
+            "POST",
+            path,
+            self.record("POST", path, None, response),
+        )
+    }
+
+    /// POSTs an upload announcing `length` bytes (and sending none unless asked for them),
+    /// expects `status`; records it and returns the JSON body.
+    pub fn upload_declaring(
+        &self,
+        status: u16,
+        key: Option<&str>,
+        path: &str,
+        length: u64,
+    ) -> Result<Value> {
+        let auth = authorization(key);
+        let streamed = http_stream(
+            &self.addr,
+            path,
+            &headers(&auth),
+            std::io::empty(),
+            Some(length),
+        )?;
+        expected(
+            status,
+            "POST",
+            path,
+            self.record("POST", path, None, streamed.response),
+        )
+    }
+
+    fn record(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        response: HttpResponse,
+    ) -> HttpResponse {
         let (bare, query) = path.split_once('?').unwrap_or((path, ""));
         let query = query
             .split('&')
@@ -86,7 +137,7 @@ impl Recorder {
             content_type: response.header("content-type").map(str::to_owned),
             body: response.body.clone(),
         });
-        Ok(response)
+        response
     }
 
     /// Calls and expects `status`; returns the JSON body (null when there is none).
@@ -99,26 +150,45 @@ impl Recorder {
         body: Option<&Value>,
     ) -> Result<Value> {
         let response = self.call(key, method, path, body)?;
-        ensure!(
-            response.status == status,
-            "{method} {path}: expected {status}, got {response:?}"
-        );
-        if response.body.is_empty() {
-            return Ok(Value::Null);
-        }
-        if response
-            .header("content-type")
-            .is_some_and(|t| t.starts_with("application/json"))
-        {
-            return response.json();
-        }
-        Ok(Value::String(response.body))
+        expected(status, method, path, response)
     }
 
     /// Everything recorded so far.
     pub fn exchanges(&self) -> Vec<Exchange> {
         self.exchanges.borrow().clone()
     }
+}
+
+/// `Key KEY`, when there is a key.
+fn authorization(key: Option<&str>) -> Option<String> {
+    key.map(|k| format!("Key {k}"))
+}
+
+/// The `Authorization` header, when there is one.
+fn headers(authorization: &Option<String>) -> Vec<(&str, &str)> {
+    authorization
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default()
+}
+
+/// The JSON body of `response` (a string when it is not JSON, null when empty), if it answered
+/// `status`.
+fn expected(status: u16, method: &str, path: &str, response: HttpResponse) -> Result<Value> {
+    ensure!(
+        response.status == status,
+        "{method} {path}: expected {status}, got {response:?}"
+    );
+    if response.body.is_empty() {
+        return Ok(Value::Null);
+    }
+    if response
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/json"))
+    {
+        return response.json();
+    }
+    Ok(Value::String(response.body))
 }
 
 /// Checks `spec` (the served document) and `exchanges` against it.

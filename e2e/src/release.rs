@@ -205,11 +205,11 @@ impl NodeRelease {
         Ok(left)
     }
 
-    /// The names and uids of the namespace's pods, sorted.
+    /// The names and uids of the release's service pods (not content pods), sorted.
     pub async fn pods(&self) -> Result<Vec<(String, String)>> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         let mut all: Vec<(String, String)> = pods
-            .list(&ListParams::default())
+            .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={RELEASE}")))
             .await?
             .into_iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())

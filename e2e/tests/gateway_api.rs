@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use execenv_e2e::bundles::{MANIFEST, RawTar, example_targz};
 use execenv_e2e::declarative::file_managed;
 use execenv_e2e::gateway::user_key;
 use execenv_e2e::launcher::{
@@ -19,6 +20,8 @@ use execenv_e2e::{RegistryProcess, ServiceProcess, eventually};
 use serde_json::{Value, json};
 
 const CONTENT: &str = "5b7e2c1a-9d3f-4a6b-8c0e-1f2a3b4c5d6e";
+/// The content the bundle routes are called for.
+const UPLOADED: &str = "3a9c1e7b-2d4f-4b6a-9e8c-7f1a2b3c4d5e";
 const BUNDLE: &str = "1";
 /// Long enough for a cold virtual environment on a busy machine.
 const FINISH: Duration = Duration::from_secs(180);
@@ -437,6 +440,36 @@ fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()> {
     is_error(
         &api.expect(403, viewer, "POST", launches, Some(&json!({"kind": "run", "content": {"guid": CONTENT, "bundle": BUNDLE}, "command": ["true"]})))?,
         22,
+    )?;
+
+    // Bundles: the example uploaded, listed and deleted; a hostile archive, a viewer, a body
+    // announced too large, a guid that is not one, a bundle that is gone.
+    let bundles = format!("/__api__/execenv/v1/content/{UPLOADED}/bundles");
+    let stored = api.upload(201, publisher, &bundles, &example_targz()?)?;
+    ensure!(
+        stored["bundle_id"] == "1" && stored["manifest"]["appmode"] == "python-script",
+        "{stored}"
+    );
+    let hostile = RawTar::default().manifest(MANIFEST).file("../x", "x").gz();
+    is_error(&api.upload(400, publisher, &bundles, &hostile)?, 2)?;
+    is_error(&api.upload(403, viewer, &bundles, &example_targz()?)?, 22)?;
+    is_error(&api.upload_declaring(413, publisher, &bundles, 3 << 30)?, 2)?;
+    let listed = api.expect(200, publisher, "GET", &bundles, None)?;
+    ensure!(listed.as_array().is_some_and(|l| l.len() == 1), "{listed}");
+    is_error(
+        &api.expect(
+            400,
+            publisher,
+            "GET",
+            "/__api__/execenv/v1/content/not-a-guid/bundles",
+            None,
+        )?,
+        3,
+    )?;
+    api.expect(204, publisher, "DELETE", &format!("{bundles}/1"), None)?;
+    is_error(
+        &api.expect(404, publisher, "DELETE", &format!("{bundles}/1"), None)?,
+        4,
     )?;
 
     api.expect(204, admin, "DELETE", &one, None)?;

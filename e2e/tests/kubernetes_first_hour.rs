@@ -33,25 +33,28 @@ fn r_environment() -> Value {
     })
 }
 
-/// Puts the example bundle (`examples/bundles/hello-python`) where the launcher reads it;
-/// its bundle id.
-fn publish(release: &NodeRelease, content: &str) -> Result<String> {
-    let bundle = "1";
-    let target = release
-        .data_folder()
-        .join(format!("content/{content}/{bundle}/bundle"));
-    std::fs::create_dir_all(&target)?;
+/// Uploads the example bundle (`examples/bundles/hello-python`) with `execenvctl bundle upload`
+/// through the gateway at `address`; its bundle id.
+fn publish(address: &str, key: &str, content: &str) -> Result<String> {
     let example = execenv_e2e::chart::repo().join("examples/bundles/hello-python");
-    for entry in std::fs::read_dir(&example)? {
-        let entry = entry?;
-        std::fs::copy(entry.path(), target.join(entry.file_name()))?;
-    }
-    let mut dir = target.as_path();
-    while dir != release.data_folder() {
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
-        dir = dir.parent().context("outside the data folder")?;
-    }
-    Ok(bundle.to_owned())
+    let out = std::process::Command::new(execenv_e2e::binary("execenvctl")?)
+        .args(["bundle", "upload"])
+        .arg(&example)
+        .args(["--content", content, "-o", "json"])
+        .env("EXECENV_GATEWAY", format!("http://{address}"))
+        .env("EXECENV_API_KEY", key)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "execenvctl bundle upload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored: Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(
+        stored["manifest"]["appmode"] == "python-script" && stored["files"] == 3,
+        "{stored}"
+    );
+    Ok(stored["bundle_id"].as_str().context("no bundle_id")?.to_owned())
 }
 
 /// Prints one step's time, for the test's log.
@@ -83,17 +86,15 @@ impl Gateway<'_> {
         Ok((answer.status, json))
     }
 
-    /// Starts a launch of `kind` (build or run) of the bundle; its id.
+    /// Starts a launch of `kind` (build or run) of the uploaded bundle, whose manifest the
+    /// gateway reads; its id.
     fn launch(&self, kind: &str, content: &str, bundle: &str, command: &[&str]) -> Result<String> {
-        let manifest: Value = serde_json::from_str(&std::fs::read_to_string(
-            execenv_e2e::chart::repo().join("examples/bundles/hello-python/manifest.json"),
-        )?)?;
         let started = self.ok(
             "POST",
             "/__api__/execenv/v1/launches",
             Some(&json!({
                 "kind": kind,
-                "content": {"guid": content, "bundle": bundle, "manifest": manifest},
+                "content": {"guid": content, "bundle": bundle},
                 "command": command,
             })),
         )?;
@@ -137,7 +138,8 @@ impl Gateway<'_> {
     }
 }
 
-#[tokio::test]
+// Two worker threads: the rollout is awaited in a task while this one makes blocking requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node() -> Result<()> {
     let release = NodeRelease::install(
         "first-hour",
@@ -195,8 +197,8 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
     // Publish the example bundle, build it, run it, read its output through the gateway.
     let content = uuid::Uuid::new_v4().to_string();
     let started = Instant::now();
-    let bundle = publish(&release, &content)?;
-    step("upload of the example bundle", started);
+    let bundle = publish(gateway.address, &gateway.key, &content)?;
+    step("upload of the example bundle (execenvctl bundle upload)", started);
     let started = Instant::now();
     let build = gateway.launch("build", &content, &bundle, &[])?;
     let (state, _) = gateway.finish(&build)?;

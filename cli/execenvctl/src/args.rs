@@ -1,4 +1,5 @@
-//! The flags every command accepts: where the services are, whom to act as, and how to print.
+//! The flags every command accepts: where the services and the gateway are, whom to act as, and
+//! how to print.
 
 use clap::{Args, ValueEnum};
 use execenv_core::Role;
@@ -43,6 +44,25 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub launcher: String,
+    /// HTTP address of the gateway (the `bundle` commands).
+    #[arg(
+        long,
+        global = true,
+        env = "EXECENV_GATEWAY",
+        default_value = "http://127.0.0.1:3939",
+        value_name = "URL"
+    )]
+    pub gateway: String,
+    /// API key the `bundle` commands send to the gateway (`Authorization: Key …`); they act as
+    /// its user. Create one with `execenvctl keys create USER --name NAME`.
+    #[arg(
+        long,
+        global = true,
+        env = "EXECENV_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
     /// Act as this user (guid or username) instead of as the service itself; needs --as-role.
     /// A username is looked up in the registry's users first.
     #[arg(long, global = true, value_name = "USER", requires = "as_role")]

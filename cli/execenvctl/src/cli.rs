@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::accounts_args::{GroupsCommand, KeysCommand, UsersCommand};
 use crate::args::GlobalArgs;
+use crate::bundle_args::BundleCommand;
 use crate::env_args::{ChangesArgs, EnvCommand};
 use crate::launch_args::{LaunchCommand, LaunchesCommand};
 use crate::select_args::SelectArgs;
@@ -15,7 +16,8 @@ in, their Python/R/Quarto installations, volume mounts and who may use them. It 
 environment-registry, to config-sync for the `sync` commands, to the selector for `select` and \
 `explain`, and to the launcher for `launch` (build or run content in its environment) and \
 `launches` (list, show, watch, cancel and read the output of launches). `users`, `groups` and \
-`keys` manage the people the gateway authenticates with API keys.";
+`keys` manage the people the gateway authenticates with API keys. `bundle` uploads, lists and \
+deletes content bundles through the gateway (HTTP, with an API key).";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -39,7 +41,10 @@ Examples:
   execenvctl launches logs 5f3c9a7e-1d2b-4e8f-9a0b-1c2d3e4f5a6b --follow
   execenvctl users create alice --role publisher --email alice@example.com
   execenvctl groups create data-science && execenvctl groups add-member data-science alice
-  execenvctl keys create alice --name laptop";
+  execenvctl keys create alice --name laptop
+  execenvctl --api-key $KEY bundle upload examples/bundles/hello-python \\
+      --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f
+  execenvctl bundle list --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f";
 
 /// The admin command line of execenv.
 #[derive(Debug, Parser)]
@@ -85,6 +90,9 @@ pub enum Command {
     /// Create, list, disable and delete API keys (the secret is shown once, at creation).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Upload, list and delete content bundles, through the gateway with an API key.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
 }
 
 /// `execenvctl sync …`

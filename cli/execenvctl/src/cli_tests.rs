@@ -4,6 +4,7 @@ use clap::CommandFactory;
 
 use super::*;
 use crate::args::OutputFormat;
+use crate::bundle_args::BundleCommand;
 use crate::env_args::ClearField;
 use crate::launch_args::{KindArg, StateArg};
 use crate::testing::parse;
@@ -270,4 +271,56 @@ fn permissions_and_acting_as_take_names_or_guids() {
     .unwrap();
     assert_eq!(cli.global.as_user.as_deref(), Some("alice"));
     assert_eq!(cli.global.as_groups, ["data-science", "staff"]);
+}
+
+#[test]
+fn bundle_commands_take_a_path_or_id_and_the_content() {
+    let guid = "2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f";
+    let cli = parse(&[
+        "bundle",
+        "upload",
+        "app",
+        "--content",
+        guid,
+        "--api-key",
+        "k",
+    ])
+    .unwrap();
+    let Command::Bundle(BundleCommand::Upload { path, content }) = cli.command else {
+        panic!("not upload")
+    };
+    assert_eq!((path.to_str(), content.as_str()), (Some("app"), guid));
+    assert_eq!(cli.global.api_key.as_deref(), Some("k"));
+    assert_eq!(cli.global.gateway, "http://127.0.0.1:3939");
+    assert!(
+        parse(&["bundle", "upload", "app"]).is_err(),
+        "--content is needed"
+    );
+    assert!(
+        parse(&["bundle", "delete", "--content", guid]).is_err(),
+        "the id is needed"
+    );
+    assert!(
+        parse(&[
+            "--gateway",
+            "http://gw:3939",
+            "bundle",
+            "list",
+            "--content",
+            guid
+        ])
+        .is_ok()
+    );
+}
+
+#[test]
+fn the_api_key_is_not_shown_in_help_even_when_set_in_the_environment() {
+    let help = Cli::command().render_long_help().to_string();
+    assert!(help.contains("--api-key <KEY>"), "{help}");
+    assert!(help.contains("[env: EXECENV_API_KEY]"), "{help}");
+    let api_key = Cli::command()
+        .get_arguments()
+        .find(|a| a.get_id() == "api_key")
+        .map(|a| a.is_hide_env_values_set());
+    assert_eq!(api_key, Some(true));
 }

@@ -11,6 +11,7 @@ use execenv_proto::views::SyncStatus;
 
 use crate::accounts;
 use crate::args::OutputFormat;
+use crate::bundles;
 use crate::cli::{Cli, Command, SyncCommand};
 use crate::environments;
 use crate::launcher::{self, Sink};
@@ -42,6 +43,7 @@ pub async fn run_to(cli: Cli, out: &mut dyn Write) -> Result<Report, Error> {
         Command::Users(c) => accounts::users(&session, c).await,
         Command::Groups(c) => accounts::groups(&session, c).await,
         Command::Keys(c) => accounts::keys(&session, c).await,
+        Command::Bundle(c) => bundles::bundle(&session, c).await,
     }
 }
 

@@ -1,19 +1,23 @@
 //! `execenvctl`: the admin command line of execenv. Parses the flags, runs the command against the
-//! registry (or config-sync, the selector or the launcher) and prints the result; failures print
-//! `error: …` and exit with 2 for invalid input, 1 otherwise (as does `launch --wait` when the
-//! launch did not succeed).
+//! registry (or config-sync, the selector, the launcher; the gateway for `bundle`) and prints the
+//! result; failures print `error: …` and exit with 2 for invalid input, 1 otherwise (as does
+//! `launch --wait` when the launch did not succeed).
 
 mod accounts;
 mod accounts_args;
 mod args;
+mod bundle_args;
+mod bundles;
 mod cli;
 mod commands;
 mod connection;
 mod env_args;
 mod environments;
+mod gateway;
 mod launch;
 mod launch_args;
 mod launcher;
+mod pack;
 mod principals;
 mod render;
 mod report;

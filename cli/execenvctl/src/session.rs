@@ -1,12 +1,13 @@
-//! Whom execenvctl acts as and how it reaches each service. The user and groups of
+//! Whom execenvctl acts as and how it reaches each service (and the gateway, with an API key). The user and groups of
 //! `--as-user`/`--as-groups` are resolved to guids when the first service is reached, so a command
 //! reports its own bad input before anything is looked up or called.
 
-use execenv_core::Error;
+use execenv_core::{Error, ErrorKind};
 use tokio::sync::OnceCell;
 
 use crate::args::{GlobalArgs, OutputFormat};
 use crate::connection::{ConfigSync, Connect, Identity, Launcher, Registry, Selector};
+use crate::gateway::Gateway;
 use crate::principals::{self, Named};
 
 /// The global flags of one run, and the identity they resolve to.
@@ -64,5 +65,28 @@ impl Session {
     /// The launcher, acting as the resolved identity.
     pub async fn launcher(&self) -> Result<Launcher, Error> {
         Launcher::connect(self.acting().await?).await
+    }
+
+    /// The gateway, called with `--api-key` (whose user it acts as; `--as-…` do not apply).
+    pub fn gateway(&self) -> Result<Gateway, Error> {
+        let g = &self.given;
+        if g.as_user.is_some() || !g.as_groups.is_empty() || g.as_role.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "the gateway acts as the user of the API key; drop --as-user, --as-groups and --as-role",
+            ));
+        }
+        let key = g
+            .api_key
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    "no API key for the gateway: pass --api-key KEY or set EXECENV_API_KEY \
+                 (create one with `execenvctl keys create USER --name NAME`)",
+                )
+            })?;
+        Gateway::new(&g.gateway, key)
     }
 }

@@ -152,6 +152,46 @@ fn is_transport_failure(status: &tonic::Status) -> bool {
     ) && status.metadata().is_empty()
 }
 
+/// How long [`retry_unsent`] keeps trying by default: longer than a pod's restart in a rolling
+/// upgrade and kube-proxy's update of a Service, short enough for a person waiting.
+pub const UNSENT_RETRY_WITHIN: Duration = Duration::from_secs(5);
+
+/// Runs `attempt` until it succeeds, fails with anything but a connection that could not be
+/// made, or `within` has passed (backing off from 50 ms to 1 s). Only a call that never left
+/// this side is repeated, so any call may use it, idempotent or not.
+pub async fn retry_unsent<T, Fut>(
+    within: Duration,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T, tonic::Status>
+where
+    Fut: Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match attempt().await {
+            Err(status) if never_sent(&status) && tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!(error = %causes(&status), retry_in_ms = pause.as_millis() as u64, "no connection; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a failed call never left this side: no connection to the service could be made.
+pub fn never_sent(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(s) = source {
+        if s.downcast_ref::<tonic::ConnectError>().is_some() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// Whether the call ended because this side's request timeout ran out (tonic answers
 /// CANCELLED with the message of its `TimeoutExpired`, and no metadata from the service).
 fn is_client_timeout(status: &tonic::Status) -> bool {
@@ -363,8 +403,9 @@ fn endpoint(target: &Target, options: &Options) -> Result<Endpoint, Error> {
     Ok(endpoint)
 }
 
-/// An error and its sources joined, e.g. `transport error: tcp connect error: Connection refused`.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its sources joined, e.g. `transport error: tcp connect error: Connection refused`
+/// (what HTTP and gRPC clients say first is rarely the cause).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -394,6 +435,21 @@ impl<C: Clone> Client<C> {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         f(self.raw.clone())
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.target.error(&status))
+    }
+
+    /// [`Client::call`], made again while no connection to the service could be made (for up
+    /// to [`UNSENT_RETRY_WITHIN`]): a restarting pod or a Service whose new endpoints are not
+    /// programmed yet is waited for rather than reported. `f` is called once per attempt.
+    pub async fn call_retrying<T, F, Fut>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnMut(C) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut f = f;
+        retry_unsent(UNSENT_RETRY_WITHIN, || f(self.raw.clone()))
             .await
             .map(tonic::Response::into_inner)
             .map_err(|status| self.target.error(&status))
@@ -488,5 +544,60 @@ mod tests {
             )
         );
         held.abort();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_that_could_not_connect_is_tried_again_until_the_window_closes() {
+        // A port nothing listens on: every attempt is refused before the request leaves.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let connection =
+            Connection::lazy(Target::new(Service::Selector, &url), None, &Options::default())
+                .unwrap();
+        let selector = connection.selector(None).raw();
+        let mut attempts = 0;
+        let failed = retry_unsent(Duration::from_millis(1000), || {
+            attempts += 1;
+            let mut c = selector.clone();
+            async move { c.select(execenv_proto::selector::v1::SelectRequest::default()).await }
+        })
+        .await
+        .unwrap_err();
+        assert!(never_sent(&failed), "{failed:?}");
+        // Pauses of 50, 100, 200 and 400 ms fit in the second: five attempts on an idle machine,
+        // at least two on any.
+        assert!(attempts >= 2, "{attempts} attempts");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_that_reached_the_service_is_not_tried_again() {
+        // Takes the connection, then closes it: the request left, so no second attempt.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let closing = tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                drop(socket);
+            }
+        });
+        let connection =
+            Connection::lazy(Target::new(Service::Selector, &url), None, &Options::default())
+                .unwrap();
+        let selector = connection.selector(None).raw();
+        let mut attempts = 0;
+        let failed = retry_unsent(Duration::from_secs(2), || {
+            attempts += 1;
+            let mut c = selector.clone();
+            async move { c.select(execenv_proto::selector::v1::SelectRequest::default()).await }
+        })
+        .await
+        .unwrap_err();
+        assert!(!never_sent(&failed), "{failed:?}");
+        assert_eq!(attempts, 1);
+        closing.abort();
     }
 }

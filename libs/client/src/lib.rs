@@ -24,8 +24,9 @@ pub mod testing;
 pub mod trace;
 
 pub use connection::{
+    UNSENT_RETRY_WITHIN, never_sent, retry_unsent,
     Client, ConfigSyncClient, Connection, IdentityClient, Intercepted, LauncherClient, Options,
-    Outgoing, RegistryClient, SelectorClient, Target, with_scheme,
+    Outgoing, RegistryClient, SelectorClient, Target, error_chain, with_scheme,
 };
 pub use identity::{IdentityInterceptor, caller_from_metadata};
 pub use service::Service;

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Conflict,
     /// A requested revision or page is no longer available.
     OutOfRange,
+    /// The input is larger than a configured limit allows (an upload, an unpacked bundle).
+    TooLarge,
     /// A dependency (database, another service) is unavailable; retrying may help.
     Unavailable,
     /// A bug or an unexpected state.
@@ -37,6 +39,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 5,
             ErrorKind::AlreadyExists => 6,
             ErrorKind::PermissionDenied => 7,
+            ErrorKind::TooLarge => 8,
             ErrorKind::FailedPrecondition => 9,
             ErrorKind::Conflict => 10,
             ErrorKind::OutOfRange => 11,
@@ -53,6 +56,7 @@ impl ErrorKind {
             5 => ErrorKind::NotFound,
             6 => ErrorKind::AlreadyExists,
             7 => ErrorKind::PermissionDenied,
+            8 => ErrorKind::TooLarge,
             9 => ErrorKind::FailedPrecondition,
             10 => ErrorKind::Conflict,
             11 => ErrorKind::OutOfRange,
@@ -71,6 +75,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::AlreadyExists | ErrorKind::FailedPrecondition | ErrorKind::Conflict => 409,
             ErrorKind::OutOfRange => 410,
+            ErrorKind::TooLarge => 413,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }
@@ -240,9 +245,10 @@ impl Error {
                 c::ENVIRONMENT_IS_CONFIG_MANAGED
             }
             ErrorKind::FailedPrecondition => c::BAD_REQUEST,
-            ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::OutOfRange => {
-                c::BAD_REQUEST
-            }
+            ErrorKind::AlreadyExists
+            | ErrorKind::Conflict
+            | ErrorKind::OutOfRange
+            | ErrorKind::TooLarge => c::BAD_REQUEST,
             ErrorKind::Unavailable | ErrorKind::Internal => c::INTERNAL_FAILURE,
         };
         (self.kind.http_status(), code)
@@ -283,7 +289,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
-    const ALL: [ErrorKind; 10] = [
+    const ALL: [ErrorKind; 11] = [
         ErrorKind::InvalidArgument,
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
@@ -292,6 +298,7 @@ mod tests {
         ErrorKind::Unauthenticated,
         ErrorKind::Conflict,
         ErrorKind::OutOfRange,
+        ErrorKind::TooLarge,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
     ];
@@ -316,6 +323,7 @@ mod tests {
         );
         assert_eq!(managed.connect_status(), (409, 265));
         assert_eq!(status(ErrorKind::InvalidArgument), (400, 2));
+        assert_eq!(status(ErrorKind::TooLarge), (413, 2));
         assert_eq!(status(ErrorKind::Internal), (500, 1));
     }
 

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod bundle;
 pub mod error;
 pub mod identity;
 pub mod image_reference;

@@ -15,8 +15,8 @@ use execenv_core::{Error, ErrorKind};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::{
-    access, auth, changes_api, environments_api, installations_api, launches_api, permissions_api,
-    selection_api, server_settings_api, users_api,
+    access, auth, bundles_api, changes_api, environments_api, installations_api, launches_api,
+    permissions_api, selection_api, server_settings_api, users_api,
 };
 
 /// Every route, each request logged and counted; the ones under `/__api__/v1` and
@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(changes_api::routes())
         .merge(selection_api::routes())
         .merge(launches_api::routes())
+        .merge(bundles_api::routes())
         .route_layer(require_key());
     Router::new()
         .merge(server_settings_api::routes())

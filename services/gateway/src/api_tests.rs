@@ -37,6 +37,10 @@ fn app() -> (Router, Metrics) {
         ),
         "gateway.test".to_owned(),
         HttpMetrics::register(&metrics),
+        crate::bundles::BundleStore::new(&crate::config::BundlesConfig {
+            dir: "/nonexistent/execenv-data".into(),
+            ..Default::default()
+        }),
     );
     (router(state), metrics)
 }
@@ -149,6 +153,8 @@ async fn the_openapi_document_is_served_without_a_key_and_documents_every_route(
         "/__api__/v1/environments/{guid}",
         "/__api__/execenv/v1/select",
         "/__api__/execenv/v1/launches/{id}/logs",
+        "/__api__/execenv/v1/content/{guid}/bundles",
+        "/__api__/execenv/v1/content/{guid}/bundles/{id}",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }
@@ -177,7 +183,7 @@ fn documented_routes() -> Vec<(String, String)> {
 async fn every_documented_route_is_served_and_all_but_two_need_a_key() {
     let public = ["/__api__/server_settings", "/__api__/openapi.json"];
     let routes = documented_routes();
-    assert_eq!(routes.len(), 23, "{routes:?}");
+    assert_eq!(routes.len(), 26, "{routes:?}");
     for (method, path) in routes {
         let request = Request::builder()
             .method(method.as_str())

@@ -67,13 +67,15 @@ impl Authenticator {
         if let Some(hit) = self.cached(&digest, now) {
             return Ok(hit);
         }
-        let answer = self
-            .registry
-            .accounts()
-            .authenticate(id::AuthenticateRequest {
+        // A registry restarting (a rolling upgrade) is waited for a few seconds.
+        let answer = execenv_client::retry_unsent(execenv_client::UNSENT_RETRY_WITHIN, || {
+            let mut accounts = self.registry.accounts();
+            let request = id::AuthenticateRequest {
                 key: key.to_owned(),
-            })
-            .await;
+            };
+            async move { accounts.authenticate(request).await }
+        })
+        .await;
         let user = match answer {
             Ok(answer) => answer.into_inner(),
             Err(status) => {

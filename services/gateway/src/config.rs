@@ -2,6 +2,7 @@
 //! calls; every setting documented for `--help`, `--print-settings` and docs/configuration.md.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use execenv_kit::config::{
     AuthConfig, LauncherConfig, RegistryConfig, SelectorConfig, TelemetryConfig,
@@ -30,6 +31,36 @@ pub struct Config {
     /// Service token, sent to the registry, the selector and the launcher.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Where uploaded bundles are stored and how large they may be (`EXECENV_BUNDLES__…`).
+    #[serde(default)]
+    pub bundles: BundlesConfig,
+}
+
+/// Uploaded bundles: the data folder they are unpacked into and the limits of an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BundlesConfig {
+    /// The data folder (`EXECENV_BUNDLES__DIR`): bundles land in
+    /// `content/<guid>/<id>/bundle`, where the launcher reads them. Default `execenv-data`, the
+    /// launcher's `local.data_dir`.
+    pub dir: PathBuf,
+    /// Largest request body of an upload, in bytes (default 1 GiB).
+    pub max_upload_bytes: u64,
+    /// Most bytes a bundle may unpack to (default 4 GiB).
+    pub max_unpacked_bytes: u64,
+    /// Most files, folders and links in a bundle (default 100000).
+    pub max_files: u64,
+}
+
+impl Default for BundlesConfig {
+    fn default() -> Self {
+        BundlesConfig {
+            dir: PathBuf::from("execenv-data"),
+            max_upload_bytes: 1 << 30,
+            max_unpacked_bytes: 4 << 30,
+            max_files: 100_000,
+        }
+    }
 }
 
 /// Where the gateway listens: the REST API and the admin server (`/metrics`, `/healthz`, `/readyz`).
@@ -61,7 +92,7 @@ impl Default for ServerConfig {
 
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-gateway";
-    const ABOUT: &'static str = "The execenv gateway: a Connect-compatible REST API (`/__api__/v1/environments…`) over the registry, with execenv's own routes (`/__api__/execenv/v1/select`, `explain`, `changes`, `launches`), for posit-sdk, rsconnect and people with an API key (`Authorization: Key …`).";
+    const ABOUT: &'static str = "The execenv gateway: a Connect-compatible REST API (`/__api__/v1/environments…`) over the registry, with execenv's own routes (`/__api__/execenv/v1/select`, `explain`, `changes`, `launches`, `content/{guid}/bundles`), for posit-sdk, rsconnect and people with an API key (`Authorization: Key …`).";
 
     fn settings() -> Vec<Setting> {
         let own = [
@@ -89,6 +120,22 @@ impl ServiceConfig for Config {
             Setting {
                 key: "launcher.url",
                 meaning: "gRPC URL of execenv-launcher, which launches are sent to",
+            },
+            Setting {
+                key: "bundles.dir",
+                meaning: "the data folder uploaded bundles are unpacked into, as content/<guid>/<id>/bundle: the launcher's data folder (local.data_dir, or the data volume, shared ReadWriteMany with the content Jobs)",
+            },
+            Setting {
+                key: "bundles.max_upload_bytes",
+                meaning: "largest request body of a bundle upload, in bytes; a larger one is refused with 413",
+            },
+            Setting {
+                key: "bundles.max_unpacked_bytes",
+                meaning: "most bytes a bundle may unpack to (file contents and the archive's metadata); the upload stops there with 413",
+            },
+            Setting {
+                key: "bundles.max_files",
+                meaning: "most files, folders and links a bundle may hold; the upload stops there with 413",
             },
         ];
         let auth = [Setting {

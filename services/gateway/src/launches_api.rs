@@ -17,6 +17,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use execenv_client::{UNSENT_RETRY_WITHIN, retry_unsent};
+
 use crate::auth::Authenticated;
 use crate::body::object;
 use crate::error::ApiError;
@@ -162,19 +164,29 @@ pub async fn start(
     Extension(who): Extension<Authenticated>,
     body: Bytes,
 ) -> Result<Json<LaunchView>, ApiError> {
-    let input: LaunchJson = serde_json::from_value(Value::Object(object(&body)?)).map_err(|e| {
-        Error::invalid_field(
-            "body",
-            format!("{e}; send {{\"kind\": \"build\", \"content\": {{\"guid\": …, \"bundle\": …}}, \"command\": […]}}"),
-        )
-    })?;
+    let mut input: LaunchJson =
+        serde_json::from_value(Value::Object(object(&body)?)).map_err(|e| {
+            Error::invalid_field(
+                "body",
+                format!("{e}; send {{\"kind\": \"build\", \"content\": {{\"guid\": …, \"bundle\": …}}, \"command\": […]}}"),
+            )
+        })?;
+    // A bundle uploaded here brings its own manifest: the selector reads what it needs from it.
+    let content = &mut input.content;
+    if content.manifest.is_none() && content.requirements.is_none() {
+        content.manifest = state.bundles().manifest(&content.guid, &content.bundle)?;
+    }
     let launcher = state.launcher();
-    let launched = launcher
-        .launcher(&who.caller)
-        .launch(input.into_request()?)
-        .await
-        .map_err(|s| launcher.failed(s))?
-        .into_inner();
+    let request = input.into_request()?;
+    // A launcher that is restarting (a rolling upgrade) is waited for a few seconds.
+    let launched = retry_unsent(UNSENT_RETRY_WITHIN, || {
+        let mut client = launcher.launcher(&who.caller);
+        let request = request.clone();
+        async move { client.launch(request).await }
+    })
+    .await
+    .map_err(|s| launcher.failed(s))?
+    .into_inner();
     Ok(Json(LaunchView::from(launched)))
 }
 

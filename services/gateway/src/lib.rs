@@ -1,6 +1,7 @@
 //! execenv-gateway: a Connect-compatible REST API over the registry.
 //!
-//! The gateway owns nothing durable. It authenticates people by API key (asking the registry's
+//! The gateway owns one durable thing: the bundles uploaded to the data folder ([`bundles`],
+//! unpacked by [`bundle_archive`] as hostile archives). It authenticates people by API key (asking the registry's
 //! `Identity.Authenticate`, caching an answer for `server.key_cache_ms`), then calls the registry
 //! over gRPC *as that person* (`x-execenv-user`, `x-execenv-groups`, `x-execenv-role`), so the
 //! registry decides what they may see and do. Requests and answers have Posit Connect's JSON
@@ -9,13 +10,16 @@
 //!
 //! Each resource has one `*_api` module owning its routes and handlers; [`api::router`] composes
 //! them and is imported by none of them. What the handlers share lives apart: [`state`] (the
-//! service clients), [`auth`], [`error`], [`body`] and [`listing`]; [`environment`] and [`user`]
-//! translate the registry's messages to Connect's JSON.
+//! service clients and the bundle store), [`auth`], [`error`], [`body`] and [`listing`];
+//! [`environment`] and [`user`] translate the registry's messages to Connect's JSON.
 
 pub mod access;
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod bundle_archive;
+pub mod bundles;
+pub mod bundles_api;
 pub mod changes_api;
 pub mod config;
 pub mod environment;
@@ -29,6 +33,7 @@ pub mod registry;
 pub mod selection_api;
 pub mod server_settings_api;
 pub mod state;
+pub mod upload_body;
 pub mod upstream;
 pub mod user;
 pub mod users_api;

@@ -10,6 +10,7 @@ use execenv_kit::shutdown::{DRAIN_GRACE, Shutdown, join_server};
 use crate::access::HttpMetrics;
 use crate::api;
 use crate::auth::Authenticator;
+use crate::bundles::{BundleStore, STALE_AFTER};
 use crate::config::Config;
 use crate::registry::Registry;
 use crate::state::AppState;
@@ -43,6 +44,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
 
     let hostname = config.server.hostname.clone().unwrap_or_else(host_name);
     let metrics = Metrics::new();
+    let bundles = BundleStore::new(&config.bundles);
+    // What an earlier gateway left mid-upload; in the background, the start does not wait.
+    let sweeper = bundles.clone();
+    tokio::task::spawn_blocking(move || sweeper.sweep(STALE_AFTER));
     let state = AppState::new(
         Authenticator::new(
             registry.clone(),
@@ -52,6 +57,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         upstreams,
         hostname,
         HttpMetrics::register(&metrics),
+        bundles,
     );
     let readiness = Readiness::new();
     readiness.set_ready().await;
@@ -73,6 +79,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         registry = %config.registry.url,
         selector = %config.selector.url,
         launcher = %config.launcher.url,
+        bundles = %config.bundles.dir.display(),
         "gateway listening"
     );
     let stopping = shutdown.clone();

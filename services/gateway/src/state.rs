@@ -1,8 +1,9 @@
 //! What every handler shares: the clients of the services the gateway calls, the authenticator,
-//! the host name it reports and the request metrics. Handlers read it through axum's `State`.
+//! the host name it reports, the request metrics and the bundle store. Handlers read it through axum's `State`.
 
 use crate::access::HttpMetrics;
 use crate::auth::Authenticator;
+use crate::bundles::BundleStore;
 use crate::registry::Registry;
 use crate::upstream::Upstream;
 
@@ -15,17 +16,19 @@ pub struct AppState {
     launcher: Upstream,
     hostname: String,
     metrics: HttpMetrics,
+    bundles: BundleStore,
 }
 
 impl AppState {
     /// The state of a gateway calling `registry`, `selector` and `launcher`, reporting
-    /// `hostname`, counting requests in `metrics`.
+    /// `hostname`, counting requests in `metrics`, keeping uploaded bundles in `bundles`.
     pub fn new(
         authenticator: Authenticator,
         registry: Registry,
         (selector, launcher): (Upstream, Upstream),
         hostname: String,
         metrics: HttpMetrics,
+        bundles: BundleStore,
     ) -> Self {
         AppState {
             authenticator,
@@ -34,6 +37,7 @@ impl AppState {
             launcher,
             hostname,
             metrics,
+            bundles,
         }
     }
 
@@ -60,6 +64,11 @@ impl AppState {
     /// The host name `/__api__/server_settings` reports.
     pub(crate) fn hostname(&self) -> &str {
         &self.hostname
+    }
+
+    /// Uploaded bundles in the data folder.
+    pub(crate) fn bundles(&self) -> &BundleStore {
+        &self.bundles
     }
 
     /// The series every request is counted in.

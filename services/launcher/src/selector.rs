@@ -35,7 +35,8 @@ impl GrpcSelector {
     }
 
     /// Asks the selector for the environment of `request`, as `caller`. A selector that cannot be
-    /// reached is the client's UNAVAILABLE error naming its address.
+    /// reached (after [`execenv_client::UNSENT_RETRY_WITHIN`] of trying, e.g. while it restarts)
+    /// is the client's UNAVAILABLE error naming its address.
     pub async fn select(
         &self,
         caller: &Caller,
@@ -44,7 +45,10 @@ impl GrpcSelector {
         let answer = self
             .connection
             .selector(Some(caller))
-            .call(|mut c| async move { c.select(request).await })
+            .call_retrying(|mut c| {
+                let request = request.clone();
+                async move { c.select(request).await }
+            })
             .await?;
         selection(answer)
     }
