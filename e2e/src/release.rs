@@ -1,7 +1,8 @@
 //! The Helm chart installed for real on the testbed's node: `helm install` of charts/execenv into
 //! a fresh namespace with the images `e2e/infra/images` loaded into the node, hostPath
-//! PersistentVolumes waiting for the chart's claims, the gateway reached from this machine through
-//! its NodePort (the way a user outside the cluster reaches it), and `kubectl exec` into a pod.
+//! PersistentVolumes for the chart's claims (and the claims the launcher names but the chart does
+//! not create), the gateway reached from this machine through a NodePort (the way a user outside
+//! the cluster reaches it) and an API key to call it with, and `kubectl exec` into a pod.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,22 +10,26 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 use kube::Client;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use crate::chart::{CHART, Helm, repo, testbed_bin};
 use crate::testbed::{
-    HostFolder, NODE, delete_volumes, fresh_namespace, host_volume, testbed_kubeconfig,
-    testbed_with_node,
+    HostFolder, claim_volume, delete_volumes, fresh_namespace, host_volume, images, node_address,
+    testbed_kubeconfig, testbed_with_node,
 };
 
 /// The release name every test installs under.
 pub const RELEASE: &str = "execenv";
 
+/// The NodePort Service in front of the gateway's pods.
+const GATEWAY_NODE_PORT: &str = "execenv-gateway-node-port";
+
 /// The claims the chart's defaults use, each given a hostPath volume before the install: the
-/// registry's SQLite claim, the data claim (bundles, work folders) and the package cache.
+/// registry's SQLite claim (the chart creates it), the data claim (bundles, work folders) and the
+/// package cache (made after the install unless the chart made them).
 pub const CLAIMS: [&str; 3] = [
     "execenv-environment-registry-data",
     "execenv-data",
@@ -44,6 +49,16 @@ pub fn testbed_values() -> Value {
             "runtimeImage": {"repository": "runtime"},
             "runAsUser": 65532, "runAsGroup": 65532,
         }},
+    })
+}
+
+/// An `executionEnvironments` entry for the testbed's Python image, with its supervisor.
+pub fn python_environment() -> Value {
+    json!({
+        "name": images::PYTHON_IMAGE,
+        "title": "Python 3.11 (testbed)",
+        "supervisor": images::SUPERVISOR,
+        "python": {"installations": [{"version": images::PYTHON_VERSION, "path": images::PYTHON}]},
     })
 }
 
@@ -91,9 +106,10 @@ impl NodeRelease {
         let client = testbed_with_node().await?;
         let namespace = fresh_namespace(&client, prefix).await?;
         let mut folders = Vec::new();
+        let mut volumes = Vec::new();
         for claim in CLAIMS {
             let folder = HostFolder::new()?;
-            host_volume(&client, &namespace, claim, folder.path()).await?;
+            volumes.push(host_volume(&client, &namespace, claim, folder.path()).await?);
             folders.push(folder);
         }
         let mut release = NodeRelease {
@@ -108,29 +124,48 @@ impl NodeRelease {
         };
         let started = Instant::now();
         release.helm_release("install", values)?;
+        // The claims the chart does not create (the launcher's dataPvc and packageCachePvc name
+        // existing ones), made as the platform engineer would.
+        let claims: Api<PersistentVolumeClaim> =
+            Api::namespaced(release.client.clone(), &release.namespace);
+        for (claim, volume) in CLAIMS.iter().zip(&volumes) {
+            if claims.get_opt(claim).await?.is_none() {
+                claim_volume(&release.client, &release.namespace, claim, volume).await?;
+            }
+        }
         release.wait_available().await?;
         release.install_to_ready = started.elapsed();
-        // TEMPORARY until the chart's gateway.service.type lands.
-        {
-            let services: Api<Service> =
-                Api::namespaced(release.client.clone(), &release.namespace);
-            services
-                .patch(
-                    "execenv-gateway",
-                    &kube::api::PatchParams::default(),
-                    &kube::api::Patch::Merge(json!({"spec": {"type": "NodePort"}})),
-                )
-                .await?;
-        }
-        release.gateway = release.node_port("execenv-gateway").await?;
+        release.expose_gateway().await?;
+        Ok(release)
+    }
+
+    /// Puts a NodePort Service of its own in front of the gateway's pods (not the chart's: helm
+    /// would put the chart's type back on every upgrade; unlabelled, so no ServiceMonitor
+    /// selects it), sets [`NodeRelease::gateway`] and waits until the gateway answers there.
+    // TEMPORARY until the chart's gateway.service.type lands.
+    async fn expose_gateway(&mut self) -> Result<()> {
+        let services: Api<Service> = Api::namespaced(self.client.clone(), &self.namespace);
+        services
+            .create(
+                &kube::api::PostParams::default(),
+                &serde_json::from_value(json!({
+                    "metadata": {"name": GATEWAY_NODE_PORT},
+                    "spec": {
+                        "type": "NodePort",
+                        "selector": {"app.kubernetes.io/name": "gateway", "app.kubernetes.io/instance": RELEASE},
+                        "ports": [{"name": "http", "port": 3939, "targetPort": "http"}],
+                    },
+                }))?,
+            )
+            .await?;
+        self.gateway = self.node_port(GATEWAY_NODE_PORT).await?;
         // kube-proxy programs the NodePort on its own schedule: wait until the gateway answers.
-        let gateway = release.gateway.clone();
+        let gateway = self.gateway.clone();
         crate::eventually(
             Duration::from_secs(30),
             "the gateway answering through its NodePort",
             || crate::http_get(&gateway, "/__api__/server_settings").is_ok_and(|(s, _)| s == 200),
-        )?;
-        Ok(release)
+        )
     }
 
     /// The data folder (the host folder behind the claim `execenv-data`).
@@ -138,10 +173,48 @@ impl NodeRelease {
         self.folders[1].path()
     }
 
+    /// Creates `relative` (and its parents) in the data folder, writable by any user (content
+    /// runs as the services' user), and returns its path.
+    pub fn data_subfolder(&self, relative: &str) -> Result<PathBuf> {
+        self.folders[1].folder(relative)
+    }
+
     /// `helm upgrade` with [`testbed_values`] and `values` merged over them (`--reuse-values`
     /// is not used: what is not given goes back to the chart's defaults, as with `-f`).
     pub fn upgrade(&self, values: &Value) -> Result<()> {
         self.helm_release("upgrade", values)
+    }
+
+    /// Creates the user `username` with `role` inside the registry's pod (`kubectl exec …
+    /// execenvctl`) and returns a new API key of theirs.
+    pub fn user_key(&self, username: &str, role: &str) -> Result<String> {
+        const REGISTRY: &str = "execenv-environment-registry";
+        self.exec(
+            REGISTRY,
+            &["execenvctl", "users", "create", username, "--role", role],
+        )?;
+        let created: Value = serde_json::from_str(&self.exec(
+            REGISTRY,
+            &[
+                "execenvctl",
+                "keys",
+                "create",
+                username,
+                "--name",
+                "e2e",
+                "-o",
+                "json",
+            ],
+        )?)?;
+        Ok(created["key"].as_str().context("no key")?.to_owned())
+    }
+
+    /// The release's gateway called with `key`.
+    pub fn gateway_with(&self, key: &str) -> Gateway {
+        Gateway {
+            address: self.gateway.clone(),
+            key: key.to_owned(),
+        }
     }
 
     fn helm_release(&self, verb: &str, values: &Value) -> Result<()> {
@@ -249,15 +322,7 @@ impl NodeRelease {
             .and_then(|s| s.ports)
             .and_then(|p| p.into_iter().find_map(|p| p.node_port))
             .with_context(|| format!("the Service {name} has no NodePort"))?;
-        let nodes: Api<Node> = Api::all(self.client.clone());
-        let address = nodes
-            .get(NODE)
-            .await?
-            .status
-            .and_then(|s| s.addresses)
-            .and_then(|a| a.into_iter().find(|a| a.type_ == "InternalIP"))
-            .context("the node has no InternalIP")?
-            .address;
+        let address = node_address(&self.client).await?;
         Ok(format!("{address}:{port}"))
     }
 
@@ -323,6 +388,69 @@ impl NodeRelease {
         )
         .await?;
         delete_volumes(&self.client, &self.namespace).await
+    }
+}
+
+/// A release's gateway, called from this machine with an API key.
+pub struct Gateway {
+    /// Its `host:port`.
+    pub address: String,
+    /// The key sent as `Authorization: Key …`; none when empty.
+    pub key: String,
+}
+
+impl Gateway {
+    /// `METHOD PATH` with `body`: the status and the JSON answered (null when empty).
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        self.call_with(method, path, &[], body)
+    }
+
+    /// The same with more `headers`.
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
+        let auth = format!("Key {}", self.key);
+        let mut all = headers.to_vec();
+        if !self.key.is_empty() {
+            all.push(("Authorization", &auth));
+        }
+        let answer = crate::http_request(&self.address, method, path, &all, body)?;
+        let json = if answer.body.is_empty() {
+            Value::Null
+        } else {
+            answer.json()?
+        };
+        Ok((answer.status, json))
+    }
+
+    /// The JSON of a call that must succeed (2xx); fails with the status and answer otherwise.
+    pub fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let (status, json) = self.call(method, path, body)?;
+        ensure!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {json}"
+        );
+        Ok(json)
+    }
+
+    /// The JSON of a call that must answer `status`.
+    pub fn expect(
+        &self,
+        status: u16,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
+        let (answered, json) = self.call(method, path, body)?;
+        ensure!(
+            answered == status,
+            "{method} {path} answered {answered} instead of {status}: {json}"
+        );
+        Ok(json)
     }
 }
 

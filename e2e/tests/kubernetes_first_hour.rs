@@ -9,58 +9,13 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use execenv_e2e::http_request;
-use execenv_e2e::release::NodeRelease;
+use execenv_e2e::release::{NodeRelease, python_environment};
 use execenv_e2e::testbed::images;
-use serde_json::{Value, json};
-
-/// The environment the install declares: the testbed's Python image with its supervisor.
-fn python_environment() -> Value {
-    json!({
-        "name": images::PYTHON_IMAGE,
-        "title": "Python 3.11 (testbed)",
-        "supervisor": images::SUPERVISOR,
-        "python": {"installations": [{"version": images::PYTHON_VERSION, "path": images::PYTHON}]},
-    })
-}
+use serde_json::json;
 
 /// Prints one step's time, for the test's log.
 fn step(name: &str, since: Instant) {
     eprintln!("first hour: {name}: {:.2} s", since.elapsed().as_secs_f64());
-}
-
-/// The gateway of `release`, asked with `key`.
-struct Gateway<'a> {
-    address: &'a str,
-    key: String,
-}
-
-impl Gateway<'_> {
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
-        let auth = format!("Key {}", self.key);
-        let answer = http_request(
-            self.address,
-            method,
-            path,
-            &[("Authorization", &auth)],
-            body,
-        )?;
-        let json = if answer.body.is_empty() {
-            Value::Null
-        } else {
-            answer.json()?
-        };
-        Ok((answer.status, json))
-    }
-
-    fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
-        let (status, json) = self.call(method, path, body)?;
-        ensure!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {json}"
-        );
-        Ok(json)
-    }
 }
 
 #[tokio::test]
@@ -77,36 +32,9 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
 
     // The first administrator and their key, made inside the registry's pod.
     let started = Instant::now();
-    release.exec(
-        "execenv-environment-registry",
-        &[
-            "execenvctl",
-            "users",
-            "create",
-            "admin",
-            "--role",
-            "administrator",
-        ],
-    )?;
-    let created: Value = serde_json::from_str(&release.exec(
-        "execenv-environment-registry",
-        &[
-            "execenvctl",
-            "keys",
-            "create",
-            "admin",
-            "--name",
-            "first-hour",
-            "-o",
-            "json",
-        ],
-    )?)?;
-    let key = created["key"].as_str().context("no key")?.to_owned();
+    let key = release.user_key("admin", "administrator")?;
     step("first API key (kubectl exec)", started);
-    let gateway = Gateway {
-        address: &release.gateway,
-        key,
-    };
+    let gateway = release.gateway_with(&key);
 
     // The environments the chart declared, through the gateway from outside the cluster.
     let listed = gateway.ok("GET", "/__api__/v1/environments", None)?;
