@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::prometheus::{PrometheusServer, SCRAPE_INTERVAL, unix_now, value_of};
+
 /// The folder of the dashboards in the repository.
 pub fn folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/execenv/dashboards")
@@ -208,6 +210,78 @@ pub fn substitute(
         );
     }
     Ok(out)
+}
+
+/// Every panel query and variable selector of every dashboard, each with its dashboard's
+/// variables replaced by their value in `chosen`, or else by their "All" value, and
+/// `$__rate_interval` by `interval`.
+pub fn all_queries(
+    dashboards: &[Dashboard],
+    interval: &str,
+    chosen: &BTreeMap<String, String>,
+) -> Result<Vec<PanelQuery>> {
+    let mut out = Vec::new();
+    for dashboard in dashboards {
+        let mut variables = dashboard.all_values()?;
+        for (name, value) in &mut variables {
+            if let Some(picked) = chosen.get(name) {
+                value.clone_from(picked);
+            }
+        }
+        for query in dashboard
+            .queries()
+            .into_iter()
+            .chain(dashboard.variable_selectors()?)
+        {
+            out.push(PanelQuery {
+                expr: substitute(&query.expr, interval, &variables)?,
+                place: query.place,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A `$__rate_interval` covering everything since `started` (Unix seconds) and at least four
+/// scrape intervals, so that every rate has the samples of what happened since.
+pub fn rate_interval_since(started: f64) -> String {
+    let window = ((unix_now() - started).ceil() as u64 + 5).max(4 * SCRAPE_INTERVAL.as_secs());
+    format!("{window}s")
+}
+
+/// Evaluates every query (substituted with `interval`) on `server` now; fails listing each that
+/// Prometheus could not evaluate and each that returned no finite sample.
+pub fn ensure_every_query_has_data(
+    server: &PrometheusServer,
+    queries: &[PanelQuery],
+    interval: &str,
+) -> Result<()> {
+    let mut failed = Vec::new();
+    let mut empty = Vec::new();
+    for query in queries {
+        match server.samples(&query.expr) {
+            Err(e) => failed.push(format!("{}: {e}", query.place)),
+            Ok(samples) => {
+                if !samples
+                    .iter()
+                    .any(|s| value_of(s).is_some_and(f64::is_finite))
+                {
+                    empty.push(format!("{}: {} → {samples:?}", query.place, query.expr));
+                }
+            }
+        }
+    }
+    if !failed.is_empty() || !empty.is_empty() {
+        bail!(
+            "of {} queries, {} failed and {} returned no data (a $__rate_interval of {interval}):\nfailed:\n{}\nwithout data:\n{}",
+            queries.len(),
+            failed.len(),
+            empty.len(),
+            failed.join("\n"),
+            empty.join("\n")
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod process;
 pub mod prometheus;
 pub mod python;
 pub mod release;
+pub mod servicemonitor;
 pub mod services;
 pub mod stack;
 pub mod testbed;

@@ -1,6 +1,7 @@
 //! A real OpenTelemetry Collector for the tracing tests: the distribution `e2e/infra/otelcol
-//! build` makes (the OTLP receiver and the file exporter), receiving OTLP/gRPC on a free loopback
-//! port and writing every span it receives to a file as OTLP JSON, one export a line.
+//! build` makes (the OTLP receiver and the file exporter), receiving OTLP/gRPC on a free port of
+//! loopback (or of another address of this machine) and writing every span it receives to a
+//! file as OTLP JSON, one export a line.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -32,16 +33,22 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Starts the collector named by `EXECENV_OTELCOL` with its configuration and output in
-    /// `dir`, and waits until its OTLP/gRPC port accepts connections; fails saying why when the
-    /// collector could not be built.
+    /// Starts the collector named by `EXECENV_OTELCOL` on loopback with its configuration and
+    /// output in `dir`, and waits until its OTLP/gRPC port accepts connections; fails saying why
+    /// when the collector could not be built.
     pub fn start(dir: &Path) -> Result<Collector> {
+        Self::start_on(dir, "127.0.0.1")
+    }
+
+    /// The same, listening on `host`, an address of this machine (the testbed's pods reach it
+    /// on [`crate::testbed::host_address`]).
+    pub fn start_on(dir: &Path, host: &str) -> Result<Collector> {
         let binary = BUILD.required()?;
         for _ in 0..5 {
             let port = free_port()?;
             let output = dir.join(format!("otelcol-{port}.jsonl"));
             let config = dir.join(format!("otelcol-{port}.yaml"));
-            std::fs::write(&config, configuration(port, &output))?;
+            std::fs::write(&config, configuration(host, port, &output))?;
             let config_arg = format!("--config={}", config.display());
             let mut process = Process::spawn(
                 &binary,
@@ -49,10 +56,10 @@ impl Collector {
                 &[],
                 dir.join(format!("otelcol-{port}.log")),
             )?;
-            if wait_listening(&mut process, port)? {
+            if wait_listening(&mut process, host, port)? {
                 return Ok(Collector {
                     process,
-                    endpoint: format!("http://127.0.0.1:{port}"),
+                    endpoint: format!("http://{host}:{port}"),
                     output,
                 });
             }
@@ -60,7 +67,7 @@ impl Collector {
         bail!("five attempts found their free port taken before the collector could bind it")
     }
 
-    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` (`http://127.0.0.1:PORT`).
+    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` (`http://HOST:PORT`).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -155,19 +162,61 @@ impl ExportedSpan {
     }
 }
 
+/// The one span of `service` named `name` among `spans`; fails listing them unless there is
+/// exactly one.
+pub fn only_span<'a>(
+    spans: &'a [ExportedSpan],
+    service: &str,
+    name: &str,
+) -> Result<&'a ExportedSpan> {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| s.service == service && s.name == name)
+        .collect();
+    match found[..] {
+        [one] => Ok(one),
+        _ => bail!(
+            "expected exactly one span {name:?} from {service}, found {}: {found:#?}",
+            found.len()
+        ),
+    }
+}
+
+/// Whether `ancestor` is `span`'s parent, or its parent's parent, and so on, among `spans`.
+pub fn descends_from(spans: &[ExportedSpan], span: &ExportedSpan, ancestor: &ExportedSpan) -> bool {
+    let mut current = span;
+    // A chain longer than the spans has a cycle.
+    for _ in 0..spans.len() {
+        let Some(parent) = current.parent_span_id.as_deref() else {
+            return false;
+        };
+        if parent == ancestor.span_id && current.trace_id == ancestor.trace_id {
+            return true;
+        }
+        match spans
+            .iter()
+            .find(|s| s.span_id == parent && s.trace_id == current.trace_id)
+        {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    false
+}
+
 fn array<'a>(value: &'a Value, key: &str) -> &'a [Value] {
     value[key].as_array().map_or(&[], Vec::as_slice)
 }
 
-/// The collector's configuration: OTLP/gRPC on `port`, every span to `output`, and no listener
-/// of its own telemetry (its default metrics port would clash between tests).
-fn configuration(port: u16, output: &Path) -> String {
+/// The collector's configuration: OTLP/gRPC on `host:port`, every span to `output`, and no
+/// listener of its own telemetry (its default metrics port would clash between tests).
+fn configuration(host: &str, port: u16, output: &Path) -> String {
     format!(
         r#"receivers:
   otlp:
     protocols:
       grpc:
-        endpoint: 127.0.0.1:{port}
+        endpoint: {host}:{port}
 exporters:
   file:
     path: {output}
@@ -185,9 +234,10 @@ service:
     )
 }
 
-/// Waits until the collector accepts connections on `port`: `Ok(false)` when the port was taken
-/// meanwhile (worth another port), an error when it failed otherwise or took longer than 30 s.
-fn wait_listening(process: &mut Process, port: u16) -> Result<bool> {
+/// Waits until the collector accepts connections on `host:port`: `Ok(false)` when the port was
+/// taken meanwhile (worth another port), an error when it failed otherwise or took longer than
+/// 30 s.
+fn wait_listening(process: &mut Process, host: &str, port: u16) -> Result<bool> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if !process.is_running() {
@@ -197,12 +247,12 @@ fn wait_listening(process: &mut Process, port: u16) -> Result<bool> {
             }
             bail!("the OpenTelemetry Collector exited before it listened; its log:\n{log}");
         }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if TcpStream::connect((host, port)).is_ok() {
             return Ok(true);
         }
         if Instant::now() >= deadline {
             bail!(
-                "the OpenTelemetry Collector did not listen on 127.0.0.1:{port} within 30 s; its log:\n{}",
+                "the OpenTelemetry Collector did not listen on {host}:{port} within 30 s; its log:\n{}",
                 process.output()
             );
         }
@@ -235,6 +285,28 @@ mod tests {
         assert_eq!(spans[0].parent_span_id, None);
         assert_eq!(spans[0].kind, SPAN_KIND_SERVER);
         assert_eq!(spans[1].parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
+    }
+
+    #[test]
+    fn a_span_descends_from_its_parents_parent_and_not_from_a_sibling() {
+        let span = |id: &str, parent: Option<&str>| ExportedSpan {
+            service: "s".into(),
+            trace_id: "t".into(),
+            span_id: id.into(),
+            parent_span_id: parent.map(str::to_owned),
+            name: id.into(),
+            kind: SPAN_KIND_SERVER,
+        };
+        let spans = [
+            span("root", None),
+            span("child", Some("root")),
+            span("grandchild", Some("child")),
+            span("sibling", Some("root")),
+        ];
+        assert!(descends_from(&spans, &spans[2], &spans[0]));
+        assert!(descends_from(&spans, &spans[2], &spans[1]));
+        assert!(!descends_from(&spans, &spans[2], &spans[3]));
+        assert!(!descends_from(&spans, &spans[0], &spans[1]));
     }
 
     #[test]

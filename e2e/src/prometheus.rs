@@ -1,6 +1,8 @@
-//! A real Prometheus server for the dashboard tests: Debian's package (`e2e/infra/prometheus`
-//! installs it and prints its path, which `EXECENV_PROMETHEUS` carries), started on loopback
-//! with its own temporary data folder and stopped by pid when dropped; and its `promtool`.
+//! A real Prometheus server for the dashboard tests: one with Kubernetes service discovery
+//! (`e2e/infra/prometheus` builds it from its Go module and prints its path, which
+//! `EXECENV_PROMETHEUS` carries), started on loopback — or inside the testbed node's network
+//! namespace, where pods are reachable — with its own temporary data folder and stopped by pid
+//! when dropped; and its `promtool`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,12 +29,12 @@ pub const BUILD: InfraBuild = InfraBuild {
 };
 
 /// The Prometheus server binary: `EXECENV_PROMETHEUS`, else `prometheus` on PATH; fails loudly
-/// saying why `e2e/infra/prometheus` could not install it, or naming that script.
+/// saying why `e2e/infra/prometheus` could not build it, or naming that script.
 pub fn binary() -> Result<PathBuf> {
     if let Some(path) = BUILD.path()? {
         ensure!(
             path.is_file(),
-            "EXECENV_PROMETHEUS={} is not a file: run `e2e/infra/prometheus`, which installs Prometheus and prints its path",
+            "EXECENV_PROMETHEUS={} is not a file: run `e2e/infra/prometheus`, which builds Prometheus and prints its path",
             path.display()
         );
         return Ok(path);
@@ -44,7 +46,7 @@ pub fn binary() -> Result<PathBuf> {
         .map(|dir| dir.join("prometheus"))
         .find(|candidate| candidate.is_file());
     on_path.context(
-        "EXECENV_PROMETHEUS is not set and no `prometheus` is on PATH: run `export EXECENV_PROMETHEUS=$(e2e/infra/prometheus)` (it installs Debian's prometheus package), or use `make test`",
+        "EXECENV_PROMETHEUS is not set and no `prometheus` is on PATH: run `export EXECENV_PROMETHEUS=$(e2e/infra/prometheus)` (it builds Prometheus from its Go module), or use `make test`",
     )
 }
 
@@ -54,7 +56,7 @@ pub fn promtool() -> Result<PathBuf> {
     let tool = server.with_file_name("promtool");
     ensure!(
         tool.is_file(),
-        "no promtool beside {}: install Debian's prometheus package (e2e/infra/prometheus)",
+        "no promtool beside {}: use the Prometheus `e2e/infra/prometheus` builds",
         server.display()
     );
     Ok(tool)
@@ -90,7 +92,7 @@ pub fn run_promtool(args: &[&str], stdin: &str) -> Result<String> {
 /// Lints one `/metrics` scrape with `promtool check metrics`; fails with what it reports.
 ///
 /// The services answer in OpenMetrics, where a counter's `# HELP`/`# TYPE` name its family
-/// (`x`) and its sample is `x_total`; promtool 2.42 reads only the Prometheus text format, where
+/// (`x`) and its sample is `x_total`; promtool (2.42 and 3.16 alike) reads only the Prometheus text format, where
 /// they name the sample, and would report every counter as a family without help. So the scrape
 /// is given to it in that format first: the same samples, counters' family lines naming
 /// `x_total`, without the OpenMetrics-only `# UNIT` and `# EOF` lines.
@@ -136,7 +138,7 @@ pub fn scrape_config(targets: &[(&str, &str)]) -> String {
     yaml
 }
 
-/// A running Prometheus server on loopback.
+/// A running Prometheus server.
 pub struct PrometheusServer {
     process: Process,
     /// Its `host:port`.
@@ -149,24 +151,53 @@ impl PrometheusServer {
     /// Writes `config`, checks it with `promtool check config`, starts the server on a free
     /// loopback port with a temporary data folder, and waits until it is ready.
     pub fn start(config: &str, logs: &Path) -> Result<PrometheusServer> {
+        Self::launch(config, logs, None, "127.0.0.1")
+    }
+
+    /// The same, but the server runs in the network namespace `netns` (`ip netns` name: it
+    /// scrapes what is reachable from there) and listens on `host`, an address of that namespace
+    /// this machine reaches (a free port of this machine is chosen; taken there, another).
+    pub fn start_in_network_namespace(
+        config: &str,
+        logs: &Path,
+        netns: &str,
+        host: &str,
+    ) -> Result<PrometheusServer> {
+        Self::launch(config, logs, Some(netns), host)
+    }
+
+    fn launch(
+        config: &str,
+        logs: &Path,
+        netns: Option<&str>,
+        host: &str,
+    ) -> Result<PrometheusServer> {
         let dir = tempfile::tempdir()?;
         let config_file = dir.path().join("prometheus.yml");
         std::fs::write(&config_file, config)?;
         let config_path = config_file.display().to_string();
         run_promtool(&["check", "config", &config_path], "")?;
-        let server = binary()?;
+        let server = binary()?.display().to_string();
         let data = dir.path().join("data");
         let data = data.display().to_string();
+        // nsenter joins the namespace and then execs the server: the pid stays the server's.
+        let (program, enter) = match netns {
+            Some(name) => ("nsenter", vec![format!("--net=/run/netns/{name}"), server]),
+            None => (server.as_str(), Vec::new()),
+        };
         let (process, address) = with_free_ports(|port, _, attempt| {
-            let address = format!("127.0.0.1:{port}");
+            let address = format!("{host}:{port}");
+            let mut args: Vec<&str> = enter.iter().map(String::as_str).collect();
+            let flags = [
+                format!("--config.file={config_path}"),
+                format!("--storage.tsdb.path={data}"),
+                format!("--web.listen-address={address}"),
+            ];
+            args.extend(flags.iter().map(String::as_str));
+            args.push("--log.level=warn");
             let mut process = Process::spawn(
-                &server,
-                &[
-                    &format!("--config.file={config_path}"),
-                    &format!("--storage.tsdb.path={data}"),
-                    &format!("--web.listen-address={address}"),
-                    "--log.level=warn",
-                ],
+                Path::new(program),
+                &args,
                 &[],
                 logs.join(format!("prometheus-{attempt}.log")),
             )?;
@@ -178,6 +209,24 @@ impl PrometheusServer {
             address,
             _dir: dir,
         })
+    }
+
+    /// The targets it scrapes now (`/api/v1/targets?state=active`: `activeTargets`, each with
+    /// its `labels`, `scrapeUrl`, `health`…).
+    pub fn active_targets(&self) -> Result<Vec<Value>> {
+        let (status, body) = http_get(&self.address, "/api/v1/targets?state=active")?;
+        let answer: Value = serde_json::from_str(&body)
+            .with_context(|| format!("Prometheus answered {status} without JSON: {body}"))?;
+        ensure!(answer["status"] == "success", "/api/v1/targets: {answer}");
+        Ok(answer["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        self.process.output()
     }
 
     /// Evaluates `query` now through `/api/v1/query`; the whole answer (status, data, warnings).
@@ -229,6 +278,13 @@ impl PrometheusServer {
         )
         .with_context(|| format!("last answer: {last}; log:\n{}", self.process.output()))
     }
+}
+
+/// Now, in Unix seconds (what [`PrometheusServer::wait_for_scrapes_after`] takes).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The number in a vector sample (`{"metric": …, "value": [time, "number"]}`).

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::chart::{CHART, Helm, repo, testbed_bin};
 use crate::testbed::{
-    HostFolder, NODE, delete_volumes, fresh_namespace, host_volume, testbed_kubeconfig,
+    HostFolder, images, NODE, delete_volumes, fresh_namespace, host_volume, testbed_kubeconfig,
     testbed_with_node,
 };
 
@@ -49,6 +49,17 @@ pub fn testbed_values() -> Value {
             "runtimeImage": {"repository": "runtime"},
             "runAsUser": 65532, "runAsGroup": 65532,
         }},
+    })
+}
+
+/// An environment of the testbed's Python image with its supervisor, to declare in
+/// `executionEnvironments`.
+pub fn python_environment() -> Value {
+    json!({
+        "name": images::PYTHON_IMAGE,
+        "title": "Python 3.11 (testbed)",
+        "supervisor": images::SUPERVISOR,
+        "python": {"installations": [{"version": images::PYTHON_VERSION, "path": images::PYTHON}]},
     })
 }
 
@@ -131,6 +142,35 @@ impl NodeRelease {
         self.folders[1].path()
     }
 
+    /// Creates `relative` (and its parents) in the data folder, writable by any user (content
+    /// runs as the services' user), and returns its path.
+    pub fn data_subfolder(&self, relative: &str) -> Result<PathBuf> {
+        self.folders[1].folder(relative)
+    }
+
+    /// Creates the user `username` with `role` inside the registry's pod (`kubectl exec …
+    /// execenvctl`, as the first administrator is made) and returns a new API key of theirs.
+    pub fn user_key(&self, username: &str, role: &str) -> Result<String> {
+        const REGISTRY: &str = "execenv-environment-registry";
+        self.exec(
+            REGISTRY,
+            &["execenvctl", "users", "create", username, "--role", role],
+        )?;
+        let created: Value = serde_json::from_str(&self.exec(
+            REGISTRY,
+            &["execenvctl", "keys", "create", username, "--name", "e2e", "-o", "json"],
+        )?)?;
+        Ok(created["key"].as_str().context("no key")?.to_owned())
+    }
+
+    /// The release's gateway called with `key`.
+    pub fn gateway_with(&self, key: &str) -> Gateway {
+        Gateway {
+            address: self.gateway.clone(),
+            key: key.to_owned(),
+        }
+    }
+
     /// `helm upgrade` with [`testbed_values`] and `values` merged over them (`--reuse-values`
     /// is not used: what is not given goes back to the chart's defaults, as with `-f`).
     pub fn upgrade(&self, values: &Value) -> Result<()> {
@@ -163,6 +203,11 @@ impl NodeRelease {
     /// Waits until every Deployment is rolled out (see [`Rollout::wait_available`]).
     pub async fn wait_available(&self) -> Result<()> {
         self.waiter().wait_available().await
+    }
+
+    /// One line per pod of the namespace (see [`Rollout::pod_states`]).
+    pub async fn pod_states(&self) -> Result<String> {
+        self.waiter().pod_states().await
     }
 
     /// A handle that waits for the namespace's Deployments, to move into a task.
@@ -307,6 +352,69 @@ impl NodeRelease {
         )
         .await?;
         delete_volumes(&self.client, &self.namespace).await
+    }
+}
+
+/// A release's gateway, called from this machine with an API key.
+pub struct Gateway {
+    /// Its `host:port`.
+    pub address: String,
+    /// The key sent as `Authorization: Key …`; none when empty.
+    pub key: String,
+}
+
+impl Gateway {
+    /// `METHOD PATH` with `body`: the status and the JSON answered (null when empty).
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        self.call_with(method, path, &[], body)
+    }
+
+    /// The same with more `headers`.
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
+        let auth = format!("Key {}", self.key);
+        let mut all = headers.to_vec();
+        if !self.key.is_empty() {
+            all.push(("Authorization", &auth));
+        }
+        let answer = crate::http_request(&self.address, method, path, &all, body)?;
+        let json = if answer.body.is_empty() {
+            Value::Null
+        } else {
+            answer.json()?
+        };
+        Ok((answer.status, json))
+    }
+
+    /// The JSON of a call that must succeed (2xx); fails with the status and answer otherwise.
+    pub fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let (status, json) = self.call(method, path, body)?;
+        ensure!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {json}"
+        );
+        Ok(json)
+    }
+
+    /// The JSON of a call that must answer `status`.
+    pub fn expect(
+        &self,
+        status: u16,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
+        let (answered, json) = self.call(method, path, body)?;
+        ensure!(
+            answered == status,
+            "{method} {path} answered {answered} instead of {status}: {json}"
+        );
+        Ok(json)
     }
 }
 

@@ -69,6 +69,45 @@ pub async fn testbed_client() -> Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
+/// The node's network namespace (`ip netns` name), where its processes and pods live and from
+/// where pod addresses are reachable: `EXECENV_TESTBED_NODE_NETNS`, which `e2e/infra/testbed env`
+/// prints and `make test` sets.
+pub fn node_network_namespace() -> Result<String> {
+    std::env::var("EXECENV_TESTBED_NODE_NETNS").context(
+        "EXECENV_TESTBED_NODE_NETNS is not set: `export $(e2e/infra/testbed env)` (it names the \
+         node's network namespace), or use `make test`",
+    )
+}
+
+/// This machine's address as pods see it: the host end of the node's veth pair, where the API
+/// server listens (the host part of the kubeconfig's server URL). The node SNATs pod traffic to
+/// it, so a server listening there is reachable from every pod.
+pub async fn host_address() -> Result<String> {
+    let path = testbed_kubeconfig()?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path)
+        .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+    let config = Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    config
+        .cluster_url
+        .host()
+        .map(str::to_owned)
+        .with_context(|| format!("the kubeconfig's server {} has no host", config.cluster_url))
+}
+
+/// The node's InternalIP: where this machine reaches the node (its NodePorts, and servers
+/// listening in its network namespace).
+pub async fn node_address(client: &Client) -> Result<String> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    Ok(nodes
+        .get(NODE)
+        .await?
+        .status
+        .and_then(|s| s.addresses)
+        .and_then(|a| a.into_iter().find(|a| a.type_ == "InternalIP"))
+        .context("the node has no InternalIP")?
+        .address)
+}
+
 /// A client for the testbed, after checking that its node is Ready: a testbed without a working
 /// node fails here, loudly, rather than in a timeout later.
 pub async fn testbed_with_node() -> Result<Client> {
@@ -191,6 +230,12 @@ pub async fn host_volume(client: &Client, ns: &str, claim: &str, path: &Path) ->
 /// PersistentVolume bound to that claim alone) and waits until it is Bound.
 pub async fn host_claim(client: &Client, ns: &str, claim: &str, path: &Path) -> Result<()> {
     let volume = host_volume(client, ns, claim, path).await?;
+    claim_volume(client, ns, claim, &volume).await
+}
+
+/// Creates the claim `claim` in `ns` on the volume `volume` (made by [`host_volume`]) and waits
+/// until it is Bound.
+pub async fn claim_volume(client: &Client, ns: &str, claim: &str, volume: &str) -> Result<()> {
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
     claims
         .create(

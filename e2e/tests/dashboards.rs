@@ -1,17 +1,17 @@
 //! The Grafana dashboards the chart ships (charts/execenv/dashboards), checked three ways:
 //! their shape and PromQL (parsed with promql-parser, Grafana's macros and variables replaced);
 //! the metric names they use against the scrapes of the real binaries after a scenario; and
-//! every panel's queries evaluated by a real Prometheus (Debian's package, EXECENV_PROMETHEUS)
+//! every panel's queries evaluated by a real Prometheus (`e2e/infra/prometheus`, EXECENV_PROMETHEUS)
 //! that scraped the `make run` set of services during that scenario, each of which must return
 //! data. `promtool` checks the Prometheus configuration and lints each real scrape.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use anyhow::{Result, anyhow, bail, ensure};
-use execenv_e2e::dashboards::{self, Dashboard, PanelQuery};
-use execenv_e2e::prometheus::{self, PrometheusServer, SCRAPE_INTERVAL, value_of};
+use anyhow::{Result, anyhow, ensure};
+use execenv_e2e::dashboards::{self, all_queries};
+use execenv_e2e::prometheus::{self, PrometheusServer, unix_now};
 use execenv_e2e::stack::LocalStack;
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr};
@@ -29,26 +29,6 @@ const EXPECTED: [&str; 4] = [
 const PARSE_INTERVAL: &str = "1m";
 /// A `$__rate_interval` no one would write by hand: every range must come out as this.
 const MARKER_INTERVAL: (&str, Duration) = ("7m13s", Duration::from_secs(433));
-
-/// Every panel query and variable selector of every dashboard, each with its dashboard's
-/// variables replaced by their "All" value and `$__rate_interval` by `interval`.
-fn all_queries(dashboards: &[Dashboard], interval: &str) -> Result<Vec<PanelQuery>> {
-    let mut out = Vec::new();
-    for dashboard in dashboards {
-        let variables = dashboard.all_values()?;
-        for query in dashboard
-            .queries()
-            .into_iter()
-            .chain(dashboard.variable_selectors()?)
-        {
-            out.push(PanelQuery {
-                expr: dashboards::substitute(&query.expr, interval, &variables)?,
-                place: query.place,
-            });
-        }
-    }
-    Ok(out)
-}
 
 /// The metric names `expr` reads: each selector's name, or its `__name__` matcher (`=`, or `=~`
 /// with plain names separated by `|`). A selector naming no metric that way is an error.
@@ -136,12 +116,6 @@ fn sample_names(scrape: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 #[test]
 fn dashboards_are_well_formed_and_every_query_parses() -> Result<()> {
     let dashboards = dashboards::load_all()?;
@@ -201,7 +175,7 @@ fn dashboards_are_well_formed_and_every_query_parses() -> Result<()> {
     // Every query parses with `$__rate_interval` as 1m; with it as an unusual marker, every
     // range must come out as the marker (no range written by hand).
     for (interval, check_ranges) in [(PARSE_INTERVAL, false), (MARKER_INTERVAL.0, true)] {
-        match all_queries(&dashboards, interval) {
+        match all_queries(&dashboards, interval, &BTreeMap::new()) {
             Ok(queries) => {
                 for q in &queries {
                     match parse(&q.expr) {
@@ -255,7 +229,7 @@ fn every_metric_the_dashboards_use_is_exported_by_the_running_services() -> Resu
         exported.extend(sample_names(&scrape));
     }
     let mut missing = BTreeMap::<String, Vec<String>>::new();
-    for query in all_queries(&dashboards, PARSE_INTERVAL)? {
+    for query in all_queries(&dashboards, PARSE_INTERVAL, &BTreeMap::new())? {
         for name in metric_names(&query.expr)? {
             if !exported.contains(&name) {
                 missing.entry(name).or_default().push(query.place.clone());
@@ -301,35 +275,7 @@ fn every_dashboard_panel_has_data_in_a_real_prometheus() -> Result<()> {
     );
 
     server.wait_for_scrapes_after(ended, targets)?;
-    // A window covering the whole scenario (and at least 4 scrape intervals), so that every
-    // rate has the scenario's samples.
-    let window = ((unix_now() - started).ceil() as u64 + 5).max(4 * SCRAPE_INTERVAL.as_secs());
-    let interval = format!("{window}s");
-    let mut failed = Vec::new();
-    let mut empty = Vec::new();
-    let queries = all_queries(&dashboards, &interval)?;
-    for query in &queries {
-        match server.samples(&query.expr) {
-            Err(e) => failed.push(format!("{}: {e}", query.place)),
-            Ok(samples) => {
-                if !samples
-                    .iter()
-                    .any(|s| value_of(s).is_some_and(f64::is_finite))
-                {
-                    empty.push(format!("{}: {} → {samples:?}", query.place, query.expr));
-                }
-            }
-        }
-    }
-    if !failed.is_empty() || !empty.is_empty() {
-        bail!(
-            "of {} queries, {} failed and {} returned no data (a $__rate_interval of {interval}):\nfailed:\n{}\nwithout data:\n{}",
-            queries.len(),
-            failed.len(),
-            empty.len(),
-            failed.join("\n"),
-            empty.join("\n")
-        );
-    }
-    Ok(())
+    let interval = dashboards::rate_interval_since(started);
+    let queries = all_queries(&dashboards, &interval, &BTreeMap::new())?;
+    dashboards::ensure_every_query_has_data(&server, &queries, &interval)
 }

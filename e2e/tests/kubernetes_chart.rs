@@ -20,7 +20,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
-use support::{GATEWAY_CLAIM, Installed, ensure_servicemonitor_crd, entry_indices, values_file};
+use support::{GATEWAY_CLAIM, Installed, entry_indices, values_file};
 
 /// A definition every registry accepts, to sit beside the bad ones.
 fn good_environment() -> Value {
@@ -411,7 +411,7 @@ async fn kubernetes_chart_notes_say_which_environments_file_is_used() -> Result<
 #[tokio::test]
 async fn kubernetes_chart_installs_into_the_testbed_with_every_object_accepted() -> Result<()> {
     let helm = Helm::find()?;
-    ensure_servicemonitor_crd().await?;
+    execenv_e2e::servicemonitor::ensure_crd().await?;
     let options = values_file(&json!({
         "global": {"podDisruptionBudget": {"enabled": true}, "networkPolicy": {"enabled": true},
             "serviceMonitor": {"enabled": true},

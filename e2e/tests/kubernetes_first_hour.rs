@@ -9,20 +9,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use execenv_e2e::{http_request, http_request_within};
-use execenv_e2e::release::NodeRelease;
+use execenv_e2e::http_request_within;
+use execenv_e2e::release::{Gateway, NodeRelease, python_environment};
 use execenv_e2e::testbed::images;
 use serde_json::{Value, json};
-
-/// The environment the install declares: the testbed's Python image with its supervisor.
-fn python_environment() -> Value {
-    json!({
-        "name": images::PYTHON_IMAGE,
-        "title": "Python 3.11 (testbed)",
-        "supervisor": images::SUPERVISOR,
-        "python": {"installations": [{"version": images::PYTHON_VERSION, "path": images::PYTHON}]},
-    })
-}
 
 /// The environment the first upgrade adds: the testbed's R image.
 fn r_environment() -> Value {
@@ -62,34 +52,10 @@ fn step(name: &str, since: Instant) {
     eprintln!("first hour: {name}: {:.2} s", since.elapsed().as_secs_f64());
 }
 
-/// The gateway of `release`, asked with `key`.
-struct Gateway<'a> {
-    address: &'a str,
-    key: String,
-}
-
-impl Gateway<'_> {
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
-        let auth = format!("Key {}", self.key);
-        let answer = http_request(
-            self.address,
-            method,
-            path,
-            &[("Authorization", &auth)],
-            body,
-        )?;
-        let json = if answer.body.is_empty() {
-            Value::Null
-        } else {
-            answer.json()?
-        };
-        Ok((answer.status, json))
-    }
-
     /// Starts a launch of `kind` (build or run) of the uploaded bundle, whose manifest the
     /// gateway reads; its id.
-    fn launch(&self, kind: &str, content: &str, bundle: &str, command: &[&str]) -> Result<String> {
-        let started = self.ok(
+fn launch(gateway: &Gateway, kind: &str, content: &str, bundle: &str, command: &[&str]) -> Result<String> {
+        let started = gateway.ok(
             "POST",
             "/__api__/execenv/v1/launches",
             Some(&json!({
@@ -102,11 +68,11 @@ impl Gateway<'_> {
     }
 
     /// Follows launch `id`'s output until it ends; the launch then, and the output.
-    fn finish(&self, id: &str) -> Result<(Value, String)> {
-        let auth = format!("Key {}", self.key);
+fn finish(gateway: &Gateway, id: &str) -> Result<(Value, String)> {
+        let auth = format!("Key {}", gateway.key);
         let logs = http_request_within(
             Duration::from_secs(180),
-            self.address,
+            &gateway.address,
             "GET",
             &format!("/__api__/execenv/v1/launches/{id}/logs?follow=true"),
             &[("Authorization", &auth)],
@@ -116,7 +82,7 @@ impl Gateway<'_> {
         // The output ends when the content exits; the Job's outcome follows shortly after.
         let mut state = Value::Null;
         execenv_e2e::eventually(Duration::from_secs(60), "the launch's outcome", || {
-            match self.ok("GET", &format!("/__api__/execenv/v1/launches/{id}"), None) {
+            match gateway.ok("GET", &format!("/__api__/execenv/v1/launches/{id}"), None) {
                 Ok(now) => {
                     state = now;
                     ["succeeded", "failed", "cancelled"].contains(&state["state"].as_str().unwrap_or_default())
@@ -128,15 +94,6 @@ impl Gateway<'_> {
         Ok((state, logs.body))
     }
 
-    fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
-        let (status, json) = self.call(method, path, body)?;
-        ensure!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {json}"
-        );
-        Ok(json)
-    }
-}
 
 // Two worker threads: the rollout is awaited in a task while this one makes blocking requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,38 +108,10 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         release.install_to_ready.as_secs_f64()
     );
 
-    // The first administrator and their key, made inside the registry's pod.
+    // The first administrator and their key, made inside the registry's pod (kubectl exec).
     let started = Instant::now();
-    release.exec(
-        "execenv-environment-registry",
-        &[
-            "execenvctl",
-            "users",
-            "create",
-            "admin",
-            "--role",
-            "administrator",
-        ],
-    )?;
-    let created: Value = serde_json::from_str(&release.exec(
-        "execenv-environment-registry",
-        &[
-            "execenvctl",
-            "keys",
-            "create",
-            "admin",
-            "--name",
-            "first-hour",
-            "-o",
-            "json",
-        ],
-    )?)?;
-    let key = created["key"].as_str().context("no key")?.to_owned();
+    let gateway = release.gateway_with(&release.user_key("admin", "administrator")?);
     step("first API key (kubectl exec)", started);
-    let gateway = Gateway {
-        address: &release.gateway,
-        key,
-    };
 
     // The environments the chart declared, through the gateway from outside the cluster.
     let listed = gateway.ok("GET", "/__api__/v1/environments", None)?;
@@ -197,16 +126,16 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
     // Publish the example bundle, build it, run it, read its output through the gateway.
     let content = uuid::Uuid::new_v4().to_string();
     let started = Instant::now();
-    let bundle = publish(gateway.address, &gateway.key, &content)?;
+    let bundle = publish(&gateway.address, &gateway.key, &content)?;
     step("upload of the example bundle (execenvctl bundle upload)", started);
     let started = Instant::now();
-    let build = gateway.launch("build", &content, &bundle, &[])?;
-    let (state, _) = gateway.finish(&build)?;
+    let build = launch(&gateway, "build", &content, &bundle, &[])?;
+    let (state, _) = finish(&gateway, &build)?;
     ensure!(state["state"] == "succeeded", "the build: {state}");
     step("BUILD, request to succeeded", started);
     let started = Instant::now();
-    let run = gateway.launch("run", &content, &bundle, &[])?;
-    let (state, output) = gateway.finish(&run)?;
+    let run = launch(&gateway, "run", &content, &bundle, &[])?;
+    let (state, output) = finish(&gateway, &run)?;
     ensure!(state["state"] == "succeeded", "the run: {state}\n{output}");
     step("RUN, request to succeeded", started);
     for line in [
@@ -264,7 +193,7 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
 
     // helm upgrade changing a setting of every service: a rolling restart, and launches requested
     // before and during it all succeed.
-    let long = gateway.launch(
+    let long = launch(&gateway, 
         "run",
         &content,
         &bundle,
@@ -281,8 +210,8 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
     });
     let mut during = Vec::new();
     while !rollout.is_finished() {
-        let id = gateway.launch("run", &content, &bundle, &[])?;
-        gateway.finish(&id)?;
+        let id = launch(&gateway, "run", &content, &bundle, &[])?;
+        finish(&gateway, &id)?;
         during.push(id);
     }
     rollout.await??;
@@ -295,7 +224,7 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         );
     }
     for id in during.iter().chain([&long]) {
-        let (state, output) = gateway.finish(id)?;
+        let (state, output) = finish(&gateway, id)?;
         ensure!(state["state"] == "succeeded", "launch {id}: {state}\n{output}");
     }
     eprintln!("first hour: {} launches during the rollout, all succeeded", during.len());

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use execenv_e2e::gateway::user_key;
-use execenv_e2e::otelcol::{Collector, ExportedSpan, SPAN_KIND_SERVER};
+use execenv_e2e::otelcol::{Collector, ExportedSpan, SPAN_KIND_SERVER, only_span};
 use execenv_e2e::{Process, RegistryProcess, ServiceProcess, eventually, http_request, sqlite_url};
 use serde_json::json;
 
@@ -124,20 +124,6 @@ fn selection_trace(spans: &[ExportedSpan]) -> Option<Vec<ExportedSpan>> {
     (has(SELECTOR, SELECTOR_SPAN) && has(REGISTRY, AUTHENTICATE_SPAN)).then_some(trace)
 }
 
-/// The one span of `service` named `name` among `spans`.
-fn only<'a>(spans: &'a [ExportedSpan], service: &str, name: &str) -> Result<&'a ExportedSpan> {
-    let found: Vec<_> = spans
-        .iter()
-        .filter(|s| s.service == service && s.name == name)
-        .collect();
-    ensure!(
-        found.len() == 1,
-        "expected exactly one span {name:?} from {service}, found {}: {found:#?}",
-        found.len()
-    );
-    Ok(found[0])
-}
-
 #[test]
 fn one_selection_through_the_gateway_is_one_trace_across_gateway_selector_and_registry()
 -> Result<()> {
@@ -178,9 +164,9 @@ fn one_selection_through_the_gateway_is_one_trace_across_gateway_selector_and_re
     // Stopped, every exporter has flushed all it had: nothing else may belong to the selection.
     stack.stop()?;
     let spans = stack.collector.spans()?;
-    let root = only(&spans, GATEWAY, SELECT_SPAN)?;
-    let selected = only(&spans, SELECTOR, SELECTOR_SPAN)?;
-    let authenticated = only(&spans, REGISTRY, AUTHENTICATE_SPAN)?;
+    let root = only_span(&spans, GATEWAY, SELECT_SPAN)?;
+    let selected = only_span(&spans, SELECTOR, SELECTOR_SPAN)?;
+    let authenticated = only_span(&spans, REGISTRY, AUTHENTICATE_SPAN)?;
     let trace = selection_trace(&spans).context("the selection's trace vanished")?;
 
     ensure!(

@@ -10,12 +10,9 @@ use execenv_e2e::binary;
 use execenv_e2e::chart::{CHART, Helm, Run, config_map_entry, documents, mounted_file};
 use execenv_e2e::testbed::{fresh_namespace, testbed_client, testbed_kubeconfig};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::PostParams;
-use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind};
+use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
 use kube::discovery::{Scope, pinned_kind};
-use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
 
 /// A PostgreSQL URL without a password, so that `--print-config` shows it unmasked.
@@ -304,32 +301,6 @@ pub fn config_sync_validate(text: &str, legacy: bool) -> Result<(bool, String)> 
         String::from_utf8_lossy(&out.stderr)
     );
     Ok((out.status.success(), report))
-}
-
-/// Creates the real ServiceMonitor CustomResourceDefinition (prometheus-operator's, fetched by
-/// `e2e/infra/chart servicemonitor-crd`) unless it exists, and waits until the API server serves it.
-pub async fn ensure_servicemonitor_crd() -> Result<()> {
-    let client = testbed_client().await?;
-    let path = execenv_e2e::chart::infra_path("chart", "servicemonitor-crd")?;
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let crd: CustomResourceDefinition = serde_saphyr::from_str(&text)
-        .with_context(|| format!("{} is not a CRD", path.display()))?;
-    let name = crd.metadata.name.clone().context("the CRD has no name")?;
-    let crds: Api<CustomResourceDefinition> = Api::all(client);
-    match crds.create(&PostParams::default(), &crd).await {
-        Ok(_) => {}
-        // Another test created it first: the same definition.
-        Err(kube::Error::Api(e)) if e.code == 409 => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot create the CRD {name}")),
-    }
-    tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        await_condition(crds, &name, conditions::is_crd_established()),
-    )
-    .await
-    .with_context(|| format!("the CRD {name} was not established within 30 s"))??;
-    Ok(())
 }
 
 /// The claim of the release namespace the gateway mounts (`global.storage.data.gatewayClaim`):
