@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::chart::{CHART, Helm, repo, testbed_bin};
 use crate::testbed::{
-    HostFolder, images, NODE, delete_volumes, fresh_namespace, host_volume, testbed_kubeconfig,
+    HostFolder, NODE, delete_volumes, fresh_namespace, host_volume, images, testbed_kubeconfig,
     testbed_with_node,
 };
 
@@ -97,6 +97,8 @@ pub struct NodeRelease {
     pub install_to_ready: Duration,
     helm: Helm,
     cleaned: bool,
+    // Set once `helm uninstall` has run.
+    released: std::cell::Cell<bool>,
 }
 
 impl NodeRelease {
@@ -121,6 +123,7 @@ impl NodeRelease {
             install_to_ready: Duration::ZERO,
             helm: Helm::find()?,
             cleaned: false,
+            released: std::cell::Cell::new(false),
         };
         let started = Instant::now();
         release.helm_release("install", values)?;
@@ -158,7 +161,16 @@ impl NodeRelease {
         )?;
         let created: Value = serde_json::from_str(&self.exec(
             REGISTRY,
-            &["execenvctl", "keys", "create", username, "--name", "e2e", "-o", "json"],
+            &[
+                "execenvctl",
+                "keys",
+                "create",
+                username,
+                "--name",
+                "e2e",
+                "-o",
+                "json",
+            ],
         )?)?;
         Ok(created["key"].as_str().context("no key")?.to_owned())
     }
@@ -315,15 +327,19 @@ impl NodeRelease {
         Ok(String::from_utf8(out.stdout)?)
     }
 
-    /// `helm uninstall`, then deletes the namespace and the volumes.
+    /// `helm uninstall`, then deletes the namespace and the volumes (on drop, when this fails).
     pub async fn uninstall(mut self) -> Result<()> {
-        self.cleaned = true;
         self.helm_uninstall()?;
-        self.delete_namespace().await
+        self.delete_namespace().await?;
+        self.cleaned = true;
+        Ok(())
     }
 
-    /// `helm uninstall` alone (the namespace and the claims stay).
+    /// `helm uninstall` alone (the namespace and the claims stay); nothing when it has run.
     pub fn helm_uninstall(&self) -> Result<()> {
+        if self.released.get() {
+            return Ok(());
+        }
         let kubeconfig = self.kubeconfig.display().to_string();
         let run = self.helm.run(&[
             "uninstall",
@@ -335,6 +351,7 @@ impl NodeRelease {
             "--wait",
         ])?;
         ensure!(run.ok, "helm uninstall: {}", run.stderr);
+        self.released.set(true);
         Ok(())
     }
 
@@ -485,7 +502,6 @@ impl Rollout {
         }
         Ok(lines.join("\n"))
     }
-
 }
 
 fn rolled_out(d: &Deployment) -> bool {

@@ -455,7 +455,7 @@ async fn kubernetes_chart_installs_into_the_testbed_with_every_object_accepted()
         ("PodDisruptionBudget", 5),
         ("NetworkPolicy", 5),
         ("ServiceMonitor", 5),
-        ("ConfigMap", 3 + dashboards),
+        ("ConfigMap", 4 + dashboards),
         ("Secret", 1),
         // The registry's, and the data and package-cache claims in the content namespace.
         ("PersistentVolumeClaim", 3),

@@ -44,7 +44,10 @@ fn publish(address: &str, key: &str, content: &str) -> Result<String> {
         stored["manifest"]["appmode"] == "python-script" && stored["files"] == 3,
         "{stored}"
     );
-    Ok(stored["bundle_id"].as_str().context("no bundle_id")?.to_owned())
+    Ok(stored["bundle_id"]
+        .as_str()
+        .context("no bundle_id")?
+        .to_owned())
 }
 
 /// Prints one step's time, for the test's log.
@@ -52,48 +55,61 @@ fn step(name: &str, since: Instant) {
     eprintln!("first hour: {name}: {:.2} s", since.elapsed().as_secs_f64());
 }
 
-    /// Starts a launch of `kind` (build or run) of the uploaded bundle, whose manifest the
-    /// gateway reads; its id.
-fn launch(gateway: &Gateway, kind: &str, content: &str, bundle: &str, command: &[&str]) -> Result<String> {
-        let started = gateway.ok(
-            "POST",
-            "/__api__/execenv/v1/launches",
-            Some(&json!({
-                "kind": kind,
-                "content": {"guid": content, "bundle": bundle},
-                "command": command,
-            })),
-        )?;
-        Ok(started["id"].as_str().context("no id")?.to_owned())
-    }
+/// Starts a launch of `kind` (build or run) of the uploaded bundle, whose manifest the
+/// gateway reads; its id.
+fn launch(
+    gateway: &Gateway,
+    kind: &str,
+    content: &str,
+    bundle: &str,
+    command: &[&str],
+) -> Result<String> {
+    let started = gateway.ok(
+        "POST",
+        "/__api__/execenv/v1/launches",
+        Some(&json!({
+            "kind": kind,
+            "content": {"guid": content, "bundle": bundle},
+            "command": command,
+        })),
+    )?;
+    Ok(started["id"].as_str().context("no id")?.to_owned())
+}
 
-    /// Follows launch `id`'s output until it ends; the launch then, and the output.
+/// Follows launch `id`'s output until it ends; the launch then, and the output.
 fn finish(gateway: &Gateway, id: &str) -> Result<(Value, String)> {
-        let auth = format!("Key {}", gateway.key);
-        let logs = http_request_within(
-            Duration::from_secs(180),
-            &gateway.address,
-            "GET",
-            &format!("/__api__/execenv/v1/launches/{id}/logs?follow=true"),
-            &[("Authorization", &auth)],
-            None,
-        )?;
-        ensure!(logs.status == 200, "logs of {id}: {} {}", logs.status, logs.body);
-        // The output ends when the content exits; the Job's outcome follows shortly after.
-        let mut state = Value::Null;
-        execenv_e2e::eventually(Duration::from_secs(60), "the launch's outcome", || {
-            match gateway.ok("GET", &format!("/__api__/execenv/v1/launches/{id}"), None) {
-                Ok(now) => {
-                    state = now;
-                    ["succeeded", "failed", "cancelled"].contains(&state["state"].as_str().unwrap_or_default())
-                }
-                Err(_) => false,
+    let auth = format!("Key {}", gateway.key);
+    let logs = http_request_within(
+        Duration::from_secs(180),
+        &gateway.address,
+        "GET",
+        &format!("/__api__/execenv/v1/launches/{id}/logs?follow=true"),
+        &[("Authorization", &auth)],
+        None,
+    )?;
+    ensure!(
+        logs.status == 200,
+        "logs of {id}: {} {}",
+        logs.status,
+        logs.body
+    );
+    // The output ends when the content exits; the Job's outcome follows shortly after.
+    let mut state = Value::Null;
+    execenv_e2e::eventually(
+        Duration::from_secs(60),
+        "the launch's outcome",
+        || match gateway.ok("GET", &format!("/__api__/execenv/v1/launches/{id}"), None) {
+            Ok(now) => {
+                state = now;
+                ["succeeded", "failed", "cancelled"]
+                    .contains(&state["state"].as_str().unwrap_or_default())
             }
-        })
-        .with_context(|| format!("launch {id}: {state}"))?;
-        Ok((state, logs.body))
-    }
-
+            Err(_) => false,
+        },
+    )
+    .with_context(|| format!("launch {id}: {state}"))?;
+    Ok((state, logs.body))
+}
 
 // Two worker threads: the rollout is awaited in a task while this one makes blocking requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +143,10 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
     let content = uuid::Uuid::new_v4().to_string();
     let started = Instant::now();
     let bundle = publish(&gateway.address, &gateway.key, &content)?;
-    step("upload of the example bundle (execenvctl bundle upload)", started);
+    step(
+        "upload of the example bundle (execenvctl bundle upload)",
+        started,
+    );
     let started = Instant::now();
     let build = launch(&gateway, "build", &content, &bundle, &[])?;
     let (state, _) = finish(&gateway, &build)?;
@@ -142,7 +161,10 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         format!("hello from CPython {}", images::PYTHON_VERSION),
         images::SUPERVISOR_MARKER.to_owned(),
     ] {
-        ensure!(output.contains(&line), "no {line:?} in the run's output:\n{output}");
+        ensure!(
+            output.contains(&line),
+            "no {line:?} in the run's output:\n{output}"
+        );
     }
     let listed = gateway.ok(
         "GET",
@@ -181,7 +203,10 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         },
     )
     .with_context(|| format!("last answer: {last}"))?;
-    step("helm upgrade adding an environment to the selector's answer", started);
+    step(
+        "helm upgrade adding an environment to the selector's answer",
+        started,
+    );
     ensure!(
         last["environment"]["name"] == images::R_IMAGE,
         "the selector chose {last}"
@@ -193,11 +218,16 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
 
     // helm upgrade changing a setting of every service: a rolling restart, and launches requested
     // before and during it all succeed.
-    let long = launch(&gateway, 
+    let long = launch(
+        &gateway,
         "run",
         &content,
         &bundle,
-        &["python", "-c", "import time; time.sleep(15); print('outlived the rollout')"],
+        &[
+            "python",
+            "-c",
+            "import time; time.sleep(15); print('outlived the rollout')",
+        ],
     )?;
     let started = Instant::now();
     release.upgrade(&json!({
@@ -215,7 +245,10 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         during.push(id);
     }
     rollout.await??;
-    step("helm upgrade changing a setting to every Deployment rolled out", started);
+    step(
+        "helm upgrade changing a setting to every Deployment rolled out",
+        started,
+    );
     let after = release.pods().await?;
     for (name, _) in &pods {
         ensure!(
@@ -225,9 +258,15 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
     }
     for id in during.iter().chain([&long]) {
         let (state, output) = finish(&gateway, id)?;
-        ensure!(state["state"] == "succeeded", "launch {id}: {state}\n{output}");
+        ensure!(
+            state["state"] == "succeeded",
+            "launch {id}: {state}\n{output}"
+        );
     }
-    eprintln!("first hour: {} launches during the rollout, all succeeded", during.len());
+    eprintln!(
+        "first hour: {} launches during the rollout, all succeeded",
+        during.len()
+    );
 
     // helm uninstall: nothing of the release is left but the claims.
     let started = Instant::now();
@@ -245,7 +284,10 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         if left == claims_only {
             break;
         }
-        ensure!(Instant::now() < deadline, "left after helm uninstall: {left:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "left after helm uninstall: {left:?}"
+        );
         // Polling interval of a bounded wait for the garbage collector, not a synchronisation point.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -170,7 +170,9 @@ where
     let mut pause = Duration::from_millis(50);
     loop {
         match attempt().await {
-            Err(status) if never_sent(&status) && tokio::time::Instant::now() + pause < deadline => {
+            Err(status)
+                if never_sent(&status) && tokio::time::Instant::now() + pause < deadline =>
+            {
                 tracing::debug!(error = %causes(&status), retry_in_ms = pause.as_millis() as u64, "no connection; trying again");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
@@ -525,8 +527,8 @@ mod tests {
             drop(socket);
         });
         let options = Options::default().with_request_timeout(Duration::from_millis(300));
-        let connection = Connection::lazy(Target::new(Service::Selector, &url), None, &options)
-            .unwrap();
+        let connection =
+            Connection::lazy(Target::new(Service::Selector, &url), None, &options).unwrap();
         let error = connection
             .selector(None)
             .call(|mut c| async move {
@@ -555,15 +557,21 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}");
-        let connection =
-            Connection::lazy(Target::new(Service::Selector, &url), None, &Options::default())
-                .unwrap();
+        let connection = Connection::lazy(
+            Target::new(Service::Selector, &url),
+            None,
+            &Options::default(),
+        )
+        .unwrap();
         let selector = connection.selector(None).raw();
         let mut attempts = 0;
         let failed = retry_unsent(Duration::from_millis(1000), || {
             attempts += 1;
             let mut c = selector.clone();
-            async move { c.select(execenv_proto::selector::v1::SelectRequest::default()).await }
+            async move {
+                c.select(execenv_proto::selector::v1::SelectRequest::default())
+                    .await
+            }
         })
         .await
         .unwrap_err();
@@ -584,15 +592,21 @@ mod tests {
                 drop(socket);
             }
         });
-        let connection =
-            Connection::lazy(Target::new(Service::Selector, &url), None, &Options::default())
-                .unwrap();
+        let connection = Connection::lazy(
+            Target::new(Service::Selector, &url),
+            None,
+            &Options::default(),
+        )
+        .unwrap();
         let selector = connection.selector(None).raw();
         let mut attempts = 0;
         let failed = retry_unsent(Duration::from_secs(2), || {
             attempts += 1;
             let mut c = selector.clone();
-            async move { c.select(execenv_proto::selector::v1::SelectRequest::default()).await }
+            async move {
+                c.select(execenv_proto::selector::v1::SelectRequest::default())
+                    .await
+            }
         })
         .await
         .unwrap_err();

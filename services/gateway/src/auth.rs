@@ -109,7 +109,12 @@ impl Authenticator {
         self.cached_within(digest, now, self.ttl)
     }
 
-    fn cached_within(&self, digest: &[u8; 32], now: Instant, age: Duration) -> Option<Authenticated> {
+    fn cached_within(
+        &self,
+        digest: &[u8; 32],
+        now: Instant,
+        age: Duration,
+    ) -> Option<Authenticated> {
         let cache = self.cache.lock().ok()?;
         let (at, hit) = cache.get(digest)?;
         (now.duration_since(*at) < age).then(|| hit.clone())

@@ -130,6 +130,9 @@ pub struct KubernetesConfig {
     pub package_cache_sub_path_prefix: String,
     /// The Role (in `namespace`) that grants the launcher its rights, named in permission errors.
     pub role: Option<String>,
+    /// A ConfigMap (in `namespace`) made the owner of every Job, so that deleting it (`helm
+    /// uninstall`) deletes the Jobs and their pods; none: Jobs stay until their TTL.
+    pub owner_config_map: Option<String>,
     /// `ttlSecondsAfterFinished` of every Job (none: Jobs stay until deleted).
     pub ttl_seconds_after_finished: Option<i32>,
     /// `activeDeadlineSeconds` of BUILD Jobs.
@@ -165,6 +168,7 @@ impl Default for KubernetesConfig {
             data_sub_path_prefix: String::new(),
             package_cache_sub_path_prefix: String::new(),
             role: None,
+            owner_config_map: None,
             ttl_seconds_after_finished: Some(3600),
             build_active_deadline_seconds: Some(3600),
             default_service_account: None,
@@ -251,6 +255,10 @@ impl ServiceConfig for Config {
             Setting {
                 key: "kubernetes.package_cache_sub_path_prefix",
                 meaning: "kubernetes: a relative folder of the package cache claim under which the per-image caches lie; empty: the claim's root",
+            },
+            Setting {
+                key: "kubernetes.owner_config_map",
+                meaning: "kubernetes: a ConfigMap in the namespace that owns every content Job (an ownerReference), so deleting it deletes them (the Helm chart sets it: `helm uninstall` removes the release's Jobs); unset: Jobs stay until their TTL",
             },
             Setting {
                 key: "kubernetes.role",

@@ -38,6 +38,8 @@ use crate::launch::{Launch, LogStream, Observation, Plan, State};
 use crate::table::Launches;
 use crate::template::JobTemplate;
 use crate::{KubernetesConfig, StartError};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use state::{CANCELLED_MESSAGE, launch_id};
 use watch::{Shared, lock};
 
@@ -45,6 +47,9 @@ use watch::{Shared, lock};
 pub struct KubernetesBackend {
     jobs: Api<Job>,
     pods: Api<Pod>,
+    config_maps: Api<ConfigMap>,
+    // The owner of every Job (`kubernetes.owner_config_map`), read once.
+    owner: tokio::sync::OnceCell<OwnerReference>,
     settings: JobSettings,
     launches: Launches,
     cluster: Shared,
@@ -125,6 +130,8 @@ impl KubernetesBackend {
         Ok((
             KubernetesBackend {
                 jobs: Api::namespaced(client.clone(), &namespace),
+                config_maps: Api::namespaced(client.clone(), &namespace),
+                owner: tokio::sync::OnceCell::new(),
                 pods: Api::namespaced(client, &namespace),
                 settings,
                 launches,
@@ -155,7 +162,10 @@ impl KubernetesBackend {
                 ),
             ));
         }
-        let job = state::job_for(&plan, &self.settings)?;
+        let mut job = state::job_for(&plan, &self.settings)?;
+        if let Some(owner) = &self.settings.config.owner_config_map {
+            job.metadata.owner_references = Some(vec![self.owner(owner).await?]);
+        }
         let id = plan.launch.id.clone();
         let name = job_name(&id);
         let started = Instant::now();
@@ -177,6 +187,32 @@ impl KubernetesBackend {
             Err(kube::Error::Api(status)) if status.code == 409 => self.adopt(&id, &name).await,
             Err(e) => Err(self.api_error(e, &format!("create the Job {name}"))),
         }
+    }
+
+    /// The owner of every Job: the ConfigMap `name`, read on the first launch and kept.
+    async fn owner(&self, name: &str) -> Result<OwnerReference, Error> {
+        self.owner
+            .get_or_try_init(|| async {
+                let namespace = &self.settings.config.namespace;
+                let found = self
+                    .config_maps
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| self.api_error(e, &format!("read the ConfigMap {name}")))?;
+                let uid = found.and_then(|c| c.metadata.uid).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::FailedPrecondition,
+                        format!(
+                            "the ConfigMap {name} that owns content Jobs (kubernetes.owner_config_map) \
+                             does not exist in namespace {namespace}; create it (the Helm chart does) \
+                             or unset EXECENV_KUBERNETES__OWNER_CONFIG_MAP"
+                        ),
+                    )
+                })?;
+                Ok(job_owner(name, &uid))
+            })
+            .await
+            .cloned()
     }
 
     /// The Job `name` exists: if it is this launch's, take it over as the launch.
@@ -390,4 +426,18 @@ fn content_started_or_pod_ended(pod: &Pod) -> bool {
         .and_then(|c| c.state.as_ref())
         .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
     ended || started
+}
+
+/// The reference that makes the ConfigMap `name` (uid `uid`) the owner of a Job: the garbage
+/// collector deletes the Job (and its pods) once the ConfigMap is gone. Not a controller, and it
+/// does not block the owner's deletion.
+pub fn job_owner(name: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: "v1".to_owned(),
+        kind: "ConfigMap".to_owned(),
+        name: name.to_owned(),
+        uid: uid.to_owned(),
+        controller: None,
+        block_owner_deletion: None,
+    }
 }

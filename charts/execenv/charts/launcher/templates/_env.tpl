@@ -8,6 +8,11 @@
 {{- .Values.serviceAccount.name | default (include "common.fullname" .) -}}
 {{- end -}}
 
+{{/* The ConfigMap that owns the release's content Jobs (kubernetes.deleteJobsOnUninstall). */}}
+{{- define "launcher.jobsOwner" -}}
+{{- printf "%s-jobs" (include "common.fullname" .) -}}
+{{- end -}}
+
 {{/* The launcher's settings that are not in its configuration file. */}}
 {{- define "launcher.env" -}}
 - name: EXECENV_CONFIG
@@ -42,6 +47,7 @@ configuration, in its own key names) and, when set, job-template.yaml (the job b
 {{- with dig "data" "subPathPrefix" "" $storage }}{{ $_ := set $settings "data_sub_path_prefix" . }}{{ end -}}
 {{- with dig "packageCache" "subPathPrefix" "" $storage }}{{ $_ := set $settings "package_cache_sub_path_prefix" . }}{{ end -}}
 {{- if .Values.rbac.create }}{{ $_ := set $settings "role" (include "common.fullname" .) }}{{ end -}}
+{{- if $k.deleteJobsOnUninstall }}{{ $_ := set $settings "owner_config_map" (include "launcher.jobsOwner" .) }}{{ end -}}
 {{- if $k.jobTemplate }}{{ $_ := set $settings "job_template" "/etc/execenv/launcher/job-template.yaml" }}{{ end -}}
 apiVersion: v1
 kind: ConfigMap
