@@ -328,6 +328,7 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_its_pod_has_the_init
             data_sub_path_prefix: String::new(),
             package_cache_sub_path_prefix: String::new(),
             role: None,
+            owner_config_map: None,
             ttl_seconds_after_finished: Some(600),
             build_active_deadline_seconds: Some(3600),
             default_service_account: None,

@@ -93,6 +93,7 @@ fn settings() -> JobSettings {
             data_sub_path_prefix: String::new(),
             package_cache_sub_path_prefix: String::new(),
             role: None,
+            owner_config_map: None,
             ttl_seconds_after_finished: Some(600),
             build_active_deadline_seconds: Some(3600),
             default_service_account: None,
