@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use crate::chart::{CHART, Helm, repo, testbed_bin};
 use crate::testbed::{
-    HostFolder, NODE, delete_volumes, fresh_namespace, host_volume, images, testbed_kubeconfig,
+    HostFolder, delete_volumes, fresh_namespace, host_volume, images, testbed_kubeconfig,
     testbed_with_node,
 };
 
@@ -290,15 +290,7 @@ impl NodeRelease {
             .and_then(|s| s.ports)
             .and_then(|p| p.into_iter().find_map(|p| p.node_port))
             .with_context(|| format!("the Service {name} has no NodePort"))?;
-        let nodes: Api<Node> = Api::all(self.client.clone());
-        let address = nodes
-            .get(NODE)
-            .await?
-            .status
-            .and_then(|s| s.addresses)
-            .and_then(|a| a.into_iter().find(|a| a.type_ == "InternalIP"))
-            .context("the node has no InternalIP")?
-            .address;
+        let address = crate::testbed::node_address(&self.client).await?;
         Ok(format!("{address}:{port}"))
     }
 

@@ -548,24 +548,18 @@ mod tests {
         held.abort();
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_call_that_could_not_connect_is_tried_again_until_the_window_closes() {
-        // A port nothing listens on: every attempt is refused before the request leaves.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("http://127.0.0.1:{port}");
+    /// A Select to the selector at `url` through [`retry_unsent`] for `within`: how many
+    /// attempts were made, and how it failed.
+    async fn select_retrying(url: &str, within: Duration) -> (u32, tonic::Status) {
         let connection = Connection::lazy(
-            Target::new(Service::Selector, &url),
+            Target::new(Service::Selector, url),
             None,
             &Options::default(),
         )
         .unwrap();
         let selector = connection.selector(None).raw();
         let mut attempts = 0;
-        let failed = retry_unsent(Duration::from_millis(1000), || {
+        let failed = retry_unsent(within, || {
             attempts += 1;
             let mut c = selector.clone();
             async move {
@@ -575,6 +569,19 @@ mod tests {
         })
         .await
         .unwrap_err();
+        (attempts, failed)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_that_could_not_connect_is_tried_again_until_the_window_closes() {
+        // A port nothing listens on: every attempt is refused before the request leaves.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let (attempts, failed) = select_retrying(&url, Duration::from_millis(1000)).await;
         assert!(never_sent(&failed), "{failed:?}");
         // Pauses of 50, 100, 200 and 400 ms fit in the second: five attempts on an idle machine,
         // at least two on any.
@@ -592,24 +599,7 @@ mod tests {
                 drop(socket);
             }
         });
-        let connection = Connection::lazy(
-            Target::new(Service::Selector, &url),
-            None,
-            &Options::default(),
-        )
-        .unwrap();
-        let selector = connection.selector(None).raw();
-        let mut attempts = 0;
-        let failed = retry_unsent(Duration::from_secs(2), || {
-            attempts += 1;
-            let mut c = selector.clone();
-            async move {
-                c.select(execenv_proto::selector::v1::SelectRequest::default())
-                    .await
-            }
-        })
-        .await
-        .unwrap_err();
+        let (attempts, failed) = select_retrying(&url, Duration::from_secs(2)).await;
         assert!(!never_sent(&failed), "{failed:?}");
         assert_eq!(attempts, 1);
         closing.abort();
