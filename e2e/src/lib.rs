@@ -39,3 +39,14 @@ pub use http::{
 };
 pub use process::{Process, eventually, free_port};
 pub use services::{RegistryProcess, ServiceProcess};
+
+/// Prints `line` to the test's standard error even while the test harness captures output (as it
+/// does without `--nocapture`): for what a test must show in `make test`'s log whatever its
+/// outcome, such as the time each step of a scenario took.
+#[macro_export]
+macro_rules! log_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}

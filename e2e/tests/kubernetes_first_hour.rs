@@ -52,7 +52,7 @@ fn publish(address: &str, key: &str, content: &str) -> Result<String> {
 
 /// Prints one step's time, for the test's log.
 fn step(name: &str, since: Instant) {
-    eprintln!("first hour: {name}: {:.2} s", since.elapsed().as_secs_f64());
+    execenv_e2e::log_line!("first hour: {name}: {:.2} s", since.elapsed().as_secs_f64());
 }
 
 /// Starts a launch of `kind` (build or run) of the uploaded bundle, whose manifest the
@@ -119,7 +119,7 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         &json!({"executionEnvironments": [python_environment()]}),
     )
     .await?;
-    eprintln!(
+    execenv_e2e::log_line!(
         "first hour: helm install to every Deployment Available: {:.2} s",
         release.install_to_ready.as_secs_f64()
     );
@@ -263,7 +263,7 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
             "launch {id}: {state}\n{output}"
         );
     }
-    eprintln!(
+    execenv_e2e::log_line!(
         "first hour: {} launches during the rollout, all succeeded",
         during.len()
     );

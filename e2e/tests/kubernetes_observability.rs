@@ -65,7 +65,7 @@ const SELECTOR_SPAN: &str = "execenv.selector.v1.Selector/Select";
 
 /// Prints one step's time, for the test's log.
 fn step(name: &str, since: Instant) {
-    eprintln!(
+    execenv_e2e::log_line!(
         "observability: {name}: {:.2} s",
         since.elapsed().as_secs_f64()
     );
@@ -108,7 +108,7 @@ async fn node_release_is_scraped_through_its_service_monitors_fills_every_dashbo
     step("the ServiceMonitor CRD and the collector", started);
 
     let release = NodeRelease::install("obs", &values(&otlp, &[])).await?;
-    eprintln!(
+    execenv_e2e::log_line!(
         "observability: helm install to every Deployment Available: {:.2} s",
         release.install_to_ready.as_secs_f64()
     );
