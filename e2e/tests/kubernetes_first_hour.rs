@@ -262,6 +262,10 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
             state["state"] == "succeeded",
             "launch {id}: {state}\n{output}"
         );
+        ensure!(
+            id != &long || output.contains("outlived the rollout"),
+            "the long run's output:\n{output}"
+        );
     }
     execenv_e2e::log_line!(
         "first hour: {} launches during the rollout, all succeeded",
