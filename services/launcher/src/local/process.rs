@@ -165,9 +165,12 @@ async fn supervise(
         why = stopped(stop) => (terminate(&mut child, group, shared.grace).await, why),
     };
     milestones.content_finished = Some(Utc::now());
-    // Whatever the leader left behind in its group goes with it, as a pod's processes do.
-    if let Some(group) = group {
-        let _ = kill_process_group(group, Signal::KILL);
+    // Whatever the leader left behind in its group goes with it, as a pod's processes do; the
+    // launch ends once they are gone (a SIGKILL takes effect when each is next scheduled).
+    if let Some(group) = group
+        && kill_process_group(group, Signal::KILL).is_ok()
+    {
+        group_gone(group, GROUP_GONE_WITHIN).await;
     }
     files.remove_pid();
     let seen = match status {
@@ -186,6 +189,43 @@ async fn supervise(
     tracing::info!(launch = %id, state = seen.state.as_str(), reason = %seen.reason,
         exit_code = ?seen.exit_code, message = %seen.message, "launch finished");
     seen.with_milestones(milestones)
+}
+
+/// How long a launch's end waits for the processes of its group to die after SIGKILL.
+const GROUP_GONE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Waits (up to `within`, looking every 10 ms) until no live process is in `group`: /proc lists
+/// none whose process group it is but zombies, which only wait to be reaped. Logs when some
+/// outlive the wait.
+async fn group_gone(group: Pid, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while group_has_live_process(group.as_raw_nonzero().get()) {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                group = group.as_raw_nonzero(),
+                "processes of the launch's group outlived SIGKILL by {} ms",
+                within.as_millis()
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Whether /proc shows a process of group `pgid` that is not a zombie.
+fn group_has_live_process(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // After the command name in parentheses: state, parent, process group, …
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+    })
 }
 
 /// SIGTERM to the group, then SIGKILL once `grace` has passed; returns how the leader ended.
