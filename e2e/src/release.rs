@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::chart::{CHART, Helm, repo, testbed_bin};
 use crate::testbed::{
-    HostFolder, delete_volumes, fresh_namespace, host_volume, images, testbed_kubeconfig,
+    HostFolder, WAIT, delete_volumes, fresh_namespace, host_volume, images, testbed_kubeconfig,
     testbed_with_node,
 };
 
@@ -232,8 +232,11 @@ impl NodeRelease {
 
     /// Every object left in the namespace, as `Kind/name`, sorted, leaving out what the cluster
     /// itself keeps in every namespace (the default ServiceAccount, the root CA ConfigMap) and
-    /// events; waits (bounded) until objects being garbage-collected are gone.
+    /// events. Objects the garbage collector is removing (being deleted, or owned by another
+    /// object) are first awaited with a watch until they are gone, within [`WAIT`]; an object
+    /// nothing owns stays and is listed.
     pub async fn leftovers(&self) -> Result<Vec<String>> {
+        use kube::runtime::wait::{await_condition, conditions};
         let discovery = kube::discovery::Discovery::new(self.client.clone())
             .run()
             .await?;
@@ -249,12 +252,27 @@ impl NodeRelease {
                 let api: Api<kube::api::DynamicObject> =
                     Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
                 for object in api.list(&ListParams::default()).await? {
-                    let name = object.metadata.name.unwrap_or_default();
+                    let meta = object.metadata;
+                    let name = meta.name.unwrap_or_default();
                     let cluster_own = (resource.kind == "ServiceAccount" && name == "default")
                         || (resource.kind == "ConfigMap" && name == "kube-root-ca.crt");
-                    if !cluster_own {
-                        left.push(format!("{}/{name}", resource.kind));
+                    if cluster_own {
+                        continue;
                     }
+                    let collected = meta.deletion_timestamp.is_some()
+                        || meta.owner_references.is_some_and(|o| !o.is_empty());
+                    if collected {
+                        let uid = meta.uid.unwrap_or_default();
+                        let gone = tokio::time::timeout(
+                            WAIT,
+                            await_condition(api.clone(), &name, conditions::is_deleted(&uid)),
+                        )
+                        .await;
+                        if matches!(gone, Ok(Ok(_))) {
+                            continue;
+                        }
+                    }
+                    left.push(format!("{}/{name}", resource.kind));
                 }
             }
         }

@@ -281,20 +281,10 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
         "PersistentVolumeClaim/execenv-environment-registry-data",
         "PersistentVolumeClaim/execenv-package-cache",
     ];
-    // The pods, ReplicaSets and EndpointSlices go after their owners, collected by the cluster.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let left = release.leftovers().await?;
-        if left == claims_only {
-            break;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "left after helm uninstall: {left:?}"
-        );
-        // Polling interval of a bounded wait for the garbage collector, not a synchronisation point.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    // The pods, ReplicaSets, EndpointSlices and content Jobs go after their owners, collected by
+    // the cluster: leftovers() waits for those.
+    let left = release.leftovers().await?;
+    ensure!(left == claims_only, "left after helm uninstall: {left:?}");
     step("helm uninstall to only the claims left", started);
     release.uninstall().await
 }
