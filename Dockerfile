@@ -15,12 +15,22 @@
 # Without --build-arg SERVICE, the build stops in the builder, which names the services.
 ARG SERVICE=none
 
+# The web console (ui/), which the gateway embeds when it is compiled; built for every SERVICE
+# so the build stays one recipe (the other services ignore it).
+FROM node:20-bookworm AS ui
+WORKDIR /src/ui
+COPY ui/package.json ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY ui/ ./
+RUN npm run build
+
 FROM rust:1.95-bookworm AS builder
 ARG SERVICE
 RUN case "$SERVICE" in environment-registry|config-sync|selector|launcher|gateway) ;; \
       *) echo "set --build-arg SERVICE=<environment-registry|config-sync|selector|launcher|gateway>, not '$SERVICE'" >&2; exit 1 ;; esac
 WORKDIR /src
 COPY . .
+COPY --from=ui /src/ui/dist ui/dist
 RUN cargo build --release --locked -p "execenv-$SERVICE" --bin "execenv-$SERVICE" -p execenvctl \
  && install -D -m 0755 "target/release/execenv-$SERVICE" /out/usr/local/bin/execenv-service \
  && install -D -m 0755 target/release/execenvctl /out/usr/local/bin/execenvctl

@@ -3,13 +3,16 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RUN_DIR := target/run
 
-.PHONY: run build test lint fmt bench postgres-up postgres-down testbed-build testbed-up testbed-down chart-snapshots help
+.PHONY: run build ui test lint fmt bench postgres-up postgres-down testbed-build testbed-up testbed-down chart-snapshots help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-build: ## build every binary
+build: ui ## build the web console (ui/dist), then every binary (the gateway embeds the console)
 	$(CARGO) build --workspace --bins
+
+ui: ## build the web console into ui/dist (npm ci from the lockfile, then vite; skipped when nothing changed)
+	@e2e/infra/ui build >/dev/null
 
 run: build ## start the registry (SQLite in target/run), config-sync on examples/environments.yaml, the selector, the launcher (local processes) and the gateway on :3939 (prints an administrator key)
 	@e2e/infra/run-local
@@ -46,14 +49,15 @@ config-reference: build ## rebuild, then regenerate docs/configuration.md from t
 chart-snapshots: ## render the Helm chart's ci scenarios into charts/execenv/snapshots (commit them with the chart change)
 	@e2e/infra/chart snapshots
 
-bench: ## measure sync, selection and launch throughput and latency on the release build (prints numbers)
+bench: ui ## measure sync, selection, the console and launch throughput and latency on the release build (prints numbers)
 	$(CARGO) build --release --workspace --bins
 	@set -euo pipefail; \
 	if [ -z "$${EXECENV_TEST_DATABASE_URL:-}" ]; then url=$$(e2e/infra/postgres start); started=1; \
 	else url=$$EXECENV_TEST_DATABASE_URL; started=0; fi; \
 	if [ -z "$${EXECENV_TEST_KUBECONFIG:-}" ]; then kube=$$(EXECENV_TESTBED_IMAGES="pause runtime python r" e2e/infra/testbed up); ks=1; \
 	else kube=$$EXECENV_TEST_KUBECONFIG; ks=0; fi; \
-	status=0; EXECENV_TEST_DATABASE_URL=$$url EXECENV_TEST_KUBECONFIG=$$kube EXECENV_BIN_DIR=target/release target/release/execenv-bench || status=$$?; \
+	chromium=$$(e2e/infra/chromium); \
+	status=0; EXECENV_CHROMIUM=$$chromium EXECENV_TEST_DATABASE_URL=$$url EXECENV_TEST_KUBECONFIG=$$kube EXECENV_BIN_DIR=target/release target/release/execenv-bench || status=$$?; \
 	if [ $$ks = 1 ]; then e2e/infra/testbed down; fi; \
 	if [ $$started = 1 ]; then e2e/infra/postgres stop; fi; exit $$status
 
@@ -61,5 +65,5 @@ bench: ## measure sync, selection and launch throughput and latency on the relea
 # Kubernetes tests. e2e/infra/run-tests starts (and stops) what they need.
 test: ## run the whole suite (starts PostgreSQL and the Kubernetes testbed when not given)
 	$(MAKE) lint
-	$(CARGO) build --workspace --bins
+	$(MAKE) build
 	e2e/infra/run-tests

@@ -10,6 +10,7 @@ pub mod binaries;
 pub mod bundles;
 pub mod chart;
 pub mod connect_clients;
+pub mod console;
 pub mod ctl;
 pub mod dashboards;
 pub mod database;

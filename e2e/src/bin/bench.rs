@@ -9,6 +9,7 @@
 //!   resident memory of the registry and the selector;
 //! - the registry's resident memory (VmRSS, and the VmHWM peak) at each phase of a life with
 //!   10,000 environments on SQLite: syncs, a listing, a watch (`memory`, see [`memory`]);
+//! - the web console with 10,000 environments in Chromium (`console`, see [`console`]);
 //! - Launch calls through the real launcher on the Kubernetes testbed (`launch`, see [`launch`]);
 //! - launches that build and run on the testbed's real node (`node`, see [`node`]).
 //!
@@ -33,6 +34,8 @@ use common::{
 
 #[path = "bench/common.rs"]
 mod common;
+#[path = "bench/console.rs"]
+mod console;
 #[path = "bench/launch.rs"]
 mod launch;
 #[path = "bench/memory.rs"]
@@ -314,7 +317,7 @@ async fn select_bench(dir: &Path) -> Result<()> {
 }
 
 /// What `execenv-bench --help` prints.
-const USAGE: &str = "usage: execenv-bench [sync] [latency] [select] [memory] [launch] [node]
+const USAGE: &str = "usage: execenv-bench [sync] [latency] [select] [memory] [console] [launch] [node]
 
 Runs the named parts of the benchmark on the release binaries (EXECENV_BIN_DIR, e.g.
 target/release), or all of them when none is named. Numbers are printed, never asserted.
@@ -327,6 +330,9 @@ target/release), or all of them when none is named. Numbers are printed, never a
            SQLite: started, apply, paged listing, the selector's watch, an unchanged apply, a
            change of 5,000 while watched, then 15 s later without requests (needs neither
            PostgreSQL nor Kubernetes)
+  console  the web console with 10,000 environments in Chromium (e2e/infra/chromium): time to
+           the first rendered table, from a search keystroke to the updated table, and the
+           assets' size gzipped (needs ui/node_modules: e2e/infra/ui deps)
   launch   Launch calls through the launcher on the Kubernetes testbed, whose pods are kept off
            the node (EXECENV_TEST_KUBECONFIG; without a part named, only when that is set)
   node     launches that build and run on the testbed's node: cold and warm BUILD of 24 sdist
@@ -335,7 +341,9 @@ target/release), or all of them when none is named. Numbers are printed, never a
 ";
 
 /// The parts `execenv-bench` knows.
-const PARTS: [&str; 6] = ["sync", "latency", "select", "memory", "launch", "node"];
+const PARTS: [&str; 7] = [
+    "sync", "latency", "select", "memory", "console", "launch", "node",
+];
 
 /// `execenv-bench [sync] [latency] [select] [memory] [launch] [node]`: the named parts, or all of
 /// them (`launch` and `node` only when EXECENV_TEST_KUBECONFIG names the Kubernetes testbed); see
@@ -367,6 +375,9 @@ async fn main() -> Result<std::process::ExitCode> {
     }
     if wants("memory") {
         memory::memory_bench(dir.path()).await?;
+    }
+    if wants("console") {
+        console::console_bench(dir.path()).await?;
     }
     let named = |p: &str| parts.iter().any(|a| a == p);
     let testbed = std::env::var_os("EXECENV_TEST_KUBECONFIG").is_some();

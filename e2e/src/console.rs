@@ -1,0 +1,327 @@
+//! The web console in a real browser: the five services with the gateway serving the built
+//! console, seeded with people and environments whose access differs, and the Playwright specs
+//! of `ui/e2e` run against them in Debian's Chromium (`e2e/infra/chromium`).
+//!
+//! The specs receive everything through variables (`EXECENV_CONSOLE_URL`, the three keys, the
+//! gateway's log, an `execenvctl` command line, the declarative file, a built bundle); see
+//! [`Console::variables`].
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::{Value, json};
+
+use crate::binaries::InfraBuild;
+use crate::gateway::user_key;
+use crate::launcher::{place_python_bundle, python_manifest};
+use crate::python::{host_python, host_python_version};
+use crate::{RegistryProcess, ServiceProcess, binary, eventually, http_request};
+
+/// The browser: `e2e/infra/run-tests` sets `EXECENV_CHROMIUM` to the path the script printed, or
+/// `EXECENV_CHROMIUM_UNAVAILABLE` to why it could not install one.
+pub const CHROMIUM: InfraBuild = InfraBuild {
+    variable: "EXECENV_CHROMIUM",
+    what: "Chromium",
+    made: "installed",
+    command: "e2e/infra/chromium",
+};
+
+/// The content whose bundle the specs launch, and its bundle.
+pub const CONTENT: &str = "0b6c7e2a-5d1f-4e3a-9c8b-7a6f5e4d3c2b";
+const BUNDLE: &str = "1";
+/// Long enough for a cold virtual environment on a busy machine.
+const BUILD_FINISHES: Duration = Duration::from_secs(180);
+
+/// The `ui/` folder.
+pub fn ui_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui")
+}
+
+/// Where the specs write their screenshots: `target/console-screenshots`.
+pub fn screenshots_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("console-screenshots")
+}
+
+/// The Chromium to drive: `EXECENV_CHROMIUM`, else `chromium` on the PATH.
+pub fn chromium() -> Result<PathBuf> {
+    if let Some(path) = CHROMIUM.path()? {
+        return Ok(path);
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let candidate = dir.join("chromium");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    CHROMIUM.required()
+}
+
+/// The services, seeded, with the keys and paths the specs need.
+pub struct Console {
+    // Fields drop in declaration order: the callers first, the registry last.
+    /// The gateway, serving the console and the REST API.
+    pub gateway: ServiceProcess,
+    launcher: ServiceProcess,
+    selector: ServiceProcess,
+    config_sync: ServiceProcess,
+    /// The registry, on SQLite.
+    pub registry: RegistryProcess,
+    /// Keys of `admin` (administrator), `pat` (publisher, in group `analysts`), `vic` (viewer).
+    pub keys: Keys,
+    file: PathBuf,
+    version: String,
+    dir: tempfile::TempDir,
+}
+
+/// The three people's API keys.
+pub struct Keys {
+    pub admin: String,
+    pub publisher: String,
+    pub viewer: String,
+}
+
+impl Console {
+    /// Starts the services, seeds them (people, a group, four environments of which one comes
+    /// from the declarative file, a built bundle), and checks that the gateway serves the built
+    /// console.
+    pub fn start() -> Result<Console> {
+        let dir = tempfile::tempdir()?;
+        let python = host_python()?;
+        let version = host_python_version()?;
+        let file = dir.path().join("environments.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "- name: local/host-python\n  title: Host Python\n  python:\n    installations:\n      - {{version: {version}, path: {python}}}\n"
+            ),
+        )?;
+        let registry = RegistryProcess::on_sqlite(dir.path())?;
+        let config_sync = ServiceProcess::config_sync(
+            &registry,
+            dir.path(),
+            &[("EXECENV_SYNC__FILE", file.display().to_string())],
+        )?;
+        let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
+        let data = dir.path().join("data");
+        place_python_bundle(
+            &data,
+            CONTENT,
+            BUNDLE,
+            &version,
+            "",
+            "print('hello from the console test', flush=True)\n",
+        )?;
+        let launcher = ServiceProcess::launcher(
+            &selector,
+            dir.path(),
+            &[
+                ("EXECENV_LAUNCHER__BACKEND", "local".to_owned()),
+                ("EXECENV_LOCAL__DATA_DIR", data.display().to_string()),
+                ("PIP_NO_INDEX", "1".to_owned()),
+            ],
+        )?;
+        let gateway = ServiceProcess::gateway(
+            &registry,
+            dir.path(),
+            &[
+                ("EXECENV_SELECTOR__URL", selector.url.clone()),
+                ("EXECENV_LAUNCHER__URL", launcher.url.clone()),
+                ("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone()),
+                ("EXECENV_BUNDLES__DIR", data.display().to_string()),
+            ],
+        )?;
+        let keys = seed(&registry)?;
+        let console = Console {
+            gateway,
+            launcher,
+            selector,
+            config_sync,
+            registry,
+            keys,
+            file,
+            version,
+            dir,
+        };
+        console.check_console_built()?;
+        console.build_bundle()?;
+        Ok(console)
+    }
+
+    /// Fails unless the gateway was compiled with the built console (`ui/dist`).
+    fn check_console_built(&self) -> Result<()> {
+        let page = http_request(self.gateway.address(), "GET", "/environments", &[], None)?;
+        ensure!(
+            page.status == 200,
+            "GET /environments answered {}: {}",
+            page.status,
+            page.body
+        );
+        if page.header("x-execenv-console") != Some("built") {
+            bail!(
+                "the gateway was compiled without the console (ui/dist was missing): run `make build` (it builds ui/ first), then the tests again; it answered:\n{}",
+                page.body.chars().take(400).collect::<String>()
+            );
+        }
+        Ok(())
+    }
+
+    /// Builds the specs' bundle once (a BUILD launch to its end), so they can RUN it at once.
+    fn build_bundle(&self) -> Result<()> {
+        let api = self.gateway.address();
+        let authorization = format!("Key {}", self.keys.admin);
+        let headers = [("Authorization", authorization.as_str())];
+        let body = json!({"kind": "build", "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": python_manifest(&self.version)}, "command": []});
+        let started = http_request(
+            api,
+            "POST",
+            "/__api__/execenv/v1/launches",
+            &headers,
+            Some(&body),
+        )?;
+        ensure!(started.status == 200, "the build: {}", started.body);
+        let id = started.json()?["id"]
+            .as_str()
+            .context("the build's launch id")?
+            .to_owned();
+        let path = format!("/__api__/execenv/v1/launches/{id}");
+        let mut last = Value::Null;
+        eventually(BUILD_FINISHES, "the bundle's build finishing", || {
+            last = http_request(api, "GET", &path, &headers, None)
+                .and_then(|r| r.json())
+                .unwrap_or(Value::Null);
+            matches!(
+                last["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
+        })?;
+        ensure!(last["state"] == "succeeded", "the bundle's build: {last}");
+        Ok(())
+    }
+
+    /// The variables the specs read (`ui/e2e`).
+    pub fn variables(&self) -> Result<Vec<(&'static str, String)>> {
+        let ctl = format!(
+            "{} --registry {}",
+            binary("execenvctl")?.display(),
+            self.registry.url
+        );
+        Ok(vec![
+            ("EXECENV_CONSOLE_URL", self.gateway.url.clone()),
+            ("EXECENV_CHROMIUM", chromium()?.display().to_string()),
+            (
+                "EXECENV_SCREENSHOTS",
+                screenshots_dir().display().to_string(),
+            ),
+            ("EXECENV_ADMIN_KEY", self.keys.admin.clone()),
+            ("EXECENV_PUBLISHER_KEY", self.keys.publisher.clone()),
+            ("EXECENV_VIEWER_KEY", self.keys.viewer.clone()),
+            (
+                "EXECENV_GATEWAY_LOG",
+                self.gateway.process.log.display().to_string(),
+            ),
+            ("EXECENV_CTL", ctl),
+            ("EXECENV_SYNC_FILE", self.file.display().to_string()),
+            ("EXECENV_CONTENT_GUID", CONTENT.to_owned()),
+            ("EXECENV_BUNDLE_ID", BUNDLE.to_owned()),
+            ("EXECENV_PYTHON_VERSION", self.version.clone()),
+        ])
+    }
+
+    /// Runs `playwright test ARGS…` in `ui/` with [`Console::variables`]; returns its output,
+    /// or fails with it when a spec failed.
+    pub fn playwright(&self, args: &[&str]) -> Result<String> {
+        let ui = ui_dir();
+        let cli = ui.join("node_modules/.bin/playwright");
+        ensure!(
+            cli.exists(),
+            "{} is missing: install the console's packages with `e2e/infra/ui deps` (`make test` does)",
+            cli.display()
+        );
+        // Screenshots of an earlier run must not pass for this one's.
+        let shots = screenshots_dir();
+        if shots.exists() {
+            std::fs::remove_dir_all(&shots)?;
+        }
+        std::fs::create_dir_all(&shots)?;
+        let output = Command::new(&cli)
+            .arg("test")
+            .args(args)
+            .current_dir(&ui)
+            .envs(self.variables()?)
+            .env("CI", "1")
+            .output()
+            .with_context(|| format!("running {}", cli.display()))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() {
+            bail!(
+                "playwright test {} failed ({}):\n{text}\n--- the gateway's log: {}",
+                args.join(" "),
+                output.status,
+                self.gateway.process.log.display()
+            );
+        }
+        Ok(text)
+    }
+
+    /// The folder holding the services' logs and data.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The launcher, selector and config-sync (kept running for the specs).
+    pub fn services(&self) -> [&ServiceProcess; 3] {
+        [&self.launcher, &self.selector, &self.config_sync]
+    }
+}
+
+/// The people, the group and the API-managed environments of the contract: `pat` may use
+/// `Team Python 3.11` (through `analysts`) and `Open Quarto` (no entries), not `Admins only R`.
+fn seed(registry: &RegistryProcess) -> Result<Keys> {
+    let keys = Keys {
+        admin: user_key(registry, "admin", "administrator")?,
+        publisher: user_key(registry, "pat", "publisher")?,
+        viewer: user_key(registry, "vic", "viewer")?,
+    };
+    registry.ctl(&["groups", "create", "analysts"])?.ok()?;
+    registry
+        .ctl(&["groups", "add-member", "analysts", "pat"])?
+        .ok()?;
+    let team = registry.create_environment(
+        "ghcr.io/acme/team-python:3.11",
+        &[
+            "--title",
+            "Team Python 3.11",
+            "--python",
+            "3.11.9=/opt/python/3.11.9/bin/python3",
+        ],
+    )?;
+    let admins = registry.create_environment(
+        "ghcr.io/acme/admin-r:4.4",
+        &["--title", "Admins only R", "--r", "4.4.1=/opt/R/4.4.1/bin/R"],
+    )?;
+    registry.create_environment(
+        "ghcr.io/acme/quarto:1.5",
+        &[
+            "--title",
+            "Open Quarto",
+            "--quarto",
+            "1.5.57=/opt/quarto/1.5.57/bin/quarto",
+        ],
+    )?;
+    for (environment, who) in [(&team, ["--group", "analysts"]), (&admins, ["--user", "admin"])] {
+        let guid = environment["guid"].as_str().context("a created guid")?;
+        let mut args = vec!["env", "permissions", "add", guid];
+        args.extend(who);
+        registry.ctl(&args)?.ok()?;
+    }
+    Ok(keys)
+}
