@@ -8,16 +8,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::binaries::InfraBuild;
 use crate::gateway::user_key;
-use crate::launcher::{place_python_bundle, python_manifest};
-use crate::python::{host_python, host_python_version};
-use crate::{RegistryProcess, ServiceProcess, binary, eventually, http_request};
+use crate::stack::{BUNDLE, CONTENT, LocalStack};
+use crate::{RegistryProcess, binary, http_request};
 
 /// The browser: `e2e/infra/run-tests` sets `EXECENV_CHROMIUM` to the path the script printed, or
 /// `EXECENV_CHROMIUM_UNAVAILABLE` to why it could not install one.
@@ -27,12 +25,6 @@ pub const CHROMIUM: InfraBuild = InfraBuild {
     made: "installed",
     command: "e2e/infra/chromium",
 };
-
-/// The content whose bundle the specs launch, and its bundle.
-pub const CONTENT: &str = "0b6c7e2a-5d1f-4e3a-9c8b-7a6f5e4d3c2b";
-const BUNDLE: &str = "1";
-/// Long enough for a cold virtual environment on a busy machine.
-const BUILD_FINISHES: Duration = Duration::from_secs(180);
 
 /// The `ui/` folder.
 pub fn ui_dir() -> PathBuf {
@@ -63,19 +55,10 @@ pub fn chromium() -> Result<PathBuf> {
 
 /// The services, seeded, with the keys and paths the specs need.
 pub struct Console {
-    // Fields drop in declaration order: the callers first, the registry last.
-    /// The gateway, serving the console and the REST API.
-    pub gateway: ServiceProcess,
-    launcher: ServiceProcess,
-    selector: ServiceProcess,
-    config_sync: ServiceProcess,
-    /// The registry, on SQLite.
-    pub registry: RegistryProcess,
+    /// The `make run` set of services; the declarative file defines `Host Python`.
+    pub stack: LocalStack,
     /// Keys of `admin` (administrator), `pat` (publisher, in group `analysts`), `vic` (viewer).
     pub keys: Keys,
-    file: PathBuf,
-    version: String,
-    dir: tempfile::TempDir,
 }
 
 /// The three people's API keys.
@@ -86,75 +69,29 @@ pub struct Keys {
 }
 
 impl Console {
-    /// Starts the services, seeds them (people, a group, four environments of which one comes
-    /// from the declarative file, a built bundle), and checks that the gateway serves the built
-    /// console.
+    /// Starts the services, seeds them (people, a group, three more environments), checks
+    /// that the gateway serves the built console and builds the example bundle, so that the
+    /// specs can run it at once.
     pub fn start() -> Result<Console> {
-        let dir = tempfile::tempdir()?;
-        let python = host_python()?;
-        let version = host_python_version()?;
-        let file = dir.path().join("environments.yaml");
-        std::fs::write(
-            &file,
-            format!(
-                "- name: local/host-python\n  title: Host Python\n  python:\n    installations:\n      - {{version: {version}, path: {python}}}\n"
-            ),
-        )?;
-        let registry = RegistryProcess::on_sqlite(dir.path())?;
-        let config_sync = ServiceProcess::config_sync(
-            &registry,
-            dir.path(),
-            &[("EXECENV_SYNC__FILE", file.display().to_string())],
-        )?;
-        let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
-        let data = dir.path().join("data");
-        place_python_bundle(
-            &data,
-            CONTENT,
-            BUNDLE,
-            &version,
-            "",
-            "print('hello from the console test', flush=True)\n",
-        )?;
-        let launcher = ServiceProcess::launcher(
-            &selector,
-            dir.path(),
-            &[
-                ("EXECENV_LAUNCHER__BACKEND", "local".to_owned()),
-                ("EXECENV_LOCAL__DATA_DIR", data.display().to_string()),
-                ("PIP_NO_INDEX", "1".to_owned()),
-            ],
-        )?;
-        let gateway = ServiceProcess::gateway(
-            &registry,
-            dir.path(),
-            &[
-                ("EXECENV_SELECTOR__URL", selector.url.clone()),
-                ("EXECENV_LAUNCHER__URL", launcher.url.clone()),
-                ("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone()),
-                ("EXECENV_BUNDLES__DIR", data.display().to_string()),
-            ],
-        )?;
-        let keys = seed(&registry)?;
-        let console = Console {
-            gateway,
-            launcher,
-            selector,
-            config_sync,
-            registry,
-            keys,
-            file,
-            version,
-            dir,
-        };
+        let stack = LocalStack::start()?;
+        let keys = seed(&stack.registry)?;
+        let console = Console { stack, keys };
         console.check_console_built()?;
-        console.build_bundle()?;
+        console
+            .stack
+            .launch_to_end(&console.keys.admin, "build", &json!([]))?;
         Ok(console)
     }
 
     /// Fails unless the gateway was compiled with the built console (`ui/dist`).
     fn check_console_built(&self) -> Result<()> {
-        let page = http_request(self.gateway.address(), "GET", "/environments", &[], None)?;
+        let page = http_request(
+            self.stack.gateway.address(),
+            "GET",
+            "/environments",
+            &[],
+            None,
+        )?;
         ensure!(
             page.status == 200,
             "GET /environments answered {}: {}",
@@ -170,48 +107,15 @@ impl Console {
         Ok(())
     }
 
-    /// Builds the specs' bundle once (a BUILD launch to its end), so they can RUN it at once.
-    fn build_bundle(&self) -> Result<()> {
-        let api = self.gateway.address();
-        let authorization = format!("Key {}", self.keys.admin);
-        let headers = [("Authorization", authorization.as_str())];
-        let body = json!({"kind": "build", "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": python_manifest(&self.version)}, "command": []});
-        let started = http_request(
-            api,
-            "POST",
-            "/__api__/execenv/v1/launches",
-            &headers,
-            Some(&body),
-        )?;
-        ensure!(started.status == 200, "the build: {}", started.body);
-        let id = started.json()?["id"]
-            .as_str()
-            .context("the build's launch id")?
-            .to_owned();
-        let path = format!("/__api__/execenv/v1/launches/{id}");
-        let mut last = Value::Null;
-        eventually(BUILD_FINISHES, "the bundle's build finishing", || {
-            last = http_request(api, "GET", &path, &headers, None)
-                .and_then(|r| r.json())
-                .unwrap_or(Value::Null);
-            matches!(
-                last["state"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            )
-        })?;
-        ensure!(last["state"] == "succeeded", "the bundle's build: {last}");
-        Ok(())
-    }
-
     /// The variables the specs read (`ui/e2e`).
     pub fn variables(&self) -> Result<Vec<(&'static str, String)>> {
         let ctl = format!(
             "{} --registry {}",
             binary("execenvctl")?.display(),
-            self.registry.url
+            self.stack.registry.url
         );
         Ok(vec![
-            ("EXECENV_CONSOLE_URL", self.gateway.url.clone()),
+            ("EXECENV_CONSOLE_URL", self.stack.gateway.url.clone()),
             ("EXECENV_CHROMIUM", chromium()?.display().to_string()),
             (
                 "EXECENV_SCREENSHOTS",
@@ -222,13 +126,16 @@ impl Console {
             ("EXECENV_VIEWER_KEY", self.keys.viewer.clone()),
             (
                 "EXECENV_GATEWAY_LOG",
-                self.gateway.process.log.display().to_string(),
+                self.stack.gateway.process.log.display().to_string(),
             ),
             ("EXECENV_CTL", ctl),
-            ("EXECENV_SYNC_FILE", self.file.display().to_string()),
+            ("EXECENV_SYNC_FILE", self.stack.file.display().to_string()),
             ("EXECENV_CONTENT_GUID", CONTENT.to_owned()),
             ("EXECENV_BUNDLE_ID", BUNDLE.to_owned()),
-            ("EXECENV_PYTHON_VERSION", self.version.clone()),
+            (
+                "EXECENV_PYTHON_VERSION",
+                self.stack.python_version().to_owned(),
+            ),
         ])
     }
 
@@ -266,20 +173,10 @@ impl Console {
                 "playwright test {} failed ({}):\n{text}\n--- the gateway's log: {}",
                 args.join(" "),
                 output.status,
-                self.gateway.process.log.display()
+                self.stack.gateway.process.log.display()
             );
         }
         Ok(text)
-    }
-
-    /// The folder holding the services' logs and data.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The launcher, selector and config-sync (kept running for the specs).
-    pub fn services(&self) -> [&ServiceProcess; 3] {
-        [&self.launcher, &self.selector, &self.config_sync]
     }
 }
 
@@ -306,7 +203,12 @@ fn seed(registry: &RegistryProcess) -> Result<Keys> {
     )?;
     let admins = registry.create_environment(
         "ghcr.io/acme/admin-r:4.4",
-        &["--title", "Admins only R", "--r", "4.4.1=/opt/R/4.4.1/bin/R"],
+        &[
+            "--title",
+            "Admins only R",
+            "--r",
+            "4.4.1=/opt/R/4.4.1/bin/R",
+        ],
     )?;
     registry.create_environment(
         "ghcr.io/acme/quarto:1.5",
@@ -317,7 +219,10 @@ fn seed(registry: &RegistryProcess) -> Result<Keys> {
             "1.5.57=/opt/quarto/1.5.57/bin/quarto",
         ],
     )?;
-    for (environment, who) in [(&team, ["--group", "analysts"]), (&admins, ["--user", "admin"])] {
+    for (environment, who) in [
+        (&team, ["--group", "analysts"]),
+        (&admins, ["--user", "admin"]),
+    ] {
         let guid = environment["guid"].as_str().context("a created guid")?;
         let mut args = vec!["env", "permissions", "add", guid];
         args.extend(who);

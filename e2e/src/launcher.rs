@@ -115,15 +115,18 @@ pub fn python_build_request(
     }
 }
 
+/// Settings of a service, as `EXECENV_…` variables and their values.
+pub type Settings<'a> = &'a [(&'a str, String)];
+
 /// Starts the launcher on local processes (data folder `data`, pip offline, and `env`) choosing
-/// with `selector`, then the gateway in front of `registry`, `selector` and it, uploading bundles
-/// to the same data folder; both ready.
+/// with `selector`, then the gateway (with `gateway_env`) in front of `registry`, `selector` and
+/// it, uploading bundles to the same data folder; both ready.
 pub fn local_launcher_and_gateway(
     registry: &RegistryProcess,
     selector: &ServiceProcess,
     dir: &Path,
     data: &Path,
-    env: &[(&str, String)],
+    (env, gateway_env): (Settings, Settings),
 ) -> Result<(ServiceProcess, ServiceProcess)> {
     let mut all = vec![
         ("EXECENV_LAUNCHER__BACKEND", "local".to_owned()),
@@ -132,15 +135,13 @@ pub fn local_launcher_and_gateway(
     ];
     all.extend(env.iter().cloned());
     let launcher = ServiceProcess::launcher(selector, dir, &all)?;
-    let gateway = ServiceProcess::gateway(
-        registry,
-        dir,
-        &[
-            ("EXECENV_SELECTOR__URL", selector.url.clone()),
-            ("EXECENV_LAUNCHER__URL", launcher.url.clone()),
-            ("EXECENV_BUNDLES__DIR", data.display().to_string()),
-        ],
-    )?;
+    let mut settings = vec![
+        ("EXECENV_SELECTOR__URL", selector.url.clone()),
+        ("EXECENV_LAUNCHER__URL", launcher.url.clone()),
+        ("EXECENV_BUNDLES__DIR", data.display().to_string()),
+    ];
+    settings.extend(gateway_env.iter().cloned());
+    let gateway = ServiceProcess::gateway(registry, dir, &settings)?;
     Ok((launcher, gateway))
 }
 

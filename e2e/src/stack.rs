@@ -14,8 +14,9 @@ use crate::python::{host_python, host_python_version};
 use crate::{HttpResponse, RegistryProcess, ServiceProcess, eventually, http_get, http_request};
 
 /// The example content's guid and bundle, placed in the launcher's data folder.
-const CONTENT: &str = "6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e70";
-const BUNDLE: &str = "1";
+pub const CONTENT: &str = "6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e70";
+/// Its bundle's id.
+pub const BUNDLE: &str = "1";
 /// Long enough for a cold virtual environment on a busy machine.
 const FINISH: Duration = Duration::from_secs(180);
 /// Long enough for config-sync (polling every 200 ms) and the selector to follow a change.
@@ -60,8 +61,17 @@ impl LocalStack {
         let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
         let data = dir.path().join("data");
         place_bundle(&data, CONTENT, BUNDLE, &version)?;
-        let (launcher, gateway) =
-            local_launcher_and_gateway(&registry, &selector, dir.path(), &data, &[])?;
+        // The gateway reports config-sync's last sync (as `make run` sets it up).
+        let (launcher, gateway) = local_launcher_and_gateway(
+            &registry,
+            &selector,
+            dir.path(),
+            &data,
+            (
+                &[],
+                &[("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone())],
+            ),
+        )?;
         Ok(LocalStack {
             gateway,
             launcher,
@@ -168,32 +178,12 @@ impl LocalStack {
         )?;
 
         // Launches: a build, then a run, each to its end.
-        for (kind, command) in [
-            ("build", json!([])),
-            ("run", json!(["python", "-c", "print('ran', flush=True)"])),
-        ] {
-            let launch = call(
-                api,
-                &publisher,
-                "POST",
-                "/__api__/execenv/v1/launches",
-                Some(
-                    &json!({"kind": kind, "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": python_manifest(&self.version)}, "command": command}),
-                ),
-                200,
-            )?;
-            let id = launch["id"].as_str().context("a launch id")?.to_owned();
-            let path = format!("/__api__/execenv/v1/launches/{id}");
-            let mut last = Value::Null;
-            eventually(FINISH, &format!("the {kind} launch {id} finishing"), || {
-                last = call(api, &publisher, "GET", &path, None, 200).unwrap_or(Value::Null);
-                matches!(
-                    last["state"].as_str(),
-                    Some("succeeded" | "failed" | "cancelled")
-                )
-            })?;
-            ensure!(last["state"] == "succeeded", "the {kind} launch: {last}");
-        }
+        self.launch_to_end(&publisher, "build", &json!([]))?;
+        self.launch_to_end(
+            &publisher,
+            "run",
+            &json!(["python", "-c", "print('ran', flush=True)"]),
+        )?;
 
         // A bad edit: a relative supervisor path fails the sync; the registry keeps the rest.
         std::fs::write(
@@ -202,6 +192,39 @@ impl LocalStack {
                 + "- name: ghcr.io/acme/bad:1\n  supervisor: relative.sh\n",
         )?;
         self.wait_for_syncs("failed", 1.0)
+    }
+
+    /// Launches the example bundle (`kind` build or run, with `command`) through the gateway as
+    /// the owner of `key` and waits until the launch succeeded; fails with it if it ended otherwise.
+    pub fn launch_to_end(&self, key: &str, kind: &str, command: &Value) -> Result<Value> {
+        let api = self.gateway.address();
+        let launch = call(
+            api,
+            key,
+            "POST",
+            "/__api__/execenv/v1/launches",
+            Some(
+                &json!({"kind": kind, "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": python_manifest(&self.version)}, "command": command}),
+            ),
+            200,
+        )?;
+        let id = launch["id"].as_str().context("a launch id")?.to_owned();
+        let path = format!("/__api__/execenv/v1/launches/{id}");
+        let mut last = Value::Null;
+        eventually(FINISH, &format!("the {kind} launch {id} finishing"), || {
+            last = call(api, key, "GET", &path, None, 200).unwrap_or(Value::Null);
+            matches!(
+                last["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
+        })?;
+        ensure!(last["state"] == "succeeded", "the {kind} launch: {last}");
+        Ok(last)
+    }
+
+    /// The Python version of the host's environment (`Host Python`, from the file).
+    pub fn python_version(&self) -> &str {
+        &self.version
     }
 
     /// Waits until config-sync counted at least `count` syncs with `outcome`.

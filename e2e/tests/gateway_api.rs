@@ -49,7 +49,10 @@ fn stack() -> Result<Stack> {
         &selector,
         dir.path(),
         &data,
-        &[("EXECENV_LOCAL__CANCEL_GRACE_MS", "3000".to_owned())],
+        (
+            &[("EXECENV_LOCAL__CANCEL_GRACE_MS", "3000".to_owned())],
+            &[],
+        ),
     )?;
     Ok(Stack {
         dir,

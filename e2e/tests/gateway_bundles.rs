@@ -55,7 +55,7 @@ fn the_example_bundle_is_uploaded_listed_built_from_the_data_folder_and_deleted(
     let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
     let data = dir.path().join("data");
     let (_launcher, gateway) =
-        local_launcher_and_gateway(&registry, &selector, dir.path(), &data, &[])?;
+        local_launcher_and_gateway(&registry, &selector, dir.path(), &data, (&[], &[]))?;
     let key = user_key(&registry, "pat", "publisher")?;
 
     let bytes = example_targz()?;

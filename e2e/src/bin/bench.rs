@@ -317,7 +317,8 @@ async fn select_bench(dir: &Path) -> Result<()> {
 }
 
 /// What `execenv-bench --help` prints.
-const USAGE: &str = "usage: execenv-bench [sync] [latency] [select] [memory] [console] [launch] [node]
+const USAGE: &str =
+    "usage: execenv-bench [sync] [latency] [select] [memory] [console] [launch] [node]
 
 Runs the named parts of the benchmark on the release binaries (EXECENV_BIN_DIR, e.g.
 target/release), or all of them when none is named. Numbers are printed, never asserted.
