@@ -7,7 +7,7 @@ test('explain a manifest: the selection and every verdict', async ({ page }) => 
   await page.getByRole('link', { name: 'Which environment?' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Which environment?' })).toBeVisible();
   const manifest = { version: 1, metadata: { appmode: 'python-script', entrypoint: 'app.py' }, python: { version } };
-  await page.getByLabel('manifest.json').fill(JSON.stringify(manifest, null, 2));
+  await page.getByRole('textbox', { name: 'manifest.json' }).fill(JSON.stringify(manifest, null, 2));
   await page.getByRole('button', { name: 'Explain' }).click();
   await expect(page.getByText(/^Chosen: /)).toBeVisible();
   const verdicts = page.getByRole('table', { name: 'Verdicts' });
@@ -17,14 +17,14 @@ test('explain a manifest: the selection and every verdict', async ({ page }) => 
   await screenshots(page, 'explain');
 
   // Versions instead of a manifest; a version nothing has → no environment fits, with reasons.
-  await page.getByLabel('the versions it needs').check();
+  await page.getByRole('radio', { name: 'the versions it needs' }).check();
   await page.getByLabel('Python version').fill('2.7.18');
   await page.getByRole('button', { name: 'Explain' }).click();
   await expect(page.getByText('No environment fits.')).toBeVisible();
 
   // Not JSON: said on the page, nothing sent.
-  await page.getByLabel('its manifest.json').check();
-  await page.getByLabel('manifest.json').fill('{ not json');
+  await page.getByRole('radio', { name: 'its manifest.json' }).check();
+  await page.getByRole('textbox', { name: 'manifest.json' }).fill('{ not json');
   await page.getByRole('button', { name: 'Explain' }).click();
   await expect(page.getByRole('alert')).toContainText('not valid JSON');
 });

@@ -5,6 +5,13 @@ test("follow a launch's logs while it runs, and cancel another", async ({ page }
   const api = await keyApi();
   const content = { guid: env('EXECENV_CONTENT_GUID'), bundle: env('EXECENV_BUNDLE_ID') };
   const manifest = { version: 1, metadata: { appmode: 'python-script', entrypoint: 'app.py' }, python: { version: env('EXECENV_PYTHON_VERSION') } };
+  // A run needs its bundle built first (the content runner refuses otherwise); a build is idempotent.
+  const build = await api.post('/__api__/execenv/v1/launches', { data: { kind: 'build', content: { ...content, manifest }, command: [] } });
+  expect(build.status(), await build.text()).toBe(200);
+  const buildId = ((await build.json()) as { id: string }).id;
+  await expect
+    .poll(async () => ((await (await api.get(`/__api__/execenv/v1/launches/${buildId}`)).json()) as { state: string }).state, { timeout: 120_000 })
+    .toMatch(/succeeded|failed|cancelled/);
   const script = "import time\nfor i in range(6):\n    print('tick', i, flush=True)\n    time.sleep(0.7)\nprint('done ticking', flush=True)";
   const started = await api.post('/__api__/execenv/v1/launches', {
     data: { kind: 'run', content: { ...content, manifest }, command: ['python', '-c', script] },

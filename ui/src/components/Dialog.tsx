@@ -29,7 +29,7 @@ export function Dialog({ title, onClose, children, footer, wide, initialFocus }:
     if (!dialog) return;
     const previous = document.activeElement as HTMLElement | null;
     if (!dialog.open) dialog.showModal();
-    const first = (initialFocus && dialog.querySelector<HTMLElement>(initialFocus)) || dialog.querySelector<HTMLElement>(`.dialog-body ${FOCUSABLE}`) || dialog.querySelector<HTMLElement>(FOCUSABLE);
+    const first = (initialFocus && dialog.querySelector<HTMLElement>(initialFocus)) || dialog.querySelector('.dialog-body')?.querySelector<HTMLElement>(FOCUSABLE) || dialog.querySelector<HTMLElement>(FOCUSABLE);
     first?.focus();
     const cancel = (e: Event) => {
       e.preventDefault();
