@@ -32,6 +32,8 @@ pub mod permissions_api;
 pub mod registry;
 pub mod selection_api;
 pub mod server_settings_api;
+pub mod session;
+pub mod session_api;
 pub mod state;
 pub mod upload_body;
 pub mod upstream;
