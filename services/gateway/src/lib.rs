@@ -20,6 +20,7 @@ pub mod body;
 pub mod bundle_archive;
 pub mod bundles;
 pub mod bundles_api;
+pub mod catalogue_api;
 pub mod changes_api;
 pub mod config;
 pub mod environment;
