@@ -15,15 +15,14 @@ use execenv_core::{Error, ErrorKind};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::{
-    access, auth, bundles_api, changes_api, environments_api, installations_api, launches_api,
-    permissions_api, selection_api, server_settings_api, users_api,
+    access, auth, bundles_api, catalogue_api, changes_api, environments_api, installations_api,
+    launches_api, permissions_api, selection_api, server_settings_api, session_api, users_api,
 };
 
 /// Every route, each request logged and counted; the ones under `/__api__/v1` and
-/// `/__api__/execenv/v1` need an API key.
+/// `/__api__/execenv/v1` need an API key or a console session (but signing in).
 pub fn router(state: AppState) -> Router {
-    let require_key =
-        || middleware::from_fn_with_state(state.authenticator().clone(), auth::require_key);
+    let require_key = || middleware::from_fn_with_state(state.gate().clone(), auth::require_key);
     let connect = Router::new()
         .merge(users_api::routes())
         .merge(installations_api::routes())
@@ -31,11 +30,14 @@ pub fn router(state: AppState) -> Router {
         .merge(permissions_api::routes())
         .route_layer(require_key());
     let own = Router::new()
+        .merge(catalogue_api::routes())
         .merge(changes_api::routes())
         .merge(selection_api::routes())
         .merge(launches_api::routes())
         .merge(bundles_api::routes())
-        .route_layer(require_key());
+        .route_layer(require_key())
+        // Signing in and out authenticates by itself.
+        .merge(session_api::routes());
     Router::new()
         .merge(server_settings_api::routes())
         .route("/__api__/openapi.json", get(openapi))

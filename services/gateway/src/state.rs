@@ -2,7 +2,7 @@
 //! the host name it reports, the request metrics and the bundle store. Handlers read it through axum's `State`.
 
 use crate::access::HttpMetrics;
-use crate::auth::Authenticator;
+use crate::auth::Gate;
 use crate::bundles::BundleStore;
 use crate::registry::Registry;
 use crate::upstream::Upstream;
@@ -10,7 +10,7 @@ use crate::upstream::Upstream;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    authenticator: Authenticator,
+    gate: Gate,
     registry: Registry,
     selector: Upstream,
     launcher: Upstream,
@@ -20,10 +20,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a gateway calling `registry`, `selector` and `launcher`, reporting
+    /// The state of a gateway letting people in through `gate`, calling `registry`, `selector` and `launcher`, reporting
     /// `hostname`, counting requests in `metrics`, keeping uploaded bundles in `bundles`.
     pub fn new(
-        authenticator: Authenticator,
+        gate: Gate,
         registry: Registry,
         (selector, launcher): (Upstream, Upstream),
         hostname: String,
@@ -31,7 +31,7 @@ impl AppState {
         bundles: BundleStore,
     ) -> Self {
         AppState {
-            authenticator,
+            gate,
             registry,
             selector,
             launcher,
@@ -41,9 +41,9 @@ impl AppState {
         }
     }
 
-    /// Turns API keys into people.
-    pub(crate) fn authenticator(&self) -> &Authenticator {
-        &self.authenticator
+    /// Turns API keys and session cookies into people.
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
     }
 
     /// The registry client.
