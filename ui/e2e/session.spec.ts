@@ -6,6 +6,10 @@ test('sign in with an API key, resume after reload, sign out ends the session', 
   const key = keys.admin();
   const urls: string[] = [];
   page.on('request', (r) => urls.push(r.url()));
+  const cspErrors: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text());
+  });
 
   await page.goto('/');
   await expect(page).toHaveURL(/\/sign-in$/);
@@ -69,6 +73,9 @@ test('sign in with an API key, resume after reload, sign out ends the session', 
   // The page itself is signed out after a reload too.
   await page.goto('/environments');
   await expect(page).toHaveURL(/\/sign-in$/);
+
+  // The built app needs nothing the gateway's CSP (default-src 'self') forbids.
+  expect(cspErrors).toEqual([]);
 
   // Neither the key nor the cookie is in the gateway's log.
   const logPath = process.env.EXECENV_GATEWAY_LOG;
