@@ -84,6 +84,8 @@ export function Environments({ user }: { user: User }) {
     timer.current = window.setTimeout(() => setReload((n) => n + 1), 150);
   }, []);
   useLive('catalogue', refresh);
+  // After a reconnect the stream starts again with `ready`: changes may have been missed.
+  useLive('ready', refresh);
   useEffect(() => () => window.clearTimeout(timer.current), []);
 
   const toggleSort = (key: SortKey) => {
