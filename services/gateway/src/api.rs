@@ -15,8 +15,9 @@ use execenv_core::{Error, ErrorKind};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::{
-    access, auth, bundles_api, catalogue_api, changes_api, environments_api, installations_api,
-    launches_api, permissions_api, selection_api, server_settings_api, session_api, users_api,
+    access, auth, bundles_api, catalogue_api, changes_api, environments_api, events_api,
+    installations_api, launches_api, permissions_api, selection_api, server_settings_api,
+    session_api, sync_api, users_api,
 };
 
 /// Every route, each request logged and counted; the ones under `/__api__/v1` and
@@ -32,6 +33,8 @@ pub fn router(state: AppState) -> Router {
     let own = Router::new()
         .merge(catalogue_api::routes())
         .merge(changes_api::routes())
+        .merge(events_api::routes())
+        .merge(sync_api::routes())
         .merge(selection_api::routes())
         .merge(launches_api::routes())
         .merge(bundles_api::routes())
