@@ -24,6 +24,7 @@ pub mod catalogue_api;
 pub mod changes_api;
 pub mod config;
 pub mod config_sync;
+pub mod console;
 pub mod environment;
 pub mod environments_api;
 pub mod error;

@@ -5,6 +5,7 @@ use crate::access::HttpMetrics;
 use crate::auth::Gate;
 use crate::bundles::BundleStore;
 use crate::config_sync::ConfigSync;
+use crate::console::Console;
 use crate::events::Events;
 use crate::registry::Registry;
 use crate::upstream::Upstream;
@@ -21,6 +22,7 @@ pub struct AppState {
     bundles: BundleStore,
     config_sync: ConfigSync,
     events: Events,
+    console: Console,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             gate,
             config_sync,
             events,
+            console: Console::embedded(),
             registry,
             selector,
             launcher,
@@ -58,6 +61,17 @@ impl AppState {
         self.config_sync = config_sync;
         self.events = events;
         self
+    }
+
+    /// The same state serving `console` as the web console.
+    pub fn with_console(mut self, console: Console) -> Self {
+        self.console = console;
+        self
+    }
+
+    /// The web console's files.
+    pub(crate) fn console(&self) -> &Console {
+        &self.console
     }
 
     /// config-sync, whose last sync `/sync` reports.
