@@ -108,7 +108,7 @@ async fn a_request_without_a_key_is_401_code_30() {
 async fn requests_are_counted_by_their_route_template() {
     let (app, metrics) = app();
     call_with(app.clone(), get("/__api__/v1/environments/abc")).await;
-    call_with(app, get("/no/such/path")).await;
+    call_with(app, get("/__api__/no/such/path")).await;
     let text = metrics.encode();
     assert!(
         text.contains("route=\"/__api__/v1/environments/{guid}\",status=\"401\"} 1"),
@@ -270,4 +270,24 @@ async fn an_unknown_session_cookie_is_401_everywhere() {
             "{body}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_client_route_is_the_console_and_the_api_keeps_its_json_404() {
+    let response = app().0.oneshot(get("/environments")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(response.headers().contains_key("x-execenv-console"));
+    let (status, content_type, _) = call(get("/__api__/nope")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(content_type, "application/json");
+    let post = Request::post("/environments").body(Body::empty()).unwrap();
+    let (status, content_type, _) = call(post).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(content_type, "application/json");
 }

@@ -14,6 +14,8 @@ use crate::api;
 use crate::auth::{Authenticator, Gate};
 use crate::bundles::{BundleStore, STALE_AFTER};
 use crate::config::Config;
+use crate::config_sync::ConfigSync;
+use crate::events::Events;
 use crate::registry::Registry;
 use crate::session::SessionStore;
 use crate::state::AppState;
@@ -42,6 +44,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         )
         .map_err(|e| StartError::Config(e.message))?,
     );
+    let config_sync = ConfigSync::new(config.config_sync.url.as_deref(), config.auth.token())
+        .map_err(|e| StartError::Config(e.message))?;
+    let events = Events::new(registry.clone(), config_sync.clone(), shutdown.clone());
     let (http, http_addr) = bind(config.server.http_addr, "REST API HTTP").await?;
     let (admin, admin_addr) = bind(config.server.admin_addr, "admin HTTP").await?;
 
@@ -69,7 +74,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         hostname,
         HttpMetrics::register(&metrics),
         bundles,
-    );
+    )
+    .with_live(config_sync, events);
     let readiness = Readiness::new();
     readiness.set_ready().await;
 
@@ -90,6 +96,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         registry = %config.registry.url,
         selector = %config.selector.url,
         launcher = %config.launcher.url,
+        config_sync = config.config_sync.url.as_deref().unwrap_or("(not set)"),
         bundles = %config.bundles.dir.display(),
         "gateway listening"
     );

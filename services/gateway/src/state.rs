@@ -4,6 +4,9 @@
 use crate::access::HttpMetrics;
 use crate::auth::Gate;
 use crate::bundles::BundleStore;
+use crate::config_sync::ConfigSync;
+use crate::console::Console;
+use crate::events::Events;
 use crate::registry::Registry;
 use crate::upstream::Upstream;
 
@@ -17,6 +20,9 @@ pub struct AppState {
     hostname: String,
     metrics: HttpMetrics,
     bundles: BundleStore,
+    config_sync: ConfigSync,
+    events: Events,
+    console: Console,
 }
 
 impl AppState {
@@ -30,8 +36,17 @@ impl AppState {
         metrics: HttpMetrics,
         bundles: BundleStore,
     ) -> Self {
+        let config_sync = ConfigSync::unconfigured();
+        let events = Events::new(
+            registry.clone(),
+            config_sync.clone(),
+            execenv_kit::shutdown::Shutdown::new(),
+        );
         AppState {
             gate,
+            config_sync,
+            events,
+            console: Console::embedded(),
             registry,
             selector,
             launcher,
@@ -39,6 +54,34 @@ impl AppState {
             metrics,
             bundles,
         }
+    }
+
+    /// The same state reporting `config_sync`'s status and serving the console's `events`.
+    pub fn with_live(mut self, config_sync: ConfigSync, events: Events) -> Self {
+        self.config_sync = config_sync;
+        self.events = events;
+        self
+    }
+
+    /// The same state serving `console` as the web console.
+    pub fn with_console(mut self, console: Console) -> Self {
+        self.console = console;
+        self
+    }
+
+    /// The web console's files.
+    pub(crate) fn console(&self) -> &Console {
+        &self.console
+    }
+
+    /// config-sync, whose last sync `/sync` reports.
+    pub(crate) fn config_sync(&self) -> &ConfigSync {
+        &self.config_sync
+    }
+
+    /// The console's live updates.
+    pub(crate) fn events(&self) -> &Events {
+        &self.events
     }
 
     /// Turns API keys and session cookies into people.
