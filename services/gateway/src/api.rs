@@ -1,11 +1,12 @@
 //! The REST API as one router: each resource's routes come from its `*_api` module, composed
 //! here under Connect's prefix (`/__api__/v1`, behind an API key) or execenv's own
 //! (`/__api__/execenv/v1`, likewise), with what belongs to the API as a whole: the OpenAPI
-//! document, the JSON answers for an unknown route or method, and the access log and metrics of
-//! every request. No resource module imports this one. Every answer is JSON (a 204 has no body);
+//! document, the JSON answers for an unknown route or method, the web console (every other GET,
+//! [`crate::console`]), and the access log and metrics of every request. No resource module imports this one. Every answer is JSON (a 204 has no body);
 //! every failure is Connect's error body.
 
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,15 +16,15 @@ use execenv_core::{Error, ErrorKind};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::{
-    access, auth, bundles_api, changes_api, environments_api, installations_api, launches_api,
-    permissions_api, selection_api, server_settings_api, users_api,
+    access, auth, bundles_api, catalogue_api, changes_api, environments_api, events_api,
+    installations_api, launches_api, permissions_api, selection_api, server_settings_api,
+    session_api, sync_api, users_api,
 };
 
 /// Every route, each request logged and counted; the ones under `/__api__/v1` and
-/// `/__api__/execenv/v1` need an API key.
+/// `/__api__/execenv/v1` need an API key or a console session (but signing in).
 pub fn router(state: AppState) -> Router {
-    let require_key =
-        || middleware::from_fn_with_state(state.authenticator().clone(), auth::require_key);
+    let require_key = || middleware::from_fn_with_state(state.gate().clone(), auth::require_key);
     let connect = Router::new()
         .merge(users_api::routes())
         .merge(installations_api::routes())
@@ -31,17 +32,22 @@ pub fn router(state: AppState) -> Router {
         .merge(permissions_api::routes())
         .route_layer(require_key());
     let own = Router::new()
+        .merge(catalogue_api::routes())
         .merge(changes_api::routes())
+        .merge(events_api::routes())
+        .merge(sync_api::routes())
         .merge(selection_api::routes())
         .merge(launches_api::routes())
         .merge(bundles_api::routes())
-        .route_layer(require_key());
+        .route_layer(require_key())
+        // Signing in and out authenticates by itself.
+        .merge(session_api::routes());
     Router::new()
         .merge(server_settings_api::routes())
         .route("/__api__/openapi.json", get(openapi))
         .nest("/__api__/v1", connect)
         .nest("/__api__/execenv/v1", own)
-        .fallback(no_route)
+        .fallback(console_or_no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(
             state.metrics().clone(),
@@ -59,6 +65,22 @@ async fn openapi() -> Response {
         OPENAPI,
     )
         .into_response()
+}
+
+/// A GET outside `/__api__` is the web console's; anything else that matched no route is the
+/// API's JSON 404.
+async fn console_or_no_route(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri.path();
+    let api = path == "/__api__" || path.starts_with("/__api__/");
+    if !api && (method == Method::GET || method == Method::HEAD) {
+        return state.console().respond(path, &headers);
+    }
+    no_route().await
 }
 
 async fn no_route() -> Response {

@@ -8,9 +8,10 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::access::HttpMetrics;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Gate};
 use crate::registry::Registry;
 use crate::server_settings_api::CONNECT_VERSION;
+use crate::session::SessionStore;
 use crate::upstream::Upstream;
 
 /// A router whose registry is never reached (a port nothing listens on; connects lazily), and
@@ -19,7 +20,14 @@ fn app() -> (Router, Metrics) {
     let registry = Registry::new("http://127.0.0.1:1", None).unwrap();
     let metrics = Metrics::new();
     let state = AppState::new(
-        Authenticator::new(registry.clone(), std::time::Duration::from_secs(10)),
+        Gate::new(
+            Authenticator::new(registry.clone(), std::time::Duration::from_secs(10)),
+            SessionStore::new(
+                std::time::Duration::from_secs(3600),
+                std::time::Duration::from_secs(7200),
+            ),
+            false,
+        ),
         registry,
         (
             Upstream::new(
@@ -100,7 +108,7 @@ async fn a_request_without_a_key_is_401_code_30() {
 async fn requests_are_counted_by_their_route_template() {
     let (app, metrics) = app();
     call_with(app.clone(), get("/__api__/v1/environments/abc")).await;
-    call_with(app, get("/no/such/path")).await;
+    call_with(app, get("/__api__/no/such/path")).await;
     let text = metrics.encode();
     assert!(
         text.contains("route=\"/__api__/v1/environments/{guid}\",status=\"401\"} 1"),
@@ -218,4 +226,68 @@ async fn a_method_a_route_does_not_have_is_a_json_405() {
         assert_eq!(content_type, "application/json", "{path}");
         assert_eq!(body["code"], 2, "{path}: {body}");
     }
+}
+
+#[tokio::test]
+async fn signing_in_needs_exactly_an_api_key_field() {
+    for body in [
+        "",
+        "not json",
+        "{}",
+        r#"{"api_key": 3}"#,
+        r#"{"api_key": "k", "x": 1}"#,
+    ] {
+        let request = Request::post("/__api__/execenv/v1/session")
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let (status, content_type, answer) = call(request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(content_type, "application/json");
+        assert!(answer["error"].as_str().unwrap().contains("api_key"));
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_session_cookie_is_401_everywhere() {
+    for (method, path) in [
+        ("GET", "/__api__/execenv/v1/session"),
+        ("DELETE", "/__api__/execenv/v1/session"),
+        ("GET", "/__api__/v1/environments"),
+        ("POST", "/__api__/v1/environments"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("cookie", "execenv_session=forged")
+            .header("x-csrf-token", "whatever")
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = call(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert!(
+            body["error"].as_str().unwrap().contains("sign in"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_route_is_the_console_and_the_api_keeps_its_json_404() {
+    let response = app().0.oneshot(get("/environments")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(response.headers().contains_key("x-execenv-console"));
+    let (status, content_type, _) = call(get("/__api__/nope")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(content_type, "application/json");
+    let post = Request::post("/environments").body(Body::empty()).unwrap();
+    let (status, content_type, _) = call(post).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(content_type, "application/json");
 }

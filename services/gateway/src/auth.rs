@@ -6,13 +6,17 @@
 //! While the registry cannot be reached (it restarts during a rolling upgrade, say), a key that
 //! authenticated within the last [`STALE_GRACE`] is still accepted, with a warning in the log, so
 //! that people already working are not turned away; a key not seen in that window gets 503.
+//!
+//! The console signs in once with a key and then sends the session cookie instead
+//! ([`crate::session`]): [`Gate`] accepts either, the key winning when both are sent; with the
+//! cookie, a request that changes something must carry the session's CSRF token.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use execenv_core::{Caller, Error, ErrorKind, Role};
@@ -21,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::registry::Registry;
+use crate::session::{self, Live, SessionStore};
 
 /// How long a successful authentication is still used while the registry is unreachable.
 pub const STALE_GRACE: Duration = Duration::from_secs(60);
@@ -161,14 +166,97 @@ pub fn api_key(headers: &HeaderMap) -> Result<&str, Error> {
         })
 }
 
-/// Middleware: authenticates the request's key and stores [`Authenticated`] in its extensions.
+/// Who may pass: an API key, or the cookie of a console session (with its CSRF token).
+#[derive(Clone)]
+pub struct Gate {
+    authenticator: Authenticator,
+    sessions: SessionStore,
+    secure_cookies: bool,
+}
+
+impl Gate {
+    /// A gate authenticating keys with `authenticator` and cookies with `sessions`, marking
+    /// cookies `Secure` always when `secure_cookies` (else only over TLS).
+    pub fn new(authenticator: Authenticator, sessions: SessionStore, secure_cookies: bool) -> Self {
+        Gate {
+            authenticator,
+            sessions,
+            secure_cookies,
+        }
+    }
+
+    /// Turns API keys into people.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// The console sessions.
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
+    /// Whether the session cookie of a request with `headers` gets the `Secure` attribute.
+    pub fn secure_cookie(&self, headers: &HeaderMap) -> bool {
+        self.secure_cookies || session::forwarded_tls(headers)
+    }
+
+    /// The person a request acts as: by its API key if it sends one, else by its session cookie
+    /// (checking the CSRF token of a `method` that is not safe).
+    pub async fn authenticate(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Authenticated, ApiError> {
+        let no_key = match api_key(headers) {
+            Ok(key) => return self.authenticator.authenticate(key).await,
+            Err(no_key) => no_key,
+        };
+        let Some(cookie) = session::cookie_value(headers) else {
+            return Err(no_key.into());
+        };
+        let live = self.live(cookie)?;
+        session::check_csrf(method, headers, &live.csrf)?;
+        self.session_user(cookie, &live).await
+    }
+
+    /// The live session of `cookie`, marked as used; 401 when it expired or was ended.
+    pub fn live(&self, cookie: &str) -> Result<Live, ApiError> {
+        self.sessions
+            .touch(cookie, Instant::now())
+            .ok_or_else(|| {
+                ApiError(Error::new(
+                    ErrorKind::Unauthenticated,
+                    "the session has expired or was ended; sign in again with your API key (POST /__api__/execenv/v1/session)",
+                ))
+            })
+    }
+
+    /// The person the key of session `live` belongs to now; a key that no longer authenticates
+    /// (disabled, deleted) ends the session.
+    pub async fn session_user(&self, cookie: &str, live: &Live) -> Result<Authenticated, ApiError> {
+        match self.authenticator.authenticate(&live.key).await {
+            Err(ApiError(e)) if e.kind == ErrorKind::Unauthenticated => {
+                self.sessions.remove(cookie);
+                Err(ApiError(Error::new(
+                    ErrorKind::Unauthenticated,
+                    "the API key this session was signed in with no longer authenticates (disabled or deleted); sign in again with a valid key",
+                )))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Middleware: authenticates the request's key or session cookie and stores [`Authenticated`]
+/// in its extensions.
 pub async fn require_key(
-    State(authenticator): State<Authenticator>,
+    State(gate): State<Gate>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let key = api_key(request.headers())?;
-    let authenticated = authenticator.authenticate(key).await?;
+    let authenticated = gate
+        .authenticate(request.method(), request.headers())
+        .await?;
     request.extensions_mut().insert(authenticated);
     Ok(next.run(request).await)
 }

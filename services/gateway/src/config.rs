@@ -34,6 +34,43 @@ pub struct Config {
     /// Where uploaded bundles are stored and how large they may be (`EXECENV_BUNDLES__…`).
     #[serde(default)]
     pub bundles: BundlesConfig,
+    /// The web console's sessions (`EXECENV_CONSOLE__…`).
+    #[serde(default)]
+    pub console: ConsoleConfig,
+    /// config-sync, whose last sync `/__api__/execenv/v1/sync` reports (`EXECENV_CONFIG_SYNC__URL`).
+    #[serde(default)]
+    pub config_sync: ConfigSyncConfig,
+}
+
+/// The web console's sign-in sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsoleConfig {
+    /// Seconds a session lasts without use (default 28800, 8 hours).
+    pub session_idle_s: u64,
+    /// Seconds a session lasts after sign-in, however much it is used (default 86400, 24 hours).
+    pub session_max_s: u64,
+    /// Whether the session cookie is always `Secure` (default false: only when the request came
+    /// over TLS, as `X-Forwarded-Proto: https` says).
+    pub secure_cookies: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            session_idle_s: 8 * 3600,
+            session_max_s: 24 * 3600,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// Where config-sync is; unset: the gateway reports no sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConfigSyncConfig {
+    /// gRPC URL of execenv-config-sync (`EXECENV_CONFIG_SYNC__URL`).
+    pub url: Option<String>,
 }
 
 /// Uploaded bundles: the data folder they are unpacked into and the limits of an upload.
@@ -136,6 +173,22 @@ impl ServiceConfig for Config {
             Setting {
                 key: "bundles.max_files",
                 meaning: "most files, folders and links a bundle may hold; the upload stops there with 413",
+            },
+            Setting {
+                key: "console.session_idle_s",
+                meaning: "seconds a web console session lasts without use; then its cookie is refused (401) and the person signs in again",
+            },
+            Setting {
+                key: "console.session_max_s",
+                meaning: "seconds a web console session lasts after sign-in, however much it is used",
+            },
+            Setting {
+                key: "console.secure_cookies",
+                meaning: "true: the session cookie is always Secure (sent over HTTPS only); false: Secure only when the request came over TLS (X-Forwarded-Proto: https)",
+            },
+            Setting {
+                key: "config_sync.url",
+                meaning: "gRPC URL of execenv-config-sync, whose last sync /__api__/execenv/v1/sync and the console's events report; unset: no sync is reported",
             },
         ];
         let auth = [Setting {

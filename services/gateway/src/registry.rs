@@ -19,6 +19,8 @@ pub type AccountsClient = IdentityClient<Intercepted>;
 #[derive(Clone)]
 pub struct Registry {
     connection: Connection,
+    // Without a request timeout, for the catalogue watch.
+    streaming: Connection,
 }
 
 impl Registry {
@@ -27,13 +29,20 @@ impl Registry {
     pub fn new(url: &str, token: Option<String>) -> Result<Self, Error> {
         let target = Target::new(Service::Registry, url);
         Ok(Registry {
-            connection: Connection::lazy(target, token, &Options::default())?,
+            connection: Connection::lazy(target.clone(), token.clone(), &Options::default())?,
+            streaming: Connection::lazy(target, token, &Options::default().streaming())?,
         })
     }
 
     /// The environment catalogue, called on behalf of `caller`.
     pub fn environments(&self, caller: &Caller) -> EnvironmentsClient {
         self.connection.registry(Some(caller)).raw()
+    }
+
+    /// The catalogue, called as the gateway itself without a request timeout: for
+    /// `WatchEnvironments`, which the registry allows services only.
+    pub fn watcher(&self) -> EnvironmentsClient {
+        self.streaming.registry(None).raw()
     }
 
     /// Users and keys, called as the gateway itself (`Authenticate` is for services only).

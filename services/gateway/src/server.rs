@@ -1,5 +1,7 @@
 //! Starting the gateway: listeners, the REST API and the admin server.
 
+use std::time::Duration;
+
 use execenv_kit::StartError;
 use execenv_kit::listen::bind;
 use execenv_kit::metrics::Metrics;
@@ -9,10 +11,13 @@ use execenv_kit::shutdown::{DRAIN_GRACE, Shutdown, join_server};
 
 use crate::access::HttpMetrics;
 use crate::api;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Gate};
 use crate::bundles::{BundleStore, STALE_AFTER};
 use crate::config::Config;
+use crate::config_sync::ConfigSync;
+use crate::events::Events;
 use crate::registry::Registry;
+use crate::session::SessionStore;
 use crate::state::AppState;
 use crate::upstream::Upstream;
 
@@ -39,6 +44,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         )
         .map_err(|e| StartError::Config(e.message))?,
     );
+    let config_sync = ConfigSync::new(config.config_sync.url.as_deref(), config.auth.token())
+        .map_err(|e| StartError::Config(e.message))?;
+    let events = Events::new(registry.clone(), config_sync.clone(), shutdown.clone());
     let (http, http_addr) = bind(config.server.http_addr, "REST API HTTP").await?;
     let (admin, admin_addr) = bind(config.server.admin_addr, "admin HTTP").await?;
 
@@ -48,17 +56,26 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     // What an earlier gateway left mid-upload; in the background, the start does not wait.
     let sweeper = bundles.clone();
     tokio::task::spawn_blocking(move || sweeper.sweep(STALE_AFTER));
-    let state = AppState::new(
+    let gate = Gate::new(
         Authenticator::new(
             registry.clone(),
-            std::time::Duration::from_millis(config.server.key_cache_ms),
+            Duration::from_millis(config.server.key_cache_ms),
         ),
+        SessionStore::new(
+            Duration::from_secs(config.console.session_idle_s),
+            Duration::from_secs(config.console.session_max_s),
+        ),
+        config.console.secure_cookies,
+    );
+    let state = AppState::new(
+        gate,
         registry,
         upstreams,
         hostname,
         HttpMetrics::register(&metrics),
         bundles,
-    );
+    )
+    .with_live(config_sync, events);
     let readiness = Readiness::new();
     readiness.set_ready().await;
 
@@ -79,6 +96,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         registry = %config.registry.url,
         selector = %config.selector.url,
         launcher = %config.launcher.url,
+        config_sync = config.config_sync.url.as_deref().unwrap_or("(not set)"),
         bundles = %config.bundles.dir.display(),
         "gateway listening"
     );
@@ -112,7 +130,6 @@ fn host_name() -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn local() -> Config {
         let mut config = Config::default();

@@ -2,36 +2,51 @@
 //! the host name it reports, the request metrics and the bundle store. Handlers read it through axum's `State`.
 
 use crate::access::HttpMetrics;
-use crate::auth::Authenticator;
+use crate::auth::Gate;
 use crate::bundles::BundleStore;
+use crate::config_sync::ConfigSync;
+use crate::console::Console;
+use crate::events::Events;
 use crate::registry::Registry;
 use crate::upstream::Upstream;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    authenticator: Authenticator,
+    gate: Gate,
     registry: Registry,
     selector: Upstream,
     launcher: Upstream,
     hostname: String,
     metrics: HttpMetrics,
     bundles: BundleStore,
+    config_sync: ConfigSync,
+    events: Events,
+    console: Console,
 }
 
 impl AppState {
-    /// The state of a gateway calling `registry`, `selector` and `launcher`, reporting
+    /// The state of a gateway letting people in through `gate`, calling `registry`, `selector` and `launcher`, reporting
     /// `hostname`, counting requests in `metrics`, keeping uploaded bundles in `bundles`.
     pub fn new(
-        authenticator: Authenticator,
+        gate: Gate,
         registry: Registry,
         (selector, launcher): (Upstream, Upstream),
         hostname: String,
         metrics: HttpMetrics,
         bundles: BundleStore,
     ) -> Self {
+        let config_sync = ConfigSync::unconfigured();
+        let events = Events::new(
+            registry.clone(),
+            config_sync.clone(),
+            execenv_kit::shutdown::Shutdown::new(),
+        );
         AppState {
-            authenticator,
+            gate,
+            config_sync,
+            events,
+            console: Console::embedded(),
             registry,
             selector,
             launcher,
@@ -41,9 +56,37 @@ impl AppState {
         }
     }
 
-    /// Turns API keys into people.
-    pub(crate) fn authenticator(&self) -> &Authenticator {
-        &self.authenticator
+    /// The same state reporting `config_sync`'s status and serving the console's `events`.
+    pub fn with_live(mut self, config_sync: ConfigSync, events: Events) -> Self {
+        self.config_sync = config_sync;
+        self.events = events;
+        self
+    }
+
+    /// The same state serving `console` as the web console.
+    pub fn with_console(mut self, console: Console) -> Self {
+        self.console = console;
+        self
+    }
+
+    /// The web console's files.
+    pub(crate) fn console(&self) -> &Console {
+        &self.console
+    }
+
+    /// config-sync, whose last sync `/sync` reports.
+    pub(crate) fn config_sync(&self) -> &ConfigSync {
+        &self.config_sync
+    }
+
+    /// The console's live updates.
+    pub(crate) fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Turns API keys and session cookies into people.
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
     }
 
     /// The registry client.

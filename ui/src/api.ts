@@ -1,0 +1,126 @@
+// The page's only way to the gateway: same-origin fetch with the session cookie. The CSRF token
+// lives in this module's memory only (never in storage); every mutating request carries it.
+
+export interface Violation {
+  field: string;
+  description: string;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: number | null;
+  readonly violations: Violation[];
+
+  constructor(status: number, message: string, code: number | null = null, violations: Violation[] = []) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.violations = violations;
+  }
+}
+
+let csrfToken: string | null = null;
+let onUnauthorized: (() => void) | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+export function getCsrfToken(): string | null {
+  return csrfToken;
+}
+
+/** Called when a request other than the session probe answers 401 (the session ended). */
+export function setUnauthorizedHandler(handler: (() => void) | null): void {
+  onUnauthorized = handler;
+}
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function isMutating(method: string): boolean {
+  return !SAFE.has(method.toUpperCase());
+}
+
+/** Builds the request headers: JSON when there is a body, X-CSRF-Token on mutating methods. */
+export function requestHeaders(method: string, hasBody: boolean, extra?: Record<string, string>): Record<string, string> {
+  const headers: Record<string, string> = { Accept: 'application/json', ...extra };
+  if (hasBody) headers['Content-Type'] = 'application/json';
+  if (isMutating(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  return headers;
+}
+
+/** Turns an error answer (Connect's `{code, error, payload}` or anything else) into an ApiError. */
+export async function parseError(response: Response): Promise<ApiError> {
+  let text = '';
+  try {
+    text = await response.text();
+  } catch {
+    // the body could not be read: the status says enough
+  }
+  try {
+    const body = JSON.parse(text) as { code?: unknown; error?: unknown; payload?: unknown };
+    const code = typeof body.code === 'number' ? body.code : null;
+    const message = typeof body.error === 'string' && body.error ? body.error : `${response.status} ${response.statusText}`.trim();
+    const payload = body.payload as { violations?: unknown } | null | undefined;
+    const violations: Violation[] = [];
+    if (payload && Array.isArray(payload.violations)) {
+      for (const v of payload.violations) {
+        if (v && typeof v === 'object') {
+          const { field, description } = v as { field?: unknown; description?: unknown };
+          violations.push({ field: typeof field === 'string' ? field : '', description: typeof description === 'string' ? description : String(description ?? '') });
+        }
+      }
+    }
+    return new ApiError(response.status, message, code, violations);
+  } catch {
+    const message = text.trim() || `${response.status} ${response.statusText}`.trim() || 'The request failed';
+    return new ApiError(response.status, message.slice(0, 500));
+  }
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  signal?: AbortSignal;
+  /** Do not report a 401 to the unauthorized handler (the session probe and sign-in). */
+  quiet401?: boolean;
+}
+
+export async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  const hasBody = options.body !== undefined;
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: requestHeaders(method, hasBody),
+      body: hasBody ? JSON.stringify(options.body) : undefined,
+      signal: options.signal,
+    });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'The gateway cannot be reached');
+  }
+  if (!response.ok) {
+    const error = await parseError(response);
+    if (response.status === 401 && !options.quiet401 && onUnauthorized) onUnauthorized();
+    throw error;
+  }
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export const api = {
+  get: <T>(path: string, signal?: AbortSignal) => request<T>('GET', path, { signal }),
+  post: <T>(path: string, body?: unknown) => request<T>('POST', path, { body }),
+  put: <T>(path: string, body?: unknown) => request<T>('PUT', path, { body }),
+  del: <T = void>(path: string) => request<T>('DELETE', path),
+};
+
+export const V1 = '/__api__/v1';
+export const EXECENV = '/__api__/execenv/v1';
+
+export function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}

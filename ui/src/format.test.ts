@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { accessSummary, formatDuration, formatTime, launchDurations } from './format';
+import { diffFields } from './activity';
+
+describe('formatDuration', () => {
+  it.each([
+    [null, '—'],
+    [-5, '—'],
+    [0, '0 ms'],
+    [850, '850 ms'],
+    [1000, '1 s'],
+    [1500, '1.5 s'],
+    [12_400, '12 s'],
+    [60_000, '1 min'],
+    [184_000, '3 min 4 s'],
+    [3_600_000, '1 h'],
+    [7_500_000, '2 h 5 min'],
+    [97_200_000, '1 d 3 h'],
+  ])('%s ms → %s', (ms, text) => {
+    expect(formatDuration(ms as number | null)).toBe(text);
+  });
+});
+
+describe('launchDurations', () => {
+  it('measures waiting and running, up to now while it runs', () => {
+    const l = { created_time: '2026-01-01T00:00:00Z', started_time: '2026-01-01T00:00:02Z', finished_time: null };
+    expect(launchDurations(l, Date.parse('2026-01-01T00:00:12Z'))).toEqual({ waited: 2000, ran: 10000 });
+    expect(launchDurations({ ...l, finished_time: '2026-01-01T00:00:05Z' })).toEqual({ waited: 2000, ran: 3000 });
+    expect(launchDurations({ created_time: '2026-01-01T00:00:00Z', started_time: null, finished_time: null }, Date.parse('2026-01-01T00:01:00Z'))).toEqual({ waited: 60000, ran: null });
+  });
+});
+
+describe('formatTime and accessSummary', () => {
+  it('formats in UTC', () => {
+    expect(formatTime('2026-03-02T10:15:04.123456Z')).toBe('2026-03-02 10:15:04 UTC');
+    expect(formatTime(null)).toBe('—');
+  });
+  it('summarises access', () => {
+    expect(accessSummary([])).toBe('Everyone');
+    expect(accessSummary(undefined)).toBe('Everyone');
+    expect(accessSummary([{ guid: '1', user_guid: 'u', group_guid: null }, { guid: '2', user_guid: null, group_guid: 'g' }, { guid: '3', user_guid: null, group_guid: 'h' }])).toBe('1 user, 2 groups');
+  });
+  it('diffs the fields of a change', () => {
+    expect(diffFields({ title: 'a', matching: 'any', updated_time: 'x' }, { title: 'b', matching: 'any', updated_time: 'y' })).toEqual([{ field: 'title', before: 'a', after: 'b' }]);
+  });
+});

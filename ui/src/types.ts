@@ -1,0 +1,165 @@
+export type Role = 'administrator' | 'publisher' | 'viewer';
+
+export interface User {
+  guid: string;
+  username: string;
+  email: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  user_role: Role;
+  locked?: boolean;
+}
+
+export interface Group {
+  guid: string;
+  name: string;
+}
+
+export interface Session {
+  user: User;
+  csrf_token: string;
+  expires_time: string;
+}
+
+export type Language = 'python' | 'r' | 'quarto' | 'tensorflow';
+export const LANGUAGES: Language[] = ['python', 'r', 'quarto', 'tensorflow'];
+export const LANGUAGE_LABELS: Record<Language, string> = {
+  python: 'Python',
+  r: 'R',
+  quarto: 'Quarto',
+  tensorflow: 'TensorFlow',
+};
+
+export interface Installation {
+  version: string;
+  path: string;
+}
+
+export interface Installations {
+  installations: Installation[];
+}
+
+export type VolumeSource =
+  | { volume_type: 'nfs'; nfs_host: string; nfs_export_path: string }
+  | { volume_type: 'pvc'; pvc_name: string };
+
+export interface VolumeMount {
+  source: VolumeSource;
+  target: { path: string; read_only: boolean | null };
+}
+
+export interface Permission {
+  id?: string;
+  guid: string;
+  environment_guid?: string;
+  user_guid: string | null;
+  group_guid: string | null;
+}
+
+export interface Environment {
+  id: string;
+  guid: string;
+  created_time: string | null;
+  updated_time: string | null;
+  title: string | null;
+  description: string | null;
+  cluster_name: string | null;
+  name: string;
+  environment_type: string;
+  matching: 'any' | 'exact' | 'none';
+  supervisor: string | null;
+  managed_by: string | null;
+  python: Installations | null;
+  quarto: Installations | null;
+  r: Installations | null;
+  tensorflow: Installations | null;
+  volume_mounts: VolumeMount[] | null;
+  permissions?: Permission[];
+  revision?: number;
+}
+
+export interface EnvironmentPage {
+  environments: Environment[];
+  total: number;
+  next_page_token: string;
+}
+
+export interface SyncStatus {
+  configured: boolean;
+  file?: string;
+  outcome?: 'ok' | 'failed' | 'never';
+  last_sync_time?: string | null;
+  last_success_time?: string | null;
+  error?: string;
+  problems?: string[];
+  managed_count?: number;
+}
+
+export interface ChosenInstallation {
+  language: Language;
+  version: string;
+  path: string;
+  closeness: string;
+}
+
+export interface Verdict {
+  environment_guid: string;
+  name: string;
+  title: string | null;
+  outcome: 'chosen' | 'compatible' | 'rejected' | 'unknown';
+  reasons: string[];
+  installations: ChosenInstallation[];
+}
+
+export interface Explanation {
+  verdicts: Verdict[];
+  selection: {
+    environment: Environment;
+    installations: ChosenInstallation[];
+    selected_by: string;
+    revision: number;
+  } | null;
+  error: string;
+  revision: number;
+  catalogue_age_seconds: number;
+}
+
+export type LaunchState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'unknown';
+
+export interface Launch {
+  id: string;
+  kind: 'build' | 'run' | 'unknown';
+  content_guid: string;
+  bundle: string;
+  state: LaunchState;
+  reason: string;
+  message: string;
+  exit_code: number | null;
+  environment_guid: string;
+  environment_title: string;
+  image: string;
+  installations: { language: string; version: string; path: string }[];
+  selected_by: string;
+  backend: string;
+  job_name: string;
+  namespace: string;
+  created_time: string | null;
+  started_time: string | null;
+  finished_time: string | null;
+}
+
+export interface Change {
+  revision: number;
+  time: string | null;
+  actor: string;
+  source: string;
+  action: string;
+  environment_guid: string;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+}
+
+export interface ChangesPage {
+  changes: Change[];
+  next_page_token: string;
+}
