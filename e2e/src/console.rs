@@ -121,6 +121,14 @@ impl Console {
                 "EXECENV_SCREENSHOTS",
                 screenshots_dir().display().to_string(),
             ),
+            // Playwright's own output (a failed spec's screenshot) beside them, not in ui/.
+            (
+                "EXECENV_PLAYWRIGHT_OUTPUT",
+                screenshots_dir()
+                    .with_file_name("console-playwright")
+                    .display()
+                    .to_string(),
+            ),
             ("EXECENV_ADMIN_KEY", self.keys.admin.clone()),
             ("EXECENV_PUBLISHER_KEY", self.keys.publisher.clone()),
             ("EXECENV_VIEWER_KEY", self.keys.viewer.clone()),
