@@ -139,7 +139,7 @@ fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()> {
             "/__api__/execenv/v1/environments?page_size=0",
             None,
         )?,
-        3,
+        25,
     )?;
     is_error(
         &api.expect(403, viewer, "GET", "/__api__/execenv/v1/environments", None)?,
