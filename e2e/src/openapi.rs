@@ -70,6 +70,25 @@ impl Recorder {
         Ok(self.record(method, path, body, response))
     }
 
+    /// Calls `method path` with `headers` (a session cookie, a CSRF token…) and `body`, expects
+    /// `status`; records it and returns the whole answer (its headers too).
+    pub fn expect_with(
+        &self,
+        status: u16,
+        headers: &[(&str, &str)],
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<HttpResponse> {
+        let response = http_request(&self.addr, method, path, headers, body)?;
+        let response = self.record(method, path, body, response);
+        ensure!(
+            response.status == status,
+            "{method} {path}: expected {status}, got {response:?}"
+        );
+        Ok(response)
+    }
+
     /// POSTs `bytes` as a `.tar.gz` to `path` with `key`, expects `status`; records it and
     /// returns the JSON body.
     pub fn upload(

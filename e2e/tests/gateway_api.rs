@@ -121,6 +121,81 @@ fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()> {
         22,
     )?;
     api.expect(200, admin, "GET", "/__api__/v1/groups", None)?;
+    api.expect(200, admin, "GET", "/__api__/v1/users?prefix=ad", None)?;
+    api.expect(200, admin, "GET", "/__api__/v1/groups?prefix=x", None)?;
+
+    // The console's routes: the catalogue a page at a time, the sync (none configured here),
+    // the events (their stream is followed in console_session), a session.
+    let page = api.expect(
+        200,
+        publisher,
+        "GET",
+        "/__api__/execenv/v1/environments?page_size=1&sort=name&order=desc",
+        None,
+    )?;
+    ensure!(page["total"].as_u64() >= Some(1), "{page}");
+    is_error(
+        &api.expect(
+            400,
+            admin,
+            "GET",
+            "/__api__/execenv/v1/environments?page_size=0",
+            None,
+        )?,
+        25,
+    )?;
+    is_error(
+        &api.expect(403, viewer, "GET", "/__api__/execenv/v1/environments", None)?,
+        22,
+    )?;
+    let sync = api.expect(200, publisher, "GET", "/__api__/execenv/v1/sync", None)?;
+    ensure!(sync == json!({"configured": false}), "{sync}");
+    is_error(
+        &api.expect(403, viewer, "GET", "/__api__/execenv/v1/sync", None)?,
+        22,
+    )?;
+    is_error(
+        &api.expect(401, None, "GET", "/__api__/execenv/v1/events", None)?,
+        30,
+    )?;
+    let session = "/__api__/execenv/v1/session";
+    api.expect(400, None, "POST", session, Some(&json!({"key": "x"})))?;
+    is_error(
+        &api.expect(
+            401,
+            None,
+            "POST",
+            session,
+            Some(&json!({"api_key": "ee_nope"})),
+        )?,
+        30,
+    )?;
+    let signed_in = api.expect_with(
+        200,
+        &[],
+        "POST",
+        session,
+        Some(&json!({"api_key": admin.context("a key")?})),
+    )?;
+    let cookie = signed_in
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .context("no session cookie")?
+        .to_owned();
+    let csrf = signed_in.json()?["csrf_token"]
+        .as_str()
+        .context("no csrf_token")?
+        .to_owned();
+    api.expect_with(200, &[("Cookie", &cookie)], "GET", session, None)?;
+    api.expect_with(403, &[("Cookie", &cookie)], "DELETE", session, None)?;
+    api.expect_with(
+        204,
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        "DELETE",
+        session,
+        None,
+    )?;
+    api.expect_with(401, &[("Cookie", &cookie)], "GET", session, None)?;
     for language in ["python", "r", "quarto"] {
         api.expect(
             200,
