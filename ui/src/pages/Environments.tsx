@@ -46,8 +46,8 @@ export function Environments({ user }: { user: User }) {
   const [names, setNames] = useState<{ users: Map<string, User>; groups: Map<string, Group> } | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
 
-  const debouncedSearch = useDebounced(search, 250);
-  const debouncedVersion = useDebounced(version, 250);
+  const debouncedSearch = useDebounced(search, 150);
+  const debouncedVersion = useDebounced(version, 150);
   const token = tokens[tokens.length - 1];
   const query = environmentsQuery({ search: debouncedSearch, language, version: debouncedVersion, matching, managed, sort, order, page_token: token });
 
