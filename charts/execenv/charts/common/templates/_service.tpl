@@ -1,7 +1,8 @@
 {{/*
 A service's Service, one named port per port of common.portTable: of service.type (ClusterIP by
 default, NodePort or LoadBalancer), with service.nodePort on the API port (grpc, or the gateway's
-http) when it is set and the type has node ports.
+http) when it is set and the type has node ports, and service.sessionAffinity when set (the gateway:
+ClientIP, for the console sessions each pod holds).
 */}}
 {{- define "common.service" -}}
 {{- $ports := include "common.ports" . | fromYaml -}}
@@ -17,6 +18,9 @@ metadata:
   {{- end }}
 spec:
   type: {{ $type }}
+  {{- with .Values.service.sessionAffinity }}
+  sessionAffinity: {{ . }}
+  {{- end }}
   selector:
     {{- include "common.selectorLabels" . | nindent 4 }}
   ports:
