@@ -94,6 +94,23 @@ try {
     keystroke.push(performance.now() - started);
   }
   console.log(`search keystroke -> updated table: ${summary(keystroke)}`);
+
+  // Paging through the whole catalogue: "Next page" until its first row changes.
+  await search.fill('');
+  await rowsBecome(50);
+  const next = page.getByRole('button', { name: 'Next page' });
+  const paging = [];
+  for (let i = 0; i < RUNS * 3; i++) {
+    const before = await rows.first().textContent();
+    const started = performance.now();
+    await next.click();
+    const deadline = started + 30_000;
+    while ((await rows.first().textContent()) === before) {
+      if (performance.now() > deadline) throw new Error('the next page never came');
+    }
+    paging.push(performance.now() - started);
+  }
+  console.log(`next page: ${summary(paging)}`);
 } finally {
   await browser.close();
 }

@@ -1,6 +1,7 @@
 //! The web console with 10,000 environments, in real Chromium (`ui/bench/console-bench.mjs`
 //! driven by playwright-core): time to the first rendered table, time from a search keystroke to
-//! the updated table, and the size of the console's assets, gzipped.
+//! the updated table, from "Next page" to the next page, and the size of the console's assets,
+//! gzipped.
 
 use std::path::Path;
 use std::process::Command;
