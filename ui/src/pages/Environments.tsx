@@ -1,6 +1,6 @@
 import { Fragment, useCallback, useEffect, useRef, useState } from 'react';
 import { api, ApiError, EXECENV, V1, enc } from '../api';
-import { accessSummary, envTitle, formatTime, versions } from '../format';
+import { accessForMe, accessSummary, envTitle, formatTime, versions } from '../format';
 import { environmentsQuery, type EnvQuery, type SortKey } from '../query';
 import { useLive } from '../live';
 import { useDebounced } from '../useDebounced';
@@ -316,7 +316,7 @@ export function Environments({ user }: { user: User }) {
                   {isOpen && (
                     <tr className="details-row">
                       <td colSpan={colCount} id={detailsId}>
-                        <EnvironmentDetails env={env} names={names} />
+                        <EnvironmentDetails env={env} names={admin ? names : null} me={admin ? null : user.guid} />
                       </td>
                     </tr>
                   )}
@@ -353,7 +353,11 @@ export function Environments({ user }: { user: User }) {
   );
 }
 
-function EnvironmentDetails({ env, names }: { env: Environment; names: { users: Map<string, User>; groups: Map<string, Group> } | null }) {
+/**
+ * `names` for administrators (who may list users and groups) names the access list's entries;
+ * without (a publisher, `me`, or the names not read yet) it is summed up, never shown as guids.
+ */
+function EnvironmentDetails({ env, names, me }: { env: Environment; names: { users: Map<string, User>; groups: Map<string, Group> } | null; me: string | null }) {
   const mounts = env.volume_mounts ?? [];
   const perms = env.permissions ?? [];
   return (
@@ -438,6 +442,8 @@ function EnvironmentDetails({ env, names }: { env: Environment; names: { users: 
         <dd>
           {perms.length === 0 ? (
             'Everyone'
+          ) : !names ? (
+            me ? accessForMe(perms, me) : `Restricted: ${accessSummary(perms)}`
           ) : (
             <ul className="plain">
               {perms.map((p) => (
