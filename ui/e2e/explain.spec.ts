@@ -11,7 +11,8 @@ test('explain a manifest: the selection and every verdict', async ({ page }) => 
   await page.getByRole('button', { name: 'Explain' }).click();
   await expect(page.getByText(/^Chosen: /)).toBeVisible();
   const verdicts = page.getByRole('table', { name: 'Verdicts' });
-  await expect(verdicts.getByRole('row', { name: /Host Python/ })).toContainText(/Chosen|Compatible/);
+  const row = (title: string) => verdicts.getByRole('row').filter({ has: page.getByRole('rowheader', { name: title, exact: true }) });
+  await expect(row('Host Python')).toContainText(/Chosen|Compatible/);
   await expect(verdicts.getByText('Rejected').first()).toBeVisible(); // Open Quarto has no Python
 
   // A reason that refers to another environment ("ranked below <guid>: …") names it: no reason
@@ -25,6 +26,8 @@ test('explain a manifest: the selection and every verdict', async ({ page }) => 
   const reasons = (await verdicts.locator('tbody td li').allInnerTexts()).join('\n').toLowerCase();
   for (const g of guids) expect(reasons, 'the reasons name environments, not guids').not.toContain(g);
   const referred = guids.filter((g) => listed.some((v) => v.reasons.some((r) => r.toLowerCase().includes(g))));
+  await expect(row('Team Python 3.11')).toContainText('ranked below Host Python'); // the seed's Host Python matches exactly
+  expect(referred.length, 'a reason refers to another environment').toBeGreaterThan(0);
   for (const g of referred) await expect(verdicts.locator(`abbr[data-guid="${g}" i]`).first()).toHaveAttribute('title', new RegExp(g, 'i'));
   await checkA11y(page, 'the explain page');
   await screenshots(page, 'explain');
