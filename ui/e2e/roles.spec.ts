@@ -22,6 +22,10 @@ test('a publisher sees only the environments they may use, read-only', async ({ 
   // Expanding still works.
   await envRow(page, 'Team Python 3.11').getByRole('button', { name: 'Details of Team Python 3.11' }).click();
   await expect(page.locator('.details-row')).toContainText('GUID');
+  // pat cannot list users and groups: the access list is summed up, not shown as guids.
+  const access = page.locator('.details-row dt:text-is("Access") + dd');
+  await expect(access).toHaveText('Restricted: 0 users, 1 group — you through a group');
+  await expect(access).not.toContainText(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i);
   await checkA11y(page, 'the environments page of a publisher');
 });
 

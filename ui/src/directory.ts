@@ -1,11 +1,12 @@
 import { api, V1 } from './api';
 import type { Group, User } from './types';
 
-// Users and groups by guid, to name the entries of access lists (administrators only).
+// Users and groups by guid, to name the entries of access lists and the actors of changes
+// (administrators only). Read once; `fresh` reads it again (users come and go).
 let cache: Promise<{ users: Map<string, User>; groups: Map<string, Group> }> | null = null;
 
-export function directory() {
-  if (!cache) {
+export function directory(fresh = false) {
+  if (!cache || fresh) {
     cache = Promise.all([
       api.get<{ results: User[] }>(`${V1}/users`),
       api.get<{ results: Group[] }>(`${V1}/groups`),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accessSummary, formatDuration, formatTime, launchDurations } from './format';
+import { accessForMe, accessSummary, formatDuration, formatTime, launchDurations } from './format';
 import { diffFields } from './activity';
 
 describe('formatDuration', () => {
@@ -42,5 +42,18 @@ describe('formatTime and accessSummary', () => {
   });
   it('diffs the fields of a change', () => {
     expect(diffFields({ title: 'a', matching: 'any', updated_time: 'x' }, { title: 'b', matching: 'any', updated_time: 'y' })).toEqual([{ field: 'title', before: 'a', after: 'b' }]);
+  });
+});
+
+describe('accessForMe', () => {
+  const me = '11111111-2222-4333-8444-555555555555';
+  const user = (g: string) => ({ guid: `p-${g}`, user_guid: g, group_guid: null });
+  const group = (g: string) => ({ guid: `p-${g}`, user_guid: null, group_guid: g });
+  it('says everyone, or how many and whether through the user or a group, never a guid', () => {
+    expect(accessForMe([], me)).toBe('Everyone');
+    expect(accessForMe(undefined, me)).toBe('Everyone');
+    expect(accessForMe([group('g1')], me)).toBe('Restricted: 0 users, 1 group — you through a group');
+    expect(accessForMe([user(me.toUpperCase()), group('g1'), group('g2')], me)).toBe('Restricted: 1 user, 2 groups — including you');
+    expect(accessForMe([user('someone-else')], me)).toBe('Restricted: 1 user, 0 groups');
   });
 });

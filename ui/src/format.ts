@@ -59,6 +59,20 @@ export function accessSummary(permissions: Permission[] | undefined): string {
   return `${users} ${users === 1 ? 'user' : 'users'}, ${groups} ${groups === 1 ? 'group' : 'groups'}`;
 }
 
+/**
+ * The access line for someone who cannot list users and groups (a publisher): "Everyone", or
+ * "Restricted: N users, M groups" and how they are in it. Connect's user record has no groups,
+ * but a publisher only sees the environments they may use: not listed themselves, they are in
+ * through one of the listed groups.
+ */
+export function accessForMe(permissions: Permission[] | undefined, me: string): string {
+  const list = permissions ?? [];
+  if (list.length === 0) return 'Everyone';
+  const listed = list.some((p) => p.user_guid?.toLowerCase() === me.toLowerCase());
+  const how = listed ? 'including you' : list.some((p) => p.group_guid) ? 'you through a group' : '';
+  return `Restricted: ${accessSummary(list)}${how ? ` — ${how}` : ''}`;
+}
+
 export function installationsOf(env: Environment, lang: Language) {
   return env[lang]?.installations ?? [];
 }

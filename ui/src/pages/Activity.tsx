@@ -1,10 +1,13 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, EXECENV } from '../api';
 import { diffFields } from '../activity';
-import { formatTime } from '../format';
+import { EnvironmentPicker } from '../components/EnvironmentPicker';
+import { directory } from '../directory';
+import { envTitle, formatTime } from '../format';
+import { isGuid } from '../guids';
 import { useLive } from '../live';
 import { changesQuery } from '../query';
-import type { Change, ChangesPage } from '../types';
+import type { Change, ChangesPage, User } from '../types';
 
 const ACTION_LABEL: Record<string, string> = {
   create: 'created',
@@ -21,6 +24,8 @@ function nameOf(c: Change): string {
 }
 
 export function Activity() {
+  // What the environment field shows, and the environment whose changes are shown (its guid).
+  const [envText, setEnvText] = useState('');
   const [env, setEnv] = useState('');
   const [since, setSince] = useState('');
   const [until, setUntil] = useState('');
@@ -28,15 +33,32 @@ export function Activity() {
   const [next, setNext] = useState('');
   const [error, setError] = useState('');
   const [reload, setReload] = useState(0);
+  const [users, setUsers] = useState<Map<string, User> | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
-  const envValid = !env.trim() || /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(env.trim());
 
   useEffect(() => heading.current?.focus({ preventScroll: true }), []);
 
-  const query = (token = '') => changesQuery({ environment_guid: envValid ? env.trim().toLowerCase() : '', since, until, page_size: 100, page_token: token });
+  // Actors are user guids: name them (the page is for administrators, who may list users).
+  useEffect(() => {
+    directory(true).then(
+      (d) => setUsers(new Map([...d.users.values()].map((u) => [u.guid.toLowerCase(), u]))),
+      () => undefined,
+    );
+  }, []);
+
+  const query = (token = '') => changesQuery({ environment_guid: env, since, until, page_size: 100, page_token: token });
+
+  // The field: a chosen environment, a pasted guid, or text being typed (no filter until chosen).
+  const typed = (text: string) => {
+    setEnvText(text);
+    setEnv(isGuid(text) ? text.trim().toLowerCase() : '');
+  };
+  const only = (guid: string, label: string) => {
+    setEnvText(label);
+    setEnv(guid.toLowerCase());
+  };
 
   useEffect(() => {
-    if (!envValid) return;
     let stop = false;
     api
       .get<ChangesPage>(`${EXECENV}/changes${query()}`)
@@ -75,22 +97,15 @@ export function Activity() {
       </h1>
       <p className="muted">The audit trail: who changed which environment, when, field by field.</p>
       <form className="filters" role="search" aria-label="Filter activity" onSubmit={(e) => e.preventDefault()}>
-        <div className="field grow">
-          <label htmlFor="act-env">Environment guid</label>
-          <input
-            id="act-env"
-            value={env}
-            spellCheck={false}
-            aria-invalid={!envValid || undefined}
-            aria-describedby={!envValid ? 'act-env-error' : undefined}
-            onChange={(e) => setEnv(e.target.value)}
-          />
-          {!envValid && (
-            <span id="act-env-error" className="field-error">
-              A guid looks like 6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e70.
-            </span>
-          )}
-        </div>
+        <EnvironmentPicker
+          id="act-env"
+          label="Environment"
+          hint="Type a title or an image and choose, or paste a guid."
+          text={envText}
+          onText={typed}
+          onChoose={(e) => only(e.guid, envTitle(e))}
+          onClear={() => only('', '')}
+        />
         <div className="field">
           <label htmlFor="act-since">From</label>
           <input id="act-since" type="datetime-local" value={since} onChange={(e) => setSince(e.target.value)} />
@@ -114,8 +129,8 @@ export function Activity() {
           return (
             <li key={`${c.revision}-${c.environment_guid}-${c.action}`} className="change">
               <div className="change-head">
-                <span className="nowrap muted">{formatTime(c.time)}</span> <strong>{c.actor}</strong> {ACTION_LABEL[c.action] ?? c.action}{' '}
-                <button type="button" className="linkish" onClick={() => setEnv(c.environment_guid)} aria-label={`Show only changes of ${nameOf(c)}`}>
+                <span className="nowrap muted">{formatTime(c.time)}</span> <Actor actor={c.actor} users={users} /> {ACTION_LABEL[c.action] ?? c.action}{' '}
+                <button type="button" className="linkish" onClick={() => only(c.environment_guid, nameOf(c))} aria-label={`Show only changes of ${nameOf(c)}`}>
                   {nameOf(c)}
                 </button>{' '}
                 <span className="badge plain">{c.source}</span> <span className="muted small-text">revision {c.revision}</span>
@@ -150,6 +165,20 @@ export function Activity() {
           Older changes
         </button>
       )}
+    </>
+  );
+}
+
+/** Who made a change: the username of a user guid; a guid no user has (a deleted user) with a note; else as recorded (`config-sync`). */
+function Actor({ actor, users }: { actor: string; users: Map<string, User> | null }) {
+  const id = actor.replace(/^user:/, '');
+  if (!isGuid(id)) return <strong>{actor}</strong>;
+  const user = users?.get(id.toLowerCase());
+  if (user) return <strong title={`user ${user.guid}`}>{user.username}</strong>;
+  return (
+    <>
+      <strong className="mono">{id}</strong>
+      {users && <span className="badge plain actor-note">unknown user, perhaps deleted</span>}
     </>
   );
 }

@@ -1,6 +1,6 @@
-import { Fragment, useCallback, useEffect, useRef, useState } from 'react';
+import { Fragment, useCallback, useEffect, useRef, useState, type Dispatch, type InputHTMLAttributes, type SetStateAction } from 'react';
 import { api, ApiError, EXECENV, V1, enc } from '../api';
-import { accessSummary, envTitle, formatTime, versions } from '../format';
+import { accessForMe, accessSummary, envTitle, formatTime, versions } from '../format';
 import { environmentsQuery, type EnvQuery, type SortKey } from '../query';
 import { useLive } from '../live';
 import { useDebounced } from '../useDebounced';
@@ -32,8 +32,8 @@ export function Environments({ user }: { user: User }) {
   const [search, setSearch] = useState('');
   const [language, setLanguage] = useState<Language | ''>('');
   const [version, setVersion] = useState('');
-  const [matching, setMatching] = useState<EnvQuery['matching']>('');
-  const [managed, setManaged] = useState<EnvQuery['managed']>('');
+  const [matching, setMatching] = useState<NonNullable<EnvQuery['matching']>>('');
+  const [managed, setManaged] = useState<NonNullable<EnvQuery['managed']>>('');
   const [sort, setSort] = useState<SortKey>('title');
   const [order, setOrder] = useState<'asc' | 'desc'>('asc');
   const [tokens, setTokens] = useState<string[]>(['']); // page tokens; the last is the current page
@@ -53,6 +53,12 @@ export function Environments({ user }: { user: User }) {
 
   // A new search, filter or sort starts at the first page.
   const resetPaging = () => setTokens(['']);
+  const filter =
+    <T extends string>(set: Dispatch<SetStateAction<T>>) =>
+    (v: T) => {
+      set(v);
+      resetPaging();
+    };
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -122,83 +128,19 @@ export function Environments({ user }: { user: User }) {
       {!admin && <p className="muted">The environments you may use. Only administrators can change them.</p>}
 
       <form className="filters" role="search" aria-label="Filter environments" onSubmit={(e) => e.preventDefault()}>
-        <div className="field grow">
-          <label htmlFor="env-search">Search environments</label>
-          <input
-            id="env-search"
-            type="search"
-            role="searchbox"
-            placeholder="Title, description, image, guid or version"
-            value={search}
-            onChange={(e) => {
-              setSearch(e.target.value);
-              resetPaging();
-            }}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="env-language">Language</label>
-          <select
-            id="env-language"
-            value={language}
-            onChange={(e) => {
-              setLanguage(e.target.value as Language | '');
-              resetPaging();
-            }}
-          >
-            <option value="">Any</option>
-            {LANGUAGES.map((l) => (
-              <option key={l} value={l}>
-                {LANGUAGE_LABELS[l]}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor="env-version">Version</label>
-          <input
-            id="env-version"
-            value={version}
-            disabled={!language}
-            placeholder={language ? 'e.g. 3.11' : 'Choose a language'}
-            size={10}
-            onChange={(e) => {
-              setVersion(e.target.value);
-              resetPaging();
-            }}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="env-matching">Matching</label>
-          <select
-            id="env-matching"
-            value={matching}
-            onChange={(e) => {
-              setMatching(e.target.value as EnvQuery['matching']);
-              resetPaging();
-            }}
-          >
-            <option value="">All</option>
-            <option value="any">any</option>
-            <option value="exact">exact</option>
-            <option value="none">none</option>
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor="env-managed">Managed by</label>
-          <select
-            id="env-managed"
-            value={managed}
-            onChange={(e) => {
-              setManaged(e.target.value as EnvQuery['managed']);
-              resetPaging();
-            }}
-          >
-            <option value="">All</option>
-            <option value="true">The declarative file</option>
-            <option value="false">The API</option>
-          </select>
-        </div>
+        <FilterField id="env-search" label="Search environments" grow value={search} onValue={filter(setSearch)} type="search" role="searchbox" placeholder="Title, description, image, guid or version" />
+        <FilterField id="env-language" label="Language" value={language} onValue={filter(setLanguage)} options={[['', 'Any'], ...LANGUAGES.map((l) => [l, LANGUAGE_LABELS[l]] as const)]} />
+        <FilterField
+          id="env-version"
+          label="Version"
+          value={version}
+          onValue={filter(setVersion)}
+          disabled={!language}
+          placeholder={language ? 'e.g. 3.11' : 'Choose a language'}
+          size={10}
+        />
+        <FilterField id="env-matching" label="Matching" value={matching} onValue={filter(setMatching)} options={[['', 'All'], ['any', 'any'], ['exact', 'exact'], ['none', 'none']]} />
+        <FilterField id="env-managed" label="Managed by" value={managed} onValue={filter(setManaged)} options={[['', 'All'], ['true', 'The declarative file'], ['false', 'The API']]} />
       </form>
 
       {error && (
@@ -316,7 +258,7 @@ export function Environments({ user }: { user: User }) {
                   {isOpen && (
                     <tr className="details-row">
                       <td colSpan={colCount} id={detailsId}>
-                        <EnvironmentDetails env={env} names={names} />
+                        <EnvironmentDetails env={env} names={admin ? names : null} me={admin ? null : user.guid} />
                       </td>
                     </tr>
                   )}
@@ -353,7 +295,11 @@ export function Environments({ user }: { user: User }) {
   );
 }
 
-function EnvironmentDetails({ env, names }: { env: Environment; names: { users: Map<string, User>; groups: Map<string, Group> } | null }) {
+/**
+ * `names` for administrators (who may list users and groups) names the access list's entries;
+ * without (a publisher, `me`, or the names not read yet) it is summed up, never shown as guids.
+ */
+function EnvironmentDetails({ env, names, me }: { env: Environment; names: { users: Map<string, User>; groups: Map<string, Group> } | null; me: string | null }) {
   const mounts = env.volume_mounts ?? [];
   const perms = env.permissions ?? [];
   return (
@@ -438,6 +384,8 @@ function EnvironmentDetails({ env, names }: { env: Environment; names: { users: 
         <dd>
           {perms.length === 0 ? (
             'Everyone'
+          ) : !names ? (
+            me ? accessForMe(perms, me) : `Restricted: ${accessSummary(perms)}`
           ) : (
             <ul className="plain">
               {perms.map((p) => (
@@ -451,6 +399,44 @@ function EnvironmentDetails({ env, names }: { env: Environment; names: { users: 
           )}
         </dd>
       </dl>
+    </div>
+  );
+}
+
+/**
+ * One field of the filter bar: its label, and a select (`options`: value and label) or an input
+ * (any other attribute); `onValue` gets the new value.
+ */
+function FilterField<T extends string>({
+  id,
+  label,
+  grow,
+  value,
+  onValue,
+  options,
+  ...input
+}: {
+  id: string;
+  label: string;
+  grow?: boolean;
+  value: T;
+  onValue(v: T): void;
+  options?: readonly (readonly [T, string])[];
+} & Omit<InputHTMLAttributes<HTMLInputElement>, 'id' | 'value' | 'onChange'>) {
+  return (
+    <div className={grow ? 'field grow' : 'field'}>
+      <label htmlFor={id}>{label}</label>
+      {options ? (
+        <select id={id} value={value} onChange={(e) => onValue(e.target.value as T)}>
+          {options.map(([v, text]) => (
+            <option key={v} value={v}>
+              {text}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <input id={id} value={value} onChange={(e) => onValue(e.target.value as T)} {...input} />
+      )}
     </div>
   );
 }

@@ -1,6 +1,7 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { api, ApiError, EXECENV } from '../api';
 import { envTitle } from '../format';
+import { environmentNames, nameGuids } from '../guids';
 import type { Explanation } from '../types';
 
 type Mode = 'manifest' | 'versions';
@@ -27,6 +28,16 @@ export function Explain() {
   const resultRef = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => heading.current?.focus({ preventScroll: true }), []);
+
+  // The environments of the answer by guid, to name them where a reason refers to one.
+  const names = useMemo(
+    () =>
+      environmentNames([
+        ...(result?.verdicts ?? []).map((v) => ({ guid: v.environment_guid, title: v.title, name: v.name })),
+        ...(result?.selection ? [result.selection.environment] : []),
+      ]),
+    [result],
+  );
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -140,7 +151,7 @@ export function Explain() {
             </div>
           ) : (
             <p className="banner warn" role="status">
-              <strong>No environment fits.</strong> {result.error}
+              <strong>No environment fits.</strong> <Named text={result.error} names={names} />
             </p>
           )}
           <div className="table-wrap" role="region" aria-label="Verdicts table" tabIndex={0}>
@@ -165,7 +176,9 @@ export function Explain() {
                       {v.reasons.length ? (
                         <ul className="plain">
                           {v.reasons.map((x, i) => (
-                            <li key={i}>{x}</li>
+                            <li key={i}>
+                              <Named text={x} names={names} />
+                            </li>
                           ))}
                         </ul>
                       ) : (
@@ -185,6 +198,23 @@ export function Explain() {
           </div>
           <p className="muted small-text">Catalogue revision {result.revision}.</p>
         </section>
+      )}
+    </>
+  );
+}
+
+/** A text with the guid of every environment `names` knows shown as its name (the guid on hover and to assistive technology). */
+function Named({ text, names }: { text: string; names: ReadonlyMap<string, string> }) {
+  return (
+    <>
+      {nameGuids(text, names).map((p, i) =>
+        typeof p === 'string' ? (
+          p
+        ) : (
+          <abbr key={i} className="env-ref" title={`environment ${p.guid}`} data-guid={p.guid}>
+            {p.name}
+          </abbr>
+        ),
       )}
     </>
   );
