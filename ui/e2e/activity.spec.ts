@@ -54,6 +54,18 @@ test('the audit trail, by whom, filtered by an environment chosen by title and b
     await picker.fill(created.guid);
     await expect(changes.getByRole('listitem')).toHaveCount(2);
     await expect(changes.getByRole('listitem').first()).toContainText(`${title} v2`);
+
+    // An access change arrives on the open page, the group by its name.
+    const groups = await api.get('/__api__/v1/groups?prefix=analysts');
+    const analysts = ((await groups.json()) as { results: { guid: string; name: string }[] }).results.find((g) => g.name === 'analysts');
+    expect(analysts, 'the seeded group analysts').toBeTruthy();
+    const granted = await api.post(`/__api__/v1/environments/${created.guid}/permissions`, { data: { group_guid: analysts!.guid } });
+    expect(granted.status(), await granted.text()).toBeLessThan(300);
+    await expect(changes.getByRole('listitem')).toHaveCount(3);
+    const allowed = changes.getByRole('listitem').first();
+    await expect(allowed).toContainText('allowed');
+    await expect(allowed).toContainText('may now be used by group analysts');
+    await expect(allowed).not.toContainText(analysts!.guid);
   } finally {
     await deleteEnv(api, created.guid);
     await api.dispose();

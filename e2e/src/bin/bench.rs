@@ -332,8 +332,8 @@ target/release), or all of them when none is named. Numbers are printed, never a
            change of 5,000 while watched, then 15 s later without requests (needs neither
            PostgreSQL nor Kubernetes)
   console  the web console with 10,000 environments in Chromium (e2e/infra/chromium): time to
-           the first rendered table, from a search keystroke to the updated table, "Next
-           page", and the assets' size gzipped (needs ui/node_modules: e2e/infra/ui deps)
+           the first rendered table, from a search keystroke to the updated table, Next
+           page, and the assets' size gzipped (needs ui/node_modules: e2e/infra/ui deps)
   launch   Launch calls through the launcher on the Kubernetes testbed, whose pods are kept off
            the node (EXECENV_TEST_KUBECONFIG; without a part named, only when that is set)
   node     launches that build and run on the testbed's node: cold and warm BUILD of 24 sdist

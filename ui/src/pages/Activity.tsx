@@ -1,13 +1,19 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, EXECENV } from '../api';
-import { diffFields } from '../activity';
+import { diffFields, permissionChanges } from '../activity';
 import { EnvironmentPicker } from '../components/EnvironmentPicker';
 import { directory } from '../directory';
 import { envTitle, formatTime } from '../format';
 import { isGuid } from '../guids';
 import { useLive } from '../live';
 import { changesQuery } from '../query';
-import type { Change, ChangesPage, User } from '../types';
+import type { Change, ChangesPage, Group, User } from '../types';
+
+/** Users and groups by lower-case guid. */
+interface Names {
+  users: Map<string, User>;
+  groups: Map<string, Group>;
+}
 
 const ACTION_LABEL: Record<string, string> = {
   create: 'created',
@@ -33,15 +39,20 @@ export function Activity() {
   const [next, setNext] = useState('');
   const [error, setError] = useState('');
   const [reload, setReload] = useState(0);
-  const [users, setUsers] = useState<Map<string, User> | null>(null);
+  const [names, setNames] = useState<Names | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => heading.current?.focus({ preventScroll: true }), []);
 
-  // Actors are user guids: name them (the page is for administrators, who may list users).
+  // Actors and access-list entries are guids: name them (the page is for administrators, who
+  // may list users and groups).
   useEffect(() => {
     directory(true).then(
-      (d) => setUsers(new Map([...d.users.values()].map((u) => [u.guid.toLowerCase(), u]))),
+      (d) =>
+        setNames({
+          users: new Map([...d.users.values()].map((u) => [u.guid.toLowerCase(), u])),
+          groups: new Map([...d.groups.values()].map((g) => [g.guid.toLowerCase(), g])),
+        }),
       () => undefined,
     );
   }, []);
@@ -129,7 +140,7 @@ export function Activity() {
           return (
             <li key={`${c.revision}-${c.environment_guid}-${c.action}`} className="change">
               <div className="change-head">
-                <span className="nowrap muted">{formatTime(c.time)}</span> <Actor actor={c.actor} users={users} /> {ACTION_LABEL[c.action] ?? c.action}{' '}
+                <span className="nowrap muted">{formatTime(c.time)}</span> <Actor actor={c.actor} users={names?.users ?? null} /> {ACTION_LABEL[c.action] ?? c.action}{' '}
                 <button type="button" className="linkish" onClick={() => only(c.environment_guid, nameOf(c))} aria-label={`Show only changes of ${nameOf(c)}`}>
                   {nameOf(c)}
                 </button>{' '}
@@ -155,7 +166,7 @@ export function Activity() {
                   </tbody>
                 </table>
               )}
-              {c.action.startsWith('permission') && <PermissionDiff c={c} />}
+              {c.action.startsWith('permission') && <PermissionDiff c={c} names={names} />}
             </li>
           );
         })}
@@ -183,16 +194,21 @@ function Actor({ actor, users }: { actor: string; users: Map<string, User> | nul
   );
 }
 
-function PermissionDiff({ c }: { c: Change }) {
-  const d = diffFields(c.before, c.after).filter((x) => /perm|user|group|access/i.test(x.field));
-  if (!d.length) return null;
+/** What a permission change did to the access list, with users and groups by name. */
+function PermissionDiff({ c, names }: { c: Change; names: Names | null }) {
+  const changes = permissionChanges(c.before, c.after);
+  if (!changes.length) return null;
   return (
-    <p className="mono small-text">
-      {d.map((x) => (
-        <span key={x.field} className="block">
-          {x.field}: {x.before || '—'} → {x.after || '—'}
-        </span>
-      ))}
+    <p className="small-text permission-changes">
+      {changes.map((p) => {
+        const known = p.kind === 'user' ? names?.users.get(p.guid.toLowerCase())?.username : names?.groups.get(p.guid.toLowerCase())?.name;
+        return (
+          <span className="block" key={`${p.change}-${p.kind}-${p.guid}`}>
+            {p.change === 'added' ? 'may now be used by' : 'may no longer be used by'} {p.kind}{' '}
+            {known ? <strong title={`${p.kind} ${p.guid}`}>{known}</strong> : <span className="mono">{p.guid}</span>}
+          </span>
+        );
+      })}
     </p>
   );
 }
