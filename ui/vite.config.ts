@@ -3,7 +3,7 @@ import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
 // `npm run dev` proxies the API to a running gateway (make run: http://127.0.0.1:3939).
-const gateway = process.env.EXECENV_GATEWAY_URL ?? 'http://127.0.0.1:3939';
+const gateway = process.env.EXECENV_GATEWAY ?? 'http://127.0.0.1:3939';
 
 export default defineConfig({
   plugins: [react()],
