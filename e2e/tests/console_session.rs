@@ -307,7 +307,8 @@ fn a_session_expires_when_idle_and_at_its_max_age_however_used() -> Result<()> {
         lasted >= Duration::from_millis(2500),
         "ended after {lasted:?}, before its max age"
     );
-    // Not used for longer than its idle time, it has ended.
+    // Not used for longer than its idle time (1 s), it has ended. The wait is the behaviour
+    // under test, not a synchronisation: polling would use the session and keep it alive.
     let (_, idle) = sign_in(&gateway, &key, &[])?;
     ensure!(alive(&idle)?, "a new session refused");
     std::thread::sleep(Duration::from_millis(1300));
