@@ -200,6 +200,12 @@ pub struct LaunchView {
     pub started_time: Option<DateTime<Utc>>,
     /// When it finished.
     pub finished_time: Option<DateTime<Utc>>,
+    /// Interactive: where the app answers (`host:port`); empty until known.
+    pub address: String,
+    /// Interactive: how many times the app was restarted after it exited.
+    pub restarts: u32,
+    /// Interactive: when it was first ready (minus `created_time`: its cold start).
+    pub ready_time: Option<DateTime<Utc>>,
 }
 
 /// The installation a launch uses for one language.
@@ -231,6 +237,7 @@ impl From<pb::Launch> for LaunchView {
         let kind = match l.kind() {
             pb::Kind::Build => "build",
             pb::Kind::Run => "run",
+            pb::Kind::Interactive => "interactive",
             pb::Kind::Unspecified => "unknown",
         };
         let state = match l.state() {
@@ -239,6 +246,7 @@ impl From<pb::Launch> for LaunchView {
             pb::State::Succeeded => "succeeded",
             pb::State::Failed => "failed",
             pb::State::Cancelled => "cancelled",
+            pb::State::Ready => "ready",
             pb::State::Unspecified => "unknown",
         };
         let backend = match l.backend() {
@@ -253,6 +261,7 @@ impl From<pb::Launch> for LaunchView {
             created_time: l.created_time.as_ref().and_then(from_timestamp),
             started_time: l.started_time.as_ref().and_then(from_timestamp),
             finished_time: l.finished_time.as_ref().and_then(from_timestamp),
+            ready_time: l.ready_time.as_ref().and_then(from_timestamp),
             installations: l
                 .installations
                 .into_iter()
@@ -274,6 +283,8 @@ impl From<pb::Launch> for LaunchView {
             selected_by: l.selected_by,
             job_name: l.job_name,
             namespace: l.namespace,
+            address: l.address,
+            restarts: l.restarts,
         }
     }
 }

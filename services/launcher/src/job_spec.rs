@@ -101,14 +101,26 @@ pub enum LaunchKind {
     Build,
     /// Run the content with the restored packages.
     Run,
+    /// Serve the content (an app or an API) on a port until it is stopped.
+    Interactive,
 }
 
 impl LaunchKind {
-    /// `build` or `run`: the runner's subcommand and the component label.
+    /// `build`, `run` or `interactive`: the component label and the metric label.
     pub fn as_str(self) -> &'static str {
         match self {
             LaunchKind::Build => "build",
             LaunchKind::Run => "run",
+            LaunchKind::Interactive => "interactive",
+        }
+    }
+
+    /// The runner's subcommand: `build`, or `run` (which also serves interactive content, on the
+    /// port it is given).
+    pub fn runner_step(self) -> &'static str {
+        match self {
+            LaunchKind::Build => "build",
+            LaunchKind::Run | LaunchKind::Interactive => "run",
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum State {
     Failed,
     /// It was stopped on request.
     Cancelled,
+    /// Interactive launches: answering on their address. An instance that stops answering goes
+    /// back to `Running` until it is ready again.
+    Ready,
 }
 
 impl State {
@@ -43,6 +46,7 @@ impl State {
             State::Succeeded => "succeeded",
             State::Failed => "failed",
             State::Cancelled => "cancelled",
+            State::Ready => "ready",
         }
     }
 }
@@ -124,6 +128,15 @@ pub struct Launch {
     /// The moments of its life the backend reported, each kept as first seen.
     #[serde(default)]
     pub milestones: Milestones,
+    /// Interactive: where the app answers (`host:port`), once known.
+    #[serde(default)]
+    pub address: String,
+    /// Interactive: how many times the app was restarted after it exited.
+    #[serde(default)]
+    pub restarts: u32,
+    /// Interactive: when it was first ready.
+    #[serde(default)]
+    pub ready: Option<DateTime<Utc>>,
 }
 
 impl Launch {
@@ -165,6 +178,9 @@ impl Launch {
             started: None,
             finished: None,
             milestones: Milestones::default(),
+            address: String::new(),
+            restarts: 0,
+            ready: None,
         }
     }
 }
@@ -182,6 +198,10 @@ pub struct Observation {
     pub exit_code: Option<i32>,
     /// The moments of the launch's life seen so far (none known: all `None`).
     pub milestones: Milestones,
+    /// Interactive: the address, once known (None: unchanged).
+    pub address: Option<String>,
+    /// Interactive: the restart count seen (None: unchanged).
+    pub restarts: Option<u32>,
 }
 
 impl Observation {
@@ -193,7 +213,21 @@ impl Observation {
             message: message.into(),
             exit_code: None,
             milestones: Milestones::default(),
+            address: None,
+            restarts: None,
         }
+    }
+
+    /// With the address the app answers on.
+    pub fn with_address(mut self, address: impl Into<String>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// With the restart count.
+    pub fn with_restarts(mut self, restarts: u32) -> Self {
+        self.restarts = Some(restarts);
+        self
     }
 
     /// With the exit code.

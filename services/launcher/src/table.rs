@@ -143,9 +143,18 @@ impl Launches {
                 l.exit_code = seen.exit_code;
             }
             l.milestones.merge(&seen.milestones);
+            if let Some(address) = seen.address {
+                l.address = address;
+            }
+            if let Some(restarts) = seen.restarts {
+                l.restarts = restarts;
+            }
             let now = Utc::now();
-            if seen.state == State::Running && l.started.is_none() {
+            if matches!(seen.state, State::Running | State::Ready) && l.started.is_none() {
                 l.started = Some(now);
+            }
+            if seen.state == State::Ready && l.ready.is_none() {
+                l.ready = Some(now);
             }
             if seen.state.is_terminal() && l.finished.is_none() {
                 l.finished = Some(now);

@@ -25,11 +25,12 @@ pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
     let kind = match pb::Kind::try_from(m.kind) {
         Ok(pb::Kind::Build) => LaunchKind::Build,
         Ok(pb::Kind::Run) => LaunchKind::Run,
+        Ok(pb::Kind::Interactive) => LaunchKind::Interactive,
         _ => {
             kind_known = false;
             v.push(FieldViolation::new(
                 "kind",
-                "give the kind of launch: KIND_BUILD (restore packages) or KIND_RUN",
+                "give the kind of launch: KIND_BUILD (restore packages), KIND_RUN or KIND_INTERACTIVE (serve an app or API until stopped)",
             ));
             LaunchKind::Build
         }
@@ -154,6 +155,9 @@ pub fn launch(l: &Launch) -> pb::Launch {
         created_time: Some(timestamp(l.created)),
         started_time: l.started.map(timestamp),
         finished_time: l.finished.map(timestamp),
+        address: l.address.clone(),
+        restarts: l.restarts,
+        ready_time: l.ready.map(timestamp),
     }
 }
 
@@ -162,6 +166,7 @@ pub fn kind(k: LaunchKind) -> pb::Kind {
     match k {
         LaunchKind::Build => pb::Kind::Build,
         LaunchKind::Run => pb::Kind::Run,
+        LaunchKind::Interactive => pb::Kind::Interactive,
     }
 }
 
@@ -173,6 +178,7 @@ pub fn state(s: State) -> pb::State {
         State::Succeeded => pb::State::Succeeded,
         State::Failed => pb::State::Failed,
         State::Cancelled => pb::State::Cancelled,
+        State::Ready => pb::State::Ready,
     }
 }
 
@@ -184,10 +190,11 @@ pub fn parse_state(field: &str, raw: i32) -> Result<State, Error> {
         Ok(pb::State::Succeeded) => Ok(State::Succeeded),
         Ok(pb::State::Failed) => Ok(State::Failed),
         Ok(pb::State::Cancelled) => Ok(State::Cancelled),
+        Ok(pb::State::Ready) => Ok(State::Ready),
         _ => Err(Error::invalid_field(
             field,
             format!(
-                "{raw} is not a launch state; use PENDING, RUNNING, SUCCEEDED, FAILED or CANCELLED"
+                "{raw} is not a launch state; use PENDING, RUNNING, READY, SUCCEEDED, FAILED or CANCELLED"
             ),
         )),
     }
@@ -199,9 +206,10 @@ pub fn parse_kind_filter(raw: i32) -> Result<Option<LaunchKind>, Error> {
         Ok(pb::Kind::Unspecified) => Ok(None),
         Ok(pb::Kind::Build) => Ok(Some(LaunchKind::Build)),
         Ok(pb::Kind::Run) => Ok(Some(LaunchKind::Run)),
+        Ok(pb::Kind::Interactive) => Ok(Some(LaunchKind::Interactive)),
         Err(_) => Err(Error::invalid_field(
             "kind",
-            format!("{raw} is not a launch kind; use KIND_BUILD or KIND_RUN"),
+            format!("{raw} is not a launch kind; use KIND_BUILD, KIND_RUN or KIND_INTERACTIVE"),
         )),
     }
 }

@@ -113,7 +113,7 @@ pub fn build_job(
             ttl_seconds_after_finished: config.ttl_seconds_after_finished,
             active_deadline_seconds: match launch.kind {
                 LaunchKind::Build => config.build_active_deadline_seconds,
-                LaunchKind::Run => None,
+                LaunchKind::Run | LaunchKind::Interactive => None,
             },
             template: PodTemplateSpec {
                 metadata: Some(metadata),

@@ -45,7 +45,7 @@ where
     let mut argv: Vec<S> = supervisor.into_iter().map(S::from).collect();
     argv.extend([
         runner,
-        S::from(launch.kind.as_str()),
+        S::from(launch.kind.runner_step()),
         S::from("--bundle"),
         folders.bundle,
         S::from("--work"),

@@ -213,6 +213,9 @@ pub fn recover(job: &Job, pods: &[&Pod]) -> Option<Launch> {
         started,
         finished,
         milestones: seen.milestones,
+        address: String::new(),
+        restarts: 0,
+        ready: None,
     })
 }
 

@@ -149,7 +149,7 @@ pub fn finished(
     stop: Stop,
     status: Option<&RunnerStatus>,
 ) -> Observation {
-    let step = kind.as_str();
+    let step = kind.runner_step();
     let code = match exit {
         Exit::Code(code) => Some(code),
         Exit::Signal(_) => None,
