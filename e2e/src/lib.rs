@@ -11,6 +11,7 @@ pub mod bundles;
 pub mod chart;
 pub mod connect_clients;
 pub mod console;
+pub mod content;
 pub mod ctl;
 pub mod dashboards;
 pub mod database;
