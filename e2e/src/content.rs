@@ -160,7 +160,12 @@ impl Client<'_> {
             &[("Authorization", &auth)],
             Some(("application/gzip", bytes)),
         )?;
-        ensure!(answer.status == 201, "upload answered {}: {}", answer.status, answer.body);
+        ensure!(
+            answer.status == 201,
+            "upload answered {}: {}",
+            answer.status,
+            answer.body
+        );
         Ok(answer.json()?["bundle_id"]
             .as_str()
             .context("an uploaded bundle without bundle_id")?
@@ -168,7 +173,14 @@ impl Client<'_> {
     }
 
     /// Starts a launch of `kind` of content `guid`'s `bundle` with `manifest` and `env`; the launch.
-    pub fn launch(&self, kind: &str, guid: &str, bundle: &str, manifest: &Value, env: &Value) -> Result<Value> {
+    pub fn launch(
+        &self,
+        kind: &str,
+        guid: &str,
+        bundle: &str,
+        manifest: &Value,
+        env: &Value,
+    ) -> Result<Value> {
         self.call(
             "POST",
             "/__api__/execenv/v1/launches",
@@ -179,11 +191,22 @@ impl Client<'_> {
 
     /// The launch `id` now.
     pub fn launch_now(&self, id: &str) -> Result<Value> {
-        self.call("GET", &format!("/__api__/execenv/v1/launches/{id}"), None, 200)
+        self.call(
+            "GET",
+            &format!("/__api__/execenv/v1/launches/{id}"),
+            None,
+            200,
+        )
     }
 
     /// Waits up to `within` until launch `id` satisfies `want`; the launch then.
-    pub fn launch_until(&self, id: &str, within: Duration, what: &str, want: impl Fn(&Value) -> bool) -> Result<Value> {
+    pub fn launch_until(
+        &self,
+        id: &str,
+        within: Duration,
+        what: &str,
+        want: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
         let mut last = Value::Null;
         eventually(within, &format!("launch {id}: {what}"), || {
             last = self.launch_now(id).unwrap_or(Value::Null);
@@ -198,18 +221,31 @@ impl Client<'_> {
         let launch = self.launch("build", guid, bundle, manifest, env)?;
         let id = launch["id"].as_str().context("a launch id")?.to_owned();
         let done = self.launch_until(&id, BUILD_WITHIN, "finished", |l| {
-            matches!(l["state"].as_str(), Some("succeeded" | "failed" | "cancelled"))
+            matches!(
+                l["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
         })?;
         if done["state"] != "succeeded" {
             let logs = self.logs(&id).unwrap_or_default();
-            bail!("the build of {guid}/{bundle} ended {}: {done}\nits logs:\n{logs}", done["state"]);
+            bail!(
+                "the build of {guid}/{bundle} ended {}: {done}\nits logs:\n{logs}",
+                done["state"]
+            );
         }
         Ok(done)
     }
 
     /// Uploads `app` as content `guid` (Python `python`, environment `image`) and builds it with
     /// `env`; the bundle id.
-    pub fn publish(&self, guid: &str, app: TestApp, python: &str, image: Option<&str>, env: &Value) -> Result<String> {
+    pub fn publish(
+        &self,
+        guid: &str,
+        app: TestApp,
+        python: &str,
+        image: Option<&str>,
+        env: &Value,
+    ) -> Result<String> {
         let bundle = self.upload(guid, &app.bundle(python, image)?)?;
         self.build(guid, &bundle, &app.manifest(python, image), env)?;
         Ok(bundle)
@@ -244,7 +280,12 @@ impl Client<'_> {
 
     /// A GET of `path` under content `guid` that must answer 200 with JSON; the JSON and the time
     /// to the answer.
-    pub fn content_json(&self, guid: &str, path: &str, within: Duration) -> Result<(Value, Duration)> {
+    pub fn content_json(
+        &self,
+        guid: &str,
+        path: &str,
+        within: Duration,
+    ) -> Result<(Value, Duration)> {
         let started = Instant::now();
         let answer = self.content(guid, path, within)?;
         let took = started.elapsed();
@@ -258,23 +299,35 @@ impl Client<'_> {
     }
 
     /// Opens a WebSocket to `/content/{guid}{path}` with this key.
-    pub async fn websocket(&self, guid: &str, path: &str) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>> {
+    pub async fn websocket(
+        &self,
+        guid: &str,
+        path: &str,
+    ) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>> {
         let url = format!("ws://{}/content/{guid}{path}", self.api);
         let mut request = url.as_str().into_client_request()?;
         request
             .headers_mut()
             .insert("Authorization", HeaderValue::from_str(&self.auth())?);
-        let (socket, response) = tokio::time::timeout(COLD_WITHIN, tokio_tungstenite::connect_async(request))
-            .await
-            .with_context(|| format!("no WebSocket to {url} within {COLD_WITHIN:?}"))?
-            .with_context(|| format!("opening a WebSocket to {url}"))?;
-        ensure!(response.status() == 101, "{url} answered {}", response.status());
+        let (socket, response) =
+            tokio::time::timeout(COLD_WITHIN, tokio_tungstenite::connect_async(request))
+                .await
+                .with_context(|| format!("no WebSocket to {url} within {COLD_WITHIN:?}"))?
+                .with_context(|| format!("opening a WebSocket to {url}"))?;
+        ensure!(
+            response.status() == 101,
+            "{url} answered {}",
+            response.status()
+        );
         Ok(socket)
     }
 }
 
 /// Sends `text` on `socket` and returns the next text message.
-pub async fn round_trip(socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>, text: &str) -> Result<String> {
+pub async fn round_trip(
+    socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+    text: &str,
+) -> Result<String> {
     socket.send(Message::text(text)).await?;
     next_text(socket).await
 }
@@ -294,7 +347,10 @@ async fn next_text(socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> R
 }
 
 /// Reads messages until one contains `needle`; fails on a close or after `MESSAGE_WITHIN`.
-async fn until_contains(socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>, needle: &str) -> Result<String> {
+async fn until_contains(
+    socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+    needle: &str,
+) -> Result<String> {
     let mut seen = Vec::new();
     loop {
         let text = next_text(socket)
@@ -312,7 +368,8 @@ async fn until_contains(socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
 /// n = 50 answered `doubled: 100`.
 pub async fn shiny_session(client: Client<'_>, guid: &str) -> Result<()> {
     let mut socket = client.websocket(guid, "/websocket/").await?;
-    let init = json!({"method": "init", "data": {"n": 21, ".clientdata_output_doubled_hidden": false}});
+    let init =
+        json!({"method": "init", "data": {"n": 21, ".clientdata_output_doubled_hidden": false}});
     socket.send(Message::text(init.to_string())).await?;
     until_contains(&mut socket, "\"config\"").await?;
     until_contains(&mut socket, "doubled: 42").await?;
@@ -356,7 +413,10 @@ pub struct LocalSite {
 
 impl LocalSite {
     /// Starts it; `launcher_env` and `gateway_env` are extra settings of those two.
-    pub fn start(launcher_env: crate::launcher::Settings, gateway_env: crate::launcher::Settings) -> Result<LocalSite> {
+    pub fn start(
+        launcher_env: crate::launcher::Settings,
+        gateway_env: crate::launcher::Settings,
+    ) -> Result<LocalSite> {
         let wheelhouse = wheelhouse()?;
         let dir = tempfile::tempdir()?;
         let interpreter = crate::python::host_python()?;

@@ -20,7 +20,12 @@ const SHINY: &str = "5c4d3e2f-1a0b-4c9d-8e7f-6a5b4c3d2e10";
 const RECOVER_WITHIN: Duration = Duration::from_secs(90);
 
 fn content_info(client: Client<'_>, guid: &str) -> Result<Value> {
-    client.call("GET", &format!("/__api__/execenv/v1/content/{guid}"), None, 200)
+    client.call(
+        "GET",
+        &format!("/__api__/execenv/v1/content/{guid}"),
+        None,
+        200,
+    )
 }
 
 fn instance_launch(client: Client<'_>, guid: &str) -> Result<String> {
@@ -36,15 +41,34 @@ async fn a_fastapi_app_and_a_shiny_app_are_served_through_the_gateway_in_their_o
 -> Result<()> {
     let site = LocalSite::start(&[], &[])?;
     let pat = site.client(&site.publisher);
-    pat.publish(FASTAPI, TestApp::FastApi, &site.python, Some(PYTHON_A), &site.pip())?;
-    pat.publish(SHINY, TestApp::Shiny, &site.python, Some(PYTHON_B), &site.pip())?;
+    pat.publish(
+        FASTAPI,
+        TestApp::FastApi,
+        &site.python,
+        Some(PYTHON_A),
+        &site.pip(),
+    )?;
+    pat.publish(
+        SHINY,
+        TestApp::Shiny,
+        &site.python,
+        Some(PYTHON_B),
+        &site.pip(),
+    )?;
 
     // The first request starts the app (a cold start) and is answered by it.
     let (root, cold) = pat.content_json(FASTAPI, "/", COLD_WITHIN)?;
-    log_line!("FastAPI cold start (request to answer, local): {} ms", cold.as_millis());
+    log_line!(
+        "FastAPI cold start (request to answer, local): {} ms",
+        cold.as_millis()
+    );
     let base = format!("/content/{FASTAPI}");
     assert_eq!(root["app"], "fastapi");
-    assert_eq!(root["path"], format!("{base}/"), "uvicorn puts the root path before the path");
+    assert_eq!(
+        root["path"],
+        format!("{base}/"),
+        "uvicorn puts the root path before the path"
+    );
     assert_eq!(root["root_path"], base);
     assert_eq!(root["prefix"], base);
     assert_eq!(root["user"], "pat");
@@ -52,7 +76,11 @@ async fn a_fastapi_app_and_a_shiny_app_are_served_through_the_gateway_in_their_o
         root["base_url"],
         format!("http://{}{base}/", site.gateway.address())
     );
-    assert_eq!(root["authorization"], Value::Null, "the API key never reaches the app");
+    assert_eq!(
+        root["authorization"],
+        Value::Null,
+        "the API key never reaches the app"
+    );
 
     // Paths, queries, JSON bodies and streamed answers pass through.
     let (item, _) = pat.content_json(FASTAPI, "/items/tea?q=green", COLD_WITHIN)?;
@@ -72,7 +100,13 @@ async fn a_fastapi_app_and_a_shiny_app_are_served_through_the_gateway_in_their_o
         (200, "line 0\nline 1\nline 2\n")
     );
     // Without the trailing slash: redirected to it.
-    let bare = http_request(site.gateway.address(), "GET", &base, &[("Authorization", &auth)], None)?;
+    let bare = http_request(
+        site.gateway.address(),
+        "GET",
+        &base,
+        &[("Authorization", &auth)],
+        None,
+    )?;
     assert_eq!(bare.status, 308, "{}", bare.body);
     assert_eq!(bare.header("location"), Some(format!("{base}/").as_str()));
 
@@ -124,14 +158,23 @@ async fn a_fastapi_app_and_a_shiny_app_are_served_through_the_gateway_in_their_o
 
     // The gateway counted what it proxied.
     let (_, metrics) = http_get(&site.gateway.admin, "/metrics")?;
-    assert_eq!(sample(&metrics, "execenv_gateway_content_instances"), Some(2.0));
     assert_eq!(
-        sample(&metrics, "execenv_gateway_content_cold_start_seconds_count{outcome=\"ready\"}"),
+        sample(&metrics, "execenv_gateway_content_instances"),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "execenv_gateway_content_cold_start_seconds_count{outcome=\"ready\"}"
+        ),
         Some(2.0)
     );
     assert!(
-        sample(&metrics, "execenv_gateway_content_requests_total{code=\"200\"}")
-            .is_some_and(|n| n >= 5.0),
+        sample(
+            &metrics,
+            "execenv_gateway_content_requests_total{code=\"200\"}"
+        )
+        .is_some_and(|n| n >= 5.0),
         "{metrics}"
     );
     Ok(())
@@ -159,8 +202,16 @@ fn only_signed_in_users_with_access_reach_content() -> Result<()> {
     let vic = site.client(&site.viewer);
     let refused = vic.content(FASTAPI, "/", COLD_WITHIN)?;
     assert_eq!(refused.status, 403, "{}", refused.body);
-    assert_eq!(refused.json()?["code"], json!(4), "Connect's forbidden code: {}", refused.body);
-    assert_eq!(content_info(site.client(&site.admin), FASTAPI)?["instance"], Value::Null);
+    assert_eq!(
+        refused.json()?["code"],
+        json!(4),
+        "Connect's forbidden code: {}",
+        refused.body
+    );
+    assert_eq!(
+        content_info(site.client(&site.admin), FASTAPI)?["instance"],
+        Value::Null
+    );
 
     // The owner lets them in; an administrator could too; another publisher may not.
     let me = vic.call("GET", "/__api__/v1/user", None, 200)?;
@@ -169,10 +220,26 @@ fn only_signed_in_users_with_access_reach_content() -> Result<()> {
     let other = site.client(&site.admin);
     let eve_key = execenv_e2e::gateway::user_key(&site.registry, "eve", "publisher")?;
     let eve = site.client(&eve_key);
-    eve.call("POST", &permissions, Some(&json!({"user_guid": vic_guid})), 403)?;
-    let entry = pat.call("POST", &permissions, Some(&json!({"user_guid": vic_guid})), 200)?;
+    eve.call(
+        "POST",
+        &permissions,
+        Some(&json!({"user_guid": vic_guid})),
+        403,
+    )?;
+    let entry = pat.call(
+        "POST",
+        &permissions,
+        Some(&json!({"user_guid": vic_guid})),
+        200,
+    )?;
     assert_eq!(entry["user_guid"], vic_guid);
-    assert_eq!(other.call("GET", &permissions, None, 200)?.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        other
+            .call("GET", &permissions, None, 200)?
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 
     let (root, _) = vic.content_json(FASTAPI, "/", COLD_WITHIN)?;
     assert_eq!(root["user"], "vic");
@@ -201,8 +268,14 @@ fn idle_instances_stop_and_the_next_request_starts_one_again() -> Result<()> {
         content_info(pat, FASTAPI).is_ok_and(|i| i["instance"].is_null())
     })?;
     let (_, metrics) = http_get(&site.gateway.admin, "/metrics")?;
-    assert_eq!(sample(&metrics, "execenv_gateway_content_idle_stops_total"), Some(1.0));
-    assert_eq!(sample(&metrics, "execenv_gateway_content_instances"), Some(0.0));
+    assert_eq!(
+        sample(&metrics, "execenv_gateway_content_idle_stops_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&metrics, "execenv_gateway_content_instances"),
+        Some(0.0)
+    );
 
     // The next request starts a new instance and is answered by it.
     let (root, second) = pat.content_json(FASTAPI, "/", COLD_WITHIN)?;
@@ -235,13 +308,23 @@ fn a_killed_app_is_restarted_and_requests_resume() -> Result<()> {
     let after = pat.launch_until(&launch, RECOVER_WITHIN, "restarted and ready", |l| {
         l["restarts"].as_u64().unwrap_or(0) >= 1 && l["state"] == "ready"
     })?;
-    assert_eq!(after["address"], before["address"], "the same address after a restart");
+    assert_eq!(
+        after["address"], before["address"],
+        "the same address after a restart"
+    );
     let (again, _) = pat.content_json(FASTAPI, "/", RECOVER_WITHIN)?;
     assert_eq!(again["app"], "fastapi");
     assert_ne!(again["pid"], root["pid"], "a new process answers");
-    assert_eq!(instance_launch(pat, FASTAPI)?, launch, "the same launch serves");
+    assert_eq!(
+        instance_launch(pat, FASTAPI)?,
+        launch,
+        "the same launch serves"
+    );
     let logs = pat.logs(&launch)?;
-    assert!(logs.contains("restart 1"), "the logs say it restarted:\n{logs}");
+    assert!(
+        logs.contains("restart 1"),
+        "the logs say it restarted:\n{logs}"
+    );
     Ok(())
 }
 
@@ -255,7 +338,12 @@ fn an_app_that_cannot_start_shows_why_in_its_launch_and_logs() -> Result<()> {
 
     // Built, but the app raises as it starts: it is restarted, and the answer says why.
     let bundle = pat.upload(FASTAPI, &failing_bundle(&site.python, None)?)?;
-    pat.build(FASTAPI, &bundle, &TestApp::FastApi.manifest(&site.python, None), &site.pip())?;
+    pat.build(
+        FASTAPI,
+        &bundle,
+        &TestApp::FastApi.manifest(&site.python, None),
+        &site.pip(),
+    )?;
     let answer = pat.content(FASTAPI, "/", Duration::from_secs(60))?;
     assert_eq!(answer.status, 504, "{}", answer.body);
     let body = answer.json()?;
@@ -274,7 +362,12 @@ fn an_app_that_cannot_start_shows_why_in_its_launch_and_logs() -> Result<()> {
         logs.contains("the test app needs DATABASE_URL"),
         "the app's own error is in the logs:\n{logs}"
     );
-    pat.call("POST", &format!("/__api__/execenv/v1/launches/{launch}/cancel"), None, 200)?;
+    pat.call(
+        "POST",
+        &format!("/__api__/execenv/v1/launches/{launch}/cancel"),
+        None,
+        200,
+    )?;
 
     // Uploaded but never built: the runner refuses, the launch fails, the answer says so.
     let unbuilt = pat.upload(SHINY, &TestApp::Shiny.bundle(&site.python, None)?)?;
@@ -283,6 +376,9 @@ fn an_app_that_cannot_start_shows_why_in_its_launch_and_logs() -> Result<()> {
     let body = refused.json()?;
     let error = body["error"].as_str().unwrap_or_default();
     assert!(error.contains("RunnerRefused"), "{body}");
-    assert!(error.contains("build"), "the answer says to build {unbuilt}: {body}");
+    assert!(
+        error.contains("build"),
+        "the answer says to build {unbuilt}: {body}"
+    );
     Ok(())
 }

@@ -10,6 +10,8 @@
 //! - the registry's resident memory (VmRSS, and the VmHWM peak) at each phase of a life with
 //!   10,000 environments on SQLite: syncs, a listing, a watch (`memory`, see [`memory`]);
 //! - the web console with 10,000 environments in Chromium (`console`, see [`console`]);
+//! - interactive content through the gateway: cold start, warm requests against the app's own
+//!   address, 200 WebSocket sessions held a minute (`content`, see [`content`]);
 //! - Launch calls through the real launcher on the Kubernetes testbed (`launch`, see [`launch`]);
 //! - launches that build and run on the testbed's real node (`node`, see [`node`]).
 //!
@@ -36,6 +38,8 @@ use common::{
 mod common;
 #[path = "bench/console.rs"]
 mod console;
+#[path = "bench/content.rs"]
+mod content;
 #[path = "bench/launch.rs"]
 mod launch;
 #[path = "bench/memory.rs"]
@@ -318,7 +322,7 @@ async fn select_bench(dir: &Path) -> Result<()> {
 
 /// What `execenv-bench --help` prints.
 const USAGE: &str =
-    "usage: execenv-bench [sync] [latency] [select] [memory] [console] [launch] [node]
+    "usage: execenv-bench [sync] [latency] [select] [memory] [console] [content] [launch] [node]
 
 Runs the named parts of the benchmark on the release binaries (EXECENV_BIN_DIR, e.g.
 target/release), or all of them when none is named. Numbers are printed, never asserted.
@@ -334,6 +338,10 @@ target/release), or all of them when none is named. Numbers are printed, never a
   console  the web console with 10,000 environments in Chromium (e2e/infra/chromium): time to
            the first rendered table, from a search keystroke to the updated table, Next
            page, and the assets' size gzipped (needs ui/node_modules: e2e/infra/ui deps)
+  content  interactive content on local processes: the FastAPI test app's cold start (request
+           -> answer), warm GETs through the gateway and straight to the app (p50/p99 and
+           their ratio), 200 WebSocket sessions held a minute (EXECENV_TEST_WHEELHOUSE, from
+           e2e/infra/wheelhouse)
   launch   Launch calls through the launcher on the Kubernetes testbed, whose pods are kept off
            the node (EXECENV_TEST_KUBECONFIG; without a part named, only when that is set)
   node     launches that build and run on the testbed's node: cold and warm BUILD of 24 sdist
@@ -342,8 +350,8 @@ target/release), or all of them when none is named. Numbers are printed, never a
 ";
 
 /// The parts `execenv-bench` knows.
-const PARTS: [&str; 7] = [
-    "sync", "latency", "select", "memory", "console", "launch", "node",
+const PARTS: [&str; 8] = [
+    "sync", "latency", "select", "memory", "console", "content", "launch", "node",
 ];
 
 /// `execenv-bench [sync] [latency] [select] [memory] [launch] [node]`: the named parts, or all of
@@ -379,6 +387,9 @@ async fn main() -> Result<std::process::ExitCode> {
     }
     if wants("console") {
         console::console_bench(dir.path()).await?;
+    }
+    if wants("content") {
+        content::content_bench().await?;
     }
     let named = |p: &str| parts.iter().any(|a| a == p);
     let testbed = std::env::var_os("EXECENV_TEST_KUBECONFIG").is_some();
