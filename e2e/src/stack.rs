@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 
+use crate::content::{self, TestApp};
 use crate::gateway::user_key;
 use crate::launcher::{local_launcher_and_gateway, place_bundle, python_manifest};
 use crate::python::{host_python, host_python_version};
@@ -17,6 +18,8 @@ use crate::{HttpResponse, RegistryProcess, ServiceProcess, eventually, http_get,
 pub const CONTENT: &str = "6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e70";
 /// Its bundle's id.
 pub const BUNDLE: &str = "1";
+/// The interactive test app's content guid (uploaded through the gateway).
+pub const APP: &str = "2a4b6c8d-0e1f-4a3b-8c5d-7e9f1a2b3c4d";
 /// Long enough for a cold virtual environment on a busy machine.
 const FINISH: Duration = Duration::from_secs(180);
 /// Long enough for config-sync (polling every 200 ms) and the selector to follow a change.
@@ -61,6 +64,8 @@ impl LocalStack {
         let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
         let data = dir.path().join("data");
         place_bundle(&data, CONTENT, BUNDLE, &version)?;
+        // Builds of the interactive test app install from the wheelhouse.
+        let wheelhouse = content::wheelhouse()?;
         // The gateway reports config-sync's last sync (as `make run` sets it up).
         let (launcher, gateway) = local_launcher_and_gateway(
             &registry,
@@ -68,7 +73,7 @@ impl LocalStack {
             dir.path(),
             &data,
             (
-                &[],
+                &[("PIP_FIND_LINKS", wheelhouse.display().to_string())],
                 &[("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone())],
             ),
         )?;
@@ -115,8 +120,9 @@ impl LocalStack {
 
     /// Drives every kind of traffic the dashboards show: an environment created through the
     /// API, a change to the file and then a bad edit (a failed sync), selections that choose
-    /// and one that finds nothing, a build and a run that finish, and REST requests answered
-    /// with errors (401, 404, 409).
+    /// and one that finds nothing, a build and a run that finish, REST requests answered
+    /// with errors (401, 404, 409), and the FastAPI test app published and served through
+    /// `/content/{guid}/` (a cold start, then warm requests).
     pub fn run_scenario(&self) -> Result<()> {
         let api = self.gateway.address();
         let admin = user_key(&self.registry, "ada", "administrator")?;
@@ -184,6 +190,22 @@ impl LocalStack {
             "run",
             &json!(["python", "-c", "print('ran', flush=True)"]),
         )?;
+
+        // Interactive content: the FastAPI test app, a cold start and warm requests.
+        let client = content::Client {
+            api,
+            key: &publisher,
+        };
+        let pip = content::offline_pip(&content::wheelhouse()?);
+        client.publish(APP, TestApp::FastApi, &self.version, None, &pip)?;
+        for path in ["/", "/items/tea?q=1", "/stream"] {
+            let answer = client.content(APP, path, content::COLD_WITHIN)?;
+            ensure!(
+                answer.status == 200,
+                "GET /content/{APP}{path}: {}",
+                answer.body
+            );
+        }
 
         // A bad edit: a relative supervisor path fails the sync; the registry keeps the rest.
         std::fs::write(
