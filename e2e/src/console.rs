@@ -13,8 +13,9 @@ use anyhow::{Context, Result, bail, ensure};
 use serde_json::json;
 
 use crate::binaries::InfraBuild;
+use crate::content::{self, TestApp};
 use crate::gateway::user_key;
-use crate::stack::{BUNDLE, CONTENT, LocalStack};
+use crate::stack::{APP, BUNDLE, CONTENT, LocalStack};
 use crate::{RegistryProcess, binary, http_request};
 
 /// The browser: `e2e/infra/run-tests` sets `EXECENV_CHROMIUM` to the path the script printed, or
@@ -80,7 +81,22 @@ impl Console {
         console
             .stack
             .launch_to_end(&console.keys.admin, "build", &json!([]))?;
+        console.serve_app()?;
         Ok(console)
+    }
+
+    /// Publishes the FastAPI test app as `pat` and opens it once, so an interactive launch is
+    /// READY when the specs start.
+    fn serve_app(&self) -> Result<()> {
+        let client = content::Client {
+            api: self.stack.gateway.address(),
+            key: &self.keys.publisher,
+        };
+        let pip = content::offline_pip(&content::wheelhouse()?);
+        let version = self.stack.python_version();
+        client.publish(APP, TestApp::FastApi, version, None, &pip)?;
+        client.content_json(APP, "/", content::COLD_WITHIN)?;
+        Ok(())
     }
 
     /// Fails unless the gateway was compiled with the built console (`ui/dist`).
@@ -140,6 +156,7 @@ impl Console {
             ("EXECENV_SYNC_FILE", self.stack.file.display().to_string()),
             ("EXECENV_CONTENT_GUID", CONTENT.to_owned()),
             ("EXECENV_BUNDLE_ID", BUNDLE.to_owned()),
+            ("EXECENV_APP_GUID", APP.to_owned()),
             (
                 "EXECENV_PYTHON_VERSION",
                 self.stack.python_version().to_owned(),
