@@ -52,6 +52,8 @@ pub enum TestApp {
     FastApi,
     /// `shiny/`: app mode python-shiny.
     Shiny,
+    /// `shiny-r/`: app mode shiny (R), its package from the image.
+    ShinyR,
 }
 
 impl TestApp {
@@ -59,6 +61,7 @@ impl TestApp {
         let name = match self {
             TestApp::FastApi => "fastapi",
             TestApp::Shiny => "shiny",
+            TestApp::ShinyR => "shiny-r",
         };
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/apps")
@@ -70,17 +73,41 @@ impl TestApp {
         match self {
             TestApp::FastApi => "python-fastapi",
             TestApp::Shiny => "python-shiny",
+            TestApp::ShinyR => "shiny",
         }
     }
 
-    /// Its manifest.json: Python `python`, and the environment named `image` when given.
-    pub fn manifest(self, python: &str, image: Option<&str>) -> Value {
-        let mut manifest = json!({
-            "version": 1,
-            "metadata": {"appmode": self.appmode(), "entrypoint": "app:app"},
-            "python": {"version": python, "package_manager": {"name": "pip", "package_file": "requirements.txt"}},
-            "files": {"app.py": {"checksum": "x"}, "requirements.txt": {"checksum": "y"}}
-        });
+    /// Its files besides the manifest.
+    fn files(self) -> &'static [&'static str] {
+        match self {
+            TestApp::FastApi | TestApp::Shiny => &["app.py", "requirements.txt"],
+            TestApp::ShinyR => &["app.R"],
+        }
+    }
+
+    /// Its manifest.json: the Python (or R) version `version`, and the environment named
+    /// `image` when given.
+    pub fn manifest(self, version: &str, image: Option<&str>) -> Value {
+        let files: serde_json::Map<String, Value> = self
+            .files()
+            .iter()
+            .map(|f| ((*f).to_owned(), json!({"checksum": "x"})))
+            .collect();
+        let mut manifest = if self == TestApp::ShinyR {
+            json!({
+                "version": 1,
+                "metadata": {"appmode": self.appmode(), "entrypoint": "app.R"},
+                "platform": version,
+                "files": files
+            })
+        } else {
+            json!({
+                "version": 1,
+                "metadata": {"appmode": self.appmode(), "entrypoint": "app:app"},
+                "python": {"version": version, "package_manager": {"name": "pip", "package_file": "requirements.txt"}},
+                "files": files
+            })
+        };
         if let Some(image) = image {
             manifest["environment"] = json!({"image": image});
         }
@@ -88,17 +115,15 @@ impl TestApp {
     }
 
     /// Its bundle (`.tar.gz`) with that manifest.
-    pub fn bundle(self, python: &str, image: Option<&str>) -> Result<Vec<u8>> {
+    pub fn bundle(self, version: &str, image: Option<&str>) -> Result<Vec<u8>> {
         let folder = self.folder();
-        let read = |name: &str| {
-            std::fs::read_to_string(folder.join(name))
-                .with_context(|| format!("reading {}", folder.join(name).display()))
-        };
-        Ok(RawTar::default()
-            .manifest(&self.manifest(python, image).to_string())
-            .file("app.py", &read("app.py")?)
-            .file("requirements.txt", &read("requirements.txt")?)
-            .gz())
+        let mut tar = RawTar::default().manifest(&self.manifest(version, image).to_string());
+        for name in self.files() {
+            let text = std::fs::read_to_string(folder.join(name))
+                .with_context(|| format!("reading {}", folder.join(name).display()))?;
+            tar = tar.file(name, &text);
+        }
+        Ok(tar.gz())
     }
 }
 

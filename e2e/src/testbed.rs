@@ -344,6 +344,33 @@ impl WheelIndex {
         ])
     }
 
+    /// Adds every wheel of the wheelhouse `folder` (see `e2e/infra/wheelhouse`) to the index,
+    /// each under its project's normalised name (PEP 503), hard-linked when the file systems
+    /// allow and copied otherwise.
+    pub fn add_wheelhouse(&self, folder: &Path) -> Result<usize> {
+        let simple = self.folder.folder("simple")?;
+        let mut added = 0;
+        for entry in std::fs::read_dir(folder)? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(project) = name.strip_suffix(".whl").and_then(|n| n.split('-').next()) else {
+                continue;
+            };
+            let project = project.to_lowercase().replace(['_', '.'], "-");
+            let dir = simple.join(&project);
+            std::fs::create_dir_all(&dir)?;
+            let target = dir.join(name);
+            if std::fs::hard_link(&path, &target).is_err() {
+                std::fs::copy(&path, &target)
+                    .with_context(|| format!("copying {} into the index", path.display()))?;
+            }
+            added += 1;
+        }
+        Ok(added)
+    }
+
     /// Adds pure-Python wheels `name==version` to the index (a version ending in `:sdist` makes
     /// a source distribution pip builds); each has a module of the name (dashes as underscores)
     /// whose `VALUE` is `"<name> <version>"`.

@@ -14,4 +14,12 @@
 - name: EXECENV_SERVER__HOSTNAME
   value: {{ . | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" .Values.content.idleTimeoutSeconds) }}
+- name: EXECENV_CONTENT__IDLE_TIMEOUT_S
+  value: {{ .Values.content.idleTimeoutSeconds | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" .Values.content.startTimeoutSeconds) }}
+- name: EXECENV_CONTENT__START_TIMEOUT_S
+  value: {{ .Values.content.startTimeoutSeconds | quote }}
+{{- end }}
 {{- end -}}
