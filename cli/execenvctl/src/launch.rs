@@ -111,11 +111,19 @@ pub fn launch_block(l: &LaunchView) -> String {
     if !l.namespace.is_empty() {
         pairs.push(("namespace", one(l.namespace.clone())));
     }
+    if l.kind == "interactive" {
+        pairs.push(("address", one(or_none(Some(&l.address)))));
+        pairs.push(("restarts", one(l.restarts.to_string())));
+    }
     for (key, t) in [
         ("created", &l.created_time),
         ("started", &l.started_time),
+        ("ready", &l.ready_time),
         ("finished", &l.finished_time),
     ] {
+        if key == "ready" && l.kind != "interactive" {
+            continue;
+        }
         pairs.push((key, one(t.as_ref().map_or_else(|| NONE.to_owned(), time))));
     }
     key_values(&pairs)

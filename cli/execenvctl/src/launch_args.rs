@@ -116,7 +116,7 @@ pub struct LaunchListArgs {
     /// Only launches in this state (repeatable).
     #[arg(long, value_enum, value_name = "STATE")]
     pub state: Vec<StateArg>,
-    /// Only builds or only runs.
+    /// Only builds, only runs or only interactive launches (apps and APIs).
     #[arg(long, value_enum, value_name = "KIND")]
     pub kind: Option<KindArg>,
 }
@@ -132,8 +132,10 @@ pub enum StateArg {
     Succeeded,
     /// Finished otherwise.
     Failed,
-    /// Stopped by `launches cancel`.
+    /// Stopped by `launches cancel` (or, for interactive content, when it was idle).
     Cancelled,
+    /// Interactive: answering on its address.
+    Ready,
 }
 
 impl From<StateArg> for pb::State {
@@ -144,6 +146,7 @@ impl From<StateArg> for pb::State {
             StateArg::Succeeded => pb::State::Succeeded,
             StateArg::Failed => pb::State::Failed,
             StateArg::Cancelled => pb::State::Cancelled,
+            StateArg::Ready => pb::State::Ready,
         }
     }
 }
@@ -155,6 +158,8 @@ pub enum KindArg {
     Build,
     /// Content runs.
     Run,
+    /// Interactive content served until stopped (started by the gateway at `/content/{guid}/`).
+    Interactive,
 }
 
 impl From<KindArg> for pb::Kind {
@@ -162,6 +167,7 @@ impl From<KindArg> for pb::Kind {
         match k {
             KindArg::Build => pb::Kind::Build,
             KindArg::Run => pb::Kind::Run,
+            KindArg::Interactive => pb::Kind::Interactive,
         }
     }
 }

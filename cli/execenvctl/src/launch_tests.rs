@@ -59,6 +59,9 @@ fn view() -> LaunchView {
         created_time: at(0),
         started_time: at(1),
         finished_time: None,
+        address: String::new(),
+        restarts: 0,
+        ready_time: None,
     }
 }
 
@@ -189,4 +192,30 @@ fn outcome_note_names_the_state_reason_message_and_exit_code() {
         ..view()
     };
     assert_eq!(outcome_note(&cancelled), "launch r-1 cancelled");
+}
+
+#[test]
+fn an_interactive_launch_shows_its_address_restarts_and_ready_time() {
+    let mut v = view();
+    v.kind = "interactive".into();
+    v.state = "ready".into();
+    v.address = "127.0.0.1:4242".into();
+    v.restarts = 2;
+    v.ready_time = Some(chrono::Utc.with_ymd_and_hms(2026, 1, 31, 12, 3, 0).unwrap());
+    let block = launch_block(&v);
+    let line = |key: &str| {
+        block
+            .lines()
+            .find(|l| l.starts_with(&format!("{key}:")))
+            .map(|l| l.split_once(':').unwrap().1.trim().to_owned())
+    };
+    assert_eq!(line("address").as_deref(), Some("127.0.0.1:4242"));
+    assert_eq!(line("restarts").as_deref(), Some("2"));
+    assert_eq!(line("ready").as_deref(), Some("2026-01-31T12:03:00Z"));
+    // A build shows none of them.
+    let build = launch_block(&view());
+    assert!(
+        !build.contains("address:") && !build.contains("ready:"),
+        "{build}"
+    );
 }

@@ -69,6 +69,9 @@ pub fn wire_launch(id: &str, state: wire::State) -> wire::Launch {
             at(1)
         },
         finished_time: if finished { at(2) } else { None },
+        address: String::new(),
+        restarts: 0,
+        ready_time: None,
     }
 }
 
