@@ -78,7 +78,7 @@ pub struct LocalConfig {
     /// The content runner; default: `execenv-content-runner` next to the launcher's binary, else
     /// on PATH (`EXECENV_LOCAL__RUNNER`).
     pub runner: Option<PathBuf>,
-    /// How many launches run at once; the rest wait PENDING with reason Queued
+    /// How many build and run launches run at once; the rest wait PENDING with reason Queued
     /// (`EXECENV_LOCAL__MAX_CONCURRENT`).
     pub max_concurrent: usize,
     /// After Cancel's SIGTERM, how long to wait before SIGKILL (`EXECENV_LOCAL__CANCEL_GRACE_MS`).
@@ -86,6 +86,12 @@ pub struct LocalConfig {
     /// A supervisor program every local launch runs under (`EXECENV_LOCAL__SUPERVISOR`);
     /// per-environment supervisors are paths inside images, used by the Kubernetes backend.
     pub supervisor: Option<String>,
+    /// How many interactive launches run at once, apart from the build and run slots; one more is
+    /// refused (`EXECENV_LOCAL__MAX_INTERACTIVE`).
+    pub max_interactive: usize,
+    /// The longest wait before an interactive app that exited is restarted; the waits double
+    /// from 1 s up to it (`EXECENV_LOCAL__RESTART_BACKOFF_MAX_MS`).
+    pub restart_backoff_max_ms: u64,
 }
 
 impl LocalConfig {
@@ -103,6 +109,8 @@ impl Default for LocalConfig {
             max_concurrent: 2,
             cancel_grace_ms: 10_000,
             supervisor: None,
+            max_interactive: 20,
+            restart_backoff_max_ms: 30_000,
         }
     }
 }
@@ -214,7 +222,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "local.max_concurrent",
-                meaning: "local: launches running at once; the rest wait PENDING (Queued)",
+                meaning: "local: build and run launches running at once; the rest wait PENDING (Queued)",
             },
             Setting {
                 key: "local.cancel_grace_ms",
@@ -223,6 +231,14 @@ impl ServiceConfig for Config {
             Setting {
                 key: "local.supervisor",
                 meaning: "local: a program every launch runs under (the Kubernetes backend uses each environment's own supervisor instead)",
+            },
+            Setting {
+                key: "local.max_interactive",
+                meaning: "local: interactive launches running at once, apart from local.max_concurrent; one more is refused (RESOURCE_EXHAUSTED)",
+            },
+            Setting {
+                key: "local.restart_backoff_max_ms",
+                meaning: "local: the longest wait before an interactive app that exited is restarted (the waits double from 1 s)",
             },
             Setting {
                 key: "kubernetes.kubeconfig",

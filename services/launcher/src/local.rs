@@ -8,15 +8,23 @@
 //! `EXECENV_QUARTO`. Every change of a launch is written to its `launch.json`, which the next
 //! start reads back: a launch that was unfinished then becomes FAILED `LauncherRestarted`.
 //!
+//! An interactive launch takes none of the slots: at most `max_interactive` of them run, each
+//! serving on a loopback port the launcher picked, probed until it answers (READY) and restarted
+//! after every exit with a growing wait until it is stopped (see [`interactive`], [`restart`]).
+//!
 //! Cancel and shutdown stop a process group with SIGTERM, then SIGKILL after the grace period; the
 //! whole group is killed once its leader has exited, so no process of a launch outlives it.
 
 mod command;
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod interactive;
+#[cfg(test)]
+mod interactive_tests;
 mod layout;
 mod logs;
 mod process;
+mod restart;
 mod shared;
 mod slots;
 #[cfg(test)]
@@ -30,13 +38,13 @@ use execenv_core::{Error, ErrorKind};
 use execenv_kit::shutdown::Shutdown;
 use tokio::sync::mpsc;
 
+use crate::job_spec::LaunchKind;
 use crate::launch::{Launch, LogStream, Observation, Plan, State};
 use crate::table::Launches;
 use crate::{LocalConfig, StartError};
 use command::{Stop, find_runner};
 use layout::DataDir;
 use shared::Shared;
-use slots::Slots;
 
 /// How long Cancel waits beyond the grace period for a killed process to be reaped.
 const REAP_MARGIN: Duration = Duration::from_secs(5);
@@ -56,11 +64,25 @@ impl LocalBackend {
         launches: Launches,
         shutdown: Shutdown,
     ) -> Result<(LocalBackend, tokio::task::JoinHandle<()>), StartError> {
-        if config.max_concurrent == 0 {
-            return Err(StartError::Config(
-                "local.max_concurrent (EXECENV_LOCAL__MAX_CONCURRENT) is 0; it must be at least 1"
-                    .into(),
-            ));
+        for (setting, zero) in [
+            (
+                "local.max_concurrent (EXECENV_LOCAL__MAX_CONCURRENT)",
+                config.max_concurrent == 0,
+            ),
+            (
+                "local.max_interactive (EXECENV_LOCAL__MAX_INTERACTIVE)",
+                config.max_interactive == 0,
+            ),
+            (
+                "local.restart_backoff_max_ms (EXECENV_LOCAL__RESTART_BACKOFF_MAX_MS)",
+                config.restart_backoff_max_ms == 0,
+            ),
+        ] {
+            if zero {
+                return Err(StartError::Config(format!(
+                    "{setting} is 0; it must be at least 1"
+                )));
+            }
         }
         let dir = DataDir::create(&config.data_dir).map_err(StartError::failed)?;
         let exe_dir = std::env::current_exe()
@@ -75,16 +97,10 @@ impl LocalBackend {
         let (recovered, restarted) = process::recover(&dir, &launches);
         let (alive, mut all_ended) = mpsc::channel(1);
         let shared = Arc::new(Shared::new(
-            dir,
-            runner,
-            supervisor,
-            Duration::from_millis(config.cancel_grace_ms),
-            launches,
-            Slots::new(config.max_concurrent),
-            alive,
+            config, dir, runner, supervisor, launches, alive,
         ));
         tracing::info!(data_dir = %shared.dir.root().display(), runner = %shared.runner.display(),
-            slots = config.max_concurrent, supervisor = shared.supervisor.as_deref().unwrap_or("none"),
+            slots = config.max_concurrent, max_interactive = config.max_interactive, supervisor = shared.supervisor.as_deref().unwrap_or("none"),
             recovered, restarted, "local backend ready");
         let task = {
             let shared = shared.clone();
@@ -108,7 +124,9 @@ impl LocalBackend {
     }
 
     /// Queues the launch whose PENDING record the service has put in the table; its process
-    /// starts once a slot is free. Returns at once, with the launch as now held.
+    /// starts once a slot is free. An interactive launch takes no slot but starts at once, or is
+    /// refused (RESOURCE_EXHAUSTED) when `local.max_interactive` of them run already. Returns at
+    /// once, with the launch as now held.
     pub async fn start(&self, plan: Plan) -> Result<Launch, Error> {
         let shared = &self.shared;
         let id = plan.launch.id.clone();
@@ -127,6 +145,10 @@ impl LocalBackend {
             ));
         }
         shared.report_supervisor(&plan.environment);
+        let place = match plan.request.kind {
+            LaunchKind::Interactive => Some(shared.take_interactive()?),
+            LaunchKind::Build | LaunchKind::Run => None,
+        };
         let (stop, alive) = shared.register(&id)?;
         if let Err(e) = shared.persist(&id) {
             shared.forget(&id);
@@ -134,6 +156,11 @@ impl LocalBackend {
                 "cannot write the launch record {}: {e}; check that EXECENV_LOCAL__DATA_DIR is writable",
                 shared.dir.launch(&id).record().display()
             )));
+        }
+        if let Some(place) = place {
+            let accepted = plan.launch.clone();
+            tokio::spawn(interactive::run(shared.clone(), plan, place, stop, alive));
+            return Ok(shared.launches.get(&id).unwrap_or(accepted));
         }
         let slot = shared.slots.try_take();
         if slot.is_none() {

@@ -48,9 +48,23 @@ type Timings = Family<KindLabels, Histogram, fn() -> Histogram>;
 pub const REQUEST_OUTCOMES: [&str; 5] =
     ["created", "existing", "invalid", "no_environment", "error"];
 
+/// The kinds of launch, each with the outcomes it can end in (an interactive launch runs until it
+/// is stopped: it never succeeds).
+const KINDS: [(LaunchKind, &[State]); 3] = [
+    (
+        LaunchKind::Build,
+        &[State::Succeeded, State::Failed, State::Cancelled],
+    ),
+    (
+        LaunchKind::Run,
+        &[State::Succeeded, State::Failed, State::Cancelled],
+    ),
+    (LaunchKind::Interactive, &[State::Failed, State::Cancelled]),
+];
+
 /// Launches by outcome, the time from request to Job created, to running and to finished, the
-/// time of each phase of a launch, the active launches, and the launcher's own time per Launch
-/// call next to the Kubernetes API's.
+/// time of each phase of a launch, the active launches, the interactive launches ready and their
+/// restarts, and the launcher's own time per Launch call next to the Kubernetes API's.
 #[derive(Clone)]
 pub struct LauncherMetrics {
     launches: Family<OutcomeLabels, Counter>,
@@ -60,6 +74,8 @@ pub struct LauncherMetrics {
     finished_seconds: Timings,
     phase_seconds: Family<PhaseLabels, Histogram, fn() -> Histogram>,
     active: Family<BackendLabels, Gauge>,
+    interactive_ready: Family<BackendLabels, Gauge>,
+    interactive_restarts: Family<BackendLabels, Counter>,
     launch_call_seconds: Histogram,
     kubernetes_call_seconds: Histogram,
 }
@@ -84,6 +100,8 @@ impl Default for LauncherMetrics {
             finished_seconds: Family::new_with_constructor(long_buckets),
             phase_seconds: Family::new_with_constructor(long_buckets),
             active: Family::default(),
+            interactive_ready: Family::default(),
+            interactive_restarts: Family::default(),
             // 100 µs … ~6.5 s.
             launch_call_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 17)),
             kubernetes_call_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 17)),
@@ -97,7 +115,7 @@ impl LauncherMetrics {
         let m = LauncherMetrics::default();
         metrics.register(
             "execenv_launcher_launches",
-            "Finished launches by kind (build, run), backend (local, kubernetes) and outcome (succeeded, failed, cancelled)",
+            "Finished launches by kind (build, run, interactive), backend (local, kubernetes) and outcome (succeeded, failed, cancelled)",
             m.launches.clone(),
         );
         metrics.register(
@@ -131,6 +149,16 @@ impl LauncherMetrics {
             m.active.clone(),
         );
         metrics.register(
+            "execenv_launcher_interactive_ready",
+            "Interactive launches ready (answering on their address) now, by backend",
+            m.interactive_ready.clone(),
+        );
+        metrics.register(
+            "execenv_launcher_interactive_restarts",
+            "Restarts of interactive apps after they exited (local) or of their containers (Kubernetes), by backend",
+            m.interactive_restarts.clone(),
+        );
+        metrics.register(
             "execenv_launcher_launch_call_seconds",
             "Time to answer a Launch call that started a launch, the selector and Kubernetes API calls included",
             m.launch_call_seconds.clone(),
@@ -148,8 +176,8 @@ impl LauncherMetrics {
     /// show the first launch of a kind, nor the first time it took.
     pub fn initialize(&self, backend: BackendKind) {
         // Each `get_or_create` creates the series; its read guard is dropped at once.
-        for kind in [LaunchKind::Build, LaunchKind::Run] {
-            for state in [State::Succeeded, State::Failed, State::Cancelled] {
+        for (kind, outcomes) in KINDS {
+            for state in outcomes {
                 drop(self.launches.get_or_create(&OutcomeLabels {
                     kind: kind.as_str(),
                     backend: backend.as_str(),
@@ -170,9 +198,12 @@ impl LauncherMetrics {
                 );
             }
         }
-        drop(self.active.get_or_create(&BackendLabels {
+        let by_backend = BackendLabels {
             backend: backend.as_str(),
-        }));
+        };
+        drop(self.active.get_or_create(&by_backend));
+        drop(self.interactive_ready.get_or_create(&by_backend));
+        drop(self.interactive_restarts.get_or_create(&by_backend));
         for outcome in REQUEST_OUTCOMES {
             drop(self.requests.get_or_create(&RequestLabels { outcome }));
         }
@@ -230,6 +261,24 @@ impl LauncherMetrics {
             .inc_by(delta);
     }
 
+    /// The number of interactive launches of `backend` that are ready changed by `delta`.
+    pub fn ready_changed(&self, backend: BackendKind, delta: i64) {
+        self.interactive_ready
+            .get_or_create(&BackendLabels {
+                backend: backend.as_str(),
+            })
+            .inc_by(delta);
+    }
+
+    /// Interactive apps of `backend` were restarted `count` more times.
+    pub fn restarted(&self, backend: BackendKind, count: u64) {
+        self.interactive_restarts
+            .get_or_create(&BackendLabels {
+                backend: backend.as_str(),
+            })
+            .inc_by(count);
+    }
+
     /// A Launch call ended with `outcome` (created, existing, invalid, no_environment, error).
     pub fn request(&self, outcome: &'static str) {
         self.requests
@@ -263,6 +312,17 @@ fn phase_labels(kind: LaunchKind, backend: BackendKind, phase: Phase) -> PhaseLa
     }
 }
 
+/// The value of the series `series` (name and labels) in `metrics`, as the text shows it.
+#[cfg(test)]
+pub(crate) fn sample(metrics: &Metrics, series: &str) -> String {
+    let text = metrics.encode();
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,9 +342,19 @@ mod tests {
             "execenv_launcher_phase_seconds_count{kind=\"build\",backend=\"local\",phase=\"run\"} 0",
             "execenv_launcher_active_launches{backend=\"local\"} 0",
             "execenv_launcher_launch_requests_total{outcome=\"no_environment\"} 0",
+            "execenv_launcher_launches_total{kind=\"interactive\",backend=\"local\",outcome=\"failed\"} 0",
+            "execenv_launcher_launches_total{kind=\"interactive\",backend=\"local\",outcome=\"cancelled\"} 0",
+            "execenv_launcher_running_seconds_count{kind=\"interactive\",backend=\"local\"} 0",
+            "execenv_launcher_phase_seconds_count{kind=\"interactive\",backend=\"local\",phase=\"run\"} 0",
+            "execenv_launcher_interactive_ready{backend=\"local\"} 0",
+            "execenv_launcher_interactive_restarts_total{backend=\"local\"} 0",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+        assert!(
+            !text.contains("kind=\"interactive\",backend=\"local\",outcome=\"succeeded\""),
+            "an interactive launch never succeeds: {text}"
+        );
         assert!(
             !text.contains("kubernetes\""),
             "only the backend's series: {text}"
@@ -301,7 +371,7 @@ mod tests {
         let m = LauncherMetrics::register(&registry);
         m.initialize(BackendKind::Kubernetes);
         let text = registry.encode();
-        for kind in ["build", "run"] {
+        for kind in ["build", "run", "interactive"] {
             for phase in ["scheduling", "sandbox", "init", "runner_start", "run"] {
                 let line = format!(
                     "execenv_launcher_phase_seconds_count{{kind=\"{kind}\",backend=\"kubernetes\",phase=\"{phase}\"}} 0"
@@ -339,6 +409,8 @@ mod tests {
         );
         m.active_changed(BackendKind::Local, 2);
         m.active_changed(BackendKind::Local, -1);
+        m.ready_changed(BackendKind::Kubernetes, 1);
+        m.restarted(BackendKind::Kubernetes, 2);
         m.request("created");
         m.launch_call(Duration::from_millis(2));
         m.kubernetes_create(Duration::from_millis(1));
@@ -354,6 +426,8 @@ mod tests {
             "execenv_launcher_launch_requests_total{outcome=\"created\"} 1",
             "execenv_launcher_launch_call_seconds_count 1",
             "execenv_launcher_kubernetes_create_seconds_count 1",
+            "execenv_launcher_interactive_ready{backend=\"kubernetes\"} 1",
+            "execenv_launcher_interactive_restarts_total{backend=\"kubernetes\"} 2",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -178,7 +178,7 @@ impl LauncherService {
         let mut events = launches.subscribe();
         let first: Vec<Launch> = if id.is_empty() {
             launches.list(&Filter {
-                states: vec![State::Pending, State::Running],
+                states: vec![State::Pending, State::Running, State::Ready],
                 ..Filter::default()
             })
         } else {

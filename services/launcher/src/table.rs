@@ -3,13 +3,14 @@
 //! Both backends write here and only here; the gRPC service reads. A final state is final: an
 //! observation arriving after SUCCEEDED, FAILED or CANCELLED is ignored, so a late pod event cannot
 //! turn a cancelled launch into a failed one. The metrics of launches (outcomes, the time to Job
-//! created, to running and to finished, the active count) are recorded here, at the transitions.
+//! created, to running and to finished, the active count, the interactive launches ready and
+//! their restarts) are recorded here, at the transitions, so both backends count alike.
 //!
 //! A phase's time is recorded when both its [`Milestones`](crate::launch::Milestones) are first
 //! known. A milestone, once on the record, is never replaced, so a pod seen again records nothing
 //! twice; a launch read back after a restart brings the milestones it already had, so only the
 //! phases that end afterwards are recorded (the launcher before the restart may have recorded the
-//! others).
+//! others); likewise its `restarts` count only by what they grow afterwards.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -71,9 +72,7 @@ impl Launches {
         if let Some(existing) = map.get(&launch.id) {
             return Err(Box::new(existing.clone()));
         }
-        if !launch.state.is_terminal() {
-            self.inner.metrics.active_changed(launch.backend, 1);
-        }
+        self.count_now(&launch, 1);
         map.insert(launch.id.clone(), launch.clone());
         drop(map);
         self.publish(&launch);
@@ -92,17 +91,11 @@ impl Launches {
         let held = match map.get(&launch.id) {
             Some(old) if old.state.is_terminal() || *old == launch => return old.clone(),
             Some(old) => {
-                let was_active = !old.state.is_terminal();
                 self.transition_metrics(old, &launch);
-                if was_active && launch.state.is_terminal() {
-                    self.inner.metrics.active_changed(old.backend, -1);
-                }
                 launch
             }
             None => {
-                if !launch.state.is_terminal() {
-                    self.inner.metrics.active_changed(launch.backend, 1);
-                }
+                self.count_now(&launch, 1);
                 launch
             }
         };
@@ -114,10 +107,8 @@ impl Launches {
 
     /// Forgets a launch that never started (its selection or creation failed).
     pub fn remove(&self, id: &str) {
-        if let Some(old) = self.write().remove(id)
-            && !old.state.is_terminal()
-        {
-            self.inner.metrics.active_changed(old.backend, -1);
+        if let Some(old) = self.write().remove(id) {
+            self.count_now(&old, -1);
         }
     }
 
@@ -174,17 +165,37 @@ impl Launches {
             return Some(before);
         }
         self.transition_metrics(&before, current);
-        if current.state.is_terminal() {
-            self.inner.metrics.active_changed(current.backend, -1);
-        }
         let after = current.clone();
         drop(map);
         self.publish(&after);
         Some(after)
     }
 
+    /// Counts `launch` into (`delta` 1) or out of (-1) the gauges of launches as they are now:
+    /// active (unfinished) and ready.
+    fn count_now(&self, launch: &Launch, delta: i64) {
+        let m = &self.inner.metrics;
+        if !launch.state.is_terminal() {
+            m.active_changed(launch.backend, delta);
+        }
+        if launch.state == State::Ready {
+            m.ready_changed(launch.backend, delta);
+        }
+    }
+
     fn transition_metrics(&self, before: &Launch, after: &Launch) {
         let m = &self.inner.metrics;
+        if !before.state.is_terminal() && after.state.is_terminal() {
+            m.active_changed(after.backend, -1);
+        }
+        match (before.state == State::Ready, after.state == State::Ready) {
+            (false, true) => m.ready_changed(after.backend, 1),
+            (true, false) => m.ready_changed(after.backend, -1),
+            _ => {}
+        }
+        if after.restarts > before.restarts {
+            m.restarted(after.backend, u64::from(after.restarts - before.restarts));
+        }
         let since_created =
             |t: Option<chrono::DateTime<Utc>>| t.and_then(|t| (t - after.created).to_std().ok());
         if before.submitted.is_none()

@@ -6,6 +6,7 @@ use execenv_kit::metrics::Metrics;
 use super::*;
 use crate::launch::Milestones;
 use crate::local::fixtures::plan_with_id;
+use crate::metrics::sample;
 
 /// A new PENDING local launch `id` of `kind` for content `content`.
 fn launch(id: &str, content: &str, kind: LaunchKind) -> Launch {
@@ -180,6 +181,72 @@ fn metrics_count_outcomes_times_and_active_launches_at_the_transitions() {
     ] {
         assert!(text.contains(line), "{line} missing from\n{text}");
     }
+}
+
+#[test]
+fn the_ready_gauge_follows_interactive_launches_in_and_out_of_ready_and_restarts_count_by_their_growth()
+ {
+    let (t, metrics) = table();
+    let ready = "execenv_launcher_interactive_ready{backend=\"kubernetes\"}";
+    let restarts = "execenv_launcher_interactive_restarts_total{backend=\"kubernetes\"}";
+    let interactive = |id: &str| {
+        let mut l = launch(id, "c", LaunchKind::Interactive);
+        l.backend = BackendKind::Kubernetes;
+        l
+    };
+    t.insert_new(interactive("a")).expect("new");
+    t.observe("a", Observation::new(State::Running, "Starting", ""));
+    t.observe(
+        "a",
+        Observation::new(State::Ready, "Ready", "").with_address("10.0.0.7:8080"),
+    );
+    assert_eq!(sample(&metrics, ready), "1");
+    t.observe(
+        "a",
+        Observation::new(State::Running, "CrashLoopBackOff", "").with_restarts(1),
+    );
+    assert_eq!(
+        (sample(&metrics, ready), sample(&metrics, restarts)),
+        ("0".into(), "1".into())
+    );
+    t.observe(
+        "a",
+        Observation::new(State::Ready, "Ready", "").with_restarts(1),
+    );
+    let mut relisted = t.get("a").expect("known");
+    relisted.restarts = 3;
+    t.recover(relisted);
+    assert_eq!(
+        (sample(&metrics, ready), sample(&metrics, restarts)),
+        ("1".into(), "3".into()),
+        "a re-list counts the restarts it shows more"
+    );
+
+    // Read back after a launcher restart: ready now, its earlier restarts counted before.
+    let mut found = interactive("b");
+    found.state = State::Ready;
+    found.restarts = 5;
+    t.recover(found);
+    assert_eq!(
+        (sample(&metrics, ready), sample(&metrics, restarts)),
+        ("2".into(), "3".into())
+    );
+    t.observe("b", Observation::new(State::Cancelled, "Cancelled", ""));
+    t.insert_new(interactive("gone")).expect("new");
+    t.observe("gone", Observation::new(State::Ready, "Ready", ""));
+    t.remove("gone");
+    assert_eq!(
+        sample(&metrics, ready),
+        "1",
+        "a final or forgotten launch is not ready"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "execenv_launcher_launches_total{kind=\"interactive\",backend=\"kubernetes\",outcome=\"cancelled\"}"
+        ),
+        "1"
+    );
 }
 
 /// A PENDING Kubernetes launch `id`.

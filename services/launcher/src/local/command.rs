@@ -30,22 +30,45 @@ pub fn argv(
     runner_argv(&plan.request, supervisor, runner.into(), folders)
 }
 
+/// The address an interactive app binds on this host: the loopback interface only.
+pub const CONTENT_HOST: &str = "127.0.0.1";
+
 /// The process's whole environment: the launcher's own (`inherited`) without its `EXECENV_…`
 /// settings — they carry the service token and must not reach content — then the runner's
-/// variables (the chosen installations, then the request's).
+/// variables (the chosen installations, then the request's), then, for an interactive launch
+/// serving on `port`, where to listen (last, so a request cannot move the port the launcher
+/// probes).
 pub fn environment(
     inherited: impl IntoIterator<Item = (OsString, OsString)>,
     plan: &Plan,
+    port: Option<u16>,
 ) -> Vec<(OsString, OsString)> {
     let own = |name: &OsString| name.to_str().is_some_and(|n| n.starts_with("EXECENV_"));
+    let listen = port.into_iter().flat_map(|port| {
+        [
+            ("EXECENV_CONTENT_PORT", port.to_string()),
+            ("EXECENV_CONTENT_HOST", CONTENT_HOST.to_owned()),
+            (
+                "EXECENV_CONTENT_BASE_PATH",
+                format!("/content/{}", plan.request.content_guid),
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+    });
     let runner = runner_variables(&plan.request, &plan.installations)
         .into_iter()
+        .chain(listen)
         .map(|(k, v)| (k.into(), v.into()));
     inherited
         .into_iter()
         .filter(|(name, _)| !own(name))
         .chain(runner)
         .collect()
+}
+
+/// `127.0.0.1:PORT`, where an interactive app serving on `port` answers.
+pub fn address(port: u16) -> String {
+    format!("{CONTENT_HOST}:{port}")
 }
 
 /// Finds the content runner: the configured path, else `execenv-content-runner` next to the
@@ -155,16 +178,7 @@ pub fn finished(
         Exit::Signal(_) => None,
     };
     match (stop, exit) {
-        (Stop::Cancel, _) => {
-            Observation::new(State::Cancelled, "Cancelled", "cancelled on request")
-                .with_exit_code(code)
-        }
-        (Stop::Shutdown, _) => Observation::new(
-            State::Failed,
-            LAUNCHER_STOPPED,
-            "the launcher stopped while this launch was running; launch it again",
-        )
-        .with_exit_code(code),
+        (Stop::Cancel | Stop::Shutdown, _) => stopped_while_running(stop).with_exit_code(code),
         (Stop::No, Exit::Code(0)) => {
             Observation::new(State::Succeeded, "Completed", "").with_exit_code(Some(0))
         }
@@ -193,6 +207,20 @@ pub fn finished(
     }
 }
 
+/// The end of a launch the launcher stopped while it ran (`Stop::No` counts as a cancel).
+pub fn stopped_while_running(stop: Stop) -> Observation {
+    match stop {
+        Stop::Shutdown => Observation::new(
+            State::Failed,
+            LAUNCHER_STOPPED,
+            "the launcher stopped while this launch was running; launch it again",
+        ),
+        Stop::Cancel | Stop::No => {
+            Observation::new(State::Cancelled, "Cancelled", "cancelled on request")
+        }
+    }
+}
+
 /// The queued launch's end when it is stopped before it started.
 pub fn never_started(stop: Stop) -> Observation {
     match stop {
@@ -209,7 +237,8 @@ pub fn never_started(stop: Stop) -> Observation {
     }
 }
 
-fn signal_name(signal: i32) -> Option<&'static str> {
+/// The name of a common signal, for messages.
+pub fn signal_name(signal: i32) -> Option<&'static str> {
     Some(match signal {
         1 => "SIGHUP",
         2 => "SIGINT",

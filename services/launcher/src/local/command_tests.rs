@@ -105,7 +105,7 @@ fn the_environment_passes_the_installations_and_the_request_and_drops_the_launch
         ("PIP_NO_INDEX", "1"),
     ]
     .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-    let env: Vec<(String, String)> = environment(inherited, &plan)
+    let env: Vec<(String, String)> = environment(inherited, &plan, None)
         .into_iter()
         .map(|(k, v)| (k.to_string_lossy().into(), v.to_string_lossy().into()))
         .collect();
@@ -120,6 +120,36 @@ fn the_environment_passes_the_installations_and_the_request_and_drops_the_launch
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
     );
+}
+
+#[test]
+fn an_interactive_launch_is_told_its_port_host_and_base_path_after_the_requests_variables() {
+    let mut plan = plan(LaunchKind::Interactive, &[]);
+    plan.request.env = vec![
+        ("MODE".into(), "test".into()),
+        ("EXECENV_CONTENT_PORT".into(), "1".into()),
+    ];
+    let env: Vec<(String, String)> = environment([], &plan, Some(43117))
+        .into_iter()
+        .map(|(k, v)| (k.to_string_lossy().into(), v.to_string_lossy().into()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("EXECENV_PYTHON", "/usr/bin/python3.11"),
+            ("EXECENV_QUARTO", "/opt/quarto/bin/quarto"),
+            ("MODE", "test"),
+            ("EXECENV_CONTENT_PORT", "1"),
+            ("EXECENV_CONTENT_PORT", "43117"),
+            ("EXECENV_CONTENT_HOST", "127.0.0.1"),
+            (
+                "EXECENV_CONTENT_BASE_PATH",
+                "/content/0d2b5b39-7c3b-4e0e-9d0c-1f1e5d1a2b3c"
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    assert_eq!(address(43117), "127.0.0.1:43117");
 }
 
 #[test]

@@ -286,8 +286,12 @@ mod tests {
     #[test]
     fn after_a_restart_only_unfinished_launches_change_and_become_launcher_restarted() {
         let now = Utc::now();
-        for state in [State::Pending, State::Running] {
-            let mut launch = plan(LaunchKind::Run, &[]).launch;
+        for (kind, state) in [
+            (LaunchKind::Build, State::Pending),
+            (LaunchKind::Run, State::Running),
+            (LaunchKind::Interactive, State::Ready),
+        ] {
+            let mut launch = plan(kind, &[]).launch;
             launch.state = state;
             let (after, changed) = after_restart(launch, now);
             assert!(changed);

@@ -61,7 +61,7 @@ pub(super) async fn run(
         }
     };
     let files = shared.dir.launch(&id);
-    let seen = match spawn(&shared, &plan, &files) {
+    let seen = match spawn(&shared, &plan, &files, None) {
         Ok(child) => supervise(&shared, &plan, &files, child, &mut stop).await,
         Err(message) => {
             tracing::error!(launch = %id, %message, "the content runner could not be started");
@@ -74,15 +74,21 @@ pub(super) async fn run(
 }
 
 /// Waits for `stop` to ask for something (a dropped switch counts as shutdown).
-async fn stopped(stop: &mut watch::Receiver<Stop>) -> Stop {
+pub(super) async fn stopped(stop: &mut watch::Receiver<Stop>) -> Stop {
     match stop.wait_for(|s| *s != Stop::No).await {
         Ok(why) => *why,
         Err(_) => Stop::Shutdown,
     }
 }
 
-/// Spawns the runner for `plan`; the error is the launch's message.
-fn spawn(shared: &Shared, plan: &Plan, files: &LaunchFiles) -> Result<Child, String> {
+/// Spawns the runner for `plan` (an interactive one serving on `port`); the error is the launch's
+/// message.
+pub(super) fn spawn(
+    shared: &Shared,
+    plan: &Plan,
+    files: &LaunchFiles,
+    port: Option<u16>,
+) -> Result<Child, String> {
     let request = &plan.request;
     let paths = RunnerPaths {
         bundle: shared.dir.bundle(&request.content_guid, &request.bundle_id),
@@ -110,7 +116,7 @@ fn spawn(shared: &Shared, plan: &Plan, files: &LaunchFiles) -> Result<Child, Str
     let child = Command::new(program)
         .args(args)
         .env_clear()
-        .envs(command::environment(std::env::vars_os(), plan))
+        .envs(command::environment(std::env::vars_os(), plan, port))
         .current_dir(files.dir())
         .stdin(Stdio::null())
         .stdout(output)
@@ -137,12 +143,7 @@ async fn supervise(
     stop: &mut watch::Receiver<Stop>,
 ) -> Observation {
     let id = &plan.launch.id;
-    let group = child.id().and_then(|pid| Pid::from_raw(pid.cast_signed()));
-    if let Some(pid) = child.id()
-        && let Err(e) = files.write_pid(pid)
-    {
-        tracing::warn!(launch = %id, error = %e, "cannot record the process group; a restart will not find it");
-    }
+    let group = record_group(id, files, &child);
     shared.launches.submitted(id, "", "");
     // A process has one phase, `run`: from its spawn to its end.
     let mut milestones = Milestones {
@@ -165,20 +166,11 @@ async fn supervise(
         why = stopped(stop) => (terminate(&mut child, group, shared.grace).await, why),
     };
     milestones.content_finished = Some(Utc::now());
-    // Whatever the leader left behind in its group goes with it, as a pod's processes do; the
-    // launch ends once they are gone (a SIGKILL takes effect when each is next scheduled).
-    if let Some(group) = group
-        && kill_process_group(group, Signal::KILL).is_ok()
-    {
-        group_gone(group, GROUP_GONE_WITHIN).await;
-    }
-    files.remove_pid();
+    end_group(group, files).await;
     let seen = match status {
         Ok(status) => {
-            let exit = Exit::of(status);
-            let written = std::fs::read(files.status()).ok();
-            let runner = written.as_deref().and_then(RunnerStatus::parse);
-            command::finished(plan.request.kind, exit, why, runner.as_ref())
+            let runner = runner_status(files);
+            command::finished(plan.request.kind, Exit::of(status), why, runner.as_ref())
         }
         Err(e) => Observation::new(
             State::Failed,
@@ -189,6 +181,33 @@ async fn supervise(
     tracing::info!(launch = %id, state = seen.state.as_str(), reason = %seen.reason,
         exit_code = ?seen.exit_code, message = %seen.message, "launch finished");
     seen.with_milestones(milestones)
+}
+
+/// Records the process group of the runner just spawned (the runner leads it) in the launch's pid
+/// file, so that a restarted launcher can kill what is left of it.
+pub(super) fn record_group(id: &str, files: &LaunchFiles, child: &Child) -> Option<Pid> {
+    let pid = child.id()?;
+    if let Err(e) = files.write_pid(pid) {
+        tracing::warn!(launch = %id, error = %e, "cannot record the process group; a restart will not find it");
+    }
+    Pid::from_raw(pid.cast_signed())
+}
+
+/// Ends what the runner left behind in its group, as a pod's processes go with it; returns once
+/// they are gone (a SIGKILL takes effect when each is next scheduled) and the pid file with them.
+pub(super) async fn end_group(group: Option<Pid>, files: &LaunchFiles) {
+    if let Some(group) = group
+        && kill_process_group(group, Signal::KILL).is_ok()
+    {
+        group_gone(group, GROUP_GONE_WITHIN).await;
+    }
+    files.remove_pid();
+}
+
+/// The runner's status file, when it wrote one.
+pub(super) fn runner_status(files: &LaunchFiles) -> Option<RunnerStatus> {
+    let written = std::fs::read(files.status()).ok()?;
+    RunnerStatus::parse(&written)
 }
 
 /// How long a launch's end waits for the processes of its group to die after SIGKILL.
@@ -229,7 +248,7 @@ fn group_has_live_process(pgid: i32) -> bool {
 }
 
 /// SIGTERM to the group, then SIGKILL once `grace` has passed; returns how the leader ended.
-async fn terminate(
+pub(super) async fn terminate(
     child: &mut Child,
     group: Option<Pid>,
     grace: Duration,

@@ -1,17 +1,19 @@
-//! What the local backend and its launch tasks share: the data folder, the runner, the slots, the
-//! launch table, and the switch that stops each unfinished launch.
+//! What the local backend and its launch tasks share: the data folder, the runner, the slots (and
+//! the interactive launches' own limit), the launch table, and the switch that stops each
+//! unfinished launch.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use execenv_core::{Environment, Error};
-use tokio::sync::{mpsc, watch};
+use execenv_core::{Environment, Error, ErrorKind};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::command::Stop;
 use super::layout::DataDir;
 use super::slots::Slots;
+use crate::LocalConfig;
 use crate::launch::{Launch, Observation};
 use crate::table::Launches;
 
@@ -27,8 +29,13 @@ pub(super) struct Shared {
     pub(super) grace: Duration,
     /// The launch table.
     pub(super) launches: Launches,
-    /// The slots launches wait for.
+    /// The slots build and run launches wait for.
     pub(super) slots: Slots,
+    /// Interactive launches take none of the slots but one of these, or are refused.
+    interactive: Arc<Semaphore>,
+    max_interactive: usize,
+    /// The longest wait before an interactive app is restarted.
+    pub(super) restart_backoff_most: Duration,
     controls: Mutex<Controls>,
     /// Serialises the writes of `launch.json` files, so an older state never overwrites a newer.
     records: Mutex<()>,
@@ -44,24 +51,26 @@ struct Controls {
 }
 
 impl Shared {
-    /// Nothing running yet; `alive` is cloned into every launch task, so the shutdown task learns
-    /// when the last one has ended.
+    /// Nothing running yet, with the limits and waits of `config`; `alive` is cloned into every
+    /// launch task, so the shutdown task learns when the last one has ended.
     pub(super) fn new(
+        config: &LocalConfig,
         dir: DataDir,
         runner: PathBuf,
         supervisor: Option<String>,
-        grace: Duration,
         launches: Launches,
-        slots: Slots,
         alive: mpsc::Sender<()>,
     ) -> Shared {
         Shared {
             dir,
             runner,
             supervisor,
-            grace,
+            grace: Duration::from_millis(config.cancel_grace_ms),
             launches,
-            slots,
+            slots: Slots::new(config.max_concurrent),
+            interactive: Arc::new(Semaphore::new(config.max_interactive)),
+            max_interactive: config.max_interactive,
+            restart_backoff_most: Duration::from_millis(config.restart_backoff_max_ms),
             controls: Mutex::new(Controls {
                 stops: HashMap::new(),
                 alive: Some(alive),
@@ -85,6 +94,20 @@ impl Shared {
         let (stop, stopped) = watch::channel(Stop::No);
         controls.stops.insert(id.to_owned(), stop);
         Ok((stopped, alive))
+    }
+
+    /// A place for one more interactive launch, held until it ends; refused (RESOURCE_EXHAUSTED)
+    /// when `local.max_interactive` of them run already.
+    pub(super) fn take_interactive(&self) -> Result<OwnedSemaphorePermit, Error> {
+        self.interactive.clone().try_acquire_owned().map_err(|_| {
+            Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "this launcher runs as many interactive launches as local.max_interactive (EXECENV_LOCAL__MAX_INTERACTIVE) allows, {}; cancel one or raise the setting",
+                    self.max_interactive
+                ),
+            )
+        })
     }
 
     /// Forgets a launch that has ended.

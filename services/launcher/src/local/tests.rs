@@ -1,41 +1,27 @@
 //! The local backend in-process, with a stand-in runner (a shell script that prints its arguments,
-//! runs the command after `--` and writes a status file when it fails).
+//! runs the command after `--` and writes a status file when it fails; for interactive launches, a
+//! tiny app serving on the port it is given): [`STUB_RUNNER`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::fixtures::{CONTENT, plan_with_id};
+use execenv_kit::metrics::Metrics;
+
+use super::fixtures::{CONTENT, STUB_APP_SOURCE, STUB_RUNNER, plan_with_id};
 use super::*;
 use crate::job_spec::LaunchKind;
 use crate::launch::Phase;
 use crate::metrics::LauncherMetrics;
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(super) const WAIT: Duration = Duration::from_secs(20);
 
-const STUB_RUNNER: &str = r#"#!/bin/sh
-echo "stub $*"
-status=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --status-file) status="$2"; shift 2 ;;
-    --) shift; break ;;
-    *) shift ;;
-  esac
-done
-code=0
-if [ $# -gt 0 ]; then "$@"; code=$?; fi
-if [ "$code" -ne 0 ]; then
-  printf '{"outcome":"failed","exit_code":%d,"reason":"content exited %d"}' "$code" "$code" > "$status"
-fi
-exit "$code"
-"#;
-
-struct Bed {
+pub(super) struct Bed {
     dir: tempfile::TempDir,
-    launches: Launches,
-    backend: LocalBackend,
+    pub(super) launches: Launches,
+    pub(super) backend: LocalBackend,
+    pub(super) metrics: Metrics,
     shutdown: Shutdown,
     task: tokio::task::JoinHandle<()>,
 }
@@ -51,43 +37,66 @@ fn config(dir: &Path, slots: usize) -> LocalConfig {
         max_concurrent: slots,
         cancel_grace_ms: 2_000,
         supervisor: None,
+        max_interactive: 20,
+        restart_backoff_max_ms: 50,
     }
 }
 
 async fn bed(slots: usize) -> Bed {
+    bed_with(slots, |_| {}).await
+}
+
+/// A backend with `slots` slots and the rest of its configuration as `tweak` leaves it.
+pub(super) async fn bed_with(slots: usize, tweak: impl FnOnce(&mut LocalConfig)) -> Bed {
     let dir = tempfile::tempdir().expect("tempdir");
-    let launches = Launches::new(LauncherMetrics::default());
+    let metrics = Metrics::new();
+    let launcher_metrics = LauncherMetrics::register(&metrics);
+    launcher_metrics.initialize(crate::launch::BackendKind::Local);
+    let launches = Launches::new(launcher_metrics);
     let shutdown = Shutdown::new();
-    let (backend, task) = LocalBackend::open(
-        &config(dir.path(), slots),
-        None,
-        launches.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .expect("open");
+    let mut config = config(dir.path(), slots);
+    tweak(&mut config);
+    let (backend, task) = LocalBackend::open(&config, None, launches.clone(), shutdown.clone())
+        .await
+        .expect("open");
     std::fs::create_dir_all(dir.path().join(format!("data/content/{CONTENT}/7/bundle")))
         .expect("bundle");
     Bed {
         dir,
         launches,
         backend,
+        metrics,
         shutdown,
         task,
     }
 }
 
 impl Bed {
-    async fn start(&self, id: &str, kind: LaunchKind, command: &[&str]) -> Launch {
-        let plan = plan_with_id(id, kind, command);
+    pub(super) async fn start(&self, id: &str, kind: LaunchKind, command: &[&str]) -> Launch {
+        self.start_plan(plan_with_id(id, kind, command))
+            .await
+            .expect("start")
+    }
+
+    /// Starts interactive launch `id` whose stub app does what `app` says (see [`STUB_RUNNER`]).
+    pub(super) async fn serve(&self, id: &str, app: &str) -> Result<Launch, Error> {
+        let mut plan = plan_with_id(id, LaunchKind::Interactive, &[]);
+        plan.request.env = vec![
+            ("STUB_APP".into(), app.into()),
+            ("STUB_APP_SOURCE".into(), STUB_APP_SOURCE.into()),
+        ];
+        self.start_plan(plan).await
+    }
+
+    async fn start_plan(&self, plan: Plan) -> Result<Launch, Error> {
         self.launches
             .insert_new(plan.launch.clone())
             .expect("new id");
-        self.backend.start(plan).await.expect("start")
+        self.backend.start(plan).await
     }
 
     /// Starts launch `id` running for a minute; returns it once RUNNING, with its process group.
-    async fn occupy(&self, id: &str) -> (Launch, i32) {
+    pub(super) async fn occupy(&self, id: &str) -> (Launch, i32) {
         self.start(id, LaunchKind::Run, &["sleep", "60"]).await;
         let running = self.until(id, |l| l.state == State::Running).await;
         let pid = std::fs::read_to_string(self.data(&format!("launches/{id}/pid")))
@@ -98,7 +107,7 @@ impl Bed {
         (running, pid)
     }
 
-    async fn until(&self, id: &str, what: impl Fn(&Launch) -> bool) -> Launch {
+    pub(super) async fn until(&self, id: &str, what: impl Fn(&Launch) -> bool) -> Launch {
         let mut events = self.launches.subscribe();
         tokio::time::timeout(WAIT, async {
             loop {
@@ -112,7 +121,7 @@ impl Bed {
         .unwrap_or_else(|_| panic!("launch {id} is {:?}", self.launches.get(id)))
     }
 
-    async fn logs(&self, id: &str, follow: bool) -> String {
+    pub(super) async fn logs(&self, id: &str, follow: bool) -> String {
         let launch = self.launches.get(id).expect("known");
         let chunks: Vec<_> = self
             .backend
@@ -125,18 +134,23 @@ impl Bed {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    fn data(&self, rest: &str) -> PathBuf {
+    pub(super) fn data(&self, rest: &str) -> PathBuf {
         self.dir.path().join("data").join(rest)
     }
 
-    fn record(&self, id: &str) -> Launch {
+    pub(super) fn record(&self, id: &str) -> Launch {
         let text =
             std::fs::read(self.data(&format!("launches/{id}/launch.json"))).expect("launch.json");
         serde_json::from_slice(&text).expect("a launch record")
     }
 
+    /// The value of the series `series` (name and labels) of the backend's metrics.
+    pub(super) fn sample(&self, series: &str) -> String {
+        crate::metrics::sample(&self.metrics, series)
+    }
+
     /// Stops the backend and waits until every launch process has ended.
-    async fn finish(self) -> tempfile::TempDir {
+    pub(super) async fn finish(self) -> tempfile::TempDir {
         self.shutdown.trigger();
         tokio::time::timeout(WAIT, self.task)
             .await
@@ -148,7 +162,7 @@ impl Bed {
 
 /// Whether a live (not zombie) process of group `pgid` remains: /proc/<pid>/stat is
 /// `pid (comm) state ppid pgrp …`.
-fn group_alive(pgid: i32) -> bool {
+pub(super) fn group_alive(pgid: i32) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };
