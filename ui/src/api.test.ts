@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, ApiError, contentPath, getInstances, launches, launchesPath, parseError, requestHeaders, setCsrfToken, setUnauthorizedHandler } from './api';
+import { api, ApiError, contentPath, getInstances, instancesFrom, launches, launchesPath, parseError, requestHeaders, setCsrfToken, setUnauthorizedHandler } from './api';
 
 function json(status: number, body: unknown) {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
@@ -120,6 +120,15 @@ describe('instances', () => {
   it('passes other failures on', async () => {
     vi.stubGlobal('fetch', vi.fn(async () => json(502, { code: 2, error: 'the launcher cannot be reached', payload: null })));
     await expect(getInstances()).rejects.toMatchObject({ status: 502, message: 'the launcher cannot be reached' });
+  });
+  it('reads what the gateway leaves out as zero, null or empty', () => {
+    expect(instancesFrom({ instances: [{ content_guid: 'g', state: 'ready' }], totals: null })).toEqual({
+      idle_timeout_s: 0,
+      instances: [
+        { content_guid: 'g', launch_id: '', bundle: '', state: 'ready', address: '', cold_start_ms: null, requests: 0, websockets: 0, last_request_time: null, idle_stop_time: null },
+      ],
+      totals: { cold_starts: 0, idle_stops: 0, requests: 0, request_p50_ms: null, request_p99_ms: null },
+    });
   });
   it('names where a content is served', () => {
     expect(contentPath('2a4b6c8d-0e1f-4a3b-8c5d-7e9f1a2b3c4d')).toBe('/content/2a4b6c8d-0e1f-4a3b-8c5d-7e9f1a2b3c4d/');
