@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, ApiError, parseError, requestHeaders, setCsrfToken, setUnauthorizedHandler } from './api';
+import { api, ApiError, contentPath, getInstances, instancesFrom, launches, launchesPath, parseError, requestHeaders, setCsrfToken, setUnauthorizedHandler } from './api';
 
 function json(status: number, body: unknown) {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
@@ -63,5 +63,74 @@ describe('errors', () => {
   it('answers undefined for 204', async () => {
     vi.stubGlobal('fetch', vi.fn(async () => new Response(null, { status: 204 })));
     await expect(api.del('/x')).resolves.toBeUndefined();
+  });
+});
+
+describe('launches', () => {
+  it('puts only the filters that are set into the query', () => {
+    expect(launchesPath()).toBe('/__api__/execenv/v1/launches');
+    expect(launchesPath({ state: '', kind: 'interactive', content_guid: ' ' })).toBe('/__api__/execenv/v1/launches?kind=interactive');
+    expect(launchesPath({ state: 'pending,running,ready', kind: 'run', content_guid: '2a4b6c8d-0e1f-4a3b-8c5d-7e9f1a2b3c4d' })).toBe(
+      '/__api__/execenv/v1/launches?state=pending%2Crunning%2Cready&kind=run&content_guid=2a4b6c8d-0e1f-4a3b-8c5d-7e9f1a2b3c4d',
+    );
+  });
+  it('stops an interactive launch with a POST to its cancel, carrying the CSRF token', async () => {
+    setCsrfToken('tok-2');
+    const fetch = vi.fn(async () => json(200, { id: 'app-2a4b-x1', kind: 'interactive', state: 'cancelled' }));
+    vi.stubGlobal('fetch', fetch);
+    await expect(launches.cancel('app-2a4b/x1')).resolves.toMatchObject({ state: 'cancelled' });
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/__api__/execenv/v1/launches/app-2a4b%2Fx1/cancel');
+    expect(init.method).toBe('POST');
+    expect((init.headers as Record<string, string>)['X-CSRF-Token']).toBe('tok-2');
+  });
+});
+
+describe('instances', () => {
+  const body = {
+    idle_timeout_s: 300,
+    instances: [
+      {
+        content_guid: '2a4b6c8d-0e1f-4a3b-8c5d-7e9f1a2b3c4d',
+        launch_id: 'app-2a4b6c8d-0e1f-4a3b-8c5d-7e9f1a2b3c4d-mj3k2',
+        bundle: '1',
+        state: 'ready',
+        address: '127.0.0.1:4321',
+        cold_start_ms: 2345,
+        requests: 12,
+        websockets: 0,
+        last_request_time: '2026-12-06T14:00:00Z',
+        idle_stop_time: '2026-12-06T14:05:00Z',
+      },
+    ],
+    totals: { cold_starts: 3, idle_stops: 1, requests: 40, request_p50_ms: 3.1, request_p99_ms: 20.5 },
+  };
+  it('reads the gateway’s instances', async () => {
+    const fetch = vi.fn(async () => json(200, body));
+    vi.stubGlobal('fetch', fetch);
+    await expect(getInstances()).resolves.toEqual(body);
+    expect((fetch.mock.calls[0] as unknown as [string])[0]).toBe('/__api__/execenv/v1/instances');
+  });
+  it('answers null for a viewer (403) and a gateway without the route (404), so the page leaves the summary out', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => json(403, { code: 22, error: 'viewers may not list instances', payload: null })));
+    await expect(getInstances()).resolves.toBeNull();
+    vi.stubGlobal('fetch', vi.fn(async () => json(404, { code: 4, error: 'no route', payload: null })));
+    await expect(getInstances()).resolves.toBeNull();
+  });
+  it('passes other failures on', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => json(502, { code: 2, error: 'the launcher cannot be reached', payload: null })));
+    await expect(getInstances()).rejects.toMatchObject({ status: 502, message: 'the launcher cannot be reached' });
+  });
+  it('reads what the gateway leaves out as zero, null or empty', () => {
+    expect(instancesFrom({ instances: [{ content_guid: 'g', state: 'ready' }], totals: null })).toEqual({
+      idle_timeout_s: 0,
+      instances: [
+        { content_guid: 'g', launch_id: '', bundle: '', state: 'ready', address: '', cold_start_ms: null, requests: 0, websockets: 0, last_request_time: null, idle_stop_time: null },
+      ],
+      totals: { cold_starts: 0, idle_stops: 0, requests: 0, request_p50_ms: null, request_p99_ms: null },
+    });
+  });
+  it('names where a content is served', () => {
+    expect(contentPath('2a4b6c8d-0e1f-4a3b-8c5d-7e9f1a2b3c4d')).toBe('/content/2a4b6c8d-0e1f-4a3b-8c5d-7e9f1a2b3c4d/');
   });
 });

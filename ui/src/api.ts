@@ -1,6 +1,8 @@
 // The page's only way to the gateway: same-origin fetch with the session cookie. The CSRF token
 // lives in this module's memory only (never in storage); every mutating request carries it.
 
+import type { Instance, InstanceTotals, Instances, Launch } from './types';
+
 export interface Violation {
   field: string;
   description: string;
@@ -123,4 +125,85 @@ export const EXECENV = '/__api__/execenv/v1';
 
 export function enc(segment: string): string {
   return encodeURIComponent(segment);
+}
+
+/** What `GET /launches` filters on; `state` may name several states, comma-separated. */
+export interface LaunchFilter {
+  state?: string;
+  kind?: string;
+  content_guid?: string;
+}
+
+/** `/__api__/execenv/v1/launches` with the filters that are set. */
+export function launchesPath(filter: LaunchFilter = {}): string {
+  const params = new URLSearchParams();
+  for (const name of ['state', 'kind', 'content_guid'] as const) {
+    const value = filter[name]?.trim();
+    if (value) params.set(name, value);
+  }
+  const qs = params.toString();
+  return `${EXECENV}/launches${qs ? `?${qs}` : ''}`;
+}
+
+/** One launch's resource; its logs and cancel hang below it. */
+export function launchPath(id: string): string {
+  return `${EXECENV}/launches/${enc(id)}`;
+}
+
+export const launches = {
+  list: (filter: LaunchFilter = {}, signal?: AbortSignal) => api.get<Launch[]>(launchesPath(filter), signal),
+  get: (id: string, signal?: AbortSignal) => api.get<Launch>(launchPath(id), signal),
+  /** Cancels a build or run; stops an interactive launch (the gateway starts another on the next request). */
+  cancel: (id: string) => api.post<Launch | undefined>(`${launchPath(id)}/cancel`),
+};
+
+/**
+ * This gateway's interactive instances and their totals; null when the caller may not read them
+ * (a viewer: 403) or the gateway has no such route (404), so that the page leaves the summary out.
+ */
+export async function getInstances(signal?: AbortSignal): Promise<Instances | null> {
+  try {
+    return instancesFrom(await api.get<LooseInstances>(`${EXECENV}/instances`, signal));
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 403 || e.status === 404)) return null;
+    throw e;
+  }
+}
+
+/** Where the gateway serves a content: same origin as the console, so the session cookie applies. */
+export function contentPath(guid: string): string {
+  return `/content/${enc(guid)}/`;
+}
+
+type Loose<T> = { [K in keyof T]?: T[K] | null };
+type LooseInstances = Loose<Pick<Instances, 'idle_timeout_s'>> & { instances?: Loose<Instance>[] | null; totals?: Loose<InstanceTotals> | null };
+
+/**
+ * The instances answer as the page reads it: a count the gateway leaves out is 0, a time or
+ * latency null, a list empty, so that a missing field cannot break the launches page.
+ */
+export function instancesFrom(body: LooseInstances): Instances {
+  const t = body.totals ?? {};
+  return {
+    idle_timeout_s: body.idle_timeout_s ?? 0,
+    instances: (body.instances ?? []).map((i) => ({
+      content_guid: i.content_guid ?? '',
+      launch_id: i.launch_id ?? '',
+      bundle: i.bundle ?? '',
+      state: i.state ?? 'starting',
+      address: i.address ?? '',
+      cold_start_ms: i.cold_start_ms ?? null,
+      requests: i.requests ?? 0,
+      websockets: i.websockets ?? 0,
+      last_request_time: i.last_request_time ?? null,
+      idle_stop_time: i.idle_stop_time ?? null,
+    })),
+    totals: {
+      cold_starts: t.cold_starts ?? 0,
+      idle_stops: t.idle_stops ?? 0,
+      requests: t.requests ?? 0,
+      request_p50_ms: t.request_p50_ms ?? null,
+      request_p99_ms: t.request_p99_ms ?? null,
+    },
+  };
 }

@@ -34,6 +34,65 @@ export function launchDurations(launch: Pick<Launch, 'created_time' | 'started_t
   return { waited: waited != null && waited < 0 ? 0 : waited, ran: ran != null && ran < 0 ? 0 : ran };
 }
 
+/** An interactive launch's cold start: accepted → first ready, in ms; null until it was ready. */
+export function coldStart(launch: Pick<Launch, 'created_time' | 'ready_time'>): number | null {
+  const created = ms(launch.created_time);
+  const ready = ms(launch.ready_time);
+  if (created == null || ready == null) return null;
+  return Math.max(0, ready - created);
+}
+
+/** The newest and the median cold start of the launches that became ready. */
+export function coldStartStats(launches: Pick<Launch, 'created_time' | 'ready_time'>[]): { last: number | null; median: number | null } {
+  const ready = launches
+    .map((l) => ({ at: ms(l.ready_time), took: coldStart(l) }))
+    .filter((c): c is { at: number; took: number } => c.at != null && c.took != null)
+    .sort((a, b) => a.at - b.at);
+  return { last: ready.length ? ready[ready.length - 1].took : null, median: median(ready.map((c) => c.took)) };
+}
+
+export function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** A request latency: tenths below 10 ms (`3.1 ms`), then as formatDuration (`21 ms`, `1.5 s`). */
+export function formatLatency(ms: number | null | undefined): string {
+  if (ms == null || !Number.isFinite(ms) || ms < 0) return '—';
+  if (ms < 10) return `${ms.toFixed(1).replace(/\.0$/, '')} ms`;
+  return formatDuration(ms);
+}
+
+/** How long until `t` (an idle stop): a duration, `now` once it has passed, '—' when there is none. */
+export function formatUntil(t: string | null | undefined, now: number = Date.now()): string {
+  const at = ms(t);
+  if (at == null) return '—';
+  return at <= now ? 'now' : formatDuration(at - now);
+}
+
+/** `1 request`, `40 requests`, `12,345 requests`. */
+export function plural(n: number, word: string): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? word : `${word}s`}`;
+}
+
+const RESTARTING = new Set(['Restarting', 'CrashLoopBackOff']);
+
+/** An interactive launch whose app exited and is waiting to be started again. */
+export function isRestarting(launch: Pick<Launch, 'kind' | 'state' | 'reason'>): boolean {
+  return launch.kind === 'interactive' && launch.state === 'running' && RESTARTING.has(launch.reason);
+}
+
+/** What a launch's page says above its fields: an interactive app restarting or unable to start. */
+export function launchNotice(launch: Pick<Launch, 'kind' | 'state' | 'reason' | 'message'>): { tone: 'warn' | 'error'; text: string } | null {
+  if (launch.kind !== 'interactive') return null;
+  const detail = launch.message ? `: ${launch.message}` : '';
+  if (isRestarting(launch)) return { tone: 'warn', text: `The app is restarting (${launch.reason})${detail}` };
+  if (launch.state === 'failed') return { tone: 'error', text: `The app cannot start (${launch.reason || 'failed'})${detail}` };
+  return null;
+}
+
 /** An RFC 3339 time as `2026-03-02 10:15:04 UTC`; '—' when absent. */
 export function formatTime(t: string | null | undefined): string {
   const v = ms(t);

@@ -124,11 +124,14 @@ export interface Explanation {
   catalogue_age_seconds: number;
 }
 
-export type LaunchState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'unknown';
+export type LaunchState = 'pending' | 'running' | 'ready' | 'succeeded' | 'failed' | 'cancelled' | 'unknown';
+
+/** build and run end by themselves; an interactive launch serves an app until it is stopped. */
+export type LaunchKind = 'build' | 'run' | 'interactive' | 'unknown';
 
 export interface Launch {
   id: string;
-  kind: 'build' | 'run' | 'unknown';
+  kind: LaunchKind;
   content_guid: string;
   bundle: string;
   state: LaunchState;
@@ -146,6 +149,42 @@ export interface Launch {
   created_time: string | null;
   started_time: string | null;
   finished_time: string | null;
+  /** Interactive: where the app answers (`host:port`); empty until known. */
+  address: string;
+  /** Interactive: how many times the app was restarted after it exited. */
+  restarts: number;
+  /** Interactive: when it first answered; minus `created_time`, its cold start. */
+  ready_time: string | null;
+}
+
+/** One instance of interactive content on this gateway (`GET /__api__/execenv/v1/instances`). */
+export interface Instance {
+  content_guid: string;
+  launch_id: string;
+  bundle: string;
+  state: 'starting' | 'ready';
+  address: string;
+  cold_start_ms: number | null;
+  requests: number;
+  websockets: number;
+  last_request_time: string | null;
+  /** When it is stopped unless used before; null when idle instances are never stopped. */
+  idle_stop_time: string | null;
+}
+
+export interface InstanceTotals {
+  cold_starts: number;
+  idle_stops: number;
+  requests: number;
+  /** Latency of proxied requests; null before the first one. */
+  request_p50_ms: number | null;
+  request_p99_ms: number | null;
+}
+
+export interface Instances {
+  idle_timeout_s: number;
+  instances: Instance[];
+  totals: InstanceTotals;
 }
 
 export interface Change {

@@ -3,6 +3,7 @@ import { api, ApiError, EXECENV } from '../api';
 import { envTitle } from '../format';
 import { environmentNames, nameGuids } from '../guids';
 import type { Explanation } from '../types';
+import { ScrollTable } from '../components/ScrollTable';
 
 type Mode = 'manifest' | 'versions';
 
@@ -154,48 +155,36 @@ export function Explain() {
               <strong>No environment fits.</strong> <Named text={result.error} names={names} />
             </p>
           )}
-          <div className="table-wrap" role="region" aria-label="Verdicts table" tabIndex={0}>
-            <table className="table" aria-label="Verdicts">
-              <thead>
-                <tr>
-                  <th scope="col">Environment</th>
-                  <th scope="col">Image</th>
-                  <th scope="col">Verdict</th>
-                  <th scope="col">Reasons</th>
-                </tr>
-              </thead>
-              <tbody>
-                {result.verdicts.map((v) => (
-                  <tr key={v.environment_guid}>
-                    <th scope="row">{v.title || v.name}</th>
-                    <td className="mono">{v.name}</td>
-                    <td>
-                      <span className={`pill ${v.outcome}`}>{OUTCOME_LABEL[v.outcome] ?? v.outcome}</span>
-                    </td>
-                    <td>
-                      {v.reasons.length ? (
-                        <ul className="plain">
-                          {v.reasons.map((x, i) => (
-                            <li key={i}>
-                              <Named text={x} names={names} />
-                            </li>
-                          ))}
-                        </ul>
-                      ) : (
-                        <span className="muted">—</span>
-                      )}
-                      {v.installations.length > 0 && (
-                        <span className="muted small-text">
-                          {' '}
-                          uses {v.installations.map((i) => `${i.language} ${i.version} (${i.closeness})`).join(', ')}
-                        </span>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ScrollTable label="Verdicts" columns={['Environment', 'Image', 'Verdict', 'Reasons']}>
+            {result.verdicts.map((v) => (
+              <tr key={v.environment_guid}>
+                <th scope="row">{v.title || v.name}</th>
+                <td className="mono">{v.name}</td>
+                <td>
+                  <span className={`pill ${v.outcome}`}>{OUTCOME_LABEL[v.outcome] ?? v.outcome}</span>
+                </td>
+                <td>
+                  {v.reasons.length ? (
+                    <ul className="plain">
+                      {v.reasons.map((x, i) => (
+                        <li key={i}>
+                          <Named text={x} names={names} />
+                        </li>
+                      ))}
+                    </ul>
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
+                  {v.installations.length > 0 && (
+                    <span className="muted small-text">
+                      {' '}
+                      uses {v.installations.map((i) => `${i.language} ${i.version} (${i.closeness})`).join(', ')}
+                    </span>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </ScrollTable>
           <p className="muted small-text">Catalogue revision {result.revision}.</p>
         </section>
       )}

@@ -1,10 +1,11 @@
 import { useEffect, useRef, useState } from 'react';
-import { api, ApiError, EXECENV, enc, parseError } from '../api';
-import { formatDuration, formatTime, launchDurations } from '../format';
+import { ApiError, launches, launchPath, parseError } from '../api';
+import { OpenLink } from '../components/OpenLink';
+import { coldStart, formatDuration, formatTime, launchDurations, launchNotice } from '../format';
 import { Link } from '../router';
 import type { Launch } from '../types';
 
-const ACTIVE = new Set(['pending', 'running']);
+const ACTIVE = new Set(['pending', 'running', 'ready']);
 
 export function LaunchDetail({ id }: { id: string }) {
   const [launch, setLaunch] = useState<Launch | null>(null);
@@ -16,17 +17,17 @@ export function LaunchDetail({ id }: { id: string }) {
   const [now, setNow] = useState(Date.now());
   const heading = useRef<HTMLHeadingElement>(null);
   const logRef = useRef<HTMLPreElement>(null);
-  const path = `${EXECENV}/launches/${enc(id)}`;
+  const path = launchPath(id);
 
   useEffect(() => heading.current?.focus({ preventScroll: true }), []);
 
-  // The launch, re-read every 2 s while it is pending or running.
+  // The launch, re-read every 2 s while it is pending, running or ready.
   useEffect(() => {
     let stop = false;
     let timer: number | undefined;
     const load = async () => {
       try {
-        const l = await api.get<Launch>(path);
+        const l = await launches.get(id);
         if (stop) return;
         setLaunch(l);
         setError('');
@@ -41,7 +42,7 @@ export function LaunchDetail({ id }: { id: string }) {
       stop = true;
       window.clearTimeout(timer);
     };
-  }, [path]);
+  }, [id]);
 
   // The output, streamed with fetch while the launch runs (?follow=true ends when it finishes).
   useEffect(() => {
@@ -64,7 +65,7 @@ export function LaunchDetail({ id }: { id: string }) {
         }
         setLogState('ended');
         // The launch has finished: show its final state.
-        api.get<Launch>(path).then(setLaunch, () => undefined);
+        launches.get(id).then(setLaunch, () => undefined);
       } catch (e) {
         if (e instanceof DOMException && e.name === 'AbortError') return;
         setLogError((e as Error).message);
@@ -80,18 +81,23 @@ export function LaunchDetail({ id }: { id: string }) {
     if (el && el.scrollHeight - el.scrollTop - el.clientHeight < 80) el.scrollTop = el.scrollHeight;
   }, [log]);
 
+  // An interactive launch is stopped rather than cancelled: the gateway starts another on the
+  // content's next request.
+  const interactive = launch?.kind === 'interactive';
+  const verb = interactive ? 'Stop' : 'Cancel';
   const cancel = async () => {
     setCancelMsg('');
     try {
-      const l = await api.post<Launch>(`${path}/cancel`);
+      const l = await launches.cancel(id);
       if (l && typeof l === 'object') setLaunch(l);
-      setCancelMsg('Cancel requested.');
+      setCancelMsg(interactive ? 'Stop requested; the next request to the content starts the app again.' : 'Cancel requested.');
     } catch (e) {
-      setCancelMsg(e instanceof ApiError ? `Cancel failed: ${e.message}` : String(e));
+      setCancelMsg(e instanceof ApiError ? `${verb} failed: ${e.message}` : String(e));
     }
   };
 
   const d = launch ? launchDurations(launch, now) : null;
+  const notice = launch ? launchNotice(launch) : null;
   return (
     <>
       <p>
@@ -101,13 +107,26 @@ export function LaunchDetail({ id }: { id: string }) {
         <h1 ref={heading} tabIndex={-1}>
           Launch <span className="mono">{id}</span>
         </h1>
-        {launch && ACTIVE.has(launch.state) && (
-          <button type="button" className="btn danger" onClick={cancel}>
-            Cancel
-          </button>
-        )}
+        <div className="head-actions">
+          {launch?.kind === 'interactive' && launch.state === 'ready' && <OpenLink guid={launch.content_guid} />}
+          {launch && ACTIVE.has(launch.state) && (
+            <button type="button" className="btn danger" onClick={cancel} aria-describedby={interactive ? 'stop-hint' : undefined}>
+              {verb}
+            </button>
+          )}
+        </div>
       </div>
+      {interactive && launch && ACTIVE.has(launch.state) && (
+        <p id="stop-hint" className="muted small-text">
+          Stop ends this instance of the app; the gateway starts a new one on the content&rsquo;s next request.
+        </p>
+      )}
       <p role="status">{cancelMsg}</p>
+      {notice && (
+        <p className={`banner ${notice.tone}`} role={notice.tone === 'error' ? 'alert' : 'status'} data-testid="launch-notice">
+          {notice.text}
+        </p>
+      )}
       {error && (
         <p className="banner error" role="alert">
           {error}
@@ -123,7 +142,7 @@ export function LaunchDetail({ id }: { id: string }) {
             {launch.reason}
             {launch.exit_code != null && <> (exit code {launch.exit_code})</>}
           </dd>
-          {launch.message && (
+          {launch.message && !notice && (
             <>
               <dt>Message</dt>
               <dd>{launch.message}</dd>
@@ -131,6 +150,27 @@ export function LaunchDetail({ id }: { id: string }) {
           )}
           <dt>Kind</dt>
           <dd>{launch.kind}</dd>
+          {interactive && (
+            <>
+              <dt>Address</dt>
+              <dd data-testid="launch-address">{launch.address ? <code>{launch.address}</code> : <span className="muted">not answering yet</span>}</dd>
+              <dt>Restarts</dt>
+              <dd data-testid="launch-restarts">{launch.restarts}</dd>
+              <dt>Ready</dt>
+              <dd>
+                {launch.ready_time ? (
+                  <>
+                    {formatTime(launch.ready_time)}{' '}
+                    <span className="muted" data-testid="launch-cold-start">
+                      (cold start {formatDuration(coldStart(launch))})
+                    </span>
+                  </>
+                ) : (
+                  <span className="muted">not yet</span>
+                )}
+              </dd>
+            </>
+          )}
           <dt>Content</dt>
           <dd>
             <code>{launch.content_guid}</code>, bundle {launch.bundle}
