@@ -19,6 +19,8 @@ fn the_console_does_in_chromium_what_each_spec_says() -> Result<()> {
         "explain",
         "launches",
         "launch",
+        "interactive",
+        "interactive-launch",
         "activity",
         "viewer",
     ] {
