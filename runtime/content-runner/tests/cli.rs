@@ -152,13 +152,75 @@ fn a_missing_manifest_is_invalid_input() {
 }
 
 #[test]
-fn run_needs_a_command_for_app_modes_it_cannot_start() {
+fn run_needs_a_port_or_a_command_for_app_modes_that_serve() {
     let fixture = Fixture::new(NO_PYTHON);
     assert!(output(&mut fixture.command("build")).status.success());
     let run = output(&mut fixture.command("run"));
     assert_eq!(run.status.code(), Some(2));
     assert!(
-        stderr(&run).contains("app mode python-api has no command the runner starts by itself"),
+        stderr(&run).contains("app mode python-api serves on a port and none was given; pass --port PORT (or set EXECENV_CONTENT_PORT), or pass the content's command after `--`"),
+        "{}",
+        stderr(&run)
+    );
+}
+
+#[test]
+fn run_needs_a_command_for_app_modes_it_cannot_start() {
+    let fixture = Fixture::new(r#"{"metadata": {"appmode": "jupyter-voila"}, "files": {}}"#);
+    assert!(output(&mut fixture.command("build")).status.success());
+    let run = output(fixture.command("run").args(["--port", "8080"]));
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        stderr(&run).contains("app mode jupyter-voila has no command the runner starts by itself; pass the content's command after `--`"),
+        "{}",
+        stderr(&run)
+    );
+}
+
+#[test]
+fn run_checks_the_address_flags_and_their_variables() {
+    let fixture = Fixture::new(NO_PYTHON);
+    assert!(output(&mut fixture.command("build")).status.success());
+    let trailing = output(
+        fixture
+            .command("run")
+            .env("EXECENV_CONTENT_BASE_PATH", "/content/abc/")
+            .args(["--port", "8080", "--", "true"]),
+    );
+    assert_eq!(trailing.status.code(), Some(2));
+    assert!(
+        stderr(&trailing).contains("--base-path \"/content/abc/\" must be empty or a path that starts with `/` and does not end with `/`"),
+        "{}",
+        stderr(&trailing)
+    );
+    assert_eq!(fixture.status()["exit_code"], 2);
+    let zero = output(fixture.command("run").args(["--port", "0", "--", "true"]));
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(stderr(&zero).contains("--port"), "{}", stderr(&zero));
+}
+
+#[test]
+fn a_given_command_gets_the_port_and_the_serving_line() {
+    let fixture = Fixture::new(NO_PYTHON);
+    assert!(output(&mut fixture.command("build")).status.success());
+    let run = output(
+        fixture
+            .command("run")
+            .env("EXECENV_CONTENT_PORT", "8181")
+            .env("EXECENV_CONTENT_HOST", "0.0.0.0")
+            .args([
+                "--base-path",
+                "/content/abc",
+                "--",
+                "sh",
+                "-c",
+                "echo $PORT",
+            ]),
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "8181\n");
+    assert!(
+        stderr(&run).contains("execenv-content-runner: serving python-api on 0.0.0.0:8181 (base path /content/abc): sh -c 'echo $PORT'\n"),
         "{}",
         stderr(&run)
     );

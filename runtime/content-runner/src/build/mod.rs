@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::bundle::{Bundle, absolute};
 use crate::process::Signals;
 use crate::record::{BuildRecord, Installation, WorkDir, check_build, rfc3339_utc};
+use crate::serve::{AppMode, ServerPackage, check_python_server};
 use crate::status::{Durations, Outcome, Status, Step, millis};
 use crate::{Error, Interpreters};
 
@@ -114,7 +115,11 @@ pub async fn build(options: &BuildOptions) -> Result<Built, Error> {
         Signals::install().map_err(|err| Error::io("cannot install signal handlers", err))?;
     let installing = Instant::now();
     let packages = match &plan.python {
-        Some(python) => python::build(python, &work, &cache, &mut signals).await?,
+        Some(python) => {
+            let packages = python::build(python, &work, &cache, &mut signals).await?;
+            check_server_package(&bundle, &work).await?;
+            packages
+        }
         None => Vec::new(),
     };
     if let Some(r) = &plan.r {
@@ -141,6 +146,19 @@ pub async fn build(options: &BuildOptions) -> Result<Built, Error> {
         cache_hit: false,
         install,
     })
+}
+
+/// Fails the build of an interactive Python app mode whose virtual environment lacks the package
+/// its server runs, with the refusal `run` would give, so the publisher learns it now.
+async fn check_server_package(bundle: &Bundle, work: &WorkDir) -> Result<(), Error> {
+    let appmode = bundle.manifest.appmode();
+    let Some(mode) = AppMode::parse(appmode) else {
+        return Ok(());
+    };
+    if let Some(ServerPackage::Python(package)) = mode.server_package() {
+        check_python_server(mode, package, work, &bundle.manifest.package_file()?).await?;
+    }
+    Ok(())
 }
 
 fn installation(path: &Path, version: &str) -> Installation {

@@ -34,8 +34,8 @@ impl Fixture {
         std::fs::write(self.path("bundle").join(name), text).expect("write");
     }
     /// The runner's `step` (`build` or `run`) over the bundle, with the work folder, the cache
-    /// (for `build`) and the status file inside the temporary folder, and no interpreter chosen
-    /// by the environment.
+    /// (for `build`) and the status file inside the temporary folder, and no interpreter or
+    /// address chosen by the environment.
     pub fn command(&self, step: &str) -> Command {
         let mut command = Command::new(RUNNER);
         command
@@ -48,7 +48,10 @@ impl Fixture {
             .arg(self.path("status.json"))
             .env_remove("EXECENV_PYTHON")
             .env_remove("EXECENV_R")
-            .env_remove("EXECENV_QUARTO");
+            .env_remove("EXECENV_QUARTO")
+            .env_remove("EXECENV_CONTENT_PORT")
+            .env_remove("EXECENV_CONTENT_HOST")
+            .env_remove("EXECENV_CONTENT_BASE_PATH");
         if step == "build" {
             command.arg("--cache").arg(self.path("cache"));
         }
