@@ -3,16 +3,23 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
 
 mod support;
 
-use support::{Fixture, RUNNER, output, stderr};
+use support::{Fixture, RUNNER, output, stderr, terminate, wait_with_deadline};
 
 const PYTHON_SCRIPT: &str = r#"{"metadata": {"appmode": "python-script", "entrypoint": "main.py"},
   "python": {"package_manager": {"name": "pip", "package_file": "requirements.txt"}}, "files": {}}"#;
 const NO_PYTHON: &str = r#"{"metadata": {"appmode": "python-api"}, "files": {}}"#;
+
+/// A bundle with `manifest` (and no package file), built.
+fn built(manifest: &str) -> Fixture {
+    let fixture = Fixture::new(manifest);
+    let build = output(&mut fixture.command("build"));
+    assert!(build.status.success(), "{}", stderr(&build));
+    fixture
+}
 
 #[test]
 fn python_build_records_the_environment_hits_the_cache_and_runs_the_entrypoint() {
@@ -153,8 +160,7 @@ fn a_missing_manifest_is_invalid_input() {
 
 #[test]
 fn run_needs_a_port_or_a_command_for_app_modes_that_serve() {
-    let fixture = Fixture::new(NO_PYTHON);
-    assert!(output(&mut fixture.command("build")).status.success());
+    let fixture = built(NO_PYTHON);
     let run = output(&mut fixture.command("run"));
     assert_eq!(run.status.code(), Some(2));
     assert!(
@@ -166,8 +172,7 @@ fn run_needs_a_port_or_a_command_for_app_modes_that_serve() {
 
 #[test]
 fn run_needs_a_command_for_app_modes_it_cannot_start() {
-    let fixture = Fixture::new(r#"{"metadata": {"appmode": "jupyter-voila"}, "files": {}}"#);
-    assert!(output(&mut fixture.command("build")).status.success());
+    let fixture = built(r#"{"metadata": {"appmode": "jupyter-voila"}, "files": {}}"#);
     let run = output(fixture.command("run").args(["--port", "8080"]));
     assert_eq!(run.status.code(), Some(2));
     assert!(
@@ -179,8 +184,7 @@ fn run_needs_a_command_for_app_modes_it_cannot_start() {
 
 #[test]
 fn run_checks_the_address_flags_and_their_variables() {
-    let fixture = Fixture::new(NO_PYTHON);
-    assert!(output(&mut fixture.command("build")).status.success());
+    let fixture = built(NO_PYTHON);
     let trailing = output(
         fixture
             .command("run")
@@ -201,8 +205,7 @@ fn run_checks_the_address_flags_and_their_variables() {
 
 #[test]
 fn a_given_command_gets_the_port_and_the_serving_line() {
-    let fixture = Fixture::new(NO_PYTHON);
-    assert!(output(&mut fixture.command("build")).status.success());
+    let fixture = built(NO_PYTHON);
     let run = output(
         fixture
             .command("run")
@@ -243,27 +246,6 @@ fn start_content(fixture: &Fixture, script: &str) -> Child {
     child
 }
 
-fn terminate(child: &Child) {
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid")).expect("pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
-}
-
-/// Waits for `child` with a deadline, so a broken forwarder fails the test instead of hanging it.
-fn wait_with_deadline(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the runner did not exit after SIGTERM");
-        }
-        // Polling with a deadline: std offers no wait with a timeout.
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn sigterm_reaches_the_content_and_its_exit_code_comes_back() {
     let fixture = Fixture::new(NO_PYTHON);
@@ -295,8 +277,7 @@ fn content_killed_by_a_signal_exits_with_128_plus_the_signal() {
 
 #[test]
 fn content_inherits_the_supervisors_environment_and_umask() {
-    let fixture = Fixture::new(NO_PYTHON);
-    assert!(output(&mut fixture.command("build")).status.success());
+    let fixture = built(NO_PYTHON);
     let supervisor = fixture.path("supervisor.sh");
     std::fs::write(
         &supervisor,
