@@ -4,7 +4,8 @@
 //! - `build` restores the bundle's packages with the chosen installations (a Python virtual
 //!   environment installed with pip, an R library restored with renv) and writes a build record;
 //! - `run` starts the content in that environment, forwarding SIGTERM/SIGINT and propagating the
-//!   exit code, and refuses when the build is missing or out of date.
+//!   exit code, and refuses when the build is missing or out of date; given a port, it starts an
+//!   interactive app mode's server from the bundle's own packages (`serve`).
 //!
 //! Layout of the work folder:
 //!
@@ -25,6 +26,7 @@ pub mod plan;
 pub mod process;
 pub mod record;
 pub mod run;
+pub mod serve;
 pub mod status;
 
 pub use error::Error;

@@ -32,7 +32,19 @@ enum Command {
     Run {
         #[command(flatten)]
         common: Common,
-        /// The content's command; without it, the manifest's entrypoint for script app modes.
+        /// The port an interactive app listens on; the content also gets it as PORT. With it and
+        /// no command, the app mode chooses the server command (docs/app-modes.md).
+        #[arg(long, env = "EXECENV_CONTENT_PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        /// The address an interactive app binds.
+        #[arg(long, env = "EXECENV_CONTENT_HOST", default_value = "127.0.0.1")]
+        host: String,
+        /// The public path prefix the gateway strips before forwarding, e.g. /content/<guid>; no
+        /// trailing slash, empty at the root.
+        #[arg(long, env = "EXECENV_CONTENT_BASE_PATH", default_value = "")]
+        base_path: String,
+        /// The content's command; without it, the app mode's server (with --port) or the
+        /// manifest's entrypoint for script app modes.
         #[arg(last = true)]
         command: Vec<OsString>,
     },
@@ -91,12 +103,21 @@ async fn main() -> ExitCode {
             };
             build::execute(&options, common.status_file.as_deref()).await
         }
-        Command::Run { common, command } => {
+        Command::Run {
+            common,
+            port,
+            host,
+            base_path,
+            command,
+        } => {
             let options = RunOptions {
                 bundle: common.bundle.clone(),
                 work: common.work.clone(),
                 interpreters: common.interpreters(),
                 command,
+                port,
+                host,
+                base_path,
                 path_var,
             };
             run::execute(&options, common.status_file.as_deref()).await

@@ -91,6 +91,11 @@ impl Manifest {
         })
     }
 
+    /// `metadata.appmode`; empty when the manifest names none.
+    pub fn appmode(&self) -> &str {
+        self.metadata.appmode.as_deref().unwrap_or_default()
+    }
+
     /// The entrypoint, relative to the bundle, when the manifest names one.
     pub fn entrypoint(&self) -> Result<Option<PathBuf>, Error> {
         match self

@@ -1,5 +1,6 @@
-//! The `run` step: start the content in the environment `build` restored, forward SIGTERM and
-//! SIGINT to it, and exit with its exit code — or refuse when that build is missing or stale.
+//! The `run` step: start the content in the environment `build` restored — with a port, an
+//! interactive app mode's server (see [`crate::serve`]) — forward SIGTERM and SIGINT to it, and
+//! exit with its exit code; or refuse when that build is missing or stale.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use crate::manifest::Manifest;
 use crate::plan::{Plan, resolve_program};
 use crate::process::{Signals, describe, exit_code};
 use crate::record::{BuildRecord, WorkDir, check_build};
+use crate::serve::{self, AppMode, ContentCommand, Listen, quarto_program};
 use crate::status::{Durations, Outcome, Status, Step, millis};
 use crate::{Error, Interpreters, PROGRAM};
 
@@ -27,6 +29,12 @@ pub struct RunOptions {
     pub interpreters: Interpreters,
     /// The command after `--`; empty to derive it from the manifest.
     pub command: Vec<OsString>,
+    /// The port to serve on (`--port`); with it, the app mode chooses the server command.
+    pub port: Option<u16>,
+    /// The address to bind (`--host`).
+    pub host: String,
+    /// The public path prefix the gateway strips (`--base-path`); empty at the root.
+    pub base_path: String,
     /// `PATH`, where interpreters not given are looked up and which the content inherits.
     pub path_var: Option<OsString>,
 }
@@ -68,6 +76,7 @@ pub async fn run(options: &RunOptions) -> Result<ExitStatus, Error> {
     // Handlers first: a SIGTERM from now on reaches the content instead of killing the runner.
     let mut signals =
         Signals::install().map_err(|err| Error::io("cannot install signal handlers", err))?;
+    let listen = Listen::from_flags(options.port, &options.host, &options.base_path)?;
     let bundle = Bundle::open(&options.bundle)?;
     let work = WorkDir::new(absolute(&options.work)?);
     let record = BuildRecord::read(&work.record()).map_err(Error::Refused)?;
@@ -80,9 +89,27 @@ pub async fn run(options: &RunOptions) -> Result<ExitStatus, Error> {
     let plan = bundle.plan(&options.interpreters, options.path_var.as_deref())?;
     check_build(Some(&record), &plan.digest(), &work).map_err(Error::Refused)?;
 
-    let (program, args) = content_command(&bundle.manifest, options, &plan, &work)?;
-    let mut command = Command::new(&program);
-    command.args(&args).current_dir(&bundle.folder);
+    let appmode = bundle.manifest.appmode();
+    let content = match (&listen, AppMode::parse(appmode)) {
+        (Some(listen), Some(mode)) if options.command.is_empty() => {
+            serve::prepare(
+                mode,
+                &bundle.manifest,
+                &plan,
+                &work,
+                listen,
+                &options.interpreters,
+                options.path_var.as_deref(),
+            )
+            .await?
+        }
+        _ => content_command(&bundle.manifest, options, &plan, &work)?,
+    };
+    let mut command = Command::new(&content.program);
+    command
+        .args(&content.args)
+        .envs(content.env.iter().map(|(name, value)| (name, value)))
+        .current_dir(&bundle.folder);
     // Only additions: the content keeps every variable (and the umask) the supervisor set.
     if plan.python.is_some() {
         let bin = work.venv().join("bin");
@@ -95,10 +122,14 @@ pub async fn run(options: &RunOptions) -> Result<ExitStatus, Error> {
     if plan.r.is_some() {
         command.env("R_LIBS_USER", work.r_library());
     }
+    if let Some(listen) = &listen {
+        command.env("PORT", listen.port.to_string());
+        eprintln!("{}", serving_line(appmode, listen, &content));
+    }
     let mut child = command.spawn().map_err(|err| {
         Error::NotStarted(format!(
             "the content command {} could not be started: {err}",
-            program.to_string_lossy()
+            content.program.to_string_lossy()
         ))
     })?;
     signals
@@ -107,18 +138,42 @@ pub async fn run(options: &RunOptions) -> Result<ExitStatus, Error> {
         .map_err(|err| Error::io("waiting for the content failed", err))
 }
 
-/// The command that starts the content: the one after `--`, or the manifest's entrypoint for the
-/// app modes the runner knows how to start.
+/// The line the runner logs before it starts content on a port.
+fn serving_line(appmode: &str, listen: &Listen, content: &ContentCommand) -> String {
+    let base = if listen.base_path.is_empty() {
+        "none"
+    } else {
+        &listen.base_path
+    };
+    format!(
+        "{PROGRAM}: serving {} on {} (base path {base}): {}",
+        shown(appmode),
+        listen.address(),
+        content.display()
+    )
+}
+
+/// An app mode for a message; `(none)` when the manifest names none.
+fn shown(appmode: &str) -> &str {
+    if appmode.is_empty() {
+        "(none)"
+    } else {
+        appmode
+    }
+}
+
+/// The command that starts the content when it is not served by an app mode's server: the one
+/// after `--`, or the manifest's entrypoint for the app modes that run to an end.
 fn content_command(
     manifest: &Manifest,
     options: &RunOptions,
     plan: &Plan,
     work: &WorkDir,
-) -> Result<(OsString, Vec<OsString>), Error> {
+) -> Result<ContentCommand, Error> {
     if let Some((program, args)) = options.command.split_first() {
-        return Ok((program.clone(), args.to_vec()));
+        return Ok(ContentCommand::new(program, args.to_vec()));
     }
-    let appmode = manifest.metadata.appmode.as_deref().unwrap_or_default();
+    let appmode = manifest.appmode();
     let entrypoint = manifest.entrypoint()?;
     let path_var = options.path_var.as_deref();
     let is_script = appmode == "python-script"
@@ -136,27 +191,22 @@ fn content_command(
                 .map_err(|why| Error::Invalid(format!("the Python interpreter {why} (--python or EXECENV_PYTHON)")))?
                 .ok_or_else(|| Error::Invalid("no Python interpreter to run the script: pass --python PATH or set EXECENV_PYTHON".into()))?
         };
-        return Ok((python.into(), vec![entrypoint.into()]));
+        return Ok(ContentCommand::new(python, vec![entrypoint.into()]));
     }
     if matches!(appmode, "quarto-static" | "quarto-shiny") {
-        let quarto = resolve_program(options.interpreters.quarto.as_deref(), &["quarto"], path_var)
-            .map_err(|why| Error::Invalid(format!("Quarto {why} (--quarto or EXECENV_QUARTO)")))?
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "app mode {appmode} needs Quarto but none was given and none is on PATH; pass --quarto PATH or set EXECENV_QUARTO"
-                ))
-            })?;
+        let quarto = quarto_program(appmode, options.interpreters.quarto.as_deref(), path_var)?;
         let mut args = vec![OsString::from("render")];
         args.extend(entrypoint.map(OsString::from));
-        return Ok((quarto.into(), args));
+        return Ok(ContentCommand::new(quarto, args));
     }
-    let shown = if appmode.is_empty() {
-        "(none)"
-    } else {
-        appmode
-    };
+    if AppMode::parse(appmode).is_some() {
+        return Err(Error::Invalid(format!(
+            "app mode {appmode} serves on a port and none was given; pass --port PORT (or set EXECENV_CONTENT_PORT), or pass the content's command after `--`"
+        )));
+    }
     Err(Error::Invalid(format!(
-        "app mode {shown} has no command the runner starts by itself; pass the content's command after `--`, e.g. `{PROGRAM} run --bundle B --work W -- python -m uvicorn app:app`"
+        "app mode {} has no command the runner starts by itself; pass the content's command after `--`, e.g. `{PROGRAM} run --bundle B --work W -- python -m uvicorn app:app`",
+        shown(appmode)
     )))
 }
 
@@ -174,6 +224,9 @@ mod tests {
                 quarto: None,
             },
             command: command.iter().map(OsString::from).collect(),
+            port: None,
+            host: "127.0.0.1".into(),
+            base_path: String::new(),
             path_var: None,
         }
     }
@@ -200,7 +253,7 @@ mod tests {
     #[test]
     fn the_explicit_command_wins() {
         let work = WorkDir::new(PathBuf::from("/work"));
-        let (program, args) = content_command(
+        let command = content_command(
             &manifest("python-script", "main.py"),
             &options(&["echo", "hi"]),
             &venv_plan(),
@@ -208,27 +261,32 @@ mod tests {
         )
         .expect("command");
         assert_eq!(
-            (program, args),
-            (OsString::from("echo"), vec![OsString::from("hi")])
+            command,
+            ContentCommand::new("echo", vec![OsString::from("hi")])
         );
     }
 
     #[test]
     fn scripts_run_with_the_virtual_environment_python() {
         let work = WorkDir::new(PathBuf::from("/work"));
-        let (program, args) = content_command(
+        let command = content_command(
             &manifest("python-api", "job.py"),
             &options(&[]),
             &venv_plan(),
             &work,
         )
         .expect("command");
-        assert_eq!(program, OsString::from("/work/python/venv/bin/python"));
-        assert_eq!(args, vec![OsString::from("job.py")]);
+        assert_eq!(
+            command,
+            ContentCommand::new(
+                "/work/python/venv/bin/python",
+                vec![OsString::from("job.py")]
+            )
+        );
     }
 
     #[test]
-    fn other_app_modes_need_an_explicit_command() {
+    fn interactive_app_modes_without_a_port_need_one_or_a_command() {
         let work = WorkDir::new(PathBuf::from("/work"));
         let err = content_command(
             &manifest("python-fastapi", "app:app"),
@@ -236,14 +294,51 @@ mod tests {
             &venv_plan(),
             &work,
         )
+        .expect_err("no port");
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(
+            err.to_string(),
+            "app mode python-fastapi serves on a port and none was given; pass --port PORT (or set EXECENV_CONTENT_PORT), or pass the content's command after `--`"
+        );
+    }
+
+    #[test]
+    fn unknown_app_modes_need_an_explicit_command() {
+        let work = WorkDir::new(PathBuf::from("/work"));
+        let err = content_command(
+            &manifest("jupyter-voila", "notebook.ipynb"),
+            &options(&[]),
+            &venv_plan(),
+            &work,
+        )
         .expect_err("no command");
         assert_eq!(err.exit_code(), 2);
-        assert!(
-            err.to_string()
-                .contains("app mode python-fastapi has no command"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "app mode jupyter-voila has no command the runner starts by itself; pass the content's command after `--`, e.g. `execenv-content-runner run --bundle B --work W -- python -m uvicorn app:app`"
         );
-        assert!(err.to_string().contains("after `--`"), "{err}");
+    }
+
+    #[test]
+    fn the_serving_line_names_mode_address_base_path_and_command() {
+        let listen = Listen::from_flags(Some(8080), "0.0.0.0", "/content/abc")
+            .expect("valid")
+            .expect("a port");
+        let command = ContentCommand::new(
+            "/w/bin/python",
+            vec![OsString::from("-m"), OsString::from("uvicorn")],
+        );
+        assert_eq!(
+            serving_line("python-fastapi", &listen, &command),
+            "execenv-content-runner: serving python-fastapi on 0.0.0.0:8080 (base path /content/abc): /w/bin/python -m uvicorn"
+        );
+        let root = Listen::from_flags(Some(8080), "127.0.0.1", "")
+            .expect("valid")
+            .expect("a port");
+        assert_eq!(
+            serving_line("", &root, &command),
+            "execenv-content-runner: serving (none) on 127.0.0.1:8080 (base path none): /w/bin/python -m uvicorn"
+        );
     }
 
     #[test]

@@ -3,16 +3,23 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
 
 mod support;
 
-use support::{Fixture, RUNNER, output, stderr};
+use support::{Fixture, RUNNER, output, stderr, terminate, wait_with_deadline};
 
 const PYTHON_SCRIPT: &str = r#"{"metadata": {"appmode": "python-script", "entrypoint": "main.py"},
   "python": {"package_manager": {"name": "pip", "package_file": "requirements.txt"}}, "files": {}}"#;
 const NO_PYTHON: &str = r#"{"metadata": {"appmode": "python-api"}, "files": {}}"#;
+
+/// A bundle with `manifest` (and no package file), built.
+fn built(manifest: &str) -> Fixture {
+    let fixture = Fixture::new(manifest);
+    let build = output(&mut fixture.command("build"));
+    assert!(build.status.success(), "{}", stderr(&build));
+    fixture
+}
 
 #[test]
 fn python_build_records_the_environment_hits_the_cache_and_runs_the_entrypoint() {
@@ -152,13 +159,71 @@ fn a_missing_manifest_is_invalid_input() {
 }
 
 #[test]
-fn run_needs_a_command_for_app_modes_it_cannot_start() {
-    let fixture = Fixture::new(NO_PYTHON);
-    assert!(output(&mut fixture.command("build")).status.success());
+fn run_needs_a_port_or_a_command_for_app_modes_that_serve() {
+    let fixture = built(NO_PYTHON);
     let run = output(&mut fixture.command("run"));
     assert_eq!(run.status.code(), Some(2));
     assert!(
-        stderr(&run).contains("app mode python-api has no command the runner starts by itself"),
+        stderr(&run).contains("app mode python-api serves on a port and none was given; pass --port PORT (or set EXECENV_CONTENT_PORT), or pass the content's command after `--`"),
+        "{}",
+        stderr(&run)
+    );
+}
+
+#[test]
+fn run_needs_a_command_for_app_modes_it_cannot_start() {
+    let fixture = built(r#"{"metadata": {"appmode": "jupyter-voila"}, "files": {}}"#);
+    let run = output(fixture.command("run").args(["--port", "8080"]));
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        stderr(&run).contains("app mode jupyter-voila has no command the runner starts by itself; pass the content's command after `--`"),
+        "{}",
+        stderr(&run)
+    );
+}
+
+#[test]
+fn run_checks_the_address_flags_and_their_variables() {
+    let fixture = built(NO_PYTHON);
+    let trailing = output(
+        fixture
+            .command("run")
+            .env("EXECENV_CONTENT_BASE_PATH", "/content/abc/")
+            .args(["--port", "8080", "--", "true"]),
+    );
+    assert_eq!(trailing.status.code(), Some(2));
+    assert!(
+        stderr(&trailing).contains("--base-path \"/content/abc/\" must be empty or a path that starts with `/` and does not end with `/`"),
+        "{}",
+        stderr(&trailing)
+    );
+    assert_eq!(fixture.status()["exit_code"], 2);
+    let zero = output(fixture.command("run").args(["--port", "0", "--", "true"]));
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(stderr(&zero).contains("--port"), "{}", stderr(&zero));
+}
+
+#[test]
+fn a_given_command_gets_the_port_and_the_serving_line() {
+    let fixture = built(NO_PYTHON);
+    let run = output(
+        fixture
+            .command("run")
+            .env("EXECENV_CONTENT_PORT", "8181")
+            .env("EXECENV_CONTENT_HOST", "0.0.0.0")
+            .args([
+                "--base-path",
+                "/content/abc",
+                "--",
+                "sh",
+                "-c",
+                "echo $PORT",
+            ]),
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "8181\n");
+    assert!(
+        stderr(&run).contains("execenv-content-runner: serving python-api on 0.0.0.0:8181 (base path /content/abc): sh -c 'echo $PORT'\n"),
         "{}",
         stderr(&run)
     );
@@ -179,27 +244,6 @@ fn start_content(fixture: &Fixture, script: &str) -> Child {
         .expect("read");
     assert_eq!(line, "ready\n");
     child
-}
-
-fn terminate(child: &Child) {
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid")).expect("pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
-}
-
-/// Waits for `child` with a deadline, so a broken forwarder fails the test instead of hanging it.
-fn wait_with_deadline(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the runner did not exit after SIGTERM");
-        }
-        // Polling with a deadline: std offers no wait with a timeout.
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]
@@ -233,8 +277,7 @@ fn content_killed_by_a_signal_exits_with_128_plus_the_signal() {
 
 #[test]
 fn content_inherits_the_supervisors_environment_and_umask() {
-    let fixture = Fixture::new(NO_PYTHON);
-    assert!(output(&mut fixture.command("build")).status.success());
+    let fixture = built(NO_PYTHON);
     let supervisor = fixture.path("supervisor.sh");
     std::fs::write(
         &supervisor,

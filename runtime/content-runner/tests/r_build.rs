@@ -1,5 +1,6 @@
-//! The R build, with a stand-in `R` script (the host has no R): the probe, the missing-renv and
-//! missing-R errors, and the environment `renv::restore()` runs with.
+//! The R build and R app modes, with a stand-in `R` script (the host has no R): the probe, the
+//! missing-renv and missing-R errors, the environment `renv::restore()` runs with, and how `run`
+//! checks for and starts an R app's server.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -10,12 +11,15 @@ mod support;
 
 use support::{Fixture, output, stderr};
 
-/// Answers the runner's version probe (exit 42 = no renv when FAKE_R_NO_RENV is set) and its
-/// restore call (records what it was given in the library).
+/// Answers the runner's version probe (exit 42 = no renv when FAKE_R_NO_RENV is set), its
+/// restore call (records what it was given in the library), its package probe (reports
+/// FAKE_R_MISSING as missing) and a served app (prints what it was given, then exits).
 const FAKE_R: &str = r#"#!/bin/sh
 case "$*" in
   *getRversion*) printf '4.4.1'; if [ -n "$FAKE_R_NO_RENV" ]; then exit 42; fi; exit 0 ;;
   *renv::restore*) printf '%s\n%s\n' "$RENV_PATHS_CACHE" "$(pwd)" > "$R_LIBS_USER/restored"; echo restored; exit 0 ;;
+  *system.file*) if [ -n "$FAKE_R_MISSING" ]; then echo "$FAKE_R_MISSING"; fi; exit 0 ;;
+  *shiny::runApp*) printf 'R_LIBS_USER=%s PORT=%s\n' "$R_LIBS_USER" "$PORT"; for arg in "$@"; do echo "$arg"; done; exit 0 ;;
 esac
 echo "unexpected arguments: $*" >&2
 exit 9
@@ -104,5 +108,58 @@ fn a_missing_r_is_a_clear_error() {
         fixture.status()["reason"]
             .as_str()
             .is_some_and(|r| r.contains("R was not found"))
+    );
+}
+
+/// The Shiny bundle built with the stand-in R, and `run --r R --port 8123` over it (with
+/// FAKE_R_MISSING set to `missing`, when given).
+fn serve_shiny(fixture: &Fixture, missing: Option<&str>) -> std::process::Output {
+    let r = fake_r(fixture);
+    let built = output(fixture.command("build").arg("--r").arg(&r));
+    assert!(built.status.success(), "{}", stderr(&built));
+    let mut run = fixture.command("run");
+    run.arg("--r")
+        .arg(&r)
+        .args(["--port", "8123", "--host", "0.0.0.0"]);
+    if let Some(missing) = missing {
+        run.env("FAKE_R_MISSING", missing);
+    }
+    output(&mut run)
+}
+
+#[test]
+fn an_r_shiny_app_runs_run_app_with_the_restored_library() {
+    let fixture = bundle_with_renv_lock();
+    let run = serve_shiny(&fixture, None);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let library = fixture.path("work/r/library");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        format!(
+            "R_LIBS_USER={} PORT=8123\n--no-save\n--no-restore\n--no-init-file\n-e\nshiny::runApp('.', port = 8123, host = '0.0.0.0', launch.browser = FALSE)\n",
+            library.display()
+        )
+    );
+    assert!(
+        stderr(&run)
+            .contains("execenv-content-runner: serving shiny on 0.0.0.0:8123 (base path none): "),
+        "{}",
+        stderr(&run)
+    );
+}
+
+#[test]
+fn an_r_app_without_its_server_package_is_refused_before_it_starts() {
+    let fixture = bundle_with_renv_lock();
+    let run = serve_shiny(&fixture, Some("shiny"));
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "");
+    assert!(
+        stderr(&run).contains(&format!(
+            "app mode shiny needs the R package shiny in the bundle's renv.lock; it is not installed in the build's R library at {}",
+            fixture.path("work/r/library").display()
+        )),
+        "{}",
+        stderr(&run)
     );
 }

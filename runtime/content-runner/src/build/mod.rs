@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::bundle::{Bundle, absolute};
+use crate::plan::Plan;
 use crate::process::Signals;
 use crate::record::{BuildRecord, Installation, WorkDir, check_build, rfc3339_utc};
+use crate::serve::{AppMode, ServerPackage, check_python_server};
 use crate::status::{Durations, Outcome, Status, Step, millis};
 use crate::{Error, Interpreters};
 
@@ -87,6 +89,9 @@ pub async fn build(options: &BuildOptions) -> Result<Built, Error> {
     if let Ok(Some(record)) = BuildRecord::read(&record_path)
         && check_build(Some(&record), &digest, &work).is_ok()
     {
+        // The environment may predate the bundle's app mode (the check reads the manifest, which
+        // the digest leaves out); asking costs one Python start.
+        check_server_package(&bundle, &plan, &work).await?;
         return Ok(Built {
             cache_hit: true,
             install: Duration::ZERO,
@@ -117,6 +122,7 @@ pub async fn build(options: &BuildOptions) -> Result<Built, Error> {
         Some(python) => python::build(python, &work, &cache, &mut signals).await?,
         None => Vec::new(),
     };
+    check_server_package(&bundle, &plan, &work).await?;
     if let Some(r) = &plan.r {
         r::restore(r, &bundle.folder, &work, &cache, &mut signals).await?;
     }
@@ -141,6 +147,21 @@ pub async fn build(options: &BuildOptions) -> Result<Built, Error> {
         cache_hit: false,
         install,
     })
+}
+
+/// Fails the build of an interactive Python app mode whose virtual environment lacks the package
+/// its server runs, with the refusal `run` would give, so the publisher learns it now.
+async fn check_server_package(bundle: &Bundle, plan: &Plan, work: &WorkDir) -> Result<(), Error> {
+    let Some(mode) = AppMode::parse(bundle.manifest.appmode()) else {
+        return Ok(());
+    };
+    if plan.python.is_none() {
+        return Ok(());
+    }
+    if let Some(ServerPackage::Python(package)) = mode.server_package() {
+        check_python_server(mode, package, work, &bundle.manifest.package_file()?).await?;
+    }
+    Ok(())
 }
 
 fn installation(path: &Path, version: &str) -> Installation {

@@ -1,11 +1,14 @@
-//! What the runner's test binaries share: a bundle in a temporary folder and the runner's command
-//! line over it.
+//! What the runner's test binaries share: a bundle in a temporary folder, the runner's command
+//! line over it, and the signals and deadlines of the runner as a process.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod served;
 
 /// The runner binary under test.
 pub const RUNNER: &str = env!("CARGO_BIN_EXE_execenv-content-runner");
@@ -34,8 +37,8 @@ impl Fixture {
         std::fs::write(self.path("bundle").join(name), text).expect("write");
     }
     /// The runner's `step` (`build` or `run`) over the bundle, with the work folder, the cache
-    /// (for `build`) and the status file inside the temporary folder, and no interpreter chosen
-    /// by the environment.
+    /// (for `build`) and the status file inside the temporary folder, and no interpreter or
+    /// address chosen by the environment.
     pub fn command(&self, step: &str) -> Command {
         let mut command = Command::new(RUNNER);
         command
@@ -48,7 +51,10 @@ impl Fixture {
             .arg(self.path("status.json"))
             .env_remove("EXECENV_PYTHON")
             .env_remove("EXECENV_R")
-            .env_remove("EXECENV_QUARTO");
+            .env_remove("EXECENV_QUARTO")
+            .env_remove("EXECENV_CONTENT_PORT")
+            .env_remove("EXECENV_CONTENT_HOST")
+            .env_remove("EXECENV_CONTENT_BASE_PATH");
         if step == "build" {
             command.arg("--cache").arg(self.path("cache"));
         }
@@ -76,4 +82,27 @@ pub fn output(command: &mut Command) -> Output {
 /// What the runner printed on stderr.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Sends SIGTERM to `child`, as the launcher does to cancel.
+pub fn terminate(child: &Child) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid")).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
+}
+
+/// Waits for `child` with a deadline, so a broken forwarder fails the test instead of hanging it.
+pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
+    let deadline = Duration::from_secs(20);
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            panic!("the runner did not exit within {deadline:?} of SIGTERM");
+        }
+        // Polling with a deadline: std offers no wait with a timeout.
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
