@@ -90,8 +90,14 @@ pub async fn observe(State(metrics): State<HttpMetrics>, request: Request, next:
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or(UNMATCHED, MatchedPath::as_str)
-        .to_owned();
+        .map_or(UNMATCHED, MatchedPath::as_str);
+    // A content's root and everything below it are one route.
+    let route = if route == "/content/{guid}/" {
+        crate::forwarding::ROUTE
+    } else {
+        route
+    }
+    .to_owned();
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format!("{method} {route}"),

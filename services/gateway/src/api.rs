@@ -1,7 +1,8 @@
 //! The REST API as one router: each resource's routes come from its `*_api` module, composed
 //! here under Connect's prefix (`/__api__/v1`, behind an API key) or execenv's own
 //! (`/__api__/execenv/v1`, likewise), with what belongs to the API as a whole: the OpenAPI
-//! document, the JSON answers for an unknown route or method, the web console (every other GET,
+//! document, the JSON answers for an unknown route or method, interactive content at
+//! `/content/{guid}/` ([`crate::content_proxy`]), the web console (every other GET,
 //! [`crate::console`]), and the access log and metrics of every request. No resource module imports this one. Every answer is JSON (a 204 has no body);
 //! every failure is Connect's error body.
 
@@ -16,9 +17,9 @@ use execenv_core::{Error, ErrorKind};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::{
-    access, auth, bundles_api, catalogue_api, changes_api, environments_api, events_api,
-    installations_api, launches_api, permissions_api, selection_api, server_settings_api,
-    session_api, sync_api, users_api,
+    access, auth, bundles_api, catalogue_api, changes_api, content_api, content_proxy,
+    environments_api, events_api, installations_api, launches_api, permissions_api, selection_api,
+    server_settings_api, session_api, sync_api, users_api,
 };
 
 /// Every route, each request logged and counted; the ones under `/__api__/v1` and
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(selection_api::routes())
         .merge(launches_api::routes())
         .merge(bundles_api::routes())
+        .merge(content_api::routes())
         .route_layer(require_key())
         // Signing in and out authenticates by itself.
         .merge(session_api::routes());
@@ -47,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/__api__/openapi.json", get(openapi))
         .nest("/__api__/v1", connect)
         .nest("/__api__/execenv/v1", own)
+        // Interactive content authenticates by itself (no CSRF token, its own 401).
+        .merge(content_proxy::routes())
         .fallback(console_or_no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(

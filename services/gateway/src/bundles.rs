@@ -68,6 +68,11 @@ impl BundleStore {
         }
     }
 
+    /// The data folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The largest request body an upload may have.
     pub fn max_upload_bytes(&self) -> u64 {
         self.max_upload_bytes
@@ -150,18 +155,8 @@ impl BundleStore {
     /// The bundles of content `guid`, by id; none when it has none.
     pub fn list(&self, guid: &str) -> Result<Vec<Bundle>, Error> {
         let content = self.content(guid);
-        let entries = match fs::read_dir(&content) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io_failed(&content, &e)),
-        };
-        let mut ids: Vec<u64> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str().and_then(bundle_number))
-            .collect();
-        ids.sort_unstable();
         let mut bundles = Vec::new();
-        for id in ids {
+        for id in self.ids(&content)? {
             let folder = content.join(id.to_string());
             if !is_folder(&folder.join("bundle")) {
                 continue; // being placed, or deleted
@@ -169,6 +164,32 @@ impl BundleStore {
             bundles.push(self.describe(guid, id, &folder)?);
         }
         Ok(bundles)
+    }
+
+    /// The id of the newest bundle of content `guid` (the highest one in place); None when it
+    /// has none.
+    pub fn newest(&self, guid: &str) -> Result<Option<u64>, Error> {
+        let content = self.content(guid);
+        Ok(self
+            .ids(&content)?
+            .into_iter()
+            .rev()
+            .find(|id| is_folder(&content.join(id.to_string()).join("bundle"))))
+    }
+
+    /// The ids claimed under `content`, ascending (placed, being placed or deleted).
+    fn ids(&self, content: &Path) -> Result<Vec<u64>, Error> {
+        let entries = match fs::read_dir(content) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io_failed(content, &e)),
+        };
+        let mut ids: Vec<u64> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str().and_then(bundle_number))
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// Deletes bundle `id` of content `guid` (its files and its work folder); NotFound when it

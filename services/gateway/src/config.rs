@@ -40,6 +40,29 @@ pub struct Config {
     /// config-sync, whose last sync `/__api__/execenv/v1/sync` reports (`EXECENV_CONFIG_SYNC__URL`).
     #[serde(default)]
     pub config_sync: ConfigSyncConfig,
+    /// Interactive content served at `/content/{guid}/` (`EXECENV_CONTENT__…`).
+    #[serde(default)]
+    pub content: ContentConfig,
+}
+
+/// Interactive content: how long a cold start may take and when an idle instance is stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContentConfig {
+    /// Seconds a request waits for an instance to become ready (default 120); then 504.
+    pub start_timeout_s: u64,
+    /// Seconds without a request or an open WebSocket after which an instance is stopped
+    /// (default 300); 0 never stops one.
+    pub idle_timeout_s: u64,
+}
+
+impl Default for ContentConfig {
+    fn default() -> Self {
+        ContentConfig {
+            start_timeout_s: 120,
+            idle_timeout_s: 300,
+        }
+    }
 }
 
 /// The web console's sign-in sessions.
@@ -129,7 +152,7 @@ impl Default for ServerConfig {
 
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-gateway";
-    const ABOUT: &'static str = "The execenv gateway: a Connect-compatible REST API (`/__api__/v1/environments…`) over the registry, with execenv's own routes (`/__api__/execenv/v1/select`, `explain`, `changes`, `launches`, `content/{guid}/bundles`), for posit-sdk, rsconnect and people with an API key (`Authorization: Key …`).";
+    const ABOUT: &'static str = "The execenv gateway: a Connect-compatible REST API (`/__api__/v1/environments…`) over the registry, with execenv's own routes (`/__api__/execenv/v1/select`, `explain`, `changes`, `launches`, `content/{guid}/bundles`), for posit-sdk, rsconnect and people with an API key (`Authorization: Key …`), and interactive content at `/content/{guid}/`.";
 
     fn settings() -> Vec<Setting> {
         let own = [
@@ -189,6 +212,14 @@ impl ServiceConfig for Config {
             Setting {
                 key: "config_sync.url",
                 meaning: "gRPC URL of execenv-config-sync, whose last sync /__api__/execenv/v1/sync and the console's events report; unset: no sync is reported",
+            },
+            Setting {
+                key: "content.start_timeout_s",
+                meaning: "seconds a request to /content/<guid>/ waits for the content's instance to become ready (a cold start) before it is answered 504; the instance keeps starting",
+            },
+            Setting {
+                key: "content.idle_timeout_s",
+                meaning: "seconds an instance of interactive content may go without a request or an open WebSocket before the gateway stops it (the next request starts one again); 0: never stop",
             },
         ];
         let auth = [Setting {

@@ -1,5 +1,5 @@
-//! `/__api__/execenv/v1/launches`: start a build or run of content, list and get launches, cancel
-//! one, read its logs. The launcher decides who may (publishers and administrators).
+//! `/__api__/execenv/v1/launches`: start a build, run or interactive launch of content, list and
+//! get launches, cancel one, read its logs. The launcher decides who may (publishers and administrators).
 
 use std::collections::HashMap;
 
@@ -63,7 +63,7 @@ pub struct ResourcesJson {
 pub struct LaunchJson {
     /// Makes a retried request idempotent; a fresh id when absent.
     pub request_id: Option<String>,
-    /// `build` or `run`.
+    /// `build`, `run` or `interactive`.
     pub kind: String,
     pub content: LaunchContentJson,
     pub command: Vec<String>,
@@ -77,9 +77,10 @@ fn kind(word: &str, field: &str) -> Result<pb::Kind, Error> {
     match word {
         "build" => Ok(pb::Kind::Build),
         "run" => Ok(pb::Kind::Run),
+        "interactive" => Ok(pb::Kind::Interactive),
         other => Err(Error::invalid_field(
             field,
-            format!("{other:?} is not a kind of launch; use build or run"),
+            format!("{other:?} is not a kind of launch; use build, run or interactive"),
         )),
     }
 }
@@ -88,13 +89,14 @@ fn state(word: &str) -> Result<pb::State, Error> {
     match word {
         "pending" => Ok(pb::State::Pending),
         "running" => Ok(pb::State::Running),
+        "ready" => Ok(pb::State::Ready),
         "succeeded" => Ok(pb::State::Succeeded),
         "failed" => Ok(pb::State::Failed),
         "cancelled" => Ok(pb::State::Cancelled),
         other => Err(Error::invalid_field(
             "state",
             format!(
-                "{other:?} is not a state; use pending, running, succeeded, failed or cancelled"
+                "{other:?} is not a state; use pending, running, ready, succeeded, failed or cancelled"
             ),
         )),
     }
@@ -158,7 +160,7 @@ pub fn list_request(query: &[(String, String)]) -> Result<pb::ListLaunchesReques
     Ok(request)
 }
 
-/// `POST /launches`: starts a build or run; answers the launch as accepted.
+/// `POST /launches`: starts a build, run or interactive launch; answers the launch as accepted.
 pub async fn start(
     State(state): State<AppState>,
     Extension(who): Extension<Authenticated>,
@@ -316,6 +318,28 @@ mod tests {
         );
         assert_eq!(request.kind, pb::Kind::Run as i32);
         assert_eq!(request.content_guid.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn interactive_launches_and_ready_ones_can_be_listed() {
+        let request = list_request(&pairs(&[
+            ("kind", "interactive"),
+            ("state", "ready,running"),
+        ]))
+        .unwrap();
+        assert_eq!(request.kind, pb::Kind::Interactive as i32);
+        assert_eq!(
+            request.states,
+            vec![pb::State::Ready as i32, pb::State::Running as i32]
+        );
+        let body: LaunchJson = serde_json::from_str(
+            r#"{"kind": "interactive", "content": {"guid": "c", "bundle": "1"}, "command": []}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            body.into_request().unwrap().kind,
+            pb::Kind::Interactive as i32
+        );
     }
 
     #[test]

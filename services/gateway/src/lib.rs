@@ -12,6 +12,11 @@
 //! them and is imported by none of them. What the handlers share lives apart: [`state`] (the
 //! service clients and the bundle store), [`auth`], [`error`], [`body`] and [`listing`];
 //! [`environment`] and [`user`] translate the registry's messages to Connect's JSON.
+//!
+//! Interactive content is served at `/content/{guid}/` by [`content_proxy`]: who may view it
+//! is [`content_access`] over [`content_records`] (owner, permission list), its instances are
+//! started, followed and stopped by [`instances`] over [`instance_table`], and requests are
+//! rewritten for them by [`forwarding`].
 
 pub mod access;
 pub mod api;
@@ -25,12 +30,21 @@ pub mod changes_api;
 pub mod config;
 pub mod config_sync;
 pub mod console;
+pub mod content_access;
+pub mod content_api;
+pub mod content_error;
+pub mod content_metrics;
+pub mod content_proxy;
+pub mod content_records;
 pub mod environment;
 pub mod environments_api;
 pub mod error;
 pub mod events;
 pub mod events_api;
+pub mod forwarding;
 pub mod installations_api;
+pub mod instance_table;
+pub mod instances;
 pub mod launches_api;
 pub mod listing;
 pub mod permissions_api;

@@ -1,5 +1,6 @@
 //! Starting the gateway: listeners, the REST API and the admin server.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use execenv_kit::StartError;
@@ -15,7 +16,9 @@ use crate::auth::{Authenticator, Gate};
 use crate::bundles::{BundleStore, STALE_AFTER};
 use crate::config::Config;
 use crate::config_sync::ConfigSync;
+use crate::content_metrics::ContentMetrics;
 use crate::events::Events;
+use crate::instances::InstanceSettings;
 use crate::registry::Registry;
 use crate::session::SessionStore;
 use crate::state::AppState;
@@ -75,14 +78,24 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         HttpMetrics::register(&metrics),
         bundles,
     )
-    .with_live(config_sync, events);
+    .with_live(config_sync, events)
+    .with_content(
+        InstanceSettings::from(&config.content),
+        ContentMetrics::register(&metrics),
+    );
+    // Adopts the instances an earlier gateway left, then stops idle ones.
+    state.instances().spawn(&shutdown);
     let readiness = Readiness::new();
     readiness.set_ready().await;
 
     let api = tokio::spawn(
-        axum::serve(http, api::router(state))
-            .with_graceful_shutdown(shutdown.wait_owned())
-            .into_future(),
+        // The peer's address is forwarded to content (X-Forwarded-For).
+        axum::serve(
+            http,
+            api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.wait_owned())
+        .into_future(),
     );
     let admin = tokio::spawn(serve_admin(
         admin,
@@ -98,6 +111,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         launcher = %config.launcher.url,
         config_sync = config.config_sync.url.as_deref().unwrap_or("(not set)"),
         bundles = %config.bundles.dir.display(),
+        content_start_timeout_s = config.content.start_timeout_s,
+        content_idle_timeout_s = config.content.idle_timeout_s,
         "gateway listening"
     );
     let stopping = shutdown.clone();

@@ -1,12 +1,18 @@
 //! What every handler shares: the clients of the services the gateway calls, the authenticator,
-//! the host name it reports, the request metrics and the bundle store. Handlers read it through axum's `State`.
+//! the host name it reports, the request metrics, the bundle store, the content records and the
+//! instances of interactive content. Handlers read it through axum's `State`.
 
 use crate::access::HttpMetrics;
 use crate::auth::Gate;
 use crate::bundles::BundleStore;
+use crate::config::ContentConfig;
 use crate::config_sync::ConfigSync;
 use crate::console::Console;
+use crate::content_metrics::ContentMetrics;
+use crate::content_proxy::Forwarder;
+use crate::content_records::ContentRecords;
 use crate::events::Events;
+use crate::instances::{InstanceSettings, Instances};
 use crate::registry::Registry;
 use crate::upstream::Upstream;
 
@@ -23,6 +29,9 @@ pub struct AppState {
     config_sync: ConfigSync,
     events: Events,
     console: Console,
+    records: ContentRecords,
+    instances: Instances,
+    forwarder: Forwarder,
 }
 
 impl AppState {
@@ -42,11 +51,21 @@ impl AppState {
             config_sync.clone(),
             execenv_kit::shutdown::Shutdown::new(),
         );
+        let records = ContentRecords::new(bundles.dir());
+        let instances = Instances::new(
+            (launcher.clone(), registry.clone()),
+            (bundles.clone(), records.clone()),
+            InstanceSettings::from(&ContentConfig::default()),
+            ContentMetrics::unregistered(),
+        );
         AppState {
             gate,
             config_sync,
             events,
             console: Console::embedded(),
+            records,
+            instances,
+            forwarder: Forwarder::default(),
             registry,
             selector,
             launcher,
@@ -61,6 +80,32 @@ impl AppState {
         self.config_sync = config_sync;
         self.events = events;
         self
+    }
+
+    /// The same state serving interactive content with `settings`, counted in `metrics`.
+    pub fn with_content(mut self, settings: InstanceSettings, metrics: ContentMetrics) -> Self {
+        self.instances = Instances::new(
+            (self.launcher.clone(), self.registry.clone()),
+            (self.bundles.clone(), self.records.clone()),
+            settings,
+            metrics,
+        );
+        self
+    }
+
+    /// The instances of interactive content.
+    pub fn instances(&self) -> &Instances {
+        &self.instances
+    }
+
+    /// Owners and permission lists of content.
+    pub(crate) fn records(&self) -> &ContentRecords {
+        &self.records
+    }
+
+    /// The HTTP client content requests are forwarded with.
+    pub(crate) fn forwarder(&self) -> &Forwarder {
+        &self.forwarder
     }
 
     /// The same state serving `console` as the web console.

@@ -50,6 +50,19 @@ impl Upstream {
         self.streaming.launcher(Some(caller)).raw()
     }
 
+    /// The launcher, called on behalf of `caller`, or as the gateway itself when None (the
+    /// instances of interactive content: started as their owner, watched and stopped by the
+    /// gateway).
+    pub fn launcher_for(&self, caller: Option<&Caller>) -> LauncherClient<Intercepted> {
+        self.connection.launcher(caller).raw()
+    }
+
+    /// The launcher, called as the gateway itself without a request timeout: for watching a
+    /// launch until it is ready.
+    pub fn launcher_watching(&self) -> LauncherClient<Intercepted> {
+        self.streaming.launcher(None).raw()
+    }
+
     /// The answer for a failed call: the service's own error, or the client's one error for a
     /// service that could not be reached.
     pub fn failed(&self, status: tonic::Status) -> ApiError {
