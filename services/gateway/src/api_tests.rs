@@ -163,6 +163,11 @@ async fn the_openapi_document_is_served_without_a_key_and_documents_every_route(
         "/__api__/execenv/v1/launches/{id}/logs",
         "/__api__/execenv/v1/content/{guid}/bundles",
         "/__api__/execenv/v1/content/{guid}/bundles/{id}",
+        "/__api__/execenv/v1/content/{guid}",
+        "/__api__/execenv/v1/content/{guid}/permissions",
+        "/__api__/execenv/v1/content/{guid}/permissions/{permission_guid}",
+        "/content/{guid}",
+        "/content/{guid}/{path}",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }
@@ -188,16 +193,24 @@ fn documented_routes() -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn every_documented_route_is_served_and_only_the_documents_and_sign_in_need_no_key() {
+async fn every_documented_route_is_served_and_only_the_documents_sign_in_and_a_content_redirect_need_no_key()
+ {
     let public = ["/__api__/server_settings", "/__api__/openapi.json"];
     let routes = documented_routes();
-    assert_eq!(routes.len(), 32, "{routes:?}");
+    assert_eq!(routes.len(), 39, "{routes:?}");
     for (method, path) in routes {
         let request = Request::builder()
             .method(method.as_str())
             .uri(&path)
             .body(Body::empty())
             .unwrap();
+        if path == "/content/x" {
+            // A content's bare path redirects to its folder, whoever asks.
+            let response = app().0.oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+            assert_eq!(response.headers()[header::LOCATION], "/content/x/");
+            continue;
+        }
         let (status, content_type, body) = call(request).await;
         assert_eq!(content_type, "application/json", "{method} {path}");
         if public.contains(&path.as_str()) {
