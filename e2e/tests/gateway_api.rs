@@ -1,5 +1,6 @@
 //! The gateway's contract and execenv's own routes, end to end: the real registry (SQLite),
-//! selector, launcher (local backend, the real content runner) and gateway. Every route is
+//! selector, launcher (local backend, the real content runner) and gateway. Interactive
+//! content is called here for the answers it gives before any instance runs. Every route is
 //! called, successes and the errors it really gives, each response is recorded, and then the
 //! OpenAPI document served at /__api__/openapi.json and every recorded response are checked with
 //! openapi-core: a response that does not validate, a status the document does not list, or a
@@ -23,6 +24,8 @@ const CONTENT: &str = "5b7e2c1a-9d3f-4a6b-8c0e-1f2a3b4c5d6e";
 /// The content the bundle routes are called for.
 const UPLOADED: &str = "3a9c1e7b-2d4f-4b6a-9e8c-7f1a2b3c4d5e";
 const BUNDLE: &str = "1";
+/// A content nothing was uploaded to (also a guid no user or group has).
+const NO_BUNDLE: &str = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
 /// Long enough for a cold virtual environment on a busy machine.
 const FINISH: Duration = Duration::from_secs(180);
 
@@ -63,6 +66,107 @@ fn stack() -> Result<Stack> {
         version: host.version,
         host_env: host.guid,
     })
+}
+
+/// A content's record and permission list, and what `/content/…` answers before anything
+/// runs: a redirect, 401 without a key, 403 for who is not listed, 404 without a bundle. The
+/// publisher uploaded UPLOADED's bundle 1, so they own it.
+fn content_routes(
+    api: &Recorder,
+    registry: &RegistryProcess,
+    (admin, publisher, viewer): (Option<&str>, Option<&str>, Option<&str>),
+) -> Result<()> {
+    let content = format!("/__api__/execenv/v1/content/{UPLOADED}");
+    let owner = api.expect(200, publisher, "GET", "/__api__/v1/user", None)?;
+    let described = api.expect(200, publisher, "GET", &content, None)?;
+    ensure!(
+        described
+            == json!({"guid": UPLOADED, "owner_guid": owner["guid"], "bundles": 1,
+                "newest_bundle": "1", "url": format!("/content/{UPLOADED}/"), "instance": null}),
+        "{described}"
+    );
+    is_error(&api.expect(403, viewer, "GET", &content, None)?, 22)?;
+    is_error(
+        &api.expect(
+            404,
+            admin,
+            "GET",
+            &format!("/__api__/execenv/v1/content/{NO_BUNDLE}"),
+            None,
+        )?,
+        4,
+    )?;
+    is_error(
+        &api.expect(400, admin, "GET", "/__api__/execenv/v1/content/x", None)?,
+        3,
+    )?;
+
+    // The app's paths before the viewer is listed.
+    let app = format!("/content/{UPLOADED}/page");
+    let redirect = api.call(None, "GET", &format!("/content/{UPLOADED}?tab=2"), None)?;
+    ensure!(
+        redirect.status == 308
+            && redirect.header("location") == Some(&format!("/content/{UPLOADED}/?tab=2")),
+        "{redirect:?}"
+    );
+    let unsigned = api.expect(401, None, "GET", &app, None)?;
+    is_error(&unsigned, 30)?;
+    ensure!(
+        unsigned["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("sign in at /")),
+        "{unsigned}"
+    );
+    is_error(&api.expect(401, None, "POST", &app, Some(&json!({})))?, 30)?;
+    is_error(&api.expect(403, viewer, "GET", &app, None)?, 22)?;
+    is_error(
+        &api.expect(
+            404,
+            admin,
+            "POST",
+            &format!("/content/{NO_BUNDLE}/api"),
+            Some(&json!({})),
+        )?,
+        4,
+    )?;
+
+    // The permission list: the owner lists the viewer (once), nobody else may touch it.
+    let permissions = format!("{content}/permissions");
+    ensure!(api.expect(200, publisher, "GET", &permissions, None)? == json!([]));
+    is_error(&api.expect(403, viewer, "GET", &permissions, None)?, 22)?;
+    let val = api.expect(200, viewer, "GET", "/__api__/v1/user", None)?;
+    let grant = json!({"user_guid": val["guid"]});
+    let entry = api.expect(200, publisher, "POST", &permissions, Some(&grant))?;
+    ensure!(
+        entry["content_guid"] == UPLOADED
+            && entry["user_guid"] == val["guid"]
+            && entry["group_guid"].is_null(),
+        "{entry}"
+    );
+    let again = api.expect(200, admin, "POST", &permissions, Some(&grant))?;
+    ensure!(again == entry, "{again} != {entry}");
+    let sam = user_key(registry, "sam", "publisher")?;
+    is_error(
+        &api.expect(403, Some(sam.as_str()), "POST", &permissions, Some(&grant))?,
+        22,
+    )?;
+    for (refused, code) in [
+        (json!({"user_guid": NO_BUNDLE}), 261),
+        (
+            json!({"user_guid": val["guid"], "group_guid": NO_BUNDLE}),
+            262,
+        ),
+    ] {
+        let answer = api.expect(400, publisher, "POST", &permissions, Some(&refused))?;
+        is_error(&answer, code)?;
+    }
+    let listed = api.expect(200, admin, "GET", &permissions, None)?;
+    ensure!(listed == json!([entry]), "{listed}");
+    let one = format!("{permissions}/{}", entry["guid"].as_str().context("guid")?);
+    is_error(&api.expect(403, viewer, "DELETE", &one, None)?, 22)?;
+    api.expect(204, publisher, "DELETE", &one, None)?;
+    is_error(&api.expect(404, publisher, "DELETE", &one, None)?, 4)?;
+    Ok(())
 }
 
 fn is_error(body: &Value, code: u64) -> Result<()> {
@@ -534,6 +638,7 @@ fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()> {
     is_error(&api.upload_declaring(413, publisher, &bundles, 3 << 30)?, 2)?;
     let listed = api.expect(200, publisher, "GET", &bundles, None)?;
     ensure!(listed.as_array().is_some_and(|l| l.len() == 1), "{listed}");
+    content_routes(&api, registry, (admin, publisher, viewer))?;
     is_error(
         &api.expect(
             400,

@@ -133,17 +133,10 @@ impl BundleStore {
             .join(id.to_string())
             .join("bundle")
             .join("manifest.json");
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::internal(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )));
-            }
+        let Some(text) = read_if_there(&path)? else {
+            return Ok(None);
         };
-        match serde_json::from_str(&text) {
+        match serde_json::from_slice(&text) {
             Ok(serde_json::Value::Object(manifest)) => Ok(Some(manifest)),
             _ => Err(Error::internal(format!(
                 "{} is not a JSON object (it was checked on upload)",
@@ -402,6 +395,18 @@ fn claim(content: &Path) -> io::Result<(u64, PathBuf)> {
     Err(io::Error::other(format!(
         "no free bundle id after {CLAIM_ATTEMPTS} attempts past {highest}"
     )))
+}
+
+/// The bytes of the file at `path`, or None when there is none.
+pub(crate) fn read_if_there(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::internal(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 /// Makes the folder `path` with `mode` unless it exists.

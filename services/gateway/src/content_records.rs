@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use execenv_core::{Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::bundles::BundleStore;
+use crate::bundles::{BundleStore, read_if_there};
 
 const OWNER: &str = "owner.json";
 const PERMISSIONS: &str = "permissions.json";
@@ -243,15 +243,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// The JSON file at `path`, or None when there is none.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
-    let text = match fs::read(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Error::internal(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
+    let Some(text) = read_if_there(path)? else {
+        return Ok(None);
     };
     serde_json::from_slice(&text).map(Some).map_err(|e| {
         Error::internal(format!(

@@ -105,6 +105,8 @@ pub fn request_headers(incoming: &HeaderMap, f: &Forwarded<'_>) -> HeaderMap {
     }
     out.remove("x-rsc-authorization");
     out.remove(CSRF_HEADER);
+    // The gateway answered the client's expectation already; the body follows at once.
+    out.remove(header::EXPECT);
     without_session_cookie(&mut out);
     for name in SET_BY_THE_GATEWAY {
         out.remove(name);

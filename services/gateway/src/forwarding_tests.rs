@@ -140,6 +140,7 @@ fn hop_by_hop_headers_go_but_a_websockets_upgrade_stays() {
         ("transfer-encoding", "chunked"),
         ("proxy-authorization", "Basic x"),
         ("upgrade", "h2c"),
+        ("expect", "100-continue"),
         ("x-kept", "k"),
     ]);
     let out = request_headers(&incoming, &forwarded(false));
@@ -151,6 +152,7 @@ fn hop_by_hop_headers_go_but_a_websockets_upgrade_stays() {
         "transfer-encoding",
         "proxy-authorization",
         "upgrade",
+        "expect",
     ] {
         assert!(!out.contains_key(gone), "{gone} forwarded");
     }
