@@ -101,6 +101,16 @@ fn content_routes(
         3,
     )?;
 
+    let instances = api.expect(200, publisher, "GET", "/__api__/execenv/v1/instances", None)?;
+    ensure!(
+        instances["instances"] == json!([]) && instances["totals"]["requests"] == 0,
+        "{instances}"
+    );
+    is_error(
+        &api.expect(403, viewer, "GET", "/__api__/execenv/v1/instances", None)?,
+        22,
+    )?;
+
     // The app's paths before the viewer is listed.
     let app = format!("/content/{UPLOADED}/page");
     let redirect = api.call(None, "GET", &format!("/content/{UPLOADED}?tab=2"), None)?;

@@ -1,11 +1,10 @@
 //! `/__api__/execenv/v1/content/{guid}/bundles`: upload a bundle (a Connect `.tar.gz`), list a
-//! content's bundles, delete one. Publishers and administrators only; once a content has an
-//! owner (whoever uploaded its first bundle, recorded then), only the owner and administrators
-//! upload or delete its bundles — its instances run as the owner. The files land in the data
-//! folder where the launcher reads them ([`crate::bundles`]); the archive is checked as it is
-//! unpacked ([`crate::bundle_archive`]) and the body streamed to it ([`crate::upload_body`]),
-//! never held whole. A change of bundles stops the content's instance: the next request starts
-//! the newest.
+//! content's bundles, delete one. Publishers and administrators only; whoever uploads a
+//! content's first bundle is recorded as its owner ([`crate::content_records`]). The files land
+//! in the data folder where the launcher reads them ([`crate::bundles`]); the archive is checked
+//! as it is unpacked ([`crate::bundle_archive`]) and the body streamed to it
+//! ([`crate::upload_body`]), never held whole. Deleting the bundle the content's instance
+//! serves stops that instance.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -17,7 +16,6 @@ use execenv_core::{Error, ErrorKind, Role};
 
 use crate::auth::Authenticated;
 use crate::bundles::BundleStore;
-use crate::content_access::may_manage;
 use crate::content_records::Owner;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -40,7 +38,6 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<Bundle>), ApiError> {
     may_manage_bundles(&who, "upload")?;
     let guid = content_guid(&guid)?.to_owned();
-    owner_or_administrator(&state, &who, &guid, "upload").await?;
     let store: BundleStore = state.bundles().clone();
     let max = store.max_upload_bytes();
     if declared_length(&headers).is_some_and(|length| length > max) {
@@ -65,10 +62,6 @@ pub async fn upload(
         Ok(stored)
     })
     .await?;
-    state
-        .instances()
-        .retire(&guid, &format!("bundle {} was uploaded", bundle.bundle_id))
-        .await;
     Ok((StatusCode::CREATED, Json(bundle)))
 }
 
@@ -93,34 +86,18 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     may_manage_bundles(&who, "delete")?;
     let guid = content_guid(&guid)?.to_owned();
-    owner_or_administrator(&state, &who, &guid, "delete").await?;
     let store = state.bundles().clone();
-    let (key, why) = (guid.clone(), format!("bundle {id} was deleted"));
-    blocking(move || store.delete(&key, &id)).await?;
-    state.instances().retire(&guid, &why).await;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Once content `guid` has an owner, only they and administrators may change its bundles.
-async fn owner_or_administrator(
-    state: &AppState,
-    who: &Authenticated,
-    guid: &str,
-    action: &str,
-) -> Result<(), Error> {
-    let records = state.records().clone();
-    let key = guid.to_owned();
-    let owner = blocking(move || records.owner(&key)).await?;
-    match owner {
-        Some(owner) if !may_manage(&who.caller, Some(&owner.user_guid)) => Err(Error::new(
-            ErrorKind::PermissionDenied,
-            format!(
-                "content {guid} belongs to {}: only they and administrators may {action} its bundles",
-                owner.username
-            ),
-        )),
-        _ => Ok(()),
+    let (key, deleted) = (guid.clone(), id.clone());
+    blocking(move || store.delete(&key, &deleted)).await?;
+    if state
+        .instances()
+        .view(&guid)
+        .is_some_and(|instance| instance.bundle == id)
+    {
+        let why = format!("its bundle {id} was deleted");
+        state.instances().retire(&guid, &why).await;
     }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Publishers and administrators may; viewers are refused.

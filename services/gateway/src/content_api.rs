@@ -1,14 +1,16 @@
 //! `/__api__/execenv/v1/content/{guid}` and its permission list: a content as the console shows
 //! it (owner, bundles, its URL, this gateway's instance), and who may view it, modelled on
 //! Connect's environment permissions. Only administrators and the content's owner read or
-//! change the list; the content itself may be read by whoever may view it.
+//! change the list; the content itself may be read by whoever may view it. And
+//! `/__api__/execenv/v1/instances`: every instance of this gateway, for publishers and
+//! administrators (as launches are).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{self, get};
 use axum::{Extension, Json, Router};
-use execenv_core::{Error, ErrorKind};
+use execenv_core::{Error, ErrorKind, Role};
 use execenv_proto::identity::v1 as id;
 use serde::Serialize;
 use serde_json::Value;
@@ -19,6 +21,7 @@ use crate::content_access::{may_manage, may_view};
 use crate::content_records::{ContentFacts, ContentPermission, Principal, facts};
 use crate::error::{Answer, ApiError};
 use crate::instance_table::InstanceView;
+use crate::instances::InstancesView;
 use crate::state::AppState;
 
 /// The routes, relative to `/__api__/execenv/v1`.
@@ -33,6 +36,21 @@ pub fn routes() -> Router<AppState> {
             "/content/{guid}/permissions/{permission_guid}",
             routing::delete(remove_permission),
         )
+        .route("/instances", get(instances))
+}
+
+async fn instances(
+    State(state): State<AppState>,
+    Extension(who): Extension<Authenticated>,
+) -> Answer<InstancesView> {
+    if who.caller.role == Role::Viewer {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "viewers may not list the instances of interactive content; ask an administrator for the publisher role",
+        )
+        .into());
+    }
+    Ok(Json(state.instances().summary()))
 }
 
 /// A content as `GET /content/{guid}` answers it.

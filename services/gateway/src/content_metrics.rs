@@ -2,7 +2,9 @@
 //! (at 0) before the first request: instances starting or ready, cold starts by outcome,
 //! requests by status, the time to a proxied answer's head, open WebSockets and idle stops.
 
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use execenv_kit::metrics::Metrics;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,6 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use serde::Serialize;
 
 /// How a cold start ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,33 @@ struct CodeLabels {
     code: u16,
 }
 
+/// How many proxied requests' latencies the percentiles of [`Totals`] are taken over.
+pub const RECENT_REQUESTS: usize = 1000;
+
+/// What the content of this gateway did since it started, as the console shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Totals {
+    /// Cold starts, whatever their outcome.
+    pub cold_starts: u64,
+    /// Instances stopped when idle.
+    pub idle_stops: u64,
+    /// Requests proxied to an instance.
+    pub requests: u64,
+    /// Median time to the answer's head over the last [`RECENT_REQUESTS`]; null before one.
+    pub request_p50_ms: Option<f64>,
+    /// 99th percentile of the same.
+    pub request_p99_ms: Option<f64>,
+}
+
+/// The counts behind [`Totals`].
+#[derive(Debug, Default)]
+struct Counts {
+    cold_starts: u64,
+    idle_stops: u64,
+    requests: u64,
+    recent_seconds: VecDeque<f64>,
+}
+
 /// The gateway's series of interactive content.
 #[derive(Clone)]
 pub struct ContentMetrics {
@@ -51,6 +81,7 @@ pub struct ContentMetrics {
     duration: Histogram,
     websockets: Gauge<i64, std::sync::atomic::AtomicI64>,
     idle_stops: Counter<u64, AtomicU64>,
+    counts: Arc<Mutex<Counts>>,
 }
 
 /// 0.25 s to about 17 minutes: a cold start builds an environment when it must.
@@ -109,6 +140,7 @@ impl ContentMetrics {
             duration: duration_histogram(),
             websockets: Gauge::default(),
             idle_stops: Counter::default(),
+            counts: Arc::default(),
         };
         for outcome in [ColdStart::Ready, ColdStart::Failed, ColdStart::Timeout] {
             let _ = m.cold_starts.get_or_create(&OutcomeLabels {
@@ -124,8 +156,27 @@ impl ContentMetrics {
         self.instances.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The totals since the gateway started.
+    pub fn totals(&self) -> Totals {
+        let counts = self.counts();
+        let mut recent: Vec<f64> = counts.recent_seconds.iter().copied().collect();
+        recent.sort_by(f64::total_cmp);
+        Totals {
+            cold_starts: counts.cold_starts,
+            idle_stops: counts.idle_stops,
+            requests: counts.requests,
+            request_p50_ms: percentile(&recent, 50),
+            request_p99_ms: percentile(&recent, 99),
+        }
+    }
+
     /// A cold start ended as `outcome` after `seconds`.
     pub fn cold_start(&self, outcome: ColdStart, seconds: f64) {
+        self.counts().cold_starts += 1;
         self.cold_starts
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.label(),
@@ -141,6 +192,12 @@ impl ContentMetrics {
     /// A proxied request's answer head came back after `seconds`.
     pub fn proxied(&self, seconds: f64) {
         self.duration.observe(seconds);
+        let mut counts = self.counts();
+        counts.requests += 1;
+        if counts.recent_seconds.len() == RECENT_REQUESTS {
+            counts.recent_seconds.pop_front();
+        }
+        counts.recent_seconds.push_back(seconds);
     }
 
     /// A WebSocket opened (`1`) or closed (`-1`).
@@ -151,7 +208,14 @@ impl ContentMetrics {
     /// An idle instance was stopped.
     pub fn idle_stop(&self) {
         self.idle_stops.inc();
+        self.counts().idle_stops += 1;
     }
+}
+
+/// The `p`th percentile (nearest rank) of `sorted` seconds, in milliseconds.
+fn percentile(sorted: &[f64], p: usize) -> Option<f64> {
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted.get(rank - 1).map(|s| s * 1000.0)
 }
 
 #[cfg(test)]
@@ -175,6 +239,40 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn the_totals_count_and_take_percentiles_of_the_recent_requests() {
+        let m = ContentMetrics::unregistered();
+        assert_eq!(
+            m.totals(),
+            Totals {
+                cold_starts: 0,
+                idle_stops: 0,
+                requests: 0,
+                request_p50_ms: None,
+                request_p99_ms: None
+            }
+        );
+        for ms in 1..=200 {
+            m.proxied(f64::from(ms) / 1000.0);
+        }
+        m.cold_start(ColdStart::Ready, 1.5);
+        m.cold_start(ColdStart::Failed, 0.5);
+        m.idle_stop();
+        let totals = m.totals();
+        assert_eq!(
+            (totals.cold_starts, totals.idle_stops, totals.requests),
+            (2, 1, 200)
+        );
+        assert_eq!(totals.request_p50_ms.map(f64::round), Some(100.0));
+        assert_eq!(totals.request_p99_ms.map(f64::round), Some(198.0));
+        // Only the last 1000 count for the percentiles.
+        for _ in 0..RECENT_REQUESTS {
+            m.proxied(0.004);
+        }
+        assert_eq!(m.totals().request_p99_ms.map(f64::round), Some(4.0));
+        assert_eq!(m.totals().requests, 1200);
     }
 
     #[test]

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use execenv_kit::metrics::Metrics;
@@ -21,11 +20,14 @@ use execenv_proto::launcher::v1 as pb;
 use futures::{SinkExt, StreamExt};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::access::HttpMetrics;
 use crate::auth::{Authenticator, Gate};
@@ -107,20 +109,31 @@ async fn upload(State(app): State<App>, body: Body) -> String {
     all
 }
 
-async fn websocket(upgrade: WebSocketUpgrade) -> impl IntoResponse {
-    upgrade.on_upgrade(|mut socket| async move {
-        while let Some(Ok(message)) = socket.recv().await {
-            match message {
-                WsMessage::Text(text) => {
-                    let _ = socket
-                        .send(WsMessage::Text(format!("echo: {text}").into()))
-                        .await;
-                }
-                WsMessage::Close(_) => break,
-                _ => {}
+/// A WebSocket echo: the handshake answered by hand, the upgraded connection spoken by
+/// tungstenite.
+async fn websocket(mut request: Request) -> Response {
+    let key = request.headers()["sec-websocket-key"].as_bytes().to_vec();
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let upgraded = upgrade.await.unwrap();
+        let mut socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        // Until the close handshake is done (tungstenite answers the client's Close).
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message {
+                let _ = socket
+                    .send(Message::Text(format!("echo: {text}").into()))
+                    .await;
             }
         }
-    })
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-accept", derive_accept_key(&key))
+        .body(Body::empty())
+        .unwrap()
 }
 
 async fn serve(listener: tokio::net::TcpListener, router: Router) {
@@ -656,4 +669,47 @@ async fn content_requests_are_logged_and_counted_under_one_route() {
     ] {
         assert!(text.contains(line), "{line} missing in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn the_instances_are_listed_with_their_use_for_publishers_and_administrators() {
+    let stack = stack().await;
+    let viewer = [("authorization", "Key k-val")];
+    stack.get(&format!("/content/{GUID}/a"), &viewer).await;
+    stack.get(&format!("/content/{GUID}/b"), &viewer).await;
+    stack.until_unused().await;
+    let (status, body) = stack
+        .get(
+            "/__api__/execenv/v1/instances",
+            &[("authorization", "Key k-pat")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["idle_timeout_s"], 300);
+    let instances = body["instances"].as_array().unwrap();
+    let guids: Vec<&str> = instances
+        .iter()
+        .map(|i| i["content_guid"].as_str().unwrap())
+        .collect();
+    assert_eq!(guids, vec![GUID, BROKEN]);
+    let served = &instances[0];
+    assert_eq!(served["state"], "ready");
+    assert_eq!(served["launch_id"], format!("app-{GUID}-1").as_str());
+    assert_eq!(served["requests"], 2);
+    assert_eq!(served["requests_in_flight"], 0);
+    assert_eq!(
+        served["cold_start_ms"],
+        Value::Null,
+        "adopted, not started here"
+    );
+    assert!(served["idle_stop_time"].is_string(), "{served}");
+    assert_eq!(body["totals"]["requests"], 2);
+    assert_eq!(body["totals"]["cold_starts"], 0);
+    assert!(body["totals"]["request_p50_ms"].is_number(), "{body}");
+
+    let (status, body) = stack.get("/__api__/execenv/v1/instances", &viewer).await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (StatusCode::FORBIDDEN, Some(22))
+    );
 }

@@ -92,9 +92,53 @@ struct Entry {
     activity: Activity,
     last_used: DateTime<Utc>,
     ready_time: Option<DateTime<Utc>>,
+    // Requests it was asked (waiting for its start included).
+    requests: u64,
+    // When a request made it, for its cold start; None for an adopted launch.
+    cold_since: Option<Instant>,
+    cold_start: Option<Duration>,
 }
 
 impl Entry {
+    fn view(&self, guid: &str, idle: Option<Duration>) -> InstanceView {
+        let (state, reason, message, address) = match &*self.progress.borrow() {
+            Progress::Ready { address, .. } => {
+                ("ready", String::new(), String::new(), address.clone())
+            }
+            Progress::Starting {
+                reason, message, ..
+            } => ("starting", reason.clone(), message.clone(), String::new()),
+            Progress::Failed(f) => (
+                "starting",
+                "Failed".to_owned(),
+                f.message.clone(),
+                String::new(),
+            ),
+        };
+        let unused = self.activity.in_flight == 0 && self.activity.websockets == 0;
+        InstanceView {
+            content_guid: guid.to_owned(),
+            launch_id: self.launch_id.clone(),
+            bundle: self.bundle.clone(),
+            state,
+            reason,
+            message,
+            address,
+            ready_time: self.ready_time,
+            cold_start_ms: self
+                .cold_start
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            requests: self.requests,
+            requests_in_flight: self.activity.in_flight,
+            websockets: self.activity.websockets,
+            last_request_time: self.last_used,
+            idle_stop_time: idle
+                .filter(|_| unused)
+                .and_then(|idle| chrono::Duration::from_std(idle).ok())
+                .map(|idle| self.last_used + idle),
+        }
+    }
+
     fn touch(&mut self) {
         self.activity.last = Instant::now();
         self.last_used = Utc::now();
@@ -181,9 +225,12 @@ pub struct Removed {
     pub idle: Duration,
 }
 
-/// The instance of a content as `GET /__api__/execenv/v1/content/{guid}` shows it.
+/// An instance as `GET /__api__/execenv/v1/content/{guid}` and `GET /__api__/execenv/v1/instances`
+/// show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceView {
+    /// The content it serves.
+    pub content_guid: String,
     /// Its launch (empty while the launcher is asked).
     pub launch_id: String,
     /// The bundle it serves.
@@ -198,12 +245,20 @@ pub struct InstanceView {
     pub address: String,
     /// When this gateway first saw it ready.
     pub ready_time: Option<DateTime<Utc>>,
+    /// From the request that started it until it was ready; null when this gateway adopted it
+    /// or it is not ready yet.
+    pub cold_start_ms: Option<u64>,
+    /// Requests it was asked (those that waited for its start included).
+    pub requests: u64,
     /// Requests being answered or waiting for it.
     pub requests_in_flight: u32,
     /// WebSockets open to it.
     pub websockets: u32,
-    /// When it was last used.
-    pub last_activity_time: DateTime<Utc>,
+    /// When a request last began or ended, or a WebSocket closed.
+    pub last_request_time: DateTime<Utc>,
+    /// When it is stopped unless used before; null while in use or when idle instances are
+    /// never stopped.
+    pub idle_stop_time: Option<DateTime<Utc>>,
 }
 
 /// The table, shared by the requests and the tasks of this gateway.
@@ -250,12 +305,16 @@ impl InstanceTable {
                     .to_owned(),
             };
             made = Some(table.insert(guid, String::new(), String::new(), progress, true));
+            if let Some(entry) = table.entries.get_mut(guid) {
+                entry.cold_since = Some(Instant::now());
+            }
         }
         let count = table.entries.len();
         let Some(entry) = table.entries.get_mut(guid) else {
             unreachable!("the entry was just made")
         };
         entry.activity.in_flight += 1;
+        entry.requests += 1;
         entry.touch();
         let joined = Joined {
             lease: Lease {
@@ -326,6 +385,9 @@ impl InstanceTable {
             if let Progress::Ready { .. } = progress {
                 e.following = false;
                 e.ready_time.get_or_insert_with(Utc::now);
+                if let Some(since) = e.cold_since.take() {
+                    e.cold_start = Some(since.elapsed());
+                }
             }
             e.progress.send_replace(progress);
         })
@@ -391,36 +453,22 @@ impl InstanceTable {
         removed
     }
 
-    /// The instance of `guid`, if any.
-    pub fn view(&self, guid: &str) -> Option<InstanceView> {
+    /// The instance of `guid`, if any, when an unused one is stopped after `idle`.
+    pub fn view(&self, guid: &str, idle: Option<Duration>) -> Option<InstanceView> {
         let table = self.lock();
-        let e = table.entries.get(guid)?;
-        let (state, reason, message, address) = match &*e.progress.borrow() {
-            Progress::Ready { address, .. } => {
-                ("ready", String::new(), String::new(), address.clone())
-            }
-            Progress::Starting {
-                reason, message, ..
-            } => ("starting", reason.clone(), message.clone(), String::new()),
-            Progress::Failed(f) => (
-                "starting",
-                "Failed".to_owned(),
-                f.message.clone(),
-                String::new(),
-            ),
-        };
-        Some(InstanceView {
-            launch_id: e.launch_id.clone(),
-            bundle: e.bundle.clone(),
-            state,
-            reason,
-            message,
-            address,
-            ready_time: e.ready_time,
-            requests_in_flight: e.activity.in_flight,
-            websockets: e.activity.websockets,
-            last_activity_time: e.last_used,
-        })
+        table.entries.get(guid).map(|e| e.view(guid, idle))
+    }
+
+    /// Every instance, by content guid, when an unused one is stopped after `idle`.
+    pub fn list(&self, idle: Option<Duration>) -> Vec<InstanceView> {
+        let table = self.lock();
+        let mut all: Vec<InstanceView> = table
+            .entries
+            .iter()
+            .map(|(guid, e)| e.view(guid, idle))
+            .collect();
+        all.sort_by(|a, b| a.content_guid.cmp(&b.content_guid));
+        all
     }
 
     /// The activity of `guid`'s instance, if any.
@@ -466,6 +514,9 @@ impl Table {
             },
             last_used: Utc::now(),
             ready_time: ready.then(Utc::now),
+            requests: 0,
+            cold_since: None,
+            cold_start: None,
         };
         self.entries.insert(guid.to_owned(), entry);
         Made {

@@ -79,7 +79,7 @@ async fn many_requests_for_one_content_make_one_start_and_all_see_it_ready() {
         assert_eq!(waiter.await.unwrap(), ready("127.0.0.1:9000"));
     }
     assert_eq!(table.activity("c").unwrap().in_flight, 0);
-    let view = table.view("c").unwrap();
+    let view = table.view("c", None).unwrap();
     assert_eq!(
         (
             view.state,
@@ -122,7 +122,7 @@ async fn a_replaced_instance_is_not_changed_by_the_requests_of_the_old_one() {
     assert!(!table.launched("c", old_generation, "old", "1"));
     assert!(table.remove("c", Some(old_generation), None).is_none());
     assert!(table.publish("c", new_generation, ready("b:2")));
-    assert_eq!(table.view("c").unwrap().address, "b:2");
+    assert_eq!(table.view("c", None).unwrap().address, "b:2");
 }
 
 #[tokio::test(start_paused = true)]
@@ -187,12 +187,12 @@ async fn an_adopted_launch_is_kept_once_per_content() {
         message: "the app is not answering yet".to_owned(),
     };
     table.adopt("d", "app-d-1", "1", starting).unwrap();
-    let view = table.view("d").unwrap();
+    let view = table.view("d", None).unwrap();
     assert_eq!(
         (view.state, view.reason.as_str(), view.ready_time),
         ("starting", "Starting", None)
     );
-    assert_eq!(table.view("c").unwrap().launch_id, "app-c-2");
+    assert_eq!(table.view("c", None).unwrap().launch_id, "app-c-2");
     // The follower of "d" is its own; "c" needs none.
     let generation = 2;
     assert!(table.follow("d", generation).is_none(), "already followed");

@@ -17,6 +17,7 @@ use execenv_core::{Caller, ErrorKind, Role};
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::identity::v1 as id;
 use execenv_proto::launcher::v1 as pb;
+use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bundles::BundleStore;
 use crate::config::ContentConfig;
 use crate::content_error::ContentError;
-use crate::content_metrics::{ColdStart, ContentMetrics};
+use crate::content_metrics::{ColdStart, ContentMetrics, Totals};
 use crate::content_records::{ContentRecords, Owner};
 use crate::instance_table::{InstanceTable, InstanceView, Lease, Progress, Removed, sweep_period};
 use crate::registry::Registry;
@@ -52,6 +53,17 @@ impl From<&ContentConfig> for InstanceSettings {
             idle_timeout: (c.idle_timeout_s > 0).then(|| Duration::from_secs(c.idle_timeout_s)),
         }
     }
+}
+
+/// `GET /__api__/execenv/v1/instances`: this gateway's instances and totals.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstancesView {
+    /// `content.idle_timeout_s` (0: never stopped).
+    pub idle_timeout_s: u64,
+    /// Every instance, by content guid.
+    pub instances: Vec<InstanceView>,
+    /// Since this gateway started.
+    pub totals: Totals,
 }
 
 /// A ready instance a request may be sent to, held by the request's lease.
@@ -146,7 +158,19 @@ impl Instances {
 
     /// The instance of `guid`, if this gateway holds one.
     pub fn view(&self, guid: &str) -> Option<InstanceView> {
-        self.inner.table.view(guid)
+        self.inner
+            .table
+            .view(guid, self.inner.settings.idle_timeout)
+    }
+
+    /// Every instance of this gateway and what it has done since it started.
+    pub fn summary(&self) -> InstancesView {
+        let idle = self.inner.settings.idle_timeout;
+        InstancesView {
+            idle_timeout_s: idle.map_or(0, |d| d.as_secs()),
+            instances: self.inner.table.list(idle),
+            totals: self.metrics().totals(),
+        }
     }
 
     /// The table (tests look at activity).
@@ -263,8 +287,8 @@ impl Instances {
         }
     }
 
-    /// Stops the instance of `guid` if there is one (a bundle was uploaded or deleted: the next
-    /// request starts the newest).
+    /// Stops the instance of `guid` if there is one (the bundle it serves was deleted: the
+    /// next request starts the newest).
     pub async fn retire(&self, guid: &str, why: &str) {
         if let Some(removed) = self.inner.table.remove(guid, None, None) {
             tracing::info!(content = guid, launch = %removed.launch_id, "stopping an instance: {why}");
