@@ -204,8 +204,8 @@ fn only_signed_in_users_with_access_reach_content() -> Result<()> {
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert_eq!(
         refused.json()?["code"],
-        json!(4),
-        "Connect's forbidden code: {}",
+        json!(22),
+        "the API's permission-denied code: {}",
         refused.body
     );
     assert_eq!(
@@ -226,6 +226,10 @@ fn only_signed_in_users_with_access_reach_content() -> Result<()> {
         Some(&json!({"user_guid": vic_guid})),
         403,
     )?;
+    // Nor may they put their own code under pat's content.
+    let upload = eve.upload(FASTAPI, &TestApp::FastApi.bundle(&site.python, None)?);
+    let refused = upload.expect_err("another publisher's upload is refused");
+    assert!(refused.to_string().contains("answered 403"), "{refused:#}");
     let entry = pat.call(
         "POST",
         &permissions,

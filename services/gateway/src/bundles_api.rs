@@ -1,6 +1,7 @@
 //! `/__api__/execenv/v1/content/{guid}/bundles`: upload a bundle (a Connect `.tar.gz`), list a
 //! content's bundles, delete one. Publishers and administrators only; whoever uploads a
-//! content's first bundle is recorded as its owner ([`crate::content_records`]). The files land
+//! content's first bundle is recorded as its owner ([`crate::content_records`]), and from then
+//! on only the owner and administrators may upload or delete its bundles. The files land
 //! in the data folder where the launcher reads them ([`crate::bundles`]); the archive is checked
 //! as it is unpacked ([`crate::bundle_archive`]) and the body streamed to it
 //! ([`crate::upload_body`]), never held whole. Deleting the bundle the content's instance
@@ -38,6 +39,7 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<Bundle>), ApiError> {
     may_manage_bundles(&who, "upload")?;
     let guid = content_guid(&guid)?.to_owned();
+    may_change_content(&state, &who, &guid, "upload")?;
     let store: BundleStore = state.bundles().clone();
     let max = store.max_upload_bytes();
     if declared_length(&headers).is_some_and(|length| length > max) {
@@ -86,6 +88,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     may_manage_bundles(&who, "delete")?;
     let guid = content_guid(&guid)?.to_owned();
+    may_change_content(&state, &who, &guid, "delete")?;
     let store = state.bundles().clone();
     let (key, deleted) = (guid.clone(), id.clone());
     blocking(move || store.delete(&key, &deleted)).await?;
@@ -98,6 +101,29 @@ pub async fn delete(
         state.instances().retire(&guid, &why).await;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Once content has an owner, only they and administrators may upload or delete its bundles: what
+/// runs under an owner's name, to the viewers they let in, is theirs to change.
+fn may_change_content(
+    state: &AppState,
+    who: &Authenticated,
+    guid: &str,
+    action: &str,
+) -> Result<(), Error> {
+    let Some(owner) = state.records().owner(guid)? else {
+        return Ok(());
+    };
+    if crate::content_access::may_manage(&who.caller, Some(&owner.user_guid)) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::PermissionDenied,
+        format!(
+            "content {guid} belongs to {}: only its owner or an administrator may {action} its bundles",
+            owner.username
+        ),
+    ))
 }
 
 /// Publishers and administrators may; viewers are refused.
