@@ -11,11 +11,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::http_get;
 
-/// A child process killed (and reaped) on drop; its output goes to a log file kept for debugging.
+/// A child process killed (and reaped) on drop — or first asked to stop, when it must stop what it
+/// started (see [`Process::stop_gracefully_on_drop`]); its output goes to a log file kept for
+/// debugging.
 pub struct Process {
     child: Child,
     /// The log file holding stdout and stderr.
     pub log: PathBuf,
+    graceful: Option<Duration>,
 }
 
 impl Process {
@@ -38,7 +41,18 @@ impl Process {
         let child = cmd
             .spawn()
             .with_context(|| format!("cannot start {}", program.display()))?;
-        Ok(Process { child, log })
+        Ok(Process {
+            child,
+            log,
+            graceful: None,
+        })
+    }
+
+    /// On drop, send SIGTERM and wait up to `within` for it to exit before SIGKILL: for a
+    /// launcher, which then stops the content processes it started (an app serves until it is
+    /// stopped, and would outlive a launcher killed outright).
+    pub fn stop_gracefully_on_drop(&mut self, within: Duration) {
+        self.graceful = Some(within);
     }
 
     /// Its process id.
@@ -92,6 +106,15 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        if let Some(within) = self.graceful
+            && matches!(self.child.try_wait(), Ok(None))
+        {
+            let pid = self.child.id().to_string();
+            let asked = Command::new("kill").args(["-TERM", &pid]).status();
+            if asked.is_ok_and(|s| s.success()) {
+                let _ = self.wait_exit(within);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

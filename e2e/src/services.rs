@@ -181,6 +181,10 @@ impl DerefMut for RegistryProcess {
     }
 }
 
+/// How long a launcher may take to stop on drop: its default cancel grace period (10 s) for the
+/// content it runs, and a margin.
+const LAUNCHER_STOPS_WITHIN: Duration = Duration::from_secs(15);
+
 /// How to launch one service binary: its program, arguments and environment; the main (gRPC, or
 /// the gateway's HTTP) and admin addresses are added per launch.
 #[derive(Clone)]
@@ -260,7 +264,12 @@ impl Launch {
         ];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let log = dir.join(format!("{}-{grpc}.log", self.binary));
-        let process = Process::spawn(&binary(self.binary)?, self.args, &env, log)?;
+        let mut process = Process::spawn(&binary(self.binary)?, self.args, &env, log)?;
+        if self.binary == "execenv-launcher" {
+            // Its shutdown stops the local launches (SIGTERM, the grace period, SIGKILL): an
+            // interactive app would otherwise outlive the test.
+            process.stop_gracefully_on_drop(LAUNCHER_STOPS_WITHIN);
+        }
         Ok(ServiceProcess {
             process,
             url: format!("http://127.0.0.1:{grpc}"),
