@@ -175,9 +175,10 @@ pub fn once_started(seen: Observation) -> Observation {
 }
 
 /// The runner's own line when the content container of `pod` last ended as a refusal of the
-/// runner: exit code 2, 3 or 127, and its last `execenv-content-runner: …` line says it refused
-/// or failed for a reason of its own (not `the content exited with code N`, which is the app's
-/// end). None while the container runs.
+/// runner: exit code 2, 3 or 127, and the last summary of its step (`execenv-content-runner: run
+/// refused: …` or `… run failed in 0.1 s (exit code 2): …`) says it refused or failed for a reason
+/// of its own (not `the content exited with code N`, which is the app's end). None while the
+/// container runs.
 pub fn refusal(pod: &Pod) -> Option<(i32, String)> {
     let status = content_status(pod)?;
     let state = status.state.as_ref();
@@ -190,20 +191,24 @@ pub fn refusal(pod: &Pod) -> Option<(i32, String)> {
     if !REFUSAL_EXIT_CODES.contains(&ended.exit_code) {
         return None;
     }
-    let line = ended
+    // The step's summary (`run refused: …`, `run failed in 0.1 s (exit code 2): …`); other lines
+    // of the runner's may follow it (`cannot write the status file …`).
+    let (line, outcome) = ended
         .message
         .as_deref()?
         .lines()
         .map(str::trim)
-        .rfind(|l| l.starts_with(RUNNER_LINE))?;
-    let said = &line[RUNNER_LINE.len()..];
-    let refused = match said.split_once(" refused: ") {
-        Some(_) => true,
-        None => said
+        .filter_map(|l| {
+            let (_step, outcome) = l.strip_prefix(RUNNER_LINE)?.split_once(' ')?;
+            Some((l, outcome))
+        })
+        .rfind(|(_, outcome)| {
+            outcome.starts_with("refused: ") || outcome.starts_with("failed in ")
+        })?;
+    let refused = outcome.starts_with("refused: ")
+        || outcome
             .split_once("): ")
-            .filter(|(head, _)| head.contains(" failed in "))
-            .is_some_and(|(_, why)| !CONTENT_ENDS.iter().any(|c| why.starts_with(c))),
-    };
+            .is_some_and(|(_, why)| !CONTENT_ENDS.iter().any(|c| why.starts_with(c)));
     refused.then(|| (ended.exit_code, line.to_owned()))
 }
 
