@@ -245,17 +245,7 @@ impl KubernetesBackend {
     /// The Job `name` exists: if it is this launch's, take it over as the launch.
     async fn adopt(&self, id: &str, name: &str) -> Result<Launch, Error> {
         let namespace = &self.settings.config.namespace;
-        let job = self
-            .jobs
-            .get_opt(name)
-            .await
-            .map_err(|e| self.api_error(e, &format!("read the existing Job {name}")))?
-            .ok_or_else(|| {
-                Error::unavailable(format!(
-                    "the Job {namespace}/{name} existed a moment ago and is gone now (deleted meanwhile); send the launch again"
-                ))
-            })?;
-        self.claim(&job, id)?;
+        let job = self.existing(&self.jobs, id, name).await?;
         let pods = lock(&self.cluster).pods_made_by(id, false);
         let pods: Vec<&Pod> = pods.iter().collect();
         let launch = state::recover(&job, &pods)
@@ -264,6 +254,26 @@ impl KubernetesBackend {
         tracing::info!(launch = %id, job = %name, namespace = %namespace, state = held.state.as_str(),
             "job adopted: it already existed for this request id");
         Ok(held)
+    }
+
+    /// The object `name` of `api` that a create just met, when it is launch `id`'s (see
+    /// [`KubernetesBackend::claim`]).
+    async fn existing<K>(&self, api: &Api<K>, id: &str, name: &str) -> Result<K, Error>
+    where
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let (kind, namespace) = (K::kind(&()), &self.settings.config.namespace);
+        let found = api
+            .get_opt(name)
+            .await
+            .map_err(|e| self.api_error(e, &format!("read the existing {kind} {name}")))?
+            .ok_or_else(|| {
+                Error::unavailable(format!(
+                    "the {kind} {namespace}/{name} existed a moment ago and is gone now (deleted meanwhile); send the launch again"
+                ))
+            })?;
+        self.claim(&found, id)?;
+        Ok(found)
     }
 
     /// Fails with AlreadyExists unless the existing object `found` (a Job or a Deployment of the

@@ -66,17 +66,7 @@ impl KubernetesBackend {
     /// it has none yet) as the launch.
     async fn adopt_interactive(&self, id: &str, name: &str) -> Result<Launch, Error> {
         let namespace = &self.settings.config.namespace;
-        let deployment = self
-            .deployments
-            .get_opt(name)
-            .await
-            .map_err(|e| self.api_error(e, &format!("read the existing Deployment {name}")))?
-            .ok_or_else(|| {
-                Error::unavailable(format!(
-                    "the Deployment {namespace}/{name} existed a moment ago and is gone now (deleted meanwhile); send the launch again"
-                ))
-            })?;
-        self.claim(&deployment, id)?;
+        let deployment = self.existing(&self.deployments, id, name).await?;
         let service = self.service_of(&deployment).await?;
         let pods = lock(&self.cluster).pods_made_by(id, true);
         let pods: Vec<&Pod> = pods.iter().collect();
@@ -95,13 +85,8 @@ impl KubernetesBackend {
         match self.services.create(&PostParams::default(), &service).await {
             Ok(created) => Ok(created),
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                let found =
-                    self.services.get(&name).await.map_err(|e| {
-                        self.api_error(e, &format!("read the existing Service {name}"))
-                    })?;
                 let id = launch_id(deployment.metadata.labels.as_ref()).unwrap_or_default();
-                self.claim(&found, id)?;
-                Ok(found)
+                self.existing(&self.services, id, &name).await
             }
             Err(e) => Err(self.api_error(e, &format!("create the Service {name}"))),
         }

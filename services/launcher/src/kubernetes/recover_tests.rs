@@ -244,23 +244,17 @@ fn the_job_we_create_recovers_into_the_launch_we_answered() {
     // What the API server adds on create.
     job.metadata.creation_timestamp = Some(Time(launch.created.to_rfc3339().parse().expect("ts")));
     let back = recover(&job, &[]).expect("a launch");
-    let expected = Launch {
-        state: State::Pending,
-        reason: "JobCreated".into(),
-        message: format!(
-            "the Job content/{} exists; waiting for the Job controller to create its pod",
-            job_name("req-77")
-        ),
-        job_name: job_name("req-77"),
-        namespace: "content".into(),
-        submitted: Some(launch.created),
-        milestones: Milestones {
-            job_created: Some(launch.created),
-            ..Milestones::default()
-        },
-        ..launch
-    };
-    assert_eq!(back, expected);
+    assert_eq!(
+        back,
+        created(
+            launch,
+            "JobCreated",
+            &format!(
+                "the Job content/{} exists; waiting for the Job controller to create its pod",
+                job_name("req-77")
+            )
+        )
+    );
 }
 
 #[test]
@@ -273,13 +267,25 @@ fn the_deployment_we_create_recovers_into_the_interactive_launch_we_answered() {
     deployment.metadata.creation_timestamp =
         Some(Time(launch.created.to_rfc3339().parse().expect("ts")));
     let back = crate::kubernetes::serving::recover(&deployment, &[], None).expect("a launch");
-    let expected = Launch {
+    assert_eq!(
+        back,
+        created(
+            launch,
+            "DeploymentCreated",
+            &format!(
+                "the Deployment content/{} exists; waiting for its pod",
+                job_name("req-77")
+            )
+        )
+    );
+}
+
+/// `launch` as just created in namespace `content`: PENDING with `reason` and `message`.
+fn created(launch: Launch, reason: &str, message: &str) -> Launch {
+    Launch {
         state: State::Pending,
-        reason: "DeploymentCreated".into(),
-        message: format!(
-            "the Deployment content/{} exists; waiting for its pod",
-            job_name("req-77")
-        ),
+        reason: reason.into(),
+        message: message.into(),
         job_name: job_name("req-77"),
         namespace: "content".into(),
         submitted: Some(launch.created),
@@ -288,6 +294,5 @@ fn the_deployment_we_create_recovers_into_the_interactive_launch_we_answered() {
             ..Milestones::default()
         },
         ..launch
-    };
-    assert_eq!(back, expected);
+    }
 }

@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 
 use super::phases::{chrono_time, content_status, pod_milestones};
 use super::state::{
-    job_for, name_of, newest, node_of, pending_reason, qualified, recorded, started_at,
+    deleted, job_for, name_of, newest, node_of, pending_reason, qualified, recorded, started_at,
 };
 use crate::job_spec::{JobSettings, deployment_of};
 use crate::launch::{Launch, Observation, Plan, State};
@@ -246,16 +246,11 @@ fn verdict(facts: &Facts<'_>, pod: Option<&Pod>) -> Observation {
         return recorded;
     }
     if facts.deleted || deployment.metadata.deletion_timestamp.is_some() {
-        if facts.cancelled_by_us {
-            return Observation::new(State::Cancelled, "Cancelled", CANCELLED_MESSAGE);
-        }
-        return Observation::new(
-            State::Failed,
-            "DeploymentDeleted",
-            format!(
-                "the Deployment {} was deleted outside the launcher; Cancel the launch instead of deleting its Deployment",
-                qualified(&deployment.metadata)
-            ),
+        return deleted(
+            "Deployment",
+            &deployment.metadata,
+            facts.cancelled_by_us,
+            (CANCELLED_MESSAGE, ""),
         );
     }
     let Some(pod) = pod else {

@@ -106,16 +106,11 @@ fn verdict(facts: &Facts<'_>, pod: Option<&Pod>) -> Observation {
             .with_exit_code(exit.map(|e| e.code));
     }
     if facts.deleted || job.metadata.deletion_timestamp.is_some() {
-        if facts.cancelled_by_us {
-            return Observation::new(State::Cancelled, "Cancelled", CANCELLED_MESSAGE);
-        }
-        return Observation::new(
-            State::Failed,
-            "JobDeleted",
-            format!(
-                "the Job {} was deleted outside the launcher before it finished; Cancel the launch instead of deleting its Job",
-                qualified_name(job)
-            ),
+        return deleted(
+            "Job",
+            &job.metadata,
+            facts.cancelled_by_us,
+            (CANCELLED_MESSAGE, " before it finished"),
         )
         .with_exit_code(exit.map(|e| e.code));
     }
@@ -158,6 +153,27 @@ fn verdict(facts: &Facts<'_>, pod: Option<&Pod>) -> Observation {
             Observation::new(State::Pending, reason, message)
         }
     }
+}
+
+/// A launch whose `kind` (Job or Deployment, `meta`) is deleted or being deleted: CANCELLED with
+/// `cancelled` when our Cancel did it, else FAILED `<kind>Deleted` (it was deleted `when` …).
+pub(super) fn deleted(
+    kind: &str,
+    meta: &ObjectMeta,
+    cancelled_by_us: bool,
+    (cancelled, when): (&str, &str),
+) -> Observation {
+    if cancelled_by_us {
+        return Observation::new(State::Cancelled, "Cancelled", cancelled);
+    }
+    Observation::new(
+        State::Failed,
+        format!("{kind}Deleted"),
+        format!(
+            "the {kind} {} was deleted outside the launcher{when}; Cancel the launch instead of deleting its {kind}",
+            qualified(meta)
+        ),
+    )
 }
 
 /// The whole launch, rebuilt from its Job (labels, annotations, creation time) and pods. None
