@@ -32,8 +32,10 @@ impl Built {
 async fn node_interactive_content_answers_on_its_service_outlives_its_pod_and_the_launcher_until_cancelled()
 -> Result<()> {
     let mut built = Built::new("node-serve").await?;
-    let result = serves(&mut built).await;
-    result.map_err(|e| built.bed.explain(e))
+    let result = serves(&mut built).await.map_err(|e| built.bed.explain(e));
+    // Whatever happened: nothing of it keeps restarting on the node.
+    built.bed.delete().await?;
+    result
 }
 
 async fn serves(built: &mut Built) -> Result<()> {
@@ -161,8 +163,10 @@ async fn serves(built: &mut Built) -> Result<()> {
 async fn node_interactive_content_that_exits_is_restarted_and_a_refusing_runner_fails_the_launch()
 -> Result<()> {
     let mut built = Built::new("node-crash").await?;
-    let result = crashes(&mut built).await;
-    result.map_err(|e| built.bed.explain(e))
+    let result = crashes(&mut built).await.map_err(|e| built.bed.explain(e));
+    // Whatever happened: nothing of it keeps restarting on the node.
+    built.bed.delete().await?;
+    result
 }
 
 async fn crashes(built: &mut Built) -> Result<()> {
