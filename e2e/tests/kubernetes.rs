@@ -338,6 +338,7 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_its_pod_has_the_init
             run_as_group: None,
             fs_group: None,
             job_template: None,
+            interactive_port: 8080,
         },
         base_template: None,
     };

@@ -5,7 +5,7 @@
 //! are real: content builds and runs in the testbed's images (`e2e/infra/images`), with the
 //! runner injected by the init container and the command wrapped by the image's supervisor.
 //! Packages come from an index served by a pod of the namespace, reached by its Service's DNS
-//! name.
+//! name. Interactive launches (a Deployment and a Service) are in module `interactive`.
 //!
 //! A test target of its own, built with the `kubernetes` feature (EXECENV_SKIP_KUBERNETES=1
 //! leaves it out). Each test has a namespace of its own, so they launch with the same request
@@ -14,6 +14,8 @@
 
 #[path = "kubernetes_launcher/bed.rs"]
 mod bed;
+#[path = "kubernetes_launcher/interactive.rs"]
+mod interactive;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -987,6 +989,8 @@ async fn forbidden(bed: &mut Bed) -> Result<()> {
                 "metadata": {"name": NO_CREATE},
                 "rules": [
                     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "delete"]},
+                    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "get", "list", "watch", "patch", "delete"]},
+                    {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "get", "list", "watch", "delete"]},
                     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
                     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
                 ],
@@ -1044,7 +1048,8 @@ async fn forbidden(bed: &mut Bed) -> Result<()> {
     let expected = format!(
         "cannot create the Job {job}: forbidden: system:serviceaccount:{ns}:{NO_CREATE} may not create jobs in \
          namespace {ns} — the Role {NO_CREATE} in namespace {ns} (the Helm chart's launcher.rbac) must allow it; \
-         the launcher needs jobs: create, get, list, watch, delete; pods: get, list, watch; pods/log: get",
+         the launcher needs jobs: create, get, list, watch, delete; deployments: create, get, list, watch, \
+         patch, delete; services: create, get, list, watch, delete; pods: get, list, watch; pods/log: get",
         job = LAUNCH.job
     );
     ensure!(
@@ -1077,6 +1082,8 @@ async fn forbidden(bed: &mut Bed) -> Result<()> {
             &PatchParams::default(),
             &Patch::Merge(&json!({"rules": [
                 {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+                {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "get", "list", "watch", "patch", "delete"]},
+                {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "get", "list", "watch", "delete"]},
                 {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
             ]})),
         )
@@ -1111,10 +1118,11 @@ async fn blind_launch(blind: &ServiceProcess, ns: &str) -> Result<()> {
         .await
         .expect_err("PERMISSION_DENIED");
     let expected = format!(
-        "the launcher may not watch its Jobs and pods, so it would never see this launch run: forbidden: \
-         system:serviceaccount:{ns}:{NO_CREATE} may not list pods in namespace {ns} — the Role {NO_CREATE} in \
-         namespace {ns} (the Helm chart's launcher.rbac) must allow it; the launcher needs jobs: create, get, \
-         list, watch, delete; pods: get, list, watch; pods/log: get"
+        "the launcher may not watch its Jobs, Deployments, Services and pods, so it would never see this launch \
+         run: forbidden: system:serviceaccount:{ns}:{NO_CREATE} may not list pods in namespace {ns} — the Role \
+         {NO_CREATE} in namespace {ns} (the Helm chart's launcher.rbac) must allow it; the launcher needs jobs: \
+         create, get, list, watch, delete; deployments: create, get, list, watch, patch, delete; services: \
+         create, get, list, watch, delete; pods: get, list, watch; pods/log: get"
     );
     ensure!(
         refused.code() == tonic::Code::PermissionDenied && refused.message() == expected,

@@ -16,8 +16,9 @@ use execenv_e2e::{CtlOutput, RegistryProcess, ServiceProcess, ctl, eventually, f
 use execenv_proto::launcher::v1 as pb;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
 use execenv_proto::selector::v1 as sel;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
 use kube::api::{Api, ListParams};
 use tonic::transport::Channel;
@@ -172,6 +173,14 @@ impl Bed {
         Api::namespaced(self.kube.clone(), &self.ns)
     }
 
+    pub fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.kube.clone(), &self.ns)
+    }
+
+    pub fn services(&self) -> Api<Service> {
+        Api::namespaced(self.kube.clone(), &self.ns)
+    }
+
     /// The Jobs carrying launch id `id`.
     pub async fn jobs_of(&self, id: &str) -> Result<Vec<Job>> {
         Ok(self
@@ -230,19 +239,28 @@ impl Bed {
         .with_context(|| format!("/metrics:\n{}", self.metrics().unwrap_or_default()))
     }
 
-    /// Waits until launch `id`'s Job and pods are gone from the cluster.
+    /// Waits until launch `id`'s Job or Deployment, Service and pods are gone from the cluster.
     pub async fn gone(&self, id: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + WAIT;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let launch = ListParams::default().labels(&format!("execenv.io/launch-id={id}"));
         loop {
             tick.tick().await;
-            let (jobs, pods) = (self.jobs_of(id).await?.len(), self.pods_of(id).await?.len());
-            if jobs == 0 && pods == 0 {
+            let left = [
+                ("Job", self.jobs().list(&launch).await?.items.len()),
+                (
+                    "Deployment",
+                    self.deployments().list(&launch).await?.items.len(),
+                ),
+                ("Service", self.services().list(&launch).await?.items.len()),
+                ("pod", self.pods().list(&launch).await?.items.len()),
+            ];
+            if left.iter().all(|(_, n)| *n == 0) {
                 return Ok(());
             }
             ensure!(
                 tokio::time::Instant::now() < deadline,
-                "after {WAIT:?}: {jobs} Job(s) and {pods} pod(s) of launch {id} left"
+                "after {WAIT:?}, of launch {id} are left: {left:?}"
             );
         }
     }

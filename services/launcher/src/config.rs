@@ -138,10 +138,11 @@ pub struct KubernetesConfig {
     pub package_cache_sub_path_prefix: String,
     /// The Role (in `namespace`) that grants the launcher its rights, named in permission errors.
     pub role: Option<String>,
-    /// A ConfigMap (in `namespace`) made the owner of every Job, so that deleting it (`helm
-    /// uninstall`) deletes the Jobs and their pods; none: Jobs stay until their TTL.
+    /// A ConfigMap (in `namespace`) made the owner of every Job and interactive Deployment, so that
+    /// deleting it (`helm uninstall`) deletes them and their pods; none: Jobs stay until their TTL.
     pub owner_config_map: Option<String>,
-    /// `ttlSecondsAfterFinished` of every Job (none: Jobs stay until deleted).
+    /// `ttlSecondsAfterFinished` of every Job, and how long a finished interactive Deployment is
+    /// kept (none: they stay until deleted).
     pub ttl_seconds_after_finished: Option<i32>,
     /// `activeDeadlineSeconds` of BUILD Jobs.
     pub build_active_deadline_seconds: Option<i64>,
@@ -159,6 +160,9 @@ pub struct KubernetesConfig {
     pub fs_group: Option<i64>,
     /// A job base template (YAML Job) merged under every Job (`EXECENV_KUBERNETES__JOB_TEMPLATE`).
     pub job_template: Option<PathBuf>,
+    /// The port interactive content listens on in its pod, and its Service's port
+    /// (`EXECENV_KUBERNETES__INTERACTIVE_PORT`).
+    pub interactive_port: u16,
 }
 
 impl Default for KubernetesConfig {
@@ -186,6 +190,7 @@ impl Default for KubernetesConfig {
             run_as_group: None,
             fs_group: None,
             job_template: None,
+            interactive_port: 8080,
         }
     }
 }
@@ -246,7 +251,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "kubernetes.namespace",
-                meaning: "kubernetes: the namespace Jobs are created in",
+                meaning: "kubernetes: the namespace Jobs (and the Deployments and Services of interactive content) are created in",
             },
             Setting {
                 key: "kubernetes.runtime_image",
@@ -274,7 +279,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "kubernetes.owner_config_map",
-                meaning: "kubernetes: a ConfigMap in the namespace that owns every content Job (an ownerReference), so deleting it deletes them (the Helm chart sets it: `helm uninstall` removes the release's Jobs); unset: Jobs stay until their TTL",
+                meaning: "kubernetes: a ConfigMap in the namespace that owns every content Job and interactive Deployment (an ownerReference), so deleting it deletes them (the Helm chart sets it: `helm uninstall` removes the release's Jobs and Deployments); unset: Jobs stay until their TTL, Deployments until they are cancelled",
             },
             Setting {
                 key: "kubernetes.role",
@@ -282,7 +287,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "kubernetes.ttl_seconds_after_finished",
-                meaning: "kubernetes: ttlSecondsAfterFinished of every Job; unset: Jobs stay until deleted",
+                meaning: "kubernetes: ttlSecondsAfterFinished of every Job, and how long the launcher keeps the Deployment of an interactive launch that could not start (its runner refused) before deleting it; unset: they stay until deleted",
             },
             Setting {
                 key: "kubernetes.build_active_deadline_seconds",
@@ -314,7 +319,11 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "kubernetes.job_template",
-                meaning: "kubernetes: a YAML Job merged under every Job the launcher makes (labels, tolerations, sidecars, …)",
+                meaning: "kubernetes: a YAML Job merged under every Job the launcher makes, and under the pod of every interactive Deployment (labels, tolerations, sidecars, …)",
+            },
+            Setting {
+                key: "kubernetes.interactive_port",
+                meaning: "kubernetes: the port interactive content listens on in its pod (EXECENV_CONTENT_PORT) and the port of its Service",
             },
         ]
     }

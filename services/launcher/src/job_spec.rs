@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | `/opt/execenv/runtime` | `execenv-runtime` (emptyDir, read-only) | filled by the init container |
 //! | `/mnt/content` | `execenv-data` | data PVC, subPath `[<data prefix>/]content/<content guid>/<bundle id>` |
-//! | `/mnt/cache` | `execenv-cache` | package cache PVC, subPath `[<cache prefix>/]`[`cache_sub_path`] of the image; read-only for RUN |
+//! | `/mnt/cache` | `execenv-cache` | package cache PVC, subPath `[<cache prefix>/]`[`cache_sub_path`] of the image; read-only for RUN and INTERACTIVE |
 //!
 //! The prefixes are the settings `kubernetes.data_sub_path_prefix` and
 //! `kubernetes.package_cache_sub_path_prefix` (empty by default: the claims' roots), so that an
@@ -29,21 +29,27 @@
 //! This module holds what the parts share — the request types and the layout constants — and the
 //! parts are its children: `build` assembles the Job, `check` finds the input's problems,
 //! `volumes` lays out the mounts, `names` derives the Job name and cache folder, `settings` holds
-//! the launcher's settings that shape every Job, and `runner` says how the content runner is
-//! called (the local backend calls it the same way).
+//! the launcher's settings that shape every Job, `runner` says how the content runner is
+//! called (the local backend calls it the same way), and `interactive` turns the Job of an
+//! interactive launch into the Deployment and Service that serve it.
 
 use execenv_core::Language;
 
 pub use build::build_job;
 pub use check::check_request;
 pub(crate) use check::reserved_path;
+pub use interactive::{HTTP_PORT_NAME, POD_HOST, deployment_of, http_port, service_for};
 pub use names::{cache_sub_path, job_name};
-pub use runner::{RunnerFolders, runner_argv, runner_variables};
+pub use runner::{
+    CONTENT_BASE_PATH_VARIABLE, CONTENT_HOST_VARIABLE, CONTENT_PORT_VARIABLE, RunnerFolders,
+    content_variables, runner_argv, runner_variables,
+};
 pub use settings::JobSettings;
 pub use volumes::check_sub_path_prefixes;
 
 mod build;
 mod check;
+mod interactive;
 mod names;
 mod runner;
 mod settings;

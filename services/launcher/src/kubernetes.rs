@@ -1,24 +1,32 @@
-//! The Kubernetes backend: a launch is a `batch/v1` Job in the configured namespace.
+//! The Kubernetes backend: a launch is a `batch/v1` Job in the configured namespace; an
+//! interactive launch is an `apps/v1` Deployment and a Service there (module `interactive`).
 //!
 //! - **Start** creates the Job of [`state::job_for`] (the pure [`crate::job_spec::build_job`] plus
-//!   the annotations that let a restarted launcher answer like before). The Job's name is a hash of
-//!   the request id, so a repeated request meets its own Job: AlreadyExists with our launch id is
-//!   adopted, with any other owner it is an error.
-//! - **Watch** (module `watch`): the launcher's Jobs and pods, each change mapped by the pure
-//!   [`state::observe`] into the launch table; unknown Jobs (after a restart) are recovered whole
-//!   with [`state::recover`]. Each observation carries the launch's milestones, read by the pure
-//!   [`phases::pod_milestones`] from what the scheduler and the kubelet wrote into the pod.
-//! - **Cancel** deletes the Job with foreground propagation (its pod goes first).
+//!   the annotations that let a restarted launcher answer like before), or for an interactive
+//!   launch the Deployment of [`serving::deployment_for`] (the same pod, serving on a port) and
+//!   its Service. The name is a hash of the request id, so a repeated request meets its own Job or
+//!   Deployment: AlreadyExists with our launch id is adopted, with any other owner it is an error.
+//! - **Watch** (module `watch`, over the view of module `cluster`): the launcher's Jobs,
+//!   Deployments, Services and pods, each change mapped by the pure [`state::observe`] or
+//!   [`serving::observe`] into the launch table; unknown Jobs and Deployments (after a restart)
+//!   are recovered whole with [`state::recover`] and [`serving::recover`]. Each observation
+//!   carries the launch's milestones, read by the pure [`phases::pod_milestones`] from what the
+//!   scheduler and the kubelet wrote into the pod.
+//! - **Cancel** deletes the Job, or the Deployment and its Service, with foreground propagation
+//!   (the pod goes first). Stopping the launcher stops nothing: Jobs run on, interactive content
+//!   keeps serving, and the next launcher adopts them.
 //! - **Logs** read `pods/log` of the content container of the launch's newest pod.
 //!
-//! The Role the launcher's service account needs in the namespace: `jobs` create, get, list,
-//! watch, delete; `pods` get, list, watch; `pods/log` get. A call the API server refuses with 403
-//! fails at once with PERMISSION_DENIED naming the account, the verb, the resource, the namespace
-//! and the Role to fix (module `forbidden`); while the watch is refused, Launch refuses too
-//! instead of creating Jobs it would never see finish.
+//! The Role the launcher's service account needs in the namespace is `forbidden::NEEDED`. A
+//! call the API server refuses with 403 fails at once with PERMISSION_DENIED naming the account,
+//! the verb, the resource, the namespace and the Role to fix (module `forbidden`); while a watch
+//! is refused, Launch refuses too instead of creating workloads it would never see run.
 
+mod cluster;
 mod forbidden;
+mod interactive;
 pub mod phases;
+pub mod serving;
 pub mod state;
 mod watch;
 
@@ -27,25 +35,28 @@ use std::time::Instant;
 use execenv_core::{Error, ErrorKind};
 use execenv_kit::shutdown::Shutdown;
 use futures::{AsyncReadExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::{Client, Config, Resource};
 
-use crate::job_spec::{CONTENT_CONTAINER_NAME, JobSettings, LABEL_LAUNCH_ID, job_name};
+use crate::job_spec::{CONTENT_CONTAINER_NAME, JobSettings, LABEL_LAUNCH_ID, LaunchKind, job_name};
 use crate::launch::{Launch, LogStream, Observation, Plan, State};
 use crate::table::Launches;
 use crate::template::JobTemplate;
 use crate::{KubernetesConfig, StartError};
+use cluster::{Shared, lock};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use state::{CANCELLED_MESSAGE, launch_id};
-use watch::{Shared, lock};
 
 /// Kubernetes Jobs.
 pub struct KubernetesBackend {
     jobs: Api<Job>,
+    deployments: Api<Deployment>,
+    services: Api<Service>,
     pods: Api<Pod>,
     config_maps: Api<ConfigMap>,
     // The owner of every Job (`kubernetes.owner_config_map`), read once.
@@ -74,6 +85,13 @@ impl KubernetesBackend {
     ) -> Result<(KubernetesBackend, tokio::task::JoinHandle<()>), StartError> {
         crate::job_spec::check_sub_path_prefixes(config)
             .map_err(|e| StartError::Config(e.message))?;
+        if config.interactive_port == 0 {
+            return Err(StartError::Config(
+                "kubernetes.interactive_port is 0; give the port interactive content listens on \
+                 in its pod (EXECENV_KUBERNETES__INTERACTIVE_PORT, default 8080)"
+                    .to_owned(),
+            ));
+        }
         let base_template = config
             .job_template
             .as_deref()
@@ -117,10 +135,14 @@ impl KubernetesBackend {
         let namespace = settings.config.namespace.clone();
         let cluster = Shared::default();
         let (synced_tx, synced) = tokio::sync::watch::channel(false);
+        let watched = watch::Watched {
+            namespace: namespace.clone(),
+            role: settings.config.role.clone(),
+            ttl_seconds_after_finished: settings.config.ttl_seconds_after_finished,
+        };
         let task = tokio::spawn(watch::run(
             client.clone(),
-            namespace.clone(),
-            settings.config.role.clone(),
+            watched,
             cluster.clone(),
             launches.clone(),
             synced_tx,
@@ -130,6 +152,8 @@ impl KubernetesBackend {
         Ok((
             KubernetesBackend {
                 jobs: Api::namespaced(client.clone(), &namespace),
+                deployments: Api::namespaced(client.clone(), &namespace),
+                services: Api::namespaced(client.clone(), &namespace),
                 config_maps: Api::namespaced(client.clone(), &namespace),
                 owner: tokio::sync::OnceCell::new(),
                 pods: Api::namespaced(client, &namespace),
@@ -158,9 +182,12 @@ impl KubernetesBackend {
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
                 format!(
-                    "the launcher may not watch its Jobs and pods, so it would never see this launch run: {why}"
+                    "the launcher may not watch its Jobs, Deployments, Services and pods, so it would never see this launch run: {why}"
                 ),
             ));
+        }
+        if plan.request.kind == LaunchKind::Interactive {
+            return self.start_interactive(plan).await;
         }
         let mut job = state::job_for(&plan, &self.settings)?;
         if let Some(owner) = &self.settings.config.owner_config_map {
@@ -177,7 +204,7 @@ impl KubernetesBackend {
                     took_ms = started.elapsed().as_millis(), "job created");
                 if lock(&self.cluster).is_cancelled(&id) {
                     // A Cancel arrived while the Job was being created and found nothing to delete.
-                    self.delete_job(&id, &name).await?;
+                    self.delete(&self.jobs, &id, &name).await?;
                 }
                 Ok(self
                     .launches
@@ -218,31 +245,8 @@ impl KubernetesBackend {
     /// The Job `name` exists: if it is this launch's, take it over as the launch.
     async fn adopt(&self, id: &str, name: &str) -> Result<Launch, Error> {
         let namespace = &self.settings.config.namespace;
-        let job = self
-            .jobs
-            .get_opt(name)
-            .await
-            .map_err(|e| self.api_error(e, &format!("read the existing Job {name}")))?
-            .ok_or_else(|| {
-                Error::unavailable(format!(
-                    "the Job {namespace}/{name} existed a moment ago and is gone now (deleted meanwhile); send the launch again"
-                ))
-            })?;
-        let owner = launch_id(job.metadata.labels.as_ref()).map(str::to_owned);
-        if owner.as_deref() != Some(id) {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "a Job named {name} already exists in namespace {namespace} and belongs to {}; \
-                     delete that Job or send the launch with another request id",
-                    owner.map_or_else(
-                        || "no launch (it lacks the execenv.io/launch-id label)".to_owned(),
-                        |o| format!("launch {o:?}")
-                    )
-                ),
-            ));
-        }
-        let pods = lock(&self.cluster).pods_of(id);
+        let job = self.existing(&self.jobs, id, name).await?;
+        let pods = lock(&self.cluster).pods_made_by(id, false);
         let pods: Vec<&Pod> = pods.iter().collect();
         let launch = state::recover(&job, &pods)
             .ok_or_else(|| Error::internal(format!("the Job {name} has no launch id")))?;
@@ -252,11 +256,64 @@ impl KubernetesBackend {
         Ok(held)
     }
 
-    /// Deletes the launch's Job (foreground: its pod first) and reports it CANCELLED.
+    /// The object `name` of `api` that a create just met, when it is launch `id`'s (see
+    /// [`KubernetesBackend::claim`]).
+    async fn existing<K>(&self, api: &Api<K>, id: &str, name: &str) -> Result<K, Error>
+    where
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let (kind, namespace) = (K::kind(&()), &self.settings.config.namespace);
+        let found = api
+            .get_opt(name)
+            .await
+            .map_err(|e| self.api_error(e, &format!("read the existing {kind} {name}")))?
+            .ok_or_else(|| {
+                Error::unavailable(format!(
+                    "the {kind} {namespace}/{name} existed a moment ago and is gone now (deleted meanwhile); send the launch again"
+                ))
+            })?;
+        self.claim(&found, id)?;
+        Ok(found)
+    }
+
+    /// Fails with AlreadyExists unless the existing object `found` (a Job or a Deployment of the
+    /// launch's name) belongs to launch `id`.
+    fn claim<K: Resource<DynamicType = ()>>(&self, found: &K, id: &str) -> Result<(), Error> {
+        let owner = launch_id(found.meta().labels.as_ref()).map(str::to_owned);
+        if owner.as_deref() == Some(id) {
+            return Ok(());
+        }
+        let (kind, name) = (K::kind(&()), found.meta().name.clone().unwrap_or_default());
+        Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "a {kind} named {name} already exists in namespace {} and belongs to {}; \
+                 delete that {kind} or send the launch with another request id",
+                self.settings.config.namespace,
+                owner.map_or_else(
+                    || "no launch (it lacks the execenv.io/launch-id label)".to_owned(),
+                    |o| format!("launch {o:?}")
+                )
+            ),
+        ))
+    }
+
+    /// Deletes the launch's Job, or its Deployment and Service (foreground: the pod first), and
+    /// reports it CANCELLED.
     pub async fn cancel(&self, launch: &Launch) -> Result<Launch, Error> {
         let name = job_name(&launch.id);
         lock(&self.cluster).mark_cancelled(&launch.id);
-        if let Err(e) = self.delete_job(&launch.id, &name).await {
+        let (deleted, message) = match launch.kind {
+            LaunchKind::Interactive => (
+                self.delete_serving(&launch.id, &name).await,
+                serving::CANCELLED_MESSAGE,
+            ),
+            LaunchKind::Build | LaunchKind::Run => (
+                self.delete(&self.jobs, &launch.id, &name).await,
+                CANCELLED_MESSAGE,
+            ),
+        };
+        if let Err(e) = deleted {
             lock(&self.cluster).unmark_cancelled(&launch.id);
             return Err(e);
         }
@@ -264,24 +321,31 @@ impl KubernetesBackend {
             .launches
             .observe(
                 &launch.id,
-                Observation::new(State::Cancelled, "Cancelled", CANCELLED_MESSAGE),
+                Observation::new(State::Cancelled, "Cancelled", message),
             )
             .unwrap_or_else(|| launch.clone()))
     }
 
-    async fn delete_job(&self, id: &str, name: &str) -> Result<(), Error> {
-        match self.jobs.delete(name, &DeleteParams::foreground()).await {
+    /// Deletes the object `name` of `api` (foreground: what it owns first) for launch `id`; one
+    /// already gone is fine.
+    async fn delete<K>(&self, api: &Api<K>, id: &str, name: &str) -> Result<(), Error>
+    where
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let kind = K::kind(&());
+        let namespace = &self.settings.config.namespace;
+        match api.delete(name, &DeleteParams::foreground()).await {
             Ok(_) => {
-                tracing::info!(launch = %id, job = %name, namespace = %self.settings.config.namespace,
-                    "job deleted (foreground) to cancel the launch");
+                tracing::info!(launch = %id, namespace = %namespace,
+                    "{kind} {name} deleted (foreground) to cancel the launch");
                 Ok(())
             }
             Err(kube::Error::Api(status)) if status.code == 404 => {
-                tracing::info!(launch = %id, job = %name, namespace = %self.settings.config.namespace,
-                    "cancel: the job was already gone");
+                tracing::info!(launch = %id, namespace = %namespace,
+                    "cancel: the {kind} {name} was already gone");
                 Ok(())
             }
-            Err(e) => Err(self.api_error(e, &format!("delete the Job {name}"))),
+            Err(e) => Err(self.api_error(e, &format!("delete the {kind} {name}"))),
         }
     }
 
@@ -356,7 +420,7 @@ impl KubernetesBackend {
         loop {
             tick.tick().await;
             let cluster = lock(&self.cluster);
-            if cluster.has_job(id) {
+            if cluster.has_workload(id) {
                 seen = true;
             } else if seen || started.elapsed() > JOB_SEEN_WITHIN {
                 return;

@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use execenv_core::{Environment, Error, FieldViolation, Language, VolumeSource};
 
-use super::runner::interpreter_variable;
+use super::runner::{
+    CONTENT_BASE_PATH_VARIABLE, CONTENT_HOST_VARIABLE, CONTENT_PORT_VARIABLE, interpreter_variable,
+};
 use super::{ChosenInstallation, LaunchKind, LaunchRequest, RESERVED_PATHS};
 
 /// `Ok` when the launch can become a Job; otherwise `InvalidArgument` with every violation.
@@ -38,6 +40,13 @@ pub fn check_request(launch: &LaunchRequest) -> Result<(), Error> {
         Err(Error::invalid(v))
     }
 }
+
+/// The variables the launcher sets for interactive content.
+const CONTENT_VARIABLES: [&str; 3] = [
+    CONTENT_PORT_VARIABLE,
+    CONTENT_HOST_VARIABLE,
+    CONTENT_BASE_PATH_VARIABLE,
+];
 
 /// A rule an id must follow; the error completes "<id> …".
 type IdRule = fn(&str) -> Result<(), &'static str>;
@@ -141,6 +150,15 @@ fn check_env(
             v.push(FieldViolation::new(
                 field,
                 format!("{name} is set by the launcher from the chosen installation; remove it"),
+            ));
+        } else if launch.kind == LaunchKind::Interactive
+            && CONTENT_VARIABLES.contains(&name.as_str())
+        {
+            v.push(FieldViolation::new(
+                field,
+                format!(
+                    "{name} is set by the launcher for interactive content (where it listens and its public path); remove it"
+                ),
             ));
         } else if !seen.insert(name.as_str()) {
             v.push(FieldViolation::new(

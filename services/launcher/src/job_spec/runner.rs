@@ -32,7 +32,7 @@ impl<S> RunnerFolders<S> {
 }
 
 /// `[supervisor] runner build|run --bundle … --work … [--cache …] --status-file … [-- command…]`:
-/// the cache for BUILD only, the content's command for RUN only.
+/// the cache for BUILD only, the content's command for RUN and INTERACTIVE only.
 pub fn runner_argv<S>(
     launch: &LaunchRequest,
     supervisor: Option<&str>,
@@ -55,7 +55,7 @@ where
         argv.extend([S::from("--cache"), folders.cache]);
     }
     argv.extend([S::from("--status-file"), folders.status]);
-    if launch.kind == LaunchKind::Run && !launch.command.is_empty() {
+    if launch.kind != LaunchKind::Build && !launch.command.is_empty() {
         argv.push(S::from("--"));
         argv.extend(launch.command.iter().map(|c| S::from(c.as_str())));
     }
@@ -72,6 +72,26 @@ pub fn runner_variables(
         interpreter_variable(i.language).map(|name| (name.to_owned(), i.path.clone()))
     });
     chosen.chain(launch.env.iter().cloned()).collect()
+}
+
+/// The variable that tells interactive content the port to listen on.
+pub const CONTENT_PORT_VARIABLE: &str = "EXECENV_CONTENT_PORT";
+/// The variable that tells interactive content the address to bind.
+pub const CONTENT_HOST_VARIABLE: &str = "EXECENV_CONTENT_HOST";
+/// The variable that tells interactive content its public path prefix (no trailing slash).
+pub const CONTENT_BASE_PATH_VARIABLE: &str = "EXECENV_CONTENT_BASE_PATH";
+
+/// The variables of interactive content (the runner's `--port`, `--host` and `--base-path`):
+/// listen on `host:port`, served to the public under `/content/<content guid>`.
+pub fn content_variables(content_guid: &str, host: &str, port: u16) -> Vec<(String, String)> {
+    vec![
+        (CONTENT_PORT_VARIABLE.to_owned(), port.to_string()),
+        (CONTENT_HOST_VARIABLE.to_owned(), host.to_owned()),
+        (
+            CONTENT_BASE_PATH_VARIABLE.to_owned(),
+            format!("/content/{content_guid}"),
+        ),
+    ]
 }
 
 /// The variable through which the runner learns an installation; TensorFlow has none (it is

@@ -13,16 +13,16 @@ use super::*;
 use crate::config::KubernetesConfig;
 use crate::template::JobTemplate;
 
-const IMAGE: &str = "ghcr.io/rstudio/content-base:r4.4.1-py3.12.4-ubuntu2204";
-const CONTENT: &str = "0d2b5b39-7c3b-4e0e-9d0c-1f1e5d1a2b3c";
+pub(super) const IMAGE: &str = "ghcr.io/rstudio/content-base:r4.4.1-py3.12.4-ubuntu2204";
+pub(super) const CONTENT: &str = "0d2b5b39-7c3b-4e0e-9d0c-1f1e5d1a2b3c";
 /// The Job of request "req-42": "execenv-" and the first 16 hex digits of the SHA-256 of the
 /// request id (`printf %s req-42 | sha256sum`).
-const JOB_OF_REQ_42: &str = "execenv-fd1180d9f0c0819f";
+pub(super) const JOB_OF_REQ_42: &str = "execenv-fd1180d9f0c0819f";
 /// IMAGE's package cache folder: the name lower-cased with every character outside
 /// `[a-z0-9._-]` made '-', then '-' and the first 12 hex digits of the name's SHA-256.
 const CACHE_OF_IMAGE: &str = "ghcr.io-rstudio-content-base-r4.4.1-py3.12.4-ubuntu2204-8b96ed0b6db5";
 
-fn environment(supervisor: Option<&str>, mounts: Vec<EnvMount>) -> Environment {
+pub(super) fn environment(supervisor: Option<&str>, mounts: Vec<EnvMount>) -> Environment {
     Environment {
         id: 1,
         guid: Uuid::parse_str("6a3c5d0e-8f1b-4c2d-9e7a-0b1c2d3e4f50").expect("uuid"),
@@ -48,7 +48,7 @@ fn environment(supervisor: Option<&str>, mounts: Vec<EnvMount>) -> Environment {
     }
 }
 
-fn launch(kind: LaunchKind) -> LaunchRequest {
+pub(super) fn launch(kind: LaunchKind) -> LaunchRequest {
     LaunchRequest {
         request_id: "req-42".into(),
         kind,
@@ -61,7 +61,7 @@ fn launch(kind: LaunchKind) -> LaunchRequest {
     }
 }
 
-fn installations() -> Vec<ChosenInstallation> {
+pub(super) fn installations() -> Vec<ChosenInstallation> {
     vec![
         ChosenInstallation {
             language: Language::Python,
@@ -81,7 +81,7 @@ fn installations() -> Vec<ChosenInstallation> {
     ]
 }
 
-fn settings() -> JobSettings {
+pub(super) fn settings() -> JobSettings {
     JobSettings {
         config: KubernetesConfig {
             kubeconfig: None,
@@ -103,6 +103,7 @@ fn settings() -> JobSettings {
             run_as_group: None,
             fs_group: None,
             job_template: None,
+            interactive_port: 8080,
         },
         base_template: None,
     }
@@ -153,7 +154,7 @@ fn volume<'a>(job: &'a Job, name: &str) -> &'a Volume {
         .unwrap_or_else(|| panic!("no volume {name}"))
 }
 
-fn env_of(c: &Container) -> Vec<(String, String)> {
+pub(super) fn env_of(c: &Container) -> Vec<(String, String)> {
     c.env
         .iter()
         .flatten()

@@ -19,7 +19,7 @@ pub(super) fn volumes(
     environment: &Environment,
     config: &KubernetesConfig,
 ) -> (Vec<Volume>, Vec<VolumeMount>) {
-    let cache_read_only = launch.kind == LaunchKind::Run;
+    let cache_read_only = launch.kind != LaunchKind::Build;
     let mut volumes = vec![
         Volume {
             name: RUNTIME_VOLUME.into(),

@@ -4,9 +4,11 @@
 //! and which Role to fix. Other 403s (an exceeded ResourceQuota, an admission webhook) are not
 //! about the Role and are left as the API server wrote them.
 
-/// What the launcher's service account must be allowed in the namespace its Jobs run in.
-pub const NEEDED: &str =
-    "jobs: create, get, list, watch, delete; pods: get, list, watch; pods/log: get";
+/// What the launcher's service account must be allowed in the namespace its Jobs run in (jobs in
+/// API group `batch`, deployments in `apps`, the rest in the core group).
+pub const NEEDED: &str = "jobs: create, get, list, watch, delete; deployments: create, get, list, \
+    watch, patch, delete; services: create, get, list, watch, delete; pods: get, list, watch; \
+    pods/log: get";
 
 /// The explanation of the RBAC denial `message`, in `namespace` (the launcher's content
 /// namespace), with `role` the Role that should allow it (the `kubernetes.role` setting) when it
@@ -51,8 +53,9 @@ mod tests {
             Some(
                 "forbidden: system:serviceaccount:execenv:execenv-launcher may not create jobs in namespace \
                  content — the Role execenv-launcher in namespace content (the Helm chart's launcher.rbac) \
-                 must allow it; the launcher needs jobs: create, get, list, watch, delete; pods: get, \
-                 list, watch; pods/log: get"
+                 must allow it; the launcher needs jobs: create, get, list, watch, delete; deployments: \
+                 create, get, list, watch, patch, delete; services: create, get, list, watch, delete; \
+                 pods: get, list, watch; pods/log: get"
             )
         );
     }
@@ -78,6 +81,24 @@ mod tests {
                 "forbidden: system:serviceaccount:ops:runner may not get pods/log in namespace jobs — \
                  the Role runner in namespace jobs"
             ),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_denied_patch_of_a_deployment_names_the_resource_of_the_apps_group() {
+        let message = "deployments.apps \"execenv-1\" is forbidden: User \"system:serviceaccount:execenv:launcher\" \
+            cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"content\"";
+        let why = explain(message, "content", Some("launcher")).unwrap_or_default();
+        assert!(
+            why.starts_with(
+                "forbidden: system:serviceaccount:execenv:launcher may not patch deployments in namespace \
+                 content — the Role launcher in namespace content"
+            ),
+            "{why}"
+        );
+        assert!(
+            why.contains("deployments: create, get, list, watch, patch, delete; services: create, get, list, watch, delete;"),
             "{why}"
         );
     }

@@ -178,11 +178,12 @@ fn settings() -> JobSettings {
     }
 }
 
-#[test]
-fn the_job_we_create_recovers_into_the_launch_we_answered() {
+/// The plan of launch "req-77" of `kind`: content 0d2b…'s bundle 9 in [`environment`], with
+/// its Python, R and TensorFlow.
+fn plan(kind: LaunchKind) -> Plan {
     let request = LaunchRequest {
         request_id: "req-77".into(),
-        kind: LaunchKind::Run,
+        kind,
         content_guid: "0d2b5b39-7c3b-4e0e-9d0c-1f1e5d1a2b3c".into(),
         bundle_id: "9".into(),
         command: vec![],
@@ -214,12 +215,18 @@ fn the_job_we_create_recovers_into_the_launch_we_answered() {
         "manifest-identifier",
         BackendKind::Kubernetes,
     );
-    let plan = Plan {
+    Plan {
         request,
         environment,
         installations,
-        launch: launch.clone(),
-    };
+        launch,
+    }
+}
+
+#[test]
+fn the_job_we_create_recovers_into_the_launch_we_answered() {
+    let plan = plan(LaunchKind::Run);
+    let launch = plan.launch.clone();
     let mut job = job_for(&plan, &settings()).expect("job");
     let annotations = job.metadata.annotations.clone().expect("annotations");
     assert_eq!(
@@ -237,13 +244,48 @@ fn the_job_we_create_recovers_into_the_launch_we_answered() {
     // What the API server adds on create.
     job.metadata.creation_timestamp = Some(Time(launch.created.to_rfc3339().parse().expect("ts")));
     let back = recover(&job, &[]).expect("a launch");
-    let expected = Launch {
+    assert_eq!(
+        back,
+        created(
+            launch,
+            "JobCreated",
+            &format!(
+                "the Job content/{} exists; waiting for the Job controller to create its pod",
+                job_name("req-77")
+            )
+        )
+    );
+}
+
+#[test]
+fn the_deployment_we_create_recovers_into_the_interactive_launch_we_answered() {
+    let plan = plan(LaunchKind::Interactive);
+    let launch = plan.launch.clone();
+    let mut deployment =
+        crate::kubernetes::serving::deployment_for(&plan, &settings()).expect("deployment");
+    // What the API server adds on create.
+    deployment.metadata.creation_timestamp =
+        Some(Time(launch.created.to_rfc3339().parse().expect("ts")));
+    let back = crate::kubernetes::serving::recover(&deployment, &[], None).expect("a launch");
+    assert_eq!(
+        back,
+        created(
+            launch,
+            "DeploymentCreated",
+            &format!(
+                "the Deployment content/{} exists; waiting for its pod",
+                job_name("req-77")
+            )
+        )
+    );
+}
+
+/// `launch` as just created in namespace `content`: PENDING with `reason` and `message`.
+fn created(launch: Launch, reason: &str, message: &str) -> Launch {
+    Launch {
         state: State::Pending,
-        reason: "JobCreated".into(),
-        message: format!(
-            "the Job content/{} exists; waiting for the Job controller to create its pod",
-            job_name("req-77")
-        ),
+        reason: reason.into(),
+        message: message.into(),
         job_name: job_name("req-77"),
         namespace: "content".into(),
         submitted: Some(launch.created),
@@ -252,6 +294,5 @@ fn the_job_we_create_recovers_into_the_launch_we_answered() {
             ..Milestones::default()
         },
         ..launch
-    };
-    assert_eq!(back, expected);
+    }
 }

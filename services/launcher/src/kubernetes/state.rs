@@ -27,7 +27,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use execenv_core::{Error, Language};
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::phases::{chrono_time, content_status, pod_milestones};
 use crate::job_spec::{
@@ -105,16 +106,11 @@ fn verdict(facts: &Facts<'_>, pod: Option<&Pod>) -> Observation {
             .with_exit_code(exit.map(|e| e.code));
     }
     if facts.deleted || job.metadata.deletion_timestamp.is_some() {
-        if facts.cancelled_by_us {
-            return Observation::new(State::Cancelled, "Cancelled", CANCELLED_MESSAGE);
-        }
-        return Observation::new(
-            State::Failed,
-            "JobDeleted",
-            format!(
-                "the Job {} was deleted outside the launcher before it finished; Cancel the launch instead of deleting its Job",
-                qualified_name(job)
-            ),
+        return deleted(
+            "Job",
+            &job.metadata,
+            facts.cancelled_by_us,
+            (CANCELLED_MESSAGE, " before it finished"),
         )
         .with_exit_code(exit.map(|e| e.code));
     }
@@ -159,38 +155,72 @@ fn verdict(facts: &Facts<'_>, pod: Option<&Pod>) -> Observation {
     }
 }
 
+/// A launch whose `kind` (Job or Deployment, `meta`) is deleted or being deleted: CANCELLED with
+/// `cancelled` when our Cancel did it, else FAILED `<kind>Deleted` (it was deleted `when` …).
+pub(super) fn deleted(
+    kind: &str,
+    meta: &ObjectMeta,
+    cancelled_by_us: bool,
+    (cancelled, when): (&str, &str),
+) -> Observation {
+    if cancelled_by_us {
+        return Observation::new(State::Cancelled, "Cancelled", cancelled);
+    }
+    Observation::new(
+        State::Failed,
+        format!("{kind}Deleted"),
+        format!(
+            "the {kind} {} was deleted outside the launcher{when}; Cancel the launch instead of deleting its {kind}",
+            qualified(meta)
+        ),
+    )
+}
+
 /// The whole launch, rebuilt from its Job (labels, annotations, creation time) and pods. None
 /// when the Job carries no launch id (it was not made by the launcher). A Job already being
 /// deleted counts as cancelled by us: the launcher stopped before it saw its own Cancel through.
 pub fn recover(job: &Job, pods: &[&Pod]) -> Option<Launch> {
-    let labels = job.metadata.labels.as_ref();
-    let label = |key: &str| labels.and_then(|l| l.get(key)).cloned();
-    let id = label(LABEL_LAUNCH_ID).filter(|id| !id.is_empty())?;
-    let annotations = job.metadata.annotations.clone().unwrap_or_default();
-    let annotation = |key: &str| annotations.get(key).cloned();
     let seen = observe(&Facts {
         job,
         deleted: false,
         pods,
         cancelled_by_us: job.metadata.deletion_timestamp.is_some(),
     });
-    let image = annotation(ANNOTATION_IMAGE)
-        .or_else(|| content_image(job))
-        .unwrap_or_default();
-    let created = job
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map_or_else(Utc::now, chrono_time);
     let started = match seen.state {
         State::Pending => None,
         _ => newest(pods).and_then(started_at),
     };
     let finished = seen.state.is_terminal().then(|| finished_at(job)).flatten();
+    let template = job.spec.as_ref().map(|s| &s.template);
+    recorded(&job.metadata, template, seen, started, finished)
+}
+
+/// A launch as the labels and annotations of its Job or Deployment (`meta`, with the pod
+/// `template`) record it, in the state `seen`.
+pub(super) fn recorded(
+    meta: &ObjectMeta,
+    template: Option<&PodTemplateSpec>,
+    seen: Observation,
+    started: Option<DateTime<Utc>>,
+    finished: Option<DateTime<Utc>>,
+) -> Option<Launch> {
+    let labels = meta.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key)).cloned();
+    let id = label(LABEL_LAUNCH_ID).filter(|id| !id.is_empty())?;
+    let annotations = meta.annotations.clone().unwrap_or_default();
+    let annotation = |key: &str| annotations.get(key).cloned();
+    let image = annotation(ANNOTATION_IMAGE)
+        .or_else(|| template.and_then(content_image))
+        .unwrap_or_default();
+    let created = meta
+        .creation_timestamp
+        .as_ref()
+        .map_or_else(Utc::now, chrono_time);
     Some(Launch {
         id,
         kind: match label(LABEL_COMPONENT).as_deref() {
             Some("run") => LaunchKind::Run,
+            Some("interactive") => LaunchKind::Interactive,
             _ => LaunchKind::Build,
         },
         content_guid: label(LABEL_CONTENT_GUID).unwrap_or_default(),
@@ -206,15 +236,15 @@ pub fn recover(job: &Job, pods: &[&Pod]) -> Option<Launch> {
         installations: installations(&annotations),
         selected_by: annotation(ANNOTATION_SELECTED_BY).unwrap_or_default(),
         backend: BackendKind::Kubernetes,
-        job_name: job.metadata.name.clone().unwrap_or_default(),
-        namespace: job.metadata.namespace.clone().unwrap_or_default(),
+        job_name: meta.name.clone().unwrap_or_default(),
+        namespace: meta.namespace.clone().unwrap_or_default(),
         created,
         submitted: Some(created),
         started,
         finished,
         milestones: seen.milestones,
-        address: String::new(),
-        restarts: 0,
+        address: seen.address.unwrap_or_default(),
+        restarts: seen.restarts.unwrap_or_default(),
         ready: None,
     })
 }
@@ -314,7 +344,7 @@ fn condition<'a>(job: &'a Job, types: &[&str]) -> Option<&'a JobCondition> {
 }
 
 /// The pod created last (by creation time, then name): the one a retry would have made.
-fn newest<'a>(pods: &[&'a Pod]) -> Option<&'a Pod> {
+pub(super) fn newest<'a>(pods: &[&'a Pod]) -> Option<&'a Pod> {
     pods.iter().copied().max_by(|a, b| {
         let key = |p: &'a Pod| {
             (
@@ -335,7 +365,7 @@ fn content_exit(pod: &Pod) -> Option<ContentExit> {
 }
 
 /// Why a Pending pod waits, and the detail.
-fn pending_reason(pod: &Pod) -> (String, String) {
+pub(super) fn pending_reason(pod: &Pod) -> (String, String) {
     let status = pod.status.as_ref();
     let waiting = |statuses: Option<&Vec<ContainerStatus>>, what: &str| {
         statuses.into_iter().flatten().find_map(|c| {
@@ -383,7 +413,7 @@ fn pending_reason(pod: &Pod) -> (String, String) {
     }
 }
 
-fn started_at(pod: &Pod) -> Option<DateTime<Utc>> {
+pub(super) fn started_at(pod: &Pod) -> Option<DateTime<Utc>> {
     pod_milestones(pod)
         .content_started
         .or_else(|| pod.status.as_ref()?.start_time.as_ref().map(chrono_time))
@@ -404,10 +434,8 @@ fn finished_at(job: &Job) -> Option<DateTime<Utc>> {
     job_ended(job).or_else(|| job.metadata.deletion_timestamp.as_ref().map(chrono_time))
 }
 
-fn content_image(job: &Job) -> Option<String> {
-    job.spec
-        .as_ref()?
-        .template
+fn content_image(template: &PodTemplateSpec) -> Option<String> {
+    template
         .spec
         .as_ref()?
         .containers
@@ -418,18 +446,23 @@ fn content_image(job: &Job) -> Option<String> {
 }
 
 fn qualified_name(job: &Job) -> String {
+    qualified(&job.metadata)
+}
+
+/// `namespace/name` of an object.
+pub(super) fn qualified(meta: &ObjectMeta) -> String {
     format!(
         "{}/{}",
-        job.metadata.namespace.as_deref().unwrap_or_default(),
-        job.metadata.name.as_deref().unwrap_or_default()
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
     )
 }
 
-fn name_of(pod: &Pod) -> &str {
+pub(super) fn name_of(pod: &Pod) -> &str {
     pod.metadata.name.as_deref().unwrap_or_default()
 }
 
-fn node_of(pod: &Pod) -> Option<&str> {
+pub(super) fn node_of(pod: &Pod) -> Option<&str> {
     pod.spec.as_ref()?.node_name.as_deref()
 }
 

@@ -36,6 +36,7 @@ configuration, in its own key names) and, when set, job-template.yaml (the job b
   "data_pvc" (include "common.contentClaim" (list . "data" $k.dataPvc))
   "package_cache_pvc" (include "common.contentClaim" (list . "packageCache" $k.packageCachePvc))
   "ttl_seconds_after_finished" $k.ttlSecondsAfterFinished
+  "interactive_port" $k.interactivePort
   "build_active_deadline_seconds" $k.buildActiveDeadlineSeconds
   "automount_service_account_token" $k.automountServiceAccountToken
   "image_pull_secrets" ($k.imagePullSecrets | default list)
