@@ -158,6 +158,30 @@ fn sign_in(e: ApiError) -> ContentError {
     e
 }
 
+/// How long a request waits for a ready instance's address to take connections.
+const REFUSED_READY_WITHIN: Duration = Duration::from_secs(20);
+
+/// Waits until a TCP connection to `address` succeeds, trying again after 50 ms, 100 ms, … up to
+/// 1 s between tries, for at most `within`; returns either way (the request then says what
+/// happened).
+async fn connectable(address: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await;
+        if matches!(attempt, Ok(Ok(_))) || Instant::now() + pause > deadline {
+            return;
+        }
+        // The pause between connection attempts of a bounded retry.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
 /// Sends the request to the instance `ready` and answers with what it answers.
 async fn forward(
     state: &AppState,
@@ -205,6 +229,11 @@ async fn forward(
     let metrics = state.instances().metrics().clone();
     let client = &state.forwarder().client;
     let sent = Instant::now();
+    if !resendable {
+        // A body cannot be sent twice: make sure the instance takes connections first (a
+        // Service that just became ready may not be routed yet).
+        connectable(&ready.address, REFUSED_READY_WITHIN).await;
+    }
     let first = client.request(build(&ready.address, body)?).await;
     let (ready, mut response) = match first {
         Ok(response) => (ready, response),
@@ -233,6 +262,9 @@ async fn forward(
             }
             drop(ready);
             let again = state.instances().ready(guid).await?;
+            // Ready yet refused: on Kubernetes, kube-proxy routes a Service a moment after its
+            // pod is ready (a second on an idle node, more under load).
+            connectable(&again.address, REFUSED_READY_WITHIN).await;
             match client.request(build(&again.address, Body::empty())?).await {
                 Ok(response) => (again, response),
                 Err(e) => return Err(refused(&format!("{why}; sent again: {e}"))),
