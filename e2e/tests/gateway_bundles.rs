@@ -133,9 +133,10 @@ fn the_example_bundle_is_uploaded_listed_built_from_the_data_folder_and_deleted(
         again.status == 404 && again.json()?["code"] == 4,
         "{again:?}"
     );
-    // The id's folder stays, empty, so that the id is not given again.
+    // The id's folder stays, empty, so that the id is not given again; the content keeps its
+    // owner (who uploaded its first bundle).
     let left = tree(&data.join(format!("content/{CONTENT}")));
-    ensure!(left == ["1"], "{left:?}");
+    ensure!(left == ["1", "owner.json"], "{left:?}");
     Ok(())
 }
 
