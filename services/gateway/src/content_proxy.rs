@@ -20,9 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use execenv_core::ErrorKind;
 use http_body::{Frame, SizeHint};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
 use crate::auth::Authenticated;
 use crate::content_access::may_view;
@@ -34,34 +32,12 @@ use crate::instance_table::Lease;
 use crate::instances::{Ready, Recheck};
 use crate::state::AppState;
 
-/// How long connecting to an instance may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// The routes, at the top level (outside `/__api__`).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/content/{guid}", any(to_folder))
         .route("/content/{guid}/", any(serve))
         .route(ROUTE, any(serve))
-}
-
-/// The HTTP client requests are forwarded with (connections kept for reuse); cheap to clone.
-#[derive(Clone)]
-pub struct Forwarder {
-    client: Client<HttpConnector, Body>,
-}
-
-impl Default for Forwarder {
-    fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        Forwarder {
-            client: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build(connector),
-        }
-    }
 }
 
 /// `/content/{guid}` → `/content/{guid}/` (308, the query kept), so that the app's relative

@@ -5,9 +5,14 @@
 //! functions, tested below.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
+use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use crate::session::{COOKIE, CSRF_HEADER};
 
@@ -243,3 +248,25 @@ fn first_value(headers: &HeaderMap, name: &str) -> Option<String> {
 #[cfg(test)]
 #[path = "forwarding_tests.rs"]
 mod tests;
+
+/// How long connecting to an instance may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The HTTP client requests are forwarded with (connections kept for reuse); cheap to clone.
+#[derive(Clone)]
+pub struct Forwarder {
+    pub(crate) client: Client<HttpConnector, Body>,
+}
+
+impl Default for Forwarder {
+    fn default() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        Forwarder {
+            client: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(connector),
+        }
+    }
+}

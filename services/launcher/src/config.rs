@@ -239,7 +239,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "local.max_interactive",
-                meaning: "local: interactive launches running at once, apart from local.max_concurrent; one more is refused (RESOURCE_EXHAUSTED)",
+                meaning: "local: interactive launches running at once, apart from local.max_concurrent; one more is refused (UNAVAILABLE)",
             },
             Setting {
                 key: "local.restart_backoff_max_ms",

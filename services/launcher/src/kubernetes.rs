@@ -28,6 +28,7 @@ mod interactive;
 pub mod phases;
 pub mod serving;
 pub mod state;
+mod upkeep;
 mod watch;
 
 use std::time::Instant;

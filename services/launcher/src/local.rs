@@ -125,7 +125,7 @@ impl LocalBackend {
 
     /// Queues the launch whose PENDING record the service has put in the table; its process
     /// starts once a slot is free. An interactive launch takes no slot but starts at once, or is
-    /// refused (RESOURCE_EXHAUSTED) when `local.max_interactive` of them run already. Returns at
+    /// refused (UNAVAILABLE) when `local.max_interactive` of them run already. Returns at
     /// once, with the launch as now held.
     pub async fn start(&self, plan: Plan) -> Result<Launch, Error> {
         let shared = &self.shared;

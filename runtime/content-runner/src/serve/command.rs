@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::{AppMode, Listen};
+use super::mode::{AppMode, Listen};
 
 /// A command to start: the program, its arguments and the variables added to its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]

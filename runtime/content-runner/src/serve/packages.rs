@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tokio::process::Command;
 
-use super::AppMode;
+use super::mode::AppMode;
 use crate::Error;
 use crate::process::describe;
 use crate::record::WorkDir;

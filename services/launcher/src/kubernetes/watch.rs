@@ -29,7 +29,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use super::cluster::{Cluster, Shared, lock};
 use super::state::{self, Facts, launch_id};
-use super::{forbidden, interactive, serving};
+use super::{forbidden, serving, upkeep};
 use crate::job_spec::{LABEL_MANAGED_BY, LaunchKind, MANAGED_BY};
 use crate::launch::State;
 use crate::table::Launches;
@@ -524,7 +524,7 @@ impl Reconciler {
         {
             return;
         }
-        tokio::spawn(interactive::finalize(
+        tokio::spawn(upkeep::finalize(
             self.deployments.clone(),
             self.cluster.clone(),
             launch,
@@ -545,7 +545,7 @@ impl Reconciler {
             .map(ResourceExt::name_any)
             .collect();
         for name in expired {
-            tokio::spawn(interactive::delete_expired(self.deployments.clone(), name));
+            tokio::spawn(upkeep::delete_expired(self.deployments.clone(), name));
         }
     }
 }

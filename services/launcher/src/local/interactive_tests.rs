@@ -272,11 +272,11 @@ async fn interactive_launches_take_no_slot_and_one_beyond_max_interactive_is_ref
     assert_eq!(
         (err.kind, err.message.as_str()),
         (
-            ErrorKind::TooLarge,
+            ErrorKind::Unavailable,
             "this launcher runs as many interactive launches as local.max_interactive (EXECENV_LOCAL__MAX_INTERACTIVE) allows, 1; cancel one or raise the setting"
         )
     );
-    assert_eq!(err.kind.grpc_code(), 8, "RESOURCE_EXHAUSTED");
+    assert_eq!(err.kind.grpc_code(), 14, "UNAVAILABLE");
     assert!(!bed.data("launches/two").exists(), "nothing was written");
 
     let one = bed.launches.get("one").expect("known");

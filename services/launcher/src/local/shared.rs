@@ -96,12 +96,13 @@ impl Shared {
         Ok((stopped, alive))
     }
 
-    /// A place for one more interactive launch, held until it ends; refused (RESOURCE_EXHAUSTED)
-    /// when `local.max_interactive` of them run already.
+    /// A place for one more interactive launch, held until it ends; refused (UNAVAILABLE: HTTP
+    /// callers get 503, not the 413 of RESOURCE_EXHAUSTED, which means a body too large) when
+    /// `local.max_interactive` of them run already.
     pub(super) fn take_interactive(&self) -> Result<OwnedSemaphorePermit, Error> {
         self.interactive.clone().try_acquire_owned().map_err(|_| {
             Error::new(
-                ErrorKind::TooLarge,
+                ErrorKind::Unavailable,
                 format!(
                     "this launcher runs as many interactive launches as local.max_interactive (EXECENV_LOCAL__MAX_INTERACTIVE) allows, {}; cancel one or raise the setting",
                     self.max_interactive
