@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use execenv_e2e::content::{self, COLD_WITHIN, TestApp, wheelhouse};
 use execenv_e2e::dashboards;
 use execenv_e2e::eventually;
 use execenv_e2e::launcher::python_manifest;
@@ -26,7 +27,9 @@ use execenv_e2e::otelcol::{Collector, ExportedSpan, SPAN_KIND_SERVER, descends_f
 use execenv_e2e::prometheus::{self, PrometheusServer, SCRAPE_INTERVAL, unix_now};
 use execenv_e2e::release::{Gateway, NodeRelease, python_environment};
 use execenv_e2e::servicemonitor;
-use execenv_e2e::testbed::{host_address, images, node_address, node_network_namespace};
+use execenv_e2e::testbed::{
+    WheelIndex, host_address, images, node_address, node_network_namespace,
+};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
@@ -55,6 +58,9 @@ const DUPLICATE_ERROR: &str = "is also declared by executionEnvironments[";
 /// The content the scenario builds and runs (written into the data claim's folder).
 const CONTENT: &str = "0c6f3d2a-7b1e-4f59-a8d4-5e2b9c1f7a36";
 const BUNDLE: &str = "1";
+/// The interactive test app's content guid.
+const APP: &str = "4d5e6f70-8192-4a3b-9c4d-5e6f708192a3";
+
 /// The trace id the launch whose trace is checked carries in its `traceparent`.
 const TRACE_ID: &str = "5a1c0e7f3b9d4c2e8f6a1b3d5c7e9f0a";
 /// The caller's span id in that `traceparent`: the gateway's span's parent.
@@ -247,6 +253,36 @@ async fn observe(
     let started = Instant::now();
     launch(&gateway, "run", &["python", "app.py"], &[])?;
     step("RUN through the gateway", started);
+
+    // Interactive content, for the launches dashboard's last rows: the FastAPI test app built
+    // from the wheelhouse (a package index pod serves it), started by a request, then requested.
+    let started = Instant::now();
+    let index = WheelIndex::start(&release.client, &release.namespace).await?;
+    index.add_wheelhouse(&wheelhouse()?)?;
+    let client = content::Client {
+        api: &gateway.address,
+        key: &key,
+    };
+    client.publish(
+        APP,
+        TestApp::FastApi,
+        images::PYTHON_VERSION,
+        Some(images::PYTHON_IMAGE),
+        &serde_json::to_value(index.pip_env())?,
+    )?;
+    for path in ["/", "/items/tea?q=1", "/stream"] {
+        let answer = client.content(APP, path, COLD_WITHIN)?;
+        ensure!(
+            answer.status == 200,
+            "GET /content/{APP}{path}: {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    step(
+        "interactive content published, started and requested",
+        started,
+    );
 
     let last_error = format!(
         "execenv_config_sync_last_error_timestamp_seconds{{namespace=\"{}\"}}",
