@@ -276,6 +276,25 @@ impl Client<'_> {
         Ok(bundle)
     }
 
+    /// What the gateway says of content `guid` (`GET /__api__/execenv/v1/content/{guid}`).
+    pub fn content_info(&self, guid: &str) -> Result<Value> {
+        self.call(
+            "GET",
+            &format!("/__api__/execenv/v1/content/{guid}"),
+            None,
+            200,
+        )
+    }
+
+    /// The launch id of this gateway's instance of content `guid`; an error when none runs.
+    pub fn instance_launch(&self, guid: &str) -> Result<String> {
+        let info = self.content_info(guid)?;
+        Ok(info["instance"]["launch_id"]
+            .as_str()
+            .with_context(|| format!("content {guid} has no instance: {info}"))?
+            .to_owned())
+    }
+
     /// The launch's output so far.
     pub fn logs(&self, id: &str) -> Result<String> {
         let auth = self.auth();

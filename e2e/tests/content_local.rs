@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use execenv_e2e::content::{
-    COLD_WITHIN, Client, LocalSite, PYTHON_A, PYTHON_B, TestApp, failing_bundle, round_trip,
-    shiny_session,
+    COLD_WITHIN, LocalSite, PYTHON_A, PYTHON_B, TestApp, failing_bundle, round_trip, shiny_session,
 };
 use execenv_e2e::stack::sample;
 use execenv_e2e::{eventually, http_get, http_request, log_line};
@@ -18,23 +17,6 @@ const FASTAPI: &str = "0b6f3c1e-5a2d-4e8f-9c7b-1d2e3f4a5b60";
 const SHINY: &str = "5c4d3e2f-1a0b-4c9d-8e7f-6a5b4c3d2e10";
 /// Long enough for a restarted app to answer again.
 const RECOVER_WITHIN: Duration = Duration::from_secs(90);
-
-fn content_info(client: Client<'_>, guid: &str) -> Result<Value> {
-    client.call(
-        "GET",
-        &format!("/__api__/execenv/v1/content/{guid}"),
-        None,
-        200,
-    )
-}
-
-fn instance_launch(client: Client<'_>, guid: &str) -> Result<String> {
-    let info = content_info(client, guid)?;
-    Ok(info["instance"]["launch_id"]
-        .as_str()
-        .with_context(|| format!("content {guid} has no instance: {info}"))?
-        .to_owned())
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fastapi_app_and_a_shiny_app_are_served_through_the_gateway_in_their_own_environments()
@@ -209,7 +191,7 @@ fn only_signed_in_users_with_access_reach_content() -> Result<()> {
         refused.body
     );
     assert_eq!(
-        content_info(site.client(&site.admin), FASTAPI)?["instance"],
+        site.client(&site.admin).content_info(FASTAPI)?["instance"],
         Value::Null
     );
 
@@ -262,14 +244,15 @@ fn idle_instances_stop_and_the_next_request_starts_one_again() -> Result<()> {
     pat.publish(FASTAPI, TestApp::FastApi, &site.python, None, &site.pip())?;
 
     let (_, first) = pat.content_json(FASTAPI, "/", COLD_WITHIN)?;
-    let launch = instance_launch(pat, FASTAPI)?;
+    let launch = pat.instance_launch(FASTAPI)?;
     // Nothing asks for it: after the idle timeout the gateway stops it.
     let stopped = pat.launch_until(&launch, Duration::from_secs(60), "stopped when idle", |l| {
         l["state"] == "cancelled"
     })?;
     assert_eq!(stopped["state"], "cancelled");
     eventually(Duration::from_secs(10), "the instance forgotten", || {
-        content_info(pat, FASTAPI).is_ok_and(|i| i["instance"].is_null())
+        pat.content_info(FASTAPI)
+            .is_ok_and(|i| i["instance"].is_null())
     })?;
     let (_, metrics) = http_get(&site.gateway.admin, "/metrics")?;
     assert_eq!(
@@ -284,7 +267,7 @@ fn idle_instances_stop_and_the_next_request_starts_one_again() -> Result<()> {
     // The next request starts a new instance and is answered by it.
     let (root, second) = pat.content_json(FASTAPI, "/", COLD_WITHIN)?;
     assert_eq!(root["app"], "fastapi");
-    let relaunched = instance_launch(pat, FASTAPI)?;
+    let relaunched = pat.instance_launch(FASTAPI)?;
     assert_ne!(relaunched, launch);
     log_line!(
         "cold starts (request to answer, local FastAPI): first {} ms, after an idle stop {} ms",
@@ -300,7 +283,7 @@ fn a_killed_app_is_restarted_and_requests_resume() -> Result<()> {
     let pat = site.client(&site.publisher);
     pat.publish(FASTAPI, TestApp::FastApi, &site.python, None, &site.pip())?;
     let (root, _) = pat.content_json(FASTAPI, "/", COLD_WITHIN)?;
-    let launch = instance_launch(pat, FASTAPI)?;
+    let launch = pat.instance_launch(FASTAPI)?;
     let before = pat.launch_now(&launch)?;
 
     let pid = root["pid"].as_i64().context("the app's pid")?;
@@ -320,7 +303,7 @@ fn a_killed_app_is_restarted_and_requests_resume() -> Result<()> {
     assert_eq!(again["app"], "fastapi");
     assert_ne!(again["pid"], root["pid"], "a new process answers");
     assert_eq!(
-        instance_launch(pat, FASTAPI)?,
+        pat.instance_launch(FASTAPI)?,
         launch,
         "the same launch serves"
     );

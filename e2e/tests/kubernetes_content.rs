@@ -37,23 +37,6 @@ fn r_environment() -> Value {
     })
 }
 
-fn info(client: Client<'_>, guid: &str) -> Result<Value> {
-    client.call(
-        "GET",
-        &format!("/__api__/execenv/v1/content/{guid}"),
-        None,
-        200,
-    )
-}
-
-fn instance_launch(client: Client<'_>, guid: &str) -> Result<String> {
-    let now = info(client, guid)?;
-    Ok(now["instance"]["launch_id"]
-        .as_str()
-        .with_context(|| format!("content {guid} has no instance: {now}"))?
-        .to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_are_built_served_replaced_stopped_when_idle_and_restarted_on_the_node() -> Result<()>
 {
@@ -159,7 +142,7 @@ async fn apps_are_built_served_replaced_stopped_when_idle_and_restarted_on_the_n
     assert_eq!(vic.content(FASTAPI, "/", COLD_WITHIN)?.status, 403);
 
     // The app's pod deleted at once: the Deployment replaces it, requests resume.
-    let launch = instance_launch(pat, FASTAPI)?;
+    let launch = pat.instance_launch(FASTAPI)?;
     let before = pat.launch_now(&launch)?;
     let job = before["job_name"]
         .as_str()
@@ -193,7 +176,7 @@ async fn apps_are_built_served_replaced_stopped_when_idle_and_restarted_on_the_n
         l["state"] == "ready"
     })?;
     assert_eq!(
-        instance_launch(pat, FASTAPI)?,
+        pat.instance_launch(FASTAPI)?,
         launch,
         "the same launch serves"
     );
@@ -225,7 +208,7 @@ async fn apps_are_built_served_replaced_stopped_when_idle_and_restarted_on_the_n
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let (_, rewarm) = pat.content_json(FASTAPI, "/", COLD_WITHIN)?;
-    assert_ne!(instance_launch(pat, FASTAPI)?, launch);
+    assert_ne!(pat.instance_launch(FASTAPI)?, launch);
     log_line!(
         "content on the node: cold start after the idle stop {} ms",
         rewarm.as_millis()
