@@ -338,12 +338,16 @@ fn an_app_that_cannot_start_shows_why_in_its_launch_and_logs() -> Result<()> {
         .as_str()
         .with_context(|| format!("the answer names the launch: {body}"))?
         .to_owned();
-    let seen = pat.launch_until(&launch, RECOVER_WITHIN, "restarted", |l| {
+    // Between two runs the launch waits to restart, saying why; each run counts.
+    let waiting = pat.launch_until(&launch, RECOVER_WITHIN, "waiting to restart", |l| {
+        l["reason"] == "Restarting"
+    })?;
+    assert_eq!(waiting["state"], "running", "{waiting}");
+    let message = waiting["message"].as_str().unwrap_or_default();
+    assert!(message.contains("the app exited with code 1"), "{waiting}");
+    pat.launch_until(&launch, RECOVER_WITHIN, "restarted", |l| {
         l["restarts"].as_u64().unwrap_or(0) >= 1
     })?;
-    assert_eq!(seen["state"], "running", "{seen}");
-    let message = seen["message"].as_str().unwrap_or_default();
-    assert!(message.contains("exited with code"), "{seen}");
     let logs = pat.logs(&launch)?;
     assert!(
         logs.contains("the test app needs DATABASE_URL"),
