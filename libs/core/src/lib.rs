@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod bundle;
+pub mod content_access;
 pub mod error;
 pub mod identity;
 pub mod image_reference;

@@ -114,7 +114,7 @@ fn may_change_content(
     let Some(owner) = state.records().owner(guid)? else {
         return Ok(());
     };
-    if crate::content_access::may_manage(&who.caller, Some(&owner.user_guid)) {
+    if execenv_core::content_access::may_manage(&who.caller, Some(&owner.user_guid)) {
         return Ok(());
     }
     Err(Error::new(

@@ -17,12 +17,12 @@ use serde_json::Value;
 
 use crate::auth::Authenticated;
 use crate::body::object;
-use crate::content_access::{may_manage, may_view};
 use crate::content_records::{ContentFacts, ContentPermission, Principal, facts};
 use crate::error::{Answer, ApiError};
 use crate::instance_table::InstanceView;
 use crate::instances::InstancesView;
 use crate::state::AppState;
+use execenv_core::content_access::{may_manage, may_view};
 
 /// The routes, relative to `/__api__/execenv/v1`.
 pub fn routes() -> Router<AppState> {

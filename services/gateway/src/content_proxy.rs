@@ -1,7 +1,7 @@
 //! `/content/{guid}/…`: interactive content, proxied to its instance. The request is
 //! authenticated like the API's (key or console session, but without a CSRF token: the app's
 //! own forms and WebSockets cannot send one), checked against the content's access rule
-//! ([`crate::content_access`]), then sent over HTTP/1.1 to a ready instance of the content's
+//! ([`execenv_core::content_access`]), then sent over HTTP/1.1 to a ready instance of the content's
 //! newest bundle ([`crate::instances`], which starts one when there is none) with its path
 //! stripped of `/content/<guid>` and its headers rewritten ([`crate::forwarding`]). Bodies are
 //! streamed both ways; a WebSocket upgrade is forwarded and, once the app switches protocols,
@@ -23,7 +23,6 @@ use http_body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 
 use crate::auth::Authenticated;
-use crate::content_access::may_view;
 use crate::content_error::ContentError;
 use crate::content_records::{ContentFacts, facts};
 use crate::error::ApiError;
@@ -31,6 +30,7 @@ use crate::forwarding::{self, Forwarded, ROUTE};
 use crate::instance_table::Lease;
 use crate::instances::{Ready, Recheck};
 use crate::state::AppState;
+use execenv_core::content_access::may_view;
 
 /// The routes, at the top level (outside `/__api__`).
 pub fn routes() -> Router<AppState> {

@@ -37,37 +37,8 @@ pub struct Owner {
     pub recorded_time: DateTime<Utc>,
 }
 
-/// One entry of a content's permission list: a user or a group that may view it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContentPermission {
-    /// The entry's guid.
-    pub guid: String,
-    /// The content's guid.
-    pub content_guid: String,
-    /// The user allowed; null for a group's entry.
-    pub user_guid: Option<String>,
-    /// The group allowed; null for a user's entry.
-    pub group_guid: Option<String>,
-}
-
-/// The one user or group an entry names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// A user, by guid.
-    User(String),
-    /// A group, by guid.
-    Group(String),
-}
-
-impl ContentPermission {
-    /// Whether this entry names `principal`.
-    pub fn names(&self, principal: &Principal) -> bool {
-        match principal {
-            Principal::User(guid) => self.user_guid.as_deref() == Some(guid),
-            Principal::Group(guid) => self.group_guid.as_deref() == Some(guid),
-        }
-    }
-}
+pub use execenv_core::content_access::ContentPermission;
+pub use execenv_core::model::Principal;
 
 /// The records of every content under one data folder.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@
 //! [`environment`] and [`user`] translate the registry's messages to Connect's JSON.
 //!
 //! Interactive content is served at `/content/{guid}/` by [`content_proxy`]: who may view it
-//! is [`content_access`] over [`content_records`] (owner, permission list), its instances are
+//! is [`execenv_core::content_access`] over [`content_records`] (owner, permission list), its instances are
 //! started, followed and stopped by [`instances`] over [`instance_table`], and requests are
 //! rewritten for them by [`forwarding`].
 
@@ -30,7 +30,6 @@ pub mod changes_api;
 pub mod config;
 pub mod config_sync;
 pub mod console;
-pub mod content_access;
 pub mod content_api;
 pub mod content_error;
 pub mod content_metrics;

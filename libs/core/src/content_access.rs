@@ -1,13 +1,37 @@
-//! Who may view a content at `/content/{guid}/`, and who may manage its permission list: one
+//! Who may view a content (an app or API the gateway serves at `/content/{guid}/`), and who may manage its permission list: one
 //! rule each, over the signed-in person, the content's owner and its permission list.
 //!
 //! - view: administrators; the content's owner; users named in its permission list; members
 //!   of groups named there. Whatever the role (a viewer named in the list may view).
 //! - manage (read and change the permission list): administrators and the owner.
 
-use execenv_core::{Caller, Role};
+use serde::{Deserialize, Serialize};
 
-use crate::content_records::ContentPermission;
+use crate::identity::{Caller, Role};
+use crate::model::Principal;
+
+/// One entry of a content's permission list: a user or a group that may view it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentPermission {
+    /// The entry's guid.
+    pub guid: String,
+    /// The content's guid.
+    pub content_guid: String,
+    /// The user allowed; null for a group's entry.
+    pub user_guid: Option<String>,
+    /// The group allowed; null for a user's entry.
+    pub group_guid: Option<String>,
+}
+
+impl ContentPermission {
+    /// Whether this entry names `principal`.
+    pub fn names(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::User(guid) => self.user_guid.as_deref() == Some(guid),
+            Principal::Group(guid) => self.group_guid.as_deref() == Some(guid),
+        }
+    }
+}
 
 /// Whether `caller` may view a content owned by `owner` (None: no owner recorded) whose
 /// permission list is `permissions`.
