@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "execenv/selector/v1/selector.proto",
         "execenv/launcher/v1/launcher.proto",
         "execenv/identity/v1/identity.proto",
+        "execenv/examiner/v1/examiner.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

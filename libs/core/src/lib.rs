@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod bundle;
 pub mod content_access;
 pub mod error;
+pub mod examine;
 pub mod identity;
 pub mod image_reference;
 pub mod model;
