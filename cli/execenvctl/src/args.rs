@@ -44,6 +44,15 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub launcher: String,
+    /// gRPC address of the image examiner (the `image` and `env drift` commands).
+    #[arg(
+        long,
+        global = true,
+        env = "EXECENV_EXAMINER",
+        default_value = "http://127.0.0.1:50055",
+        value_name = "URL"
+    )]
+    pub examiner: String,
     /// HTTP address of the gateway (the `bundle` commands).
     #[arg(
         long,

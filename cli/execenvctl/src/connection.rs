@@ -22,6 +22,8 @@ pub type ConfigSync = execenv_client::ConfigSyncClient;
 pub type Selector = execenv_client::SelectorClient;
 /// A connected launcher client.
 pub type Launcher = execenv_client::LauncherClient;
+/// A connected image examiner client.
+pub type Examiner = execenv_client::ExaminerClient;
 
 /// A command waits this long for one answer (a large listing, a launch creating a Job).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,6 +75,14 @@ impl Connect for Launcher {
     }
 }
 
+impl Connect for Examiner {
+    async fn connect(g: &GlobalArgs) -> Result<Self, Error> {
+        Ok(open(g, Service::Examiner)
+            .await?
+            .examiner(caller(g).as_ref()))
+    }
+}
+
 /// The address of `service` from the global flags, and the flag (and variable) that sets it.
 fn address(g: &GlobalArgs, service: Service) -> (&str, &'static str) {
     match service {
@@ -80,6 +90,7 @@ fn address(g: &GlobalArgs, service: Service) -> (&str, &'static str) {
         Service::ConfigSync => (&g.config_sync, "--config-sync (or EXECENV_CONFIG_SYNC)"),
         Service::Selector => (&g.selector, "--selector (or EXECENV_SELECTOR)"),
         Service::Launcher => (&g.launcher, "--launcher (or EXECENV_LAUNCHER)"),
+        Service::Examiner => (&g.examiner, "--examiner (or EXECENV_EXAMINER)"),
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use execenv_core::{Caller, Error, ErrorKind};
+use execenv_proto::examiner::v1::image_examiner_client::ImageExaminerClient as RawExaminerClient;
 use execenv_proto::identity::v1::identity_client::IdentityClient as RawIdentityClient;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient as RawLauncherClient;
 use execenv_proto::registry::v1::registry_client::RegistryClient as RawRegistryClient;
@@ -268,6 +269,8 @@ pub type ConfigSyncClient = Client<RawConfigSyncClient<Intercepted>>;
 pub type SelectorClient = Client<RawSelectorClient<Intercepted>>;
 /// The launcher's `execenv.launcher.v1.Launcher` service.
 pub type LauncherClient = Client<RawLauncherClient<Intercepted>>;
+/// The image examiner's `ImageExaminer` service.
+pub type ExaminerClient = Client<RawExaminerClient<Intercepted>>;
 
 /// One channel to one service, shared by every call; cheap to clone.
 #[derive(Clone)]
@@ -373,6 +376,16 @@ impl Connection {
         let limit = self.max_message_bytes;
         self.client(
             RawLauncherClient::new(self.intercepted(caller))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+        )
+    }
+
+    /// The image examiner, acting as `caller` (`None`: as the service itself).
+    pub fn examiner(&self, caller: Option<&Caller>) -> ExaminerClient {
+        let limit = self.max_message_bytes;
+        self.client(
+            RawExaminerClient::new(self.intercepted(caller))
                 .max_decoding_message_size(limit)
                 .max_encoding_message_size(limit),
         )

@@ -24,9 +24,9 @@ pub mod testing;
 pub mod trace;
 
 pub use connection::{
-    Client, ConfigSyncClient, Connection, IdentityClient, Intercepted, LauncherClient, Options,
-    Outgoing, RegistryClient, SelectorClient, Target, UNSENT_RETRY_WITHIN, error_chain, never_sent,
-    retry_unsent, with_scheme,
+    Client, ConfigSyncClient, Connection, ExaminerClient, IdentityClient, Intercepted,
+    LauncherClient, Options, Outgoing, RegistryClient, SelectorClient, Target, UNSENT_RETRY_WITHIN,
+    error_chain, never_sent, retry_unsent, with_scheme,
 };
 pub use identity::{IdentityInterceptor, caller_from_metadata};
 pub use service::Service;

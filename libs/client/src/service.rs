@@ -11,6 +11,8 @@ pub enum Service {
     Selector,
     /// execenv-launcher.
     Launcher,
+    /// execenv-image-examiner.
+    Examiner,
 }
 
 impl Service {
@@ -21,6 +23,7 @@ impl Service {
             Service::ConfigSync => "config-sync",
             Service::Selector => "the selector",
             Service::Launcher => "the launcher",
+            Service::Examiner => "the image examiner",
         }
     }
 
@@ -31,6 +34,7 @@ impl Service {
             Service::ConfigSync => "execenv-config-sync",
             Service::Selector => "execenv-selector",
             Service::Launcher => "execenv-launcher",
+            Service::Examiner => "execenv-image-examiner",
         }
     }
 
@@ -41,6 +45,7 @@ impl Service {
             Service::ConfigSync => "config_sync.url",
             Service::Selector => "selector.url",
             Service::Launcher => "launcher.url",
+            Service::Examiner => "examiner.url",
         }
     }
 
@@ -66,5 +71,6 @@ mod tests {
         );
         assert_eq!(Service::Selector.url_variable(), "EXECENV_SELECTOR__URL");
         assert_eq!(Service::Launcher.url_variable(), "EXECENV_LAUNCHER__URL");
+        assert_eq!(Service::Examiner.url_variable(), "EXECENV_EXAMINER__URL");
     }
 }

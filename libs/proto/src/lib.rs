@@ -52,6 +52,15 @@ pub mod launcher {
     }
 }
 
+/// `execenv.examiner.v1`: the image examiner API (what an image holds; drift of environments).
+pub mod examiner {
+    /// Version 1.
+    #[allow(missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("execenv.examiner.v1");
+    }
+}
+
 /// `execenv.identity.v1`: users, groups and API keys (served by the environment-registry).
 pub mod identity {
     /// Version 1.
