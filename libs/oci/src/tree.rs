@@ -439,4 +439,4 @@ fn link_name<R: Read>(entry: &tar::Entry<'_, R>) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
