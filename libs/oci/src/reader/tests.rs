@@ -128,7 +128,7 @@ async fn a_closed_port_is_unreachable() {
     assert_eq!(
         err.message,
         format!(
-            "cannot reach the registry 127.0.0.1:{port}: Connection refused (os error 111); check that it is up and that {reference} names it right (a registry that speaks plain HTTP must be listed in examiner.insecure_registries)"
+            "cannot reach the registry 127.0.0.1:{port}: Connection refused (os error 111) (reading {reference}); check that it is up and that the reference names it right (a registry that speaks plain HTTP must be listed in examiner.insecure_registries)"
         )
     );
 }
@@ -192,4 +192,22 @@ async fn a_layer_of_an_unknown_media_type_is_invalid_before_anything_is_download
             "layer sha256:22 of 127.0.0.1:{port}/app:1 has the media type application/vnd.wasm.content.layer.v1+wasm, which is not an image layer (a tar, plain or compressed with gzip or zstd)"
         )
     );
+}
+
+#[test]
+fn readers_are_shared_between_tasks_and_their_calls_can_be_spawned() {
+    fn shared<T: Send + Sync + Clone>(_: &T) {}
+    fn spawnable<F: std::future::Future + Send>(_: F) {}
+    let r = reader(Duration::from_secs(5));
+    shared(&r);
+    let resolved = Resolved {
+        reference: "127.0.0.1:1/app:1".to_string(),
+        digest: "sha256:00".to_string(),
+        index_digest: None,
+        platform: Platform::linux_amd64(),
+        layers: vec![],
+    };
+    // Built, never polled: what matters is that they compile as Send.
+    spawnable(r.resolve("127.0.0.1:1/app:1", None));
+    spawnable(r.read_tree(&resolved));
 }
