@@ -145,7 +145,7 @@ where
 /// Starts the selector against `url` and waits until it is ready.
 async fn start_ready(url: String) -> (Running, Client) {
     let running = start(config(url), Shutdown::new()).await.unwrap();
-    tokio::time::timeout(DEADLINE, running.state.wait_until_held())
+    tokio::time::timeout(DEADLINE, running.state.catalogue.wait_until_held())
         .await
         .unwrap();
     let c = client(&running).await;
@@ -357,8 +357,11 @@ async fn upserts_and_deletes_reach_the_answers() {
         }
     })
     .await;
-    assert_eq!(running.state.current().unwrap().revision(), revision);
-    assert_eq!(running.state.current().unwrap().len(), 1);
+    assert_eq!(
+        running.state.catalogue.current().unwrap().revision(),
+        revision
+    );
+    assert_eq!(running.state.catalogue.current().unwrap().len(), 1);
     assert_eq!(fake.watch_calls(), vec![0], "one watch served every change");
     stop(running).await;
     served.stop().await;
@@ -430,8 +433,11 @@ async fn a_compacted_revision_makes_the_selector_list_the_catalogue_again() {
     let calls = fake.watch_calls();
     let n = calls.len();
     assert_eq!(&calls[n - 2..], &[last, 0], "{calls:?}");
-    assert_eq!(running.state.current().unwrap().len(), 1);
-    assert_eq!(running.state.current().unwrap().revision(), fake.revision());
+    assert_eq!(running.state.catalogue.current().unwrap().len(), 1);
+    assert_eq!(
+        running.state.catalogue.current().unwrap().revision(),
+        fake.revision()
+    );
     stop(running).await;
     served.stop().await;
 }

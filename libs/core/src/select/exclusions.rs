@@ -13,6 +13,13 @@ pub struct Exclusions {
 }
 
 impl Exclusions {
+    /// Nothing left out.
+    pub const fn new() -> Exclusions {
+        Exclusions {
+            reasons: BTreeMap::new(),
+        }
+    }
+
     /// Leaves the environment `guid` out, for `reason` (a phrase that fits in a list of reasons:
     /// "in drift and selection.skip_drift is on: …"). A second reason replaces the first.
     pub fn exclude(&mut self, guid: Uuid, reason: impl Into<String>) {
