@@ -147,7 +147,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "selection.skip_drift",
-                meaning: "true: never choose an environment the image examiner finds in drift (its verdict says why; a content that targets it fails); false: choose it as before, Explain says it is in drift. An unreadable image is never skipped. Needs examiner.url",
+                meaning: "true: never choose an environment the image examiner finds in drift (its verdict says why; content that targets it fails); false: choose it as before, Explain says it is in drift. An unreadable image is never skipped. Needs examiner.url",
             },
         ]
     }
