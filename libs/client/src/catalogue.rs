@@ -36,7 +36,7 @@ pub enum CatalogueEvent {
         /// The revision of the change.
         revision: i64,
         /// The environment as it is now.
-        environment: Environment,
+        environment: Box<Environment>,
     },
     /// An environment was deleted.
     Removed {
@@ -86,19 +86,19 @@ impl Backoff {
     }
 
     /// The next delay, shortened by `spread` (0.0 to 1.0) times a quarter of it.
-    pub fn next_with(&mut self, spread: f64) -> Duration {
+    pub fn next_delay_spread(&mut self, spread: f64) -> Duration {
         let nominal = self.nominal;
         self.nominal = (nominal * 2).min(self.most);
         nominal - (nominal / 4).mul_f64(spread.clamp(0.0, 1.0))
     }
 
     /// The next delay, spread by the clock.
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        self.next_with(f64::from(nanos % 1000) / 1000.0)
+        self.next_delay_spread(f64::from(nanos % 1000) / 1000.0)
     }
 
     /// Starts over from the first delay (the last attempt reached the registry).
@@ -174,7 +174,7 @@ async fn follow(registry: RegistryClient, tx: mpsc::Sender<CatalogueEvent>, mut 
                 reason
             }
         };
-        let retry_in = backoff.next();
+        let retry_in = backoff.next_delay();
         let lost = CatalogueEvent::Lost { reason, retry_in };
         if tx.send(lost).await.is_err() {
             return;
@@ -261,7 +261,7 @@ async fn session(
                 match (environment_of(item), guid) {
                     (Some(environment), _) => CatalogueEvent::Changed {
                         revision: position.revision,
-                        environment,
+                        environment: Box::new(environment),
                     },
                     // Better forgotten than kept as it was before a change that cannot be read.
                     (None, Some(guid)) => CatalogueEvent::Removed {

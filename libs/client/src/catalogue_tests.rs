@@ -191,12 +191,14 @@ async fn a_registry_that_cannot_be_reached_is_reported_and_retried() {
 #[test]
 fn backoff_doubles_up_to_the_most_and_starts_over_after_a_success() {
     let mut b = Backoff::default();
-    let ms: Vec<u128> = (0..8).map(|_| b.next_with(0.0).as_millis()).collect();
+    let ms: Vec<u128> = (0..8)
+        .map(|_| b.next_delay_spread(0.0).as_millis())
+        .collect();
     assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-    assert_eq!(b.next_with(1.0), Duration::from_millis(3750));
+    assert_eq!(b.next_delay_spread(1.0), Duration::from_millis(3750));
     b.reset();
-    assert_eq!(b.next_with(0.5), Duration::from_micros(87_500));
-    let d = b.next();
+    assert_eq!(b.next_delay_spread(0.5), Duration::from_micros(87_500));
+    let d = b.next_delay();
     assert!(
         d >= Duration::from_millis(150) && d <= Duration::from_millis(200),
         "{d:?}"
