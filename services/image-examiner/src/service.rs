@@ -285,3 +285,7 @@ async fn forward(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
