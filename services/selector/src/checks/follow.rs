@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use execenv_core::examine::CheckState;
 use execenv_kit::shutdown::Shutdown;
+use execenv_proto::convert::examine::check_state;
 use execenv_proto::examiner::v1 as ex;
 use execenv_proto::examiner::v1::check_event::Event;
 use futures::FutureExt;
@@ -273,14 +274,8 @@ async fn follow(
 /// A check as selection uses it: its state, the sentences of its drift findings, why the image
 /// could not be read. A state this build does not know counts as not checked yet.
 fn image_check(c: &ex::EnvironmentCheck) -> ImageCheck {
-    let state = match ex::CheckState::try_from(c.state) {
-        Ok(ex::CheckState::Ok) => CheckState::Ok,
-        Ok(ex::CheckState::Drift) => CheckState::Drift,
-        Ok(ex::CheckState::Unreadable) => CheckState::Unreadable,
-        Ok(ex::CheckState::Pending | ex::CheckState::Unspecified) | Err(_) => CheckState::Pending,
-    };
     ImageCheck {
-        state,
+        state: check_state(c.state).unwrap_or(CheckState::Pending),
         drift: c
             .findings
             .iter()
