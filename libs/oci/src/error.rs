@@ -76,6 +76,13 @@ impl Subject<'_> {
                 401 | 403 => self.unauthorized(),
                 404 => self.not_found(fetched),
                 429 | 500..=599 => self.overloaded(&format!("{code} {}", message.trim())),
+                400 if message.contains("HTTPS server") => ReadError::new(
+                    UnreadableKind::Unreachable,
+                    format!(
+                        "cannot reach the registry {}: it speaks HTTPS, not plain HTTP (reading {}); remove it from examiner.insecure_registries",
+                        self.host, self.reference
+                    ),
+                ),
                 _ => self.refused(&format!("HTTP {code}: {}", message.trim())),
             },
             E::RequestError(e) => self.transport(e),
@@ -127,10 +134,15 @@ impl Subject<'_> {
     }
 
     fn unreachable(&self, cause: &str) -> ReadError {
+        let advice = if cause.contains("certificate") {
+            "if it uses a private CA, add the CA's PEM file to examiner.ca_files"
+        } else {
+            "check that it is up and that the reference names it right (a registry that speaks plain HTTP must be listed in examiner.insecure_registries)"
+        };
         ReadError::new(
             UnreadableKind::Unreachable,
             format!(
-                "cannot reach the registry {}: {cause}; check that it is up and that {} names it right (a registry that speaks plain HTTP must be listed in examiner.insecure_registries)",
+                "cannot reach the registry {}: {cause} (reading {}); {advice}",
                 self.host, self.reference
             ),
         )
@@ -294,6 +306,17 @@ mod tests {
             e.message,
             "cannot reach the registry 127.0.0.1:5000: it answered 503 down for maintenance for 127.0.0.1:5000/python:3.11; try again later"
         );
+        let plain_http_to_https = OciDistributionError::ServerError {
+            code: 400,
+            url: String::new(),
+            message: "Client sent an HTTP request to an HTTPS server.\n".to_string(),
+        };
+        let e = s.error(&plain_http_to_https, Fetched::Manifest);
+        assert_eq!(e.kind, UnreadableKind::Unreachable);
+        assert_eq!(
+            e.message,
+            "cannot reach the registry 127.0.0.1:5000: it speaks HTTPS, not plain HTTP (reading 127.0.0.1:5000/python:3.11); remove it from examiner.insecure_registries"
+        );
         let e = s.error(&envelope("MANIFEST_INVALID"), Fetched::Manifest);
         assert_eq!(e.kind, UnreadableKind::Invalid);
         assert!(
@@ -309,11 +332,16 @@ mod tests {
         );
         assert_eq!(e.kind, UnreadableKind::Invalid);
         let broken_stream = std::io::Error::other("connection reset by peer");
+        let untrusted = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            s.stream(&untrusted, Fetched::Manifest).message,
+            "cannot reach the registry 127.0.0.1:5000: invalid peer certificate: UnknownIssuer (reading 127.0.0.1:5000/python:3.11); if it uses a private CA, add the CA's PEM file to examiner.ca_files"
+        );
         let e = s.stream(&broken_stream, Fetched::Blob("sha256:aa"));
         assert_eq!(e.kind, UnreadableKind::Unreachable);
         assert_eq!(
             e.message,
-            "cannot reach the registry 127.0.0.1:5000: connection reset by peer; check that it is up and that 127.0.0.1:5000/python:3.11 names it right (a registry that speaks plain HTTP must be listed in examiner.insecure_registries)"
+            "cannot reach the registry 127.0.0.1:5000: connection reset by peer (reading 127.0.0.1:5000/python:3.11); check that it is up and that the reference names it right (a registry that speaks plain HTTP must be listed in examiner.insecure_registries)"
         );
     }
 }

@@ -22,6 +22,7 @@ const MAX_PATH_DEPTH: usize = 1024;
 
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 const WHITEOUT_PREFIX: &str = ".wh.";
+const AUFS_META_PREFIX: &str = ".wh..wh.";
 
 /// The merged tree: implements `execenv_core::examine::ImageFiles` (kind, list, resolve,
 /// content) with symlinks resolved INSIDE the tree (absolute targets relative to the image root,
@@ -151,6 +152,12 @@ impl ImageTree {
         };
         if *name == OPAQUE_MARKER {
             self.make_opaque(parent, layer);
+            return Ok(());
+        }
+        // aufs's own bookkeeping (`.wh..wh.plnk/`, `.wh..wh.aufs`) is no file of the image.
+        if name.starts_with(AUFS_META_PREFIX)
+            || parent.iter().any(|p| p.starts_with(AUFS_META_PREFIX))
+        {
             return Ok(());
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {

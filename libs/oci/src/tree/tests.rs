@@ -159,6 +159,18 @@ fn a_whiteout_of_a_folder_removes_everything_under_it() {
 }
 
 #[test]
+fn aufs_bookkeeping_entries_are_not_files_of_the_image() {
+    let t = tree(vec![
+        Layer::new()
+            .file("etc/hosts", "h")
+            .dir(".wh..wh.plnk/")
+            .file(".wh..wh.plnk/12.34", "hard link store")
+            .file(".wh..wh.aufs", ""),
+    ]);
+    assert_eq!(names(t.list("/")), strings(&["etc"]));
+}
+
+#[test]
 fn an_opaque_folder_drops_what_lower_layers_had_and_keeps_what_its_layer_adds() {
     let t = tree(vec![
         Layer::new()
