@@ -108,6 +108,15 @@ impl ServiceProcess {
         Launch::image_examiner(registry, env).start(dir)
     }
 
+    /// Spawns `execenv-image-examiner` without waiting (for a start that is meant to fail).
+    pub fn spawn_image_examiner(
+        registry: &RegistryProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ServiceProcess> {
+        Launch::image_examiner(registry, env).spawn(dir)
+    }
+
     /// `host:port` of the main listener (the URL without its scheme).
     pub fn address(&self) -> &str {
         self.url.trim_start_matches("http://")
@@ -250,12 +259,7 @@ impl Launch {
 
     fn image_examiner(registry: &RegistryProcess, env: &[(&str, String)]) -> Launch {
         let base = [("EXECENV_REGISTRY__URL", registry.url.clone())];
-        Launch::grpc(
-            "execenv-image-examiner",
-            "the image examiner",
-            &base,
-            env,
-        )
+        Launch::grpc("execenv-image-examiner", "the image examiner", &base, env)
     }
 
     /// A gRPC service with no arguments: its `base` settings, then `extra` (which win).
