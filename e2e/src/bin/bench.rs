@@ -40,6 +40,8 @@ mod common;
 mod console;
 #[path = "bench/content.rs"]
 mod content;
+#[path = "bench/images.rs"]
+mod images;
 #[path = "bench/launch.rs"]
 mod launch;
 #[path = "bench/memory.rs"]
@@ -325,7 +327,7 @@ async fn select_bench(dir: &Path) -> Result<()> {
 
 /// What `execenv-bench --help` prints.
 const USAGE: &str =
-    "usage: execenv-bench [sync] [latency] [select] [memory] [console] [content] [launch] [node]
+    "usage: execenv-bench [sync] [latency] [select] [memory] [console] [content] [images] [launch] [node]
 
 Runs the named parts of the benchmark on the release binaries (EXECENV_BIN_DIR, e.g.
 target/release), or all of them when none is named. Numbers are printed, never asserted.
@@ -345,6 +347,9 @@ target/release), or all of them when none is named. Numbers are printed, never a
            -> answer), warm GETs through the gateway and straight to the app (p50/p99 and
            their ratio), 200 WebSocket sessions held a minute (EXECENV_TEST_WHEELHOUSE, from
            e2e/infra/wheelhouse)
+  images   image examination: a generated 1 GiB image in 10 gzip layers pushed to a loopback
+           registry (Debian's docker-registry), examined by the image examiner (time, its peak
+           memory), examined again from its cache, and `skopeo copy` of it to disk beside
   launch   Launch calls through the launcher on the Kubernetes testbed, whose pods are kept off
            the node (EXECENV_TEST_KUBECONFIG; without a part named, only when that is set)
   node     launches that build and run on the testbed's node: cold and warm BUILD of 24 sdist
@@ -353,11 +358,11 @@ target/release), or all of them when none is named. Numbers are printed, never a
 ";
 
 /// The parts `execenv-bench` knows.
-const PARTS: [&str; 8] = [
-    "sync", "latency", "select", "memory", "console", "content", "launch", "node",
+const PARTS: [&str; 9] = [
+    "sync", "latency", "select", "memory", "console", "content", "images", "launch", "node",
 ];
 
-/// `execenv-bench [sync] [latency] [select] [memory] [launch] [node]`: the named parts, or all of
+/// `execenv-bench [sync] [latency] [select] [memory] [console] [content] [images] [launch] [node]`: the named parts, or all of
 /// them (`launch` and `node` only when EXECENV_TEST_KUBECONFIG names the Kubernetes testbed); see
 /// [`USAGE`].
 #[tokio::main]
@@ -393,6 +398,9 @@ async fn main() -> Result<std::process::ExitCode> {
     }
     if wants("content") {
         content::content_bench().await?;
+    }
+    if wants("images") {
+        images::images_bench(dir.path()).await?;
     }
     let named = |p: &str| parts.iter().any(|a| a == p);
     let testbed = std::env::var_os("EXECENV_TEST_KUBECONFIG").is_some();
