@@ -134,7 +134,6 @@ fn examine_as_a_table_shows_each_installation_and_note() {
              examined:         2026-01-31T12:00:00Z (5m ago)\n\
              layers:           3 (52.4 MB)\n\
              installations:    LANGUAGE  VERSION  PATH                            VERSION FILE\n\
-             \x20                 python    3.11.2   /opt/python/3.11/bin/python3    /usr/include/python3.11/patchlevel.h\n\
              \x20                 python    3.11.2   /opt/python/3.11.2/bin/python3  /usr/include/python3.11/patchlevel.h\n\
              \x20                 r         -        /opt/R/4.2.2/bin/R              /opt/R/4.2.2/lib/R/include/Rversion.h is not in the image\n\
              notes:            R /opt/R/4.2.2/bin/R: /opt/R/4.2.2/lib/R/include/Rversion.h is not in the image\n\

@@ -22,34 +22,27 @@ pub const DRIFTING_IMAGE: &str = "127.0.0.1:5000/python:3.12";
 /// The image of the sample environment that is ok.
 pub const OK_IMAGE: &str = "127.0.0.1:5000/r:4.2";
 
-/// What `Examine` answers for `image`: Python 3.11.2 (and an alias of it), an R without its
-/// version file, read from 3 layers.
+/// What `Examine` answers for `image`: Python 3.11.2, an R without its version file, read from 3
+/// layers.
 pub fn examination(image: &str) -> wire::Examination {
-    let python = |path: &str, alias_of: &str| wire::FoundInstallation {
-        language: "python".into(),
-        path: path.into(),
-        version: "3.11.2".into(),
-        version_file: "/usr/include/python3.11/patchlevel.h".into(),
-        problem: String::new(),
-        alias_of: alias_of.into(),
-    };
     wire::Examination {
         image: image.into(),
         digest: "sha256:4f2a9c0e11d8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2".into(),
         platform: "linux/amd64".into(),
         installations: vec![
-            python(
-                "/opt/python/3.11/bin/python3",
-                "/opt/python/3.11.2/bin/python3",
-            ),
-            python("/opt/python/3.11.2/bin/python3", ""),
+            wire::FoundInstallation {
+                language: "python".into(),
+                path: "/opt/python/3.11.2/bin/python3".into(),
+                version: "3.11.2".into(),
+                version_file: "/usr/include/python3.11/patchlevel.h".into(),
+                problem: String::new(),
+            },
             wire::FoundInstallation {
                 language: "r".into(),
                 path: "/opt/R/4.2.2/bin/R".into(),
                 version: String::new(),
                 version_file: String::new(),
                 problem: "/opt/R/4.2.2/lib/R/include/Rversion.h is not in the image".into(),
-                alias_of: String::new(),
             },
         ],
         notes: vec![

@@ -205,7 +205,9 @@ pub fn findings(e: &pb::Examination) -> Result<Findings, Error> {
                 version: non_empty(i.version.clone()),
                 version_file: non_empty(i.version_file.clone()),
                 problem: non_empty(i.problem.clone()),
-                alias_of: non_empty(i.alias_of.clone()),
+                // The examiner leaves aliases (paths reaching another installation through a
+                // symlinked folder) out of what it sends.
+                alias_of: None,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
