@@ -56,7 +56,7 @@ describe('the environments page and the image checks', () => {
     expect(drifting.querySelector('.pill.check-drift')!.getAttribute('title')).toBe(mismatch.message);
     expect((await row('Fine R')).querySelector('[data-check]')!.getAttribute('data-check')).toBe('ok');
     expect((await row('New one')).querySelector('[data-check]')!.getAttribute('data-check')).toBe('pending');
-    expect(screen.getByRole('columnheader', { name: 'Image check' })).toBeTruthy();
+    expect(screen.getByRole('columnheader', { name: 'Check' })).toBeTruthy();
 
     fireEvent.click(screen.getByRole('button', { name: 'Details of Drifting Python' }));
     const findings = await screen.findByRole('list', { name: 'Findings' });

@@ -16,7 +16,7 @@ import { AccessDialog } from './AccessDialog';
 const COLUMNS: { key: SortKey | null; label: string }[] = [
   { key: 'title', label: 'Title' },
   { key: 'name', label: 'Image' },
-  { key: null, label: 'Image check' },
+  { key: null, label: 'Check' },
   { key: 'python', label: 'Python' },
   { key: 'r', label: 'R' },
   { key: 'quarto', label: 'Quarto' },
