@@ -20,6 +20,8 @@ pub mod docs;
 pub mod gateway;
 pub mod http;
 pub mod launcher;
+pub mod oci_images;
+pub mod oci_registry;
 pub mod openapi;
 pub mod otelcol;
 pub mod process;

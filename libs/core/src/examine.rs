@@ -4,7 +4,8 @@
 //! - [`find_installations`] looks for Python, R and Quarto in Posit's layout and its usual
 //!   variants, the way Posit's `examine-image.sh` does — but reads versions from files instead of
 //!   running anything: Python's `include/python3.X/patchlevel.h` (`PY_VERSION`), R's
-//!   `lib/R/include/Rversion.h` (`R_MAJOR`, `R_MINOR`), Quarto's `share/version`. A missing
+//!   `lib/R/include/Rversion.h` (`R_MAJOR`, `R_MINOR`; Debian's R keeps it in
+//!   `share/R/include`, its `R_INCLUDE_DIR`), Quarto's `share/version`. A missing
 //!   version file is said, never guessed.
 //! - [`compare`] checks an environment's declared installations against the image: drift
 //!   (missing, another version) and notices (version not verifiable, installations not declared).
@@ -276,7 +277,7 @@ pub fn inspect_path(files: &dyn ImageFiles, language: Language, path: &str) -> P
     let problem = unreadable.unwrap_or_else(|| {
         let wanted = match language {
             Language::Python => "include/python3.X/patchlevel.h",
-            Language::R => "lib/R/include/Rversion.h",
+            Language::R => "lib/R/include/Rversion.h (nor share/R/include/Rversion.h)",
             _ => "share/version",
         };
         format!(
@@ -309,7 +310,11 @@ fn version_from(
             .into_iter()
             .map(|d| format!("{prefix}/include/{d}/patchlevel.h"))
             .collect(),
-        Language::R => vec![format!("{prefix}/lib/R/include/Rversion.h")],
+        // Debian's R (r-base-core) has no lib/R/include: its R_INCLUDE_DIR is /usr/share/R/include.
+        Language::R => vec![
+            format!("{prefix}/lib/R/include/Rversion.h"),
+            format!("{prefix}/share/R/include/Rversion.h"),
+        ],
         Language::Quarto => vec![format!("{prefix}/share/version")],
         Language::Tensorflow => vec![],
     };

@@ -213,6 +213,39 @@ fn r_version_joins_major_and_minor_through_a_symlinked_include_folder() {
 }
 
 #[test]
+fn debian_r_reads_its_version_from_share_r_include_without_an_include_link() {
+    // Debian's r-base-core: /usr/lib/R has no include folder; R_INCLUDE_DIR is /usr/share/R/include.
+    let t = Tree::default()
+        .dir("/opt")
+        .dir("/opt/R")
+        .dir("/opt/R/4.2.2")
+        .dir("/opt/R/4.2.2/bin")
+        .link("/opt/R/4.2.2/bin/R", "/usr/bin/R")
+        .dir("/opt/R/4.2.2/lib")
+        .link("/opt/R/4.2.2/lib/R", "/usr/lib/R")
+        .dir("/usr")
+        .dir("/usr/bin")
+        .exe("/usr/bin/R")
+        .dir("/usr/lib")
+        .dir("/usr/lib/R")
+        .dir("/usr/share")
+        .dir("/usr/share/R")
+        .dir("/usr/share/R/include")
+        .file(
+            "/usr/share/R/include/Rversion.h",
+            "#define R_MAJOR  \"4\"\n#define R_MINOR  \"2.2\"\n",
+        );
+    let f = find_installations(&t);
+    assert_eq!(f.installations.len(), 1);
+    assert_eq!(f.installations[0].version.as_deref(), Some("4.2.2"));
+    assert_eq!(
+        f.installations[0].version_file.as_deref(),
+        Some("/usr/share/R/include/Rversion.h")
+    );
+    assert_eq!(f.notes, Vec::<String>::new());
+}
+
+#[test]
 fn a_single_quarto_at_the_root_is_one_installation() {
     let t = Tree::default()
         .dir("/opt")
