@@ -2,7 +2,7 @@
 #
 #   docker build --build-arg SERVICE=environment-registry -t ghcr.io/execenv/environment-registry:0.1.0 .
 #
-# SERVICE is one of environment-registry, config-sync, selector, launcher, gateway; the image runs
+# SERVICE is one of environment-registry, config-sync, selector, launcher, gateway, image-examiner; the image runs
 # the binary execenv-$SERVICE as the non-root user 65532 (the uid the Helm chart's securityContext
 # expects) and exposes the ports the service listens on by default. Every image also holds
 # execenvctl, e.g. for the first administrator's key:
@@ -26,8 +26,8 @@ RUN npm run build
 
 FROM rust:1.95-bookworm AS builder
 ARG SERVICE
-RUN case "$SERVICE" in environment-registry|config-sync|selector|launcher|gateway) ;; \
-      *) echo "set --build-arg SERVICE=<environment-registry|config-sync|selector|launcher|gateway>, not '$SERVICE'" >&2; exit 1 ;; esac
+RUN case "$SERVICE" in environment-registry|config-sync|selector|launcher|gateway|image-examiner) ;; \
+      *) echo "set --build-arg SERVICE=<environment-registry|config-sync|selector|launcher|gateway|image-examiner>, not '$SERVICE'" >&2; exit 1 ;; esac
 WORKDIR /src
 COPY . .
 COPY --from=ui /src/ui/dist ui/dist
@@ -56,6 +56,9 @@ EXPOSE 50054 9454
 
 FROM service AS execenv-gateway
 EXPOSE 3939 9455
+
+FROM service AS execenv-image-examiner
+EXPOSE 50055 9456
 
 # SERVICE left at its default: the builder's check above fails.
 FROM builder AS execenv-none

@@ -14,7 +14,7 @@ build: ui ## build the web console (ui/dist), then every binary (the gateway emb
 ui: ## build the web console into ui/dist (npm ci from the lockfile, then vite; skipped when nothing changed)
 	@e2e/infra/ui build >/dev/null
 
-run: build ## start the registry (SQLite in target/run), config-sync on examples/environments.yaml, the selector, the launcher (local processes) and the gateway on :3939 (prints an administrator key)
+run: build ## start the registry (SQLite in target/run), config-sync on examples/environments.yaml, the selector, the image examiner, the launcher (local processes) and the gateway on :3939 (prints an administrator key)
 	@e2e/infra/run-local
 
 lint: ## rustfmt check, clippy with warnings as errors, no module cycles, crates only on their layer

@@ -1,5 +1,6 @@
-//! Starting each execenv service binary — the registry, config-sync, the selector, the launcher
-//! and the gateway — on free loopback ports, and waiting until it is ready (`/readyz` 200).
+//! Starting each execenv service binary — the registry, config-sync, the selector, the launcher,
+//! the gateway and the image examiner — on free loopback ports, and waiting until it is ready
+//! (`/readyz` 200).
 
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
@@ -94,6 +95,17 @@ impl ServiceProcess {
         env: &[(&str, String)],
     ) -> Result<ServiceProcess> {
         Launch::gateway(registry, env).start(dir)
+    }
+
+    /// Starts `execenv-image-examiner` checking `registry`'s catalogue, configured by `env`
+    /// (EXECENV_EXAMINER__…: insecure registries, the Docker config, the check interval), and
+    /// waits until it is ready (at once: it serves Examine without the catalogue).
+    pub fn image_examiner(
+        registry: &RegistryProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ServiceProcess> {
+        Launch::image_examiner(registry, env).start(dir)
     }
 
     /// `host:port` of the main listener (the URL without its scheme).
@@ -234,6 +246,16 @@ impl Launch {
             listen: "EXECENV_SERVER__HTTP_ADDR",
             ..Launch::grpc("execenv-gateway", "the gateway", &base, env)
         }
+    }
+
+    fn image_examiner(registry: &RegistryProcess, env: &[(&str, String)]) -> Launch {
+        let base = [("EXECENV_REGISTRY__URL", registry.url.clone())];
+        Launch::grpc(
+            "execenv-image-examiner",
+            "the image examiner",
+            &base,
+            env,
+        )
     }
 
     /// A gRPC service with no arguments: its `base` settings, then `extra` (which win).

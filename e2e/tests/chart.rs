@@ -13,6 +13,7 @@ fn chart_service_charts_share_one_workload_schema() -> Result<()> {
         "selector",
         "launcher",
         "gateway",
+        "image-examiner",
     ];
     let workload = |chart: &str| -> Result<Value> {
         let path = repo()

@@ -18,12 +18,13 @@ use execenv_e2e::{bin_dir, binary};
 
 /// Each service binary, and the arguments before `--print-config`/`--print-settings`, in the
 /// order docs/configuration.md has them.
-const SERVICES: [(&str, &[&str]); 5] = [
+const SERVICES: [(&str, &[&str]); 6] = [
     ("execenv-environment-registry", &[]),
     ("execenv-config-sync", &["run"]),
     ("execenv-selector", &[]),
     ("execenv-launcher", &[]),
     ("execenv-gateway", &[]),
+    ("execenv-image-examiner", &[]),
 ];
 
 /// The folder of the built binaries, absolute (the script runs from the repository's root).
@@ -187,6 +188,7 @@ fn every_service_binary_command_in_the_docs_matches_its_help() -> Result<()> {
         "execenv-selector",
         "execenv-launcher",
         "execenv-gateway",
+        "execenv-image-examiner",
         "execenv-content-runner",
     ])?;
     ensure!(

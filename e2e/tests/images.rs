@@ -17,12 +17,13 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-const SERVICES: [&str; 5] = [
+const SERVICES: [&str; 6] = [
     "environment-registry",
     "config-sync",
     "selector",
     "launcher",
     "gateway",
+    "image-examiner",
 ];
 
 fn repo() -> PathBuf {

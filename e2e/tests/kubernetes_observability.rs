@@ -3,7 +3,7 @@
 //!
 //! - the ServiceMonitors the release created, read back from the API server and translated as
 //!   the operator does (`execenv_e2e::servicemonitor`), make a real Prometheus — running in the
-//!   node's network namespace, where pod addresses are reachable — scrape exactly the five
+//!   node's network namespace, where pod addresses are reachable — scrape exactly the six
 //!   services' pods on their metrics ports;
 //! - after a scenario through the gateway (a key, environments listed and created, selections,
 //!   REST errors, a BUILD and a RUN on the node) and a `helm upgrade` whose environments
@@ -37,10 +37,11 @@ use serde_json::{Value, json};
 
 /// The chart's services: the name of each one's Deployment, Service and ServiceMonitor, and its
 /// admin (metrics) port (docs/ARCHITECTURE.md).
-const SERVICES: [(&str, u16); 5] = [
+const SERVICES: [(&str, u16); 6] = [
     ("execenv-config-sync", 9452),
     ("execenv-environment-registry", 9451),
     ("execenv-gateway", 9455),
+    ("execenv-image-examiner", 9456),
     ("execenv-launcher", 9454),
     ("execenv-selector", 9453),
 ];
@@ -166,7 +167,7 @@ async fn observe(
         started,
     );
     let mut targets = Vec::new();
-    eventually(DISCOVER, "five targets, all up", || {
+    eventually(DISCOVER, "six targets, all up", || {
         targets = server.active_targets().unwrap_or_default();
         targets.len() >= SERVICES.len() && targets.iter().all(|t| t["health"] == "up")
     })

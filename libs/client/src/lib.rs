@@ -11,10 +11,14 @@
 //! EXECENV_REGISTRY__URL").
 //!
 //! The crate depends on the API types (`execenv-proto`, `execenv-core`), never on a server.
+//! [`CatalogueWatch`] follows the registry's catalogue (listing, then each change, reconnecting
+//! and resuming by itself) for a service that keeps a copy of it.
+//!
 //! With the `testing` feature, [`testing::FakeRegistry`] is an in-process registry for tests.
 
 #![warn(missing_docs)]
 
+pub mod catalogue;
 pub mod connection;
 pub mod identity;
 pub mod service;
@@ -23,6 +27,7 @@ pub mod status;
 pub mod testing;
 pub mod trace;
 
+pub use catalogue::{Backoff, CatalogueEvent, CatalogueWatch};
 pub use connection::{
     Client, ConfigSyncClient, Connection, ExaminerClient, IdentityClient, Intercepted,
     LauncherClient, Options, Outgoing, RegistryClient, SelectorClient, Target, UNSENT_RETRY_WITHIN,

@@ -14,6 +14,7 @@ use crate::registry::v1 as reg;
 
 mod accounts;
 pub mod connect;
+pub mod examine;
 
 /// A core timestamp as a protobuf one.
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {

@@ -55,7 +55,7 @@ pub mod launcher {
 /// `execenv.examiner.v1`: the image examiner API (what an image holds; drift of environments).
 pub mod examiner {
     /// Version 1.
-    // A `CheckEvent` is mostly a whole check; boxing it would only add an allocation per event.
+    // A CheckEvent is mostly a whole check; boxing it would only add an allocation per event.
     #[allow(missing_docs, clippy::large_enum_variant)]
     pub mod v1 {
         tonic::include_proto!("execenv.examiner.v1");

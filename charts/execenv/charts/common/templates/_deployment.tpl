@@ -61,7 +61,7 @@ spec:
       securityContext:
         {{- include "common.podSecurityContext" $ctx | nindent 8 }}
       containers:
-        - name: {{ $ctx.Chart.Name }}
+        - name: {{ include "common.name" $ctx }}
           image: {{ include "common.image" (list $ctx $values.image) | quote }}
           {{- with $values.image.pullPolicy | default (dig "image" "pullPolicy" "" $global) }}
           imagePullPolicy: {{ . }}

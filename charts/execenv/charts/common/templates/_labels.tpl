@@ -1,12 +1,12 @@
 {{/* The labels a Service selects pods by. */}}
 {{- define "common.selectorLabels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/name: {{ include "common.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{/* The labels of every object. */}}
 {{- define "common.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+helm.sh/chart: {{ printf "%s-%s" (include "common.name" .) .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{ include "common.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: execenv

@@ -3,9 +3,18 @@ Names. Every object of a service is named <release>-<service> (at most 63 charac
 services of one release find each other by name without reading each other's values.
 */}}
 
-{{/* This chart's object name: <release>-<chart name>. */}}
+{{/*
+This chart's service name: the chart's name, in kebab-case so that a chart the umbrella chart
+includes under a camelCase alias (imageExaminer, for the chart image-examiner) names its objects
+like the others (image-examiner).
+*/}}
+{{- define "common.name" -}}
+{{- .Chart.Name | kebabcase -}}
+{{- end -}}
+
+{{/* This chart's object name: <release>-<service name>. */}}
 {{- define "common.fullname" -}}
-{{- include "common.fullnameOf" (list . .Chart.Name) -}}
+{{- include "common.fullnameOf" (list . (include "common.name" .)) -}}
 {{- end -}}
 
 {{/* The object name of a service of the same release: include "common.fullnameOf" (list $ "selector"). */}}
@@ -24,6 +33,7 @@ config-sync: {grpc: 50052, metrics: 9452}
 selector: {grpc: 50053, metrics: 9453}
 launcher: {grpc: 50054, metrics: 9454}
 gateway: {http: 3939, metrics: 9455}
+image-examiner: {grpc: 50055, metrics: 9456}
 {{- end -}}
 
 {{/* The ports of a service as a dict: include "common.portsOf" (list $ "selector") | fromYaml. */}}
@@ -34,7 +44,7 @@ gateway: {http: 3939, metrics: 9455}
 
 {{/* The ports of this chart's service, as YAML (name: port). */}}
 {{- define "common.ports" -}}
-{{- include "common.portsOf" (list . .Chart.Name) -}}
+{{- include "common.portsOf" (list . (include "common.name" .)) -}}
 {{- end -}}
 
 {{/*
@@ -50,6 +60,22 @@ include "common.grpcUrl" (list $ "selector" .Values.selectorUrl).
 {{- else -}}
 {{- $ports := include "common.portsOf" (list $ctx $service) | fromYaml -}}
 {{- printf "http://%s:%v" (include "common.fullnameOf" (list $ctx $service)) $ports.grpc -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The image examiner's gRPC URL for the services that follow it (the gateway, the selector):
+`override` when set, else this release's image-examiner when the umbrella chart deploys it (its
+chart exports global.imageExaminer.enabled), else empty (no examiner: drift is not reported).
+include "common.examinerUrl" (list $ .Values.examinerUrl)
+*/}}
+{{- define "common.examinerUrl" -}}
+{{- $ctx := index . 0 -}}
+{{- $override := index . 1 -}}
+{{- if $override -}}
+{{- $override -}}
+{{- else if dig "imageExaminer" "enabled" false (include "common.global" $ctx | fromYaml) -}}
+{{- include "common.grpcUrl" (list $ctx "image-examiner" "") -}}
 {{- end -}}
 {{- end -}}
 
