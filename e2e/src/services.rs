@@ -241,7 +241,12 @@ impl Launch {
     }
 
     fn gateway(registry: &RegistryProcess, env: &[(&str, String)]) -> Launch {
-        let base = [("EXECENV_REGISTRY__URL", registry.url.clone())];
+        // No image examiner unless a test gives one: never one that happens to listen on the
+        // default port of this machine.
+        let base = [
+            ("EXECENV_REGISTRY__URL", registry.url.clone()),
+            ("EXECENV_EXAMINER__URL", String::new()),
+        ];
         Launch {
             listen: "EXECENV_SERVER__HTTP_ADDR",
             ..Launch::grpc("execenv-gateway", "the gateway", &base, env)
@@ -250,12 +255,7 @@ impl Launch {
 
     fn image_examiner(registry: &RegistryProcess, env: &[(&str, String)]) -> Launch {
         let base = [("EXECENV_REGISTRY__URL", registry.url.clone())];
-        Launch::grpc(
-            "execenv-image-examiner",
-            "the image examiner",
-            &base,
-            env,
-        )
+        Launch::grpc("execenv-image-examiner", "the image examiner", &base, env)
     }
 
     /// A gRPC service with no arguments: its `base` settings, then `extra` (which win).

@@ -8,13 +8,12 @@
 //! `quarto`, each `{"installations": [{version, path}]}`), so it can be pasted into either.
 
 use chrono::{DateTime, Utc};
-use execenv_core::examine::{
-    CheckState, FindingKind, Findings, FoundInstallation, UnreadableKind, suggest_spec,
-};
-use execenv_core::{EnvironmentSpec, Error, Installation, Language};
+use execenv_core::examine::{CheckState, FindingKind, Findings, UnreadableKind, suggest_spec};
+use execenv_core::{EnvironmentSpec, Error, Installation};
 use serde::Serialize;
 
 use crate::convert::connect::{ConnectInstallation, ConnectInstallations};
+use crate::convert::examine::{check_state, finding_kind, found_installation, unreadable_kind};
 use crate::convert::from_timestamp;
 use crate::examiner::v1 as pb;
 
@@ -199,15 +198,11 @@ pub fn findings(e: &pb::Examination) -> Result<Findings, Error> {
         .installations
         .iter()
         .map(|i| {
-            Ok(FoundInstallation {
-                language: language(&i.language)?,
-                path: i.path.clone(),
-                version: non_empty(i.version.clone()),
-                version_file: non_empty(i.version_file.clone()),
-                problem: non_empty(i.problem.clone()),
-                // The examiner leaves aliases (paths reaching another installation through a
-                // symlinked folder) out of what it sends.
-                alias_of: None,
+            found_installation(i).ok_or_else(|| {
+                Error::internal(format!(
+                    "the image examiner sent an installation of language {:?}; upgrade it to this release",
+                    i.language
+                ))
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -242,9 +237,11 @@ impl TryFrom<pb::EnvironmentCheck> for CheckView {
     type Error = Error;
 
     fn try_from(c: pb::EnvironmentCheck) -> Result<Self, Error> {
-        let state = check_state(c.state());
+        // A state the wire leaves unset is not checked yet.
+        let state = check_state(c.state).unwrap_or(CheckState::Pending);
+        // An image unreadable for a reason this build does not know is an unusable answer.
         let unreadable = (state == CheckState::Unreadable).then(|| UnreadableView {
-            kind: unreadable_kind(c.unreadable_kind()),
+            kind: unreadable_kind(c.unreadable_kind).unwrap_or(UnreadableKind::Invalid),
             message: c.unreadable_message.clone(),
         });
         Ok(CheckView {
@@ -271,7 +268,11 @@ impl TryFrom<pb::Finding> for FindingView {
     type Error = Error;
 
     fn try_from(f: pb::Finding) -> Result<Self, Error> {
-        let kind = finding_kind(f.kind())?;
+        let kind = finding_kind(f.kind).ok_or_else(|| {
+            Error::internal(
+                "the image examiner sent a finding of a kind this release does not know; upgrade execenv",
+            )
+        })?;
         Ok(FindingView {
             kind,
             drift: kind.is_drift(),
@@ -309,59 +310,6 @@ impl CheckView {
     pub fn drift_count(&self) -> usize {
         self.findings.iter().filter(|f| f.drift).count()
     }
-}
-
-/// The core's state for the wire's; a state the wire leaves unset is not checked yet.
-pub fn check_state(s: pb::CheckState) -> CheckState {
-    match s {
-        pb::CheckState::Unspecified | pb::CheckState::Pending => CheckState::Pending,
-        pb::CheckState::Ok => CheckState::Ok,
-        pb::CheckState::Drift => CheckState::Drift,
-        pb::CheckState::Unreadable => CheckState::Unreadable,
-    }
-}
-
-/// The wire's state for the core's.
-pub fn wire_check_state(s: CheckState) -> pb::CheckState {
-    match s {
-        CheckState::Pending => pb::CheckState::Pending,
-        CheckState::Ok => pb::CheckState::Ok,
-        CheckState::Drift => pb::CheckState::Drift,
-        CheckState::Unreadable => pb::CheckState::Unreadable,
-    }
-}
-
-/// The core's kind for the wire's; an unset kind is an unusable answer (invalid).
-fn unreadable_kind(k: pb::UnreadableKind) -> UnreadableKind {
-    match k {
-        pb::UnreadableKind::NotFound => UnreadableKind::NotFound,
-        pb::UnreadableKind::Unauthorized => UnreadableKind::Unauthorized,
-        pb::UnreadableKind::Unreachable => UnreadableKind::Unreachable,
-        pb::UnreadableKind::Invalid | pb::UnreadableKind::Unspecified => UnreadableKind::Invalid,
-    }
-}
-
-fn finding_kind(k: pb::FindingKind) -> Result<FindingKind, Error> {
-    Ok(match k {
-        pb::FindingKind::Missing => FindingKind::Missing,
-        pb::FindingKind::VersionMismatch => FindingKind::VersionMismatch,
-        pb::FindingKind::VersionUnknown => FindingKind::VersionUnknown,
-        pb::FindingKind::TagMoved => FindingKind::TagMoved,
-        pb::FindingKind::Undeclared => FindingKind::Undeclared,
-        pb::FindingKind::Unspecified => {
-            return Err(Error::internal(
-                "the image examiner sent a finding without a kind; upgrade it to this release",
-            ));
-        }
-    })
-}
-
-fn language(word: &str) -> Result<Language, Error> {
-    Language::parse(word).ok_or_else(|| {
-        Error::internal(format!(
-            "the image examiner sent an installation of language {word:?}; upgrade it to this release"
-        ))
-    })
 }
 
 fn non_empty(s: String) -> Option<String> {

@@ -178,10 +178,3 @@ fn a_finding_without_a_kind_is_refused() {
     check.findings[0].kind = 0;
     assert!(CheckView::try_from(check).is_err());
 }
-
-#[test]
-fn every_state_round_trips_through_the_wire() {
-    for state in CheckState::ALL {
-        assert_eq!(check_state(wire_check_state(state)), state);
-    }
-}
