@@ -224,7 +224,7 @@ function FillFromImage({ image, busy, examined, error, onFill }: { image: string
   const d = examined?.definition;
   const filled = d ? d.python.installations.length + d.r.installations.length + d.quarto.installations.length : 0;
   return (
-    <div className="field span2 fill-from-image">
+    <div className="span2 fill-from-image">
       <button type="button" className="btn" onClick={onFill} disabled={busy || !image.trim()} aria-describedby="fill-hint">
         Fill from image
       </button>
