@@ -108,6 +108,15 @@ impl ServiceProcess {
         Launch::image_examiner(registry, env).start(dir)
     }
 
+    /// Spawns `execenv-image-examiner` without waiting (for a start that is meant to fail).
+    pub fn spawn_image_examiner(
+        registry: &RegistryProcess,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<ServiceProcess> {
+        Launch::image_examiner(registry, env).spawn(dir)
+    }
+
     /// `host:port` of the main listener (the URL without its scheme).
     pub fn address(&self) -> &str {
         self.url.trim_start_matches("http://")

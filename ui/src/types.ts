@@ -109,6 +109,8 @@ export interface Verdict {
   outcome: 'chosen' | 'compatible' | 'rejected' | 'unknown';
   reasons: string[];
   installations: ChosenInstallation[];
+  /** The image examiner's line when the image is in drift or unreadable; null otherwise. */
+  drift: string | null;
 }
 
 export interface Explanation {

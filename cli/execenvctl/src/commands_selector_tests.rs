@@ -86,6 +86,7 @@ impl SelectorService for FakeSelector {
                 outcome: Outcome::Rejected as i32,
                 reasons: vec!["no Python satisfying >=3.11: has 3.10.4".into()],
                 installations: vec![],
+                drift: String::new(),
             },
             sel::Verdict {
                 environment_guid: GUID.into(),
@@ -94,6 +95,7 @@ impl SelectorService for FakeSelector {
                 outcome: Outcome::Chosen as i32,
                 reasons: vec![],
                 installations: vec![chosen_python()],
+                drift: String::new(),
             },
         ];
         self.answer(

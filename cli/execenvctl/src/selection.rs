@@ -75,7 +75,8 @@ pub fn selection_block(s: &SelectionView) -> String {
 }
 
 /// The `explain` table (chosen, then compatible in rank order, then rejected), then what was
-/// chosen (or why nothing was) and the catalogue revision and age.
+/// chosen (or why nothing was) and the catalogue revision and age. A DRIFT column (the image
+/// examiner's line) appears when any environment's image is in drift or unreadable.
 pub fn explanation_table(x: &ExplanationView) -> String {
     let rank = |v: &VerdictView| match v.outcome.as_str() {
         "chosen" => 0,
@@ -86,27 +87,34 @@ pub fn explanation_table(x: &ExplanationView) -> String {
     let mut verdicts: Vec<&VerdictView> = x.verdicts.iter().collect();
     // Stable: within a verdict the selector's order (the rank order for compatible ones) is kept.
     verdicts.sort_by_key(|v| rank(v));
+    let drift = verdicts.iter().any(|v| v.drift.is_some());
     let rows: Vec<Vec<String>> = verdicts
         .iter()
         .map(|v| {
-            vec![
+            let mut row = vec![
                 v.outcome.clone(),
                 v.environment_guid.clone(),
                 or_none(v.title.as_deref()),
                 v.name.clone(),
                 installations_cell(&v.installations),
-                if v.reasons.is_empty() {
-                    NONE.to_owned()
-                } else {
-                    v.reasons.join("; ")
-                },
-            ]
+            ];
+            if drift {
+                row.push(or_none(v.drift.as_deref()));
+            }
+            row.push(if v.reasons.is_empty() {
+                NONE.to_owned()
+            } else {
+                v.reasons.join("; ")
+            });
+            row
         })
         .collect();
-    let mut out = table(
-        &["VERDICT", "GUID", "TITLE", "IMAGE", "INSTALLATIONS", "WHY"],
-        &rows,
-    );
+    let mut headers = vec!["VERDICT", "GUID", "TITLE", "IMAGE", "INSTALLATIONS"];
+    if drift {
+        headers.push("DRIFT");
+    }
+    headers.push("WHY");
+    let mut out = table(&headers, &rows);
     out.push('\n');
     out.push_str(&match &x.selection {
         Some(s) => {

@@ -67,6 +67,7 @@ fn verdict(outcome: &str, guid: &str, title: Option<&str>, reasons: &[&str]) -> 
                 installation("r", "4.4.1", "/R", "major"),
             ]
         },
+        drift: None,
     }
 }
 
@@ -337,6 +338,53 @@ fn explanation_table_says_why_nothing_was_chosen() {
 }
 
 #[test]
+fn explanation_table_has_a_drift_column_when_an_image_is_in_drift() {
+    let mut drifted = verdict(
+        "rejected",
+        OTHER,
+        None,
+        &[
+            "in drift and selection.skip_drift is on: Python at /py is declared as 3.12.4 but the image has 3.11.9",
+        ],
+    );
+    drifted.drift =
+        Some("in drift: Python at /py is declared as 3.12.4 but the image has 3.11.9".into());
+    let x = ExplanationView {
+        verdicts: vec![drifted, verdict("chosen", GUID, Some("T"), &[])],
+        selection: Some(selection(Some("T"), 0.0)),
+        error: String::new(),
+        revision: 12,
+        catalogue_age_seconds: 0.0,
+    };
+    let text = explanation_table(&x);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        offset(lines[0], "INSTALLATIONS") < offset(lines[0], "DRIFT")
+            && offset(lines[0], "DRIFT") < offset(lines[0], "WHY"),
+        "{text}"
+    );
+    let at = offset(lines[0], "DRIFT");
+    let cell = |line: &str| line.chars().skip(at).collect::<String>();
+    assert!(cell(lines[1]).starts_with("-  "), "{text}");
+    assert_eq!(
+        cell(lines[2]),
+        "in drift: Python at /py is declared as 3.12.4 but the image has 3.11.9  in drift and selection.skip_drift is on: Python at /py is declared as 3.12.4 but the image has 3.11.9"
+    );
+}
+
+#[test]
+fn explanation_table_has_no_drift_column_when_no_image_is_in_drift() {
+    let x = ExplanationView {
+        verdicts: vec![verdict("chosen", GUID, Some("T"), &[])],
+        selection: Some(selection(Some("T"), 0.0)),
+        error: String::new(),
+        revision: 12,
+        catalogue_age_seconds: 0.0,
+    };
+    assert!(!explanation_table(&x).contains("DRIFT"));
+}
+
+#[test]
 fn failure_lists_each_environment_by_guid() {
     let e = Error {
         kind: ErrorKind::FailedPrecondition,
@@ -380,6 +428,7 @@ fn verdicts_and_responses_convert_from_the_wire() {
             outcome: sel::verdict::Outcome::Compatible as i32,
             reasons: vec!["lost".into()],
             installations: vec![],
+            drift: String::new(),
         }],
         selection: None,
         error: "none fits".into(),

@@ -175,7 +175,8 @@ fn request() -> sel::SelectRequest {
 /// Selection in-process over the same 10,000 environments the registry serves.
 fn select_in_process(environments: Vec<execenv_core::Environment>) {
     use execenv_core::select::{
-        Catalogue, ContentSettings, LanguageNeed, MatchingSettings, Requirements, select,
+        Catalogue, ContentSettings, Exclusions, LanguageNeed, MatchingSettings, Requirements,
+        select,
     };
     let started = Instant::now();
     let catalogue = Catalogue::new(1, environments);
@@ -210,7 +211,9 @@ fn select_in_process(environments: Vec<execenv_core::Environment>) {
             &ContentSettings::default(),
             &caller,
             &settings,
+            &Exclusions::default(),
         )
+        .selection
         .map(|s| s.environment.guid);
         samples.push(t.elapsed());
         std::hint::black_box(chosen.ok());

@@ -13,12 +13,16 @@
 //! - a target that does not exist, is not permitted or does not fit is FailedPrecondition, like
 //!   "nothing fits"; its violations cover the targeted environments only (automatic selection:
 //!   every environment), plus one for the target field when nothing has that guid or image;
-//! - blank strings count as not given; installed versions that do not parse never fit.
+//! - blank strings count as not given; installed versions that do not parse never fit;
+//! - [`Exclusions`] (the selector's `selection.skip_drift`, see [`drift`]) leave environments out
+//!   like any other reason, also when the content targets them: a target that is excluded fails
+//!   with the exclusion's reason.
 
-use crate::error::Error;
 use crate::identity::Caller;
 
 mod catalogue;
+pub mod drift;
+mod exclusions;
 mod explain;
 mod manifest;
 mod outcome;
@@ -27,9 +31,12 @@ mod request;
 mod version;
 
 pub use catalogue::Catalogue;
+pub use drift::{ImageCheck, drift_exclusions};
+pub use exclusions::Exclusions;
 pub use manifest::parse_manifest;
 pub use outcome::{
-    ChosenInstallation, Closeness, Explanation, SelectedBy, Selection, Verdict, VerdictOutcome,
+    Choice, ChosenInstallation, Closeness, Explanation, SelectedBy, Selection, Verdict,
+    VerdictOutcome,
 };
 pub use request::{ContentSettings, LanguageNeed, MatchingSettings, Requirements, VersionMatching};
 
@@ -38,37 +45,55 @@ use query::Query;
 /// What selection does for callers that is not theirs to do.
 const ACTION: &str = "selecting an execution environment";
 
-/// Chooses the environment. Errors: InvalidArgument (malformed constraint/version/guid, naming it),
-/// PermissionDenied (viewer), FailedPrecondition "Cannot find compatible environment: …" with one
-/// FieldViolation per environment (field = `environments[<guid>]`, description = the reason(s)).
-/// A target that does not exist, is not permitted or does not fit is such an error too: there is
-/// never a silent fall back to automatic selection.
+/// Chooses the environment, never one of `excluded`. Errors: InvalidArgument (malformed
+/// constraint/version/guid, naming it), PermissionDenied (viewer), FailedPrecondition "Cannot find
+/// compatible environment: …" with one FieldViolation per environment (field =
+/// `environments[<guid>]`, description = the reason(s)). A target that does not exist, is not
+/// permitted, is excluded or does not fit is such an error too: there is never a silent fall back
+/// to automatic selection. [`Choice::skipped`] names the excluded environments that fit.
 pub fn select<'a>(
     catalogue: &'a Catalogue,
     requirements: &Requirements,
     content: &ContentSettings,
     caller: &Caller,
     settings: &MatchingSettings,
-) -> Result<Selection<'a>, Error> {
-    caller.require_publisher(ACTION)?;
-    let query = Query::prepare(catalogue, requirements, content, settings)?;
-    match query.winner(catalogue, caller) {
+    excluded: &Exclusions,
+) -> Choice<'a> {
+    let query = match caller
+        .require_publisher(ACTION)
+        .and_then(|()| Query::prepare(catalogue, requirements, content, settings, excluded))
+    {
+        Ok(query) => query,
+        Err(e) => {
+            return Choice {
+                selection: Err(e),
+                skipped: Vec::new(),
+            };
+        }
+    };
+    let selection = match query.winner(catalogue, caller) {
         Some((position, _)) => Ok(explain::selection(catalogue, &query, position)),
         None => Err(explain::failure(catalogue, &query, caller)),
+    };
+    Choice {
+        selection,
+        skipped: query.skipped(catalogue, caller),
     }
 }
 
-/// Every environment with its verdict (catalogue order), and the same selection `select` makes.
+/// Every environment with its verdict (catalogue order), and the same selection `select` makes;
+/// an environment of `excluded` is rejected with its exclusion's reason among its reasons.
 pub fn explain<'a>(
     catalogue: &'a Catalogue,
     requirements: &Requirements,
     content: &ContentSettings,
     caller: &Caller,
     settings: &MatchingSettings,
+    excluded: &Exclusions,
 ) -> Explanation<'a> {
     let query = caller
         .require_publisher(ACTION)
-        .and_then(|()| Query::prepare(catalogue, requirements, content, settings));
+        .and_then(|()| Query::prepare(catalogue, requirements, content, settings, excluded));
     match query {
         Ok(query) => explain::explain(catalogue, &query, caller),
         Err(e) => Explanation {
@@ -80,6 +105,8 @@ pub fn explain<'a>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_drift;
 #[cfg(test)]
 mod tests_manifest;
 #[cfg(test)]

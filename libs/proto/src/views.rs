@@ -75,6 +75,9 @@ pub struct VerdictView {
     pub reasons: Vec<String>,
     /// The installations it would use.
     pub installations: Vec<InstallationView>,
+    /// The image examiner's line when the image is in drift or unreadable ("in drift: …",
+    /// "image unreadable: …"); None when it matches, is unchecked, or no examiner is followed.
+    pub drift: Option<String>,
 }
 
 impl<E> SelectionView<E> {
@@ -158,6 +161,7 @@ impl From<sel::Verdict> for VerdictView {
             outcome: outcome.to_owned(),
             reasons: v.reasons,
             installations: v.installations.into_iter().map(Into::into).collect(),
+            drift: Some(v.drift).filter(|d| !d.is_empty()),
         }
     }
 }
@@ -455,6 +459,33 @@ mod tests {
                 "error": "",
                 "problems": [],
             })
+        );
+    }
+
+    #[test]
+    fn a_verdicts_drift_is_its_line_or_null_in_json() {
+        let wire = |drift: &str| {
+            sel::Verdict {
+            environment_guid: "8f0c1e2a-0000-4000-8000-000000000001".into(),
+            name: "ghcr.io/acme/python:3.11".into(),
+            outcome: sel::verdict::Outcome::Rejected as i32,
+            reasons: vec!["in drift and selection.skip_drift is on: R 4.4.1 is declared at /opt/R/4.4.1/bin/R, which is not in the image".into()],
+            drift: drift.into(),
+            ..sel::Verdict::default()
+        }
+        };
+        let drifted = VerdictView::from(wire(
+            "in drift: R 4.4.1 is declared at /opt/R/4.4.1/bin/R, which is not in the image",
+        ));
+        assert_eq!(
+            serde_json::to_value(&drifted).unwrap()["drift"],
+            "in drift: R 4.4.1 is declared at /opt/R/4.4.1/bin/R, which is not in the image"
+        );
+        let matching = VerdictView::from(wire(""));
+        assert_eq!(matching.drift, None);
+        assert_eq!(
+            serde_json::to_value(&matching).unwrap()["drift"],
+            serde_json::Value::Null
         );
     }
 }

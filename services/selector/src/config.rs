@@ -1,5 +1,6 @@
-//! The selector's configuration: where it listens, the registry it watches, how versions are
-//! matched; every setting documented for `--help`, `--print-settings` and docs/configuration.md.
+//! The selector's configuration: where it listens, the registry it watches, the image examiner
+//! it follows, how versions are matched and whether drift excludes; every setting documented for
+//! `--help`, `--print-settings` and docs/configuration.md.
 
 use execenv_kit::config::{AuthConfig, RegistryConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{self, ServiceConfig, Setting};
@@ -15,6 +16,9 @@ pub struct Config {
     /// The registry whose catalogue is watched.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// The image examiner whose checks say which environments are in drift.
+    #[serde(default)]
+    pub examiner: ExaminerConfig,
     /// How versions are matched.
     #[serde(default)]
     pub selection: SelectionConfig,
@@ -31,6 +35,7 @@ impl Default for Config {
         Config {
             server: ServerConfig::with_ports(50053, 9453),
             registry: RegistryConfig::default(),
+            examiner: ExaminerConfig::default(),
             selection: SelectionConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
@@ -38,7 +43,23 @@ impl Default for Config {
     }
 }
 
-/// How a version the content was written with is matched (`EXECENV_SELECTION__…`).
+/// The image examiner the selector follows (`EXECENV_EXAMINER__URL`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExaminerConfig {
+    /// gRPC URL of execenv-image-examiner; empty (the default): no drift information.
+    pub url: String,
+}
+
+impl ExaminerConfig {
+    /// The URL, when one is set.
+    pub fn url(&self) -> Option<&str> {
+        Some(self.url.trim()).filter(|u| !u.is_empty())
+    }
+}
+
+/// How a version the content was written with is matched, and whether environments in drift
+/// are left out (`EXECENV_SELECTION__…`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SelectionConfig {
@@ -48,6 +69,9 @@ pub struct SelectionConfig {
     pub r_version_matching: VersionMatching,
     /// `nearest` (default), `major-minor` or `exact` (`EXECENV_SELECTION__QUARTO_VERSION_MATCHING`).
     pub quarto_version_matching: VersionMatching,
+    /// Leave out environments the image examiner finds in drift (`EXECENV_SELECTION__SKIP_DRIFT`;
+    /// default false: they are chosen as before, and `Explain` says they are in drift).
+    pub skip_drift: bool,
 }
 
 impl Default for SelectionConfig {
@@ -62,6 +86,7 @@ impl From<&MatchingSettings> for SelectionConfig {
             python_version_matching: m.python,
             r_version_matching: m.r,
             quarto_version_matching: m.quarto,
+            skip_drift: false,
         }
     }
 }
@@ -99,11 +124,15 @@ impl SelectionConfig {
 
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-selector";
-    const ABOUT: &'static str = "The execenv selector: chooses the execution environment a piece of content builds and runs in, from an in-memory catalogue kept current by a watch on the registry. It is ready (/readyz 200, gRPC health SERVING) once it holds the whole catalogue.";
+    const ABOUT: &'static str = "The execenv selector: chooses the execution environment a piece of content builds and runs in, from an in-memory catalogue kept current by a watch on the registry, and — with examiner.url — knows which environments' images are in drift. It is ready (/readyz 200, gRPC health SERVING) once it holds the whole catalogue.";
 
     fn own_settings() -> Vec<Setting> {
         vec![
             settings::REGISTRY_URL,
+            Setting {
+                key: "examiner.url",
+                meaning: "gRPC URL of execenv-image-examiner, whose checks say which environments' images no longer match their definitions (drift); empty: no drift information. Selection goes on while the examiner is away, with the last checks it sent",
+            },
             Setting {
                 key: "selection.python_version_matching",
                 meaning: "how a Python version the content asks for is matched: major-minor (3.11.x for 3.11.4) or exact",
@@ -115,6 +144,10 @@ impl ServiceConfig for Config {
             Setting {
                 key: "selection.quarto_version_matching",
                 meaning: "how a Quarto version is matched: nearest, major-minor or exact",
+            },
+            Setting {
+                key: "selection.skip_drift",
+                meaning: "true: never choose an environment the image examiner finds in drift (its verdict says why; content that targets it fails); false: choose it as before, Explain says it is in drift. An unreadable image is never skipped. Needs examiner.url",
             },
         ]
     }

@@ -5,10 +5,17 @@
 //! `Explain` from it with the pure rules of `execenv_core::select`. It reports NOT_SERVING until
 //! it holds a full catalogue; after that it keeps answering — also while the registry is away —
 //! and every answer says which revision it was made from and how old the catalogue is.
+//!
+//! With `examiner.url` it also follows the image examiner's `WatchChecks` stream (module
+//! [`checks`]): `Explain` says which environments' images are in drift or unreadable, and with
+//! `selection.skip_drift` `Select` leaves the ones in drift out — the rule itself is
+//! `execenv_core::select`'s (its `Exclusions`). Losing the examiner never stops selection.
 
 pub mod backoff;
 pub mod catalogue;
+pub mod checks;
 pub mod config;
+pub mod examiner;
 pub mod metrics;
 pub mod registry;
 mod server;
@@ -18,8 +25,9 @@ pub mod service;
 pub(crate) use execenv_core::select;
 
 pub use catalogue::SharedCatalogue;
-pub use config::{Config, SelectionConfig};
+pub use checks::SharedChecks;
+pub use config::{Config, ExaminerConfig, SelectionConfig};
 pub use execenv_kit::StartError;
 pub use execenv_kit::config::RegistryConfig;
-pub use server::{Running, start};
+pub use server::{Running, State, start};
 pub use service::SelectorService;

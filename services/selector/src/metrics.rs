@@ -46,7 +46,7 @@ struct OutcomeLabels {
 }
 
 /// Selections by outcome and their latency, the catalogue's size (all and file-managed),
-/// revision and age, and the watch's reconnects.
+/// revision and age, the watch's reconnects, and the environments in drift left out.
 #[derive(Clone)]
 pub struct SelectorMetrics {
     selections: Family<OutcomeLabels, Counter>,
@@ -55,6 +55,7 @@ pub struct SelectorMetrics {
     managed: Gauge,
     revision: Gauge,
     reconnects: Counter,
+    skipped_drift: Counter,
 }
 
 impl Default for SelectorMetrics {
@@ -67,6 +68,7 @@ impl Default for SelectorMetrics {
             managed: Gauge::default(),
             revision: Gauge::default(),
             reconnects: Counter::default(),
+            skipped_drift: Counter::default(),
         }
     }
 }
@@ -110,6 +112,11 @@ impl SelectorMetrics {
             "Times the watch on the registry was started again after it ended or failed",
             m.reconnects.clone(),
         );
+        metrics.register(
+            "execenv_selector_skipped_drift",
+            "Environments in drift that a Select call left out although they fit its request (selection.skip_drift)",
+            m.skipped_drift.clone(),
+        );
         m
     }
 
@@ -135,6 +142,14 @@ impl SelectorMetrics {
     /// The watch starts again.
     pub fn reconnected(&self) {
         self.reconnects.inc();
+    }
+
+    /// A `Select` call left out `n` environments in drift that fit its request.
+    pub fn skipped_drift(&self, n: usize) {
+        if n > 0 {
+            self.skipped_drift
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
     }
 }
 
@@ -170,6 +185,8 @@ mod tests {
         m.selection(Outcome::NoMatch, Duration::from_micros(40));
         m.catalogue_built(3, 2, 17);
         m.reconnected();
+        m.skipped_drift(2);
+        m.skipped_drift(0);
         let text = registry.encode();
         for line in [
             "execenv_selector_selections_total{outcome=\"selected\"} 1",
@@ -180,6 +197,7 @@ mod tests {
             "execenv_selector_catalogue_managed_environments 2",
             "execenv_selector_catalogue_revision 17",
             "execenv_selector_watch_reconnects_total 1",
+            "execenv_selector_skipped_drift_total 2",
             "# TYPE execenv_selector_catalogue_age_seconds gauge",
             "execenv_selector_catalogue_age_seconds ",
         ] {

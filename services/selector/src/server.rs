@@ -1,35 +1,56 @@
-//! Starting the selector: listeners, gRPC and admin servers, and the watch on the registry.
+//! Starting the selector: listeners, gRPC and admin servers, the watch on the registry and, with
+//! `examiner.url`, the follower of the image examiner's checks.
 
 use execenv_kit::shutdown::Shutdown;
 use execenv_kit::{GrpcServer, StartError};
 use execenv_proto::selector::v1::selector_server::SelectorServer;
 
 use crate::catalogue::{self, SharedCatalogue, WatchOptions};
+use crate::checks::{self, FollowOptions, SharedChecks};
 use crate::config::Config;
+use crate::examiner::GrpcExaminer;
 use crate::metrics::SelectorMetrics;
 use crate::registry::GrpcRegistry;
 use crate::service::SelectorService;
 
-/// A running selector.: catalogue is its `state`.
-pub type Running = execenv_kit::Running<SharedCatalogue>;
+/// A running selector: its catalogue and the image examiner's checks are its `state`.
+pub type Running = execenv_kit::Running<State>;
+
+/// What a running selector answers from.
+#[derive(Clone)]
+pub struct State {
+    /// The catalogue, kept by the watch on the registry.
+    pub catalogue: SharedCatalogue,
+    /// The image examiner's checks (empty without `examiner.url`).
+    pub checks: SharedChecks,
+}
 
 /// Checks the configuration, binds the listeners and starts serving at once; the watch on the
 /// registry runs in the background. gRPC health reports NOT_SERVING and `/readyz` 503 until the
 /// first full catalogue is held, SERVING and 200 from then on — also while the registry is away.
+/// The image examiner never holds readiness up: without it there is no drift information.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     let settings = config
         .selection
         .settings()
         .map_err(|e| StartError::Config(e.message))?;
     let registry = GrpcRegistry::new(&config.registry.url, config.auth.token())?;
+    let examiner = config
+        .examiner
+        .url()
+        .map(|url| GrpcExaminer::new(url, config.auth.token()))
+        .transpose()?;
     let mut server = GrpcServer::bind(&config.server).await?;
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
 
     let shared = SharedCatalogue::new();
+    let checks = SharedChecks::new();
     let domain = SelectorMetrics::register(server.metrics(), &shared);
     let service = SelectorService::new(
         shared.clone(),
+        checks.clone(),
         settings,
+        config.selection.skip_drift,
         domain.clone(),
         config.auth.token(),
     );
@@ -42,7 +63,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         python_version_matching = config.selection.python_version_matching.as_str(),
         r_version_matching = config.selection.r_version_matching.as_str(),
         quarto_version_matching = config.selection.quarto_version_matching.as_str(),
+        examiner = config.examiner.url().unwrap_or("(none: no drift information)"),
+        skip_drift = config.selection.skip_drift,
         "selector listening; watching the registry");
+    if config.selection.skip_drift && examiner.is_none() {
+        tracing::warn!(
+            "selection.skip_drift is on but examiner.url is empty: no environment is known to be in drift, so none is skipped"
+        );
+    }
 
     let watch = tokio::spawn(catalogue::run(
         registry,
@@ -51,6 +79,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         WatchOptions::default(),
         shutdown.clone(),
     ));
+    let follower = examiner.map(|examiner| {
+        tokio::spawn(checks::run(
+            examiner,
+            checks.clone(),
+            FollowOptions::default(),
+            shutdown.clone(),
+        ))
+    });
     let ready = {
         let shared = shared.clone();
         let shutdown = shutdown.clone();
@@ -67,13 +103,19 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let done = tokio::spawn(async move {
         let _ = ready.await;
         let _ = watch.await;
+        if let Some(follower) = follower {
+            let _ = follower.await;
+        }
         servers.join().await;
         tracing::info!("selector stopped");
     });
     Ok(Running {
         addr: grpc_addr,
         admin_addr,
-        state: shared,
+        state: State {
+            catalogue: shared,
+            checks,
+        },
         shutdown,
         done,
     })

@@ -1,5 +1,5 @@
 //! The `execenv.selector.v1.Selector` gRPC service: `Select` and `Explain` from the current
-//! catalogue, for the caller named in the metadata.
+//! catalogue and the image examiner's last checks, for the caller named in the metadata.
 
 use std::time::Instant;
 
@@ -10,19 +10,23 @@ use execenv_proto::selector::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::catalogue::{CatalogueView, SharedCatalogue};
+use crate::checks::{DriftBook, SharedChecks};
 use crate::metrics::{Outcome, SelectorMetrics};
 use crate::select::{
-    self, ChosenInstallation, ContentSettings, LanguageNeed, MatchingSettings, Requirements,
-    Selection, VerdictOutcome,
+    self, ChosenInstallation, ContentSettings, Exclusions, LanguageNeed, MatchingSettings,
+    Requirements, Selection, VerdictOutcome,
 };
 
 /// What a request is answered with before the first catalogue arrived.
 pub const NO_CATALOGUE_YET: &str = "the selector has not received the catalogue from the registry yet; it answers once the registry is reachable (check registry.url / EXECENV_REGISTRY__URL)";
 
-/// Answers from a [`SharedCatalogue`] with fixed matching settings.
+/// Answers from a [`SharedCatalogue`] and [`SharedChecks`] with fixed matching settings.
 pub struct SelectorService {
     catalogue: SharedCatalogue,
+    checks: SharedChecks,
     settings: MatchingSettings,
+    /// `selection.skip_drift`: leave out environments in drift.
+    skip_drift: bool,
     metrics: SelectorMetrics,
     service_token: Option<String>,
 }
@@ -31,21 +35,41 @@ pub struct SelectorService {
 struct Question {
     caller: Caller,
     view: CatalogueView,
+    drift: std::sync::Arc<DriftBook>,
     requirements: Requirements,
     content: ContentSettings,
 }
 
+/// No exclusions: what selection gets while `selection.skip_drift` is off.
+static NO_EXCLUSIONS: Exclusions = Exclusions::new();
+
+impl Question {
+    /// The environments selection leaves out: those in drift when `skip_drift`, else none.
+    fn exclusions(&self, skip_drift: bool) -> &Exclusions {
+        if skip_drift {
+            &self.drift.drifted
+        } else {
+            &NO_EXCLUSIONS
+        }
+    }
+}
+
 impl SelectorService {
-    /// The service over `catalogue`; `service_token`, when set, is required on every call.
+    /// The service over `catalogue` and `checks`; `skip_drift` leaves environments in drift out;
+    /// `service_token`, when set, is required on every call.
     pub fn new(
         catalogue: SharedCatalogue,
+        checks: SharedChecks,
         settings: MatchingSettings,
+        skip_drift: bool,
         metrics: SelectorMetrics,
         service_token: Option<String>,
     ) -> Self {
         SelectorService {
             catalogue,
+            checks,
             settings,
+            skip_drift,
             metrics,
             service_token,
         }
@@ -54,14 +78,16 @@ impl SelectorService {
     /// Select, as an execenv result.
     fn select(&self, request: &Request<pb::SelectRequest>) -> Result<pb::SelectResponse, Error> {
         let q = self.question(request, None)?;
-        let selection = select::select(
+        let choice = select::select(
             &q.view.catalogue,
             &q.requirements,
             &q.content,
             &q.caller,
             &self.settings,
-        )?;
-        Ok(select_response(&selection, &q.view))
+            q.exclusions(self.skip_drift),
+        );
+        self.metrics.skipped_drift(choice.skipped.len());
+        Ok(select_response(&choice.selection?, &q.view))
     }
 
     /// Explain, as an execenv result. Viewers may not see environments at all, so they get no
@@ -74,6 +100,7 @@ impl SelectorService {
             &q.content,
             &q.caller,
             &self.settings,
+            q.exclusions(self.skip_drift),
         );
         let (selection, error) = match &explanation.selection {
             Ok(s) => (Some(select_response(s, &q.view)), String::new()),
@@ -81,7 +108,11 @@ impl SelectorService {
             Err(e) if is_request_error(e) => return Err(e.clone()),
             Err(e) => (None, e.message.clone()),
         };
-        let verdicts = explanation.verdicts.iter().map(verdict).collect();
+        let verdicts = explanation
+            .verdicts
+            .iter()
+            .map(|v| verdict(v, &q.drift))
+            .collect();
         Ok(pb::ExplainResponse {
             verdicts,
             selection,
@@ -107,6 +138,7 @@ impl SelectorService {
         Ok(Question {
             caller,
             view,
+            drift: self.checks.current(),
             requirements: requirements(message)?,
             content: content_settings(message),
         })
@@ -223,7 +255,7 @@ fn installation(i: &ChosenInstallation) -> pb::ChosenInstallation {
     }
 }
 
-fn verdict(v: &select::Verdict<'_>) -> pb::Verdict {
+fn verdict(v: &select::Verdict<'_>, drift: &DriftBook) -> pb::Verdict {
     use pb::verdict::Outcome as Wire;
     let (outcome, reasons) = match &v.outcome {
         VerdictOutcome::Chosen => (Wire::Chosen, Vec::new()),
@@ -243,6 +275,10 @@ fn verdict(v: &select::Verdict<'_>) -> pb::Verdict {
         outcome: outcome as i32,
         reasons,
         installations: v.installations.iter().map(installation).collect(),
+        drift: drift
+            .note(&v.environment.guid)
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 

@@ -5,89 +5,20 @@
 //! The real registry is exercised through the binaries in e2e/.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashMap;
-use std::time::Duration;
 
 use execenv_client::testing::FakeRegistry;
 use execenv_kit::shutdown::Shutdown;
-use execenv_proto::environments::v1 as pb;
 use execenv_proto::selector::v1 as sel;
-use execenv_proto::selector::v1::selector_client::SelectorClient;
 use execenv_selector::{Config, Running, StartError, start};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::Request;
+use support::*;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-const DEADLINE: Duration = Duration::from_secs(10);
-const TOKEN: &str = "s3cret";
 const SELECTOR: &str = "execenv.selector.v1.Selector";
-
-type Client = SelectorClient<tonic::transport::Channel>;
-
-fn config(registry_url: String) -> Config {
-    let mut c = Config::default();
-    c.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
-    c.server.admin_addr = "127.0.0.1:0".parse().unwrap();
-    c.registry.url = registry_url;
-    c.auth.service_token = Some(TOKEN.into());
-    c
-}
-
-/// An environment with one Python installation.
-fn environment(image: &str, python: &str) -> pb::Environment {
-    let now = prost_types::Timestamp {
-        seconds: 1_700_000_000,
-        nanos: 0,
-    };
-    pb::Environment {
-        id: "1".into(),
-        guid: uuid::Uuid::new_v4().to_string(),
-        name: image.into(),
-        title: Some(format!("{image} title")),
-        cluster_name: "Kubernetes".into(),
-        environment_type: "Kubernetes".into(),
-        matching: "any".into(),
-        python: Some(pb::Installations {
-            installations: vec![pb::Installation {
-                version: python.into(),
-                path: format!("/opt/python/{python}/bin/python3"),
-            }],
-        }),
-        created_time: Some(now),
-        updated_time: Some(now),
-        ..Default::default()
-    }
-}
-
-fn python(version: &str) -> sel::SelectRequest {
-    sel::SelectRequest {
-        requirements: Some(sel::Requirements {
-            python_version: Some(version.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// A request with the service token, acting for `role` (none = the service itself).
-fn request<T>(message: T, role: Option<&str>) -> Request<T> {
-    let mut r = Request::new(message);
-    let md = r.metadata_mut();
-    md.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    if let Some(role) = role {
-        md.insert("x-execenv-user", "alice".parse().unwrap());
-        md.insert("x-execenv-role", role.parse().unwrap());
-    }
-    r
-}
-
-async fn client(running: &Running) -> Client {
-    SelectorClient::connect(format!("http://{}", running.addr))
-        .await
-        .unwrap()
-}
 
 async fn health(running: &Running) -> i32 {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
@@ -103,64 +34,6 @@ async fn health(running: &Running) -> i32 {
     .unwrap()
     .into_inner()
     .status
-}
-
-/// One HTTP/1.1 GET on the admin port: (status, body).
-async fn get(running: &Running, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(running.admin_addr)
-        .await
-        .unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Polls `check` until it holds, failing at the deadline.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tick.tick().await;
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {DEADLINE:?}"
-        );
-    }
-}
-
-/// Starts the selector against `url` and waits until it is ready.
-async fn start_ready(url: String) -> (Running, Client) {
-    let running = start(config(url), Shutdown::new()).await.unwrap();
-    tokio::time::timeout(DEADLINE, running.state.wait_until_held())
-        .await
-        .unwrap();
-    let c = client(&running).await;
-    (running, c)
-}
-
-async fn stop(running: Running) {
-    running.shutdown.trigger();
-    running.done.await.unwrap();
-}
-
-async fn select(c: &mut Client, version: &str) -> Result<sel::SelectResponse, tonic::Status> {
-    c.select(request(python(version), None))
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 #[tokio::test]
@@ -357,8 +230,11 @@ async fn upserts_and_deletes_reach_the_answers() {
         }
     })
     .await;
-    assert_eq!(running.state.current().unwrap().revision(), revision);
-    assert_eq!(running.state.current().unwrap().len(), 1);
+    assert_eq!(
+        running.state.catalogue.current().unwrap().revision(),
+        revision
+    );
+    assert_eq!(running.state.catalogue.current().unwrap().len(), 1);
     assert_eq!(fake.watch_calls(), vec![0], "one watch served every change");
     stop(running).await;
     served.stop().await;
@@ -430,8 +306,11 @@ async fn a_compacted_revision_makes_the_selector_list_the_catalogue_again() {
     let calls = fake.watch_calls();
     let n = calls.len();
     assert_eq!(&calls[n - 2..], &[last, 0], "{calls:?}");
-    assert_eq!(running.state.current().unwrap().len(), 1);
-    assert_eq!(running.state.current().unwrap().revision(), fake.revision());
+    assert_eq!(running.state.catalogue.current().unwrap().len(), 1);
+    assert_eq!(
+        running.state.catalogue.current().unwrap().revision(),
+        fake.revision()
+    );
     stop(running).await;
     served.stop().await;
 }
@@ -524,16 +403,6 @@ async fn metrics_report_selections_and_the_catalogue() {
     served.stop().await;
 }
 
-/// The value of the sample `name` (with its labels) in OpenMetrics text.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("{name} missing"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn python_nearest_matching_is_refused_at_start() {
     let mut c = config("http://127.0.0.1:1".into());
@@ -557,9 +426,11 @@ async fn a_registry_url_that_is_not_a_url_is_refused_at_start() {
 }
 
 #[test]
-fn configuration_variables_set_the_registry_and_the_matching() {
+fn configuration_variables_set_the_registry_the_examiner_the_matching_and_skip_drift() {
     let env: HashMap<String, String> = [
         ("EXECENV_REGISTRY__URL", "http://registry:50051"),
+        ("EXECENV_EXAMINER__URL", "http://image-examiner:50055"),
+        ("EXECENV_SELECTION__SKIP_DRIFT", "true"),
         ("EXECENV_SELECTION__PYTHON_VERSION_MATCHING", "exact"),
         ("EXECENV_SELECTION__R_VERSION_MATCHING", "major-minor"),
         ("EXECENV_SELECTION__QUARTO_VERSION_MATCHING", "exact"),
@@ -569,6 +440,7 @@ fn configuration_variables_set_the_registry_and_the_matching() {
     .collect();
     let c: Config = execenv_kit::config::load(&Config::default(), None, &env).unwrap();
     assert_eq!(c.registry.url, "http://registry:50051");
+    assert_eq!(c.examiner.url(), Some("http://image-examiner:50055"));
     let json = serde_json::to_value(&c.selection).unwrap();
     assert_eq!(
         json,
@@ -576,6 +448,7 @@ fn configuration_variables_set_the_registry_and_the_matching() {
             "python_version_matching": "exact",
             "r_version_matching": "major-minor",
             "quarto_version_matching": "exact",
+            "skip_drift": true,
         })
     );
 }
@@ -587,12 +460,15 @@ fn defaults_need_no_configuration() {
     assert_eq!(c.server.grpc_addr.to_string(), "0.0.0.0:50053");
     assert_eq!(c.server.admin_addr.to_string(), "0.0.0.0:9453");
     assert_eq!(c.registry.url, "http://127.0.0.1:50051");
+    assert_eq!(c.examiner.url, "");
+    assert_eq!(c.examiner.url(), None, "no examiner: no drift information");
     assert_eq!(
         serde_json::to_value(&c.selection).unwrap(),
         serde_json::json!({
             "python_version_matching": "major-minor",
             "r_version_matching": "nearest",
             "quarto_version_matching": "nearest",
+            "skip_drift": false,
         })
     );
 }

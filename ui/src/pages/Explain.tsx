@@ -164,6 +164,7 @@ export function Explain() {
                   <span className={`pill ${v.outcome}`}>{OUTCOME_LABEL[v.outcome] ?? v.outcome}</span>
                 </td>
                 <td>
+                  {v.drift && <span className="small-text block warn-text">{v.drift}</span>}
                   {v.reasons.length ? (
                     <ul className="plain">
                       {v.reasons.map((x, i) => (

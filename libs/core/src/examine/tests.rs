@@ -107,7 +107,7 @@ impl ImageFiles for Tree {
 }
 
 fn posit_python(t: Tree, v: &str) -> Tree {
-    let minor = v.rsplitn(2, '.').nth(1).unwrap_or(v).to_string();
+    let minor = v.rsplit_once('.').map_or(v, |(head, _)| head).to_string();
     t.dir(&format!("/opt/python/{v}"))
         .dir(&format!("/opt/python/{v}/bin"))
         .exe(&format!("/opt/python/{v}/bin/python3"))

@@ -63,7 +63,7 @@ pub(crate) fn explain<'a>(
         .map(|index| {
             let position = catalogue.position_of_env(index);
             let entry = &catalogue.entries[position as usize];
-            let reasons = reasons(catalogue, query, caller, entry);
+            let reasons = reasons(catalogue, query, caller, position);
             let outcome = match winner {
                 _ if !reasons.is_empty() => VerdictOutcome::Rejected { reasons },
                 Some(w) if w == position => VerdictOutcome::Chosen,
@@ -93,13 +93,14 @@ pub(crate) fn explain<'a>(
     }
 }
 
-/// Every reason the entry cannot be chosen for this request (empty when it can).
+/// Every reason the entry at `position` cannot be chosen for this request (empty when it can).
 pub(crate) fn reasons(
     catalogue: &Catalogue,
     query: &Query<'_>,
     caller: &Caller,
-    entry: &Entry,
+    position: u32,
 ) -> Vec<String> {
+    let entry = &catalogue.entries[position as usize];
     let env = catalogue.env(entry);
     let mut reasons = Vec::new();
     match query.target {
@@ -132,6 +133,9 @@ pub(crate) fn reasons(
         if need.best_key(catalogue, entry) == INCOMPATIBLE {
             reasons.push(shortfall(need, env.spec.installations(need.language)));
         }
+    }
+    if let Some(reason) = query.exclusion(position) {
+        reasons.push(reason.to_owned());
     }
     reasons
 }
@@ -236,7 +240,7 @@ pub(crate) fn failure(catalogue: &Catalogue, query: &Query<'_>, caller: &Caller)
     positions.sort_by_key(|&p| catalogue.entries[p as usize].env);
     for &p in &positions {
         let entry = &catalogue.entries[p as usize];
-        let reasons = reasons(catalogue, query, caller, entry);
+        let reasons = reasons(catalogue, query, caller, p);
         violations.push(environment_violation(catalogue.env(entry).guid, &reasons));
     }
     let target_field = match query.selected_by {

@@ -83,6 +83,17 @@ pub struct Selection<'a> {
     pub selected_by: SelectedBy,
 }
 
+/// What [`select`](super::select()) answers: the selection (or why there is none), and the
+/// environments its [`Exclusions`](super::Exclusions) left out although they fit the request.
+#[derive(Debug, Clone)]
+pub struct Choice<'a> {
+    /// The selection, or the error saying why there is none.
+    pub selection: Result<Selection<'a>, Error>,
+    /// Excluded environments that would otherwise have been candidates: targeted (or chosen
+    /// among all), eligible by their matching, compatible and permitted. Ascending.
+    pub skipped: Vec<Uuid>,
+}
+
 /// Why an environment was or was not chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerdictOutcome {

@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use super::catalogue::{Catalogue, Distinct, Entry, RANKED};
+use super::exclusions::Exclusions;
 use super::outcome::{Closeness, SelectedBy};
 use super::request::{ContentSettings, MatchingSettings, Requirements, VersionMatching};
 use super::version::{Constraint, Ver, parse_requested};
@@ -44,18 +45,22 @@ pub(crate) struct Query<'r> {
     pub(crate) needs: Vec<Need<'r>>,
     pub(crate) target: Target<'r>,
     pub(crate) selected_by: SelectedBy,
+    /// Positions (in the catalogue's entries) of the excluded environments, ascending, with why.
+    pub(crate) excluded: Vec<(u32, &'r str)>,
 }
 
 /// The winner of a walk: its position in the catalogue's entries and its keys.
 pub(crate) type Winner = (u32, [u64; 3]);
 
 impl<'r> Query<'r> {
-    /// Validates the request (every problem at once) and prepares it against `catalogue`.
+    /// Validates the request (every problem at once) and prepares it against `catalogue`;
+    /// exclusions naming no environment of the catalogue are ignored.
     pub(crate) fn prepare(
         catalogue: &Catalogue,
         requirements: &'r Requirements,
         content: &'r ContentSettings,
         settings: &MatchingSettings,
+        exclusions: &'r Exclusions,
     ) -> Result<Query<'r>, Error> {
         let mut violations = Vec::new();
         let mut needs = Vec::new();
@@ -135,11 +140,53 @@ impl<'r> Query<'r> {
         if !violations.is_empty() {
             return Err(Error::invalid(violations));
         }
+        let mut excluded: Vec<(u32, &'r str)> = exclusions
+            .guids()
+            .filter_map(|guid| {
+                let position = catalogue.position_of_guid(guid)?;
+                Some((position, exclusions.reason(guid)?))
+            })
+            .collect();
+        excluded.sort_unstable();
         Ok(Query {
             needs,
             target,
             selected_by,
+            excluded,
         })
+    }
+
+    /// Why the entry at `position` is excluded, if it is.
+    pub(crate) fn exclusion(&self, position: u32) -> Option<&'r str> {
+        if self.excluded.is_empty() {
+            return None;
+        }
+        self.excluded
+            .binary_search_by_key(&position, |(p, _)| *p)
+            .ok()
+            .map(|i| self.excluded[i].1)
+    }
+
+    /// The guids of the excluded environments that would otherwise be candidates: targeted,
+    /// eligible by their matching, compatible and permitted.
+    pub(crate) fn skipped(&self, catalogue: &Catalogue, caller: &Caller) -> Vec<Uuid> {
+        let mut skipped: Vec<Uuid> = self
+            .excluded
+            .iter()
+            .filter(|(p, _)| {
+                let entry = &catalogue.entries[*p as usize];
+                self.is_candidate(catalogue, *p)
+                    && self.eligible_by_matching(entry)
+                    && self
+                        .needs
+                        .iter()
+                        .all(|need| need.best_key(catalogue, entry) != INCOMPATIBLE)
+                    && catalogue.permits(caller, entry)
+            })
+            .map(|(p, _)| catalogue.env(&catalogue.entries[*p as usize]).guid)
+            .collect();
+        skipped.sort_unstable();
+        skipped
     }
 
     /// Whether the request targets environments (by guid or image) rather than choosing among all.
@@ -153,6 +200,18 @@ impl<'r> Query<'r> {
             Target::Automatic => Candidates::All(0..catalogue.entries.len() as u32),
             Target::Guid(g) => Candidates::One(catalogue.position_of_guid(&g)),
             Target::Image(name) => Candidates::Some(catalogue.positions_of_image(name)),
+        }
+    }
+
+    /// Whether the entry at `position` is among [`candidates`](Self::candidates).
+    fn is_candidate(&self, catalogue: &Catalogue, position: u32) -> bool {
+        match self.target {
+            Target::Automatic => true,
+            Target::Guid(g) => catalogue.position_of_guid(&g) == Some(position),
+            Target::Image(name) => catalogue
+                .positions_of_image(name)
+                .binary_search(&position)
+                .is_ok(),
         }
     }
 
@@ -172,7 +231,7 @@ impl<'r> Query<'r> {
         let mut best_keys = [INCOMPATIBLE; 3];
         for p in self.candidates(catalogue) {
             let entry = &catalogue.entries[p as usize];
-            if !self.eligible_by_matching(entry) {
+            if !self.eligible_by_matching(entry) || self.exclusion(p).is_some() {
                 continue;
             }
             // Permissions last: checking them may touch the environment's entries, and most

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::*;
-use crate::error::ErrorKind;
+use crate::error::{Error, ErrorKind};
 use crate::identity::Role;
 use crate::model::{
     DEFAULT_CLUSTER_NAME, Environment, EnvironmentSpec, Installation, Language, Matching,
@@ -134,9 +134,24 @@ fn pick_with(
     content: &ContentSettings,
     settings: &MatchingSettings,
 ) -> Result<Uuid, Error> {
-    let selection = select(c, req, content, &publisher(), settings);
+    let selection = select(
+        c,
+        req,
+        content,
+        &publisher(),
+        settings,
+        &Exclusions::default(),
+    )
+    .selection;
     // explain always agrees with select.
-    let explanation = explain(c, req, content, &publisher(), settings);
+    let explanation = explain(
+        c,
+        req,
+        content,
+        &publisher(),
+        settings,
+        &Exclusions::default(),
+    );
     match (&selection, &explanation.selection) {
         (Ok(a), Ok(b)) => assert_eq!(a.environment.guid, b.environment.guid),
         (Err(a), Err(b)) => assert_eq!(a, b),
@@ -152,7 +167,9 @@ fn chosen(c: &Catalogue, req: &Requirements, language: Language) -> String {
         &ContentSettings::default(),
         &publisher(),
         &MatchingSettings::default(),
+        &Exclusions::default(),
     )
+    .selection
     .unwrap();
     s.installations
         .iter()
@@ -475,7 +492,9 @@ fn rule4_with_only_a_constraint_the_highest_satisfying_version() {
         &ContentSettings::default(),
         &publisher(),
         &MatchingSettings::default(),
+        &Exclusions::default(),
     )
+    .selection
     .unwrap();
     assert_eq!(s.installations[0].closeness, Closeness::Constraint);
     assert_eq!(s.installations[0].path, "/opt/python/3.12.4/bin/python");
@@ -500,7 +519,9 @@ fn rule4_with_a_constraint_and_a_version_the_version_decides_the_preference() {
         &ContentSettings::default(),
         &publisher(),
         &MatchingSettings::default(),
+        &Exclusions::default(),
     )
+    .selection
     .unwrap();
     assert_eq!(s.installations[0].version, "3.11.2");
     assert_eq!(s.installations[0].closeness, Closeness::MajorMinor);
@@ -529,8 +550,16 @@ fn pick_targeted(
     req: &Requirements,
     content: &ContentSettings,
 ) -> Result<(Uuid, SelectedBy), Error> {
-    select(c, req, content, &publisher(), &MatchingSettings::default())
-        .map(|s| (s.environment.guid, s.selected_by))
+    select(
+        c,
+        req,
+        content,
+        &publisher(),
+        &MatchingSettings::default(),
+        &Exclusions::default(),
+    )
+    .selection
+    .map(|s| (s.environment.guid, s.selected_by))
 }
 
 #[test]
@@ -754,7 +783,9 @@ fn pick_as(c: &Catalogue, who: &Caller) -> Result<Uuid, Error> {
         &ContentSettings::default(),
         who,
         &MatchingSettings::default(),
+        &Exclusions::default(),
     )
+    .selection
     .map(|s| s.environment.guid)
 }
 
@@ -799,6 +830,7 @@ fn rule7_viewers_are_denied_the_whole_call() {
         &ContentSettings::default(),
         &viewer,
         &MatchingSettings::default(),
+        &Exclusions::default(),
     );
     assert!(x.verdicts.is_empty());
     assert_eq!(x.selection.unwrap_err().kind, ErrorKind::PermissionDenied);
@@ -1006,6 +1038,7 @@ fn explained(c: &Catalogue, req: &Requirements, who: &Caller) -> Vec<(Uuid, Verd
         &ContentSettings::default(),
         who,
         &MatchingSettings::default(),
+        &Exclusions::default(),
     )
     .verdicts
     .into_iter()
@@ -1152,6 +1185,7 @@ fn rule10_explain_lists_every_environment_in_catalogue_order_with_its_installati
         &ContentSettings::default(),
         &publisher(),
         &MatchingSettings::default(),
+        &Exclusions::default(),
     );
     let order: Vec<Uuid> = x.verdicts.iter().map(|v| v.environment.guid).collect();
     assert_eq!(order, [g(3), g(1), g(2)]);

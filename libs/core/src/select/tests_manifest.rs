@@ -133,7 +133,9 @@ fn a_parsed_manifest_drives_selection() {
         &ContentSettings::default(),
         &caller,
         &MatchingSettings::default(),
+        &Exclusions::default(),
     )
+    .selection
     .unwrap_err();
     assert!(
         e.message.starts_with(

@@ -1,13 +1,14 @@
 #![allow(clippy::unwrap_used)]
-//! Property tests: whatever the catalogue and the request, the selection is compatible, permitted
-//! and never disabled, and it does not depend on the order the catalogue is listed in.
+//! Property tests: whatever the catalogue, the request and the exclusions, the selection is
+//! compatible, permitted, never disabled and never excluded, and it does not depend on the order
+//! the catalogue is listed in.
 
 use proptest::prelude::*;
 use uuid::Uuid;
 
 use super::tests::{env, g};
 use super::*;
-use crate::error::ErrorKind;
+use crate::error::{Error, ErrorKind};
 use crate::identity::Role;
 use crate::model::{Environment, Language, Matching, Permission, Principal};
 
@@ -315,11 +316,18 @@ proptest! {
         cases in proptest::collection::vec(env_case(), 0..10),
         req in request_case(),
         shuffle_seed in any::<u64>(),
+        excluded_mask in prop_oneof![Just(0u16), any::<u16>()],
     ) {
         let envs = build(&cases);
         let Request { requirements, content, caller, settings } = request(&req, envs.len());
         let catalogue = Catalogue::new(1, envs.clone());
-        let result = select(&catalogue, &requirements, &content, &caller, &settings);
+        let is_excluded = |e: &Environment| envs.iter().position(|x| x.guid == e.guid)
+            .is_some_and(|i| excluded_mask & (1 << i) != 0);
+        let exclusions: Exclusions = envs.iter().filter(|e| is_excluded(e))
+            .map(|e| (e.guid, "left out by the test".to_owned()))
+            .collect();
+        let choice = select(&catalogue, &requirements, &content, &caller, &settings, &exclusions);
+        let result = choice.selection;
         let targeted = requirements.target_environment_guid.is_some()
             || requirements.target_image.is_some()
             || content.default_environment_guid.is_some()
@@ -332,6 +340,7 @@ proptest! {
                 prop_assert!(caller.may_use(e));
                 prop_assert!(e.spec.matching == Matching::Any || targeted);
                 prop_assert!(compatible(e, &req, &settings));
+                prop_assert!(!is_excluded(e));
                 for chosen in &s.installations {
                     let (asked, versions, matching) = match chosen.language {
                         Language::Python => (req.python, &PYTHON[..], settings.python),
@@ -359,14 +368,30 @@ proptest! {
                     for e in &envs {
                         prop_assert!(!(e.spec.matching == Matching::Any
                             && caller.may_use(e)
-                            && compatible(e, &req, &settings)));
+                            && compatible(e, &req, &settings)
+                            && !is_excluded(e)));
                     }
                 }
             }
         }
 
+        // Automatic selection skipped exactly the excluded environments that fit.
+        if !targeted && caller.role != Role::Viewer {
+            let mut fitting: Vec<Uuid> = envs.iter()
+                .filter(|e| is_excluded(e)
+                    && e.spec.matching == Matching::Any
+                    && caller.may_use(e)
+                    && compatible(e, &req, &settings))
+                .map(|e| e.guid)
+                .collect();
+            fitting.sort();
+            if result.as_ref().is_ok() || result.as_ref().is_err_and(|e| e.kind == ErrorKind::FailedPrecondition) {
+                prop_assert_eq!(&choice.skipped, &fitting);
+            }
+        }
+
         // explain agrees with select, and its verdicts with the oracle.
-        let explanation = explain(&catalogue, &requirements, &content, &caller, &settings);
+        let explanation = explain(&catalogue, &requirements, &content, &caller, &settings, &exclusions);
         prop_assert_eq!(outcome(&explanation.selection), outcome(&result));
         prop_assert_eq!(explanation.verdicts.len(), envs.len());
         let chosen = explanation.verdicts.iter().filter(|v| v.outcome == VerdictOutcome::Chosen).count();
@@ -375,6 +400,11 @@ proptest! {
             if !matches!(verdict.outcome, VerdictOutcome::Rejected { .. }) {
                 prop_assert!(compatible(verdict.environment, &req, &settings));
                 prop_assert!(caller.may_use(verdict.environment));
+            }
+            if is_excluded(verdict.environment) {
+                let rejected_for_it = matches!(&verdict.outcome,
+                    VerdictOutcome::Rejected { reasons } if reasons.iter().any(|r| r == "left out by the test"));
+                prop_assert!(rejected_for_it, "{:?}", verdict.outcome);
             }
         }
 
@@ -388,7 +418,7 @@ proptest! {
             shuffled.swap(i, (state % (i as u64 + 1)) as usize);
         }
         let reordered = Catalogue::new(1, shuffled);
-        let again = select(&reordered, &requirements, &content, &caller, &settings);
+        let again = select(&reordered, &requirements, &content, &caller, &settings, &exclusions).selection;
         prop_assert_eq!(outcome(&again), outcome(&result));
     }
 }
