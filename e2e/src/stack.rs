@@ -74,14 +74,17 @@ impl LocalStack {
             dir.path(),
             &[("EXECENV_SYNC__FILE", file.display().to_string())],
         )?;
-        let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
         let examiner = images
             .map(|i| i.examiner(&registry, dir.path(), &[]))
             .transpose()?;
+        // The selector and the gateway ask the examiner, as `make run` sets them up.
+        let examiner_url: Vec<(&str, String)> = examiner
+            .iter()
+            .map(|e| ("EXECENV_EXAMINER__URL", e.url.clone()))
+            .collect();
+        let selector = ServiceProcess::selector(&registry, dir.path(), &examiner_url)?;
         let mut gateway_env = vec![("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone())];
-        if let Some(e) = &examiner {
-            gateway_env.push(("EXECENV_EXAMINER__URL", e.url.clone()));
-        }
+        gateway_env.extend(examiner_url);
         let data = dir.path().join("data");
         place_bundle(&data, CONTENT, BUNDLE, &version)?;
         // Builds of the interactive test app install from the wheelhouse.
