@@ -57,9 +57,21 @@ impl ExamineJson {
             })?;
         let image = input.image.trim().to_owned();
         check_image_reference(&image).map_err(|why| Error::invalid_field("image", why))?;
+        let platform = input.platform.unwrap_or_default().trim().to_owned();
+        // The examiner would refuse it as an unusable image (502); it is the request's mistake.
+        let parts = platform.split('/').count();
+        if !platform.is_empty()
+            && (!(2..=3).contains(&parts) || platform.split('/').any(str::is_empty))
+        {
+            return Err(Error::invalid_field(
+                "platform",
+                format!("{platform:?} is not a platform; write os/arch or os/arch/variant, e.g. linux/arm64"),
+            )
+            .into());
+        }
         Ok(pb::ExamineRequest {
             image,
-            platform: input.platform.unwrap_or_default().trim().to_owned(),
+            platform,
             refresh: input.refresh,
         })
     }
@@ -153,6 +165,12 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.message.contains("tag"), "{}", e.message);
+        for platform in ["linux", "linux//v8", "a/b/c/d", "linux/"] {
+            let body = format!(r#"{{"image": "a", "platform": "{platform}"}}"#);
+            let e = ExamineJson::parse(body.as_bytes()).unwrap_err().0;
+            assert_eq!(e.violations[0].field, "platform", "{platform}");
+        }
+        assert!(ExamineJson::parse(br#"{"image": "a", "platform": "linux/arm64/v8"}"#).is_ok());
     }
 
     #[tokio::test]
