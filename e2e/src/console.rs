@@ -1,6 +1,7 @@
-//! The web console in a real browser: the five services with the gateway serving the built
-//! console, seeded with people and environments whose access differs, and the Playwright specs
-//! of `ui/e2e` run against them in Debian's Chromium (`e2e/infra/chromium`).
+//! The web console in a real browser: the five services and the image examiner with the gateway
+//! serving the built console, seeded with people and environments whose access differs (two of
+//! them on images of a real OCI registry: one in drift, one ok), and the Playwright specs of
+//! `ui/e2e` run against them in Debian's Chromium (`e2e/infra/chromium`).
 //!
 //! The specs receive everything through variables (`EXECENV_CONSOLE_URL`, the three keys, the
 //! gateway's log, an `execenvctl` command line, the declarative file, a built bundle); see
@@ -14,9 +15,10 @@ use serde_json::json;
 
 use crate::binaries::InfraBuild;
 use crate::content::{self, TestApp};
+use crate::drift_images::{DECLARED_PYTHON, DECLARED_R, DriftImages};
 use crate::gateway::user_key;
 use crate::stack::{APP, BUNDLE, CONTENT, LocalStack};
-use crate::{RegistryProcess, binary, http_request};
+use crate::{RegistryProcess, binary, eventually, http_request};
 
 /// The browser: `e2e/infra/run-tests` sets `EXECENV_CHROMIUM` to the path the script printed, or
 /// `EXECENV_CHROMIUM_UNAVAILABLE` to why it could not install one.
@@ -56,11 +58,17 @@ pub fn chromium() -> Result<PathBuf> {
 
 /// The services, seeded, with the keys and paths the specs need.
 pub struct Console {
-    /// The `make run` set of services; the declarative file defines `Host Python`.
+    /// The `make run` set of services and the image examiner; the declarative file defines
+    /// `Host Python`.
     pub stack: LocalStack,
     /// Keys of `admin` (administrator), `pat` (publisher, in group `analysts`), `vic` (viewer).
     pub keys: Keys,
+    /// The OCI registry the examiner reads (stopped after the services) and its images.
+    pub images: DriftImages,
 }
+
+/// How long the image examiner may take for its first checks of the seeded environments.
+const FIRST_CHECKS_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The three people's API keys.
 pub struct Keys {
@@ -74,10 +82,17 @@ impl Console {
     /// that the gateway serves the built console and builds the example bundle, so that the
     /// specs can run it at once.
     pub fn start() -> Result<Console> {
-        let stack = LocalStack::start()?;
-        let keys = seed(&stack.registry)?;
-        let console = Console { stack, keys };
+        let layouts = tempfile::tempdir()?;
+        let images = DriftImages::push(layouts.path())?;
+        let stack = LocalStack::start_examining(&images)?;
+        let keys = seed(&stack.registry, &images)?;
+        let console = Console {
+            stack,
+            keys,
+            images,
+        };
         console.check_console_built()?;
+        console.wait_for_first_checks()?;
         console
             .stack
             .launch_to_end(&console.keys.admin, "build", &json!([]))?;
@@ -97,6 +112,37 @@ impl Console {
         client.publish(APP, TestApp::FastApi, version, None, &pip)?;
         client.content_json(APP, "/", content::COLD_WITHIN)?;
         Ok(())
+    }
+
+    /// Waits until the examiner has checked `Drifting Python` (drift) and `Checked R` (ok), as
+    /// the gateway reports them, so that the specs find their badges at once.
+    fn wait_for_first_checks(&self) -> Result<()> {
+        let auth = format!("Key {}", self.keys.admin);
+        let mut last = String::new();
+        let checked = eventually(FIRST_CHECKS_WITHIN, "the first image checks", || {
+            let Ok(answer) = http_request(
+                self.stack.gateway.address(),
+                "GET",
+                "/__api__/execenv/v1/checks",
+                &[("Authorization", &auth)],
+                None,
+            ) else {
+                return false;
+            };
+            last = answer.body.clone();
+            let Ok(body) = answer.json() else {
+                return false;
+            };
+            let state = |title: &str| {
+                body["checks"]
+                    .as_array()
+                    .and_then(|c| c.iter().find(|c| c["title"] == title))
+                    .and_then(|c| c["state"].as_str().map(str::to_owned))
+            };
+            state("Drifting Python").as_deref() == Some("drift")
+                && state("Checked R").as_deref() == Some("ok")
+        });
+        checked.with_context(|| format!("the checks the gateway answered last: {last}"))
     }
 
     /// Fails unless the gateway was compiled with the built console (`ui/dist`).
@@ -161,6 +207,9 @@ impl Console {
                 "EXECENV_PYTHON_VERSION",
                 self.stack.python_version().to_owned(),
             ),
+            ("EXECENV_DRIFT_IMAGE", self.images.drift.clone()),
+            ("EXECENV_OK_IMAGE", self.images.ok.clone()),
+            ("EXECENV_FILL_IMAGE", self.images.fill.clone()),
         ])
     }
 
@@ -206,8 +255,10 @@ impl Console {
 }
 
 /// The people, the group and the API-managed environments of the contract: `pat` may use
-/// `Team Python 3.11` (through `analysts`) and `Open Quarto` (no entries), not `Admins only R`.
-fn seed(registry: &RegistryProcess) -> Result<Keys> {
+/// `Team Python 3.11` (through `analysts`) and `Open Quarto` (no entries), not `Admins only R`;
+/// and, on `images`, `Drifting Python` (declaring Python 3.12.4 on an image with 3.11.2) and
+/// `Checked R` (as its image is), which everyone may use.
+fn seed(registry: &RegistryProcess, images: &DriftImages) -> Result<Keys> {
     let keys = Keys {
         admin: user_key(registry, "admin", "administrator")?,
         publisher: user_key(registry, "pat", "publisher")?,
@@ -234,6 +285,21 @@ fn seed(registry: &RegistryProcess) -> Result<Keys> {
             "--r",
             "4.4.1=/opt/R/4.4.1/bin/R",
         ],
+    )?;
+    let (python, python_at) = DECLARED_PYTHON;
+    registry.create_environment(
+        &images.drift,
+        &[
+            "--title",
+            "Drifting Python",
+            "--python",
+            &format!("{python}={python_at}"),
+        ],
+    )?;
+    let (r, r_at) = DECLARED_R;
+    registry.create_environment(
+        &images.ok,
+        &["--title", "Checked R", "--r", &format!("{r}={r_at}")],
     )?;
     registry.create_environment(
         "ghcr.io/acme/quarto:1.5",

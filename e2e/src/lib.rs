@@ -17,6 +17,7 @@ pub mod dashboards;
 pub mod database;
 pub mod declarative;
 pub mod docs;
+pub mod drift_images;
 pub mod gateway;
 pub mod http;
 pub mod launcher;

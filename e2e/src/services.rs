@@ -250,7 +250,12 @@ impl Launch {
     }
 
     fn gateway(registry: &RegistryProcess, env: &[(&str, String)]) -> Launch {
-        let base = [("EXECENV_REGISTRY__URL", registry.url.clone())];
+        // No image examiner unless a test gives one: never one that happens to listen on the
+        // default port of this machine.
+        let base = [
+            ("EXECENV_REGISTRY__URL", registry.url.clone()),
+            ("EXECENV_EXAMINER__URL", String::new()),
+        ];
         Launch {
             listen: "EXECENV_SERVER__HTTP_ADDR",
             ..Launch::grpc("execenv-gateway", "the gateway", &base, env)

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 
 use crate::content::{self, TestApp};
+use crate::drift_images::DriftImages;
 use crate::gateway::user_key;
 use crate::launcher::{local_launcher_and_gateway, place_bundle, python_manifest};
 use crate::python::{host_python, host_python_version};
@@ -30,6 +31,8 @@ pub struct LocalStack {
     // Fields drop in declaration order: the callers first, the registry last.
     /// The gateway (REST API).
     pub gateway: ServiceProcess,
+    /// The image examiner, when the stack was started with images to examine.
+    pub examiner: Option<ServiceProcess>,
     /// The launcher, on local processes.
     pub launcher: ServiceProcess,
     /// The selector.
@@ -50,6 +53,16 @@ impl LocalStack {
     /// Starts the five services, the file defining one environment for this machine's Python
     /// and the launcher's data folder holding a bundle for it; returns once all are ready.
     pub fn start() -> Result<LocalStack> {
+        LocalStack::start_with(None)
+    }
+
+    /// [`LocalStack::start`], and the image examiner reading `images`' registry, which the
+    /// gateway asks (`examiner.url`).
+    pub fn start_examining(images: &DriftImages) -> Result<LocalStack> {
+        LocalStack::start_with(Some(images))
+    }
+
+    fn start_with(images: Option<&DriftImages>) -> Result<LocalStack> {
         let dir = tempfile::tempdir()?;
         let python = host_python()?;
         let version = host_python_version()?;
@@ -61,7 +74,17 @@ impl LocalStack {
             dir.path(),
             &[("EXECENV_SYNC__FILE", file.display().to_string())],
         )?;
-        let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
+        let examiner = images
+            .map(|i| i.examiner(&registry, dir.path(), &[]))
+            .transpose()?;
+        // The selector and the gateway ask the examiner, as `make run` sets them up.
+        let examiner_url: Vec<(&str, String)> = examiner
+            .iter()
+            .map(|e| ("EXECENV_EXAMINER__URL", e.url.clone()))
+            .collect();
+        let selector = ServiceProcess::selector(&registry, dir.path(), &examiner_url)?;
+        let mut gateway_env = vec![("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone())];
+        gateway_env.extend(examiner_url);
         let data = dir.path().join("data");
         place_bundle(&data, CONTENT, BUNDLE, &version)?;
         // Builds of the interactive test app install from the wheelhouse.
@@ -74,11 +97,12 @@ impl LocalStack {
             &data,
             (
                 &[("PIP_FIND_LINKS", wheelhouse.display().to_string())],
-                &[("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone())],
+                &gateway_env,
             ),
         )?;
         Ok(LocalStack {
             gateway,
+            examiner,
             launcher,
             selector,
             config_sync,

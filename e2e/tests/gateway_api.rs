@@ -1,5 +1,6 @@
 //! The gateway's contract and execenv's own routes, end to end: the real registry (SQLite),
-//! selector, launcher (local backend, the real content runner) and gateway. Interactive
+//! selector, launcher (local backend, the real content runner), image examiner (reading a real
+//! OCI registry) and gateway. Interactive
 //! content is called here for the answers it gives before any instance runs. Every route is
 //! called, successes and the errors it really gives, each response is recorded, and then the
 //! OpenAPI document served at /__api__/openapi.json and every recorded response are checked with
@@ -12,12 +13,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use execenv_e2e::bundles::{MANIFEST, RawTar, example_targz};
 use execenv_e2e::declarative::file_managed;
+use execenv_e2e::drift_images::{DECLARED_PYTHON, DRIFT_MESSAGE, DriftImages};
 use execenv_e2e::gateway::user_key;
 use execenv_e2e::launcher::{
     HostPython, local_launcher_and_gateway, place_bundle, python_manifest,
 };
 use execenv_e2e::openapi::{self, Recorder};
-use execenv_e2e::{RegistryProcess, ServiceProcess, eventually};
+use execenv_e2e::{RegistryProcess, ServiceProcess, eventually, http_request};
 use serde_json::{Value, json};
 
 const CONTENT: &str = "5b7e2c1a-9d3f-4a6b-8c0e-1f2a3b4c5d6e";
@@ -36,6 +38,8 @@ struct Stack {
     _selector: ServiceProcess,
     _launcher: ServiceProcess,
     gateway: ServiceProcess,
+    _examiner: ServiceProcess,
+    images: DriftImages,
     version: String,
     host_env: String,
 }
@@ -45,6 +49,8 @@ fn stack() -> Result<Stack> {
     let registry = RegistryProcess::on_sqlite(dir.path())?;
     let host = HostPython::create(&registry)?;
     let selector = ServiceProcess::selector(&registry, dir.path(), &[])?;
+    let images = DriftImages::push(&dir.path().join("layouts"))?;
+    let examiner = images.examiner(&registry, dir.path(), &[])?;
     let data = dir.path().join("data");
     place_bundle(&data, CONTENT, BUNDLE, &host.version)?;
     let (launcher, gateway) = local_launcher_and_gateway(
@@ -54,7 +60,7 @@ fn stack() -> Result<Stack> {
         &data,
         (
             &[("EXECENV_LOCAL__CANCEL_GRACE_MS", "3000".to_owned())],
-            &[],
+            &[("EXECENV_EXAMINER__URL", examiner.url.clone())],
         ),
     )?;
     Ok(Stack {
@@ -63,6 +69,8 @@ fn stack() -> Result<Stack> {
         _selector: selector,
         _launcher: launcher,
         gateway,
+        _examiner: examiner,
+        images,
         version: host.version,
         host_env: host.guid,
     })
@@ -203,6 +211,155 @@ fn finished(stack: &Stack, key: &str, id: &str) -> Result<Value> {
         )
     })?;
     Ok(last)
+}
+
+/// Images and drift, through the real image examiner: an image examined (and a reference that
+/// does not parse, a publisher, a missing tag, a registry that does not answer), the checks of
+/// an environment in drift, one check, a round of checks now.
+fn image_routes(
+    stack: &Stack,
+    api: &Recorder,
+    (admin, publisher, viewer): (Option<&str>, Option<&str>, Option<&str>),
+) -> Result<()> {
+    let examine = "/__api__/execenv/v1/images/examine";
+    let examined = api.expect(
+        200,
+        admin,
+        "POST",
+        examine,
+        Some(&json!({"image": stack.images.fill, "platform": "linux/amd64"})),
+    )?;
+    ensure!(
+        examined["definition"]
+            == json!({
+                "name": stack.images.fill, "title": "quarto:1.5 (Quarto 1.5.57)",
+                "python": {"installations": []}, "r": {"installations": []},
+                "quarto": {"installations": [{"version": "1.5.57", "path": "/opt/quarto/1.5.57/bin/quarto"}]},
+            })
+            && examined["examination"]["digest"] == stack.images.digests[2].as_str()
+            && examined["examination"]["layers"] == 2,
+        "{examined}"
+    );
+    is_error(
+        &api.expect(
+            400,
+            admin,
+            "POST",
+            examine,
+            Some(&json!({"image": "Not An Image"})),
+        )?,
+        25,
+    )?;
+    is_error(
+        &api.expect(
+            403,
+            publisher,
+            "POST",
+            examine,
+            Some(&json!({"image": stack.images.fill})),
+        )?,
+        22,
+    )?;
+    let missing = format!("{}/nothing:1", stack.images.oci.host());
+    is_error(
+        &api.expect(
+            404,
+            admin,
+            "POST",
+            examine,
+            Some(&json!({"image": missing})),
+        )?,
+        4,
+    )?;
+    let silent = api.expect(
+        502,
+        admin,
+        "POST",
+        examine,
+        Some(&json!({"image": "127.0.0.1:9/python:3.12"})),
+    )?;
+    ensure!(
+        silent["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("the image's registry cannot be reached: ")),
+        "{silent}"
+    );
+
+    // An environment declaring Python 3.12.4 on an image with 3.11.2: in drift once checked.
+    let (version, path) = DECLARED_PYTHON;
+    let created = api.expect(
+        200,
+        admin,
+        "POST",
+        "/__api__/v1/environments",
+        Some(&json!({"name": stack.images.drift, "title": "Drifting",
+            "python": {"installations": [{"version": version, "path": path}]}})),
+    )?;
+    let guid = created["guid"].as_str().context("guid")?.to_owned();
+    let key = format!("Key {}", admin.context("a key")?);
+    eventually(
+        Duration::from_secs(30),
+        "the examiner's check of Drifting",
+        || {
+            http_request(
+                stack.gateway.address(),
+                "GET",
+                "/__api__/execenv/v1/checks",
+                &[("Authorization", &key)],
+                None,
+            )
+            .and_then(|r| r.json())
+            .is_ok_and(|b| {
+                b["checks"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["guid"] == guid.as_str() && c["state"] == "drift")
+                })
+            })
+        },
+    )?;
+    let checks = api.expect(200, publisher, "GET", "/__api__/execenv/v1/checks", None)?;
+    ensure!(checks["interval_seconds"] == 300, "{checks}");
+    is_error(
+        &api.expect(403, viewer, "GET", "/__api__/execenv/v1/checks", None)?,
+        22,
+    )?;
+    let check = format!("/__api__/execenv/v1/environments/{guid}/check");
+    let one = api.expect(200, publisher, "GET", &check, None)?;
+    ensure!(
+        one["state"] == "drift"
+            && one["digest"] == stack.images.digests[0].as_str()
+            && one["findings"][0]["kind"] == "version_mismatch"
+            && one["findings"][0]["message"] == DRIFT_MESSAGE
+            && one["unreadable"].is_null(),
+        "{one}"
+    );
+    is_error(
+        &api.expect(
+            404,
+            admin,
+            "GET",
+            "/__api__/execenv/v1/environments/7f9a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b/check",
+            None,
+        )?,
+        4,
+    )?;
+    let refresh = "/__api__/execenv/v1/checks/refresh";
+    let round = api.expect(200, admin, "POST", refresh, None)?;
+    ensure!(
+        round["checks"].as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["guid"] == guid.as_str() && c["state"] == "drift")),
+        "{round}"
+    );
+    is_error(&api.expect(403, publisher, "POST", refresh, None)?, 22)?;
+    api.expect(
+        204,
+        admin,
+        "DELETE",
+        &format!("/__api__/v1/environments/{guid}"),
+        None,
+    )?;
+    Ok(())
 }
 
 #[test]
@@ -666,6 +823,7 @@ fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()> {
     )?;
 
     api.expect(204, admin, "DELETE", &one, None)?;
+    image_routes(&stack, &api, (admin, publisher, viewer))?;
 
     // The document and every response, checked.
     let exchanges = api.exchanges();

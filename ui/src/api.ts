@@ -1,7 +1,7 @@
 // The page's only way to the gateway: same-origin fetch with the session cookie. The CSRF token
 // lives in this module's memory only (never in storage); every mutating request carries it.
 
-import type { Instance, InstanceTotals, Instances, Launch } from './types';
+import type { ChecksPage, CheckState, EnvironmentCheck, Finding, ImageExamination, Instance, InstanceTotals, Instances, Launch } from './types';
 
 export interface Violation {
   field: string;
@@ -205,5 +205,67 @@ export function instancesFrom(body: LooseInstances): Instances {
       request_p50_ms: t.request_p50_ms ?? null,
       request_p99_ms: t.request_p99_ms ?? null,
     },
+  };
+}
+
+/** Asks the image examiner (through the gateway) what `image` holds; administrators only. */
+export function examineImage(image: string, platform?: string): Promise<ImageExamination> {
+  return api.post<ImageExamination>(`${EXECENV}/images/examine`, platform ? { image, platform } : { image });
+}
+
+/**
+ * Every environment's check against its image; null when the gateway has no image examiner or
+ * cannot reach it (503), the caller may not read checks (403) or the gateway has no such route
+ * (404), so that the page shows no badges instead of failing.
+ */
+export async function getChecks(signal?: AbortSignal): Promise<ChecksPage | null> {
+  try {
+    return checksFrom(await api.get<LooseChecks>(`${EXECENV}/checks`, signal));
+  } catch (e) {
+    if (e instanceof ApiError && [403, 404, 503].includes(e.status)) return null;
+    throw e;
+  }
+}
+
+/** Checks every environment now (administrators); answers the checks as the round left them. */
+export async function refreshChecks(): Promise<EnvironmentCheck[]> {
+  const body = await api.post<LooseChecks>(`${EXECENV}/checks/refresh`);
+  return checksFrom(body ?? {}).checks;
+}
+
+type LooseCheck = Loose<EnvironmentCheck> & { findings?: Loose<Finding>[] | null };
+type LooseChecks = { checks?: LooseCheck[] | null; interval_seconds?: number | null };
+
+const STATES: CheckState[] = ['pending', 'ok', 'drift', 'unreadable'];
+
+/**
+ * The checks answer as the page reads it: a state it does not know is `pending`, a list the
+ * gateway leaves out empty, a missing text null, so that an answer of another release cannot
+ * break the environments page.
+ */
+export function checksFrom(body: LooseChecks): ChecksPage {
+  return {
+    interval_seconds: body.interval_seconds ?? 0,
+    checks: (Array.isArray(body.checks) ? body.checks : []).map((c) => ({
+      guid: c.guid ?? '',
+      image: c.image ?? '',
+      title: c.title ?? null,
+      state: c.state && STATES.includes(c.state) ? c.state : 'pending',
+      digest: c.digest ?? null,
+      previous_digest: c.previous_digest ?? null,
+      findings: (c.findings ?? []).map((f) => ({
+        kind: f.kind ?? 'undeclared',
+        drift: f.drift ?? false,
+        language: f.language ?? null,
+        path: f.path ?? null,
+        declared_version: f.declared_version ?? null,
+        found_version: f.found_version ?? null,
+        message: f.message ?? '',
+      })),
+      unreadable: c.unreadable ?? null,
+      checked_time: c.checked_time ?? null,
+      state_changed_time: c.state_changed_time ?? null,
+      revision: c.revision ?? 0,
+    })),
   };
 }

@@ -204,3 +204,68 @@ export interface ChangesPage {
   changes: Change[];
   next_page_token: string;
 }
+
+/** How an environment stands against its image, as the image examiner last checked it. */
+export type CheckState = 'pending' | 'ok' | 'drift' | 'unreadable';
+
+/** One finding of a check: drift (`missing`, `version_mismatch`) or a notice. */
+export interface Finding {
+  kind: 'missing' | 'version_mismatch' | 'version_unknown' | 'tag_moved' | 'undeclared';
+  drift: boolean;
+  language: string | null;
+  path: string | null;
+  declared_version: string | null;
+  found_version: string | null;
+  message: string;
+}
+
+/** `GET /__api__/execenv/v1/environments/{guid}/check` and each entry of `GET /checks`. */
+export interface EnvironmentCheck {
+  guid: string;
+  image: string;
+  title: string | null;
+  state: CheckState;
+  digest: string | null;
+  previous_digest: string | null;
+  findings: Finding[];
+  unreadable: { kind: 'not_found' | 'unauthorized' | 'unreachable' | 'invalid'; message: string } | null;
+  checked_time: string | null;
+  state_changed_time: string | null;
+  revision: number;
+}
+
+export interface ChecksPage {
+  checks: EnvironmentCheck[];
+  interval_seconds: number;
+}
+
+/** One installation the image examiner found in an image. */
+export interface FoundInstallation {
+  language: string;
+  path: string;
+  version: string | null;
+  version_file: string | null;
+  problem: string | null;
+}
+
+/** `POST /__api__/execenv/v1/images/examine`: what the image holds and a definition from it. */
+export interface ImageExamination {
+  examination: {
+    image: string;
+    digest: string;
+    platform: string;
+    installations: FoundInstallation[];
+    notes: string[];
+    examined_time: string | null;
+    cached: boolean;
+    layers: number;
+    layer_bytes: number;
+  };
+  definition: {
+    name: string;
+    title: string | null;
+    python: Installations;
+    r: Installations;
+    quarto: Installations;
+  };
+}

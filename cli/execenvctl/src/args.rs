@@ -91,7 +91,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "ROLE")]
     pub as_role: Option<RoleArg>,
     /// Shared service token sent as `authorization: Bearer TOKEN`; needed when the registry,
-    /// config-sync, the selector or the launcher is configured with one.
+    /// config-sync, the selector, the launcher or the image examiner is configured with one.
     #[arg(
         long,
         global = true,

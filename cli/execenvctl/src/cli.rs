@@ -7,6 +7,7 @@ use crate::accounts_args::{GroupsCommand, KeysCommand, UsersCommand};
 use crate::args::GlobalArgs;
 use crate::bundle_args::BundleCommand;
 use crate::env_args::{ChangesArgs, EnvCommand};
+use crate::image_args::ImageCommand;
 use crate::launch_args::{LaunchCommand, LaunchesCommand};
 use crate::select_args::SelectArgs;
 
@@ -17,7 +18,9 @@ environment-registry, to config-sync for the `sync` commands, to the selector fo
 `explain`, and to the launcher for `launch` (build or run content in its environment) and \
 `launches` (list, show, watch, cancel and read the output of launches). `users`, `groups` and \
 `keys` manage the people the gateway authenticates with API keys. `bundle` uploads, lists and \
-deletes content bundles through the gateway (HTTP, with an API key).";
+deletes content bundles through the gateway (HTTP, with an API key). `image examine` asks the \
+image examiner what an image holds (read from its registry, nothing run) and `env drift` how every \
+environment stands against its image.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -44,7 +47,9 @@ Examples:
   execenvctl keys create alice --name laptop
   execenvctl --api-key $KEY bundle upload examples/bundles/hello-python \\
       --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f
-  execenvctl bundle list --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f";
+  execenvctl bundle list --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f
+  execenvctl -o yaml image examine ghcr.io/rstudio/content-base:r4.4.1-py3.12.4-ubuntu2204
+  execenvctl env drift";
 
 /// The admin command line of execenv.
 #[derive(Debug, Parser)]
@@ -93,6 +98,10 @@ pub enum Command {
     /// Upload, list and delete content bundles, through the gateway with an API key.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Read images from their registries through the image examiner: what they hold, and a
+    /// definition for the declarative file.
+    #[command(subcommand)]
+    Image(ImageCommand),
 }
 
 /// `execenvctl sync …`

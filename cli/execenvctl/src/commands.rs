@@ -14,6 +14,7 @@ use crate::args::OutputFormat;
 use crate::bundles;
 use crate::cli::{Cli, Command, SyncCommand};
 use crate::environments;
+use crate::images;
 use crate::launcher::{self, Sink};
 use crate::report::Report;
 use crate::select_args::SelectArgs;
@@ -27,7 +28,8 @@ pub async fn run(cli: Cli) -> Result<Report, Error> {
 }
 
 /// Runs one command against the registry (or, for `sync`, config-sync; for `select` and
-/// `explain`, the selector; for `launch` and `launches`, the launcher). What streams is written to
+/// `explain`, the selector; for `launch` and `launches`, the launcher; for `image` and
+/// `env drift`, the image examiner). What streams is written to
 /// `out` as it arrives.
 pub async fn run_to(cli: Cli, out: &mut dyn Write) -> Result<Report, Error> {
     let session = Session::new(cli.global);
@@ -44,6 +46,7 @@ pub async fn run_to(cli: Cli, out: &mut dyn Write) -> Result<Report, Error> {
         Command::Groups(c) => accounts::groups(&session, c).await,
         Command::Keys(c) => accounts::keys(&session, c).await,
         Command::Bundle(c) => bundles::bundle(&session, c).await,
+        Command::Image(c) => images::image(&session, c).await,
     }
 }
 

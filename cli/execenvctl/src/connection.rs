@@ -1,5 +1,5 @@
-//! Reaching the services execenvctl talks to (the registry, config-sync, the selector and the
-//! launcher) through `execenv-client`: the same timeouts, identity headers, trace context and
+//! Reaching the services execenvctl talks to (the registry, config-sync, the selector, the
+//! launcher and the image examiner) through `execenv-client`: the same timeouts, identity headers, trace context and
 //! "cannot reach" error as every service uses, with the flag that sets each address named in it.
 
 use std::time::Duration;

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use execenv_core::validate::VolumeMountDraft;
 use execenv_core::{Installation, Matching};
 
+use crate::image_args::DriftArgs;
 use crate::values::{parse_installation, parse_mount, parse_time};
 
 /// `execenvctl env …`
@@ -35,6 +36,11 @@ pub enum EnvCommand {
     /// List, grant and revoke who may use an environment (no entries = every publisher).
     #[command(subcommand)]
     Permissions(PermissionsCommand),
+    /// Show how the environments stand against their images, as the image examiner last checked
+    /// them: a table of every environment, or one environment's findings (drift: a declared
+    /// installation missing or of another version). Exits 3 when one is in drift or its image
+    /// could not be read.
+    Drift(DriftArgs),
 }
 
 /// `execenvctl env list …`

@@ -13,6 +13,7 @@ use crate::env_args::{
     ChangesArgs, CreateArgs, EnvCommand, LanguageArg, ListArgs, PermissionAddArgs,
     PermissionsCommand, SortArg, UpdateArgs,
 };
+use crate::images;
 use crate::principals::{Kind, Named};
 use crate::render::{self, ChangeView, EnvironmentList};
 use crate::report::Report;
@@ -69,6 +70,7 @@ pub async fn env(session: &Session, command: EnvCommand) -> Result<Report, Error
             Ok(Report::text(format!("deleted environment {guid}\n")))
         }
         EnvCommand::Permissions(p) => permissions(session, p, format).await,
+        EnvCommand::Drift(a) => images::drift(session, &a).await,
     }
 }
 

@@ -1,7 +1,8 @@
 //! `execenvctl`: the admin command line of execenv. Parses the flags, runs the command against the
-//! registry (or config-sync, the selector, the launcher; the gateway for `bundle`) and prints the
-//! result; failures print `error: …` and exit with 2 for invalid input, 1 otherwise (as does
-//! `launch --wait` when the launch did not succeed).
+//! registry (or config-sync, the selector, the launcher, the image examiner; the gateway for
+//! `bundle`) and prints the result; failures print `error: …` and exit with 2 for invalid input,
+//! 1 otherwise (as does `launch --wait` when the launch did not succeed); `env drift` exits 3 when
+//! an environment is in drift or its image unreadable.
 
 mod accounts;
 mod accounts_args;
@@ -14,6 +15,8 @@ mod connection;
 mod env_args;
 mod environments;
 mod gateway;
+mod image_args;
+mod images;
 mod launch;
 mod launch_args;
 mod launcher;

@@ -16,7 +16,7 @@ pub struct Report {
     /// A line for people, kept off stdout so scripts can parse the result.
     pub note: Option<String>,
     /// The process exit code: 0, or 1 when the command worked but what it waited for failed
-    /// (`launch --wait`).
+    /// (`launch --wait`), or 3 when `env drift` found an environment in drift.
     pub exit_code: u8,
 }
 

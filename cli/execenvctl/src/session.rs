@@ -6,7 +6,7 @@ use execenv_core::{Error, ErrorKind};
 use tokio::sync::OnceCell;
 
 use crate::args::{GlobalArgs, OutputFormat};
-use crate::connection::{ConfigSync, Connect, Identity, Launcher, Registry, Selector};
+use crate::connection::{ConfigSync, Connect, Examiner, Identity, Launcher, Registry, Selector};
 use crate::gateway::Gateway;
 use crate::principals::{self, Named};
 
@@ -65,6 +65,11 @@ impl Session {
     /// The launcher, acting as the resolved identity.
     pub async fn launcher(&self) -> Result<Launcher, Error> {
         Launcher::connect(self.acting().await?).await
+    }
+
+    /// The image examiner, acting as the resolved identity.
+    pub async fn examiner(&self) -> Result<Examiner, Error> {
+        Examiner::connect(self.acting().await?).await
     }
 
     /// The gateway, called with `--api-key` (whose user it acts as; `--as-…` do not apply).

@@ -3,6 +3,7 @@
 //! services served on port 0 (the fakes are in `testing/`), an address nothing listens on, and
 //! the sample data the fakes answer with.
 
+pub mod fake_examiner;
 pub mod fake_identity;
 pub mod fake_launcher;
 pub mod fake_registry;
@@ -27,7 +28,13 @@ pub const OTHER: &str = "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
 /// The service token every command line of [`against`] sends.
 pub const TOKEN: &str = "tok";
 /// The services' address flags; [`against`] points the ones a test does not serve nowhere.
-const SERVICE_FLAGS: [&str; 4] = ["--registry", "--config-sync", "--selector", "--launcher"];
+const SERVICE_FLAGS: [&str; 5] = [
+    "--registry",
+    "--config-sync",
+    "--selector",
+    "--launcher",
+    "--examiner",
+];
 /// An address nothing listens on (the discard port), for services a command must not need.
 pub const NOWHERE: &str = "http://127.0.0.1:9";
 

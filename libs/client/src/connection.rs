@@ -142,6 +142,13 @@ pub fn with_scheme(url: &str) -> String {
     }
 }
 
+/// Whether `status` is the service's own answer, not this side's failure to get one (no
+/// connection, a reset, this client's request timeout): a caller that tells the service's errors
+/// apart by code (the gateway's examine route) asks this first.
+pub fn answered(status: &tonic::Status) -> bool {
+    !is_transport_failure(status) && !is_client_timeout(status)
+}
+
 /// Whether a failed call never got an answer from the service. A status the service sends has
 /// response headers (at least its content type) in its metadata; one made by the client's own
 /// transport has none.
@@ -527,6 +534,8 @@ mod tests {
             "cannot reach the selector at http://selector:50053: tcp connect error; \
              is execenv-selector running? set EXECENV_SELECTOR__URL"
         );
+        assert!(super::answered(&answered));
+        assert!(!super::answered(&made_here));
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -31,7 +31,7 @@ pub use catalogue::{Backoff, CatalogueEvent, CatalogueWatch};
 pub use connection::{
     Client, ConfigSyncClient, Connection, ExaminerClient, IdentityClient, Intercepted,
     LauncherClient, Options, Outgoing, RegistryClient, SelectorClient, Target, UNSENT_RETRY_WITHIN,
-    error_chain, never_sent, retry_unsent, with_scheme,
+    answered, error_chain, never_sent, retry_unsent, with_scheme,
 };
 pub use identity::{IdentityInterceptor, caller_from_metadata};
 pub use service::Service;

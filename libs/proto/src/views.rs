@@ -1,6 +1,7 @@
 //! The services' answers in words, shared by the service that keeps them, execenvctl (which
 //! prints them) and the gateway (which answers them as JSON): the selector's choices, the
-//! launcher's launches and config-sync's status. Enums become lowercase words, times RFC 3339.
+//! launcher's launches and config-sync's status; the image examiner's in [`examiner`]. Enums
+//! become lowercase words, times RFC 3339.
 
 use chrono::{DateTime, Utc};
 use execenv_core::{Environment, Error};
@@ -11,6 +12,8 @@ use crate::environments::v1 as env;
 use crate::launcher::v1 as pb;
 use crate::selector::v1 as sel;
 use crate::sync::v1 as sync;
+
+pub mod examiner;
 
 /// The environment chosen and the installation used per language: what `Select` answers, in
 /// words. `E` is how the environment is shown (the core model, or Connect's JSON in the gateway).

@@ -17,9 +17,9 @@ use execenv_core::{Error, ErrorKind};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::{
-    access, auth, bundles_api, catalogue_api, changes_api, content_api, content_proxy,
-    environments_api, events_api, installations_api, launches_api, permissions_api, selection_api,
-    server_settings_api, session_api, sync_api, users_api,
+    access, auth, bundles_api, catalogue_api, changes_api, checks_api, content_api, content_proxy,
+    environments_api, events_api, images_api, installations_api, launches_api, permissions_api,
+    selection_api, server_settings_api, session_api, sync_api, users_api,
 };
 
 /// Every route, each request logged and counted; the ones under `/__api__/v1` and
@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .merge(launches_api::routes())
         .merge(bundles_api::routes())
         .merge(content_api::routes())
+        .merge(images_api::routes())
+        .merge(checks_api::routes())
         .route_layer(require_key())
         // Signing in and out authenticates by itself.
         .merge(session_api::routes());

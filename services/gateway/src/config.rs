@@ -43,6 +43,26 @@ pub struct Config {
     /// Interactive content served at `/content/{guid}/` (`EXECENV_CONTENT__…`).
     #[serde(default)]
     pub content: ContentConfig,
+    /// The image examiner the image and check routes ask (`EXECENV_EXAMINER__URL`).
+    #[serde(default)]
+    pub examiner: ExaminerConfig,
+}
+
+/// Where the image examiner is; an empty URL turns its routes off (503).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExaminerConfig {
+    /// gRPC URL of execenv-image-examiner (`EXECENV_EXAMINER__URL`), default
+    /// `http://127.0.0.1:50055`; empty: no examiner.
+    pub url: String,
+}
+
+impl Default for ExaminerConfig {
+    fn default() -> Self {
+        ExaminerConfig {
+            url: "http://127.0.0.1:50055".to_owned(),
+        }
+    }
 }
 
 /// Interactive content: how long a cold start may take and when an idle instance is stopped.
@@ -152,7 +172,7 @@ impl Default for ServerConfig {
 
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-gateway";
-    const ABOUT: &'static str = "The execenv gateway: a Connect-compatible REST API (`/__api__/v1/environments…`) over the registry, with execenv's own routes (`/__api__/execenv/v1/select`, `explain`, `changes`, `launches`, `content/{guid}/bundles`), for posit-sdk, rsconnect and people with an API key (`Authorization: Key …`), and interactive content at `/content/{guid}/`.";
+    const ABOUT: &'static str = "The execenv gateway: a Connect-compatible REST API (`/__api__/v1/environments…`) over the registry, with execenv's own routes (`/__api__/execenv/v1/select`, `explain`, `changes`, `launches`, `content/{guid}/bundles`, `images/examine`, `checks`), for posit-sdk, rsconnect and people with an API key (`Authorization: Key …`), and interactive content at `/content/{guid}/`.";
 
     fn settings() -> Vec<Setting> {
         let own = [
@@ -210,6 +230,10 @@ impl ServiceConfig for Config {
                 meaning: "true: the session cookie is always Secure (sent over HTTPS only); false: Secure only when the request came over TLS (X-Forwarded-Proto: https)",
             },
             Setting {
+                key: "examiner.url",
+                meaning: "gRPC URL of execenv-image-examiner, which /__api__/execenv/v1/images/examine, /checks and /environments/<guid>/check ask; empty: those routes answer 503",
+            },
+            Setting {
                 key: "config_sync.url",
                 meaning: "gRPC URL of execenv-config-sync, whose last sync /__api__/execenv/v1/sync and the console's events report; unset: no sync is reported",
             },
@@ -224,7 +248,7 @@ impl ServiceConfig for Config {
         ];
         let auth = [Setting {
             key: "auth.service_token",
-            meaning: "shared secret sent with every call to the registry, the selector and the launcher (authorization: Bearer TOKEN); unset: none sent (shown masked)",
+            meaning: "shared secret sent with every call to the registry, the selector, the launcher and the image examiner (authorization: Bearer TOKEN); unset: none sent (shown masked)",
         }];
         [&own[..], settings::TELEMETRY, &auth].concat()
     }

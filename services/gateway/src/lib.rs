@@ -13,6 +13,10 @@
 //! service clients and the bundle store), [`auth`], [`error`], [`body`] and [`listing`];
 //! [`environment`] and [`user`] translate the registry's messages to Connect's JSON.
 //!
+//! Images are examined and environments' checks (drift) read through [`examiner`], the image
+//! examiner's client ([`images_api`], [`checks_api`]); the gateway never talks to an image's
+//! registry itself.
+//!
 //! Interactive content is served at `/content/{guid}/` by [`content_proxy`]: who may view it
 //! is [`execenv_core::content_access`] over [`content_records`] (owner, permission list), its instances are
 //! started, followed and stopped by [`instances`] over [`instance_table`], and requests are
@@ -27,6 +31,7 @@ pub mod bundles;
 pub mod bundles_api;
 pub mod catalogue_api;
 pub mod changes_api;
+pub mod checks_api;
 pub mod config;
 pub mod config_sync;
 pub mod console;
@@ -40,7 +45,9 @@ pub mod environments_api;
 pub mod error;
 pub mod events;
 pub mod events_api;
+pub mod examiner;
 pub mod forwarding;
+pub mod images_api;
 pub mod installations_api;
 pub mod instance_table;
 pub mod instances;

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::config_sync::ConfigSync;
 use crate::content_metrics::ContentMetrics;
 use crate::events::Events;
+use crate::examiner::Examiner;
 use crate::instances::InstanceSettings;
 use crate::registry::Registry;
 use crate::session::SessionStore;
@@ -49,6 +50,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     );
     let config_sync = ConfigSync::new(config.config_sync.url.as_deref(), config.auth.token())
         .map_err(|e| StartError::Config(e.message))?;
+    let examiner = Examiner::new(&config.examiner.url, config.auth.token())
+        .map_err(|e| StartError::Config(e.message))?;
     let events = Events::new(registry.clone(), config_sync.clone(), shutdown.clone());
     let (http, http_addr) = bind(config.server.http_addr, "REST API HTTP").await?;
     let (admin, admin_addr) = bind(config.server.admin_addr, "admin HTTP").await?;
@@ -79,6 +82,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         bundles,
     )
     .with_live(config_sync, events)
+    .with_examiner(examiner)
     .with_content(
         InstanceSettings::from(&config.content),
         ContentMetrics::register(&metrics),
@@ -110,6 +114,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         selector = %config.selector.url,
         launcher = %config.launcher.url,
         config_sync = config.config_sync.url.as_deref().unwrap_or("(not set)"),
+        examiner = if config.examiner.url.trim().is_empty() { "(not set)" } else { &config.examiner.url },
         bundles = %config.bundles.dir.display(),
         content_start_timeout_s = config.content.start_timeout_s,
         content_idle_timeout_s = config.content.idle_timeout_s,

@@ -1,4 +1,5 @@
-//! What every handler shares: the clients of the services the gateway calls, the authenticator,
+//! What every handler shares: the clients of the services the gateway calls (the image examiner
+//! among them, when configured), the authenticator,
 //! the host name it reports, the request metrics, the bundle store, the content records and the
 //! instances of interactive content. Handlers read it through axum's `State`.
 
@@ -11,6 +12,7 @@ use crate::console::Console;
 use crate::content_metrics::ContentMetrics;
 use crate::content_records::ContentRecords;
 use crate::events::Events;
+use crate::examiner::Examiner;
 use crate::forwarding::Forwarder;
 use crate::instances::{InstanceSettings, Instances};
 use crate::registry::Registry;
@@ -32,6 +34,7 @@ pub struct AppState {
     records: ContentRecords,
     instances: Instances,
     forwarder: Forwarder,
+    examiner: Examiner,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             records,
             instances,
             forwarder: Forwarder::default(),
+            examiner: Examiner::unconfigured(),
             registry,
             selector,
             launcher,
@@ -91,6 +95,17 @@ impl AppState {
             metrics,
         );
         self
+    }
+
+    /// The same state asking `examiner` about images and environments' checks.
+    pub fn with_examiner(mut self, examiner: Examiner) -> Self {
+        self.examiner = examiner;
+        self
+    }
+
+    /// The image examiner (or none: its routes answer 503).
+    pub(crate) fn examiner(&self) -> &Examiner {
+        &self.examiner
     }
 
     /// The instances of interactive content.

@@ -1,10 +1,11 @@
 import { useEffect, useRef, useState, type ReactNode } from 'react';
-import { api, ApiError, V1, enc } from '../api';
+import { api, ApiError, V1, enc, examineImage } from '../api';
 import { Dialog } from '../components/Dialog';
 import { envTitle } from '../format';
 import { emptyMount, formBody, formFrom, knownFields, type EnvForm, type MountForm } from '../envform';
 import { fieldId, mapViolations } from '../violations';
-import { LANGUAGES, LANGUAGE_LABELS, type Environment, type Installation, type Language } from '../types';
+import { LANGUAGES, LANGUAGE_LABELS, type Environment, type ImageExamination, type Installation, type Language } from '../types';
+import { shortDigest } from '../checks';
 
 interface Props {
   env?: Environment;
@@ -70,6 +71,9 @@ export function EnvironmentDialog({ env, onClose, onSaved }: Props) {
   const [busy, setBusy] = useState(false);
   const [focusError, setFocusError] = useState(0);
   const formRef = useRef<HTMLFormElement>(null);
+  const [examining, setExamining] = useState(false);
+  const [examined, setExamined] = useState<ImageExamination | null>(null);
+  const [examineError, setExamineError] = useState('');
 
   const set = <K extends keyof EnvForm>(key: K, value: EnvForm[K]) => setForm((f) => ({ ...f, [key]: value }));
 
@@ -94,6 +98,30 @@ export function EnvironmentDialog({ env, onClose, onSaved }: Props) {
       setErrors(mapped);
       setFocusError((n) => n + 1);
       setBusy(false);
+    }
+  };
+
+  // Reads the typed image through the image examiner and fills the title and installations from
+  // what it holds; nothing is saved until the person presses Create.
+  const fillFromImage = async () => {
+    setExamining(true);
+    setExamineError('');
+    setExamined(null);
+    try {
+      const answer = await examineImage(form.name.trim());
+      const d = answer.definition;
+      setForm((f) => ({
+        ...f,
+        title: d.title ?? f.title,
+        python: d.python.installations.map((i) => ({ ...i })),
+        r: d.r.installations.map((i) => ({ ...i })),
+        quarto: d.quarto.installations.map((i) => ({ ...i })),
+      }));
+      setExamined(answer);
+    } catch (e) {
+      setExamineError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setExamining(false);
     }
   };
 
@@ -152,6 +180,9 @@ export function EnvironmentDialog({ env, onClose, onSaved }: Props) {
             className="mono-input"
           />
           <TextField k="title" label="Title" value={form.title} onChange={(v) => set('title', v)} errors={errors} />
+          {creating && (
+            <FillFromImage image={form.name} busy={examining} examined={examined} error={examineError} onFill={() => void fillFromImage()} />
+          )}
           <TextField k="description" label="Description" value={form.description} onChange={(v) => set('description', v)} errors={errors} multiline className="span2" />
           <TextField k="cluster_name" label="Cluster" value={form.cluster_name} onChange={(v) => set('cluster_name', v)} errors={errors} hint="Kubernetes by default" />
           <div className="field">
@@ -184,6 +215,43 @@ export function EnvironmentDialog({ env, onClose, onSaved }: Props) {
         <MountsEditor rows={form.volume_mounts} errors={errors} onChange={(rows) => set('volume_mounts', rows)} />
       </form>
     </Dialog>
+  );
+}
+
+/** The create dialog's "Fill from image": the button, what was read, or why it could not be. */
+function FillFromImage({ image, busy, examined, error, onFill }: { image: string; busy: boolean; examined: ImageExamination | null; error: string; onFill(): void }) {
+  const e = examined?.examination;
+  const d = examined?.definition;
+  const filled = d ? d.python.installations.length + d.r.installations.length + d.quarto.installations.length : 0;
+  return (
+    <div className="span2 fill-from-image">
+      <button type="button" className="btn" onClick={onFill} disabled={busy || !image.trim()} aria-describedby="fill-hint">
+        Fill from image
+      </button>
+      <span id="fill-hint" className="hint">
+        Reads the image from its registry (nothing is run) and fills the title and installations; check them, then create.
+      </span>
+      <div className="examined" role="status" aria-live="polite">
+        {busy && 'Reading the image…'}
+        {e && d && (
+          <>
+            Read <code title={e.digest}>{shortDigest(e.digest)}</code> ({e.platform}): {filled === 1 ? '1 installation' : `${filled} installations`} filled in.
+            {e.notes.length > 0 && (
+              <ul aria-label="What the image examiner noted">
+                {e.notes.map((n, i) => (
+                  <li key={i}>{n}</li>
+                ))}
+              </ul>
+            )}
+          </>
+        )}
+      </div>
+      {error && (
+        <p className="field-error examined" role="alert">
+          Could not read the image: {error}
+        </p>
+      )}
+    </div>
   );
 }
 

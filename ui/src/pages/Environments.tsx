@@ -1,11 +1,13 @@
 import { Fragment, useCallback, useEffect, useRef, useState, type Dispatch, type InputHTMLAttributes, type SetStateAction } from 'react';
-import { api, ApiError, EXECENV, V1, enc } from '../api';
+import { api, ApiError, EXECENV, V1, enc, getChecks, refreshChecks } from '../api';
+import { byGuid } from '../checks';
 import { accessForMe, accessSummary, envTitle, formatTime, versions } from '../format';
 import { environmentsQuery, type EnvQuery, type SortKey } from '../query';
 import { useLive } from '../live';
 import { useDebounced } from '../useDebounced';
 import { directory } from '../directory';
-import { LANGUAGES, LANGUAGE_LABELS, type Environment, type EnvironmentPage, type Group, type Language, type User } from '../types';
+import { LANGUAGES, LANGUAGE_LABELS, type Environment, type EnvironmentCheck, type EnvironmentPage, type Group, type Language, type User } from '../types';
+import { CheckBadge, CheckDetails } from '../components/ImageCheck';
 import { CopyButton } from '../components/CopyButton';
 import { Dialog } from '../components/Dialog';
 import { EnvironmentDialog } from './EnvironmentDialog';
@@ -14,6 +16,7 @@ import { AccessDialog } from './AccessDialog';
 const COLUMNS: { key: SortKey | null; label: string }[] = [
   { key: 'title', label: 'Title' },
   { key: 'name', label: 'Image' },
+  { key: null, label: 'Check' },
   { key: 'python', label: 'Python' },
   { key: 'r', label: 'R' },
   { key: 'quarto', label: 'Quarto' },
@@ -21,6 +24,9 @@ const COLUMNS: { key: SortKey | null; label: string }[] = [
   { key: null, label: 'Access' },
   { key: 'updated', label: 'Last change' },
 ];
+
+/** How often the page reads the checks again: the examiner checks on its own schedule. */
+const CHECKS_POLL_MS = 30_000;
 
 export const FILE_MANAGED_REASON =
   'Managed by the declarative file: change it in the file (config-sync). Its access list can still be changed here.';
@@ -45,6 +51,10 @@ export function Environments({ user }: { user: User }) {
   const [reload, setReload] = useState(0);
   const [names, setNames] = useState<{ users: Map<string, User>; groups: Map<string, Group> } | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
+  // null: no image examiner answers (no badges); a map: each environment's check by guid.
+  const [checks, setChecks] = useState<Map<string, EnvironmentCheck> | null>(null);
+  const [checking, setChecking] = useState(false);
+  const [checkStatus, setCheckStatus] = useState('');
 
   const debouncedSearch = useDebounced(search, 150);
   const debouncedVersion = useDebounced(version, 150);
@@ -80,6 +90,36 @@ export function Environments({ user }: { user: User }) {
   useEffect(() => {
     if (admin) directory().then(setNames, () => undefined);
   }, [admin]);
+
+  // The checks: with every reload of the page, and every CHECKS_POLL_MS.
+  const [checksTick, setChecksTick] = useState(0);
+  useEffect(() => {
+    const ctl = new AbortController();
+    getChecks(ctl.signal).then(
+      (page) => setChecks(page ? byGuid(page.checks) : null),
+      () => undefined, // a failed read keeps the badges shown; the next one may succeed
+    );
+    return () => ctl.abort();
+  }, [reload, checksTick]);
+  useEffect(() => {
+    const id = window.setInterval(() => setChecksTick((n) => n + 1), CHECKS_POLL_MS);
+    return () => window.clearInterval(id);
+  }, []);
+
+  const checkNow = async () => {
+    setChecking(true);
+    setCheckStatus('Checking every image…');
+    try {
+      const done = await refreshChecks();
+      setChecks(byGuid(done));
+      const attention = done.filter((c) => c.state === 'drift' || c.state === 'unreadable').length;
+      setCheckStatus(`Checked ${done.length} ${done.length === 1 ? 'environment' : 'environments'}${attention ? `: ${attention} need${attention === 1 ? 's' : ''} attention` : ''}.`);
+    } catch (e) {
+      setCheckStatus(`Could not check the images: ${(e as Error).message}`);
+    } finally {
+      setChecking(false);
+    }
+  };
 
   useEffect(() => headingRef.current?.focus({ preventScroll: true }), []);
 
@@ -120,11 +160,21 @@ export function Environments({ user }: { user: User }) {
           Environments
         </h1>
         {admin && (
-          <button type="button" className="btn primary" onClick={() => setOpen({ kind: 'new' })}>
-            New environment
-          </button>
+          <div className="head-actions">
+            {checks && (
+              <button type="button" className="btn" onClick={checkNow} disabled={checking}>
+                Check images now
+              </button>
+            )}
+            <button type="button" className="btn primary" onClick={() => setOpen({ kind: 'new' })}>
+              New environment
+            </button>
+          </div>
         )}
       </div>
+      <p className="muted check-status" role="status" aria-live="polite">
+        {checkStatus}
+      </p>
       {!admin && <p className="muted">The environments you may use. Only administrators can change them.</p>}
 
       <form className="filters" role="search" aria-label="Filter environments" onSubmit={(e) => e.preventDefault()}>
@@ -219,6 +269,9 @@ export function Environments({ user }: { user: User }) {
                       )}
                     </th>
                     <td className="mono">{env.name}</td>
+                    <td>
+                      <CheckBadge check={checks?.get(env.guid)} known={checks != null} />
+                    </td>
                     <td>{versions(env.python) || <span className="muted">—</span>}</td>
                     <td>{versions(env.r) || <span className="muted">—</span>}</td>
                     <td>{versions(env.quarto) || <span className="muted">—</span>}</td>
@@ -258,7 +311,7 @@ export function Environments({ user }: { user: User }) {
                   {isOpen && (
                     <tr className="details-row">
                       <td colSpan={colCount} id={detailsId}>
-                        <EnvironmentDetails env={env} names={admin ? names : null} me={admin ? null : user.guid} />
+                        <EnvironmentDetails env={env} names={admin ? names : null} me={admin ? null : user.guid} check={checks ? (checks.get(env.guid) ?? null) : undefined} />
                       </td>
                     </tr>
                   )}
@@ -299,7 +352,18 @@ export function Environments({ user }: { user: User }) {
  * `names` for administrators (who may list users and groups) names the access list's entries;
  * without (a publisher, `me`, or the names not read yet) it is summed up, never shown as guids.
  */
-function EnvironmentDetails({ env, names, me }: { env: Environment; names: { users: Map<string, User>; groups: Map<string, Group> } | null; me: string | null }) {
+function EnvironmentDetails({
+  env,
+  names,
+  me,
+  check,
+}: {
+  env: Environment;
+  names: { users: Map<string, User>; groups: Map<string, Group> } | null;
+  me: string | null;
+  /** Its check; null: not checked yet; undefined: no image examiner answers. */
+  check: EnvironmentCheck | null | undefined;
+}) {
   const mounts = env.volume_mounts ?? [];
   const perms = env.permissions ?? [];
   return (
@@ -318,6 +382,14 @@ function EnvironmentDetails({ env, names, me }: { env: Environment; names: { use
         <dd>
           <code>{env.name}</code>
         </dd>
+        {check !== undefined && (
+          <>
+            <dt>Image check</dt>
+            <dd>
+              <CheckDetails check={check ?? undefined} />
+            </dd>
+          </>
+        )}
         <dt>Cluster</dt>
         <dd>{env.cluster_name || <span className="muted">none</span>}</dd>
         <dt>Type</dt>
