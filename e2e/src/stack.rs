@@ -114,15 +114,20 @@ impl LocalStack {
         })
     }
 
-    /// Each service's job name (as its Kubernetes Service would be called) and admin address.
-    pub fn admin_targets(&self) -> [(&'static str, &str); 5] {
-        [
-            ("environment-registry", &self.registry.admin),
+    /// Each service's job name (as its Kubernetes Service would be called) and admin address;
+    /// the image examiner's too when the stack has one.
+    pub fn admin_targets(&self) -> Vec<(&'static str, &str)> {
+        let mut targets = vec![
+            ("environment-registry", self.registry.admin.as_str()),
             ("config-sync", &self.config_sync.admin),
             ("selector", &self.selector.admin),
             ("launcher", &self.launcher.admin),
             ("gateway", &self.gateway.admin),
-        ]
+        ];
+        if let Some(examiner) = &self.examiner {
+            targets.push(("image-examiner", &examiner.admin));
+        }
+        targets
     }
 
     /// Each service's job name and its `/metrics` scrape.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
 use execenv_e2e::dashboards::{self, all_queries};
+use execenv_e2e::drift_images::DriftImages;
 use execenv_e2e::prometheus::{self, PrometheusServer, unix_now};
 use execenv_e2e::stack::LocalStack;
 use promql_parser::label::MatchOp;
@@ -222,7 +223,9 @@ fn metric_names_come_from_names_and_name_matchers_only() -> Result<()> {
 #[test]
 fn every_metric_the_dashboards_use_is_exported_by_the_running_services() -> Result<()> {
     let dashboards = dashboards::load_all()?;
-    let stack = LocalStack::start()?;
+    let images_dir = tempfile::tempdir()?;
+    let images = DriftImages::push(images_dir.path())?;
+    let stack = LocalStack::start_examining(&images)?;
     stack.run_scenario()?;
     let mut exported = BTreeSet::new();
     for (_, scrape) in stack.scrape_all()? {
@@ -249,7 +252,9 @@ fn every_dashboard_panel_has_data_in_a_real_prometheus() -> Result<()> {
     // Fails at once, naming the install script, when there is no Prometheus.
     prometheus::promtool()?;
     let dashboards = dashboards::load_all()?;
-    let stack = LocalStack::start()?;
+    let images_dir = tempfile::tempdir()?;
+    let images = DriftImages::push(images_dir.path())?;
+    let stack = LocalStack::start_examining(&images)?;
     let server = PrometheusServer::start(
         &prometheus::scrape_config(&stack.admin_targets()),
         stack.dir(),

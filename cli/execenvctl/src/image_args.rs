@@ -35,4 +35,8 @@ pub struct DriftArgs {
     /// One environment, by guid or by image name; without it, a table of every environment.
     #[arg(value_name = "GUID|NAME")]
     pub environment: Option<String>,
+    /// Check every environment against its image now (administrators), instead of showing the
+    /// examiner's last scheduled checks.
+    #[arg(long)]
+    pub now: bool,
 }

@@ -128,6 +128,11 @@ pub fn examination_block(view: &ExamineView, now: DateTime<Utc>) -> String {
 pub async fn drift(session: &Session, args: &DriftArgs) -> Result<Report, Error> {
     let format = session.output();
     let examiner = session.examiner().await?;
+    if args.now {
+        examiner
+            .call(|mut c| async move { c.check_now(pb::CheckNowRequest {}).await })
+            .await?;
+    }
     let list = || async {
         let answer = examiner
             .call(|mut c| async move { c.list_checks(pb::ListChecksRequest {}).await })

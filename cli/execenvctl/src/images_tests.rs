@@ -340,3 +340,19 @@ fn times_sizes_and_digests_read_as_people_compare_them() {
     assert_eq!(short(DIGEST), "4f2a9c0e11d8");
     assert_eq!(short("abc"), "abc");
 }
+
+#[tokio::test]
+async fn drift_now_asks_the_examiner_to_check_before_listing() {
+    let listed = FakeExaminer::default();
+    let calls = listed.calls.clone();
+    with_examiner(listed, &["env", "drift"]).await.unwrap();
+    assert_eq!(calls.count(), 1, "ListChecks alone");
+
+    let checked = FakeExaminer::default();
+    let calls = checked.calls.clone();
+    let report = with_examiner(checked, &["env", "drift", "--now"])
+        .await
+        .unwrap();
+    assert_eq!(calls.count(), 2, "CheckNow, then ListChecks");
+    assert_eq!(report.exit_code, 3);
+}
