@@ -68,7 +68,9 @@ pub async fn run(
     }
 }
 
-/// The next event if one is ready; first lets the watch's task pass on what it has received.
+/// The next event if one is ready. Before calling a burst over it yields once: after many
+/// receives in a row tokio's cooperative budget makes the channel look empty, and the watch's
+/// task may hold more it has not passed on yet.
 async fn ready(events: &mut impl CatalogueEvents) -> Option<Option<CatalogueEvent>> {
     if let Some(next) = events.next_event().now_or_never() {
         return Some(next);
