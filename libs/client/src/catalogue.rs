@@ -1,15 +1,19 @@
-//! Following the registry's catalogue, for a service that keeps a copy of it (the image examiner;
-//! the selector keeps its own, older loop): `WatchEnvironments` from revision 0 lists every
-//! environment and ends the listing with SYNCED, then carries each change as it is made.
+//! Following the registry's catalogue, for a service that keeps a copy of it (the selector, the
+//! image examiner): `WatchEnvironments` from revision 0 lists every environment and ends the
+//! listing with SYNCED, then carries each change as it is made.
 //!
 //! A [`CatalogueWatch`] runs that in a task of its own and hands the caller plain
 //! [`CatalogueEvent`]s: a whole listing at once, then one event per change. When the stream
-//! breaks it reconnects after a [`Backoff`] delay and resumes after the last revision it passed
-//! on; when that revision is no longer in the registry's change log (OUT_OF_RANGE) it lists the
-//! catalogue again, which the caller receives as another [`CatalogueEvent::Listed`] that replaces
-//! everything it knew. Dropping the watch stops the task.
+//! breaks it says so ([`CatalogueEvent::Lost`]), reconnects after a [`Backoff`] delay and resumes
+//! after the last revision it passed on; when that revision is no longer in the registry's change
+//! log (OUT_OF_RANGE) it says so ([`CatalogueEvent::Relisting`]) and lists the catalogue again at
+//! once, which the caller receives as another [`CatalogueEvent::Listed`] that replaces everything
+//! it knew. Dropping the watch stops the task. A service reads the events through
+//! [`CatalogueEvents`], which its tests implement with a channel they feed.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
 
 use execenv_core::Environment;
 use execenv_proto::registry::v1 as reg;
@@ -18,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::backoff::Backoff;
 use crate::connection::RegistryClient;
 
 /// What the registry's catalogue did, in the order it happened.
@@ -56,54 +61,35 @@ pub enum CatalogueEvent {
         reason: String,
         /// The delay before the next attempt.
         retry_in: Duration,
+        /// The revision the attempt that ended watched from: 0 for a listing.
+        from_revision: i64,
+    },
+    /// The revision to resume from is no longer in the registry's change log: the watch lists
+    /// the catalogue again at once (a [`CatalogueEvent::Listed`] follows when it is through).
+    Relisting {
+        /// The revision that could not be resumed from.
+        from_revision: i64,
+        /// The registry's words, for a log line.
+        reason: String,
     },
 }
 
-/// Delays between attempts to reach the registry: doubling from `first` up to `most`, each
-/// shortened by up to a quarter so that replicas that lost the registry together spread out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Backoff {
-    first: Duration,
-    most: Duration,
-    nominal: Duration,
+/// Where a service reads catalogue events from: a [`CatalogueWatch`], or in its tests the
+/// receiving end of a channel they feed.
+pub trait CatalogueEvents: Send {
+    /// The next event; `None` when none will come.
+    fn next_event(&mut self) -> impl Future<Output = Option<CatalogueEvent>> + Send;
 }
 
-impl Default for Backoff {
-    /// 100 ms doubling up to 5 s.
-    fn default() -> Self {
-        Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
+impl CatalogueEvents for CatalogueWatch {
+    fn next_event(&mut self) -> impl Future<Output = Option<CatalogueEvent>> + Send {
+        self.next()
     }
 }
 
-impl Backoff {
-    /// Delays from `first` up to `most`.
-    pub fn new(first: Duration, most: Duration) -> Self {
-        Backoff {
-            first,
-            most: most.max(first),
-            nominal: first,
-        }
-    }
-
-    /// The next delay, shortened by `spread` (0.0 to 1.0) times a quarter of it.
-    pub fn next_delay_spread(&mut self, spread: f64) -> Duration {
-        let nominal = self.nominal;
-        self.nominal = (nominal * 2).min(self.most);
-        nominal - (nominal / 4).mul_f64(spread.clamp(0.0, 1.0))
-    }
-
-    /// The next delay, spread by the clock.
-    pub fn next_delay(&mut self) -> Duration {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        self.next_delay_spread(f64::from(nanos % 1000) / 1000.0)
-    }
-
-    /// Starts over from the first delay (the last attempt reached the registry).
-    pub fn reset(&mut self) {
-        self.nominal = self.first;
+impl CatalogueEvents for mpsc::Receiver<CatalogueEvent> {
+    fn next_event(&mut self) -> impl Future<Output = Option<CatalogueEvent>> + Send {
+        self.recv()
     }
 }
 
@@ -148,12 +134,58 @@ struct Position {
     listed: bool,
 }
 
+impl Position {
+    /// The revision the next session watches from: 0 lists the catalogue.
+    fn resume_from(&self) -> i64 {
+        if self.listed { self.revision } else { 0 }
+    }
+}
+
+/// A listing being gathered: each environment with the place it was first listed at.
+#[derive(Default)]
+struct Listing {
+    by_guid: HashMap<Uuid, (usize, Environment)>,
+    next: usize,
+}
+
+impl Listing {
+    /// Takes the item's environment; one that cannot be read is left out rather than kept as
+    /// it was listed before.
+    fn upsert(&mut self, item: reg::WatchEnvironmentsResponse) {
+        let guid = Uuid::parse_str(&item.environment_guid).ok();
+        match environment_of(item) {
+            Some(environment) => {
+                let place = match self.by_guid.remove(&environment.guid) {
+                    Some((place, _)) => place,
+                    None => {
+                        self.next += 1;
+                        self.next
+                    }
+                };
+                self.by_guid.insert(environment.guid, (place, environment));
+            }
+            None => {
+                if let Some(guid) = guid {
+                    self.by_guid.remove(&guid);
+                }
+            }
+        }
+    }
+
+    /// The environments in the order the registry listed them.
+    fn into_environments(self) -> Vec<Environment> {
+        let mut placed: Vec<(usize, Environment)> = self.by_guid.into_values().collect();
+        placed.sort_unstable_by_key(|(place, _)| *place);
+        placed.into_iter().map(|(_, e)| e).collect()
+    }
+}
+
 /// How one watch session ended.
 enum End {
     /// The caller dropped the watch.
     Dropped,
     /// The revision to resume from is gone: list again at once.
-    Compacted,
+    Compacted { reason: String },
     /// The stream ended or failed; `synced` says whether it had caught up first.
     Broken { reason: String, synced: bool },
 }
@@ -161,10 +193,18 @@ enum End {
 async fn follow(registry: RegistryClient, tx: mpsc::Sender<CatalogueEvent>, mut backoff: Backoff) {
     let mut position = Position::default();
     loop {
+        let from_revision = position.resume_from();
         let reason = match session(&registry, &tx, &mut position).await {
             End::Dropped => return,
-            End::Compacted => {
+            End::Compacted { reason } => {
                 position.listed = false;
+                let relisting = CatalogueEvent::Relisting {
+                    from_revision,
+                    reason,
+                };
+                if tx.send(relisting).await.is_err() {
+                    return;
+                }
                 continue;
             }
             End::Broken { reason, synced } => {
@@ -175,7 +215,11 @@ async fn follow(registry: RegistryClient, tx: mpsc::Sender<CatalogueEvent>, mut 
             }
         };
         let retry_in = backoff.next_delay();
-        let lost = CatalogueEvent::Lost { reason, retry_in };
+        let lost = CatalogueEvent::Lost {
+            reason,
+            retry_in,
+            from_revision,
+        };
         if tx.send(lost).await.is_err() {
             return;
         }
@@ -192,11 +236,7 @@ async fn session(
     tx: &mpsc::Sender<CatalogueEvent>,
     position: &mut Position,
 ) -> End {
-    let from_revision = if position.listed {
-        position.revision
-    } else {
-        0
-    };
+    let from_revision = position.resume_from();
     let request = reg::WatchEnvironmentsRequest { from_revision };
     let mut raw = registry.raw();
     let mut stream = tokio::select! {
@@ -207,7 +247,7 @@ async fn session(
         },
     };
     // A listing is gathered whole before it is passed on: one cut short changes nothing.
-    let mut listing = (from_revision == 0).then(Vec::new);
+    let mut listing = (from_revision == 0).then(Listing::default);
     let mut synced = false;
     loop {
         let message = tokio::select! {
@@ -226,15 +266,12 @@ async fn session(
         };
         let event = match (Kind::try_from(item.kind), listing.as_mut()) {
             (Ok(Kind::Snapshot | Kind::Upsert), Some(all)) => {
-                if let Some(e) = environment_of(item) {
-                    all.retain(|known: &Environment| known.guid != e.guid);
-                    all.push(e);
-                }
+                all.upsert(item);
                 continue;
             }
             (Ok(Kind::Delete), Some(all)) => {
-                if let Some(guid) = guid_of(&item) {
-                    all.retain(|known| known.guid != guid);
+                if let Some(guid) = deleted_guid(&item) {
+                    all.by_guid.remove(&guid);
                 }
                 continue;
             }
@@ -242,7 +279,7 @@ async fn session(
                 synced = true;
                 position.listed = true;
                 position.revision = item.revision;
-                let environments = listing.take().unwrap_or_default();
+                let environments = listing.take().unwrap_or_default().into_environments();
                 CatalogueEvent::Listed {
                     revision: item.revision,
                     environments,
@@ -257,7 +294,7 @@ async fn session(
             }
             (Ok(Kind::Upsert), None) if item.revision > position.revision => {
                 position.revision = item.revision;
-                let guid = guid_of(&item);
+                let guid = Uuid::parse_str(&item.environment_guid).ok();
                 match (environment_of(item), guid) {
                     (Some(environment), _) => CatalogueEvent::Changed {
                         revision: position.revision,
@@ -273,7 +310,7 @@ async fn session(
             }
             (Ok(Kind::Delete), None) if item.revision > position.revision => {
                 position.revision = item.revision;
-                match guid_of(&item) {
+                match deleted_guid(&item) {
                     Some(guid) => CatalogueEvent::Removed {
                         revision: position.revision,
                         guid,
@@ -281,9 +318,24 @@ async fn session(
                     None => continue,
                 }
             }
-            // Already passed on (a change at or below the revision resumed from), a SNAPSHOT
-            // item while resuming, or a kind this client does not know.
-            _ => continue,
+            (Ok(Kind::Snapshot), None) => {
+                tracing::warn!(
+                    guid = item.environment_guid,
+                    revision = item.revision,
+                    "the registry sent a SNAPSHOT item while resuming; ignored"
+                );
+                continue;
+            }
+            (Ok(Kind::Unspecified) | Err(_), _) => {
+                tracing::warn!(
+                    kind = item.kind,
+                    revision = item.revision,
+                    "unknown watch event kind; ignored"
+                );
+                continue;
+            }
+            // Already passed on: a change at or below the revision resumed from.
+            (Ok(Kind::Upsert | Kind::Delete), None) => continue,
         };
         if tx.send(event).await.is_err() {
             return End::Dropped;
@@ -293,12 +345,9 @@ async fn session(
 
 fn ended(status: &tonic::Status, from_revision: i64, synced: bool) -> End {
     if status.code() == tonic::Code::OutOfRange && from_revision > 0 {
-        tracing::info!(
-            from_revision,
-            message = status.message(),
-            "the registry no longer has the revision to resume from; listing the catalogue again"
-        );
-        End::Compacted
+        End::Compacted {
+            reason: status.message().to_owned(),
+        }
     } else {
         End::Broken {
             reason: format!("{:?}: {}", status.code(), status.message()),
@@ -322,7 +371,7 @@ fn environment_of(item: reg::WatchEnvironmentsResponse) -> Option<Environment> {
         .ok()
 }
 
-fn guid_of(item: &reg::WatchEnvironmentsResponse) -> Option<Uuid> {
+fn deleted_guid(item: &reg::WatchEnvironmentsResponse) -> Option<Uuid> {
     Uuid::parse_str(&item.environment_guid)
         .map_err(|_| {
             tracing::error!(

@@ -12,12 +12,14 @@
 //!
 //! The crate depends on the API types (`execenv-proto`, `execenv-core`), never on a server.
 //! [`CatalogueWatch`] follows the registry's catalogue (listing, then each change, reconnecting
-//! and resuming by itself) for a service that keeps a copy of it.
+//! and resuming by itself) for a service that keeps a copy of it; [`Backoff`] spaces the attempts
+//! of anything that follows a stream from another service.
 //!
 //! With the `testing` feature, [`testing::FakeRegistry`] is an in-process registry for tests.
 
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod catalogue;
 pub mod connection;
 pub mod identity;
@@ -27,7 +29,8 @@ pub mod status;
 pub mod testing;
 pub mod trace;
 
-pub use catalogue::{Backoff, CatalogueEvent, CatalogueWatch};
+pub use backoff::Backoff;
+pub use catalogue::{CatalogueEvent, CatalogueEvents, CatalogueWatch};
 pub use connection::{
     Client, ConfigSyncClient, Connection, ExaminerClient, IdentityClient, Intercepted,
     LauncherClient, Options, Outgoing, RegistryClient, SelectorClient, Target, UNSENT_RETRY_WITHIN,

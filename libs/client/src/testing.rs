@@ -7,7 +7,9 @@
 //! What it serves:
 //! - `WatchEnvironments` the way the registry does: from 0, the catalogue then SYNCED; from a
 //!   revision, the changes after it then SYNCED; OUT_OF_RANGE for a compacted or unknown revision;
-//!   then every change as it is made ([`FakeRegistry::upsert`], [`FakeRegistry::delete`]).
+//!   then every change as it is made ([`FakeRegistry::upsert`], [`FakeRegistry::delete`]). On
+//!   demand it misbehaves the ways a client must survive: SYNCED held back, watches ended or
+//!   refused, the change at the revision resumed from sent again.
 //! - `ApplyManagedSet` "creates" every definition it is sent, `Bootstrap` reports itself applied;
 //!   both record what they received ([`FakeRegistry::applies`], [`FakeRegistry::bootstraps`]).
 //! - Every other method is UNIMPLEMENTED.
@@ -49,6 +51,8 @@ pub struct FakeRegistry {
     calls: watch::Sender<Vec<i64>>,
     /// While true, open watches do not send SYNCED.
     hold_synced: watch::Sender<bool>,
+    /// Bumped by [`FakeRegistry::end_watches`]: ends watches that are holding SYNCED back too.
+    ends: watch::Sender<u64>,
     token: Option<String>,
 }
 
@@ -60,6 +64,7 @@ struct State {
     compacted_through: i64,
     watchers: Vec<mpsc::UnboundedSender<Item>>,
     refuse: bool,
+    repeat_on_resume: bool,
     applies: Vec<Received>,
     bootstraps: Vec<reg::BootstrapRequest>,
 }
@@ -71,6 +76,7 @@ impl FakeRegistry {
             state: Arc::default(),
             calls: watch::Sender::new(Vec::new()),
             hold_synced: watch::Sender::new(false),
+            ends: watch::Sender::new(0),
             token: token.map(str::to_owned),
         }
     }
@@ -113,14 +119,23 @@ impl FakeRegistry {
         s.log.clear();
     }
 
-    /// Ends every open watch stream (as a registry restart would).
+    /// Ends every open watch stream (as a registry restart would), also one that is holding
+    /// SYNCED back: its listing is cut short.
     pub fn end_watches(&self) {
-        self.state.lock().unwrap().watchers.clear();
+        let mut s = self.state.lock().unwrap();
+        s.watchers.clear();
+        self.ends.send_modify(|n| *n += 1);
     }
 
     /// While set, new watches fail with UNAVAILABLE.
     pub fn refuse_watches(&self, refuse: bool) {
         self.state.lock().unwrap().refuse = refuse;
+    }
+
+    /// While set, a watch resuming from a revision first sends the change at that revision again
+    /// (as a registry whose read of its log overlaps would): a client must not apply it twice.
+    pub fn repeat_on_resume(&self, repeat: bool) {
+        self.state.lock().unwrap().repeat_on_resume = repeat;
     }
 
     /// While set, watches send the catalogue but hold back SYNCED.
@@ -180,6 +195,63 @@ impl FakeRegistry {
         }
     }
 
+    /// Opens a watch from `from`, or refuses it.
+    fn open_watch(&self, from: i64) -> Result<BoxStream<'static, Item>, Status> {
+        let mut s = self.state.lock().unwrap();
+        if s.refuse {
+            return Err(Status::unavailable("the fake registry refuses watches"));
+        }
+        if from < 0 || from > s.revision || (from > 0 && from < s.compacted_through) {
+            return Err(Status::out_of_range(format!(
+                "revision {from} is not in the change log (compacted through {}, latest {}); watch from 0 to re-list",
+                s.compacted_through, s.revision
+            )));
+        }
+        let first: Vec<Item> = if from == 0 {
+            s.environments
+                .values()
+                .map(|e| {
+                    Ok(reg::WatchEnvironmentsResponse {
+                        kind: Kind::Snapshot as i32,
+                        revision: s.revision,
+                        environment_guid: e.guid.clone(),
+                        environment: Some(e.clone()),
+                    })
+                })
+                .collect()
+        } else {
+            let first = if s.repeat_on_resume { from } else { from + 1 };
+            s.log
+                .iter()
+                .filter(|e| e.revision >= first)
+                .cloned()
+                .map(Ok)
+                .collect()
+        };
+        let synced = reg::WatchEnvironmentsResponse {
+            kind: Kind::Synced as i32,
+            revision: s.revision,
+            ..Default::default()
+        };
+        // Registered under the same lock as the catalogue was read: no change is missed.
+        let (tx, rx) = mpsc::unbounded_channel();
+        s.watchers.push(tx);
+        let mut hold = self.hold_synced.subscribe();
+        let mut ended = self.ends.subscribe();
+        let synced = stream::once(async move {
+            tokio::select! {
+                _ = hold.wait_for(|h| !*h) => Some(Ok(synced)),
+                // Ended while holding SYNCED back: `rx` is closed too, so the stream ends.
+                _ = ended.changed() => None,
+            }
+        })
+        .filter_map(std::future::ready);
+        let stream = stream::iter(first)
+            .chain(synced)
+            .chain(UnboundedReceiverStream::new(rx));
+        Ok(stream.boxed())
+    }
+
     fn check_token<T>(&self, request: &Request<T>) -> Result<(), Status> {
         caller_from_metadata(request.metadata(), self.token.as_deref())
             .map(|_| ())
@@ -231,53 +303,10 @@ impl Registry for FakeRegistry {
     ) -> Result<Response<Self::WatchEnvironmentsStream>, Status> {
         self.check_token(&request)?;
         let from = request.get_ref().from_revision;
+        let watch = self.open_watch(from);
+        // Recorded once the watch is open (or refused): a test that saw the call may end it.
         self.calls.send_modify(|c| c.push(from));
-        let mut s = self.state.lock().unwrap();
-        if s.refuse {
-            return Err(Status::unavailable("the fake registry refuses watches"));
-        }
-        if from < 0 || from > s.revision || (from > 0 && from < s.compacted_through) {
-            return Err(Status::out_of_range(format!(
-                "revision {from} is not in the change log (compacted through {}, latest {}); watch from 0 to re-list",
-                s.compacted_through, s.revision
-            )));
-        }
-        let first: Vec<Item> = if from == 0 {
-            s.environments
-                .values()
-                .map(|e| {
-                    Ok(reg::WatchEnvironmentsResponse {
-                        kind: Kind::Snapshot as i32,
-                        revision: s.revision,
-                        environment_guid: e.guid.clone(),
-                        environment: Some(e.clone()),
-                    })
-                })
-                .collect()
-        } else {
-            s.log
-                .iter()
-                .filter(|e| e.revision > from)
-                .cloned()
-                .map(Ok)
-                .collect()
-        };
-        let synced = reg::WatchEnvironmentsResponse {
-            kind: Kind::Synced as i32,
-            revision: s.revision,
-            ..Default::default()
-        };
-        // Registered under the same lock as the catalogue was read: no change is missed.
-        let (tx, rx) = mpsc::unbounded_channel();
-        s.watchers.push(tx);
-        let mut hold = self.hold_synced.subscribe();
-        let stream = stream::iter(first)
-            .chain(stream::once(async move {
-                let _ = hold.wait_for(|h| !*h).await;
-                Ok(synced)
-            }))
-            .chain(UnboundedReceiverStream::new(rx));
-        Ok(Response::new(stream.boxed()))
+        watch.map(Response::new)
     }
 
     async fn apply_managed_set(

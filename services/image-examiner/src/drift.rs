@@ -9,12 +9,11 @@
 //! [`Examiner`] reads each manifest once).
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use execenv_client::{CatalogueEvent, CatalogueWatch};
+use execenv_client::{CatalogueEvent, CatalogueEvents};
 use execenv_core::Environment;
 use execenv_kit::shutdown::Shutdown;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -32,24 +31,6 @@ pub const CONCURRENT_CHECKS: usize = 16;
 
 /// A `CheckNow`: answered with every check once each environment was checked after it was asked.
 pub type CheckNowAsk = oneshot::Sender<Vec<Check>>;
-
-/// Where catalogue events come from: the registry's watch, or a channel in tests.
-pub trait CatalogueEvents: Send {
-    /// The next event; None when there will be none.
-    fn next_event(&mut self) -> impl Future<Output = Option<CatalogueEvent>> + Send;
-}
-
-impl CatalogueEvents for CatalogueWatch {
-    fn next_event(&mut self) -> impl Future<Output = Option<CatalogueEvent>> + Send {
-        self.next()
-    }
-}
-
-impl CatalogueEvents for mpsc::Receiver<CatalogueEvent> {
-    fn next_event(&mut self) -> impl Future<Output = Option<CatalogueEvent>> + Send {
-        self.recv()
-    }
-}
 
 /// Runs the loop until `shutdown`.
 pub async fn run<S: ImageSource>(
@@ -166,9 +147,18 @@ impl<S: ImageSource> Loop<S> {
             CatalogueEvent::Resumed { revision } => {
                 tracing::info!(revision, "reconnected to the registry and in sync");
             }
-            CatalogueEvent::Lost { reason, retry_in } => {
+            CatalogueEvent::Lost {
+                reason, retry_in, ..
+            } => {
                 tracing::warn!(%reason, ?retry_in,
                     "disconnected from the registry; checking the environments known until reconnected");
+            }
+            CatalogueEvent::Relisting {
+                from_revision,
+                reason,
+            } => {
+                tracing::info!(from_revision, %reason,
+                    "the registry no longer has the revision to resume from; listing the catalogue again");
             }
         }
     }

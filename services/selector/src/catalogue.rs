@@ -1,7 +1,8 @@
 //! The in-memory catalogue the selector answers from: the [`SharedCatalogue`] that requests read
-//! and the watch (module [`watch`]) publishes into, and how current it is.
+//! and the follower of the registry's catalogue (module [`follow`], fed by the client crate's
+//! `CatalogueWatch`) publishes into, and how current it is.
 //!
-//! Readers are never held up by the watch: they clone an `Arc` under a lock that is only written
+//! Readers are never held up by the follower: they clone an `Arc` under a lock that is only written
 //! for a pointer swap.
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -9,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use crate::select::Catalogue;
 
-pub mod watch;
+pub mod follow;
 
-pub use watch::{WatchOptions, WatchSource, WatchStream, run};
+pub use follow::{MAX_BATCH, run};
 
-/// The catalogue the selector answers from, shared between the watch and the requests.
+/// The catalogue the selector answers from, shared between the follower and the requests.
 #[derive(Clone)]
 pub struct SharedCatalogue {
     inner: Arc<Inner>,

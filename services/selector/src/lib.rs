@@ -1,7 +1,8 @@
 //! execenv-selector: chooses the execution environment a piece of content builds and runs in.
 //!
 //! The selector owns nothing durable. It keeps an in-memory [`Catalogue`](select::Catalogue) that
-//! a watch on the registry's `WatchEnvironments` stream keeps current, and answers `Select` and
+//! the registry's `WatchEnvironments` stream keeps current (followed by the client crate's
+//! `CatalogueWatch`, module [`catalogue`]), and answers `Select` and
 //! `Explain` from it with the pure rules of `execenv_core::select`. It reports NOT_SERVING until
 //! it holds a full catalogue; after that it keeps answering — also while the registry is away —
 //! and every answer says which revision it was made from and how old the catalogue is.
@@ -11,13 +12,11 @@
 //! `selection.skip_drift` `Select` leaves the ones in drift out — the rule itself is
 //! `execenv_core::select`'s (its `Exclusions`). Losing the examiner never stops selection.
 
-pub mod backoff;
 pub mod catalogue;
 pub mod checks;
 pub mod config;
 pub mod examiner;
 pub mod metrics;
-pub mod registry;
 mod server;
 pub mod service;
 

@@ -1,16 +1,16 @@
 //! Starting the selector: listeners, gRPC and admin servers, the watch on the registry and, with
 //! `examiner.url`, the follower of the image examiner's checks.
 
+use execenv_client::{CatalogueWatch, Connection, Options, Service, Target};
 use execenv_kit::shutdown::Shutdown;
 use execenv_kit::{GrpcServer, StartError};
 use execenv_proto::selector::v1::selector_server::SelectorServer;
 
-use crate::catalogue::{self, SharedCatalogue, WatchOptions};
+use crate::catalogue::{self, SharedCatalogue};
 use crate::checks::{self, FollowOptions, SharedChecks};
 use crate::config::Config;
 use crate::examiner::GrpcExaminer;
 use crate::metrics::SelectorMetrics;
-use crate::registry::GrpcRegistry;
 use crate::service::SelectorService;
 
 /// A running selector: its catalogue and the image examiner's checks are its `state`.
@@ -34,7 +34,11 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         .selection
         .settings()
         .map_err(|e| StartError::Config(e.message))?;
-    let registry = GrpcRegistry::new(&config.registry.url, config.auth.token())?;
+    let registry = Connection::lazy(
+        Target::new(Service::Registry, &config.registry.url),
+        config.auth.token(),
+        &Options::default().streaming(),
+    )?;
     let examiner = config
         .examiner
         .url()
@@ -73,10 +77,11 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     }
 
     let watch = tokio::spawn(catalogue::run(
-        registry,
+        CatalogueWatch::start(registry.registry(None)),
+        registry.target().url.clone(),
         shared.clone(),
         domain,
-        WatchOptions::default(),
+        catalogue::MAX_BATCH,
         shutdown.clone(),
     ));
     let follower = examiner.map(|examiner| {

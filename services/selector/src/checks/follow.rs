@@ -1,14 +1,15 @@
 //! The follower that keeps [`SharedChecks`] current from the image examiner's `WatchChecks`
 //! stream: every environment's check, then each change, `snapshot_complete` after the first full
-//! round. It applies checks as they come (publishing once per burst, like the catalogue's watch)
-//! and, at `snapshot_complete`, forgets the environments this session did not mention. When the
-//! stream breaks it reconnects with the selector's [`Backoff`]; meanwhile the last checks stay in
-//! force. It logs once when it connects and once when it loses the examiner (or cannot reach it),
-//! never per attempt.
+//! round. It applies checks as they come (publishing once per burst, like the catalogue's
+//! follower) and, at `snapshot_complete`, forgets the environments this session did not mention.
+//! When the stream breaks it reconnects with the client crate's [`Backoff`]; meanwhile the last
+//! checks stay in force. It logs once when it connects and once when it loses the examiner (or
+//! cannot reach it), never per attempt.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use execenv_client::Backoff;
 use execenv_core::examine::CheckState;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::convert::examine::check_state;
@@ -19,7 +20,6 @@ use futures::stream::{BoxStream, StreamExt};
 use uuid::Uuid;
 
 use super::{DriftBook, SharedChecks, Standing};
-use crate::backoff::Backoff;
 use crate::select::{Exclusions, ImageCheck};
 
 /// How long a steady flow of checks may postpone publishing them.
