@@ -210,6 +210,8 @@ impl Console {
             ("EXECENV_DRIFT_IMAGE", self.images.drift.clone()),
             ("EXECENV_OK_IMAGE", self.images.ok.clone()),
             ("EXECENV_FILL_IMAGE", self.images.fill.clone()),
+            ("EXECENV_FIXED_IMAGE", self.images.fixed.clone()),
+            ("EXECENV_DRIFT_DIGEST", self.images.digests[0].clone()),
         ])
     }
 

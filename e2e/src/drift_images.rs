@@ -5,7 +5,9 @@
 //!   3.12.4 there is in drift (a version mismatch);
 //! - `r:4.2` holds R 4.2.2 at `/opt/R/4.2.2` — declared as it is, it is ok;
 //! - `quarto:1.5` holds Quarto 1.5.57 at `/opt/quarto/1.5.57`, in no environment: what "Fill
-//!   from image" and `image examine` are shown.
+//!   from image" and `image examine` are shown;
+//! - `python:fixed` holds Python 3.12.4 at `/opt/python/default`: what the drift image's tag is
+//!   moved to, to see the drift clear (and moved back by its digest).
 
 use std::path::Path;
 
@@ -24,7 +26,7 @@ pub const DECLARED_R: (&str, &str) = ("4.2.2", "/opt/R/4.2.2/bin/R");
 pub const DRIFT_MESSAGE: &str =
     "Python at /opt/python/default/bin/python3 is declared as 3.12.4 but the image has 3.11.2";
 
-/// The three images pushed, and the registry holding them (stopped when dropped).
+/// The images pushed, and the registry holding them (stopped when dropped).
 pub struct DriftImages {
     /// The registry (plain HTTP, no authentication).
     pub oci: OciRegistry,
@@ -34,12 +36,14 @@ pub struct DriftImages {
     pub ok: String,
     /// `HOST/quarto:1.5`: Quarto 1.5.57.
     pub fill: String,
-    /// The manifest digest of each, in that order.
+    /// `HOST/python:fixed`: Python 3.12.4 where the drift image has 3.11.2.
+    pub fixed: String,
+    /// The manifest digest of the drift, ok and fill images, in that order.
     pub digests: [String; 3],
 }
 
 impl DriftImages {
-    /// Starts a registry and pushes the three images (built as OCI layouts in `dir`).
+    /// Starts a registry and pushes the four images (built as OCI layouts in `dir`).
     pub fn push(dir: &Path) -> Result<DriftImages> {
         let oci = OciRegistry::start()?;
         let mut pushed = Vec::new();
@@ -56,6 +60,10 @@ impl DriftImages {
                 "quarto:1.5",
                 Layer::new(Compression::GZIP).quarto("/opt/quarto/1.5.57", "1.5.57"),
             ),
+            (
+                "python:fixed",
+                Layer::new(Compression::GZIP).python("/opt/python/default", "3.12.4"),
+            ),
         ] {
             let base = Layer::new(Compression::GZIP)
                 .dir("/usr/bin")
@@ -65,14 +73,15 @@ impl DriftImages {
             let layout = write_layout(&folder, "latest", &[image])?;
             pushed.push((push(&layout, &oci, name)?, layout.digest));
         }
-        let [(drift, d0), (ok, d1), (fill, d2)]: [(String, String); 3] = pushed
+        let [(drift, d0), (ok, d1), (fill, d2), (fixed, _)]: [(String, String); 4] = pushed
             .try_into()
-            .map_err(|_| anyhow::anyhow!("three images were pushed"))?;
+            .map_err(|_| anyhow::anyhow!("four images were pushed"))?;
         Ok(DriftImages {
             oci,
             drift,
             ok,
             fill,
+            fixed,
             digests: [d0, d1, d2],
         })
     }

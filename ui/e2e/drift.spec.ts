@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { expect, test } from '@playwright/test';
 import { checkA11y, deleteEnv, env, envRow, findByTitle, keyApi, keys, screenshots, searchFor, signIn } from './helpers';
 
@@ -5,7 +6,20 @@ import { checkA11y, deleteEnv, env, envRow, findByTitle, keyApi, keys, screensho
 // EXECENV_DRIFT_IMAGE (Python 3.11.2 at /opt/python/default, declared 3.12.4 by "Drifting
 // Python"), EXECENV_OK_IMAGE
 // (R 4.2.2, declared so by "Checked R") and EXECENV_FILL_IMAGE (Quarto 1.5.57, in no
-// environment), and waits until both environments were checked before the specs start.
+// environment), and waits until both environments were checked before the specs start. It also
+// pushed EXECENV_FIXED_IMAGE (Python 3.12.4 at /opt/python/default): moving the drifting tag
+// there clears the drift; the tag is moved back by EXECENV_DRIFT_DIGEST.
+
+/** Copies the image `from` to the reference `to` in the fixture's plain-HTTP registry. */
+function retag(from: string, to: string): Promise<void> {
+  const args = ['copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${from}`, `docker://${to}`];
+  return new Promise((resolve, reject) => {
+    execFile('skopeo', args, { timeout: 60_000 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`skopeo ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve();
+    });
+  });
+}
 
 test('drift stands out in the table and its findings are in the details', async ({ page }) => {
   await signIn(page, keys.admin());
@@ -41,6 +55,25 @@ test('drift stands out in the table and its findings are in the details', async 
   await api.dispose();
   expect(checks.find((c) => c.title === 'Drifting Python')?.findings.map((f) => f.kind)).toContain('version_mismatch');
   expect(checks.find((c) => c.title === 'Checked R')?.state).toBe('ok');
+});
+
+test('moving the tag to a fixed image clears the drift, and moving it back shows it again', async ({ page }) => {
+  const drift = env('EXECENV_DRIFT_IMAGE');
+  const original = `${drift.slice(0, drift.lastIndexOf(':'))}@${env('EXECENV_DRIFT_DIGEST')}`;
+  await signIn(page, keys.admin());
+  const badge = envRow(page, 'Drifting Python').locator('[data-check]');
+  await expect(badge).toHaveAttribute('data-check', 'drift');
+  try {
+    await retag(env('EXECENV_FIXED_IMAGE'), drift);
+    await page.getByRole('button', { name: 'Check images now' }).click();
+    await expect(badge).toHaveAttribute('data-check', 'ok', { timeout: 60_000 });
+    await expect(badge).not.toHaveAttribute('title', /declared as 3\.12\.4/);
+    await screenshots(page, 'drift-cleared');
+  } finally {
+    await retag(original, drift);
+  }
+  await page.getByRole('button', { name: 'Check images now' }).click();
+  await expect(badge).toHaveAttribute('data-check', 'drift', { timeout: 60_000 });
 });
 
 test('a publisher sees the checks of the environments they may use', async ({ page }) => {

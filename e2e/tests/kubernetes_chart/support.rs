@@ -261,6 +261,11 @@ pub fn check_settings(docs: &[Value], deployment: &Value) -> Result<()> {
                                 && (s == "***" || s.contains(":***@")))
                     }
                     Value::Number(n) => n.to_string() == *value,
+                    // A list setting is given as its items separated by commas.
+                    Value::Array(items) => {
+                        let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                        items.len() == value.split(',').count() && items.join(",") == *value
+                    }
                     _ => false,
                 };
                 ensure!(
