@@ -4,8 +4,8 @@
 //! console session signed in, used and signed out, a sync of the declarative file, selections,
 //! a build and a run — and provokes the errors that could echo one. Then no log line of any
 //! service, no `/metrics` output and no error message returned holds an API key (past the prefix
-//! execenv shows on purpose), the service token, the database password or the session's cookie
-//! and CSRF token.
+//! execenv shows on purpose), the service token, the database password, the session's cookie
+//! and CSRF token, or a secret given to a launch in its environment.
 
 use std::time::Duration;
 
@@ -458,6 +458,11 @@ async fn scenario(stack: &SecuredStack, seen: &mut Seen) -> Result<()> {
         )?,
         403,
     )?;
+    // The run is given a secret of its own, as content is given a database password.
+    let launch_secret = format!("ls{}", uuid::Uuid::new_v4().simple());
+    seen.whole
+        .push(("a secret given to a launch", launch_secret.clone()));
+    let env = json!({"DATABASE_PASSWORD": launch_secret});
     for (kind, command) in [("build", json!([])), ("run", json!(["python", "app.py"]))] {
         let launch = rest(
             seen,
@@ -466,7 +471,7 @@ async fn scenario(stack: &SecuredStack, seen: &mut Seen) -> Result<()> {
             "POST",
             "/__api__/execenv/v1/launches",
             Some(
-                &json!({"kind": kind, "content": {"guid": content, "bundle": bundle_id}, "command": command}),
+                &json!({"kind": kind, "content": {"guid": content, "bundle": bundle_id}, "command": command, "env": env}),
             ),
             200,
         )?;
