@@ -301,6 +301,7 @@ pub fn shorten(text: &str, limit: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
