@@ -56,8 +56,6 @@ use tonic::transport::Channel;
 ///
 /// - Launcher Get, Watch, Cancel, Logs as `pub-`: another publisher's launch is shown, followed,
 ///   cancelled and its logs read; launch ownership makes it NOT_FOUND (helper "launch").
-/// - ConfigSync Status as a viewer: answered, while the gateway's `/sync` refuses viewers (403) and
-///   its event stream leaves the sync out for them.
 /// - ImageExaminer ListChecks, GetCheck, WatchChecks as a viewer, and GetCheck of the restricted
 ///   environment as `pub-`: the checks (image, title, findings) of every environment, while the
 ///   registry refuses viewers and hides an environment from a publisher it does not permit
@@ -104,7 +102,7 @@ execenv.launcher.v1.Launcher/List                     unauthn  unauthn  denied  
 execenv.launcher.v1.Launcher/Watch                    unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
 execenv.launcher.v1.Launcher/Cancel                   unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
 execenv.launcher.v1.Launcher/Logs                     unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
-execenv.sync.v1.ConfigSync/Status                     unauthn  unauthn  ok!denied ok      ok       ok       ok  # DEFECT: REST /sync refuses viewers
+execenv.sync.v1.ConfigSync/Status                     unauthn  unauthn  denied   ok       ok       ok       ok
 execenv.sync.v1.ConfigSync/Plan                       unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.examiner.v1.ImageExaminer/Examine             unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.examiner.v1.ImageExaminer/ListChecks          unauthn  unauthn  ok!denied ok      ok       ok       ok  # DEFECT: viewers see no environment (*)

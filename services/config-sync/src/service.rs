@@ -1,5 +1,6 @@
-//! The `execenv.sync.v1.ConfigSync` gRPC service: the last sync's status, and a plan of the
-//! current file (a dry run against the registry).
+//! The `execenv.sync.v1.ConfigSync` gRPC service: the last sync's status (publishers and
+//! administrators), and a plan of the current file (a dry run against the registry;
+//! administrators).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,7 +47,11 @@ impl pb::config_sync_server::ConfigSync for ConfigSyncService {
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        caller_from_metadata(request.metadata(), self.service_token.as_deref())
+        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())
+            .map_err(|e| to_status(&e))?;
+        // As the gateway's `/sync`: viewers may not see environments, nor what a sync did to them.
+        caller
+            .require_publisher("reading config-sync's status")
             .map_err(|e| to_status(&e))?;
         let s = self.status.borrow().clone();
         Ok(Response::new(pb::StatusResponse::from(&s)))

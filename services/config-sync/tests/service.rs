@@ -43,6 +43,16 @@ fn with_token<T>(message: T) -> Request<T> {
     r
 }
 
+/// `message` with the token and the identity headers of user `vera` in `role`.
+fn as_role<T>(role: &str, message: T) -> Request<T> {
+    let mut r = with_token(message);
+    r.metadata_mut()
+        .insert("x-execenv-user", "vera".parse().unwrap());
+    r.metadata_mut()
+        .insert("x-execenv-role", role.parse().unwrap());
+    r
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
@@ -79,6 +89,22 @@ async fn start_syncs_the_file_reports_status_and_syncs_each_change() {
 
     let denied = c.status(sync_pb::StatusRequest {}).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+    // Viewers may not see environments, so not what a sync did to them either (as REST `/sync`).
+    let viewer = c
+        .status(as_role("viewer", sync_pb::StatusRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(viewer.code(), tonic::Code::PermissionDenied);
+    assert_eq!(
+        viewer.message(),
+        "reading config-sync's status requires the publisher or administrator role; user vera is a viewer"
+    );
+    let publisher = c
+        .status(as_role("publisher", sync_pb::StatusRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(publisher.managed_count, 1);
 
     write(&file, "- name: ghcr.io/a/one:1\n- name: ghcr.io/a/two:1\n");
     let mut status = running.state.clone();
