@@ -56,15 +56,11 @@ use tonic::transport::Channel;
 ///
 /// - Launcher Get, Watch, Cancel, Logs as `pub-`: another publisher's launch is shown, followed,
 ///   cancelled and its logs read; launch ownership makes it NOT_FOUND (helper "launch").
-/// - ImageExaminer ListChecks, GetCheck, WatchChecks as a viewer, and GetCheck of the restricted
-///   environment as `pub-`: the checks (image, title, findings) of every environment, while the
-///   registry refuses viewers and hides an environment from a publisher it does not permit
-///   (the gateway filters, so only gRPC callers acting for a user see them).
 ///
 /// (*) Right status, but the answer tells too much: Select's message for `pub-` says the targeted
 /// environment exists and does "not permit" them (GetEnvironment answers NOT_FOUND to hide it),
 /// and Explain's verdicts list every environment — guid, image, title, installations — including
-/// those the caller may not use; ListChecks and WatchChecks are not filtered for `pub-` either.
+/// those the caller may not use.
 const GRPC: &str = "
 # method                                              none     badkey   viewer   pub+     pub-     admin    service
 execenv.registry.v1.Registry/CreateEnvironment        unauthn  unauthn  denied   denied   denied   ok       ok
@@ -105,9 +101,9 @@ execenv.launcher.v1.Launcher/Logs                     unauthn  unauthn  denied  
 execenv.sync.v1.ConfigSync/Status                     unauthn  unauthn  denied   ok       ok       ok       ok
 execenv.sync.v1.ConfigSync/Plan                       unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.examiner.v1.ImageExaminer/Examine             unauthn  unauthn  denied   denied   denied   ok       ok
-execenv.examiner.v1.ImageExaminer/ListChecks          unauthn  unauthn  ok!denied ok      ok       ok       ok  # DEFECT: viewers see no environment (*)
-execenv.examiner.v1.ImageExaminer/GetCheck            unauthn  unauthn  ok!denied ok      ok!notfound ok    ok  # DEFECT: as Registry/GetEnvironment
-execenv.examiner.v1.ImageExaminer/WatchChecks         unauthn  unauthn  ok!denied ok      ok       ok       ok  # DEFECT: viewers see no environment (*)
+execenv.examiner.v1.ImageExaminer/ListChecks          unauthn  unauthn  denied   ok       ok       ok       ok
+execenv.examiner.v1.ImageExaminer/GetCheck            unauthn  unauthn  denied   ok       notfound ok       ok
+execenv.examiner.v1.ImageExaminer/WatchChecks         unauthn  unauthn  denied   ok       ok       ok       ok
 execenv.examiner.v1.ImageExaminer/CheckNow            unauthn  unauthn  denied   denied   denied   ok       ok
 ";
 

@@ -337,8 +337,8 @@ async fn drift_is_found_then_cleared_when_the_tag_moves_to_an_image_that_fits() 
             ("EXECENV_EXAMINER__CHECK_INTERVAL_S", "2".to_owned()),
         ],
     )?;
-    let mut viewer = examiner(&service, Some(Role::Viewer)).await?;
-    let mut watch = viewer
+    let mut publisher = examiner(&service, Some(Role::Publisher)).await?;
+    let mut watch = publisher
         .watch_checks(ex::WatchChecksRequest {})
         .await?
         .into_inner();
@@ -406,7 +406,7 @@ async fn drift_is_found_then_cleared_when_the_tag_moves_to_an_image_that_fits() 
     ensure!(metric(&service, "execenv_examiner_environments{state=\"drift\"}")? == "0");
     ensure!(metric(&service, "execenv_examiner_environments{state=\"ok\"}")? == "1");
 
-    let listed = viewer
+    let listed = publisher
         .list_checks(ex::ListChecksRequest {})
         .await?
         .into_inner();

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
-use crate::model::{Environment, Principal};
+use crate::model::{Environment, Permission, Principal};
 
 /// The role of a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -95,15 +95,18 @@ impl Caller {
     /// Whether the caller may see and use `environment`: administrators always; publishers when it
     /// has no entries or an entry names them or one of their groups; viewers never.
     pub fn may_use(&self, environment: &Environment) -> bool {
+        self.may_use_under(&environment.permissions)
+    }
+
+    /// [`Caller::may_use`] for an environment whose permission entries are `permissions`, for
+    /// those who keep the entries without the rest of the environment (the image examiner's
+    /// checks).
+    pub fn may_use_under(&self, permissions: &[Permission]) -> bool {
         match self.role {
             Role::Administrator => true,
             Role::Viewer => false,
             Role::Publisher => {
-                environment.permissions.is_empty()
-                    || environment
-                        .permissions
-                        .iter()
-                        .any(|p| self.is_named_by(&p.principal))
+                permissions.is_empty() || permissions.iter().any(|p| self.is_named_by(&p.principal))
             }
         }
     }

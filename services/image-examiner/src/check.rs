@@ -4,8 +4,8 @@
 //! ([`crate::drift`]) feeds it what the examiner found.
 
 use chrono::{DateTime, Utc};
-use execenv_core::Environment;
 use execenv_core::examine::{self, CheckState, EXAMINED_LANGUAGES, Finding};
+use execenv_core::{Environment, Permission};
 use execenv_proto::convert::timestamp;
 use execenv_proto::examiner::v1 as pb;
 use uuid::Uuid;
@@ -41,6 +41,9 @@ pub struct Check {
     /// The digest the latest check that resolved the image found, kept through checks that
     /// could not: the tag's move is noticed across an unreadable spell.
     pub last_digest: Option<String>,
+    /// The environment's permission entries now: who may see this check
+    /// (`Caller::may_use_under`). Not sent.
+    pub permissions: Vec<Permission>,
 }
 
 /// What checking an environment found.
@@ -68,6 +71,7 @@ impl Check {
             state_changed_time: None,
             revision: environment.revision,
             last_digest: None,
+            permissions: environment.permissions.clone(),
         }
     }
 
@@ -108,13 +112,16 @@ impl Check {
             checked_time: Some(now),
             state_changed_time,
             revision: environment.revision,
+            permissions: environment.permissions.clone(),
         }
     }
 
-    /// This check under the environment's new title (a change that needs no new check).
+    /// This check under the environment's new title and permissions (a change that needs no new
+    /// check).
     pub fn retitled(&self, environment: &Environment) -> Check {
         Check {
             title: environment.spec.title.clone(),
+            permissions: environment.permissions.clone(),
             ..self.clone()
         }
     }

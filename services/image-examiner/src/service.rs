@@ -2,8 +2,12 @@
 //! checks from the [`CheckBoard`], `CheckNow` through the drift loop.
 //!
 //! Who may do what: `Examine` and `CheckNow` are for administrators (and the calling service
-//! itself); every caller may read the checks (`ListChecks`, `GetCheck`, `WatchChecks`).
+//! itself); the checks (`ListChecks`, `GetCheck`, `WatchChecks`) are the registry's environments
+//! seen through the registry's rule (`Caller::may_use`): viewers are refused, a publisher sees
+//! the checks of the environments they may use and no other (another's is NOT_FOUND, as the
+//! registry's `GetEnvironment` answers).
 
+use std::collections::HashSet;
 use std::pin::Pin;
 
 use execenv_client::{caller_from_metadata, to_status};
@@ -90,23 +94,34 @@ impl<S: ImageSource> ExaminerService<S> {
         })
     }
 
+    /// The caller of a request that reads checks: publishers, administrators and services.
+    fn reader<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
+        let caller = self.caller(request)?;
+        caller.require_publisher("reading the checks of environments")?;
+        Ok(caller)
+    }
+
     fn list(
         &self,
         request: &Request<pb::ListChecksRequest>,
     ) -> Result<pb::ListChecksResponse, Error> {
-        self.caller(request)?;
+        let caller = self.reader(request)?;
         let checks = self
             .board
             .list()
             .ok_or_else(|| Error::unavailable(NO_CATALOGUE_YET))?;
         Ok(pb::ListChecksResponse {
-            checks: checks.iter().map(Check::to_wire).collect(),
+            checks: checks
+                .iter()
+                .filter(|c| caller.may_use_under(&c.permissions))
+                .map(Check::to_wire)
+                .collect(),
             interval_seconds: self.interval_seconds,
         })
     }
 
     fn get(&self, request: &Request<pb::GetCheckRequest>) -> Result<pb::EnvironmentCheck, Error> {
-        self.caller(request)?;
+        let caller = self.reader(request)?;
         let guid = &request.get_ref().guid;
         let parsed = Uuid::parse_str(guid.trim()).map_err(|_| {
             Error::invalid_field(
@@ -116,8 +131,9 @@ impl<S: ImageSource> ExaminerService<S> {
         })?;
         match self.board.get(parsed) {
             Err(NotListed) => Err(Error::unavailable(NO_CATALOGUE_YET)),
-            Ok(None) => Err(Error::environment_not_found(parsed)),
-            Ok(Some(check)) => Ok(check.to_wire()),
+            Ok(Some(check)) if caller.may_use_under(&check.permissions) => Ok(check.to_wire()),
+            // One the caller may not use is answered as the registry does: as if it did not exist.
+            Ok(_) => Err(Error::environment_not_found(parsed)),
         }
     }
 
@@ -212,9 +228,14 @@ impl<S: ImageSource> pb::image_examiner_server::ImageExaminer for ExaminerServic
         &self,
         request: Request<pb::WatchChecksRequest>,
     ) -> Result<Response<CheckEvents>, Status> {
-        self.caller(&request).map_err(|e| to_status(&e))?;
+        let caller = self.reader(&request).map_err(|e| to_status(&e))?;
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(forward(self.board.subscribe(), tx, self.shutdown.clone()));
+        tokio::spawn(forward(
+            caller,
+            self.board.subscribe(),
+            tx,
+            self.shutdown.clone(),
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -234,8 +255,11 @@ fn event(e: pb::check_event::Event) -> Result<pb::CheckEvent, Status> {
 }
 
 /// Sends a watcher the checks now, then every change, until it goes away, falls too far behind
-/// (its watch ends with ABORTED: watch again) or the service stops.
+/// (its watch ends with ABORTED: watch again) or the service stops. Only the checks of the
+/// environments `caller` may use are sent; one that `caller` may no longer use (its permissions
+/// changed) is sent as removed.
 async fn forward(
+    caller: Caller,
     subscription: Subscription,
     tx: mpsc::Sender<Result<pb::CheckEvent, Status>>,
     shutdown: Shutdown,
@@ -246,9 +270,15 @@ async fn forward(
         complete,
         mut events,
     } = subscription;
+    // The environments whose checks this watcher was sent and not told removed.
+    let mut shown: HashSet<Uuid> = HashSet::new();
     let mut first: Vec<Result<pb::CheckEvent, Status>> = checks
         .iter()
-        .map(|c| event(Event::Check(c.to_wire())))
+        .filter(|c| caller.may_use_under(&c.permissions))
+        .map(|c| {
+            shown.insert(c.guid);
+            event(Event::Check(c.to_wire()))
+        })
         .collect();
     if complete {
         first.push(event(Event::SnapshotComplete(true)));
@@ -265,8 +295,18 @@ async fn forward(
             r = events.recv() => r,
         };
         let item = match received {
-            Ok(BoardEvent::Check(check)) => event(Event::Check(check.to_wire())),
-            Ok(BoardEvent::Removed(guid)) => event(Event::RemovedGuid(guid.to_string())),
+            Ok(BoardEvent::Check(check)) if caller.may_use_under(&check.permissions) => {
+                shown.insert(check.guid);
+                event(Event::Check(check.to_wire()))
+            }
+            // Gone, or hidden from this caller now: removed if it was shown, else nothing to say.
+            Ok(BoardEvent::Check(check)) if shown.remove(&check.guid) => {
+                event(Event::RemovedGuid(check.guid.to_string()))
+            }
+            Ok(BoardEvent::Removed(guid)) if shown.remove(&guid) => {
+                event(Event::RemovedGuid(guid.to_string()))
+            }
+            Ok(BoardEvent::Check(_) | BoardEvent::Removed(_)) => continue,
             Ok(BoardEvent::SnapshotComplete) => event(Event::SnapshotComplete(true)),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 let e = Error::new(

@@ -207,14 +207,14 @@ async fn examine_is_for_administrators_and_says_why_an_image_cannot_be_read() {
 }
 
 #[tokio::test]
-async fn every_caller_reads_the_checks_and_a_watch_starts_with_them() {
+async fn publishers_read_the_checks_and_a_watch_starts_with_them() {
     let source = MemorySource::default();
     source.tag(IMAGE, "sha256:a", MemoryTree::python("3.11.9"));
     let mut s = serve(source, &[environment(1, IMAGE, "3.12.4", 1)]).await;
 
     let mut watch = s
         .client
-        .watch_checks(request(pb::WatchChecksRequest {}, Some("viewer")))
+        .watch_checks(request(pb::WatchChecksRequest {}, Some("publisher")))
         .await
         .unwrap()
         .into_inner();
@@ -251,7 +251,7 @@ async fn every_caller_reads_the_checks_and_a_watch_starts_with_them() {
             pb::GetCheckRequest {
                 guid: guid(1).to_string(),
             },
-            Some("viewer"),
+            Some("publisher"),
         ))
         .await
         .unwrap()
@@ -293,6 +293,135 @@ async fn every_caller_reads_the_checks_and_a_watch_starts_with_them() {
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
+    s.stop().await;
+}
+
+/// Environment `n` that only user `user` may use (one permission entry naming them).
+fn restricted(n: u128, revision: i64, user: &str) -> execenv_core::Environment {
+    let mut e = environment(n, IMAGE, "3.11.9", revision);
+    e.permissions = vec![execenv_core::Permission {
+        guid: guid(100 + n),
+        environment_guid: e.guid,
+        principal: execenv_core::Principal::User(user.to_owned()),
+    }];
+    e
+}
+
+/// The next event of `watch` that is not SNAPSHOT_COMPLETE.
+async fn next_change(watch: &mut tonic::Streaming<pb::CheckEvent>) -> pb::check_event::Event {
+    loop {
+        let event = tokio::time::timeout(DEADLINE, watch.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .event
+            .unwrap();
+        if !matches!(event, pb::check_event::Event::SnapshotComplete(_)) {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn viewers_are_refused_the_checks_and_publishers_see_only_the_environments_they_may_use() {
+    let source = MemorySource::default();
+    source.tag(IMAGE, "sha256:a", MemoryTree::python("3.11.9"));
+    let mut s = serve(
+        source,
+        &[environment(1, IMAGE, "3.11.9", 1), restricted(2, 1, "bob")],
+    )
+    .await;
+    s.snapshot_complete().await;
+
+    let viewer = "reading the checks of environments requires the publisher or administrator role; user alice is a viewer";
+    let list = s
+        .client
+        .list_checks(request(pb::ListChecksRequest {}, Some("viewer")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (list.code(), list.message()),
+        (Code::PermissionDenied, viewer)
+    );
+    let get = pb::GetCheckRequest {
+        guid: guid(1).to_string(),
+    };
+    let got = s
+        .client
+        .get_check(request(get.clone(), Some("viewer")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (got.code(), got.message()),
+        (Code::PermissionDenied, viewer)
+    );
+    let watch = s
+        .client
+        .watch_checks(request(pb::WatchChecksRequest {}, Some("viewer")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (watch.code(), watch.message()),
+        (Code::PermissionDenied, viewer)
+    );
+
+    // alice, a publisher, is not named by environment 2: as the registry, it does not exist.
+    let guids = |checks: &[pb::EnvironmentCheck]| -> Vec<String> {
+        checks.iter().map(|c| c.guid.clone()).collect()
+    };
+    let alices = s
+        .client
+        .list_checks(request(pb::ListChecksRequest {}, Some("publisher")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(guids(&alices.checks), vec![guid(1).to_string()]);
+    let hidden = s
+        .client
+        .get_check(request(
+            pb::GetCheckRequest {
+                guid: guid(2).to_string(),
+            },
+            Some("publisher"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+    let everyone = s
+        .client
+        .list_checks(request(pb::ListChecksRequest {}, Some("administrator")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        guids(&everyone.checks),
+        vec![guid(1).to_string(), guid(2).to_string()]
+    );
+
+    let mut watch = s
+        .client
+        .watch_checks(request(pb::WatchChecksRequest {}, Some("publisher")))
+        .await
+        .unwrap()
+        .into_inner();
+    match next_change(&mut watch).await {
+        pb::check_event::Event::Check(c) => assert_eq!(c.guid, guid(1).to_string()),
+        other => panic!("expected environment 1's check, got {other:?}"),
+    }
+    // Permitted now: the watch shows it; no longer: the watch says it is gone.
+    s.fake
+        .upsert(env_pb::Environment::from(&restricted(2, 2, "alice")));
+    match next_change(&mut watch).await {
+        pb::check_event::Event::Check(c) => assert_eq!(c.guid, guid(2).to_string()),
+        other => panic!("expected environment 2's check, got {other:?}"),
+    }
+    s.fake
+        .upsert(env_pb::Environment::from(&restricted(2, 3, "bob")));
+    assert_eq!(
+        next_change(&mut watch).await,
+        pb::check_event::Event::RemovedGuid(guid(2).to_string())
+    );
     s.stop().await;
 }
 
