@@ -108,9 +108,7 @@ execenv.examiner.v1.ImageExaminer/CheckNow            unauthn  unauthn  denied  
 ";
 
 /// What each REST operation answers each caller. Known defects (`today!wanted`): the launches of
-/// another publisher (as gRPC's, above); a content's bundles are listed to a publisher who may
-/// not view the content (its owner's, an administrator's or its permissions' to see). (*): as
-/// Select and Explain above.
+/// another publisher (as gRPC's, above). (*): as Select and Explain above.
 const REST: &str = "
 # operation                                                              none badkey viewer pub+ pub- admin service
 GET    /__api__/server_settings                                          200  200    200    200  200  200   200
@@ -136,7 +134,7 @@ POST   /__api__/execenv/v1/launches                                      401  40
 GET    /__api__/execenv/v1/launches/{id}                                 401  401    403    200  200!404 200 401  # DEFECT: ownership
 POST   /__api__/execenv/v1/launches/{id}/cancel                          401  401    403    200  200!404 200 401  # DEFECT: ownership
 GET    /__api__/execenv/v1/launches/{id}/logs                            401  401    403    200  200!404 200 401  # DEFECT: ownership
-GET    /__api__/execenv/v1/content/{guid}/bundles                        401  401    403    200  200!403 200 401  # DEFECT: content they may not view
+GET    /__api__/execenv/v1/content/{guid}/bundles                        401  401    403    200  403  200   401
 POST   /__api__/execenv/v1/content/{guid}/bundles                        401  401    403    201  403  201   401
 DELETE /__api__/execenv/v1/content/{guid}/bundles/{id}                   401  401    403    204  403  204   401
 GET    /__api__/execenv/v1/environments                                  401  401    403    200  200  200   401

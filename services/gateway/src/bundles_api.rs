@@ -1,7 +1,8 @@
 //! `/__api__/execenv/v1/content/{guid}/bundles`: upload a bundle (a Connect `.tar.gz`), list a
 //! content's bundles, delete one. Publishers and administrators only; whoever uploads a
 //! content's first bundle is recorded as its owner ([`crate::content_records`]), and from then
-//! on only the owner and administrators may upload or delete its bundles. The files land
+//! on only the owner and administrators may upload or delete its bundles, and only who may view
+//! the content may list them. The files land
 //! in the data folder where the launcher reads them ([`crate::bundles`]); the archive is checked
 //! as it is unpacked ([`crate::bundle_archive`]) and the body streamed to it
 //! ([`crate::upload_body`]), never held whole. Deleting the bundle the content's instance
@@ -17,7 +18,8 @@ use execenv_core::{Error, ErrorKind, Role};
 
 use crate::auth::Authenticated;
 use crate::bundles::BundleStore;
-use crate::content_records::Owner;
+use crate::content_api;
+use crate::content_records::{self, Owner};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::upload_body;
@@ -75,6 +77,11 @@ pub async fn list(
 ) -> Result<Json<Vec<Bundle>>, ApiError> {
     may_manage_bundles(&who, "list")?;
     let guid = content_guid(&guid)?.to_owned();
+    // Who may view the content may see its bundles; content no one uploaded to has none to hide.
+    let facts = content_records::facts(state.records(), state.bundles(), &guid).await?;
+    if facts.owner.is_some() || facts.newest_bundle.is_some() {
+        content_api::may_view_content(&who, &guid, &facts)?;
+    }
     let store = state.bundles().clone();
     let bundles = blocking(move || store.list(&guid)).await?;
     Ok(Json(bundles))

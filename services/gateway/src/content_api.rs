@@ -75,10 +75,8 @@ async fn describe(
     Path(guid): Path<String>,
 ) -> Answer<ContentView> {
     let (guid, facts) = existing(&state, &guid).await?;
+    may_view_content(&who, &guid, &facts)?;
     let owner = facts.owner.as_ref().map(|o| o.user_guid.as_str());
-    if !may_view(&who.caller, owner, &facts.permissions) {
-        return Err(refused(&who, &guid, "view"));
-    }
     let bundles = state.bundles().clone();
     let key = guid.clone();
     let count = tokio::task::spawn_blocking(move || bundles.list(&key).map(|b| b.len()))
@@ -176,6 +174,21 @@ async fn existing(state: &AppState, guid: &str) -> Result<(String, ContentFacts)
         .into());
     }
     Ok((guid, facts))
+}
+
+/// Refuses `who` unless they may view content `guid` whose facts are `facts` (the core's
+/// `content_access::may_view`): `GET /content/{guid}` and the list of its bundles.
+pub(crate) fn may_view_content(
+    who: &Authenticated,
+    guid: &str,
+    facts: &ContentFacts,
+) -> Result<(), ApiError> {
+    let owner = facts.owner.as_ref().map(|o| o.user_guid.as_str());
+    if may_view(&who.caller, owner, &facts.permissions) {
+        Ok(())
+    } else {
+        Err(refused(who, guid, "view"))
+    }
 }
 
 /// [`existing`], for a caller who may manage its permission list.
