@@ -108,7 +108,8 @@ execenv.examiner.v1.ImageExaminer/CheckNow            unauthn  unauthn  denied  
 ";
 
 /// What each REST operation answers each caller. Known defects (`today!wanted`): the launches of
-/// another publisher (as gRPC's, above). (*): as Select and Explain above.
+/// another publisher (as gRPC's, above). (*): as Select and Explain above. A launch names `pub+`'s
+/// content, which only its owner and administrators may build or run.
 const REST: &str = "
 # operation                                                              none badkey viewer pub+ pub- admin service
 GET    /__api__/server_settings                                          200  200    200    200  200  200   200
@@ -130,7 +131,7 @@ GET    /__api__/execenv/v1/changes                                       401  40
 POST   /__api__/execenv/v1/select                                        401  401    403    200  409  200   401  # the message leaks (*)
 POST   /__api__/execenv/v1/explain                                       401  401    403    200  200  200   401  # verdicts name every environment (*)
 GET    /__api__/execenv/v1/launches                                      401  401    403    200  200  200   401
-POST   /__api__/execenv/v1/launches                                      401  401    403    200  409  200   401
+POST   /__api__/execenv/v1/launches                                      401  401    403    200  403  200   401  # pub-: another's content
 GET    /__api__/execenv/v1/launches/{id}                                 401  401    403    200  200!404 200 401  # DEFECT: ownership
 POST   /__api__/execenv/v1/launches/{id}/cancel                          401  401    403    200  200!404 200 401  # DEFECT: ownership
 GET    /__api__/execenv/v1/launches/{id}/logs                            401  401    403    200  200!404 200 401  # DEFECT: ownership

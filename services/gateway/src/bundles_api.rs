@@ -1,8 +1,8 @@
 //! `/__api__/execenv/v1/content/{guid}/bundles`: upload a bundle (a Connect `.tar.gz`), list a
 //! content's bundles, delete one. Publishers and administrators only; whoever uploads a
 //! content's first bundle is recorded as its owner ([`crate::content_records`]), and from then
-//! on only the owner and administrators may upload or delete its bundles, and only who may view
-//! the content may list them. The files land
+//! on only the owner and administrators may upload or delete its bundles (or launch them:
+//! [`may_change_content`]), and only who may view the content may list them. The files land
 //! in the data folder where the launcher reads them ([`crate::bundles`]); the archive is checked
 //! as it is unpacked ([`crate::bundle_archive`]) and the body streamed to it
 //! ([`crate::upload_body`]), never held whole. Deleting the bundle the content's instance
@@ -110,9 +110,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Once content has an owner, only they and administrators may upload or delete its bundles: what
-/// runs under an owner's name, to the viewers they let in, is theirs to change.
-fn may_change_content(
+/// Once content has an owner, only they and administrators may upload, delete or launch its
+/// bundles: what runs under an owner's name, to the viewers they let in, is theirs to change.
+pub(crate) fn may_change_content(
     state: &AppState,
     who: &Authenticated,
     guid: &str,

@@ -1,5 +1,7 @@
 //! `/__api__/execenv/v1/launches`: start a build, run or interactive launch of content, list and
-//! get launches, cancel one, read its logs. The launcher decides who may (publishers and administrators).
+//! get launches, cancel one, read its logs. The launcher decides who may (publishers and
+//! administrators); a launch of content uploaded here is also its owner's or an administrator's
+//! alone to start, as its uploads are ([`crate::bundles_api::may_change_content`]).
 
 use std::collections::HashMap;
 
@@ -11,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{self, post};
 use axum::{Extension, Json, Router};
 use execenv_core::Error;
+use execenv_core::bundle::content_guid;
 use execenv_proto::launcher::v1 as pb;
 use execenv_proto::views::LaunchView;
 use futures::StreamExt;
@@ -21,6 +24,7 @@ use execenv_client::{UNSENT_RETRY_WITHIN, retry_unsent};
 
 use crate::auth::Authenticated;
 use crate::body::object;
+use crate::bundles_api::may_change_content;
 use crate::error::ApiError;
 use crate::selection_api::RequirementsJson;
 use crate::state::AppState;
@@ -173,6 +177,11 @@ pub async fn start(
                 format!("{e}; send {{\"kind\": \"build\", \"content\": {{\"guid\": …, \"bundle\": …}}, \"command\": […]}}"),
             )
         })?;
+    // Building or running content is changing it: its owner's and administrators' to do. A guid
+    // that is not a content guid names nothing uploaded here, so no one's content.
+    if let Ok(guid) = content_guid(&input.content.guid) {
+        may_change_content(&state, &who, guid, "launch")?;
+    }
     // A bundle uploaded here brings its own manifest: the selector reads what it needs from it.
     let content = &mut input.content;
     if content.manifest.is_none() && content.requirements.is_none() {
