@@ -57,10 +57,8 @@ use tonic::transport::Channel;
 /// - Launcher Get, Watch, Cancel, Logs as `pub-`: another publisher's launch is shown, followed,
 ///   cancelled and its logs read; launch ownership makes it NOT_FOUND (helper "launch").
 ///
-/// (*) Right status, but the answer tells too much: Select's message for `pub-` says the targeted
-/// environment exists and does "not permit" them (GetEnvironment answers NOT_FOUND to hide it),
-/// and Explain's verdicts list every environment — guid, image, title, installations — including
-/// those the caller may not use.
+/// Select as `pub-` targets the restricted environment: FAILED_PRECONDITION saying it does not
+/// exist (as GetEnvironment hides it); Explain's verdicts leave out what the caller may not use.
 const GRPC: &str = "
 # method                                              none     badkey   viewer   pub+     pub-     admin    service
 execenv.registry.v1.Registry/CreateEnvironment        unauthn  unauthn  denied   denied   denied   ok       ok
@@ -90,8 +88,8 @@ execenv.identity.v1.Identity/ListApiKeys              unauthn  unauthn  denied  
 execenv.identity.v1.Identity/DisableApiKey            unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.identity.v1.Identity/DeleteApiKey             unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.identity.v1.Identity/Authenticate             unauthn  unauthn  denied   denied   denied   denied   ok
-execenv.selector.v1.Selector/Select                   unauthn  unauthn  denied   ok       precond  ok       ok  # the message says the target exists, not permitted (*)
-execenv.selector.v1.Selector/Explain                  unauthn  unauthn  denied   ok       ok       ok       ok  # verdicts name every environment (*)
+execenv.selector.v1.Selector/Select                   unauthn  unauthn  denied   ok       precond  ok       ok
+execenv.selector.v1.Selector/Explain                  unauthn  unauthn  denied   ok       ok       ok       ok
 execenv.launcher.v1.Launcher/Launch                   unauthn  unauthn  denied   ok       precond  ok       ok
 execenv.launcher.v1.Launcher/Get                      unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
 execenv.launcher.v1.Launcher/List                     unauthn  unauthn  denied   ok       ok       ok       ok
@@ -108,7 +106,7 @@ execenv.examiner.v1.ImageExaminer/CheckNow            unauthn  unauthn  denied  
 ";
 
 /// What each REST operation answers each caller. Known defects (`today!wanted`): the launches of
-/// another publisher (as gRPC's, above). (*): as Select and Explain above. A launch names `pub+`'s
+/// another publisher (as gRPC's, above). A launch names `pub+`'s
 /// content, which only its owner and administrators may build or run.
 const REST: &str = "
 # operation                                                              none badkey viewer pub+ pub- admin service
@@ -128,8 +126,8 @@ POST   /__api__/v1/environments/{guid}/permissions                       401  40
 GET    /__api__/v1/environments/{guid}/permissions/{permission_guid}     401  401    403    403  403  200   401
 DELETE /__api__/v1/environments/{guid}/permissions/{permission_guid}     401  401    403    403  403  204   401
 GET    /__api__/execenv/v1/changes                                       401  401    403    403  403  200   401
-POST   /__api__/execenv/v1/select                                        401  401    403    200  409  200   401  # the message leaks (*)
-POST   /__api__/execenv/v1/explain                                       401  401    403    200  200  200   401  # verdicts name every environment (*)
+POST   /__api__/execenv/v1/select                                        401  401    403    200  409  200   401
+POST   /__api__/execenv/v1/explain                                       401  401    403    200  200  200   401
 GET    /__api__/execenv/v1/launches                                      401  401    403    200  200  200   401
 POST   /__api__/execenv/v1/launches                                      401  401    403    200  403  200   401  # pub-: another's content
 GET    /__api__/execenv/v1/launches/{id}                                 401  401    403    200  200!404 200 401  # DEFECT: ownership

@@ -59,9 +59,12 @@ pub(crate) fn explain<'a>(
     let winner = query
         .winner(catalogue, caller)
         .map(|(position, _)| position);
+    // An environment the caller may not use is not theirs to see (the registry hides it): no
+    // verdict names it. Administrators may use every one, so they see every verdict.
     let verdicts = (0..catalogue.len())
-        .map(|index| {
-            let position = catalogue.position_of_env(index);
+        .map(|index| catalogue.position_of_env(index))
+        .filter(|&position| catalogue.permits(caller, &catalogue.entries[position as usize]))
+        .map(|position| {
             let entry = &catalogue.entries[position as usize];
             let reasons = reasons(catalogue, query, caller, position);
             let outcome = match winner {
@@ -123,6 +126,8 @@ pub(crate) fn reasons(
         ),
         _ => {}
     }
+    // Unreachable through `explain` and `failure`, which pass only what the caller may use; kept
+    // so the reasons stay complete for any other caller of this function.
     if !catalogue.permits(caller, entry) {
         reasons.push(format!(
             "not permitted: its permissions name neither {} nor any of their groups",
@@ -236,7 +241,12 @@ fn describe_closeness(closeness: Closeness, need: &Need<'_>) -> &'static str {
 /// The FailedPrecondition for a request that nothing fits.
 pub(crate) fn failure(catalogue: &Catalogue, query: &Query<'_>, caller: &Caller) -> Error {
     let mut violations = Vec::new();
-    let mut positions: Vec<u32> = query.candidates(catalogue).collect();
+    // As the registry hides them, the environments the caller may not use are not named: a
+    // target they may not use is answered as one that does not exist.
+    let mut positions: Vec<u32> = query
+        .candidates(catalogue)
+        .filter(|&p| catalogue.permits(caller, &catalogue.entries[p as usize]))
+        .collect();
     positions.sort_by_key(|&p| catalogue.entries[p as usize].env);
     for &p in &positions {
         let entry = &catalogue.entries[p as usize];

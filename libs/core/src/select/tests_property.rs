@@ -393,13 +393,14 @@ proptest! {
         // explain agrees with select, and its verdicts with the oracle.
         let explanation = explain(&catalogue, &requirements, &content, &caller, &settings, &exclusions);
         prop_assert_eq!(outcome(&explanation.selection), outcome(&result));
-        prop_assert_eq!(explanation.verdicts.len(), envs.len());
+        // Only the environments the caller may use have a verdict (the others are hidden).
+        prop_assert_eq!(explanation.verdicts.len(), envs.iter().filter(|e| caller.may_use(e)).count());
         let chosen = explanation.verdicts.iter().filter(|v| v.outcome == VerdictOutcome::Chosen).count();
         prop_assert_eq!(chosen, usize::from(result.is_ok()));
         for verdict in &explanation.verdicts {
+            prop_assert!(caller.may_use(verdict.environment));
             if !matches!(verdict.outcome, VerdictOutcome::Rejected { .. }) {
                 prop_assert!(compatible(verdict.environment, &req, &settings));
-                prop_assert!(caller.may_use(verdict.environment));
             }
             if is_excluded(verdict.environment) {
                 let rejected_for_it = matches!(&verdict.outcome,
