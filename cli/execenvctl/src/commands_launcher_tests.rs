@@ -166,6 +166,7 @@ async fn launch_prints_the_launch_with_its_environment_installations_and_job() {
              environment:  Python 3.11 ({ENVIRONMENT})\n\
              image:        ghcr.io/acme/py:3.11\n\
              selected by:  automatic\n\
+             owner:        -\n\
              python:       3.11.9  /opt/python/3.11.9/bin/python3\n\
              backend:      kubernetes\n\
              job:          run-r-1\n\

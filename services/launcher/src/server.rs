@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::kubernetes::KubernetesBackend;
 use crate::launch::BackendKind;
+use crate::limits::Policy;
 use crate::local::LocalBackend;
 use crate::metrics::LauncherMetrics;
 use crate::selector::GrpcSelector;
@@ -62,6 +63,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         backend.clone(),
         selector,
         config.auth.token(),
+        Policy::new(&config.limits, &config.kubernetes),
     );
     let readiness = server.add_service(LauncherServer::new(service)).await;
     let servers = server.spawn(readiness.clone(), &shutdown)?;
