@@ -228,3 +228,27 @@ fn group_caps_are_read_from_yaml() {
         }]
     );
 }
+
+#[test]
+fn role_caps_and_defaults_are_ordinary_variables() {
+    let env = std::collections::HashMap::from([
+        (
+            "EXECENV_LIMITS__PUBLISHER__CPU_LIMIT".to_owned(),
+            "4".to_owned(),
+        ),
+        (
+            "EXECENV_KUBERNETES__INIT_RESOURCES__MEMORY_LIMIT".to_owned(),
+            "64Mi".to_owned(),
+        ),
+        (
+            "EXECENV_KUBERNETES__SERVICE_ACCOUNTS".to_owned(),
+            "reports, gpu-jobs".to_owned(),
+        ),
+    ]);
+    let config: crate::Config =
+        execenv_kit::bootstrap::load(&execenv_kit::bootstrap::ServiceArgs::default(), &env, &[])
+            .unwrap();
+    assert_eq!(config.limits.publisher.cpu_limit, q("4"));
+    assert_eq!(config.kubernetes.init_resources.memory_limit, q("64Mi"));
+    assert_eq!(config.kubernetes.service_accounts, ["reports", "gpu-jobs"]);
+}
