@@ -228,7 +228,8 @@ async fn launch_wait_follows_the_launch_and_exits_1_when_it_failed() {
             "2026-01-31T12:02:00Z  r-1  failed  Error  container exited with 3  exit 3",
         ]
     );
-    assert_eq!(lines.len(), 19);
+    // The block (18 lines, the owner among them), then the two changes.
+    assert_eq!(lines.len(), 20);
     assert_eq!(fake.seen.lock().unwrap().ids, [("watch", "r-1".to_owned())]);
 }
 

@@ -16,7 +16,6 @@ use execenv_core::{Caller, Error, ErrorKind, Role};
 use execenv_kit::settings::Setting;
 use serde::{Deserialize, Serialize};
 
-use crate::config::KubernetesConfig;
 use crate::job_spec::{LaunchKind, Resources};
 
 /// The `limits` section (`EXECENV_LIMITS__…`).
@@ -73,23 +72,6 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The policy of these settings.
-    pub fn new(limits: &LimitsConfig, kubernetes: &KubernetesConfig) -> Policy {
-        Policy {
-            limits: limits.clone(),
-            build: kubernetes.build_resources.clone(),
-            run: kubernetes.run_resources.clone(),
-            accounts: AccountRules {
-                default: kubernetes.default_service_account.clone(),
-                allowed: kubernetes.service_accounts.clone(),
-                label: kubernetes
-                    .service_account_label
-                    .clone()
-                    .filter(|l| !l.trim().is_empty()),
-            },
-        }
-    }
-
     /// The resources a launch of `kind` by `caller` gets for `requested`: refused when a
     /// requested quantity is over the caller's cap; else completed by the defaults of `kind`,
     /// then by the caps for the limits still unset.
