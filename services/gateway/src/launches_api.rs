@@ -1,5 +1,7 @@
 //! `/__api__/execenv/v1/launches`: start a build, run or interactive launch of content, list and
-//! get launches, cancel one, read its logs. The launcher decides who may (publishers and administrators).
+//! get launches, cancel one, read its logs. The launcher decides who may (publishers and
+//! administrators) and which launches each sees: a publisher only their own (another's is 404, like
+//! an id that does not exist), an administrator every one.
 
 use std::collections::HashMap;
 
@@ -55,6 +57,9 @@ pub struct ResourcesJson {
     pub cpu_limit: Option<String>,
     pub memory_request: Option<String>,
     pub memory_limit: Option<String>,
+    pub gpu: Option<String>,
+    pub ephemeral_storage_request: Option<String>,
+    pub ephemeral_storage_limit: Option<String>,
 }
 
 /// The body of `POST /launches`.
@@ -130,6 +135,9 @@ impl LaunchJson {
                 cpu_limit: r.cpu_limit,
                 memory_request: r.memory_request,
                 memory_limit: r.memory_limit,
+                gpu: r.gpu,
+                ephemeral_storage_request: r.ephemeral_storage_request,
+                ephemeral_storage_limit: r.ephemeral_storage_limit,
             }),
             service_account: self.service_account,
         })

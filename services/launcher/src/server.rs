@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::kubernetes::KubernetesBackend;
 use crate::launch::BackendKind;
+use crate::limits::{AccountRules, Policy};
 use crate::local::LocalBackend;
 use crate::metrics::LauncherMetrics;
 use crate::selector::GrpcSelector;
@@ -62,6 +63,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         backend.clone(),
         selector,
         config.auth.token(),
+        policy(&config),
     );
     let readiness = server.add_service(LauncherServer::new(service)).await;
     let servers = server.spawn(readiness.clone(), &shutdown)?;
@@ -97,4 +99,23 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         shutdown,
         done,
     })
+}
+
+/// What launches may take, from the `limits` section and the `kubernetes` section's defaults and
+/// service accounts.
+fn policy(config: &Config) -> Policy {
+    let k = &config.kubernetes;
+    Policy {
+        limits: config.limits.clone(),
+        build: k.build_resources.clone(),
+        run: k.run_resources.clone(),
+        accounts: AccountRules {
+            default: k.default_service_account.clone(),
+            allowed: k.service_accounts.clone(),
+            label: k
+                .service_account_label
+                .clone()
+                .filter(|l| !l.trim().is_empty()),
+        },
+    }
 }

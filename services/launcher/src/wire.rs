@@ -81,6 +81,9 @@ pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
             cpu_limit: r.cpu_limit,
             memory_request: r.memory_request,
             memory_limit: r.memory_limit,
+            gpu: r.gpu,
+            ephemeral_storage_request: r.ephemeral_storage_request,
+            ephemeral_storage_limit: r.ephemeral_storage_limit,
         },
         service_account: m.service_account.clone().filter(|s| !s.is_empty()),
     };
@@ -158,6 +161,7 @@ pub fn launch(l: &Launch) -> pb::Launch {
         address: l.address.clone(),
         restarts: l.restarts,
         ready_time: l.ready.map(timestamp),
+        owner_guid: l.owner_guid.clone(),
     }
 }
 
