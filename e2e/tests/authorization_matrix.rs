@@ -99,11 +99,11 @@ execenv.identity.v1.Identity/Authenticate             unauthn  unauthn  denied  
 execenv.selector.v1.Selector/Select                   unauthn  unauthn  denied   ok       precond  ok       ok  # the message says the target exists, not permitted (*)
 execenv.selector.v1.Selector/Explain                  unauthn  unauthn  denied   ok       ok       ok       ok  # verdicts name every environment (*)
 execenv.launcher.v1.Launcher/Launch                   unauthn  unauthn  denied   ok       precond  ok       ok
-execenv.launcher.v1.Launcher/Get                      unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
+execenv.launcher.v1.Launcher/Get                      unauthn  unauthn  denied   ok       notfound ok       ok
 execenv.launcher.v1.Launcher/List                     unauthn  unauthn  denied   ok       ok       ok       ok
-execenv.launcher.v1.Launcher/Watch                    unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
-execenv.launcher.v1.Launcher/Cancel                   unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
-execenv.launcher.v1.Launcher/Logs                     unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
+execenv.launcher.v1.Launcher/Watch                    unauthn  unauthn  denied   ok       notfound ok       ok
+execenv.launcher.v1.Launcher/Cancel                   unauthn  unauthn  denied   ok       notfound ok       ok
+execenv.launcher.v1.Launcher/Logs                     unauthn  unauthn  denied   ok       notfound ok       ok
 execenv.sync.v1.ConfigSync/Status                     unauthn  unauthn  ok!denied ok      ok       ok       ok  # DEFECT: REST /sync refuses viewers
 execenv.sync.v1.ConfigSync/Plan                       unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.examiner.v1.ImageExaminer/Examine             unauthn  unauthn  denied   denied   denied   ok       ok
@@ -139,9 +139,9 @@ POST   /__api__/execenv/v1/select                                        401  40
 POST   /__api__/execenv/v1/explain                                       401  401    403    200  200  200   401  # verdicts name every environment (*)
 GET    /__api__/execenv/v1/launches                                      401  401    403    200  200  200   401
 POST   /__api__/execenv/v1/launches                                      401  401    403    200  409  200   401
-GET    /__api__/execenv/v1/launches/{id}                                 401  401    403    200  200!404 200 401  # DEFECT: ownership
-POST   /__api__/execenv/v1/launches/{id}/cancel                          401  401    403    200  200!404 200 401  # DEFECT: ownership
-GET    /__api__/execenv/v1/launches/{id}/logs                            401  401    403    200  200!404 200 401  # DEFECT: ownership
+GET    /__api__/execenv/v1/launches/{id}                                 401  401    403    200  404  200   401
+POST   /__api__/execenv/v1/launches/{id}/cancel                          401  401    403    200  404  200   401
+GET    /__api__/execenv/v1/launches/{id}/logs                            401  401    403    200  404  200   401
 GET    /__api__/execenv/v1/content/{guid}/bundles                        401  401    403    200  200!403 200 401  # DEFECT: content they may not view
 POST   /__api__/execenv/v1/content/{guid}/bundles                        401  401    403    201  403  201   401
 DELETE /__api__/execenv/v1/content/{guid}/bundles/{id}                   401  401    403    204  403  204   401
