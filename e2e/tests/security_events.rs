@@ -41,8 +41,15 @@ fn summary(events: &Value) -> Vec<Value> {
         .map(|all| {
             all.iter()
                 .map(|e| {
-                    json!([e["kind"], e["actor"], e["user_guid"], e["group_guid"],
-                           e["revocation"], e["client_address"], e["failures"]])
+                    json!([
+                        e["kind"],
+                        e["actor"],
+                        e["user_guid"],
+                        e["group_guid"],
+                        e["revocation"],
+                        e["client_address"],
+                        e["failures"]
+                    ])
                 })
                 .collect()
         })
@@ -135,7 +142,13 @@ fn security_events_are_recorded_and_served(backend: Backend) -> Result<()> {
 
     // Three refused keys from one client make one event.
     for _ in 0..3 {
-        let (status, _) = call(&gateway, "ee_not_a_key_at_all", "GET", "/__api__/v1/user", None)?;
+        let (status, _) = call(
+            &gateway,
+            "ee_not_a_key_at_all",
+            "GET",
+            "/__api__/v1/user",
+            None,
+        )?;
         ensure!(status == 401);
     }
 
@@ -154,9 +167,25 @@ fn security_events_are_recorded_and_served(backend: Backend) -> Result<()> {
             == vec![
                 json!(["api_key_created", service, ada_guid, null, null, null, null]),
                 json!(["api_key_created", service, pat_guid, null, null, null, null]),
-                json!(["permission_added", ada_guid, pat_guid, null, null, null, null]),
+                json!([
+                    "permission_added",
+                    ada_guid,
+                    pat_guid,
+                    null,
+                    null,
+                    null,
+                    null
+                ]),
                 json!(["permission_added", ada_guid, null, staff, null, null, null]),
-                json!(["permission_removed", ada_guid, pat_guid, null, null, null, null]),
+                json!([
+                    "permission_removed",
+                    ada_guid,
+                    pat_guid,
+                    null,
+                    null,
+                    null,
+                    null
+                ]),
                 json!(["sign_in_failures", "", null, null, null, "127.0.0.1", 3]),
             ],
         "{page}"
@@ -175,7 +204,10 @@ fn security_events_are_recorded_and_served(backend: Backend) -> Result<()> {
         "/__api__/execenv/v1/security-events?kind=sign_in_failures",
         None,
     )?;
-    ensure!(failures["events"].as_array().map(Vec::len) == Some(1), "{failures}");
+    ensure!(
+        failures["events"].as_array().map(Vec::len) == Some(1),
+        "{failures}"
+    );
     let (_, first) = call(
         &gateway,
         &ada,
@@ -218,11 +250,23 @@ fn security_events_are_recorded_and_served(backend: Backend) -> Result<()> {
     registry.ctl(&["keys", "disable", &key_id])?.ok()?;
     let revoked = registry.ctl_json(&["audit", "security", "--kind", "api-key-revoked"])?;
     ensure!(
-        summary(&revoked) == vec![json!(["api_key_revoked", "service", pat_guid, null, "disabled", null, null])],
+        summary(&revoked)
+            == vec![json!([
+                "api_key_revoked",
+                "service",
+                pat_guid,
+                null,
+                "disabled",
+                null,
+                null
+            ])],
         "{revoked}"
     );
     let everything = registry.ctl_json(&["audit", "security", "--all", "--page-size", "2"])?;
-    ensure!(everything.as_array().map(Vec::len) == Some(7), "{everything}");
+    ensure!(
+        everything.as_array().map(Vec::len) == Some(7),
+        "{everything}"
+    );
     let table = registry.ctl(&["audit", "security"])?.ok()?;
     ensure!(
         table.stdout.contains("3 failed sign-ins from 127.0.0.1"),
