@@ -6,10 +6,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use execenv_core::query::{ChangeFilter, DEFAULT_PAGE_SIZE, ListQuery, MAX_PAGE_SIZE, SortField};
+use execenv_core::security::{SecurityEventFilter, SecurityEventKind};
 use execenv_core::validate::require_guid;
 use execenv_core::{Error, FieldViolation, Language, Matching};
+use execenv_proto::identity::v1 as id;
 use execenv_proto::registry::v1 as reg;
 use sha2::{Digest, Sha256};
 
@@ -109,20 +111,8 @@ pub fn change_filter(req: &reg::ListChangesRequest) -> Result<ChangeFilter, Erro
         },
         None => None,
     };
-    let time =
-        |t: &Option<prost_types::Timestamp>, field: &str, violations: &mut Vec<FieldViolation>| {
-            t.as_ref().and_then(|t| {
-                let parsed = u32::try_from(t.nanos)
-                    .ok()
-                    .and_then(|n| DateTime::from_timestamp(t.seconds, n));
-                if parsed.is_none() {
-                    violations.push(FieldViolation::new(field, "is not a valid timestamp"));
-                }
-                parsed
-            })
-        };
-    let since = time(&req.since, "since", &mut violations);
-    let until = time(&req.until, "until", &mut violations);
+    let since = wire_time(req.since.as_ref(), "since", &mut violations);
+    let until = wire_time(req.until.as_ref(), "until", &mut violations);
     let limit = page_size(req.page_size, &mut violations);
     let mut after_revision = req.after_revision.max(0);
     if !req.page_token.is_empty() {
@@ -144,6 +134,79 @@ pub fn change_filter(req: &reg::ListChangesRequest) -> Result<ChangeFilter, Erro
     } else {
         Err(Error::invalid(violations))
     }
+}
+
+/// The store filter for a security-events request; paged like the audit trail, by the last id
+/// returned.
+pub fn security_event_filter(
+    req: &id::ListSecurityEventsRequest,
+) -> Result<SecurityEventFilter, Error> {
+    let mut violations = Vec::new();
+    let mut kinds = Vec::new();
+    for (i, k) in req.kinds.iter().enumerate() {
+        match SecurityEventKind::parse(k.trim()) {
+            Some(kind) if !kinds.contains(&kind) => kinds.push(kind),
+            Some(_) => {}
+            None => violations.push(FieldViolation::new(
+                format!("kinds[{i}]"),
+                format!(
+                    "{k:?} is not a kind of security event; use {}",
+                    SecurityEventKind::spellings()
+                ),
+            )),
+        }
+    }
+    let since = wire_time(req.since.as_ref(), "since", &mut violations);
+    let until = wire_time(req.until.as_ref(), "until", &mut violations);
+    let limit = page_size(req.page_size, &mut violations);
+    let mut after_id = req.after_id.max(0);
+    if !req.page_token.is_empty() {
+        match decode_token(&req.page_token, SECURITY_EVENTS) {
+            Ok(id) => after_id = after_id.max(i64::try_from(id).unwrap_or(i64::MAX)),
+            Err(d) => violations.push(FieldViolation::new("page_token", d)),
+        }
+    }
+    if violations.is_empty() {
+        Ok(SecurityEventFilter {
+            kinds,
+            since,
+            until,
+            after_id,
+            limit,
+        })
+    } else {
+        Err(Error::invalid(violations))
+    }
+}
+
+/// The token for the security-events page after one that ended at `last_id`.
+pub fn next_security_event_token(last_id: Option<i64>, returned: usize, limit: u32) -> String {
+    match last_id {
+        Some(id) if returned as u64 >= u64::from(limit) => {
+            encode_token(u64::try_from(id).unwrap_or(0), SECURITY_EVENTS)
+        }
+        _ => String::new(),
+    }
+}
+
+/// What a security-events page token is issued for (a token of another list is refused).
+const SECURITY_EVENTS: &str = "security-events";
+
+/// A wire timestamp, or a violation of `field`.
+fn wire_time(
+    t: Option<&prost_types::Timestamp>,
+    field: &str,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<DateTime<Utc>> {
+    t.and_then(|t| {
+        let parsed = u32::try_from(t.nanos)
+            .ok()
+            .and_then(|n| DateTime::from_timestamp(t.seconds, n));
+        if parsed.is_none() {
+            violations.push(FieldViolation::new(field, "is not a valid timestamp"));
+        }
+        parsed
+    })
 }
 
 /// The token for the audit-trail page after one that ended at `last_revision`.
@@ -256,6 +319,30 @@ mod tests {
         .unwrap_err();
         let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["matching", "language", "page_size"]);
+    }
+
+    #[test]
+    fn security_event_filters_are_checked_together_and_pages_resume_after_the_last_id() {
+        let err = security_event_filter(&id::ListSecurityEventsRequest {
+            kinds: vec!["api_key_created".into(), "key_stolen".into()],
+            page_size: 1001,
+            page_token: next_page_token(&list_query(&req()).unwrap(), 2, 5),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["kinds[1]", "page_size", "page_token"]);
+        let token = next_security_event_token(Some(42), 2, 2);
+        let filter = security_event_filter(&id::ListSecurityEventsRequest {
+            kinds: vec!["sign_in_failures".into(), "sign_in_failures".into()],
+            page_size: 2,
+            page_token: token,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(filter.after_id, 42);
+        assert_eq!(filter.kinds, vec![SecurityEventKind::SignInFailures]);
+        assert_eq!(next_security_event_token(Some(42), 1, 2), "");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use execenv_core::security::SignInFailures;
 use execenv_core::{Change, ErrorKind};
 use execenv_kit::metrics::Metrics;
 use execenv_kit::shutdown::Shutdown;
@@ -80,7 +81,13 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     // The Identity service shares the port and the database, so it is ready when the Registry
     // is; each has its own gRPC health status.
     let identity_readiness = server
-        .add_service(IdentityServer::new(IdentityService::new(service.clone())))
+        .add_service(IdentityServer::new(IdentityService::new(
+            service.clone(),
+            SignInFailures::new(
+                config.identity.failed_sign_in_threshold,
+                Duration::from_secs(config.identity.failed_sign_in_window_s),
+            ),
+        )))
         .await;
     let readiness = server
         .add_service(
@@ -179,7 +186,7 @@ async fn open_store(url: &str) -> Result<(Arc<dyn Store>, i64), execenv_core::Er
     Ok((store, revision))
 }
 
-/// Deletes change-log entries older than the retention, periodically.
+/// Deletes change-log entries and security events older than the retention, periodically.
 async fn compact_history(store: Arc<dyn Store>, history: HistoryConfig, shutdown: Shutdown) {
     if history.retention_days == 0 {
         return;
@@ -196,6 +203,13 @@ async fn compact_history(store: Arc<dyn Store>, history: HistoryConfig, shutdown
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, %before, "compacted the change log"),
             Err(e) => tracing::warn!(error = %e, "change-log compaction failed; retrying later"),
+        }
+        match store.compact_security_events(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, %before, "deleted old security events"),
+            Err(e) => {
+                tracing::warn!(error = %e, "deleting old security events failed; retrying later")
+            }
         }
     }
 }

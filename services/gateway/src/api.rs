@@ -19,7 +19,7 @@ use crate::state::AppState;
 use crate::{
     access, auth, bundles_api, catalogue_api, changes_api, checks_api, content_api, content_proxy,
     environments_api, events_api, images_api, installations_api, launches_api, permissions_api,
-    selection_api, server_settings_api, session_api, sync_api, users_api,
+    security_events_api, selection_api, server_settings_api, session_api, sync_api, users_api,
 };
 
 /// Every route, each request logged and counted; the ones under `/__api__/v1` and
@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     let own = Router::new()
         .merge(catalogue_api::routes())
         .merge(changes_api::routes())
+        .merge(security_events_api::routes())
         .merge(events_api::routes())
         .merge(sync_api::routes())
         .merge(selection_api::routes())

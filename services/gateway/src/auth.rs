@@ -10,13 +10,18 @@
 //! The console signs in once with a key and then sends the session cookie instead
 //! ([`crate::session`]): [`Gate`] accepts either, the key winning when both are sent; with the
 //! cookie, a request that changes something must carry the session's CSRF token.
+//!
+//! Every key the registry is asked about carries the client's address (the connection's peer),
+//! so that the registry can count refused keys per client and record a client that keeps
+//! failing as a security event.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Extensions, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use execenv_core::{Caller, Error, ErrorKind, Role};
@@ -65,8 +70,13 @@ impl Authenticator {
         }
     }
 
-    /// The person `key` belongs to; Unauthenticated when the registry does not know it.
-    pub async fn authenticate(&self, key: &str) -> Result<Authenticated, ApiError> {
+    /// The person `key`, presented by `client`, belongs to; Unauthenticated when the registry
+    /// does not know it.
+    pub async fn authenticate(
+        &self,
+        key: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Authenticated, ApiError> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let now = Instant::now();
         if let Some(hit) = self.cached(&digest, now) {
@@ -77,6 +87,7 @@ impl Authenticator {
             let mut accounts = self.registry.accounts();
             let request = id::AuthenticateRequest {
                 key: key.to_owned(),
+                client_address: client.map(|c| c.to_string()).unwrap_or_default(),
             };
             async move { accounts.authenticate(request).await }
         })
@@ -156,6 +167,14 @@ fn authenticated(user: id::User) -> Result<Authenticated, Error> {
     })
 }
 
+/// The address of the client a request came from: its connection's peer (`None` for a request
+/// made without a connection, in tests).
+pub fn client_address(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// The API key of a request: `Authorization: Key …`, else `X-RSC-Authorization: Key …`.
 pub fn api_key(headers: &HeaderMap) -> Result<&str, Error> {
     let from = |name: &str| {
@@ -211,14 +230,16 @@ impl Gate {
         self.secure_cookies || session::forwarded_tls(headers)
     }
 
-    /// The person a request acts as: by its API key if it sends one, else by its session cookie
-    /// (checking the CSRF token of a `method` that is not safe).
+    /// The person a request from `client` acts as: by its API key if it sends one, else by its
+    /// session cookie (checking the CSRF token of a `method` that is not safe).
     pub async fn authenticate(
         &self,
         method: &Method,
         headers: &HeaderMap,
+        client: Option<IpAddr>,
     ) -> Result<Authenticated, ApiError> {
-        self.authenticate_checking(Some(method), headers).await
+        self.authenticate_checking(Some(method), headers, client)
+            .await
     }
 
     /// The person a request for interactive content acts as: by its API key, else by its
@@ -228,8 +249,9 @@ impl Gate {
     pub async fn authenticate_content(
         &self,
         headers: &HeaderMap,
+        client: Option<IpAddr>,
     ) -> Result<Authenticated, ApiError> {
-        self.authenticate_checking(None, headers).await
+        self.authenticate_checking(None, headers, client).await
     }
 
     /// Authenticates by key, else by cookie, checking the CSRF token of `csrf_for` when given.
@@ -237,9 +259,10 @@ impl Gate {
         &self,
         csrf_for: Option<&Method>,
         headers: &HeaderMap,
+        client: Option<IpAddr>,
     ) -> Result<Authenticated, ApiError> {
         let no_key = match api_key(headers) {
-            Ok(key) => return self.authenticator.authenticate(key).await,
+            Ok(key) => return self.authenticator.authenticate(key, client).await,
             Err(no_key) => no_key,
         };
         let Some(cookie) = session::cookie_value(headers) else {
@@ -249,7 +272,7 @@ impl Gate {
         if let Some(method) = csrf_for {
             session::check_csrf(method, headers, &live.csrf)?;
         }
-        self.session_user(cookie, &live).await
+        self.session_user(cookie, &live, client).await
     }
 
     /// The live session of `cookie`, marked as used; 401 when it expired or was ended.
@@ -266,8 +289,13 @@ impl Gate {
 
     /// The person the key of session `live` belongs to now; a key that no longer authenticates
     /// (disabled, deleted) ends the session.
-    pub async fn session_user(&self, cookie: &str, live: &Live) -> Result<Authenticated, ApiError> {
-        match self.authenticator.authenticate(&live.key).await {
+    pub async fn session_user(
+        &self,
+        cookie: &str,
+        live: &Live,
+        client: Option<IpAddr>,
+    ) -> Result<Authenticated, ApiError> {
+        match self.authenticator.authenticate(&live.key, client).await {
             Err(ApiError(e)) if e.kind == ErrorKind::Unauthenticated => {
                 self.sessions.remove(cookie);
                 Err(ApiError(Error::new(
@@ -287,8 +315,9 @@ pub async fn require_key(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let client = client_address(request.extensions());
     let authenticated = gate
-        .authenticate(request.method(), request.headers())
+        .authenticate(request.method(), request.headers(), client)
         .await?;
     request.extensions_mut().insert(authenticated);
     Ok(next.run(request).await)

@@ -22,7 +22,7 @@ use execenv_core::ErrorKind;
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 
-use crate::auth::Authenticated;
+use crate::auth::{self, Authenticated};
 use crate::content_error::ContentError;
 use crate::content_records::{ContentFacts, facts};
 use crate::error::ApiError;
@@ -83,7 +83,10 @@ async fn serve(State(state): State<AppState>, request: Request) -> Response {
 async fn answer(state: &AppState, request: Request) -> Result<Response, ContentError> {
     let who = state
         .gate()
-        .authenticate_content(request.headers())
+        .authenticate_content(
+            request.headers(),
+            auth::client_address(request.extensions()),
+        )
         .await
         .map_err(sign_in)?;
     let raw = forwarding::guid_of(request.uri().path()).to_owned();

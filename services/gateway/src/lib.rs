@@ -55,6 +55,7 @@ pub mod launches_api;
 pub mod listing;
 pub mod permissions_api;
 pub mod registry;
+pub mod security_events_api;
 pub mod selection_api;
 pub mod server_settings_api;
 pub mod session;
