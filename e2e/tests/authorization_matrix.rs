@@ -96,6 +96,7 @@ execenv.identity.v1.Identity/ListApiKeys              unauthn  unauthn  denied  
 execenv.identity.v1.Identity/DisableApiKey            unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.identity.v1.Identity/DeleteApiKey             unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.identity.v1.Identity/Authenticate             unauthn  unauthn  denied   denied   denied   denied   ok
+execenv.identity.v1.Identity/ListSecurityEvents       unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.selector.v1.Selector/Select                   unauthn  unauthn  denied   ok       precond  ok       ok  # the message says the target exists, not permitted (*)
 execenv.selector.v1.Selector/Explain                  unauthn  unauthn  denied   ok       ok       ok       ok  # verdicts name every environment (*)
 execenv.launcher.v1.Launcher/Launch                   unauthn  unauthn  denied   ok       precond  ok       ok
@@ -135,6 +136,7 @@ POST   /__api__/v1/environments/{guid}/permissions                       401  40
 GET    /__api__/v1/environments/{guid}/permissions/{permission_guid}     401  401    403    403  403  200   401
 DELETE /__api__/v1/environments/{guid}/permissions/{permission_guid}     401  401    403    403  403  204   401
 GET    /__api__/execenv/v1/changes                                       401  401    403    403  403  200   401
+GET    /__api__/execenv/v1/security-events                               401  401    403    403  403  200   401
 POST   /__api__/execenv/v1/select                                        401  401    403    200  409  200   401  # the message leaks (*)
 POST   /__api__/execenv/v1/explain                                       401  401    403    200  200  200   401  # verdicts name every environment (*)
 GET    /__api__/execenv/v1/launches                                      401  401    403    200  200  200   401
@@ -691,6 +693,12 @@ impl World {
                         name: fresh_name("key"),
                     },
                 )?)
+                .await
+                .map(drop),
+            "Identity/ListSecurityEvents" => identity
+                .list_security_events(
+                    self.ask(who, id::ListSecurityEventsRequest::default())?,
+                )
                 .await
                 .map(drop),
             "Identity/ListApiKeys" => identity
