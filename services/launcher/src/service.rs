@@ -8,6 +8,8 @@ use std::time::Instant;
 use execenv_client::caller_from_metadata;
 use execenv_client::to_status;
 use execenv_core::{Caller, Error, ErrorKind};
+use execenv_kit::WatchBound;
+use execenv_kit::limits::watch_client;
 use execenv_proto::launcher::v1 as pb;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -27,6 +29,7 @@ pub struct LauncherService {
     backend: Arc<Backend>,
     selector: GrpcSelector,
     service_token: Option<String>,
+    watches: WatchBound,
 }
 
 impl LauncherService {
@@ -43,7 +46,14 @@ impl LauncherService {
             backend,
             selector,
             service_token,
+            watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
         }
+    }
+
+    /// The same service holding each client to the watches `watches` allows.
+    pub fn with_watch_bound(mut self, watches: WatchBound) -> Self {
+        self.watches = watches;
+        self
     }
 
     fn caller<T>(&self, request: &Request<T>, action: &str) -> Result<Caller, Error> {
@@ -171,7 +181,10 @@ impl LauncherService {
 
     /// The events of one launch (ending once it is final) or of all launches.
     fn watch(&self, request: &Request<pb::WatchLaunchesRequest>) -> Result<EventStream, Error> {
-        self.caller(request, "watching launches")?;
+        let caller = self.caller(request, "watching launches")?;
+        let permit = self
+            .watches
+            .open(watch_client(request, &caller), "launch watches")?;
         let id = request.get_ref().id.clone();
         let launches = self.launches.clone();
         // Subscribe before reading the current state, so no change falls in between.
@@ -224,7 +237,13 @@ impl LauncherService {
                 }
             }
         });
-        Ok(stream)
+        // The permit is held, and the client's place taken, as long as the stream is open.
+        Ok(stream
+            .map(move |event| {
+                let _open = &permit;
+                event
+            })
+            .boxed())
     }
 }
 
