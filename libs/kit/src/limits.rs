@@ -201,8 +201,11 @@ fn restate(headers: &mut http::HeaderMap, limit: usize) {
         .get("grpc-status")
         .is_some_and(|s| s.as_bytes() == b"11")
         && headers.get("grpc-message").is_some_and(|m| {
-            m.to_str()
-                .is_ok_and(|m| m.contains("decoded message length too large"))
+            // tonic percent-encodes the message's spaces.
+            m.to_str().is_ok_and(|m| {
+                m.replace("%20", " ")
+                    .contains("decoded message length too large")
+            })
         });
     if refused_for_size && let Ok(message) = http::HeaderValue::from_str(&too_large(limit)) {
         headers.insert("grpc-status", http::HeaderValue::from_static("8"));

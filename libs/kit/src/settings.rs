@@ -303,7 +303,9 @@ mod tests {
         assert_eq!(d["server.grpc_addr"], "0.0.0.0:1");
         assert_eq!(d["limit"], "7");
         assert_eq!(d["auth.service_token"], "***");
-        assert_eq!(d.len(), 6);
+        assert_eq!(d["server.max_watches_per_client"], "32");
+        // Two addresses, four limits, two of logging, the token and `limit`.
+        assert_eq!(d.len(), 10);
     }
 
     #[test]
@@ -357,7 +359,7 @@ mod tests {
             table.contains("- `EXECENV_LIMIT`: use `EXECENV_LIMIT`"),
             "{table}"
         );
-        assert_eq!(table.matches("\n| `").count(), 6, "{table}");
+        assert_eq!(table.matches("\n| `").count(), 10, "{table}");
     }
 
     #[test]
