@@ -22,8 +22,6 @@ use crate::service::{Backend, BackendSlot, IdentityService, RegistryService};
 /// A running registry.
 pub type Running = execenv_kit::Running<(), Result<(), StartError>>;
 
-/// Largest gRPC message accepted or sent (whole-catalogue syncs and lists).
-
 /// How long to wait between attempts to reach an unavailable database at start-up.
 const DATABASE_RETRY: Duration = Duration::from_secs(2);
 
