@@ -222,20 +222,29 @@ pub struct ServerConfig {
     pub max_watches_per_client: u32,
 }
 
+/// Default of `server.max_decoding_message_bytes`: 16 MiB, room for a large declarative file.
+pub const MAX_DECODING_MESSAGE_BYTES: usize = 16 << 20;
+/// Default of `server.max_encoding_message_bytes`: 64 MiB, what execenv's clients accept.
+pub const MAX_ENCODING_MESSAGE_BYTES: usize = 64 << 20;
+/// Default of `server.max_concurrent_streams`.
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// Default of `server.max_watches_per_client`.
+pub const MAX_WATCHES_PER_CLIENT: u32 = 32;
+
 fn max_decoding_message_bytes() -> usize {
-    crate::limits::MAX_DECODING_MESSAGE_BYTES
+    MAX_DECODING_MESSAGE_BYTES
 }
 
 fn max_encoding_message_bytes() -> usize {
-    crate::limits::MAX_ENCODING_MESSAGE_BYTES
+    MAX_ENCODING_MESSAGE_BYTES
 }
 
 fn max_concurrent_streams() -> u32 {
-    crate::limits::MAX_CONCURRENT_STREAMS
+    MAX_CONCURRENT_STREAMS
 }
 
 fn max_watches_per_client() -> u32 {
-    crate::limits::MAX_WATCHES_PER_CLIENT
+    MAX_WATCHES_PER_CLIENT
 }
 
 impl ServerConfig {

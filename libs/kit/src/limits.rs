@@ -20,16 +20,10 @@ use execenv_proto::selector::v1::selector_server::SelectorServer;
 use execenv_proto::sync::v1::config_sync_server::ConfigSyncServer;
 use tonic_health::pb::health_server::HealthServer;
 
-use crate::config::ServerConfig;
-
-/// Default of `server.max_decoding_message_bytes`: 16 MiB, room for a large declarative file.
-pub const MAX_DECODING_MESSAGE_BYTES: usize = 16 << 20;
-/// Default of `server.max_encoding_message_bytes`: 64 MiB, what execenv's clients accept.
-pub const MAX_ENCODING_MESSAGE_BYTES: usize = 64 << 20;
-/// Default of `server.max_concurrent_streams`.
-pub const MAX_CONCURRENT_STREAMS: u32 = 256;
-/// Default of `server.max_watches_per_client`.
-pub const MAX_WATCHES_PER_CLIENT: u32 = 32;
+pub use crate::config::{
+    MAX_CONCURRENT_STREAMS, MAX_DECODING_MESSAGE_BYTES, MAX_ENCODING_MESSAGE_BYTES,
+    MAX_WATCHES_PER_CLIENT, ServerConfig,
+};
 
 /// A generated gRPC server whose message sizes can be bounded.
 pub trait SizeBounded {
