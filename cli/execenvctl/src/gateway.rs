@@ -147,6 +147,7 @@ fn kind(status: StatusCode) -> ErrorKind {
         404 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
         413 => ErrorKind::TooLarge,
+        429 => ErrorKind::ResourceExhausted,
         502..=504 => ErrorKind::Unavailable,
         _ => ErrorKind::Internal,
     }
@@ -174,6 +175,10 @@ mod tests {
         assert_eq!(kind(StatusCode::BAD_REQUEST), ErrorKind::InvalidArgument);
         assert_eq!(kind(StatusCode::FORBIDDEN), ErrorKind::PermissionDenied);
         assert_eq!(kind(StatusCode::PAYLOAD_TOO_LARGE), ErrorKind::TooLarge);
+        assert_eq!(
+            kind(StatusCode::TOO_MANY_REQUESTS),
+            ErrorKind::ResourceExhausted
+        );
         assert_eq!(
             kind(StatusCode::SERVICE_UNAVAILABLE),
             ErrorKind::Unavailable

@@ -13,6 +13,7 @@ use crate::admin::serve_admin;
 use crate::bootstrap::{Started, Stopped};
 use crate::config::ServerConfig;
 use crate::grpc::reflection_service;
+use crate::limits::{MessageSizeLayer, SizeBounded, WatchBound, bound_messages, connection_limits};
 use crate::listen::{Listeners, grpc_incoming};
 use crate::metrics::{GrpcMetricsLayer, Metrics};
 use crate::propagation::TraceContextLayer;
@@ -30,16 +31,17 @@ impl Servers {
     /// Serves `routes` (the service, health and reflection) on `grpc` and the admin endpoints
     /// on `admin`, until `shutdown`.
     pub fn spawn(
-        routes: Routes,
+        (routes, server): (Routes, &ServerConfig),
         grpc: TcpListener,
         admin: TcpListener,
         metrics: &Metrics,
         readiness: Readiness,
         shutdown: &Shutdown,
     ) -> Servers {
-        let mut builder = tonic::transport::Server::builder()
+        let mut builder = connection_limits(server)
             .layer(TraceContextLayer)
-            .layer(GrpcMetricsLayer::new(metrics));
+            .layer(GrpcMetricsLayer::new(metrics))
+            .layer(MessageSizeLayer::new(server));
         let grpc = tokio::spawn(
             builder
                 .add_routes(routes)
@@ -68,6 +70,7 @@ impl Servers {
 /// `/healthz`, `/readyz`, and graceful shutdown.
 pub struct GrpcServer {
     listeners: Listeners,
+    server: ServerConfig,
     metrics: Metrics,
     reporter: tonic_health::server::HealthReporter,
     routes: tonic::service::RoutesBuilder,
@@ -79,9 +82,10 @@ impl GrpcServer {
         let listeners = Listeners::bind(server).await?;
         let (reporter, health) = tonic_health::server::health_reporter();
         let mut routes = tonic::service::Routes::builder();
-        routes.add_service(health);
+        routes.add_service(bound_messages(health, server));
         Ok(GrpcServer {
             listeners,
+            server: server.clone(),
             metrics: Metrics::new(),
             reporter,
             routes,
@@ -103,10 +107,18 @@ impl GrpcServer {
         &self.metrics
     }
 
-    /// Adds `service`; it reports NOT_SERVING ("starting") until the returned readiness is set.
+    /// The bound on watch streams per client (`server.max_watches_per_client`), for the
+    /// services that serve watches.
+    pub fn watch_bound(&self) -> WatchBound {
+        WatchBound::new(&self.server)
+    }
+
+    /// Adds `service`, its messages bounded by `server.max_*_message_bytes`; it reports
+    /// NOT_SERVING ("starting") until the returned readiness is set.
     pub async fn add_service<S>(&mut self, service: S) -> Readiness
     where
-        S: tower_service::Service<
+        S: SizeBounded
+            + tower_service::Service<
                 http::Request<tonic::body::Body>,
                 Error = std::convert::Infallible,
             > + NamedService
@@ -119,7 +131,8 @@ impl GrpcServer {
     {
         let readiness = Readiness::with_health(self.reporter.clone(), S::NAME);
         readiness.set_not_ready("starting").await;
-        self.routes.add_service(service);
+        self.routes
+            .add_service(bound_messages(service, &self.server));
         readiness
     }
 
@@ -129,7 +142,7 @@ impl GrpcServer {
         let mut routes = self.routes;
         routes.add_service(reflection_service(execenv_proto::FILE_DESCRIPTOR_SET)?);
         Ok(Servers::spawn(
-            routes.routes(),
+            (routes.routes(), &self.server),
             self.listeners.grpc,
             self.listeners.admin,
             &self.metrics,

@@ -51,7 +51,7 @@ pub trait ServiceConfig: Default + Serialize + DeserializeOwned {
     fn telemetry(&self) -> &TelemetryConfig;
 }
 
-/// The listen addresses every gRPC service has.
+/// The listen addresses and client limits every gRPC service has.
 pub const SERVER: &[Setting] = &[
     Setting {
         key: "server.grpc_addr",
@@ -60,6 +60,22 @@ pub const SERVER: &[Setting] = &[
     Setting {
         key: "server.admin_addr",
         meaning: "admin HTTP listen address: Prometheus /metrics, /healthz, /readyz",
+    },
+    Setting {
+        key: "server.max_decoding_message_bytes",
+        meaning: "largest gRPC message this service reads, in bytes; a larger request is refused with RESOURCE_EXHAUSTED before it is decoded",
+    },
+    Setting {
+        key: "server.max_encoding_message_bytes",
+        meaning: "largest gRPC message this service writes, in bytes (execenv's clients read up to 64 MiB); a larger answer fails with RESOURCE_EXHAUSTED",
+    },
+    Setting {
+        key: "server.max_concurrent_streams",
+        meaning: "most gRPC calls one HTTP/2 connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a client waits for a free one",
+    },
+    Setting {
+        key: "server.max_watches_per_client",
+        meaning: "most watch streams (the registry's WatchEnvironments, the launcher's Watch, the image examiner's WatchChecks) one client — one address acting as one person, or as the service itself — may hold open; one more is refused with RESOURCE_EXHAUSTED naming this setting",
     },
 ];
 
@@ -287,7 +303,9 @@ mod tests {
         assert_eq!(d["server.grpc_addr"], "0.0.0.0:1");
         assert_eq!(d["limit"], "7");
         assert_eq!(d["auth.service_token"], "***");
-        assert_eq!(d.len(), 6);
+        assert_eq!(d["server.max_watches_per_client"], "32");
+        // Two addresses, four limits, two of logging, the token and `limit`.
+        assert_eq!(d.len(), 10);
     }
 
     #[test]
@@ -341,7 +359,7 @@ mod tests {
             table.contains("- `EXECENV_LIMIT`: use `EXECENV_LIMIT`"),
             "{table}"
         );
-        assert_eq!(table.matches("\n| `").count(), 6, "{table}");
+        assert_eq!(table.matches("\n| `").count(), 10, "{table}");
     }
 
     #[test]

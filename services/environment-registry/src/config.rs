@@ -33,7 +33,11 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            server: ServerConfig::with_ports(50051, 9451),
+            server: ServerConfig {
+                // A sync of 10,000 definitions is a few MiB; room for more.
+                max_decoding_message_bytes: 64 << 20,
+                ..ServerConfig::with_ports(50051, 9451)
+            },
             database: DatabaseConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),

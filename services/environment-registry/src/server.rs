@@ -23,9 +23,6 @@ use crate::service::{Backend, BackendSlot, IdentityService, RegistryService};
 /// A running registry.
 pub type Running = execenv_kit::Running<(), Result<(), StartError>>;
 
-/// Largest gRPC message accepted or sent (whole-catalogue syncs and lists).
-const MAX_MESSAGE: usize = 64 << 20;
-
 /// How long to wait between attempts to reach an unavailable database at start-up.
 const DATABASE_RETRY: Duration = Duration::from_secs(2);
 
@@ -89,13 +86,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
             ),
         )))
         .await;
+    let watches = server.watch_bound();
     let readiness = server
-        .add_service(
-            // A sync of 10,000 definitions is a few MiB; tonic's default limit is 4 MiB.
-            RegistryServer::new(service)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-        )
+        .add_service(RegistryServer::new(service.with_watch_bound(watches)))
         .await;
     let servers = server.spawn(readiness.clone(), &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, database = %config.database.url, "registry listening; opening the database");

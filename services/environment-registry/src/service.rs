@@ -10,6 +10,8 @@ use execenv_core::validate::{self, EnvironmentDraft, require_guid};
 use execenv_core::{
     Actor, Caller, ChangeSource, Environment, Error, ErrorKind, ManagedBy, Principal,
 };
+use execenv_kit::WatchBound;
+use execenv_kit::limits::watch_client;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
@@ -38,6 +40,7 @@ pub struct RegistryService {
     backend: Arc<OnceLock<Backend>>,
     service_token: Option<String>,
     stop: Shutdown,
+    watches: WatchBound,
 }
 
 /// Where the backend is put, once, when the database is ready.
@@ -64,7 +67,14 @@ impl RegistryService {
             backend,
             service_token,
             stop,
+            watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
         }
+    }
+
+    /// The same service holding each client to the watches `watches` allows.
+    pub fn with_watch_bound(mut self, watches: WatchBound) -> Self {
+        self.watches = watches;
+        self
     }
 
     fn backend(&self) -> Result<&Backend, Error> {
@@ -381,12 +391,20 @@ impl Registry for RegistryService {
         caller
             .require_admin("watching the catalogue (meant for execenv services)")
             .map_err(|e| to_status(&e))?;
+        let permit = self
+            .watches
+            .open(watch_client(&req, &caller), "catalogue watches")
+            .map_err(|e| to_status(&e))?;
         let feed = &self.backend().map_err(|e| to_status(&e))?.feed;
         let rx = feed
             .watch(req.get_ref().from_revision, self.stop.clone())
             .await
             .map_err(|e| to_status(&e))?;
-        let stream = ReceiverStream::new(rx).map(|item| item.map_err(|e| to_status(&e)));
+        // The permit is held, and the client's place taken, as long as the stream is open.
+        let stream = ReceiverStream::new(rx).map(move |item| {
+            let _open = &permit;
+            item.map_err(|e| to_status(&e))
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -14,6 +14,8 @@
 //! Every key the registry is asked about carries the client's address (the connection's peer),
 //! so that the registry can count refused keys per client and record a client that keeps
 //! failing as a security event.
+//! Failed authentications are throttled per client address ([`crate::throttle`]): a throttled
+//! address has only keys that authenticated before checked, anything else is answered 429.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -21,16 +23,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{Extensions, HeaderMap, Method};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use execenv_core::{Caller, Error, ErrorKind, Role};
 use execenv_proto::identity::v1 as id;
 use sha2::{Digest, Sha256};
 
+use crate::config::LimitsConfig;
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::session::{self, Live, SessionStore};
+use crate::throttle::{Throttle, retry_after};
 
 /// How long a successful authentication is still used while the registry is unreachable.
 pub const STALE_GRACE: Duration = Duration::from_secs(60);
@@ -40,6 +44,9 @@ const CACHE_PRUNE_AT: usize = 10_000;
 
 /// Successful authentications by the key's SHA-256, with when they were made.
 type Cache = HashMap<[u8; 32], (Instant, Authenticated)>;
+
+/// How long a key that authenticated is let past the failure throttle without another success.
+const KNOWN_FOR: Duration = Duration::from_secs(24 * 3600);
 
 /// The authenticated person a request acts as (a request extension).
 #[derive(Debug, Clone)]
@@ -58,6 +65,8 @@ pub struct Authenticator {
     ttl: Duration,
     // Keyed by the key's SHA-256, so secrets are not kept in memory longer than a request.
     cache: Arc<Mutex<Cache>>,
+    // The SHA-256 of every key that authenticated within KNOWN_FOR, with when it last did.
+    known: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
 }
 
 impl Authenticator {
@@ -67,7 +76,18 @@ impl Authenticator {
             registry,
             ttl,
             cache: Arc::default(),
+            known: Arc::default(),
         }
+    }
+
+    /// Whether `key` authenticated within the last day (it then passes the failure throttle).
+    pub fn has_succeeded(&self, key: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        self.known.lock().is_ok_and(|known| {
+            known
+                .get(&digest)
+                .is_some_and(|at| at.elapsed() < KNOWN_FOR)
+        })
     }
 
     /// The person `key`, presented by `client`, belongs to; Unauthenticated when the registry
@@ -117,6 +137,12 @@ impl Authenticator {
                 cache.retain(|_, (at, _)| now.duration_since(*at) < keep);
             }
             cache.insert(digest, (now, authenticated.clone()));
+        }
+        if let Ok(mut known) = self.known.lock() {
+            if known.len() >= CACHE_PRUNE_AT {
+                known.retain(|_, at| now.duration_since(*at) < KNOWN_FOR);
+            }
+            known.insert(digest, now);
         }
         Ok(authenticated)
     }
@@ -202,6 +228,7 @@ pub struct Gate {
     authenticator: Authenticator,
     sessions: SessionStore,
     secure_cookies: bool,
+    throttle: Throttle,
 }
 
 impl Gate {
@@ -212,7 +239,50 @@ impl Gate {
             authenticator,
             sessions,
             secure_cookies,
+            throttle: Throttle::new(&LimitsConfig::default()),
         }
+    }
+
+    /// The same gate throttling failed authentications with `throttle`.
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    /// The person `key` belongs to, asked for from `client`: throttled like every
+    /// authentication (signing in, too).
+    pub async fn authenticate_key(
+        &self,
+        key: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Authenticated, ApiError> {
+        if !self.authenticator.has_succeeded(key) {
+            self.throttle.admit(client, Instant::now())?;
+        }
+        let answer = self.authenticator.authenticate(key, client).await;
+        self.count(client, answer)
+    }
+
+    /// `answer`, its failure to authenticate counted against `client`.
+    fn count<T>(&self, client: Option<IpAddr>, answer: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let Err(ApiError(e)) = &answer
+            && e.kind == ErrorKind::Unauthenticated
+        {
+            self.throttle.failed(client, Instant::now());
+        }
+        answer
+    }
+
+    /// `response` with `Retry-After` when it is a 429 of the throttle for `client`.
+    pub fn with_retry_after(&self, client: Option<IpAddr>, mut response: Response) -> Response {
+        if response.status() == StatusCode::TOO_MANY_REQUESTS
+            && let Some(wait) = self.throttle.wait(client, Instant::now())
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(wait)));
+        }
+        response
     }
 
     /// Turns API keys into people.
@@ -262,13 +332,14 @@ impl Gate {
         client: Option<IpAddr>,
     ) -> Result<Authenticated, ApiError> {
         let no_key = match api_key(headers) {
-            Ok(key) => return self.authenticator.authenticate(key, client).await,
+            Ok(key) => return self.authenticate_key(key, client).await,
             Err(no_key) => no_key,
         };
         let Some(cookie) = session::cookie_value(headers) else {
             return Err(no_key.into());
         };
-        let live = self.live(cookie)?;
+        // A session's key authenticated when it signed in: only a dead cookie is a failure.
+        let live = self.count(client, self.live(cookie))?;
         if let Some(method) = csrf_for {
             session::check_csrf(method, headers, &live.csrf)?;
         }
@@ -310,18 +381,20 @@ impl Gate {
 
 /// Middleware: authenticates the request's key or session cookie and stores [`Authenticated`]
 /// in its extensions.
-pub async fn require_key(
-    State(gate): State<Gate>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub async fn require_key(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let client = client_address(request.extensions());
-    let authenticated = gate
+    match gate
         .authenticate(request.method(), request.headers(), client)
-        .await?;
-    request.extensions_mut().insert(authenticated);
-    Ok(next.run(request).await)
+        .await
+    {
+        Ok(authenticated) => {
+            request.extensions_mut().insert(authenticated);
+            next.run(request).await
+        }
+        Err(refused) => gate.with_retry_after(client, refused.into_response()),
+    }
 }
+
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

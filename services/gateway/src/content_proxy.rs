@@ -22,7 +22,7 @@ use execenv_core::ErrorKind;
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 
-use crate::auth::{self, Authenticated};
+use crate::auth::Authenticated;
 use crate::content_error::ContentError;
 use crate::content_records::{ContentFacts, facts};
 use crate::error::ApiError;
@@ -69,9 +69,10 @@ async fn to_folder(State(state): State<AppState>, request: Request) -> Response 
 
 /// Every request below `/content/{guid}/`, counted by its status.
 async fn serve(State(state): State<AppState>, request: Request) -> Response {
-    let response = match answer(&state, request).await {
+    let client = crate::auth::client_address(request.extensions());
+    let response = match answer(&state, request, client).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(e) => state.gate().with_retry_after(client, e.into_response()),
     };
     state
         .instances()
@@ -80,13 +81,14 @@ async fn serve(State(state): State<AppState>, request: Request) -> Response {
     response
 }
 
-async fn answer(state: &AppState, request: Request) -> Result<Response, ContentError> {
+async fn answer(
+    state: &AppState,
+    request: Request,
+    client: Option<std::net::IpAddr>,
+) -> Result<Response, ContentError> {
     let who = state
         .gate()
-        .authenticate_content(
-            request.headers(),
-            auth::client_address(request.extensions()),
-        )
+        .authenticate_content(request.headers(), client)
         .await
         .map_err(sign_in)?;
     let raw = forwarding::guid_of(request.uri().path()).to_owned();

@@ -20,9 +20,11 @@ use crate::content_metrics::ContentMetrics;
 use crate::events::Events;
 use crate::examiner::Examiner;
 use crate::instances::InstanceSettings;
+use crate::limits::Limits;
 use crate::registry::Registry;
 use crate::session::SessionStore;
 use crate::state::AppState;
+use crate::throttle::Throttle;
 use crate::upstream::Upstream;
 
 /// A running gateway.
@@ -72,7 +74,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
             Duration::from_secs(config.console.session_max_s),
         ),
         config.console.secure_cookies,
-    );
+    )
+    .with_throttle(Throttle::new(&config.limits).register(&metrics));
     let state = AppState::new(
         gate,
         registry,
@@ -83,6 +86,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     )
     .with_live(config_sync, events)
     .with_examiner(examiner)
+    .with_limits(Limits::new(&config.limits))
     .with_content(
         InstanceSettings::from(&config.content),
         ContentMetrics::register(&metrics),

@@ -2,14 +2,15 @@
 //! session cookie and a CSRF token, reads them back after a reload (GET) and signs out (DELETE).
 //! These routes authenticate by themselves: signing in needs no cookie nor token yet.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use execenv_core::{Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 
@@ -44,19 +45,20 @@ struct SignIn {
 
 async fn sign_in(
     State(state): State<AppState>,
-    extensions: Extensions,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let client = client_address(&extensions);
-    answer(sign_in_as(state.gate(), &headers, &body, client).await)
+    let client = peer.map(|Extension(ConnectInfo(peer))| peer.ip());
+    let signed_in = answer(sign_in_as(state.gate(), &headers, &body, client).await);
+    state.gate().with_retry_after(client, signed_in)
 }
 
 async fn sign_in_as(
     gate: &Gate,
     headers: &HeaderMap,
     body: &[u8],
-    client: Option<std::net::IpAddr>,
+    client: Option<IpAddr>,
 ) -> Result<Response, ApiError> {
     let SignIn { api_key } = serde_json::from_slice(body).map_err(|_| {
         Error::new(
@@ -71,7 +73,7 @@ async fn sign_in_as(
             "the API key is empty; paste a key (create one with `execenvctl keys create USER --name NAME`)",
         )));
     }
-    let who = gate.authenticator().authenticate(key, client).await?;
+    let who = gate.authenticate_key(key, client).await?;
     let made = gate.sessions().create(key, Instant::now())?;
     let secure = gate.secure_cookie(headers);
     let cookie = session::set_cookie(&made.cookie, made.expires_in, secure);

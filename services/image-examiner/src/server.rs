@@ -68,7 +68,10 @@ pub async fn start_with<S: ImageSource>(
         config.auth.token(),
         shutdown.clone(),
     );
-    let readiness = server.add_service(ImageExaminerServer::new(service)).await;
+    let watches = server.watch_bound();
+    let readiness = server
+        .add_service(ImageExaminerServer::new(service.with_watch_bound(watches)))
+        .await;
     readiness.set_ready().await;
     let servers = server.spawn(readiness, &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, registry = %config.registry.url,

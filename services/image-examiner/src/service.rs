@@ -9,6 +9,8 @@ use std::pin::Pin;
 use execenv_client::{caller_from_metadata, to_status};
 use execenv_core::examine::Findings;
 use execenv_core::{Caller, Error, ErrorKind};
+use execenv_kit::WatchBound;
+use execenv_kit::limits::watch_client;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::convert::timestamp;
 use execenv_proto::examiner::v1 as pb;
@@ -35,6 +37,7 @@ pub struct ExaminerService<S: ImageSource> {
     interval_seconds: u32,
     service_token: Option<String>,
     shutdown: Shutdown,
+    watches: WatchBound,
 }
 
 impl<S: ImageSource> ExaminerService<S> {
@@ -55,7 +58,14 @@ impl<S: ImageSource> ExaminerService<S> {
             interval_seconds,
             service_token,
             shutdown,
+            watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
         }
+    }
+
+    /// The same service holding each client to the watches `watches` allows.
+    pub fn with_watch_bound(mut self, watches: WatchBound) -> Self {
+        self.watches = watches;
+        self
     }
 
     fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
@@ -212,10 +222,19 @@ impl<S: ImageSource> pb::image_examiner_server::ImageExaminer for ExaminerServic
         &self,
         request: Request<pb::WatchChecksRequest>,
     ) -> Result<Response<CheckEvents>, Status> {
-        self.caller(&request).map_err(|e| to_status(&e))?;
+        let caller = self.caller(&request).map_err(|e| to_status(&e))?;
+        let permit = self
+            .watches
+            .open(watch_client(&request, &caller), "check watches")
+            .map_err(|e| to_status(&e))?;
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(forward(self.board.subscribe(), tx, self.shutdown.clone()));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        // The permit is held, and the client's place taken, as long as the stream is open.
+        let events = futures::StreamExt::map(ReceiverStream::new(rx), move |event| {
+            let _open = &permit;
+            event
+        });
+        Ok(Response::new(Box::pin(events)))
     }
 
     async fn check_now(

@@ -65,7 +65,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         config.auth.token(),
         policy(&config),
     );
-    let readiness = server.add_service(LauncherServer::new(service)).await;
+    let watches = server.watch_bound();
+    let readiness = server
+        .add_service(LauncherServer::new(service.with_watch_bound(watches)))
+        .await;
     let servers = server.spawn(readiness.clone(), &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, selector = %config.selector.url,
         backend = backend_kind.as_str(), "launcher listening");

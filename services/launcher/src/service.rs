@@ -9,6 +9,8 @@ use std::time::Instant;
 use execenv_client::caller_from_metadata;
 use execenv_client::to_status;
 use execenv_core::{Caller, Error, ErrorKind};
+use execenv_kit::WatchBound;
+use execenv_kit::limits::watch_client;
 use execenv_proto::launcher::v1 as pb;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -31,6 +33,7 @@ pub struct LauncherService {
     selector: GrpcSelector,
     service_token: Option<String>,
     policy: Arc<Policy>,
+    watches: WatchBound,
 }
 
 impl LauncherService {
@@ -49,6 +52,7 @@ impl LauncherService {
             backend,
             selector,
             service_token,
+            watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
             policy: Arc::new(policy),
         }
     }
@@ -74,6 +78,12 @@ impl LauncherService {
         } else {
             Err(rules.refusal(account))
         }
+    }
+
+    /// The same service holding each client to the watches `watches` allows.
+    pub fn with_watch_bound(mut self, watches: WatchBound) -> Self {
+        self.watches = watches;
+        self
     }
 
     fn caller<T>(&self, request: &Request<T>, action: &str) -> Result<Caller, Error> {
@@ -225,7 +235,11 @@ impl LauncherService {
 
     /// The events of one launch (ending once it is final) or of all launches.
     fn watch(&self, request: &Request<pb::WatchLaunchesRequest>) -> Result<EventStream, Error> {
-        let scope = self.scoped(request, "watching launches")?;
+        let caller = self.caller(request, "watching launches")?;
+        let scope = Scope::of(&caller)?;
+        let permit = self
+            .watches
+            .open(watch_client(request, &caller), "launch watches")?;
         let id = request.get_ref().id.clone();
         let launches = self.launches.clone();
         let owner = scope.owner().map(str::to_owned);
@@ -283,7 +297,13 @@ impl LauncherService {
                 }
             }
         });
-        Ok(stream)
+        // The permit is held, and the client's place taken, as long as the stream is open.
+        Ok(stream
+            .map(move |event| {
+                let _open = &permit;
+                event
+            })
+            .boxed())
     }
 }
 
