@@ -5,6 +5,9 @@
 /// Longest accepted image reference (as container runtimes allow).
 pub const MAX_IMAGE_NAME_LEN: usize = 255;
 
+/// The digest algorithms of an image reference and the hex digits of each.
+const DIGEST_ALGORITHMS: [(&str, usize); 3] = [("sha256", 64), ("sha384", 96), ("sha512", 128)];
+
 /// Checks a container image reference: `[registry[:port]/]path[:tag][@digest]`, as Docker and
 /// containerd parse it.
 pub fn check_image_reference(reference: &str) -> Result<(), String> {
@@ -27,12 +30,15 @@ pub fn check_image_reference(reference: &str) -> Result<(), String> {
         let Some((alg, hex)) = d.split_once(':') else {
             return bad("the digest must be ALGORITHM:HEX, e.g. sha256:…");
         };
-        let alg_ok = !alg.is_empty()
-            && alg
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
-        if !alg_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return bad("the digest must be ALGORITHM:HEX with at least 32 hex digits");
+        // Docker and containerd (and the image examiner's reader) know these three algorithms
+        // only, each with its exact length of lower-case hex.
+        let Some(&(_, digits)) = DIGEST_ALGORITHMS.iter().find(|(name, _)| *name == alg) else {
+            return bad("the digest algorithm must be sha256, sha384 or sha512");
+        };
+        if hex.len() != digits || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return bad(&format!(
+                "the digest must be ALGORITHM:HEX; a {alg} digest is {digits} lower-case hex digits"
+            ));
         }
     }
     // A tag follows the last ':' that comes after the last '/'.
