@@ -9,9 +9,9 @@ pub fn run(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if check_image_reference(text).is_ok() {
-        if let Err(e) = text.parse::<oci_client::Reference>() {
-            panic!("{text:?} is a valid environment name but the image reader refuses it: {e}");
-        }
+    if check_image_reference(text).is_ok()
+        && let Err(e) = text.parse::<oci_client::Reference>()
+    {
+        panic!("{text:?} is a valid environment name but the image reader refuses it: {e}");
     }
 }
