@@ -65,6 +65,7 @@ pub fn check_image_reference(reference: &str) -> Result<(), String> {
         }
     }
     let mut components: Vec<&str> = repo.split('/').collect();
+    let mut host = false;
     if components.len() > 1 {
         let first = components[0];
         if first.contains('.') || first.contains(':') || first == "localhost" {
@@ -72,7 +73,21 @@ pub fn check_image_reference(reference: &str) -> Result<(), String> {
                 return bad(&format!("{first:?} is not a registry host[:port]"));
             }
             components.remove(0);
+            host = true;
         }
+    }
+    // Readers name an official image `library/NAME` (on Docker Hub); the repository path they
+    // read is at most MAX_IMAGE_NAME_LEN long.
+    let library = if !host && components.len() == 1 {
+        "library/".len()
+    } else {
+        0
+    };
+    let repository = components.iter().map(|c| c.len() + 1).sum::<usize>() - 1 + library;
+    if repository > MAX_IMAGE_NAME_LEN {
+        return bad(&format!(
+            "the repository path (with Docker Hub's library/ for a one-name image) is longer than {MAX_IMAGE_NAME_LEN} characters"
+        ));
     }
     for c in components {
         if !is_path_component(c) {

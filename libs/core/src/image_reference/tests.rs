@@ -75,7 +75,20 @@ fn malformed_image_references_are_rejected_naming_the_problem() {
 #[test]
 fn image_reference_of_exactly_255_characters_is_accepted() {
     assert_eq!(MAX_IMAGE_NAME_LEN, 255);
-    assert_eq!(check_image_reference(&"a".repeat(255)), Ok(()));
+    assert_eq!(
+        check_image_reference(&format!("a/{}", "b".repeat(253))),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_one_name_image_counts_docker_hubs_library_prefix_in_its_length() {
+    // Found by the image_reference fuzz target: a one-name image of 248 to 255 characters was
+    // accepted, but readers take it as library/NAME, over 255, and refuse it.
+    assert_eq!(check_image_reference(&"a".repeat(247)), Ok(()));
+    let why = check_image_reference(&"a".repeat(248)).unwrap_err();
+    assert!(why.contains("library/"), "{why}");
+    assert!(check_image_reference(&format!("{}:tag", "a".repeat(248))).is_err());
 }
 
 #[test]
