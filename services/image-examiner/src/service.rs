@@ -6,7 +6,7 @@
 
 use std::pin::Pin;
 
-use execenv_client::{caller_from_metadata, to_status};
+use execenv_client::{ServiceAuth, to_status};
 use execenv_core::examine::Findings;
 use execenv_core::{Caller, Error, ErrorKind};
 use execenv_kit::shutdown::Shutdown;
@@ -33,19 +33,19 @@ pub struct ExaminerService<S: ImageSource> {
     board: CheckBoard,
     asks: mpsc::Sender<CheckNowAsk>,
     interval_seconds: u32,
-    service_token: Option<String>,
+    auth: ServiceAuth,
     shutdown: Shutdown,
 }
 
 impl<S: ImageSource> ExaminerService<S> {
-    /// The service; `asks` reaches the drift loop, `service_token` (when set) is required on
-    /// every call, and open watches end at `shutdown`.
+    /// The service; `asks` reaches the drift loop, `auth` says who may call
+    /// (a verified client certificate or a service token), and open watches end at `shutdown`.
     pub fn new(
         examiner: Examiner<S>,
         board: CheckBoard,
         asks: mpsc::Sender<CheckNowAsk>,
         interval_seconds: u32,
-        service_token: Option<String>,
+        auth: ServiceAuth,
         shutdown: Shutdown,
     ) -> Self {
         ExaminerService {
@@ -53,13 +53,13 @@ impl<S: ImageSource> ExaminerService<S> {
             board,
             asks,
             interval_seconds,
-            service_token,
+            auth,
             shutdown,
         }
     }
 
     fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
-        caller_from_metadata(request.metadata(), self.service_token.as_deref())
+        self.auth.caller(request)
     }
 
     async fn examine(

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, SelectorConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{self, Renamed, ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,9 @@ pub struct Config {
     /// Service token, sent to the selector and required from callers.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -48,6 +52,7 @@ impl Default for Config {
             kubernetes: KubernetesConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use execenv_client::caller_from_metadata;
+use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::{Caller, Error, ErrorKind};
 use execenv_proto::launcher::v1 as pb;
@@ -26,28 +26,28 @@ pub struct LauncherService {
     launches: Launches,
     backend: Arc<Backend>,
     selector: GrpcSelector,
-    service_token: Option<String>,
+    auth: ServiceAuth,
 }
 
 impl LauncherService {
     /// The service over `launches`, starting workloads on `backend` in environments chosen by
-    /// `selector`; `service_token`, when set, is required on every call.
+    /// `selector`; `auth` says who may call.
     pub fn new(
         launches: Launches,
         backend: Arc<Backend>,
         selector: GrpcSelector,
-        service_token: Option<String>,
+        auth: ServiceAuth,
     ) -> Self {
         LauncherService {
             launches,
             backend,
             selector,
-            service_token,
+            auth,
         }
     }
 
     fn caller<T>(&self, request: &Request<T>, action: &str) -> Result<Caller, Error> {
-        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())?;
+        let caller = self.auth.caller(request)?;
         caller.require_publisher(action)?;
         Ok(caller)
     }
