@@ -337,7 +337,9 @@ fn kubernetes_chart_tls_values_mount_the_secrets_and_set_the_settings() -> Resul
         // Every service URL is https://, and the probes are HTTP on the admin port.
         for entry in container["env"].as_array().context("env")? {
             let variable = entry["name"].as_str().unwrap_or_default();
-            if variable.ends_with("__URL") && entry["value"].as_str().is_some_and(|v| !v.is_empty())
+            if variable.ends_with("__URL")
+                && variable != "EXECENV_DATABASE__URL"
+                && entry["value"].as_str().is_some_and(|v| !v.is_empty())
             {
                 ensure!(
                     entry["value"]

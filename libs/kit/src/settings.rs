@@ -322,7 +322,8 @@ mod tests {
         assert_eq!(d["server.grpc_addr"], "0.0.0.0:1");
         assert_eq!(d["limit"], "7");
         assert_eq!(d["auth.service_token"], "***");
-        assert_eq!(d.len(), 6);
+        assert_eq!(d["auth.previous_service_token"], "(unset)");
+        assert_eq!(d.len(), 7);
     }
 
     #[test]
@@ -376,7 +377,7 @@ mod tests {
             table.contains("- `EXECENV_LIMIT`: use `EXECENV_LIMIT`"),
             "{table}"
         );
-        assert_eq!(table.matches("\n| `").count(), 6, "{table}");
+        assert_eq!(table.matches("\n| `").count(), 7, "{table}");
     }
 
     #[test]
