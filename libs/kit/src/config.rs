@@ -346,9 +346,19 @@ pub struct AuthConfig {
     /// When set, every gRPC call must carry `authorization: Bearer <token>`, and calls to other
     /// services send it.
     pub service_token: Option<Secret>,
+    /// During a rotation, the token being replaced: accepted from callers, never sent.
+    pub previous_service_token: Option<Secret>,
 }
 
 impl AuthConfig {
+    /// The previous token to accept as well during a rotation; an empty value means none.
+    pub fn previous_token(&self) -> Option<String> {
+        self.previous_service_token
+            .as_ref()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.expose().to_owned())
+    }
+
     /// The token to require and send; an empty value means none.
     pub fn token(&self) -> Option<String> {
         self.service_token
@@ -523,6 +533,7 @@ mod tests {
         let defaults = WithSecret {
             auth: AuthConfig {
                 service_token: Some(Secret::from("built-in")),
+                previous_service_token: None,
             },
         };
         let cfg = load(&defaults, None, &HashMap::new()).unwrap();

@@ -21,6 +21,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod start_error;
 pub mod telemetry;
+pub mod tls;
 
 pub use admin::serve_admin;
 pub use config::{AuthConfig, ConfigError, LogFormat, ServerConfig, TelemetryConfig};
@@ -36,3 +37,4 @@ pub use settings::{Renamed, ServiceConfig, Setting};
 pub use shutdown::{DRAIN_GRACE, Shutdown, join_server, shutdown_signal};
 pub use start_error::StartError;
 pub use telemetry::{TelemetryError, TelemetryGuard};
+pub use tls::{ServerTls, TlsConfig, TlsIncoming};

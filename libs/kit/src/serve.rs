@@ -20,6 +20,7 @@ use crate::propagation::TraceContextLayer;
 use crate::readiness::Readiness;
 use crate::shutdown::{DRAIN_GRACE, Shutdown, join_server};
 use crate::start_error::StartError;
+use crate::tls::{ServerTls, TlsConfig};
 
 /// A service's running gRPC and admin servers.
 pub struct Servers {
@@ -38,15 +39,33 @@ impl Servers {
         readiness: Readiness,
         shutdown: &Shutdown,
     ) -> Servers {
+        Servers::spawn_tls((routes, server), grpc, None, admin, metrics, readiness, shutdown)
+    }
+
+    /// [`Servers::spawn`], serving gRPC over TLS only when `tls` is given.
+    pub fn spawn_tls(
+        (routes, server): (Routes, &ServerConfig),
+        grpc: TcpListener,
+        tls: Option<ServerTls>,
+        admin: TcpListener,
+        metrics: &Metrics,
+        readiness: Readiness,
+        shutdown: &Shutdown,
+    ) -> Servers {
         let mut builder = connection_limits(server)
             .layer(TraceContextLayer)
             .layer(GrpcMetricsLayer::new(metrics))
             .layer(MessageSizeLayer::new(server));
-        let grpc = tokio::spawn(
-            builder
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(grpc_incoming(grpc), shutdown.wait_owned()),
-        );
+        let router = builder.add_routes(routes);
+        let grpc = match tls {
+            Some(tls) => tokio::spawn(router.serve_with_incoming_shutdown(
+                tls.accept(grpc).into_stream(),
+                shutdown.wait_owned(),
+            )),
+            None => tokio::spawn(
+                router.serve_with_incoming_shutdown(grpc_incoming(grpc), shutdown.wait_owned()),
+            ),
+        };
         let admin = tokio::spawn(serve_admin(
             admin,
             metrics.clone(),
@@ -74,6 +93,7 @@ pub struct GrpcServer {
     metrics: Metrics,
     reporter: tonic_health::server::HealthReporter,
     routes: tonic::service::RoutesBuilder,
+    tls: Option<ServerTls>,
 }
 
 impl GrpcServer {
@@ -89,7 +109,15 @@ impl GrpcServer {
             metrics: Metrics::new(),
             reporter,
             routes,
+            tls: None,
         })
+    }
+
+    /// Serves gRPC over TLS only (when `tls` sets a certificate), mutual TLS when it sets a
+    /// client CA; a file that cannot be read or used is a start-up error naming its setting.
+    pub fn with_tls(mut self, tls: &TlsConfig) -> Result<GrpcServer, StartError> {
+        self.tls = tls.server(&[b"h2"])?;
+        Ok(self)
     }
 
     /// Where gRPC is bound.
@@ -141,9 +169,10 @@ impl GrpcServer {
     pub fn spawn(self, readiness: Readiness, shutdown: &Shutdown) -> Result<Servers, StartError> {
         let mut routes = self.routes;
         routes.add_service(reflection_service(execenv_proto::FILE_DESCRIPTOR_SET)?);
-        Ok(Servers::spawn(
+        Ok(Servers::spawn_tls(
             (routes.routes(), &self.server),
             self.listeners.grpc,
+            self.tls,
             self.listeners.admin,
             &self.metrics,
             readiness,

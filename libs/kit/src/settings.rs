@@ -45,7 +45,7 @@ pub trait ServiceConfig: Default + Serialize + DeserializeOwned {
     /// Every setting it reads: by default the gRPC listen addresses, its own settings, logging
     /// and the service token.
     fn settings() -> Vec<Setting> {
-        [SERVER, &Self::own_settings(), TELEMETRY, AUTH].concat()
+        [SERVER, &Self::own_settings(), TELEMETRY, AUTH, TLS].concat()
     }
     /// Its logging and tracing settings.
     fn telemetry(&self) -> &TelemetryConfig;
@@ -92,10 +92,44 @@ pub const TELEMETRY: &[Setting] = &[
 ];
 
 /// The service token (every service).
-pub const AUTH: &[Setting] = &[Setting {
-    key: "auth.service_token",
-    meaning: "shared secret every gRPC call must carry (authorization: Bearer TOKEN) and calls to other services send; unset: none required (shown masked)",
-}];
+pub const AUTH: &[Setting] = &[
+    Setting {
+        key: "auth.service_token",
+        meaning: "shared secret every gRPC call must carry (authorization: Bearer TOKEN) and calls to other services send; under mutual TLS a verified client certificate stands for it; unset: none required (shown masked)",
+    },
+    Setting {
+        key: "auth.previous_service_token",
+        meaning: "during a rotation, the token being replaced: accepted like auth.service_token but never sent; unset it once every service sends the new one (shown masked)",
+    },
+];
+
+/// TLS (every service): serving it, verifying the services called, mutual TLS.
+pub const TLS: &[Setting] = &[
+    Setting {
+        key: "tls.cert_file",
+        meaning: "PEM server certificate (chain, leaf first); with tls.key_file the port serves only TLS and refuses plain text; re-read when the file changes; unset: plain text",
+    },
+    Setting {
+        key: "tls.key_file",
+        meaning: "PEM private key of tls.cert_file; re-read when the file changes",
+    },
+    Setting {
+        key: "tls.client_ca_file",
+        meaning: "PEM CA for mutual TLS: every client must present a certificate it signed, and that certificate is the calling service's identity (no service token needed); unset: no client certificate asked for",
+    },
+    Setting {
+        key: "tls.ca_file",
+        meaning: "PEM CA the services this one calls are verified against; their URLs must then be https:// (an http:// URL is refused at start); unset: plain text",
+    },
+    Setting {
+        key: "tls.client_cert_file",
+        meaning: "PEM certificate this service presents when a service it calls asks for one (mutual TLS); unset: tls.cert_file",
+    },
+    Setting {
+        key: "tls.client_key_file",
+        meaning: "PEM private key of tls.client_cert_file; unset: tls.key_file",
+    },
+];
 
 /// The registry's address, for the services that call it.
 pub const REGISTRY_URL: Setting = Setting {
@@ -273,6 +307,7 @@ mod tests {
                 telemetry: TelemetryConfig::default(),
                 auth: AuthConfig {
                     service_token: Some(Secret::from("hidden")),
+                    previous_service_token: None,
                 },
                 limit: 7,
             }
@@ -304,8 +339,9 @@ mod tests {
         assert_eq!(d["limit"], "7");
         assert_eq!(d["auth.service_token"], "***");
         assert_eq!(d["server.max_watches_per_client"], "32");
-        // Two addresses, four limits, two of logging, the token and `limit`.
-        assert_eq!(d.len(), 10);
+        assert_eq!(d["auth.previous_service_token"], "(unset)");
+        // Two addresses, four limits, two of logging, two tokens and `limit`.
+        assert_eq!(d.len(), 11);
     }
 
     #[test]
@@ -359,7 +395,7 @@ mod tests {
             table.contains("- `EXECENV_LIMIT`: use `EXECENV_LIMIT`"),
             "{table}"
         );
-        assert_eq!(table.matches("\n| `").count(), 10, "{table}");
+        assert_eq!(table.matches("\n| `").count(), 11, "{table}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use execenv_client::caller_from_metadata;
+use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::{Error, ErrorKind, Role};
 use execenv_proto::registry::v1 as reg;
@@ -19,23 +19,23 @@ pub struct ConfigSyncService {
     status: watch::Receiver<SyncStatus>,
     file: Option<PathBuf>,
     registry: Arc<dyn Registry>,
-    service_token: Option<String>,
+    auth: ServiceAuth,
 }
 
 impl ConfigSyncService {
     /// The service for the syncer whose status is `status`, of `file` (`None` when no declarative
-    /// file is configured); `service_token`, when set, is required on every call.
+    /// file is configured); `auth` says who may call.
     pub fn new(
         status: watch::Receiver<SyncStatus>,
         file: Option<PathBuf>,
         registry: Arc<dyn Registry>,
-        service_token: Option<String>,
+        auth: ServiceAuth,
     ) -> Self {
         ConfigSyncService {
             status,
             file,
             registry,
-            service_token,
+            auth,
         }
     }
 }
@@ -46,8 +46,7 @@ impl pb::config_sync_server::ConfigSync for ConfigSyncService {
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        caller_from_metadata(request.metadata(), self.service_token.as_deref())
-            .map_err(|e| to_status(&e))?;
+        self.auth.caller(&request).map_err(|e| to_status(&e))?;
         let s = self.status.borrow().clone();
         Ok(Response::new(pb::StatusResponse::from(&s)))
     }
@@ -56,8 +55,7 @@ impl pb::config_sync_server::ConfigSync for ConfigSyncService {
         &self,
         request: Request<pb::PlanRequest>,
     ) -> Result<Response<reg::ApplyManagedSetResponse>, Status> {
-        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())
-            .map_err(|e| to_status(&e))?;
+        let caller = self.auth.caller(&request).map_err(|e| to_status(&e))?;
         if caller.role != Role::Administrator {
             return Err(to_status(&Error::new(
                 ErrorKind::PermissionDenied,

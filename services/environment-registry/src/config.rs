@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use execenv_kit::Secret;
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,9 @@ pub struct Config {
     /// Service token.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Change-log retention.
     pub history: HistoryConfig,
     /// Watch tuning.
@@ -41,6 +45,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
             history: HistoryConfig::default(),
             watch: WatchConfig::default(),
             identity: IdentityConfig::default(),

@@ -70,11 +70,17 @@ impl RegistryMetrics {
 /// background while gRPC health reports NOT_SERVING and `/readyz` 503. `Running::done` completes
 /// when everything stopped, with an error if the database could not be opened.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let mut server = GrpcServer::bind(&config.server).await?;
+    let mut server = GrpcServer::bind(&config.server)
+        .await?
+        .with_tls(&config.tls)?;
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
     let domain = RegistryMetrics::register(server.metrics());
     let slot: BackendSlot = Arc::new(OnceLock::new());
-    let service = RegistryService::new(slot.clone(), config.auth.token(), shutdown.clone());
+    let service = RegistryService::new(
+        slot.clone(),
+        config.auth.service_auth(&config.tls),
+        shutdown.clone(),
+    );
     // The Identity service shares the port and the database, so it is ready when the Registry
     // is; each has its own gRPC health status.
     let identity_readiness = server

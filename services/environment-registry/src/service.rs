@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use execenv_client::caller_from_metadata;
+use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::error::CONFIG_MANAGED;
 use execenv_core::validate::{self, EnvironmentDraft, require_guid};
@@ -38,7 +38,7 @@ const UPDATE_ATTEMPTS: usize = 3;
 #[derive(Clone)]
 pub struct RegistryService {
     backend: Arc<OnceLock<Backend>>,
-    service_token: Option<String>,
+    auth: ServiceAuth,
     stop: Shutdown,
     watches: WatchBound,
 }
@@ -57,15 +57,11 @@ pub struct Backend {
 
 impl RegistryService {
     /// A service whose backend is set (once) when the database is ready; until then every call
-    /// is UNAVAILABLE. When `service_token` is set every call must carry it.
-    pub fn new(
-        backend: Arc<OnceLock<Backend>>,
-        service_token: Option<String>,
-        stop: Shutdown,
-    ) -> Self {
+    /// is UNAVAILABLE. `auth` says who may call.
+    pub fn new(backend: Arc<OnceLock<Backend>>, auth: ServiceAuth, stop: Shutdown) -> Self {
         RegistryService {
             backend,
-            service_token,
+            auth,
             stop,
             watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
         }
@@ -84,8 +80,7 @@ impl RegistryService {
     }
 
     fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
-        caller_from_metadata(req.metadata(), self.service_token.as_deref())
-            .map_err(|e| to_status(&e))
+        self.auth.caller(req).map_err(|e| to_status(&e))
     }
 
     async fn create(

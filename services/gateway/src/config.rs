@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{
     AuthConfig, LauncherConfig, RegistryConfig, SelectorConfig, TelemetryConfig,
 };
@@ -31,6 +32,9 @@ pub struct Config {
     /// Service token, sent to the registry, the selector and the launcher.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Where uploaded bundles are stored and how large they may be (`EXECENV_BUNDLES__…`).
     #[serde(default)]
     pub bundles: BundlesConfig,
@@ -317,7 +321,40 @@ impl ServiceConfig for Config {
             key: "auth.service_token",
             meaning: "shared secret sent with every call to the registry, the selector, the launcher and the image examiner (authorization: Bearer TOKEN); unset: none sent (shown masked)",
         }];
-        [&own[..], settings::TELEMETRY, &auth].concat()
+        let auth = [
+            auth[0],
+            Setting {
+                key: "auth.previous_service_token",
+                meaning: "not used by the gateway, which serves no gRPC (the services it calls accept the previous token during a rotation)",
+            },
+        ];
+        let tls = [
+            Setting {
+                key: "tls.cert_file",
+                meaning: "PEM certificate of the REST API (chain, leaf first); with tls.key_file the HTTP port serves only HTTPS, and the session cookie is always Secure; re-read when the file changes; unset: plain HTTP",
+            },
+            Setting {
+                key: "tls.key_file",
+                meaning: "PEM private key of tls.cert_file; re-read when the file changes",
+            },
+            Setting {
+                key: "tls.client_ca_file",
+                meaning: "PEM CA whose certificate every HTTPS client must present (mutual TLS on the REST API; rarely wanted: browsers and posit-sdk send none); unset: none asked for",
+            },
+            Setting {
+                key: "tls.ca_file",
+                meaning: "PEM CA the registry, selector, launcher, config-sync and image examiner are verified against; their URLs must then be https://; unset: plain text",
+            },
+            Setting {
+                key: "tls.client_cert_file",
+                meaning: "PEM certificate the gateway presents to the services it calls under mutual TLS (its service identity); unset: tls.cert_file",
+            },
+            Setting {
+                key: "tls.client_key_file",
+                meaning: "PEM private key of tls.client_cert_file; unset: tls.key_file",
+            },
+        ];
+        [&own[..], settings::TELEMETRY, &auth, &tls].concat()
     }
 
     fn telemetry(&self) -> &TelemetryConfig {

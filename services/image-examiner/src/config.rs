@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, RegistryConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{self, ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub struct Config {
     /// Service token, sent to the registry and required from callers.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -37,6 +41,7 @@ impl Default for Config {
             examiner: ExaminerConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }

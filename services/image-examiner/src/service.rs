@@ -6,7 +6,7 @@
 
 use std::pin::Pin;
 
-use execenv_client::{caller_from_metadata, to_status};
+use execenv_client::{ServiceAuth, to_status};
 use execenv_core::examine::Findings;
 use execenv_core::{Caller, Error, ErrorKind};
 use execenv_kit::WatchBound;
@@ -35,20 +35,20 @@ pub struct ExaminerService<S: ImageSource> {
     board: CheckBoard,
     asks: mpsc::Sender<CheckNowAsk>,
     interval_seconds: u32,
-    service_token: Option<String>,
+    auth: ServiceAuth,
     shutdown: Shutdown,
     watches: WatchBound,
 }
 
 impl<S: ImageSource> ExaminerService<S> {
-    /// The service; `asks` reaches the drift loop, `service_token` (when set) is required on
-    /// every call, and open watches end at `shutdown`.
+    /// The service; `asks` reaches the drift loop, `auth` says who may call
+    /// (a verified client certificate or a service token), and open watches end at `shutdown`.
     pub fn new(
         examiner: Examiner<S>,
         board: CheckBoard,
         asks: mpsc::Sender<CheckNowAsk>,
         interval_seconds: u32,
-        service_token: Option<String>,
+        auth: ServiceAuth,
         shutdown: Shutdown,
     ) -> Self {
         ExaminerService {
@@ -56,7 +56,7 @@ impl<S: ImageSource> ExaminerService<S> {
             board,
             asks,
             interval_seconds,
-            service_token,
+            auth,
             shutdown,
             watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
         }
@@ -69,7 +69,7 @@ impl<S: ImageSource> ExaminerService<S> {
     }
 
     fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
-        caller_from_metadata(request.metadata(), self.service_token.as_deref())
+        self.auth.caller(request)
     }
 
     async fn examine(

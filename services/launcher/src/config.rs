@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, SelectorConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{self, Renamed, ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,9 @@ pub struct Config {
     /// The caps on what a launch may ask for, per role and per group (`EXECENV_LIMITS__…`).
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }

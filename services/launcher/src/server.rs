@@ -25,9 +25,15 @@ pub type Running = execenv_kit::Running<Launches>;
 /// Kubernetes backend, gRPC health is NOT_SERVING and `/readyz` 503 until the Jobs already in the
 /// namespace have been read back (so a repeated launch after a restart finds its Job).
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let selector = GrpcSelector::new(&config.selector.url, config.auth.token())?;
+    let selector = GrpcSelector::new(
+        &config.selector.url,
+        config.auth.token(),
+        config.tls.client()?,
+    )?;
     let backend_kind = config.launcher.backend;
-    let mut server = GrpcServer::bind(&config.server).await?;
+    let mut server = GrpcServer::bind(&config.server)
+        .await?
+        .with_tls(&config.tls)?;
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
     let launcher_metrics = LauncherMetrics::register(server.metrics());
     launcher_metrics.initialize(backend_kind);
@@ -62,7 +68,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         launches.clone(),
         backend.clone(),
         selector,
-        config.auth.token(),
+        config.auth.service_auth(&config.tls),
         policy(&config),
     );
     let watches = server.watch_bound();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use execenv_client::caller_from_metadata;
+use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::{Caller, Error, ErrorKind};
 use execenv_kit::WatchBound;
@@ -31,27 +31,26 @@ pub struct LauncherService {
     launches: Launches,
     backend: Arc<Backend>,
     selector: GrpcSelector,
-    service_token: Option<String>,
+    auth: ServiceAuth,
     policy: Arc<Policy>,
     watches: WatchBound,
 }
 
 impl LauncherService {
     /// The service over `launches`, starting workloads on `backend` in environments chosen by
-    /// `selector`; `service_token`, when set, is required on every call; `policy` says what a
-    /// launch may take.
+    /// `selector`; `auth` says who may call; `policy` says what a launch may take.
     pub fn new(
         launches: Launches,
         backend: Arc<Backend>,
         selector: GrpcSelector,
-        service_token: Option<String>,
+        auth: ServiceAuth,
         policy: Policy,
     ) -> Self {
         LauncherService {
             launches,
             backend,
             selector,
-            service_token,
+            auth,
             watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
             policy: Arc::new(policy),
         }
@@ -87,7 +86,7 @@ impl LauncherService {
     }
 
     fn caller<T>(&self, request: &Request<T>, action: &str) -> Result<Caller, Error> {
-        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())?;
+        let caller = self.auth.caller(request)?;
         caller.require_publisher(action)?;
         Ok(caller)
     }
