@@ -168,14 +168,16 @@ fn content_routes(
         &api.expect(403, Some(sam.as_str()), "POST", &permissions, Some(&grant))?,
         22,
     )?;
-    for (refused, code) in [
-        (json!({"user_guid": NO_BUNDLE}), 261),
+    for (refused, status, code) in [
+        // Nobody has that guid: not found, whatever its shape.
+        (json!({"user_guid": NO_BUNDLE}), 404, 4),
         (
             json!({"user_guid": val["guid"], "group_guid": NO_BUNDLE}),
+            400,
             262,
         ),
     ] {
-        let answer = api.expect(400, publisher, "POST", &permissions, Some(&refused))?;
+        let answer = api.expect(status, publisher, "POST", &permissions, Some(&refused))?;
         is_error(&answer, code)?;
     }
     let listed = api.expect(200, admin, "GET", &permissions, None)?;

@@ -24,15 +24,21 @@ pub fn check_image_reference(reference: &str) -> Result<(), String> {
         None => (reference, None),
     };
     if let Some(d) = digest {
-        let Some((alg, hex)) = d.split_once(':') else {
-            return bad("the digest must be ALGORITHM:HEX, e.g. sha256:…");
+        // The digests registries serve, and so the only ones an image can be read by.
+        let hex_len = match d.split_once(':') {
+            Some(("sha256", hex)) => Some((hex, 64)),
+            Some(("sha384", hex)) => Some((hex, 96)),
+            Some(("sha512", hex)) => Some((hex, 128)),
+            _ => None,
         };
-        let alg_ok = !alg.is_empty()
-            && alg
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
-        if !alg_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return bad("the digest must be ALGORITHM:HEX with at least 32 hex digits");
+        let Some((hex, len)) = hex_len else {
+            return bad("the digest must be sha256:, sha384: or sha512: and its hex digits");
+        };
+        if hex.len() != len || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return bad(&format!(
+                "a {} digest has exactly {len} hex digits",
+                &d[..d.find(':').unwrap_or(0)]
+            ));
         }
     }
     // A tag follows the last ':' that comes after the last '/'.

@@ -48,15 +48,17 @@ async fn to_folder(State(state): State<AppState>, request: Request) -> Response 
         Some(query) => format!("{}/?{query}", uri.path()),
         None => format!("{}/", uri.path()),
     };
+    // Only content has a folder: anything else is not redirected into one.
+    let is_content = execenv_core::bundle::content_guid(forwarding::guid_of(uri.path())).is_ok();
     let response = match HeaderValue::from_str(&location) {
-        Ok(location) => (
+        Ok(location) if is_content => (
             StatusCode::PERMANENT_REDIRECT,
             [(header::LOCATION, location)],
         )
             .into_response(),
-        Err(_) => ContentError::from(execenv_core::Error::new(
+        _ => ContentError::from(execenv_core::Error::new(
             ErrorKind::NotFound,
-            "no such content",
+            "no such content: content is served at /content/<guid>/, a UUID written lowercase with hyphens",
         ))
         .into_response(),
     };

@@ -43,8 +43,19 @@ fn malformed_image_references_are_rejected_naming_the_problem() {
         ("/img", "path component \"\""),
         ("img/", "path component \"\""),
         ("a//b", "path component \"\""),
-        ("img@sha256:xyz", "the digest must be"),
-        ("img@sha256", "the digest must be ALGORITHM:HEX"),
+        (
+            "img@sha256:xyz",
+            "a sha256 digest has exactly 64 hex digits",
+        ),
+        ("img@sha256", "the digest must be sha256:"),
+        (
+            "0@0:0000000000000000000000000000000000000000000000000000000000000000",
+            "the digest must be sha256:",
+        ),
+        (
+            "img@sha512:abcdef0123456789abcdef0123456789",
+            "exactly 128 hex digits",
+        ),
         (
             "myhost:port/x",
             "\"myhost:port\" is not a registry host[:port]",
