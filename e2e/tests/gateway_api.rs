@@ -127,6 +127,16 @@ fn content_routes(
             && redirect.header("location") == Some(&format!("/content/{UPLOADED}/?tab=2")),
         "{redirect:?}"
     );
+    // Every other method is redirected and passed on the same way (the document lists each).
+    for method in ["PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"] {
+        let folder = api.call(None, method, &format!("/content/{UPLOADED}"), None)?;
+        ensure!(folder.status == 308, "{method}: {folder:?}");
+        if method != "POST" {
+            api.expect(401, None, method, &app, None)?;
+        }
+    }
+    let not_content = api.call(None, "GET", "/content/not-a-guid", None)?;
+    ensure!(not_content.status == 404, "{not_content:?}");
     let unsigned = api.expect(401, None, "GET", &app, None)?;
     is_error(&unsigned, 30)?;
     ensure!(

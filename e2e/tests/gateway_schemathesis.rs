@@ -18,11 +18,12 @@ use anyhow::{Context, Result, ensure};
 use execenv_e2e::connect_clients;
 use execenv_e2e::drift_images::DriftImages;
 use execenv_e2e::gateway::user_key;
+use execenv_e2e::python::host_python_version;
 use execenv_e2e::stack::LocalStack;
 
 /// Cases per operation and phase: enough to reach every branch the document describes, small
 /// enough for `make test`.
-const MAX_EXAMPLES: &str = "25";
+const MAX_EXAMPLES: &str = "10";
 /// The same cases on every run, so that a failure can be replayed.
 const SEED: &str = "22";
 
@@ -89,6 +90,7 @@ fn schemathesis(url: &str, key: &str, scratch: &Path) -> Result<(bool, String)> 
         .args(["--workers", "1"])
         .env("EXECENV_SCHEMATHESIS_KEY", key)
         .env("SCHEMATHESIS_HOOKS", hooks)
+        .env("EXECENV_SCHEMATHESIS_PYTHON", host_python_version()?)
         // Reports and caches go to the scratch folder, not the source tree.
         .current_dir(scratch)
         .output()

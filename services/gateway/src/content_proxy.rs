@@ -17,7 +17,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{MethodFilter, on};
 use execenv_core::ErrorKind;
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
@@ -35,9 +35,22 @@ use execenv_core::content_access::may_view;
 /// The routes, at the top level (outside `/__api__`).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/content/{guid}", any(to_folder))
-        .route("/content/{guid}/", any(serve))
-        .route(ROUTE, any(serve))
+        .route("/content/{guid}", on(documented(), to_folder))
+        .route("/content/{guid}/", on(documented(), serve))
+        .route(ROUTE, on(documented(), serve))
+}
+
+/// The methods content is served with: those an OpenAPI 3.1 document can list (it lists them
+/// all); any other is 405, as for every route.
+fn documented() -> MethodFilter {
+    MethodFilter::GET
+        .or(MethodFilter::HEAD)
+        .or(MethodFilter::POST)
+        .or(MethodFilter::PUT)
+        .or(MethodFilter::DELETE)
+        .or(MethodFilter::OPTIONS)
+        .or(MethodFilter::PATCH)
+        .or(MethodFilter::TRACE)
 }
 
 /// `/content/{guid}` → `/content/{guid}/` (308, the query kept), so that the app's relative

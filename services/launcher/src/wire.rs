@@ -41,8 +41,8 @@ pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
             "content.guid",
             "give the content's guid",
         ));
-    } else if uuid::Uuid::parse_str(content.guid.trim()).is_err() {
-        // Any UUID, as the gateway names content folders (`execenv_core::bundle::content_guid`).
+    } else if execenv_core::bundle::content_guid(&content.guid).is_err() {
+        // As the gateway names content folders: any UUID, lowercase with hyphens.
         v.push(FieldViolation::new(
             "content.guid",
             format!("{:?} is not a UUID", content.guid),
