@@ -24,7 +24,7 @@ use execenv_client::{UNSENT_RETRY_WITHIN, retry_unsent};
 use crate::auth::Authenticated;
 use crate::body::object;
 use crate::error::ApiError;
-use crate::selection_api::RequirementsJson;
+use crate::selection_api::{RequirementsJson, objects_or_null};
 use crate::state::AppState;
 
 /// The routes, relative to `/__api__/execenv/v1`.
@@ -112,6 +112,12 @@ impl LaunchJson {
     pub fn into_request(self) -> Result<pb::LaunchRequest, Error> {
         let kind = kind(&self.kind, "kind")?;
         let c = self.content;
+        if c.requirements.is_some() && c.manifest.is_some() {
+            return Err(Error::invalid_field(
+                "content.manifest",
+                "give the requirements either as fields or as a manifest, not both",
+            ));
+        }
         Ok(pb::LaunchRequest {
             request_id: self
                 .request_id
@@ -174,8 +180,17 @@ pub async fn start(
     Extension(who): Extension<Authenticated>,
     body: Bytes,
 ) -> Result<Json<LaunchView>, ApiError> {
+    let body = object(&body)?;
+    objects_or_null(&body, &["resources"], "")?;
+    match body.get("content") {
+        Some(Value::Object(content)) => {
+            objects_or_null(content, &["requirements", "manifest"], "content.")?;
+        }
+        Some(_) => return Err(Error::invalid_field("content", "must be an object").into()),
+        None => {}
+    }
     let mut input: LaunchJson =
-        serde_json::from_value(Value::Object(object(&body)?)).map_err(|e| {
+        serde_json::from_value(Value::Object(body)).map_err(|e| {
             Error::invalid_field(
                 "body",
                 format!("{e}; send {{\"kind\": \"build\", \"content\": {{\"guid\": …, \"bundle\": …}}, \"command\": […]}}"),

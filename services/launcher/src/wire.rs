@@ -41,7 +41,8 @@ pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
             "content.guid",
             "give the content's guid",
         ));
-    } else if execenv_core::validate::parse_guid(&content.guid).is_err() {
+    } else if execenv_core::bundle::content_guid(&content.guid).is_err() {
+        // As the gateway names content folders: any UUID, lowercase with hyphens.
         v.push(FieldViolation::new(
             "content.guid",
             format!("{:?} is not a UUID", content.guid),
