@@ -696,9 +696,7 @@ impl World {
                 .await
                 .map(drop),
             "Identity/ListSecurityEvents" => identity
-                .list_security_events(
-                    self.ask(who, id::ListSecurityEventsRequest::default())?,
-                )
+                .list_security_events(self.ask(who, id::ListSecurityEventsRequest::default())?)
                 .await
                 .map(drop),
             "Identity/ListApiKeys" => identity
@@ -724,6 +722,7 @@ impl World {
                     who,
                     id::AuthenticateRequest {
                         key: self.viewer.1.clone(),
+                        client_address: String::new(),
                     },
                 )?)
                 .await

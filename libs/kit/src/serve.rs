@@ -39,7 +39,15 @@ impl Servers {
         readiness: Readiness,
         shutdown: &Shutdown,
     ) -> Servers {
-        Servers::spawn_tls((routes, server), grpc, None, admin, metrics, readiness, shutdown)
+        Servers::spawn_tls(
+            (routes, server),
+            grpc,
+            None,
+            admin,
+            metrics,
+            readiness,
+            shutdown,
+        )
     }
 
     /// [`Servers::spawn`], serving gRPC over TLS only when `tls` is given.

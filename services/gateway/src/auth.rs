@@ -395,7 +395,6 @@ pub async fn require_key(State(gate): State<Gate>, mut request: Request, next: N
     }
 }
 
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
