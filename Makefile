@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RUN_DIR := target/run
 
-.PHONY: run build ui test lint fmt bench postgres-up postgres-down testbed-build testbed-up testbed-down chart-snapshots help
+.PHONY: run build ui test lint fmt bench fuzz postgres-up postgres-down testbed-build testbed-up testbed-down chart-snapshots help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -60,6 +60,10 @@ bench: ui ## measure sync, selection, the console, interactive content and launc
 	status=0; EXECENV_TEST_WHEELHOUSE=$$wheelhouse EXECENV_CHROMIUM=$$chromium EXECENV_TEST_DATABASE_URL=$$url EXECENV_TEST_KUBECONFIG=$$kube EXECENV_BIN_DIR=target/release target/release/execenv-bench || status=$$?; \
 	if [ $$ks = 1 ]; then e2e/infra/testbed down; fi; \
 	if [ $$started = 1 ]; then e2e/infra/postgres stop; fi; exit $$status
+
+FUZZ_RUNS ?= 1000000
+fuzz: ## run each cargo-fuzz target (nightly) for FUZZ_RUNS executions (default 1000000) with memory and time limits; prints executions, time and peak RSS
+	FUZZ_RUNS=$(FUZZ_RUNS) fuzz/run
 
 # Everything: lint, unit and conformance tests on SQLite and PostgreSQL, service, e2e and
 # Kubernetes tests. e2e/infra/run-tests starts (and stops) what they need.

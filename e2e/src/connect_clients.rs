@@ -1,6 +1,7 @@
 //! Posit's own clients, pinned, in a virtual environment under the target folder: `posit-sdk`
-//! (Python package `posit`) and `rsconnect-python` (the `rsconnect` command); and, in one of its
-//! own, the OpenAPI tools that check the gateway's contract. Installed from the
+//! (Python package `posit`) and `rsconnect-python` (the `rsconnect` command); and, in venvs of
+//! their own, the OpenAPI tools that check the gateway's contract and schemathesis, which attacks
+//! it with requests generated from its document. Installed from the
 //! package index on first use, then reused; concurrent test processes build in folders of their
 //! own and publish one with an atomic rename of a symlink.
 
@@ -17,6 +18,10 @@ pub const PACKAGES: [&str; 2] = ["posit-sdk==0.17.0", "rsconnect-python==1.32.0"
 /// (openapi-core brings openapi-spec-validator).
 pub const CONTRACT_PACKAGES: [&str; 1] = ["openapi-core==0.23.1"];
 
+/// The pinned schemathesis that generates requests from the gateway's document
+/// (`e2e/tests/gateway_schemathesis.rs`).
+pub const SCHEMATHESIS_PACKAGES: [&str; 1] = ["schemathesis==4.32.5"];
+
 /// The virtual environment holding [`PACKAGES`]; its `bin/` has `python` and `rsconnect`.
 pub fn venv() -> Result<PathBuf> {
     pinned("connect-clients", &PACKAGES, "bin/rsconnect")
@@ -29,6 +34,11 @@ pub fn contract_venv() -> Result<PathBuf> {
         &CONTRACT_PACKAGES,
         "bin/openapi-spec-validator",
     )
+}
+
+/// The virtual environment holding [`SCHEMATHESIS_PACKAGES`]; its `bin/` has `schemathesis`.
+pub fn schemathesis_venv() -> Result<PathBuf> {
+    pinned("schemathesis", &SCHEMATHESIS_PACKAGES, "bin/schemathesis")
 }
 
 /// A virtual environment named after `prefix` and `packages`, holding them; ready once `marker`

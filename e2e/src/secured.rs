@@ -133,6 +133,9 @@ impl SecuredStack {
                 ("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone()),
                 ("EXECENV_EXAMINER__URL", examiner.url.clone()),
                 ("EXECENV_BUNDLES__DIR", data.display().to_string()),
+                // The matrix sends over a hundred refused keys from this one address: the
+                // throttle of failed sign-ins is off here and has its own test (gateway_limits).
+                ("EXECENV_LIMITS__AUTH_FAILURE_BURST", "0".to_owned()),
             ]),
         )?;
         Ok(SecuredStack {

@@ -20,7 +20,7 @@ pub struct ServiceProcess {
     /// The process.
     pub process: Process,
     /// Its URL: gRPC (for `execenvctl --config-sync` / `--selector` …), or the gateway's REST
-    /// API base (`http://127.0.0.1:PORT`).
+    /// API base (`http://127.0.0.1:PORT`; `https://` when started with EXECENV_TLS__CERT_FILE).
     pub url: String,
     /// Admin HTTP address (`/metrics`, `/readyz`).
     pub admin: String,
@@ -119,7 +119,9 @@ impl ServiceProcess {
 
     /// `host:port` of the main listener (the URL without its scheme).
     pub fn address(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
     }
 
     /// Waits until the process exits by itself; returns its exit code.
@@ -301,9 +303,15 @@ impl Launch {
             // interactive app would otherwise outlive the test.
             process.stop_gracefully_on_drop(LAUNCHER_STOPS_WITHIN);
         }
+        // With a certificate it serves TLS only.
+        let scheme = if self.env.iter().any(|(k, _)| k == "EXECENV_TLS__CERT_FILE") {
+            "https"
+        } else {
+            "http"
+        };
         Ok(ServiceProcess {
             process,
-            url: format!("http://127.0.0.1:{grpc}"),
+            url: format!("{scheme}://127.0.0.1:{grpc}"),
             admin: format!("127.0.0.1:{admin}"),
             launch: self.clone(),
             dir: dir.to_owned(),

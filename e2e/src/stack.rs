@@ -59,10 +59,18 @@ impl LocalStack {
     /// [`LocalStack::start`], and the image examiner reading `images`' registry, which the
     /// gateway asks (`examiner.url`).
     pub fn start_examining(images: &DriftImages) -> Result<LocalStack> {
-        LocalStack::start_with(Some(images))
+        LocalStack::start_with(Some((images, &[])))
     }
 
-    fn start_with(images: Option<&DriftImages>) -> Result<LocalStack> {
+    /// [`LocalStack::start_examining`], the image examiner with `settings` added.
+    pub fn start_examining_with(
+        images: &DriftImages,
+        settings: &[(&str, String)],
+    ) -> Result<LocalStack> {
+        LocalStack::start_with(Some((images, settings)))
+    }
+
+    fn start_with(images: Option<(&DriftImages, &[(&str, String)])>) -> Result<LocalStack> {
         let dir = tempfile::tempdir()?;
         let python = host_python()?;
         let version = host_python_version()?;
@@ -75,7 +83,7 @@ impl LocalStack {
             &[("EXECENV_SYNC__FILE", file.display().to_string())],
         )?;
         let examiner = images
-            .map(|i| i.examiner(&registry, dir.path(), &[]))
+            .map(|(i, settings)| i.examiner(&registry, dir.path(), settings))
             .transpose()?;
         // The selector and the gateway ask the examiner, as `make run` sets them up.
         let examiner_url: Vec<(&str, String)> = examiner
@@ -83,7 +91,12 @@ impl LocalStack {
             .map(|e| ("EXECENV_EXAMINER__URL", e.url.clone()))
             .collect();
         let selector = ServiceProcess::selector(&registry, dir.path(), &examiner_url)?;
-        let mut gateway_env = vec![("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone())];
+        // Generated attacks (schemathesis) send hundreds of refused keys from this one address:
+        // the throttle of failed sign-ins is off here and has its own test (gateway_limits).
+        let mut gateway_env = vec![
+            ("EXECENV_CONFIG_SYNC__URL", config_sync.url.clone()),
+            ("EXECENV_LIMITS__AUTH_FAILURE_BURST", "0".to_owned()),
+        ];
         gateway_env.extend(examiner_url);
         let data = dir.path().join("data");
         place_bundle(&data, CONTENT, BUNDLE, &version)?;

@@ -88,14 +88,15 @@ execenv.identity.v1.Identity/ListApiKeys              unauthn  unauthn  denied  
 execenv.identity.v1.Identity/DisableApiKey            unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.identity.v1.Identity/DeleteApiKey             unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.identity.v1.Identity/Authenticate             unauthn  unauthn  denied   denied   denied   denied   ok
+execenv.identity.v1.Identity/ListSecurityEvents       unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.selector.v1.Selector/Select                   unauthn  unauthn  denied   ok       precond  ok       ok
 execenv.selector.v1.Selector/Explain                  unauthn  unauthn  denied   ok       ok       ok       ok
 execenv.launcher.v1.Launcher/Launch                   unauthn  unauthn  denied   ok       precond  ok       ok
-execenv.launcher.v1.Launcher/Get                      unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
+execenv.launcher.v1.Launcher/Get                      unauthn  unauthn  denied   ok       notfound ok       ok
 execenv.launcher.v1.Launcher/List                     unauthn  unauthn  denied   ok       ok       ok       ok
-execenv.launcher.v1.Launcher/Watch                    unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
-execenv.launcher.v1.Launcher/Cancel                   unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
-execenv.launcher.v1.Launcher/Logs                     unauthn  unauthn  denied   ok       ok!notfound ok    ok  # DEFECT: another's launch (ownership)
+execenv.launcher.v1.Launcher/Watch                    unauthn  unauthn  denied   ok       notfound ok       ok
+execenv.launcher.v1.Launcher/Cancel                   unauthn  unauthn  denied   ok       notfound ok       ok
+execenv.launcher.v1.Launcher/Logs                     unauthn  unauthn  denied   ok       notfound ok       ok
 execenv.sync.v1.ConfigSync/Status                     unauthn  unauthn  denied   ok       ok       ok       ok
 execenv.sync.v1.ConfigSync/Plan                       unauthn  unauthn  denied   denied   denied   ok       ok
 execenv.examiner.v1.ImageExaminer/Examine             unauthn  unauthn  denied   denied   denied   ok       ok
@@ -126,13 +127,14 @@ POST   /__api__/v1/environments/{guid}/permissions                       401  40
 GET    /__api__/v1/environments/{guid}/permissions/{permission_guid}     401  401    403    403  403  200   401
 DELETE /__api__/v1/environments/{guid}/permissions/{permission_guid}     401  401    403    403  403  204   401
 GET    /__api__/execenv/v1/changes                                       401  401    403    403  403  200   401
+GET    /__api__/execenv/v1/security-events                               401  401    403    403  403  200   401
 POST   /__api__/execenv/v1/select                                        401  401    403    200  409  200   401
 POST   /__api__/execenv/v1/explain                                       401  401    403    200  200  200   401
 GET    /__api__/execenv/v1/launches                                      401  401    403    200  200  200   401
 POST   /__api__/execenv/v1/launches                                      401  401    403    200  403  200   401  # pub-: another's content
-GET    /__api__/execenv/v1/launches/{id}                                 401  401    403    200  200!404 200 401  # DEFECT: ownership
-POST   /__api__/execenv/v1/launches/{id}/cancel                          401  401    403    200  200!404 200 401  # DEFECT: ownership
-GET    /__api__/execenv/v1/launches/{id}/logs                            401  401    403    200  200!404 200 401  # DEFECT: ownership
+GET    /__api__/execenv/v1/launches/{id}                                 401  401    403    200  404  200   401
+POST   /__api__/execenv/v1/launches/{id}/cancel                          401  401    403    200  404  200   401
+GET    /__api__/execenv/v1/launches/{id}/logs                            401  401    403    200  404  200   401
 GET    /__api__/execenv/v1/content/{guid}/bundles                        401  401    403    200  403  200   401
 POST   /__api__/execenv/v1/content/{guid}/bundles                        401  401    403    201  403  201   401
 DELETE /__api__/execenv/v1/content/{guid}/bundles/{id}                   401  401    403    204  403  204   401
@@ -149,6 +151,19 @@ DELETE /__api__/execenv/v1/content/{guid}/permissions/{permission_guid}  401  40
 GET    /content/{guid}                                                   308  308    308    308  308  308   308
 GET    /content/{guid}/{path}                                            401  401    403    200  403  200   401
 POST   /content/{guid}/{path}                                            401  401    403    200  403  200   401
+POST   /content/{guid}                                                   308  308    308    308  308  308   308
+PUT    /content/{guid}                                                   308  308    308    308  308  308   308
+DELETE /content/{guid}                                                   308  308    308    308  308  308   308
+OPTIONS /content/{guid}                                                  308  308    308    308  308  308   308
+HEAD   /content/{guid}                                                   308  308    308    308  308  308   308
+PATCH  /content/{guid}                                                   308  308    308    308  308  308   308
+TRACE  /content/{guid}                                                   308  308    308    308  308  308   308
+PUT    /content/{guid}/{path}                                            401  401    403    405  403  405   401
+DELETE /content/{guid}/{path}                                            401  401    403    405  403  405   401
+OPTIONS /content/{guid}/{path}                                           401  401    403    405  403  405   401
+PATCH  /content/{guid}/{path}                                            401  401    403    405  403  405   401
+TRACE  /content/{guid}/{path}                                            401  401    403    405  403  405   401
+HEAD   /content/{guid}/{path}                                            401  401    403    200  403  200   401
 GET    /__api__/execenv/v1/instances                                     401  401    403    200  200  200   401
 POST   /__api__/execenv/v1/images/examine                                401  401    403    403  403  200   401
 GET    /__api__/execenv/v1/checks                                        401  401    403    200  200  200   401
@@ -684,6 +699,10 @@ impl World {
                 )?)
                 .await
                 .map(drop),
+            "Identity/ListSecurityEvents" => identity
+                .list_security_events(self.ask(who, id::ListSecurityEventsRequest::default())?)
+                .await
+                .map(drop),
             "Identity/ListApiKeys" => identity
                 .list_api_keys(self.ask(who, id::ListApiKeysRequest { user: None })?)
                 .await
@@ -707,6 +726,7 @@ impl World {
                     who,
                     id::AuthenticateRequest {
                         key: self.viewer.1.clone(),
+                        client_address: String::new(),
                     },
                 )?)
                 .await
@@ -975,6 +995,10 @@ impl World {
                     .replace("{permission_guid}", &permission)
             }
             "GET /content/{guid}/{path}" => format!("/content/{app}/items/tea?q=1"),
+            // Every other method reaches the app the same way (it answers those it has no route
+            // for with 405); on the bare content path, every method is redirected.
+            _ if template == "/content/{guid}" => template.replace("{guid}", app),
+            _ if template == "/content/{guid}/{path}" => format!("/content/{app}/items/tea"),
             "POST /content/{guid}/{path}" => {
                 body = Some(json!([1, 2, 3]));
                 format!("/content/{app}/sum")

@@ -363,7 +363,7 @@ fn an_app_that_cannot_start_shows_why_in_its_launch_and_logs() -> Result<()> {
     // Uploaded but never built: the runner refuses, the launch fails, the answer says so.
     let unbuilt = pat.upload(SHINY, &TestApp::Shiny.bundle(&site.python, None)?)?;
     let refused = pat.content(SHINY, "/", Duration::from_secs(60))?;
-    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.status, 409, "{}", refused.body);
     let body = refused.json()?;
     let error = body["error"].as_str().unwrap_or_default();
     assert!(error.contains("RunnerRefused"), "{body}");

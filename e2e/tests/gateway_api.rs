@@ -127,6 +127,16 @@ fn content_routes(
             && redirect.header("location") == Some(&format!("/content/{UPLOADED}/?tab=2")),
         "{redirect:?}"
     );
+    // Every other method is redirected and passed on the same way (the document lists each).
+    for method in ["PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"] {
+        let folder = api.call(None, method, &format!("/content/{UPLOADED}"), None)?;
+        ensure!(folder.status == 308, "{method}: {folder:?}");
+        if method != "POST" {
+            api.expect(401, None, method, &app, None)?;
+        }
+    }
+    let not_content = api.call(None, "GET", "/content/not-a-guid", None)?;
+    ensure!(not_content.status == 404, "{not_content:?}");
     let unsigned = api.expect(401, None, "GET", &app, None)?;
     is_error(&unsigned, 30)?;
     ensure!(
@@ -168,14 +178,16 @@ fn content_routes(
         &api.expect(403, Some(sam.as_str()), "POST", &permissions, Some(&grant))?,
         22,
     )?;
-    for (refused, code) in [
-        (json!({"user_guid": NO_BUNDLE}), 261),
+    for (refused, status, code) in [
+        // Nobody has that guid: not found, whatever its shape.
+        (json!({"user_guid": NO_BUNDLE}), 404, 4),
         (
             json!({"user_guid": val["guid"], "group_guid": NO_BUNDLE}),
+            400,
             262,
         ),
     ] {
-        let answer = api.expect(400, publisher, "POST", &permissions, Some(&refused))?;
+        let answer = api.expect(status, publisher, "POST", &permissions, Some(&refused))?;
         is_error(&answer, code)?;
     }
     let listed = api.expect(200, admin, "GET", &permissions, None)?;

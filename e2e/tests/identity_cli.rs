@@ -74,6 +74,7 @@ async fn users_groups_and_keys_through_execenvctl_and_authenticate() -> Result<(
     let user = gateway
         .authenticate(id::AuthenticateRequest {
             key: secret.clone(),
+            client_address: "127.0.0.1".into(),
         })
         .await?
         .into_inner();
@@ -94,6 +95,7 @@ async fn users_groups_and_keys_through_execenvctl_and_authenticate() -> Result<(
     let refused = gateway
         .authenticate(id::AuthenticateRequest {
             key: secret.clone(),
+            client_address: "127.0.0.1".into(),
         })
         .await
         .expect_err("a disabled key is refused");

@@ -339,6 +339,7 @@ async fn kubernetes_the_launchers_build_job_is_accepted_and_its_pod_has_the_init
             fs_group: None,
             job_template: None,
             interactive_port: 8080,
+            ..KubernetesConfig::default()
         },
         base_template: None,
     };

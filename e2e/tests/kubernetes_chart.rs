@@ -275,6 +275,98 @@ fn kubernetes_chart_sets_only_settings_the_binaries_read() -> Result<()> {
     Ok(())
 }
 
+/// The value of `name` among a container's `env` entries, or its `secretKeyRef`.
+fn env_value<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
+    container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .map(|e| e.get("value").unwrap_or(&e["valueFrom"]))
+}
+
+#[test]
+fn kubernetes_chart_tls_values_mount_the_secrets_and_set_the_settings() -> Result<()> {
+    let helm = Helm::find()?;
+    let tls = values_file(&json!({"global": {"tls": {"enabled": true, "mutual": true}}}))?;
+    let docs = helm.template(&[&scenario("default"), tls.path()])?;
+    let deployments = objects(&docs, "Deployment");
+    ensure!(deployments.len() == 6, "{} Deployments", deployments.len());
+    for deployment in deployments {
+        let name = deployment["metadata"]["name"].as_str().context("a name")?;
+        let pod = &deployment["spec"]["template"]["spec"];
+        let container = &pod["containers"][0];
+        // The Secret <release>-<service>-tls, mounted whole (renewals reach the files).
+        let volume = pod["volumes"]
+            .as_array()
+            .and_then(|v| v.iter().find(|v| v["name"] == "tls"))
+            .with_context(|| format!("{name}: no tls volume"))?;
+        ensure!(
+            volume["secret"]["secretName"] == format!("{name}-tls").as_str(),
+            "{name}: {volume}"
+        );
+        let mount = container["volumeMounts"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["name"] == "tls"))
+            .with_context(|| format!("{name}: no tls mount"))?;
+        ensure!(
+            mount["mountPath"] == "/etc/execenv/tls"
+                && mount["readOnly"] == true
+                && mount.get("subPath").is_none(),
+            "{name}: {mount}"
+        );
+        for (variable, file) in [
+            ("EXECENV_TLS__CERT_FILE", "/etc/execenv/tls/tls.crt"),
+            ("EXECENV_TLS__KEY_FILE", "/etc/execenv/tls/tls.key"),
+            ("EXECENV_TLS__CA_FILE", "/etc/execenv/tls/ca.crt"),
+        ] {
+            ensure!(
+                env_value(container, variable) == Some(&json!(file)),
+                "{name}: {variable}"
+            );
+        }
+        // Mutual TLS on the gRPC services; the gateway asks API clients for no certificate.
+        let client_ca = env_value(container, "EXECENV_TLS__CLIENT_CA_FILE");
+        if name == "execenv-gateway" {
+            ensure!(client_ca.is_none(), "{name}: {client_ca:?}");
+        } else {
+            ensure!(
+                client_ca == Some(&json!("/etc/execenv/tls/ca.crt")),
+                "{name}: {client_ca:?}"
+            );
+        }
+        // Every service URL is https://, and the probes are HTTP on the admin port.
+        for entry in container["env"].as_array().context("env")? {
+            let variable = entry["name"].as_str().unwrap_or_default();
+            if variable.ends_with("__URL")
+                && variable != "EXECENV_DATABASE__URL"
+                && entry["value"].as_str().is_some_and(|v| !v.is_empty())
+            {
+                ensure!(
+                    entry["value"]
+                        .as_str()
+                        .is_some_and(|v| v.starts_with("https://")),
+                    "{name}: {entry}"
+                );
+            }
+        }
+        ensure!(
+            container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+                && container["livenessProbe"]["httpGet"]["path"] == "/healthz",
+            "{name}: {container}"
+        );
+        // The previous service token, for a rotation, from the same Secret and optional.
+        let previous = env_value(container, "EXECENV_AUTH__PREVIOUS_SERVICE_TOKEN")
+            .with_context(|| format!("{name}: no previous token"))?;
+        ensure!(
+            previous["secretKeyRef"]["key"] == "previous"
+                && previous["secretKeyRef"]["optional"] == true,
+            "{name}: {previous}"
+        );
+        support::check_settings(&docs, deployment)?;
+    }
+    Ok(())
+}
+
 #[test]
 fn kubernetes_chart_mounts_the_environments_into_config_sync_without_a_checksum() -> Result<()> {
     let docs = Helm::find()?.template(&[&scenario("default")])?;

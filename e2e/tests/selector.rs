@@ -9,6 +9,8 @@ use anyhow::{Result, ensure};
 use execenv_client::IdentityInterceptor;
 use execenv_e2e::{RegistryProcess, ServiceProcess, eventually};
 use execenv_proto::environments::v1 as pb;
+use execenv_proto::identity::v1 as id;
+use execenv_proto::identity::v1::identity_client::IdentityClient;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
 use execenv_proto::selector::v1 as sel;
@@ -323,16 +325,23 @@ async fn rule_07_permissions_restrict_publishers_and_viewers_are_denied() -> Res
             &[("python", "3.11.9")],
         )
         .await?;
+    // A permission names an existing group, by guid.
+    let ds = IdentityClient::connect(bed.registry.url.clone())
+        .await?
+        .create_group(id::CreateGroupRequest { name: "ds".into() })
+        .await?
+        .into_inner()
+        .guid;
     bed.admin
         .add_permission(reg::AddPermissionRequest {
             environment_guid: team.guid.clone(),
             user_guid: None,
-            group_guid: Some("ds".into()),
+            group_guid: Some(ds.clone()),
         })
         .await?;
     bed.caught_up().await?;
     let request = || select(needs(Some("3.11.9"), None), Default::default());
-    let mut member = bed.client(publisher("alice", &["ds"])).await?;
+    let mut member = bed.client(publisher("alice", &[&ds])).await?;
     ensure!(
         member
             .select(request())

@@ -1,6 +1,8 @@
 //! The flags every command accepts: where the services and the gateway are, whom to act as, and
 //! how to print.
 
+use std::path::PathBuf;
+
 use clap::{Args, ValueEnum};
 use execenv_core::Role;
 
@@ -100,6 +102,29 @@ pub struct GlobalArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    /// PEM CA the services and the gateway are verified against: their URLs are then
+    /// `https://…` (the services' tls.ca_file).
+    #[arg(long, global = true, env = "EXECENV_TLS__CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate presented when a service asks for one (mutual TLS): with it execenvctl
+    /// calls as a service, no --token needed. Needs --client-key and --ca-file.
+    #[arg(
+        long,
+        global = true,
+        env = "EXECENV_TLS__CLIENT_CERT_FILE",
+        value_name = "FILE",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "EXECENV_TLS__CLIENT_KEY_FILE",
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
     /// Output format: aligned tables for people, json or yaml for scripts.
     #[arg(
         short = 'o',

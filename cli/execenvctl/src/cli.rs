@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::accounts_args::{GroupsCommand, KeysCommand, UsersCommand};
 use crate::args::GlobalArgs;
+use crate::audit::AuditCommand;
 use crate::bundle_args::BundleCommand;
 use crate::env_args::{ChangesArgs, EnvCommand};
 use crate::image_args::ImageCommand;
@@ -17,7 +18,8 @@ in, their Python/R/Quarto installations, volume mounts and who may use them. It 
 environment-registry, to config-sync for the `sync` commands, to the selector for `select` and \
 `explain`, and to the launcher for `launch` (build or run content in its environment) and \
 `launches` (list, show, watch, cancel and read the output of launches). `users`, `groups` and \
-`keys` manage the people the gateway authenticates with API keys. `bundle` uploads, lists and \
+`keys` manage the people the gateway authenticates with API keys; `audit security` shows who \
+created and revoked keys and changed permissions, and which clients failed to sign in too often. `bundle` uploads, lists and \
 deletes content bundles through the gateway (HTTP, with an API key). `image examine` asks the \
 image examiner what an image holds (read from its registry, nothing run) and `env drift` how every \
 environment stands against its image.";
@@ -45,6 +47,7 @@ Examples:
   execenvctl users create alice --role publisher --email alice@example.com
   execenvctl groups create data-science && execenvctl groups add-member data-science alice
   execenvctl keys create alice --name laptop
+  execenvctl audit security --kind api-key-revoked --since 2026-11-01T00:00:00Z
   execenvctl --api-key $KEY bundle upload examples/bundles/hello-python \\
       --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f
   execenvctl bundle list --content 2c0f8a1e-9b7d-4c3e-8f21-5a6b7c8d9e0f
@@ -71,6 +74,10 @@ pub enum Command {
     Env(EnvCommand),
     /// Show the audit trail: every change to the catalogue, oldest first.
     Changes(ChangesArgs),
+    /// Show the security audit events: API keys created and revoked, permissions added and
+    /// removed, clients that failed to sign in too often.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Ask config-sync how the declarative file and the registry compare.
     #[command(subcommand)]
     Sync(SyncCommand),

@@ -11,6 +11,7 @@ use execenv_proto::views::SyncStatus;
 
 use crate::accounts;
 use crate::args::OutputFormat;
+use crate::audit;
 use crate::bundles;
 use crate::cli::{Cli, Command, SyncCommand};
 use crate::environments;
@@ -37,6 +38,7 @@ pub async fn run_to(cli: Cli, out: &mut dyn Write) -> Result<Report, Error> {
     match cli.command {
         Command::Env(c) => environments::env(&session, c).await,
         Command::Changes(a) => environments::changes(&session, &a).await,
+        Command::Audit(c) => audit::audit(&session, c).await,
         Command::Sync(c) => run_sync(&session, c, format).await,
         Command::Select(a) => select(&session, &a, format, false).await,
         Command::Explain(a) => select(&session, &a, format, true).await,

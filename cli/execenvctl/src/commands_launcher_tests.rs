@@ -166,6 +166,7 @@ async fn launch_prints_the_launch_with_its_environment_installations_and_job() {
              environment:  Python 3.11 ({ENVIRONMENT})\n\
              image:        ghcr.io/acme/py:3.11\n\
              selected by:  automatic\n\
+             owner:        -\n\
              python:       3.11.9  /opt/python/3.11.9/bin/python3\n\
              backend:      kubernetes\n\
              job:          run-r-1\n\
@@ -227,7 +228,8 @@ async fn launch_wait_follows_the_launch_and_exits_1_when_it_failed() {
             "2026-01-31T12:02:00Z  r-1  failed  Error  container exited with 3  exit 3",
         ]
     );
-    assert_eq!(lines.len(), 19);
+    // The block (18 lines, the owner among them), then the two changes.
+    assert_eq!(lines.len(), 20);
     assert_eq!(fake.seen.lock().unwrap().ids, [("watch", "r-1".to_owned())]);
 }
 

@@ -1,7 +1,7 @@
 //! `execenvctl env …` and `execenvctl changes`: the catalogue in the registry. Each request is
 //! built from the flags first (pure, tested), then sent: one call, or one per page.
 
-use execenv_core::{Environment, Error, Language, Matching, Permission};
+use execenv_core::{Environment, Error, ErrorKind, FieldViolation, Language, Matching, Permission};
 use execenv_proto::convert::connect::with_connect_paths;
 use execenv_proto::convert::timestamp;
 use execenv_proto::environments::v1 as pb;
@@ -158,7 +158,8 @@ async fn permissions(
                 .registry()
                 .await?
                 .call(|mut c| async move { c.add_permission(request).await })
-                .await?;
+                .await
+                .map_err(with_permission_flags)?;
             let added = Permission::try_from(added)?;
             if format == OutputFormat::Table {
                 permissions_report(std::slice::from_ref(&added), format)
@@ -184,6 +185,25 @@ async fn permissions(
             )))
         }
     }
+}
+
+/// The registry's refusal of a permission with its fields named as the flags that gave them
+/// (`user_guid` → `--user`): a user or group that does not exist is named where it was typed.
+pub fn with_permission_flags(e: Error) -> Error {
+    if e.kind != ErrorKind::InvalidArgument || e.violations.is_empty() {
+        return e;
+    }
+    let flag = |field: &str| match field {
+        "user_guid" => "--user".to_owned(),
+        "group_guid" => "--group".to_owned(),
+        other => other.to_owned(),
+    };
+    Error::invalid(
+        e.violations
+            .into_iter()
+            .map(|v| FieldViolation::new(flag(&v.field), v.description))
+            .collect(),
+    )
 }
 
 fn permissions_report(list: &[Permission], format: OutputFormat) -> Result<Report, Error> {

@@ -469,3 +469,20 @@ fn server_url_defaults_to_plain_http() {
     assert_eq!(server_url("registry:50051"), "http://registry:50051");
     assert_eq!(server_url("https://r.example.com"), "https://r.example.com");
 }
+
+#[test]
+fn a_refused_permission_names_the_flag_that_gave_the_user_or_group() {
+    use crate::environments::with_permission_flags;
+    let refused = Error::invalid_field(
+        "group_guid",
+        "no group has guid 6f1c2b7a-3d4e-4f50-8a9b-0c1d2e3f4a5b; a permission must name an existing group",
+    );
+    let e = with_permission_flags(refused);
+    assert_eq!(e.violations[0].field, "--group");
+    assert_eq!(
+        e.message,
+        "invalid input (1 problem): --group: no group has guid 6f1c2b7a-3d4e-4f50-8a9b-0c1d2e3f4a5b; a permission must name an existing group"
+    );
+    let other = Error::new(ErrorKind::NotFound, "environment e does not exist");
+    assert_eq!(with_permission_flags(other.clone()), other);
+}

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use execenv_client::ClientTls;
 use execenv_client::error_chain as chain;
 use execenv_core::bundle::{Bundle, bundle_number, content_guid};
 use execenv_core::{Error, ErrorKind};
@@ -26,12 +27,16 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A client of the gateway at `url` (`http://host:port`) sending `key`.
-    pub fn new(url: &str, key: &str) -> Result<Gateway, Error> {
+    /// A client of the gateway at `url` (`http://host:port`, or `https://…` verified with `tls`)
+    /// sending `key`.
+    pub fn new(url: &str, key: &str, tls: Option<ClientTls>) -> Result<Gateway, Error> {
         // TLS through ring, as everywhere else in the workspace; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
+        let mut builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT);
+        if let Some(tls) = tls {
+            builder = builder.tls_backend_preconfigured(tls.http_config());
+        }
+        let client = builder
             .build()
             .map_err(|e| Error::internal(format!("cannot make an HTTP client: {}", chain(&e))))?;
         Ok(Gateway {
@@ -147,6 +152,7 @@ fn kind(status: StatusCode) -> ErrorKind {
         404 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
         413 => ErrorKind::TooLarge,
+        429 => ErrorKind::ResourceExhausted,
         502..=504 => ErrorKind::Unavailable,
         _ => ErrorKind::Internal,
     }
@@ -174,6 +180,10 @@ mod tests {
         assert_eq!(kind(StatusCode::BAD_REQUEST), ErrorKind::InvalidArgument);
         assert_eq!(kind(StatusCode::FORBIDDEN), ErrorKind::PermissionDenied);
         assert_eq!(kind(StatusCode::PAYLOAD_TOO_LARGE), ErrorKind::TooLarge);
+        assert_eq!(
+            kind(StatusCode::TOO_MANY_REQUESTS),
+            ErrorKind::ResourceExhausted
+        );
         assert_eq!(
             kind(StatusCode::SERVICE_UNAVAILABLE),
             ErrorKind::Unavailable

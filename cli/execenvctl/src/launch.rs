@@ -43,6 +43,9 @@ pub fn launch_request(
         cpu_limit: r.cpu_limit.clone(),
         memory_request: r.memory_request.clone(),
         memory_limit: r.memory_limit.clone(),
+        gpu: r.gpu.clone(),
+        ephemeral_storage_request: r.ephemeral_storage_request.clone(),
+        ephemeral_storage_limit: r.ephemeral_storage_limit.clone(),
     };
     Ok(pb::LaunchRequest {
         request_id,
@@ -89,6 +92,7 @@ pub fn launch_block(l: &LaunchView) -> String {
     pairs.push(("environment", one(environment(l))));
     pairs.push(("image", one(or_none(Some(&l.image)))));
     pairs.push(("selected by", one(or_none(Some(&l.selected_by)))));
+    pairs.push(("owner", one(or_none(Some(&l.owner_guid)))));
     let installed: Vec<Installation> = l
         .installations
         .iter()

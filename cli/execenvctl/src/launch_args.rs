@@ -37,7 +37,7 @@ pub struct LaunchArgs {
     /// An extra environment variable for the content (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_var)]
     pub env: Vec<EnvVar>,
-    /// CPU and memory for the content's container.
+    /// CPU, memory, GPUs and ephemeral storage for the content's container.
     #[command(flatten)]
     pub resources: ResourceArgs,
     /// Kubernetes: the pod's service account (default: the launcher's configured one).
@@ -74,6 +74,15 @@ pub struct ResourceArgs {
     /// Memory the container may use at most.
     #[arg(long, value_name = "BYTES")]
     pub memory_limit: Option<String>,
+    /// GPUs for the container, a whole number (the launcher's kubernetes.gpu_resource).
+    #[arg(long, value_name = "COUNT")]
+    pub gpu: Option<String>,
+    /// Ephemeral storage (writable layer, logs, emptyDirs) the container is guaranteed.
+    #[arg(long, value_name = "BYTES")]
+    pub ephemeral_storage_request: Option<String>,
+    /// Ephemeral storage the container may use at most.
+    #[arg(long, value_name = "BYTES")]
+    pub ephemeral_storage_limit: Option<String>,
 }
 
 /// `execenvctl launches …`

@@ -62,6 +62,7 @@ fn view() -> LaunchView {
         address: String::new(),
         restarts: 0,
         ready_time: None,
+        owner_guid: "u-1".into(),
     }
 }
 
@@ -145,6 +146,7 @@ fn block_shows_the_message_aligned_installations_and_no_job_when_local() {
          environment:  -\n\
          image:        img:1\n\
          selected by:  manifest-image\n\
+         owner:        u-1\n\
          python:       3.11.9  /py\n\
          r:            4.4.10  /R\n\
          backend:      local\n\

@@ -7,6 +7,7 @@
 mod accounts;
 mod accounts_args;
 mod args;
+mod audit;
 mod bundle_args;
 mod bundles;
 mod cli;

@@ -92,6 +92,6 @@ impl Session {
                  (create one with `execenvctl keys create USER --name NAME`)",
                 )
             })?;
-        Gateway::new(&g.gateway, key)
+        Gateway::new(&g.gateway, key, crate::connection::tls(g)?)
     }
 }

@@ -256,7 +256,9 @@ pub fn check_settings(docs: &[Value], deployment: &Value) -> Result<()> {
                     Value::String(s) => {
                         // Secrets print masked: the token whole, a database URL's password.
                         s == value
-                            || (s == "***" && key == "EXECENV_AUTH__SERVICE_TOKEN")
+                            || (s == "***"
+                                && (key == "EXECENV_AUTH__SERVICE_TOKEN"
+                                    || key == "EXECENV_AUTH__PREVIOUS_SERVICE_TOKEN"))
                             || (key == "EXECENV_DATABASE__URL"
                                 && (s == "***" || s.contains(":***@")))
                     }

@@ -21,6 +21,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::identity::IdentityInterceptor;
 use crate::service::Service;
 use crate::status::from_status;
+use crate::tls::{ClientTls, connector};
 use crate::trace;
 
 /// How calls over a connection are bounded.
@@ -35,6 +36,9 @@ pub struct Options {
     /// The largest message sent or accepted (a whole-catalogue sync is a few MiB; tonic's own
     /// limit is 4 MiB).
     pub max_message_bytes: usize,
+    /// TLS to the service (its URL is then `https://`): the CA it is verified against and what
+    /// this side presents under mutual TLS. `None`: plain text (`http://`).
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for Options {
@@ -44,6 +48,7 @@ impl Default for Options {
             request_timeout: Some(Duration::from_secs(30)),
             keep_alive: false,
             max_message_bytes: 64 * 1024 * 1024,
+            tls: None,
         }
     }
 }
@@ -52,6 +57,12 @@ impl Options {
     /// These options with calls bounded by `timeout`.
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// These options with TLS to the service (`None`: plain text).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -292,7 +303,10 @@ impl Connection {
     /// A connection to `target` that connects on first use and reconnects by itself; calls carry
     /// `token` when one is configured. Fails only when the URL does not parse.
     pub fn lazy(target: Target, token: Option<String>, options: &Options) -> Result<Self, Error> {
-        let channel = endpoint(&target, options)?.connect_lazy();
+        let channel = match tls_for(&target, options)? {
+            Some(tls) => endpoint(&target, options)?.connect_with_connector_lazy(connector(tls)),
+            None => endpoint(&target, options)?.connect_lazy(),
+        };
         Ok(Connection::over(channel, target, token, options))
     }
 
@@ -303,10 +317,15 @@ impl Connection {
         token: Option<String>,
         options: &Options,
     ) -> Result<Self, Error> {
-        let channel = endpoint(&target, options)?
-            .connect()
-            .await
-            .map_err(|e| target.unreachable(&error_chain(&e)))?;
+        let channel = match tls_for(&target, options)? {
+            Some(tls) => {
+                endpoint(&target, options)?
+                    .connect_with_connector(connector(tls))
+                    .await
+            }
+            None => endpoint(&target, options)?.connect().await,
+        }
+        .map_err(|e| target.unreachable(&error_chain(&e)))?;
         Ok(Connection::over(channel, target, token, options))
     }
 
@@ -399,10 +418,47 @@ impl Connection {
     }
 }
 
+/// The TLS a connection to `target` uses: `options.tls` for an `https://` URL, none for
+/// `http://`; a scheme that does not fit the options is a configuration error naming both
+/// settings.
+fn tls_for(target: &Target, options: &Options) -> Result<Option<ClientTls>, Error> {
+    let https = target.url.starts_with("https://");
+    match (&options.tls, https) {
+        (Some(tls), true) => Ok(Some(tls.clone())),
+        (None, false) => Ok(None),
+        (Some(tls), false) => Err(Error::invalid_field(
+            target.set_with.clone(),
+            format!(
+                "{} is a plain-text URL but {} is set, so services are reached over TLS; set {} \
+                 to https://HOST:PORT",
+                target.url,
+                tls.ca_setting(),
+                target.set_with
+            ),
+        )),
+        (None, true) => Err(Error::invalid_field(
+            target.set_with.clone(),
+            format!(
+                "{} is an https:// URL but no CA to verify {} against is given; set \
+                 tls.ca_file (EXECENV_TLS__CA_FILE; execenvctl: --ca-file)",
+                target.url,
+                target.service.name()
+            ),
+        )),
+    }
+}
+
 /// The endpoint of `target` bounded by `options`; a URL that does not parse is InvalidArgument
 /// naming what sets it.
+///
+/// An `https://` URL is given to tonic as `http://`: the TLS is this crate's connector's (which
+/// re-reads certificates when their files change), not tonic's own.
 fn endpoint(target: &Target, options: &Options) -> Result<Endpoint, Error> {
-    let mut endpoint = Endpoint::from_shared(target.url.clone())
+    let url = match target.url.strip_prefix("https://") {
+        Some(rest) if options.tls.is_some() => format!("http://{rest}"),
+        _ => target.url.clone(),
+    };
+    let mut endpoint = Endpoint::from_shared(url)
         .map_err(|e| {
             Error::invalid_field(
                 target.set_with.clone(),

@@ -1,9 +1,11 @@
 //! The caller's identity in gRPC metadata, both halves of the contract: a client sets it with
-//! [`IdentityInterceptor`], a server reads it (and checks the service token) with
-//! [`caller_from_metadata`].
+//! [`IdentityInterceptor`], a server checks who may call ([`ServiceAuth`]: a verified client
+//! certificate under mutual TLS, else the service token — the current one or, during a rotation,
+//! the previous one) and reads the caller it acts as.
 
 use execenv_core::{Caller, Error, ErrorKind, Role};
 use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 /// Metadata key for the user guid or name.
 pub const USER_HEADER: &str = "x-execenv-user";
@@ -14,26 +16,99 @@ pub const ROLE_HEADER: &str = "x-execenv-role";
 /// Metadata key carrying `Bearer <service token>`.
 pub const AUTHORIZATION_HEADER: &str = "authorization";
 
-/// The caller a request acts as; checks the service token first when one is configured.
+/// Who may call a service, the server half of the identity contract: built once from the
+/// service's settings, asked on every call with [`ServiceAuth::caller`].
 ///
-/// No identity headers means the calling service itself ([`Caller::service`], an administrator).
-pub fn caller_from_metadata(
-    md: &MetadataMap,
-    service_token: Option<&str>,
-) -> Result<Caller, Error> {
-    if let Some(expected) = service_token {
-        let presented = md
-            .get(AUTHORIZATION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes())) {
-            return Err(Error::new(
-                ErrorKind::Unauthenticated,
-                "missing or wrong service token; set EXECENV_AUTH__SERVICE_TOKEN on the caller",
-            ));
+/// A call is from another execenv program when it came over a connection whose client
+/// certificate the TLS layer verified (mutual TLS: the certificate is the service identity, no
+/// token needed), or when it carries one of the accepted service tokens: `auth.service_token`,
+/// and during a rotation also `auth.previous_service_token`. With neither a token nor mutual TLS
+/// configured, every call is accepted (a plain-text development setup).
+#[derive(Clone, Default)]
+pub struct ServiceAuth {
+    tokens: Vec<String>,
+    certificates: bool,
+}
+
+impl ServiceAuth {
+    /// Accepts `token` and, during a rotation, `previous` (empty values are none).
+    pub fn new(token: Option<String>, previous: Option<String>) -> Self {
+        let tokens = [token, previous]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+            .collect();
+        ServiceAuth {
+            tokens,
+            certificates: false,
         }
     }
+
+    /// Also accepts a call over a connection with a verified client certificate (set when the
+    /// server requires one: mutual TLS).
+    pub fn with_client_certificates(mut self, accepted: bool) -> Self {
+        self.certificates = accepted;
+        self
+    }
+
+    /// Whether anything is required of a caller.
+    pub fn is_required(&self) -> bool {
+        !self.tokens.is_empty() || self.certificates
+    }
+
+    /// The caller `request` acts as, once the calling program is known to be an execenv program.
+    ///
+    /// No identity headers means the calling service itself ([`Caller::service`], an administrator).
+    pub fn caller<T>(&self, request: &tonic::Request<T>) -> Result<Caller, Error> {
+        let certified = self.certificates
+            && request
+                .extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(TlsConnectInfo::peer_certs)
+                .is_some_and(|certificates| !certificates.is_empty());
+        self.check(request.metadata(), certified)
+    }
+
+    fn check(&self, md: &MetadataMap, certified: bool) -> Result<Caller, Error> {
+        if !certified && !self.tokens.is_empty() {
+            let presented = md
+                .get(AUTHORIZATION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            // Every accepted token is compared, so the time taken does not say which one matched.
+            let matches = presented.is_some_and(|p| {
+                self.tokens.iter().fold(false, |any, t| {
+                    constant_time_eq(p.as_bytes(), t.as_bytes()) | any
+                })
+            });
+            if !matches {
+                let fix = if self.certificates {
+                    "present a client certificate signed by this service's tls.client_ca_file, or set EXECENV_AUTH__SERVICE_TOKEN on the caller"
+                } else {
+                    "set EXECENV_AUTH__SERVICE_TOKEN on the caller"
+                };
+                return Err(Error::new(
+                    ErrorKind::Unauthenticated,
+                    format!("missing or wrong service token; {fix}"),
+                ));
+            }
+        }
+        caller_from_headers(md)
+    }
+}
+
+impl std::fmt::Debug for ServiceAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAuth")
+            .field("tokens", &self.tokens.len())
+            .field("client_certificates", &self.certificates)
+            .finish()
+    }
+}
+
+/// The caller the identity headers name.
+fn caller_from_headers(md: &MetadataMap) -> Result<Caller, Error> {
     let user = text(md, USER_HEADER)?.filter(|u| !u.is_empty());
     let groups: Vec<String> = text(md, GROUPS_HEADER)?
         .map(|g| {
@@ -168,6 +243,11 @@ mod tests {
     use super::*;
     use tonic::service::Interceptor;
 
+    /// `auth`'s answer for a request with `md` (no TLS connection).
+    fn caller_from_metadata(md: &MetadataMap, token: Option<&str>) -> Result<Caller, Error> {
+        ServiceAuth::new(token.map(str::to_owned), None).check(md, false)
+    }
+
     fn metadata(pairs: &[(&'static str, &str)]) -> MetadataMap {
         let mut md = MetadataMap::new();
         for (k, v) in pairs {
@@ -247,6 +327,41 @@ mod tests {
             caller_from_metadata(request.metadata(), Some("tok")).unwrap(),
             caller
         );
+    }
+
+    #[test]
+    fn during_a_rotation_the_current_and_the_previous_token_are_accepted() {
+        let auth = ServiceAuth::new(Some("new".to_owned()), Some("old".to_owned()));
+        for token in ["new", "old"] {
+            let md = metadata(&[(AUTHORIZATION_HEADER, &format!("Bearer {token}"))]);
+            assert_eq!(auth.check(&md, false).unwrap(), Caller::service());
+        }
+        let other = metadata(&[(AUTHORIZATION_HEADER, "Bearer older")]);
+        assert_eq!(
+            auth.check(&other, false).unwrap_err().message,
+            "missing or wrong service token; set EXECENV_AUTH__SERVICE_TOKEN on the caller"
+        );
+        let after = ServiceAuth::new(Some("new".to_owned()), Some(String::new()));
+        let old = metadata(&[(AUTHORIZATION_HEADER, "Bearer old")]);
+        assert!(after.check(&old, false).is_err());
+    }
+
+    #[test]
+    fn a_verified_client_certificate_stands_for_the_token_only_under_mutual_tls() {
+        let auth = ServiceAuth::new(Some("tok".to_owned()), None).with_client_certificates(true);
+        assert_eq!(
+            auth.check(&MetadataMap::new(), true).unwrap(),
+            Caller::service()
+        );
+        let refused = auth.check(&MetadataMap::new(), false).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Unauthenticated);
+        assert!(
+            refused.message.contains("tls.client_ca_file"),
+            "{}",
+            refused.message
+        );
+        // A request that came over no TLS connection has no peer certificates.
+        assert!(auth.caller(&tonic::Request::new(())).is_err());
     }
 
     #[test]

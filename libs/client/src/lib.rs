@@ -27,6 +27,7 @@ pub mod service;
 pub mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 pub mod trace;
 
 pub use backoff::Backoff;
@@ -36,6 +37,7 @@ pub use connection::{
     LauncherClient, Options, Outgoing, RegistryClient, SelectorClient, Target, UNSENT_RETRY_WITHIN,
     answered, error_chain, never_sent, retry_unsent, with_scheme,
 };
-pub use identity::{IdentityInterceptor, caller_from_metadata};
+pub use identity::{IdentityInterceptor, ServiceAuth};
 pub use service::Service;
 pub use status::{from_status, to_status};
+pub use tls::{ClientTls, TlsError, TlsFile};

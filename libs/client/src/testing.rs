@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::identity::caller_from_metadata;
+use crate::identity::ServiceAuth;
 use crate::status::to_status;
 
 /// How long [`FakeRegistry::wait_for_calls`] waits before it fails the test.
@@ -253,7 +253,8 @@ impl FakeRegistry {
     }
 
     fn check_token<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        caller_from_metadata(request.metadata(), self.token.as_deref())
+        ServiceAuth::new(self.token.clone(), None)
+            .caller(request)
             .map(|_| ())
             .map_err(|e| to_status(&e))
     }

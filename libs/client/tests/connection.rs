@@ -164,7 +164,13 @@ async fn a_call_acting_as_a_caller_sends_its_identity() {
     assert_eq!(metadata.get("x-execenv-role").unwrap(), "publisher");
     assert_eq!(metadata.get("authorization").unwrap(), "Bearer tok");
     assert_eq!(
-        execenv_client::caller_from_metadata(&metadata, Some("tok")).unwrap(),
+        execenv_client::ServiceAuth::new(Some("tok".to_owned()), None)
+            .caller(&tonic::Request::from_parts(
+                metadata,
+                tonic::Extensions::default(),
+                ()
+            ))
+            .unwrap(),
         caller
     );
 }

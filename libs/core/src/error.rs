@@ -25,6 +25,9 @@ pub enum ErrorKind {
     OutOfRange,
     /// The input is larger than a configured limit allows (an upload, an unpacked bundle).
     TooLarge,
+    /// The caller used up a configured allowance (failed sign-ins, open watch streams); retry
+    /// later or use fewer at once.
+    ResourceExhausted,
     /// A dependency (database, another service) is unavailable; retrying may help.
     Unavailable,
     /// A bug or an unexpected state.
@@ -39,7 +42,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 5,
             ErrorKind::AlreadyExists => 6,
             ErrorKind::PermissionDenied => 7,
-            ErrorKind::TooLarge => 8,
+            ErrorKind::TooLarge | ErrorKind::ResourceExhausted => 8,
             ErrorKind::FailedPrecondition => 9,
             ErrorKind::Conflict => 10,
             ErrorKind::OutOfRange => 11,
@@ -49,14 +52,16 @@ impl ErrorKind {
         }
     }
 
-    /// The kind for a numeric gRPC code (the inverse of [`ErrorKind::grpc_code`]).
+    /// The kind for a numeric gRPC code (the inverse of [`ErrorKind::grpc_code`]; RESOURCE_EXHAUSTED
+    /// is [`ErrorKind::ResourceExhausted`], and the client crate tells a [`ErrorKind::TooLarge`]
+    /// apart by the status's details).
     pub fn from_grpc_code(code: i32) -> ErrorKind {
         match code {
             3 => ErrorKind::InvalidArgument,
             5 => ErrorKind::NotFound,
             6 => ErrorKind::AlreadyExists,
             7 => ErrorKind::PermissionDenied,
-            8 => ErrorKind::TooLarge,
+            8 => ErrorKind::ResourceExhausted,
             9 => ErrorKind::FailedPrecondition,
             10 => ErrorKind::Conflict,
             11 => ErrorKind::OutOfRange,
@@ -76,6 +81,7 @@ impl ErrorKind {
             ErrorKind::AlreadyExists | ErrorKind::FailedPrecondition | ErrorKind::Conflict => 409,
             ErrorKind::OutOfRange => 410,
             ErrorKind::TooLarge => 413,
+            ErrorKind::ResourceExhausted => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }
@@ -248,7 +254,8 @@ impl Error {
             ErrorKind::AlreadyExists
             | ErrorKind::Conflict
             | ErrorKind::OutOfRange
-            | ErrorKind::TooLarge => c::BAD_REQUEST,
+            | ErrorKind::TooLarge
+            | ErrorKind::ResourceExhausted => c::BAD_REQUEST,
             ErrorKind::Unavailable | ErrorKind::Internal => c::INTERNAL_FAILURE,
         };
         (self.kind.http_status(), code)
@@ -289,7 +296,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
-    const ALL: [ErrorKind; 11] = [
+    const ALL: [ErrorKind; 12] = [
         ErrorKind::InvalidArgument,
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
@@ -299,15 +306,17 @@ mod tests {
         ErrorKind::Conflict,
         ErrorKind::OutOfRange,
         ErrorKind::TooLarge,
+        ErrorKind::ResourceExhausted,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
     ];
 
     #[test]
-    fn grpc_codes_round_trip_for_every_kind() {
-        for kind in ALL {
+    fn grpc_codes_round_trip_for_every_kind_but_too_large() {
+        for kind in ALL.into_iter().filter(|k| *k != ErrorKind::TooLarge) {
             assert_eq!(ErrorKind::from_grpc_code(kind.grpc_code()), kind);
         }
+        assert_eq!(ErrorKind::TooLarge.grpc_code(), 8);
     }
 
     #[test]
@@ -324,6 +333,7 @@ mod tests {
         assert_eq!(managed.connect_status(), (409, 265));
         assert_eq!(status(ErrorKind::InvalidArgument), (400, 2));
         assert_eq!(status(ErrorKind::TooLarge), (413, 2));
+        assert_eq!(status(ErrorKind::ResourceExhausted), (429, 2));
         assert_eq!(status(ErrorKind::Internal), (500, 1));
     }
 

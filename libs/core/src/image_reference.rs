@@ -5,6 +5,9 @@
 /// Longest accepted image reference (as container runtimes allow).
 pub const MAX_IMAGE_NAME_LEN: usize = 255;
 
+/// The digest algorithms of an image reference and the hex digits of each.
+const DIGEST_ALGORITHMS: [(&str, usize); 3] = [("sha256", 64), ("sha384", 96), ("sha512", 128)];
+
 /// Checks a container image reference: `[registry[:port]/]path[:tag][@digest]`, as Docker and
 /// containerd parse it.
 pub fn check_image_reference(reference: &str) -> Result<(), String> {
@@ -27,12 +30,15 @@ pub fn check_image_reference(reference: &str) -> Result<(), String> {
         let Some((alg, hex)) = d.split_once(':') else {
             return bad("the digest must be ALGORITHM:HEX, e.g. sha256:…");
         };
-        let alg_ok = !alg.is_empty()
-            && alg
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
-        if !alg_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return bad("the digest must be ALGORITHM:HEX with at least 32 hex digits");
+        // Docker and containerd (and the image examiner's reader) know these three algorithms
+        // only, each with its exact length of lower-case hex.
+        let Some(&(_, digits)) = DIGEST_ALGORITHMS.iter().find(|(name, _)| *name == alg) else {
+            return bad("the digest algorithm must be sha256, sha384 or sha512");
+        };
+        if hex.len() != digits || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return bad(&format!(
+                "the digest must be ALGORITHM:HEX; a {alg} digest is {digits} lower-case hex digits"
+            ));
         }
     }
     // A tag follows the last ':' that comes after the last '/'.
@@ -59,6 +65,7 @@ pub fn check_image_reference(reference: &str) -> Result<(), String> {
         }
     }
     let mut components: Vec<&str> = repo.split('/').collect();
+    let mut host = false;
     if components.len() > 1 {
         let first = components[0];
         if first.contains('.') || first.contains(':') || first == "localhost" {
@@ -66,7 +73,21 @@ pub fn check_image_reference(reference: &str) -> Result<(), String> {
                 return bad(&format!("{first:?} is not a registry host[:port]"));
             }
             components.remove(0);
+            host = true;
         }
+    }
+    // Readers name an official image `library/NAME` (on Docker Hub); the repository path they
+    // read is at most MAX_IMAGE_NAME_LEN long.
+    let library = if !host && components.len() == 1 {
+        "library/".len()
+    } else {
+        0
+    };
+    let repository = components.iter().map(|c| c.len() + 1).sum::<usize>() - 1 + library;
+    if repository > MAX_IMAGE_NAME_LEN {
+        return bad(&format!(
+            "the repository path (with Docker Hub's library/ for a one-name image) is longer than {MAX_IMAGE_NAME_LEN} characters"
+        ));
     }
     for c in components {
         if !is_path_component(c) {

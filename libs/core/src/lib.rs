@@ -14,6 +14,7 @@ pub mod identity;
 pub mod image_reference;
 pub mod model;
 pub mod query;
+pub mod security;
 pub mod select;
 pub mod sync;
 pub mod validate;

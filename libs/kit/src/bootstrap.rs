@@ -325,6 +325,7 @@ mod tests {
             name: "x".to_owned(),
             auth: AuthConfig {
                 service_token: token.map(Secret::from),
+                previous_service_token: None,
             },
             ..TestConfig::default()
         }

@@ -200,21 +200,63 @@ pub fn variable_for_key(key: &str) -> String {
     )
 }
 
-/// Where a service listens: gRPC and the admin HTTP server (`/metrics`, `/healthz`, `/readyz`).
+/// Where a service listens: gRPC and the admin HTTP server (`/metrics`, `/healthz`, `/readyz`),
+/// and what one gRPC client may ask of it ([`crate::limits`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerConfig {
     /// gRPC listen address (`EXECENV_SERVER__GRPC_ADDR`).
     pub grpc_addr: SocketAddr,
     /// Admin HTTP listen address (`EXECENV_SERVER__ADMIN_ADDR`).
     pub admin_addr: SocketAddr,
+    /// Largest gRPC message the service reads, in bytes.
+    #[serde(default = "max_decoding_message_bytes")]
+    pub max_decoding_message_bytes: usize,
+    /// Largest gRPC message the service writes, in bytes.
+    #[serde(default = "max_encoding_message_bytes")]
+    pub max_encoding_message_bytes: usize,
+    /// Most gRPC calls one HTTP/2 connection may have open at once.
+    #[serde(default = "max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
+    /// Most watch streams one client (address and person) may hold open.
+    #[serde(default = "max_watches_per_client")]
+    pub max_watches_per_client: u32,
+}
+
+/// Default of `server.max_decoding_message_bytes`: 16 MiB, room for a large declarative file.
+pub const MAX_DECODING_MESSAGE_BYTES: usize = 16 << 20;
+/// Default of `server.max_encoding_message_bytes`: 64 MiB, what execenv's clients accept.
+pub const MAX_ENCODING_MESSAGE_BYTES: usize = 64 << 20;
+/// Default of `server.max_concurrent_streams`.
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// Default of `server.max_watches_per_client`.
+pub const MAX_WATCHES_PER_CLIENT: u32 = 32;
+
+fn max_decoding_message_bytes() -> usize {
+    MAX_DECODING_MESSAGE_BYTES
+}
+
+fn max_encoding_message_bytes() -> usize {
+    MAX_ENCODING_MESSAGE_BYTES
+}
+
+fn max_concurrent_streams() -> u32 {
+    MAX_CONCURRENT_STREAMS
+}
+
+fn max_watches_per_client() -> u32 {
+    MAX_WATCHES_PER_CLIENT
 }
 
 impl ServerConfig {
-    /// Listens on all interfaces on the service's own ports.
+    /// Listens on all interfaces on the service's own ports, with the default limits.
     pub fn with_ports(grpc_port: u16, admin_port: u16) -> Self {
         ServerConfig {
             grpc_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, grpc_port)),
             admin_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, admin_port)),
+            max_decoding_message_bytes: max_decoding_message_bytes(),
+            max_encoding_message_bytes: max_encoding_message_bytes(),
+            max_concurrent_streams: max_concurrent_streams(),
+            max_watches_per_client: max_watches_per_client(),
         }
     }
 }
@@ -304,9 +346,19 @@ pub struct AuthConfig {
     /// When set, every gRPC call must carry `authorization: Bearer <token>`, and calls to other
     /// services send it.
     pub service_token: Option<Secret>,
+    /// During a rotation, the token being replaced: accepted from callers, never sent.
+    pub previous_service_token: Option<Secret>,
 }
 
 impl AuthConfig {
+    /// The previous token to accept as well during a rotation; an empty value means none.
+    pub fn previous_token(&self) -> Option<String> {
+        self.previous_service_token
+            .as_ref()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.expose().to_owned())
+    }
+
     /// The token to require and send; an empty value means none.
     pub fn token(&self) -> Option<String> {
         self.service_token
@@ -481,6 +533,7 @@ mod tests {
         let defaults = WithSecret {
             auth: AuthConfig {
                 service_token: Some(Secret::from("built-in")),
+                previous_service_token: None,
             },
         };
         let cfg = load(&defaults, None, &HashMap::new()).unwrap();

@@ -74,12 +74,14 @@ mod tests {
         let any = ServerConfig {
             grpc_addr: "127.0.0.1:0".parse().unwrap(),
             admin_addr: "127.0.0.1:0".parse().unwrap(),
+            ..ServerConfig::with_ports(0, 0)
         };
         let first = Listeners::bind(&any).await.unwrap();
         assert_ne!(first.grpc_addr.port(), 0);
         let taken = ServerConfig {
             grpc_addr: "127.0.0.1:0".parse().unwrap(),
             admin_addr: first.admin_addr,
+            ..ServerConfig::with_ports(0, 0)
         };
         let err = Listeners::bind(&taken).await.unwrap_err();
         assert_eq!(err.what, "admin HTTP");

@@ -13,12 +13,14 @@ use crate::admin::serve_admin;
 use crate::bootstrap::{Started, Stopped};
 use crate::config::ServerConfig;
 use crate::grpc::reflection_service;
+use crate::limits::{MessageSizeLayer, SizeBounded, WatchBound, bound_messages, connection_limits};
 use crate::listen::{Listeners, grpc_incoming};
 use crate::metrics::{GrpcMetricsLayer, Metrics};
 use crate::propagation::TraceContextLayer;
 use crate::readiness::Readiness;
 use crate::shutdown::{DRAIN_GRACE, Shutdown, join_server};
 use crate::start_error::StartError;
+use crate::tls::{ServerTls, TlsConfig};
 
 /// A service's running gRPC and admin servers.
 pub struct Servers {
@@ -30,21 +32,48 @@ impl Servers {
     /// Serves `routes` (the service, health and reflection) on `grpc` and the admin endpoints
     /// on `admin`, until `shutdown`.
     pub fn spawn(
-        routes: Routes,
+        (routes, server): (Routes, &ServerConfig),
         grpc: TcpListener,
         admin: TcpListener,
         metrics: &Metrics,
         readiness: Readiness,
         shutdown: &Shutdown,
     ) -> Servers {
-        let mut builder = tonic::transport::Server::builder()
+        Servers::spawn_tls(
+            (routes, server),
+            grpc,
+            None,
+            admin,
+            metrics,
+            readiness,
+            shutdown,
+        )
+    }
+
+    /// [`Servers::spawn`], serving gRPC over TLS only when `tls` is given.
+    pub fn spawn_tls(
+        (routes, server): (Routes, &ServerConfig),
+        grpc: TcpListener,
+        tls: Option<ServerTls>,
+        admin: TcpListener,
+        metrics: &Metrics,
+        readiness: Readiness,
+        shutdown: &Shutdown,
+    ) -> Servers {
+        let mut builder = connection_limits(server)
             .layer(TraceContextLayer)
-            .layer(GrpcMetricsLayer::new(metrics));
-        let grpc = tokio::spawn(
-            builder
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(grpc_incoming(grpc), shutdown.wait_owned()),
-        );
+            .layer(GrpcMetricsLayer::new(metrics))
+            .layer(MessageSizeLayer::new(server));
+        let router = builder.add_routes(routes);
+        let grpc = match tls {
+            Some(tls) => tokio::spawn(router.serve_with_incoming_shutdown(
+                tls.accept(grpc).into_stream(),
+                shutdown.wait_owned(),
+            )),
+            None => tokio::spawn(
+                router.serve_with_incoming_shutdown(grpc_incoming(grpc), shutdown.wait_owned()),
+            ),
+        };
         let admin = tokio::spawn(serve_admin(
             admin,
             metrics.clone(),
@@ -68,9 +97,11 @@ impl Servers {
 /// `/healthz`, `/readyz`, and graceful shutdown.
 pub struct GrpcServer {
     listeners: Listeners,
+    server: ServerConfig,
     metrics: Metrics,
     reporter: tonic_health::server::HealthReporter,
     routes: tonic::service::RoutesBuilder,
+    tls: Option<ServerTls>,
 }
 
 impl GrpcServer {
@@ -79,13 +110,22 @@ impl GrpcServer {
         let listeners = Listeners::bind(server).await?;
         let (reporter, health) = tonic_health::server::health_reporter();
         let mut routes = tonic::service::Routes::builder();
-        routes.add_service(health);
+        routes.add_service(bound_messages(health, server));
         Ok(GrpcServer {
             listeners,
+            server: server.clone(),
             metrics: Metrics::new(),
             reporter,
             routes,
+            tls: None,
         })
+    }
+
+    /// Serves gRPC over TLS only (when `tls` sets a certificate), mutual TLS when it sets a
+    /// client CA; a file that cannot be read or used is a start-up error naming its setting.
+    pub fn with_tls(mut self, tls: &TlsConfig) -> Result<GrpcServer, StartError> {
+        self.tls = tls.server(&[b"h2"])?;
+        Ok(self)
     }
 
     /// Where gRPC is bound.
@@ -103,10 +143,18 @@ impl GrpcServer {
         &self.metrics
     }
 
-    /// Adds `service`; it reports NOT_SERVING ("starting") until the returned readiness is set.
+    /// The bound on watch streams per client (`server.max_watches_per_client`), for the
+    /// services that serve watches.
+    pub fn watch_bound(&self) -> WatchBound {
+        WatchBound::new(&self.server)
+    }
+
+    /// Adds `service`, its messages bounded by `server.max_*_message_bytes`; it reports
+    /// NOT_SERVING ("starting") until the returned readiness is set.
     pub async fn add_service<S>(&mut self, service: S) -> Readiness
     where
-        S: tower_service::Service<
+        S: SizeBounded
+            + tower_service::Service<
                 http::Request<tonic::body::Body>,
                 Error = std::convert::Infallible,
             > + NamedService
@@ -119,7 +167,8 @@ impl GrpcServer {
     {
         let readiness = Readiness::with_health(self.reporter.clone(), S::NAME);
         readiness.set_not_ready("starting").await;
-        self.routes.add_service(service);
+        self.routes
+            .add_service(bound_messages(service, &self.server));
         readiness
     }
 
@@ -128,9 +177,10 @@ impl GrpcServer {
     pub fn spawn(self, readiness: Readiness, shutdown: &Shutdown) -> Result<Servers, StartError> {
         let mut routes = self.routes;
         routes.add_service(reflection_service(execenv_proto::FILE_DESCRIPTOR_SET)?);
-        Ok(Servers::spawn(
-            routes.routes(),
+        Ok(Servers::spawn_tls(
+            (routes.routes(), &self.server),
             self.listeners.grpc,
+            self.tls,
             self.listeners.admin,
             &self.metrics,
             readiness,

@@ -45,13 +45,13 @@ pub trait ServiceConfig: Default + Serialize + DeserializeOwned {
     /// Every setting it reads: by default the gRPC listen addresses, its own settings, logging
     /// and the service token.
     fn settings() -> Vec<Setting> {
-        [SERVER, &Self::own_settings(), TELEMETRY, AUTH].concat()
+        [SERVER, &Self::own_settings(), TELEMETRY, AUTH, TLS].concat()
     }
     /// Its logging and tracing settings.
     fn telemetry(&self) -> &TelemetryConfig;
 }
 
-/// The listen addresses every gRPC service has.
+/// The listen addresses and client limits every gRPC service has.
 pub const SERVER: &[Setting] = &[
     Setting {
         key: "server.grpc_addr",
@@ -60,6 +60,22 @@ pub const SERVER: &[Setting] = &[
     Setting {
         key: "server.admin_addr",
         meaning: "admin HTTP listen address: Prometheus /metrics, /healthz, /readyz",
+    },
+    Setting {
+        key: "server.max_decoding_message_bytes",
+        meaning: "largest gRPC message this service reads, in bytes; a larger request is refused with RESOURCE_EXHAUSTED before it is decoded",
+    },
+    Setting {
+        key: "server.max_encoding_message_bytes",
+        meaning: "largest gRPC message this service writes, in bytes (execenv's clients read up to 64 MiB); a larger answer fails with RESOURCE_EXHAUSTED",
+    },
+    Setting {
+        key: "server.max_concurrent_streams",
+        meaning: "most gRPC calls one HTTP/2 connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a client waits for a free one",
+    },
+    Setting {
+        key: "server.max_watches_per_client",
+        meaning: "most watch streams (the registry's WatchEnvironments, the launcher's Watch, the image examiner's WatchChecks) one client — one address acting as one person, or as the service itself — may hold open; one more is refused with RESOURCE_EXHAUSTED naming this setting",
     },
 ];
 
@@ -76,10 +92,44 @@ pub const TELEMETRY: &[Setting] = &[
 ];
 
 /// The service token (every service).
-pub const AUTH: &[Setting] = &[Setting {
-    key: "auth.service_token",
-    meaning: "shared secret every gRPC call must carry (authorization: Bearer TOKEN) and calls to other services send; unset: none required (shown masked)",
-}];
+pub const AUTH: &[Setting] = &[
+    Setting {
+        key: "auth.service_token",
+        meaning: "shared secret every gRPC call must carry (authorization: Bearer TOKEN) and calls to other services send; under mutual TLS a verified client certificate stands for it; unset: none required (shown masked)",
+    },
+    Setting {
+        key: "auth.previous_service_token",
+        meaning: "during a rotation, the token being replaced: accepted like auth.service_token but never sent; unset it once every service sends the new one (shown masked)",
+    },
+];
+
+/// TLS (every service): serving it, verifying the services called, mutual TLS.
+pub const TLS: &[Setting] = &[
+    Setting {
+        key: "tls.cert_file",
+        meaning: "PEM server certificate (chain, leaf first); with tls.key_file the port serves only TLS and refuses plain text; re-read when the file changes; unset: plain text",
+    },
+    Setting {
+        key: "tls.key_file",
+        meaning: "PEM private key of tls.cert_file; re-read when the file changes",
+    },
+    Setting {
+        key: "tls.client_ca_file",
+        meaning: "PEM CA for mutual TLS: every client must present a certificate it signed, and that certificate is the calling service's identity (no service token needed); unset: no client certificate asked for",
+    },
+    Setting {
+        key: "tls.ca_file",
+        meaning: "PEM CA the services this one calls are verified against; their URLs must then be https:// (an http:// URL is refused at start); unset: plain text",
+    },
+    Setting {
+        key: "tls.client_cert_file",
+        meaning: "PEM certificate this service presents when a service it calls asks for one (mutual TLS); unset: tls.cert_file",
+    },
+    Setting {
+        key: "tls.client_key_file",
+        meaning: "PEM private key of tls.client_cert_file; unset: tls.key_file",
+    },
+];
 
 /// The registry's address, for the services that call it.
 pub const REGISTRY_URL: Setting = Setting {
@@ -257,6 +307,7 @@ mod tests {
                 telemetry: TelemetryConfig::default(),
                 auth: AuthConfig {
                     service_token: Some(Secret::from("hidden")),
+                    previous_service_token: None,
                 },
                 limit: 7,
             }
@@ -287,7 +338,10 @@ mod tests {
         assert_eq!(d["server.grpc_addr"], "0.0.0.0:1");
         assert_eq!(d["limit"], "7");
         assert_eq!(d["auth.service_token"], "***");
-        assert_eq!(d.len(), 6);
+        assert_eq!(d["server.max_watches_per_client"], "32");
+        assert_eq!(d["auth.previous_service_token"], "(unset)");
+        // Two addresses, four limits, two of logging, two tokens and `limit`.
+        assert_eq!(d.len(), 11);
     }
 
     #[test]
@@ -341,7 +395,7 @@ mod tests {
             table.contains("- `EXECENV_LIMIT`: use `EXECENV_LIMIT`"),
             "{table}"
         );
-        assert_eq!(table.matches("\n| `").count(), 6, "{table}");
+        assert_eq!(table.matches("\n| `").count(), 11, "{table}");
     }
 
     #[test]

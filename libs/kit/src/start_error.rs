@@ -67,6 +67,12 @@ fn failed(what: &str, problems: &[String]) -> String {
     text
 }
 
+impl From<execenv_client::TlsError> for StartError {
+    fn from(e: execenv_client::TlsError) -> Self {
+        StartError::Config(e.0)
+    }
+}
+
 impl From<execenv_core::Error> for StartError {
     /// An invalid argument is a configuration problem; anything else a failure to start.
     fn from(e: execenv_core::Error) -> Self {

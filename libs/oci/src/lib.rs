@@ -28,5 +28,5 @@ pub mod tree;
 pub use credentials::DockerConfig;
 pub use error::ReadError;
 pub use platform::Platform;
-pub use reader::{ImageReader, LayerInfo, ReaderOptions, Resolved};
+pub use reader::{ImageReader, LayerInfo, ReaderOptions, Resolved, registry_of};
 pub use tree::ImageTree;

@@ -302,6 +302,14 @@ impl ImageReader {
     }
 }
 
+/// The registry host a reference names (`ghcr.io`, `127.0.0.1:5000`; `docker.io` when it names
+/// none); `None` when it does not parse.
+pub fn registry_of(reference: &str) -> Option<String> {
+    parse_reference(reference)
+        .ok()
+        .map(|parsed| parsed.registry().to_owned())
+}
+
 fn parse_reference(reference: &str) -> Result<Reference, ReadError> {
     reference.trim().parse().map_err(|e| {
         ReadError::invalid(format!(

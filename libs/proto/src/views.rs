@@ -213,6 +213,8 @@ pub struct LaunchView {
     pub restarts: u32,
     /// Interactive: when it was first ready (minus `created_time`: its cold start).
     pub ready_time: Option<DateTime<Utc>>,
+    /// The user guid of who asked; empty when a service asked as itself.
+    pub owner_guid: String,
 }
 
 /// The installation a launch uses for one language.
@@ -292,6 +294,7 @@ impl From<pb::Launch> for LaunchView {
             namespace: l.namespace,
             address: l.address,
             restarts: l.restarts,
+            owner_guid: l.owner_guid,
         }
     }
 }

@@ -9,10 +9,12 @@ use chrono::{DateTime, Utc};
 use execenv_core::accounts::{
     ApiKey, Group, KeyOwner, LAST_USED_RESOLUTION, Lookup, NewApiKey, NewUser, User, UserUpdate,
 };
-use execenv_core::{Error, ErrorKind};
+use execenv_core::security::Revocation;
+use execenv_core::{Actor, Error, ErrorKind, Principal};
 use uuid::Uuid;
 
 use crate::common::{self, Value};
+use crate::security::{key_event, record};
 use crate::session::{Backend, Session, fetch_rows};
 use crate::store::AccountStore;
 
@@ -76,9 +78,25 @@ impl<B: Backend> AccountStore for B {
         Ok(after)
     }
 
-    async fn delete_user(&self, user: &Lookup) -> Result<(), Error> {
+    async fn delete_user(&self, user: &Lookup, actor: &Actor) -> Result<(), Error> {
         let mut s = self.write().await?;
         let (id, _) = one::<User, _>(&mut s, user).await?;
+        let sql = format!(
+            "SELECT {} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.user_id = $1 \
+             ORDER BY k.created_time, k.id",
+            rows::KEY_COLUMNS
+        );
+        for row in fetch_rows(&mut s, &sql, vec![Value::Int(id)], rows::key_record).await? {
+            let key = row.to_key()?;
+            let event = key_event(
+                &actor.name,
+                key.id,
+                &key.prefix,
+                key.user_guid,
+                Some(Revocation::UserDeleted),
+            );
+            record(&mut s, &event).await?;
+        }
         // Memberships and keys cascade.
         s.execute("DELETE FROM users WHERE id = $1", vec![Value::Int(id)])
             .await?;
@@ -172,7 +190,7 @@ impl<B: Backend> AccountStore for B {
         Ok(after)
     }
 
-    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey, Error> {
+    async fn create_api_key(&self, key: &NewApiKey, actor: &Actor) -> Result<ApiKey, Error> {
         let mut s = self.write().await?;
         let (user_id, _) = one::<User, _>(&mut s, &key.user).await?;
         let values = vec![
@@ -186,6 +204,14 @@ impl<B: Backend> AccountStore for B {
         ];
         s.execute(rows::INSERT_KEY, values).await?;
         let created = one_key(&mut s, key.id).await?.to_key()?;
+        let event = key_event(
+            &actor.name,
+            created.id,
+            &created.prefix,
+            created.user_guid,
+            None,
+        );
+        record(&mut s, &event).await?;
         s.commit().await?;
         Ok(created)
     }
@@ -211,9 +237,20 @@ impl<B: Backend> AccountStore for B {
             .collect()
     }
 
-    async fn disable_api_key(&self, id: Uuid) -> Result<ApiKey, Error> {
+    async fn disable_api_key(&self, id: Uuid, actor: &Actor) -> Result<ApiKey, Error> {
         let mut s = self.write().await?;
-        one_key(&mut s, id).await?;
+        let before = one_key(&mut s, id).await?.to_key()?;
+        if before.disabled {
+            return Ok(before);
+        }
+        let event = key_event(
+            &actor.name,
+            before.id,
+            &before.prefix,
+            before.user_guid,
+            Some(Revocation::Disabled),
+        );
+        record(&mut s, &event).await?;
         s.execute(
             "UPDATE api_keys SET disabled = $1 WHERE guid = $2",
             vec![Value::Bool(true), Value::Text(Some(id.to_string()))],
@@ -224,9 +261,17 @@ impl<B: Backend> AccountStore for B {
         Ok(after)
     }
 
-    async fn delete_api_key(&self, id: Uuid) -> Result<(), Error> {
+    async fn delete_api_key(&self, id: Uuid, actor: &Actor) -> Result<(), Error> {
         let mut s = self.write().await?;
-        one_key(&mut s, id).await?;
+        let before = one_key(&mut s, id).await?.to_key()?;
+        let event = key_event(
+            &actor.name,
+            before.id,
+            &before.prefix,
+            before.user_guid,
+            Some(Revocation::Deleted),
+        );
+        record(&mut s, &event).await?;
         s.execute(
             "DELETE FROM api_keys WHERE guid = $1",
             vec![Value::Text(Some(id.to_string()))],
@@ -275,6 +320,56 @@ impl<B: Backend> AccountStore for B {
             .await?;
         s.commit().await?;
         Ok(written > 0)
+    }
+}
+
+/// The principal of a new permission entry as stored: the canonical guid of the existing user
+/// or group it names. InvalidArgument on `user_guid` or `group_guid` otherwise, with the guid
+/// to give when the value is the name of one.
+pub(crate) async fn existing_principal<S: Session>(
+    s: &mut S,
+    principal: &Principal,
+) -> Result<Principal, Error> {
+    let (value, field, noun, list) = match principal {
+        Principal::User(v) => (v, "user_guid", "user", "users"),
+        Principal::Group(v) => (v, "group_guid", "group", "groups"),
+    };
+    let lookup = Lookup::parse(value);
+    let found = match principal {
+        Principal::User(_) => find::<User, _>(s, Some(&lookup))
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, u)| (u.guid, u.username)),
+        Principal::Group(_) => find::<Group, _>(s, Some(&lookup))
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, g)| (g.guid, g.name)),
+    };
+    let how = format!(
+        "list them with `execenvctl {list} list` or GET /__api__/v1/{list}, \
+         or create the {noun} first"
+    );
+    match (lookup, found) {
+        (Lookup::Guid(_), Some((guid, _))) => Ok(match principal {
+            Principal::User(_) => Principal::User(guid.to_string()),
+            Principal::Group(_) => Principal::Group(guid.to_string()),
+        }),
+        (Lookup::Name(_), Some((guid, name))) => Err(Error::invalid_field(
+            field,
+            format!("{value:?} is the name of {noun} {name:?}, not a guid; give its guid, {guid}"),
+        )),
+        (Lookup::Guid(_), None) => Err(Error::invalid_field(
+            field,
+            format!("no {noun} has guid {value}; a permission must name an existing {noun}: {how}"),
+        )),
+        (Lookup::Name(_), None) => Err(Error::invalid_field(
+            field,
+            format!(
+                "{value:?} is not the guid of a {noun}; a permission must name an existing {noun} by guid: {how}"
+            ),
+        )),
     }
 }
 

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use execenv_core::query::{ChangeFilter, ListQuery};
+use execenv_core::security::SecurityEventKind;
 use execenv_core::sync::SyncPlan;
 use execenv_core::{
     Actor, Change, ChangeAction, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy,
@@ -12,7 +13,9 @@ use execenv_core::{
 };
 use uuid::Uuid;
 
+use crate::accounts::existing_principal;
 use crate::common::{self, Value};
+use crate::security::{self, permission_event};
 use crate::session::{Backend, Session, fetch_rows, integers};
 use crate::store::{EnvironmentPage, LogBounds, Snapshot, Store};
 
@@ -101,6 +104,7 @@ impl<B: Backend> Store for B {
         let mut s = self.write().await?;
         let mut log = PendingChanges::start(&mut s, actor).await?;
         let before = get(&mut s, environment).await?;
+        let principal = &existing_principal(&mut s, principal).await?;
         if before.permissions.iter().any(|p| &p.principal == principal) {
             let (kind, who) = match principal {
                 Principal::User(u) => ("user", u),
@@ -140,6 +144,14 @@ impl<B: Backend> Store for B {
             states,
         )
         .await?;
+        let event = permission_event(
+            SecurityEventKind::PermissionAdded,
+            &actor.name,
+            environment,
+            permission.guid,
+            principal,
+        );
+        security::record(&mut s, &event).await?;
         log.commit(s).await?;
         Ok(permission)
     }
@@ -153,7 +165,7 @@ impl<B: Backend> Store for B {
         let mut s = self.write().await?;
         let mut log = PendingChanges::start(&mut s, actor).await?;
         let before = get(&mut s, environment).await?;
-        if !before.permissions.iter().any(|p| p.guid == permission) {
+        let Some(removed) = before.permissions.iter().find(|p| p.guid == permission) else {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!(
@@ -161,7 +173,15 @@ impl<B: Backend> Store for B {
                      list the environment's permissions to find its guid"
                 ),
             ));
-        }
+        };
+        let event = permission_event(
+            SecurityEventKind::PermissionRemoved,
+            &actor.name,
+            environment,
+            permission,
+            &removed.principal,
+        );
+        security::record(&mut s, &event).await?;
         let revision = log.next_revision();
         s.execute(
             common::DELETE_PERMISSION,

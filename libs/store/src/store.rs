@@ -8,6 +8,7 @@ use execenv_core::accounts::{
     ApiKey, Group, KeyOwner, Lookup, NewApiKey, NewUser, User, UserUpdate,
 };
 use execenv_core::query::{ChangeFilter, ListQuery};
+use execenv_core::security::{NewSecurityEvent, SecurityEvent, SecurityEventFilter};
 use execenv_core::sync::SyncPlan;
 use execenv_core::{
     Actor, Change, Environment, EnvironmentSpec, Error, ManagedBy, Permission, Principal,
@@ -41,11 +42,12 @@ pub struct LogBounds {
     pub latest: i64,
 }
 
-/// The catalogue store, with the accounts ([`AccountStore`]) in the same database. Errors are
+/// The catalogue store, with the accounts ([`AccountStore`]) and the security audit events
+/// ([`SecurityEventStore`]) in the same database. Errors are
 /// execenv [`Error`]s: NotFound, AlreadyExists, Conflict, OutOfRange for logical failures;
 /// Unavailable when the database cannot be reached.
 #[async_trait]
-pub trait Store: AccountStore {
+pub trait Store: AccountStore + SecurityEventStore {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -83,8 +85,10 @@ pub trait Store: AccountStore {
     /// Lists environments matching `query`, one page, with the total count.
     async fn list_environments(&self, query: &ListQuery) -> Result<EnvironmentPage, Error>;
 
-    /// Adds a permission entry. NotFound for an unknown environment; AlreadyExists when the same
-    /// user or group is already listed.
+    /// Adds a permission entry naming an existing user or group by guid (stored as its
+    /// canonical guid), with its `permission_added` security event. NotFound for an unknown
+    /// environment; InvalidArgument (field `user_guid` or `group_guid`) when no user or group
+    /// has that guid; AlreadyExists when the same user or group is already listed.
     async fn add_permission(
         &self,
         environment: Uuid,
@@ -92,7 +96,8 @@ pub trait Store: AccountStore {
         actor: &Actor,
     ) -> Result<Permission, Error>;
 
-    /// Removes a permission entry. NotFound when the environment or entry is absent.
+    /// Removes a permission entry, with its `permission_removed` security event. NotFound when
+    /// the environment or entry is absent.
     async fn remove_permission(
         &self,
         environment: Uuid,
@@ -155,8 +160,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Applies `update` (and sets the update time when something changed).
     async fn update_user(&self, user: &Lookup, update: &UserUpdate) -> Result<User, Error>;
 
-    /// Deletes a user with their API keys and group memberships.
-    async fn delete_user(&self, user: &Lookup) -> Result<(), Error>;
+    /// Deletes a user with their API keys (an `api_key_revoked` event for each, by `actor`)
+    /// and group memberships.
+    async fn delete_user(&self, user: &Lookup, actor: &Actor) -> Result<(), Error>;
 
     /// Creates an empty group. AlreadyExists when the name is taken.
     async fn create_group(&self, guid: Uuid, name: &str) -> Result<Group, Error>;
@@ -176,17 +182,19 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Removes a user from a group; returns the group. NotFound when they are not a member.
     async fn remove_group_member(&self, group: &Lookup, user: &Lookup) -> Result<Group, Error>;
 
-    /// Stores a new key (its digest and prefix; the secret never reaches the store).
-    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey, Error>;
+    /// Stores a new key (its digest and prefix; the secret never reaches the store), with its
+    /// `api_key_created` security event by `actor`.
+    async fn create_api_key(&self, key: &NewApiKey, actor: &Actor) -> Result<ApiKey, Error>;
 
     /// The keys of one user, or of everyone, oldest first.
     async fn list_api_keys(&self, user: Option<&Lookup>) -> Result<Vec<ApiKey>, Error>;
 
-    /// Disables a key for good (a disabled key is never enabled again: create another).
-    async fn disable_api_key(&self, id: Uuid) -> Result<ApiKey, Error>;
+    /// Disables a key for good (a disabled key is never enabled again: create another), with
+    /// its `api_key_revoked` security event by `actor` (none when it was disabled already).
+    async fn disable_api_key(&self, id: Uuid, actor: &Actor) -> Result<ApiKey, Error>;
 
-    /// Deletes a key.
-    async fn delete_api_key(&self, id: Uuid) -> Result<(), Error>;
+    /// Deletes a key, with its `api_key_revoked` security event by `actor`.
+    async fn delete_api_key(&self, id: Uuid, actor: &Actor) -> Result<(), Error>;
 
     /// The key with this digest and its user, whether or not either is disabled.
     async fn find_api_key(&self, digest: &str) -> Result<Option<KeyOwner>, Error>;
@@ -195,4 +203,21 @@ pub trait AccountStore: Send + Sync + 'static {
     /// [`execenv_core::accounts::LAST_USED_RESOLUTION`] is recorded already; returns whether
     /// it wrote.
     async fn record_api_key_use(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, Error>;
+}
+
+/// The security audit events: written with the changes they record by the [`Store`] and
+/// [`AccountStore`] methods, and on their own for failed sign-ins.
+#[async_trait]
+pub trait SecurityEventStore: Send + Sync + 'static {
+    /// Records an event that goes with no change (a client that failed to sign in too often).
+    async fn record_security_event(&self, event: &NewSecurityEvent) -> Result<(), Error>;
+
+    /// The events matching `filter`, oldest (lowest id) first.
+    async fn list_security_events(
+        &self,
+        filter: &SecurityEventFilter,
+    ) -> Result<Vec<SecurityEvent>, Error>;
+
+    /// Deletes the events recorded before `before`; returns how many.
+    async fn compact_security_events(&self, before: DateTime<Utc>) -> Result<u64, Error>;
 }

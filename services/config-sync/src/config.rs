@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, RegistryConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{self, ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,9 @@ pub struct Config {
     /// Service token, sent to the registry and required from callers.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }

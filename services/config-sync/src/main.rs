@@ -131,7 +131,7 @@ async fn plan(path: &Path, registry_url: &str, token: Option<String>) -> ExitCod
     }
     let target = Target::new(Service::Registry, registry_url)
         .set_with("--registry (or EXECENV_REGISTRY__URL)");
-    let result = match GrpcRegistry::new(target, token) {
+    let result = match GrpcRegistry::new(target, token, None) {
         Ok(registry) => sync::plan(path, &registry).await,
         Err(e) => Err(e),
     };

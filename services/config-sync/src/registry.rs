@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use execenv_client::{Connection, Options, RegistryClient, Target};
+use execenv_client::{ClientTls, Connection, Options, RegistryClient, Target};
 use execenv_core::Error;
 use execenv_proto::registry::v1 as reg;
 
@@ -22,9 +22,15 @@ pub struct GrpcRegistry {
 
 impl GrpcRegistry {
     /// A client of the registry at `target` acting as the service, with `token` when one is
-    /// configured. Does not connect yet.
-    pub fn new(target: Target, token: Option<String>) -> Result<Self, Error> {
-        let options = Options::default().with_request_timeout(REQUEST_TIMEOUT);
+    /// configured, over `tls` when given. Does not connect yet.
+    pub fn new(
+        target: Target,
+        token: Option<String>,
+        tls: Option<ClientTls>,
+    ) -> Result<Self, Error> {
+        let options = Options::default()
+            .with_request_timeout(REQUEST_TIMEOUT)
+            .with_tls(tls);
         let connection = Connection::lazy(target, token, &options)?;
         Ok(GrpcRegistry {
             client: connection.registry(None),

@@ -36,8 +36,11 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let registry: Arc<dyn Registry> = Arc::new(GrpcRegistry::new(
         Target::new(Service::Registry, &config.registry.url),
         config.auth.token(),
+        config.tls.client()?,
     )?);
-    let mut server = GrpcServer::bind(&config.server).await?;
+    let mut server = GrpcServer::bind(&config.server)
+        .await?
+        .with_tls(&config.tls)?;
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
 
     let sync_metrics = SyncMetrics::register(server.metrics());
@@ -53,7 +56,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         status.clone(),
         sync_config.file.clone(),
         registry.clone(),
-        config.auth.token(),
+        config.auth.service_auth(&config.tls),
     );
     let readiness = server.add_service(ConfigSyncServer::new(service)).await;
     let servers = server.spawn(readiness.clone(), &shutdown)?;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use execenv_client::caller_from_metadata;
+use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::{Error, ErrorKind, Role};
 use execenv_proto::registry::v1 as reg;
@@ -20,23 +20,23 @@ pub struct ConfigSyncService {
     status: watch::Receiver<SyncStatus>,
     file: Option<PathBuf>,
     registry: Arc<dyn Registry>,
-    service_token: Option<String>,
+    auth: ServiceAuth,
 }
 
 impl ConfigSyncService {
     /// The service for the syncer whose status is `status`, of `file` (`None` when no declarative
-    /// file is configured); `service_token`, when set, is required on every call.
+    /// file is configured); `auth` says who may call.
     pub fn new(
         status: watch::Receiver<SyncStatus>,
         file: Option<PathBuf>,
         registry: Arc<dyn Registry>,
-        service_token: Option<String>,
+        auth: ServiceAuth,
     ) -> Self {
         ConfigSyncService {
             status,
             file,
             registry,
-            service_token,
+            auth,
         }
     }
 }
@@ -47,8 +47,7 @@ impl pb::config_sync_server::ConfigSync for ConfigSyncService {
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())
-            .map_err(|e| to_status(&e))?;
+        let caller = self.auth.caller(&request).map_err(|e| to_status(&e))?;
         // As the gateway's `/sync`: viewers may not see environments, nor what a sync did to them.
         caller
             .require_publisher("reading config-sync's status")
@@ -61,8 +60,7 @@ impl pb::config_sync_server::ConfigSync for ConfigSyncService {
         &self,
         request: Request<pb::PlanRequest>,
     ) -> Result<Response<reg::ApplyManagedSetResponse>, Status> {
-        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())
-            .map_err(|e| to_status(&e))?;
+        let caller = self.auth.caller(&request).map_err(|e| to_status(&e))?;
         if caller.role != Role::Administrator {
             return Err(to_status(&Error::new(
                 ErrorKind::PermissionDenied,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use execenv_kit::Secret;
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
@@ -21,21 +22,33 @@ pub struct Config {
     /// Service token.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Change-log retention.
     pub history: HistoryConfig,
     /// Watch tuning.
     pub watch: WatchConfig,
+    /// Failed sign-ins.
+    #[serde(default)]
+    pub identity: IdentityConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            server: ServerConfig::with_ports(50051, 9451),
+            server: ServerConfig {
+                // A sync of 10,000 definitions is a few MiB; room for more.
+                max_decoding_message_bytes: 64 << 20,
+                ..ServerConfig::with_ports(50051, 9451)
+            },
             database: DatabaseConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
             history: HistoryConfig::default(),
             watch: WatchConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -89,6 +102,25 @@ impl Default for WatchConfig {
     }
 }
 
+/// When failed sign-ins become a security event (`EXECENV_IDENTITY__FAILED_SIGN_IN_THRESHOLD`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityConfig {
+    /// How many refused keys from one client address make a `sign_in_failures` event; 0 records
+    /// none.
+    pub failed_sign_in_threshold: u32,
+    /// Within how many seconds those failures must come.
+    pub failed_sign_in_window_s: u64,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            failed_sign_in_threshold: 10,
+            failed_sign_in_window_s: 300,
+        }
+    }
+}
+
 impl Config {
     /// How often the change feed polls the log (at least every 10 ms).
     pub fn poll_interval(&self) -> Duration {
@@ -108,11 +140,19 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "history.retention_days",
-                meaning: "changes older than this many days are compacted from the change log; 0 keeps everything",
+                meaning: "changes older than this many days are compacted from the change log, and security events older than this are deleted; 0 keeps everything",
             },
             Setting {
                 key: "history.compact_interval_seconds",
                 meaning: "how often compaction runs",
+            },
+            Setting {
+                key: "identity.failed_sign_in_threshold",
+                meaning: "how many refused API keys from one client address (as the gateway saw it) within identity.failed_sign_in_window_s make one sign_in_failures security event; the count then starts again; 0 records none. Counted in each registry replica's memory",
+            },
+            Setting {
+                key: "identity.failed_sign_in_window_s",
+                meaning: "the window, in seconds, within which identity.failed_sign_in_threshold failures must come",
             },
             Setting {
                 key: "watch.poll_interval_ms",

@@ -1,15 +1,16 @@
 //! Translating list requests into store queries, and opaque page tokens.
 //!
 //! A page token records the offset of the next page and a fingerprint of the filters and sort it
-//! was issued for, so a token reused with other filters is refused instead of paging silently
-//! through a different list.
+//! was issued for (`v1:<offset>:<fingerprint>`, a shape the API document can state), so a token
+//! reused with other filters is refused (a conflict: FAILED_PRECONDITION) instead of paging
+//! silently through a different list; a string of another shape is invalid.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use execenv_core::query::{ChangeFilter, DEFAULT_PAGE_SIZE, ListQuery, MAX_PAGE_SIZE, SortField};
+use execenv_core::security::{SecurityEventFilter, SecurityEventKind};
 use execenv_core::validate::require_guid;
-use execenv_core::{Error, FieldViolation, Language, Matching};
+use execenv_core::{Error, ErrorKind, FieldViolation, Language, Matching};
+use execenv_proto::identity::v1 as id;
 use execenv_proto::registry::v1 as reg;
 use sha2::{Digest, Sha256};
 
@@ -74,16 +75,41 @@ pub fn list_query(req: &reg::ListEnvironmentsRequest) -> Result<ListQuery, Error
         offset: 0,
         limit,
     };
+    let mut conflict = None;
     if !req.page_token.is_empty() {
         match decode_token(&req.page_token, &fingerprint(&query)) {
             Ok(offset) => query.offset = offset,
-            Err(d) => violations.push(FieldViolation::new("page_token", d)),
+            Err(e) => e.record(&mut violations, &mut conflict),
         }
     }
-    if violations.is_empty() {
-        Ok(query)
-    } else {
-        Err(Error::invalid(violations))
+    finish(violations, conflict).map(|()| query)
+}
+
+/// Why a page token was refused.
+enum TokenError {
+    /// Not a token of this shape at all (invalid input).
+    Malformed(String),
+    /// A token, but of a listing with other filters (a conflict with the request).
+    OtherFilters(String),
+}
+
+impl TokenError {
+    fn record(self, violations: &mut Vec<FieldViolation>, conflict: &mut Option<String>) {
+        match self {
+            TokenError::Malformed(d) => violations.push(FieldViolation::new("page_token", d)),
+            TokenError::OtherFilters(d) => *conflict = Some(format!("page_token {d}")),
+        }
+    }
+}
+
+/// Invalid input first (every violation), then a page token of other filters.
+fn finish(violations: Vec<FieldViolation>, conflict: Option<String>) -> Result<(), Error> {
+    if !violations.is_empty() {
+        return Err(Error::invalid(violations));
+    }
+    match conflict {
+        Some(message) => Err(Error::new(ErrorKind::FailedPrecondition, message)),
+        None => Ok(()),
     }
 }
 
@@ -109,41 +135,96 @@ pub fn change_filter(req: &reg::ListChangesRequest) -> Result<ChangeFilter, Erro
         },
         None => None,
     };
-    let time =
-        |t: &Option<prost_types::Timestamp>, field: &str, violations: &mut Vec<FieldViolation>| {
-            t.as_ref().and_then(|t| {
-                let parsed = u32::try_from(t.nanos)
-                    .ok()
-                    .and_then(|n| DateTime::from_timestamp(t.seconds, n));
-                if parsed.is_none() {
-                    violations.push(FieldViolation::new(field, "is not a valid timestamp"));
-                }
-                parsed
-            })
-        };
-    let since = time(&req.since, "since", &mut violations);
-    let until = time(&req.until, "until", &mut violations);
+    let since = wire_time(req.since.as_ref(), "since", &mut violations);
+    let until = wire_time(req.until.as_ref(), "until", &mut violations);
     let limit = page_size(req.page_size, &mut violations);
     let mut after_revision = req.after_revision.max(0);
+    let mut conflict = None;
     if !req.page_token.is_empty() {
         // A change page token is the last revision returned: the audit trail is append-only, so
         // paging by revision is stable under concurrent writes.
         match decode_token(&req.page_token, "changes") {
             Ok(rev) => after_revision = after_revision.max(i64::try_from(rev).unwrap_or(i64::MAX)),
-            Err(d) => violations.push(FieldViolation::new("page_token", d)),
+            Err(e) => e.record(&mut violations, &mut conflict),
         }
     }
-    if violations.is_empty() {
-        Ok(ChangeFilter {
-            environment_guid,
-            since,
-            until,
-            after_revision,
-            limit,
-        })
-    } else {
-        Err(Error::invalid(violations))
+    finish(violations, conflict).map(|()| ChangeFilter {
+        environment_guid,
+        since,
+        until,
+        after_revision,
+        limit,
+    })
+}
+
+/// The store filter for a security-events request; paged like the audit trail, by the last id
+/// returned.
+pub fn security_event_filter(
+    req: &id::ListSecurityEventsRequest,
+) -> Result<SecurityEventFilter, Error> {
+    let mut violations = Vec::new();
+    let mut kinds = Vec::new();
+    for (i, k) in req.kinds.iter().enumerate() {
+        match SecurityEventKind::parse(k.trim()) {
+            Some(kind) if !kinds.contains(&kind) => kinds.push(kind),
+            Some(_) => {}
+            None => violations.push(FieldViolation::new(
+                format!("kinds[{i}]"),
+                format!(
+                    "{k:?} is not a kind of security event; use {}",
+                    SecurityEventKind::spellings()
+                ),
+            )),
+        }
     }
+    let since = wire_time(req.since.as_ref(), "since", &mut violations);
+    let until = wire_time(req.until.as_ref(), "until", &mut violations);
+    let limit = page_size(req.page_size, &mut violations);
+    let mut after_id = req.after_id.max(0);
+    let mut conflict = None;
+    if !req.page_token.is_empty() {
+        match decode_token(&req.page_token, SECURITY_EVENTS) {
+            Ok(id) => after_id = after_id.max(i64::try_from(id).unwrap_or(i64::MAX)),
+            Err(e) => e.record(&mut violations, &mut conflict),
+        }
+    }
+    finish(violations, conflict).map(|()| SecurityEventFilter {
+        kinds,
+        since,
+        until,
+        after_id,
+        limit,
+    })
+}
+
+/// The token for the security-events page after one that ended at `last_id`.
+pub fn next_security_event_token(last_id: Option<i64>, returned: usize, limit: u32) -> String {
+    match last_id {
+        Some(id) if returned as u64 >= u64::from(limit) => {
+            encode_token(u64::try_from(id).unwrap_or(0), SECURITY_EVENTS)
+        }
+        _ => String::new(),
+    }
+}
+
+/// What a security-events page token is issued for (a token of another list is refused).
+const SECURITY_EVENTS: &str = "security-events";
+
+/// A wire timestamp, or a violation of `field`.
+fn wire_time(
+    t: Option<&prost_types::Timestamp>,
+    field: &str,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<DateTime<Utc>> {
+    t.and_then(|t| {
+        let parsed = u32::try_from(t.nanos)
+            .ok()
+            .and_then(|n| DateTime::from_timestamp(t.seconds, n));
+        if parsed.is_none() {
+            violations.push(FieldViolation::new(field, "is not a valid timestamp"));
+        }
+        parsed
+    })
 }
 
 /// The token for the audit-trail page after one that ended at `last_revision`.
@@ -182,24 +263,26 @@ fn fingerprint(query: &ListQuery) -> String {
 }
 
 fn encode_token(offset: u64, fingerprint: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1:{offset}:{fingerprint}"))
+    format!("v1:{offset}:{fingerprint}")
 }
 
-fn decode_token(token: &str, fingerprint: &str) -> Result<u64, String> {
-    let malformed =
-        || "is not a page token returned by this list; start again without it".to_owned();
-    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| malformed())?;
-    let text = String::from_utf8(raw).map_err(|_| malformed())?;
-    let mut parts = text.splitn(3, ':');
+fn decode_token(token: &str, fingerprint: &str) -> Result<u64, TokenError> {
+    let malformed = || {
+        TokenError::Malformed(
+            "is not a page token returned by this list; start again without it".to_owned(),
+        )
+    };
+    let mut parts = token.splitn(3, ':');
     let (Some("v1"), Some(offset), Some(fp)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(malformed());
     };
+    let offset = offset.parse().map_err(|_| malformed())?;
     if fp != fingerprint {
-        return Err(
+        return Err(TokenError::OtherFilters(
             "was issued for other filters or another sort order; start again without it".to_owned(),
-        );
+        ));
     }
-    offset.parse().map_err(|_| malformed())
+    Ok(offset)
 }
 
 #[cfg(test)]
@@ -242,7 +325,29 @@ mod tests {
             ..req()
         })
         .unwrap_err();
-        assert_eq!(err.violations[0].field, "page_token");
+        assert_eq!(err.kind, ErrorKind::FailedPrecondition);
+        assert!(
+            err.message
+                .starts_with("page_token was issued for other filters")
+        );
+    }
+
+    #[test]
+    fn a_string_that_is_no_page_token_is_invalid() {
+        for token in ["nope", "v1:x:changes", "djE6MjpjaGFuZ2Vz"] {
+            let err = change_filter(&reg::ListChangesRequest {
+                page_token: token.into(),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(err.violations[0].field, "page_token", "{token}");
+        }
+        let filter = change_filter(&reg::ListChangesRequest {
+            page_token: "v1:7:changes".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(filter.after_revision, 7);
     }
 
     #[test]
@@ -256,6 +361,30 @@ mod tests {
         .unwrap_err();
         let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["matching", "language", "page_size"]);
+    }
+
+    #[test]
+    fn security_event_filters_are_checked_together_and_pages_resume_after_the_last_id() {
+        let err = security_event_filter(&id::ListSecurityEventsRequest {
+            kinds: vec!["api_key_created".into(), "key_stolen".into()],
+            page_size: 1001,
+            page_token: next_page_token(&list_query(&req()).unwrap(), 2, 5),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["kinds[1]", "page_size", "page_token"]);
+        let token = next_security_event_token(Some(42), 2, 2);
+        let filter = security_event_filter(&id::ListSecurityEventsRequest {
+            kinds: vec!["sign_in_failures".into(), "sign_in_failures".into()],
+            page_size: 2,
+            page_token: token,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(filter.after_id, 42);
+        assert_eq!(filter.kinds, vec![SecurityEventKind::SignInFailures]);
+        assert_eq!(next_security_event_token(Some(42), 1, 2), "");
     }
 
     #[test]

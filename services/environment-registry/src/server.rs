@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use execenv_core::security::SignInFailures;
 use execenv_core::{Change, ErrorKind};
 use execenv_kit::metrics::Metrics;
 use execenv_kit::shutdown::Shutdown;
@@ -21,9 +22,6 @@ use crate::service::{Backend, BackendSlot, IdentityService, RegistryService};
 
 /// A running registry.
 pub type Running = execenv_kit::Running<(), Result<(), StartError>>;
-
-/// Largest gRPC message accepted or sent (whole-catalogue syncs and lists).
-const MAX_MESSAGE: usize = 64 << 20;
 
 /// How long to wait between attempts to reach an unavailable database at start-up.
 const DATABASE_RETRY: Duration = Duration::from_secs(2);
@@ -72,23 +70,31 @@ impl RegistryMetrics {
 /// background while gRPC health reports NOT_SERVING and `/readyz` 503. `Running::done` completes
 /// when everything stopped, with an error if the database could not be opened.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let mut server = GrpcServer::bind(&config.server).await?;
+    let mut server = GrpcServer::bind(&config.server)
+        .await?
+        .with_tls(&config.tls)?;
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
     let domain = RegistryMetrics::register(server.metrics());
     let slot: BackendSlot = Arc::new(OnceLock::new());
-    let service = RegistryService::new(slot.clone(), config.auth.token(), shutdown.clone());
+    let service = RegistryService::new(
+        slot.clone(),
+        config.auth.service_auth(&config.tls),
+        shutdown.clone(),
+    );
     // The Identity service shares the port and the database, so it is ready when the Registry
     // is; each has its own gRPC health status.
     let identity_readiness = server
-        .add_service(IdentityServer::new(IdentityService::new(service.clone())))
+        .add_service(IdentityServer::new(IdentityService::new(
+            service.clone(),
+            SignInFailures::new(
+                config.identity.failed_sign_in_threshold,
+                Duration::from_secs(config.identity.failed_sign_in_window_s),
+            ),
+        )))
         .await;
+    let watches = server.watch_bound();
     let readiness = server
-        .add_service(
-            // A sync of 10,000 definitions is a few MiB; tonic's default limit is 4 MiB.
-            RegistryServer::new(service)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-        )
+        .add_service(RegistryServer::new(service.with_watch_bound(watches)))
         .await;
     let servers = server.spawn(readiness.clone(), &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, database = %config.database.url, "registry listening; opening the database");
@@ -179,7 +185,7 @@ async fn open_store(url: &str) -> Result<(Arc<dyn Store>, i64), execenv_core::Er
     Ok((store, revision))
 }
 
-/// Deletes change-log entries older than the retention, periodically.
+/// Deletes change-log entries and security events older than the retention, periodically.
 async fn compact_history(store: Arc<dyn Store>, history: HistoryConfig, shutdown: Shutdown) {
     if history.retention_days == 0 {
         return;
@@ -196,6 +202,13 @@ async fn compact_history(store: Arc<dyn Store>, history: HistoryConfig, shutdown
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, %before, "compacted the change log"),
             Err(e) => tracing::warn!(error = %e, "change-log compaction failed; retrying later"),
+        }
+        match store.compact_security_events(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, %before, "deleted old security events"),
+            Err(e) => {
+                tracing::warn!(error = %e, "deleting old security events failed; retrying later")
+            }
         }
     }
 }

@@ -3,13 +3,15 @@
 
 use std::sync::{Arc, OnceLock};
 
-use execenv_client::caller_from_metadata;
+use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::error::CONFIG_MANAGED;
 use execenv_core::validate::{self, EnvironmentDraft, require_guid};
 use execenv_core::{
     Actor, Caller, ChangeSource, Environment, Error, ErrorKind, ManagedBy, Principal,
 };
+use execenv_kit::WatchBound;
+use execenv_kit::limits::watch_client;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
@@ -36,8 +38,9 @@ const UPDATE_ATTEMPTS: usize = 3;
 #[derive(Clone)]
 pub struct RegistryService {
     backend: Arc<OnceLock<Backend>>,
-    service_token: Option<String>,
+    auth: ServiceAuth,
     stop: Shutdown,
+    watches: WatchBound,
 }
 
 /// Where the backend is put, once, when the database is ready.
@@ -54,17 +57,20 @@ pub struct Backend {
 
 impl RegistryService {
     /// A service whose backend is set (once) when the database is ready; until then every call
-    /// is UNAVAILABLE. When `service_token` is set every call must carry it.
-    pub fn new(
-        backend: Arc<OnceLock<Backend>>,
-        service_token: Option<String>,
-        stop: Shutdown,
-    ) -> Self {
+    /// is UNAVAILABLE. `auth` says who may call.
+    pub fn new(backend: Arc<OnceLock<Backend>>, auth: ServiceAuth, stop: Shutdown) -> Self {
         RegistryService {
             backend,
-            service_token,
+            auth,
             stop,
+            watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
         }
+    }
+
+    /// The same service holding each client to the watches `watches` allows.
+    pub fn with_watch_bound(mut self, watches: WatchBound) -> Self {
+        self.watches = watches;
+        self
     }
 
     fn backend(&self) -> Result<&Backend, Error> {
@@ -74,8 +80,7 @@ impl RegistryService {
     }
 
     fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
-        caller_from_metadata(req.metadata(), self.service_token.as_deref())
-            .map_err(|e| to_status(&e))
+        self.auth.caller(req).map_err(|e| to_status(&e))
     }
 
     async fn create(
@@ -381,12 +386,20 @@ impl Registry for RegistryService {
         caller
             .require_admin("watching the catalogue (meant for execenv services)")
             .map_err(|e| to_status(&e))?;
+        let permit = self
+            .watches
+            .open(watch_client(&req, &caller), "catalogue watches")
+            .map_err(|e| to_status(&e))?;
         let feed = &self.backend().map_err(|e| to_status(&e))?.feed;
         let rx = feed
             .watch(req.get_ref().from_revision, self.stop.clone())
             .await
             .map_err(|e| to_status(&e))?;
-        let stream = ReceiverStream::new(rx).map(|item| item.map_err(|e| to_status(&e)));
+        // The permit is held, and the client's place taken, as long as the stream is open.
+        let stream = ReceiverStream::new(rx).map(move |item| {
+            let _open = &permit;
+            item.map_err(|e| to_status(&e))
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -25,8 +25,11 @@ struct Registry {
 
 impl Registry {
     async fn start(token: Option<&str>) -> Registry {
+        Registry::start_with(token, Config::default()).await
+    }
+
+    async fn start_with(token: Option<&str>, mut config: Config) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
         config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
         config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
         config.database.url =
@@ -100,7 +103,194 @@ fn new_user(username: &str, role: &str) -> id::CreateUserRequest {
 }
 
 fn authenticate(key: &str) -> id::AuthenticateRequest {
-    id::AuthenticateRequest { key: key.into() }
+    id::AuthenticateRequest {
+        key: key.into(),
+        client_address: "127.0.0.1".into(),
+    }
+}
+
+fn authenticate_from(key: &str, client: &str) -> id::AuthenticateRequest {
+    id::AuthenticateRequest {
+        key: key.into(),
+        client_address: client.into(),
+    }
+}
+
+async fn security_events(c: &mut Client, kinds: &[&str]) -> Vec<id::SecurityEvent> {
+    c.list_security_events(id::ListSecurityEventsRequest {
+        kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .events
+}
+
+#[tokio::test]
+async fn refused_keys_from_one_client_make_one_sign_in_failures_event() {
+    let mut config = Config::default();
+    config.identity.failed_sign_in_threshold = 3;
+    config.identity.failed_sign_in_window_s = 300;
+    let r = Registry::start_with(None, config).await;
+    let mut c = r.service().await;
+    c.create_user(new_user("alice", "publisher")).await.unwrap();
+    let key = c
+        .create_api_key(id::CreateApiKeyRequest {
+            user: "alice".into(),
+            name: "laptop".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .key;
+    let wrong = format!("{}x", &key[..key.len() - 1]);
+    for (presented, client) in [
+        (wrong.as_str(), "192.0.2.7"),
+        ("not a key", "192.0.2.7"),
+        (wrong.as_str(), "192.0.2.8"),
+        (key.as_str(), "192.0.2.7"),
+        (wrong.as_str(), "192.0.2.8"),
+    ] {
+        let _ = c.authenticate(authenticate_from(presented, client)).await;
+    }
+    assert_eq!(security_events(&mut c, &["sign_in_failures"]).await, vec![]);
+    let refused = c
+        .authenticate(authenticate_from(&wrong, "192.0.2.7"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let events = security_events(&mut c, &["sign_in_failures"]).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(
+        (
+            e.kind.as_str(),
+            e.actor.as_str(),
+            e.client_address.as_deref(),
+            e.failures
+        ),
+        ("sign_in_failures", "", Some("192.0.2.7"), Some(3))
+    );
+    // The count starts again: two more failures make no second event.
+    for _ in 0..2 {
+        let _ = c.authenticate(authenticate_from(&wrong, "192.0.2.7")).await;
+    }
+    assert_eq!(
+        security_events(&mut c, &["sign_in_failures"]).await.len(),
+        1
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn key_changes_are_security_events_that_only_administrators_read() {
+    let r = Registry::start(None).await;
+    let mut c = r.service().await;
+    let alice = c
+        .create_user(new_user("alice", "publisher"))
+        .await
+        .unwrap()
+        .into_inner();
+    let created = c
+        .create_api_key(id::CreateApiKeyRequest {
+            user: "alice".into(),
+            name: "laptop".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .api_key
+        .unwrap();
+    let mut admin = r.person(Role::Administrator).await;
+    admin
+        .disable_api_key(id::DisableApiKeyRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap();
+    let events = security_events(&mut admin, &[]).await;
+    let summary: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.actor.as_str(),
+                e.user_guid.as_deref(),
+                e.api_key_id.as_deref(),
+                e.api_key_prefix.as_deref(),
+                e.revocation.as_deref(),
+            )
+        })
+        .collect();
+    let key = Some(created.id.as_str());
+    let prefix = Some(created.prefix.as_str());
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "api_key_created",
+                "service",
+                Some(alice.guid.as_str()),
+                key,
+                prefix,
+                None
+            ),
+            (
+                "api_key_revoked",
+                "someone",
+                Some(alice.guid.as_str()),
+                key,
+                prefix,
+                Some("disabled")
+            ),
+        ]
+    );
+    assert!(events[0].id < events[1].id);
+    // Paged: one event a page, the token resumes after the last id.
+    let first = admin
+        .list_security_events(id::ListSecurityEventsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.events, events[..1]);
+    let second = admin
+        .list_security_events(id::ListSecurityEventsRequest {
+            page_size: 1,
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.events, events[1..]);
+
+    for role in [Role::Publisher, Role::Viewer] {
+        let refused = r
+            .person(role)
+            .await
+            .list_security_events(id::ListSecurityEventsRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{role:?}");
+    }
+    let bad = admin
+        .list_security_events(id::ListSecurityEventsRequest {
+            kinds: vec!["key_stolen".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(
+        bad.message().contains("api_key_created"),
+        "{}",
+        bad.message()
+    );
+    r.stop().await;
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@ use execenv_core::{Actor, ChangeSource, ManagedBy};
 use execenv_environment_registry::{Config, Running, start};
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::environments::v1 as pb;
+use execenv_proto::identity::v1 as id;
+use execenv_proto::identity::v1::identity_client::IdentityClient;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
 use execenv_proto::registry::v1::watch_environments_response::Kind;
@@ -84,6 +86,30 @@ impl Registry {
 
     async fn admin(&self) -> Client {
         self.client(IdentityInterceptor::service(None)).await
+    }
+
+    /// Creates a user (publisher) and returns their guid.
+    async fn user(&self, username: &str) -> String {
+        IdentityClient::with_interceptor(self.channel().await, IdentityInterceptor::service(None))
+            .create_user(id::CreateUserRequest {
+                username: username.into(),
+                role: "publisher".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .guid
+    }
+
+    /// Creates a group and returns its guid.
+    async fn group(&self, name: &str) -> String {
+        IdentityClient::with_interceptor(self.channel().await, IdentityInterceptor::service(None))
+            .create_group(id::CreateGroupRequest { name: name.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .guid
     }
 
     async fn stop(self) {
@@ -382,9 +408,10 @@ async fn file_managed_environment_refuses_update_and_delete_but_accepts_permissi
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
+    let alice = r.user("alice").await;
     c.add_permission(reg::AddPermissionRequest {
         environment_guid: guid.to_string(),
-        user_guid: Some("alice".into()),
+        user_guid: Some(alice),
         group_guid: None,
     })
     .await
@@ -486,22 +513,25 @@ async fn publishers_see_only_environments_they_may_use_and_viewers_nothing() {
     let open = create(&mut c, "ghcr.io/acme/open:1", "Open").await;
     let team = create(&mut c, "ghcr.io/acme/team:1", "Team").await;
     let other = create(&mut c, "ghcr.io/acme/other:1", "Other").await;
+    let data_science = r.group("data-science").await;
+    let bob = r.user("bob").await;
+    let alice = r.user("alice").await;
     c.add_permission(reg::AddPermissionRequest {
         environment_guid: team.guid.clone(),
         user_guid: None,
-        group_guid: Some("data-science".into()),
+        group_guid: Some(data_science.clone()),
     })
     .await
     .unwrap();
     c.add_permission(reg::AddPermissionRequest {
         environment_guid: other.guid.clone(),
-        user_guid: Some("bob".into()),
+        user_guid: Some(bob),
         group_guid: None,
     })
     .await
     .unwrap();
 
-    let mut alice = r.client(publisher("alice", &["data-science"])).await;
+    let mut alice = r.client(publisher(&alice, &[&data_science])).await;
     let list = alice
         .list_environments(reg::ListEnvironmentsRequest::default())
         .await
@@ -549,6 +579,74 @@ async fn publishers_see_only_environments_they_may_use_and_viewers_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_permission_naming_no_user_or_group_is_refused_and_changes_nothing() {
+    let r = Registry::start().await;
+    let mut c = r.admin().await;
+    let env = create(&mut c, "ghcr.io/acme/team:1", "Team").await;
+    let alice = r.user("alice").await;
+    let staff = r.group("staff").await;
+    let unknown = "6f1c2b7a-3d4e-4f50-8a9b-0c1d2e3f4a5b";
+    let cases = [
+        (
+            Some("AAA"),
+            None,
+            "user_guid: \"AAA\" is not the guid of a user",
+        ),
+        (
+            Some("nobody-at-all"),
+            None,
+            "user_guid: \"nobody-at-all\" is not the guid",
+        ),
+        (Some(unknown), None, "user_guid: no user has guid 6f1c2b7a"),
+        (
+            None,
+            Some(unknown),
+            "group_guid: no group has guid 6f1c2b7a",
+        ),
+        (
+            Some("alice"),
+            None,
+            "user_guid: \"alice\" is the name of user \"alice\"",
+        ),
+        (
+            None,
+            Some("staff"),
+            "group_guid: \"staff\" is the name of group \"staff\"",
+        ),
+    ];
+    for (user, group, says) in cases {
+        let err = c
+            .add_permission(reg::AddPermissionRequest {
+                environment_guid: env.guid.clone(),
+                user_guid: user.map(Into::into),
+                group_guid: group.map(Into::into),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{says}");
+        assert!(err.message().contains(says), "{}", err.message());
+    }
+    let unchanged = c
+        .list_permissions(reg::ListPermissionsRequest {
+            environment_guid: env.guid.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged.permissions, vec![]);
+    for (user, group) in [(Some(alice.clone()), None), (None, Some(staff.clone()))] {
+        c.add_permission(reg::AddPermissionRequest {
+            environment_guid: env.guid.clone(),
+            user_guid: user,
+            group_guid: group,
+        })
+        .await
+        .expect("an existing user or group is granted");
+    }
     r.stop().await;
 }
 

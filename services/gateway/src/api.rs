@@ -3,10 +3,12 @@
 //! (`/__api__/execenv/v1`, likewise), with what belongs to the API as a whole: the OpenAPI
 //! document, the JSON answers for an unknown route or method, interactive content at
 //! `/content/{guid}/` ([`crate::content_proxy`]), the web console (every other GET,
-//! [`crate::console`]), and the access log and metrics of every request. No resource module imports this one. Every answer is JSON (a 204 has no body);
-//! every failure is Connect's error body.
+//! [`crate::console`]), the access log and metrics of every request, and the limits on every
+//! request ([`crate::limits`]). No resource module imports this one. Every answer is JSON (a 204
+//! has no body); every failure is Connect's error body, axum's own refusals too
+//! ([`crate::refusal`]).
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -18,13 +20,15 @@ use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::{
     access, auth, bundles_api, catalogue_api, changes_api, checks_api, content_api, content_proxy,
-    environments_api, events_api, images_api, installations_api, launches_api, permissions_api,
-    selection_api, server_settings_api, session_api, sync_api, users_api,
+    environments_api, events_api, images_api, installations_api, launches_api, limits,
+    permissions_api, refusal, security_events_api, selection_api, server_settings_api, session_api,
+    sync_api, users_api,
 };
 
 /// Every route, each request logged and counted; the ones under `/__api__/v1` and
 /// `/__api__/execenv/v1` need an API key or a console session (but signing in).
 pub fn router(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.limits().max_body_bytes()).unwrap_or(usize::MAX);
     let require_key = || middleware::from_fn_with_state(state.gate().clone(), auth::require_key);
     let connect = Router::new()
         .merge(users_api::routes())
@@ -35,6 +39,7 @@ pub fn router(state: AppState) -> Router {
     let own = Router::new()
         .merge(catalogue_api::routes())
         .merge(changes_api::routes())
+        .merge(security_events_api::routes())
         .merge(events_api::routes())
         .merge(sync_api::routes())
         .merge(selection_api::routes())
@@ -55,6 +60,12 @@ pub fn router(state: AppState) -> Router {
         .merge(content_proxy::routes())
         .fallback(console_or_no_route)
         .method_not_allowed_fallback(no_method)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.limits().clone(),
+            limits::bound,
+        ))
+        .layer(middleware::from_fn(refusal::as_connect_json))
         .layer(middleware::from_fn_with_state(
             state.metrics().clone(),
             access::observe,

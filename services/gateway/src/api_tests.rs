@@ -202,18 +202,35 @@ async fn every_documented_route_is_served_and_only_the_documents_sign_in_and_a_c
  {
     let public = ["/__api__/server_settings", "/__api__/openapi.json"];
     let routes = documented_routes();
-    assert_eq!(routes.len(), 44, "{routes:?}");
+    assert_eq!(routes.len(), 51, "{routes:?}");
+    let guid = "6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e70";
     for (method, path) in routes {
+        let path = match path.strip_prefix("/content/x") {
+            Some(rest) => format!("/content/{guid}{rest}"),
+            None => path,
+        };
         let request = Request::builder()
             .method(method.as_str())
             .uri(&path)
             .body(Body::empty())
             .unwrap();
-        if path == "/content/x" {
+        if path == format!("/content/{guid}") {
             // A content's bare path redirects to its folder, whoever asks.
             let response = app().0.oneshot(request).await.unwrap();
             assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
-            assert_eq!(response.headers()[header::LOCATION], "/content/x/");
+            assert_eq!(
+                response.headers()[header::LOCATION],
+                format!("/content/{guid}/")
+            );
+            continue;
+        }
+        if method == "HEAD" {
+            let response = app().0.oneshot(request).await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
             continue;
         }
         let (status, content_type, body) = call(request).await;

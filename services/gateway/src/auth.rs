@@ -10,22 +10,31 @@
 //! The console signs in once with a key and then sends the session cookie instead
 //! ([`crate::session`]): [`Gate`] accepts either, the key winning when both are sent; with the
 //! cookie, a request that changes something must carry the session's CSRF token.
+//!
+//! Every key the registry is asked about carries the client's address (the connection's peer),
+//! so that the registry can count refused keys per client and record a client that keeps
+//! failing as a security event.
+//! Failed authentications are throttled per client address ([`crate::throttle`]): a throttled
+//! address has only keys that authenticated before checked, anything else is answered 429.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use execenv_core::{Caller, Error, ErrorKind, Role};
 use execenv_proto::identity::v1 as id;
 use sha2::{Digest, Sha256};
 
+use crate::config::LimitsConfig;
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::session::{self, Live, SessionStore};
+use crate::throttle::{Throttle, retry_after};
 
 /// How long a successful authentication is still used while the registry is unreachable.
 pub const STALE_GRACE: Duration = Duration::from_secs(60);
@@ -35,6 +44,9 @@ const CACHE_PRUNE_AT: usize = 10_000;
 
 /// Successful authentications by the key's SHA-256, with when they were made.
 type Cache = HashMap<[u8; 32], (Instant, Authenticated)>;
+
+/// How long a key that authenticated is let past the failure throttle without another success.
+const KNOWN_FOR: Duration = Duration::from_secs(24 * 3600);
 
 /// The authenticated person a request acts as (a request extension).
 #[derive(Debug, Clone)]
@@ -53,6 +65,8 @@ pub struct Authenticator {
     ttl: Duration,
     // Keyed by the key's SHA-256, so secrets are not kept in memory longer than a request.
     cache: Arc<Mutex<Cache>>,
+    // The SHA-256 of every key that authenticated within KNOWN_FOR, with when it last did.
+    known: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
 }
 
 impl Authenticator {
@@ -62,11 +76,27 @@ impl Authenticator {
             registry,
             ttl,
             cache: Arc::default(),
+            known: Arc::default(),
         }
     }
 
-    /// The person `key` belongs to; Unauthenticated when the registry does not know it.
-    pub async fn authenticate(&self, key: &str) -> Result<Authenticated, ApiError> {
+    /// Whether `key` authenticated within the last day (it then passes the failure throttle).
+    pub fn has_succeeded(&self, key: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        self.known.lock().is_ok_and(|known| {
+            known
+                .get(&digest)
+                .is_some_and(|at| at.elapsed() < KNOWN_FOR)
+        })
+    }
+
+    /// The person `key`, presented by `client`, belongs to; Unauthenticated when the registry
+    /// does not know it.
+    pub async fn authenticate(
+        &self,
+        key: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Authenticated, ApiError> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let now = Instant::now();
         if let Some(hit) = self.cached(&digest, now) {
@@ -77,6 +107,7 @@ impl Authenticator {
             let mut accounts = self.registry.accounts();
             let request = id::AuthenticateRequest {
                 key: key.to_owned(),
+                client_address: client.map(|c| c.to_string()).unwrap_or_default(),
             };
             async move { accounts.authenticate(request).await }
         })
@@ -106,6 +137,12 @@ impl Authenticator {
                 cache.retain(|_, (at, _)| now.duration_since(*at) < keep);
             }
             cache.insert(digest, (now, authenticated.clone()));
+        }
+        if let Ok(mut known) = self.known.lock() {
+            if known.len() >= CACHE_PRUNE_AT {
+                known.retain(|_, at| now.duration_since(*at) < KNOWN_FOR);
+            }
+            known.insert(digest, now);
         }
         Ok(authenticated)
     }
@@ -156,6 +193,14 @@ fn authenticated(user: id::User) -> Result<Authenticated, Error> {
     })
 }
 
+/// The address of the client a request came from: its connection's peer (`None` for a request
+/// made without a connection, in tests).
+pub fn client_address(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// The API key of a request: `Authorization: Key …`, else `X-RSC-Authorization: Key …`.
 pub fn api_key(headers: &HeaderMap) -> Result<&str, Error> {
     let from = |name: &str| {
@@ -183,6 +228,7 @@ pub struct Gate {
     authenticator: Authenticator,
     sessions: SessionStore,
     secure_cookies: bool,
+    throttle: Throttle,
 }
 
 impl Gate {
@@ -193,7 +239,50 @@ impl Gate {
             authenticator,
             sessions,
             secure_cookies,
+            throttle: Throttle::new(&LimitsConfig::default()),
         }
+    }
+
+    /// The same gate throttling failed authentications with `throttle`.
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    /// The person `key` belongs to, asked for from `client`: throttled like every
+    /// authentication (signing in, too).
+    pub async fn authenticate_key(
+        &self,
+        key: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Authenticated, ApiError> {
+        if !self.authenticator.has_succeeded(key) {
+            self.throttle.admit(client, Instant::now())?;
+        }
+        let answer = self.authenticator.authenticate(key, client).await;
+        self.count(client, answer)
+    }
+
+    /// `answer`, its failure to authenticate counted against `client`.
+    fn count<T>(&self, client: Option<IpAddr>, answer: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let Err(ApiError(e)) = &answer
+            && e.kind == ErrorKind::Unauthenticated
+        {
+            self.throttle.failed(client, Instant::now());
+        }
+        answer
+    }
+
+    /// `response` with `Retry-After` when it is a 429 of the throttle for `client`.
+    pub fn with_retry_after(&self, client: Option<IpAddr>, mut response: Response) -> Response {
+        if response.status() == StatusCode::TOO_MANY_REQUESTS
+            && let Some(wait) = self.throttle.wait(client, Instant::now())
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(wait)));
+        }
+        response
     }
 
     /// Turns API keys into people.
@@ -211,14 +300,16 @@ impl Gate {
         self.secure_cookies || session::forwarded_tls(headers)
     }
 
-    /// The person a request acts as: by its API key if it sends one, else by its session cookie
-    /// (checking the CSRF token of a `method` that is not safe).
+    /// The person a request from `client` acts as: by its API key if it sends one, else by its
+    /// session cookie (checking the CSRF token of a `method` that is not safe).
     pub async fn authenticate(
         &self,
         method: &Method,
         headers: &HeaderMap,
+        client: Option<IpAddr>,
     ) -> Result<Authenticated, ApiError> {
-        self.authenticate_checking(Some(method), headers).await
+        self.authenticate_checking(Some(method), headers, client)
+            .await
     }
 
     /// The person a request for interactive content acts as: by its API key, else by its
@@ -228,8 +319,9 @@ impl Gate {
     pub async fn authenticate_content(
         &self,
         headers: &HeaderMap,
+        client: Option<IpAddr>,
     ) -> Result<Authenticated, ApiError> {
-        self.authenticate_checking(None, headers).await
+        self.authenticate_checking(None, headers, client).await
     }
 
     /// Authenticates by key, else by cookie, checking the CSRF token of `csrf_for` when given.
@@ -237,19 +329,21 @@ impl Gate {
         &self,
         csrf_for: Option<&Method>,
         headers: &HeaderMap,
+        client: Option<IpAddr>,
     ) -> Result<Authenticated, ApiError> {
         let no_key = match api_key(headers) {
-            Ok(key) => return self.authenticator.authenticate(key).await,
+            Ok(key) => return self.authenticate_key(key, client).await,
             Err(no_key) => no_key,
         };
         let Some(cookie) = session::cookie_value(headers) else {
             return Err(no_key.into());
         };
-        let live = self.live(cookie)?;
+        // A session's key authenticated when it signed in: only a dead cookie is a failure.
+        let live = self.count(client, self.live(cookie))?;
         if let Some(method) = csrf_for {
             session::check_csrf(method, headers, &live.csrf)?;
         }
-        self.session_user(cookie, &live).await
+        self.session_user(cookie, &live, client).await
     }
 
     /// The live session of `cookie`, marked as used; 401 when it expired or was ended.
@@ -266,8 +360,13 @@ impl Gate {
 
     /// The person the key of session `live` belongs to now; a key that no longer authenticates
     /// (disabled, deleted) ends the session.
-    pub async fn session_user(&self, cookie: &str, live: &Live) -> Result<Authenticated, ApiError> {
-        match self.authenticator.authenticate(&live.key).await {
+    pub async fn session_user(
+        &self,
+        cookie: &str,
+        live: &Live,
+        client: Option<IpAddr>,
+    ) -> Result<Authenticated, ApiError> {
+        match self.authenticator.authenticate(&live.key, client).await {
             Err(ApiError(e)) if e.kind == ErrorKind::Unauthenticated => {
                 self.sessions.remove(cookie);
                 Err(ApiError(Error::new(
@@ -282,16 +381,18 @@ impl Gate {
 
 /// Middleware: authenticates the request's key or session cookie and stores [`Authenticated`]
 /// in its extensions.
-pub async fn require_key(
-    State(gate): State<Gate>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let authenticated = gate
-        .authenticate(request.method(), request.headers())
-        .await?;
-    request.extensions_mut().insert(authenticated);
-    Ok(next.run(request).await)
+pub async fn require_key(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+    let client = client_address(request.extensions());
+    match gate
+        .authenticate(request.method(), request.headers(), client)
+        .await
+    {
+        Ok(authenticated) => {
+            request.extensions_mut().insert(authenticated);
+            next.run(request).await
+        }
+        Err(refused) => gate.with_retry_after(client, refused.into_response()),
+    }
 }
 
 #[cfg(test)]

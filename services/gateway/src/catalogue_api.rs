@@ -139,6 +139,10 @@ pub fn list_request(params: &[(String, String)]) -> Result<reg::ListEnvironments
             _ => {}
         }
     }
+    // A version is one of the language asked for: without a language it is ignored.
+    if request.language.is_none() {
+        request.language_version = None;
+    }
     if violations.is_empty() {
         Ok(request)
     } else {

@@ -19,6 +19,7 @@ use execenv_proto::views::examiner::{CheckView, ChecksView};
 use serde::Serialize;
 
 use crate::auth::Authenticated;
+use crate::environment::canonical_guid;
 use crate::error::Answer;
 use crate::listing::every_environment;
 use crate::state::AppState;
@@ -70,6 +71,7 @@ async fn one(
 ) -> Answer<CheckView> {
     who.caller
         .require_publisher("reading an environment's check")?;
+    let guid = canonical_guid("guid", &guid, true)?;
     let registry = state.registry();
     registry
         .environments(&who.caller)

@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{
     AuthConfig, LauncherConfig, RegistryConfig, SelectorConfig, TelemetryConfig,
 };
@@ -31,6 +32,9 @@ pub struct Config {
     /// Service token, sent to the registry, the selector and the launcher.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Where uploaded bundles are stored and how large they may be (`EXECENV_BUNDLES__…`).
     #[serde(default)]
     pub bundles: BundlesConfig,
@@ -46,6 +50,45 @@ pub struct Config {
     /// The image examiner the image and check routes ask (`EXECENV_EXAMINER__URL`).
     #[serde(default)]
     pub examiner: ExaminerConfig,
+    /// What one client may ask of the gateway: failed sign-ins, body sizes, JSON nesting, time
+    /// per request, event streams (`EXECENV_LIMITS__…`).
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// The gateway's limits on what one client may ask; each refusal is Connect's JSON error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Failed authentications one client address may make at once before it is throttled
+    /// (default 10).
+    pub auth_failure_burst: u32,
+    /// Failed authentications a throttled client address earns back per minute (default 10).
+    pub auth_failures_per_minute: u32,
+    /// Largest request body of any route but a bundle upload, in bytes (default 1 MiB).
+    pub max_body_bytes: u64,
+    /// Deepest nesting of arrays and objects in a JSON body (default 32).
+    pub max_json_depth: u32,
+    /// Seconds a request may take until its answer starts (default 60); then 503.
+    pub request_timeout_s: u64,
+    /// Seconds an image examination or a check of every environment may take (default 660).
+    pub examine_timeout_s: u64,
+    /// Event streams (`/__api__/execenv/v1/events`) one person may hold open (default 16).
+    pub max_event_streams_per_user: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            auth_failure_burst: 10,
+            auth_failures_per_minute: 10,
+            max_body_bytes: 1 << 20,
+            max_json_depth: 32,
+            request_timeout_s: 60,
+            examine_timeout_s: 660,
+            max_event_streams_per_user: 16,
+        }
+    }
 }
 
 /// Where the image examiner is; an empty URL turns its routes off (503).
@@ -245,12 +288,73 @@ impl ServiceConfig for Config {
                 key: "content.idle_timeout_s",
                 meaning: "seconds an instance of interactive content may go without a request or an open WebSocket before the gateway stops it (the next request starts one again); 0: never stop",
             },
+            Setting {
+                key: "limits.auth_failure_burst",
+                meaning: "failed authentications (an unknown, disabled or empty API key, an ended session) one client address may make in a burst; past it the address is answered 429 with Retry-After until it earns failures back. A key that authenticated before is never held back. 0: no throttling",
+            },
+            Setting {
+                key: "limits.auth_failures_per_minute",
+                meaning: "failed authentications a client address earns back per minute once throttled (the steady rate a guesser is held to)",
+            },
+            Setting {
+                key: "limits.max_body_bytes",
+                meaning: "largest request body, in bytes, of every route but a bundle upload (bundles.max_upload_bytes); a larger one is refused with 413",
+            },
+            Setting {
+                key: "limits.max_json_depth",
+                meaning: "deepest nesting of arrays and objects a JSON request body may have; a deeper one is refused with 400",
+            },
+            Setting {
+                key: "limits.request_timeout_s",
+                meaning: "seconds a REST request may take until its answer starts; then 503 (the call it waited for may still finish). Not for uploads (each piece must come within 60 s), interactive content (content.start_timeout_s) or image examinations (limits.examine_timeout_s); streamed answers (events, followed logs) are bounded only until they start",
+            },
+            Setting {
+                key: "limits.examine_timeout_s",
+                meaning: "seconds POST /__api__/execenv/v1/images/examine and /checks/refresh may take (reading an image's layers is slow); then 503",
+            },
+            Setting {
+                key: "limits.max_event_streams_per_user",
+                meaning: "event streams (/__api__/execenv/v1/events) one person may hold open at once, whichever key or session they use; one more is refused with 429",
+            },
         ];
         let auth = [Setting {
             key: "auth.service_token",
             meaning: "shared secret sent with every call to the registry, the selector, the launcher and the image examiner (authorization: Bearer TOKEN); unset: none sent (shown masked)",
         }];
-        [&own[..], settings::TELEMETRY, &auth].concat()
+        let auth = [
+            auth[0],
+            Setting {
+                key: "auth.previous_service_token",
+                meaning: "not used by the gateway, which serves no gRPC (the services it calls accept the previous token during a rotation)",
+            },
+        ];
+        let tls = [
+            Setting {
+                key: "tls.cert_file",
+                meaning: "PEM certificate of the REST API (chain, leaf first); with tls.key_file the HTTP port serves only HTTPS, and the session cookie is always Secure; re-read when the file changes; unset: plain HTTP",
+            },
+            Setting {
+                key: "tls.key_file",
+                meaning: "PEM private key of tls.cert_file; re-read when the file changes",
+            },
+            Setting {
+                key: "tls.client_ca_file",
+                meaning: "PEM CA whose certificate every HTTPS client must present (mutual TLS on the REST API; rarely wanted: browsers and posit-sdk send none); unset: none asked for",
+            },
+            Setting {
+                key: "tls.ca_file",
+                meaning: "PEM CA the registry, selector, launcher, config-sync and image examiner are verified against; their URLs must then be https://; unset: plain text",
+            },
+            Setting {
+                key: "tls.client_cert_file",
+                meaning: "PEM certificate the gateway presents to the services it calls under mutual TLS (its service identity); unset: tls.cert_file",
+            },
+            Setting {
+                key: "tls.client_key_file",
+                meaning: "PEM private key of tls.client_cert_file; unset: tls.key_file",
+            },
+        ];
+        [&own[..], settings::TELEMETRY, &auth, &tls].concat()
     }
 
     fn telemetry(&self) -> &TelemetryConfig {

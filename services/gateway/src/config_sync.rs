@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use execenv_client::{Connection, Options, Service, Target};
+use execenv_client::{ClientTls, Connection, Options, Service, Target};
 use execenv_core::Error;
 use execenv_proto::sync::v1 as sync;
 use serde::Serialize;
@@ -70,12 +70,23 @@ impl ConfigSync {
     /// A client of config-sync at `url` (none: not configured) sending `token` when one is
     /// configured. Does not connect yet.
     pub fn new(url: Option<&str>, token: Option<String>) -> Result<Self, Error> {
+        ConfigSync::with_tls(url, token, None)
+    }
+
+    /// [`ConfigSync::new`], over TLS when `tls` is given (`https://` URL).
+    pub fn with_tls(
+        url: Option<&str>,
+        token: Option<String>,
+        tls: Option<ClientTls>,
+    ) -> Result<Self, Error> {
         let url = url.map(str::trim).filter(|u| !u.is_empty());
         let connection = match url {
             Some(url) => Some(Connection::lazy(
                 Target::new(Service::ConfigSync, url),
                 token,
-                &Options::default().with_request_timeout(REQUEST_TIMEOUT),
+                &Options::default()
+                    .with_request_timeout(REQUEST_TIMEOUT)
+                    .with_tls(tls),
             )?),
             None => None,
         };

@@ -237,7 +237,7 @@ async fn exists(state: &AppState, principal: &Principal) -> Result<(), ApiError>
                 Ok(_) => Err(no_such("user_guid", "user", guid)),
                 Err(status) => {
                     let e = registry.failed(status);
-                    if e.0.kind == ErrorKind::NotFound {
+                    if matches!(e.0.kind, ErrorKind::NotFound | ErrorKind::InvalidArgument) {
                         Err(no_such("user_guid", "user", guid))
                     } else {
                         Err(e)
@@ -261,10 +261,12 @@ async fn exists(state: &AppState, principal: &Principal) -> Result<(), ApiError>
     }
 }
 
+/// A principal that does not exist is not found (404), as the document says: whether a guid
+/// names someone depends on the registry, not on the request's shape.
 fn no_such(field: &str, what: &str, guid: &str) -> ApiError {
-    Error::invalid_field(
-        field,
-        format!("no {what} has guid {guid:?}; list them with GET /__api__/v1/{what}s"),
+    Error::new(
+        ErrorKind::NotFound,
+        format!("{field}: no {what} has guid {guid:?}; list them with GET /__api__/v1/{what}s"),
     )
     .into()
 }

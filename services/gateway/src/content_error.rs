@@ -28,6 +28,17 @@ impl ContentError {
         ContentError::internal(StatusCode::SERVICE_UNAVAILABLE, message, launch_id)
     }
 
+    /// 409: the content's own launch ended without serving it (its bundle not built, its app
+    /// failing): the content must change, not the server.
+    pub fn did_not_start(message: impl Into<String>, launch_id: Option<String>) -> Self {
+        ContentError {
+            status: StatusCode::CONFLICT,
+            code: connect_code::BAD_REQUEST,
+            message: message.into(),
+            launch_id,
+        }
+    }
+
     /// 502: the instance did not answer.
     pub fn bad_gateway(message: impl Into<String>, launch_id: Option<String>) -> Self {
         ContentError::internal(StatusCode::BAD_GATEWAY, message, launch_id)

@@ -17,7 +17,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{MethodFilter, on};
 use execenv_core::ErrorKind;
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
@@ -35,9 +35,22 @@ use execenv_core::content_access::may_view;
 /// The routes, at the top level (outside `/__api__`).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/content/{guid}", any(to_folder))
-        .route("/content/{guid}/", any(serve))
-        .route(ROUTE, any(serve))
+        .route("/content/{guid}", on(documented(), to_folder))
+        .route("/content/{guid}/", on(documented(), serve))
+        .route(ROUTE, on(documented(), serve))
+}
+
+/// The methods content is served with: those an OpenAPI 3.1 document can list (it lists them
+/// all); any other is 405, as for every route.
+fn documented() -> MethodFilter {
+    MethodFilter::GET
+        .or(MethodFilter::HEAD)
+        .or(MethodFilter::POST)
+        .or(MethodFilter::PUT)
+        .or(MethodFilter::DELETE)
+        .or(MethodFilter::OPTIONS)
+        .or(MethodFilter::PATCH)
+        .or(MethodFilter::TRACE)
 }
 
 /// `/content/{guid}` → `/content/{guid}/` (308, the query kept), so that the app's relative
@@ -48,15 +61,17 @@ async fn to_folder(State(state): State<AppState>, request: Request) -> Response 
         Some(query) => format!("{}/?{query}", uri.path()),
         None => format!("{}/", uri.path()),
     };
+    // Only content has a folder: anything else is not redirected into one.
+    let is_content = execenv_core::bundle::content_guid(forwarding::guid_of(uri.path())).is_ok();
     let response = match HeaderValue::from_str(&location) {
-        Ok(location) => (
+        Ok(location) if is_content => (
             StatusCode::PERMANENT_REDIRECT,
             [(header::LOCATION, location)],
         )
             .into_response(),
-        Err(_) => ContentError::from(execenv_core::Error::new(
+        _ => ContentError::from(execenv_core::Error::new(
             ErrorKind::NotFound,
-            "no such content",
+            "no such content: content is served at /content/<guid>/, a UUID written lowercase with hyphens",
         ))
         .into_response(),
     };
@@ -69,9 +84,10 @@ async fn to_folder(State(state): State<AppState>, request: Request) -> Response 
 
 /// Every request below `/content/{guid}/`, counted by its status.
 async fn serve(State(state): State<AppState>, request: Request) -> Response {
-    let response = match answer(&state, request).await {
+    let client = crate::auth::client_address(request.extensions());
+    let response = match answer(&state, request, client).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(e) => state.gate().with_retry_after(client, e.into_response()),
     };
     state
         .instances()
@@ -80,10 +96,14 @@ async fn serve(State(state): State<AppState>, request: Request) -> Response {
     response
 }
 
-async fn answer(state: &AppState, request: Request) -> Result<Response, ContentError> {
+async fn answer(
+    state: &AppState,
+    request: Request,
+    client: Option<std::net::IpAddr>,
+) -> Result<Response, ContentError> {
     let who = state
         .gate()
-        .authenticate_content(request.headers())
+        .authenticate_content(request.headers(), client)
         .await
         .map_err(sign_in)?;
     let raw = forwarding::guid_of(request.uri().path()).to_owned();

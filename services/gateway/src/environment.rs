@@ -4,7 +4,7 @@
 //! Every editable key is always present in an answer (rsconnect's `edit` reads all nine back),
 //! languages without installations are `{"installations": []}`, and ids are strings.
 
-use execenv_core::validate::UPDATABLE_FIELDS as EDITABLE;
+use execenv_core::validate::{UPDATABLE_FIELDS as EDITABLE, parse_guid};
 use execenv_core::{Error, FieldViolation};
 use execenv_proto::environments::v1 as pb;
 use pb::volume_mount::Source;
@@ -38,6 +38,28 @@ impl From<&pb::Permission> for ConnectPermission {
     }
 }
 
+/// A guid in a request (a path, a body) as the document describes it: a UUID written as the registry
+/// answers it (lowercase, with hyphens) and, with `version_4`, a random one as environments have.
+/// Anything else is refused here (400, code 3) rather than read some other way by the registry.
+pub fn canonical_guid(field: &str, text: &str, version_4: bool) -> Result<String, Error> {
+    let canonical = match uuid::Uuid::parse_str(text) {
+        Ok(u) => u.hyphenated().to_string() == text,
+        Err(_) => false,
+    };
+    if !canonical {
+        return Err(Error::invalid_field(
+            field,
+            format!(
+                "{text:?} is not a guid; use a UUID such as 0b6f0c8e-5d0c-4d8b-9d2a-7c1f3e2a9b10 (lowercase, with hyphens)"
+            ),
+        ));
+    }
+    if version_4 {
+        parse_guid(text).map_err(|why| Error::invalid_field(field, why))?;
+    }
+    Ok(text.to_owned())
+}
+
 /// A create or update body: the values, and which keys the client sent (the update mask).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EnvironmentInput {
@@ -64,7 +86,11 @@ pub fn parse_input(body: &Map<String, Value>, creating: bool) -> Result<Environm
                 )),
             },
             "guid" if creating => match value.as_str() {
-                Some(s) => spec.guid = s.to_owned(),
+                Some("") => {}
+                Some(s) => match canonical_guid("guid", s, true) {
+                    Ok(guid) => spec.guid = guid,
+                    Err(e) => violations.extend(e.violations),
+                },
                 None => violations.push(bad("must be a string (a UUID v4)")),
             },
             "title" | "description" | "cluster_name" | "matching" | "supervisor" => {

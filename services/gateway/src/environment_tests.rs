@@ -250,3 +250,40 @@ fn a_permission_has_all_three_keys_rsconnect_reads() {
         json!({"id": "p1", "guid": "p1", "environment_guid": "e1", "user_guid": "u1", "group_guid": null})
     );
 }
+
+#[test]
+fn guids_are_taken_only_as_the_registry_writes_them() {
+    let v4 = "6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e70";
+    assert_eq!(canonical_guid("guid", v4, true).unwrap(), v4);
+    for other in [
+        "6F1C2A9E-3B7D-4C51-9A0E-2D8F4B6C1E70",
+        "6f1c2a9e3b7d4c519a0e2d8f4b6c1e70",
+        "{6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e70}",
+        " 6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e70",
+        "nope",
+    ] {
+        let e = canonical_guid("guid", other, true).unwrap_err();
+        assert_eq!(e.connect_status(), (400, 3), "{other}");
+    }
+    let v1 = "6f1c2a9e-3b7d-1c51-9a0e-2d8f4b6c1e70";
+    assert_eq!(canonical_guid("permission_guid", v1, false).unwrap(), v1);
+    assert_eq!(
+        canonical_guid("guid", v1, true)
+            .unwrap_err()
+            .connect_status(),
+        (400, 3)
+    );
+}
+
+#[test]
+fn a_new_environments_guid_must_be_canonical_or_empty() {
+    let body = |guid: &str| {
+        json!({"name": "img", "guid": guid})
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(parse_input(&body(""), true).unwrap().spec.guid, "");
+    let e = parse_input(&body("6F1C2A9E-3B7D-4C51-9A0E-2D8F4B6C1E70"), true).unwrap_err();
+    assert_eq!(e.violations[0].field, "guid");
+}

@@ -7,13 +7,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use execenv_core::{Error, ErrorKind};
 use execenv_proto::registry::v1 as reg;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::Authenticated;
 use crate::body::object;
-use crate::environment::{ConnectEnvironment, parse_input};
+use crate::environment::{ConnectEnvironment, canonical_guid, parse_input};
 use crate::error::{Answer, ApiError};
 use crate::listing::every_environment;
 use crate::state::AppState;
@@ -92,6 +93,7 @@ async fn get_environment(
     Extension(who): Extension<Authenticated>,
     Path(guid): Path<String>,
 ) -> Answer<ConnectEnvironment> {
+    let guid = canonical_guid("guid", &guid, true)?;
     let env = state
         .registry()
         .environments(&who.caller)
@@ -109,22 +111,32 @@ async fn update_environment(
     Path(guid): Path<String>,
     body: Bytes,
 ) -> Answer<ConnectEnvironment> {
+    let guid = canonical_guid("guid", &guid, true)?;
     let input = parse_input(&object(&body)?, false)?;
     let mut client = state.registry().environments(&who.caller);
-    let mut paths = input.present;
-    if paths.is_empty() {
+    let paths = input.present;
+    if paths.is_empty() || !input.spec.name.is_empty() {
         // An empty mask means "replace everything" to the registry, and no editable key was
-        // sent: answer the environment as it is, unless the body asks for another image, which
-        // the registry then refuses by name.
+        // sent: answer the environment as it is. A name may be sent only as it is (rsconnect
+        // sends the whole environment back); another image conflicts with the environment.
         let env = client
             .get_environment(reg::GetEnvironmentRequest { guid: guid.clone() })
             .await
             .map_err(|s| state.registry().failed(s))?
             .into_inner();
-        if input.spec.name.is_empty() || input.spec.name == env.name {
+        if !input.spec.name.is_empty() && input.spec.name != env.name {
+            return Err(Error::new(
+                ErrorKind::FailedPrecondition,
+                format!(
+                    "the image of environment {guid} is {:?} and cannot be changed; create a new environment for {:?}",
+                    env.name, input.spec.name
+                ),
+            )
+            .into());
+        }
+        if paths.is_empty() {
             return Ok(Json(ConnectEnvironment::from(&env)));
         }
-        paths.push("name".to_owned());
     }
     let updated = client
         .update_environment(reg::UpdateEnvironmentRequest {
@@ -144,6 +156,7 @@ async fn delete_environment(
     Extension(who): Extension<Authenticated>,
     Path(guid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let guid = canonical_guid("guid", &guid, true)?;
     state
         .registry()
         .environments(&who.caller)

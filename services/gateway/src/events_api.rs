@@ -2,7 +2,8 @@
 //! signed-in caller: `ready` with the catalogue's revision first, then `catalogue` for every
 //! change (`upsert`, `delete`, or `resync` to re-read everything) and `sync` when config-sync's
 //! status changes (not for viewers, who may not read it), with a `: keep-alive` comment every
-//! 15 s. The events come from [`crate::events`], shared by every subscriber.
+//! 15 s. The events come from [`crate::events`], shared by every subscriber. One person may hold
+//! `limits.max_event_streams_per_user` streams open; one more is 429.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use futures::{Stream, StreamExt, stream};
 use serde_json::json;
 
 use crate::auth::Authenticated;
+use crate::error::ApiError;
 use crate::events::Event;
 use crate::state::AppState;
 
@@ -32,8 +34,13 @@ pub fn routes() -> Router<AppState> {
 async fn events(
     State(state): State<AppState>,
     Extension(who): Extension<Authenticated>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let may_read_sync = who.caller.role != Role::Viewer;
+    let person = format!("user {}", who.user.guid);
+    let permit = state
+        .limits()
+        .event_streams()
+        .open(person, "event streams")?;
     let subscription = state.events().subscribe().await;
     let mut first = vec![
         SseEvent::default()
@@ -43,17 +50,21 @@ async fn events(
     if may_read_sync && let Some(sync) = &subscription.sync {
         first.extend(to_sse(Event::Sync(sync.clone())));
     }
-    let rest = stream::unfold(subscription, move |mut sub| async move {
-        loop {
-            let event = sub.next().await?;
-            if matches!(event, Event::Sync(_)) && !may_read_sync {
-                continue;
+    // The permit is held, and the person's place taken, as long as the stream is open.
+    let rest = stream::unfold(
+        (subscription, permit),
+        move |(mut sub, permit)| async move {
+            loop {
+                let event = sub.next().await?;
+                if matches!(event, Event::Sync(_)) && !may_read_sync {
+                    continue;
+                }
+                if let Some(sse) = to_sse(event) {
+                    return Some((sse, (sub, permit)));
+                }
             }
-            if let Some(sse) = to_sse(event) {
-                return Some((sse, sub));
-            }
-        }
-    });
+        },
+    );
     let mut response = sse(stream::iter(first).chain(rest)).into_response();
     response
         .headers_mut()
@@ -61,7 +72,7 @@ async fn events(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    Ok(response)
 }
 
 fn sse(

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use execenv_client::{Connection, Intercepted, Options, Service, Target};
+use execenv_client::{ClientTls, Connection, Intercepted, Options, Service, Target};
 use execenv_core::{Caller, Error, ErrorKind};
 use execenv_proto::examiner::v1::image_examiner_client::ImageExaminerClient;
 
@@ -31,12 +31,25 @@ impl Examiner {
     /// The examiner at `url`, sending `token` when one is configured; a blank URL is none.
     /// Does not connect yet.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, Error> {
+        Examiner::with_tls(url, token, None)
+    }
+
+    /// [`Examiner::new`], over TLS when `tls` is given (`https://` URL).
+    pub fn with_tls(
+        url: &str,
+        token: Option<String>,
+        tls: Option<ClientTls>,
+    ) -> Result<Self, Error> {
         if url.trim().is_empty() {
             return Ok(Examiner::unconfigured());
         }
         let target = Target::new(Service::Examiner, url);
-        let reads = Options::default().with_request_timeout(READ_TIMEOUT);
-        let examinations = Options::default().with_request_timeout(EXAMINE_TIMEOUT);
+        let reads = Options::default()
+            .with_request_timeout(READ_TIMEOUT)
+            .with_tls(tls.clone());
+        let examinations = Options::default()
+            .with_request_timeout(EXAMINE_TIMEOUT)
+            .with_tls(tls);
         Ok(Examiner {
             connections: Some((
                 Connection::lazy(target.clone(), token.clone(), &reads)?,

@@ -60,9 +60,10 @@ impl ExamineJson {
         let platform = input.platform.unwrap_or_default().trim().to_owned();
         // The examiner would refuse it as an unusable image (502); it is the request's mistake.
         let parts = platform.split('/').count();
-        if !platform.is_empty()
-            && (!(2..=3).contains(&parts) || platform.split('/').any(str::is_empty))
-        {
+        let word = |part: &str| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !platform.is_empty() && (!(2..=3).contains(&parts) || !platform.split('/').all(word)) {
             return Err(Error::invalid_field(
                 "platform",
                 format!("{platform:?} is not a platform; write os/arch or os/arch/variant, e.g. linux/arm64"),
@@ -165,7 +166,14 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.message.contains("tag"), "{}", e.message);
-        for platform in ["linux", "linux//v8", "a/b/c/d", "linux/"] {
+        for platform in [
+            "linux",
+            "linux//v8",
+            "a/b/c/d",
+            "linux/",
+            "linux/arm-64",
+            "l nux/x",
+        ] {
             let body = format!(r#"{{"image": "a", "platform": "{platform}"}}"#);
             let e = ExamineJson::parse(body.as_bytes()).unwrap_err().0;
             assert_eq!(e.violations[0].field, "platform", "{platform}");

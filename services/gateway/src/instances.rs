@@ -519,7 +519,7 @@ impl Inner {
                     if let Some(clock) = clock {
                         clock.record(ColdStart::Failed);
                     }
-                    let failure = ContentError::unavailable(
+                    let failure = ContentError::did_not_start(
                         format!(
                             "content {guid} did not start: {}: {}",
                             launch.reason, launch.message

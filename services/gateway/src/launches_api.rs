@@ -1,7 +1,9 @@
 //! `/__api__/execenv/v1/launches`: start a build, run or interactive launch of content, list and
 //! get launches, cancel one, read its logs. The launcher decides who may (publishers and
-//! administrators); a launch of content uploaded here is also its owner's or an administrator's
-//! alone to start, as its uploads are ([`crate::bundles_api::may_change_content`]).
+//! administrators) and which launches each sees: a publisher only their own (another's is 404, like
+//! an id that does not exist), an administrator every one. A launch of content uploaded here is
+//! its owner's or an administrator's alone to start, as its uploads are
+//! ([`crate::bundles_api::may_change_content`]).
 
 use std::collections::HashMap;
 
@@ -26,7 +28,7 @@ use crate::auth::Authenticated;
 use crate::body::object;
 use crate::bundles_api::may_change_content;
 use crate::error::ApiError;
-use crate::selection_api::RequirementsJson;
+use crate::selection_api::{RequirementsJson, objects_or_null};
 use crate::state::AppState;
 
 /// The routes, relative to `/__api__/execenv/v1`.
@@ -59,6 +61,9 @@ pub struct ResourcesJson {
     pub cpu_limit: Option<String>,
     pub memory_request: Option<String>,
     pub memory_limit: Option<String>,
+    pub gpu: Option<String>,
+    pub ephemeral_storage_request: Option<String>,
+    pub ephemeral_storage_limit: Option<String>,
 }
 
 /// The body of `POST /launches`.
@@ -111,6 +116,12 @@ impl LaunchJson {
     pub fn into_request(self) -> Result<pb::LaunchRequest, Error> {
         let kind = kind(&self.kind, "kind")?;
         let c = self.content;
+        if c.requirements.is_some() && c.manifest.is_some() {
+            return Err(Error::invalid_field(
+                "content.manifest",
+                "give the requirements either as fields or as a manifest, not both",
+            ));
+        }
         Ok(pb::LaunchRequest {
             request_id: self
                 .request_id
@@ -134,6 +145,9 @@ impl LaunchJson {
                 cpu_limit: r.cpu_limit,
                 memory_request: r.memory_request,
                 memory_limit: r.memory_limit,
+                gpu: r.gpu,
+                ephemeral_storage_request: r.ephemeral_storage_request,
+                ephemeral_storage_limit: r.ephemeral_storage_limit,
             }),
             service_account: self.service_account,
         })
@@ -170,8 +184,17 @@ pub async fn start(
     Extension(who): Extension<Authenticated>,
     body: Bytes,
 ) -> Result<Json<LaunchView>, ApiError> {
+    let body = object(&body)?;
+    objects_or_null(&body, &["resources"], "")?;
+    match body.get("content") {
+        Some(Value::Object(content)) => {
+            objects_or_null(content, &["requirements", "manifest"], "content.")?;
+        }
+        Some(_) => return Err(Error::invalid_field("content", "must be an object").into()),
+        None => {}
+    }
     let mut input: LaunchJson =
-        serde_json::from_value(Value::Object(object(&body)?)).map_err(|e| {
+        serde_json::from_value(Value::Object(body)).map_err(|e| {
             Error::invalid_field(
                 "body",
                 format!("{e}; send {{\"kind\": \"build\", \"content\": {{\"guid\": …, \"bundle\": …}}, \"command\": […]}}"),

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::auth::Authenticated;
 use crate::body::object;
-use crate::environment::ConnectPermission;
+use crate::environment::{ConnectPermission, canonical_guid};
 use crate::error::{Answer, ApiError};
 use crate::state::AppState;
 
@@ -35,6 +35,7 @@ async fn list_permissions(
     Extension(who): Extension<Authenticated>,
     Path(guid): Path<String>,
 ) -> Answer<Vec<ConnectPermission>> {
+    let guid = canonical_guid("guid", &guid, true)?;
     let listed = state
         .registry()
         .environments(&who.caller)
@@ -59,6 +60,7 @@ async fn add_permission(
     Path(guid): Path<String>,
     body: Bytes,
 ) -> Answer<ConnectPermission> {
+    let guid = canonical_guid("guid", &guid, true)?;
     let body = object(&body)?;
     let mut request = reg::AddPermissionRequest {
         environment_guid: guid,
@@ -97,6 +99,8 @@ async fn get_permission(
     Extension(who): Extension<Authenticated>,
     Path((guid, permission_guid)): Path<(String, String)>,
 ) -> Answer<ConnectPermission> {
+    let guid = canonical_guid("guid", &guid, true)?;
+    let permission_guid = canonical_guid("permission_guid", &permission_guid, false)?;
     let listed = state
         .registry()
         .environments(&who.caller)
@@ -127,6 +131,8 @@ async fn remove_permission(
     Extension(who): Extension<Authenticated>,
     Path((guid, permission_guid)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let guid = canonical_guid("guid", &guid, true)?;
+    let permission_guid = canonical_guid("permission_guid", &permission_guid, false)?;
     state
         .registry()
         .environments(&who.caller)

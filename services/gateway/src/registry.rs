@@ -2,7 +2,7 @@
 //! the request, `Authenticate` as the gateway itself; every call carries the service token and the
 //! trace context, and a failed call is the client's error in Connect's field names.
 
-use execenv_client::{Connection, Intercepted, Options, Service, Target};
+use execenv_client::{ClientTls, Connection, Intercepted, Options, Service, Target};
 use execenv_core::{Caller, Error};
 use execenv_proto::identity::v1::identity_client::IdentityClient;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
@@ -27,10 +27,20 @@ impl Registry {
     /// A client of the registry at `url` (`http://host:port` or `host:port`) sending `token`
     /// when one is configured. Does not connect yet.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, Error> {
+        Registry::with_tls(url, token, None)
+    }
+
+    /// [`Registry::new`], over TLS when `tls` is given (`https://` URL).
+    pub fn with_tls(
+        url: &str,
+        token: Option<String>,
+        tls: Option<ClientTls>,
+    ) -> Result<Self, Error> {
         let target = Target::new(Service::Registry, url);
+        let options = Options::default().with_tls(tls);
         Ok(Registry {
-            connection: Connection::lazy(target.clone(), token.clone(), &Options::default())?,
-            streaming: Connection::lazy(target, token, &Options::default().streaming())?,
+            connection: Connection::lazy(target.clone(), token.clone(), &options)?,
+            streaming: Connection::lazy(target, token, &options.streaming())?,
         })
     }
 

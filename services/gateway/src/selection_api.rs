@@ -111,13 +111,21 @@ pub fn parse_body(body: &[u8]) -> Result<SelectJson, ApiError> {
         return Ok(SelectJson::default());
     }
     let map = object(body)?;
-    if map.contains_key("metadata") {
+    if let Some(metadata) = map.get("metadata") {
+        if !metadata.is_object() {
+            return Err(Error::invalid_field(
+                "metadata",
+                "must be an object: a body with metadata is read as a manifest.json",
+            )
+            .into());
+        }
         return Ok(SelectJson {
             manifest: Some(map),
             ..SelectJson::default()
         });
     }
-    serde_json::from_value(Value::Object(map)).map_err(|e| {
+    objects_or_null(&map, &["requirements", "content"], "")?;
+    let fields: SelectJson = serde_json::from_value(Value::Object(map)).map_err(|e| {
         Error::invalid_field(
             "body",
             format!(
@@ -125,8 +133,32 @@ pub fn parse_body(body: &[u8]) -> Result<SelectJson, ApiError> {
                  {{\"manifest\": {{…}}}} or a manifest.json"
             ),
         )
-        .into()
-    })
+    })?;
+    if fields.requirements.is_some() && fields.manifest.is_some() {
+        return Err(Error::invalid_field(
+            "manifest",
+            "give the requirements either as fields or as a manifest, not both",
+        )
+        .into());
+    }
+    Ok(fields)
+}
+
+/// Refuses a value of `keys` in `map` that is neither an object nor null: serde would read an
+/// array as the fields of a struct in order, which the document does not allow. `prefix` names
+/// where `map` is in the body (`content.`).
+pub fn objects_or_null(map: &Map<String, Value>, keys: &[&str], prefix: &str) -> Result<(), Error> {
+    for key in keys {
+        if let Some(value) = map.get(*key)
+            && !(value.is_object() || value.is_null())
+        {
+            return Err(Error::invalid_field(
+                format!("{prefix}{key}"),
+                "must be an object or null",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn request(
@@ -220,6 +252,27 @@ mod tests {
         let e = parse_body(br#"{"requirements": {"pyhton_version": "3"}}"#).unwrap_err();
         assert_eq!(e.0.kind, execenv_core::ErrorKind::InvalidArgument);
         assert!(e.0.message.contains("pyhton_version"), "{}", e.0.message);
+    }
+
+    #[test]
+    fn metadata_that_is_not_an_object_is_refused() {
+        let e = parse_body(br#"{"metadata": 5}"#).unwrap_err();
+        assert_eq!(e.0.violations[0].field, "metadata");
+    }
+
+    #[test]
+    fn requirements_and_a_manifest_together_are_refused() {
+        let e = parse_body(br#"{"requirements": {}, "manifest": {}}"#).unwrap_err();
+        assert_eq!(e.0.violations[0].field, "manifest");
+        assert!(parse_body(br#"{"requirements": null, "manifest": {}}"#).is_ok());
+    }
+
+    #[test]
+    fn an_array_is_not_taken_for_an_object() {
+        let e = parse_body(br#"{"content": [null, null]}"#).unwrap_err();
+        assert_eq!(e.0.violations[0].field, "content");
+        let e = parse_body(br#"{"requirements": ["3.11"]}"#).unwrap_err();
+        assert_eq!(e.0.violations[0].field, "requirements");
     }
 
     #[test]

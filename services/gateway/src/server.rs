@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use execenv_kit::StartError;
 use execenv_kit::listen::bind;
 use execenv_kit::metrics::Metrics;
@@ -20,9 +21,11 @@ use crate::content_metrics::ContentMetrics;
 use crate::events::Events;
 use crate::examiner::Examiner;
 use crate::instances::InstanceSettings;
+use crate::limits::Limits;
 use crate::registry::Registry;
 use crate::session::SessionStore;
 use crate::state::AppState;
+use crate::throttle::Throttle;
 use crate::upstream::Upstream;
 
 /// A running gateway.
@@ -32,25 +35,34 @@ pub type Running = execenv_kit::Running;
 /// reached lazily: a registry that is down makes requests fail 503 with code 1, not the start.
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
     let token = config.auth.token();
-    let registry = Registry::new(&config.registry.url, token.clone())
+    let client_tls = config.tls.client()?;
+    // HTTP/1.1 is what the REST API speaks (axum's http1).
+    let server_tls = config.tls.server(&[b"http/1.1"])?;
+    let registry = Registry::with_tls(&config.registry.url, token.clone(), client_tls.clone())
         .map_err(|e| StartError::Config(e.message))?;
     let upstreams = (
-        Upstream::new(
+        Upstream::with_tls(
             execenv_client::Service::Selector,
             &config.selector.url,
             token.clone(),
+            client_tls.clone(),
         )
         .map_err(|e| StartError::Config(e.message))?,
-        Upstream::new(
+        Upstream::with_tls(
             execenv_client::Service::Launcher,
             &config.launcher.url,
             token,
+            client_tls.clone(),
         )
         .map_err(|e| StartError::Config(e.message))?,
     );
-    let config_sync = ConfigSync::new(config.config_sync.url.as_deref(), config.auth.token())
-        .map_err(|e| StartError::Config(e.message))?;
-    let examiner = Examiner::new(&config.examiner.url, config.auth.token())
+    let config_sync = ConfigSync::with_tls(
+        config.config_sync.url.as_deref(),
+        config.auth.token(),
+        client_tls.clone(),
+    )
+    .map_err(|e| StartError::Config(e.message))?;
+    let examiner = Examiner::with_tls(&config.examiner.url, config.auth.token(), client_tls)
         .map_err(|e| StartError::Config(e.message))?;
     let events = Events::new(registry.clone(), config_sync.clone(), shutdown.clone());
     let (http, http_addr) = bind(config.server.http_addr, "REST API HTTP").await?;
@@ -71,8 +83,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
             Duration::from_secs(config.console.session_idle_s),
             Duration::from_secs(config.console.session_max_s),
         ),
-        config.console.secure_cookies,
-    );
+        // Served over TLS, the session cookie is always Secure.
+        config.console.secure_cookies || server_tls.is_some(),
+    )
+    .with_throttle(Throttle::new(&config.limits).register(&metrics));
     let state = AppState::new(
         gate,
         registry,
@@ -83,6 +97,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     )
     .with_live(config_sync, events)
     .with_examiner(examiner)
+    .with_limits(Limits::new(&config.limits))
     .with_content(
         InstanceSettings::from(&config.content),
         ContentMetrics::register(&metrics),
@@ -92,15 +107,23 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let readiness = Readiness::new();
     readiness.set_ready().await;
 
-    let api = tokio::spawn(
-        // The peer's address is forwarded to content (X-Forwarded-For).
-        axum::serve(
-            http,
-            api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.wait_owned())
-        .into_future(),
-    );
+    let tls_on = server_tls.is_some();
+    // The peer's address is forwarded to content (X-Forwarded-For).
+    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let api = match server_tls {
+        // HTTPS only: a plain-text request fails its handshake. (`tap_io` gives the listener
+        // the peer-address connect info axum has for TCP listeners.)
+        Some(tls) => tokio::spawn(
+            axum::serve(tls.accept(http).tap_io(|_| {}), app)
+                .with_graceful_shutdown(shutdown.wait_owned())
+                .into_future(),
+        ),
+        None => tokio::spawn(
+            axum::serve(http, app)
+                .with_graceful_shutdown(shutdown.wait_owned())
+                .into_future(),
+        ),
+    };
     let admin = tokio::spawn(serve_admin(
         admin,
         metrics,
@@ -110,6 +133,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     tracing::info!(
         %http_addr,
         %admin_addr,
+        tls = tls_on,
+        mutual_tls = config.tls.is_mutual(),
         registry = %config.registry.url,
         selector = %config.selector.url,
         launcher = %config.launcher.url,

@@ -2,18 +2,19 @@
 //! session cookie and a CSRF token, reads them back after a reload (GET) and signs out (DELETE).
 //! These routes authenticate by themselves: signing in needs no cookie nor token yet.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use execenv_core::{Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Authenticated, Gate};
+use crate::auth::{Authenticated, Gate, client_address};
 use crate::error::ApiError;
 use crate::session;
 use crate::state::AppState;
@@ -42,11 +43,23 @@ struct SignIn {
     api_key: String,
 }
 
-async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    answer(sign_in_as(state.gate(), &headers, &body).await)
+async fn sign_in(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let client = peer.map(|Extension(ConnectInfo(peer))| peer.ip());
+    let signed_in = answer(sign_in_as(state.gate(), &headers, &body, client).await);
+    state.gate().with_retry_after(client, signed_in)
 }
 
-async fn sign_in_as(gate: &Gate, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+async fn sign_in_as(
+    gate: &Gate,
+    headers: &HeaderMap,
+    body: &[u8],
+    client: Option<IpAddr>,
+) -> Result<Response, ApiError> {
     let SignIn { api_key } = serde_json::from_slice(body).map_err(|_| {
         Error::new(
             ErrorKind::InvalidArgument,
@@ -60,7 +73,7 @@ async fn sign_in_as(gate: &Gate, headers: &HeaderMap, body: &[u8]) -> Result<Res
             "the API key is empty; paste a key (create one with `execenvctl keys create USER --name NAME`)",
         )));
     }
-    let who = gate.authenticator().authenticate(key).await?;
+    let who = gate.authenticate_key(key, client).await?;
     let made = gate.sessions().create(key, Instant::now())?;
     let secure = gate.secure_cookie(headers);
     let cookie = session::set_cookie(&made.cookie, made.expires_in, secure);
@@ -70,12 +83,17 @@ async fn sign_in_as(gate: &Gate, headers: &HeaderMap, body: &[u8]) -> Result<Res
     ))
 }
 
-async fn current(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn current(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    headers: HeaderMap,
+) -> Response {
     let gate = state.gate();
+    let client = client_address(&extensions);
     let found = async {
         let cookie = session_cookie(&headers)?;
         let live = gate.live(cookie)?;
-        let who = gate.session_user(cookie, &live).await?;
+        let who = gate.session_user(cookie, &live, client).await?;
         Ok::<_, ApiError>(Json(body_of(&who, live.csrf, live.expires_in)).into_response())
     };
     answer(found.await)

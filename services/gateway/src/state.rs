@@ -15,6 +15,7 @@ use crate::events::Events;
 use crate::examiner::Examiner;
 use crate::forwarding::Forwarder;
 use crate::instances::{InstanceSettings, Instances};
+use crate::limits::Limits;
 use crate::registry::Registry;
 use crate::upstream::Upstream;
 
@@ -35,6 +36,7 @@ pub struct AppState {
     instances: Instances,
     forwarder: Forwarder,
     examiner: Examiner,
+    limits: Limits,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             instances,
             forwarder: Forwarder::default(),
             examiner: Examiner::unconfigured(),
+            limits: Limits::default(),
             registry,
             selector,
             launcher,
@@ -101,6 +104,17 @@ impl AppState {
     pub fn with_examiner(mut self, examiner: Examiner) -> Self {
         self.examiner = examiner;
         self
+    }
+
+    /// The same state holding requests to `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// What one request may ask.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The image examiner (or none: its routes answer 503).

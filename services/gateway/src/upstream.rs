@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use execenv_client::{Connection, Intercepted, Options, Service, Target};
+use execenv_client::{ClientTls, Connection, Intercepted, Options, Service, Target};
 use execenv_core::{Caller, Error};
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
@@ -26,11 +26,27 @@ pub struct Upstream {
 impl Upstream {
     /// A client of `service` at `url`, sending `token` when one is configured.
     pub fn new(service: Service, url: &str, token: Option<String>) -> Result<Self, Error> {
-        let options = Options::default().with_request_timeout(REQUEST_TIMEOUT);
+        Upstream::with_tls(service, url, token, None)
+    }
+
+    /// [`Upstream::new`], over TLS when `tls` is given (`https://` URL).
+    pub fn with_tls(
+        service: Service,
+        url: &str,
+        token: Option<String>,
+        tls: Option<ClientTls>,
+    ) -> Result<Self, Error> {
+        let options = Options::default()
+            .with_request_timeout(REQUEST_TIMEOUT)
+            .with_tls(tls.clone());
         let target = Target::new(service, url);
         Ok(Upstream {
             connection: Connection::lazy(target.clone(), token.clone(), &options)?,
-            streaming: Connection::lazy(target, token, &Options::default().streaming())?,
+            streaming: Connection::lazy(
+                target,
+                token,
+                &Options::default().streaming().with_tls(tls),
+            )?,
         })
     }
 

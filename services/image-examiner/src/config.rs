@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, RegistryConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{self, ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub struct Config {
     /// Service token, sent to the registry and required from callers.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -37,6 +41,7 @@ impl Default for Config {
             examiner: ExaminerConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct ExaminerConfig {
     pub docker_config: Option<PathBuf>,
     /// Registry hosts spoken to over plain HTTP (`EXECENV_EXAMINER__INSECURE_REGISTRIES`).
     pub insecure_registries: Vec<String>,
+    /// The only registry hosts read; empty: every one (`EXECENV_EXAMINER__ALLOWED_REGISTRIES`).
+    pub allowed_registries: Vec<String>,
     /// Extra PEM CA files trusted for HTTPS registries (`EXECENV_EXAMINER__CA_FILES`).
     pub ca_files: Vec<PathBuf>,
     /// Seconds between two checks of every environment (`EXECENV_EXAMINER__CHECK_INTERVAL_S`).
@@ -70,6 +77,7 @@ impl Default for ExaminerConfig {
             platform: "linux/amd64".to_owned(),
             docker_config: None,
             insecure_registries: Vec::new(),
+            allowed_registries: Vec::new(),
             ca_files: Vec::new(),
             check_interval_s: 300,
             request_timeout_s: 30,
@@ -114,7 +122,11 @@ impl ExaminerConfig {
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-image-examiner";
     const ABOUT: &'static str = "The execenv image examiner: reads images straight from their registries, without running them, to find the Python, R and Quarto installations inside (Examine), and checks every environment of the catalogue against its image every examiner.check_interval_s (drift: ListChecks, GetCheck, WatchChecks, CheckNow). It alone holds registry credentials. It is ready (/readyz 200, gRPC health SERVING) as soon as it listens; the checks start once the registry's catalogue arrives.";
-    const LISTS: &'static [&'static str] = &["examiner.insecure_registries", "examiner.ca_files"];
+    const LISTS: &'static [&'static str] = &[
+        "examiner.insecure_registries",
+        "examiner.allowed_registries",
+        "examiner.ca_files",
+    ];
 
     fn own_settings() -> Vec<Setting> {
         vec![
@@ -130,6 +142,10 @@ impl ServiceConfig for Config {
             Setting {
                 key: "examiner.insecure_registries",
                 meaning: "registry hosts (HOST:PORT) spoken to over plain HTTP instead of HTTPS, e.g. a registry on the same machine",
+            },
+            Setting {
+                key: "examiner.allowed_registries",
+                meaning: "the only registry hosts (HOST or HOST:PORT as images name them; docker.io for Docker Hub) whose images are read; an image elsewhere is refused (403 through the gateway) and its environment's check says so, without the examiner connecting to it. Empty (the default): every registry",
             },
             Setting {
                 key: "examiner.ca_files",

@@ -3,7 +3,7 @@
 
 use execenv_core::examine::UnreadableKind;
 use execenv_oci::{
-    DockerConfig, ImageReader, ImageTree, Platform, ReadError, ReaderOptions, Resolved,
+    DockerConfig, ImageReader, ImageTree, Platform, ReadError, ReaderOptions, Resolved, registry_of,
 };
 
 use crate::config::ExaminerConfig;
@@ -12,6 +12,8 @@ use crate::source::{ImageSource, Manifest, Unreadable};
 /// Images read from their registries.
 pub struct RegistrySource {
     reader: ImageReader,
+    /// `examiner.allowed_registries`, lower case; empty: every registry.
+    allowed: Vec<String>,
 }
 
 impl RegistrySource {
@@ -37,7 +39,27 @@ impl RegistrySource {
         .map_err(|e| e.message)?;
         tracing::info!(platform = config.platform, credentials_for = ?hosts,
             insecure_registries = ?config.insecure_registries, "reading images from their registries");
-        Ok(RegistrySource { reader })
+        let allowed = config
+            .allowed_registries
+            .iter()
+            .map(|host| host.trim().to_ascii_lowercase())
+            .collect();
+        Ok(RegistrySource { reader, allowed })
+    }
+
+    /// Refuses, before anything is sent, an image whose registry the settings do not allow.
+    fn allow(&self, reference: &str) -> Result<(), Unreadable> {
+        let Some(registry) = registry_of(reference) else {
+            // The reader says what is wrong with it.
+            return Ok(());
+        };
+        if self.allowed.is_empty() || self.allowed.contains(&registry.to_ascii_lowercase()) {
+            return Ok(());
+        }
+        Err(Unreadable::forbidden(format!(
+            "{reference} is in registry {registry}, which this examiner may not read: examiner.allowed_registries (EXECENV_EXAMINER__ALLOWED_REGISTRIES) lists {}; add the registry there to examine its images",
+            self.allowed.join(", ")
+        )))
     }
 }
 
@@ -54,6 +76,7 @@ impl ImageSource for RegistrySource {
         reference: &str,
         platform: Option<&str>,
     ) -> Result<(Manifest, Resolved), Unreadable> {
+        self.allow(reference)?;
         let platform = platform
             .map(Platform::parse)
             .transpose()

@@ -43,9 +43,13 @@ pub async fn start_with<S: ImageSource>(
     let registry = Connection::lazy(
         Target::new(Service::Registry, &config.registry.url),
         config.auth.token(),
-        &Options::default().streaming(),
+        &Options::default()
+            .streaming()
+            .with_tls(config.tls.client()?),
     )?;
-    let mut server = GrpcServer::bind(&config.server).await?;
+    let mut server = GrpcServer::bind(&config.server)
+        .await?
+        .with_tls(&config.tls)?;
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
 
     let metrics = ExaminerMetrics::register(server.metrics());
@@ -65,10 +69,13 @@ pub async fn start_with<S: ImageSource>(
         board.clone(),
         asks,
         u32::try_from(config.examiner.check_interval_s).unwrap_or(u32::MAX),
-        config.auth.token(),
+        config.auth.service_auth(&config.tls),
         shutdown.clone(),
     );
-    let readiness = server.add_service(ImageExaminerServer::new(service)).await;
+    let watches = server.watch_bound();
+    let readiness = server
+        .add_service(ImageExaminerServer::new(service.with_watch_bound(watches)))
+        .await;
     readiness.set_ready().await;
     let servers = server.spawn(readiness, &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, registry = %config.registry.url,

@@ -10,9 +10,11 @@
 use std::collections::HashSet;
 use std::pin::Pin;
 
-use execenv_client::{caller_from_metadata, to_status};
+use execenv_client::{ServiceAuth, to_status};
 use execenv_core::examine::Findings;
 use execenv_core::{Caller, Error, ErrorKind};
+use execenv_kit::WatchBound;
+use execenv_kit::limits::watch_client;
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::convert::timestamp;
 use execenv_proto::examiner::v1 as pb;
@@ -37,19 +39,20 @@ pub struct ExaminerService<S: ImageSource> {
     board: CheckBoard,
     asks: mpsc::Sender<CheckNowAsk>,
     interval_seconds: u32,
-    service_token: Option<String>,
+    auth: ServiceAuth,
     shutdown: Shutdown,
+    watches: WatchBound,
 }
 
 impl<S: ImageSource> ExaminerService<S> {
-    /// The service; `asks` reaches the drift loop, `service_token` (when set) is required on
-    /// every call, and open watches end at `shutdown`.
+    /// The service; `asks` reaches the drift loop, `auth` says who may call
+    /// (a verified client certificate or a service token), and open watches end at `shutdown`.
     pub fn new(
         examiner: Examiner<S>,
         board: CheckBoard,
         asks: mpsc::Sender<CheckNowAsk>,
         interval_seconds: u32,
-        service_token: Option<String>,
+        auth: ServiceAuth,
         shutdown: Shutdown,
     ) -> Self {
         ExaminerService {
@@ -57,13 +60,20 @@ impl<S: ImageSource> ExaminerService<S> {
             board,
             asks,
             interval_seconds,
-            service_token,
+            auth,
             shutdown,
+            watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
         }
     }
 
+    /// The same service holding each client to the watches `watches` allows.
+    pub fn with_watch_bound(mut self, watches: WatchBound) -> Self {
+        self.watches = watches;
+        self
+    }
+
     fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
-        caller_from_metadata(request.metadata(), self.service_token.as_deref())
+        self.auth.caller(request)
     }
 
     async fn examine(
@@ -229,6 +239,10 @@ impl<S: ImageSource> pb::image_examiner_server::ImageExaminer for ExaminerServic
         request: Request<pb::WatchChecksRequest>,
     ) -> Result<Response<CheckEvents>, Status> {
         let caller = self.reader(&request).map_err(|e| to_status(&e))?;
+        let permit = self
+            .watches
+            .open(watch_client(&request, &caller), "check watches")
+            .map_err(|e| to_status(&e))?;
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(forward(
             caller,
@@ -236,7 +250,12 @@ impl<S: ImageSource> pb::image_examiner_server::ImageExaminer for ExaminerServic
             tx,
             self.shutdown.clone(),
         ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        // The permit is held, and the client's place taken, as long as the stream is open.
+        let events = futures::StreamExt::map(ReceiverStream::new(rx), move |event| {
+            let _open = &permit;
+            event
+        });
+        Ok(Response::new(Box::pin(events)))
     }
 
     async fn check_now(

@@ -17,6 +17,8 @@ pub struct Unreadable {
     pub kind: UnreadableKind,
     /// The sentence.
     pub message: String,
+    /// The examiner's settings forbid reading this image (`examiner.allowed_registries`).
+    pub forbidden: bool,
 }
 
 impl Unreadable {
@@ -25,13 +27,28 @@ impl Unreadable {
         Unreadable {
             kind,
             message: message.into(),
+            forbidden: false,
         }
     }
 
-    /// The error an `Examine` call fails with: the image's absence is NOT_FOUND, credentials
+    /// An image of a registry the examiner may not read (`examiner.allowed_registries`): nothing
+    /// was asked of that registry.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Unreadable {
+            kind: UnreadableKind::Unauthorized,
+            message: message.into(),
+            forbidden: true,
+        }
+    }
+
+    /// The error an `Examine` call fails with: the image's absence is NOT_FOUND, a registry the
+    /// settings forbid PERMISSION_DENIED, credentials
     /// FAILED_PRECONDITION (they are the examiner's configuration), a registry that does not
     /// answer UNAVAILABLE, anything unusable INVALID_ARGUMENT; the message is the sentence.
     pub fn to_error(&self) -> Error {
+        if self.forbidden {
+            return Error::new(ErrorKind::PermissionDenied, self.message.clone());
+        }
         let kind = match self.kind {
             UnreadableKind::NotFound => ErrorKind::NotFound,
             UnreadableKind::Unauthorized => ErrorKind::FailedPrecondition,

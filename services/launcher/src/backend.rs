@@ -65,6 +65,18 @@ impl Backend {
         }
     }
 
+    /// The labels of service account `name` (None: there is no such account); the local backend
+    /// has no accounts.
+    pub async fn service_account_labels(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, Error> {
+        match self {
+            Backend::Local(_) => Ok(None),
+            Backend::Kubernetes(b) => b.service_account_labels(name).await,
+        }
+    }
+
     /// The launch's output; with `follow`, the stream lasts until the launch has finished.
     pub async fn logs(&self, launch: &Launch, follow: bool) -> Result<LogStream, Error> {
         match self {

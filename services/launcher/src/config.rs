@@ -6,12 +6,14 @@
 
 use std::path::PathBuf;
 
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, SelectorConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{self, Renamed, ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
 
-use crate::job_spec::DEFAULT_RUNNER_PATH;
+use crate::job_spec::{DEFAULT_RUNNER_PATH, Resources};
 use crate::launch::BackendKind;
+use crate::limits::LimitsConfig;
 
 /// The launcher's configuration (`EXECENV_…` variables override the YAML file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +38,12 @@ pub struct Config {
     /// Service token, sent to the selector and required from callers.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// The caps on what a launch may ask for, per role and per group (`EXECENV_LIMITS__…`).
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -48,6 +56,8 @@ impl Default for Config {
             kubernetes: KubernetesConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -163,6 +173,23 @@ pub struct KubernetesConfig {
     /// The port interactive content listens on in its pod, and its Service's port
     /// (`EXECENV_KUBERNETES__INTERACTIVE_PORT`).
     pub interactive_port: u16,
+    /// The extended resource a launch's `gpu` asks for.
+    pub gpu_resource: String,
+    /// What a BUILD launch's content container gets for what its request leaves unset.
+    pub build_resources: Resources,
+    /// What a RUN or INTERACTIVE launch's content container gets for what its request leaves unset.
+    pub run_resources: Resources,
+    /// The runtime init container's requests and limits (`gpu` is not used).
+    pub init_resources: Resources,
+    /// Service accounts a launch may name besides the default.
+    pub service_accounts: Vec<String>,
+    /// A label (`key` or `key=value`) that makes a ServiceAccount in the namespace one a launch
+    /// may name, looked up through the API.
+    pub service_account_label: Option<String>,
+    /// The pods' `runAsNonRoot`; only an administrator's `false` lets an image run as root.
+    pub run_as_non_root: bool,
+    /// The content container's `readOnlyRootFilesystem` (the init container's is always true).
+    pub read_only_root_filesystem: bool,
 }
 
 impl Default for KubernetesConfig {
@@ -191,6 +218,14 @@ impl Default for KubernetesConfig {
             fs_group: None,
             job_template: None,
             interactive_port: 8080,
+            gpu_resource: "nvidia.com/gpu".to_owned(),
+            build_resources: Resources::default(),
+            run_resources: Resources::default(),
+            init_resources: Resources::default(),
+            service_accounts: Vec::new(),
+            service_account_label: None,
+            run_as_non_root: true,
+            read_only_root_filesystem: false,
         }
     }
 }
@@ -198,7 +233,10 @@ impl Default for KubernetesConfig {
 impl ServiceConfig for Config {
     const BINARY: &'static str = "execenv-launcher";
     const ABOUT: &'static str = "The execenv launcher: builds and runs content in the execution environment the selector chooses, as Kubernetes Jobs (launcher.backend = kubernetes) or as local processes (local, the default).";
-    const LISTS: &'static [&'static str] = &["kubernetes.image_pull_secrets"];
+    const LISTS: &'static [&'static str] = &[
+        "kubernetes.image_pull_secrets",
+        "kubernetes.service_accounts",
+    ];
     const RENAMED: &'static [Renamed] = &[
         Renamed {
             variable: "EXECENV_BACKEND",
@@ -211,7 +249,7 @@ impl ServiceConfig for Config {
     ];
 
     fn own_settings() -> Vec<Setting> {
-        vec![
+        let mut settings = vec![
             Setting {
                 key: "launcher.backend",
                 meaning: "what runs content: local (processes on this host) or kubernetes (Jobs)",
@@ -325,7 +363,41 @@ impl ServiceConfig for Config {
                 key: "kubernetes.interactive_port",
                 meaning: "kubernetes: the port interactive content listens on in its pod (EXECENV_CONTENT_PORT) and the port of its Service",
             },
-        ]
+            Setting {
+                key: "kubernetes.gpu_resource",
+                meaning: "kubernetes: the extended resource a launch's gpu asks for (set as the content container's limit, which Kubernetes also takes as its request)",
+            },
+            Setting {
+                key: "kubernetes.service_accounts",
+                meaning: "kubernetes: service accounts a launch may name besides kubernetes.default_service_account, comma-separated in the variable; a launch naming any other is refused (PERMISSION_DENIED) unless it carries kubernetes.service_account_label",
+            },
+            Setting {
+                key: "kubernetes.service_account_label",
+                meaning: "kubernetes: a label, key or key=value, that makes a ServiceAccount in the namespace one a launch may name (looked up through the API; the launcher's Role needs get on serviceaccounts); unset: only kubernetes.service_accounts",
+            },
+            Setting {
+                key: "kubernetes.run_as_non_root",
+                meaning: "kubernetes: the content pods' runAsNonRoot; false lets images run as root (an administrator's decision: a launch request cannot change it)",
+            },
+            Setting {
+                key: "kubernetes.read_only_root_filesystem",
+                meaning: "kubernetes: the content container's readOnlyRootFilesystem (the runtime init container's is always true); off by default because installers write outside the mounted folders",
+            },
+        ];
+        settings.extend(resource_settings!(
+            "kubernetes.build_resources",
+            "kubernetes: for build launches' content container, unless the request gives it: "
+        ));
+        settings.extend(resource_settings!(
+            "kubernetes.run_resources",
+            "kubernetes: for run and interactive launches' content container, unless the request gives it: "
+        ));
+        settings.extend(resource_settings!(
+            "kubernetes.init_resources",
+            "kubernetes: the runtime init container's (gpu is not used): "
+        ));
+        settings.extend(crate::limits::settings());
+        settings
     }
 
     fn telemetry(&self) -> &TelemetryConfig {

@@ -52,6 +52,8 @@ mod check;
 mod interactive;
 mod names;
 mod runner;
+#[cfg(test)]
+mod security_tests;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -131,8 +133,11 @@ impl LaunchKind {
     }
 }
 
-/// Resource requests and limits of the content container, as Kubernetes quantities (`500m`, `1Gi`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Resource requests and limits of a container, as Kubernetes quantities (`500m`, `1Gi`): what a
+/// launch asks for, and in the settings the defaults of each kind of container and the caps of
+/// each role and group ([`crate::limits`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Resources {
     /// `requests.cpu`.
     pub cpu_request: Option<String>,
@@ -142,6 +147,53 @@ pub struct Resources {
     pub memory_request: Option<String>,
     /// `limits.memory`.
     pub memory_limit: Option<String>,
+    /// GPUs, a whole number: the limit (and so the request) of `kubernetes.gpu_resource`.
+    pub gpu: Option<String>,
+    /// `requests.ephemeral-storage`.
+    pub ephemeral_storage_request: Option<String>,
+    /// `limits.ephemeral-storage`.
+    pub ephemeral_storage_limit: Option<String>,
+}
+
+impl Resources {
+    /// Each field with its name, in the wire's order.
+    pub fn fields(&self) -> [(&'static str, &Option<String>); 7] {
+        [
+            ("cpu_request", &self.cpu_request),
+            ("cpu_limit", &self.cpu_limit),
+            ("memory_request", &self.memory_request),
+            ("memory_limit", &self.memory_limit),
+            ("gpu", &self.gpu),
+            ("ephemeral_storage_request", &self.ephemeral_storage_request),
+            ("ephemeral_storage_limit", &self.ephemeral_storage_limit),
+        ]
+    }
+
+    /// Each field, to be changed, with its name.
+    pub fn fields_mut(&mut self) -> [(&'static str, &mut Option<String>); 7] {
+        [
+            ("cpu_request", &mut self.cpu_request),
+            ("cpu_limit", &mut self.cpu_limit),
+            ("memory_request", &mut self.memory_request),
+            ("memory_limit", &mut self.memory_limit),
+            ("gpu", &mut self.gpu),
+            (
+                "ephemeral_storage_request",
+                &mut self.ephemeral_storage_request,
+            ),
+            ("ephemeral_storage_limit", &mut self.ephemeral_storage_limit),
+        ]
+    }
+
+    /// Every field that is unset here taken from `defaults`.
+    pub fn or(mut self, defaults: &Resources) -> Resources {
+        for ((_, mine), (_, default)) in self.fields_mut().into_iter().zip(defaults.fields()) {
+            if mine.is_none() {
+                mine.clone_from(default);
+            }
+        }
+        self
+    }
 }
 
 /// One launch as the Job builder needs it.

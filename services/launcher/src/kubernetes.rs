@@ -38,7 +38,7 @@ use execenv_kit::shutdown::Shutdown;
 use futures::{AsyncReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, Resource};
@@ -60,6 +60,7 @@ pub struct KubernetesBackend {
     services: Api<Service>,
     pods: Api<Pod>,
     config_maps: Api<ConfigMap>,
+    service_accounts: Api<ServiceAccount>,
     // The owner of every Job (`kubernetes.owner_config_map`), read once.
     owner: tokio::sync::OnceCell<OwnerReference>,
     settings: JobSettings,
@@ -156,6 +157,7 @@ impl KubernetesBackend {
                 deployments: Api::namespaced(client.clone(), &namespace),
                 services: Api::namespaced(client.clone(), &namespace),
                 config_maps: Api::namespaced(client.clone(), &namespace),
+                service_accounts: Api::namespaced(client.clone(), &namespace),
                 owner: tokio::sync::OnceCell::new(),
                 pods: Api::namespaced(client, &namespace),
                 settings,
@@ -437,6 +439,21 @@ impl KubernetesBackend {
                 return;
             }
         }
+    }
+
+    /// The labels of the ServiceAccount `name` in the namespace (None: there is none), for the
+    /// allow-list by label (`kubernetes.service_account_label`; the Role needs `get` on
+    /// serviceaccounts).
+    pub async fn service_account_labels(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, Error> {
+        let found = self
+            .service_accounts
+            .get_opt(name)
+            .await
+            .map_err(|e| self.api_error(e, &format!("read service account {name}")))?;
+        Ok(found.map(|a| a.metadata.labels.unwrap_or_default()))
     }
 
     /// An API error as the caller should see it.

@@ -137,6 +137,10 @@ pub struct Launch {
     /// Interactive: when it was first ready.
     #[serde(default)]
     pub ready: Option<DateTime<Utc>>,
+    /// The user guid of who asked; empty when a service asked as itself (and for launches
+    /// recorded before owners were).
+    #[serde(default)]
+    pub owner_guid: String,
 }
 
 impl Launch {
@@ -181,6 +185,7 @@ impl Launch {
             address: String::new(),
             restarts: 0,
             ready: None,
+            owner_guid: String::new(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! headers), so the selector applies that caller's environment permissions; the service token and
 //! the trace context travel too.
 
-use execenv_client::{Connection, Options, Service, Target};
+use execenv_client::{ClientTls, Connection, Options, Service, Target};
 use execenv_core::{Caller, Environment, Error, Language};
 use execenv_proto::selector::v1 as pb;
 
@@ -26,11 +26,12 @@ pub struct GrpcSelector {
 }
 
 impl GrpcSelector {
-    /// A client of the selector at `url` (`http://host:port` or `host:port`). Does not connect yet.
-    pub fn new(url: &str, token: Option<String>) -> Result<Self, Error> {
+    /// A client of the selector at `url` (`http://host:port`, `host:port`, or `https://…` with
+    /// `tls`). Does not connect yet.
+    pub fn new(url: &str, token: Option<String>, tls: Option<ClientTls>) -> Result<Self, Error> {
         let target = Target::new(Service::Selector, url);
         Ok(GrpcSelector {
-            connection: Connection::lazy(target, token, &Options::default())?,
+            connection: Connection::lazy(target, token, &Options::default().with_tls(tls))?,
         })
     }
 

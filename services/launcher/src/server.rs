@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::kubernetes::KubernetesBackend;
 use crate::launch::BackendKind;
+use crate::limits::{AccountRules, Policy};
 use crate::local::LocalBackend;
 use crate::metrics::LauncherMetrics;
 use crate::selector::GrpcSelector;
@@ -24,9 +25,15 @@ pub type Running = execenv_kit::Running<Launches>;
 /// Kubernetes backend, gRPC health is NOT_SERVING and `/readyz` 503 until the Jobs already in the
 /// namespace have been read back (so a repeated launch after a restart finds its Job).
 pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartError> {
-    let selector = GrpcSelector::new(&config.selector.url, config.auth.token())?;
+    let selector = GrpcSelector::new(
+        &config.selector.url,
+        config.auth.token(),
+        config.tls.client()?,
+    )?;
     let backend_kind = config.launcher.backend;
-    let mut server = GrpcServer::bind(&config.server).await?;
+    let mut server = GrpcServer::bind(&config.server)
+        .await?
+        .with_tls(&config.tls)?;
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
     let launcher_metrics = LauncherMetrics::register(server.metrics());
     launcher_metrics.initialize(backend_kind);
@@ -61,9 +68,13 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         launches.clone(),
         backend.clone(),
         selector,
-        config.auth.token(),
+        config.auth.service_auth(&config.tls),
+        policy(&config),
     );
-    let readiness = server.add_service(LauncherServer::new(service)).await;
+    let watches = server.watch_bound();
+    let readiness = server
+        .add_service(LauncherServer::new(service.with_watch_bound(watches)))
+        .await;
     let servers = server.spawn(readiness.clone(), &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, selector = %config.selector.url,
         backend = backend_kind.as_str(), "launcher listening");
@@ -97,4 +108,23 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         shutdown,
         done,
     })
+}
+
+/// What launches may take, from the `limits` section and the `kubernetes` section's defaults and
+/// service accounts.
+fn policy(config: &Config) -> Policy {
+    let k = &config.kubernetes;
+    Policy {
+        limits: config.limits.clone(),
+        build: k.build_resources.clone(),
+        run: k.run_resources.clone(),
+        accounts: AccountRules {
+            default: k.default_service_account.clone(),
+            allowed: k.service_accounts.clone(),
+            label: k
+                .service_account_label
+                .clone()
+                .filter(|l| !l.trim().is_empty()),
+        },
+    }
 }

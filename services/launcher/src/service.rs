@@ -1,13 +1,16 @@
 //! The `execenv.launcher.v1.Launcher` gRPC service. Every call needs a publisher or an
 //! administrator (or the calling service); the selector then applies the caller's environment
-//! permissions to the choice.
+//! permissions to the choice. A launch belongs to who asked: a publisher sees, follows, reads the
+//! logs of and cancels only their own ([`crate::ownership`]).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use execenv_client::caller_from_metadata;
+use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::{Caller, Error, ErrorKind};
+use execenv_kit::WatchBound;
+use execenv_kit::limits::watch_client;
 use execenv_proto::launcher::v1 as pb;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -16,6 +19,8 @@ use tonic::{Request, Response, Status};
 
 use crate::backend::Backend;
 use crate::launch::{Launch, Plan, State};
+use crate::limits::{AccountRules, AccountVerdict, Policy};
+use crate::ownership::{Scope, not_found, owner_of};
 use crate::selector::GrpcSelector;
 use crate::table::{Filter, Launches};
 use crate::wire;
@@ -26,55 +31,110 @@ pub struct LauncherService {
     launches: Launches,
     backend: Arc<Backend>,
     selector: GrpcSelector,
-    service_token: Option<String>,
+    auth: ServiceAuth,
+    policy: Arc<Policy>,
+    watches: WatchBound,
 }
 
 impl LauncherService {
     /// The service over `launches`, starting workloads on `backend` in environments chosen by
-    /// `selector`; `service_token`, when set, is required on every call.
+    /// `selector`; `auth` says who may call; `policy` says what a launch may take.
     pub fn new(
         launches: Launches,
         backend: Arc<Backend>,
         selector: GrpcSelector,
-        service_token: Option<String>,
+        auth: ServiceAuth,
+        policy: Policy,
     ) -> Self {
         LauncherService {
             launches,
             backend,
             selector,
-            service_token,
+            auth,
+            watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
+            policy: Arc::new(policy),
         }
     }
 
+    /// Refuses a service account the policy does not allow: by the list, else by its label as
+    /// the backend finds it.
+    async fn check_account(&self, account: Option<&str>) -> Result<(), Error> {
+        let Some(account) = account else {
+            return Ok(());
+        };
+        let rules = &self.policy.accounts;
+        let verdict = rules.verdict(account);
+        let allowed = match &verdict {
+            AccountVerdict::Allowed => true,
+            AccountVerdict::IfLabelled(key, _) if key.is_empty() => false,
+            AccountVerdict::IfLabelled(..) => {
+                let labels = self.backend.service_account_labels(account).await?;
+                AccountRules::labelled(&verdict, labels.as_ref())
+            }
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(rules.refusal(account))
+        }
+    }
+
+    /// The same service holding each client to the watches `watches` allows.
+    pub fn with_watch_bound(mut self, watches: WatchBound) -> Self {
+        self.watches = watches;
+        self
+    }
+
     fn caller<T>(&self, request: &Request<T>, action: &str) -> Result<Caller, Error> {
-        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())?;
+        let caller = self.auth.caller(request)?;
         caller.require_publisher(action)?;
         Ok(caller)
     }
 
-    fn known(&self, id: &str) -> Result<Launch, Error> {
+    /// The caller and the launches they may see.
+    fn scoped<T>(&self, request: &Request<T>, action: &str) -> Result<Scope, Error> {
+        Scope::of(&self.caller(request, action)?)
+    }
+
+    /// Launch `id`, when it exists and is in `scope`; another's is not found, like a missing one.
+    fn known(&self, scope: &Scope, id: &str) -> Result<Launch, Error> {
         if id.is_empty() {
             return Err(Error::invalid_field("id", "give the launch id"));
         }
-        self.launches.get(id).ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("no launch {id:?}; `execenvctl launches list` shows the known launches"),
-            )
-        })
+        self.launches
+            .get(id)
+            .filter(|l| scope.includes(l))
+            .ok_or_else(|| not_found(id))
     }
 
     /// Launch, as an execenv result.
     async fn launch(&self, request: Request<pb::LaunchRequest>) -> Result<Launch, Error> {
         let started = Instant::now();
         let caller = self.caller(&request, "launching content")?;
-        let parsed = wire::parse_launch(request.get_ref()).inspect_err(|_| {
+        let scope = Scope::of(&caller)?;
+        let mut parsed = wire::parse_launch(request.get_ref()).inspect_err(|_| {
             self.launches.metrics().request("invalid");
         })?;
         let id = parsed.request.request_id.clone();
         if let Some(existing) = self.launches.get(&id) {
             self.launches.metrics().request("existing");
-            return Ok(existing);
+            return mine(&scope, existing);
+        }
+        let allowed = self
+            .policy
+            .resolve(&caller, parsed.request.kind, &parsed.request.resources);
+        let checked = match allowed {
+            Ok(resources) => {
+                parsed.request.resources = resources;
+                self.check_account(parsed.request.service_account.as_deref())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = checked {
+            self.launches.metrics().request("invalid");
+            tracing::info!(launch = %id, owner = %owner_of(&caller), error = %e.message, "launch refused");
+            return Err(e);
         }
         let selection = match self.selector.select(&caller, parsed.select).await {
             Ok(s) => s,
@@ -96,17 +156,19 @@ impl LauncherService {
             self.backend.kind(),
         );
         (launch.job_name, launch.namespace) = self.backend.placement(&id);
+        launch.owner_guid = owner_of(&caller);
         let launch = match self.launches.insert_new(launch) {
             Ok(l) => l,
             // The same request arrived twice at once: the first one owns it.
             Err(existing) => {
                 self.launches.metrics().request("existing");
-                return Ok(*existing);
+                return mine(&scope, *existing);
             }
         };
         tracing::info!(launch = %id, kind = launch.kind.as_str(), content = %launch.content_guid,
             environment = %launch.environment_guid, image = %launch.image,
-            selected_by = %launch.selected_by, backend = launch.backend.as_str(), "launch accepted");
+            selected_by = %launch.selected_by, backend = launch.backend.as_str(),
+            owner = %launch.owner_guid, "launch accepted");
         let plan = Plan {
             request: parsed.request,
             environment: selection.environment,
@@ -132,8 +194,8 @@ impl LauncherService {
     }
 
     async fn cancel(&self, request: Request<pb::CancelLaunchRequest>) -> Result<Launch, Error> {
-        self.caller(&request, "cancelling a launch")?;
-        let launch = self.known(&request.get_ref().id)?;
+        let scope = self.scoped(&request, "cancelling a launch")?;
+        let launch = self.known(&scope, &request.get_ref().id)?;
         match launch.state {
             State::Cancelled => Ok(launch),
             s if s.is_terminal() => Err(Error::new(
@@ -153,7 +215,7 @@ impl LauncherService {
     }
 
     fn list(&self, request: &Request<pb::ListLaunchesRequest>) -> Result<Vec<Launch>, Error> {
-        self.caller(request, "listing launches")?;
+        let scope = self.scoped(request, "listing launches")?;
         let m = request.get_ref();
         let states = m
             .states
@@ -165,24 +227,31 @@ impl LauncherService {
             content_guid: m.content_guid.clone().filter(|g| !g.is_empty()),
             states,
             kind: wire::parse_kind_filter(m.kind)?,
+            owner: scope.owner().map(str::to_owned),
         };
         Ok(self.launches.list(&filter))
     }
 
     /// The events of one launch (ending once it is final) or of all launches.
     fn watch(&self, request: &Request<pb::WatchLaunchesRequest>) -> Result<EventStream, Error> {
-        self.caller(request, "watching launches")?;
+        let caller = self.caller(request, "watching launches")?;
+        let scope = Scope::of(&caller)?;
+        let permit = self
+            .watches
+            .open(watch_client(request, &caller), "launch watches")?;
         let id = request.get_ref().id.clone();
         let launches = self.launches.clone();
+        let owner = scope.owner().map(str::to_owned);
         // Subscribe before reading the current state, so no change falls in between.
         let mut events = launches.subscribe();
         let first: Vec<Launch> = if id.is_empty() {
             launches.list(&Filter {
                 states: vec![State::Pending, State::Running, State::Ready],
+                owner: owner.clone(),
                 ..Filter::default()
             })
         } else {
-            vec![self.known(&id)?]
+            vec![self.known(&scope, &id)?]
         };
         let stream = async_stream(move |tx| async move {
             for l in first {
@@ -197,7 +266,10 @@ impl LauncherService {
                     Err(RecvError::Lagged(_)) => {
                         // Fell behind: the table holds the truth; send it again.
                         let current = if id.is_empty() {
-                            launches.list(&Filter::default())
+                            launches.list(&Filter {
+                                owner: owner.clone(),
+                                ..Filter::default()
+                            })
                         } else {
                             launches.get(&id).into_iter().collect()
                         };
@@ -215,7 +287,7 @@ impl LauncherService {
                     }
                     Err(RecvError::Closed) => return,
                 };
-                if !id.is_empty() && next.id != id {
+                if (!id.is_empty() && next.id != id) || !scope.includes(&next) {
                     continue;
                 }
                 let done = !id.is_empty() && next.state.is_terminal();
@@ -224,7 +296,29 @@ impl LauncherService {
                 }
             }
         });
-        Ok(stream)
+        // The permit is held, and the client's place taken, as long as the stream is open.
+        Ok(stream
+            .map(move |event| {
+                let _open = &permit;
+                event
+            })
+            .boxed())
+    }
+}
+
+/// A launch found under a repeated request id: the launch when it is the caller's; another's id
+/// cannot be taken over, and is refused without saying anything about that launch.
+fn mine(scope: &Scope, existing: Launch) -> Result<Launch, Error> {
+    if scope.includes(&existing) {
+        Ok(existing)
+    } else {
+        Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "request id {:?} is already used by another launch; send a fresh request id (a UUID works)",
+                existing.id
+            ),
+        ))
     }
 }
 
@@ -266,8 +360,8 @@ impl pb::launcher_server::Launcher for LauncherService {
         &self,
         request: Request<pb::GetLaunchRequest>,
     ) -> Result<Response<pb::Launch>, Status> {
-        self.caller(&request, "reading a launch")
-            .and_then(|_| self.known(&request.get_ref().id))
+        self.scoped(&request, "reading a launch")
+            .and_then(|scope| self.known(&scope, &request.get_ref().id))
             .map(|l| Response::new(wire::launch(&l)))
             .map_err(|e| to_status(&e))
     }
@@ -313,8 +407,8 @@ impl pb::launcher_server::Launcher for LauncherService {
         request: Request<pb::LogsRequest>,
     ) -> Result<Response<Self::LogsStream>, Status> {
         let launch = self
-            .caller(&request, "reading a launch's logs")
-            .and_then(|_| self.known(&request.get_ref().id))
+            .scoped(&request, "reading a launch's logs")
+            .and_then(|scope| self.known(&scope, &request.get_ref().id))
             .map_err(|e| to_status(&e))?;
         let chunks = self
             .backend

@@ -46,6 +46,8 @@ pub struct Filter {
     pub states: Vec<State>,
     /// Only this kind.
     pub kind: Option<LaunchKind>,
+    /// Only this user's (their guid).
+    pub owner: Option<String>,
 }
 
 impl Launches {
@@ -242,6 +244,7 @@ impl Launches {
                     .is_none_or(|g| *g == l.content_guid)
                     && (filter.states.is_empty() || filter.states.contains(&l.state))
                     && filter.kind.is_none_or(|k| k == l.kind)
+                    && filter.owner.as_ref().is_none_or(|o| *o == l.owner_guid)
             })
             .cloned()
             .collect();

@@ -41,7 +41,8 @@ pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
             "content.guid",
             "give the content's guid",
         ));
-    } else if execenv_core::validate::parse_guid(&content.guid).is_err() {
+    } else if execenv_core::bundle::content_guid(&content.guid).is_err() {
+        // As the gateway names content folders: any UUID, lowercase with hyphens.
         v.push(FieldViolation::new(
             "content.guid",
             format!("{:?} is not a UUID", content.guid),
@@ -81,6 +82,9 @@ pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
             cpu_limit: r.cpu_limit,
             memory_request: r.memory_request,
             memory_limit: r.memory_limit,
+            gpu: r.gpu,
+            ephemeral_storage_request: r.ephemeral_storage_request,
+            ephemeral_storage_limit: r.ephemeral_storage_limit,
         },
         service_account: m.service_account.clone().filter(|s| !s.is_empty()),
     };
@@ -158,6 +162,7 @@ pub fn launch(l: &Launch) -> pb::Launch {
         address: l.address.clone(),
         restarts: l.restarts,
         ready_time: l.ready.map(timestamp),
+        owner_guid: l.owner_guid.clone(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! it follows, how versions are matched and whether drift excludes; every setting documented for
 //! `--help`, `--print-settings` and docs/configuration.md.
 
+use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, RegistryConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{self, ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,9 @@ pub struct Config {
     /// Service token, sent to the registry and required from callers.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
             selection: SelectionConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! service token and the trace context, and lives as long as the examiner does (no request
 //! timeout; HTTP/2 pings notice an examiner that vanished without closing the connection).
 
-use execenv_client::{Connection, ExaminerClient, Options, Service, Target};
+use execenv_client::{ClientTls, Connection, ExaminerClient, Options, Service, Target};
 use execenv_core::Error;
 use execenv_proto::examiner::v1 as ex;
 use futures::StreamExt;
@@ -17,10 +17,11 @@ pub struct GrpcExaminer {
 
 impl GrpcExaminer {
     /// A client of the examiner at `url` acting as the service, with `token` when one is
-    /// configured. Does not connect yet.
-    pub fn new(url: &str, token: Option<String>) -> Result<Self, Error> {
+    /// configured, over `tls` when given. Does not connect yet.
+    pub fn new(url: &str, token: Option<String>, tls: Option<ClientTls>) -> Result<Self, Error> {
         let target = Target::new(Service::Examiner, url);
-        let connection = Connection::lazy(target, token, &Options::default().streaming())?;
+        let options = Options::default().streaming().with_tls(tls);
+        let connection = Connection::lazy(target, token, &options)?;
         Ok(GrpcExaminer {
             client: connection.examiner(None),
         })

@@ -34,17 +34,20 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         .selection
         .settings()
         .map_err(|e| StartError::Config(e.message))?;
+    let client_tls = config.tls.client()?;
     let registry = Connection::lazy(
         Target::new(Service::Registry, &config.registry.url),
         config.auth.token(),
-        &Options::default().streaming(),
+        &Options::default().streaming().with_tls(client_tls.clone()),
     )?;
     let examiner = config
         .examiner
         .url()
-        .map(|url| GrpcExaminer::new(url, config.auth.token()))
+        .map(|url| GrpcExaminer::new(url, config.auth.token(), client_tls.clone()))
         .transpose()?;
-    let mut server = GrpcServer::bind(&config.server).await?;
+    let mut server = GrpcServer::bind(&config.server)
+        .await?
+        .with_tls(&config.tls)?;
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
 
     let shared = SharedCatalogue::new();
@@ -56,7 +59,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         settings,
         config.selection.skip_drift,
         domain.clone(),
-        config.auth.token(),
+        config.auth.service_auth(&config.tls),
     );
     let readiness = server.add_service(SelectorServer::new(service)).await;
     readiness

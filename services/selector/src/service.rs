@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use execenv_client::caller_from_metadata;
+use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::{Caller, Error, ErrorKind};
 use execenv_proto::selector::v1 as pb;
@@ -28,7 +28,7 @@ pub struct SelectorService {
     /// `selection.skip_drift`: leave out environments in drift.
     skip_drift: bool,
     metrics: SelectorMetrics,
-    service_token: Option<String>,
+    auth: ServiceAuth,
 }
 
 /// A request as both calls read it.
@@ -56,14 +56,14 @@ impl Question {
 
 impl SelectorService {
     /// The service over `catalogue` and `checks`; `skip_drift` leaves environments in drift out;
-    /// `service_token`, when set, is required on every call.
+    /// `auth` says who may call.
     pub fn new(
         catalogue: SharedCatalogue,
         checks: SharedChecks,
         settings: MatchingSettings,
         skip_drift: bool,
         metrics: SelectorMetrics,
-        service_token: Option<String>,
+        auth: ServiceAuth,
     ) -> Self {
         SelectorService {
             catalogue,
@@ -71,7 +71,7 @@ impl SelectorService {
             settings,
             skip_drift,
             metrics,
-            service_token,
+            auth,
         }
     }
 
@@ -129,7 +129,7 @@ impl SelectorService {
         request: &Request<pb::SelectRequest>,
         publisher_action: Option<&str>,
     ) -> Result<Question, Error> {
-        let caller = caller_from_metadata(request.metadata(), self.service_token.as_deref())?;
+        let caller = self.auth.caller(request)?;
         if let Some(action) = publisher_action {
             caller.require_publisher(action)?;
         }

@@ -225,4 +225,10 @@ impl Identity for FakeIdentity {
     ) -> Result<Response<id::User>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+    async fn list_security_events(
+        &self,
+        _: Request<id::ListSecurityEventsRequest>,
+    ) -> Result<Response<id::ListSecurityEventsResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }

@@ -72,6 +72,7 @@ pub fn wire_launch(id: &str, state: wire::State) -> wire::Launch {
         address: String::new(),
         restarts: 0,
         ready_time: None,
+        owner_guid: String::new(),
     }
 }
 

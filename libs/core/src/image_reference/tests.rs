@@ -44,6 +44,10 @@ fn malformed_image_references_are_rejected_naming_the_problem() {
         ("img/", "path component \"\""),
         ("a//b", "path component \"\""),
         ("img@sha256:xyz", "the digest must be"),
+        (
+            "img@sha256:0123456789abcdef0123456789abcdef",
+            "a sha256 digest is 64 lower-case hex digits",
+        ),
         ("img@sha256", "the digest must be ALGORITHM:HEX"),
         (
             "myhost:port/x",
@@ -71,7 +75,20 @@ fn malformed_image_references_are_rejected_naming_the_problem() {
 #[test]
 fn image_reference_of_exactly_255_characters_is_accepted() {
     assert_eq!(MAX_IMAGE_NAME_LEN, 255);
-    assert_eq!(check_image_reference(&"a".repeat(255)), Ok(()));
+    assert_eq!(
+        check_image_reference(&format!("a/{}", "b".repeat(253))),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_one_name_image_counts_docker_hubs_library_prefix_in_its_length() {
+    // Found by the image_reference fuzz target: a one-name image of 248 to 255 characters was
+    // accepted, but readers take it as library/NAME, over 255, and refuse it.
+    assert_eq!(check_image_reference(&"a".repeat(247)), Ok(()));
+    let why = check_image_reference(&"a".repeat(248)).unwrap_err();
+    assert!(why.contains("library/"), "{why}");
+    assert!(check_image_reference(&format!("{}:tag", "a".repeat(248))).is_err());
 }
 
 #[test]
@@ -81,5 +98,28 @@ fn tag_longer_than_128_characters_is_rejected() {
     assert_eq!(
         check_image_reference(&format!("img:{}", "t".repeat(128))),
         Ok(())
+    );
+}
+
+#[test]
+fn digests_are_sha256_sha384_or_sha512_of_their_exact_length_in_lower_case_hex() {
+    // Found by the image_reference fuzz target: "x@sha512:" and 32 hex digits was accepted, but
+    // the image examiner's reader (and Docker, containerd) refuse it.
+    for (name, accepted) in [
+        (format!("img@sha256:{}", "a".repeat(64)), true),
+        (format!("img@sha384:{}", "0".repeat(96)), true),
+        (format!("img@sha512:{}", "f".repeat(128)), true),
+        (format!("img@sha512:{}", "f".repeat(32)), false),
+        (format!("img@sha256:{}", "a".repeat(65)), false),
+        (format!("img@sha256:{}", "A".repeat(64)), false),
+        (format!("img@md5:{}", "a".repeat(32)), false),
+        (format!("img@sha1:{}", "a".repeat(40)), false),
+    ] {
+        assert_eq!(check_image_reference(&name).is_ok(), accepted, "{name}");
+    }
+    let why = check_image_reference(&format!("img@md5:{}", "a".repeat(32))).unwrap_err();
+    assert!(
+        why.ends_with("the digest algorithm must be sha256, sha384 or sha512"),
+        "{why}"
     );
 }

@@ -118,6 +118,27 @@ fn time(
         .ok_or_else(|| Error::internal(format!("{what} from the registry is missing or invalid")))
 }
 
+impl From<&execenv_core::security::SecurityEvent> for id::SecurityEvent {
+    fn from(e: &execenv_core::security::SecurityEvent) -> Self {
+        let s = &e.subject;
+        id::SecurityEvent {
+            id: e.id,
+            time: Some(timestamp(e.time)),
+            kind: e.kind.as_str().to_owned(),
+            actor: e.actor.clone(),
+            user_guid: s.user_guid.clone(),
+            group_guid: s.group_guid.clone(),
+            api_key_id: s.api_key_id.map(|k| k.to_string()),
+            api_key_prefix: s.api_key_prefix.clone(),
+            revocation: s.revocation.map(|r| r.as_str().to_owned()),
+            environment_guid: s.environment_guid.map(|g| g.to_string()),
+            permission_guid: s.permission_guid.map(|p| p.to_string()),
+            client_address: s.client_address.clone(),
+            failures: s.failures,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

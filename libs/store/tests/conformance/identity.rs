@@ -4,11 +4,19 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use execenv_core::accounts::{Lookup, NewApiKey, NewUser, User, UserUpdate, key};
-use execenv_core::{ErrorKind, Role};
+use execenv_core::{Actor, ChangeSource, ErrorKind, Role};
 use execenv_store::Store;
 use uuid::Uuid;
 
 type S = Arc<dyn Store>;
+
+/// The administrator the account changes are made by.
+pub fn admin() -> Actor {
+    Actor {
+        name: "4a1d0000-0000-4000-8000-000000000001".to_owned(),
+        source: ChangeSource::Api,
+    }
+}
 
 fn name(s: &str) -> Lookup {
     Lookup::Name(s.to_owned())
@@ -33,13 +41,16 @@ async fn api_key(store: &S, user: &str) -> (String, Uuid) {
     let secret = key::format(&rand_bytes());
     let id = Uuid::new_v4();
     store
-        .create_api_key(&NewApiKey {
-            id,
-            user: name(user),
-            name: "laptop".to_owned(),
-            prefix: key::prefix(&secret),
-            digest: key::digest(&secret),
-        })
+        .create_api_key(
+            &NewApiKey {
+                id,
+                user: name(user),
+                name: "laptop".to_owned(),
+                prefix: key::prefix(&secret),
+                digest: key::digest(&secret),
+            },
+            &admin(),
+        )
         .await
         .expect("the key is created");
     (secret, id)
@@ -100,7 +111,7 @@ pub async fn unknown_users_groups_and_keys_are_not_found(store: S) {
     assert!(e.message.contains("nobody"), "{}", e.message);
     let guid = Lookup::Guid(Uuid::new_v4());
     assert_eq!(
-        store.delete_user(&guid).await.unwrap_err().kind,
+        store.delete_user(&guid, &admin()).await.unwrap_err().kind,
         ErrorKind::NotFound
     );
     assert_eq!(
@@ -113,11 +124,11 @@ pub async fn unknown_users_groups_and_keys_are_not_found(store: S) {
     );
     let id = Uuid::new_v4();
     assert_eq!(
-        store.disable_api_key(id).await.unwrap_err().kind,
+        store.disable_api_key(id, &admin()).await.unwrap_err().kind,
         ErrorKind::NotFound
     );
     assert_eq!(
-        store.delete_api_key(id).await.unwrap_err().kind,
+        store.delete_api_key(id, &admin()).await.unwrap_err().kind,
         ErrorKind::NotFound
     );
     let e = store
@@ -221,7 +232,7 @@ pub async fn deleting_a_user_deletes_their_keys_and_memberships(store: S) {
         .unwrap();
     let (secret, _) = api_key(&store, "alice").await;
     let (_, bobs_key) = api_key(&store, "bob").await;
-    store.delete_user(&name("alice")).await.unwrap();
+    store.delete_user(&name("alice"), &admin()).await.unwrap();
     assert_eq!(
         store.get_user(&name("alice")).await.unwrap_err().kind,
         ErrorKind::NotFound
@@ -298,7 +309,7 @@ pub async fn api_keys_are_listed_per_user_disabled_and_deleted(store: S) {
         ids(store.list_api_keys(None).await.unwrap()),
         vec![first, second, bobs]
     );
-    let disabled = store.disable_api_key(bobs).await.unwrap();
+    let disabled = store.disable_api_key(bobs, &admin()).await.unwrap();
     assert!(disabled.disabled);
     let found = store
         .find_api_key(&key::digest(&secret))
@@ -306,7 +317,7 @@ pub async fn api_keys_are_listed_per_user_disabled_and_deleted(store: S) {
         .unwrap()
         .unwrap();
     assert!(found.key.disabled);
-    store.delete_api_key(first).await.unwrap();
+    store.delete_api_key(first, &admin()).await.unwrap();
     assert_eq!(
         ids(store.list_api_keys(None).await.unwrap()),
         vec![second, bobs]

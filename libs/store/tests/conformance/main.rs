@@ -1,5 +1,6 @@
 //! The `Store` conformance suite, run against every backend: each test in `suite` (the
-//! catalogue) and `identity` (users, groups, API keys) is written once and instantiated per
+//! catalogue), `identity` (users, groups, API keys) and `security` (audit events, principals
+//! of permissions) is written once and instantiated per
 //! backend by `conformance_suite!` (as quickwit's `metastore_test_suite!`), so test names read
 //! `sqlite::…` and `postgres::…`.
 //!
@@ -8,6 +9,7 @@
 
 mod fixture;
 mod identity;
+mod security;
 mod suite;
 
 use execenv_core::ErrorKind;
@@ -63,10 +65,16 @@ macro_rules! conformance_suite {
             deleting_a_group_keeps_its_members,
             api_keys_are_found_by_digest_with_their_user_and_groups,
             api_keys_are_listed_per_user_disabled_and_deleted,
-            a_key_use_is_recorded_at_most_once_a_minute,
+            a_key_use_is_recorded_at_most_once_a_minute;
+            security:
+            a_permission_must_name_an_existing_user_or_group,
+            permission_changes_record_security_events_with_the_change,
+            key_changes_record_security_events_with_the_change,
+            security_events_are_filtered_paged_and_compacted,
         );
     };
-    ($backend:ident: $($test:ident),* ; identity: $($identity_test:ident),* $(,)?) => {
+    ($backend:ident: $($test:ident),* ; identity: $($identity_test:ident),* ;
+     security: $($security_test:ident),* $(,)?) => {
         mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -81,6 +89,14 @@ macro_rules! conformance_suite {
                 async fn $identity_test() {
                     let fixture = crate::fixture::$backend().await;
                     crate::identity::$identity_test(fixture.store.clone()).await;
+                    fixture.finish().await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $security_test() {
+                    let fixture = crate::fixture::$backend().await;
+                    crate::security::$security_test(fixture.store.clone()).await;
                     fixture.finish().await;
                 }
             )*

@@ -4,16 +4,59 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
+use execenv_core::accounts::NewUser;
 use execenv_core::query::{ChangeFilter, ListQuery, SortField, Visibility};
 use execenv_core::sync::{PlannedAdopt, PlannedCreate, PlannedDelete, PlannedUpdate, SyncPlan};
 use execenv_core::{
     Actor, ChangeAction, ChangeSource, Environment, EnvironmentSpec, ErrorKind, Installation,
-    ManagedBy, Matching, Principal, VolumeMount, VolumeSource,
+    ManagedBy, Matching, Principal, Role, VolumeMount, VolumeSource,
 };
 use execenv_store::Store;
 use uuid::Uuid;
 
 type S = Arc<dyn Store>;
+
+/// The guid of the user or group a test calls `name` (up to 16 bytes): fixed, so that tests
+/// can name them before they exist.
+pub fn guid_of(name: &str) -> String {
+    let mut bytes = [0_u8; 16];
+    bytes[..name.len()].copy_from_slice(name.as_bytes());
+    Uuid::from_bytes(bytes).to_string()
+}
+
+/// The permission principal for the user a test calls `name`.
+pub fn user_named(name: &str) -> Principal {
+    Principal::User(guid_of(name))
+}
+
+/// The permission principal for the group a test calls `name`.
+pub fn group_named(name: &str) -> Principal {
+    Principal::Group(guid_of(name))
+}
+
+/// Creates the users `u`, `u1`, `u9` and the groups `g`, `g1` and `u1` (a group may share a
+/// user's guid) that permission tests name: a permission must name an existing principal.
+pub async fn principals(store: &dyn Store) {
+    for name in ["u", "u1", "u9"] {
+        store
+            .create_user(&NewUser {
+                guid: Uuid::parse_str(&guid_of(name)).expect("a guid"),
+                username: name.to_owned(),
+                email: None,
+                first_name: None,
+                last_name: None,
+                role: Role::Publisher,
+            })
+            .await
+            .expect("the user is created");
+    }
+    for name in ["g", "g1", "u1"] {
+        store
+            .create_group(Uuid::parse_str(&guid_of(name)).expect("a guid"), name)
+            .await
+            .expect("the group is created");
+    }
+}
 
 fn alice() -> Actor {
     Actor {
@@ -269,14 +312,15 @@ pub async fn update_and_delete_of_an_unknown_guid_are_not_found(store: S) {
 }
 
 pub async fn delete_removes_the_environment_and_its_permissions(store: S) {
+    principals(&*store).await;
     let env = create(&*store, "img/a").await;
     let other = create(&*store, "img/b").await;
     store
-        .add_permission(env.guid, &Principal::User("u1".to_owned()), &alice())
+        .add_permission(env.guid, &user_named("u1"), &alice())
         .await
         .expect("add");
     store
-        .add_permission(other.guid, &Principal::Group("g1".to_owned()), &alice())
+        .add_permission(other.guid, &group_named("g1"), &alice())
         .await
         .expect("add");
     store
@@ -338,6 +382,7 @@ pub async fn delete_with_a_stale_revision_conflicts(store: S) {
 }
 
 pub async fn every_mutation_appends_exactly_one_change(store: S) {
+    principals(&*store).await;
     let created = store
         .create_environment(Uuid::new_v4(), &full_spec(), None, &sync())
         .await
@@ -375,7 +420,7 @@ pub async fn every_mutation_appends_exactly_one_change(store: S) {
     assert_eq!(c.revision, updated.revision);
 
     let permission = store
-        .add_permission(created.guid, &Principal::Group("g".to_owned()), &alice())
+        .add_permission(created.guid, &group_named("g"), &alice())
         .await
         .expect("add");
     let with_permission = store.get_environment(created.guid).await.expect("get");
@@ -415,6 +460,7 @@ pub async fn every_mutation_appends_exactly_one_change(store: S) {
 }
 
 pub async fn revisions_strictly_increase_without_gaps(store: S) {
+    principals(&*store).await;
     let a = create(&*store, "img/a").await;
     let b = create(&*store, "img/b").await;
     store
@@ -422,7 +468,7 @@ pub async fn revisions_strictly_increase_without_gaps(store: S) {
         .await
         .expect("update");
     store
-        .add_permission(b.guid, &Principal::User("u".to_owned()), &alice())
+        .add_permission(b.guid, &user_named("u"), &alice())
         .await
         .expect("add");
     store
@@ -440,28 +486,26 @@ pub async fn revisions_strictly_increase_without_gaps(store: S) {
 }
 
 pub async fn permissions_add_reject_duplicates_and_remove(store: S) {
+    principals(&*store).await;
     let env = create(&*store, "img/a").await;
     let other = create(&*store, "img/b").await;
     let user = store
-        .add_permission(env.guid, &Principal::User("u1".to_owned()), &alice())
+        .add_permission(env.guid, &user_named("u1"), &alice())
         .await
         .expect("user");
     let group = store
-        .add_permission(env.guid, &Principal::Group("g1".to_owned()), &alice())
+        .add_permission(env.guid, &group_named("g1"), &alice())
         .await
         .expect("group");
     // A user and a group may share an id: they are different principals.
     let same_id_group = store
-        .add_permission(env.guid, &Principal::Group("u1".to_owned()), &alice())
+        .add_permission(env.guid, &group_named("u1"), &alice())
         .await
         .expect("group named like the user");
     assert_eq!(user.environment_guid, env.guid);
-    assert_eq!(user.principal, Principal::User("u1".to_owned()));
+    assert_eq!(user.principal, user_named("u1"));
 
-    for duplicate in [
-        Principal::User("u1".to_owned()),
-        Principal::Group("g1".to_owned()),
-    ] {
+    for duplicate in [user_named("u1"), group_named("g1")] {
         let err = store
             .add_permission(env.guid, &duplicate, &alice())
             .await
@@ -475,13 +519,13 @@ pub async fn permissions_add_reject_duplicates_and_remove(store: S) {
     }
     // The same user on another environment is fine.
     store
-        .add_permission(other.guid, &Principal::User("u1".to_owned()), &alice())
+        .add_permission(other.guid, &user_named("u1"), &alice())
         .await
         .expect("other env");
 
     let unknown_env = Uuid::new_v4();
     let err = store
-        .add_permission(unknown_env, &Principal::User("u".to_owned()), &alice())
+        .add_permission(unknown_env, &user_named("u"), &alice())
         .await
         .expect_err("unknown env");
     assert_eq!(err.kind, ErrorKind::NotFound);
@@ -513,9 +557,10 @@ pub async fn permissions_add_reject_duplicates_and_remove(store: S) {
 }
 
 pub async fn permission_changes_bump_revision_but_not_updated_time(store: S) {
+    principals(&*store).await;
     let env = create(&*store, "img/a").await;
     let permission = store
-        .add_permission(env.guid, &Principal::User("u".to_owned()), &alice())
+        .add_permission(env.guid, &user_named("u"), &alice())
         .await
         .expect("add");
     let added = store.get_environment(env.guid).await.expect("get");
@@ -812,26 +857,27 @@ pub async fn pagination_applies_offset_and_limit_and_counts_all(store: S) {
 }
 
 pub async fn publisher_sees_unrestricted_and_granted_environments(store: S) {
+    principals(&*store).await;
     create(&*store, "img/open").await;
     let for_user = create(&*store, "img/user").await;
     store
-        .add_permission(for_user.guid, &Principal::User("u1".to_owned()), &alice())
+        .add_permission(for_user.guid, &user_named("u1"), &alice())
         .await
         .expect("add");
     let for_group = create(&*store, "img/group").await;
     store
-        .add_permission(for_group.guid, &Principal::Group("g1".to_owned()), &alice())
+        .add_permission(for_group.guid, &group_named("g1"), &alice())
         .await
         .expect("add");
     store
-        .add_permission(for_group.guid, &Principal::User("u9".to_owned()), &alice())
+        .add_permission(for_group.guid, &user_named("u9"), &alice())
         .await
         .expect("add");
 
     let visible = |user: Option<&str>, groups: &[&str]| ListQuery {
         visible_to: Some(Visibility {
-            user: user.map(str::to_owned),
-            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            user: user.map(guid_of),
+            groups: groups.iter().map(|g| guid_of(g)).collect(),
         }),
         sort: SortField::Name,
         ..query()
@@ -862,12 +908,13 @@ pub async fn publisher_sees_unrestricted_and_granted_environments(store: S) {
 }
 
 pub async fn snapshot_returns_everything_at_the_latest_revision(store: S) {
+    principals(&*store).await;
     let empty = store.snapshot().await.expect("snapshot");
     assert_eq!((empty.revision, empty.environments.len()), (0, 0));
     let a = create_spec(&*store, full_spec()).await;
     let b = create(&*store, "img/b").await;
     store
-        .add_permission(b.guid, &Principal::User("u".to_owned()), &alice())
+        .add_permission(b.guid, &user_named("u"), &alice())
         .await
         .expect("add");
     let c = create(&*store, "img/c").await;
@@ -1080,9 +1127,10 @@ pub async fn list_changes_applies_each_filter(store: S) {
 }
 
 pub async fn failed_writes_leave_the_change_log_unchanged(store: S) {
+    principals(&*store).await;
     let env = create(&*store, "img/a").await;
     store
-        .add_permission(env.guid, &Principal::User("u".to_owned()), &alice())
+        .add_permission(env.guid, &user_named("u"), &alice())
         .await
         .expect("add");
     let before = all_changes(&*store).await;
@@ -1108,11 +1156,11 @@ pub async fn failed_writes_leave_the_change_log_unchanged(store: S) {
             .await,
         store.delete_environment(unknown, 0, &alice()).await,
         store
-            .add_permission(env.guid, &Principal::User("u".to_owned()), &alice())
+            .add_permission(env.guid, &user_named("u"), &alice())
             .await
             .map(|_| ()),
         store
-            .add_permission(unknown, &Principal::User("u".to_owned()), &alice())
+            .add_permission(unknown, &user_named("u"), &alice())
             .await
             .map(|_| ()),
         store.remove_permission(env.guid, unknown, &alice()).await,
@@ -1281,9 +1329,10 @@ pub async fn apply_sync_creates_file_managed_environments(store: S) {
 }
 
 pub async fn apply_sync_adoption_keeps_guid_permissions_and_creation_time(store: S) {
+    principals(&*store).await;
     let env = create_spec(&*store, full_spec()).await;
     let permission = store
-        .add_permission(env.guid, &Principal::Group("g1".to_owned()), &alice())
+        .add_permission(env.guid, &group_named("g1"), &alice())
         .await
         .expect("add");
     let before = store.get_environment(env.guid).await.expect("get");
@@ -1312,10 +1361,11 @@ pub async fn apply_sync_adoption_keeps_guid_permissions_and_creation_time(store:
 }
 
 pub async fn apply_sync_updates_and_deletes_file_managed_environments(store: S) {
+    principals(&*store).await;
     let kept = file_managed(&*store, "img/kept").await;
     let gone = file_managed(&*store, "img/gone").await;
     store
-        .add_permission(gone.guid, &Principal::User("u1".to_owned()), &alice())
+        .add_permission(gone.guid, &user_named("u1"), &alice())
         .await
         .expect("add");
     let gone = store.get_environment(gone.guid).await.expect("get");

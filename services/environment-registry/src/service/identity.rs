@@ -1,12 +1,18 @@
 //! The `execenv.identity.v1.Identity` gRPC service: users, groups and API keys. Served next to
 //! the Registry on the same port, over the same store; every management call is for
-//! administrators, and `Authenticate` for the calling service (the gateway) only.
+//! administrators, and `Authenticate` for the calling service (the gateway) only. Refused keys
+//! are counted per client address ([`SignInFailures`]); a client that reaches the threshold is
+//! recorded as a `sign_in_failures` security event.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use chrono::{SubsecRound, Utc};
 use execenv_client::identity::{GROUPS_HEADER, ROLE_HEADER, USER_HEADER};
 use execenv_core::accounts::{self, KeyOwner, Lookup, NewApiKey, User, UserDraft, UserUpdate, key};
+use execenv_core::security::{
+    NewSecurityEvent, SecurityEventKind, SecurityEventSubject, SignInFailures,
+};
 use execenv_core::{Caller, Error, ErrorKind};
 use execenv_proto::identity::v1 as id;
 use execenv_proto::identity::v1::identity_server::Identity;
@@ -14,18 +20,24 @@ use execenv_store::Store;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{RegistryService, reply, uuid_field};
+use super::{RegistryService, actor, reply, uuid_field};
+use crate::list;
 
 /// The identity service: the registry's backend and caller rules, with the account operations.
 #[derive(Clone)]
 pub struct IdentityService {
     registry: RegistryService,
+    sign_in_failures: Arc<Mutex<SignInFailures>>,
 }
 
 impl IdentityService {
-    /// Serves accounts from the same backend (and with the same service token) as `registry`.
-    pub fn new(registry: RegistryService) -> Self {
-        IdentityService { registry }
+    /// Serves accounts from the same backend (and with the same service token) as `registry`,
+    /// counting refused keys with `sign_in_failures`.
+    pub fn new(registry: RegistryService, sign_in_failures: SignInFailures) -> Self {
+        IdentityService {
+            registry,
+            sign_in_failures: Arc::new(Mutex::new(sign_in_failures)),
+        }
     }
 
     fn store(&self) -> Result<&Arc<dyn Store>, Error> {
@@ -43,6 +55,7 @@ impl IdentityService {
 
     async fn create_key(
         &self,
+        caller: &Caller,
         req: id::CreateApiKeyRequest,
     ) -> Result<id::CreateApiKeyResponse, Error> {
         let name = req.name.trim();
@@ -56,13 +69,16 @@ impl IdentityService {
         let secret = key::format(&random);
         let created = self
             .store()?
-            .create_api_key(&NewApiKey {
-                id: Uuid::new_v4(),
-                user: lookup("user", &req.user)?,
-                name: name.to_owned(),
-                prefix: key::prefix(&secret),
-                digest: key::digest(&secret),
-            })
+            .create_api_key(
+                &NewApiKey {
+                    id: Uuid::new_v4(),
+                    user: lookup("user", &req.user)?,
+                    name: name.to_owned(),
+                    prefix: key::prefix(&secret),
+                    digest: key::digest(&secret),
+                },
+                &actor(caller),
+            )
             .await?;
         // The id and prefix only: the secret never reaches a log.
         tracing::info!(key = %created.id, prefix = %created.prefix, user = %created.user_guid, "API key created");
@@ -70,6 +86,49 @@ impl IdentityService {
             key: secret,
             api_key: Some((&created).into()),
         })
+    }
+
+    /// The user `presented` belongs to; a refusal counts against `client`.
+    async fn authenticate_counting(&self, presented: &str, client: &str) -> Result<User, Error> {
+        let answer = self.authenticate(presented).await;
+        if matches!(&answer, Err(e) if e.kind == ErrorKind::Unauthenticated) {
+            self.sign_in_failed(client).await;
+        }
+        answer
+    }
+
+    /// Counts a refused key of `client`; records the event when that makes the threshold.
+    async fn sign_in_failed(&self, client: &str) {
+        let client = if client.trim().is_empty() {
+            "unknown"
+        } else {
+            client.trim()
+        };
+        let reached = match self.sign_in_failures.lock() {
+            Ok(mut counter) => counter.failed(client, Instant::now()),
+            Err(_) => None,
+        };
+        let Some(failures) = reached else {
+            return;
+        };
+        tracing::warn!(client, failures, "repeated failed sign-ins from one client");
+        let event = NewSecurityEvent {
+            kind: SecurityEventKind::SignInFailures,
+            actor: String::new(),
+            subject: SecurityEventSubject {
+                client_address: Some(client.to_owned()),
+                failures: Some(failures),
+                ..SecurityEventSubject::default()
+            },
+        };
+        let recorded = match self.store() {
+            Ok(store) => store.record_security_event(&event).await,
+            Err(e) => Err(e),
+        };
+        // The refusal is answered whatever happens to its record.
+        if let Err(e) = recorded {
+            tracing::warn!(client, error = %e, "cannot record the failed sign-ins");
+        }
     }
 
     async fn authenticate(&self, presented: &str) -> Result<User, Error> {
@@ -209,7 +268,7 @@ impl Identity for IdentityService {
         let caller = self.admin(&req, "deleting a user")?;
         let r = async {
             let user = lookup("user", &req.get_ref().user)?;
-            self.store()?.delete_user(&user).await?;
+            self.store()?.delete_user(&user, &actor(&caller)).await?;
             tracing::info!(%user, actor = %caller.actor_name(), "user deleted with their keys and memberships");
             Ok(id::DeleteUserResponse {})
         };
@@ -289,8 +348,8 @@ impl Identity for IdentityService {
         &self,
         req: Request<id::CreateApiKeyRequest>,
     ) -> Result<Response<id::CreateApiKeyResponse>, Status> {
-        self.admin(&req, "creating an API key")?;
-        reply(self.create_key(req.into_inner()).await)
+        let caller = self.admin(&req, "creating an API key")?;
+        reply(self.create_key(&caller, req.into_inner()).await)
     }
 
     async fn list_api_keys(
@@ -320,7 +379,10 @@ impl Identity for IdentityService {
         let caller = self.admin(&req, "disabling an API key")?;
         let r = async {
             let key_id = uuid_field("id", &req.get_ref().id)?;
-            let disabled = self.store()?.disable_api_key(key_id).await?;
+            let disabled = self
+                .store()?
+                .disable_api_key(key_id, &actor(&caller))
+                .await?;
             tracing::info!(key = %key_id, actor = %caller.actor_name(), "API key disabled");
             Ok((&disabled).into())
         };
@@ -334,7 +396,9 @@ impl Identity for IdentityService {
         let caller = self.admin(&req, "deleting an API key")?;
         let r = async {
             let key_id = uuid_field("id", &req.get_ref().id)?;
-            self.store()?.delete_api_key(key_id).await?;
+            self.store()?
+                .delete_api_key(key_id, &actor(&caller))
+                .await?;
             tracing::info!(key = %key_id, actor = %caller.actor_name(), "API key deleted");
             Ok(id::DeleteApiKeyResponse {})
         };
@@ -357,6 +421,27 @@ impl Identity for IdentityService {
                 "Authenticate is for execenv services (the gateway): call it as the service, without identity headers",
             )));
         }
-        user_reply(self.authenticate(&req.get_ref().key).await)
+        let r = req.get_ref();
+        user_reply(self.authenticate_counting(&r.key, &r.client_address).await)
+    }
+
+    async fn list_security_events(
+        &self,
+        req: Request<id::ListSecurityEventsRequest>,
+    ) -> Result<Response<id::ListSecurityEventsResponse>, Status> {
+        self.admin(&req, "reading the security events")?;
+        let r = async {
+            let filter = list::security_event_filter(req.get_ref())?;
+            let events = self.store()?.list_security_events(&filter).await?;
+            Ok(id::ListSecurityEventsResponse {
+                next_page_token: list::next_security_event_token(
+                    events.last().map(|e| e.id),
+                    events.len(),
+                    filter.limit,
+                ),
+                events: events.iter().map(Into::into).collect(),
+            })
+        };
+        reply(r.await)
     }
 }

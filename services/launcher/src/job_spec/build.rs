@@ -84,8 +84,10 @@ pub fn build_job(
             name: INIT_CONTAINER_NAME.into(),
             image: Some(config.runtime_image.clone()),
             args: Some(vec![RUNTIME_INIT_PATH.into()]),
+            resources: resources(&config.init_resources, None),
             volume_mounts: Some(vec![mount(RUNTIME_VOLUME, RUNTIME_INIT_PATH, None, false)]),
-            security_context: Some(container_security()),
+            // It only copies files into its emptyDir: nothing else of it need be writable.
+            security_context: Some(container_security(true)),
             ..Container::default()
         }]),
         containers: vec![Container {
@@ -93,9 +95,9 @@ pub fn build_job(
             image: Some(image.to_string()),
             command: Some(command(launch, environment, config)),
             env: non_empty(env(launch, installations)),
-            resources: resources(&launch.resources),
+            resources: resources(&launch.resources, Some(&config.gpu_resource)),
             volume_mounts: Some(content_mounts),
-            security_context: Some(container_security()),
+            security_context: Some(container_security(config.read_only_root_filesystem)),
             ..Container::default()
         }],
         volumes: Some(volumes),
@@ -161,16 +163,30 @@ fn env(launch: &LaunchRequest, installations: &[ChosenInstallation]) -> Vec<EnvV
         .collect()
 }
 
-fn resources(r: &Resources) -> Option<ResourceRequirements> {
-    let pairs = |cpu: &Option<String>, memory: &Option<String>| {
-        let map: BTreeMap<String, Quantity> = [("cpu", cpu), ("memory", memory)]
+/// The container's requests and limits; GPUs (a limit of `gpu_resource`, which Kubernetes also
+/// takes as the request) only for a container that may have them.
+fn resources(r: &Resources, gpu_resource: Option<&str>) -> Option<ResourceRequirements> {
+    let map = |entries: Vec<(&str, &Option<String>)>| {
+        let map: BTreeMap<String, Quantity> = entries
             .into_iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), Quantity(v.clone()))))
             .collect();
         (!map.is_empty()).then_some(map)
     };
-    let requests = pairs(&r.cpu_request, &r.memory_request);
-    let limits = pairs(&r.cpu_limit, &r.memory_limit);
+    let requests = map(vec![
+        ("cpu", &r.cpu_request),
+        ("memory", &r.memory_request),
+        ("ephemeral-storage", &r.ephemeral_storage_request),
+    ]);
+    let mut limited = vec![
+        ("cpu", &r.cpu_limit),
+        ("memory", &r.memory_limit),
+        ("ephemeral-storage", &r.ephemeral_storage_limit),
+    ];
+    if let Some(name) = gpu_resource {
+        limited.push((name, &r.gpu));
+    }
+    let limits = map(limited);
     (requests.is_some() || limits.is_some()).then(|| ResourceRequirements {
         requests,
         limits,
@@ -179,10 +195,11 @@ fn resources(r: &Resources) -> Option<ResourceRequirements> {
 }
 
 /// The restricted Pod Security Standard (non-root, RuntimeDefault seccomp), with the configured
-/// user, group and fsGroup.
+/// user, group and fsGroup. Only the administrator's `kubernetes.run_as_non_root: false` lets an
+/// image run as root; nothing in a launch request can change any of it.
 fn pod_security(config: &KubernetesConfig) -> PodSecurityContext {
     PodSecurityContext {
-        run_as_non_root: Some(true),
+        run_as_non_root: Some(config.run_as_non_root),
         run_as_user: config.run_as_user,
         run_as_group: config.run_as_group,
         fs_group: config.fs_group,
@@ -194,10 +211,13 @@ fn pod_security(config: &KubernetesConfig) -> PodSecurityContext {
     }
 }
 
-/// The restricted Pod Security Standard for every container: no escalation, no capabilities.
-fn container_security() -> SecurityContext {
+/// The restricted Pod Security Standard for every container: no escalation, no privilege, no
+/// capabilities; the root filesystem read-only when `read_only_root`.
+fn container_security(read_only_root: bool) -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        read_only_root_filesystem: Some(read_only_root),
         capabilities: Some(Capabilities {
             drop: Some(vec!["ALL".into()]),
             add: None,

@@ -7,7 +7,7 @@ use execenv_core::{Environment, Error, FieldViolation, Language, VolumeSource};
 use super::runner::{
     CONTENT_BASE_PATH_VARIABLE, CONTENT_HOST_VARIABLE, CONTENT_PORT_VARIABLE, interpreter_variable,
 };
-use super::{ChosenInstallation, LaunchKind, LaunchRequest, RESERVED_PATHS};
+use super::{ChosenInstallation, LaunchKind, LaunchRequest, RESERVED_PATHS, Resources};
 
 /// `Ok` when the launch can become a Job; otherwise `InvalidArgument` with every violation.
 pub(super) fn check(
@@ -91,16 +91,26 @@ fn request_violations(
         ));
     }
     check_env(launch, installations, &mut v);
-    let r = &launch.resources;
-    for (field, value) in [
-        ("resources.cpu_request", &r.cpu_request),
-        ("resources.cpu_limit", &r.cpu_limit),
-        ("resources.memory_request", &r.memory_request),
-        ("resources.memory_limit", &r.memory_limit),
-    ] {
-        if let Some(q) = value.as_deref().filter(|q| !is_quantity(q)) {
+    v.extend(resource_violations("resources", &launch.resources));
+    v
+}
+
+/// The quantities of `r` that are malformed, named `<prefix>.<field>`: every value must be a
+/// Kubernetes quantity, and `gpu` a whole number.
+pub(crate) fn resource_violations(prefix: &str, r: &Resources) -> Vec<FieldViolation> {
+    let mut v = Vec::new();
+    for (name, value) in r.fields() {
+        let Some(q) = value.as_deref() else { continue };
+        if name == "gpu" {
+            if q.is_empty() || !q.chars().all(|c| c.is_ascii_digit()) {
+                v.push(FieldViolation::new(
+                    format!("{prefix}.gpu"),
+                    format!("{q:?} is not a whole number of GPUs; write e.g. \"1\""),
+                ));
+            }
+        } else if !is_quantity(q) {
             v.push(FieldViolation::new(
-                field,
+                format!("{prefix}.{name}"),
                 format!("{q:?} is not a Kubernetes quantity; write e.g. \"500m\", \"2\", \"512Mi\" or \"1Gi\""),
             ));
         }

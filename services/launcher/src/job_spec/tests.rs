@@ -104,6 +104,7 @@ pub(super) fn settings() -> JobSettings {
             fs_group: None,
             job_template: None,
             interactive_port: 8080,
+            ..KubernetesConfig::default()
         },
         base_template: None,
     }
@@ -602,6 +603,7 @@ fn resources_map_to_requests_and_limits() {
         cpu_limit: Some("2".into()),
         memory_request: Some("512Mi".into()),
         memory_limit: None,
+        ..Resources::default()
     };
     let job = build(&l, &environment(None, vec![]), &settings());
     let r = content(&job).resources.clone().expect("resources");

@@ -208,13 +208,14 @@ fn plan(kind: LaunchKind) -> Plan {
         path: path.into(),
     })
     .collect();
-    let launch = Launch::new(
+    let mut launch = Launch::new(
         &request,
         &environment,
         &installations,
         "manifest-identifier",
         BackendKind::Kubernetes,
     );
+    launch.owner_guid = "5b1f2a9e-0c4d-4e8a-9f3b-2d7c6e1a0b9f".into();
     Plan {
         request,
         environment,
@@ -240,6 +241,11 @@ fn the_job_we_create_recovers_into_the_launch_we_answered() {
             .get("execenv.io/selected-by")
             .map(String::as_str),
         Some("manifest-identifier")
+    );
+    assert_eq!(
+        annotations.get("execenv.io/owner").map(String::as_str),
+        Some("5b1f2a9e-0c4d-4e8a-9f3b-2d7c6e1a0b9f"),
+        "who asked survives a launcher restart"
     );
     // What the API server adds on create.
     job.metadata.creation_timestamp = Some(Time(launch.created.to_rfc3339().parse().expect("ts")));

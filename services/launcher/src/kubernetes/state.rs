@@ -46,6 +46,10 @@ pub const ANNOTATION_SELECTED_BY: &str = "execenv.io/selected-by";
 /// `execenv.io/python-version`, set by the Job builder).
 pub const ANNOTATION_PATH_SUFFIX: &str = "-path";
 
+/// Annotation: the user guid of who asked for the launch (absent when a service asked), so that
+/// ownership survives a launcher restart.
+pub const ANNOTATION_OWNER: &str = "execenv.io/owner";
+
 /// The message of a launch we cancelled.
 pub const CANCELLED_MESSAGE: &str = "cancelled on request; the Job and its pod are deleted";
 
@@ -246,6 +250,7 @@ pub(super) fn recorded(
         address: seen.address.unwrap_or_default(),
         restarts: seen.restarts.unwrap_or_default(),
         ready: None,
+        owner_guid: annotation(ANNOTATION_OWNER).unwrap_or_default(),
     })
 }
 
@@ -276,6 +281,9 @@ fn recovery_annotations(launch: &Launch) -> BTreeMap<String, String> {
             launch.selected_by.clone(),
         ),
     ]);
+    if !launch.owner_guid.is_empty() {
+        out.insert(ANNOTATION_OWNER.to_owned(), launch.owner_guid.clone());
+    }
     for i in &launch.installations {
         out.insert(
             format!(

@@ -99,12 +99,23 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if dig "tls" "enabled" false $global }}
+            - name: tls
+              mountPath: {{ include "common.tlsDir" $ctx }}
+              readOnly: true
+            {{- end }}
             {{- with .volumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
       volumes:
         - name: tmp
           emptyDir: {}
+        {{- if dig "tls" "enabled" false $global }}
+        # Mounted whole (no subPath), so that a renewed certificate reaches the files.
+        - name: tls
+          secret:
+            secretName: {{ include "common.tlsSecret" $ctx }}
+        {{- end }}
         {{- with .volumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

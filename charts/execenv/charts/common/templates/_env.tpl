@@ -34,5 +34,23 @@ gateway.
     secretKeyRef:
       name: {{ include "common.serviceTokenSecret" . }}
       key: {{ dig "serviceToken" "key" "" $global | default "token" }}
+- name: EXECENV_AUTH__PREVIOUS_SERVICE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "common.serviceTokenSecret" . }}
+      key: {{ dig "serviceToken" "previousKey" "" $global | default "previous" }}
+      optional: true
+{{- end }}
+{{- if dig "tls" "enabled" false $global }}
+- name: EXECENV_TLS__CERT_FILE
+  value: {{ include "common.tlsDir" . }}/tls.crt
+- name: EXECENV_TLS__KEY_FILE
+  value: {{ include "common.tlsDir" . }}/tls.key
+- name: EXECENV_TLS__CA_FILE
+  value: {{ include "common.tlsDir" . }}/ca.crt
+{{- if and (dig "tls" "mutual" false $global) (hasKey $ports "grpc") }}
+- name: EXECENV_TLS__CLIENT_CA_FILE
+  value: {{ include "common.tlsDir" . }}/ca.crt
+{{- end }}
 {{- end }}
 {{- end -}}

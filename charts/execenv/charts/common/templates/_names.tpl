@@ -59,7 +59,8 @@ include "common.grpcUrl" (list $ "selector" .Values.selectorUrl).
 {{- $override -}}
 {{- else -}}
 {{- $ports := include "common.portsOf" (list $ctx $service) | fromYaml -}}
-{{- printf "http://%s:%v" (include "common.fullnameOf" (list $ctx $service)) $ports.grpc -}}
+{{- $scheme := ternary "https" "http" (dig "tls" "enabled" false (include "common.global" $ctx | fromYaml)) -}}
+{{- printf "%s://%s:%v" $scheme (include "common.fullnameOf" (list $ctx $service)) $ports.grpc -}}
 {{- end -}}
 {{- end -}}
 
@@ -95,6 +96,14 @@ The ConfigMap telling config-sync which file to read: key `file` (the declarativ
 */}}
 {{- define "common.syncSourcesConfigMap" -}}
 {{- printf "%s-config-sync-sources" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Where a service mounts its TLS Secret (global.tls). */}}
+{{- define "common.tlsDir" -}}/etc/execenv/tls{{- end -}}
+
+{{/* The TLS Secret of this chart's service: <release>-<service>-tls (cert-manager's secretName). */}}
+{{- define "common.tlsSecret" -}}
+{{- printf "%s-tls" (include "common.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{/* Where config-sync finds the two ConfigMaps above. */}}

@@ -7,6 +7,10 @@ include "common.grpcProbes" (list $ "execenv.selector.v1.Selector")
 {{- define "common.grpcProbes" -}}
 {{- $ctx := index . 0 -}}
 {{- $ports := include "common.ports" $ctx | fromYaml -}}
+{{- if dig "tls" "enabled" false (include "common.global" $ctx | fromYaml) -}}
+{{- /* The kubelet's gRPC probe speaks no TLS: the admin port's /readyz says the same. */ -}}
+{{- include "common.httpProbes" $ctx -}}
+{{- else -}}
 readinessProbe:
   grpc:
     port: {{ $ports.grpc }}
@@ -18,6 +22,7 @@ livenessProbe:
     port: {{ $ports.grpc }}
   periodSeconds: 10
   failureThreshold: 6
+{{- end -}}
 {{- end -}}
 
 {{/* Probes on the admin server's /readyz and /healthz, for the HTTP gateway. */}}
