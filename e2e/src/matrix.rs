@@ -205,8 +205,10 @@ pub fn rest_operations(document: &serde_json::Value) -> Result<BTreeSet<String>>
             .as_object()
             .context("a path item that is not an object")?;
         for method in item.keys() {
-            if ["get", "put", "post", "delete", "patch", "head", "options"]
-                .contains(&method.as_str())
+            if [
+                "get", "put", "post", "delete", "patch", "head", "options", "trace",
+            ]
+            .contains(&method.as_str())
             {
                 operations.insert(format!("{} {path}", method.to_ascii_uppercase()));
             }

@@ -163,7 +163,7 @@ DELETE /content/{guid}/{path}                                            401  40
 OPTIONS /content/{guid}/{path}                                           401  401    403    405  403  405   401
 PATCH  /content/{guid}/{path}                                            401  401    403    405  403  405   401
 TRACE  /content/{guid}/{path}                                            401  401    403    405  403  405   401
-HEAD   /content/{guid}/{path}                                            401  401    403    200  403  200   401
+HEAD   /content/{guid}/{path}                                            401  401    403    405  403  405   401
 GET    /__api__/execenv/v1/instances                                     401  401    403    200  200  200   401
 POST   /__api__/execenv/v1/images/examine                                401  401    403    403  403  200   401
 GET    /__api__/execenv/v1/checks                                        401  401    403    200  200  200   401
@@ -995,14 +995,14 @@ impl World {
                     .replace("{permission_guid}", &permission)
             }
             "GET /content/{guid}/{path}" => format!("/content/{app}/items/tea?q=1"),
-            // Every other method reaches the app the same way (it answers those it has no route
-            // for with 405); on the bare content path, every method is redirected.
-            _ if template == "/content/{guid}" => template.replace("{guid}", app),
-            _ if template == "/content/{guid}/{path}" => format!("/content/{app}/items/tea"),
             "POST /content/{guid}/{path}" => {
                 body = Some(json!([1, 2, 3]));
                 format!("/content/{app}/sum")
             }
+            // Every other method reaches the app the same way (it answers those it has no route
+            // for with 405); on the bare content path, every method is redirected.
+            _ if template == "/content/{guid}" => template.replace("{guid}", app),
+            _ if template == "/content/{guid}/{path}" => format!("/content/{app}/items/tea"),
             "POST /__api__/execenv/v1/images/examine" => {
                 body = Some(json!({"image": self.stack.image}));
                 template.to_owned()
