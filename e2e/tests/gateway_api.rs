@@ -613,6 +613,21 @@ fn every_gateway_route_answers_as_its_openapi_document_says() -> Result<()> {
         None,
     )?;
 
+    // Security events: the keys made above were recorded.
+    let events = api.expect(
+        200,
+        admin,
+        "GET",
+        "/__api__/execenv/v1/security-events",
+        None,
+    )?;
+    ensure!(
+        events["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "api_key_created")),
+        "{events}"
+    );
+
     // Selection: fields, a manifest.json as the body, explain, nothing fits, a misspelt key.
     let select = "/__api__/execenv/v1/select";
     let chosen = api.expect(
