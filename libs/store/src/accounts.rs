@@ -360,9 +360,12 @@ pub(crate) async fn existing_principal<S: Session>(
             field,
             format!("{value:?} is the name of {noun} {name:?}, not a guid; give its guid, {guid}"),
         )),
-        (Lookup::Guid(_), None) => Err(Error::invalid_field(
-            field,
-            format!("no {noun} has guid {value}; a permission must name an existing {noun}: {how}"),
+        // A well-formed guid naming nobody is not found (404), as an unknown environment is.
+        (Lookup::Guid(_), None) => Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "{field}: no {noun} has guid {value}; a permission must name an existing {noun}: {how}"
+            ),
         )),
         (Lookup::Name(_), None) => Err(Error::invalid_field(
             field,

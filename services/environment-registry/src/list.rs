@@ -368,12 +368,19 @@ mod tests {
         let err = security_event_filter(&id::ListSecurityEventsRequest {
             kinds: vec!["api_key_created".into(), "key_stolen".into()],
             page_size: 1001,
-            page_token: next_page_token(&list_query(&req()).unwrap(), 2, 5),
+            page_token: "not a token".into(),
             ..Default::default()
         })
         .unwrap_err();
         let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["kinds[1]", "page_size", "page_token"]);
+        // A token of another list is a conflict (409), not a malformed one.
+        let err = security_event_filter(&id::ListSecurityEventsRequest {
+            page_token: next_page_token(&list_query(&req()).unwrap(), 2, 5),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::FailedPrecondition, "{err:?}");
         let token = next_security_event_token(Some(42), 2, 2);
         let filter = security_event_filter(&id::ListSecurityEventsRequest {
             kinds: vec!["sign_in_failures".into(), "sign_in_failures".into()],
