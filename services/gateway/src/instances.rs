@@ -378,13 +378,25 @@ impl Inner {
             Ok(launch) => Ok(launch.into_inner()),
             Err(status) => {
                 let e = self.launcher.failed(status).0;
-                Err(ContentError::unavailable(
-                    format!(
-                        "content {guid} did not start: the launcher refused it: {}",
-                        e.message
-                    ),
-                    None,
-                ))
+                let message = format!(
+                    "content {guid} did not start: the launcher refused it: {}",
+                    e.message
+                );
+                // Refused for what the content asks (no environment fits it, a cap, …): the
+                // content must change, not the server (409); anything else is the server's (503).
+                let content_must_change = matches!(
+                    e.kind,
+                    ErrorKind::FailedPrecondition
+                        | ErrorKind::InvalidArgument
+                        | ErrorKind::PermissionDenied
+                        | ErrorKind::NotFound
+                        | ErrorKind::Conflict
+                );
+                Err(if content_must_change {
+                    ContentError::did_not_start(message, None)
+                } else {
+                    ContentError::unavailable(message, None)
+                })
             }
         }
     }
