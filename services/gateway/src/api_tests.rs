@@ -202,7 +202,7 @@ async fn every_documented_route_is_served_and_only_the_documents_sign_in_and_a_c
  {
     let public = ["/__api__/server_settings", "/__api__/openapi.json"];
     let routes = documented_routes();
-    assert_eq!(routes.len(), 51, "{routes:?}");
+    assert_eq!(routes.len(), 52, "{routes:?}");
     let guid = "6f1c2a9e-3b7d-4c51-9a0e-2d8f4b6c1e70";
     for (method, path) in routes {
         let path = match path.strip_prefix("/content/x") {
