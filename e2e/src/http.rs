@@ -247,3 +247,41 @@ fn dechunk(mut rest: &str) -> Result<String> {
         rest = after[size..].strip_prefix("\r\n").unwrap_or(&after[size..]);
     }
 }
+
+/// One HTTPS request with curl, verifying the server against the CA file `ca` and sending
+/// `Authorization: Key KEY` (none when `key` is empty): the status and the JSON answered (a
+/// JSON string of the body when it is not JSON, null when empty). Fails when curl does (no TLS
+/// connection, a certificate refused).
+pub fn https_request(
+    ca: impl AsRef<std::path::Path>,
+    key: &str,
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, serde_json::Value)> {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--max-time", "60", "--cacert"])
+        .arg(ca.as_ref())
+        .args(["-X", method, "-w", "\n%{http_code}", url]);
+    if !key.is_empty() {
+        cmd.arg("-H").arg(format!("Authorization: Key {key}"));
+    }
+    if let Some(body) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
+            .arg(body.to_string());
+    }
+    let out = cmd.output().context("cannot run curl")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').context("curl printed no status")?;
+    let json = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or_else(|_| serde_json::Value::String(body.to_owned()))
+    };
+    Ok((status.trim().parse()?, json))
+}

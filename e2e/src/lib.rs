@@ -43,6 +43,7 @@ pub use database::{
 };
 pub use http::{
     HttpResponse, Streamed, http_get, http_request, http_request_within, http_send, http_stream,
+    https_request,
 };
 pub use process::{Process, eventually, free_port};
 pub use services::{RegistryProcess, ServiceProcess};

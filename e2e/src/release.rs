@@ -95,6 +95,9 @@ pub struct NodeRelease {
     pub folders: Vec<HostFolder>,
     /// How long `helm install` took until every Deployment was Available.
     pub install_to_ready: Duration,
+    /// Under `global.tls` ([`NodeRelease::install_tls`]): the folder `tls-secrets` wrote (the
+    /// CA, and a client certificate of it).
+    tls: Option<tempfile::TempDir>,
     helm: Helm,
     cleaned: bool,
     // Set once `helm uninstall` has run.
@@ -106,6 +109,19 @@ impl NodeRelease {
     /// chart with [`testbed_values`] and `values` merged over them, and waits until every
     /// Deployment is Available; fails with the pods' states when one is not.
     pub async fn install(prefix: &str, values: &Value) -> Result<NodeRelease> {
+        Self::install_with(prefix, values, false).await
+    }
+
+    /// The same with TLS and mutual TLS on (`global.tls`), as the README's Security section does
+    /// it: before the install, `examples/kubernetes/tls-secrets` makes a CA and every service's
+    /// Secret, its gateway certificate valid for the node's address; the gateway is then called
+    /// over HTTPS, verified against that CA ([`NodeRelease::tls_file`]).
+    pub async fn install_tls(prefix: &str, values: &Value) -> Result<NodeRelease> {
+        let tls = json!({"global": {"tls": {"enabled": true, "mutual": true}}});
+        Self::install_with(prefix, &merged(values.clone(), &tls), true).await
+    }
+
+    async fn install_with(prefix: &str, values: &Value, tls: bool) -> Result<NodeRelease> {
         let client = testbed_with_node().await?;
         let namespace = fresh_namespace(&client, prefix).await?;
         let mut folders = Vec::new();
@@ -121,23 +137,59 @@ impl NodeRelease {
             gateway: String::new(),
             folders,
             install_to_ready: Duration::ZERO,
+            tls: None,
             helm: Helm::find()?,
             cleaned: false,
             released: std::cell::Cell::new(false),
         };
+        if tls {
+            release.tls = Some(release.tls_secrets().await?);
+        }
         let started = Instant::now();
         release.helm_release("install", values)?;
         release.wait_available().await?;
         release.install_to_ready = started.elapsed();
         release.gateway = release.node_port("execenv-gateway").await?;
         // kube-proxy programs the NodePort on its own schedule: wait until the gateway answers.
-        let gateway = release.gateway.clone();
+        let gateway = release.gateway_with("");
         crate::eventually(
             Duration::from_secs(30),
             "the gateway answering through its NodePort",
-            || crate::http_get(&gateway, "/__api__/server_settings").is_ok_and(|(s, _)| s == 200),
+            || {
+                gateway
+                    .call("GET", "/__api__/server_settings", None)
+                    .is_ok_and(|(s, _)| s == 200)
+            },
         )?;
         Ok(release)
+    }
+
+    /// Runs `examples/kubernetes/tls-secrets` for the namespace, with the node's address among
+    /// the gateway's names; the folder it wrote.
+    async fn tls_secrets(&self) -> Result<tempfile::TempDir> {
+        let dir = tempfile::tempdir()?;
+        let node = crate::testbed::node_address(&self.client).await?;
+        let out = Command::new(repo().join("examples/kubernetes/tls-secrets"))
+            .args([RELEASE, &self.namespace])
+            .arg(dir.path())
+            .env("KUBECTL", testbed_bin()?.join("kubectl"))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("GATEWAY_IPS", node)
+            .output()
+            .context("cannot run examples/kubernetes/tls-secrets")?;
+        ensure!(
+            out.status.success(),
+            "tls-secrets: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(dir)
+    }
+
+    /// `NAME` in the folder `tls-secrets` wrote (`ca.crt`, `client.crt`, `client.key`, …);
+    /// none without TLS.
+    pub fn tls_file(&self, name: &str) -> Option<PathBuf> {
+        self.tls.as_ref().map(|dir| dir.path().join(name))
     }
 
     /// The data folder (the host folder behind the claim `execenv-data`).
@@ -180,6 +232,7 @@ impl NodeRelease {
         Gateway {
             address: self.gateway.clone(),
             key: key.to_owned(),
+            ca: self.tls_file("ca.crt"),
         }
     }
 
@@ -388,9 +441,26 @@ pub struct Gateway {
     pub address: String,
     /// The key sent as `Authorization: Key …`; none when empty.
     pub key: String,
+    /// Under TLS, the CA its certificate is verified against (HTTPS); plain HTTP when none.
+    pub ca: Option<PathBuf>,
 }
 
 impl Gateway {
+    /// The same gateway called with `key` instead (none when empty).
+    pub fn with_key(&self, key: &str) -> Gateway {
+        Gateway {
+            address: self.address.clone(),
+            key: key.to_owned(),
+            ca: self.ca.clone(),
+        }
+    }
+
+    /// The URL of `path` (`https://…` under TLS).
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.address)
+    }
+
     /// `METHOD PATH` with `body`: the status and the JSON answered (null when empty).
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
         self.call_with(method, path, &[], body)
@@ -404,6 +474,13 @@ impl Gateway {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<(u16, Value)> {
+        if let Some(ca) = &self.ca {
+            ensure!(
+                headers.is_empty(),
+                "headers over HTTPS are not supported here"
+            );
+            return crate::https_request(ca, &self.key, method, &self.url(path), body);
+        }
         let auth = format!("Key {}", self.key);
         let mut all = headers.to_vec();
         if !self.key.is_empty() {
@@ -416,6 +493,35 @@ impl Gateway {
             answer.json()?
         };
         Ok((answer.status, json))
+    }
+
+    /// The names (images) of the environments `GET /__api__/v1/environments` lists.
+    pub fn environment_names(&self) -> Result<Vec<String>> {
+        let listed = self.ok("GET", "/__api__/v1/environments", None)?;
+        Ok(listed
+            .as_array()
+            .with_context(|| format!("not a list: {listed}"))?
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// Waits, within `within`, until launch `id` has ended (succeeded, failed or cancelled); the
+    /// launch then. Fails with the last state seen.
+    pub fn launch_outcome(&self, id: &str, within: Duration) -> Result<Value> {
+        let mut state = Value::Null;
+        crate::eventually(within, "the launch's outcome", || {
+            match self.ok("GET", &format!("/__api__/execenv/v1/launches/{id}"), None) {
+                Ok(now) => {
+                    state = now;
+                    ["succeeded", "failed", "cancelled"]
+                        .contains(&state["state"].as_str().unwrap_or_default())
+                }
+                Err(_) => false,
+            }
+        })
+        .with_context(|| format!("launch {id}: {state}"))?;
+        Ok(state)
     }
 
     /// The JSON of a call that must succeed (2xx); fails with the status and answer otherwise.

@@ -314,10 +314,18 @@ fn kubernetes_chart_tls_values_mount_the_secrets_and_set_the_settings() -> Resul
                 && mount.get("subPath").is_none(),
             "{name}: {mount}"
         );
+        // The last three are for the image's execenvctl (kubectl exec … execenvctl users
+        // create): the registry over TLS, presenting the pod's certificate.
         for (variable, file) in [
             ("EXECENV_TLS__CERT_FILE", "/etc/execenv/tls/tls.crt"),
             ("EXECENV_TLS__KEY_FILE", "/etc/execenv/tls/tls.key"),
             ("EXECENV_TLS__CA_FILE", "/etc/execenv/tls/ca.crt"),
+            (
+                "EXECENV_REGISTRY",
+                "https://execenv-environment-registry:50051",
+            ),
+            ("EXECENV_TLS__CLIENT_CERT_FILE", "/etc/execenv/tls/tls.crt"),
+            ("EXECENV_TLS__CLIENT_KEY_FILE", "/etc/execenv/tls/tls.key"),
         ] {
             ensure!(
                 env_value(container, variable) == Some(&json!(file)),
@@ -464,21 +472,22 @@ fn kubernetes_chart_renders_the_legacy_runtime_yaml_only_without_environments() 
 async fn kubernetes_chart_notes_say_which_environments_file_is_used() -> Result<()> {
     let helm = Helm::find()?;
     let kubeconfig = execenv_e2e::testbed::testbed_kubeconfig()?;
-    let notes = |name: &str| -> Result<String> {
-        let run = helm
-            .run(&[
-                "install",
-                "execenv",
-                CHART,
-                "-n",
-                "execenv",
-                "--dry-run=client",
-                "--kubeconfig",
-                kubeconfig.to_str().unwrap(),
-                "-f",
-                scenario(name).to_str().unwrap(),
-            ])?
-            .ok("helm install --dry-run")?;
+    let notes_with = |name: &str, more: &[&str]| -> Result<String> {
+        let values = scenario(name);
+        let mut args = vec![
+            "install",
+            "execenv",
+            CHART,
+            "-n",
+            "execenv",
+            "--dry-run=client",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "-f",
+            values.to_str().unwrap(),
+        ];
+        args.extend(more);
+        let run = helm.run(&args)?.ok("helm install --dry-run")?;
         Ok(run
             .stdout
             .split_once("NOTES:")
@@ -486,6 +495,7 @@ async fn kubernetes_chart_notes_say_which_environments_file_is_used() -> Result<
             .1
             .to_owned())
     };
+    let notes = |name: &str| notes_with(name, &[]);
     let both = notes("legacy-and-declarative")?;
     ensure!(both.contains("Only the\ndeclarative executionEnvironments list is used; launcher.customRuntimeYaml is ignored"), "{both}");
     let legacy = notes("legacy-runtime-yaml")?;
@@ -499,6 +509,17 @@ async fn kubernetes_chart_notes_say_which_environments_file_is_used() -> Result<
         declarative
             .contains("Execution environments: 2 in the ConfigMap execenv-execution-environments"),
         "{declarative}"
+    );
+    // The gateway's address says https:// when it serves TLS.
+    ensure!(
+        declarative.contains(" http://127.0.0.1:3939/__api__") && !declarative.contains("https://"),
+        "{declarative}"
+    );
+    let tls = notes_with("default", &["--set", "global.tls.enabled=true"])?;
+    ensure!(
+        tls.contains("--cacert <ca.crt> -H \"Authorization: Key <key>\" https://127.0.0.1:3939/")
+            && tls.contains("The gateway serves HTTPS only (global.tls)"),
+        "{tls}"
     );
     Ok(())
 }

@@ -94,20 +94,7 @@ fn finish(gateway: &Gateway, id: &str) -> Result<(Value, String)> {
         logs.body
     );
     // The output ends when the content exits; the Job's outcome follows shortly after.
-    let mut state = Value::Null;
-    execenv_e2e::eventually(
-        Duration::from_secs(60),
-        "the launch's outcome",
-        || match gateway.ok("GET", &format!("/__api__/execenv/v1/launches/{id}"), None) {
-            Ok(now) => {
-                state = now;
-                ["succeeded", "failed", "cancelled"]
-                    .contains(&state["state"].as_str().unwrap_or_default())
-            }
-            Err(_) => false,
-        },
-    )
-    .with_context(|| format!("launch {id}: {state}"))?;
+    let state = gateway.launch_outcome(id, Duration::from_secs(60))?;
     Ok((state, logs.body))
 }
 
@@ -130,14 +117,8 @@ async fn first_hour_install_publish_build_run_upgrade_and_uninstall_on_the_node(
     step("first API key (kubectl exec)", started);
 
     // The environments the chart declared, through the gateway from outside the cluster.
-    let listed = gateway.ok("GET", "/__api__/v1/environments", None)?;
-    let names: Vec<&str> = listed
-        .as_array()
-        .context("not a list")?
-        .iter()
-        .filter_map(|e| e["name"].as_str())
-        .collect();
-    ensure!(names == [images::PYTHON_IMAGE], "{listed}");
+    let names = gateway.environment_names()?;
+    ensure!(names == [images::PYTHON_IMAGE], "{names:?}");
 
     // Publish the example bundle, build it, run it, read its output through the gateway.
     let content = uuid::Uuid::new_v4().to_string();

@@ -211,11 +211,9 @@ async fn observe(
         "/__api__/v1/environments",
         Some(&json!({"name": "ghcr.io/acme/by-api:1", "title": "Made through the API"})),
     )?;
-    Gateway {
-        address: gateway.address.clone(),
-        key: String::new(),
-    }
-    .expect(401, "GET", "/__api__/v1/environments", None)?;
+    gateway
+        .with_key("")
+        .expect(401, "GET", "/__api__/v1/environments", None)?;
     gateway.expect(
         404,
         "GET",

@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use execenv_e2e::launcher::place_bundle;
 use execenv_e2e::python::{host_python, host_python_version};
-use execenv_e2e::{CtlOutput, RegistryProcess, ServiceProcess, ctl, eventually, field, sqlite_url};
-use serde_json::{Value, json};
+use execenv_e2e::{
+    CtlOutput, RegistryProcess, ServiceProcess, ctl, eventually, field, https_request, sqlite_url,
+};
+use serde_json::json;
 
 /// Runs `openssl ARGS…` in `dir`; fails with what it printed.
 fn openssl(dir: &Path, args: &[&str]) -> Result<String> {
@@ -158,36 +160,6 @@ fn ctl_with(registry: &str, flags: &[String], args: &[&str]) -> Result<CtlOutput
     ctl(&connection, args)
 }
 
-/// One HTTPS request to the gateway with curl, verifying it against `ca`: status and body.
-fn https(
-    ca: &str,
-    key: &str,
-    method: &str,
-    url: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value)> {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--cacert", ca, "-X", method, "-H"])
-        .arg(format!("Authorization: Key {key}"))
-        .args(["-w", "\n%{http_code}", url]);
-    if let Some(body) = body {
-        cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
-            .arg(body.to_string());
-    }
-    let out = cmd.output()?;
-    ensure!(
-        out.status.success(),
-        "curl {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').context("curl printed no status")?;
-    Ok((
-        status.trim().parse()?,
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    ))
-}
-
 /// The serial number of the certificate a new TLS connection to `address` gets, as openssl
 /// prints it (`serial=1002`).
 fn served_serial(pki: &Pki, address: &str) -> Result<String> {
@@ -323,7 +295,7 @@ fn every_service_speaks_mutual_tls_and_the_gateway_https() -> Result<()> {
     ensure!(gateway.url.starts_with("https://"), "{}", gateway.url);
     let ca = pki.path("good-ca.pem");
 
-    let (status, chosen) = https(
+    let (status, chosen) = https_request(
         &ca,
         &key,
         "POST",
@@ -337,7 +309,7 @@ fn every_service_speaks_mutual_tls_and_the_gateway_https() -> Result<()> {
     );
 
     place_bundle(&data, "c0ffee00-0000-4000-8000-000000000001", "1", &version)?;
-    let (status, build) = https(
+    let (status, build) = https_request(
         &ca,
         &key,
         "POST",
@@ -352,7 +324,10 @@ fn every_service_speaks_mutual_tls_and_the_gateway_https() -> Result<()> {
     eventually(
         Duration::from_secs(120),
         "the build succeeding over TLS",
-        || https(&ca, &key, "GET", &launch, None).is_ok_and(|(_, l)| l["state"] == "succeeded"),
+        || {
+            https_request(&ca, &key, "GET", &launch, None)
+                .is_ok_and(|(_, l)| l["state"] == "succeeded")
+        },
     )?;
 
     // Plain HTTP to the gateway's port is refused; so is HTTPS verified against another CA.
@@ -364,8 +339,8 @@ fn every_service_speaks_mutual_tls_and_the_gateway_https() -> Result<()> {
         .output()?;
     ensure!(!plain.status.success(), "plain HTTP was answered");
     ensure!(
-        https(
-            &pki.path("other-ca.pem"),
+        https_request(
+            pki.path("other-ca.pem"),
             &key,
             "GET",
             &format!("{}/__api__/v1/user", gateway.url),
@@ -388,7 +363,7 @@ fn every_service_speaks_mutual_tls_and_the_gateway_https() -> Result<()> {
     }
     ensure!(served_serial(&pki, gateway.address())? == "serial=1002");
     // Services keep calling each other with the renewed certificate.
-    let (status, again) = https(
+    let (status, again) = https_request(
         &ca,
         &key,
         "POST",

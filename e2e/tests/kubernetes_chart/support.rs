@@ -246,6 +246,14 @@ pub fn check_settings(docs: &[Value], deployment: &Value) -> Result<()> {
                 );
             }
             k if k == execenv_kit::telemetry::OTLP_ENDPOINT_VARIABLE => {}
+            // Read by the image's execenvctl (`kubectl exec … execenvctl`), not the service:
+            // the registry's URL, which must be this release's registry over TLS.
+            "EXECENV_REGISTRY" => {
+                ensure!(
+                    value == "https://execenv-environment-registry:50051",
+                    "{name}: EXECENV_REGISTRY={value}, not the release's registry over TLS"
+                );
+            }
             _ => {
                 let (section, field) = key
                     .strip_prefix("EXECENV_")

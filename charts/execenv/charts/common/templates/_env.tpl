@@ -52,5 +52,15 @@ gateway.
 - name: EXECENV_TLS__CLIENT_CA_FILE
   value: {{ include "common.tlsDir" . }}/ca.crt
 {{- end }}
+{{- /* For the execenvctl of the image (kubectl exec … execenvctl): the registry over TLS,
+       presenting this pod's certificate under mutual TLS (the services do so by default). */}}
+- name: EXECENV_REGISTRY
+  value: {{ include "common.grpcUrl" (list . "environment-registry" "") | quote }}
+{{- if dig "tls" "mutual" false $global }}
+- name: EXECENV_TLS__CLIENT_CERT_FILE
+  value: {{ include "common.tlsDir" . }}/tls.crt
+- name: EXECENV_TLS__CLIENT_KEY_FILE
+  value: {{ include "common.tlsDir" . }}/tls.key
+{{- end }}
 {{- end }}
 {{- end -}}
