@@ -7,6 +7,7 @@ use anyhow::{Context, Result, ensure};
 use execenv_e2e::chart::{Helm, config_map_entry, documents, object, objects, scenario};
 use execenv_launcher::config::KubernetesConfig;
 use execenv_launcher::job_spec::{JobSettings, LaunchKind, LaunchRequest, Resources, build_job};
+use execenv_launcher::limits::{GroupLimits, LimitsConfig};
 use execenv_launcher::template::JobTemplate;
 use serde_json::{Value, json};
 
@@ -319,6 +320,98 @@ fn kubernetes_chart_binds_the_launchers_role_to_the_service_account_it_names() -
     let docs = helm.template(&[own.path()])?;
     ensure!(objects(&docs, "Role").is_empty() && objects(&docs, "RoleBinding").is_empty());
     ensure!(launcher_settings(&docs)?.get("role").is_none());
+    Ok(())
+}
+
+#[test]
+fn kubernetes_chart_gives_the_launcher_its_caps_defaults_and_service_accounts() -> Result<()> {
+    let helm = Helm::find()?;
+    let docs = helm.template(&[&scenario("everything-on")])?;
+    let text = config_map_entry(&docs, "execenv-launcher", "config.yaml")
+        .context("no launcher configuration")?;
+    let file = documents(text)?.remove(0);
+    // Read with the launcher's own types (unknown keys refused).
+    let kubernetes: KubernetesConfig = serde_json::from_value(file["kubernetes"].clone())?;
+    let quantity = |q: &str| Some(q.to_owned());
+    ensure!(kubernetes.gpu_resource == "amd.com/gpu");
+    ensure!(kubernetes.run_as_non_root && kubernetes.read_only_root_filesystem);
+    ensure!(kubernetes.service_accounts == ["content-reader"]);
+    ensure!(kubernetes.service_account_label.as_deref() == Some("execenv.io/content=allowed"));
+    ensure!(
+        kubernetes.build_resources
+            == Resources {
+                cpu_request: quantity("500m"),
+                memory_limit: quantity("4Gi"),
+                ..Resources::default()
+            },
+        "{:?}",
+        kubernetes.build_resources
+    );
+    ensure!(
+        kubernetes.run_resources
+            == Resources {
+                cpu_request: quantity("250m"),
+                memory_limit: quantity("2Gi"),
+                ephemeral_storage_limit: quantity("8Gi"),
+                ..Resources::default()
+            }
+    );
+    ensure!(
+        kubernetes.init_resources
+            == Resources {
+                memory_limit: quantity("256Mi"),
+                ..Resources::default()
+            }
+    );
+    let limits: LimitsConfig = serde_json::from_value(file["limits"].clone())?;
+    let expected = LimitsConfig {
+        publisher: Resources {
+            cpu_limit: quantity("2"),
+            memory_limit: quantity("8Gi"),
+            gpu: quantity("0"),
+            ..Resources::default()
+        },
+        administrator: Resources {
+            memory_limit: quantity("64Gi"),
+            ..Resources::default()
+        },
+        groups: vec![GroupLimits {
+            group: "6f1c2d3e-4b5a-4c6d-8e7f-8a9b0c1d2e3f".to_owned(),
+            caps: Resources {
+                gpu: quantity("1"),
+                memory_limit: quantity("32Gi"),
+                ..Resources::default()
+            },
+        }],
+    };
+    ensure!(limits == expected, "{limits:?}");
+    // A label allow-list: the launcher's Role may read ServiceAccounts (their labels).
+    let role = object(&docs, "Role", "execenv-launcher")?;
+    let reads_accounts = |role: &Value| {
+        role["rules"].as_array().is_some_and(|rules| {
+            rules.iter().any(|r| {
+                r["resources"] == json!(["serviceaccounts"]) && r["verbs"] == json!(["get"])
+            })
+        })
+    };
+    ensure!(reads_accounts(role), "{role}");
+
+    // By default: no caps, no accounts but the default, runAsNonRoot, and no ServiceAccount read.
+    let docs = helm.template(&[&scenario("default")])?;
+    let file = documents(
+        config_map_entry(&docs, "execenv-launcher", "config.yaml").context("no configuration")?,
+    )?
+    .remove(0);
+    ensure!(file.get("limits").is_none(), "{file}");
+    let kubernetes: KubernetesConfig = serde_json::from_value(file["kubernetes"].clone())?;
+    ensure!(
+        kubernetes.run_as_non_root
+            && !kubernetes.read_only_root_filesystem
+            && kubernetes.service_accounts.is_empty()
+            && kubernetes.service_account_label.is_none()
+            && kubernetes.build_resources == Resources::default()
+    );
+    ensure!(!reads_accounts(object(&docs, "Role", "execenv-launcher")?));
     Ok(())
 }
 

@@ -290,10 +290,15 @@ pub fn check_settings(docs: &[Value], deployment: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Whether `whole` holds every key and value of `part` (objects recursively, anything else equal).
+/// Whether `whole` holds every key and value of `part` (objects recursively, lists element by
+/// element, anything else equal).
 fn contains(whole: &Value, part: &Value) -> bool {
     match part {
         Value::Object(fields) => fields.iter().all(|(k, v)| contains(&whole[k], v)),
+        // A list of objects shows every field of each, the unset ones as null.
+        Value::Array(items) => whole.as_array().is_some_and(|shown| {
+            shown.len() == items.len() && shown.iter().zip(items).all(|(w, p)| contains(w, p))
+        }),
         other => whole == other,
     }
 }

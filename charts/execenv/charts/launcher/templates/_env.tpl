@@ -24,6 +24,16 @@
 {{- end -}}
 
 {{/*
+A map of resources from the values' names (cpuRequest, memoryLimit, gpu, …) to the launcher's
+(cpu_request, memory_limit, gpu, …), every quantity a string: include "launcher.resources" MAP.
+*/}}
+{{- define "launcher.resources" -}}
+{{- $out := dict -}}
+{{- range $key, $value := . }}{{ $_ := set $out (snakecase $key) (toString $value) }}{{ end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/*
 The ConfigMap <release>-launcher: config.yaml (the `kubernetes` section of the launcher's
 configuration, in its own key names) and, when set, job-template.yaml (the job base template).
 */}}
@@ -42,7 +52,26 @@ configuration, in its own key names) and, when set, job-template.yaml (the job b
   "image_pull_secrets" ($k.imagePullSecrets | default list)
   "run_as_user" $k.runAsUser
   "run_as_group" $k.runAsGroup
-  "fs_group" $k.fsGroup -}}
+  "fs_group" $k.fsGroup
+  "gpu_resource" $k.gpuResource
+  "service_accounts" ($k.serviceAccounts | default list)
+  "run_as_non_root" $k.runAsNonRoot
+  "read_only_root_filesystem" $k.readOnlyRootFilesystem -}}
+{{- with $k.serviceAccountLabel }}{{ $_ := set $settings "service_account_label" . }}{{ end -}}
+{{- with $k.buildResources }}{{ $_ := set $settings "build_resources" (include "launcher.resources" . | fromYaml) }}{{ end -}}
+{{- with $k.runResources }}{{ $_ := set $settings "run_resources" (include "launcher.resources" . | fromYaml) }}{{ end -}}
+{{- with $k.initResources }}{{ $_ := set $settings "init_resources" (include "launcher.resources" . | fromYaml) }}{{ end -}}
+{{- $config := dict "kubernetes" $settings -}}
+{{- $caps := .Values.launchLimits | default dict -}}
+{{- $limits := dict -}}
+{{- with $caps.publisher }}{{ $_ := set $limits "publisher" (include "launcher.resources" . | fromYaml) }}{{ end -}}
+{{- with $caps.administrator }}{{ $_ := set $limits "administrator" (include "launcher.resources" . | fromYaml) }}{{ end -}}
+{{- with $caps.groups }}
+{{- $groups := list -}}
+{{- range . }}{{ $groups = append $groups (include "launcher.resources" . | fromYaml) }}{{ end -}}
+{{- $_ := set $limits "groups" $groups -}}
+{{- end -}}
+{{- if $limits }}{{ $_ := set $config "limits" $limits }}{{ end -}}
 {{- with $k.runnerPath }}{{ $_ := set $settings "runner_path" . }}{{ end -}}
 {{- with $k.defaultServiceAccount }}{{ $_ := set $settings "default_service_account" . }}{{ end -}}
 {{- with dig "data" "subPathPrefix" "" $storage }}{{ $_ := set $settings "data_sub_path_prefix" . }}{{ end -}}
@@ -56,7 +85,7 @@ metadata:
   {{- include "common.metadata" . | nindent 2 }}
 data:
   config.yaml: |
-    {{- toYaml (dict "kubernetes" $settings) | nindent 4 }}
+    {{- toYaml $config | nindent 4 }}
   {{- with $k.jobTemplate }}
   job-template.yaml: |
     {{- toYaml (merge (dict "apiVersion" "batch/v1" "kind" "Job") .) | nindent 4 }}
