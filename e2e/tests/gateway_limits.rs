@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use execenv_e2e::gateway::user_key;
 use execenv_e2e::{
     RegistryProcess, ServiceProcess, eventually, http_get, http_send, http_stream, sqlite_url,
@@ -129,6 +129,7 @@ fn every_refusal_is_connects_json_with_the_limit_named() -> Result<()> {
             ("EXECENV_LIMITS__MAX_BODY_BYTES", "1024".to_owned()),
             ("EXECENV_LIMITS__MAX_JSON_DEPTH", "8".to_owned()),
             ("EXECENV_LIMITS__REQUEST_TIMEOUT_S", "2".to_owned()),
+            ("EXECENV_LIMITS__HEADER_READ_TIMEOUT_S", "1".to_owned()),
         ],
     )?;
     let key = user_key(&registry, "ada", "administrator")?;
@@ -233,6 +234,20 @@ fn every_refusal_is_connects_json_with_the_limit_named() -> Result<()> {
         raw.contains(r#"{"code":1,"error":"the gateway did not answer within 2 s, the most a request may take (EXECENV_LIMITS__REQUEST_TIMEOUT_S); what it asked for may still finish: check before you retry","payload":null}"#),
         "{raw}"
     );
+
+    // A request head that never ends (a slowloris client) gets its connection closed, with
+    // nothing answered: there is no request yet to answer.
+    let mut s = TcpStream::connect(addr(&gateway))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "GET /__api__/v1/user HTTP/1.1\r\nHost: {}\r\nAuthorization: Key {key}\r\n",
+        addr(&gateway)
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)
+        .context("the gateway kept open a connection whose request head never ended")?;
+    ensure!(raw.is_empty(), "{raw}");
     Ok(())
 }
 

@@ -38,9 +38,13 @@ pub async fn serve_admin(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "admin server listening (/metrics, /healthz, /readyz)");
     }
-    axum::serve(listener, router(metrics, readiness))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::http::serve(
+        listener,
+        router(metrics, readiness),
+        Some(crate::http::DEFAULT_HEADER_READ_TIMEOUT),
+        shutdown,
+    )
+    .await
 }
 
 async fn metrics_handler(State(state): State<AdminState>) -> impl IntoResponse {

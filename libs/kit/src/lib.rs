@@ -10,6 +10,7 @@ pub mod admin;
 pub mod bootstrap;
 pub mod config;
 pub mod grpc;
+pub mod http;
 pub mod limits;
 pub mod listen;
 pub mod metrics;

@@ -71,6 +71,9 @@ pub struct LimitsConfig {
     pub max_json_depth: u32,
     /// Seconds a request may take until its answer starts (default 60); then 503.
     pub request_timeout_s: u64,
+    /// Seconds a client may take to send a request's line and headers (default 30); then its
+    /// connection is closed. 0: no bound.
+    pub header_read_timeout_s: u64,
     /// Seconds an image examination or a check of every environment may take (default 660).
     pub examine_timeout_s: u64,
     /// Event streams (`/__api__/execenv/v1/events`) one person may hold open (default 16).
@@ -85,6 +88,7 @@ impl Default for LimitsConfig {
             max_body_bytes: 1 << 20,
             max_json_depth: 32,
             request_timeout_s: 60,
+            header_read_timeout_s: 30,
             examine_timeout_s: 660,
             max_event_streams_per_user: 16,
         }
@@ -307,6 +311,10 @@ impl ServiceConfig for Config {
             Setting {
                 key: "limits.request_timeout_s",
                 meaning: "seconds a REST request may take until its answer starts; then 503 (the call it waited for may still finish). Not for uploads (each piece must come within 60 s), interactive content (content.start_timeout_s) or image examinations (limits.examine_timeout_s); streamed answers (events, followed logs) are bounded only until they start",
+            },
+            Setting {
+                key: "limits.header_read_timeout_s",
+                meaning: "seconds a client may take to send a request's line and headers, on every connection and between the requests of a kept-alive one; then the connection is closed (a client holding connections open by sending its headers slowly gets nothing). 0: no bound",
             },
             Setting {
                 key: "limits.examine_timeout_s",

@@ -1,10 +1,10 @@
 //! Starting the gateway: listeners, the REST API and the admin server.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use execenv_kit::StartError;
+use execenv_kit::http::serve;
 use execenv_kit::listen::bind;
 use execenv_kit::metrics::Metrics;
 use execenv_kit::readiness::Readiness;
@@ -108,21 +108,26 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     readiness.set_ready().await;
 
     let tls_on = server_tls.is_some();
-    // The peer's address is forwarded to content (X-Forwarded-For).
-    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Each request carries the peer's address (throttling, X-Forwarded-For to content).
+    let app = api::router(state);
+    let header_read_timeout = (config.limits.header_read_timeout_s > 0)
+        .then(|| Duration::from_secs(config.limits.header_read_timeout_s));
     let api = match server_tls {
-        // HTTPS only: a plain-text request fails its handshake. (`tap_io` gives the listener
-        // the peer-address connect info axum has for TCP listeners.)
-        Some(tls) => tokio::spawn(
-            axum::serve(tls.accept(http).tap_io(|_| {}), app)
-                .with_graceful_shutdown(shutdown.wait_owned())
-                .into_future(),
-        ),
-        None => tokio::spawn(
-            axum::serve(http, app)
-                .with_graceful_shutdown(shutdown.wait_owned())
-                .into_future(),
-        ),
+        // HTTPS only: a plain-text request fails its handshake.
+        Some(tls) => tokio::spawn(serve(
+            tls.accept(http),
+            app,
+            header_read_timeout,
+            shutdown.wait_owned(),
+        )),
+        None => tokio::spawn(serve(
+            http.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
+            app,
+            header_read_timeout,
+            shutdown.wait_owned(),
+        )),
     };
     let admin = tokio::spawn(serve_admin(
         admin,
