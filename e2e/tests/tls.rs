@@ -15,7 +15,8 @@ use anyhow::{Result, bail, ensure};
 use execenv_e2e::launcher::place_bundle;
 use execenv_e2e::python::{host_python, host_python_version};
 use execenv_e2e::{
-    CtlOutput, RegistryProcess, ServiceProcess, ctl, eventually, field, https_request, sqlite_url,
+    CtlOutput, RegistryProcess, ServiceProcess, binary, ctl, eventually, field, https_request,
+    sqlite_url,
 };
 use serde_json::json;
 
@@ -259,6 +260,36 @@ fn every_service_speaks_mutual_tls_and_the_gateway_https() -> Result<()> {
             out.stderr
         );
     }
+    // config-sync plan reads the live registry over mutual TLS with the same flags, and is
+    // refused without a client certificate.
+    let declared = dir.path().join("environments.yaml");
+    std::fs::write(
+        &declared,
+        "- name: ghcr.io/acme/planned:1\n  python:\n    installations:\n      - {version: 3.12.4, path: /opt/python/3.12.4/bin/python3}\n",
+    )?;
+    let plan = |flags: &[String]| -> Result<CtlOutput> {
+        Ok(Command::new(binary("execenv-config-sync")?)
+            .arg("plan")
+            .arg(&declared)
+            .args(["--registry", &registry.url])
+            .args(flags)
+            .env_remove("EXECENV_AUTH__SERVICE_TOKEN")
+            .output()?
+            .into())
+    };
+    let planned = plan(&client)?.ok()?;
+    ensure!(
+        planned.stdout.contains("+ create ghcr.io/acme/planned:1")
+            && planned.stdout.contains("Plan: 1 to create"),
+        "{}",
+        planned.stdout
+    );
+    let refused = plan(&pki.ctl_flags("good", None))?;
+    ensure!(
+        refused.code != 0 && refused.stderr.contains("cannot reach the registry"),
+        "config-sync plan without a client certificate: {refused:?}"
+    );
+
     let plain = registry.url.replace("https://", "http://");
     let out = ctl(&["--registry", &plain], &["env", "list"])?;
     ensure!(out.code != 0, "plain text was accepted: {}", out.stdout);

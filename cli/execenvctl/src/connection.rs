@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use execenv_client::{ClientTls, Connection, Options, Service, Target, TlsFile};
+use execenv_client::{ClientTls, Connection, Options, Service, Target};
 use execenv_core::{Caller, Error, Role};
 
 use crate::args::GlobalArgs;
@@ -106,27 +106,11 @@ async fn open(g: &GlobalArgs, service: Service) -> Result<Connection, Error> {
 /// TLS to the services and the gateway from --ca-file (with --client-cert and --client-key
 /// under mutual TLS); none without --ca-file.
 pub fn tls(g: &GlobalArgs) -> Result<Option<ClientTls>, Error> {
-    let set = |p: &Option<std::path::PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
-    let Some(ca) = set(&g.ca_file) else {
-        if g.client_cert.is_some() {
-            return Err(Error::invalid_field(
-                "--client-cert",
-                "--client-cert is given without --ca-file; give the CA the services' \
-                 certificates are signed by with --ca-file (or EXECENV_TLS__CA_FILE)",
-            ));
-        }
-        return Ok(None);
-    };
-    let identity = match (set(&g.client_cert), set(&g.client_key)) {
-        (Some(cert), Some(key)) => Some((
-            TlsFile::new(cert, "--client-cert"),
-            TlsFile::new(key, "--client-key"),
-        )),
-        _ => None,
-    };
-    ClientTls::new(TlsFile::new(ca, "--ca-file"), identity)
-        .map(Some)
-        .map_err(|e| Error::invalid_field("--ca-file", e.0))
+    ClientTls::from_flags(
+        g.ca_file.as_deref(),
+        g.client_cert.as_deref(),
+        g.client_key.as_deref(),
+    )
 }
 
 /// Whom calls act as: a person when --as-role is given (with --as-user and --as-groups), else

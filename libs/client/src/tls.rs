@@ -213,6 +213,37 @@ impl ClientTls {
         })
     }
 
+    /// TLS from a command line's `--ca-file`, `--client-cert` and `--client-key` (or their
+    /// `EXECENV_TLS__…` variables; an empty one counts as unset): none without a CA, the
+    /// certificate and key presented under mutual TLS. The problem names the flag.
+    pub fn from_flags(
+        ca: Option<&Path>,
+        cert: Option<&Path>,
+        key: Option<&Path>,
+    ) -> Result<Option<Self>, execenv_core::Error> {
+        let set = |p: Option<&Path>| p.filter(|p| !p.as_os_str().is_empty()).map(Path::to_owned);
+        let Some(ca) = set(ca) else {
+            if set(cert).is_some() {
+                return Err(execenv_core::Error::invalid_field(
+                    "--client-cert",
+                    "--client-cert is given without --ca-file; give the CA the services' \
+                     certificates are signed by with --ca-file (or EXECENV_TLS__CA_FILE)",
+                ));
+            }
+            return Ok(None);
+        };
+        let identity = match (set(cert), set(key)) {
+            (Some(cert), Some(key)) => Some((
+                TlsFile::new(cert, "--client-cert"),
+                TlsFile::new(key, "--client-key"),
+            )),
+            _ => None,
+        };
+        ClientTls::new(TlsFile::new(ca, "--ca-file"), identity)
+            .map(Some)
+            .map_err(|e| execenv_core::Error::invalid_field("--ca-file", e.0))
+    }
+
     /// The setting that names the CA file (for messages about URLs that do not fit it).
     pub fn ca_setting(&self) -> &str {
         &self.files.files()[0].setting

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use execenv_client::{Service, Target};
+use execenv_client::{ClientTls, Service, Target};
 use execenv_config_sync::report::{render_plan, render_problems};
 use execenv_config_sync::sync::problems;
 use execenv_config_sync::{Config, GrpcRegistry, file, legacy, start, sync};
@@ -68,6 +68,26 @@ enum Command {
         /// The service token, when the registry requires one.
         #[arg(long, env = "EXECENV_AUTH__SERVICE_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// PEM CA the registry is verified against (its URL is then `https://…`).
+        #[arg(long, env = "EXECENV_TLS__CA_FILE", value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// PEM certificate presented under mutual TLS (it is then the service identity, no
+        /// --token needed). Needs --client-key and --ca-file.
+        #[arg(
+            long,
+            env = "EXECENV_TLS__CLIENT_CERT_FILE",
+            value_name = "FILE",
+            requires = "client_key"
+        )]
+        client_cert: Option<PathBuf>,
+        /// PEM private key of --client-cert.
+        #[arg(
+            long,
+            env = "EXECENV_TLS__CLIENT_KEY_FILE",
+            value_name = "FILE",
+            requires = "client_cert"
+        )]
+        client_key: Option<PathBuf>,
     },
 }
 
@@ -87,11 +107,19 @@ fn main() -> anyhow::Result<ExitCode> {
             file,
             registry,
             token,
+            ca_file,
+            client_cert,
+            client_key,
         } => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            Ok(runtime.block_on(plan(&file, &registry, token)))
+            let tls = ClientTls::from_flags(
+                ca_file.as_deref(),
+                client_cert.as_deref(),
+                client_key.as_deref(),
+            );
+            Ok(runtime.block_on(plan(&file, &registry, token, tls)))
         }
     }
 }
@@ -123,7 +151,12 @@ fn validate(path: &Path, is_legacy: bool) -> ExitCode {
     }
 }
 
-async fn plan(path: &Path, registry_url: &str, token: Option<String>) -> ExitCode {
+async fn plan(
+    path: &Path,
+    registry_url: &str,
+    token: Option<String>,
+    tls: Result<Option<ClientTls>, execenv_core::Error>,
+) -> ExitCode {
     let origin = path.display().to_string();
     if !path.exists() {
         eprintln!("{origin} does not exist");
@@ -131,7 +164,7 @@ async fn plan(path: &Path, registry_url: &str, token: Option<String>) -> ExitCod
     }
     let target = Target::new(Service::Registry, registry_url)
         .set_with("--registry (or EXECENV_REGISTRY__URL)");
-    let result = match GrpcRegistry::new(target, token, None) {
+    let result = match tls.and_then(|tls| GrpcRegistry::new(target, token, tls)) {
         Ok(registry) => sync::plan(path, &registry).await,
         Err(e) => Err(e),
     };
