@@ -169,10 +169,7 @@ impl Client<'_> {
             answer.status,
             answer.body
         );
-        if answer.body.is_empty() {
-            return Ok(Value::Null);
-        }
-        answer.json()
+        answer.json_or_null()
     }
 
     /// Uploads `bytes` as content `guid`'s next bundle; its id.

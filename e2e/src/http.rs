@@ -41,6 +41,33 @@ impl HttpResponse {
         serde_json::from_str(&self.body)
             .with_context(|| format!("HTTP {} answered no JSON: {:?}", self.status, self.body))
     }
+
+    /// The body parsed as JSON, null when it is empty.
+    pub fn json_or_null(&self) -> Result<serde_json::Value> {
+        if self.body.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        self.json()
+    }
+}
+
+/// A request to the gateway at `api` with `Authorization: Key KEY` (none when `key` is empty)
+/// and an optional JSON `body`: the status and the JSON answered (null when empty).
+pub fn call_with_key(
+    api: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, serde_json::Value)> {
+    let authorization = format!("Key {key}");
+    let headers: Vec<(&str, &str)> = if key.is_empty() {
+        Vec::new()
+    } else {
+        vec![("Authorization", authorization.as_str())]
+    };
+    let response = http_request(api, method, path, &headers, body)?;
+    Ok((response.status, response.json_or_null()?))
 }
 
 /// How long a request waits for its answer unless told otherwise.

@@ -42,8 +42,8 @@ pub use database::{
     Backend, fresh_postgres_database, postgres_server_url, sqlite_url, with_database,
 };
 pub use http::{
-    HttpResponse, Streamed, http_get, http_request, http_request_within, http_send, http_stream,
-    https_request,
+    HttpResponse, Streamed, call_with_key, http_get, http_request, http_request_within, http_send,
+    http_stream, https_request,
 };
 pub use process::{Process, eventually, free_port};
 pub use services::{RegistryProcess, ServiceProcess};

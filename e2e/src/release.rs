@@ -487,12 +487,7 @@ impl Gateway {
             all.push(("Authorization", &auth));
         }
         let answer = crate::http_request(&self.address, method, path, &all, body)?;
-        let json = if answer.body.is_empty() {
-            Value::Null
-        } else {
-            answer.json()?
-        };
-        Ok((answer.status, json))
+        Ok((answer.status, answer.json_or_null()?))
     }
 
     /// The names (images) of the environments `GET /__api__/v1/environments` lists.

@@ -342,8 +342,5 @@ fn call(
         response.status,
         response.body
     );
-    if response.body.is_empty() {
-        return Ok(Value::Null);
-    }
-    response.json()
+    response.json_or_null()
 }

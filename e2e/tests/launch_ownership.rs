@@ -13,10 +13,10 @@ use execenv_core::{Caller, Role};
 use execenv_e2e::gateway::user_key;
 use execenv_e2e::launcher::{python_manifest, watch_until};
 use execenv_e2e::stack::{BUNDLE, CONTENT, LocalStack};
-use execenv_e2e::{eventually, http_request};
+use execenv_e2e::{call_with_key, eventually};
 use execenv_proto::launcher::v1 as pb;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
-use serde_json::{Value, json};
+use serde_json::json;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -27,33 +27,9 @@ const LAUNCHES: &str = "/__api__/execenv/v1/launches";
 
 type Launcher = LauncherClient<InterceptedService<Channel, IdentityInterceptor>>;
 
-/// A REST call with `key`; the status and the JSON body (Null when empty).
-fn call(
-    api: &str,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value)> {
-    let authorization = format!("Key {key}");
-    let response = http_request(
-        api,
-        method,
-        path,
-        &[("Authorization", &authorization)],
-        body,
-    )?;
-    let json = if response.body.is_empty() {
-        Value::Null
-    } else {
-        response.json()?
-    };
-    Ok((response.status, json))
-}
-
 /// The ids of the launches `key` lists, sorted.
 fn listed(api: &str, key: &str) -> Result<Vec<String>> {
-    let (status, body) = call(api, key, "GET", LAUNCHES, None)?;
+    let (status, body) = call_with_key(api, key, "GET", LAUNCHES, None)?;
     ensure!(status == 200, "GET {LAUNCHES}: {status} {body}");
     let mut ids: Vec<String> = body
         .as_array()
@@ -90,7 +66,7 @@ fn publishers_see_follow_read_and_cancel_only_their_own_launches() -> Result<()>
     let bob = user_key(&stack.registry, "bob", "publisher")?;
     let ada = user_key(&stack.registry, "ada", "administrator")?;
     let guid_of = |key: &str| -> Result<String> {
-        let (_, user) = call(api, key, "GET", "/__api__/v1/user", None)?;
+        let (_, user) = call_with_key(api, key, "GET", "/__api__/v1/user", None)?;
         Ok(user["guid"].as_str().context("a user guid")?.to_owned())
     };
     let (alice_guid, bob_guid, ada_guid) = (guid_of(&alice)?, guid_of(&bob)?, guid_of(&ada)?);
@@ -103,14 +79,14 @@ fn publishers_see_follow_read_and_cancel_only_their_own_launches() -> Result<()>
     let run = json!({"request_id": "alice-run", "kind": "run",
         "content": {"guid": CONTENT, "bundle": BUNDLE, "manifest": manifest},
         "command": ["python", "-c", "import time; print('alice was here', flush=True); time.sleep(600)"]});
-    let (status, started) = call(api, &alice, "POST", LAUNCHES, Some(&run))?;
+    let (status, started) = call_with_key(api, &alice, "POST", LAUNCHES, Some(&run))?;
     ensure!(
         status == 200 && started["owner_guid"] == alice_guid.as_str(),
         "{status} {started}"
     );
     let mine = format!("{LAUNCHES}/alice-run");
     eventually(START, "alice's run running", || {
-        call(api, &alice, "GET", &mine, None).is_ok_and(|(_, l)| l["state"] == "running")
+        call_with_key(api, &alice, "GET", &mine, None).is_ok_and(|(_, l)| l["state"] == "running")
     })?;
 
     // Bob cannot see, read the logs of or cancel it: 404, as for an id that does not exist.
@@ -121,7 +97,7 @@ fn publishers_see_follow_read_and_cancel_only_their_own_launches() -> Result<()>
         ("GET", format!("{LAUNCHES}/{built_id}")),
         ("GET", format!("{LAUNCHES}/no-such-launch")),
     ] {
-        let (status, body) = call(api, &bob, method, &path, None)?;
+        let (status, body) = call_with_key(api, &bob, method, &path, None)?;
         ensure!(status == 404, "bob {method} {path}: {status} {body}");
         ensure!(!body.to_string().contains("alice was here"), "{body}");
     }
@@ -130,7 +106,7 @@ fn publishers_see_follow_read_and_cancel_only_their_own_launches() -> Result<()>
         "bob lists nothing of alice's"
     );
     // Nor take over its request id.
-    let (status, body) = call(api, &bob, "POST", LAUNCHES, Some(&run))?;
+    let (status, body) = call_with_key(api, &bob, "POST", LAUNCHES, Some(&run))?;
     ensure!(
         status == 409,
         "bob reusing alice's request id: {status} {body}"
@@ -141,12 +117,12 @@ fn publishers_see_follow_read_and_cancel_only_their_own_launches() -> Result<()>
     alices.sort();
     ensure!(listed(api, &alice)? == alices);
     ensure!(listed(api, &ada)? == alices);
-    let (status, seen) = call(api, &ada, "GET", &mine, None)?;
+    let (status, seen) = call_with_key(api, &ada, "GET", &mine, None)?;
     ensure!(
         status == 200 && seen["owner_guid"] == alice_guid.as_str(),
         "{status} {seen}"
     );
-    let (status, _) = call(api, &ada, "GET", &format!("{mine}/logs"), None)?;
+    let (status, _) = call_with_key(api, &ada, "GET", &format!("{mine}/logs"), None)?;
     ensure!(
         status == 200,
         "the administrator reads alice's logs: {status}"

@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result, ensure};
 use execenv_e2e::gateway::user_key;
-use execenv_e2e::{Backend, RegistryProcess, ServiceProcess, http_request};
+use execenv_e2e::{Backend, RegistryProcess, ServiceProcess, call_with_key};
 use serde_json::{Value, json};
 
 /// Calls the gateway with `key`; returns the status and the JSON body (null when empty).
@@ -18,20 +18,7 @@ fn call(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value)> {
-    let auth = format!("Key {key}");
-    let response = http_request(
-        gateway.address(),
-        method,
-        path,
-        &[("Authorization", &auth)],
-        body,
-    )?;
-    let json = if response.body.is_empty() {
-        Value::Null
-    } else {
-        response.json()?
-    };
-    Ok((response.status, json))
+    call_with_key(gateway.address(), key, method, path, body)
 }
 
 /// Kind, actor and the fields that name what each event is about.

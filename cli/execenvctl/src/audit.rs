@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use execenv_core::Error;
-use execenv_proto::convert::{from_timestamp, timestamp};
+use execenv_proto::convert::timestamp;
 use execenv_proto::identity::v1 as id;
-use serde::Serialize;
+pub use execenv_proto::views::SecurityEventView;
 
 use crate::env_args::PageArgs;
 use crate::environments::next_page;
@@ -66,44 +66,6 @@ pub struct SecurityArgs {
     /// Which page, or all of them.
     #[command(flatten)]
     pub page: PageArgs,
-}
-
-/// One event as printed (`-o json|yaml` prints every field).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SecurityEventView {
-    pub id: i64,
-    pub time: Option<DateTime<Utc>>,
-    pub kind: String,
-    pub actor: String,
-    pub user_guid: Option<String>,
-    pub group_guid: Option<String>,
-    pub api_key_id: Option<String>,
-    pub api_key_prefix: Option<String>,
-    pub revocation: Option<String>,
-    pub environment_guid: Option<String>,
-    pub permission_guid: Option<String>,
-    pub client_address: Option<String>,
-    pub failures: Option<u32>,
-}
-
-impl From<id::SecurityEvent> for SecurityEventView {
-    fn from(e: id::SecurityEvent) -> Self {
-        SecurityEventView {
-            id: e.id,
-            time: e.time.as_ref().and_then(from_timestamp),
-            kind: e.kind,
-            actor: e.actor,
-            user_guid: e.user_guid,
-            group_guid: e.group_guid,
-            api_key_id: e.api_key_id,
-            api_key_prefix: e.api_key_prefix,
-            revocation: e.revocation,
-            environment_guid: e.environment_guid,
-            permission_guid: e.permission_guid,
-            client_address: e.client_address,
-            failures: e.failures,
-        }
-    }
 }
 
 /// Runs `audit …`.

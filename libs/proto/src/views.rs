@@ -1,6 +1,7 @@
 //! The services' answers in words, shared by the service that keeps them, execenvctl (which
 //! prints them) and the gateway (which answers them as JSON): the selector's choices, the
-//! launcher's launches and config-sync's status; the image examiner's in [`examiner`]. Enums
+//! launcher's launches, config-sync's status and the registry's security events; the image
+//! examiner's in [`examiner`]. Enums
 //! become lowercase words, times RFC 3339.
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use serde::Serialize;
 
 use crate::convert::{from_timestamp, timestamp};
 use crate::environments::v1 as env;
+use crate::identity::v1 as id;
 use crate::launcher::v1 as pb;
 use crate::selector::v1 as sel;
 use crate::sync::v1 as sync;
@@ -490,5 +492,58 @@ mod tests {
             serde_json::to_value(&matching).unwrap()["drift"],
             serde_json::Value::Null
         );
+    }
+}
+
+/// One security event (API key created or revoked, permission added or removed, repeated failed
+/// sign-ins) in words; every field is present, `null` when it does not apply to the kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityEventView {
+    /// Its place in the trail (increasing).
+    pub id: i64,
+    /// When it happened.
+    pub time: Option<DateTime<Utc>>,
+    /// api_key_created | api_key_revoked | permission_added | permission_removed |
+    /// sign_in_failures.
+    pub kind: String,
+    /// Who did it: a user's guid, `service`, or empty for sign_in_failures (nobody known).
+    pub actor: String,
+    /// The user concerned (the key's owner, a permission's user).
+    pub user_guid: Option<String>,
+    /// The group of a permission.
+    pub group_guid: Option<String>,
+    /// The API key's id.
+    pub api_key_id: Option<String>,
+    /// The API key's first characters.
+    pub api_key_prefix: Option<String>,
+    /// How a key was revoked: disabled | deleted | user_deleted.
+    pub revocation: Option<String>,
+    /// The environment of a permission.
+    pub environment_guid: Option<String>,
+    /// The permission's guid.
+    pub permission_guid: Option<String>,
+    /// The client address that failed to sign in.
+    pub client_address: Option<String>,
+    /// How many sign-ins failed in the window.
+    pub failures: Option<u32>,
+}
+
+impl From<id::SecurityEvent> for SecurityEventView {
+    fn from(e: id::SecurityEvent) -> Self {
+        SecurityEventView {
+            id: e.id,
+            time: e.time.as_ref().and_then(from_timestamp),
+            kind: e.kind,
+            actor: e.actor,
+            user_guid: e.user_guid,
+            group_guid: e.group_guid,
+            api_key_id: e.api_key_id,
+            api_key_prefix: e.api_key_prefix,
+            revocation: e.revocation,
+            environment_guid: e.environment_guid,
+            permission_guid: e.permission_guid,
+            client_address: e.client_address,
+            failures: e.failures,
+        }
     }
 }

@@ -88,13 +88,10 @@ impl TryFrom<&reg::Change> for ChangeJson {
     }
 }
 
-/// The handler.
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(who): Extension<Authenticated>,
-    query: Result<Query<ChangesQuery>, QueryRejection>,
-) -> Result<Json<ChangesPage>, ApiError> {
-    let Query(query) = query.map_err(|e| {
+/// The query of an audit route (changes, security events), or what is wrong with it: its times
+/// are RFC 3339.
+pub fn audit_query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Error> {
+    query.map(|Query(q)| q).map_err(|e| {
         Error::invalid_field(
             "query",
             format!(
@@ -102,7 +99,16 @@ pub async fn list(
                 e.body_text()
             ),
         )
-    })?;
+    })
+}
+
+/// The handler.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(who): Extension<Authenticated>,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+) -> Result<Json<ChangesPage>, ApiError> {
+    let query = audit_query(query)?;
     let request = reg::ListChangesRequest {
         environment_guid: query.environment_guid,
         since: query.since.map(timestamp),

@@ -8,13 +8,13 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
-use execenv_core::Error;
 use execenv_proto::convert::timestamp;
 use execenv_proto::identity::v1 as id;
+use execenv_proto::views::SecurityEventView;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Authenticated;
-use crate::environment::rfc3339;
+use crate::changes_api::audit_query;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -40,50 +40,12 @@ pub struct SecurityEventsQuery {
     pub page_token: Option<String>,
 }
 
-/// One event; every key is always present, `null` when it does not apply to the kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SecurityEventJson {
-    pub id: i64,
-    pub time: Option<String>,
-    pub kind: String,
-    pub actor: String,
-    pub user_guid: Option<String>,
-    pub group_guid: Option<String>,
-    pub api_key_id: Option<String>,
-    pub api_key_prefix: Option<String>,
-    pub revocation: Option<String>,
-    pub environment_guid: Option<String>,
-    pub permission_guid: Option<String>,
-    pub client_address: Option<String>,
-    pub failures: Option<u32>,
-}
-
 /// A page of events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecurityEventsPage {
-    pub events: Vec<SecurityEventJson>,
+    pub events: Vec<SecurityEventView>,
     /// Empty on the last page.
     pub next_page_token: String,
-}
-
-impl From<id::SecurityEvent> for SecurityEventJson {
-    fn from(e: id::SecurityEvent) -> Self {
-        SecurityEventJson {
-            id: e.id,
-            time: e.time.as_ref().and_then(rfc3339),
-            kind: e.kind,
-            actor: e.actor,
-            user_guid: e.user_guid,
-            group_guid: e.group_guid,
-            api_key_id: e.api_key_id,
-            api_key_prefix: e.api_key_prefix,
-            revocation: e.revocation,
-            environment_guid: e.environment_guid,
-            permission_guid: e.permission_guid,
-            client_address: e.client_address,
-            failures: e.failures,
-        }
-    }
 }
 
 /// The handler.
@@ -92,15 +54,7 @@ pub async fn list(
     Extension(who): Extension<Authenticated>,
     query: Result<Query<SecurityEventsQuery>, QueryRejection>,
 ) -> Result<Json<SecurityEventsPage>, ApiError> {
-    let Query(query) = query.map_err(|e| {
-        Error::invalid_field(
-            "query",
-            format!(
-                "{}; times are RFC 3339, e.g. 2026-11-01T00:00:00Z",
-                e.body_text()
-            ),
-        )
-    })?;
+    let query = audit_query(query)?;
     let request = id::ListSecurityEventsRequest {
         kinds: query.kind.into_iter().collect(),
         since: query.since.map(timestamp),
@@ -141,7 +95,7 @@ mod tests {
             failures: Some(10),
             ..id::SecurityEvent::default()
         };
-        let json = serde_json::to_value(SecurityEventJson::from(event)).unwrap();
+        let json = serde_json::to_value(SecurityEventView::from(event)).unwrap();
         assert_eq!(
             json,
             json!({
