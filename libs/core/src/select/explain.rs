@@ -66,7 +66,7 @@ pub(crate) fn explain<'a>(
         .filter(|&position| catalogue.permits(caller, &catalogue.entries[position as usize]))
         .map(|position| {
             let entry = &catalogue.entries[position as usize];
-            let reasons = reasons(catalogue, query, caller, position);
+            let reasons = reasons(catalogue, query, position);
             let outcome = match winner {
                 _ if !reasons.is_empty() => VerdictOutcome::Rejected { reasons },
                 Some(w) if w == position => VerdictOutcome::Chosen,
@@ -97,12 +97,8 @@ pub(crate) fn explain<'a>(
 }
 
 /// Every reason the entry at `position` cannot be chosen for this request (empty when it can).
-pub(crate) fn reasons(
-    catalogue: &Catalogue,
-    query: &Query<'_>,
-    caller: &Caller,
-    position: u32,
-) -> Vec<String> {
+/// Only for entries the caller may use: the others are not named at all.
+pub(crate) fn reasons(catalogue: &Catalogue, query: &Query<'_>, position: u32) -> Vec<String> {
     let entry = &catalogue.entries[position as usize];
     let env = catalogue.env(entry);
     let mut reasons = Vec::new();
@@ -125,14 +121,6 @@ pub(crate) fn reasons(
                 .to_owned(),
         ),
         _ => {}
-    }
-    // Unreachable through `explain` and `failure`, which pass only what the caller may use; kept
-    // so the reasons stay complete for any other caller of this function.
-    if !catalogue.permits(caller, entry) {
-        reasons.push(format!(
-            "not permitted: its permissions name neither {} nor any of their groups",
-            caller.user.as_deref().unwrap_or("the caller")
-        ));
     }
     for need in &query.needs {
         if need.best_key(catalogue, entry) == INCOMPATIBLE {
@@ -250,7 +238,7 @@ pub(crate) fn failure(catalogue: &Catalogue, query: &Query<'_>, caller: &Caller)
     positions.sort_by_key(|&p| catalogue.entries[p as usize].env);
     for &p in &positions {
         let entry = &catalogue.entries[p as usize];
-        let reasons = reasons(catalogue, query, caller, p);
+        let reasons = reasons(catalogue, query, p);
         violations.push(environment_violation(catalogue.env(entry).guid, &reasons));
     }
     let target_field = match query.selected_by {
