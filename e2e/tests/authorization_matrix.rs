@@ -598,6 +598,7 @@ impl World {
                         }],
                         dry_run: true,
                         field_prefix: String::new(),
+                        fence: None,
                     },
                 )?)
                 .await

@@ -15,6 +15,44 @@ use crate::error::{Error, FieldViolation};
 use crate::model::{Environment, EnvironmentSpec, ManagedBy};
 use crate::validate::{EnvironmentDraft, check_spec, parse_guid};
 
+/// The fencing token a sync carries when config-sync replicas elect their leader with a
+/// Kubernetes Lease: the Lease, the replica holding it, and the Lease's transition count when it
+/// took it (its term; every new holder increments it). The registry keeps the highest term it
+/// has applied a sync under, per Lease, in the sync's own transaction, and refuses a sync of a
+/// lower term: a deposed leader that wakes up cannot apply after its successor did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFence {
+    /// The Lease (`namespace/name`).
+    pub lease: String,
+    /// The replica holding it (its identity in the Lease).
+    pub holder: String,
+    /// The Lease's transition count when this replica took it.
+    pub term: i64,
+}
+
+impl SyncFence {
+    /// Whether a sync under this fence may apply when the registry last applied one under
+    /// `last` (term, holder) for the same Lease: Ok, or FailedPrecondition naming both. A
+    /// lower term is a deposed leader; the same term under another holder is refused too (a
+    /// term has one holder).
+    pub fn admits(&self, last: Option<(i64, &str)>) -> Result<(), Error> {
+        match last {
+            Some((term, holder))
+                if term > self.term || (term == self.term && holder != self.holder) =>
+            {
+                Err(Error::new(
+                    crate::error::ErrorKind::FailedPrecondition,
+                    format!(
+                        "this sync is fenced off: config-sync {} holds term {} of lease {}, but the registry already applied a sync of term {term} by {holder}; a deposed leader may not apply (nothing changed)",
+                        self.holder, self.term, self.lease
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A validated definition from the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Definition {

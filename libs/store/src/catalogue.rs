@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use execenv_core::query::{ChangeFilter, ListQuery};
 use execenv_core::security::SecurityEventKind;
-use execenv_core::sync::SyncPlan;
+use execenv_core::sync::{SyncFence, SyncPlan};
 use execenv_core::{
     Actor, Change, ChangeAction, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy,
     Permission, Principal,
@@ -14,7 +14,7 @@ use execenv_core::{
 use uuid::Uuid;
 
 use crate::accounts::existing_principal;
-use crate::common::{self, Value};
+use crate::common::{self, StoreRow, Value};
 use crate::security::{self, permission_event};
 use crate::session::{Backend, Session, fetch_rows, integers};
 use crate::store::{EnvironmentPage, LogBounds, Snapshot, Store};
@@ -292,17 +292,28 @@ impl<B: Backend> Store for B {
         plan: &SyncPlan,
         base_revision: i64,
         actor: &Actor,
+        fence: Option<&SyncFence>,
     ) -> Result<i64, Error> {
         if plan.is_noop() {
-            // An unchanged file costs no write; a stale plan still conflicts, so the caller
-            // never reports "in sync" for a catalogue it has not seen.
-            let mut s = self.read().await?;
+            // An unchanged file costs no write (but its fence's); a stale plan still conflicts,
+            // so the caller never reports "in sync" for a catalogue it has not seen.
+            let Some(fence) = fence else {
+                let mut s = self.read().await?;
+                check_base_revision(base_revision, newest_revision(&mut s).await?)?;
+                return Ok(base_revision);
+            };
+            let mut s = self.write().await?;
             check_base_revision(base_revision, newest_revision(&mut s).await?)?;
+            hold_fence(&mut s, fence).await?;
+            s.commit().await?;
             return Ok(base_revision);
         }
         let mut s = self.write().await?;
         let mut log = PendingChanges::start(&mut s, actor).await?;
         check_base_revision(base_revision, log.newest())?;
+        if let Some(fence) = fence {
+            hold_fence(&mut s, fence).await?;
+        }
         write::apply_plan(&mut s, &mut log, plan).await?;
         log.commit(s).await
     }
@@ -331,6 +342,34 @@ impl<B: Backend> Store for B {
 }
 
 /// Conflict unless the catalogue is still at the revision a sync was planned from.
+/// Checks `fence` against the highest term applied under its Lease and records it, in the
+/// transaction of `s` (writers are serialised, so no other sync lands in between).
+async fn hold_fence<S: Session>(s: &mut S, fence: &SyncFence) -> Result<(), Error> {
+    let last = fetch_rows(
+        s,
+        "SELECT term, holder FROM sync_fences WHERE lease = $1",
+        vec![Value::Text(Some(fence.lease.clone()))],
+        |row| Ok((row.integer(0)?, row.text("holder")?)),
+    )
+    .await?
+    .into_iter()
+    .next();
+    fence.admits(last.as_ref().map(|(term, holder)| (*term, holder.as_str())))?;
+    s.execute(
+        "INSERT INTO sync_fences (lease, holder, term, time) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (lease) DO UPDATE SET holder = excluded.holder, term = excluded.term, \
+         time = excluded.time",
+        vec![
+            Value::Text(Some(fence.lease.clone())),
+            Value::Text(Some(fence.holder.clone())),
+            Value::Int(fence.term),
+            Value::Time(common::now()),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 fn check_base_revision(base: i64, newest: i64) -> Result<(), Error> {
     if base == newest {
         return Ok(());

@@ -9,7 +9,7 @@ use execenv_core::accounts::{
 };
 use execenv_core::query::{ChangeFilter, ListQuery};
 use execenv_core::security::{NewSecurityEvent, SecurityEvent, SecurityEventFilter};
-use execenv_core::sync::SyncPlan;
+use execenv_core::sync::{SyncFence, SyncPlan};
 use execenv_core::{
     Actor, Change, Environment, EnvironmentSpec, Error, ManagedBy, Permission, Principal,
 };
@@ -127,11 +127,17 @@ pub trait Store: AccountStore + SecurityEventStore {
     /// computed from. Otherwise Conflict, and nothing changes. Adoption keeps the guid, the
     /// permissions and the creation time. Every operation appends one change with `actor`.
     /// Returns the newest revision after the commit (`base_revision` for a no-op plan).
+    ///
+    /// With a `fence` (config-sync's leader election), the same transaction first checks it
+    /// against the highest term applied under its Lease (`SyncFence::admits`; refused:
+    /// FailedPrecondition and nothing changes) and records it — for a no-op plan too, so that a
+    /// deposed leader is refused even when its successor had nothing to change.
     async fn apply_sync(
         &self,
         plan: &SyncPlan,
         base_revision: i64,
         actor: &Actor,
+        fence: Option<&SyncFence>,
     ) -> Result<i64, Error>;
 
     /// Creates `environments` (guid, spec) as unmanaged environments in ONE transaction, only if

@@ -347,6 +347,7 @@ fn apply_request(loaded: &Loaded, dry_run: bool) -> reg::ApplyManagedSetRequest 
             .collect(),
         dry_run,
         field_prefix: file::FIELD_PREFIX.to_owned(),
+        fence: None,
     }
 }
 

@@ -37,6 +37,7 @@ struct ChangeLabels {
 struct RegistryMetrics {
     changes: Family<ChangeLabels, Counter>,
     revision: Gauge,
+    fenced: Counter,
 }
 
 impl RegistryMetrics {
@@ -51,6 +52,11 @@ impl RegistryMetrics {
             "execenv_registry_revision",
             "Newest change-log revision seen by this registry",
             m.revision.clone(),
+        );
+        metrics.register(
+            "execenv_registry_syncs_fenced",
+            "Syncs refused because a newer config-sync leader (a higher Lease term) already synced",
+            m.fenced.clone(),
         );
         m
     }
@@ -80,7 +86,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         slot.clone(),
         config.auth.service_auth(&config.tls),
         shutdown.clone(),
-    );
+    )
+    .with_fenced_counter(domain.fenced.clone());
     // The Identity service shares the port and the database, so it is ready when the Registry
     // is; each has its own gRPC health status.
     let identity_readiness = server

@@ -41,6 +41,8 @@ pub struct RegistryService {
     auth: ServiceAuth,
     stop: Shutdown,
     watches: WatchBound,
+    /// Syncs refused by their fence (`execenv_registry_syncs_fenced_total`).
+    fenced: prometheus_client::metrics::counter::Counter,
 }
 
 /// Where the backend is put, once, when the database is ready.
@@ -64,7 +66,17 @@ impl RegistryService {
             auth,
             stop,
             watches: WatchBound::new(&execenv_kit::ServerConfig::with_ports(0, 0)),
+            fenced: prometheus_client::metrics::counter::Counter::default(),
         }
+    }
+
+    /// The same service counting fenced syncs in `fenced`.
+    pub fn with_fenced_counter(
+        mut self,
+        fenced: prometheus_client::metrics::counter::Counter,
+    ) -> Self {
+        self.fenced = fenced;
+        self
     }
 
     /// The same service holding each client to the watches `watches` allows.

@@ -297,6 +297,7 @@ async fn a_watcher_that_falls_behind_a_large_sync_gets_every_change_once_in_orde
                 .collect(),
             dry_run: false,
             field_prefix: String::new(),
+            fence: None,
         })
         .await
         .unwrap()
@@ -748,4 +749,72 @@ async fn shutdown_completes_while_clients_keep_their_connections_and_watches_ope
         .unwrap()
         .unwrap();
     drop((idle, stream));
+}
+
+#[tokio::test]
+async fn a_sync_from_a_deposed_leader_is_refused_logged_and_counted() {
+    let r = Registry::start().await;
+    let mut c = r.admin().await;
+    let sync = |name: &str, holder: &str, term: i64| reg::ApplyManagedSetRequest {
+        definitions: vec![spec(name, "fenced")],
+        dry_run: false,
+        field_prefix: String::new(),
+        fence: Some(reg::SyncFence {
+            lease: "execenv/execenv-config-sync".to_owned(),
+            holder: holder.to_owned(),
+            term,
+        }),
+    };
+    // The successor (term 8) syncs; the deposed leader (term 7) then tries with its own file.
+    let applied = c
+        .apply_managed_set(sync("ghcr.io/acme/successor:1", "pod-b", 8))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(applied.created.len(), 1);
+    let refused = c
+        .apply_managed_set(sync("ghcr.io/acme/deposed:1", "pod-a", 7))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .message()
+            .contains("already applied a sync of term 8 by pod-b"),
+        "{refused:?}"
+    );
+    let listed = c
+        .list_environments(reg::ListEnvironmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = listed
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, ["ghcr.io/acme/successor:1"]);
+    assert_eq!(metric(&r, "execenv_registry_syncs_fenced_total").await, 1.0);
+
+    // A fence without a Lease or holder, or with a negative term, is every problem at once.
+    let bad = c
+        .apply_managed_set(reg::ApplyManagedSetRequest {
+            fence: Some(reg::SyncFence {
+                lease: String::new(),
+                holder: " ".to_owned(),
+                term: -1,
+            }),
+            ..sync("ghcr.io/acme/bad:1", "x", 0)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    for field in ["fence.lease", "fence.holder", "fence.term"] {
+        assert!(bad.message().contains(field), "{field}: {bad:?}");
+    }
+    r.stop().await;
 }

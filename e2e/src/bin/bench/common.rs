@@ -22,6 +22,7 @@ pub async fn apply(
             definitions: defs,
             dry_run: false,
             field_prefix: "executionEnvironments".into(),
+            fence: None,
         })
         .await?
         .into_inner();

@@ -693,3 +693,30 @@ fn definitions_digest_is_stable_and_follows_the_content() {
     );
     assert_ne!(definitions_digest(&[]), d);
 }
+
+fn fence(holder: &str, term: i64) -> SyncFence {
+    SyncFence {
+        lease: "execenv/execenv-config-sync".to_owned(),
+        holder: holder.to_owned(),
+        term,
+    }
+}
+
+#[test]
+fn a_fence_admits_the_first_sync_the_same_holder_and_a_newer_term() {
+    assert!(fence("pod-a", 3).admits(None).is_ok());
+    assert!(fence("pod-a", 3).admits(Some((3, "pod-a"))).is_ok());
+    assert!(fence("pod-b", 4).admits(Some((3, "pod-a"))).is_ok());
+}
+
+#[test]
+fn a_fence_refuses_an_older_term_and_another_holder_of_the_same_term() {
+    let deposed = fence("pod-a", 3).admits(Some((4, "pod-b"))).unwrap_err();
+    assert_eq!(deposed.kind, ErrorKind::FailedPrecondition);
+    assert_eq!(
+        deposed.message,
+        "this sync is fenced off: config-sync pod-a holds term 3 of lease execenv/execenv-config-sync, but the registry already applied a sync of term 4 by pod-b; a deposed leader may not apply (nothing changed)"
+    );
+    let twin = fence("pod-c", 4).admits(Some((4, "pod-b"))).unwrap_err();
+    assert_eq!(twin.kind, ErrorKind::FailedPrecondition);
+}

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use execenv_core::accounts::NewUser;
 use execenv_core::query::{ChangeFilter, ListQuery, SortField, Visibility};
-use execenv_core::sync::{PlannedAdopt, PlannedCreate, PlannedDelete, PlannedUpdate, SyncPlan};
+use execenv_core::sync::{
+    PlannedAdopt, PlannedCreate, PlannedDelete, PlannedUpdate, SyncFence, SyncPlan,
+};
 use execenv_core::{
     Actor, ChangeAction, ChangeSource, Environment, EnvironmentSpec, ErrorKind, Installation,
     ManagedBy, Matching, Principal, Role, VolumeMount, VolumeSource,
@@ -1274,7 +1276,7 @@ async fn refused_sync(
     before: &Everything,
 ) {
     let err = store
-        .apply_sync(plan, base, &sync())
+        .apply_sync(plan, base, &sync(), None)
         .await
         .expect_err("the sync is refused");
     assert_eq!(err.kind, kind, "{}", err.message);
@@ -1298,6 +1300,70 @@ async fn file_managed(store: &dyn Store, name: &str) -> Environment {
         .expect("create")
 }
 
+fn fence(holder: &str, term: i64) -> SyncFence {
+    SyncFence {
+        lease: "execenv/execenv-config-sync".to_owned(),
+        holder: holder.to_owned(),
+        term,
+    }
+}
+
+pub async fn apply_sync_under_a_newer_fence_refuses_the_deposed_leader(store: S) {
+    // The first leader (term 1) applies; its successor (term 2) has nothing to change, yet its
+    // term is recorded; the first leader, waking up, is refused and nothing changes.
+    let base = revision(&*store).await;
+    let first = SyncPlan {
+        creates: vec![planned_create("img/by-the-first-leader")],
+        ..SyncPlan::default()
+    };
+    let applied = store
+        .apply_sync(&first, base, &sync(), Some(&fence("pod-a", 1)))
+        .await
+        .expect("the first leader applies");
+    assert_eq!(applied, base + 1);
+    let noop = SyncPlan::default();
+    assert_eq!(
+        store
+            .apply_sync(&noop, applied, &sync(), Some(&fence("pod-b", 2)))
+            .await
+            .expect("the successor's no-op"),
+        applied
+    );
+    let late = SyncPlan {
+        creates: vec![planned_create("img/by-the-deposed-leader")],
+        ..SyncPlan::default()
+    };
+    let refused = store
+        .apply_sync(&late, applied, &sync(), Some(&fence("pod-a", 1)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::FailedPrecondition, "{refused}");
+    assert!(refused.message.contains("term 2 by pod-b"), "{refused}");
+    let refused_noop = store
+        .apply_sync(&noop, applied, &sync(), Some(&fence("pod-a", 1)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused_noop.kind, ErrorKind::FailedPrecondition);
+    assert_eq!(revision(&*store).await, applied);
+    assert!(
+        store.get_environment(late.creates[0].guid).await.is_err(),
+        "the deposed leader's environment was created"
+    );
+    // The successor keeps applying; a sync without a fence (make run, one instance) is not
+    // fenced.
+    let next = SyncPlan {
+        creates: vec![planned_create("img/by-the-successor")],
+        ..SyncPlan::default()
+    };
+    assert_eq!(
+        store
+            .apply_sync(&next, applied, &sync(), Some(&fence("pod-b", 2)))
+            .await
+            .expect("the successor applies"),
+        applied + 1
+    );
+}
+
 pub async fn apply_sync_creates_file_managed_environments(store: S) {
     create(&*store, "img/by-hand").await;
     let base = revision(&*store).await;
@@ -1307,7 +1373,10 @@ pub async fn apply_sync_creates_file_managed_environments(store: S) {
         creates: vec![planned_create("img/a"), full.clone()],
         ..SyncPlan::default()
     };
-    let newest = store.apply_sync(&plan, base, &sync()).await.expect("apply");
+    let newest = store
+        .apply_sync(&plan, base, &sync(), None)
+        .await
+        .expect("apply");
     assert_eq!(newest, base + 2);
     for (planned, expected_revision) in plan.creates.iter().zip([base + 1, base + 2]) {
         let env = store.get_environment(planned.guid).await.expect("created");
@@ -1343,7 +1412,10 @@ pub async fn apply_sync_adoption_keeps_guid_permissions_and_creation_time(store:
         ..SyncPlan::default()
     };
     let base = revision(&*store).await;
-    let newest = store.apply_sync(&plan, base, &sync()).await.expect("apply");
+    let newest = store
+        .apply_sync(&plan, base, &sync(), None)
+        .await
+        .expect("apply");
     let after = store.get_environment(env.guid).await.expect("still there");
     assert_eq!(after.guid, before.guid);
     assert_eq!(after.id, before.id);
@@ -1378,7 +1450,10 @@ pub async fn apply_sync_updates_and_deletes_file_managed_environments(store: S) 
     };
     let base = revision(&*store).await;
     assert_eq!(
-        store.apply_sync(&plan, base, &sync()).await.expect("apply"),
+        store
+            .apply_sync(&plan, base, &sync(), None)
+            .await
+            .expect("apply"),
         base + 2
     );
     let updated = store.get_environment(kept.guid).await.expect("get");
@@ -1421,7 +1496,7 @@ pub async fn apply_sync_with_a_stale_revision_conflicts_and_changes_nothing(stor
     create(&*store, "img/by-hand").await;
     let before = everything(&*store).await;
     let err = store
-        .apply_sync(&plan, planned_at, &sync())
+        .apply_sync(&plan, planned_at, &sync(), None)
         .await
         .expect_err("stale base revision");
     assert_eq!(err.kind, ErrorKind::Conflict);
@@ -1498,7 +1573,10 @@ pub async fn apply_sync_appends_one_config_file_change_per_operation(store: S) {
         deletes: vec![planned_delete(&deleted)],
         unchanged: vec![Uuid::new_v4()],
     };
-    let newest = store.apply_sync(&plan, base, &sync()).await.expect("apply");
+    let newest = store
+        .apply_sync(&plan, base, &sync(), None)
+        .await
+        .expect("apply");
     assert_eq!(newest, base + 5);
     let changes = store.changes_after(base, 100).await.expect("changes");
     assert_eq!(
@@ -1564,7 +1642,7 @@ pub async fn apply_sync_of_a_noop_plan_writes_nothing_and_returns_the_base_revis
     };
     assert_eq!(
         store
-            .apply_sync(&plan, before.0.revision, &sync())
+            .apply_sync(&plan, before.0.revision, &sync(), None)
             .await
             .expect("no-op"),
         before.0.revision
@@ -1646,7 +1724,10 @@ pub async fn apply_sync_applies_a_large_plan_atomically(store: S) {
     }
     let n = i64::try_from(N).expect("small");
     assert_eq!(
-        store.apply_sync(&plan, base, &sync()).await.expect("apply"),
+        store
+            .apply_sync(&plan, base, &sync(), None)
+            .await
+            .expect("apply"),
         base + n
     );
     let snapshot = store.snapshot().await.expect("snapshot");
@@ -1692,7 +1773,7 @@ pub async fn apply_sync_logs_the_before_and_after_of_every_update_of_a_large_pla
     const N: usize = 1_100;
     let base = revision(&*store).await;
     store
-        .apply_sync(&many_creates(N), base, &sync())
+        .apply_sync(&many_creates(N), base, &sync(), None)
         .await
         .expect("create");
     let created = store.snapshot().await.expect("snapshot");
@@ -1712,7 +1793,7 @@ pub async fn apply_sync_logs_the_before_and_after_of_every_update_of_a_large_pla
     let n = i64::try_from(N).expect("small");
     assert_eq!(
         store
-            .apply_sync(&plan, created.revision, &sync())
+            .apply_sync(&plan, created.revision, &sync(), None)
             .await
             .expect("update"),
         created.revision + n

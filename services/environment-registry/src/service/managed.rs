@@ -3,7 +3,7 @@
 
 use execenv_core::sync;
 use execenv_core::validate::EnvironmentDraft;
-use execenv_core::{Actor, Caller, ChangeSource, Error, ErrorKind};
+use execenv_core::{Actor, Caller, ChangeSource, Error, ErrorKind, FieldViolation};
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use uuid::Uuid;
@@ -21,6 +21,7 @@ impl RegistryService {
     ) -> Result<reg::ApplyManagedSetResponse, Error> {
         caller.require_admin("applying the declarative environments file")?;
         let prefix = prefix_or(&req.field_prefix, "definitions");
+        let fence = req.fence.map(fence).transpose()?;
         let definitions = validated(req.definitions, prefix)?;
         let backend = self.backend()?;
         let actor = sync_actor(caller, ChangeSource::ConfigFile);
@@ -33,10 +34,15 @@ impl RegistryService {
             drop(snapshot);
             let mut response = plan_response(&plan, req.dry_run);
             response.revision = base_revision;
-            if req.dry_run || plan.is_noop() {
+            // A no-op still records (and checks) its fence.
+            if req.dry_run || (plan.is_noop() && fence.is_none()) {
                 return Ok(response);
             }
-            match backend.store.apply_sync(&plan, base_revision, &actor).await {
+            match backend
+                .store
+                .apply_sync(&plan, base_revision, &actor, fence.as_ref())
+                .await
+            {
                 Ok(revision) => {
                     backend.feed.committed();
                     response.revision = revision;
@@ -55,6 +61,11 @@ impl RegistryService {
                 // new state rather than overwrite it.
                 Err(e) if e.kind == ErrorKind::Conflict && attempt < SYNC_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "catalogue changed while planning; planning again");
+                }
+                Err(e) if e.kind == ErrorKind::FailedPrecondition && fence.is_some() => {
+                    self.fenced.inc();
+                    tracing::warn!(error = %e, "refused a sync from a deposed config-sync leader");
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             }
@@ -98,6 +109,39 @@ impl RegistryService {
                 .collect(),
         })
     }
+}
+
+/// A request's fence, checked: a Lease and a holder, and a term that is not negative.
+fn fence(f: reg::SyncFence) -> Result<sync::SyncFence, Error> {
+    let mut problems = Vec::new();
+    if f.lease.trim().is_empty() {
+        problems.push(("fence.lease", "is empty; name the Lease (namespace/name)"));
+    }
+    if f.holder.trim().is_empty() {
+        problems.push((
+            "fence.holder",
+            "is empty; name the replica holding the Lease",
+        ));
+    }
+    if f.term < 0 {
+        problems.push((
+            "fence.term",
+            "is negative; it is the Lease's leaseTransitions",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(Error::invalid(
+            problems
+                .into_iter()
+                .map(|(field, problem)| FieldViolation::new(field, format!("{field} {problem}")))
+                .collect(),
+        ));
+    }
+    Ok(sync::SyncFence {
+        lease: f.lease,
+        holder: f.holder,
+        term: f.term,
+    })
 }
 
 /// The definitions of a request, validated; the request's own copy is freed before the sync
