@@ -10,6 +10,7 @@ use execenv_kit::config::{AuthConfig, RegistryConfig, ServerConfig, TelemetryCon
 use execenv_kit::settings::{self, ServiceConfig, Setting};
 use serde::{Deserialize, Serialize};
 
+use crate::election::{self, ElectionConfig};
 use crate::watch;
 
 /// config-sync's configuration (`EXECENV_…` variables override the YAML file).
@@ -32,6 +33,9 @@ pub struct Config {
     /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
     #[serde(default)]
     pub tls: TlsConfig,
+    /// Leader election among replicas (`EXECENV_ELECTION__…`).
+    #[serde(default)]
+    pub election: ElectionConfig,
 }
 
 impl Default for Config {
@@ -43,6 +47,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            election: ElectionConfig::default(),
         }
     }
 }
@@ -115,6 +120,9 @@ impl ServiceConfig for Config {
                 meaning: "how long the first sync waits for an unavailable registry before start fails",
             },
         ]
+        .into_iter()
+        .chain(election::settings())
+        .collect()
     }
 
     fn telemetry(&self) -> &TelemetryConfig {

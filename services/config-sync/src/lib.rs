@@ -7,6 +7,7 @@
 //! a sync whose content did not change is skipped, and a failed one is retried on the next tick.
 
 pub mod config;
+pub mod election;
 pub mod file;
 pub mod legacy;
 pub mod metrics;

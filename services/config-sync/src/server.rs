@@ -13,6 +13,7 @@ use execenv_proto::sync::v1::config_sync_server::ConfigSyncServer;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::election;
 use crate::metrics::SyncMetrics;
 use crate::registry::GrpcRegistry;
 use crate::service::ConfigSyncService;
@@ -44,9 +45,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
 
     let sync_metrics = SyncMetrics::register(server.metrics());
+    // With an election, only the leader applies the file (the legacy bootstrap, which only ever
+    // fills an empty catalogue once, is not elected).
+    let election = election::join(&config.election, &shutdown).await?;
+    let leadership = election.as_ref().map(|(l, _)| l.clone());
     let mut syncer = sync_config.file.clone().map(|file| {
-        Syncer::new(file, registry.clone(), sync_metrics)
-            .with_settle(sync_config.watch_options().debounce)
+        let syncer = Syncer::new(file, registry.clone(), sync_metrics)
+            .with_settle(sync_config.watch_options().debounce);
+        match &leadership {
+            Some(l) => syncer.with_leadership(l.clone()),
+            None => syncer,
+        }
     });
     let status = match &syncer {
         Some(s) => s.status(),
@@ -128,6 +137,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let done = tokio::spawn(async move {
         if let Some(l) = sync_loop {
             let _ = l.await;
+        }
+        if let Some((_, released)) = election {
+            let _ = released.await;
         }
         servers.await;
         tracing::info!("config-sync stopped");

@@ -16,6 +16,7 @@ pub use execenv_proto::views::{SyncOutcome, SyncStatus};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use crate::election::Leadership;
 use crate::file::{self, Loaded};
 use crate::metrics::SyncMetrics;
 use crate::watch::FileWatch;
@@ -52,6 +53,8 @@ pub enum Synced {
     Applied(reg::ApplyManagedSetResponse),
     /// The content equals the last applied content; the registry was not called.
     Unchanged,
+    /// Another replica leads (`election.lease`): nothing was read or applied.
+    Standby,
 }
 
 /// How many times new content is re-read while it keeps changing.
@@ -67,6 +70,8 @@ pub struct Syncer {
     applied: Option<Applied>,
     /// How long new content must stay unchanged before it is applied (see [`Syncer::settled`]).
     settle: Duration,
+    /// Under an election, whether this replica leads (and its fence); none: it always applies.
+    leadership: Option<Leadership>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +91,28 @@ impl Syncer {
             status,
             applied: None,
             settle: Duration::ZERO,
+            leadership: None,
+        }
+    }
+
+    /// Applies only while `leadership` says this replica leads, with its fence.
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = Some(leadership);
+        self
+    }
+
+    /// Waits until the leadership changes (for ever without an election). A replica that has
+    /// just taken the lease forgets what it applied before, so that its next sync reaches the
+    /// registry and records its term even if the file is unchanged.
+    pub async fn leadership_changed(&mut self) {
+        let Some(leadership) = self.leadership.as_mut() else {
+            return std::future::pending().await;
+        };
+        if leadership.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if leadership.borrow().is_some() {
+            self.applied = None;
         }
     }
 
@@ -105,6 +132,15 @@ impl Syncer {
     /// Reads, validates and applies the file. On failure the error lists every problem and the
     /// last good state (status digest, managed count, last success) is kept.
     pub async fn sync(&mut self, phase: Phase) -> Result<Synced, Error> {
+        // The fence is taken now: a leader paused from here on, and deposed meanwhile, still
+        // sends the term it had, which the registry then refuses.
+        let fence = match &self.leadership {
+            None => None,
+            Some(leadership) => match leadership.borrow().clone() {
+                Some(fence) => Some(fence),
+                None => return Ok(Synced::Standby),
+            },
+        };
         let started = Instant::now();
         let last_ok = self.status.borrow().outcome == SyncOutcome::Ok;
         let text = match read(&self.file, phase) {
@@ -139,7 +175,12 @@ impl Syncer {
             tracing::warn!(file = %self.file.display(),
                 "the declarative file was removed; syncing it as an empty file, which deletes every file-managed environment");
         }
-        let request = apply_request(&loaded, false);
+        let mut request = apply_request(&loaded, false);
+        request.fence = fence.map(|f| reg::SyncFence {
+            lease: f.lease,
+            holder: f.holder,
+            term: f.term,
+        });
         match self.registry.apply_managed_set(request).await {
             Ok(report) => {
                 self.succeeded(&loaded, &report, digest, raw, started);
@@ -163,6 +204,8 @@ impl Syncer {
         if self.settle.is_zero() || phase != Phase::Running {
             return Ok(text);
         }
+        tracing::debug!(file = %self.file.display(), settle_ms = self.settle.as_millis(),
+            "new content; waiting for it to stay the same before applying it");
         for _ in 0..SETTLE_ROUNDS {
             let mut pause = tokio::time::interval(self.settle);
             pause.tick().await;
@@ -261,6 +304,10 @@ pub async fn run(mut syncer: Syncer, mut watch: FileWatch, shutdown: Shutdown) {
     loop {
         tokio::select! {
             () = shutdown.wait() => return,
+            // Taking the lease syncs at once (a failure is retried on the next tick).
+            () = syncer.leadership_changed() => {
+                let _ = syncer.sync(Phase::Running).await;
+            }
             tick = watch.next() => match tick {
                 Some(_) => {
                     // A failure was logged and recorded; the next tick retries.
