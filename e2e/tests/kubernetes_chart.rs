@@ -376,6 +376,53 @@ fn kubernetes_chart_tls_values_mount_the_secrets_and_set_the_settings() -> Resul
 }
 
 #[test]
+fn kubernetes_chart_config_sync_replicas_elect_a_leader_with_a_lease_of_their_own() -> Result<()> {
+    let helm = Helm::find()?;
+    // One replica: no election, no API access.
+    let docs = helm.template(&[&scenario("default")])?;
+    let single = object(&docs, "Deployment", "execenv-config-sync")?;
+    let container = &single["spec"]["template"]["spec"]["containers"][0];
+    ensure!(env_value(container, "EXECENV_ELECTION__LEASE").is_none());
+    ensure!(single["spec"]["template"]["spec"]["automountServiceAccountToken"] == false);
+    ensure!(object(&docs, "Role", "execenv-config-sync").is_err());
+
+    let three = values_file(&json!({"config-sync": {"replicas": 3}}))?;
+    let docs = helm.template(&[&scenario("default"), three.path()])?;
+    let deployment = object(&docs, "Deployment", "execenv-config-sync")?;
+    let pod = &deployment["spec"]["template"]["spec"];
+    ensure!(deployment["spec"]["replicas"] == 3, "{deployment}");
+    ensure!(
+        pod["serviceAccountName"] == "execenv-config-sync"
+            && pod["automountServiceAccountToken"] == true,
+        "{pod}"
+    );
+    let container = &pod["containers"][0];
+    ensure!(env_value(container, "EXECENV_ELECTION__LEASE") == Some(&json!("execenv-config-sync")));
+    ensure!(env_value(container, "EXECENV_ELECTION__NAMESPACE") == Some(&json!("execenv")));
+    // The Role: create a Lease, and read and renew only this one.
+    let role = object(&docs, "Role", "execenv-config-sync")?;
+    ensure!(
+        role["rules"]
+            == json!([
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                 "resourceNames": ["execenv-config-sync"], "verbs": ["get", "patch", "update"]},
+            ]),
+        "{role}"
+    );
+    let binding = object(&docs, "RoleBinding", "execenv-config-sync")?;
+    ensure!(
+        binding["subjects"]
+            == json!([{"kind": "ServiceAccount", "name": "execenv-config-sync", "namespace": "execenv"}])
+            && binding["roleRef"]["name"] == "execenv-config-sync",
+        "{binding}"
+    );
+    object(&docs, "ServiceAccount", "execenv-config-sync")?;
+    support::check_settings(&docs, deployment)?;
+    Ok(())
+}
+
+#[test]
 fn kubernetes_chart_mounts_the_environments_into_config_sync_without_a_checksum() -> Result<()> {
     let docs = Helm::find()?.template(&[&scenario("default")])?;
     let listed = config_map_entry(&docs, "execenv-execution-environments", "environments.yaml")

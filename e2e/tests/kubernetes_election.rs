@@ -71,6 +71,14 @@ fn signal(process: &ServiceProcess, signal: &str) -> Result<()> {
 async fn a_paused_leader_is_replaced_and_its_late_sync_is_refused() -> Result<()> {
     let client = testbed_client().await?;
     let namespace = fresh_namespace(&client, "election").await?;
+    let outcome = paused_leader(&client, &namespace).await;
+    // The namespace (and its Lease) goes whatever happened.
+    let namespaces: Api<Namespace> = Api::all(client);
+    namespaces.delete(&namespace, &Default::default()).await?;
+    outcome
+}
+
+async fn paused_leader(client: &kube::Client, namespace: &str) -> Result<()> {
     let kubeconfig = testbed_kubeconfig()?;
     let dir = tempfile::tempdir()?;
     let registry = RegistryProcess::on_sqlite(dir.path())?;
@@ -81,7 +89,7 @@ async fn a_paused_leader_is_replaced_and_its_late_sync_is_refused() -> Result<()
             ("EXECENV_SYNC__FILE", file.display().to_string()),
             ("EXECENV_SYNC__DEBOUNCE_MS", debounce_ms.to_string()),
             ("EXECENV_ELECTION__LEASE", LEASE.to_owned()),
-            ("EXECENV_ELECTION__NAMESPACE", namespace.clone()),
+            ("EXECENV_ELECTION__NAMESPACE", namespace.to_owned()),
             ("EXECENV_ELECTION__IDENTITY", identity.to_owned()),
             ("EXECENV_ELECTION__LEASE_DURATION_S", "4".to_owned()),
             ("EXECENV_ELECTION__RENEW_GRACE_S", "2".to_owned()),
@@ -139,7 +147,7 @@ async fn a_paused_leader_is_replaced_and_its_late_sync_is_refused() -> Result<()
     eventually(Duration::from_secs(30), "B's sync of the change", || {
         catalogue(&registry).is_ok_and(|c| c == ["ghcr.io/acme/one:1", "ghcr.io/acme/two:1"])
     })?;
-    let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
     let held = leases
         .get(LEASE)
         .await?
@@ -187,7 +195,5 @@ async fn a_paused_leader_is_replaced_and_its_late_sync_is_refused() -> Result<()
         || catalogue(&registry).is_ok_and(|c| c == ["ghcr.io/acme/two:1"]),
     )?;
     drop((a, b));
-    let namespaces: Api<Namespace> = Api::all(client);
-    namespaces.delete(&namespace, &Default::default()).await?;
     Ok(())
 }

@@ -22,4 +22,12 @@ unset. So this pod template does not depend on the umbrella's values.
   value: {{ .Values.sync.debounceMs | quote }}
 - name: EXECENV_SYNC__STARTUP_TIMEOUT_MS
   value: {{ .Values.sync.startupTimeoutMs | quote }}
+{{- if gt (int .Values.replicas) 1 }}
+{{- /* Several replicas: one leader, elected with this Lease (templates/election.yaml); each
+       pod's identity is its name (HOSTNAME). */}}
+- name: EXECENV_ELECTION__LEASE
+  value: {{ include "common.fullname" . | quote }}
+- name: EXECENV_ELECTION__NAMESPACE
+  value: {{ .Release.Namespace | quote }}
+{{- end }}
 {{- end -}}
