@@ -52,7 +52,24 @@ impl HttpResponse {
 }
 
 /// A request to the gateway at `api` with `Authorization: Key KEY` (none when `key` is empty)
-/// and an optional JSON `body`: the status and the JSON answered (null when empty).
+/// and an optional JSON `body`: the response as sent, whatever its type (logs are plain text).
+pub fn request_with_key(
+    api: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<HttpResponse> {
+    let authorization = format!("Key {key}");
+    let headers: Vec<(&str, &str)> = if key.is_empty() {
+        Vec::new()
+    } else {
+        vec![("Authorization", authorization.as_str())]
+    };
+    http_request(api, method, path, &headers, body)
+}
+
+/// [`request_with_key`] for a JSON route: the status and the JSON answered (null when empty).
 pub fn call_with_key(
     api: &str,
     key: &str,
@@ -60,13 +77,7 @@ pub fn call_with_key(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<(u16, serde_json::Value)> {
-    let authorization = format!("Key {key}");
-    let headers: Vec<(&str, &str)> = if key.is_empty() {
-        Vec::new()
-    } else {
-        vec![("Authorization", authorization.as_str())]
-    };
-    let response = http_request(api, method, path, &headers, body)?;
+    let response = request_with_key(api, key, method, path, body)?;
     Ok((response.status, response.json_or_null()?))
 }
 

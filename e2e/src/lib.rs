@@ -43,7 +43,7 @@ pub use database::{
 };
 pub use http::{
     HttpResponse, Streamed, call_with_key, http_get, http_request, http_request_within, http_send,
-    http_stream, https_request,
+    http_stream, https_request, request_with_key,
 };
 pub use process::{Process, eventually, free_port};
 pub use services::{RegistryProcess, ServiceProcess};

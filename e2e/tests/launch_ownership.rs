@@ -13,7 +13,7 @@ use execenv_core::{Caller, Role};
 use execenv_e2e::gateway::user_key;
 use execenv_e2e::launcher::{python_manifest, watch_until};
 use execenv_e2e::stack::{BUNDLE, CONTENT, LocalStack};
-use execenv_e2e::{call_with_key, eventually};
+use execenv_e2e::{call_with_key, eventually, request_with_key};
 use execenv_proto::launcher::v1 as pb;
 use execenv_proto::launcher::v1::launcher_client::LauncherClient;
 use serde_json::json;
@@ -122,11 +122,15 @@ fn publishers_see_follow_read_and_cancel_only_their_own_launches() -> Result<()>
         status == 200 && seen["owner_guid"] == alice_guid.as_str(),
         "{status} {seen}"
     );
-    let (status, _) = call_with_key(api, &ada, "GET", &format!("{mine}/logs"), None)?;
-    ensure!(
-        status == 200,
-        "the administrator reads alice's logs: {status}"
-    );
+    // The run prints its line once started; the administrator reads it in alice's logs.
+    eventually(
+        START,
+        "alice's line in her logs, read by the administrator",
+        || {
+            request_with_key(api, &ada, "GET", &format!("{mine}/logs"), None)
+                .is_ok_and(|r| r.status == 200 && r.body.contains("alice was here"))
+        },
+    )?;
 
     let url = stack.launcher.url.clone();
     let runtime = tokio::runtime::Runtime::new()?;
