@@ -18,6 +18,7 @@ pub mod database;
 pub mod declarative;
 pub mod docs;
 pub mod drift_images;
+pub mod forward;
 pub mod gateway;
 pub mod http;
 pub mod launcher;

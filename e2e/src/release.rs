@@ -3,6 +3,7 @@
 //! PersistentVolumes waiting for the chart's claims, the gateway reached from this machine through
 //! its NodePort (the way a user outside the cluster reaches it), and `kubectl exec` into a pod.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -30,6 +31,23 @@ pub const CLAIMS: [&str; 3] = [
     "execenv-data",
     "execenv-package-cache",
 ];
+
+/// The chart's HA profile.
+pub const HA_VALUES: &str = "charts/execenv/values-ha.yaml";
+
+/// The Secret holding the PostgreSQL URL of a release installed with [`NodeRelease::install_ha`].
+pub const DATABASE_SECRET: &str = "execenv-database";
+
+/// What an install adds to the chart and the test's values.
+#[derive(Default)]
+struct Extras {
+    /// TLS and mutual TLS, with `tls-secrets`.
+    tls: bool,
+    /// Values files before the test's values.
+    files: Vec<PathBuf>,
+    /// Secrets (name, data) created in the namespace before the install.
+    secrets: Vec<(String, BTreeMap<String, String>)>,
+}
 
 /// How long the chart's Deployments may take to become Available.
 pub const READY_WITHIN: Duration = Duration::from_secs(180);
@@ -98,6 +116,8 @@ pub struct NodeRelease {
     /// Under `global.tls` ([`NodeRelease::install_tls`]): the folder `tls-secrets` wrote (the
     /// CA, and a client certificate of it).
     tls: Option<tempfile::TempDir>,
+    /// Values files given to `helm` before the test's own values (the HA profile).
+    files: Vec<PathBuf>,
     helm: Helm,
     cleaned: bool,
     // Set once `helm uninstall` has run.
@@ -109,7 +129,7 @@ impl NodeRelease {
     /// chart with [`testbed_values`] and `values` merged over them, and waits until every
     /// Deployment is Available; fails with the pods' states when one is not.
     pub async fn install(prefix: &str, values: &Value) -> Result<NodeRelease> {
-        Self::install_with(prefix, values, false).await
+        Self::install_with(prefix, values, Extras::default()).await
     }
 
     /// The same with TLS and mutual TLS on (`global.tls`), as the README's Security section does
@@ -118,10 +138,37 @@ impl NodeRelease {
     /// over HTTPS, verified against that CA ([`NodeRelease::tls_file`]).
     pub async fn install_tls(prefix: &str, values: &Value) -> Result<NodeRelease> {
         let tls = json!({"global": {"tls": {"enabled": true, "mutual": true}}});
-        Self::install_with(prefix, &merged(values.clone(), &tls), true).await
+        let extras = Extras {
+            tls: true,
+            ..Extras::default()
+        };
+        Self::install_with(prefix, &merged(values.clone(), &tls), extras).await
     }
 
-    async fn install_with(prefix: &str, values: &Value, tls: bool) -> Result<NodeRelease> {
+    /// The chart's HA profile as its documentation installs it, `helm install -f
+    /// charts/execenv/values-ha.yaml` with `values` over it, on the PostgreSQL database
+    /// `database_url` (reachable from pods), given to the chart as the Secret [`DATABASE_SECRET`].
+    pub async fn install_ha(
+        prefix: &str,
+        values: &Value,
+        database_url: &str,
+    ) -> Result<NodeRelease> {
+        let database = json!({"global": {"database": {
+            "type": "postgres",
+            "postgres": {"existingSecret": DATABASE_SECRET, "key": "url"},
+        }}});
+        let extras = Extras {
+            files: vec![repo().join(HA_VALUES)],
+            secrets: vec![(
+                DATABASE_SECRET.to_owned(),
+                BTreeMap::from([("url".to_owned(), database_url.to_owned())]),
+            )],
+            ..Extras::default()
+        };
+        Self::install_with(prefix, &merged(values.clone(), &database), extras).await
+    }
+
+    async fn install_with(prefix: &str, values: &Value, extras: Extras) -> Result<NodeRelease> {
         let client = testbed_with_node().await?;
         let namespace = fresh_namespace(&client, prefix).await?;
         let mut folders = Vec::new();
@@ -138,12 +185,16 @@ impl NodeRelease {
             folders,
             install_to_ready: Duration::ZERO,
             tls: None,
+            files: extras.files,
             helm: Helm::find()?,
             cleaned: false,
             released: std::cell::Cell::new(false),
         };
-        if tls {
+        if extras.tls {
             release.tls = Some(release.tls_secrets().await?);
+        }
+        for (name, data) in &extras.secrets {
+            release.secret(name, data).await?;
         }
         let started = Instant::now();
         release.helm_release("install", values)?;
@@ -184,6 +235,21 @@ impl NodeRelease {
             String::from_utf8_lossy(&out.stderr)
         );
         Ok(dir)
+    }
+
+    /// Creates the Secret `name` holding `data` in the namespace.
+    async fn secret(&self, name: &str, data: &BTreeMap<String, String>) -> Result<()> {
+        use k8s_openapi::api::core::v1::Secret;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "stringData": data,
+        }))?;
+        secrets
+            .create(&Default::default(), &secret)
+            .await
+            .with_context(|| format!("cannot create the Secret {name}"))?;
+        Ok(())
     }
 
     /// `NAME` in the folder `tls-secrets` wrote (`ca.crt`, `client.crt`, `client.key`, …);
@@ -248,19 +314,23 @@ impl NodeRelease {
             file.path(),
             serde_json::to_vec_pretty(&merged(testbed_values(), values))?,
         )?;
-        let chart = repo().join(CHART);
+        let chart = repo().join(CHART).display().to_string();
         let kubeconfig = self.kubeconfig.display().to_string();
-        let run = self.helm.run(&[
-            verb,
-            RELEASE,
-            &chart.display().to_string(),
-            "-n",
-            &self.namespace,
-            "--kubeconfig",
-            &kubeconfig,
-            "-f",
-            &file.path().display().to_string(),
-        ])?;
+        let mut args = vec![
+            verb.to_owned(),
+            RELEASE.to_owned(),
+            chart,
+            "-n".to_owned(),
+            self.namespace.clone(),
+            "--kubeconfig".to_owned(),
+            kubeconfig,
+        ];
+        for values in self.files.iter().map(|f| f.as_path()).chain([file.path()]) {
+            args.extend(["-f".to_owned(), values.display().to_string()]);
+        }
+        let run = self
+            .helm
+            .run(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
         ensure!(run.ok, "helm {verb}: {}\n{}", run.stderr, run.stdout);
         Ok(())
     }

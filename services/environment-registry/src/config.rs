@@ -97,7 +97,7 @@ pub struct WatchConfig {
 impl Default for WatchConfig {
     fn default() -> Self {
         WatchConfig {
-            poll_interval_ms: 1000,
+            poll_interval_ms: 250,
         }
     }
 }
