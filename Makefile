@@ -49,12 +49,12 @@ config-reference: build ## rebuild, then regenerate docs/configuration.md from t
 chart-snapshots: ## render the Helm chart's ci scenarios into charts/execenv/snapshots (commit them with the chart change)
 	@e2e/infra/chart snapshots
 
-bench: ui ## measure sync, selection, the console, interactive content and launch throughput and latency on the release build (prints numbers)
+bench: ui ## measure sync, selection, the console, interactive content, launch throughput and latency, and the HA profile under chaos on the release build (prints numbers)
 	$(CARGO) build --release --workspace --bins
 	@set -euo pipefail; \
 	if [ -z "$${EXECENV_TEST_DATABASE_URL:-}" ]; then url=$$(e2e/infra/postgres start); started=1; \
 	else url=$$EXECENV_TEST_DATABASE_URL; started=0; fi; \
-	if [ -z "$${EXECENV_TEST_KUBECONFIG:-}" ]; then kube=$$(EXECENV_TESTBED_IMAGES="pause runtime python r" e2e/infra/testbed up); ks=1; \
+	if [ -z "$${EXECENV_TEST_KUBECONFIG:-}" ]; then kube=$$(EXECENV_IMAGES_PROFILE=release e2e/infra/testbed up); ks=1; \
 	else kube=$$EXECENV_TEST_KUBECONFIG; ks=0; fi; \
 	chromium=$$(e2e/infra/chromium); wheelhouse=$$(e2e/infra/wheelhouse); \
 	status=0; EXECENV_TEST_WHEELHOUSE=$$wheelhouse EXECENV_CHROMIUM=$$chromium EXECENV_TEST_DATABASE_URL=$$url EXECENV_TEST_KUBECONFIG=$$kube EXECENV_BIN_DIR=target/release target/release/execenv-bench || status=$$?; \

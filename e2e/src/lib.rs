@@ -8,6 +8,7 @@
 
 pub mod binaries;
 pub mod bundles;
+pub mod chaos;
 pub mod chart;
 pub mod connect_clients;
 pub mod console;

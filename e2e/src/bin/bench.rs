@@ -327,7 +327,7 @@ async fn select_bench(dir: &Path) -> Result<()> {
 
 /// What `execenv-bench --help` prints.
 const USAGE: &str =
-    "usage: execenv-bench [sync] [latency] [select] [memory] [console] [content] [images] [launch] [node]
+    "usage: execenv-bench [sync] [latency] [select] [memory] [console] [content] [images] [launch] [node] [chaos]
 
 Runs the named parts of the benchmark on the release binaries (EXECENV_BIN_DIR, e.g.
 target/release), or all of them when none is named. Numbers are printed, never asserted.
@@ -355,15 +355,21 @@ target/release), or all of them when none is named. Numbers are printed, never a
   node     launches that build and run on the testbed's node: cold and warm BUILD of 24 sdist
            packages, request -> content started (p50/p95, split by phase) over 20 RUNs, and 50
            concurrent RUNs (EXECENV_TEST_KUBECONFIG, as for launch)
+  chaos    the chart's HA profile (values-ha.yaml, PostgreSQL) on the node under load — catalogue
+           edits, read-your-writes selections, launches — while every pod of every service is
+           deleted (grace period 0, three rounds) and every Deployment rolled by helm upgrade:
+           failed requests after one retry, failover times (EXECENV_TEST_KUBECONFIG, as for
+           launch; the node needs the service images: EXECENV_IMAGES_PROFILE=release)
 ";
 
 /// The parts `execenv-bench` knows.
-const PARTS: [&str; 9] = [
+const PARTS: [&str; 10] = [
     "sync", "latency", "select", "memory", "console", "content", "images", "launch", "node",
+    "chaos",
 ];
 
-/// `execenv-bench [sync] [latency] [select] [memory] [console] [content] [images] [launch] [node]`: the named parts, or all of
-/// them (`launch` and `node` only when EXECENV_TEST_KUBECONFIG names the Kubernetes testbed); see
+/// `execenv-bench [sync] … [chaos]`: the named parts, or all of
+/// them (`launch`, `node` and `chaos` only when EXECENV_TEST_KUBECONFIG names the Kubernetes testbed); see
 /// [`USAGE`].
 #[tokio::main]
 async fn main() -> Result<std::process::ExitCode> {
@@ -404,7 +410,11 @@ async fn main() -> Result<std::process::ExitCode> {
     }
     let named = |p: &str| parts.iter().any(|a| a == p);
     let testbed = std::env::var_os("EXECENV_TEST_KUBECONFIG").is_some();
-    for (part, what) in [("launch", "Launch calls"), ("node", "launches on the node")] {
+    for (part, what) in [
+        ("launch", "Launch calls"),
+        ("node", "launches on the node"),
+        ("chaos", "the HA profile under chaos"),
+    ] {
         if !(named(part) || (parts.is_empty() && testbed)) {
             if parts.is_empty() {
                 println!(
@@ -413,10 +423,15 @@ async fn main() -> Result<std::process::ExitCode> {
             }
             continue;
         }
-        if part == "launch" {
-            launch::launch_bench(dir.path()).await?;
-        } else {
-            node::node_bench(dir.path()).await?;
+        match part {
+            "launch" => launch::launch_bench(dir.path()).await?,
+            "node" => node::node_bench(dir.path()).await?,
+            _ => {
+                let report = execenv_e2e::chaos::run(execenv_e2e::chaos::Plan::long()).await?;
+                for line in report.lines() {
+                    println!("chaos: {line}");
+                }
+            }
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
