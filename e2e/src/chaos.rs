@@ -61,14 +61,24 @@ impl Plan {
     }
 }
 
-/// The Deployments, in the order their pods are deleted.
-const SERVICES: [&str; 5] = [
+/// The Deployments (`execenv-NAME`), in the order their pods are deleted.
+const SERVICES: [&str; 6] = [
     "environment-registry",
     "config-sync",
     "selector",
     "launcher",
     "gateway",
+    "image-examiner",
 ];
+
+/// The chart's values key of service `name`.
+fn values_key(name: &str) -> &str {
+    if name == "image-examiner" {
+        "imageExaminer"
+    } else {
+        name
+    }
+}
 
 /// One kind of client request: how many succeeded at once, after the one retry, or not at all.
 #[derive(Debug, Default, Clone)]
@@ -412,7 +422,7 @@ fn file_names(round: usize) -> BTreeSet<String> {
 fn values(round: usize) -> Value {
     let mut values = json!({"executionEnvironments": file(round)});
     for service in SERVICES {
-        values[service] =
+        values[values_key(service)] =
             json!({"podAnnotations": {"execenv.test/chaos-round": round.to_string()}});
     }
     values
