@@ -143,6 +143,19 @@ pub fn scenario(name: &str) -> PathBuf {
         .join(format!("{name}-values.yaml"))
 }
 
+/// The values files a ci scenario is rendered with: the chart's profile of the same name when
+/// there is one (`values-ha.yaml` for the scenario `ha`), then the scenario's file, as
+/// `e2e/infra/chart` renders the snapshots.
+pub fn scenario_values(name: &str) -> Vec<PathBuf> {
+    let profile = repo().join(CHART).join(format!("values-{name}.yaml"));
+    let mut files = Vec::new();
+    if profile.is_file() {
+        files.push(profile);
+    }
+    files.push(scenario(name));
+    files
+}
+
 /// Every ci scenario's name.
 pub fn scenarios() -> Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(repo().join(CHART).join("ci"))?

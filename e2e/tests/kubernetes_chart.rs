@@ -4,17 +4,20 @@
 //! testbed itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "kubernetes_chart/availability.rs"]
+mod availability;
 #[path = "kubernetes_chart/platform.rs"]
 mod platform;
 #[path = "kubernetes_chart/support.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, ensure};
 use execenv_e2e::chart::{
     CHART, Helm, config_map_entry, documents, mounted_file, object, objects, repo, scenario,
-    scenarios,
+    scenario_values, scenarios,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -137,34 +140,6 @@ fn kubernetes_chart_schema_rejects_bad_environments_naming_the_entry() -> Result
     Ok(())
 }
 
-#[test]
-fn kubernetes_chart_schema_refuses_several_registry_pods_on_sqlite() -> Result<()> {
-    let helm = Helm::find()?;
-    let token = json!({"serviceToken": {"value": "t"}});
-    let sqlite_two =
-        values_file(&json!({"global": token, "environment-registry": {"replicas": 2}}))?;
-    let run = helm.template_run(&[sqlite_two.path()])?;
-    ensure!(!run.ok, "SQLite with two registry pods was accepted");
-    ensure!(
-        run.stderr.contains("environment-registry:")
-            && run
-                .stderr
-                .contains("at '/replicas': maximum: got 2, want 1"),
-        "{}",
-        run.stderr
-    );
-
-    // PostgreSQL allows several; the postgres scenario asks for three.
-    let docs = helm.template(&[&scenario("postgres")])?;
-    let registry = object(&docs, "Deployment", "execenv-environment-registry")?;
-    ensure!(registry["spec"]["replicas"] == 3, "{registry}");
-    ensure!(
-        objects(&docs, "PersistentVolumeClaim").is_empty(),
-        "no claim with PostgreSQL"
-    );
-    Ok(())
-}
-
 /// The chart's schema and config-sync's own validation (the registry's rules, libs/core) accept
 /// and refuse the same definitions.
 #[test]
@@ -254,7 +229,8 @@ fn kubernetes_chart_sets_only_settings_the_binaries_read() -> Result<()> {
     let mut checked = 0;
     let mut expected = 0;
     for name in scenarios()? {
-        let docs = helm.template(&[&scenario(&name)])?;
+        let files = scenario_values(&name);
+        let docs = helm.template(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
         // Six services; the postgres scenario turns the image examiner off.
         expected += if name == "postgres" { 5 } else { 6 };
         for deployment in objects(&docs, "Deployment") {

@@ -185,7 +185,7 @@ pub fn check_settings(docs: &[Value], deployment: &Value) -> Result<()> {
         let value = if let Some(v) = var["value"].as_str() {
             v.to_owned()
         } else if var["valueFrom"]["secretKeyRef"].is_object() {
-            if key == "EXECENV_DATABASE__URL" {
+            if is_database_url(key) {
                 DATABASE_URL
             } else {
                 SECRET
@@ -254,6 +254,13 @@ pub fn check_settings(docs: &[Value], deployment: &Value) -> Result<()> {
                     "{name}: EXECENV_REGISTRY={value}, not the release's registry over TLS"
                 );
             }
+            // ALLOWANCE, to remove when the launcher's `history.database_url` (the launch
+            // history shared by several launchers, issue 23) is merged: until then the launcher
+            // has no `history` section and ignores the variable the chart already sets from the
+            // PostgreSQL Secret. Once its printed configuration has that section, the variable is
+            // checked like every other.
+            "EXECENV_HISTORY__DATABASE_URL"
+                if name == "launcher" && printed.get("history").is_none() => {}
             _ => {
                 let (section, field) = key
                     .strip_prefix("EXECENV_")
@@ -267,8 +274,7 @@ pub fn check_settings(docs: &[Value], deployment: &Value) -> Result<()> {
                             || (s == "***"
                                 && (key == "EXECENV_AUTH__SERVICE_TOKEN"
                                     || key == "EXECENV_AUTH__PREVIOUS_SERVICE_TOKEN"))
-                            || (key == "EXECENV_DATABASE__URL"
-                                && (s == "***" || s.contains(":***@")))
+                            || (is_database_url(key) && (s == "***" || s.contains(":***@")))
                     }
                     Value::Number(n) => n.to_string() == *value,
                     // A list setting is given as its items separated by commas.
@@ -288,6 +294,12 @@ pub fn check_settings(docs: &[Value], deployment: &Value) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `key` holds a PostgreSQL URL: given a URL without a password, shown with its password
+/// masked.
+fn is_database_url(key: &str) -> bool {
+    key == "EXECENV_DATABASE__URL" || key == "EXECENV_HISTORY__DATABASE_URL"
 }
 
 /// Whether `whole` holds every key and value of `part` (objects recursively, lists element by

@@ -10,8 +10,12 @@ include "common.deployment" (dict
   "podAnnotations" (dict)      extra pod annotations, e.g. a checksum (optional)
   "serviceAccountName" "…"     the pod's ServiceAccount (optional; none: no API token is mounted)
   "strategy" "Recreate")       the update strategy type (optional; default RollingUpdate)
-Every pod gets an emptyDir at /tmp, a 5 s preStop pause (a rolling upgrade loses no request), the non-root read-only-root security contexts, resource
-requests and the shared settings of common.env.
+Every pod gets an emptyDir at /tmp, a 5 s preStop pause (a rolling upgrade loses no request), the
+service's terminationGracePeriodSeconds, the non-root read-only-root security contexts, resource
+requests and the shared settings of common.env. With more than one replica, a rolling update
+starts each new pod before it stops an old one (maxUnavailable 0, maxSurge 1; with one replica
+Kubernetes' default 25 % rounds to the same), and the pods are spread over the nodes
+(common.topologySpread).
 */}}
 {{- define "common.deployment" -}}
 {{- $ctx := .ctx -}}
@@ -25,9 +29,16 @@ metadata:
 spec:
   replicas: {{ $values.replicas }}
   revisionHistoryLimit: 5
-  {{- with .strategy }}
+  {{- if .strategy }}
   strategy:
-    type: {{ . }}
+    type: {{ .strategy }}
+  {{- else if gt (int $values.replicas) 1 }}
+  # Never fewer ready pods than replicas: each new pod is ready before an old one stops.
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 0
+      maxSurge: 1
   {{- end }}
   selector:
     matchLabels:
@@ -52,6 +63,9 @@ spec:
       automountServiceAccountToken: false
       {{- end }}
       enableServiceLinks: false
+      # The 5 s preStop pause, then up to 10 s for in-flight requests on each server (the
+      # services' drain grace) before the kubelet's SIGKILL.
+      terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds | default 30 }}
       {{- with $global.imagePullSecrets }}
       imagePullSecrets:
         {{- range . }}
@@ -131,4 +145,33 @@ spec:
       affinity:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+      {{- with include "common.topologySpread" $ctx | trim }}
+      topologySpreadConstraints:
+        {{- . | nindent 8 }}
+      {{- end }}
+{{- end -}}
+
+{{/*
+How a service's pods are spread: its own topologySpreadConstraints when it sets them; else, with
+more than one replica and global.topologySpread.enabled (the default), one constraint on
+global.topologySpread.topologyKey (kubernetes.io/hostname: one pod per node while there are
+nodes enough). whenUnsatisfiable ScheduleAnyway makes it a preference, so that a cluster of one
+node still runs every replica. matchLabelKeys pod-template-hash counts each revision's pods
+apart, so that a rolling update's new pods spread among themselves rather than around the old.
+*/}}
+{{- define "common.topologySpread" -}}
+{{- $values := .Values -}}
+{{- $spread := dig "topologySpread" dict (include "common.global" . | fromYaml) -}}
+{{- if $values.topologySpreadConstraints -}}
+{{- toYaml $values.topologySpreadConstraints -}}
+{{- else if and (gt (int $values.replicas) 1) (dig "enabled" true $spread) -}}
+- maxSkew: {{ $spread.maxSkew | default 1 }}
+  topologyKey: {{ $spread.topologyKey | default "kubernetes.io/hostname" }}
+  whenUnsatisfiable: {{ $spread.whenUnsatisfiable | default "ScheduleAnyway" }}
+  labelSelector:
+    matchLabels:
+      {{- include "common.selectorLabels" . | nindent 6 }}
+  matchLabelKeys:
+    - pod-template-hash
+{{- end -}}
 {{- end -}}

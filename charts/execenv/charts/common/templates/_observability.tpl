@@ -1,6 +1,7 @@
 {{/*
-Optional objects, switched on in global: a ServiceMonitor (Prometheus Operator) scraping the
-`metrics` port, a PodDisruptionBudget and a NetworkPolicy. Each renders nothing when off.
+Optional objects: a ServiceMonitor (Prometheus Operator) scraping the `metrics` port and a
+NetworkPolicy, switched on in global, and a PodDisruptionBudget (with several replicas, or
+switched on in global). Each renders nothing when off.
 */}}
 
 {{- define "common.serviceMonitor" -}}
@@ -35,15 +36,28 @@ spec:
 {{- end }}
 {{- end -}}
 
+{{/*
+A PodDisruptionBudget: for a service with more than one replica (so that a node drain takes its
+pods down one at a time and it keeps serving), or for every service with
+global.podDisruptionBudget.enabled; never when the service's podDisruptionBudget.enabled is
+false. It allows the service's minAvailable when set, else its maxUnavailable, else
+global.podDisruptionBudget.maxUnavailable (1).
+*/}}
 {{- define "common.podDisruptionBudget" -}}
-{{- $pdb := dig "podDisruptionBudget" dict (include "common.global" . | fromYaml) -}}
-{{- if $pdb.enabled }}
+{{- $global := dig "podDisruptionBudget" dict (include "common.global" . | fromYaml) -}}
+{{- $own := .Values.podDisruptionBudget | default dict -}}
+{{- $wanted := or (gt (int .Values.replicas) 1) (dig "enabled" false $global) -}}
+{{- if and $wanted (dig "enabled" true $own) }}
 apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
   {{- include "common.metadata" . | nindent 2 }}
 spec:
-  maxUnavailable: {{ $pdb.maxUnavailable | default 1 }}
+  {{- if not (kindIs "invalid" $own.minAvailable) }}
+  minAvailable: {{ $own.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $own.maxUnavailable | default $global.maxUnavailable | default 1 }}
+  {{- end }}
   selector:
     matchLabels:
       {{- include "common.selectorLabels" . | nindent 6 }}

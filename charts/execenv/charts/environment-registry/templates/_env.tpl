@@ -8,12 +8,9 @@ a Secret), change-log retention and the change-feed poll interval.
 - name: EXECENV_DATABASE__URL
   value: "sqlite:///var/lib/execenv/registry.db"
 {{- else }}
-{{- $postgres := dig "postgres" dict .database }}
 - name: EXECENV_DATABASE__URL
   valueFrom:
-    secretKeyRef:
-      name: {{ required "global.database.postgres.existingSecret is required with global.database.type=postgres: name the Secret holding the PostgreSQL URL" $postgres.existingSecret }}
-      key: {{ $postgres.key | default "url" }}
+    {{- include "common.postgresUrlFrom" .ctx | nindent 4 }}
 {{- end }}
 - name: EXECENV_HISTORY__RETENTION_DAYS
   value: {{ $values.history.retentionDays | quote }}

@@ -13,7 +13,10 @@
 {{- printf "%s-jobs" (include "common.fullname" .) -}}
 {{- end -}}
 
-{{/* The launcher's settings that are not in its configuration file. */}}
+{{/*
+The launcher's settings that are not in its configuration file; with global.database.type
+postgres, the launch history's database (the registry's PostgreSQL URL, from the same Secret).
+*/}}
 {{- define "launcher.env" -}}
 - name: EXECENV_CONFIG
   value: /etc/execenv/launcher/config.yaml
@@ -21,6 +24,12 @@
   value: kubernetes
 - name: EXECENV_SELECTOR__URL
   value: {{ include "common.grpcUrl" (list . "selector" .Values.selectorUrl) | quote }}
+{{- if include "common.postgres" . }}
+{{- /* The launch history, shared by every launcher pod, in the registry's PostgreSQL database. */}}
+- name: EXECENV_HISTORY__DATABASE_URL
+  valueFrom:
+    {{- include "common.postgresUrlFrom" . | nindent 4 }}
+{{- end }}
 {{- end -}}
 
 {{/*
