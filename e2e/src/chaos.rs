@@ -241,10 +241,12 @@ fn request(gateway: &Gateway, method: &str, path: &str, body: &Value) -> Result<
     Ok((answer.status, answer.json_or_null()?, revision))
 }
 
-/// An environment of the Python image named `name`.
+/// An environment named `name` declaring the Python image's installation, chosen only when
+/// content names it (`matching: exact`): its image is not on the node, so the bundle's own
+/// launches must never land there.
 fn environment(name: &str, title: &str) -> Value {
     json!({
-        "name": name, "title": title, "cluster_name": "Kubernetes", "matching": "any",
+        "name": name, "title": title, "cluster_name": "Kubernetes", "matching": "exact",
         "supervisor": images::SUPERVISOR,
         "python": {"installations": [{"version": images::PYTHON_VERSION, "path": images::PYTHON}]},
     })
@@ -285,8 +287,8 @@ fn edit_and_select(gateway: &Gateway, name: &str, shared: &Mutex<Shared>) {
             let (status, body, _) = request(
                 gateway,
                 "POST",
-                "/__api__/execenv/v1/select",
-                &json!({"requirements": {"target_image": name}, "min_revision": revision}),
+                &format!("/__api__/execenv/v1/select?min_revision={revision}"),
+                &json!({"requirements": {"target_image": name}}),
             )?;
             Ok((status, body))
         },
@@ -581,9 +583,9 @@ impl Chaos<'_> {
                 if status != 200 && status != 409 {
                     return false;
                 }
-                let asked =
-                    json!({"requirements": {"target_image": name}, "min_revision": revision});
-                request(&self.gateway, "POST", "/__api__/execenv/v1/select", &asked)
+                let asked = json!({"requirements": {"target_image": name}});
+                let path = format!("/__api__/execenv/v1/select?min_revision={revision}");
+                request(&self.gateway, "POST", &path, &asked)
                     .is_ok_and(|(s, answer, _)| s == 200 && answer["environment"]["name"] == name)
             },
         )?;
