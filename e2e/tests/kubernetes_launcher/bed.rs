@@ -141,6 +141,12 @@ impl Bed {
         self.restart_launcher()
     }
 
+    /// Starts another launcher on the namespace with this one's settings and waits until it is
+    /// ready.
+    pub fn start_launcher(&self) -> Result<ServiceProcess> {
+        ServiceProcess::launcher(&self.selector, self.dir.path(), &self.launcher_env)
+    }
+
     /// Starts another launcher on the namespace with this one's settings, without waiting for it
     /// to be ready.
     pub fn spawn_launcher(&self) -> Result<ServiceProcess> {
