@@ -48,23 +48,16 @@ async fn kubernetes_launchers_on_one_history_answer_for_every_launch_and_count_e
 async fn two_launchers(bed: &mut Bed, other: &mut ServiceProcess) -> Result<()> {
     let content = uuid::Uuid::new_v4().to_string();
     bed.place_bundle(&content, "", APP)?;
-    bed.registry.create_environment(
-        images::MISSING,
-        &[
-            "--title",
-            "Nowhere",
-            "--python",
-            "3.12.1=/opt/python/3.12.1/bin/python3",
-        ],
-    )?;
+    bed.add_missing_environment()?;
     let mut a = bed.client().await?;
     let mut b = LauncherClient::connect(other.url.clone()).await?;
 
     // (a) The same request id to both at once: one accepted launch, one Job.
     let twice = "req-twice";
+    let (mut to_a, mut to_b) = (a.clone(), b.clone());
     let (first, second) = tokio::join!(
-        a.clone().launch(build_request(twice, &content)),
-        b.clone().launch(build_request(twice, &content))
+        to_a.launch(build_request(twice, &content)),
+        to_b.launch(build_request(twice, &content))
     );
     let (first, second) = (first?.into_inner(), second?.into_inner());
     ensure!(
@@ -167,9 +160,9 @@ async fn two_launchers(bed: &mut Bed, other: &mut ServiceProcess) -> Result<()> 
         ensure!(
             listed
                 == [
-                    (twice.to_owned(), pb::State::Succeeded),
-                    (followed.to_owned(), pb::State::Succeeded),
                     (cancelled.to_owned(), pb::State::Cancelled),
+                    (followed.to_owned(), pb::State::Succeeded),
+                    (twice.to_owned(), pb::State::Succeeded),
                 ],
             "after a restart: {listed:?}"
         );

@@ -131,6 +131,21 @@ impl Bed {
         })
     }
 
+    /// Adds the environment "Nowhere", the only one with Python 3.12.1, whose image is not on
+    /// the node: a launch selecting it stays PENDING on the image.
+    pub fn add_missing_environment(&self) -> Result<()> {
+        self.registry.create_environment(
+            images::MISSING,
+            &[
+                "--title",
+                "Nowhere",
+                "--python",
+                "3.12.1=/opt/python/3.12.1/bin/python3",
+            ],
+        )?;
+        Ok(())
+    }
+
     pub async fn client(&self) -> Result<Launcher> {
         Ok(LauncherClient::connect(self.launcher.url.clone()).await?)
     }

@@ -75,39 +75,28 @@ macro_rules! on_backend {
 /// The advisory-lock key of the history's DDL ("execenv" in ASCII, then 2).
 const SCHEMA_LOCK: i64 = 0x6578_6563_656e_7602;
 
-const SCHEMA_POSTGRES: [&str; 3] = [
-    "CREATE TABLE IF NOT EXISTS execenv_launches (
-        id       TEXT        PRIMARY KEY,
-        record   TEXT        NOT NULL,
-        is_final BOOLEAN     NOT NULL,
-        finished TIMESTAMPTZ NULL,
-        updated  TIMESTAMPTZ NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS execenv_launches_finished ON execenv_launches (finished) WHERE is_final",
-    "CREATE TABLE IF NOT EXISTS execenv_launch_counts (
-        launch_id TEXT NOT NULL,
-        event     TEXT NOT NULL,
-        PRIMARY KEY (launch_id, event)
-    )",
-];
-
-// The same logical schema; SQLite keeps times as microseconds since the Unix epoch, as the
-// catalogue does.
-const SCHEMA_SQLITE: [&str; 3] = [
-    "CREATE TABLE IF NOT EXISTS execenv_launches (
-        id       TEXT    PRIMARY KEY,
-        record   TEXT    NOT NULL,
-        is_final BOOLEAN NOT NULL,
-        finished INTEGER NULL,
-        updated  INTEGER NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS execenv_launches_finished ON execenv_launches (finished) WHERE is_final",
-    "CREATE TABLE IF NOT EXISTS execenv_launch_counts (
-        launch_id TEXT NOT NULL,
-        event     TEXT NOT NULL,
-        PRIMARY KEY (launch_id, event)
-    )",
-];
+/// The history's DDL, with times of type `time` (PostgreSQL's TIMESTAMPTZ; SQLite keeps times
+/// as microseconds since the Unix epoch in an INTEGER, as the catalogue does).
+fn schema(time: &str) -> [String; 3] {
+    [
+        format!(
+            "CREATE TABLE IF NOT EXISTS execenv_launches (
+                id       TEXT    PRIMARY KEY,
+                record   TEXT    NOT NULL,
+                is_final BOOLEAN NOT NULL,
+                finished {time} NULL,
+                updated  {time} NOT NULL
+            )"
+        ),
+        "CREATE INDEX IF NOT EXISTS execenv_launches_finished ON execenv_launches (finished) WHERE is_final".to_owned(),
+        "CREATE TABLE IF NOT EXISTS execenv_launch_counts (
+            launch_id TEXT NOT NULL,
+            event     TEXT NOT NULL,
+            PRIMARY KEY (launch_id, event)
+        )"
+        .to_owned(),
+    ]
+}
 
 const COLUMNS: &str = "id, record, is_final, finished";
 
@@ -200,12 +189,15 @@ async fn create_tables<B: Backend>(b: &B) -> Result<(), Error> {
             vec![Value::Int(SCHEMA_LOCK)],
         )
         .await?;
-        SCHEMA_POSTGRES
+        // "relation … already exists, skipping" on every start is no news.
+        s.execute("SET LOCAL client_min_messages = warning", vec![])
+            .await?;
+        schema("TIMESTAMPTZ")
     } else {
-        SCHEMA_SQLITE
+        schema("INTEGER")
     };
     for statement in schema {
-        s.execute(statement, vec![]).await?;
+        s.execute(&statement, vec![]).await?;
     }
     s.commit().await
 }

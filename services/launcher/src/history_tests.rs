@@ -58,13 +58,40 @@ impl Replica {
     }
 }
 
-fn database() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("history.db").display()
-    );
-    (dir, url)
+/// Two replicas on one new SQLite history, and a launch `l-1` that replica A accepted.
+struct Pair {
+    a: Replica,
+    b: Replica,
+    launch: Launch,
+    url: String,
+    shutdown: Shutdown,
+    _dir: tempfile::TempDir,
+}
+
+impl Pair {
+    async fn new() -> Pair {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("history.db").display()
+        );
+        let shutdown = Shutdown::new();
+        let (a, b) = (
+            Replica::open(&url, &shutdown).await,
+            Replica::open(&url, &shutdown).await,
+        );
+        let launch = plan_with_id("l-1", LaunchKind::Run, &[]).launch;
+        a.launches.insert_new(launch.clone()).expect("new");
+        assert_eq!(a.history().accept(&launch).await.expect("accepts"), None);
+        Pair {
+            a,
+            b,
+            launch,
+            url,
+            shutdown,
+            _dir: dir,
+        }
+    }
 }
 
 #[tokio::test]
@@ -99,15 +126,14 @@ async fn an_unknown_scheme_is_refused_naming_the_setting() {
 
 #[tokio::test]
 async fn both_replicas_see_one_launch_end_and_count_it_once_and_a_restart_reads_it_back() {
-    let (_dir, url) = database();
-    let shutdown = Shutdown::new();
-    let (a, b) = (
-        Replica::open(&url, &shutdown).await,
-        Replica::open(&url, &shutdown).await,
-    );
-    let launch = plan_with_id("l-1", LaunchKind::Run, &[]).launch;
-    a.launches.insert_new(launch.clone()).expect("new");
-    assert_eq!(a.history().accept(&launch).await.expect("accepts"), None);
+    let Pair {
+        a,
+        b,
+        launch,
+        url,
+        shutdown,
+        _dir,
+    } = Pair::new().await;
     let held = b
         .history()
         .accept(&launch)
@@ -156,15 +182,14 @@ async fn both_replicas_see_one_launch_end_and_count_it_once_and_a_restart_reads_
 
 #[tokio::test]
 async fn a_final_state_in_the_history_is_not_replaced_by_a_later_end() {
-    let (_dir, url) = database();
-    let shutdown = Shutdown::new();
-    let (a, b) = (
-        Replica::open(&url, &shutdown).await,
-        Replica::open(&url, &shutdown).await,
-    );
-    let launch = plan_with_id("l-1", LaunchKind::Run, &[]).launch;
-    a.launches.insert_new(launch.clone()).expect("new");
-    a.history().accept(&launch).await.expect("accepts");
+    let Pair {
+        a,
+        b,
+        launch,
+        shutdown,
+        _dir,
+        ..
+    } = Pair::new().await;
     b.launches.restore(launch.clone());
     // B's Cancel writes CANCELLED first; A then sees the workload vanish and would say FAILED.
     let mut cancelled = launch.clone();

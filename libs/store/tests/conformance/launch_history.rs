@@ -26,6 +26,12 @@ fn done(id: &str, state: &str, finished: &str) -> LaunchRecord {
     }
 }
 
+/// The ids of the launches the history holds.
+async fn ids(history: &LaunchHistory) -> Vec<String> {
+    let all = history.load().await.expect("loads");
+    all.into_iter().map(|l| l.id).collect()
+}
+
 async fn open(url: &str) -> LaunchHistory {
     LaunchHistory::open(url)
         .await
@@ -150,13 +156,7 @@ pub async fn purge_removes_final_launches_finished_before_the_cutoff_only(url: S
         .await
         .expect("purges");
     assert_eq!(purged, 1);
-    let left: Vec<String> = history
-        .load()
-        .await
-        .expect("loads")
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
+    let left = ids(&history).await;
     assert_eq!(left, ["new", "running"]);
     assert!(
         history.claim("old", "running").await.expect("claims"),
@@ -182,13 +182,7 @@ pub async fn forget_removes_an_unfinished_launch_and_keeps_a_final_one(url: Stri
     assert!(history.forget("l-1").await.expect("forgets"));
     assert!(!history.forget("l-2").await.expect("answers"));
     assert!(!history.forget("l-3").await.expect("answers"));
-    let left: Vec<String> = history
-        .load()
-        .await
-        .expect("loads")
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
+    let left = ids(&history).await;
     assert_eq!(left, ["l-2"]);
 }
 
