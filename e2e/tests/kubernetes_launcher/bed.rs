@@ -181,8 +181,7 @@ impl Bed {
     /// Kills the launcher (SIGKILL: nothing is cleaned up) and starts a new one on the namespace.
     pub fn restart_launcher(&mut self) -> Result<()> {
         self.launcher.process.kill();
-        self.launcher =
-            ServiceProcess::launcher(&self.selector, self.dir.path(), &self.launcher_env)?;
+        self.launcher = self.start_launcher()?;
         Ok(())
     }
 

@@ -47,7 +47,10 @@ pub struct History {
 /// What the writer is given.
 enum Write {
     /// A change of a launch, with the events it ended that are counted once per launch.
-    Change { launch: Launch, once: Vec<Once> },
+    Change {
+        launch: Box<Launch>,
+        once: Vec<Once>,
+    },
     /// Answer once everything queued before is written.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -148,7 +151,10 @@ impl History {
     /// Queues a change of `launch` for the writer, with the events it ended.
     pub fn write(&self, launch: Launch, once: Vec<Once>) {
         // Closed only once the writer has stopped (shutdown): nothing more is written.
-        let _ = self.writes.send(Write::Change { launch, once });
+        let _ = self.writes.send(Write::Change {
+            launch: Box::new(launch),
+            once,
+        });
     }
 
     /// Resolves once every change queued before is written (and counted).
@@ -176,7 +182,7 @@ impl History {
 
     async fn write_one(&self, write: Write) {
         let (launch, once) = match write {
-            Write::Change { launch, once } => (launch, once),
+            Write::Change { launch, once } => (*launch, once),
             Write::Flush(done) => {
                 let _ = done.send(());
                 return;

@@ -189,8 +189,7 @@ pub async fn forget_removes_an_unfinished_launch_and_keeps_a_final_one(url: Stri
 pub async fn open_rejects_an_unknown_scheme_naming_the_accepted_ones() {
     let err = LaunchHistory::open("mysql://localhost/db")
         .await
-        .err()
-        .expect("an error");
+        .expect_err("an error");
     assert_eq!(err.kind, execenv_core::ErrorKind::InvalidArgument);
     assert!(
         err.message.contains("\"mysql\"")
