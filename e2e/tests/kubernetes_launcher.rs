@@ -539,15 +539,7 @@ async fn node_environment_whose_image_is_not_on_the_node_stays_pending_with_the_
 }
 
 async fn missing_image(bed: &Bed) -> Result<()> {
-    bed.registry.create_environment(
-        images::MISSING,
-        &[
-            "--title",
-            "Nowhere",
-            "--python",
-            "3.12.1=/opt/python/3.12.1/bin/python3",
-        ],
-    )?;
+    bed.add_missing_environment()?;
     let gateway = ServiceProcess::gateway(
         &bed.registry,
         bed.dir.path(),

@@ -131,6 +131,21 @@ impl Bed {
         })
     }
 
+    /// Adds the environment "Nowhere", the only one with Python 3.12.1, whose image is not on
+    /// the node: a launch selecting it stays PENDING on the image.
+    pub fn add_missing_environment(&self) -> Result<()> {
+        self.registry.create_environment(
+            images::MISSING,
+            &[
+                "--title",
+                "Nowhere",
+                "--python",
+                "3.12.1=/opt/python/3.12.1/bin/python3",
+            ],
+        )?;
+        Ok(())
+    }
+
     pub async fn client(&self) -> Result<Launcher> {
         Ok(LauncherClient::connect(self.launcher.url.clone()).await?)
     }
@@ -139,6 +154,12 @@ impl Bed {
     pub fn restart_launcher_with(&mut self, settings: &[(&'static str, String)]) -> Result<()> {
         self.launcher_env.extend(settings.iter().cloned());
         self.restart_launcher()
+    }
+
+    /// Starts another launcher on the namespace with this one's settings and waits until it is
+    /// ready.
+    pub fn start_launcher(&self) -> Result<ServiceProcess> {
+        ServiceProcess::launcher(&self.selector, self.dir.path(), &self.launcher_env)
     }
 
     /// Starts another launcher on the namespace with this one's settings, without waiting for it
@@ -160,8 +181,7 @@ impl Bed {
     /// Kills the launcher (SIGKILL: nothing is cleaned up) and starts a new one on the namespace.
     pub fn restart_launcher(&mut self) -> Result<()> {
         self.launcher.process.kill();
-        self.launcher =
-            ServiceProcess::launcher(&self.selector, self.dir.path(), &self.launcher_env)?;
+        self.launcher = self.start_launcher()?;
         Ok(())
     }
 

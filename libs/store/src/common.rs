@@ -27,6 +27,8 @@ pub enum Value {
     Bool(bool),
     /// A point in time, already truncated to microseconds.
     Time(DateTime<Utc>),
+    /// A point in time or NULL (typed, unlike a NULL text), already truncated to microseconds.
+    OptionalTime(Option<DateTime<Utc>>),
 }
 
 impl Value {

@@ -9,6 +9,7 @@
 mod accounts;
 mod catalogue;
 mod common;
+mod launch_history;
 mod open;
 mod postgres;
 mod security;
@@ -16,6 +17,7 @@ mod session;
 mod sqlite;
 mod store;
 
+pub use launch_history::{LaunchHistory, LaunchRecord, Recorded};
 pub use open::open;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -35,6 +35,12 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` (`postgres://…` or `postgresql://…`) and runs the migrations.
     pub async fn open(url: &str) -> Result<PgStore, Error> {
+        PgStore::connect(url, true).await
+    }
+
+    /// Connects to `url`, running the catalogue's migrations when `migrate` (not for tables that
+    /// are not the catalogue's: the launcher's history).
+    pub(crate) async fn connect(url: &str, migrate: bool) -> Result<PgStore, Error> {
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidArgument,
@@ -54,11 +60,13 @@ impl PgStore {
         let mut first = PgConnection::connect_with(&options).await.map_err(|e| {
             Error::unavailable(format!("cannot connect to PostgreSQL at {target}: {e}"))
         })?;
-        // `run_direct`: `Migrator::run`'s future is not `Send` for every lifetime (see sqlite.rs).
-        MIGRATOR
-            .run_direct(None, &mut first, false)
-            .await
-            .map_err(|e| migration_error(&format!("the PostgreSQL database at {target}"), e))?;
+        if migrate {
+            // `run_direct`: `Migrator::run`'s future is not `Send` for every lifetime (see sqlite.rs).
+            MIGRATOR
+                .run_direct(None, &mut first, false)
+                .await
+                .map_err(|e| migration_error(&format!("the PostgreSQL database at {target}"), e))?;
+        }
         // Closing is a courtesy to the server; the connection is gone either way.
         let _ = first.close().await;
         let pool = PgPoolOptions::new()
@@ -89,6 +97,11 @@ impl Backend for PgStore {
         Ok(PgSession { tx })
     }
 
+    async fn plain(&self) -> Result<PgSession, Error> {
+        let tx = self.pool.begin().await.map_err(database_error)?;
+        Ok(PgSession { tx })
+    }
+
     async fn read(&self) -> Result<PgSession, Error> {
         let tx = self
             .pool
@@ -114,6 +127,7 @@ fn query(sql: &str, values: Vec<Value>) -> Query {
             Value::Int(n) => q.bind(n),
             Value::Bool(b) => q.bind(b),
             Value::Time(t) => q.bind(t),
+            Value::OptionalTime(t) => q.bind(t),
         })
 }
 

@@ -59,6 +59,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Begins a write transaction that holds the backend's writer lock from its first
     /// statement, so that writes (and their revisions) are serialised in commit order.
     async fn write(&self) -> Result<Self::Session, Error>;
+    /// Begins a write transaction without the catalogue's writer lock (READ COMMITTED on
+    /// PostgreSQL), for tables that are not the catalogue's.
+    async fn plain(&self) -> Result<Self::Session, Error>;
     /// Begins a read transaction that sees one consistent state.
     async fn read(&self) -> Result<Self::Session, Error>;
 }

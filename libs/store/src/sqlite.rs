@@ -35,6 +35,25 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://PATH` or
     /// `sqlite::memory:`) and runs the migrations.
     pub async fn open(url: &str) -> Result<SqliteStore, Error> {
+        let store = SqliteStore::connect(url).await?;
+        let mut conn = store
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| cannot_open(url, &e))?;
+        // `run_direct` on a concrete connection: `Migrator::run` takes `impl Acquire`, whose
+        // future is not `Send` for every lifetime, which would make `open` unusable from spawned tasks.
+        MIGRATOR
+            .run_direct(None, &mut *conn, false)
+            .await
+            .map_err(|e| migration_error(&format!("the SQLite database {url}"), e))?;
+        drop(conn);
+        Ok(store)
+    }
+
+    /// Opens (creating if missing) the database at `url` without running the catalogue's
+    /// migrations: for tables that are not the catalogue's (the launcher's history).
+    pub(crate) async fn connect(url: &str) -> Result<SqliteStore, Error> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| {
                 Error::new(
@@ -66,14 +85,6 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| cannot_open(url, &e))?;
-        let mut conn = pool.acquire().await.map_err(|e| cannot_open(url, &e))?;
-        // `run_direct` on a concrete connection: `Migrator::run` takes `impl Acquire`, whose
-        // future is not `Send` for every lifetime, which would make `open` unusable from spawned tasks.
-        MIGRATOR
-            .run_direct(None, &mut *conn, false)
-            .await
-            .map_err(|e| migration_error(&format!("the SQLite database {url}"), e))?;
-        drop(conn);
         Ok(SqliteStore { pool })
     }
 
@@ -95,6 +106,12 @@ impl Backend for SqliteStore {
             .await
             .map_err(database_error)?;
         Ok(SqliteSession { tx })
+    }
+
+    async fn plain(&self) -> Result<SqliteSession, Error> {
+        // SQLite has one writer at a time whatever the transaction: take its lock at once rather
+        // than upgrade a reader (which can fail with SQLITE_BUSY instead of waiting).
+        self.write().await
     }
 
     async fn read(&self) -> Result<SqliteSession, Error> {
@@ -129,6 +146,7 @@ fn query(sql: &str, values: Vec<Value>) -> Query {
             Value::Int(n) => q.bind(n),
             Value::Bool(b) => q.bind(b),
             Value::Time(t) => q.bind(t.timestamp_micros()),
+            Value::OptionalTime(t) => q.bind(t.map(|t| t.timestamp_micros())),
         },
     )
 }

@@ -6,7 +6,7 @@ use execenv_core::Error;
 
 use crate::job_spec::job_name;
 use crate::kubernetes::KubernetesBackend;
-use crate::launch::{BackendKind, Launch, LogStream, Plan};
+use crate::launch::{BackendKind, Launch, LogStream, Observation, Plan};
 use crate::local::LocalBackend;
 
 /// The configured backend.
@@ -62,6 +62,24 @@ impl Backend {
         match self {
             Backend::Local(b) => b.cancel(launch).await,
             Backend::Kubernetes(b) => b.cancel(launch).await,
+        }
+    }
+
+    /// What a Cancel of `launch` makes of it (CANCELLED, and why): what it writes to the history
+    /// before it stops anything, and what the table then holds.
+    pub fn cancel_observation(&self, launch: &Launch) -> Observation {
+        match self {
+            Backend::Local(_) => crate::local::cancelled(),
+            Backend::Kubernetes(b) => b.cancel_observation(launch),
+        }
+    }
+
+    /// Whether the launch's workload is still there to stop (a Job or Deployment the watch
+    /// sees); local processes are stopped by their one Cancel.
+    pub fn has_workload(&self, launch: &Launch) -> bool {
+        match self {
+            Backend::Local(_) => false,
+            Backend::Kubernetes(b) => b.has_workload(&launch.id),
         }
     }
 

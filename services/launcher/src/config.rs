@@ -6,9 +6,9 @@
 
 use std::path::PathBuf;
 
-use execenv_kit::TlsConfig;
 use execenv_kit::config::{AuthConfig, SelectorConfig, ServerConfig, TelemetryConfig};
 use execenv_kit::settings::{self, Renamed, ServiceConfig, Setting};
+use execenv_kit::{Secret, TlsConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::job_spec::{DEFAULT_RUNNER_PATH, Resources};
@@ -44,6 +44,29 @@ pub struct Config {
     /// TLS: serving it, verifying the services called, mutual TLS (`EXECENV_TLS__…`).
     #[serde(default)]
     pub tls: TlsConfig,
+    /// The durable launch history every replica shares (`EXECENV_HISTORY__…`).
+    #[serde(default)]
+    pub history: HistoryConfig,
+}
+
+/// The durable launch history (`EXECENV_HISTORY__…`; see [`crate::history`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HistoryConfig {
+    /// `postgres://…` (the registry's database, shared by every replica) or
+    /// `sqlite://PATH?mode=rwc` (one local launcher); empty: no durable history.
+    pub database_url: Secret,
+    /// Final launches that finished more days ago than this are purged; 0 keeps them.
+    pub retention_days: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            database_url: Secret::from(""),
+            retention_days: 30,
+        }
+    }
 }
 
 impl Default for Config {
@@ -58,6 +81,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             tls: TlsConfig::default(),
+            history: HistoryConfig::default(),
         }
     }
 }
@@ -255,6 +279,14 @@ impl ServiceConfig for Config {
                 meaning: "what runs content: local (processes on this host) or kubernetes (Jobs)",
             },
             settings::SELECTOR_URL,
+            Setting {
+                key: "history.database_url",
+                meaning: "the durable launch history every launcher replica shares (the table execenv_launches): postgres://USER@HOST:PORT/DATABASE (the registry's database; required for several replicas) or sqlite://PATH?mode=rwc (one local launcher); empty: none, launches are known only from the backend (a cancelled launch, or one whose Job its TTL removed, is forgotten at a restart)",
+            },
+            Setting {
+                key: "history.retention_days",
+                meaning: "days a finished launch stays in the launch history; a purge every hour removes older ones (0: kept for ever)",
+            },
             Setting {
                 key: "local.data_dir",
                 meaning: "local: the data folder; content/<guid>/<bundle>/bundle is read, work folders, cache/<image> and launches/<id>/ are written",

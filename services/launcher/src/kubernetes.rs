@@ -27,6 +27,7 @@ mod forbidden;
 mod interactive;
 pub mod phases;
 pub mod serving;
+mod settle;
 pub mod state;
 mod upkeep;
 mod watch;
@@ -251,8 +252,13 @@ impl KubernetesBackend {
         let job = self.existing(&self.jobs, id, name).await?;
         let pods = lock(&self.cluster).pods_made_by(id, false);
         let pods: Vec<&Pod> = pods.iter().collect();
-        let launch = state::recover(&job, &pods)
+        let mut launch = state::recover(&job, &pods)
             .ok_or_else(|| Error::internal(format!("the Job {name} has no launch id")))?;
+        // The launch was accepted before its Job was created (by this call, or by another
+        // replica, as the history says): that is its creation time, not the Job's.
+        if let Some(known) = self.launches.get(id) {
+            launch.created = known.created;
+        }
         let held = self.launches.recover(launch);
         tracing::info!(launch = %id, job = %name, namespace = %namespace, state = held.state.as_str(),
             "job adopted: it already existed for this request id");
@@ -306,15 +312,9 @@ impl KubernetesBackend {
     pub async fn cancel(&self, launch: &Launch) -> Result<Launch, Error> {
         let name = job_name(&launch.id);
         lock(&self.cluster).mark_cancelled(&launch.id);
-        let (deleted, message) = match launch.kind {
-            LaunchKind::Interactive => (
-                self.delete_serving(&launch.id, &name).await,
-                serving::CANCELLED_MESSAGE,
-            ),
-            LaunchKind::Build | LaunchKind::Run => (
-                self.delete(&self.jobs, &launch.id, &name).await,
-                CANCELLED_MESSAGE,
-            ),
+        let deleted = match launch.kind {
+            LaunchKind::Interactive => self.delete_serving(&launch.id, &name).await,
+            LaunchKind::Build | LaunchKind::Run => self.delete(&self.jobs, &launch.id, &name).await,
         };
         if let Err(e) = deleted {
             lock(&self.cluster).unmark_cancelled(&launch.id);
@@ -322,11 +322,22 @@ impl KubernetesBackend {
         }
         Ok(self
             .launches
-            .observe(
-                &launch.id,
-                Observation::new(State::Cancelled, "Cancelled", message),
-            )
+            .observe(&launch.id, self.cancel_observation(launch))
             .unwrap_or_else(|| launch.clone()))
+    }
+
+    /// CANCELLED, with the message of what a Cancel deletes for a launch of its kind.
+    pub fn cancel_observation(&self, launch: &Launch) -> Observation {
+        let message = match launch.kind {
+            LaunchKind::Interactive => serving::CANCELLED_MESSAGE,
+            LaunchKind::Build | LaunchKind::Run => CANCELLED_MESSAGE,
+        };
+        Observation::new(State::Cancelled, "Cancelled", message)
+    }
+
+    /// Whether the watch sees the Job or Deployment of launch `id`.
+    pub fn has_workload(&self, id: &str) -> bool {
+        lock(&self.cluster).has_workload(id)
     }
 
     /// Deletes the object `name` of `api` (foreground: what it owns first) for launch `id`; one

@@ -6,7 +6,8 @@
 //! `batch/v1` Job built by the pure [`job_spec::build_job`]) or local host processes. Both report
 //! into one in-memory [`table::Launches`], from which `Get`, `List`, `Watch` are answered; the
 //! durable truth is the cluster (Jobs and pods) or the local data folder, and both are read back
-//! after a restart. Each launch belongs to the user who asked ([`ownership`]): publishers see
+//! after a restart; with `history.database_url`, launches are also written to a durable
+//! [`history`] that every replica shares and reads back first. Each launch belongs to the user who asked ([`ownership`]): publishers see
 //! only their own.
 
 /// The seven settings of a section holding a [`job_spec::Resources`] (`$prefix.cpu_request`, …),
@@ -48,6 +49,7 @@ macro_rules! resource_settings {
 
 pub mod backend;
 pub mod config;
+pub mod history;
 pub mod job_spec;
 pub mod kubernetes;
 pub mod launch;
@@ -62,7 +64,7 @@ pub mod table;
 pub mod template;
 pub mod wire;
 
-pub use config::{BackendConfig, Config, KubernetesConfig, LocalConfig};
+pub use config::{BackendConfig, Config, HistoryConfig, KubernetesConfig, LocalConfig};
 pub use execenv_kit::StartError;
 pub use execenv_kit::config::SelectorConfig;
 pub use job_spec::{

@@ -49,6 +49,11 @@ use shared::Shared;
 /// How long Cancel waits beyond the grace period for a killed process to be reaped.
 const REAP_MARGIN: Duration = Duration::from_secs(5);
 
+/// What a Cancel makes of a local launch: CANCELLED on request.
+pub fn cancelled() -> Observation {
+    command::stopped_while_running(Stop::Cancel)
+}
+
 /// Host processes of the content runner.
 pub struct LocalBackend {
     shared: Arc<Shared>,

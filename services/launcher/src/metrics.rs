@@ -1,4 +1,31 @@
 //! The launcher's own Prometheus metrics, registered on the kit's [`Metrics`].
+//!
+//! ## Counted once across replicas
+//!
+//! Several launchers on one namespace (and one launch history, `history.database_url`) all watch
+//! every Job, so each sees every launch start, run and end. What is counted per launch is counted
+//! by one replica, so that the sum over replicas counts each launch once:
+//!
+//! - **outcomes** (`execenv_launcher_launches_total`) and `execenv_launcher_finished_seconds`: the
+//!   replica whose write to the history made the launch final (the conditional
+//!   `UPDATE … WHERE NOT is_final` that changed the row; a Cancel writes it before deleting the
+//!   Job, so the replica that cancels counts the cancellation);
+//! - **job created** (`execenv_launcher_job_created_seconds`): the replica whose create call
+//!   made the Job or Deployment (a create that met an existing one, 409, adopts it and counts
+//!   nothing) — with or without a history;
+//! - **running, each phase, each restart** (`execenv_launcher_running_seconds`,
+//!   `execenv_launcher_phase_seconds`, `execenv_launcher_interactive_restarts_total`): there is no
+//!   natural arbiter (every replica reads the same times from the pod), so the first replica to
+//!   claim the event in the history (`running`, `phase:init`, `restart:3`, … in
+//!   `execenv_launch_counts`) counts it. A replica that cannot reach the database counts nothing of
+//!   it (and logs why): an event may be missed, never counted twice;
+//! - **gauges** (`execenv_launcher_active_launches`, `execenv_launcher_interactive_ready`) are each
+//!   replica's view of the same launches: aggregate them with `max`, not `sum`;
+//! - **calls** (`execenv_launcher_launch_requests_total`, `execenv_launcher_launch_call_seconds`,
+//!   `execenv_launcher_kubernetes_create_seconds`) are per replica by nature: each counts the calls
+//!   it answered or made; a repeated request answered from the history counts `existing`.
+//!
+//! Without a history (one launcher) every event is counted where it is seen, as the only replica.
 
 use std::time::Duration;
 
@@ -61,6 +88,33 @@ const KINDS: [(LaunchKind, &[State]); 3] = [
     ),
     (LaunchKind::Interactive, &[State::Failed, State::Cancelled]),
 ];
+
+/// An event of a launch's life counted once per launch (see the module's doc): with a history,
+/// the replica that wins it counts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Once {
+    /// It started running `took` after its request.
+    Running(Duration),
+    /// A phase took this long.
+    Phase(Phase, Duration),
+    /// Its app was restarted for the n-th time.
+    Restart(u32),
+    /// It reached a final state, `took` after its request when known.
+    Finished(State, Option<Duration>),
+}
+
+impl Once {
+    /// The event's name in the history's claims (`running`, `phase:init`, `restart:3`,
+    /// `finished`).
+    pub fn key(&self) -> String {
+        match self {
+            Once::Running(_) => "running".to_owned(),
+            Once::Phase(phase, _) => format!("phase:{}", phase.as_str()),
+            Once::Restart(n) => format!("restart:{n}"),
+            Once::Finished(..) => "finished".to_owned(),
+        }
+    }
+}
 
 /// Launches by outcome, the time from request to Job created, to running and to finished, the
 /// time of each phase of a launch, the active launches, the interactive launches ready and their
@@ -228,6 +282,16 @@ impl LauncherMetrics {
             self.finished_seconds
                 .get_or_create(&labels(kind, backend))
                 .observe(took.as_secs_f64());
+        }
+    }
+
+    /// Counts `event` of a launch of `kind` on `backend`.
+    pub fn count(&self, kind: LaunchKind, backend: BackendKind, event: Once) {
+        match event {
+            Once::Running(took) => self.running(kind, backend, took),
+            Once::Phase(phase, took) => self.phase(kind, backend, phase, took),
+            Once::Restart(_) => self.restarted(backend, 1),
+            Once::Finished(state, took) => self.finished(kind, backend, state, took),
         }
     }
 

@@ -9,6 +9,7 @@ use execenv_proto::launcher::v1::launcher_server::LauncherServer;
 
 use crate::backend::Backend;
 use crate::config::Config;
+use crate::history::History;
 use crate::kubernetes::KubernetesBackend;
 use crate::launch::BackendKind;
 use crate::limits::{AccountRules, Policy};
@@ -17,6 +18,7 @@ use crate::metrics::LauncherMetrics;
 use crate::selector::GrpcSelector;
 use crate::service::LauncherService;
 use crate::table::Launches;
+use execenv_core::ErrorKind;
 
 /// A running launcher.: launches is its `state`.
 pub type Running = execenv_kit::Running<Launches>;
@@ -37,7 +39,28 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let (grpc_addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
     let launcher_metrics = LauncherMetrics::register(server.metrics());
     launcher_metrics.initialize(backend_kind);
-    let launches = Launches::new(launcher_metrics);
+    // The history first: its launches are in the table before the backend reports anything.
+    let history = History::open(&config.history, launcher_metrics.clone(), shutdown.clone())
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::InvalidArgument => StartError::Config(e.message),
+            _ => StartError::failed(e.message),
+        })?;
+    let (history, history_task) = history.unzip();
+    let launches = Launches::with_history(launcher_metrics, history.clone());
+    if let Some(history) = &history {
+        let loaded = history.load().await.map_err(|e| {
+            StartError::failed(format!("cannot read the launch history: {}", e.message))
+        })?;
+        let (count, unfinished) = (
+            loaded.len(),
+            loaded.iter().filter(|l| !l.state.is_terminal()).count(),
+        );
+        for launch in loaded {
+            launches.restore(launch);
+        }
+        tracing::info!(launches = count, unfinished, "read back the launch history");
+    }
 
     let (backend, backend_task) = match backend_kind {
         BackendKind::Local => {
@@ -98,6 +121,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
     let done = tokio::spawn(async move {
         let _ = ready.await;
         let _ = backend_task.await;
+        if let Some(task) = history_task {
+            let _ = task.await;
+        }
         servers.join().await;
         tracing::info!("launcher stopped");
     });

@@ -97,12 +97,18 @@ impl LauncherService {
     }
 
     /// Launch `id`, when it exists and is in `scope`; another's is not found, like a missing one.
-    fn known(&self, scope: &Scope, id: &str) -> Result<Launch, Error> {
+    /// One the table lacks is looked up in the history (another replica accepted it, and this
+    /// one's watch has not seen its Job yet) and kept in the table.
+    async fn known(&self, scope: &Scope, id: &str) -> Result<Launch, Error> {
         if id.is_empty() {
             return Err(Error::invalid_field("id", "give the launch id"));
         }
-        self.launches
-            .get(id)
+        let found = match (self.launches.get(id), self.launches.history()) {
+            (Some(l), _) => Some(l),
+            (None, Some(history)) => history.get(id).await?.map(|l| self.launches.restore(l)),
+            (None, None) => None,
+        };
+        found
             .filter(|l| scope.includes(l))
             .ok_or_else(|| not_found(id))
     }
@@ -165,6 +171,33 @@ impl LauncherService {
                 return mine(&scope, *existing);
             }
         };
+        // With a history, the replica that adds the launch there accepted it; another one given
+        // the same request id answers it as existing, but still makes sure its Job exists (the
+        // create meets the Job and adopts it): the replica that accepted it may have stopped
+        // before creating it.
+        let mut accepted_here = true;
+        if let Some(history) = self.launches.history() {
+            match history.accept(&launch).await {
+                Ok(None) => {}
+                Ok(Some(held)) => {
+                    accepted_here = false;
+                    self.launches.remove(&id);
+                    self.launches.metrics().request("existing");
+                    let held = mine(&scope, held)?;
+                    if held.state.is_terminal() {
+                        return Ok(self.launches.restore(held));
+                    }
+                    self.launches.restore(held.clone());
+                    tracing::info!(launch = %id, "launch already accepted by another launcher; making sure its workload exists");
+                }
+                Err(e) => {
+                    self.launches.remove(&id);
+                    self.launches.metrics().request("error");
+                    return Err(e);
+                }
+            }
+        }
+        let launch = self.launches.get(&id).unwrap_or(launch);
         tracing::info!(launch = %id, kind = launch.kind.as_str(), content = %launch.content_guid,
             environment = %launch.environment_guid, image = %launch.image,
             selected_by = %launch.selected_by, backend = launch.backend.as_str(),
@@ -176,18 +209,27 @@ impl LauncherService {
             launch,
         };
         match self.backend.start(plan).await {
-            Ok(l) => {
+            Ok(l) if accepted_here => {
                 self.launches.metrics().request("created");
                 self.launches.metrics().launch_call(started.elapsed());
                 Ok(l)
             }
-            Err(e) => {
+            Ok(l) => Ok(l),
+            Err(e) if accepted_here => {
                 tracing::warn!(launch = %id, error = %e.message, "launch could not be started");
                 self.launches.remove(&id);
+                if let Some(history) = self.launches.history() {
+                    history.forget(&id).await;
+                }
                 self.launches.metrics().request(match e.kind {
                     ErrorKind::InvalidArgument => "invalid",
                     _ => "error",
                 });
+                Err(e)
+            }
+            Err(e) => {
+                tracing::warn!(launch = %id, error = %e.message,
+                    "the workload of a launch another launcher accepted could not be made sure of");
                 Err(e)
             }
         }
@@ -195,23 +237,56 @@ impl LauncherService {
 
     async fn cancel(&self, request: Request<pb::CancelLaunchRequest>) -> Result<Launch, Error> {
         let scope = self.scoped(&request, "cancelling a launch")?;
-        let launch = self.known(&scope, &request.get_ref().id)?;
+        let launch = self.known(&scope, &request.get_ref().id).await?;
         match launch.state {
+            // Recorded CANCELLED (by this replica or another) while its workload may still be
+            // there (its delete failed, or is under way): deleting again is harmless.
+            State::Cancelled if self.backend.has_workload(&launch) => {
+                self.backend.cancel(&launch).await
+            }
             State::Cancelled => Ok(launch),
-            s if s.is_terminal() => Err(Error::new(
-                ErrorKind::FailedPrecondition,
-                format!(
-                    "launch {:?} has already finished ({}); there is nothing to cancel",
-                    launch.id,
-                    s.as_str()
-                ),
-            )),
+            s if s.is_terminal() => Err(already_finished(&launch)),
             _ => {
-                let cancelled = self.backend.cancel(&launch).await?;
+                if let Some(held) = self.record_cancel(&launch).await? {
+                    return match held.state {
+                        State::Cancelled => Ok(held),
+                        _ => Err(already_finished(&held)),
+                    };
+                }
+                let cancelled = match self.backend.cancel(&launch).await {
+                    Ok(cancelled) => cancelled,
+                    Err(e) if self.launches.history().is_some() => {
+                        // The history says CANCELLED already: so does the table; a Cancel again
+                        // deletes what is left.
+                        self.launches
+                            .observe(&launch.id, self.backend.cancel_observation(&launch));
+                        return Err(Error::new(
+                            e.kind,
+                            format!(
+                                "launch {:?} is recorded CANCELLED, but its workload could not be stopped: {}; Cancel it again",
+                                launch.id, e.message
+                            ),
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                };
                 tracing::info!(launch = %launch.id, state = cancelled.state.as_str(), "launch cancelled");
                 Ok(cancelled)
             }
         }
+    }
+
+    /// With a history, writes the launch CANCELLED there before anything is stopped, so that
+    /// another replica seeing its Job vanish knows why. Some(launch) when the history held it
+    /// final already (another replica saw it end first): the table takes that end.
+    async fn record_cancel(&self, launch: &Launch) -> Result<Option<Launch>, Error> {
+        let Some(history) = self.launches.history() else {
+            return Ok(None);
+        };
+        let mut cancelled = launch.clone();
+        crate::table::apply(&mut cancelled, self.backend.cancel_observation(launch));
+        let held = history.finalize(&cancelled).await?;
+        Ok(held.map(|held| self.launches.recover(held)))
     }
 
     fn list(&self, request: &Request<pb::ListLaunchesRequest>) -> Result<Vec<Launch>, Error> {
@@ -233,7 +308,10 @@ impl LauncherService {
     }
 
     /// The events of one launch (ending once it is final) or of all launches.
-    fn watch(&self, request: &Request<pb::WatchLaunchesRequest>) -> Result<EventStream, Error> {
+    async fn watch(
+        &self,
+        request: &Request<pb::WatchLaunchesRequest>,
+    ) -> Result<EventStream, Error> {
         let caller = self.caller(request, "watching launches")?;
         let scope = Scope::of(&caller)?;
         let permit = self
@@ -251,7 +329,7 @@ impl LauncherService {
                 ..Filter::default()
             })
         } else {
-            vec![self.known(&scope, &id)?]
+            vec![self.known(&scope, &id).await?]
         };
         let stream = async_stream(move |tx| async move {
             for l in first {
@@ -304,6 +382,18 @@ impl LauncherService {
             })
             .boxed())
     }
+}
+
+/// The refusal to cancel a launch that has already finished otherwise.
+fn already_finished(launch: &Launch) -> Error {
+    Error::new(
+        ErrorKind::FailedPrecondition,
+        format!(
+            "launch {:?} has already finished ({}); there is nothing to cancel",
+            launch.id,
+            launch.state.as_str()
+        ),
+    )
 }
 
 /// A launch found under a repeated request id: the launch when it is the caller's; another's id
@@ -360,8 +450,11 @@ impl pb::launcher_server::Launcher for LauncherService {
         &self,
         request: Request<pb::GetLaunchRequest>,
     ) -> Result<Response<pb::Launch>, Status> {
-        self.scoped(&request, "reading a launch")
-            .and_then(|scope| self.known(&scope, &request.get_ref().id))
+        let scope = self
+            .scoped(&request, "reading a launch")
+            .map_err(|e| to_status(&e))?;
+        self.known(&scope, &request.get_ref().id)
+            .await
             .map(|l| Response::new(wire::launch(&l)))
             .map_err(|e| to_status(&e))
     }
@@ -386,6 +479,7 @@ impl pb::launcher_server::Launcher for LauncherService {
         request: Request<pb::WatchLaunchesRequest>,
     ) -> Result<Response<EventStream>, Status> {
         LauncherService::watch(self, &request)
+            .await
             .map(Response::new)
             .map_err(|e| to_status(&e))
     }
@@ -406,9 +500,12 @@ impl pb::launcher_server::Launcher for LauncherService {
         &self,
         request: Request<pb::LogsRequest>,
     ) -> Result<Response<Self::LogsStream>, Status> {
-        let launch = self
+        let scope = self
             .scoped(&request, "reading a launch's logs")
-            .and_then(|scope| self.known(&scope, &request.get_ref().id))
+            .map_err(|e| to_status(&e))?;
+        let launch = self
+            .known(&scope, &request.get_ref().id)
+            .await
             .map_err(|e| to_status(&e))?;
         let chunks = self
             .backend

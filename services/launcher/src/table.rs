@@ -11,6 +11,12 @@
 //! twice; a launch read back after a restart brings the milestones it already had, so only the
 //! phases that end afterwards are recorded (the launcher before the restart may have recorded the
 //! others); likewise its `restarts` count only by what they grow afterwards.
+//!
+//! With a launch history ([`History`]), every change the table accepts is also written there (in
+//! order, by the history's writer), and what is counted once per launch — its end, its start,
+//! each phase and restart ([`Once`]) — is counted by the replica that wins it in the history (see
+//! [`crate::metrics`]). The Job created is counted by [`Launches::submitted`], called by the
+//! backend whose own create made it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,9 +24,10 @@ use std::sync::{Arc, RwLock};
 use chrono::Utc;
 use tokio::sync::broadcast;
 
+use crate::history::History;
 use crate::job_spec::LaunchKind;
 use crate::launch::{BackendKind, Launch, Observation, Phase, State};
-use crate::metrics::LauncherMetrics;
+use crate::metrics::{LauncherMetrics, Once};
 
 /// How many changes a slow watcher may fall behind before it is resynchronised.
 const EVENT_BUFFER: usize = 4096;
@@ -35,6 +42,7 @@ struct Inner {
     launches: RwLock<HashMap<String, Launch>>,
     events: broadcast::Sender<Launch>,
     metrics: LauncherMetrics,
+    history: Option<History>,
 }
 
 /// Which launches `list` returns.
@@ -53,12 +61,18 @@ pub struct Filter {
 impl Launches {
     /// An empty table recording into `metrics`.
     pub fn new(metrics: LauncherMetrics) -> Self {
+        Launches::with_history(metrics, None)
+    }
+
+    /// An empty table recording into `metrics` and writing every change through to `history`.
+    pub fn with_history(metrics: LauncherMetrics, history: Option<History>) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         Launches {
             inner: Arc::new(Inner {
                 launches: RwLock::new(HashMap::new()),
                 events,
                 metrics,
+                history,
             }),
         }
     }
@@ -66,6 +80,25 @@ impl Launches {
     /// The metrics the table records into.
     pub fn metrics(&self) -> &LauncherMetrics {
         &self.inner.metrics
+    }
+
+    /// The launch history every change is written to, if there is one.
+    pub fn history(&self) -> Option<&History> {
+        self.inner.history.as_ref()
+    }
+
+    /// Puts a launch read from the history (at start, or on a miss), unless the table holds it
+    /// already: nothing is counted of it nor written back. Returns the launch as now held.
+    pub fn restore(&self, launch: Launch) -> Launch {
+        let mut map = self.write();
+        if let Some(held) = map.get(&launch.id) {
+            return held.clone();
+        }
+        self.count_now(&launch, 1);
+        map.insert(launch.id.clone(), launch.clone());
+        drop(map);
+        self.publish(&launch);
+        launch
     }
 
     /// Adds `launch` unless its id is taken: `Ok(launch)` when added, `Err(existing)` otherwise.
@@ -90,21 +123,18 @@ impl Launches {
             known.merge(&launch.milestones);
             launch.milestones = known;
         }
-        let held = match map.get(&launch.id) {
+        let once = match map.get(&launch.id) {
             Some(old) if old.state.is_terminal() || *old == launch => return old.clone(),
-            Some(old) => {
-                self.transition_metrics(old, &launch);
-                launch
-            }
+            Some(old) => self.transition_metrics(old, &launch),
             None => {
                 self.count_now(&launch, 1);
-                launch
+                Vec::new()
             }
         };
-        map.insert(held.id.clone(), held.clone());
+        map.insert(launch.id.clone(), launch.clone());
         drop(map);
-        self.publish(&held);
-        held
+        self.settle(&launch, once);
+        launch
     }
 
     /// Forgets a launch that never started (its selection or creation failed).
@@ -114,45 +144,34 @@ impl Launches {
         }
     }
 
-    /// Records that the workload was created (the Job, or the spawned process).
+    /// Records that this launcher's call created the workload (the Job, or the spawned
+    /// process), and counts the time it took.
     pub fn submitted(&self, id: &str, job_name: &str, namespace: &str) -> Option<Launch> {
-        self.change(id, |l| {
+        let mut first = false;
+        let held = self.change(id, |l| {
             if l.submitted.is_none() {
                 l.submitted = Some(Utc::now());
+                first = true;
             }
             l.job_name = job_name.to_owned();
             l.namespace = namespace.to_owned();
-        })
+        })?;
+        if first
+            && let Some(took) = held
+                .submitted
+                .and_then(|t| (t - held.created).to_std().ok())
+        {
+            self.inner
+                .metrics
+                .job_created(held.kind, held.backend, took);
+        }
+        Some(held)
     }
 
     /// Applies what a backend observed. Ignored once the launch is final; returns the launch as
     /// now held (None when unknown).
     pub fn observe(&self, id: &str, seen: Observation) -> Option<Launch> {
-        self.change(id, move |l| {
-            l.state = seen.state;
-            l.reason = seen.reason;
-            l.message = seen.message;
-            if seen.exit_code.is_some() {
-                l.exit_code = seen.exit_code;
-            }
-            l.milestones.merge(&seen.milestones);
-            if let Some(address) = seen.address {
-                l.address = address;
-            }
-            if let Some(restarts) = seen.restarts {
-                l.restarts = restarts;
-            }
-            let now = Utc::now();
-            if matches!(seen.state, State::Running | State::Ready) && l.started.is_none() {
-                l.started = Some(now);
-            }
-            if seen.state == State::Ready && l.ready.is_none() {
-                l.ready = Some(now);
-            }
-            if seen.state.is_terminal() && l.finished.is_none() {
-                l.finished = Some(now);
-            }
-        })
+        self.change(id, move |l| apply(l, seen))
     }
 
     fn change(&self, id: &str, f: impl FnOnce(&mut Launch)) -> Option<Launch> {
@@ -166,11 +185,25 @@ impl Launches {
         if *current == before {
             return Some(before);
         }
-        self.transition_metrics(&before, current);
+        let once = self.transition_metrics(&before, current);
         let after = current.clone();
         drop(map);
-        self.publish(&after);
+        self.settle(&after, once);
         Some(after)
+    }
+
+    /// Publishes a change and counts what it ended: here, or — with a history — by writing it
+    /// there, where the replica that wins each event counts it.
+    fn settle(&self, after: &Launch, once: Vec<Once>) {
+        match &self.inner.history {
+            Some(history) => history.write(after.clone(), once),
+            None => {
+                for event in once {
+                    self.inner.metrics.count(after.kind, after.backend, event);
+                }
+            }
+        }
+        self.publish(after);
     }
 
     /// Counts `launch` into (`delta` 1) or out of (-1) the gauges of launches as they are now:
@@ -185,8 +218,11 @@ impl Launches {
         }
     }
 
-    fn transition_metrics(&self, before: &Launch, after: &Launch) {
+    /// Records the gauges a change moves, and returns the events it ended that are counted
+    /// once per launch.
+    fn transition_metrics(&self, before: &Launch, after: &Launch) -> Vec<Once> {
         let m = &self.inner.metrics;
+        let mut once = Vec::new();
         if !before.state.is_terminal() && after.state.is_terminal() {
             m.active_changed(after.backend, -1);
         }
@@ -195,36 +231,25 @@ impl Launches {
             (true, false) => m.ready_changed(after.backend, -1),
             _ => {}
         }
-        if after.restarts > before.restarts {
-            m.restarted(after.backend, u64::from(after.restarts - before.restarts));
-        }
+        once.extend((before.restarts + 1..=after.restarts).map(Once::Restart));
         let since_created =
             |t: Option<chrono::DateTime<Utc>>| t.and_then(|t| (t - after.created).to_std().ok());
-        if before.submitted.is_none()
-            && let Some(took) = since_created(after.submitted)
-        {
-            m.job_created(after.kind, after.backend, took);
-        }
         if before.started.is_none()
             && let Some(took) = since_created(after.started)
         {
-            m.running(after.kind, after.backend, took);
+            once.push(Once::Running(took));
         }
         for phase in Phase::ALL {
             if before.milestones.duration(phase).is_none()
                 && let Some(took) = after.milestones.duration(phase)
             {
-                m.phase(after.kind, after.backend, phase, took);
+                once.push(Once::Phase(phase, took));
             }
         }
         if !before.state.is_terminal() && after.state.is_terminal() {
-            m.finished(
-                after.kind,
-                after.backend,
-                after.state,
-                since_created(after.finished),
-            );
+            once.push(Once::Finished(after.state, since_created(after.finished)));
         }
+        once
     }
 
     /// One launch.
@@ -299,6 +324,34 @@ impl Launches {
             .launches
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `launch` as it is once `seen` is applied: what [`Launches::observe`] does to the launch it
+/// holds, and what a Cancel writes to the history before it stops anything.
+pub fn apply(l: &mut Launch, seen: Observation) {
+    l.state = seen.state;
+    l.reason = seen.reason;
+    l.message = seen.message;
+    if seen.exit_code.is_some() {
+        l.exit_code = seen.exit_code;
+    }
+    l.milestones.merge(&seen.milestones);
+    if let Some(address) = seen.address {
+        l.address = address;
+    }
+    if let Some(restarts) = seen.restarts {
+        l.restarts = restarts;
+    }
+    let now = Utc::now();
+    if matches!(seen.state, State::Running | State::Ready) && l.started.is_none() {
+        l.started = Some(now);
+    }
+    if seen.state == State::Ready && l.ready.is_none() {
+        l.ready = Some(now);
+    }
+    if seen.state.is_terminal() && l.finished.is_none() {
+        l.finished = Some(now);
     }
 }
 

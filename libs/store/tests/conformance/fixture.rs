@@ -9,6 +9,12 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 /// The store under test and what to clean up afterwards.
 pub struct Fixture {
     pub store: Arc<dyn Store>,
+    database: Database,
+}
+
+/// A fresh, empty database: its URL and what to clean up afterwards.
+pub struct Database {
+    pub url: String,
     cleanup: Cleanup,
 }
 
@@ -19,20 +25,28 @@ enum Cleanup {
 
 /// A store in a new SQLite file.
 pub async fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("catalogue.db").display());
-    let store = execenv_store::open(&url)
-        .await
-        .expect("the SQLite store opens");
-    assert_eq!(store.backend(), "sqlite");
-    Fixture {
-        store,
-        cleanup: Cleanup::Sqlite(dir),
-    }
+    Fixture::open(sqlite_database(), "sqlite").await
 }
 
 /// A store in a new PostgreSQL database.
 pub async fn postgres() -> Fixture {
+    Fixture::open(postgres_database().await, "postgres").await
+}
+
+/// A new SQLite file (created on first use: `mode=rwc`).
+pub fn sqlite_database() -> Database {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    Database {
+        url: format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("catalogue.db").display()
+        ),
+        cleanup: Cleanup::Sqlite(dir),
+    }
+}
+
+/// A new database on the PostgreSQL server named by EXECENV_TEST_DATABASE_URL.
+pub async fn postgres_database() -> Database {
     let server = std::env::var("EXECENV_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(
             "EXECENV_TEST_DATABASE_URL is not set: run `make test`, which starts a PostgreSQL \
@@ -49,20 +63,31 @@ pub async fn postgres() -> Fixture {
         .await
         .expect("the test database is created");
     admin.close().await.expect("the admin connection closes");
-    let store = execenv_store::open(&database_url(&server, &database))
-        .await
-        .expect("the PostgreSQL store opens");
-    assert_eq!(store.backend(), "postgres");
-    Fixture {
-        store,
+    Database {
+        url: database_url(&server, &database),
         cleanup: Cleanup::Postgres { server, database },
     }
 }
 
 impl Fixture {
+    async fn open(database: Database, backend: &str) -> Fixture {
+        let store = execenv_store::open(&database.url)
+            .await
+            .unwrap_or_else(|e| panic!("the {backend} store opens: {e}"));
+        assert_eq!(store.backend(), backend);
+        Fixture { store, database }
+    }
+
     /// Drops the store and its database.
     pub async fn finish(self) {
         drop(self.store);
+        self.database.finish().await;
+    }
+}
+
+impl Database {
+    /// Drops the database.
+    pub async fn finish(self) {
         match self.cleanup {
             Cleanup::Sqlite(_) => {}
             Cleanup::Postgres { server, database } => {

@@ -4,11 +4,15 @@
 //! backend by `conformance_suite!` (as quickwit's `metastore_test_suite!`), so test names read
 //! `sqlite::…` and `postgres::…`.
 //!
+//! The launcher's launch history (`launch_history`) has a suite of its own, `history::sqlite::…`
+//! and `history::postgres::…`.
+//!
 //! PostgreSQL tests need EXECENV_TEST_DATABASE_URL (set by `make test`); without it they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fixture;
 mod identity;
+mod launch_history;
 mod security;
 mod suite;
 
@@ -107,6 +111,43 @@ macro_rules! conformance_suite {
 
 conformance_suite!(sqlite);
 conformance_suite!(postgres);
+
+/// The launcher's launch history, per backend: each test gets a fresh database's URL.
+macro_rules! history_suite {
+    ($backend:ident, $database:expr) => {
+        history_suite!($backend, $database;
+            history_tables_live_beside_the_catalogue_and_open_again,
+            insert_new_adds_once_and_answers_the_launch_held,
+            record_writes_until_final_and_then_changes_nothing,
+            of_concurrent_final_writes_exactly_one_makes_the_launch_final,
+            each_event_of_a_launch_is_claimed_once,
+            purge_removes_final_launches_finished_before_the_cutoff_only,
+            forget_removes_an_unfinished_launch_and_keeps_a_final_one,
+        );
+    };
+    ($backend:ident, $database:expr; $($test:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let database = $database;
+                    crate::launch_history::$test(database.url.clone()).await;
+                    database.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+mod history {
+    history_suite!(sqlite, crate::fixture::sqlite_database());
+    history_suite!(postgres, crate::fixture::postgres_database().await);
+
+    #[tokio::test]
+    async fn open_rejects_an_unknown_scheme_naming_the_accepted_ones() {
+        crate::launch_history::open_rejects_an_unknown_scheme_naming_the_accepted_ones().await;
+    }
+}
 
 #[tokio::test]
 async fn open_rejects_an_unknown_scheme_naming_the_accepted_ones() {

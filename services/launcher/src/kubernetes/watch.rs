@@ -10,6 +10,13 @@
 //! the API server refuses (403) is retried too, so that fixing the Role heals the launcher without
 //! a restart, but meanwhile [`Cluster::denied`] says why and Launch refuses with it.
 //!
+//! With a launch history, a Job or Deployment that vanishes (or is being deleted) without this
+//! launcher's Cancel is first looked up there (module `settle`): another replica's Cancel wrote
+//! CANCELLED before deleting it, and that end is taken; with no final record anywhere, it is
+//! FAILED `JobDeleted` as without a history. Once synced, an unfinished launch read from the
+//! history whose Job or Deployment is not in the namespace (it ended and was removed while no
+//! launcher watched) is settled the same way.
+//!
 //! Interactive launches have two duties here besides reporting (module `interactive`): a
 //! runner's refusal is written onto the Deployment (annotations and zero replicas), and a
 //! Deployment so finished is deleted `kubernetes.ttl_seconds_after_finished` later, as the Job
@@ -29,9 +36,9 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use super::cluster::{Cluster, Shared, lock};
 use super::state::{self, Facts, launch_id};
-use super::{forbidden, serving, upkeep};
+use super::{forbidden, serving, settle, upkeep};
 use crate::job_spec::{LABEL_MANAGED_BY, LaunchKind, MANAGED_BY};
-use crate::launch::State;
+use crate::launch::{BackendKind, State};
 use crate::table::Launches;
 
 /// How often finished interactive Deployments past their TTL are looked for.
@@ -375,6 +382,7 @@ impl Reconciler {
         }
         self.ready = true;
         self.reconcile_all();
+        self.settle_vanished();
         let _ = self.synced.send(true);
         let (jobs, deployments) = {
             let cluster = lock(&self.cluster);
@@ -496,8 +504,33 @@ impl Reconciler {
         }
     }
 
+    /// Settles the unfinished launches read from the history whose Job or Deployment is not
+    /// in the namespace: recorded final meanwhile by another replica, or FAILED as deleted.
+    fn settle_vanished(&self) {
+        if self.launches.history().is_none() {
+            return;
+        }
+        let now = chrono::Utc::now();
+        let vanished: Vec<_> = self
+            .launches
+            .active(BackendKind::Kubernetes)
+            .into_iter()
+            .filter(|l| !lock(&self.cluster).has_workload(&l.id))
+            .filter(|l| settle::may_have_vanished(l, now))
+            .collect();
+        for launch in vanished {
+            let seen = settle::vanished(&launch, &self.watched.namespace);
+            tokio::spawn(settle::deleted(self.launches.clone(), launch.id, seen));
+        }
+    }
+
     /// Applies an observation of a known launch and logs what changed.
     fn observed(&self, id: &str, object: &str, seen: crate::launch::Observation) {
+        if self.launches.history().is_some() && settle::deleted_outside(&seen) {
+            // Another replica's Cancel may have done it: its history says.
+            tokio::spawn(settle::deleted(self.launches.clone(), id.to_owned(), seen));
+            return;
+        }
         let before = self.launches.get(id);
         let Some(now) = self.launches.observe(id, seen) else {
             return;
