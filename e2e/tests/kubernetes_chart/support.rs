@@ -254,13 +254,6 @@ pub fn check_settings(docs: &[Value], deployment: &Value) -> Result<()> {
                     "{name}: EXECENV_REGISTRY={value}, not the release's registry over TLS"
                 );
             }
-            // ALLOWANCE, to remove when the launcher's `history.database_url` (the launch
-            // history shared by several launchers, issue 23) is merged: until then the launcher
-            // has no `history` section and ignores the variable the chart already sets from the
-            // PostgreSQL Secret. Once its printed configuration has that section, the variable is
-            // checked like every other.
-            "EXECENV_HISTORY__DATABASE_URL"
-                if name == "launcher" && printed.get("history").is_none() => {}
             _ => {
                 let (section, field) = key
                     .strip_prefix("EXECENV_")
