@@ -60,7 +60,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         config.selection.skip_drift,
         domain.clone(),
         config.auth.service_auth(&config.tls),
-    );
+    )
+    .with_min_revision_wait(std::time::Duration::from_millis(
+        config.selection.min_revision_wait_ms,
+    ));
     let readiness = server.add_service(SelectorServer::new(service)).await;
     readiness
         .set_not_ready("waiting for the catalogue from the registry")
@@ -72,6 +75,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         quarto_version_matching = config.selection.quarto_version_matching.as_str(),
         examiner = config.examiner.url().unwrap_or("(none: no drift information)"),
         skip_drift = config.selection.skip_drift,
+        min_revision_wait_ms = config.selection.min_revision_wait_ms,
         "selector listening; watching the registry");
     if config.selection.skip_drift && examiner.is_none() {
         tracing::warn!(

@@ -1,7 +1,7 @@
 //! The `execenv.selector.v1.Selector` gRPC service: `Select` and `Explain` from the current
 //! catalogue and the image examiner's last checks, for the caller named in the metadata.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use execenv_client::ServiceAuth;
 use execenv_client::to_status;
@@ -9,7 +9,7 @@ use execenv_core::{Caller, Error, ErrorKind};
 use execenv_proto::selector::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use crate::catalogue::{CatalogueView, SharedCatalogue};
+use crate::catalogue::{Behind, CatalogueView, SharedCatalogue};
 use crate::checks::{DriftBook, SharedChecks};
 use crate::metrics::{Outcome, SelectorMetrics};
 use crate::select::{
@@ -27,6 +27,9 @@ pub struct SelectorService {
     settings: MatchingSettings,
     /// `selection.skip_drift`: leave out environments in drift.
     skip_drift: bool,
+    /// `selection.min_revision_wait_ms`: how long a request with `min_revision` waits for the
+    /// catalogue to reach it.
+    min_revision_wait: Duration,
     metrics: SelectorMetrics,
     auth: ServiceAuth,
 }
@@ -56,7 +59,8 @@ impl Question {
 
 impl SelectorService {
     /// The service over `catalogue` and `checks`; `skip_drift` leaves environments in drift out;
-    /// `auth` says who may call.
+    /// `auth` says who may call. A request with `min_revision` waits up to 2 s for the catalogue
+    /// to reach it ([`SelectorService::with_min_revision_wait`]).
     pub fn new(
         catalogue: SharedCatalogue,
         checks: SharedChecks,
@@ -70,14 +74,25 @@ impl SelectorService {
             checks,
             settings,
             skip_drift,
+            min_revision_wait: Duration::from_millis(DEFAULT_MIN_REVISION_WAIT_MS),
             metrics,
             auth,
         }
     }
 
+    /// The same service, waiting up to `wait` for the catalogue to reach a request's
+    /// `min_revision`.
+    pub fn with_min_revision_wait(mut self, wait: Duration) -> Self {
+        self.min_revision_wait = wait;
+        self
+    }
+
     /// Select, as an execenv result.
-    fn select(&self, request: &Request<pb::SelectRequest>) -> Result<pb::SelectResponse, Error> {
-        let q = self.question(request, None)?;
+    async fn select(
+        &self,
+        request: &Request<pb::SelectRequest>,
+    ) -> Result<pb::SelectResponse, Error> {
+        let q = self.question(request, None).await?;
         let choice = select::select(
             &q.view.catalogue,
             &q.requirements,
@@ -92,8 +107,13 @@ impl SelectorService {
 
     /// Explain, as an execenv result. Viewers may not see environments at all, so they get no
     /// verdicts either.
-    fn explain(&self, request: &Request<pb::SelectRequest>) -> Result<pb::ExplainResponse, Error> {
-        let q = self.question(request, Some("explaining a selection"))?;
+    async fn explain(
+        &self,
+        request: &Request<pb::SelectRequest>,
+    ) -> Result<pb::ExplainResponse, Error> {
+        let q = self
+            .question(request, Some("explaining a selection"))
+            .await?;
         let explanation = select::explain(
             &q.view.catalogue,
             &q.requirements,
@@ -123,8 +143,9 @@ impl SelectorService {
     }
 
     /// What both calls start from, checked in this order: the caller (a publisher, when
-    /// `publisher_action` names what needs one), the catalogue, then the request's fields.
-    fn question(
+    /// `publisher_action` names what needs one), the request's fields, then the catalogue (at
+    /// `min_revision` or newer, waited for).
+    async fn question(
         &self,
         request: &Request<pb::SelectRequest>,
         publisher_action: Option<&str>,
@@ -133,22 +154,84 @@ impl SelectorService {
         if let Some(action) = publisher_action {
             caller.require_publisher(action)?;
         }
-        let view = self.view()?;
         let message = request.get_ref();
+        let requirements = requirements(message)?;
+        let view = self.view(message.min_revision).await?;
         Ok(Question {
             caller,
             view,
             drift: self.checks.current(),
-            requirements: requirements(message)?,
+            requirements,
             content: content_settings(message),
         })
     }
 
-    fn view(&self) -> Result<CatalogueView, Error> {
-        self.catalogue
-            .view()
-            .ok_or_else(|| Error::unavailable(NO_CATALOGUE_YET))
+    /// The catalogue to answer from: the current one, or with a `min_revision`, one at that
+    /// revision or newer — waited for up to `min_revision_wait`, else UNAVAILABLE.
+    async fn view(&self, min_revision: i64) -> Result<CatalogueView, Error> {
+        if min_revision < 0 {
+            return Err(Error::invalid_field(
+                "min_revision",
+                format!(
+                    "{min_revision} is not a revision: give 0 (any) or the revision a catalogue write answered with"
+                ),
+            ));
+        }
+        let held = self.catalogue.view();
+        if min_revision == 0
+            || held
+                .as_ref()
+                .is_some_and(|v| v.catalogue.revision() >= min_revision)
+        {
+            return held.ok_or_else(|| Error::unavailable(NO_CATALOGUE_YET));
+        }
+        let waiting = self.metrics.revision_wait_started();
+        let answer = self
+            .catalogue
+            .view_at_least(min_revision, self.min_revision_wait)
+            .await;
+        waiting.ended(answer.is_ok());
+        answer.map_err(|behind| self.behind(min_revision, &behind))
     }
+
+    /// Why a request for `min_revision` is refused, logged.
+    fn behind(&self, min_revision: i64, behind: &Behind) -> Error {
+        let waited = self.min_revision_wait.as_millis();
+        let Some(held) = &behind.held else {
+            tracing::info!(
+                min_revision,
+                waited_ms = waited,
+                "refused a request for a revision: no catalogue yet"
+            );
+            return Error::unavailable(NO_CATALOGUE_YET);
+        };
+        let revision = held.catalogue.revision();
+        tracing::info!(
+            min_revision,
+            catalogue_revision = revision,
+            waited_ms = waited,
+            connected = held.age.is_zero(),
+            "refused a request for a revision the catalogue has not reached"
+        );
+        Error::unavailable(behind_message(revision, min_revision, waited))
+    }
+}
+
+/// How long a request with `min_revision` waits by default (`selection.min_revision_wait_ms`).
+pub const DEFAULT_MIN_REVISION_WAIT_MS: u64 = 2000;
+
+/// The refusal of a request for `asked`, a revision the catalogue (at `held`) did not reach
+/// within `waited_ms`.
+///
+/// UNAVAILABLE rather than FAILED_PRECONDITION: nothing about the request or the system needs
+/// fixing — the revision was committed and is on its way to this selector — so the same request
+/// retried shortly succeeds, which is what UNAVAILABLE tells clients (and the gateway's 503 with
+/// Retry-After tells HTTP clients).
+pub fn behind_message(held: i64, asked: i64, waited_ms: u128) -> String {
+    format!(
+        "the catalogue here is at revision {held}; revision {asked} was asked for (min_revision) \
+         and did not arrive within {waited_ms} ms (selection.min_revision_wait_ms); retry"
+    )
 }
 
 #[tonic::async_trait]
@@ -158,7 +241,7 @@ impl pb::selector_server::Selector for SelectorService {
         request: Request<pb::SelectRequest>,
     ) -> Result<Response<pb::SelectResponse>, Status> {
         let started = Instant::now();
-        let result = SelectorService::select(self, &request);
+        let result = SelectorService::select(self, &request).await;
         let outcome = match &result {
             Ok(_) => Outcome::Selected,
             Err(e) => outcome_of(e),
@@ -172,6 +255,7 @@ impl pb::selector_server::Selector for SelectorService {
         request: Request<pb::SelectRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
         SelectorService::explain(self, &request)
+            .await
             .map(Response::new)
             .map_err(|e| to_status(&e))
     }

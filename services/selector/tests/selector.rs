@@ -434,6 +434,7 @@ fn configuration_variables_set_the_registry_the_examiner_the_matching_and_skip_d
         ("EXECENV_SELECTION__PYTHON_VERSION_MATCHING", "exact"),
         ("EXECENV_SELECTION__R_VERSION_MATCHING", "major-minor"),
         ("EXECENV_SELECTION__QUARTO_VERSION_MATCHING", "exact"),
+        ("EXECENV_SELECTION__MIN_REVISION_WAIT_MS", "250"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -449,6 +450,7 @@ fn configuration_variables_set_the_registry_the_examiner_the_matching_and_skip_d
             "r_version_matching": "major-minor",
             "quarto_version_matching": "exact",
             "skip_drift": true,
+            "min_revision_wait_ms": 250,
         })
     );
 }
@@ -469,6 +471,7 @@ fn defaults_need_no_configuration() {
             "r_version_matching": "nearest",
             "quarto_version_matching": "nearest",
             "skip_drift": false,
+            "min_revision_wait_ms": 2000,
         })
     );
 }
