@@ -161,6 +161,21 @@ fn a_selection_with_the_revision_of_a_write_sees_that_write() -> Result<()> {
     ensure!(revision_of(&updated)? == 4, "{updated:?}");
     ensure!(updated.json()?["revision"] == 4, "{updated:?}");
 
+    let at_update = expect(
+        &gateway,
+        &ada,
+        200,
+        "POST",
+        "/__api__/execenv/v1/select?min_revision=4",
+        Some(&select_python("3.12.4")),
+    )?
+    .json()?;
+    ensure!(at_update["revision"] == 4, "{at_update}");
+    ensure!(
+        at_update["environment"]["title"] == "Python 3.12",
+        "{at_update}"
+    );
+
     // A revision the registry has not reached: refused after the selector's wait, to retry.
     let behind = expect(
         &gateway,

@@ -118,15 +118,7 @@ impl LaunchJson {
     /// The launcher's request.
     pub fn into_request(self) -> Result<pb::LaunchRequest, Error> {
         let kind = kind(&self.kind, "kind")?;
-        let min_revision = self.min_revision.unwrap_or_default();
-        if min_revision < 0 {
-            return Err(Error::invalid_field(
-                "min_revision",
-                format!(
-                    "{min_revision} is not a revision: give the X-Execenv-Revision a catalogue write answered with, or leave it out"
-                ),
-            ));
-        }
+        let min_revision = crate::revision::min_revision(self.min_revision)?;
         let c = self.content;
         if c.requirements.is_some() && c.manifest.is_some() {
             return Err(Error::invalid_field(

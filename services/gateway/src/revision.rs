@@ -5,6 +5,7 @@
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use execenv_core::Error;
 
 /// The header a catalogue write answers with: the revision after its commit.
 pub static REVISION_HEADER: HeaderName = HeaderName::from_static("x-execenv-revision");
@@ -29,6 +30,19 @@ impl<T: IntoResponse> IntoResponse for Written<T> {
             .headers_mut()
             .insert(REVISION_HEADER.clone(), HeaderValue::from(self.revision));
         response
+    }
+}
+
+/// The `min_revision` a client gave (absent: 0, any revision); a negative one is refused.
+pub fn min_revision(given: Option<i64>) -> Result<i64, Error> {
+    match given.unwrap_or_default() {
+        n if n < 0 => Err(Error::invalid_field(
+            "min_revision",
+            format!(
+                "{n} is not a revision: give the X-Execenv-Revision a catalogue write answered with, or leave it out"
+            ),
+        )),
+        n => Ok(n),
     }
 }
 

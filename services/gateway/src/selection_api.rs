@@ -20,7 +20,7 @@ use crate::auth::Authenticated;
 use crate::body::object;
 use crate::environment::ConnectEnvironment;
 use crate::error::ApiError;
-use crate::revision::retry_later;
+use crate::revision::{min_revision, retry_later};
 use crate::state::AppState;
 
 /// The routes, relative to `/__api__/execenv/v1`.
@@ -183,14 +183,7 @@ fn request(
     body: &[u8],
 ) -> Result<sel::SelectRequest, ApiError> {
     let Query(query) = query.map_err(|e| Error::invalid_field("query", e.body_text()))?;
-    let min_revision = query.min_revision.unwrap_or_default();
-    if min_revision < 0 {
-        return Err(Error::invalid_field(
-            "min_revision",
-            format!("{min_revision} is not a revision: give the X-Execenv-Revision a catalogue write answered with, or leave it out"),
-        )
-        .into());
-    }
+    let min_revision = min_revision(query.min_revision)?;
     let defaults = ContentJson {
         default_environment_guid: query.default_environment_guid,
         default_image_name: query.default_image_name,
