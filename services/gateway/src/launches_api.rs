@@ -82,6 +82,7 @@ pub struct LaunchJson {
     pub service_account: Option<String>,
     /// The `X-Execenv-Revision` of a catalogue write: the environment is selected from a
     /// catalogue at least that new. Absent or 0: any revision.
+    #[serde(default, deserialize_with = "crate::revision::whole_number")]
     pub min_revision: Option<i64>,
 }
 

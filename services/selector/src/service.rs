@@ -3,9 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use execenv_client::Connection;
 use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::{Caller, Error, ErrorKind};
+use execenv_proto::registry::v1 as reg;
 use execenv_proto::selector::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -30,6 +32,8 @@ pub struct SelectorService {
     /// `selection.min_revision_wait_ms`: how long a request with `min_revision` waits for the
     /// catalogue to reach it.
     min_revision_wait: Duration,
+    /// The registry, asked whether a revision not reached in time was committed at all.
+    registry: Option<Connection>,
     metrics: SelectorMetrics,
     auth: ServiceAuth,
 }
@@ -75,6 +79,7 @@ impl SelectorService {
             settings,
             skip_drift,
             min_revision_wait: Duration::from_millis(DEFAULT_MIN_REVISION_WAIT_MS),
+            registry: None,
             metrics,
             auth,
         }
@@ -84,6 +89,13 @@ impl SelectorService {
     /// `min_revision`.
     pub fn with_min_revision_wait(mut self, wait: Duration) -> Self {
         self.min_revision_wait = wait;
+        self
+    }
+
+    /// The same service, asking `registry` whether a revision its catalogue did not reach in
+    /// time was committed: one that was not is refused as FAILED_PRECONDITION, not UNAVAILABLE.
+    pub fn with_registry(mut self, registry: Connection) -> Self {
+        self.registry = Some(registry);
         self
     }
 
@@ -191,11 +203,15 @@ impl SelectorService {
             .view_at_least(min_revision, self.min_revision_wait)
             .await;
         waiting.ended(answer.is_ok());
-        answer.map_err(|behind| self.behind(min_revision, &behind))
+        match answer {
+            Ok(view) => Ok(view),
+            Err(behind) => Err(self.behind(min_revision, &behind).await),
+        }
     }
 
-    /// Why a request for `min_revision` is refused, logged.
-    fn behind(&self, min_revision: i64, behind: &Behind) -> Error {
+    /// Why a request for `min_revision` is refused, logged: FAILED_PRECONDITION when the
+    /// registry says it has committed no such revision (retrying cannot help), else UNAVAILABLE.
+    async fn behind(&self, min_revision: i64, behind: &Behind) -> Error {
         let waited = self.min_revision_wait.as_millis();
         let Some(held) = &behind.held else {
             tracing::info!(
@@ -206,6 +222,17 @@ impl SelectorService {
             return Error::unavailable(NO_CATALOGUE_YET);
         };
         let revision = held.catalogue.revision();
+        if self.never_committed(min_revision).await {
+            tracing::info!(
+                min_revision,
+                catalogue_revision = revision,
+                "refused a request for a revision the registry has not committed"
+            );
+            return Error::new(
+                ErrorKind::FailedPrecondition,
+                never_committed_message(revision, min_revision),
+            );
+        }
         tracing::info!(
             min_revision,
             catalogue_revision = revision,
@@ -215,6 +242,38 @@ impl SelectorService {
         );
         Error::unavailable(behind_message(revision, min_revision, waited))
     }
+
+    /// Whether the registry says it has committed no change at `revision` or later; false when
+    /// it has, and when it cannot say within [`REGISTRY_ASKED_WITHIN`] (no registry given, not
+    /// reachable, an error).
+    async fn never_committed(&self, revision: i64) -> bool {
+        let Some(registry) = &self.registry else {
+            return false;
+        };
+        let mut raw = registry.registry(None).raw();
+        let request = reg::ListChangesRequest {
+            after_revision: revision - 1,
+            page_size: 1,
+            ..Default::default()
+        };
+        match tokio::time::timeout(REGISTRY_ASKED_WITHIN, raw.list_changes(request)).await {
+            Ok(Ok(answer)) => answer.into_inner().changes.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// How long the registry is given to say whether a revision was committed.
+pub const REGISTRY_ASKED_WITHIN: Duration = Duration::from_secs(2);
+
+/// The refusal of a request for `asked`, a revision the registry has not committed (the
+/// catalogue here is at `held`): FAILED_PRECONDITION, since retrying cannot help until someone
+/// writes that much.
+pub fn never_committed_message(held: i64, asked: i64) -> String {
+    format!(
+        "the registry has committed no revision {asked} yet (the catalogue here is at revision \
+         {held}); give min_revision as a catalogue write answered it (X-Execenv-Revision)"
+    )
 }
 
 /// How long a request with `min_revision` waits by default (`selection.min_revision_wait_ms`).
