@@ -3,8 +3,9 @@
 Usage: check_openapi.py SPEC.json EXCHANGES.json
 
 SPEC.json is the document the gateway serves at /__api__/openapi.json. EXCHANGES.json is a list
-of {method, path, query, request_body, status, content_type, body} recorded from the running
-gateway. The document is validated against the OpenAPI 3.1 schema (openapi-spec-validator); each
+of {method, path, query, request_body, status, content_type, headers, body} recorded from the
+running gateway (the response headers are checked too: a header the document requires must be
+sent, and match its schema). The document is validated against the OpenAPI 3.1 schema (openapi-spec-validator); each
 response is validated with openapi-core against the operation it answered, and its status must
 be one the operation lists (not only `default`). Prints a JSON report
 {checked, failures: [...], uncovered: [...]} and exits 1 when either list is not empty.
@@ -71,10 +72,14 @@ def main(spec_path, exchanges_path):
             args=x.get("query") or {},
             data=(json.dumps(x["request_body"]).encode() if x.get("request_body") is not None else None),
         )
+        headers = dict(x.get("headers") or {})
+        headers.pop("content-type", None)
+        if content_type:
+            headers["Content-Type"] = content_type
         response = MockResponse(
             data,
             status_code=x["status"],
-            headers={"Content-Type": content_type} if content_type else {},
+            headers=headers,
             content_type=content_type or None,
         )
         for error in openapi.iter_response_errors(request, response):

@@ -27,6 +27,8 @@ pub struct Exchange {
     pub status: u16,
     /// The Content-Type answered.
     pub content_type: Option<String>,
+    /// Every header answered, names lower-cased (the last value of a repeated one).
+    pub headers: BTreeMap<String, String>,
     /// The body answered.
     pub body: String,
 }
@@ -154,6 +156,7 @@ impl Recorder {
             request_body: body.cloned(),
             status: response.status,
             content_type: response.header("content-type").map(str::to_owned),
+            headers: response.headers.iter().cloned().collect(),
             body: response.body.clone(),
         });
         response

@@ -90,7 +90,11 @@ impl LocalStack {
             .iter()
             .map(|e| ("EXECENV_EXAMINER__URL", e.url.clone()))
             .collect();
-        let selector = ServiceProcess::selector(&registry, dir.path(), &examiner_url)?;
+        // Generated requests (schemathesis) ask for revisions far ahead of the registry's: each
+        // is refused after this wait rather than the default 2 s.
+        let mut selector_env = examiner_url.clone();
+        selector_env.push(("EXECENV_SELECTION__MIN_REVISION_WAIT_MS", "200".to_owned()));
+        let selector = ServiceProcess::selector(&registry, dir.path(), &selector_env)?;
         // Generated attacks (schemathesis) send hundreds of refused keys from this one address:
         // the throttle of failed sign-ins is off here and has its own test (gateway_limits).
         let mut gateway_env = vec![

@@ -130,6 +130,7 @@ fn select(requirements: sel::Requirements, content: sel::ContentSettings) -> sel
         requirements: Some(requirements),
         manifest_json: String::new(),
         content: Some(content),
+        min_revision: 0,
     }
 }
 

@@ -188,6 +188,34 @@ async fn select_prints_the_choice_and_sends_the_requirements_and_identity() {
 }
 
 #[tokio::test]
+async fn select_and_explain_send_min_revision_and_refuse_a_negative_one() {
+    let fake = FakeSelector::default();
+    let addr = serve_selector(fake.clone()).await;
+    run(with_selector(addr, &["select", "--min-revision", "45"]))
+        .await
+        .unwrap();
+    run(with_selector(addr, &["explain", "--min-revision", "46"]))
+        .await
+        .unwrap();
+    run(with_selector(addr, &["select"])).await.unwrap();
+    let sent: Vec<i64> = fake
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.min_revision)
+        .collect();
+    assert_eq!(sent, vec![45, 46, 0]);
+    let refused = <crate::cli::Cli as clap::Parser>::try_parse_from([
+        "execenvctl",
+        "select",
+        "--min-revision",
+        "-1",
+    ]);
+    assert!(refused.is_err(), "a negative revision is refused");
+}
+
+#[tokio::test]
 async fn select_sends_the_manifest_file_as_manifest_json() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("manifest.json");

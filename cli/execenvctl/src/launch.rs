@@ -62,6 +62,7 @@ pub fn launch_request(
         env,
         resources: (resources != pb::Resources::default()).then_some(resources),
         service_account: args.service_account.clone(),
+        min_revision: select.min_revision,
     })
 }
 

@@ -27,6 +27,11 @@ pub struct SelectArgs {
     /// The content's default image (used when nothing is targeted and no default environment).
     #[arg(long, value_name = "NAME")]
     pub default_image: Option<String>,
+    /// Answer from a catalogue at this registry revision or newer (read-your-writes: the
+    /// revision a catalogue write answered with); a selector behind waits for it briefly, then
+    /// refuses (retry). 0: any revision.
+    #[arg(long, value_name = "REVISION", default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+    pub min_revision: i64,
 }
 
 /// The requirements as flags, the manifest.json fields one by one.

@@ -35,6 +35,7 @@ pub fn select_request(a: &SelectArgs) -> Result<sel::SelectRequest, Error> {
             default_environment_guid: a.default_environment.clone(),
             default_image_name: a.default_image.clone(),
         }),
+        min_revision: a.min_revision,
     })
 }
 

@@ -153,6 +153,7 @@ impl From<&Permission> for pb::Permission {
             environment_guid: p.environment_guid.to_string(),
             user_guid,
             group_guid,
+            revision: 0,
         }
     }
 }

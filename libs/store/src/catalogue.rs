@@ -74,11 +74,11 @@ impl<B: Backend> Store for B {
         guid: Uuid,
         expected_revision: i64,
         actor: &Actor,
-    ) -> Result<(), Error> {
+    ) -> Result<i64, Error> {
         let mut s = self.write().await?;
         let mut log = PendingChanges::start(&mut s, actor).await?;
         write::delete(&mut s, &mut log, &[(guid, expected_revision)]).await?;
-        log.commit(s).await.map(|_| ())
+        log.commit(s).await
     }
 
     async fn list_environments(&self, query: &ListQuery) -> Result<EnvironmentPage, Error> {
@@ -100,7 +100,7 @@ impl<B: Backend> Store for B {
         environment: Uuid,
         principal: &Principal,
         actor: &Actor,
-    ) -> Result<Permission, Error> {
+    ) -> Result<(Permission, i64), Error> {
         let mut s = self.write().await?;
         let mut log = PendingChanges::start(&mut s, actor).await?;
         let before = get(&mut s, environment).await?;
@@ -152,8 +152,8 @@ impl<B: Backend> Store for B {
             principal,
         );
         security::record(&mut s, &event).await?;
-        log.commit(s).await?;
-        Ok(permission)
+        let revision = log.commit(s).await?;
+        Ok((permission, revision))
     }
 
     async fn remove_permission(
@@ -161,7 +161,7 @@ impl<B: Backend> Store for B {
         environment: Uuid,
         permission: Uuid,
         actor: &Actor,
-    ) -> Result<(), Error> {
+    ) -> Result<i64, Error> {
         let mut s = self.write().await?;
         let mut log = PendingChanges::start(&mut s, actor).await?;
         let before = get(&mut s, environment).await?;
@@ -205,7 +205,7 @@ impl<B: Backend> Store for B {
             states,
         )
         .await?;
-        log.commit(s).await.map(|_| ())
+        log.commit(s).await
     }
 
     async fn snapshot(&self) -> Result<Snapshot, Error> {

@@ -75,12 +75,13 @@ pub trait Store: AccountStore + SecurityEventStore {
     ) -> Result<Environment, Error>;
 
     /// Deletes an environment and its permissions. Same `expected_revision` rule as update.
+    /// Returns the revision of the deletion.
     async fn delete_environment(
         &self,
         guid: Uuid,
         expected_revision: i64,
         actor: &Actor,
-    ) -> Result<(), Error>;
+    ) -> Result<i64, Error>;
 
     /// Lists environments matching `query`, one page, with the total count.
     async fn list_environments(&self, query: &ListQuery) -> Result<EnvironmentPage, Error>;
@@ -88,22 +89,23 @@ pub trait Store: AccountStore + SecurityEventStore {
     /// Adds a permission entry naming an existing user or group by guid (stored as its
     /// canonical guid), with its `permission_added` security event. NotFound for an unknown
     /// environment; InvalidArgument (field `user_guid` or `group_guid`) when no user or group
-    /// has that guid; AlreadyExists when the same user or group is already listed.
+    /// has that guid; AlreadyExists when the same user or group is already listed. Returns the
+    /// entry and the revision of the change that added it.
     async fn add_permission(
         &self,
         environment: Uuid,
         principal: &Principal,
         actor: &Actor,
-    ) -> Result<Permission, Error>;
+    ) -> Result<(Permission, i64), Error>;
 
     /// Removes a permission entry, with its `permission_removed` security event. NotFound when
-    /// the environment or entry is absent.
+    /// the environment or entry is absent. Returns the revision of the removal.
     async fn remove_permission(
         &self,
         environment: Uuid,
         permission: Uuid,
         actor: &Actor,
-    ) -> Result<(), Error>;
+    ) -> Result<i64, Error>;
 
     /// The whole catalogue and the revision it reflects, read consistently.
     async fn snapshot(&self) -> Result<Snapshot, Error>;

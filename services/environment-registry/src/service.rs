@@ -170,19 +170,20 @@ impl RegistryService {
         &self,
         caller: &Caller,
         req: reg::DeleteEnvironmentRequest,
-    ) -> Result<(), Error> {
+    ) -> Result<i64, Error> {
         caller.require_admin("deleting an environment")?;
         let guid = require_guid("guid", &req.guid)?;
         let current = self.backend()?.store.get_environment(guid).await?;
         refuse_managed(&current, "deleted")?;
         current.check_revision(req.expected_revision)?;
-        self.backend()?
+        let revision = self
+            .backend()?
             .store
             .delete_environment(guid, current.revision, &actor(caller))
             .await?;
         self.backend()?.feed.committed();
-        tracing::info!(%guid, name = %current.spec.name, actor = %caller.actor_name(), "environment deleted");
-        Ok(())
+        tracing::info!(%guid, name = %current.spec.name, revision, actor = %caller.actor_name(), "environment deleted");
+        Ok(revision)
     }
 
     async fn list(
@@ -230,31 +231,35 @@ impl RegistryService {
                 ));
             }
         };
-        let p = self
+        let (p, revision) = self
             .backend()?
             .store
             .add_permission(guid, &principal, &actor(caller))
             .await?;
         self.backend()?.feed.committed();
-        tracing::info!(environment = %guid, permission = %p.guid, actor = %caller.actor_name(), "permission added");
-        Ok((&p).into())
+        tracing::info!(environment = %guid, permission = %p.guid, revision, actor = %caller.actor_name(), "permission added");
+        Ok(pb::Permission {
+            revision,
+            ..(&p).into()
+        })
     }
 
     async fn remove_permission(
         &self,
         caller: &Caller,
         req: reg::RemovePermissionRequest,
-    ) -> Result<(), Error> {
+    ) -> Result<i64, Error> {
         caller.require_admin("changing environment permissions")?;
         let guid = require_guid("environment_guid", &req.environment_guid)?;
         let permission = uuid_field("permission_guid", &req.permission_guid)?;
-        self.backend()?
+        let revision = self
+            .backend()?
             .store
             .remove_permission(guid, permission, &actor(caller))
             .await?;
         self.backend()?.feed.committed();
-        tracing::info!(environment = %guid, %permission, actor = %caller.actor_name(), "permission removed");
-        Ok(())
+        tracing::info!(environment = %guid, %permission, revision, actor = %caller.actor_name(), "permission removed");
+        Ok(revision)
     }
 }
 
@@ -340,7 +345,7 @@ impl Registry for RegistryService {
         reply(
             self.delete(&caller, req.into_inner())
                 .await
-                .map(|()| reg::DeleteEnvironmentResponse {}),
+                .map(|revision| reg::DeleteEnvironmentResponse { revision }),
         )
     }
 
@@ -384,7 +389,7 @@ impl Registry for RegistryService {
         reply(
             self.remove_permission(&caller, req.into_inner())
                 .await
-                .map(|()| reg::RemovePermissionResponse {}),
+                .map(|revision| reg::RemovePermissionResponse { revision }),
         )
     }
 

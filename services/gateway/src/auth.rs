@@ -1,8 +1,11 @@
 //! Authentication: an API key in `Authorization: Key <key>` (or `X-RSC-Authorization`, which
 //! some Posit clients send instead) is turned into the user it belongs to by the registry's
 //! `Authenticate`. Successful answers are cached (`server.key_cache_ms`, 10 s by default) so that a
-//! burst of requests costs one registry call; a disabled key or user therefore keeps working for
-//! up to that long.
+//! burst of requests costs one registry call; refusals are never cached. An answer is stamped
+//! with when the registry was *asked*, before it read the key, so a key (or user) disabled is
+//! refused by every replica at most `server.key_cache_ms` after the change committed — the bound
+//! docs/security.md states (keys are revoked through the registry only, never through a
+//! gateway, so no replica learns of it sooner).
 //! While the registry cannot be reached (it restarts during a rolling upgrade, say), a key that
 //! authenticated within the last [`STALE_GRACE`] is still accepted, with a warning in the log, so
 //! that people already working are not turned away; a key not seen in that window gets 503.
@@ -98,6 +101,8 @@ impl Authenticator {
         client: Option<IpAddr>,
     ) -> Result<Authenticated, ApiError> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // Taken before the registry is asked, and the answer stamped with it: the cache's bound
+        // on a revoked key counts from before the registry could have read it.
         let now = Instant::now();
         if let Some(hit) = self.cached(&digest, now) {
             return Ok(hit);

@@ -238,6 +238,7 @@ mod tests {
                 environment_guid: "g".to_owned(),
                 user_guid: None,
                 group_guid: Some("grp".to_owned()),
+                revision: 0,
             }],
             ..Default::default()
         };

@@ -202,7 +202,8 @@ pub struct ServerConfig {
     /// machine's host name when unset.
     pub hostname: Option<String>,
     /// How long an API key's successful authentication is reused before the registry is asked
-    /// again (`EXECENV_SERVER__KEY_CACHE_MS`), default 10000; 0 asks every time.
+    /// again (`EXECENV_SERVER__KEY_CACHE_MS`), default 10000; 0 asks every time. It bounds how
+    /// long a revoked key keeps working on each replica.
     pub key_cache_ms: u64,
 }
 
@@ -233,7 +234,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "server.key_cache_ms",
-                meaning: "how long (ms) an API key's authentication is reused before the registry is asked again: a disabled key keeps working that long; 0 asks every time. While the registry cannot be reached, a key authenticated within the last 60 s is still accepted",
+                meaning: "how long (ms) an API key's successful authentication is reused before the registry is asked again: a key (or user) disabled or deleted is refused by every gateway replica at most this long after the change committed; refusals are never reused; 0 asks every time. While the registry cannot be reached, a key authenticated within the last 60 s is still accepted (docs/security.md)",
             },
             Setting {
                 key: "server.hostname",

@@ -243,6 +243,8 @@ fn a_permission_has_all_three_keys_rsconnect_reads() {
         environment_guid: "e1".to_owned(),
         user_guid: Some("u1".to_owned()),
         group_guid: None,
+        // An AddPermission answer's revision goes in X-Execenv-Revision, not the body.
+        revision: 9,
     }))
     .unwrap();
     assert_eq!(

@@ -17,6 +17,7 @@ use crate::body::object;
 use crate::environment::{ConnectEnvironment, canonical_guid, parse_input};
 use crate::error::{Answer, ApiError};
 use crate::listing::every_environment;
+use crate::revision::Written;
 use crate::state::AppState;
 
 /// The routes, relative to `/__api__/v1`.
@@ -74,7 +75,7 @@ async fn create_environment(
     State(state): State<AppState>,
     Extension(who): Extension<Authenticated>,
     body: Bytes,
-) -> Answer<ConnectEnvironment> {
+) -> Result<Written<Json<ConnectEnvironment>>, ApiError> {
     let input = parse_input(&object(&body)?, true)?;
     let created = state
         .registry()
@@ -85,7 +86,17 @@ async fn create_environment(
         .await
         .map_err(|s| state.registry().failed(s))?
         .into_inner();
-    Ok(Json(ConnectEnvironment::from(&created)))
+    Ok(written(&created))
+}
+
+/// A write's answer: the environment, and its revision (the commit's) in the header.
+fn written(
+    environment: &execenv_proto::environments::v1::Environment,
+) -> Written<Json<ConnectEnvironment>> {
+    Written {
+        revision: environment.revision,
+        answer: Json(ConnectEnvironment::from(environment)),
+    }
 }
 
 async fn get_environment(
@@ -110,7 +121,7 @@ async fn update_environment(
     Extension(who): Extension<Authenticated>,
     Path(guid): Path<String>,
     body: Bytes,
-) -> Answer<ConnectEnvironment> {
+) -> Result<Written<Json<ConnectEnvironment>>, ApiError> {
     let guid = canonical_guid("guid", &guid, true)?;
     let input = parse_input(&object(&body)?, false)?;
     let mut client = state.registry().environments(&who.caller);
@@ -135,7 +146,7 @@ async fn update_environment(
             .into());
         }
         if paths.is_empty() {
-            return Ok(Json(ConnectEnvironment::from(&env)));
+            return Ok(written(&env));
         }
     }
     let updated = client
@@ -148,16 +159,16 @@ async fn update_environment(
         .await
         .map_err(|s| state.registry().failed(s))?
         .into_inner();
-    Ok(Json(ConnectEnvironment::from(&updated)))
+    Ok(written(&updated))
 }
 
 async fn delete_environment(
     State(state): State<AppState>,
     Extension(who): Extension<Authenticated>,
     Path(guid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Written<StatusCode>, ApiError> {
     let guid = canonical_guid("guid", &guid, true)?;
-    state
+    let deleted = state
         .registry()
         .environments(&who.caller)
         .delete_environment(reg::DeleteEnvironmentRequest {
@@ -165,8 +176,12 @@ async fn delete_environment(
             expected_revision: 0,
         })
         .await
-        .map_err(|s| state.registry().failed(s))?;
-    Ok(StatusCode::NO_CONTENT)
+        .map_err(|s| state.registry().failed(s))?
+        .into_inner();
+    Ok(Written {
+        revision: deleted.revision,
+        answer: StatusCode::NO_CONTENT,
+    })
 }
 
 fn json<T: Serialize>(value: &T) -> Value {

@@ -80,6 +80,10 @@ pub struct LaunchJson {
     pub env: HashMap<String, String>,
     pub resources: Option<ResourcesJson>,
     pub service_account: Option<String>,
+    /// The `X-Execenv-Revision` of a catalogue write: the environment is selected from a
+    /// catalogue at least that new. Absent or 0: any revision.
+    #[serde(default, deserialize_with = "crate::revision::whole_number")]
+    pub min_revision: Option<i64>,
 }
 
 fn kind(word: &str, field: &str) -> Result<pb::Kind, Error> {
@@ -115,6 +119,7 @@ impl LaunchJson {
     /// The launcher's request.
     pub fn into_request(self) -> Result<pb::LaunchRequest, Error> {
         let kind = kind(&self.kind, "kind")?;
+        let min_revision = crate::revision::min_revision(self.min_revision)?;
         let c = self.content;
         if c.requirements.is_some() && c.manifest.is_some() {
             return Err(Error::invalid_field(
@@ -150,6 +155,7 @@ impl LaunchJson {
                 ephemeral_storage_limit: r.ephemeral_storage_limit,
             }),
             service_account: self.service_account,
+            min_revision,
         })
     }
 }

@@ -57,6 +57,7 @@ pub mod listing;
 pub mod permissions_api;
 pub mod refusal;
 pub mod registry;
+pub mod revision;
 pub mod security_events_api;
 pub mod selection_api;
 pub mod server_settings_api;

@@ -15,6 +15,7 @@ use crate::auth::Authenticated;
 use crate::body::object;
 use crate::environment::{ConnectPermission, canonical_guid};
 use crate::error::{Answer, ApiError};
+use crate::revision::Written;
 use crate::state::AppState;
 
 /// The routes, relative to `/__api__/v1`.
@@ -59,7 +60,7 @@ async fn add_permission(
     Extension(who): Extension<Authenticated>,
     Path(guid): Path<String>,
     body: Bytes,
-) -> Answer<ConnectPermission> {
+) -> Result<Written<Json<ConnectPermission>>, ApiError> {
     let guid = canonical_guid("guid", &guid, true)?;
     let body = object(&body)?;
     let mut request = reg::AddPermissionRequest {
@@ -91,7 +92,10 @@ async fn add_permission(
         .await
         .map_err(|s| state.registry().failed(s))?
         .into_inner();
-    Ok(Json(ConnectPermission::from(&added)))
+    Ok(Written {
+        revision: added.revision,
+        answer: Json(ConnectPermission::from(&added)),
+    })
 }
 
 async fn get_permission(
@@ -130,10 +134,10 @@ async fn remove_permission(
     State(state): State<AppState>,
     Extension(who): Extension<Authenticated>,
     Path((guid, permission_guid)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Written<StatusCode>, ApiError> {
     let guid = canonical_guid("guid", &guid, true)?;
     let permission_guid = canonical_guid("permission_guid", &permission_guid, false)?;
-    state
+    let removed = state
         .registry()
         .environments(&who.caller)
         .remove_permission(reg::RemovePermissionRequest {
@@ -141,6 +145,10 @@ async fn remove_permission(
             permission_guid,
         })
         .await
-        .map_err(|s| state.registry().failed(s))?;
-    Ok(StatusCode::NO_CONTENT)
+        .map_err(|s| state.registry().failed(s))?
+        .into_inner();
+    Ok(Written {
+        revision: removed.revision,
+        answer: StatusCode::NO_CONTENT,
+    })
 }

@@ -1,9 +1,13 @@
 //! `POST /__api__/execenv/v1/select` and `/explain`: the selector's inputs as JSON, or a
 //! manifest.json sent as the body, answered with the chosen environment in Connect's JSON.
+//! `?min_revision=N` (the `X-Execenv-Revision` of a catalogue write) asks for an answer from a
+//! catalogue at least that new; a selector still behind after its wait answers 503 with
+//! `Retry-After` ([`crate::revision`]).
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use execenv_core::Error;
@@ -16,6 +20,7 @@ use crate::auth::Authenticated;
 use crate::body::object;
 use crate::environment::ConnectEnvironment;
 use crate::error::ApiError;
+use crate::revision::{min_revision, retry_later};
 use crate::state::AppState;
 
 /// The routes, relative to `/__api__/execenv/v1`.
@@ -45,6 +50,17 @@ pub struct RequirementsJson {
 pub struct ContentJson {
     pub default_environment_guid: Option<String>,
     pub default_image_name: Option<String>,
+}
+
+/// The query parameters of `select` and `explain`: the content's defaults, and the revision the
+/// answer must be at least as new as.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectQuery {
+    pub default_environment_guid: Option<String>,
+    pub default_image_name: Option<String>,
+    /// The `X-Execenv-Revision` a catalogue write answered with; absent or 0: any revision.
+    pub min_revision: Option<i64>,
 }
 
 /// The body of `select` and `explain`: requirements as fields, or a manifest — not both.
@@ -99,6 +115,7 @@ impl SelectJson {
                 .map(|m| Value::Object(m).to_string())
                 .unwrap_or_default(),
             content: Some(content.into()),
+            min_revision: 0,
         }
     }
 }
@@ -162,11 +179,19 @@ pub fn objects_or_null(map: &Map<String, Value>, keys: &[&str], prefix: &str) ->
 }
 
 fn request(
-    query: Result<Query<ContentJson>, QueryRejection>,
+    query: Result<Query<SelectQuery>, QueryRejection>,
     body: &[u8],
 ) -> Result<sel::SelectRequest, ApiError> {
     let Query(query) = query.map_err(|e| Error::invalid_field("query", e.body_text()))?;
-    Ok(parse_body(body)?.into_request(query))
+    let min_revision = min_revision(query.min_revision)?;
+    let defaults = ContentJson {
+        default_environment_guid: query.default_environment_guid,
+        default_image_name: query.default_image_name,
+    };
+    Ok(sel::SelectRequest {
+        min_revision,
+        ..parse_body(body)?.into_request(defaults)
+    })
 }
 
 fn connect(
@@ -177,9 +202,28 @@ fn connect(
 
 /// `POST /select`: the environment the selector chooses for the caller.
 pub async fn select(
+    state: State<AppState>,
+    who: Extension<Authenticated>,
+    query: Result<Query<SelectQuery>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    retry_later(selected(state, who, query, body).await.into_response())
+}
+
+/// `POST /explain`: every environment's verdict, and the selection or why there is none.
+pub async fn explain(
+    state: State<AppState>,
+    who: Extension<Authenticated>,
+    query: Result<Query<SelectQuery>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    retry_later(explained(state, who, query, body).await.into_response())
+}
+
+async fn selected(
     State(state): State<AppState>,
     Extension(who): Extension<Authenticated>,
-    query: Result<Query<ContentJson>, QueryRejection>,
+    query: Result<Query<SelectQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<Json<SelectionView<ConnectEnvironment>>, ApiError> {
     let request = request(query, &body)?;
@@ -193,11 +237,10 @@ pub async fn select(
     Ok(Json(SelectionView::from_wire(answer, connect)?))
 }
 
-/// `POST /explain`: every environment's verdict, and the selection or why there is none.
-pub async fn explain(
+async fn explained(
     State(state): State<AppState>,
     Extension(who): Extension<Authenticated>,
-    query: Result<Query<ContentJson>, QueryRejection>,
+    query: Result<Query<SelectQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<Json<ExplanationView<ConnectEnvironment>>, ApiError> {
     let request = request(query, &body)?;
@@ -273,6 +316,26 @@ mod tests {
         assert_eq!(e.0.violations[0].field, "content");
         let e = parse_body(br#"{"requirements": ["3.11"]}"#).unwrap_err();
         assert_eq!(e.0.violations[0].field, "requirements");
+    }
+
+    #[test]
+    fn min_revision_is_read_from_the_query_and_a_negative_one_refused() {
+        let query = |min_revision| {
+            Ok(Query(SelectQuery {
+                min_revision,
+                default_image_name: Some("img".into()),
+                ..SelectQuery::default()
+            }))
+        };
+        let asked = request(query(Some(45)), b"").unwrap();
+        assert_eq!(asked.min_revision, 45);
+        assert_eq!(
+            asked.content.unwrap().default_image_name.as_deref(),
+            Some("img")
+        );
+        assert_eq!(request(query(None), b"").unwrap().min_revision, 0);
+        let e = request(query(Some(-1)), b"").unwrap_err();
+        assert_eq!(e.0.violations[0].field, "min_revision");
     }
 
     #[test]

@@ -112,6 +112,7 @@ pub fn parse_launch(m: &pb::LaunchRequest) -> Result<Parsed, Error> {
             default_environment_guid: content.default_environment_guid.filter(|s| !s.is_empty()),
             default_image_name: content.default_image_name.filter(|s| !s.is_empty()),
         }),
+        min_revision: m.min_revision,
     };
     Ok(Parsed { request, select })
 }

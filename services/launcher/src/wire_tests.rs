@@ -29,6 +29,7 @@ fn request() -> pb::LaunchRequest {
             ..pb::Resources::default()
         }),
         service_account: Some(String::new()),
+        min_revision: 45,
     }
 }
 
@@ -71,6 +72,7 @@ fn a_valid_request_becomes_the_launch_and_the_selection_request() {
             .and_then(|c| c.default_image_name.as_deref()),
         Some("ghcr.io/acme/py:3.11")
     );
+    assert_eq!(s.min_revision, 45, "read-your-writes reaches the selector");
 }
 
 #[test]

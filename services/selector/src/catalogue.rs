@@ -37,6 +37,12 @@ pub struct CatalogueView {
     pub age: Duration,
 }
 
+/// The catalogue did not reach the revision a request asked for in time.
+pub struct Behind {
+    /// The catalogue held then; `None` before the first one arrived.
+    pub held: Option<CatalogueView>,
+}
+
 impl Default for SharedCatalogue {
     fn default() -> Self {
         SharedCatalogue::new()
@@ -89,6 +95,31 @@ impl SharedCatalogue {
     /// How many catalogues were built and published so far.
     pub fn builds(&self) -> u64 {
         *self.inner.builds.borrow()
+    }
+
+    /// The current catalogue once it is at `min_revision` or newer, waiting for the follower to
+    /// publish one for up to `wait` (woken by each publication, never polled). Behind, with the
+    /// catalogue still held (`None` before the first one), when `wait` passes first.
+    pub async fn view_at_least(
+        &self,
+        min_revision: i64,
+        wait: Duration,
+    ) -> Result<CatalogueView, Behind> {
+        let reached = || self.current().filter(|c| c.revision() >= min_revision);
+        if reached().is_none() {
+            let mut builds = self.inner.builds.subscribe();
+            // The sender lives in `self`, so the channel cannot close while we wait; the check
+            // runs once at once (a build between `reached` and `subscribe` is not missed), then
+            // after each build.
+            let _ = tokio::time::timeout(wait, builds.wait_for(|_| reached().is_some())).await;
+        }
+        match reached() {
+            Some(catalogue) => Ok(CatalogueView {
+                catalogue,
+                age: self.age(),
+            }),
+            None => Err(Behind { held: self.view() }),
+        }
     }
 
     /// Completes once a full catalogue is held.

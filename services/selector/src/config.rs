@@ -77,6 +77,10 @@ pub struct SelectionConfig {
     /// Leave out environments the image examiner finds in drift (`EXECENV_SELECTION__SKIP_DRIFT`;
     /// default false: they are chosen as before, and `Explain` says they are in drift).
     pub skip_drift: bool,
+    /// How long (ms) a request with `min_revision` waits for the catalogue to reach that
+    /// revision before it is refused with UNAVAILABLE (`EXECENV_SELECTION__MIN_REVISION_WAIT_MS`;
+    /// default 2000).
+    pub min_revision_wait_ms: u64,
 }
 
 impl Default for SelectionConfig {
@@ -92,6 +96,7 @@ impl From<&MatchingSettings> for SelectionConfig {
             r_version_matching: m.r,
             quarto_version_matching: m.quarto,
             skip_drift: false,
+            min_revision_wait_ms: crate::service::DEFAULT_MIN_REVISION_WAIT_MS,
         }
     }
 }
@@ -153,6 +158,10 @@ impl ServiceConfig for Config {
             Setting {
                 key: "selection.skip_drift",
                 meaning: "true: never choose an environment the image examiner finds in drift (its verdict says why; content that targets it fails); false: choose it as before, Explain says it is in drift. An unreadable image is never skipped. Needs examiner.url",
+            },
+            Setting {
+                key: "selection.min_revision_wait_ms",
+                meaning: "how long (ms) a Select or Explain that asks for min_revision (read-your-writes: the revision a catalogue write answered with) waits for this selector's catalogue to reach it; past it the call fails with UNAVAILABLE (the gateway: 503 with Retry-After) saying which revision the catalogue is at, and the client retries. 0: never wait",
             },
         ]
     }

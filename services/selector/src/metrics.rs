@@ -46,10 +46,13 @@ struct OutcomeLabels {
 }
 
 /// Selections by outcome and their latency, the catalogue's size (all and file-managed),
-/// revision and age, the watch's reconnects, and the environments in drift left out.
+/// revision and age, the watch's reconnects, the environments in drift left out, and the
+/// requests that waited for a revision (`min_revision`).
 #[derive(Clone)]
 pub struct SelectorMetrics {
     selections: Family<OutcomeLabels, Counter>,
+    revision_waits: Family<OutcomeLabels, Counter>,
+    revision_waiting: Gauge,
     selection_seconds: Histogram,
     environments: Gauge,
     managed: Gauge,
@@ -62,6 +65,8 @@ impl Default for SelectorMetrics {
     fn default() -> Self {
         SelectorMetrics {
             selections: Family::default(),
+            revision_waits: Family::default(),
+            revision_waiting: Gauge::default(),
             // 10 µs … ~1.3 s: in-process selection is tens of microseconds.
             selection_seconds: Histogram::new(exponential_buckets(0.000_01, 2.0, 18)),
             environments: Gauge::default(),
@@ -117,7 +122,27 @@ impl SelectorMetrics {
             "Environments in drift that a Select call left out although they fit its request (selection.skip_drift)",
             m.skipped_drift.clone(),
         );
+        metrics.register(
+            "execenv_selector_revision_waits",
+            "Select and Explain calls that waited for the catalogue to reach their min_revision, by outcome: reached (answered), refused (UNAVAILABLE after selection.min_revision_wait_ms), abandoned (the caller went away)",
+            m.revision_waits.clone(),
+        );
+        metrics.register(
+            "execenv_selector_revision_waiting",
+            "Select and Explain calls waiting now for the catalogue to reach their min_revision",
+            m.revision_waiting.clone(),
+        );
         m
+    }
+
+    /// A call starts waiting for the catalogue to reach its `min_revision`; the wait is counted
+    /// when the returned [`RevisionWait`] ends or is dropped.
+    pub fn revision_wait_started(&self) -> RevisionWait {
+        self.revision_waiting.inc();
+        RevisionWait {
+            metrics: self.clone(),
+            outcome: "abandoned",
+        }
     }
 
     /// A `Select` call ended with `outcome` after `took`.
@@ -150,6 +175,31 @@ impl SelectorMetrics {
             self.skipped_drift
                 .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
         }
+    }
+}
+
+/// One call waiting for a revision (see [`SelectorMetrics::revision_wait_started`]).
+pub struct RevisionWait {
+    metrics: SelectorMetrics,
+    outcome: &'static str,
+}
+
+impl RevisionWait {
+    /// The wait ended: the revision was `reached`, or the call is refused.
+    pub fn ended(mut self, reached: bool) {
+        self.outcome = if reached { "reached" } else { "refused" };
+    }
+}
+
+impl Drop for RevisionWait {
+    fn drop(&mut self) {
+        self.metrics.revision_waiting.dec();
+        self.metrics
+            .revision_waits
+            .get_or_create(&OutcomeLabels {
+                outcome: self.outcome,
+            })
+            .inc();
     }
 }
 
@@ -187,6 +237,9 @@ mod tests {
         m.reconnected();
         m.skipped_drift(2);
         m.skipped_drift(0);
+        m.revision_wait_started().ended(true);
+        m.revision_wait_started().ended(false);
+        let waiting = m.revision_wait_started();
         let text = registry.encode();
         for line in [
             "execenv_selector_selections_total{outcome=\"selected\"} 1",
@@ -198,8 +251,19 @@ mod tests {
             "execenv_selector_catalogue_revision 17",
             "execenv_selector_watch_reconnects_total 1",
             "execenv_selector_skipped_drift_total 2",
+            "execenv_selector_revision_waits_total{outcome=\"reached\"} 1",
+            "execenv_selector_revision_waits_total{outcome=\"refused\"} 1",
+            "execenv_selector_revision_waiting 1",
             "# TYPE execenv_selector_catalogue_age_seconds gauge",
             "execenv_selector_catalogue_age_seconds ",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        drop(waiting);
+        let text = registry.encode();
+        for line in [
+            "execenv_selector_revision_waits_total{outcome=\"abandoned\"} 1",
+            "execenv_selector_revision_waiting 0",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -40,6 +40,12 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         config.auth.token(),
         &Options::default().streaming().with_tls(client_tls.clone()),
     )?;
+    // Unary calls (is a revision committed?) get the default request timeout, not the watch's.
+    let registry_calls = Connection::lazy(
+        Target::new(Service::Registry, &config.registry.url),
+        config.auth.token(),
+        &Options::default().with_tls(client_tls.clone()),
+    )?;
     let examiner = config
         .examiner
         .url()
@@ -60,7 +66,11 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         config.selection.skip_drift,
         domain.clone(),
         config.auth.service_auth(&config.tls),
-    );
+    )
+    .with_min_revision_wait(std::time::Duration::from_millis(
+        config.selection.min_revision_wait_ms,
+    ))
+    .with_registry(registry_calls);
     let readiness = server.add_service(SelectorServer::new(service)).await;
     readiness
         .set_not_ready("waiting for the catalogue from the registry")
@@ -72,6 +82,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         quarto_version_matching = config.selection.quarto_version_matching.as_str(),
         examiner = config.examiner.url().unwrap_or("(none: no drift information)"),
         skip_drift = config.selection.skip_drift,
+        min_revision_wait_ms = config.selection.min_revision_wait_ms,
         "selector listening; watching the registry");
     if config.selection.skip_drift && examiner.is_none() {
         tracing::warn!(

@@ -1,15 +1,17 @@
 //! The `execenv.selector.v1.Selector` gRPC service: `Select` and `Explain` from the current
 //! catalogue and the image examiner's last checks, for the caller named in the metadata.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use execenv_client::Connection;
 use execenv_client::ServiceAuth;
 use execenv_client::to_status;
 use execenv_core::{Caller, Error, ErrorKind};
+use execenv_proto::registry::v1 as reg;
 use execenv_proto::selector::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use crate::catalogue::{CatalogueView, SharedCatalogue};
+use crate::catalogue::{Behind, CatalogueView, SharedCatalogue};
 use crate::checks::{DriftBook, SharedChecks};
 use crate::metrics::{Outcome, SelectorMetrics};
 use crate::select::{
@@ -27,6 +29,11 @@ pub struct SelectorService {
     settings: MatchingSettings,
     /// `selection.skip_drift`: leave out environments in drift.
     skip_drift: bool,
+    /// `selection.min_revision_wait_ms`: how long a request with `min_revision` waits for the
+    /// catalogue to reach it.
+    min_revision_wait: Duration,
+    /// The registry, asked whether a revision not reached in time was committed at all.
+    registry: Option<Connection>,
     metrics: SelectorMetrics,
     auth: ServiceAuth,
 }
@@ -56,7 +63,8 @@ impl Question {
 
 impl SelectorService {
     /// The service over `catalogue` and `checks`; `skip_drift` leaves environments in drift out;
-    /// `auth` says who may call.
+    /// `auth` says who may call. A request with `min_revision` waits up to 2 s for the catalogue
+    /// to reach it ([`SelectorService::with_min_revision_wait`]).
     pub fn new(
         catalogue: SharedCatalogue,
         checks: SharedChecks,
@@ -70,14 +78,33 @@ impl SelectorService {
             checks,
             settings,
             skip_drift,
+            min_revision_wait: Duration::from_millis(DEFAULT_MIN_REVISION_WAIT_MS),
+            registry: None,
             metrics,
             auth,
         }
     }
 
+    /// The same service, waiting up to `wait` for the catalogue to reach a request's
+    /// `min_revision`.
+    pub fn with_min_revision_wait(mut self, wait: Duration) -> Self {
+        self.min_revision_wait = wait;
+        self
+    }
+
+    /// The same service, asking `registry` whether a revision its catalogue did not reach in
+    /// time was committed: one that was not is refused as FAILED_PRECONDITION, not UNAVAILABLE.
+    pub fn with_registry(mut self, registry: Connection) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
     /// Select, as an execenv result.
-    fn select(&self, request: &Request<pb::SelectRequest>) -> Result<pb::SelectResponse, Error> {
-        let q = self.question(request, None)?;
+    async fn select(
+        &self,
+        request: &Request<pb::SelectRequest>,
+    ) -> Result<pb::SelectResponse, Error> {
+        let q = self.question(request, None).await?;
         let choice = select::select(
             &q.view.catalogue,
             &q.requirements,
@@ -92,8 +119,13 @@ impl SelectorService {
 
     /// Explain, as an execenv result. Viewers may not see environments at all, so they get no
     /// verdicts either.
-    fn explain(&self, request: &Request<pb::SelectRequest>) -> Result<pb::ExplainResponse, Error> {
-        let q = self.question(request, Some("explaining a selection"))?;
+    async fn explain(
+        &self,
+        request: &Request<pb::SelectRequest>,
+    ) -> Result<pb::ExplainResponse, Error> {
+        let q = self
+            .question(request, Some("explaining a selection"))
+            .await?;
         let explanation = select::explain(
             &q.view.catalogue,
             &q.requirements,
@@ -123,8 +155,9 @@ impl SelectorService {
     }
 
     /// What both calls start from, checked in this order: the caller (a publisher, when
-    /// `publisher_action` names what needs one), the catalogue, then the request's fields.
-    fn question(
+    /// `publisher_action` names what needs one), the request's fields, then the catalogue (at
+    /// `min_revision` or newer, waited for).
+    async fn question(
         &self,
         request: &Request<pb::SelectRequest>,
         publisher_action: Option<&str>,
@@ -133,22 +166,131 @@ impl SelectorService {
         if let Some(action) = publisher_action {
             caller.require_publisher(action)?;
         }
-        let view = self.view()?;
         let message = request.get_ref();
+        let requirements = requirements(message)?;
+        let view = self.view(message.min_revision).await?;
         Ok(Question {
             caller,
             view,
             drift: self.checks.current(),
-            requirements: requirements(message)?,
+            requirements,
             content: content_settings(message),
         })
     }
 
-    fn view(&self) -> Result<CatalogueView, Error> {
-        self.catalogue
-            .view()
-            .ok_or_else(|| Error::unavailable(NO_CATALOGUE_YET))
+    /// The catalogue to answer from: the current one, or with a `min_revision`, one at that
+    /// revision or newer — waited for up to `min_revision_wait`, else UNAVAILABLE.
+    async fn view(&self, min_revision: i64) -> Result<CatalogueView, Error> {
+        if min_revision < 0 {
+            return Err(Error::invalid_field(
+                "min_revision",
+                format!(
+                    "{min_revision} is not a revision: give 0 (any) or the revision a catalogue write answered with"
+                ),
+            ));
+        }
+        let held = self.catalogue.view();
+        if min_revision == 0
+            || held
+                .as_ref()
+                .is_some_and(|v| v.catalogue.revision() >= min_revision)
+        {
+            return held.ok_or_else(|| Error::unavailable(NO_CATALOGUE_YET));
+        }
+        let waiting = self.metrics.revision_wait_started();
+        let answer = self
+            .catalogue
+            .view_at_least(min_revision, self.min_revision_wait)
+            .await;
+        waiting.ended(answer.is_ok());
+        match answer {
+            Ok(view) => Ok(view),
+            Err(behind) => Err(self.behind(min_revision, &behind).await),
+        }
     }
+
+    /// Why a request for `min_revision` is refused, logged: FAILED_PRECONDITION when the
+    /// registry says it has committed no such revision (retrying cannot help), else UNAVAILABLE.
+    async fn behind(&self, min_revision: i64, behind: &Behind) -> Error {
+        let waited = self.min_revision_wait.as_millis();
+        let Some(held) = &behind.held else {
+            tracing::info!(
+                min_revision,
+                waited_ms = waited,
+                "refused a request for a revision: no catalogue yet"
+            );
+            return Error::unavailable(NO_CATALOGUE_YET);
+        };
+        let revision = held.catalogue.revision();
+        if self.never_committed(min_revision).await {
+            tracing::info!(
+                min_revision,
+                catalogue_revision = revision,
+                "refused a request for a revision the registry has not committed"
+            );
+            return Error::new(
+                ErrorKind::FailedPrecondition,
+                never_committed_message(revision, min_revision),
+            );
+        }
+        tracing::info!(
+            min_revision,
+            catalogue_revision = revision,
+            waited_ms = waited,
+            connected = held.age.is_zero(),
+            "refused a request for a revision the catalogue has not reached"
+        );
+        Error::unavailable(behind_message(revision, min_revision, waited))
+    }
+
+    /// Whether the registry says it has committed no change at `revision` or later; false when
+    /// it has, and when it cannot say within [`REGISTRY_ASKED_WITHIN`] (no registry given, not
+    /// reachable, an error).
+    async fn never_committed(&self, revision: i64) -> bool {
+        let Some(registry) = &self.registry else {
+            return false;
+        };
+        let mut raw = registry.registry(None).raw();
+        let request = reg::ListChangesRequest {
+            after_revision: revision - 1,
+            page_size: 1,
+            ..Default::default()
+        };
+        match tokio::time::timeout(REGISTRY_ASKED_WITHIN, raw.list_changes(request)).await {
+            Ok(Ok(answer)) => answer.into_inner().changes.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// How long the registry is given to say whether a revision was committed.
+pub const REGISTRY_ASKED_WITHIN: Duration = Duration::from_secs(2);
+
+/// The refusal of a request for `asked`, a revision the registry has not committed (the
+/// catalogue here is at `held`): FAILED_PRECONDITION, since retrying cannot help until someone
+/// writes that much.
+pub fn never_committed_message(held: i64, asked: i64) -> String {
+    format!(
+        "the registry has committed no revision {asked} yet (the catalogue here is at revision \
+         {held}); give min_revision as a catalogue write answered it (X-Execenv-Revision)"
+    )
+}
+
+/// How long a request with `min_revision` waits by default (`selection.min_revision_wait_ms`).
+pub const DEFAULT_MIN_REVISION_WAIT_MS: u64 = 2000;
+
+/// The refusal of a request for `asked`, a revision the catalogue (at `held`) did not reach
+/// within `waited_ms`.
+///
+/// UNAVAILABLE rather than FAILED_PRECONDITION: nothing about the request or the system needs
+/// fixing — the revision was committed and is on its way to this selector — so the same request
+/// retried shortly succeeds, which is what UNAVAILABLE tells clients (and the gateway's 503 with
+/// Retry-After tells HTTP clients).
+pub fn behind_message(held: i64, asked: i64, waited_ms: u128) -> String {
+    format!(
+        "the catalogue here is at revision {held}; revision {asked} was asked for (min_revision) \
+         and did not arrive within {waited_ms} ms (selection.min_revision_wait_ms); retry"
+    )
 }
 
 #[tonic::async_trait]
@@ -158,7 +300,7 @@ impl pb::selector_server::Selector for SelectorService {
         request: Request<pb::SelectRequest>,
     ) -> Result<Response<pb::SelectResponse>, Status> {
         let started = Instant::now();
-        let result = SelectorService::select(self, &request);
+        let result = SelectorService::select(self, &request).await;
         let outcome = match &result {
             Ok(_) => Outcome::Selected,
             Err(e) => outcome_of(e),
@@ -172,6 +314,7 @@ impl pb::selector_server::Selector for SelectorService {
         request: Request<pb::SelectRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
         SelectorService::explain(self, &request)
+            .await
             .map(Response::new)
             .map_err(|e| to_status(&e))
     }

@@ -403,6 +403,140 @@ async fn metrics_report_selections_and_the_catalogue() {
     served.stop().await;
 }
 
+/// A selection for Python `version` from a catalogue at `min_revision` or newer.
+fn python_at(version: &str, min_revision: i64) -> sel::SelectRequest {
+    sel::SelectRequest {
+        min_revision,
+        ..python(version)
+    }
+}
+
+#[tokio::test]
+async fn a_selection_for_a_newer_revision_waits_until_the_catalogue_reaches_it() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
+    let served = fake.serve().await;
+    let (running, c) = start_ready(served.url()).await;
+
+    let waiting = tokio::spawn({
+        let mut c = c.clone();
+        async move {
+            c.select(request(python_at("3.12.4", 2), None))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    });
+    eventually("the selection waits for revision 2", || async {
+        metric(
+            &get(&running, "/metrics").await.1,
+            "execenv_selector_revision_waiting",
+        ) == 1.0
+    })
+    .await;
+    let py312 = environment("ghcr.io/a/py312:1", "3.12.4");
+    assert_eq!(fake.upsert(py312.clone()), 2);
+
+    let answer = waiting.await.unwrap().unwrap();
+    assert_eq!(answer.revision, 2);
+    assert_eq!(answer.environment.unwrap().guid, py312.guid);
+    let text = get(&running, "/metrics").await.1;
+    assert_eq!(
+        metric(
+            &text,
+            "execenv_selector_revision_waits_total{outcome=\"reached\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(&text, "execenv_selector_revision_waiting"), 0.0);
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_selection_for_a_revision_never_reached_is_refused_unavailable_with_both_revisions() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
+    let served = fake.serve().await;
+    let mut config = config(served.url());
+    config.selection.min_revision_wait_ms = 200;
+    let (running, mut c) = start_ready_with(config).await;
+
+    let refused = c
+        .select(request(python_at("3.11.9", 5), None))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        refused.message(),
+        "the catalogue here is at revision 1; revision 5 was asked for (min_revision) and did not arrive within 200 ms (selection.min_revision_wait_ms); retry"
+    );
+    let explained = c
+        .explain(request(python_at("3.11.9", 5), Some("publisher")))
+        .await
+        .unwrap_err();
+    assert_eq!(explained.code(), tonic::Code::Unavailable);
+    assert!(
+        explained
+            .message()
+            .starts_with("the catalogue here is at revision 1; revision 5 was asked for"),
+        "{}",
+        explained.message()
+    );
+    let text = get(&running, "/metrics").await.1;
+    assert_eq!(
+        metric(
+            &text,
+            "execenv_selector_revision_waits_total{outcome=\"refused\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "execenv_selector_selections_total{outcome=\"unavailable\"}"
+        ),
+        1.0
+    );
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_selection_at_min_revision_zero_or_one_already_reached_does_not_wait() {
+    let fake = FakeRegistry::new(Some(TOKEN));
+    let py311 = environment("ghcr.io/a/py311:1", "3.11.9");
+    fake.upsert(py311.clone());
+    fake.upsert(environment("ghcr.io/a/py312:1", "3.12.4"));
+    let served = fake.serve().await;
+    let (running, mut c) = start_ready(served.url()).await;
+
+    for min_revision in [0, 1, 2] {
+        let answer = c
+            .select(request(python_at("3.11.9", min_revision), None))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.revision, 2, "min_revision {min_revision}");
+        assert_eq!(answer.environment.unwrap().guid, py311.guid);
+    }
+    let negative = c
+        .select(request(python_at("3.11.9", -1), None))
+        .await
+        .unwrap_err();
+    assert_eq!(negative.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        execenv_client::from_status(&negative).violations[0].field,
+        "min_revision"
+    );
+    let text = get(&running, "/metrics").await.1;
+    assert!(
+        !text.contains("execenv_selector_revision_waits_total{"),
+        "no wait counted:\n{text}"
+    );
+    stop(running).await;
+    served.stop().await;
+}
+
 #[tokio::test]
 async fn python_nearest_matching_is_refused_at_start() {
     let mut c = config("http://127.0.0.1:1".into());
@@ -434,6 +568,7 @@ fn configuration_variables_set_the_registry_the_examiner_the_matching_and_skip_d
         ("EXECENV_SELECTION__PYTHON_VERSION_MATCHING", "exact"),
         ("EXECENV_SELECTION__R_VERSION_MATCHING", "major-minor"),
         ("EXECENV_SELECTION__QUARTO_VERSION_MATCHING", "exact"),
+        ("EXECENV_SELECTION__MIN_REVISION_WAIT_MS", "250"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -449,6 +584,7 @@ fn configuration_variables_set_the_registry_the_examiner_the_matching_and_skip_d
             "r_version_matching": "major-minor",
             "quarto_version_matching": "exact",
             "skip_drift": true,
+            "min_revision_wait_ms": 250,
         })
     );
 }
@@ -469,6 +605,7 @@ fn defaults_need_no_configuration() {
             "r_version_matching": "nearest",
             "quarto_version_matching": "nearest",
             "skip_drift": false,
+            "min_revision_wait_ms": 2000,
         })
     );
 }

@@ -96,7 +96,8 @@ impl Registry for FakeRegistry {
         &self,
         r: Request<reg::DeleteEnvironmentRequest>,
     ) -> Result<Response<reg::DeleteEnvironmentResponse>, Status> {
-        self.calls.answer(&r, reg::DeleteEnvironmentResponse {})
+        self.calls
+            .answer(&r, reg::DeleteEnvironmentResponse { revision: 7 })
     }
     async fn list_environments(
         &self,
@@ -139,6 +140,7 @@ impl Registry for FakeRegistry {
             environment_guid: r.environment_guid,
             user_guid: r.user_guid,
             group_guid: r.group_guid,
+            revision: 8,
         }))
     }
     async fn remove_permission(

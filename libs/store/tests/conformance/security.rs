@@ -127,7 +127,8 @@ pub async fn a_permission_must_name_an_existing_user_or_group(store: S) {
     let added = store
         .add_permission(env.guid, &upper, &admin())
         .await
-        .expect("added");
+        .expect("added")
+        .0;
     assert_eq!(added.principal, user_named("u1"));
     let again = store
         .add_permission(env.guid, &user_named("u1"), &admin())
@@ -142,11 +143,13 @@ pub async fn permission_changes_record_security_events_with_the_change(store: S)
     let user = store
         .add_permission(env.guid, &user_named("u1"), &admin())
         .await
-        .expect("added");
+        .expect("added")
+        .0;
     let group = store
         .add_permission(env.guid, &group_named("g1"), &admin())
         .await
-        .expect("added");
+        .expect("added")
+        .0;
     let sync = Actor {
         name: "service".to_owned(),
         source: ChangeSource::Api,
