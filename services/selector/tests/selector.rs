@@ -9,7 +9,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use execenv_client::testing::FakeRegistry;
+use execenv_client::testing::{FakeRegistry, Served};
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::selector::v1 as sel;
 use execenv_selector::{Config, Running, StartError, start};
@@ -452,14 +452,21 @@ async fn a_selection_for_a_newer_revision_waits_until_the_catalogue_reaches_it()
     served.stop().await;
 }
 
-#[tokio::test]
-async fn a_selection_for_a_revision_never_reached_is_refused_unavailable_with_both_revisions() {
+/// A fake registry at revision 1 and the selector following it, waiting up to 200 ms for a
+/// `min_revision`.
+async fn waiting_200_ms() -> (FakeRegistry, Served, Running, Client) {
     let fake = FakeRegistry::new(Some(TOKEN));
     fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
     let served = fake.serve().await;
     let mut config = config(served.url());
     config.selection.min_revision_wait_ms = 200;
-    let (running, mut c) = start_ready_with(config).await;
+    let (running, c) = start_ready_with(config).await;
+    (fake, served, running, c)
+}
+
+#[tokio::test]
+async fn a_selection_for_a_revision_never_reached_is_refused_unavailable_with_both_revisions() {
+    let (fake, served, running, mut c) = waiting_200_ms().await;
     // The selector loses the registry; revisions up to 5 are committed meanwhile, on their way
     // to it but not there.
     fake.refuse_watches(true);
@@ -510,12 +517,7 @@ async fn a_selection_for_a_revision_never_reached_is_refused_unavailable_with_bo
 
 #[tokio::test]
 async fn a_selection_for_a_revision_the_registry_never_committed_is_a_failed_precondition() {
-    let fake = FakeRegistry::new(Some(TOKEN));
-    fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
-    let served = fake.serve().await;
-    let mut config = config(served.url());
-    config.selection.min_revision_wait_ms = 200;
-    let (running, mut c) = start_ready_with(config).await;
+    let (_fake, served, running, mut c) = waiting_200_ms().await;
 
     let refused = c
         .select(request(python_at("3.11.9", 5), None))
