@@ -405,10 +405,30 @@ impl Registry for FakeRegistry {
     ) -> Result<Response<reg::RemovePermissionResponse>, Status> {
         unimplemented()
     }
+    /// The change log as revisions only: a `Change` with just its revision for each one after
+    /// `after_revision`, up to `page_size` (default 100).
     async fn list_changes(
         &self,
-        _: Request<reg::ListChangesRequest>,
+        request: Request<reg::ListChangesRequest>,
     ) -> Result<Response<reg::ListChangesResponse>, Status> {
-        unimplemented()
+        self.check_token(&request)?;
+        let request = request.into_inner();
+        let limit = i64::from(if request.page_size == 0 {
+            100
+        } else {
+            request.page_size
+        });
+        let newest = self.state.lock().unwrap().revision;
+        let first = request.after_revision.max(0) + 1;
+        let changes = (first..=newest.min(first + limit - 1))
+            .map(|revision| reg::Change {
+                revision,
+                ..Default::default()
+            })
+            .collect();
+        Ok(Response::new(reg::ListChangesResponse {
+            changes,
+            next_page_token: String::new(),
+        }))
     }
 }

@@ -9,7 +9,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use execenv_client::testing::FakeRegistry;
+use execenv_client::testing::{FakeRegistry, Served};
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::selector::v1 as sel;
 use execenv_selector::{Config, Running, StartError, start};
@@ -452,14 +452,28 @@ async fn a_selection_for_a_newer_revision_waits_until_the_catalogue_reaches_it()
     served.stop().await;
 }
 
-#[tokio::test]
-async fn a_selection_for_a_revision_never_reached_is_refused_unavailable_with_both_revisions() {
+/// A fake registry at revision 1 and the selector following it, waiting up to 200 ms for a
+/// `min_revision`.
+async fn waiting_200_ms() -> (FakeRegistry, Served, Running, Client) {
     let fake = FakeRegistry::new(Some(TOKEN));
     fake.upsert(environment("ghcr.io/a/py311:1", "3.11.9"));
     let served = fake.serve().await;
     let mut config = config(served.url());
     config.selection.min_revision_wait_ms = 200;
-    let (running, mut c) = start_ready_with(config).await;
+    let (running, c) = start_ready_with(config).await;
+    (fake, served, running, c)
+}
+
+#[tokio::test]
+async fn a_selection_for_a_revision_never_reached_is_refused_unavailable_with_both_revisions() {
+    let (fake, served, running, mut c) = waiting_200_ms().await;
+    // The selector loses the registry; revisions up to 5 are committed meanwhile, on their way
+    // to it but not there.
+    fake.refuse_watches(true);
+    fake.end_watches();
+    for n in 2..=5 {
+        fake.upsert(environment(&format!("ghcr.io/a/py311:{n}"), "3.11.9"));
+    }
 
     let refused = c
         .select(request(python_at("3.11.9", 5), None))
@@ -494,6 +508,31 @@ async fn a_selection_for_a_revision_never_reached_is_refused_unavailable_with_bo
         metric(
             &text,
             "execenv_selector_selections_total{outcome=\"unavailable\"}"
+        ),
+        1.0
+    );
+    stop(running).await;
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_selection_for_a_revision_the_registry_never_committed_is_a_failed_precondition() {
+    let (_fake, served, running, mut c) = waiting_200_ms().await;
+
+    let refused = c
+        .select(request(python_at("3.11.9", 5), None))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(
+        refused.message(),
+        "the registry has committed no revision 5 yet (the catalogue here is at revision 1); give min_revision as a catalogue write answered it (X-Execenv-Revision)"
+    );
+    let text = get(&running, "/metrics").await.1;
+    assert_eq!(
+        metric(
+            &text,
+            "execenv_selector_revision_waits_total{outcome=\"refused\"}"
         ),
         1.0
     );
