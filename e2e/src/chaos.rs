@@ -168,6 +168,10 @@ impl Report {
     }
 }
 
+/// How long a client waits before its one retry: about the time kube-proxy takes to stop
+/// sending new connections to a deleted pod's address.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// The outcome of a request retried once.
 enum Attempt {
     First(Value),
@@ -203,9 +207,9 @@ fn retried(
             Err(e) => last = format!("{e:#}"),
         }
         if attempt == 0 {
-            // A client's pause before its retry (a new connection, which kube-proxy may send to
-            // another pod); not a synchronisation with the server.
-            std::thread::park_timeout(Duration::from_millis(250));
+            // A client's pause before its retry (a new connection, which kube-proxy sends to a
+            // live pod once it has caught up); not a synchronisation with the server.
+            std::thread::park_timeout(RETRY_AFTER);
         }
     }
     Attempt::Failed(last)
