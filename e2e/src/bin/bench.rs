@@ -9,6 +9,8 @@
 //!   resident memory of the registry and the selector;
 //! - the registry's resident memory (VmRSS, and the VmHWM peak) at each phase of a life with
 //!   10,000 environments on SQLite: syncs, a listing, a watch (`memory`, see [`memory`]);
+//! - the cost curve from 1,000 to 100,000 environments: sync time, every service's memory and
+//!   selection latency per size (`scale`, see [`scale`]);
 //! - the web console with 10,000 environments in Chromium (`console`, see [`console`]);
 //! - interactive content through the gateway: cold start, warm requests against the app's own
 //!   address, 200 WebSocket sessions held a minute (`content`, see [`content`]);
@@ -48,6 +50,8 @@ mod launch;
 mod memory;
 #[path = "bench/node.rs"]
 mod node;
+#[path = "bench/scale.rs"]
+mod scale;
 
 fn spec(i: usize, title: &str) -> pb::EnvironmentSpec {
     pb::EnvironmentSpec {
@@ -176,55 +180,13 @@ fn request() -> sel::SelectRequest {
 
 /// Selection in-process over the same 10,000 environments the registry serves.
 fn select_in_process(environments: Vec<execenv_core::Environment>) {
-    use execenv_core::select::{
-        Catalogue, ContentSettings, Exclusions, LanguageNeed, MatchingSettings, Requirements,
-        select,
-    };
-    let started = Instant::now();
-    let catalogue = Catalogue::new(1, environments);
-    let build = started.elapsed();
-    let needs = Requirements {
-        python: LanguageNeed {
-            version: Some("3.11.4".into()),
-            constraint: None,
-        },
-        r: LanguageNeed {
-            version: Some("4.3.1".into()),
-            constraint: None,
-        },
-        quarto: LanguageNeed {
-            version: Some("1.4.20".into()),
-            constraint: None,
-        },
-        ..Default::default()
-    };
-    let caller = execenv_core::Caller {
-        user: Some("alice".into()),
-        groups: vec![],
-        role: execenv_core::Role::Publisher,
-    };
-    let settings = MatchingSettings::default();
-    let mut samples = Vec::with_capacity(5000);
-    for _ in 0..5000 {
-        let t = Instant::now();
-        let chosen = select(
-            &catalogue,
-            &needs,
-            &ContentSettings::default(),
-            &caller,
-            &settings,
-            &Exclusions::default(),
-        )
-        .selection
-        .map(|s| s.environment.guid);
-        samples.push(t.elapsed());
-        std::hint::black_box(chosen.ok());
-    }
-    let (p50, p99) = percentiles(&mut samples);
+    let measured = common::in_process_selection(environments, 5000);
     println!(
-        "selection in-process, {} environments x 3 languages: p50 {p50:.1} us, p99 {p99:.1} us (catalogue built in {:.0} ms)",
-        catalogue.len(),
-        ms(build)
+        "selection in-process, {} environments x 3 languages: p50 {:.1} us, p99 {:.1} us (catalogue built in {:.0} ms)",
+        measured.environments,
+        measured.p50,
+        measured.p99,
+        ms(measured.build)
     );
 }
 
@@ -327,7 +289,7 @@ async fn select_bench(dir: &Path) -> Result<()> {
 
 /// What `execenv-bench --help` prints.
 const USAGE: &str =
-    "usage: execenv-bench [sync] [latency] [select] [memory] [console] [content] [images] [launch] [node] [chaos]
+    "usage: execenv-bench [sync] [latency] [select] [memory] [scale] [console] [content] [images] [launch] [node] [chaos]
 
 Runs the named parts of the benchmark on the release binaries (EXECENV_BIN_DIR, e.g.
 target/release), or all of them when none is named. Numbers are printed, never asserted.
@@ -340,6 +302,11 @@ target/release), or all of them when none is named. Numbers are printed, never a
            SQLite: started, apply, paged listing, the selector's watch, an unchanged apply, a
            change of 5,000 while watched, then 15 s later without requests (needs neither
            PostgreSQL nor Kubernetes)
+  scale    the cost curve at 1k, 10k, 50k and 100k environments (EXECENV_BENCH_SCALE=1000,…
+           for others): a file of N synced by config-sync while the selector watches; file
+           size, sync time, resident memory and peak of the registry, the selector and
+           config-sync, selection p50/p99 in-process and over gRPC (one client) — on SQLite,
+           and on PostgreSQL (EXECENV_TEST_DATABASE_URL)
   console  the web console with 10,000 environments in Chromium (e2e/infra/chromium): time to
            the first rendered table, from a search keystroke to the updated table, Next
            page, and the assets' size gzipped (needs ui/node_modules: e2e/infra/ui deps)
@@ -363,9 +330,9 @@ target/release), or all of them when none is named. Numbers are printed, never a
 ";
 
 /// The parts `execenv-bench` knows.
-const PARTS: [&str; 10] = [
-    "sync", "latency", "select", "memory", "console", "content", "images", "launch", "node",
-    "chaos",
+const PARTS: [&str; 11] = [
+    "sync", "latency", "select", "memory", "scale", "console", "content", "images", "launch",
+    "node", "chaos",
 ];
 
 /// `execenv-bench [sync] … [chaos]`: the named parts, or all of
@@ -398,6 +365,12 @@ async fn main() -> Result<std::process::ExitCode> {
     }
     if wants("memory") {
         memory::memory_bench(dir.path()).await?;
+    }
+    if wants("scale") {
+        let postgres = || fresh_postgres_database();
+        let postgres: Option<&dyn Fn() -> Result<String>> =
+            std::env::var_os("EXECENV_TEST_DATABASE_URL").map(|_| &postgres as _);
+        scale::scale_bench(dir.path(), postgres).await?;
     }
     if wants("console") {
         console::console_bench(dir.path()).await?;

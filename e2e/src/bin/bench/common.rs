@@ -104,3 +104,75 @@ pub fn metric_value(metrics: &str, name: &str) -> f64 {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// What [`in_process_selection`] measured.
+pub struct InProcess {
+    /// How many environments the catalogue held.
+    pub environments: usize,
+    /// How long building the catalogue took.
+    pub build: Duration,
+    /// Median selection, µs.
+    pub p50: f64,
+    /// 99th percentile, µs.
+    pub p99: f64,
+}
+
+/// Builds the selector's catalogue from `environments` and times `samples` selections in
+/// process: Python 3.11.4, R 4.3.1 and Quarto 1.4.20 (languages an environment does not list
+/// rule it out), for a publisher, with the default matching.
+pub fn in_process_selection(
+    environments: Vec<execenv_core::Environment>,
+    samples: usize,
+) -> InProcess {
+    use execenv_core::select::{
+        Catalogue, ContentSettings, Exclusions, LanguageNeed, MatchingSettings, Requirements,
+        select,
+    };
+    let started = Instant::now();
+    let catalogue = Catalogue::new(1, environments);
+    let build = started.elapsed();
+    let has_quarto = catalogue.environments().any(|e| !e.spec.quarto.is_empty());
+    let need = |version: &str| LanguageNeed {
+        version: Some(version.into()),
+        constraint: None,
+    };
+    let needs = Requirements {
+        python: need("3.11.4"),
+        r: need("4.3.1"),
+        quarto: if has_quarto {
+            need("1.4.20")
+        } else {
+            LanguageNeed::default()
+        },
+        ..Default::default()
+    };
+    let caller = execenv_core::Caller {
+        user: Some("alice".into()),
+        groups: vec![],
+        role: execenv_core::Role::Publisher,
+    };
+    let settings = MatchingSettings::default();
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = Instant::now();
+        let chosen = select(
+            &catalogue,
+            &needs,
+            &ContentSettings::default(),
+            &caller,
+            &settings,
+            &Exclusions::default(),
+        )
+        .selection
+        .map(|s| s.environment.guid);
+        times.push(t.elapsed());
+        std::hint::black_box(chosen.ok());
+    }
+    let (p50, p99) = percentiles(&mut times);
+    InProcess {
+        environments: catalogue.len(),
+        build,
+        p50,
+        p99,
+    }
+}
