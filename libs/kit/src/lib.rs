@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod allocator;
 pub mod bootstrap;
 pub mod config;
 pub mod grpc;
