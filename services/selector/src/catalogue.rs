@@ -12,7 +12,7 @@ use crate::select::Catalogue;
 
 pub mod follow;
 
-pub use follow::{MAX_BATCH, run};
+pub use follow::{MAX_BATCH, Pacing, run};
 
 /// The catalogue the selector answers from, shared between the follower and the requests.
 #[derive(Clone)]

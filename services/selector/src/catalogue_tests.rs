@@ -26,7 +26,7 @@ async fn until_waiting(shared: &SharedCatalogue) {
 #[tokio::test(start_paused = true)]
 async fn a_request_for_a_newer_revision_is_answered_once_the_catalogue_reaches_it() {
     let shared = SharedCatalogue::new();
-    shared.publish(Catalogue::new(41, Vec::new()));
+    shared.publish(Catalogue::new(41, Vec::<execenv_core::Environment>::new()));
     let waiter = tokio::spawn({
         let shared = shared.clone();
         async move {
@@ -37,17 +37,17 @@ async fn a_request_for_a_newer_revision_is_answered_once_the_catalogue_reaches_i
         }
     });
     until_waiting(&shared).await;
-    shared.publish(Catalogue::new(43, Vec::new()));
+    shared.publish(Catalogue::new(43, Vec::<execenv_core::Environment>::new()));
     tokio::task::yield_now().await;
     assert!(!waiter.is_finished(), "43 is not 45 yet");
-    shared.publish(Catalogue::new(46, Vec::new()));
+    shared.publish(Catalogue::new(46, Vec::<execenv_core::Environment>::new()));
     assert_eq!(waiter.await.unwrap().ok(), Some(46));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_request_for_a_revision_never_reached_is_refused_after_the_wait() {
     let shared = SharedCatalogue::new();
-    shared.publish(Catalogue::new(41, Vec::new()));
+    shared.publish(Catalogue::new(41, Vec::<execenv_core::Environment>::new()));
     let started = tokio::time::Instant::now();
     let behind = shared
         .view_at_least(45, Duration::from_secs(2))
@@ -72,7 +72,7 @@ async fn a_request_before_the_first_catalogue_is_refused_with_none_held() {
 #[tokio::test]
 async fn a_revision_already_reached_is_answered_without_waiting() {
     let shared = SharedCatalogue::new();
-    shared.publish(Catalogue::new(45, Vec::new()));
+    shared.publish(Catalogue::new(45, Vec::<execenv_core::Environment>::new()));
     let view = shared.view_at_least(45, Duration::ZERO).await.ok().unwrap();
     assert_eq!(view.catalogue.revision(), 45);
 }

@@ -95,7 +95,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         registry.target().url.clone(),
         shared.clone(),
         domain,
-        catalogue::MAX_BATCH,
+        catalogue::Pacing::default(),
         shutdown.clone(),
     ));
     let follower = examiner.map(|examiner| {

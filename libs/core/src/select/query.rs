@@ -225,8 +225,19 @@ impl<'r> Query<'r> {
     }
 
     /// The best candidate: the lowest keys language by language, the first in tie order among
-    /// equals. No allocation and no parsing here: this is the hot loop.
+    /// equals. No parsing here: this is the hot path. Automatic selection of versions ranks the
+    /// catalogue's version groups ([`Query::winner_by_group`]); a target, or a request for no
+    /// version, walks its candidates.
     pub(crate) fn winner(&self, catalogue: &Catalogue, caller: &Caller) -> Option<Winner> {
+        if matches!(self.target, Target::Automatic) && !self.needs.is_empty() {
+            self.winner_by_group(catalogue, caller)
+        } else {
+            self.winner_by_walk(catalogue, caller)
+        }
+    }
+
+    /// [`Query::winner`] by walking the candidates in tie order.
+    pub(crate) fn winner_by_walk(&self, catalogue: &Catalogue, caller: &Caller) -> Option<Winner> {
         let mut best: Option<Winner> = None;
         let mut best_keys = [INCOMPATIBLE; 3];
         for p in self.candidates(catalogue) {
@@ -250,6 +261,65 @@ impl<'r> Query<'r> {
             }
         }
         best
+    }
+
+    /// [`Query::winner`] over every environment, by version group: every member of a group has
+    /// the same keys, so the groups are ranked by their keys and only the members of the best
+    /// groups are looked at, in tie order, for the first the request may use (its matching,
+    /// exclusions, the caller's permission). The same winner as walking every environment,
+    /// at the cost of the groups rather than the environments.
+    fn winner_by_group(&self, catalogue: &Catalogue, caller: &Caller) -> Option<Winner> {
+        let mut ranked: Vec<([u64; 3], u32)> = Vec::new();
+        let mut best = [INCOMPATIBLE; 3];
+        'groups: for (g, group) in catalogue.groups.iter().enumerate() {
+            let mut keys = [0; 3];
+            for (i, need) in self.needs.iter().enumerate() {
+                keys[i] = need.best_key_of(catalogue.group_ids(group, need.l));
+                if keys[i] == INCOMPATIBLE {
+                    continue 'groups;
+                }
+            }
+            best = best.min(keys);
+            ranked.push((keys, g as u32));
+        }
+        // Most often a member of the best groups may be used: one pass finds it. Otherwise
+        // (all of them excluded, not permitted or exact-only) the groups are tried best first.
+        if let Some(winner) = self.first_usable(catalogue, caller, &ranked, best) {
+            return Some(winner);
+        }
+        ranked.sort_unstable();
+        ranked
+            .chunk_by(|a, b| a.0 == b.0)
+            .skip_while(|run| run[0].0 == best)
+            .find_map(|run| self.first_usable(catalogue, caller, run, run[0].0))
+    }
+
+    /// The first in tie order of the members of the groups of `ranked` whose keys are `keys`
+    /// that the request may use.
+    fn first_usable(
+        &self,
+        catalogue: &Catalogue,
+        caller: &Caller,
+        ranked: &[([u64; 3], u32)],
+        keys: [u64; 3],
+    ) -> Option<Winner> {
+        ranked
+            .iter()
+            .filter(|(k, _)| *k == keys)
+            .filter_map(|&(_, g)| {
+                catalogue.groups[g as usize]
+                    .members
+                    .iter()
+                    .copied()
+                    .find(|&p| {
+                        let entry = &catalogue.entries[p as usize];
+                        self.eligible_by_matching(entry)
+                            && self.exclusion(p).is_none()
+                            && catalogue.permits(caller, entry)
+                    })
+            })
+            .min()
+            .map(|p| (p, keys))
     }
 
     /// The entry's keys if it is compatible and strictly better than `best`.
@@ -294,9 +364,12 @@ impl Iterator for Candidates<'_> {
 impl Need<'_> {
     /// The key of the entry's best installation of this language.
     pub(crate) fn best_key(&self, catalogue: &Catalogue, entry: &Entry) -> u64 {
-        catalogue
-            .ids(entry, self.l)
-            .iter()
+        self.best_key_of(catalogue.ids(entry, self.l))
+    }
+
+    /// The best key of installations with distinct-version `ids`.
+    pub(crate) fn best_key_of(&self, ids: &[u32]) -> u64 {
+        ids.iter()
             .map(|&id| self.keys[id as usize])
             .min()
             .unwrap_or(INCOMPATIBLE)

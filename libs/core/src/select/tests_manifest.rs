@@ -121,7 +121,7 @@ fn a_parsed_manifest_drives_selection() {
     use crate::identity::{Caller, Role};
     let json = r#"{"platform": "4.2.2", "environment": {"image": "bogus"}}"#;
     let req = parse_manifest(json).unwrap();
-    let catalogue = Catalogue::new(1, Vec::new());
+    let catalogue = Catalogue::new(1, Vec::<crate::model::Environment>::new());
     let caller = Caller {
         user: Some("alice".to_owned()),
         groups: Vec::new(),

@@ -422,4 +422,34 @@ proptest! {
         let again = select(&reordered, &requirements, &content, &caller, &settings, &exclusions).selection;
         prop_assert_eq!(outcome(&again), outcome(&result));
     }
+
+    /// Automatic selection ranks version groups instead of walking every environment: it must
+    /// choose exactly what the walk over every environment in tie order chooses (same position,
+    /// same keys), with environments sharing versions, permissions and exclusions.
+    #[test]
+    fn ranking_version_groups_chooses_what_walking_every_environment_chooses(
+        cases in proptest::collection::vec(env_case(), 0..40),
+        req in request_case(),
+        excluded_mask in prop_oneof![Just(0u64), any::<u64>()],
+    ) {
+        let envs = build(&cases);
+        let Request { requirements, caller, settings, .. } = request(&req, envs.len());
+        let automatic = Requirements {
+            target_environment_guid: None,
+            target_image: None,
+            ..requirements
+        };
+        let catalogue = Catalogue::new(1, envs.clone());
+        let exclusions: Exclusions = envs.iter().enumerate()
+            .filter(|(i, _)| excluded_mask & (1 << i) != 0)
+            .map(|(_, e)| (e.guid, "left out by the test".to_owned()))
+            .collect();
+        let content = ContentSettings::default();
+        if let Ok(query) = query::Query::prepare(&catalogue, &automatic, &content, &settings, &exclusions) {
+            prop_assert_eq!(
+                query.winner(&catalogue, &caller),
+                query.winner_by_walk(&catalogue, &caller)
+            );
+        }
+    }
 }

@@ -95,7 +95,9 @@ impl Harness {
             "http://registry.test:50051".into(),
             shared.clone(),
             selector,
-            max_batch,
+            // No gap between builds: these tests count builds, which a gap measured in real
+            // time would make depend on the machine's speed.
+            Pacing { max_batch, gap: 0 },
             shutdown.clone(),
         ));
         Harness {
@@ -362,4 +364,20 @@ async fn a_listing_after_a_compaction_replaces_the_catalogue() {
         "2",
         "the loss and the re-listing each start the watch again"
     );
+}
+
+#[test]
+fn builds_are_spaced_by_the_gap_times_the_last_build() {
+    let ended = Instant::now();
+    let pacing = Pacing::default();
+    assert_eq!(pacing.max_batch, Duration::from_millis(50));
+    assert_eq!(
+        pacing.next_build(ended, Duration::from_millis(25)),
+        ended + Duration::from_millis(100)
+    );
+    let none = Pacing {
+        max_batch: Duration::ZERO,
+        gap: 0,
+    };
+    assert_eq!(none.next_build(ended, Duration::from_millis(25)), ended);
 }
