@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use execenv_core::Environment;
@@ -33,15 +34,16 @@ pub enum CatalogueEvent {
     Listed {
         /// The catalogue's revision.
         revision: i64,
-        /// Every environment.
-        environments: Vec<Environment>,
+        /// Every environment, shared: a copy kept of it (the selector's catalogue) holds each
+        /// environment once, however many indexes point at it.
+        environments: Vec<Arc<Environment>>,
     },
     /// An environment was created or changed.
     Changed {
         /// The revision of the change.
         revision: i64,
         /// The environment as it is now.
-        environment: Box<Environment>,
+        environment: Arc<Environment>,
     },
     /// An environment was deleted.
     Removed {
@@ -141,10 +143,11 @@ impl Position {
     }
 }
 
-/// A listing being gathered: each environment with the place it was first listed at.
+/// A listing being gathered: each environment with the place it was first listed at. Each is
+/// put in its `Arc` once, as it arrives, so passing the listing on moves pointers only.
 #[derive(Default)]
 struct Listing {
-    by_guid: HashMap<Uuid, (usize, Environment)>,
+    by_guid: HashMap<Uuid, (usize, Arc<Environment>)>,
     next: usize,
 }
 
@@ -162,7 +165,8 @@ impl Listing {
                         self.next
                     }
                 };
-                self.by_guid.insert(environment.guid, (place, environment));
+                self.by_guid
+                    .insert(environment.guid, (place, Arc::new(environment)));
             }
             None => {
                 if let Some(guid) = guid {
@@ -173,8 +177,8 @@ impl Listing {
     }
 
     /// The environments in the order the registry listed them.
-    fn into_environments(self) -> Vec<Environment> {
-        let mut placed: Vec<(usize, Environment)> = self.by_guid.into_values().collect();
+    fn into_environments(self) -> Vec<Arc<Environment>> {
+        let mut placed: Vec<(usize, Arc<Environment>)> = self.by_guid.into_values().collect();
         placed.sort_unstable_by_key(|(place, _)| *place);
         placed.into_iter().map(|(_, e)| e).collect()
     }
@@ -298,7 +302,7 @@ async fn session(
                 match (environment_of(item), guid) {
                     (Some(environment), _) => CatalogueEvent::Changed {
                         revision: position.revision,
-                        environment: Box::new(environment),
+                        environment: Arc::new(environment),
                     },
                     // Better forgotten than kept as it was before a change that cannot be read.
                     (None, Some(guid)) => CatalogueEvent::Removed {

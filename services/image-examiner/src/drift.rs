@@ -134,7 +134,7 @@ impl<S: ImageSource> Loop<S> {
                     self.forget(guid);
                 }
                 for environment in environments {
-                    self.upsert(environment);
+                    self.upsert(Arc::unwrap_or_clone(environment));
                 }
                 self.board.mark_listed();
                 if !self.board.is_complete() && self.first_round.is_none() {
@@ -142,7 +142,9 @@ impl<S: ImageSource> Loop<S> {
                     self.settle_first_round(None);
                 }
             }
-            CatalogueEvent::Changed { environment, .. } => self.upsert(*environment),
+            CatalogueEvent::Changed { environment, .. } => {
+                self.upsert(Arc::unwrap_or_clone(environment));
+            }
             CatalogueEvent::Removed { guid, .. } => self.forget(guid),
             CatalogueEvent::Resumed { revision } => {
                 tracing::info!(revision, "reconnected to the registry and in sync");

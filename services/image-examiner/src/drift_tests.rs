@@ -65,7 +65,7 @@ impl Harness {
     async fn list(&self, environments: Vec<Environment>) {
         self.send(CatalogueEvent::Listed {
             revision: 1,
-            environments,
+            environments: environments.into_iter().map(Arc::new).collect(),
         })
         .await;
     }
@@ -180,7 +180,7 @@ async fn new_installations_are_checked_again_and_a_new_title_only_renames_the_ch
     let fixed = environment(1, IMAGE, "3.11.9", 2);
     h.send(CatalogueEvent::Changed {
         revision: 2,
-        environment: Box::new(fixed.clone()),
+        environment: Arc::new(fixed.clone()),
     })
     .await;
     let ok = h.check_in(1, CheckState::Ok).await;
@@ -193,7 +193,7 @@ async fn new_installations_are_checked_again_and_a_new_title_only_renames_the_ch
     retitled.revision = 3;
     h.send(CatalogueEvent::Changed {
         revision: 3,
-        environment: Box::new(retitled),
+        environment: Arc::new(retitled),
     })
     .await;
     let renamed = h.check_in(1, CheckState::Ok).await;

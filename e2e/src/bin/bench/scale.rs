@@ -6,7 +6,8 @@
 //! - the file's size, and the sync as config-sync timed it (read, parse, validate, plan and the
 //!   registry's one transaction);
 //! - each service's resident memory (VmRSS) once the selector holds all N, and its peak
-//!   (VmHWM) over the whole life so far;
+//!   (VmHWM) over the whole life so far; for the selector twice: the one that followed the sync
+//!   change by change, and one started afterwards that lists the N at once ("listing");
 //! - selection p50/p99 in-process (the selector's own code over the same N) and through the
 //!   selector's gRPC API with one client, one call at a time.
 //!
@@ -39,13 +40,14 @@ pub async fn scale_bench(dir: &Path, postgres: Option<&dyn Fn() -> Result<String
         "scale: N environments (1 Python + 1 R each) synced by config-sync from a file, the selector watching"
     );
     println!(
-        "scale: {:>8} {:>7} {:>8} {:>9} | {:>17} {:>17} {:>17} | {:>19} {:>19}",
+        "scale: {:>8} {:>7} {:>8} {:>9} | {:>17} {:>17} {:>17} {:>17} | {:>19} {:>19}",
         "backend N",
         "file",
         "sync",
         "to select",
         "registry RSS/peak",
         "selector RSS/peak",
+        "listing RSS/peak",
         "config-sync peak",
         "in-process p50/p99",
         "gRPC p50/p99",
@@ -133,8 +135,14 @@ async fn one_size(backend: &str, n: usize, database_url: &str, dir: &Path) -> Re
         (measured.p50, measured.p99)
     };
     let (grpc_p50, grpc_p99) = grpc_selection(&selector.url).await?;
+    // A selector started now lists the whole catalogue at once instead of following the sync.
+    let listed_dir = dir.join("listed");
+    std::fs::create_dir_all(&listed_dir)?;
+    let listed = ServiceProcess::selector(&registry, &listed_dir, &[])?;
+    wait_for_catalogue(&listed.admin, n).await?;
+    let listed_memory = memory(listed.process.id());
     println!(
-        "scale: {backend:>8} {n:>7} {:>5.1} MB {:>6.2} s {:>7.2} s | {registry_memory:>17} {selector_memory:>17} {sync_peak:>17} | {in_p50:>7.1}/{in_p99:>7.1} us {:>7.0}/{:>7.0} us",
+        "scale: {backend:>8} {n:>7} {:>5.1} MB {:>6.2} s {:>7.2} s | {registry_memory:>17} {selector_memory:>17} {listed_memory:>17} {sync_peak:>17} | {in_p50:>7.1}/{in_p99:>7.1} us {:>7.0}/{:>7.0} us",
         file_bytes as f64 / 1e6,
         sync_seconds,
         to_select.as_secs_f64(),

@@ -172,10 +172,7 @@ impl Follower {
             } => {
                 // The old mirror goes first: the new one is not held beside it.
                 self.mirror.environments = HashMap::new();
-                self.mirror.environments = environments
-                    .into_iter()
-                    .map(|e| (e.guid, Arc::new(e)))
-                    .collect();
+                self.mirror.environments = environments.into_iter().map(|e| (e.guid, e)).collect();
                 self.mirror.revision = revision;
                 self.mirror.listed = true;
                 self.build("listed");
@@ -187,7 +184,7 @@ impl Follower {
             } => {
                 self.mirror
                     .environments
-                    .insert(environment.guid, Arc::new(*environment));
+                    .insert(environment.guid, environment);
                 self.changed(revision);
             }
             CatalogueEvent::Removed { revision, guid } => {

@@ -37,14 +37,16 @@ fn environment(n: u32, revision: i64) -> Environment {
 fn listed(count: u32, revision: i64) -> CatalogueEvent {
     CatalogueEvent::Listed {
         revision,
-        environments: (0..count).map(|n| environment(n, revision)).collect(),
+        environments: (0..count)
+            .map(|n| Arc::new(environment(n, revision)))
+            .collect(),
     }
 }
 
 fn changed(n: u32, revision: i64) -> CatalogueEvent {
     CatalogueEvent::Changed {
         revision,
-        environment: Box::new(environment(n, revision)),
+        environment: Arc::new(environment(n, revision)),
     }
 }
 
@@ -198,7 +200,7 @@ async fn the_catalogue_metrics_count_all_and_file_managed_environments() {
     environments.push(managed);
     h.send(CatalogueEvent::Listed {
         revision: 5,
-        environments,
+        environments: environments.into_iter().map(Arc::new).collect(),
     });
     h.builds_reach(1).await;
     let (_, metrics) = h.stop().await;
@@ -349,7 +351,7 @@ async fn a_listing_after_a_compaction_replaces_the_catalogue() {
     });
     h.send(CatalogueEvent::Listed {
         revision: 20,
-        environments: (10..14).map(|n| environment(n, 20)).collect(),
+        environments: (10..14).map(|n| Arc::new(environment(n, 20))).collect(),
     });
     h.builds_reach(2).await;
     assert!(h.shared.is_current());
