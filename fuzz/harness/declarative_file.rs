@@ -2,6 +2,7 @@
 //! `environments.yaml` (JSON when it starts with `[` or `{`), as `environments.json`, and as a
 //! legacy `runtime.yaml`. Shared by the fuzz target and config-sync's regression test.
 
+use execenv_config_sync::request::ApplyRequest;
 use execenv_config_sync::{file, legacy};
 
 /// Reads `data` every way; panics (a defect) only if a reader panics or breaks its promise.
@@ -11,12 +12,19 @@ pub fn run(data: &[u8]) {
     };
     for origin in ["environments.yaml", "environments.json"] {
         if let Ok(loaded) = file::load(text, origin) {
-            assert_eq!(loaded.drafts.len(), loaded.definitions.len());
+            // Every definition is sent, in a request the registry can read.
+            let n = loaded.len();
+            let digest = loaded.digest().to_owned();
+            let request = ApplyRequest::new(loaded.definitions, false, file::FIELD_PREFIX, None);
+            let decoded = request.decoded().map(|r| r.definitions.len());
+            assert_eq!(decoded.ok(), Some(n));
             // The digest of what parsed is stable.
-            assert_eq!(loaded.digest(), loaded.digest());
+            let again = file::load(text, origin).map(|l| l.digest().to_owned());
+            assert_eq!(again.ok(), Some(digest));
         }
     }
-    if let Ok(loaded) = legacy::load(text, "runtime.yaml") {
-        assert_eq!(loaded.drafts.len(), loaded.definitions.len());
+    if let Ok(drafts) = legacy::load(text, "runtime.yaml") {
+        let parsed = legacy::parse(text, "runtime.yaml").map(|d| d.len());
+        assert_eq!(parsed.ok(), Some(drafts.len()));
     }
 }

@@ -367,6 +367,21 @@ impl Connection {
         )
     }
 
+    /// The registry as a plain gRPC client, acting as `caller` (`None`: as the service itself),
+    /// for a call whose request the caller encodes itself: config-sync encodes the declarative
+    /// file's definitions as it reads them.
+    pub fn registry_grpc(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Client<tonic::client::Grpc<Intercepted>> {
+        let limit = self.max_message_bytes;
+        self.client(
+            tonic::client::Grpc::new(self.intercepted(caller))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+        )
+    }
+
     /// The registry's Identity service, acting as `caller` (`None`: as the service itself).
     pub fn identity(&self, caller: Option<&Caller>) -> IdentityClient {
         let limit = self.max_message_bytes;

@@ -5,7 +5,9 @@
 //! catalogue it read inside its transaction, and applies the plan in that same transaction, so
 //! either the whole file takes effect or nothing does.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -145,22 +147,9 @@ pub fn validate_definitions(
     let mut definitions = Vec::with_capacity(drafts.len());
     let mut keys = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.iter().enumerate() {
-        let given = draft.guid.as_deref().filter(|g| !g.trim().is_empty());
-        let guid = given.and_then(|g| match parse_guid(g) {
-            Ok(u) => Some(u),
-            Err(d) => {
-                violations.push(FieldViolation::new(field(prefix, i, "guid"), d));
-                None
-            }
-        });
-        if let Some(spec) = check_spec(draft, &format!("{prefix}[{i}]."), &mut violations) {
-            definitions.push(Definition { guid, spec });
-        }
-        keys.push(SetKey {
-            name: draft.name.as_deref().unwrap_or_default(),
-            has_guid: given.is_some(),
-            guid,
-        });
+        let (definition, key) = check_entry(draft, prefix, i, &mut violations);
+        definitions.extend(definition);
+        keys.push(key);
     }
     check_set(&keys, prefix, NameRule::EveryEntryHasAGuid, &mut violations);
     if violations.is_empty() {
@@ -168,6 +157,83 @@ pub fn validate_definitions(
     } else {
         Err(Error::invalid(violations))
     }
+}
+
+/// [`validate_definitions`] one draft at a time, for a caller that reads a large file and keeps
+/// no draft once it is checked: the same rules, and the same problems in the same order.
+pub struct DefinitionsCheck {
+    prefix: String,
+    next: usize,
+    /// The problems of the entries themselves.
+    violations: Vec<FieldViolation>,
+    set: SetCheck<Box<str>>,
+    /// The problems of the rules over the set, reported after the entries' own.
+    set_violations: Vec<FieldViolation>,
+}
+
+impl DefinitionsCheck {
+    /// A check of a file whose problems are reported at `{prefix}[{i}].…`.
+    pub fn new(prefix: &str) -> Self {
+        DefinitionsCheck {
+            prefix: prefix.to_owned(),
+            next: 0,
+            violations: Vec::new(),
+            set: SetCheck::new(NameRule::EveryEntryHasAGuid),
+            set_violations: Vec::new(),
+        }
+    }
+
+    /// Checks the next draft of the file: its definition when it is valid on its own (whether
+    /// the file is valid is known at [`DefinitionsCheck::finish`]).
+    pub fn push(&mut self, draft: &EnvironmentDraft) -> Option<Definition> {
+        let i = self.next;
+        self.next += 1;
+        let (definition, key) = check_entry(draft, &self.prefix, i, &mut self.violations);
+        self.set.push(
+            i,
+            Box::from(key.name),
+            key,
+            &self.prefix,
+            &mut self.set_violations,
+        );
+        definition
+    }
+
+    /// Every problem of the drafts pushed, as [`validate_definitions`] reports them.
+    pub fn finish(self) -> Result<(), Error> {
+        let mut violations = self.violations;
+        violations.extend(self.set_violations);
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid(violations))
+        }
+    }
+}
+
+/// Validates entry `i` on its own: its definition when valid, and what the set rules look at.
+fn check_entry<'a>(
+    draft: &'a EnvironmentDraft,
+    prefix: &str,
+    i: usize,
+    violations: &mut Vec<FieldViolation>,
+) -> (Option<Definition>, SetKey<'a>) {
+    let given = draft.guid.as_deref().filter(|g| !g.trim().is_empty());
+    let guid = given.and_then(|g| match parse_guid(g) {
+        Ok(u) => Some(u),
+        Err(d) => {
+            violations.push(FieldViolation::new(field(prefix, i, "guid"), d));
+            None
+        }
+    });
+    let definition = check_spec(draft, &format!("{prefix}[{i}]."), violations)
+        .map(|spec| Definition { guid, spec });
+    let key = SetKey {
+        name: draft.name.as_deref().unwrap_or_default(),
+        has_guid: given.is_some(),
+        guid,
+    };
+    (definition, key)
 }
 
 /// Plans a sync of `definitions` against the whole current catalogue `existing`. Violations are
@@ -345,17 +411,71 @@ pub fn plan_sync(
 /// A stable hex SHA-256 of the definitions' canonical JSON (fields in declaration order,
 /// definitions in file order): equal digests mean the parsed file did not change.
 pub fn definitions_digest(definitions: &[Definition]) -> String {
-    let mut hasher = Sha256::new();
-    // Versioned, so a change of the canonical form is never mistaken for an unchanged file.
-    hasher.update(b"execenv-definitions-v1\n");
-    let json = serde_json::to_vec(definitions)
-        .expect("definitions are plain data and always serialize to JSON");
-    hasher.update(&json);
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut digest = DefinitionsDigest::new();
+    for definition in definitions {
+        digest.push(definition);
+    }
+    digest.finish()
+}
+
+/// [`definitions_digest`] one definition at a time: the same digest, hashed as each definition
+/// is pushed, so that neither the definitions nor their JSON need to be held together.
+pub struct DefinitionsDigest {
+    hasher: Sha256,
+    count: usize,
+}
+
+impl DefinitionsDigest {
+    /// The digest of no definitions yet.
+    pub fn new() -> Self {
+        let mut hasher = Sha256::new();
+        // Versioned, so a change of the canonical form is never mistaken for an unchanged file.
+        hasher.update(b"execenv-definitions-v1\n");
+        DefinitionsDigest { hasher, count: 0 }
+    }
+
+    /// Adds the next definition, in file order.
+    pub fn push(&mut self, definition: &Definition) {
+        // The bytes of the definitions as one JSON array: `[a,b,…]`.
+        self.hasher
+            .update(if self.count == 0 { b"[" } else { b"," });
+        serde_json::to_writer(HashWriter(&mut self.hasher), definition)
+            .expect("definitions are plain data and always serialize to JSON");
+        self.count += 1;
+    }
+
+    /// The hex digest.
+    pub fn finish(mut self) -> String {
+        if self.count == 0 {
+            self.hasher.update(b"[");
+        }
+        self.hasher.update(b"]");
+        self.hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+impl Default for DefinitionsDigest {
+    fn default() -> Self {
+        DefinitionsDigest::new()
+    }
+}
+
+/// Feeds JSON as it is written into the hasher.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The names of the spec fields that differ between `current` and `wanted` (the image name
@@ -393,6 +513,7 @@ enum Outcome<'a> {
 }
 
 /// What the set rules look at in one entry of the file.
+#[derive(Clone, Copy)]
 struct SetKey<'a> {
     name: &'a str,
     /// The entry gives a guid, valid or not.
@@ -418,11 +539,41 @@ fn check_set(
     names: NameRule,
     violations: &mut Vec<FieldViolation>,
 ) {
-    let mut first_with_guid: HashMap<Uuid, usize> = HashMap::new();
-    let mut with_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut set = SetCheck::new(names);
     for (i, key) in keys.iter().enumerate() {
+        set.push(i, key.name, *key, prefix, violations);
+    }
+}
+
+/// [`check_set`] one entry at a time; `N` is how it keeps the names it has seen (borrowed when
+/// every entry outlives the check, owned when each is dropped once checked).
+struct SetCheck<N> {
+    names: NameRule,
+    first_with_guid: HashMap<Uuid, usize>,
+    /// The entries with each name so far, and whether each gave a guid.
+    with_name: HashMap<N, Vec<(usize, bool)>>,
+}
+
+impl<N: Borrow<str> + Hash + Eq> SetCheck<N> {
+    fn new(names: NameRule) -> Self {
+        SetCheck {
+            names,
+            first_with_guid: HashMap::new(),
+            with_name: HashMap::new(),
+        }
+    }
+
+    /// Checks entry `i`, whose name `name` is `key.name`, against the entries before it.
+    fn push(
+        &mut self,
+        i: usize,
+        name: N,
+        key: SetKey<'_>,
+        prefix: &str,
+        violations: &mut Vec<FieldViolation>,
+    ) {
         if let Some(guid) = key.guid {
-            if let Some(&j) = first_with_guid.get(&guid) {
+            if let Some(&j) = self.first_with_guid.get(&guid) {
                 violations.push(FieldViolation::new(
                     field(prefix, i, "guid"),
                     format!(
@@ -430,18 +581,19 @@ fn check_set(
                     ),
                 ));
             } else {
-                first_with_guid.insert(guid, i);
+                self.first_with_guid.insert(guid, i);
             }
         }
         if key.name.is_empty() {
-            continue; // reported as required by check_spec
+            return; // reported as required by check_spec
         }
-        let earlier = with_name.entry(key.name).or_default();
-        let clashes = |j: usize| match names {
-            NameRule::EveryEntryHasAGuid => !key.has_guid || !keys[j].has_guid,
-            NameRule::OneEntryWithoutGuid => !key.has_guid && !keys[j].has_guid,
+        let names = self.names;
+        let earlier = self.with_name.entry(name).or_default();
+        let clashes = |has_guid: bool| match names {
+            NameRule::EveryEntryHasAGuid => !key.has_guid || !has_guid,
+            NameRule::OneEntryWithoutGuid => !key.has_guid && !has_guid,
         };
-        if let Some(&j) = earlier.iter().find(|&&j| clashes(j)) {
+        if let Some(&(j, _)) = earlier.iter().find(|&&(_, has_guid)| clashes(has_guid)) {
             violations.push(FieldViolation::new(
                 field(prefix, i, "name"),
                 format!(
@@ -450,7 +602,7 @@ fn check_set(
                 ),
             ));
         }
-        earlier.push(i);
+        earlier.push((i, key.has_guid));
     }
 }
 

@@ -9,12 +9,15 @@
 
 use std::fmt;
 
-use execenv_core::sync::{Definition, definitions_digest, validate_definitions};
+use execenv_core::sync::{DefinitionsCheck, DefinitionsDigest, validate_definitions};
 use execenv_core::validate::EnvironmentDraft;
 use execenv_core::{Error, FieldViolation};
 use execenv_proto::convert::connect::with_connect_paths;
+use execenv_proto::environments::v1 as pb;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::request::EncodedDefinitions;
 
 /// One entry of the file: its draft and the problems found in its keys.
 pub(crate) use execenv_proto::convert::connect::EnvironmentEntry as Entry;
@@ -36,46 +39,110 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<EnvironmentDraft>, Error> {
 /// A file that parsed and validated: what to send and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
-    /// The definitions as written, in file order (sent to the registry, which validates again).
-    pub drafts: Vec<EnvironmentDraft>,
-    /// The validated definitions, in file order.
-    pub definitions: Vec<Definition>,
+    /// The definitions as written, in file order, encoded for the registry (which validates
+    /// again).
+    pub definitions: EncodedDefinitions,
+    digest: String,
 }
 
 impl Loaded {
     /// The digest of the validated definitions: equal digests mean equal content.
-    pub fn digest(&self) -> String {
-        definitions_digest(&self.definitions)
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// How many definitions the file declares.
+    pub fn len(&self) -> usize {
+        self.definitions.len()
+    }
+
+    /// True when the file declares none.
+    pub fn is_empty(&self) -> bool {
+        self.definitions.is_empty()
     }
 }
 
 /// Parses and validates the declarative file: the definitions to sync, or every problem of the
 /// file (unknown keys and invalid values of every entry) together, ordered by entry.
 pub fn load(text: &str, origin: &str) -> Result<Loaded, Error> {
-    let (drafts, violations) = parse_entries(text, origin)?;
-    validated(drafts, violations, FIELD_PREFIX)
+    let entries: Option<Entries<Loader>> = from_text(text, origin)?;
+    entries.map(|e| e.0).unwrap_or_default().finish()
+}
+
+/// Takes each entry of the file as it is parsed: validates it, adds it to the digest and encodes
+/// it for the registry, then drops it. A large file is thus held only as its text and its
+/// encoding, never also as drafts, definitions or messages.
+struct Loader {
+    next: usize,
+    /// The problems found while parsing.
+    problems: Vec<FieldViolation>,
+    check: DefinitionsCheck,
+    digest: DefinitionsDigest,
+    definitions: EncodedDefinitions,
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Loader {
+            next: 0,
+            problems: Vec::new(),
+            check: DefinitionsCheck::new(FIELD_PREFIX),
+            digest: DefinitionsDigest::new(),
+            definitions: EncodedDefinitions::default(),
+        }
+    }
+}
+
+impl EntrySink for Loader {
+    fn push(&mut self, entry: Entry) {
+        entry_problems(self.next, entry.problems, FIELD_PREFIX, &mut self.problems);
+        if let Some(definition) = self.check.push(&entry.draft) {
+            self.digest.push(&definition);
+        }
+        self.definitions
+            .push(&pb::EnvironmentSpec::from(&entry.draft));
+        self.next += 1;
+    }
+}
+
+impl Loader {
+    fn finish(self) -> Result<Loaded, Error> {
+        match self.check.finish() {
+            Ok(()) if self.problems.is_empty() => Ok(Loaded {
+                definitions: self.definitions,
+                digest: self.digest.finish(),
+            }),
+            checked => Err(every_problem(self.problems, checked.err(), FIELD_PREFIX)),
+        }
+    }
 }
 
 /// Validates `drafts` under `prefix`, reporting `violations` (found while parsing) with the
 /// validation problems, ordered by entry.
 pub(crate) fn validated(
     drafts: Vec<EnvironmentDraft>,
-    mut violations: Vec<FieldViolation>,
+    violations: Vec<FieldViolation>,
     prefix: &str,
-) -> Result<Loaded, Error> {
+) -> Result<Vec<EnvironmentDraft>, Error> {
     match validate_definitions(&drafts, prefix) {
-        Ok(definitions) if violations.is_empty() => {
-            return Ok(Loaded {
-                drafts,
-                definitions,
-            });
-        }
-        Ok(_) => {}
-        Err(e) => violations.extend(with_connect_paths(e).violations),
+        Ok(_) if violations.is_empty() => Ok(drafts),
+        checked => Err(every_problem(violations, checked.err(), prefix)),
+    }
+}
+
+/// The problems found while parsing (`violations`) and those of validation (`invalid`) as one
+/// error, ordered by entry.
+fn every_problem(
+    mut violations: Vec<FieldViolation>,
+    invalid: Option<Error>,
+    prefix: &str,
+) -> Error {
+    if let Some(e) = invalid {
+        violations.extend(with_connect_paths(e).violations);
     }
     // Stable: within one entry, parse problems stay before validation problems.
     violations.sort_by_key(|v| entry_index(&v.field, prefix));
-    Err(Error::invalid(violations))
+    Error::invalid(violations)
 }
 
 /// Whether `text` from `path` is JSON: a `.json` name, or text that starts with `[` or `{`.
@@ -87,7 +154,7 @@ fn parse_entries(
     text: &str,
     origin: &str,
 ) -> Result<(Vec<EnvironmentDraft>, Vec<FieldViolation>), Error> {
-    let entries: Option<Entries> = from_text(text, origin)?;
+    let entries: Option<Entries<Vec<Entry>>> = from_text(text, origin)?;
     let entries = entries.map(|e| e.0).unwrap_or_default();
     Ok(into_drafts(entries, FIELD_PREFIX))
 }
@@ -130,17 +197,27 @@ pub(crate) fn into_drafts(
     let mut violations = Vec::new();
     let mut drafts = Vec::with_capacity(entries.len());
     for (i, entry) in entries.into_iter().enumerate() {
-        for p in entry.problems {
-            let field = if p.field.is_empty() {
-                format!("{prefix}[{i}]")
-            } else {
-                format!("{prefix}[{i}].{}", p.field)
-            };
-            violations.push(FieldViolation::new(field, p.description));
-        }
+        entry_problems(i, entry.problems, prefix, &mut violations);
         drafts.push(entry.draft);
     }
     (drafts, violations)
+}
+
+/// The problems of entry `i`, with their paths under `{prefix}[i]`.
+fn entry_problems(
+    i: usize,
+    problems: Vec<FieldViolation>,
+    prefix: &str,
+    violations: &mut Vec<FieldViolation>,
+) {
+    for p in problems {
+        let field = if p.field.is_empty() {
+            format!("{prefix}[{i}]")
+        } else {
+            format!("{prefix}[{i}].{}", p.field)
+        };
+        violations.push(FieldViolation::new(field, p.description));
+    }
 }
 
 /// The entry index of a field path `{prefix}[i]…` (entries without one sort first).
@@ -154,25 +231,36 @@ fn entry_index(field: &str, prefix: &str) -> Option<usize> {
         .ok()
 }
 
-/// The top level of the declarative file: a list of definitions.
-struct Entries(Vec<Entry>);
+/// Where the entries of the file's list go, one at a time as they are parsed.
+trait EntrySink: Default {
+    fn push(&mut self, entry: Entry);
+}
 
-impl<'de> Deserialize<'de> for Entries {
+impl EntrySink for Vec<Entry> {
+    fn push(&mut self, entry: Entry) {
+        Vec::push(self, entry);
+    }
+}
+
+/// The top level of the declarative file: a list of definitions, each given to `S` as it is read.
+struct Entries<S>(S);
+
+impl<'de, S: EntrySink> Deserialize<'de> for Entries<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ListVisitor;
-        impl<'de> Visitor<'de> for ListVisitor {
-            type Value = Entries;
+        struct ListVisitor<S>(std::marker::PhantomData<S>);
+        impl<'de, S: EntrySink> Visitor<'de> for ListVisitor<S> {
+            type Value = Entries<S>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list of environment definitions")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
-                let mut entries = Vec::new();
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries<S>, A::Error> {
+                let mut sink = S::default();
                 while let Some(e) = seq.next_element()? {
-                    entries.push(e);
+                    sink.push(e);
                 }
-                Ok(Entries(entries))
+                Ok(Entries(sink))
             }
-            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Entries, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Entries<S>, A::Error> {
                 Err(de::Error::custom(
                     "the file must be a list of environment definitions (`- name: IMAGE …`), not a mapping; \
                      a file with `name: Kubernetes` and `images:` is the legacy runtime.yaml format: \
@@ -180,7 +268,7 @@ impl<'de> Deserialize<'de> for Entries {
                 ))
             }
         }
-        d.deserialize_any(ListVisitor)
+        d.deserialize_any(ListVisitor(std::marker::PhantomData))
     }
 }
 

@@ -4,6 +4,8 @@ use execenv_core::validate::VolumeMountDraft;
 use execenv_core::{Installation, VolumeSource};
 
 use super::*;
+use crate::request::ApplyRequest;
+use execenv_core::sync::definitions_digest;
 
 const YAML: &str = r#"
 # Managed by Helm: executionEnvironments
@@ -122,11 +124,15 @@ fn saved_list_response_is_accepted_with_read_only_fields_ignored() {
       "r": {"installations": [{"version": "4.4.1", "path": "/opt/R/4.4.1/bin/R"}]},
       "tensorflow": {"installations": []}, "nodejs": null, "volume_mounts": []
     }]"#;
-    let defs = load(saved, "saved.json").unwrap().definitions;
-    assert_eq!(defs.len(), 1);
-    assert_eq!(defs[0].spec.title.as_deref(), Some("Standard"));
-    assert_eq!(defs[0].spec.quarto.len(), 1);
-    assert!(defs[0].guid.is_some());
+    let loaded = load(saved, "saved.json").unwrap();
+    assert_eq!(loaded.len(), 1);
+    let sent = ApplyRequest::new(loaded.definitions, false, FIELD_PREFIX, None)
+        .decoded()
+        .unwrap()
+        .definitions;
+    assert_eq!(sent[0].title.as_deref(), Some("Standard"));
+    assert_eq!(sent[0].quarto.as_ref().unwrap().installations.len(), 1);
+    assert_eq!(sent[0].guid, "0d7ac3a4-58c5-4d1e-9a4e-2f1f6d2b8c11");
 }
 
 #[test]
@@ -197,7 +203,7 @@ fn empty_comment_only_and_empty_list_files_hold_no_definitions() {
             "{text:?}"
         );
         let loaded = load(text, "environments.yaml").unwrap();
-        assert!(loaded.definitions.is_empty(), "{text:?}");
+        assert!(loaded.is_empty(), "{text:?}");
     }
     assert_eq!(parse("[]", "environments.json").unwrap(), vec![]);
 }
@@ -262,6 +268,40 @@ fn digest_depends_on_the_definitions_not_on_formatting() {
     let c = load("- name: ghcr.io/a/b:1\n  title: U\n", "e.yaml").unwrap();
     assert_eq!(a.digest(), b.digest());
     assert_ne!(a.digest(), c.digest());
+}
+
+#[test]
+fn load_sends_the_definitions_as_written_with_the_digest_of_the_validated_ones() {
+    let text = "- name: ghcr.io/a/b:1\n  title: T\n  python: {installations: [{version: 3.11.4, path: /opt/python/bin/python3}]}\n- {name: ghcr.io/a/c:1, guid: 0d7ac3a4-58c5-4d1e-9a4e-2f1f6d2b8c11}\n";
+    let loaded = load(text, "environments.yaml").unwrap();
+    let sent = ApplyRequest::new(loaded.definitions.clone(), false, FIELD_PREFIX, None)
+        .decoded()
+        .unwrap()
+        .definitions;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].guid, "0d7ac3a4-58c5-4d1e-9a4e-2f1f6d2b8c11");
+    let drafts = parse(text, "environments.yaml").unwrap();
+    let as_written: Vec<pb::EnvironmentSpec> =
+        drafts.iter().map(pb::EnvironmentSpec::from).collect();
+    assert_eq!(sent, as_written);
+    let definitions = validate_definitions(&drafts, FIELD_PREFIX).unwrap();
+    assert_eq!(loaded.digest(), definitions_digest(&definitions));
+}
+
+#[test]
+fn problems_of_the_set_come_after_those_of_each_entry_in_entry_order() {
+    let text = "- name: ghcr.io/a/b:1\n  pyhton: {}\n- name: ghcr.io/a/b:1\n  matching: sometimes\n- name: ''\n";
+    let err = load(text, "environments.yaml").unwrap_err();
+    let fields: Vec<&str> = err.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "executionEnvironments[0]",
+            "executionEnvironments[1].matching",
+            "executionEnvironments[1].name",
+            "executionEnvironments[2].name",
+        ]
+    );
 }
 
 #[test]

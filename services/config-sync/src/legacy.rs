@@ -9,7 +9,7 @@ use execenv_core::validate::EnvironmentDraft;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::file::{Entry, Loaded, from_text, into_drafts, validated};
+use crate::file::{Entry, from_text, into_drafts, validated};
 
 /// The field-path prefix of the legacy file's problems (`images[2].python…`).
 pub const FIELD_PREFIX: &str = "images";
@@ -25,8 +25,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<EnvironmentDraft>, Error> {
     }
 }
 
-/// Parses and validates a legacy file: its definitions, or every problem together.
-pub fn load(text: &str, origin: &str) -> Result<Loaded, Error> {
+/// Parses and validates a legacy file: its drafts, valid, or every problem together.
+pub fn load(text: &str, origin: &str) -> Result<Vec<EnvironmentDraft>, Error> {
     let (drafts, violations) = parse_images(text, origin)?;
     validated(drafts, violations, FIELD_PREFIX)
 }
@@ -145,13 +145,7 @@ images:
         );
         assert_eq!(drafts[1].matching.as_deref(), Some("exact"));
         assert_eq!(drafts[1].supervisor.as_deref(), Some("/opt/supervisor.sh"));
-        assert_eq!(
-            load(RUNTIME_YAML, "runtime.yaml")
-                .unwrap()
-                .definitions
-                .len(),
-            2
-        );
+        assert_eq!(load(RUNTIME_YAML, "runtime.yaml").unwrap().len(), 2);
     }
 
     #[test]

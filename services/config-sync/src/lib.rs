@@ -13,6 +13,7 @@ pub mod legacy;
 pub mod metrics;
 pub mod registry;
 pub mod report;
+pub mod request;
 mod server;
 pub mod service;
 pub mod sync;

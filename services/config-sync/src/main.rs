@@ -134,13 +134,12 @@ fn validate(path: &Path, is_legacy: bool) -> ExitCode {
         }
     };
     let loaded = if is_legacy {
-        legacy::load(&text, &origin)
+        legacy::load(&text, &origin).map(|drafts| drafts.len())
     } else {
-        file::load(&text, &origin)
+        file::load(&text, &origin).map(|loaded| loaded.len())
     };
     match loaded {
-        Ok(l) => {
-            let n = l.definitions.len();
+        Ok(n) => {
             println!("{n} definition{} valid", if n == 1 { "" } else { "s" });
             ExitCode::SUCCESS
         }

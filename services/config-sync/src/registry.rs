@@ -5,10 +5,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use execenv_client::{ClientTls, Connection, Options, RegistryClient, Target};
+use execenv_client::{Client, ClientTls, Connection, Intercepted, Options, RegistryClient, Target};
 use execenv_core::Error;
 use execenv_proto::registry::v1 as reg;
+use tonic::GrpcMethod;
+use tonic::client::Grpc;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic_prost::ProstCodec;
 
+use crate::request::ApplyRequest;
 use crate::sync::Registry;
 
 /// How long one call may take: applying 10,000 definitions in one transaction takes seconds.
@@ -18,6 +23,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Clone)]
 pub struct GrpcRegistry {
     client: RegistryClient,
+    /// The same registry for `ApplyManagedSet`, whose request config-sync encodes itself.
+    grpc: Client<Grpc<Intercepted>>,
 }
 
 impl GrpcRegistry {
@@ -34,6 +41,7 @@ impl GrpcRegistry {
         let connection = Connection::lazy(target, token, &options)?;
         Ok(GrpcRegistry {
             client: connection.registry(None),
+            grpc: connection.registry_grpc(None),
         })
     }
 }
@@ -42,10 +50,25 @@ impl GrpcRegistry {
 impl Registry for GrpcRegistry {
     async fn apply_managed_set(
         &self,
-        request: reg::ApplyManagedSetRequest,
+        request: ApplyRequest,
     ) -> Result<reg::ApplyManagedSetResponse, Error> {
-        self.client
-            .call(|mut c| async move { c.apply_managed_set(request).await })
+        // What the generated client's `apply_managed_set` does, with the request already encoded.
+        self.grpc
+            .call(|mut grpc| async move {
+                grpc.ready().await.map_err(|e| {
+                    let e: tonic::codegen::StdError = e.into();
+                    tonic::Status::unknown(format!("Service was not ready: {e}"))
+                })?;
+                let mut request = tonic::Request::new(request);
+                request.extensions_mut().insert(GrpcMethod::new(
+                    "execenv.registry.v1.Registry",
+                    "ApplyManagedSet",
+                ));
+                let codec = ProstCodec::<ApplyRequest, reg::ApplyManagedSetResponse>::default();
+                let path =
+                    PathAndQuery::from_static("/execenv.registry.v1.Registry/ApplyManagedSet");
+                grpc.unary(request, path, codec).await
+            })
             .await
     }
 

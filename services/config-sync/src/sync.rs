@@ -17,8 +17,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::election::Leadership;
-use crate::file::{self, Loaded};
+use crate::file;
 use crate::metrics::SyncMetrics;
+use crate::request::ApplyRequest;
 use crate::watch::FileWatch;
 
 /// The registry calls config-sync makes; errors carry the registry's kind and violations.
@@ -27,7 +28,7 @@ pub trait Registry: Send + Sync {
     /// `ApplyManagedSet`: plan and (unless a dry run) apply the file in one transaction.
     async fn apply_managed_set(
         &self,
-        request: reg::ApplyManagedSetRequest,
+        request: ApplyRequest,
     ) -> Result<reg::ApplyManagedSetResponse, Error>;
 
     /// `Bootstrap`: create unmanaged environments when the catalogue is empty.
@@ -157,33 +158,38 @@ impl Syncer {
             Err(e) => return Err(self.failed(e, phase, started)),
         };
         let raw = raw_hash(text.as_deref().unwrap_or_default());
-        let loaded = match file::load(text.as_deref().unwrap_or_default(), &self.origin()) {
+        let removed = text.is_none();
+        let loaded = file::load(text.as_deref().unwrap_or_default(), &self.origin());
+        // The text is not needed once loaded; a large file is not held while it is sent.
+        drop(text);
+        let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(e) => return Err(self.failed(e, phase, started)),
         };
-        let digest = loaded.digest();
         if last_ok
             && let Some(applied) = self.applied.as_mut()
-            && applied.digest == digest
+            && applied.digest == loaded.digest()
         {
             // Only formatting or comments changed.
             applied.raw = raw;
             self.metrics.unchanged();
             return Ok(Synced::Unchanged);
         }
-        if text.is_none() {
+        if removed {
             tracing::warn!(file = %self.file.display(),
                 "the declarative file was removed; syncing it as an empty file, which deletes every file-managed environment");
         }
-        let mut request = apply_request(&loaded, false);
-        request.fence = fence.map(|f| reg::SyncFence {
+        let managed = loaded.len();
+        let digest = loaded.digest().to_owned();
+        let fence = fence.map(|f| reg::SyncFence {
             lease: f.lease,
             holder: f.holder,
             term: f.term,
         });
+        let request = ApplyRequest::new(loaded.definitions, false, file::FIELD_PREFIX, fence);
         match self.registry.apply_managed_set(request).await {
             Ok(report) => {
-                self.succeeded(&loaded, &report, digest, raw, started);
+                self.succeeded(managed, &report, digest, raw, started);
                 Ok(Synced::Applied(report))
             }
             Err(e) => Err(self.failed(e, phase, started)),
@@ -196,25 +202,25 @@ impl Syncer {
 
     /// Re-reads the file after `settle` until two reads agree (at most [`SETTLE_ROUNDS`] times),
     /// so a write still in progress is never applied. At startup the file is taken as it is.
-    async fn settled(
-        &self,
-        mut text: Option<String>,
-        phase: Phase,
-    ) -> Result<Option<String>, Error> {
+    async fn settled(&self, text: Option<String>, phase: Phase) -> Result<Option<String>, Error> {
         if self.settle.is_zero() || phase != Phase::Running {
             return Ok(text);
         }
         tracing::debug!(file = %self.file.display(), settle_ms = self.settle.as_millis(),
             "new content; waiting for it to stay the same before applying it");
+        // Reads are compared by their hashes, so a large file is not held twice.
+        let mut seen = fingerprint(&text);
+        drop(text);
         for _ in 0..SETTLE_ROUNDS {
             let mut pause = tokio::time::interval(self.settle);
             pause.tick().await;
             pause.tick().await;
             let again = read(&self.file, phase)?;
-            if again == text {
-                return Ok(text);
+            let now = fingerprint(&again);
+            if now == seen {
+                return Ok(again);
             }
-            text = again;
+            seen = now;
         }
         Err(Error::new(
             ErrorKind::Unavailable,
@@ -227,7 +233,7 @@ impl Syncer {
 
     fn succeeded(
         &mut self,
-        loaded: &Loaded,
+        managed: usize,
         report: &reg::ApplyManagedSetResponse,
         digest: String,
         raw: Vec<u8>,
@@ -235,7 +241,6 @@ impl Syncer {
     ) {
         let took = started.elapsed();
         let now = Utc::now();
-        let managed = loaded.definitions.len();
         tracing::info!(
             file = %self.file.display(),
             created = report.created.len(),
@@ -330,9 +335,9 @@ pub async fn plan(
         text.as_deref().unwrap_or_default(),
         &file.display().to_string(),
     )?;
-    registry
-        .apply_managed_set(apply_request(&loaded, true))
-        .await
+    drop(text);
+    let request = ApplyRequest::new(loaded.definitions, true, file::FIELD_PREFIX, None);
+    registry.apply_managed_set(request).await
 }
 
 /// The outcome of a legacy bootstrap.
@@ -351,14 +356,10 @@ pub async fn bootstrap(legacy_file: &Path, registry: &dyn Registry) -> Result<Bo
          move the images into a declarative file (sync.file) with the API's field names");
     let origin = legacy_file.display().to_string();
     let text = read(legacy_file, Phase::Startup)?.unwrap_or_default();
-    let loaded = crate::legacy::load(&text, &origin)?;
+    let drafts = crate::legacy::load(&text, &origin)?;
     let response = registry
         .bootstrap(reg::BootstrapRequest {
-            definitions: loaded
-                .drafts
-                .iter()
-                .map(pb::EnvironmentSpec::from)
-                .collect(),
+            definitions: drafts.iter().map(pb::EnvironmentSpec::from).collect(),
             field_prefix: crate::legacy::FIELD_PREFIX.to_owned(),
         })
         .await?;
@@ -385,19 +386,6 @@ pub fn problems(error: &Error) -> Vec<String> {
     }
 }
 
-fn apply_request(loaded: &Loaded, dry_run: bool) -> reg::ApplyManagedSetRequest {
-    reg::ApplyManagedSetRequest {
-        definitions: loaded
-            .drafts
-            .iter()
-            .map(pb::EnvironmentSpec::from)
-            .collect(),
-        dry_run,
-        field_prefix: file::FIELD_PREFIX.to_owned(),
-        fence: None,
-    }
-}
-
 /// The file's text; `None` when it does not exist while running (an empty list). At startup a
 /// missing file is an error.
 fn read(path: &Path, phase: Phase) -> Result<Option<String>, Error> {
@@ -420,6 +408,14 @@ fn read(path: &Path, phase: Phase) -> Result<Option<String>, Error> {
 
 fn raw_hash(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes()).to_vec()
+}
+
+/// What tells two reads apart: whether the file existed, and its bytes' hash.
+fn fingerprint(text: &Option<String>) -> (bool, Vec<u8>) {
+    (
+        text.is_some(),
+        raw_hash(text.as_deref().unwrap_or_default()),
+    )
 }
 
 /// The first 12 characters of a digest, for logs.

@@ -31,8 +31,10 @@ impl ScriptedRegistry {
 impl Registry for ScriptedRegistry {
     async fn apply_managed_set(
         &self,
-        request: reg::ApplyManagedSetRequest,
+        request: ApplyRequest,
     ) -> Result<reg::ApplyManagedSetResponse, Error> {
+        // Recorded as the registry reads it.
+        let request = request.decoded().unwrap();
         let n = request.definitions.len();
         let dry_run = request.dry_run;
         self.applies.lock().unwrap().push(request);

@@ -694,6 +694,71 @@ fn definitions_digest_is_stable_and_follows_the_content() {
     assert_ne!(definitions_digest(&[]), d);
 }
 
+#[test]
+fn definitions_digest_is_the_hash_of_the_definitions_canonical_json() {
+    // SHA-256 of `execenv-definitions-v1\n` and the definitions as one compact JSON array, as
+    // the digest was first defined: another value would make every replica apply its file again.
+    assert_eq!(
+        definitions_digest(&[def(Some(g(1)), spec(BASE)), def(None, titled(PRO, "Pro"))]),
+        "22190f1184bcd7bfacee4a2e4114b1128d381884d3b04b1bea14b76005c42a88"
+    );
+    assert_eq!(
+        definitions_digest(&[]),
+        "913e63d34d0363e19f2ec1e247519658b2cbedf7e01a292831a2db9b3a6642c7"
+    );
+}
+
+#[test]
+fn checking_drafts_one_at_a_time_finds_what_validate_definitions_finds_in_its_order() {
+    let drafts = [
+        draft(None, BASE),
+        draft(Some("not-a-guid"), PRO),
+        draft(None, BASE),
+        draft(Some(&g(1).to_string()), ""),
+        draft(Some(&g(1).to_string()), OTHER),
+    ];
+    // Each entry's own problems first, then those of the rules over the set.
+    let expected = [
+        "executionEnvironments[1].guid",
+        "executionEnvironments[3].name",
+        "executionEnvironments[2].name",
+        "executionEnvironments[4].guid",
+    ];
+    let mut check = DefinitionsCheck::new(PREFIX);
+    let valid = drafts.iter().filter_map(|d| check.push(d)).count();
+    assert_eq!(valid, 4);
+    let one_at_a_time: Vec<String> = violations(check.finish())
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(one_at_a_time, expected);
+    let all_at_once: Vec<String> = violations(validate_definitions(&drafts, PREFIX))
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(all_at_once, expected);
+}
+
+#[test]
+fn checking_valid_drafts_one_at_a_time_gives_their_definitions() {
+    let drafts = [
+        draft(Some(&g(1).to_string()), BASE),
+        draft(Some(&g(2).to_string()), BASE),
+        draft(None, PRO),
+    ];
+    let mut check = DefinitionsCheck::new(PREFIX);
+    let definitions: Vec<Definition> = drafts.iter().filter_map(|d| check.push(d)).collect();
+    check.finish().unwrap();
+    assert_eq!(
+        definitions,
+        vec![
+            def(Some(g(1)), spec(BASE)),
+            def(Some(g(2)), spec(BASE)),
+            def(None, spec(PRO)),
+        ]
+    );
+}
+
 fn fence(holder: &str, term: i64) -> SyncFence {
     SyncFence {
         lease: "execenv/execenv-config-sync".to_owned(),
