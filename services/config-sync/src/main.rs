@@ -9,6 +9,7 @@ use execenv_client::{ClientTls, Service, Target};
 use execenv_config_sync::report::{render_plan, render_problems};
 use execenv_config_sync::sync::problems;
 use execenv_config_sync::{Config, GrpcRegistry, file, legacy, start, sync};
+use execenv_kit::allocator;
 use execenv_kit::bootstrap::{self, ServiceArgs};
 
 /// The execenv config-sync service: keeps the registry's file-managed execution environments
@@ -91,7 +92,13 @@ enum Command {
     },
 }
 
+/// jemalloc, giving freed memory back to the system at once (see [`allocator`]): a sync of a
+/// large file allocates for a moment what glibc's malloc would keep resident until the next.
+#[global_allocator]
+static ALLOCATOR: allocator::Jemalloc = allocator::Jemalloc;
+
 fn main() -> anyhow::Result<ExitCode> {
+    allocator::release_freed_memory("execenv-config-sync");
     let args: Args = bootstrap::parse_args::<Args, Config>(Some("run"));
     match args.command {
         Command::Run { service, file } => {
