@@ -5,6 +5,7 @@
 //! catalogue it read inside its transaction, and applies the plan in that same transaction, so
 //! either the whole file takes effect or nothing does.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
@@ -137,14 +138,22 @@ impl SyncPlan {
 /// Validates every draft of the file (field paths prefixed `{prefix}[{i}].`) and the rules over
 /// the set: guids are version-4 UUIDs and unique, and an image name may appear more than once only
 /// when every entry with it has its own guid. Reports every problem of every definition together.
-pub fn validate_definitions(
-    drafts: &[EnvironmentDraft],
+///
+/// Drafts may be given by value, one at a time: each is dropped once it is checked, so a large
+/// file is never held as drafts and as definitions at once.
+pub fn validate_definitions<D: Borrow<EnvironmentDraft>>(
+    drafts: impl IntoIterator<Item = D>,
     prefix: &str,
 ) -> Result<Vec<Definition>, Error> {
+    let drafts = drafts.into_iter();
     let mut violations = Vec::new();
-    let mut definitions = Vec::with_capacity(drafts.len());
-    let mut keys = Vec::with_capacity(drafts.len());
-    for (i, draft) in drafts.iter().enumerate() {
+    let mut definitions = Vec::with_capacity(drafts.size_hint().0);
+    // The set rules look at every entry's name: a valid entry's is its definition's, and the
+    // names of the rejected entries are kept aside.
+    let mut entries = Vec::with_capacity(drafts.size_hint().0);
+    let mut rejected_names = Vec::new();
+    for (i, draft) in drafts.enumerate() {
+        let draft = draft.borrow();
         let given = draft.guid.as_deref().filter(|g| !g.trim().is_empty());
         let guid = given.and_then(|g| match parse_guid(g) {
             Ok(u) => Some(u),
@@ -153,21 +162,45 @@ pub fn validate_definitions(
                 None
             }
         });
-        if let Some(spec) = check_spec(draft, &format!("{prefix}[{i}]."), &mut violations) {
-            definitions.push(Definition { guid, spec });
-        }
-        keys.push(SetKey {
-            name: draft.name.as_deref().unwrap_or_default(),
-            has_guid: given.is_some(),
-            guid,
-        });
+        let name = match check_spec(draft, &format!("{prefix}[{i}]."), &mut violations) {
+            Some(spec) => {
+                definitions.push(Definition { guid, spec });
+                EntryName::Definition(definitions.len() - 1)
+            }
+            None => {
+                rejected_names.push(draft.name.clone().unwrap_or_default());
+                EntryName::Rejected(rejected_names.len() - 1)
+            }
+        };
+        entries.push((name, given.is_some(), guid));
     }
+    let keys: Vec<SetKey> = entries
+        .into_iter()
+        .map(|(name, has_guid, guid)| SetKey {
+            name: match name {
+                EntryName::Definition(j) => &definitions[j].spec.name,
+                EntryName::Rejected(j) => &rejected_names[j],
+            },
+            has_guid,
+            guid,
+        })
+        .collect();
     check_set(&keys, prefix, NameRule::EveryEntryHasAGuid, &mut violations);
+    drop(keys);
     if violations.is_empty() {
         Ok(definitions)
     } else {
         Err(Error::invalid(violations))
     }
+}
+
+/// Where [`validate_definitions`] finds the name of an entry.
+#[derive(Clone, Copy)]
+enum EntryName {
+    /// In the definition at this index.
+    Definition(usize),
+    /// Among the names of rejected entries, at this index.
+    Rejected(usize),
 }
 
 /// Plans a sync of `definitions` against the whole current catalogue `existing`. Violations are
