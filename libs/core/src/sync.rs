@@ -139,24 +139,20 @@ impl SyncPlan {
 /// Validates every draft of the file (field paths prefixed `{prefix}[{i}].`) and the rules over
 /// the set: guids are version-4 UUIDs and unique, and an image name may appear more than once only
 /// when every entry with it has its own guid. Reports every problem of every definition together.
-pub fn validate_definitions(
-    drafts: &[EnvironmentDraft],
+///
+/// Drafts may be given by value, one at a time: each is dropped once it is checked, so a large
+/// file is never held as drafts and as definitions at once (the registry converts each entry of
+/// a sync request as it goes).
+pub fn validate_definitions<D: Borrow<EnvironmentDraft>>(
+    drafts: impl IntoIterator<Item = D>,
     prefix: &str,
 ) -> Result<Vec<Definition>, Error> {
-    let mut violations = Vec::new();
-    let mut definitions = Vec::with_capacity(drafts.len());
-    let mut keys = Vec::with_capacity(drafts.len());
-    for (i, draft) in drafts.iter().enumerate() {
-        let (definition, key) = check_entry(draft, prefix, i, &mut violations);
-        definitions.extend(definition);
-        keys.push(key);
-    }
-    check_set(&keys, prefix, NameRule::EveryEntryHasAGuid, &mut violations);
-    if violations.is_empty() {
-        Ok(definitions)
-    } else {
-        Err(Error::invalid(violations))
-    }
+    let mut check = DefinitionsCheck::new(prefix);
+    let definitions: Vec<Definition> = drafts
+        .into_iter()
+        .filter_map(|draft| check.push(draft.borrow()))
+        .collect();
+    check.finish().map(|()| definitions)
 }
 
 /// [`validate_definitions`] one draft at a time, for a caller that reads a large file and keeps
