@@ -51,7 +51,10 @@ fn titled(name: &str, title: &str) -> EnvironmentSpec {
 }
 
 fn def(guid: Option<Uuid>, spec: EnvironmentSpec) -> Definition {
-    Definition { guid, spec }
+    Definition {
+        guid,
+        spec: spec.into(),
+    }
 }
 
 fn env(guid: Uuid, spec: EnvironmentSpec, managed: bool, revision: i64) -> Environment {
@@ -97,17 +100,17 @@ fn apply(existing: &[Environment], plan: &SyncPlan) -> Vec<Environment> {
         .collect();
     for e in &mut out {
         if let Some(a) = plan.adopts.iter().find(|a| a.guid == e.guid) {
-            e.spec = a.spec.clone();
+            e.spec = (*a.spec).clone();
             e.managed_by = Some(ManagedBy::ConfigFile);
             e.revision += 100;
         }
         if let Some(u) = plan.updates.iter().find(|u| u.guid == e.guid) {
-            e.spec = u.spec.clone();
+            e.spec = (*u.spec).clone();
             e.revision += 100;
         }
     }
     for c in &plan.creates {
-        out.push(env(c.guid, c.spec.clone(), true, 500));
+        out.push(env(c.guid, (*c.spec).clone(), true, 500));
     }
     out
 }
@@ -125,7 +128,7 @@ fn guid_definition_never_falls_back_to_the_name() {
         p.creates,
         vec![PlannedCreate {
             guid: g(9),
-            spec: spec(BASE)
+            spec: spec(BASE).into()
         }]
     );
     assert!(p.adopts.is_empty() && p.updates.is_empty() && p.unchanged.is_empty());
@@ -162,7 +165,7 @@ fn guid_definition_updates_a_managed_environment_or_leaves_it_unchanged() {
         p.updates,
         vec![PlannedUpdate {
             guid: g(1),
-            spec: titled(BASE, "Base"),
+            spec: titled(BASE, "Base").into(),
             changed_fields: vec!["title".to_owned()],
             expected_revision: 7,
         }]
@@ -206,11 +209,11 @@ fn guid_less_definition_without_a_match_is_created_with_a_new_guid() {
         vec![
             PlannedCreate {
                 guid: g(0x1000),
-                spec: spec(BASE)
+                spec: spec(BASE).into()
             },
             PlannedCreate {
                 guid: g(0x1001),
-                spec: spec(OTHER)
+                spec: spec(OTHER).into()
             },
         ]
     );
@@ -269,7 +272,7 @@ fn adoption_keeps_the_guid_and_takes_the_definitions_spec() {
         p.adopts,
         vec![PlannedAdopt {
             guid: g(1),
-            spec: wanted,
+            spec: wanted.into(),
             changed_fields: vec!["title".into(), "python".into(), "managed_by".into()],
             expected_revision: 12,
         }]

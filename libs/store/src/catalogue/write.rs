@@ -154,7 +154,7 @@ pub async fn apply_plan<S: Session>(
     }
     for chunk in plan.creates.chunks(PLAN_CHUNK) {
         let creates: Vec<(Uuid, &EnvironmentSpec)> =
-            chunk.iter().map(|c| (c.guid, &c.spec)).collect();
+            chunk.iter().map(|c| (c.guid, &*c.spec)).collect();
         create(s, log, &creates, Some(ManagedBy::ConfigFile)).await?;
     }
     Ok(())

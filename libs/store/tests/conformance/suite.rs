@@ -1228,14 +1228,14 @@ pub async fn concurrent_writers_get_gap_free_increasing_revisions(store: S) {
 fn planned_create(name: &str) -> PlannedCreate {
     PlannedCreate {
         guid: Uuid::new_v4(),
-        spec: spec(name),
+        spec: spec(name).into(),
     }
 }
 
 fn planned_update(env: &Environment, spec: EnvironmentSpec) -> PlannedUpdate {
     PlannedUpdate {
         guid: env.guid,
-        spec,
+        spec: spec.into(),
         changed_fields: vec!["title".to_owned()],
         expected_revision: env.revision,
     }
@@ -1244,7 +1244,7 @@ fn planned_update(env: &Environment, spec: EnvironmentSpec) -> PlannedUpdate {
 fn planned_adopt(env: &Environment, spec: EnvironmentSpec) -> PlannedAdopt {
     PlannedAdopt {
         guid: env.guid,
-        spec,
+        spec: spec.into(),
         changed_fields: vec!["managed_by".to_owned()],
         expected_revision: env.revision,
     }
@@ -1382,7 +1382,7 @@ pub async fn apply_sync_creates_file_managed_environments(store: S) {
     create(&*store, "img/by-hand").await;
     let base = revision(&*store).await;
     let mut full = planned_create("unused");
-    full.spec = full_spec();
+    full.spec = full_spec().into();
     let plan = SyncPlan {
         creates: vec![planned_create("img/a"), full.clone()],
         ..SyncPlan::default()
@@ -1394,7 +1394,7 @@ pub async fn apply_sync_creates_file_managed_environments(store: S) {
     assert_eq!(newest, base + 2);
     for (planned, expected_revision) in plan.creates.iter().zip([base + 1, base + 2]) {
         let env = store.get_environment(planned.guid).await.expect("created");
-        assert_eq!(env.spec, planned.spec);
+        assert_eq!(env.spec, *planned.spec);
         assert_eq!(env.managed_by, Some(ManagedBy::ConfigFile));
         assert!(env.permissions.is_empty());
         assert_eq!(env.revision, expected_revision);
@@ -1732,8 +1732,9 @@ pub async fn apply_sync_applies_a_large_plan_atomically(store: S) {
     for i in 0..N {
         let mut create = planned_create(&format!("img/{i:04}"));
         if i % 2 == 0 {
-            create.spec.python = vec![inst("3.12.1", "/opt/python/bin/python")];
-            create.spec.volume_mounts = full_spec().volume_mounts;
+            std::sync::Arc::make_mut(&mut create.spec).python =
+                vec![inst("3.12.1", "/opt/python/bin/python")];
+            std::sync::Arc::make_mut(&mut create.spec).volume_mounts = full_spec().volume_mounts;
         }
         plan.creates.push(create);
     }
@@ -1751,7 +1752,7 @@ pub async fn apply_sync_applies_a_large_plan_atomically(store: S) {
         (N, base + n)
     );
     for (env, planned) in snapshot.environments.iter().zip(&plan.creates) {
-        assert_eq!((env.guid, &env.spec), (planned.guid, &planned.spec));
+        assert_eq!((env.guid, &env.spec), (planned.guid, &*planned.spec));
     }
     let revisions: Vec<i64> = store
         .changes_after(base, 10_000)

@@ -86,7 +86,10 @@ impl RegistryService {
         let definitions = validated(req.definitions, prefix)?;
         let environments: Vec<_> = definitions
             .into_iter()
-            .map(|d| (d.guid.unwrap_or_else(Uuid::new_v4), d.spec))
+            .map(|d| {
+                let guid = d.guid.unwrap_or_else(Uuid::new_v4);
+                (guid, std::sync::Arc::unwrap_or_clone(d.spec))
+            })
             .collect();
         let backend = self.backend()?;
         let actor = sync_actor(caller, ChangeSource::Bootstrap);
