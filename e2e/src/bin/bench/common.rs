@@ -176,3 +176,26 @@ pub fn in_process_selection(
         p99,
     }
 }
+
+/// Waits until the metric `name` on the admin address `admin` is at least `at_least`, reading
+/// /metrics every 20 ms; fails after `within`.
+pub async fn wait_for_metric(
+    admin: &str,
+    name: &str,
+    at_least: f64,
+    within: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, metrics) = execenv_e2e::http_get(admin, "/metrics")?;
+        if metric_value(&metrics, name) >= at_least {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{name} on {admin} did not reach {at_least} within {} s",
+            within.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -10,15 +10,15 @@
 //! back what the phases freed.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use execenv_e2e::{RegistryProcess, ServiceProcess, http_get};
+use execenv_e2e::{RegistryProcess, ServiceProcess};
 use execenv_proto::environments::v1 as pb;
 use execenv_proto::registry::v1 as reg;
 use execenv_proto::registry::v1::registry_client::RegistryClient;
 
-use super::common::{DEFINITIONS, apply, list_all, metric_value, ms, three_language_catalogue};
+use super::common::{DEFINITIONS, apply, list_all, ms, three_language_catalogue, wait_for_metric};
 
 /// How long the registry is left alone before the last reading: longer than the 10 s in which
 /// jemalloc returns freed pages by default (the registry has it return them at once), so the
@@ -102,18 +102,8 @@ async fn apply_checked(
 
 /// Waits until the selector's catalogue reached `revision` (its watch delivered every change).
 async fn wait_for_revision(admin: &str, revision: i64) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, metrics) = http_get(admin, "/metrics")?;
-        if metric_value(&metrics, "execenv_selector_catalogue_revision") >= revision as f64 {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the selector did not reach revision {revision} within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let name = "execenv_selector_catalogue_revision";
+    wait_for_metric(admin, name, revision as f64, Duration::from_secs(60)).await
 }
 
 fn report(service: &str, phase: &str, pid: u32) {

@@ -24,7 +24,7 @@ use execenv_e2e::{RegistryProcess, ServiceProcess, http_get};
 use execenv_proto::selector::v1 as sel;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
 
-use super::common::{in_process_selection, list_all, metric_value, percentiles};
+use super::common::{in_process_selection, list_all, metric_value, percentiles, wait_for_metric};
 use super::memory::status_field;
 
 /// The sizes measured unless EXECENV_BENCH_SCALE names others.
@@ -170,18 +170,8 @@ pub fn declarative_file(n: usize) -> String {
 
 /// Waits until the selector's catalogue holds `n` environments.
 async fn wait_for_catalogue(admin: &str, n: usize) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let (_, metrics) = http_get(admin, "/metrics")?;
-        if metric_value(&metrics, "execenv_selector_catalogue_environments") >= n as f64 {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the selector did not hold {n} environments within 600 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let name = "execenv_selector_catalogue_environments";
+    wait_for_metric(admin, name, n as f64, Duration::from_secs(600)).await
 }
 
 /// p50 and p99 (µs) of [`SELECTIONS`] Select calls, one client, one at a time.
