@@ -149,14 +149,27 @@ fn fence(f: reg::SyncFence) -> Result<sync::SyncFence, Error> {
 
 /// The definitions of a request, validated; each entry of the request is converted, checked
 /// and dropped in turn, so a large file is never held as messages, drafts and definitions at
-/// once (at 100,000 environments, holding the drafts too raised the registry's peak from 142 to
-/// 153 MiB).
+/// once. The request's own list (at 100,000 environments a single 37.8 MB allocation, heaptrack)
+/// is taken from its end after being reversed, and shrunk each time it is half empty, so its
+/// memory goes back while the definitions grow instead of after they are all made.
 fn validated(
-    definitions: Vec<pb::EnvironmentSpec>,
+    mut definitions: Vec<pb::EnvironmentSpec>,
     prefix: &str,
 ) -> Result<Vec<sync::Definition>, Error> {
-    sync::validate_definitions(definitions.into_iter().map(EnvironmentDraft::from), prefix)
+    definitions.reverse();
+    let in_order = std::iter::from_fn(move || {
+        let next = definitions.pop()?;
+        if definitions.capacity() > 2 * definitions.len() + SHRINK_SLACK {
+            definitions.shrink_to_fit();
+        }
+        Some(EnvironmentDraft::from(next))
+    });
+    sync::validate_definitions(in_order, prefix)
 }
+
+/// How many unused places a request's list may keep before it is shrunk: small lists are left
+/// alone.
+const SHRINK_SLACK: usize = 1024;
 
 /// Changes made for the file are recorded as config-sync's (or the calling user's).
 fn sync_actor(caller: &Caller, source: ChangeSource) -> Actor {
