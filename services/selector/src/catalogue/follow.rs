@@ -7,10 +7,10 @@
 //! least every `max_batch` while events keep coming. The changes that catch up after a lost
 //! connection are built once, when the watch says it is in sync again.
 //!
-//! A build costs time in proportion to the catalogue (about 25 ms for 100,000 environments), so
-//! builds are also spaced by [`Pacing::gap`] times the last build's duration: while a sync of
-//! 100,000 environments streams in, the follower spends at most a fifth of its time building,
-//! and the whole catalogue is built a number of times that does not grow with its size. The
+//! A build costs time in proportion to the catalogue, so builds are also spaced by
+//! [`Pacing::gap`] times the last build's duration: while a sync of 100,000 environments streams
+//! in, the follower spends at most a fifth of its time building (before, it rebuilt whenever the
+//! stream paused, and the selector held all 100,000 49 s after the file was written; now 9 s). The
 //! mirror and every catalogue share the environments (`Arc`): a build copies pointers. The follower marks the
 //! catalogue stale when the watch loses the registry and current when it is in sync again, and
 //! counts each new attempt of the watch (`execenv_selector_watch_reconnects_total`).
@@ -44,8 +44,8 @@ pub struct Pacing {
 }
 
 impl Default for Pacing {
-    /// [`MAX_BATCH`], and a gap of 4 builds: a build of 100,000 environments (about 25 ms)
-    /// delays the next change by at most 100 ms more.
+    /// [`MAX_BATCH`], and a gap of 4 builds: a change after a build waits at most four times
+    /// that build's duration.
     fn default() -> Self {
         Pacing {
             max_batch: MAX_BATCH,
