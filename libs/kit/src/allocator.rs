@@ -8,9 +8,14 @@
 //! only grows. Each binary names [`Jemalloc`] as its global allocator and calls
 //! [`release_freed_memory`] first thing in `main`:
 //!
-//! ```ignore
+//! ```
 //! #[global_allocator]
 //! static ALLOCATOR: execenv_kit::allocator::Jemalloc = execenv_kit::allocator::Jemalloc;
+//!
+//! fn main() {
+//!     execenv_kit::allocator::release_freed_memory("execenv-example");
+//!     // … the service …
+//! }
 //! ```
 
 pub use tikv_jemallocator::Jemalloc;

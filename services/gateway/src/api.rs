@@ -20,7 +20,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::{
     access, auth, bundles_api, catalogue_api, changes_api, checks_api, content_api, content_proxy,
-    environments_api, events_api, images_api, installations_api, launches_api, limits,
+    environments_api, events_api, images_api, installations_api, launches_api, limits, linger,
     permissions_api, refusal, security_events_api, selection_api, server_settings_api, session_api,
     sync_api, users_api,
 };
@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
             limits::bound,
         ))
         .layer(middleware::from_fn(refusal::as_connect_json))
+        .layer(middleware::from_fn(linger::linger))
         .layer(middleware::from_fn_with_state(
             state.metrics().clone(),
             access::observe,

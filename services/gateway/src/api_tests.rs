@@ -329,3 +329,72 @@ async fn a_client_route_is_the_console_and_the_api_keeps_its_json_404() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(content_type, "application/json");
 }
+
+/// A request refused on its head alone (here an upload without a key: 401) is answered at once,
+/// and the connection still takes the rest of the body: the client, still sending, reads the
+/// refusal, finishes its body and sends its next request on the same connection.
+#[tokio::test]
+async fn a_body_refused_before_it_is_read_is_read_to_its_end_so_the_client_gets_the_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const BODY: usize = 4 << 20;
+    const FIRST: usize = 64 << 10;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(execenv_kit::http::serve(listener, app().0, None, async {
+        let _ = stopped.await;
+    }));
+
+    let client = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        let head = format!(
+            "POST /__api__/execenv/v1/content/4e2a7c9b-1f3d-4a5e-8b6c-9d0e1f2a3b4c/bundles \
+             HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: application/gzip\r\n\
+             Content-Length: {BODY}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&vec![b'x'; FIRST]).await?;
+        let refusal = read_response(&mut stream).await?;
+        // The rest of the body: every write is taken.
+        for _ in 0..(BODY - FIRST) / FIRST {
+            stream.write_all(&vec![b'x'; FIRST]).await?;
+        }
+        stream
+            .write_all(b"GET /__api__/server_settings HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+            .await?;
+        let next = read_response(&mut stream).await?;
+        Ok::<_, std::io::Error>((refusal, next))
+    };
+    let (refusal, next) = tokio::time::timeout(std::time::Duration::from_secs(60), client)
+        .await
+        .expect("the exchange ends")
+        .expect("every write and read succeeds");
+    assert!(refusal.starts_with("HTTP/1.1 401 "), "{refusal}");
+    assert!(refusal.contains("API key"), "{refusal}");
+    assert!(next.starts_with("HTTP/1.1 200 "), "{next}");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+
+    /// One response: its head, and its body by its Content-Length.
+    async fn read_response(stream: &mut tokio::net::TcpStream) -> std::io::Result<String> {
+        let mut bytes = Vec::new();
+        let mut byte = [0u8; 1];
+        while !bytes.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            bytes.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&bytes).to_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).await?;
+        bytes.extend_from_slice(&body);
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}

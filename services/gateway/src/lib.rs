@@ -53,6 +53,7 @@ pub mod instance_table;
 pub mod instances;
 pub mod launches_api;
 pub mod limits;
+pub mod linger;
 pub mod listing;
 pub mod permissions_api;
 pub mod refusal;
