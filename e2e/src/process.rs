@@ -163,15 +163,27 @@ pub(crate) fn with_free_ports<T>(
     bail!("five attempts found their free ports taken before the process could bind them")
 }
 
-/// Waits (30 s at most) until the process answers 200 on `path` at `address`, or exits (port
-/// taken, or another failure).
+/// How long a started service may take to be ready: 30 s, or `EXECENV_TEST_READY_WAIT_S` (a
+/// profiler slows a service down: config-sync is ready after its first sync, which at 100,000
+/// environments under heaptrack takes minutes).
+pub fn ready_wait() -> Duration {
+    let seconds = std::env::var("EXECENV_TEST_READY_WAIT_S")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(30);
+    Duration::from_secs(seconds)
+}
+
+/// Waits ([`ready_wait`] at most) until the process answers 200 on `path` at `address`, or
+/// exits (port taken, or another failure).
 pub(crate) fn wait_answering(
     process: &mut Process,
     address: &str,
     path: &str,
     what: &str,
 ) -> Result<(), StartFailure> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let wait = ready_wait();
+    let deadline = Instant::now() + wait;
     loop {
         if !process.is_running() {
             let log = process.output();
@@ -187,7 +199,8 @@ pub(crate) fn wait_answering(
         }
         if Instant::now() >= deadline {
             return Err(StartFailure::Other(anyhow::anyhow!(
-                "{what} was not ready within 30 s; its log:\n{}",
+                "{what} was not ready within {} s (EXECENV_TEST_READY_WAIT_S); its log:\n{}",
+                wait.as_secs(),
                 process.output()
             )));
         }

@@ -2,8 +2,8 @@
 //! `environments.yaml` (JSON when it starts with `[` or `{`), as `environments.json`, and as a
 //! legacy `runtime.yaml`. Shared by the fuzz target and config-sync's regression test.
 
-use execenv_config_sync::request::ApplyRequest;
 use execenv_config_sync::{file, legacy};
+use execenv_proto::apply::ApplyRequest;
 
 /// Reads `data` every way; panics (a defect) only if a reader panics or breaks its promise.
 pub fn run(data: &[u8]) {

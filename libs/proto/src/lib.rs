@@ -7,6 +7,8 @@
 // `*_server` and `*_client` modules) has none, and the contract is documented where it is
 // written, in proto/. Everything written by hand here (`convert`, `views`) is documented.
 
+pub mod apply;
+
 /// `execenv.environments.v1`: the environment model.
 pub mod environments {
     /// Version 1.

@@ -11,6 +11,7 @@ use execenv_core::{
     Actor, Change, ChangeAction, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy,
     Permission, Principal,
 };
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::accounts::existing_principal;
@@ -221,6 +222,46 @@ impl<B: Backend> Store for B {
             revision,
             environments,
         })
+    }
+
+    async fn snapshot_pages(&self, page: usize, out: mpsc::Sender<Snapshot>) -> Result<(), Error> {
+        let page = page.max(1);
+        let mut s = self.read().await?;
+        let revision = newest_revision(&mut s).await?;
+        let sql = format!(
+            "SELECT {} FROM environments e WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+            common::ENVIRONMENT_COLUMNS
+        );
+        let limit = i64::try_from(page).unwrap_or(i64::MAX);
+        let mut after = 0;
+        let mut first = true;
+        loop {
+            let values = vec![Value::Int(after), Value::Int(limit)];
+            let rows = fetch_rows(&mut s, &sql, values, common::environment_row).await?;
+            let last = rows.len() < page;
+            let Some(row) = rows.last() else {
+                // An empty catalogue is one empty page; a full last page ends with none.
+                if first {
+                    let _ = out
+                        .send(Snapshot {
+                            revision,
+                            environments: Vec::new(),
+                        })
+                        .await;
+                }
+                return Ok(());
+            };
+            after = row.id;
+            first = false;
+            let environments = with_children(&mut s, rows, false).await?;
+            let taken = out.send(Snapshot {
+                revision,
+                environments,
+            });
+            if taken.await.is_err() || last {
+                return Ok(());
+            }
+        }
     }
 
     async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<Change>, Error> {

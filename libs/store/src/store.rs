@@ -13,6 +13,7 @@ use execenv_core::sync::{SyncFence, SyncPlan};
 use execenv_core::{
     Actor, Change, Environment, EnvironmentSpec, Error, ManagedBy, Permission, Principal,
 };
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// One page of environments.
@@ -109,6 +110,14 @@ pub trait Store: AccountStore + SecurityEventStore {
 
     /// The whole catalogue and the revision it reflects, read consistently.
     async fn snapshot(&self) -> Result<Snapshot, Error>;
+
+    /// The whole catalogue, read consistently as [`Store::snapshot`] but handed to `out` as
+    /// pages of at most `page` environments (by internal id), each with the revision the whole
+    /// reflects — at least one page, empty for an empty catalogue. Each page waits until `out`
+    /// has room, so a reader of 100,000 environments holds a page or two, not the catalogue;
+    /// the read (and its database connection) lasts until the last page is taken. Stops, Ok,
+    /// when `out` is closed.
+    async fn snapshot_pages(&self, page: usize, out: mpsc::Sender<Snapshot>) -> Result<(), Error>;
 
     /// Up to `limit` changes with revision > `after`, oldest first. OutOfRange when `after` is
     /// below the compacted revision (the caller must re-list).

@@ -17,7 +17,7 @@ use execenv_proto::environments::v1 as pb;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::request::EncodedDefinitions;
+use execenv_proto::apply::EncodedDefinitions;
 
 /// One entry of the file: its draft and the problems found in its keys.
 pub(crate) use execenv_proto::convert::connect::EnvironmentEntry as Entry;

@@ -4,8 +4,8 @@ use execenv_core::validate::VolumeMountDraft;
 use execenv_core::{Installation, VolumeSource};
 
 use super::*;
-use crate::request::ApplyRequest;
 use execenv_core::sync::definitions_digest;
+use execenv_proto::apply::ApplyRequest;
 
 const YAML: &str = r#"
 # Managed by Helm: executionEnvironments

@@ -13,7 +13,6 @@ pub mod legacy;
 pub mod metrics;
 pub mod registry;
 pub mod report;
-pub mod request;
 mod server;
 pub mod service;
 pub mod sync;

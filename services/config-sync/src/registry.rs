@@ -13,8 +13,8 @@ use tonic::client::Grpc;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic_prost::ProstCodec;
 
-use crate::request::ApplyRequest;
 use crate::sync::Registry;
+use execenv_proto::apply::ApplyRequest;
 
 /// How long one call may take: applying 10,000 definitions in one transaction takes seconds.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);

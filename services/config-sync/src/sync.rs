@@ -19,8 +19,8 @@ use tokio::sync::watch;
 use crate::election::Leadership;
 use crate::file;
 use crate::metrics::SyncMetrics;
-use crate::request::ApplyRequest;
 use crate::watch::FileWatch;
+use execenv_proto::apply::ApplyRequest;
 
 /// The registry calls config-sync makes; errors carry the registry's kind and violations.
 #[async_trait]

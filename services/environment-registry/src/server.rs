@@ -9,7 +9,6 @@ use execenv_kit::metrics::Metrics;
 use execenv_kit::shutdown::Shutdown;
 use execenv_kit::{GrpcServer, StartError};
 use execenv_proto::identity::v1::identity_server::IdentityServer;
-use execenv_proto::registry::v1::registry_server::RegistryServer;
 use execenv_store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,7 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use crate::config::{Config, HistoryConfig};
 use crate::feed::ChangeFeed;
-use crate::service::{Backend, BackendSlot, IdentityService, RegistryService};
+use crate::service::{Backend, BackendSlot, IdentityService, RegistryApi, RegistryService};
 
 /// A running registry.
 pub type Running = execenv_kit::Running<(), Result<(), StartError>>;
@@ -101,7 +100,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> Result<Running, StartE
         .await;
     let watches = server.watch_bound();
     let readiness = server
-        .add_service(RegistryServer::new(service.with_watch_bound(watches)))
+        .add_service(RegistryApi::new(service.with_watch_bound(watches)))
         .await;
     let servers = server.spawn(readiness.clone(), &shutdown)?;
     tracing::info!(%grpc_addr, %admin_addr, database = %config.database.url, "registry listening; opening the database");

@@ -27,8 +27,10 @@ use crate::list;
 
 mod identity;
 mod managed;
+mod received;
 
 pub use identity::IdentityService;
+pub use received::RegistryApi;
 
 /// How often an update retries when a concurrent writer changed the environment between our
 /// read and our write (without the caller asking for a specific revision).
@@ -425,7 +427,7 @@ impl Registry for RegistryService {
         req: Request<reg::ApplyManagedSetRequest>,
     ) -> Result<Response<reg::ApplyManagedSetResponse>, Status> {
         let caller = self.caller(&req)?;
-        reply(self.apply_set(&caller, req.into_inner()).await)
+        reply(self.apply_set(&caller, req.into_inner().into()).await)
     }
 
     async fn bootstrap(

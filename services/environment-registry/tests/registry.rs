@@ -818,3 +818,57 @@ async fn a_sync_from_a_deposed_leader_is_refused_logged_and_counted() {
     }
     r.stop().await;
 }
+
+/// A sync request from a client that is not config-sync, whose second definition is not an
+/// EnvironmentSpec message (cut short), is refused naming that definition, and nothing is
+/// written — the first, valid one included.
+#[tokio::test]
+async fn a_sync_whose_definition_cannot_be_decoded_is_refused_at_its_place_and_changes_nothing() {
+    use execenv_proto::apply::ReceivedApplyRequest;
+    use prost::Message;
+
+    let r = Registry::start().await;
+    let request = ReceivedApplyRequest {
+        definitions: vec![
+            spec("ghcr.io/acme/good:1", "Good").encode_to_vec().into(),
+            // Field 1 (the image name) announcing 127 bytes, and none following.
+            prost::bytes::Bytes::from_static(&[0x0a, 0x7f]),
+        ],
+        rest: reg::ApplyManagedSetRequest {
+            field_prefix: "executionEnvironments".to_owned(),
+            ..Default::default()
+        },
+    };
+    let service = InterceptedService::new(r.channel().await, IdentityInterceptor::service(None));
+    let mut grpc = tonic::client::Grpc::new(service);
+    grpc.ready().await.unwrap();
+    let refused = grpc
+        .unary(
+            tonic::Request::new(request),
+            http::uri::PathAndQuery::from_static("/execenv.registry.v1.Registry/ApplyManagedSet"),
+            tonic_prost::ProstCodec::<ReceivedApplyRequest, reg::ApplyManagedSetResponse>::default(
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("executionEnvironments[1] is not an EnvironmentSpec message"),
+        "{refused:?}"
+    );
+    assert!(
+        !refused.message().contains("executionEnvironments[0]"),
+        "{refused:?}"
+    );
+    let listed = r
+        .admin()
+        .await
+        .list_environments(reg::ListEnvironmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.environments.is_empty(), "{listed:?}");
+    r.stop().await;
+}

@@ -916,10 +916,41 @@ pub async fn publisher_sees_unrestricted_and_granted_environments(store: S) {
     assert_eq!(page.environments[1].permissions.len(), 1);
 }
 
-pub async fn snapshot_returns_everything_at_the_latest_revision(store: S) {
+/// Every page `snapshot_pages` hands over: the size and revision of each and their
+/// environments, in order; `between` runs once the first page is taken, while the reader waits
+/// for room to hand over the next.
+async fn paged<F: Future<Output = ()>>(
+    store: &S,
+    page: usize,
+    between: F,
+) -> (Vec<usize>, Vec<i64>, Vec<Environment>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let reading = tokio::spawn({
+        let store = store.clone();
+        async move { store.snapshot_pages(page, tx).await }
+    });
+    let (mut sizes, mut revisions, mut environments) = (Vec::new(), Vec::new(), Vec::new());
+    let mut between = Some(between);
+    while let Some(part) = rx.recv().await {
+        sizes.push(part.environments.len());
+        revisions.push(part.revision);
+        environments.extend(part.environments);
+        if let Some(between) = between.take() {
+            between.await;
+        }
+    }
+    reading.await.expect("joins").expect("snapshot pages");
+    (sizes, revisions, environments)
+}
+
+pub async fn snapshot_and_its_pages_return_everything_at_the_latest_revision(store: S) {
     principals(&*store).await;
     let empty = store.snapshot().await.expect("snapshot");
     assert_eq!((empty.revision, empty.environments.len()), (0, 0));
+    assert_eq!(
+        paged(&store, 2, async {}).await,
+        (vec![0], vec![0], Vec::new())
+    );
     let a = create_spec(&*store, full_spec()).await;
     let b = create(&*store, "img/b").await;
     store
@@ -927,14 +958,41 @@ pub async fn snapshot_returns_everything_at_the_latest_revision(store: S) {
         .await
         .expect("add");
     let c = create(&*store, "img/c").await;
+    let d = create(&*store, "img/d").await;
     store
         .delete_environment(c.guid, 0, &alice())
         .await
         .expect("delete");
+    let e = create(&*store, "img/e").await;
     let snapshot = store.snapshot().await.expect("snapshot");
-    assert_eq!(snapshot.revision, 5);
+    assert_eq!(snapshot.revision, 7);
     let b = store.get_environment(b.guid).await.expect("get");
-    assert_eq!(snapshot.environments, vec![a, b]);
+    assert_eq!(snapshot.environments, vec![a, b, d, e]);
+    // The same, a page at a time.
+    let (sizes, revisions, environments) = paged(&store, 2, async {}).await;
+    assert_eq!(sizes, vec![2, 2]);
+    assert_eq!(revisions, vec![7, 7]);
+    assert_eq!(environments, snapshot.environments);
+    assert_eq!(paged(&store, 3, async {}).await.0, vec![3, 1]);
+}
+
+pub async fn snapshot_pages_are_of_one_revision_while_writes_land_between_them(store: S) {
+    for i in 0..5 {
+        create(&*store, &format!("img/{i}")).await;
+    }
+    let before = store.snapshot().await.expect("snapshot");
+    let writes = async {
+        create(&*store, "img/late").await;
+        store
+            .delete_environment(before.environments[4].guid, 0, &alice())
+            .await
+            .expect("delete");
+    };
+    let (sizes, revisions, environments) = paged(&store, 2, writes).await;
+    assert_eq!(sizes, vec![2, 2, 1]);
+    assert_eq!(revisions, vec![5, 5, 5]);
+    assert_eq!(environments, before.environments);
+    assert_eq!(store.snapshot().await.expect("snapshot").revision, 7);
 }
 
 pub async fn changes_after_resumes_from_a_revision(store: S) {

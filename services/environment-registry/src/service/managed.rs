@@ -1,11 +1,16 @@
 //! The declarative file's side of the registry: `ApplyManagedSet` (plan with execenv-core, apply
 //! in one transaction, plan again when an API write lands in between) and the legacy bootstrap.
 
+use std::sync::Arc;
+
 use execenv_core::sync;
 use execenv_core::validate::EnvironmentDraft;
-use execenv_core::{Actor, Caller, ChangeSource, Error, ErrorKind, FieldViolation};
-use execenv_proto::environments::v1 as pb;
+use execenv_core::{
+    Actor, Caller, ChangeSource, EnvironmentSpec, Error, ErrorKind, FieldViolation,
+};
+use execenv_proto::apply::{ReceivedApplyRequest, decode_definition};
 use execenv_proto::registry::v1 as reg;
+use prost::bytes::Bytes;
 use uuid::Uuid;
 
 use super::RegistryService;
@@ -17,12 +22,13 @@ impl RegistryService {
     pub(super) async fn apply_set(
         &self,
         caller: &Caller,
-        req: reg::ApplyManagedSetRequest,
+        req: ReceivedApplyRequest,
     ) -> Result<reg::ApplyManagedSetResponse, Error> {
         caller.require_admin("applying the declarative environments file")?;
-        let prefix = prefix_or(&req.field_prefix, "definitions");
-        let fence = req.fence.map(fence).transpose()?;
-        let definitions = validated(req.definitions, prefix)?;
+        let ReceivedApplyRequest { definitions, rest } = req;
+        let prefix = prefix_or(&rest.field_prefix, "definitions");
+        let fence = rest.fence.map(fence).transpose()?;
+        let definitions = decoded_and_validated(definitions, prefix)?;
         let backend = self.backend()?;
         let actor = sync_actor(caller, ChangeSource::ConfigFile);
         for attempt in 1..=SYNC_ATTEMPTS {
@@ -32,10 +38,11 @@ impl RegistryService {
             // it is applied.
             let base_revision = snapshot.revision;
             drop(snapshot);
-            let mut response = plan_response(&plan, req.dry_run);
-            response.revision = base_revision;
             // A no-op still records (and checks) its fence.
-            if req.dry_run || (plan.is_noop() && fence.is_none()) {
+            if rest.dry_run || (plan.is_noop() && fence.is_none()) {
+                drop(definitions);
+                let mut response = plan_response(plan, rest.dry_run);
+                response.revision = base_revision;
                 return Ok(response);
             }
             match backend
@@ -45,7 +52,6 @@ impl RegistryService {
             {
                 Ok(revision) => {
                     backend.feed.committed();
-                    response.revision = revision;
                     tracing::info!(
                         created = plan.creates.len(),
                         adopted = plan.adopts.len(),
@@ -55,6 +61,10 @@ impl RegistryService {
                         revision,
                         "applied the declarative environments"
                     );
+                    // Made once the plan is applied, from the plan alone.
+                    drop(definitions);
+                    let mut response = plan_response(plan, false);
+                    response.revision = revision;
                     return Ok(response);
                 }
                 // An API write landed between our snapshot and our commit: plan again on the
@@ -83,7 +93,8 @@ impl RegistryService {
     ) -> Result<reg::BootstrapResponse, Error> {
         caller.require_admin("bootstrapping the catalogue")?;
         let prefix = prefix_or(&req.field_prefix, "images");
-        let definitions = validated(req.definitions, prefix)?;
+        let drafts = req.definitions.into_iter().map(EnvironmentDraft::from);
+        let definitions = sync::validate_definitions(drafts, prefix)?;
         let environments: Vec<_> = definitions
             .into_iter()
             .map(|d| {
@@ -147,29 +158,38 @@ fn fence(f: reg::SyncFence) -> Result<sync::SyncFence, Error> {
     })
 }
 
-/// The definitions of a request, validated; each entry of the request is converted, checked
-/// and dropped in turn, so a large file is never held as messages, drafts and definitions at
-/// once. The request's own list (at 100,000 environments a single 37.8 MB allocation, heaptrack)
-/// is taken from its end after being reversed, and shrunk each time it is half empty, so its
-/// memory goes back while the definitions grow instead of after they are all made.
-fn validated(
-    mut definitions: Vec<pb::EnvironmentSpec>,
+/// The definitions of a request, decoded and validated one at a time. They are first copied
+/// out of the received message, which then goes back at once; each copy goes as its definition
+/// is decoded, converted and checked, so the request is never held as messages, drafts and
+/// definitions at once. A definition that cannot be decoded is reported at its place.
+fn decoded_and_validated(
+    definitions: Vec<Bytes>,
     prefix: &str,
 ) -> Result<Vec<sync::Definition>, Error> {
-    definitions.reverse();
-    let in_order = std::iter::from_fn(move || {
-        let next = definitions.pop()?;
-        if definitions.capacity() > 2 * definitions.len() + SHRINK_SLACK {
-            definitions.shrink_to_fit();
-        }
-        Some(EnvironmentDraft::from(next))
-    });
-    sync::validate_definitions(in_order, prefix)
+    let definitions: Vec<Bytes> = definitions
+        .into_iter()
+        .map(|d| Bytes::copy_from_slice(&d))
+        .collect();
+    let mut undecodable = Vec::new();
+    let drafts =
+        definitions
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, bytes)| match decode_definition(bytes) {
+                Ok(spec) => Some(EnvironmentDraft::from(spec)),
+                Err(e) => {
+                    let field = format!("{prefix}[{i}]");
+                    let message = format!("{field} is not an EnvironmentSpec message: {e}");
+                    undecodable.push(FieldViolation::new(field, message));
+                    None
+                }
+            });
+    let validated = sync::validate_definitions(drafts, prefix);
+    if !undecodable.is_empty() {
+        return Err(Error::invalid(undecodable));
+    }
+    validated
 }
-
-/// How many unused places a request's list may keep before it is shrunk: small lists are left
-/// alone.
-const SHRINK_SLACK: usize = 1024;
 
 /// Changes made for the file are recorded as config-sync's (or the calling user's).
 fn sync_actor(caller: &Caller, source: ChangeSource) -> Actor {
@@ -194,30 +214,42 @@ fn planned(guid: &Uuid, name: &str, fields: &[String]) -> reg::PlannedChange {
     }
 }
 
-/// The wire form of a plan.
-fn plan_response(plan: &sync::SyncPlan, dry_run: bool) -> reg::ApplyManagedSetResponse {
+/// The wire form of a plan, taken apart as it is written: each entry goes as its line is made,
+/// its image name moved out of its spec when nothing else holds the spec. Given the plan once
+/// the request's definitions are dropped, the specs go back while the answer grows (at 100,000
+/// creates, 13 MB) instead of both being held at once (heaptrack).
+fn plan_response(plan: sync::SyncPlan, dry_run: bool) -> reg::ApplyManagedSetResponse {
+    fn name(spec: Arc<EnvironmentSpec>) -> String {
+        Arc::try_unwrap(spec).map_or_else(|shared| shared.name.clone(), |spec| spec.name)
+    }
+    fn line(guid: &Uuid, name: String, changed_fields: Vec<String>) -> reg::PlannedChange {
+        reg::PlannedChange {
+            guid: guid.to_string(),
+            name,
+            changed_fields,
+        }
+    }
+    let sync::SyncPlan {
+        creates,
+        adopts,
+        updates,
+        deletes,
+        unchanged,
+    } = plan;
     reg::ApplyManagedSetResponse {
-        created: plan
-            .creates
-            .iter()
-            .map(|c| planned(&c.guid, &c.spec.name, &[]))
+        created: (creates.into_iter())
+            .map(|c| line(&c.guid, name(c.spec), Vec::new()))
             .collect(),
-        adopted: plan
-            .adopts
-            .iter()
-            .map(|a| planned(&a.guid, &a.spec.name, &a.changed_fields))
+        adopted: (adopts.into_iter())
+            .map(|a| line(&a.guid, name(a.spec), a.changed_fields))
             .collect(),
-        updated: plan
-            .updates
-            .iter()
-            .map(|u| planned(&u.guid, &u.spec.name, &u.changed_fields))
+        updated: (updates.into_iter())
+            .map(|u| line(&u.guid, name(u.spec), u.changed_fields))
             .collect(),
-        deleted: plan
-            .deletes
-            .iter()
-            .map(|d| planned(&d.guid, &d.name, &[]))
+        deleted: (deletes.into_iter())
+            .map(|d| line(&d.guid, d.name, Vec::new()))
             .collect(),
-        unchanged: plan.unchanged.iter().map(ToString::to_string).collect(),
+        unchanged: unchanged.iter().map(ToString::to_string).collect(),
         revision: 0,
         dry_run,
     }
