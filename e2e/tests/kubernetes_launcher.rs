@@ -255,9 +255,13 @@ async fn cache_hits(built: &mut Built) -> Result<()> {
             &format!("{}={}", images::PYTHON_VERSION, images::PYTHON),
         ],
     )?;
+    // Read-your-writes: the selector follows the registry and may not have the environment
+    // yet; the launch waits for the revision the create answered with.
+    let created_at = revision_of(&second)?;
     let second = field(&second, "guid")?;
     let id = format!("build-{content}");
     let mut launch = request(&id, pb::Kind::Build, &content, built.index.pip_env());
+    launch.min_revision = created_at;
     if let Some(c) = launch.content.as_mut() {
         c.default_environment_guid = Some(second.clone());
     }
@@ -604,7 +608,7 @@ async fn node_r_content_runs_in_the_r_image_with_the_installation_the_selector_c
 }
 
 async fn r_content(bed: &Bed) -> Result<()> {
-    bed.registry.create_environment(
+    let created = bed.registry.create_environment(
         images::R_IMAGE,
         &[
             "--title",
@@ -613,6 +617,7 @@ async fn r_content(bed: &Bed) -> Result<()> {
             &format!("{}={}", images::R_VERSION, images::R),
         ],
     )?;
+    let created_at = revision_of(&created)?;
     let content = uuid::Uuid::new_v4().to_string();
     let bundle = bed.data.folder(&format!("content/{content}/42/bundle"))?;
     std::fs::write(
@@ -633,6 +638,7 @@ async fn r_content(bed: &Bed) -> Result<()> {
     let mut client = bed.client().await?;
     for (id, kind) in [("r-build", pb::Kind::Build), ("r-run", pb::Kind::Run)] {
         let mut launch = request(id, kind, &content, BTreeMap::new());
+        launch.min_revision = created_at;
         if let Some(c) = launch.content.as_mut() {
             c.requirements = Some(requirements.clone());
         }
@@ -1121,4 +1127,11 @@ async fn blind_launch(blind: &ServiceProcess, ns: &str) -> Result<()> {
         "{refused:?}"
     );
     Ok(())
+}
+
+/// The revision a catalogue write answered with (`execenvctl … -o json`).
+fn revision_of(written: &Value) -> Result<i64> {
+    written["revision"]
+        .as_i64()
+        .with_context(|| format!("no revision in {written}"))
 }
