@@ -335,16 +335,28 @@ async fn the_registry_bounds_message_sizes_and_watches_per_client() -> Result<()
         search: "x".repeat(5000),
         ..Default::default()
     };
-    let refused = client.list_environments(large).await.unwrap_err();
-    ensure!(
-        refused.code() == tonic::Code::ResourceExhausted,
-        "{refused:?}"
-    );
-    ensure!(
-        refused.message()
-            == "the request is larger than 4096 bytes, the most this service reads (EXECENV_SERVER__MAX_DECODING_MESSAGE_BYTES)",
-        "{refused:?}"
-    );
+    // Refused for its size, naming the setting.
+    let too_large = |refused: tonic::Status| {
+        ensure!(
+            refused.code() == tonic::Code::ResourceExhausted
+                && refused.message()
+                    == "the request is larger than 4096 bytes, the most this service reads (EXECENV_SERVER__MAX_DECODING_MESSAGE_BYTES)",
+            "{refused:?}"
+        );
+        Ok(())
+    };
+    too_large(client.list_environments(large).await.unwrap_err())?;
+    // A sync request, which the registry reads its own way (each definition kept encoded), is
+    // bounded alike.
+    let file = reg::ApplyManagedSetRequest {
+        definitions: vec![execenv_proto::environments::v1::EnvironmentSpec {
+            name: "ghcr.io/acme/large:1".to_owned(),
+            description: Some("x".repeat(5000)),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    too_large(client.apply_managed_set(file).await.unwrap_err())?;
 
     let watch = || {
         let mut client = client.clone();

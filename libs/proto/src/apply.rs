@@ -246,12 +246,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn its_bytes_are_those_of_the_same_request_encoded_by_prost() {
-        let specs = [
+    fn two_specs() -> [pb::EnvironmentSpec; 2] {
+        [
             spec("ghcr.io/a/b:1", "3.11.4"),
             spec("ghcr.io/a/c:1", "3.12.1"),
-        ];
+        ]
+    }
+
+    #[test]
+    fn its_bytes_are_those_of_the_same_request_encoded_by_prost() {
+        let specs = two_specs();
         let fence = reg::SyncFence {
             lease: "execenv/execenv-config-sync".to_owned(),
             holder: "config-sync-0".to_owned(),
@@ -306,10 +310,7 @@ mod tests {
 
     #[test]
     fn a_received_request_is_each_definitions_bytes_and_the_other_fields() {
-        let specs = [
-            spec("ghcr.io/a/b:1", "3.11.4"),
-            spec("ghcr.io/a/c:1", "3.12.1"),
-        ];
+        let specs = two_specs();
         let sent = reg::ApplyManagedSetRequest {
             definitions: specs.to_vec(),
             dry_run: true,
