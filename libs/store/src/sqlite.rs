@@ -16,6 +16,7 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
+use tokio::sync::mpsc;
 
 use crate::common::{StoreRow, Value, database_error, decode_each, migration_error};
 use crate::session::{Backend, Session};
@@ -29,6 +30,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Asks for a checkpoint after a write commits; none for an in-memory database.
+    checkpoints: Option<mpsc::Sender<()>>,
 }
 
 impl SqliteStore {
@@ -67,7 +70,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Checkpoints are run by `checkpoint_after_writes`, off the committing connection.
+            .pragma("wal_autocheckpoint", "0");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         // An in-memory database lives as long as its one connection: keep exactly one open,
         // forever, so every session sees the same database.
@@ -85,7 +90,8 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| cannot_open(url, &e))?;
-        Ok(SqliteStore { pool })
+        let checkpoints = (!in_memory).then(|| checkpoint_after_writes(pool.clone()));
+        Ok(SqliteStore { pool, checkpoints })
     }
 
     /// Closes every connection.
@@ -105,7 +111,10 @@ impl Backend for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(database_error)?;
-        Ok(SqliteSession { tx })
+        Ok(SqliteSession {
+            tx,
+            checkpoint: self.checkpoints.clone(),
+        })
     }
 
     async fn plain(&self) -> Result<SqliteSession, Error> {
@@ -117,13 +126,46 @@ impl Backend for SqliteStore {
     async fn read(&self) -> Result<SqliteSession, Error> {
         // A deferred transaction takes its WAL snapshot at the first read and keeps it.
         let tx = self.pool.begin().await.map_err(database_error)?;
-        Ok(SqliteSession { tx })
+        Ok(SqliteSession {
+            tx,
+            checkpoint: None,
+        })
     }
+}
+
+/// Copies what writers committed to the write-ahead log back into the database file, in a task
+/// of its own, after each commit that asks for it ([`SqliteSession::commit`] of a write); asks
+/// made while a checkpoint runs are served by one more. Returns the sender of the asks: the
+/// task ends when every sender is gone (the store is dropped) or the pool is closed.
+///
+/// SQLite's own automatic checkpoint runs inside the commit that crosses its threshold: the
+/// writer waits for it, and so does its caller — 0.4 s of a sync of 100,000 environments,
+/// whose log is 150 MB. A checkpoint is `PASSIVE`: it never blocks readers or writers, and
+/// copies what no reader still needs (the rest, at the next one). The log is reused from its
+/// start once everything in it is copied, so it grows only while readers hold on to old frames.
+fn checkpoint_after_writes(pool: SqlitePool) -> mpsc::Sender<()> {
+    let (asks, mut asked) = mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        while asked.recv().await.is_some() {
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot checkpoint the SQLite write-ahead log; trying again after the next write");
+            }
+        }
+    });
+    asks
 }
 
 /// One SQLite transaction.
 pub struct SqliteSession {
     tx: Transaction<'static, Sqlite>,
+    /// Where to ask for a checkpoint once this (write) transaction commits.
+    checkpoint: Option<mpsc::Sender<()>>,
 }
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
@@ -198,7 +240,12 @@ impl Session for SqliteSession {
     }
 
     async fn commit(self) -> Result<(), Error> {
-        self.tx.commit().await.map_err(database_error)
+        self.tx.commit().await.map_err(database_error)?;
+        if let Some(checkpoint) = self.checkpoint {
+            // Full: a checkpoint is asked for already and copies this commit too.
+            let _ = checkpoint.try_send(());
+        }
+        Ok(())
     }
 }
 

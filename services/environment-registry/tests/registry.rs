@@ -321,6 +321,51 @@ async fn a_watcher_that_falls_behind_a_large_sync_gets_every_change_once_in_orde
     r.stop().await;
 }
 
+/// The guids a sync gives the environments it creates are random (version 4), and ascend in
+/// the order of the file, as do their revisions: the catalogue's guid indexes grow at their end.
+#[tokio::test]
+async fn a_sync_gives_the_environments_it_creates_ascending_random_guids_in_file_order() {
+    const N: usize = 40;
+    let r = Registry::start().await;
+    let mut c = r.admin().await;
+    let names: Vec<String> = (0..N)
+        .map(|i| format!("ghcr.io/acme/ordered-{i}:1"))
+        .collect();
+    let applied = c
+        .apply_managed_set(reg::ApplyManagedSetRequest {
+            definitions: names.iter().map(|name| spec(name, "ordered")).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let created: Vec<&str> = applied.created.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(created, names);
+    let guids: Vec<uuid::Uuid> = applied
+        .created
+        .iter()
+        .map(|p| uuid::Uuid::parse_str(&p.guid).unwrap())
+        .collect();
+    assert!(guids.iter().all(|g| g.get_version_num() == 4), "{guids:?}");
+    assert!(guids.windows(2).all(|w| w[0] < w[1]), "{guids:?}");
+    let mut by_revision = Vec::with_capacity(N);
+    for guid in &guids {
+        let env = c
+            .get_environment(reg::GetEnvironmentRequest {
+                guid: guid.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        by_revision.push(env.revision);
+    }
+    assert!(
+        by_revision.windows(2).all(|w| w[0] < w[1]),
+        "{by_revision:?}"
+    );
+    r.stop().await;
+}
+
 #[tokio::test]
 async fn watch_from_a_compacted_revision_is_out_of_range() {
     let r = Registry::start().await;

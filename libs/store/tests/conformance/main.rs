@@ -200,3 +200,26 @@ async fn open_works_from_a_spawned_task() {
     });
     assert_eq!(task.await.expect("the task runs").expect("opens"), "sqlite");
 }
+
+/// SQLite's automatic checkpoint is off (it would make the committing writer wait for it): a
+/// task copies each write from the write-ahead log into the database file once it commits.
+#[tokio::test]
+async fn sqlite_writes_reach_the_database_file_after_they_commit() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("catalogue.db");
+    let store = execenv_store::open(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .expect("opens");
+    let size = || std::fs::metadata(&path).expect("the database file").len();
+    // The migrations are in the log, not yet in the file.
+    let before = size();
+    suite::create(&*store, "img/checkpointed").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is still {before} bytes 10 s after a write committed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
