@@ -6,6 +6,7 @@
 //! catches whatever the watch misses (network file systems, a folder that was recreated). A tick
 //! says only that the file may have changed; the sync loop reads it and compares digests.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -77,8 +78,9 @@ fn folder_of(file: &Path) -> PathBuf {
 
 fn watch_folder(file: &Path, events: mpsc::Sender<()>) -> Option<RecommendedWatcher> {
     let folder = folder_of(file);
+    let name = file.file_name().map(OsStr::to_owned).unwrap_or_default();
     let handler = move |result: notify::Result<notify::Event>| match result {
-        Ok(event) if is_change(&event.kind) => {
+        Ok(event) if is_change(&event.kind) && concerns(&name, &event.paths) => {
             // Full means an event is already pending; that one covers this.
             let _ = events.try_send(());
         }
@@ -110,6 +112,19 @@ fn is_change(kind: &EventKind) -> bool {
         EventKind::Access(_) => false,
         _ => true,
     }
+}
+
+/// Whether an event on `paths` may concern the file named `name`: one of them is the file, or a
+/// name of the kubelet's (`..data`, `..2026_…`) whose swap replaces a ConfigMap's files; an
+/// event naming no path (the watch lost track) may concern anything. Other files of the folder
+/// (a database beside the file, an editor's swap file) do not make the file read again: it
+/// may be large, and a database writes often.
+fn concerns(name: &OsStr, paths: &[PathBuf]) -> bool {
+    paths.is_empty()
+        || paths.iter().any(|path| {
+            path.file_name()
+                .is_some_and(|n| n == name || n.as_encoded_bytes().starts_with(b".."))
+        })
 }
 
 async fn run(
