@@ -65,8 +65,96 @@ impl Loaded {
 /// Parses and validates the declarative file: the definitions to sync, or every problem of the
 /// file (unknown keys and invalid values of every entry) together, ordered by entry.
 pub fn load(text: &str, origin: &str) -> Result<Loaded, Error> {
+    if !is_json(origin, text)
+        && let Some(pieces) = pieces(text)
+        && let Some(loader) = load_pieces(&pieces)
+    {
+        return loader.finish();
+    }
     let entries: Option<Entries<Loader>> = from_text(text, origin)?;
     entries.map(|e| e.0).unwrap_or_default().finish()
+}
+
+/// About how large a piece of a file cut by [`pieces`] is; smaller files are parsed whole.
+const PIECE_BYTES: usize = 1 << 20;
+
+/// A large YAML file whose top level is a block list (`- name: …` lines at column 0), cut into
+/// pieces of about [`PIECE_BYTES`], each from the start of an entry, so that two threads parse
+/// them ([`load_pieces`]): parsing is most of the time a sync of a large file takes (1.3 s of
+/// 1.4 s for 100,000 entries). `None` when the file is smaller than two pieces or not that
+/// simple: a directive or a document marker (`%`, `---`, `...`) at the start of a line, or a
+/// first line that is not an entry.
+///
+/// A `- ` at column 0 starts an entry of the top-level list, except inside a quoted scalar or a
+/// flow collection (`[…]`, `{…}`) left open on an earlier line; the piece before then ends
+/// inside it and fails to parse. An alias of an anchor in an earlier piece fails too. A piece
+/// that fails means the whole file is parsed again in one piece, which is what reports its
+/// problems, with their lines as the file has them.
+fn pieces(text: &str) -> Option<Vec<&str>> {
+    if text.len() < 2 * PIECE_BYTES {
+        return None;
+    }
+    let is_entry = |line: &str| line == "-" || line.starts_with("- ");
+    let first = text
+        .lines()
+        .find(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))?;
+    let marker =
+        |line: &str| line.starts_with("---") || line.starts_with("...") || line.starts_with('%');
+    if !is_entry(first) || text.lines().any(marker) {
+        return None;
+    }
+    let mut pieces = Vec::with_capacity(text.len() / PIECE_BYTES + 1);
+    let mut rest = text;
+    while rest.len() >= 2 * PIECE_BYTES {
+        // The first entry to start after PIECE_BYTES (never at 0, so every piece holds one).
+        let Some(cut) = rest[PIECE_BYTES..]
+            .match_indices('\n')
+            .map(|(at, _)| PIECE_BYTES + at + 1)
+            .find(|&at| is_entry(rest[at..].lines().next().unwrap_or_default()))
+        else {
+            break;
+        };
+        let (piece, after) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = after;
+    }
+    pieces.push(rest);
+    (pieces.len() > 1).then_some(pieces)
+}
+
+/// Parses the pieces of a file ([`pieces`]) on two threads, this one taking the even pieces
+/// and a helper the odd ones, and gives their entries to one [`Loader`] in file order, so the
+/// result is the file's. At most three pieces' entries are held at once (the one being
+/// loaded, one handed over, one being parsed). `None` when a piece does not parse. Each piece
+/// has the YAML budget of a file ([`yaml_options`]), so the budget of a file loaded in pieces
+/// is that many times larger: still bounded by the file's size.
+fn load_pieces(pieces: &[&str]) -> Option<Loader> {
+    let parse = |piece: &str| yaml::<Option<Entries<Vec<Entry>>>>(piece).ok().flatten();
+    std::thread::scope(|scope| {
+        let (odd, parsed_odd) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for piece in pieces.iter().skip(1).step_by(2) {
+                let parsed = parse(piece);
+                let failed = parsed.is_none();
+                // The receiver is gone once a piece failed on the other side.
+                if odd.send(parsed).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let mut loader = Loader::default();
+        for (i, piece) in pieces.iter().enumerate() {
+            let Entries(entries) = if i % 2 == 0 {
+                parse(piece)?
+            } else {
+                parsed_odd.recv().ok()??
+            };
+            for entry in entries {
+                loader.push(entry);
+            }
+        }
+        Some(loader)
+    })
 }
 
 /// Takes each entry of the file as it is parsed: validates it, adds it to the digest and encodes
@@ -164,13 +252,18 @@ pub(crate) fn from_text<T: de::DeserializeOwned>(text: &str, origin: &str) -> Re
     if is_json(origin, text) {
         serde_json::from_str(text).map_err(|e| syntax_error(origin, &e.to_string()))
     } else {
-        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+        yaml(text).map_err(|e| {
             // serde-saphyr appends a source snippet after the first line; line and column suffice.
             let message = e.to_string();
             let first = message.lines().next().unwrap_or_default();
             syntax_error(origin, first.strip_prefix("error: ").unwrap_or(first))
         })
     }
+}
+
+/// Deserialises YAML `text` within [`yaml_options`].
+fn yaml<T: de::DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, yaml_options())
 }
 
 /// serde-saphyr's default budget (250,000 nodes) stops at roughly 10,000 definitions; ours

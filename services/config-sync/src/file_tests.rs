@@ -408,3 +408,151 @@ fn a_mount_in_the_former_cli_shape_is_refused_naming_connects_fields() {
         "{lines:?}"
     );
 }
+
+/// `n` entries of 8 lines each (entry `i` starts on line `8 i + 1`), named `ghcr.io/acme/h-{i}:1`.
+fn large(n: usize) -> String {
+    entries(0..n)
+}
+
+/// The entries of [`large`] numbered `range`.
+fn entries(range: std::ops::Range<usize>) -> String {
+    range
+        .map(|i| {
+            format!(
+                "- name: ghcr.io/acme/h-{i}:1\n  title: Team {i}\n  python:\n    installations:\n      - {{version: 3.11.{i}, path: /opt/python/bin/python3}}\n  r:\n    installations:\n      - {{version: 4.4.1, path: /opt/R/bin/R}}\n"
+            )
+        })
+        .collect()
+}
+
+/// Enough entries of [`large`] to be loaded in pieces (about 200 bytes each: 4.4 MB, 4 pieces).
+const PIECED: usize = 22_000;
+
+/// The names of the definitions `loaded` sends, in order.
+fn sent_names(loaded: Loaded) -> Vec<String> {
+    ApplyRequest::new(loaded.definitions, false, FIELD_PREFIX, None)
+        .decoded()
+        .unwrap()
+        .definitions
+        .into_iter()
+        .map(|d| d.name)
+        .collect()
+}
+
+#[test]
+fn a_large_list_is_cut_into_pieces_at_the_start_of_entries() {
+    let text = large(PIECED);
+    let cut = pieces(&text).expect("cut");
+    assert_eq!(cut.concat(), text);
+    assert_eq!(cut.len(), text.len() / (1 << 20));
+    for piece in &cut {
+        assert!(
+            piece.starts_with("- name: ghcr.io/acme/h-"),
+            "{:?}",
+            &piece[..40]
+        );
+        assert!(piece.len() >= 1 << 20, "{}", piece.len());
+    }
+    assert_eq!(pieces(&large(10)), None);
+    let document = format!("---\n{text}");
+    assert_eq!(pieces(&document), None);
+    let mapping = format!("images:\n{text}");
+    assert_eq!(pieces(&mapping), None);
+}
+
+#[test]
+fn a_large_file_loads_in_pieces_in_file_order_with_the_digest_of_the_whole() {
+    let text = large(PIECED);
+    let loaded = load(&text, "environments.yaml").unwrap();
+    assert_eq!(loaded.len(), PIECED);
+    let drafts = parse(&text, "environments.yaml").unwrap();
+    let definitions = validate_definitions(&drafts, FIELD_PREFIX).unwrap();
+    assert_eq!(loaded.digest(), definitions_digest(&definitions));
+    let expected: Vec<String> = (0..PIECED)
+        .map(|i| format!("ghcr.io/acme/h-{i}:1"))
+        .collect();
+    assert_eq!(sent_names(loaded), expected);
+}
+
+#[test]
+fn a_problem_in_the_last_piece_of_a_large_file_names_its_entry() {
+    let last = PIECED - 1;
+    let text = format!("{}  colour: blue\n", large(PIECED));
+    let err = load(&text, "environments.yaml").unwrap_err();
+    assert_eq!(err.violations.len(), 1, "{err:?}");
+    assert_eq!(
+        err.violations[0].field,
+        format!("executionEnvironments[{last}]")
+    );
+    assert!(err.violations[0].description.contains("colour"), "{err:?}");
+}
+
+#[test]
+fn a_syntax_error_in_a_later_piece_of_a_large_file_names_its_line_in_the_file() {
+    // Line 8 × 11,000 + 1 starts entry 11,000; its title, on the next line, is left open.
+    let mut text = large(11_000);
+    text.push_str("- name: ghcr.io/acme/broken:1\n  title: [unclosed\n");
+    text.push_str(&entries(11_001..PIECED));
+    let err = load(&text, "/etc/execenv/environments.yaml").unwrap_err();
+    let line = err.violations[0].to_string();
+    assert!(
+        line.starts_with("/etc/execenv/environments.yaml: "),
+        "{line}"
+    );
+    let expected = format!("line {}", 8 * 11_000 + 2);
+    assert!(line.contains(&expected), "{line} (expected {expected})");
+}
+
+#[test]
+fn an_alias_in_a_later_piece_of_an_anchor_in_the_first_is_resolved() {
+    let mut text = String::from(
+        "- name: ghcr.io/acme/anchor:1\n  python: &py {installations: [{version: 3.12.1, path: /opt/py/bin/python3}]}\n",
+    );
+    text.push_str(&large(PIECED));
+    text.push_str("- name: ghcr.io/acme/alias:1\n  python: *py\n");
+    let loaded = load(&text, "environments.yaml").unwrap();
+    let sent = ApplyRequest::new(loaded.definitions, false, FIELD_PREFIX, None)
+        .decoded()
+        .unwrap()
+        .definitions;
+    assert_eq!(sent.len(), PIECED + 2);
+    let alias = &sent[PIECED + 1];
+    assert_eq!(alias.name, "ghcr.io/acme/alias:1");
+    let python = alias.python.as_ref().expect("the anchored installations");
+    assert_eq!(python.installations[0].version, "3.12.1");
+}
+
+#[test]
+fn a_quoted_title_whose_next_line_starts_with_a_dash_stays_one_entry() {
+    // The first piece would end 1 MiB in, which falls inside the open quote; `- continued"` is
+    // part of the title, not an entry.
+    let (mut before, after) = (entries(0..5_000), entries(5_000..12_000));
+    // A comment that makes the quoted entry start 40 bytes before 1 MiB.
+    let filler = (1 << 20) - 40 - before.len() - 2;
+    before.push_str(&format!("#{}\n", "x".repeat(filler)));
+    let padding = "x".repeat(40);
+    let text = format!(
+        "{before}- name: ghcr.io/acme/quoted:1\n  title: \"start {padding}\n- continued\"\n{after}"
+    );
+    let cut = pieces(&text).expect("cut");
+    assert!(
+        cut.iter().any(|piece| piece.starts_with("- continued")),
+        "a cut falls inside the quote"
+    );
+    let whole = parse(&text, "environments.yaml");
+    let loaded = load(&text, "environments.yaml");
+    match (whole, loaded) {
+        (Ok(drafts), Ok(loaded)) => {
+            assert_eq!(drafts.len(), 12_001);
+            assert_eq!(
+                drafts[5_000].title.as_deref(),
+                Some(format!("start {padding} - continued").as_str())
+            );
+            let names = sent_names(loaded);
+            assert_eq!(names.len(), 12_001);
+            assert_eq!(names[5_000], "ghcr.io/acme/quoted:1");
+        }
+        (Err(whole), Err(loaded)) => assert_eq!(whole.violations, loaded.violations),
+        (whole, loaded) => panic!("parsed whole: {whole:?}; loaded: {loaded:?}"),
+    }
+}

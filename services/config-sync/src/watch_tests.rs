@@ -156,11 +156,17 @@ fn reads_are_not_changes_but_finished_writes_are() {
 fn only_events_naming_the_file_or_a_configmap_swap_concern_the_file() {
     let name = OsStr::new("environments.yaml");
     let at = |names: &[&str]| -> Vec<PathBuf> {
-        names.iter().map(|n| Path::new("/etc/execenv").join(n)).collect()
+        names
+            .iter()
+            .map(|n| Path::new("/etc/execenv").join(n))
+            .collect()
     };
     assert!(concerns(name, &at(&["environments.yaml"])));
     // A rename names both ends; the editor's file alone is not a change of the file.
-    assert!(concerns(name, &at(&[".environments.yaml.swp", "environments.yaml"])));
+    assert!(concerns(
+        name,
+        &at(&[".environments.yaml.swp", "environments.yaml"])
+    ));
     assert!(!concerns(name, &at(&[".environments.yaml.swp"])));
     assert!(concerns(name, &at(&["..data"])));
     assert!(concerns(name, &at(&["..2026_11_28_10_05_00.000000002"])));
