@@ -15,8 +15,8 @@ use execenv_core::{Error, ErrorKind};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Row, Transaction};
 
-use crate::common::{StoreRow, Value, database_error, decode_each, migration_error};
-use crate::session::{Backend, Session};
+use crate::common::{Batch, StoreRow, Value, database_error, decode_each, migration_error};
+use crate::session::{Backend, Session, check_widths};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -152,8 +152,101 @@ impl Session for PgSession {
         decode_each(query(sql, values).fetch(&mut *self.tx), decode).await
     }
 
+    async fn execute_batch(&mut self, batch: &Batch, rows: Vec<Vec<Value>>) -> Result<(), Error> {
+        unnest(batch, rows)?
+            .execute(&mut *self.tx)
+            .await
+            .map_err(database_error)?;
+        Ok(())
+    }
+
+    async fn fetch_batch<T: Send>(
+        &mut self,
+        batch: &Batch,
+        rows: Vec<Vec<Value>>,
+        decode: for<'r> fn(&'r PgRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, Error> {
+        decode_each(unnest(batch, rows)?.fetch(&mut *self.tx), decode).await
+    }
+
     async fn commit(self) -> Result<(), Error> {
         self.tx.commit().await.map_err(database_error)
+    }
+}
+
+/// `batch` over `rows` as one statement binding one array per column
+/// ([`Batch::unnest_sql`]), whatever the number of rows. PostgreSQL parses and plans a
+/// statement of a few arrays at once, where a `VALUES` list of thousands of placeholders costs
+/// it time in proportion (1.5 s of a sync of 100,000 environments went to their
+/// installations alone).
+fn unnest(batch: &Batch, rows: Vec<Vec<Value>>) -> Result<Query, Error> {
+    check_widths(batch, &rows)?;
+    let mut columns: Vec<Column> = match rows.first() {
+        Some(first) => first.iter().map(|v| Column::of(v, rows.len())).collect(),
+        None => return Err(Error::internal("a batch of no rows")),
+    };
+    for row in rows {
+        for (column, value) in columns.iter_mut().zip(row) {
+            column.push(value)?;
+        }
+    }
+    let types: Vec<&str> = columns.iter().map(Column::array_of).collect();
+    let sql = batch.unnest_sql(&types);
+    Ok(columns
+        .into_iter()
+        .fold(sqlx::query(AssertSqlSafe(sql)), |q, column| match column {
+            Column::Text(c) => q.bind(c),
+            Column::Int(c) => q.bind(c),
+            Column::Bool(c) => q.bind(c),
+            Column::Time(c) | Column::OptionalTime(c) => q.bind(c),
+        }))
+}
+
+/// The values of one column of a batch, as the array bound for it.
+enum Column {
+    Text(Vec<Option<String>>),
+    Int(Vec<i64>),
+    Bool(Vec<bool>),
+    Time(Vec<Option<DateTime<Utc>>>),
+    OptionalTime(Vec<Option<DateTime<Utc>>>),
+}
+
+impl Column {
+    /// An empty column of the type of `first`, for `rows` values.
+    fn of(first: &Value, rows: usize) -> Column {
+        match first {
+            Value::Text(_) => Column::Text(Vec::with_capacity(rows)),
+            Value::Int(_) => Column::Int(Vec::with_capacity(rows)),
+            Value::Bool(_) => Column::Bool(Vec::with_capacity(rows)),
+            Value::Time(_) => Column::Time(Vec::with_capacity(rows)),
+            Value::OptionalTime(_) => Column::OptionalTime(Vec::with_capacity(rows)),
+        }
+    }
+
+    fn push(&mut self, value: Value) -> Result<(), Error> {
+        match (self, value) {
+            (Column::Text(c), Value::Text(v)) => c.push(v),
+            (Column::Int(c), Value::Int(v)) => c.push(v),
+            (Column::Bool(c), Value::Bool(v)) => c.push(v),
+            (Column::Time(c), Value::Time(v)) => c.push(Some(v)),
+            (Column::OptionalTime(c), Value::OptionalTime(v)) => c.push(v),
+            (_, value) => {
+                return Err(Error::internal(format!(
+                    "a batch column holds values of two types (one is {value:?})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The PostgreSQL type of the column's values.
+    fn array_of(&self) -> &'static str {
+        match self {
+            Column::Text(_) => "text",
+            Column::Int(_) => "int8",
+            Column::Bool(_) => "bool",
+            Column::Time(_) | Column::OptionalTime(_) => "timestamptz",
+        }
     }
 }
 

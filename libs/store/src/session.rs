@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use execenv_core::Error;
 
-use crate::common::{self, StoreRow, Value};
+use crate::common::{self, Batch, StoreRow, Value};
 
 /// One open transaction. Dropping it without [`Session::commit`] rolls it back.
 #[async_trait]
@@ -23,8 +23,61 @@ pub trait Session: Send {
         values: Vec<Value>,
         decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, Error>;
+    /// Runs `batch` over `rows` (each of `batch.width` values). By default in as few `VALUES`
+    /// statements as the databases' limits on bound values allow.
+    async fn execute_batch(&mut self, batch: &Batch, rows: Vec<Vec<Value>>) -> Result<(), Error> {
+        for (sql, values) in values_statements(batch, rows)? {
+            self.execute(&sql, values).await?;
+        }
+        Ok(())
+    }
+    /// Runs `batch` over `rows` as [`Session::execute_batch`] does, returning the rows it
+    /// returns (`RETURNING …`), decoded.
+    async fn fetch_batch<T: Send>(
+        &mut self,
+        batch: &Batch,
+        rows: Vec<Vec<Value>>,
+        decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, Error> {
+        let mut returned = Vec::new();
+        for (sql, values) in values_statements(batch, rows)? {
+            returned.extend(self.fetch(&sql, values, decode).await?);
+        }
+        Ok(returned)
+    }
     /// Commits the transaction.
     async fn commit(self) -> Result<(), Error>;
+}
+
+/// An internal error unless every row of `rows` has `batch.width` values.
+pub(crate) fn check_widths(batch: &Batch, rows: &[Vec<Value>]) -> Result<(), Error> {
+    match rows.iter().find(|r| r.len() != batch.width) {
+        Some(row) => Err(Error::internal(format!(
+            "a row of {} values for a statement of {}",
+            row.len(),
+            batch.width
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The `VALUES` statements of `batch` over `rows`, each with its values.
+fn values_statements(
+    batch: &Batch,
+    rows: Vec<Vec<Value>>,
+) -> Result<Vec<(String, Vec<Value>)>, Error> {
+    check_widths(batch, &rows)?;
+    let per_statement = batch.rows_per_statement();
+    let mut rows = rows.into_iter().peekable();
+    let mut statements = Vec::new();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Value>> = rows.by_ref().take(per_statement).collect();
+        statements.push((
+            batch.sql(chunk.len()),
+            chunk.into_iter().flatten().collect(),
+        ));
+    }
+    Ok(statements)
 }
 
 /// Runs a query and decodes its rows.

@@ -31,13 +31,26 @@ fn encode(env: Option<&Environment>) -> Result<Value, Error> {
 /// The most values one statement binds: under SQLite's limit (32,766) and PostgreSQL's (65,535).
 pub const MAX_BOUND_VALUES: usize = 30_000;
 
-/// A statement over many rows of values (a multi-row `INSERT`, or an `UPDATE … FROM (VALUES …)`):
-/// its text around the rows, and how many values each row binds.
+/// A statement over many rows of values: a multi-row `INSERT`, or an `UPDATE … FROM` the rows.
+/// Its text around the rows, and how many values each row binds. The rows are written as a
+/// `VALUES` list of `$N` placeholders ([`Batch::sql`]) or, on PostgreSQL, as one array per
+/// column ([`Batch::unnest_sql`]).
 pub struct Batch {
     head: &'static str,
     /// The number of values of one row.
     pub width: usize,
     tail: &'static str,
+    /// How the statement takes its rows.
+    rows: Rows,
+}
+
+/// How a [`Batch`] takes its rows.
+enum Rows {
+    /// `INSERT INTO t (…) VALUES (…), …` or `INSERT INTO t (…) SELECT * FROM UNNEST(…)`.
+    Inserted,
+    /// `… FROM (VALUES (…), …) AS v …` or `… FROM UNNEST(…) AS v(column1, …) …`: the columns
+    /// of the rows are `v.column1`, `v.column2`, … (as both databases name those of `VALUES`).
+    Joined,
 }
 
 impl Batch {
@@ -47,10 +60,33 @@ impl Batch {
             .map(|row| format!("({})", placeholders(row * self.width + 1, self.width)))
             .collect::<Vec<_>>()
             .join(", ");
-        format!("{}{tuples}{}", self.head, self.tail)
+        match self.rows {
+            Rows::Inserted => format!("{}VALUES {tuples}{}", self.head, self.tail),
+            Rows::Joined => format!("{}(VALUES {tuples}) AS v{}", self.head, self.tail),
+        }
     }
 
-    /// How many rows one statement takes at most.
+    /// The statement for any number of rows bound as one array per column, `$1` the first
+    /// column's: `types` are the PostgreSQL types of the columns (`text`, `int8`, …).
+    pub fn unnest_sql(&self, types: &[&str]) -> String {
+        let arrays = (1..)
+            .zip(types)
+            .map(|(i, t)| format!("${i}::{t}[]"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self.rows {
+            Rows::Inserted => format!("{}SELECT * FROM UNNEST({arrays}){}", self.head, self.tail),
+            Rows::Joined => {
+                let columns = (1..=self.width)
+                    .map(|i| format!("column{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("{}UNNEST({arrays}) AS v({columns}){}", self.head, self.tail)
+            }
+        }
+    }
+
+    /// How many rows one statement of [`Batch::sql`] takes at most.
     pub fn rows_per_statement(&self) -> usize {
         (MAX_BOUND_VALUES / self.width).max(1)
     }
@@ -59,9 +95,10 @@ impl Batch {
 /// Appends changes ([`change_values`]).
 pub const INSERT_CHANGES: Batch = Batch {
     head: "INSERT INTO changes (revision, time, actor, source, action, environment_guid, before_json, \
-           after_json) VALUES ",
+           after_json) ",
     width: 8,
     tail: "",
+    rows: Rows::Inserted,
 };
 
 /// One change to append to the log, borrowing the environment before and after it (a
@@ -92,13 +129,14 @@ pub fn change_values(change: &LoggedChange<'_>) -> Result<Vec<Value>, Error> {
 }
 
 /// Inserts environments ([`insert_environment_values`]) and returns the `id` and `guid` of each,
-/// in no particular order.
+/// in no particular order; a row whose guid is taken is neither inserted nor returned.
 pub const INSERT_ENVIRONMENTS: Batch = Batch {
     head: "INSERT INTO environments (guid, name, title, description, cluster_name, environment_type, \
            matching, supervisor, managed_by, created_time, updated_time, revision, search_text, \
-           title_key, python_key, r_key, quarto_key) VALUES ",
+           title_key, python_key, r_key, quarto_key) ",
     width: 17,
-    tail: " RETURNING id, guid",
+    tail: " ON CONFLICT (guid) DO NOTHING RETURNING id, guid",
+    rows: Rows::Inserted,
 };
 
 /// The values of one row of [`INSERT_ENVIRONMENTS`] for `env` (its id is ignored).
@@ -129,9 +167,10 @@ pub const UPDATE_ENVIRONMENTS: Batch = Batch {
            cluster_name = v.column4, matching = v.column5, supervisor = v.column6, \
            managed_by = v.column7, updated_time = v.column8, revision = v.column9, \
            search_text = v.column10, title_key = v.column11, python_key = v.column12, \
-           r_key = v.column13, quarto_key = v.column14 FROM (VALUES ",
+           r_key = v.column13, quarto_key = v.column14 FROM ",
     width: 14,
-    tail: ") AS v WHERE environments.id = v.column1",
+    tail: " WHERE environments.id = v.column1",
+    rows: Rows::Joined,
 };
 
 /// The values of one row of [`UPDATE_ENVIRONMENTS`] for `env`.
@@ -173,22 +212,25 @@ pub const DELETE_INSTALLATIONS: &str = "DELETE FROM installations WHERE environm
 pub const DELETE_MOUNTS: &str = "DELETE FROM volume_mounts WHERE environment_id";
 /// Inserts installations.
 pub const INSERT_INSTALLATIONS: Batch = Batch {
-    head: "INSERT INTO installations (environment_id, language, position, version, path) VALUES ",
+    head: "INSERT INTO installations (environment_id, language, position, version, path) ",
     width: 5,
     tail: "",
+    rows: Rows::Inserted,
 };
 /// Inserts volume mounts.
 pub const INSERT_MOUNTS: Batch = Batch {
     head: "INSERT INTO volume_mounts (environment_id, position, source_type, nfs_host, nfs_export_path, \
-           pvc_name, target_path, read_only) VALUES ",
+           pvc_name, target_path, read_only) ",
     width: 8,
     tail: "",
+    rows: Rows::Inserted,
 };
 /// Inserts permissions ([`permission_values`]).
 pub const INSERT_PERMISSIONS: Batch = Batch {
-    head: "INSERT INTO permissions (guid, environment_id, user_guid, group_guid) VALUES ",
+    head: "INSERT INTO permissions (guid, environment_id, user_guid, group_guid) ",
     width: 4,
     tail: "",
+    rows: Rows::Inserted,
 };
 /// Deletes one permission by guid.
 pub const DELETE_PERMISSION: &str = "DELETE FROM permissions WHERE guid = $1";
@@ -488,10 +530,43 @@ mod tests {
             "INSERT INTO permissions (guid, environment_id, user_guid, group_guid) \
              VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)"
         );
-        assert!(INSERT_ENVIRONMENTS.sql(1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id, guid"));
+        assert!(INSERT_ENVIRONMENTS.sql(1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (guid) DO NOTHING RETURNING id, guid"));
         assert!(
             INSERT_ENVIRONMENTS.rows_per_statement() * INSERT_ENVIRONMENTS.width
                 <= MAX_BOUND_VALUES
+        );
+    }
+
+    #[test]
+    fn updates_join_their_rows_as_v() {
+        let sql = UPDATE_ENVIRONMENTS.sql(1);
+        assert!(sql.contains(" FROM (VALUES ($1, $2, "), "{sql}");
+        assert!(
+            sql.ends_with(", $14)) AS v WHERE environments.id = v.column1"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn unnested_rows_bind_one_array_per_column() {
+        assert_eq!(
+            INSERT_PERMISSIONS.unnest_sql(&["text", "int8", "text", "text"]),
+            "INSERT INTO permissions (guid, environment_id, user_guid, group_guid) \
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[])"
+        );
+        let types = ["int8"; 14];
+        let update = UPDATE_ENVIRONMENTS.unnest_sql(&types);
+        assert!(
+            update.contains(" FROM UNNEST($1::int8[], $2::int8[], "),
+            "{update}"
+        );
+        assert!(
+            update.ends_with(
+                "$14::int8[]) AS v(column1, column2, column3, column4, column5, column6, column7, \
+                 column8, column9, column10, column11, column12, column13, column14) \
+                 WHERE environments.id = v.column1"
+            ),
+            "{update}"
         );
     }
 
