@@ -73,12 +73,76 @@ pub struct Syncer {
     settle: Duration,
     /// Under an election, whether this replica leads (and its fence); none: it always applies.
     leadership: Option<Leadership>,
+    /// How long the file's metadata alone may vouch for its content ([`TRUST_STAMP_FOR`]).
+    trust_stamp_for: Duration,
 }
 
+/// What was last applied, and what the file looked like when it was last read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Applied {
     raw: Vec<u8>,
     digest: String,
+    /// The file's metadata just before it was last read and found to hold what was applied.
+    stamp: Option<Stamp>,
+    /// When that was.
+    read_at: Instant,
+}
+
+impl Applied {
+    /// The file was read (its metadata just before was `stamp`) and holds what was applied.
+    fn read_again(&mut self, stamp: Option<Stamp>) {
+        self.stamp = stamp;
+        self.read_at = Instant::now();
+    }
+}
+
+/// How long a file whose metadata is unchanged since it was last read is not read again: a
+/// tick (every poll, by default every 2 s) then costs a `stat`, not reading and hashing the
+/// whole file (20 MB for 100,000 environments). After it, a tick reads the file whatever its
+/// metadata says, in case a network file system shows new metadata late.
+const TRUST_STAMP_FOR: Duration = Duration::from_secs(60);
+
+/// What a file's metadata says about its content: which file it is (device and inode: a
+/// rename over it, or a ConfigMap's `..data` swap, makes it another), its size, and its
+/// modification and change times to the nanosecond. Any write changes the change time, which
+/// no program can set back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+/// A file changed less than this long ago has no [`Stamp`]: its times may be those of a write
+/// still to come (file systems keep them to a clock tick of a few milliseconds, and a write of
+/// the same size within the same tick would leave them as they are).
+const STAMP_SETTLED_AFTER: Duration = Duration::from_secs(1);
+
+/// The metadata of the file at `path` (following symbolic links); `None` when it cannot be read
+/// or changed within [`STAMP_SETTLED_AFTER`] (or in the future, by this machine's clock).
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let settled = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .saturating_sub(STAMP_SETTLED_AFTER);
+    let changed = Duration::new(
+        u64::try_from(m.ctime()).ok()?,
+        u32::try_from(m.ctime_nsec()).ok()?,
+    );
+    if changed >= settled {
+        return None;
+    }
+    Some(Stamp {
+        device: m.dev(),
+        inode: m.ino(),
+        len: m.len(),
+        modified: (m.mtime(), m.mtime_nsec()),
+        changed: (m.ctime(), m.ctime_nsec()),
+    })
 }
 
 impl Syncer {
@@ -93,6 +157,7 @@ impl Syncer {
             applied: None,
             settle: Duration::ZERO,
             leadership: None,
+            trust_stamp_for: TRUST_STAMP_FOR,
         }
     }
 
@@ -144,12 +209,27 @@ impl Syncer {
         };
         let started = Instant::now();
         let last_ok = self.status.borrow().outcome == SyncOutcome::Ok;
+        // Taken before reading: a write after it shows in the next tick's metadata.
+        let stamp = stamp(&self.file);
+        if last_ok
+            && stamp.is_some()
+            && let Some(applied) = &self.applied
+            && applied.stamp == stamp
+            && applied.read_at.elapsed() < self.trust_stamp_for
+        {
+            self.metrics.unchanged();
+            return Ok(Synced::Unchanged);
+        }
         let text = match read(&self.file, phase) {
             Ok(text) => text,
             Err(e) => return Err(self.failed(e, phase, started)),
         };
         let raw = raw_hash(text.as_deref().unwrap_or_default());
-        if last_ok && self.applied.as_ref().is_some_and(|a| a.raw == raw) {
+        if last_ok
+            && let Some(applied) = self.applied.as_mut()
+            && applied.raw == raw
+        {
+            applied.read_again(stamp);
             self.metrics.unchanged();
             return Ok(Synced::Unchanged);
         }
@@ -172,6 +252,7 @@ impl Syncer {
         {
             // Only formatting or comments changed.
             applied.raw = raw;
+            applied.read_again(stamp);
             self.metrics.unchanged();
             return Ok(Synced::Unchanged);
         }
@@ -189,7 +270,7 @@ impl Syncer {
         let request = ApplyRequest::new(loaded.definitions, false, file::FIELD_PREFIX, fence);
         match self.registry.apply_managed_set(request).await {
             Ok(report) => {
-                self.succeeded(managed, &report, digest, raw, started);
+                self.succeeded(managed, &report, (digest, raw, stamp), started);
                 Ok(Synced::Applied(report))
             }
             Err(e) => Err(self.failed(e, phase, started)),
@@ -235,8 +316,7 @@ impl Syncer {
         &mut self,
         managed: usize,
         report: &reg::ApplyManagedSetResponse,
-        digest: String,
-        raw: Vec<u8>,
+        (digest, raw, stamp): (String, Vec<u8>, Option<Stamp>),
         started: Instant,
     ) {
         let took = started.elapsed();
@@ -273,7 +353,12 @@ impl Syncer {
             s.problems.clear();
             s.managed_count = managed as u64;
         });
-        self.applied = Some(Applied { raw, digest });
+        self.applied = Some(Applied {
+            raw,
+            digest,
+            stamp,
+            read_at: Instant::now(),
+        });
     }
 
     /// Records a failure: status, metrics and a warning with every problem; returns the error.

@@ -181,6 +181,93 @@ async fn unchanged_content_skips_the_registry_call() {
     );
 }
 
+/// Makes the file's change time more than [`STAMP_SETTLED_AFTER`] old, as if it had been
+/// written a while ago: its metadata may then vouch for its content.
+fn settle_metadata(f: &Fixture) {
+    let changed = || {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&f.file).unwrap();
+        Duration::new(m.ctime() as u64, m.ctime_nsec() as u32)
+    };
+    let written = changed();
+    // A change time cannot be set back: the file is let age until it is old enough.
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let old_enough = written + STAMP_SETTLED_AFTER + Duration::from_millis(1);
+    std::thread::sleep(old_enough.saturating_sub(now()));
+    assert!(now() > written + STAMP_SETTLED_AFTER);
+    assert_eq!(changed(), written);
+}
+
+#[tokio::test]
+async fn a_file_whose_metadata_is_unchanged_is_not_read_again_until_the_trust_runs_out() {
+    let mut f = fixture(Some(ONE));
+    settle_metadata(&f);
+    f.syncer.sync(Phase::Startup).await.unwrap();
+    let read_at = |f: &Fixture| f.syncer.applied.as_ref().unwrap().read_at;
+    let applied_at = read_at(&f);
+    assert_eq!(
+        f.syncer.sync(Phase::Running).await.unwrap(),
+        Synced::Unchanged
+    );
+    assert_eq!(read_at(&f), applied_at, "read again");
+    // The same bytes written again: new metadata, so the file is read (and found unchanged).
+    std::fs::write(&f.file, ONE).unwrap();
+    settle_metadata(&f);
+    assert_eq!(
+        f.syncer.sync(Phase::Running).await.unwrap(),
+        Synced::Unchanged
+    );
+    let reread_at = read_at(&f);
+    assert!(reread_at > applied_at);
+    // Once the metadata's trust runs out, the file is read whatever its metadata says.
+    f.syncer.trust_stamp_for = Duration::ZERO;
+    assert_eq!(
+        f.syncer.sync(Phase::Running).await.unwrap(),
+        Synced::Unchanged
+    );
+    assert!(read_at(&f) > reread_at);
+    assert_eq!(f.registry.applies().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rewrite_of_the_same_size_with_its_old_modification_time_is_applied() {
+    let mut f = fixture(Some(ONE));
+    settle_metadata(&f);
+    f.syncer.sync(Phase::Startup).await.unwrap();
+    let modified = std::fs::metadata(&f.file).unwrap().modified().unwrap();
+    let same_size = ONE.replace("one", "eno");
+    assert_eq!(same_size.len(), ONE.len());
+    std::fs::write(&f.file, &same_size).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&f.file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    settle_metadata(&f);
+    assert!(matches!(
+        f.syncer.sync(Phase::Running).await.unwrap(),
+        Synced::Applied(_)
+    ));
+    assert_eq!(f.registry.applies().len(), 2);
+}
+
+#[tokio::test]
+async fn a_file_changed_within_the_last_second_is_always_read() {
+    let mut f = fixture(Some(ONE));
+    f.syncer.sync(Phase::Startup).await.unwrap();
+    let applied_at = f.syncer.applied.as_ref().unwrap().read_at;
+    assert_eq!(
+        f.syncer.sync(Phase::Running).await.unwrap(),
+        Synced::Unchanged
+    );
+    assert!(f.syncer.applied.as_ref().unwrap().read_at > applied_at);
+}
+
 #[tokio::test]
 async fn reformatted_content_with_the_same_definitions_skips_the_registry_call() {
     let mut f = fixture(Some(ONE));
