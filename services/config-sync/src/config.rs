@@ -109,7 +109,7 @@ impl ServiceConfig for Config {
             },
             Setting {
                 key: "sync.poll_interval_ms",
-                meaning: "how often the file is read even without a change notification (a ConfigMap update may not send one)",
+                meaning: "how often the file is checked even without a change notification (a ConfigMap update may not send one): read when its metadata changed since the last read, it changed within the last second, or 60 s passed",
             },
             Setting {
                 key: "sync.debounce_ms",
