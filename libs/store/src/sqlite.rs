@@ -133,10 +133,15 @@ impl Backend for SqliteStore {
     }
 }
 
+/// At most one checkpoint a second, like SQLite's own every 1,000 pages or so: a burst of small
+/// writes is copied into the file once, not once each.
+const CHECKPOINT_SPACING: Duration = Duration::from_secs(1);
+
 /// Copies what writers committed to the write-ahead log back into the database file, in a task
-/// of its own, after each commit that asks for it ([`SqliteSession::commit`] of a write); asks
-/// made while a checkpoint runs are served by one more. Returns the sender of the asks: the
-/// task ends when every sender is gone (the store is dropped) or the pool is closed.
+/// of its own, after a commit that asks for it ([`SqliteSession::commit`] of a write): at once,
+/// or [`CHECKPOINT_SPACING`] after the last checkpoint; asks made meanwhile are served by that
+/// one. Returns the sender of the asks: the task ends when every sender is gone (the store is
+/// dropped) or the pool is closed.
 ///
 /// SQLite's own automatic checkpoint runs inside the commit that crosses its threshold: the
 /// writer waits for it, and so does its caller — 0.4 s of a sync of 100,000 environments,
@@ -146,15 +151,23 @@ impl Backend for SqliteStore {
 fn checkpoint_after_writes(pool: SqlitePool) -> mpsc::Sender<()> {
     let (asks, mut asked) = mpsc::channel::<()>(1);
     tokio::spawn(async move {
+        let mut last: Option<tokio::time::Instant> = None;
         while asked.recv().await.is_some() {
+            if let Some(last) = last {
+                tokio::time::sleep_until(last + CHECKPOINT_SPACING).await;
+            }
             if pool.is_closed() {
                 return;
             }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            last = Some(tokio::time::Instant::now());
+            let done = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&pool)
-                .await
-            {
-                tracing::warn!(error = %e, "cannot checkpoint the SQLite write-ahead log; trying again after the next write");
+                .await;
+            match done {
+                Err(_) if pool.is_closed() => return,
+                Err(e) => tracing::warn!(error = %e,
+                    "cannot checkpoint the SQLite write-ahead log; trying again after the next write"),
+                Ok(_) => {}
             }
         }
     });

@@ -202,7 +202,8 @@ async fn open_works_from_a_spawned_task() {
 }
 
 /// SQLite's automatic checkpoint is off (it would make the committing writer wait for it): a
-/// task copies each write from the write-ahead log into the database file once it commits.
+/// task copies each write from the write-ahead log into the database file once it commits, a
+/// second after the last copy at the latest.
 #[tokio::test]
 async fn sqlite_writes_reach_the_database_file_after_they_commit() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -210,16 +211,32 @@ async fn sqlite_writes_reach_the_database_file_after_they_commit() {
     let store = execenv_store::open(&format!("sqlite://{}?mode=rwc", path.display()))
         .await
         .expect("opens");
-    let size = || std::fs::metadata(&path).expect("the database file").len();
-    // The migrations are in the log, not yet in the file.
-    let before = size();
-    suite::create(&*store, "img/checkpointed").await;
+    // Two writes in a row: the second lands while the first one's copy is recent.
+    for image in ["img/first", "img/second"] {
+        let created = suite::create(&*store, image).await;
+        in_the_file_alone(&path, dir.path(), created.guid).await;
+    }
+}
+
+/// Waits (10 s at most) until the database file at `path`, copied without its write-ahead log,
+/// holds environment `guid`.
+async fn in_the_file_alone(path: &std::path::Path, scratch: &std::path::Path, guid: uuid::Uuid) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while size() <= before {
+    for attempt in 0.. {
+        let copy = scratch.join(format!("copy-{attempt}.db"));
+        std::fs::copy(path, &copy).expect("a copy of the database file");
+        // A copy taken while a checkpoint writes may be torn: it then does not open, or not
+        // hold the environment, and the next copy is taken.
+        let alone = execenv_store::open(&format!("sqlite://{}", copy.display())).await;
+        if let Ok(alone) = alone
+            && alone.get_environment(guid).await.is_ok()
+        {
+            return;
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "the database file is still {before} bytes 10 s after a write committed"
+            "environment {guid} is not in the database file 10 s after it was committed"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
