@@ -122,8 +122,7 @@ impl<B: Backend> Store for B {
             environment_guid: environment,
             principal: principal.clone(),
         };
-        write::run_batch(
-            &mut s,
+        s.execute_batch(
             &common::INSERT_PERMISSIONS,
             vec![common::permission_values(before.id, &permission)],
         )

@@ -153,6 +153,9 @@ impl Session for PgSession {
     }
 
     async fn execute_batch(&mut self, batch: &Batch, rows: Vec<Vec<Value>>) -> Result<(), Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         unnest(batch, rows)?
             .execute(&mut *self.tx)
             .await
@@ -166,6 +169,9 @@ impl Session for PgSession {
         rows: Vec<Vec<Value>>,
         decode: for<'r> fn(&'r PgRow) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, Error> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         decode_each(unnest(batch, rows)?.fetch(&mut *self.tx), decode).await
     }
 

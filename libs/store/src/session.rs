@@ -23,8 +23,8 @@ pub trait Session: Send {
         values: Vec<Value>,
         decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, Error>;
-    /// Runs `batch` over `rows` (each of `batch.width` values). By default in as few `VALUES`
-    /// statements as the databases' limits on bound values allow.
+    /// Runs `batch` over `rows` (each of `batch.width` values); nothing when there are none. By
+    /// default in as few `VALUES` statements as the databases' limits on bound values allow.
     async fn execute_batch(&mut self, batch: &Batch, rows: Vec<Vec<Value>>) -> Result<(), Error> {
         for (sql, values) in values_statements(batch, rows)? {
             self.execute(&sql, values).await?;

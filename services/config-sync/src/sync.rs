@@ -75,6 +75,9 @@ pub struct Syncer {
     leadership: Option<Leadership>,
     /// How long the file's metadata alone may vouch for its content ([`TRUST_STAMP_FOR`]).
     trust_stamp_for: Duration,
+    /// How long ago a file must have changed for its metadata to vouch for it
+    /// ([`STAMP_SETTLED_AFTER`]).
+    stamp_settled_after: Duration,
 }
 
 /// What was last applied, and what the file looked like when it was last read.
@@ -121,14 +124,14 @@ struct Stamp {
 const STAMP_SETTLED_AFTER: Duration = Duration::from_secs(1);
 
 /// The metadata of the file at `path` (following symbolic links); `None` when it cannot be read
-/// or changed within [`STAMP_SETTLED_AFTER`] (or in the future, by this machine's clock).
-fn stamp(path: &Path) -> Option<Stamp> {
+/// or changed within `settled_after` (or in the future, by this machine's clock).
+fn stamp(path: &Path, settled_after: Duration) -> Option<Stamp> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
     let settled = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
-        .saturating_sub(STAMP_SETTLED_AFTER);
+        .saturating_sub(settled_after);
     let changed = Duration::new(
         u64::try_from(m.ctime()).ok()?,
         u32::try_from(m.ctime_nsec()).ok()?,
@@ -158,6 +161,7 @@ impl Syncer {
             settle: Duration::ZERO,
             leadership: None,
             trust_stamp_for: TRUST_STAMP_FOR,
+            stamp_settled_after: STAMP_SETTLED_AFTER,
         }
     }
 
@@ -210,7 +214,7 @@ impl Syncer {
         let started = Instant::now();
         let last_ok = self.status.borrow().outcome == SyncOutcome::Ok;
         // Taken before reading: a write after it shows in the next tick's metadata.
-        let stamp = stamp(&self.file);
+        let stamp = stamp(&self.file, self.stamp_settled_after);
         if last_ok
             && stamp.is_some()
             && let Some(applied) = &self.applied

@@ -181,31 +181,41 @@ async fn unchanged_content_skips_the_registry_call() {
     );
 }
 
-/// Makes the file's change time more than [`STAMP_SETTLED_AFTER`] old, as if it had been
-/// written a while ago: its metadata may then vouch for its content.
-fn settle_metadata(f: &Fixture) {
+/// Lets the file's metadata vouch for its content however recently it changed, as it does
+/// once the file is [`STAMP_SETTLED_AFTER`] old (`a_file_changed_within_the_last_second_is_always_read`
+/// keeps that threshold).
+fn trust_fresh_metadata(f: &mut Fixture) {
+    f.syncer.stamp_settled_after = Duration::ZERO;
+}
+
+/// Writes `content` to the file again (then sets its modification time to `modified`, if
+/// given) until its change time differs from before: file systems keep times to a clock tick,
+/// and two writes within one leave the same change time.
+fn rewrite(f: &Fixture, content: &str, modified: Option<std::time::SystemTime>) {
+    use std::os::unix::fs::MetadataExt;
     let changed = || {
-        use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(&f.file).unwrap();
-        Duration::new(m.ctime() as u64, m.ctime_nsec() as u32)
+        (m.ctime(), m.ctime_nsec())
     };
-    let written = changed();
-    // A change time cannot be set back: the file is let age until it is old enough.
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-    };
-    let old_enough = written + STAMP_SETTLED_AFTER + Duration::from_millis(1);
-    std::thread::sleep(old_enough.saturating_sub(now()));
-    assert!(now() > written + STAMP_SETTLED_AFTER);
-    assert_eq!(changed(), written);
+    let before = changed();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        std::fs::write(&f.file, content).unwrap();
+        if let Some(modified) = modified {
+            let file = std::fs::File::options().write(true).open(&f.file).unwrap();
+            file.set_modified(modified).unwrap();
+        }
+        if changed() != before {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the change time did not move");
+    }
 }
 
 #[tokio::test]
 async fn a_file_whose_metadata_is_unchanged_is_not_read_again_until_the_trust_runs_out() {
     let mut f = fixture(Some(ONE));
-    settle_metadata(&f);
+    trust_fresh_metadata(&mut f);
     f.syncer.sync(Phase::Startup).await.unwrap();
     let read_at = |f: &Fixture| f.syncer.applied.as_ref().unwrap().read_at;
     let applied_at = read_at(&f);
@@ -215,8 +225,7 @@ async fn a_file_whose_metadata_is_unchanged_is_not_read_again_until_the_trust_ru
     );
     assert_eq!(read_at(&f), applied_at, "read again");
     // The same bytes written again: new metadata, so the file is read (and found unchanged).
-    std::fs::write(&f.file, ONE).unwrap();
-    settle_metadata(&f);
+    rewrite(&f, ONE, None);
     assert_eq!(
         f.syncer.sync(Phase::Running).await.unwrap(),
         Synced::Unchanged
@@ -236,19 +245,16 @@ async fn a_file_whose_metadata_is_unchanged_is_not_read_again_until_the_trust_ru
 #[tokio::test]
 async fn a_rewrite_of_the_same_size_with_its_old_modification_time_is_applied() {
     let mut f = fixture(Some(ONE));
-    settle_metadata(&f);
+    trust_fresh_metadata(&mut f);
     f.syncer.sync(Phase::Startup).await.unwrap();
     let modified = std::fs::metadata(&f.file).unwrap().modified().unwrap();
     let same_size = ONE.replace("one", "eno");
     assert_eq!(same_size.len(), ONE.len());
-    std::fs::write(&f.file, &same_size).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&f.file)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-    settle_metadata(&f);
+    rewrite(&f, &same_size, Some(modified));
+    assert_eq!(
+        std::fs::metadata(&f.file).unwrap().modified().unwrap(),
+        modified
+    );
     assert!(matches!(
         f.syncer.sync(Phase::Running).await.unwrap(),
         Synced::Applied(_)

@@ -160,6 +160,15 @@ async fn create(c: &mut Client, name: &str, title: &str) -> pb::Environment {
     .into_inner()
 }
 
+async fn get(c: &mut Client, guid: &str) -> pb::Environment {
+    c.get_environment(reg::GetEnvironmentRequest {
+        guid: guid.to_owned(),
+    })
+    .await
+    .expect("get")
+    .into_inner()
+}
+
 /// A watch of the catalogue from `from_revision`.
 async fn watch(
     c: &mut Client,
@@ -350,14 +359,7 @@ async fn a_sync_gives_the_environments_it_creates_ascending_random_guids_in_file
     assert!(guids.windows(2).all(|w| w[0] < w[1]), "{guids:?}");
     let mut by_revision = Vec::with_capacity(N);
     for guid in &guids {
-        let env = c
-            .get_environment(reg::GetEnvironmentRequest {
-                guid: guid.to_string(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        by_revision.push(env.revision);
+        by_revision.push(get(&mut c, &guid.to_string()).await.revision);
     }
     assert!(
         by_revision.windows(2).all(|w| w[0] < w[1]),
@@ -462,13 +464,7 @@ async fn file_managed_environment_refuses_update_and_delete_but_accepts_permissi
     })
     .await
     .expect("permissions of a managed environment can change");
-    let env = c
-        .get_environment(reg::GetEnvironmentRequest {
-            guid: guid.to_string(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let env = get(&mut c, &guid.to_string()).await;
     assert_eq!(env.managed_by.as_deref(), Some("config-file"));
     assert_eq!(env.permissions.len(), 1);
     r.stop().await;

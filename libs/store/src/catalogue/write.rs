@@ -17,7 +17,7 @@ use execenv_core::{
 use uuid::Uuid;
 
 use super::read::{IN_LIST_CHUNK, load_each, newest_revision};
-use crate::common::{self, Batch, ChildRows, LoggedChange, Value};
+use crate::common::{self, ChildRows, LoggedChange, Value};
 use crate::session::Session;
 
 /// How many environments of a sync plan are read, rewritten and logged at a time.
@@ -81,14 +81,15 @@ impl<'a> PendingChanges<'a> {
             after,
         })?);
         if self.rows.len() >= LOG_ROWS_BUFFERED {
-            run_batch(s, &common::INSERT_CHANGES, std::mem::take(&mut self.rows)).await?;
+            s.execute_batch(&common::INSERT_CHANGES, std::mem::take(&mut self.rows))
+                .await?;
         }
         Ok(())
     }
 
     /// Writes the changes still buffered and commits; returns the newest revision.
     pub async fn commit<S: Session>(self, mut s: S) -> Result<i64, Error> {
-        run_batch(&mut s, &common::INSERT_CHANGES, self.rows).await?;
+        s.execute_batch(&common::INSERT_CHANGES, self.rows).await?;
         s.commit().await?;
         Ok(self.next - 1)
     }
@@ -233,7 +234,7 @@ pub async fn replace<S: Session>(
         .iter()
         .map(common::update_environment_values)
         .collect();
-    run_batch(s, &common::UPDATE_ENVIRONMENTS, rows).await?;
+    s.execute_batch(&common::UPDATE_ENVIRONMENTS, rows).await?;
     let ids: Vec<i64> = afters.iter().map(|e| e.id).collect();
     delete_in(s, common::DELETE_INSTALLATIONS, &ids).await?;
     delete_in(s, common::DELETE_MOUNTS, &ids).await?;
@@ -301,20 +302,9 @@ async fn insert_children<S: Session>(s: &mut S, envs: &[Environment]) -> Result<
     for env in envs {
         rows.add(env.id, &env.spec);
     }
-    run_batch(s, &common::INSERT_INSTALLATIONS, rows.installations).await?;
-    run_batch(s, &common::INSERT_MOUNTS, rows.mounts).await
-}
-
-/// Runs `batch` over `rows` (each of `batch.width` values); nothing when there are none.
-pub async fn run_batch<S: Session>(
-    s: &mut S,
-    batch: &Batch,
-    rows: Vec<Vec<Value>>,
-) -> Result<(), Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    s.execute_batch(batch, rows).await
+    s.execute_batch(&common::INSERT_INSTALLATIONS, rows.installations)
+        .await?;
+    s.execute_batch(&common::INSERT_MOUNTS, rows.mounts).await
 }
 
 /// Runs `statement IN (ids)` in chunks.
