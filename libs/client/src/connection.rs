@@ -180,6 +180,40 @@ pub const UNSENT_RETRY_WITHIN: Duration = Duration::from_secs(5);
 /// this side is repeated, so any call may use it, idempotent or not.
 pub async fn retry_unsent<T, Fut>(
     within: Duration,
+    attempt: impl FnMut() -> Fut,
+) -> Result<T, tonic::Status>
+where
+    Fut: Future<Output = Result<T, tonic::Status>>,
+{
+    retry_while(within, never_sent, attempt).await
+}
+
+/// [`retry_unsent`], and the call is also repeated when its request left but no answer came back:
+/// the connection broke under it (a pod replaced in a rolling upgrade closes the connections it
+/// held, and a call already on one fails with "broken pipe" or a reset). Only for calls that are
+/// safe to make twice — reads, and a cancel. A call that ran out of this client's request timeout
+/// is not repeated: the service is there but slow, and asking again would only add to its load.
+pub async fn retry_unanswered<T, Fut>(
+    within: Duration,
+    attempt: impl FnMut() -> Fut,
+) -> Result<T, tonic::Status>
+where
+    Fut: Future<Output = Result<T, tonic::Status>>,
+{
+    retry_while(within, unanswered, attempt).await
+}
+
+/// Whether a failed call got no answer from the service and may be made again if it is safe to
+/// make twice: never sent, or its connection broke (not this client's timeout).
+fn unanswered(status: &tonic::Status) -> bool {
+    never_sent(status) || (is_transport_failure(status) && !is_client_timeout(status))
+}
+
+/// Runs `attempt` until it succeeds, fails in a way `again` refuses, or `within` has passed
+/// (backing off from 50 ms to 1 s).
+async fn retry_while<T, Fut>(
+    within: Duration,
+    again: fn(&tonic::Status) -> bool,
     mut attempt: impl FnMut() -> Fut,
 ) -> Result<T, tonic::Status>
 where
@@ -189,10 +223,8 @@ where
     let mut pause = Duration::from_millis(50);
     loop {
         match attempt().await {
-            Err(status)
-                if never_sent(&status) && tokio::time::Instant::now() + pause < deadline =>
-            {
-                tracing::debug!(error = %causes(&status), retry_in_ms = pause.as_millis() as u64, "no connection; trying again");
+            Err(status) if again(&status) && tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!(error = %causes(&status), retry_in_ms = pause.as_millis() as u64, "no answer; trying again");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
@@ -641,9 +673,13 @@ mod tests {
         held.abort();
     }
 
-    /// A Select to the selector at `url` through [`retry_unsent`] for `within`: how many
-    /// attempts were made, and how it failed.
-    async fn select_retrying(url: &str, within: Duration) -> (u32, tonic::Status) {
+    /// A Select to the selector at `url` through [`retry_unsent`] (or, with `unanswered_too`,
+    /// [`retry_unanswered`]) for `within`: how many attempts were made, and how it failed.
+    async fn select_retrying(
+        url: &str,
+        within: Duration,
+        unanswered_too: bool,
+    ) -> (u32, tonic::Status) {
         let connection = Connection::lazy(
             Target::new(Service::Selector, url),
             None,
@@ -652,17 +688,34 @@ mod tests {
         .unwrap();
         let selector = connection.selector(None).raw();
         let mut attempts = 0;
-        let failed = retry_unsent(within, || {
+        let attempt = || {
             attempts += 1;
             let mut c = selector.clone();
             async move {
                 c.select(execenv_proto::selector::v1::SelectRequest::default())
                     .await
             }
-        })
-        .await
-        .unwrap_err();
-        (attempts, failed)
+        };
+        let failed = if unanswered_too {
+            retry_unanswered(within, attempt).await
+        } else {
+            retry_unsent(within, attempt).await
+        };
+        (attempts, failed.unwrap_err())
+    }
+
+    /// A loopback listener that takes every connection and closes it at once, as a pod that
+    /// goes away does to the connections it held; its URL and the task to abort.
+    async fn closing_listener() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let closing = tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                drop(socket);
+            }
+        });
+        (url, closing)
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -674,7 +727,7 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}");
-        let (attempts, failed) = select_retrying(&url, Duration::from_millis(1000)).await;
+        let (attempts, failed) = select_retrying(&url, Duration::from_millis(1000), false).await;
         assert!(never_sent(&failed), "{failed:?}");
         // Pauses of 50, 100, 200 and 400 ms fit in the second: five attempts on an idle machine,
         // at least two on any.
@@ -684,17 +737,51 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_call_that_reached_the_service_is_not_tried_again() {
         // Takes the connection, then closes it: the request left, so no second attempt.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let closing = tokio::spawn(async move {
-            loop {
-                let (socket, _) = listener.accept().await.unwrap();
-                drop(socket);
-            }
-        });
-        let (attempts, failed) = select_retrying(&url, Duration::from_secs(2)).await;
+        let (url, closing) = closing_listener().await;
+        let (attempts, failed) = select_retrying(&url, Duration::from_secs(2), false).await;
         assert!(!never_sent(&failed), "{failed:?}");
         assert_eq!(attempts, 1);
         closing.abort();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_read_whose_connection_broke_before_an_answer_is_tried_again() {
+        // The request left each time, and each time the connection closed without an answer.
+        let (url, closing) = closing_listener().await;
+        let (attempts, failed) = select_retrying(&url, Duration::from_secs(1), true).await;
+        assert!(!never_sent(&failed), "{failed:?}");
+        assert!(!super::answered(&failed), "{failed:?}");
+        // Pauses of 50, 100, 200 and 400 ms fit in the second: five attempts on an idle machine,
+        // at least two on any.
+        assert!(attempts >= 2, "{attempts} attempts");
+        closing.abort();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_read_the_service_answered_with_an_error_is_not_tried_again() {
+        // The test registry answers every method but a few with its own UNIMPLEMENTED.
+        let fake = crate::testing::FakeRegistry::new(None);
+        let served = fake.serve().await;
+        let connection = Connection::lazy(
+            Target::new(Service::Registry, &served.url()),
+            None,
+            &Options::default(),
+        )
+        .unwrap();
+        let registry = connection.registry(None).raw();
+        let mut attempts = 0;
+        let failed = retry_unanswered(Duration::from_secs(2), || {
+            attempts += 1;
+            let mut c = registry.clone();
+            async move {
+                c.get_environment(execenv_proto::registry::v1::GetEnvironmentRequest::default())
+                    .await
+            }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(failed.code(), tonic::Code::Unimplemented);
+        assert_eq!(attempts, 1);
+        served.stop().await;
     }
 }

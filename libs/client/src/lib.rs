@@ -35,7 +35,7 @@ pub use catalogue::{CatalogueEvent, CatalogueEvents, CatalogueWatch};
 pub use connection::{
     Client, ConfigSyncClient, Connection, ExaminerClient, IdentityClient, Intercepted,
     LauncherClient, Options, Outgoing, RegistryClient, SelectorClient, Target, UNSENT_RETRY_WITHIN,
-    answered, error_chain, never_sent, retry_unsent, with_scheme,
+    answered, error_chain, never_sent, retry_unanswered, retry_unsent, with_scheme,
 };
 pub use identity::{IdentityInterceptor, ServiceAuth};
 pub use service::Service;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use execenv_client::{UNSENT_RETRY_WITHIN, retry_unsent};
+use execenv_client::{UNSENT_RETRY_WITHIN, retry_unanswered, retry_unsent};
 use execenv_core::{Caller, ErrorKind, Role};
 use execenv_kit::shutdown::Shutdown;
 use execenv_proto::identity::v1 as id;
@@ -568,7 +568,7 @@ impl Inner {
             ],
             kind: pb::Kind::Interactive as i32,
         };
-        let listed = retry_unsent(ADOPT_WITHIN, || {
+        let listed = retry_unanswered(ADOPT_WITHIN, || {
             let mut client = self.launcher.launcher_for(None);
             let request = request.clone();
             async move { client.list(request).await }
@@ -645,7 +645,8 @@ impl Inner {
         if id.is_empty() {
             return;
         }
-        let cancelled = retry_unsent(UNSENT_RETRY_WITHIN, || {
+        // Cancelling twice is cancelling once: a call whose connection broke is made again.
+        let cancelled = retry_unanswered(UNSENT_RETRY_WITHIN, || {
             let mut client = self.launcher.launcher_for(None);
             let request = pb::CancelLaunchRequest { id: id.to_owned() };
             async move { client.cancel(request).await }

@@ -22,7 +22,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use execenv_client::{UNSENT_RETRY_WITHIN, retry_unsent};
+use execenv_client::{UNSENT_RETRY_WITHIN, retry_unanswered, retry_unsent};
 
 use crate::auth::Authenticated;
 use crate::body::object;
@@ -238,12 +238,16 @@ pub async fn list(
 ) -> Result<Json<Vec<LaunchView>>, ApiError> {
     let request = list_request(&query)?;
     let launcher = state.launcher();
-    let listed = launcher
-        .launcher(&who.caller)
-        .list(request)
-        .await
-        .map_err(|s| launcher.failed(s))?
-        .into_inner();
+    // Reads are made again when the connection breaks under them (a launcher replaced in a
+    // rolling upgrade), rather than answered 503.
+    let listed = retry_unanswered(UNSENT_RETRY_WITHIN, || {
+        let mut client = launcher.launcher(&who.caller);
+        let request = request.clone();
+        async move { client.list(request).await }
+    })
+    .await
+    .map_err(|s| launcher.failed(s))?
+    .into_inner();
     Ok(Json(
         listed.launches.into_iter().map(LaunchView::from).collect(),
     ))
@@ -275,12 +279,19 @@ async fn one(
     cancel: bool,
 ) -> Result<Json<LaunchView>, ApiError> {
     let launcher = state.launcher();
-    let mut client = launcher.launcher(&who.caller);
-    let answer = if cancel {
-        client.cancel(pb::CancelLaunchRequest { id }).await
-    } else {
-        client.get(pb::GetLaunchRequest { id }).await
-    };
+    // Both are safe to make twice (cancelling a cancelled launch changes nothing).
+    let answer = retry_unanswered(UNSENT_RETRY_WITHIN, || {
+        let mut client = launcher.launcher(&who.caller);
+        let id = id.clone();
+        async move {
+            if cancel {
+                client.cancel(pb::CancelLaunchRequest { id }).await
+            } else {
+                client.get(pb::GetLaunchRequest { id }).await
+            }
+        }
+    })
+    .await;
     let launch = answer.map_err(|s| launcher.failed(s))?.into_inner();
     Ok(Json(LaunchView::from(launch)))
 }
@@ -302,15 +313,20 @@ pub async fn logs(
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| Error::invalid_field("follow", e.body_text()))?;
     let launcher = state.launcher();
-    let stream = launcher
-        .launcher_stream(&who.caller)
-        .logs(pb::LogsRequest {
-            id: id.clone(),
-            follow: query.follow,
-        })
-        .await
-        .map_err(|s| launcher.failed(s))?
-        .into_inner();
+    // Until the first answer the call is a read like any other: made again on a broken
+    // connection. Once the stream has begun, a break ends the answer short.
+    let request = pb::LogsRequest {
+        id: id.clone(),
+        follow: query.follow,
+    };
+    let stream = retry_unanswered(UNSENT_RETRY_WITHIN, || {
+        let mut client = launcher.launcher_stream(&who.caller);
+        let request = request.clone();
+        async move { client.logs(request).await }
+    })
+    .await
+    .map_err(|s| launcher.failed(s))?
+    .into_inner();
     let body = stream.map(move |chunk| match chunk {
         Ok(chunk) => Ok(Bytes::from(chunk.data)),
         Err(status) => {
