@@ -185,9 +185,9 @@ pub fn change_row<R: StoreRow>(row: &R) -> Result<ChangeRow, sqlx::Error> {
     })
 }
 
-/// Decodes the `id, guid` that [`INSERT_ENVIRONMENTS`] returns.
-pub fn id_and_guid<R: StoreRow>(row: &R) -> Result<(i64, String), sqlx::Error> {
-    Ok((row.named_integer("id")?, row.text("guid")?))
+/// Decodes the `guid` that [`INSERT_ENVIRONMENTS`] returns.
+pub fn guid<R: StoreRow>(row: &R) -> Result<String, sqlx::Error> {
+    row.text("guid")
 }
 
 /// Decodes the first one or two integer columns (the second 0 when absent).

@@ -175,6 +175,21 @@ impl Session for PgSession {
         decode_each(unnest(batch, rows)?.fetch(&mut *self.tx), decode).await
     }
 
+    async fn take_environment_ids(&mut self, count: usize) -> Result<Vec<i64>, Error> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let count = i64::try_from(count).map_err(|_| Error::internal("too many ids asked for"))?;
+        // The identity's sequence: what it gives is never given again, committed or not.
+        let sql = "SELECT nextval(pg_get_serial_sequence('environments', 'id')) \
+                   FROM generate_series(1, $1)";
+        let mut ids = self
+            .fetch(sql, vec![Value::Int(count)], |r| r.integer(0))
+            .await?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     async fn commit(self) -> Result<(), Error> {
         self.tx.commit().await.map_err(database_error)
     }

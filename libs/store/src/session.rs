@@ -45,6 +45,11 @@ pub trait Session: Send {
         }
         Ok(returned)
     }
+    /// Takes `count` new environment ids, ascending, that no other environment has or will be
+    /// given: inserts then name their ids themselves, so everything a create writes (its
+    /// installations, its change with the environment in it) can be made before the environment
+    /// row is written, off the writer's task.
+    async fn take_environment_ids(&mut self, count: usize) -> Result<Vec<i64>, Error>;
     /// Commits the transaction.
     async fn commit(self) -> Result<(), Error>;
 }

@@ -114,6 +114,7 @@ impl Backend for SqliteStore {
         Ok(SqliteSession {
             tx,
             checkpoint: self.checkpoints.clone(),
+            next_environment_id: None,
         })
     }
 
@@ -129,6 +130,7 @@ impl Backend for SqliteStore {
         Ok(SqliteSession {
             tx,
             checkpoint: None,
+            next_environment_id: None,
         })
     }
 }
@@ -179,6 +181,8 @@ pub struct SqliteSession {
     tx: Transaction<'static, Sqlite>,
     /// Where to ask for a checkpoint once this (write) transaction commits.
     checkpoint: Option<mpsc::Sender<()>>,
+    /// The environment id [`Session::take_environment_ids`] gives next, once it has been asked.
+    next_environment_id: Option<i64>,
 }
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
@@ -250,6 +254,25 @@ impl Session for SqliteSession {
         decode: for<'r> fn(&'r SqliteRow) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, Error> {
         decode_each(query(sql, values).fetch(&mut *self.tx), decode).await
+    }
+
+    async fn take_environment_ids(&mut self, count: usize) -> Result<Vec<i64>, Error> {
+        let next = match self.next_environment_id {
+            Some(next) => next,
+            // After any id ever given (AUTOINCREMENT's record) and any id there is. The write
+            // lock is held, so no other connection takes ids meanwhile; later calls in this
+            // transaction go on from here, whether or not the ids taken are inserted yet.
+            None => {
+                let sql = "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence \
+                           WHERE name = 'environments'), 0), \
+                           COALESCE((SELECT MAX(id) FROM environments), 0))";
+                let rows = self.fetch(sql, Vec::new(), |r| r.integer(0)).await?;
+                rows.first().copied().unwrap_or(0) + 1
+            }
+        };
+        let count = i64::try_from(count).map_err(|_| Error::internal("too many ids asked for"))?;
+        self.next_environment_id = Some(next + count);
+        Ok((next..next + count).collect())
     }
 
     async fn commit(self) -> Result<(), Error> {

@@ -4,13 +4,18 @@
 //!
 //! What a write holds in memory is bounded, whatever the size of the sync: a plan is applied
 //! [`PLAN_CHUNK`] environments at a time, and change-log rows are written every
-//! [`LOG_ROWS_BUFFERED`] changes — all inside the one transaction, so either everything
-//! commits or nothing does.
+//! [`LOG_ROWS_BUFFERED`] changes (a chunk of creates writes its own) — all inside the one
+//! transaction, so either everything commits or nothing does.
+//!
+//! Creates take their ids and revisions first, so that everything they write is made from the
+//! plan alone ([`prepare_creates`]); a sync makes each chunk on a blocking thread while the one
+//! before is written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use execenv_core::sync::SyncPlan;
+use execenv_core::sync::{PlannedCreate, SyncPlan};
 use execenv_core::{
     Actor, ChangeAction, Environment, EnvironmentSpec, Error, ErrorKind, ManagedBy,
 };
@@ -59,6 +64,22 @@ impl<'a> PendingChanges<'a> {
     pub fn next_revision(&mut self) -> i64 {
         self.next += 1;
         self.next - 1
+    }
+
+    /// Takes the revisions of the next `count` changes; returns the first.
+    fn take_revisions(&mut self, count: usize) -> Result<i64, Error> {
+        let first = self.next;
+        self.next += i64::try_from(count).map_err(|_| Error::internal("too many changes"))?;
+        Ok(first)
+    }
+
+    /// What the creates of this transaction share, each managed by `managed_by`.
+    fn creating(&self, managed_by: Option<ManagedBy>) -> Creating {
+        Creating {
+            actor: self.actor.clone(),
+            now: self.now,
+            managed_by,
+        }
     }
 
     /// Records a change made with a revision from [`PendingChanges::next_revision`]; writes
@@ -153,12 +174,7 @@ pub async fn apply_plan<S: Session>(
             replace(s, log, &chunk, manage).await?;
         }
     }
-    for chunk in plan.creates.chunks(PLAN_CHUNK) {
-        let creates: Vec<(Uuid, &EnvironmentSpec)> =
-            chunk.iter().map(|c| (c.guid, &*c.spec)).collect();
-        create(s, log, &creates, Some(ManagedBy::ConfigFile)).await?;
-    }
-    Ok(())
+    create_planned(s, log, &plan.creates).await
 }
 
 /// Creates environments, one change each, in order. AlreadyExists when a guid is taken (or
@@ -170,37 +186,158 @@ pub async fn create<S: Session>(
     items: &[(Uuid, &EnvironmentSpec)],
     managed_by: Option<ManagedBy>,
 ) -> Result<Vec<Environment>, Error> {
-    let guids: Vec<Uuid> = items.iter().map(|(guid, _)| *guid).collect();
-    let mut distinct = HashSet::with_capacity(guids.len());
-    if let Some(twice) = guids.iter().find(|g| !distinct.insert(**g)) {
+    let mut distinct = HashSet::with_capacity(items.len());
+    if let Some((twice, _)) = items.iter().find(|(guid, _)| !distinct.insert(*guid)) {
         return Err(common::environment_exists(*twice));
     }
-    let mut created: Vec<Environment> = items
-        .iter()
-        .map(|(guid, spec)| Environment {
-            id: 0,
-            guid: *guid,
-            spec: (*spec).clone(),
-            environment_type: execenv_core::model::DEFAULT_CLUSTER_NAME.to_owned(),
-            managed_by,
-            permissions: Vec::new(),
-            created_time: log.now,
-            updated_time: log.now,
-            revision: log.next_revision(),
-        })
-        .collect();
-    insert_environments(s, &mut created).await?;
-    for env in &created {
-        log.record(
-            s,
-            env.revision,
-            ChangeAction::Create,
-            env.guid,
-            (None, Some(env)),
-        )
-        .await?;
+    let ids = s.take_environment_ids(items.len()).await?;
+    let first_revision = log.take_revisions(items.len())?;
+    let creating = log.creating(managed_by);
+    let mut created = Vec::with_capacity(items.len());
+    for (at, chunk) in (0..).step_by(PLAN_CHUNK).zip(items.chunks(PLAN_CHUNK)) {
+        let chunk = chunk.iter().map(|&(guid, spec)| (guid, spec));
+        let prepared = prepare_creates(chunk, &ids[at..], first_revision, at, &creating)?;
+        created.extend(write_created(s, prepared).await?);
     }
     Ok(created)
+}
+
+/// Creates the environments of a sync plan, managed by the file, like [`create`] — but each
+/// chunk's rows are made on a blocking thread while the chunk before is written, so that the
+/// sync's own work (the environments, their JSON in the change log, the derived columns) and
+/// the database's overlap instead of taking turns. Two chunks are held at a time.
+async fn create_planned<S: Session>(
+    s: &mut S,
+    log: &mut PendingChanges<'_>,
+    creates: &[PlannedCreate],
+) -> Result<(), Error> {
+    let ids: Arc<[i64]> = s.take_environment_ids(creates.len()).await?.into();
+    let first_revision = log.take_revisions(creates.len())?;
+    let creating = Arc::new(log.creating(Some(ManagedBy::ConfigFile)));
+    let prepare = |at: usize| {
+        // The chunk's specs are shared, not copied.
+        let chunk = creates[at..]
+            .iter()
+            .take(PLAN_CHUNK)
+            .cloned()
+            .collect::<Vec<_>>();
+        let (ids, creating) = (ids.clone(), creating.clone());
+        tokio::task::spawn_blocking(move || {
+            let items = chunk.iter().map(|c| (c.guid, &*c.spec));
+            prepare_creates(items, &ids[at..], first_revision, at, &creating)
+        })
+    };
+    let mut next = (!creates.is_empty()).then(|| prepare(0));
+    for at in (0..creates.len()).step_by(PLAN_CHUNK) {
+        let Some(preparing) = next.take() else { break };
+        let prepared = preparing
+            .await
+            .map_err(|e| Error::internal(format!("preparing the sync's creates failed: {e}")))??;
+        if at + PLAN_CHUNK < creates.len() {
+            next = Some(prepare(at + PLAN_CHUNK));
+        }
+        // A failure here drops the next chunk's preparation, whose result is never read.
+        write_created(s, prepared).await?;
+    }
+    Ok(())
+}
+
+/// What the creates of one write transaction share.
+struct Creating {
+    actor: Actor,
+    now: DateTime<Utc>,
+    managed_by: Option<ManagedBy>,
+}
+
+/// The rows that create a chunk of environments, and the environments.
+struct PreparedCreates {
+    environments: Vec<Environment>,
+    /// Of [`common::INSERT_ENVIRONMENTS`].
+    rows: Vec<Vec<Value>>,
+    children: ChildRows,
+    /// Of [`common::INSERT_CHANGES`].
+    changes: Vec<Vec<Value>>,
+}
+
+/// The environments `items` (the chunk at `at` of a write's creates) with their ids from `ids`
+/// and their revisions from `first_revision + at` on, and the rows that write them: made from
+/// the items alone, before anything is written.
+fn prepare_creates<'a>(
+    items: impl ExactSizeIterator<Item = (Uuid, &'a EnvironmentSpec)>,
+    ids: &[i64],
+    first_revision: i64,
+    at: usize,
+    creating: &Creating,
+) -> Result<PreparedCreates, Error> {
+    let count = items.len();
+    let mut prepared = PreparedCreates {
+        environments: Vec::with_capacity(count),
+        rows: Vec::with_capacity(count),
+        children: ChildRows::default(),
+        changes: Vec::with_capacity(count),
+    };
+    let first = first_revision + i64::try_from(at).map_err(|_| Error::internal("too many"))?;
+    for ((guid, spec), (&id, revision)) in items.zip(ids.iter().zip(first..)) {
+        let env = Environment {
+            id,
+            guid,
+            spec: spec.clone(),
+            environment_type: execenv_core::model::DEFAULT_CLUSTER_NAME.to_owned(),
+            managed_by: creating.managed_by,
+            permissions: Vec::new(),
+            created_time: creating.now,
+            updated_time: creating.now,
+            revision,
+        };
+        prepared.rows.push(common::insert_environment_values(&env));
+        prepared.children.add(id, &env.spec);
+        prepared.changes.push(common::change_values(&LoggedChange {
+            revision,
+            time: creating.now,
+            actor: &creating.actor,
+            action: ChangeAction::Create,
+            environment_guid: guid,
+            before: None,
+            after: Some(&env),
+        })?);
+        prepared.environments.push(env);
+    }
+    Ok(prepared)
+}
+
+/// Writes a chunk of creates; AlreadyExists naming the smallest of its guids that is taken.
+async fn write_created<S: Session>(
+    s: &mut S,
+    prepared: PreparedCreates,
+) -> Result<Vec<Environment>, Error> {
+    let PreparedCreates {
+        environments,
+        rows,
+        children,
+        changes,
+    } = prepared;
+    // A row is inserted, and returned, unless its guid is taken.
+    let inserted: HashSet<String> = s
+        .fetch_batch(&common::INSERT_ENVIRONMENTS, rows, common::guid)
+        .await?
+        .into_iter()
+        .collect();
+    if inserted.len() < environments.len() {
+        let taken = environments
+            .iter()
+            .map(|e| e.guid)
+            .filter(|guid| !inserted.contains(&guid.to_string()))
+            .min();
+        if let Some(taken) = taken {
+            return Err(common::environment_exists(taken));
+        }
+    }
+    s.execute_batch(&common::INSERT_INSTALLATIONS, children.installations)
+        .await?;
+    s.execute_batch(&common::INSERT_MOUNTS, children.mounts)
+        .await?;
+    s.execute_batch(&common::INSERT_CHANGES, changes).await?;
+    Ok(environments)
 }
 
 /// Replaces the specs of environments (each keeps its image name, id, guid, permissions and
@@ -273,27 +410,6 @@ pub async fn delete<S: Session>(
         .await?;
     }
     Ok(())
-}
-
-/// Inserts environments with their installations and mounts; sets their ids.
-async fn insert_environments<S: Session>(s: &mut S, envs: &mut [Environment]) -> Result<(), Error> {
-    let values = envs.iter().map(common::insert_environment_values).collect();
-    let returned = s
-        .fetch_batch(&common::INSERT_ENVIRONMENTS, values, common::id_and_guid)
-        .await?;
-    let ids: HashMap<String, i64> = returned.into_iter().map(|(id, guid)| (guid, id)).collect();
-    // A row is inserted, and returned, unless its guid is taken.
-    let mut taken = Vec::new();
-    for env in envs.iter_mut() {
-        match ids.get(&env.guid.to_string()) {
-            Some(&id) => env.id = id,
-            None => taken.push(env.guid),
-        }
-    }
-    if let Some(taken) = taken.into_iter().min() {
-        return Err(common::environment_exists(taken));
-    }
-    insert_children(s, envs).await
 }
 
 /// Inserts the installations and mounts of environments (whose ids are set).

@@ -128,21 +128,23 @@ pub fn change_values(change: &LoggedChange<'_>) -> Result<Vec<Value>, Error> {
     ])
 }
 
-/// Inserts environments ([`insert_environment_values`]) and returns the `id` and `guid` of each,
-/// in no particular order; a row whose guid is taken is neither inserted nor returned.
+/// Inserts environments ([`insert_environment_values`], ids from
+/// [`crate::session::Session::take_environment_ids`]) and returns the `guid` of each, in no
+/// particular order; a row whose guid is taken is neither inserted nor returned.
 pub const INSERT_ENVIRONMENTS: Batch = Batch {
-    head: "INSERT INTO environments (guid, name, title, description, cluster_name, environment_type, \
-           matching, supervisor, managed_by, created_time, updated_time, revision, search_text, \
-           title_key, python_key, r_key, quarto_key) ",
-    width: 17,
-    tail: " ON CONFLICT (guid) DO NOTHING RETURNING id, guid",
+    head: "INSERT INTO environments (id, guid, name, title, description, cluster_name, \
+           environment_type, matching, supervisor, managed_by, created_time, updated_time, \
+           revision, search_text, title_key, python_key, r_key, quarto_key) ",
+    width: 18,
+    tail: " ON CONFLICT (guid) DO NOTHING RETURNING guid",
     rows: Rows::Inserted,
 };
 
-/// The values of one row of [`INSERT_ENVIRONMENTS`] for `env` (its id is ignored).
+/// The values of one row of [`INSERT_ENVIRONMENTS`] for `env`.
 pub fn insert_environment_values(env: &Environment) -> Vec<Value> {
     let spec = &env.spec;
     let mut values = vec![
+        Value::Int(env.id),
         Value::text(env.guid.to_string()),
         Value::text(&spec.name),
         Value::Text(spec.title.clone()),
@@ -530,7 +532,7 @@ mod tests {
             "INSERT INTO permissions (guid, environment_id, user_guid, group_guid) \
              VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)"
         );
-        assert!(INSERT_ENVIRONMENTS.sql(1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (guid) DO NOTHING RETURNING id, guid"));
+        assert!(INSERT_ENVIRONMENTS.sql(1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (guid) DO NOTHING RETURNING guid"));
         assert!(
             INSERT_ENVIRONMENTS.rows_per_statement() * INSERT_ENVIRONMENTS.width
                 <= MAX_BOUND_VALUES

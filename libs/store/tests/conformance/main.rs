@@ -49,6 +49,7 @@ macro_rules! conformance_suite {
             failed_writes_leave_the_change_log_unchanged,
             concurrent_writers_get_gap_free_increasing_revisions,
             apply_sync_creates_file_managed_environments,
+            environment_ids_are_never_given_twice,
             apply_sync_under_a_newer_fence_refuses_the_deposed_leader,
             apply_sync_adoption_keeps_guid_permissions_and_creation_time,
             apply_sync_updates_and_deletes_file_managed_environments,

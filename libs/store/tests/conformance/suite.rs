@@ -1469,6 +1469,68 @@ pub async fn apply_sync_creates_file_managed_environments(store: S) {
     assert_eq!(managed.total, 2);
 }
 
+pub async fn environment_ids_are_never_given_twice(store: S) {
+    let first = create(&*store, "img/first").await;
+    let deleted = create(&*store, "img/deleted").await;
+    store
+        .delete_environment(deleted.guid, 0, &alice())
+        .await
+        .expect("delete");
+    // A sync that fails on its last create writes nothing, whatever ids it took.
+    let mut duplicate = planned_create("img/duplicate");
+    duplicate.guid = first.guid;
+    let failing = SyncPlan {
+        creates: vec![planned_create("img/rolled-back"), duplicate],
+        ..SyncPlan::default()
+    };
+    let base = revision(&*store).await;
+    let refused = store.apply_sync(&failing, base, &sync(), None).await;
+    assert_eq!(
+        refused.expect_err("a taken guid").kind,
+        ErrorKind::AlreadyExists
+    );
+    let plan = SyncPlan {
+        creates: vec![
+            planned_create("img/synced-1"),
+            planned_create("img/synced-2"),
+        ],
+        ..SyncPlan::default()
+    };
+    store
+        .apply_sync(&plan, base, &sync(), None)
+        .await
+        .expect("apply");
+    let last = create(&*store, "img/last").await;
+    let mut ids = vec![first.id, deleted.id];
+    for planned in &plan.creates {
+        ids.push(
+            store
+                .get_environment(planned.guid)
+                .await
+                .expect("synced")
+                .id,
+        );
+    }
+    ids.push(last.id);
+    // In the order they were created, the deleted one's id not given again.
+    let mut ascending = ids.clone();
+    ascending.sort_unstable();
+    ascending.dedup();
+    assert_eq!(ids, ascending);
+    // Each create's change holds the environment as stored, id included.
+    for change in all_changes(&*store).await {
+        if change.action == ChangeAction::Create {
+            let after = change.after.expect("a create's environment");
+            if after.guid != deleted.guid {
+                assert_eq!(
+                    store.get_environment(after.guid).await.expect("stored"),
+                    after
+                );
+            }
+        }
+    }
+}
+
 pub async fn apply_sync_adoption_keeps_guid_permissions_and_creation_time(store: S) {
     principals(&*store).await;
     let env = create_spec(&*store, full_spec()).await;
