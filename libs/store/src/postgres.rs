@@ -134,6 +134,8 @@ fn query(sql: &str, values: Vec<Value>) -> Query {
 #[async_trait]
 impl Session for PgSession {
     type Row = PgRow;
+    /// One statement binding an array per column ([`unnest`]); none for no rows.
+    type Encoded = Option<Query>;
 
     async fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<u64, Error> {
         let done = query(sql, values)
@@ -152,27 +154,32 @@ impl Session for PgSession {
         decode_each(query(sql, values).fetch(&mut *self.tx), decode).await
     }
 
-    async fn execute_batch(&mut self, batch: &Batch, rows: Vec<Vec<Value>>) -> Result<(), Error> {
+    fn encode_batch(batch: &Batch, rows: Vec<Vec<Value>>) -> Result<Self::Encoded, Error> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        unnest(batch, rows)?
-            .execute(&mut *self.tx)
-            .await
-            .map_err(database_error)?;
+        unnest(batch, rows).map(Some)
+    }
+
+    async fn execute_encoded(&mut self, encoded: Self::Encoded) -> Result<(), Error> {
+        if let Some(statement) = encoded {
+            statement
+                .execute(&mut *self.tx)
+                .await
+                .map_err(database_error)?;
+        }
         Ok(())
     }
 
-    async fn fetch_batch<T: Send>(
+    async fn fetch_encoded<T: Send>(
         &mut self,
-        batch: &Batch,
-        rows: Vec<Vec<Value>>,
+        encoded: Self::Encoded,
         decode: for<'r> fn(&'r PgRow) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, Error> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
+        match encoded {
+            Some(statement) => decode_each(statement.fetch(&mut *self.tx), decode).await,
+            None => Ok(Vec::new()),
         }
-        decode_each(unnest(batch, rows)?.fetch(&mut *self.tx), decode).await
     }
 
     async fn take_environment_ids(&mut self, count: usize) -> Result<Vec<i64>, Error> {

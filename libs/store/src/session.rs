@@ -9,7 +9,7 @@ use crate::common::{self, Batch, StoreRow, Value};
 
 /// One open transaction. Dropping it without [`Session::commit`] rolls it back.
 #[async_trait]
-pub trait Session: Send {
+pub trait Session: Send + 'static {
     /// The backend's row type.
     type Row: StoreRow;
     /// Runs a statement built from fixed fragments with every input bound to a `$N`
@@ -23,13 +23,25 @@ pub trait Session: Send {
         values: Vec<Value>,
         decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, Error>;
-    /// Runs `batch` over `rows` (each of `batch.width` values); nothing when there are none. By
-    /// default in as few `VALUES` statements as the databases' limits on bound values allow.
+    /// A batch made ready to run by [`Session::encode_batch`].
+    type Encoded: Send + 'static;
+    /// Makes `batch` over `rows` (each of `batch.width` values) ready to run: every value
+    /// encoded, so that running it is the database's work alone. Needs no session, so that it
+    /// can be done on another thread while the session runs something else. By default `VALUES`
+    /// statements as few as the databases' limits on bound values allow.
+    fn encode_batch(batch: &Batch, rows: Vec<Vec<Value>>) -> Result<Self::Encoded, Error>;
+    /// Runs an encoded batch; nothing when it has no rows.
+    async fn execute_encoded(&mut self, encoded: Self::Encoded) -> Result<(), Error>;
+    /// Runs an encoded batch, returning the rows it returns (`RETURNING …`), decoded.
+    async fn fetch_encoded<T: Send>(
+        &mut self,
+        encoded: Self::Encoded,
+        decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, Error>;
+    /// Runs `batch` over `rows` (each of `batch.width` values); nothing when there are none.
     async fn execute_batch(&mut self, batch: &Batch, rows: Vec<Vec<Value>>) -> Result<(), Error> {
-        for (sql, values) in values_statements(batch, rows)? {
-            self.execute(&sql, values).await?;
-        }
-        Ok(())
+        let encoded = Self::encode_batch(batch, rows)?;
+        self.execute_encoded(encoded).await
     }
     /// Runs `batch` over `rows` as [`Session::execute_batch`] does, returning the rows it
     /// returns (`RETURNING …`), decoded.
@@ -39,11 +51,8 @@ pub trait Session: Send {
         rows: Vec<Vec<Value>>,
         decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, Error> {
-        let mut returned = Vec::new();
-        for (sql, values) in values_statements(batch, rows)? {
-            returned.extend(self.fetch(&sql, values, decode).await?);
-        }
-        Ok(returned)
+        let encoded = Self::encode_batch(batch, rows)?;
+        self.fetch_encoded(encoded, decode).await
     }
     /// Takes `count` new environment ids, ascending, that no other environment has or will be
     /// given: inserts then name their ids themselves, so everything a create writes (its
@@ -66,8 +75,8 @@ pub(crate) fn check_widths(batch: &Batch, rows: &[Vec<Value>]) -> Result<(), Err
     }
 }
 
-/// The `VALUES` statements of `batch` over `rows`, each with its values.
-fn values_statements(
+/// The `VALUES` statements of `batch` over `rows`, each with its values (none for no rows).
+pub(crate) fn values_statements(
     batch: &Batch,
     rows: Vec<Vec<Value>>,
 ) -> Result<Vec<(String, Vec<Value>)>, Error> {

@@ -18,8 +18,8 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 use tokio::sync::mpsc;
 
-use crate::common::{StoreRow, Value, database_error, decode_each, migration_error};
-use crate::session::{Backend, Session};
+use crate::common::{Batch, StoreRow, Value, database_error, decode_each, migration_error};
+use crate::session::{Backend, Session, values_statements};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -238,6 +238,31 @@ fn positional(sql: &str) -> String {
 #[async_trait]
 impl Session for SqliteSession {
     type Row = SqliteRow;
+    /// `VALUES` statements with their values.
+    type Encoded = Vec<(String, Vec<Value>)>;
+
+    fn encode_batch(batch: &Batch, rows: Vec<Vec<Value>>) -> Result<Self::Encoded, Error> {
+        values_statements(batch, rows)
+    }
+
+    async fn execute_encoded(&mut self, encoded: Self::Encoded) -> Result<(), Error> {
+        for (sql, values) in encoded {
+            self.execute(&sql, values).await?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_encoded<T: Send>(
+        &mut self,
+        encoded: Self::Encoded,
+        decode: for<'r> fn(&'r SqliteRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, Error> {
+        let mut returned = Vec::new();
+        for (sql, values) in encoded {
+            returned.extend(self.fetch(&sql, values, decode).await?);
+        }
+        Ok(returned)
+    }
 
     async fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<u64, Error> {
         let done = query(sql, values)

@@ -196,7 +196,7 @@ pub async fn create<S: Session>(
     let mut created = Vec::with_capacity(items.len());
     for (at, chunk) in (0..).step_by(PLAN_CHUNK).zip(items.chunks(PLAN_CHUNK)) {
         let chunk = chunk.iter().map(|&(guid, spec)| (guid, spec));
-        let prepared = prepare_creates(chunk, &ids[at..], first_revision, at, &creating)?;
+        let prepared = prepare_creates::<S, _>(chunk, &ids[at..], first_revision, at, &creating)?;
         created.extend(write_created(s, prepared).await?);
     }
     Ok(created)
@@ -224,7 +224,7 @@ async fn create_planned<S: Session>(
         let (ids, creating) = (ids.clone(), creating.clone());
         tokio::task::spawn_blocking(move || {
             let items = chunk.iter().map(|c| (c.guid, &*c.spec));
-            prepare_creates(items, &ids[at..], first_revision, at, &creating)
+            prepare_creates::<S, _>(items, &ids[at..], first_revision, at, &creating)
         })
     };
     let mut next = (!creates.is_empty()).then(|| prepare(0));
@@ -249,33 +249,36 @@ struct Creating {
     managed_by: Option<ManagedBy>,
 }
 
-/// The rows that create a chunk of environments, and the environments.
-struct PreparedCreates {
+/// The statements that create a chunk of environments, encoded for the session `S`, and the
+/// environments.
+struct PreparedCreates<S: Session> {
     environments: Vec<Environment>,
-    /// Of [`common::INSERT_ENVIRONMENTS`].
-    rows: Vec<Vec<Value>>,
-    children: ChildRows,
-    /// Of [`common::INSERT_CHANGES`].
-    changes: Vec<Vec<Value>>,
+    /// [`common::INSERT_ENVIRONMENTS`].
+    inserts: S::Encoded,
+    installations: S::Encoded,
+    mounts: S::Encoded,
+    /// [`common::INSERT_CHANGES`].
+    changes: S::Encoded,
 }
 
 /// The environments `items` (the chunk at `at` of a write's creates) with their ids from `ids`
-/// and their revisions from `first_revision + at` on, and the rows that write them: made from
-/// the items alone, before anything is written.
-fn prepare_creates<'a>(
-    items: impl ExactSizeIterator<Item = (Uuid, &'a EnvironmentSpec)>,
+/// and their revisions from `first_revision + at` on, and the statements that write them,
+/// encoded: made from the items alone, before anything is written.
+fn prepare_creates<'a, S: Session, I>(
+    items: I,
     ids: &[i64],
     first_revision: i64,
     at: usize,
     creating: &Creating,
-) -> Result<PreparedCreates, Error> {
+) -> Result<PreparedCreates<S>, Error>
+where
+    I: ExactSizeIterator<Item = (Uuid, &'a EnvironmentSpec)>,
+{
     let count = items.len();
-    let mut prepared = PreparedCreates {
-        environments: Vec::with_capacity(count),
-        rows: Vec::with_capacity(count),
-        children: ChildRows::default(),
-        changes: Vec::with_capacity(count),
-    };
+    let mut environments = Vec::with_capacity(count);
+    let mut rows = Vec::with_capacity(count);
+    let mut children = ChildRows::default();
+    let mut changes = Vec::with_capacity(count);
     let first = first_revision + i64::try_from(at).map_err(|_| Error::internal("too many"))?;
     for ((guid, spec), (&id, revision)) in items.zip(ids.iter().zip(first..)) {
         let env = Environment {
@@ -289,9 +292,9 @@ fn prepare_creates<'a>(
             updated_time: creating.now,
             revision,
         };
-        prepared.rows.push(common::insert_environment_values(&env));
-        prepared.children.add(id, &env.spec);
-        prepared.changes.push(common::change_values(&LoggedChange {
+        rows.push(common::insert_environment_values(&env));
+        children.add(id, &env.spec);
+        changes.push(common::change_values(&LoggedChange {
             revision,
             time: creating.now,
             actor: &creating.actor,
@@ -300,25 +303,32 @@ fn prepare_creates<'a>(
             before: None,
             after: Some(&env),
         })?);
-        prepared.environments.push(env);
+        environments.push(env);
     }
-    Ok(prepared)
+    Ok(PreparedCreates {
+        environments,
+        inserts: S::encode_batch(&common::INSERT_ENVIRONMENTS, rows)?,
+        installations: S::encode_batch(&common::INSERT_INSTALLATIONS, children.installations)?,
+        mounts: S::encode_batch(&common::INSERT_MOUNTS, children.mounts)?,
+        changes: S::encode_batch(&common::INSERT_CHANGES, changes)?,
+    })
 }
 
 /// Writes a chunk of creates; AlreadyExists naming the smallest of its guids that is taken.
 async fn write_created<S: Session>(
     s: &mut S,
-    prepared: PreparedCreates,
+    prepared: PreparedCreates<S>,
 ) -> Result<Vec<Environment>, Error> {
     let PreparedCreates {
         environments,
-        rows,
-        children,
+        inserts,
+        installations,
+        mounts,
         changes,
     } = prepared;
     // A row is inserted, and returned, unless its guid is taken.
     let inserted: HashSet<String> = s
-        .fetch_batch(&common::INSERT_ENVIRONMENTS, rows, common::guid)
+        .fetch_encoded(inserts, common::guid)
         .await?
         .into_iter()
         .collect();
@@ -332,11 +342,9 @@ async fn write_created<S: Session>(
             return Err(common::environment_exists(taken));
         }
     }
-    s.execute_batch(&common::INSERT_INSTALLATIONS, children.installations)
-        .await?;
-    s.execute_batch(&common::INSERT_MOUNTS, children.mounts)
-        .await?;
-    s.execute_batch(&common::INSERT_CHANGES, changes).await?;
+    s.execute_encoded(installations).await?;
+    s.execute_encoded(mounts).await?;
+    s.execute_encoded(changes).await?;
     Ok(environments)
 }
 
