@@ -77,6 +77,41 @@ pub fn fresh_postgres_database() -> Result<String> {
     Ok(with_database(&server, &name))
 }
 
+/// Drops a database [`fresh_postgres_database`] made (its URL), closing any connection still
+/// open to it: a run that makes many large ones (the scale bench) leaves none behind on a server
+/// it was given.
+pub fn drop_postgres_database(url: &str) -> Result<()> {
+    let server = postgres_server_url()?;
+    let name = database_name(url)
+        .filter(|name| name.starts_with("e2e_"))
+        .with_context(|| format!("{url} is not a database fresh_postgres_database made"))?;
+    let out = Command::new("psql")
+        .arg(&server)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ])
+        .output()
+        .context("cannot run psql")?;
+    if !out.status.success() {
+        bail!(
+            "cannot drop database {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// The database name of a PostgreSQL URL, if it names one.
+fn database_name(url: &str) -> Option<&str> {
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
+    let after_scheme = base.find("://")? + 3;
+    let (_, name) = base[after_scheme..].split_once('/')?;
+    (!name.is_empty()).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +130,17 @@ mod tests {
             with_database("postgres://u@h/p?sslmode=disable", "x"),
             "postgres://u@h/x?sslmode=disable"
         );
+    }
+
+    #[test]
+    fn the_database_name_is_the_path_of_the_url() {
+        assert_eq!(
+            database_name("postgres://u@h:5/e2e_ab?sslmode=disable"),
+            Some("e2e_ab")
+        );
+        assert_eq!(database_name("postgres://u@h:5/e2e_ab"), Some("e2e_ab"));
+        assert_eq!(database_name("postgres://u@h:5"), None);
+        assert_eq!(database_name("postgres://u@h:5/"), None);
     }
 
     #[test]
