@@ -196,7 +196,8 @@ pub async fn create<S: Session>(
     let mut created = Vec::with_capacity(items.len());
     for (at, chunk) in (0..).step_by(PLAN_CHUNK).zip(items.chunks(PLAN_CHUNK)) {
         let chunk = chunk.iter().map(|&(guid, spec)| (guid, spec));
-        let prepared = prepare_creates::<S, _>(chunk, &ids[at..], first_revision, at, &creating)?;
+        let prepared =
+            prepare_creates::<S, _>(chunk, &ids[at..], first_revision, at, &creating, true)?;
         created.extend(write_created(s, prepared).await?);
     }
     Ok(created)
@@ -224,7 +225,7 @@ async fn create_planned<S: Session>(
         let (ids, creating) = (ids.clone(), creating.clone());
         tokio::task::spawn_blocking(move || {
             let items = chunk.iter().map(|c| (c.guid, &*c.spec));
-            prepare_creates::<S, _>(items, &ids[at..], first_revision, at, &creating)
+            prepare_creates::<S, _>(items, &ids[at..], first_revision, at, &creating, false)
         })
     };
     let mut next = (!creates.is_empty()).then(|| prepare(0));
@@ -252,6 +253,8 @@ struct Creating {
 /// The statements that create a chunk of environments, encoded for the session `S`, and the
 /// environments.
 struct PreparedCreates<S: Session> {
+    guids: Vec<Uuid>,
+    /// The environments, when the caller wants them back.
     environments: Vec<Environment>,
     /// [`common::INSERT_ENVIRONMENTS`].
     inserts: S::Encoded,
@@ -263,19 +266,22 @@ struct PreparedCreates<S: Session> {
 
 /// The environments `items` (the chunk at `at` of a write's creates) with their ids from `ids`
 /// and their revisions from `first_revision + at` on, and the statements that write them,
-/// encoded: made from the items alone, before anything is written.
+/// encoded: made from the items alone, before anything is written. The environments are kept
+/// for the caller with `keep` (a sync has no use for them, and does not hold them).
 fn prepare_creates<'a, S: Session, I>(
     items: I,
     ids: &[i64],
     first_revision: i64,
     at: usize,
     creating: &Creating,
+    keep: bool,
 ) -> Result<PreparedCreates<S>, Error>
 where
     I: ExactSizeIterator<Item = (Uuid, &'a EnvironmentSpec)>,
 {
     let count = items.len();
-    let mut environments = Vec::with_capacity(count);
+    let mut guids = Vec::with_capacity(count);
+    let mut environments = Vec::with_capacity(if keep { count } else { 0 });
     let mut rows = Vec::with_capacity(count);
     let mut children = ChildRows::default();
     let mut changes = Vec::with_capacity(count);
@@ -303,9 +309,13 @@ where
             before: None,
             after: Some(&env),
         })?);
-        environments.push(env);
+        guids.push(guid);
+        if keep {
+            environments.push(env);
+        }
     }
     Ok(PreparedCreates {
+        guids,
         environments,
         inserts: S::encode_batch(&common::INSERT_ENVIRONMENTS, rows)?,
         installations: S::encode_batch(&common::INSERT_INSTALLATIONS, children.installations)?,
@@ -320,6 +330,7 @@ async fn write_created<S: Session>(
     prepared: PreparedCreates<S>,
 ) -> Result<Vec<Environment>, Error> {
     let PreparedCreates {
+        guids,
         environments,
         inserts,
         installations,
@@ -332,10 +343,8 @@ async fn write_created<S: Session>(
         .await?
         .into_iter()
         .collect();
-    if inserted.len() < environments.len() {
-        let taken = environments
-            .iter()
-            .map(|e| e.guid)
+    if inserted.len() < guids.len() {
+        let taken = (guids.into_iter())
             .filter(|guid| !inserted.contains(&guid.to_string()))
             .min();
         if let Some(taken) = taken {
