@@ -54,26 +54,25 @@ pub fn with_database(server_url: &str, database: &str) -> String {
     }
 }
 
+/// Runs one SQL statement with `psql` against the database at `url`; an error says what
+/// `doing` was and what psql printed.
+pub fn psql(url: &str, sql: &str, doing: &str) -> Result<()> {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .context("cannot run psql")?;
+    if !out.status.success() {
+        bail!("cannot {doing}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
 /// A fresh, uniquely named database on the test server (created with `psql`); returns its URL.
 pub fn fresh_postgres_database() -> Result<String> {
     let server = postgres_server_url()?;
     let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-    let out = Command::new("psql")
-        .arg(&server)
-        .args([
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-qc",
-            &format!("CREATE DATABASE {name}"),
-        ])
-        .output()
-        .context("cannot run psql")?;
-    if !out.status.success() {
-        bail!(
-            "cannot create database {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let create = format!("CREATE DATABASE {name}");
+    psql(&server, &create, &format!("create database {name}"))?;
     Ok(with_database(&server, &name))
 }
 
@@ -85,23 +84,8 @@ pub fn drop_postgres_database(url: &str) -> Result<()> {
     let name = database_name(url)
         .filter(|name| name.starts_with("e2e_"))
         .with_context(|| format!("{url} is not a database fresh_postgres_database made"))?;
-    let out = Command::new("psql")
-        .arg(&server)
-        .args([
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-qc",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        ])
-        .output()
-        .context("cannot run psql")?;
-    if !out.status.success() {
-        bail!(
-            "cannot drop database {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
+    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    psql(&server, &drop, &format!("drop database {name}"))
 }
 
 /// The database name of a PostgreSQL URL, if it names one.

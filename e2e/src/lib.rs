@@ -41,8 +41,8 @@ pub mod testbed;
 pub use binaries::{bin_dir, binary};
 pub use ctl::{CtlOutput, ctl, field};
 pub use database::{
-    Backend, drop_postgres_database, fresh_postgres_database, postgres_server_url, sqlite_url,
-    with_database,
+    Backend, drop_postgres_database, fresh_postgres_database, postgres_server_url, psql,
+    sqlite_url, with_database,
 };
 pub use http::{
     HttpResponse, Streamed, call_with_key, http_get, http_request, http_request_within, http_send,

@@ -149,21 +149,11 @@ impl Secrets {
 fn database_with_password(password: &str) -> Result<String> {
     let server = execenv_e2e::postgres_server_url()?;
     let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-    let out = std::process::Command::new("psql")
-        .arg(&server)
-        .args(["-v", "ON_ERROR_STOP=1", "-q"])
-        .args([
-            "-c",
-            &format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"),
-        ])
-        .args(["-c", &format!("CREATE DATABASE {name} OWNER {name}")])
-        .output()
-        .context("cannot run psql")?;
-    ensure!(
-        out.status.success(),
-        "cannot create the role and database {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let doing = format!("create the role and database {name}");
+    let role = format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'");
+    execenv_e2e::psql(&server, &role, &doing)?;
+    let database = format!("CREATE DATABASE {name} OWNER {name}");
+    execenv_e2e::psql(&server, &database, &doing)?;
     let url = execenv_e2e::with_database(&server, &name);
     let (scheme, rest) = url.split_once("://").context("a URL without a scheme")?;
     let host = rest.split_once('@').map_or(rest, |(_, host)| host);

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use execenv_e2e::{RegistryProcess, ServiceProcess, drop_postgres_database, http_get};
+use execenv_e2e::{RegistryProcess, ServiceProcess, drop_postgres_database, http_get, psql};
 use execenv_proto::selector::v1 as sel;
 use execenv_proto::selector::v1::selector_client::SelectorClient;
 
@@ -127,7 +127,7 @@ async fn one_size(backend: &str, n: usize, database_url: &str, dir: &Path) -> Re
     if backend == "postgres" {
         // The server shares this machine's two cores: its autovacuum of the tables the sync
         // filled would otherwise run while selections are timed, and be timed with them.
-        settle_postgres(database_url)?;
+        psql(database_url, "VACUUM ANALYZE", "vacuum the synced tables")?;
     }
     let (in_p50, in_p99) = {
         let mut admin = execenv_proto::registry::v1::registry_client::RegistryClient::connect(
@@ -180,20 +180,6 @@ pub fn declarative_file(n: usize) -> String {
         ));
     }
     text
-}
-
-/// Runs `VACUUM ANALYZE` on the database at `url` and waits for it to end.
-fn settle_postgres(url: &str) -> Result<()> {
-    let out = std::process::Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", "VACUUM ANALYZE"])
-        .output()
-        .context("cannot run psql")?;
-    ensure!(
-        out.status.success(),
-        "VACUUM ANALYZE failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
 }
 
 /// Waits until the selector's catalogue holds `n` environments.
