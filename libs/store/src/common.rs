@@ -53,15 +53,8 @@ pub struct EnvironmentRow {
     pub created_time: DateTime<Utc>,
     pub updated_time: DateTime<Utc>,
     pub revision: i64,
-}
-
-/// One row of `installations`.
-#[derive(Debug, Clone)]
-pub struct InstallationRow {
-    pub environment_id: i64,
-    pub language: String,
-    pub version: String,
-    pub path: String,
+    /// The installations, as [`installations_json`] writes them.
+    pub installations: String,
 }
 
 /// One row of `volume_mounts`.
@@ -135,16 +128,7 @@ pub fn environment_row<R: StoreRow>(row: &R) -> Result<EnvironmentRow, sqlx::Err
         created_time: row.time("created_time")?,
         updated_time: row.time("updated_time")?,
         revision: row.named_integer("revision")?,
-    })
-}
-
-/// Decodes a row of [`ChildQueries::installations`].
-pub fn installation_row<R: StoreRow>(row: &R) -> Result<InstallationRow, sqlx::Error> {
-    Ok(InstallationRow {
-        environment_id: row.named_integer("environment_id")?,
-        language: row.text("language")?,
-        version: row.text("version")?,
-        path: row.text("path")?,
+        installations: row.text("installations")?,
     })
 }
 
@@ -185,9 +169,9 @@ pub fn change_row<R: StoreRow>(row: &R) -> Result<ChangeRow, sqlx::Error> {
     })
 }
 
-/// Decodes the `guid` that [`INSERT_ENVIRONMENTS`] returns.
-pub fn guid<R: StoreRow>(row: &R) -> Result<String, sqlx::Error> {
-    row.text("guid")
+/// Decodes an environment's `id` and `guid`.
+pub fn id_and_guid<R: StoreRow>(row: &R) -> Result<(i64, String), sqlx::Error> {
+    Ok((row.named_integer("id")?, row.text("guid")?))
 }
 
 /// Decodes the first one or two integer columns (the second 0 when absent).
@@ -303,15 +287,14 @@ pub fn environment_exists(guid: Uuid) -> Error {
 }
 
 /// Assembles environment rows and their children into environments, keeping the order of
-/// `environments`. Children must be ordered by position (installations, mounts) or insertion
-/// (permissions); installations grouped by environment and language, mounts by environment.
+/// `environments`. Children must be ordered by position (mounts) or insertion (permissions);
+/// mounts grouped by environment.
 ///
-/// Each list of children is allocated at its exact length: grown one push at a time, the one
-/// installation an environment typically has per language would take a vector of four, and a
-/// whole catalogue (a snapshot) several megabytes more than it needs.
+/// Each list of installations and mounts is allocated at its exact length: grown one push at a
+/// time, the one installation an environment typically has per language would take a vector of
+/// four, and a whole catalogue (a snapshot) several megabytes more than it needs.
 pub fn assemble(
     environments: Vec<EnvironmentRow>,
-    mut installations: Vec<InstallationRow>,
     mut mounts: Vec<MountRow>,
     permissions: Vec<PermissionRow>,
 ) -> Result<Vec<Environment>, Error> {
@@ -320,22 +303,6 @@ pub fn assemble(
     for row in environments {
         index.insert(row.id, out.len());
         out.push(environment_from_row(row)?);
-    }
-    let same_list = |a: &InstallationRow, b: &InstallationRow| {
-        a.environment_id == b.environment_id && a.language == b.language
-    };
-    for run in installations.chunk_by_mut(same_list) {
-        let Some(&i) = index.get(&run[0].environment_id) else {
-            continue;
-        };
-        let language = Language::parse(&run[0].language)
-            .ok_or_else(|| corrupt("language", &run[0].language))?;
-        let list = out[i].spec.installations_mut(language);
-        list.reserve_exact(run.len());
-        list.extend(run.iter_mut().map(|row| Installation {
-            version: std::mem::take(&mut row.version),
-            path: std::mem::take(&mut row.path),
-        }));
     }
     for run in mounts.chunk_by_mut(|a, b| a.environment_id == b.environment_id) {
         let Some(&i) = index.get(&run[0].environment_id) else {
@@ -381,8 +348,21 @@ pub fn assemble(
 }
 
 fn environment_from_row(row: EnvironmentRow) -> Result<Environment, Error> {
-    let matching =
-        Matching::parse(&row.matching).ok_or_else(|| corrupt("matching", &row.matching))?;
+    let mut spec = EnvironmentSpec {
+        name: row.name,
+        title: row.title,
+        description: row.description,
+        cluster_name: row.cluster_name,
+        matching: Matching::parse(&row.matching)
+            .ok_or_else(|| corrupt("matching", &row.matching))?,
+        supervisor: row.supervisor,
+        python: Vec::new(),
+        r: Vec::new(),
+        quarto: Vec::new(),
+        tensorflow: Vec::new(),
+        volume_mounts: Vec::new(),
+    };
+    add_installations(&mut spec, &row.installations)?;
     let managed_by = match row.managed_by {
         None => None,
         Some(m) => Some(ManagedBy::parse(&m).ok_or_else(|| corrupt("manager", &m))?),
@@ -390,19 +370,7 @@ fn environment_from_row(row: EnvironmentRow) -> Result<Environment, Error> {
     Ok(Environment {
         id: row.id,
         guid: parse_guid(&row.guid)?,
-        spec: EnvironmentSpec {
-            name: row.name,
-            title: row.title,
-            description: row.description,
-            cluster_name: row.cluster_name,
-            matching,
-            supervisor: row.supervisor,
-            python: Vec::new(),
-            r: Vec::new(),
-            quarto: Vec::new(),
-            tensorflow: Vec::new(),
-            volume_mounts: Vec::new(),
-        },
+        spec,
         environment_type: row.environment_type,
         managed_by,
         permissions: Vec::new(),
@@ -410,6 +378,29 @@ fn environment_from_row(row: EnvironmentRow) -> Result<Environment, Error> {
         updated_time: row.updated_time,
         revision: row.revision,
     })
+}
+
+/// Adds the installations of an `installations` column ([`installations_json`]) to `spec`,
+/// each language's list at its exact length.
+fn add_installations(spec: &mut EnvironmentSpec, json: &str) -> Result<(), Error> {
+    let stored: Vec<StoredInstallation> = serde_json::from_str(json)
+        .map_err(|e| corrupt("list of installations", &format!("{json} ({e})")))?;
+    let mut languages = Vec::with_capacity(stored.len());
+    for i in &stored {
+        languages
+            .push(Language::parse(&i.language).ok_or_else(|| corrupt("language", &i.language))?);
+    }
+    for language in Language::ALL {
+        let count = languages.iter().filter(|&&l| l == language).count();
+        spec.installations_mut(language).reserve_exact(count);
+    }
+    for (language, i) in languages.into_iter().zip(stored) {
+        spec.installations_mut(language).push(Installation {
+            version: i.version.into_owned(),
+            path: i.path.into_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Decodes a change-log row.

@@ -161,24 +161,14 @@ impl Session for PgSession {
         unnest(batch, rows).map(Some)
     }
 
-    async fn execute_encoded(&mut self, encoded: Self::Encoded) -> Result<(), Error> {
-        if let Some(statement) = encoded {
-            statement
+    async fn execute_encoded(&mut self, encoded: Self::Encoded) -> Result<u64, Error> {
+        match encoded {
+            Some(statement) => Ok(statement
                 .execute(&mut *self.tx)
                 .await
-                .map_err(database_error)?;
-        }
-        Ok(())
-    }
-
-    async fn fetch_encoded<T: Send>(
-        &mut self,
-        encoded: Self::Encoded,
-        decode: for<'r> fn(&'r PgRow) -> Result<T, sqlx::Error>,
-    ) -> Result<Vec<T>, Error> {
-        match encoded {
-            Some(statement) => decode_each(statement.fetch(&mut *self.tx), decode).await,
-            None => Ok(Vec::new()),
+                .map_err(database_error)?
+                .rows_affected()),
+            None => Ok(0),
         }
     }
 
@@ -187,14 +177,19 @@ impl Session for PgSession {
             return Ok(Vec::new());
         }
         let count = i64::try_from(count).map_err(|_| Error::internal("too many ids asked for"))?;
-        // The identity's sequence: what it gives is never given again, committed or not.
-        let sql = "SELECT nextval(pg_get_serial_sequence('environments', 'id')) \
-                   FROM generate_series(1, $1)";
-        let mut ids = self
+        // The identity's sequence: what it gives is never given again, committed or not. One
+        // nextval and a setval past the rest take `count` ids in one step (a nextval per id took
+        // 0.3 s for 100,000): every writer holds WRITER_LOCK, and every insert names its id, so
+        // no other nextval runs in between.
+        let sql = "SELECT setval(pg_get_serial_sequence('environments', 'id'), \
+                   nextval(pg_get_serial_sequence('environments', 'id')) + $1 - 1)";
+        let last = self
             .fetch(sql, vec![Value::Int(count)], |r| r.integer(0))
-            .await?;
-        ids.sort_unstable();
-        Ok(ids)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::internal("setval returned no row"))?;
+        Ok((last - count + 1..=last).collect())
     }
 
     async fn commit(self) -> Result<(), Error> {

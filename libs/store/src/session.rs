@@ -30,29 +30,12 @@ pub trait Session: Send + 'static {
     /// can be done on another thread while the session runs something else. By default `VALUES`
     /// statements as few as the databases' limits on bound values allow.
     fn encode_batch(batch: &Batch, rows: Vec<Vec<Value>>) -> Result<Self::Encoded, Error>;
-    /// Runs an encoded batch; nothing when it has no rows.
-    async fn execute_encoded(&mut self, encoded: Self::Encoded) -> Result<(), Error>;
-    /// Runs an encoded batch, returning the rows it returns (`RETURNING …`), decoded.
-    async fn fetch_encoded<T: Send>(
-        &mut self,
-        encoded: Self::Encoded,
-        decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
-    ) -> Result<Vec<T>, Error>;
+    /// Runs an encoded batch; nothing when it has no rows. Returns how many rows it wrote.
+    async fn execute_encoded(&mut self, encoded: Self::Encoded) -> Result<u64, Error>;
     /// Runs `batch` over `rows` (each of `batch.width` values); nothing when there are none.
     async fn execute_batch(&mut self, batch: &Batch, rows: Vec<Vec<Value>>) -> Result<(), Error> {
         let encoded = Self::encode_batch(batch, rows)?;
-        self.execute_encoded(encoded).await
-    }
-    /// Runs `batch` over `rows` as [`Session::execute_batch`] does, returning the rows it
-    /// returns (`RETURNING …`), decoded.
-    async fn fetch_batch<T: Send>(
-        &mut self,
-        batch: &Batch,
-        rows: Vec<Vec<Value>>,
-        decode: for<'r> fn(&'r Self::Row) -> Result<T, sqlx::Error>,
-    ) -> Result<Vec<T>, Error> {
-        let encoded = Self::encode_batch(batch, rows)?;
-        self.fetch_encoded(encoded, decode).await
+        self.execute_encoded(encoded).await.map(|_| ())
     }
     /// Takes `count` new environment ids, ascending, that no other environment has or will be
     /// given: inserts then name their ids themselves, so everything a create writes (its

@@ -245,23 +245,12 @@ impl Session for SqliteSession {
         values_statements(batch, rows)
     }
 
-    async fn execute_encoded(&mut self, encoded: Self::Encoded) -> Result<(), Error> {
+    async fn execute_encoded(&mut self, encoded: Self::Encoded) -> Result<u64, Error> {
+        let mut written = 0;
         for (sql, values) in encoded {
-            self.execute(&sql, values).await?;
+            written += self.execute(&sql, values).await?;
         }
-        Ok(())
-    }
-
-    async fn fetch_encoded<T: Send>(
-        &mut self,
-        encoded: Self::Encoded,
-        decode: for<'r> fn(&'r SqliteRow) -> Result<T, sqlx::Error>,
-    ) -> Result<Vec<T>, Error> {
-        let mut returned = Vec::new();
-        for (sql, values) in encoded {
-            returned.extend(self.fetch(&sql, values, decode).await?);
-        }
-        Ok(returned)
+        Ok(written)
     }
 
     async fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<u64, Error> {
@@ -282,6 +271,9 @@ impl Session for SqliteSession {
     }
 
     async fn take_environment_ids(&mut self, count: usize) -> Result<Vec<i64>, Error> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
         let next = match self.next_environment_id {
             Some(next) => next,
             // After any id ever given (AUTOINCREMENT's record) and any id there is. The write

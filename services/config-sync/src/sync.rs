@@ -250,6 +250,7 @@ impl Syncer {
             Ok(loaded) => loaded,
             Err(e) => return Err(self.failed(e, phase, started)),
         };
+        let loaded_in = started.elapsed();
         if last_ok
             && let Some(applied) = self.applied.as_mut()
             && applied.digest == loaded.digest()
@@ -274,7 +275,7 @@ impl Syncer {
         let request = ApplyRequest::new(loaded.definitions, false, file::FIELD_PREFIX, fence);
         match self.registry.apply_managed_set(request).await {
             Ok(report) => {
-                self.succeeded(managed, &report, (digest, raw, stamp), started);
+                self.succeeded(managed, &report, (digest, raw, stamp), (started, loaded_in));
                 Ok(Synced::Applied(report))
             }
             Err(e) => Err(self.failed(e, phase, started)),
@@ -321,7 +322,7 @@ impl Syncer {
         managed: usize,
         report: &reg::ApplyManagedSetResponse,
         (digest, raw, stamp): (String, Vec<u8>, Option<Stamp>),
-        started: Instant,
+        (started, loaded_in): (Instant, Duration),
     ) {
         let took = started.elapsed();
         let now = Utc::now();
@@ -335,6 +336,8 @@ impl Syncer {
             revision = report.revision,
             digest = short(&digest),
             duration_ms = took.as_millis() as u64,
+            // Reading, parsing and checking the file, before it was sent.
+            loaded_ms = loaded_in.as_millis() as u64,
             "synced the declarative file"
         );
         for (what, list) in [

@@ -46,16 +46,9 @@ pub(super) async fn with_children<S: Session>(
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let q = common::children_queries(if all { None } else { Some(&ids) });
-    let installations = fetch_rows(
-        s,
-        &q.installations,
-        q.values.clone(),
-        common::installation_row,
-    )
-    .await?;
     let mounts = fetch_rows(s, &q.mounts, q.values.clone(), common::mount_row).await?;
     let permissions = fetch_rows(s, &q.permissions, q.values, common::permission_row).await?;
-    common::assemble(rows, installations, mounts, permissions)
+    common::assemble(rows, mounts, permissions)
 }
 
 /// The changes `filter` selects, oldest first.

@@ -10,6 +10,12 @@ use futures::StreamExt;
 use super::*;
 
 fn environment(id: i64) -> EnvironmentRow {
+    with_installations(id, "[]")
+}
+
+/// A row whose `installations` column holds `installations` (JSON, as the store or a
+/// migration wrote it).
+fn with_installations(id: i64, installations: &str) -> EnvironmentRow {
     EnvironmentRow {
         id,
         guid: Uuid::new_v4().to_string(),
@@ -24,15 +30,7 @@ fn environment(id: i64) -> EnvironmentRow {
         created_time: Utc::now(),
         updated_time: Utc::now(),
         revision: id,
-    }
-}
-
-fn installation(environment_id: i64, language: &str, version: &str) -> InstallationRow {
-    InstallationRow {
-        environment_id,
-        language: language.to_owned(),
-        version: version.to_owned(),
-        path: format!("/opt/{language}/{version}"),
+        installations: installations.to_owned(),
     }
 }
 
@@ -50,28 +48,23 @@ fn mount(environment_id: i64, target: &str) -> MountRow {
 
 #[test]
 fn assembled_children_keep_their_order_in_lists_of_exact_length() {
-    // As the store reads them: by environment, then language, then position.
-    let installations = vec![
-        installation(1, "python", "3.11.9"),
-        installation(1, "python", "3.12.1"),
-        installation(1, "r", "4.4.1"),
-        installation(2, "python", "3.10.4"),
-        installation(2, "quarto", "1.5.57"),
-        installation(9, "python", "3.9.0"), // of an environment not in this page: ignored
-    ];
+    // The first as the store writes the column, the second as PostgreSQL's migration does.
+    let first = with_installations(
+        1,
+        r#"[{"language":"python","version":"3.11.9","path":"/opt/python/3.11.9"},{"language":"python","version":"3.12.1","path":"/opt/python/3.12.1"},{"language":"r","version":"4.4.1","path":"/opt/R/4.4.1"}]"#,
+    );
+    let second = with_installations(
+        2,
+        r#"[{"language" : "python", "version" : "3.10.4", "path" : "/opt/py\"thon"}, 
+ {"language" : "quarto", "version" : "1.5.57", "path" : "/opt/quarto"}]"#,
+    );
     let mounts = vec![mount(1, "/data"), mount(2, "/a"), mount(2, "/b")];
-    let envs = assemble(
-        vec![environment(1), environment(2)],
-        installations,
-        mounts,
-        Vec::new(),
-    )
-    .unwrap();
+    let envs = assemble(vec![first, second], mounts, Vec::new()).unwrap();
     let versions = |list: &Vec<Installation>| -> Vec<String> {
         assert_eq!(
             list.capacity(),
             list.len(),
-            "no room reserved beyond the rows"
+            "no room reserved beyond the installations"
         );
         list.iter().map(|i| i.version.clone()).collect()
     };
@@ -81,6 +74,7 @@ fn assembled_children_keep_their_order_in_lists_of_exact_length() {
     assert_eq!(versions(&envs[1].spec.quarto), ["1.5.57"]);
     assert!(envs[1].spec.r.is_empty());
     assert_eq!(envs[0].spec.python[1].path, "/opt/python/3.12.1");
+    assert_eq!(envs[1].spec.python[0].path, "/opt/py\"thon");
     let targets: Vec<&str> = envs[1]
         .spec
         .volume_mounts
@@ -98,16 +92,50 @@ fn assembled_children_keep_their_order_in_lists_of_exact_length() {
 }
 
 #[test]
+fn the_installations_column_reads_back_as_written() {
+    let installation = |version: &str, path: &str| Installation {
+        version: version.to_owned(),
+        path: path.to_owned(),
+    };
+    let mut spec = assemble(vec![environment(1)], Vec::new(), Vec::new()).unwrap()[0]
+        .spec
+        .clone();
+    spec.python = vec![
+        installation("3.12.1", "/opt/python/3.12/bin/python"),
+        installation("3.11.9", "/opt/python \"old\"/bin/python"),
+    ];
+    spec.tensorflow = vec![installation("2.15.0", "/opt/tf")];
+    let mut row = environment(1);
+    row.installations = installations_json(&spec);
+    let env = assemble(vec![row], Vec::new(), Vec::new()).unwrap();
+    assert_eq!(env[0].spec.python, spec.python);
+    assert_eq!(env[0].spec.tensorflow, spec.tensorflow);
+    assert!(env[0].spec.r.is_empty() && env[0].spec.quarto.is_empty());
+    assert_eq!(
+        installed_key(&spec),
+        " python=3.12.1 python=3.11.9 tensorflow=2.15.0 "
+    );
+}
+
+#[test]
 fn an_unknown_language_is_reported_as_corrupt() {
-    let err = assemble(
-        vec![environment(1)],
-        vec![installation(1, "cobol", "1.0.0")],
-        Vec::new(),
-        Vec::new(),
-    )
-    .unwrap_err();
+    let row = with_installations(
+        1,
+        r#"[{"language":"cobol","version":"1.0.0","path":"/opt/cobol"}]"#,
+    );
+    let err = assemble(vec![row], Vec::new(), Vec::new()).unwrap_err();
     assert!(
         err.message.contains("language \"cobol\""),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn an_unreadable_installations_column_is_reported_as_corrupt() {
+    let err = assemble(vec![with_installations(1, "[{")], Vec::new(), Vec::new()).unwrap_err();
+    assert!(
+        err.message.contains("list of installations"),
         "{}",
         err.message
     );

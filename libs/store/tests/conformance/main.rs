@@ -15,6 +15,7 @@ mod identity;
 mod launch_history;
 mod security;
 mod suite;
+mod upgrade;
 
 use execenv_core::ErrorKind;
 
@@ -148,6 +149,19 @@ mod history {
     #[tokio::test]
     async fn open_rejects_an_unknown_scheme_naming_the_accepted_ones() {
         crate::launch_history::open_rejects_an_unknown_scheme_naming_the_accepted_ones().await;
+    }
+}
+
+/// Catalogues written by older versions, per backend.
+mod upgrade_from_separate_installations {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        crate::upgrade::sqlite_installations_move_into_their_environments_rows().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        crate::upgrade::postgres_installations_move_into_their_environments_rows().await;
     }
 }
 

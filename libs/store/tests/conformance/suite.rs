@@ -60,7 +60,7 @@ pub async fn principals(store: &dyn Store) {
     }
 }
 
-fn alice() -> Actor {
+pub fn alice() -> Actor {
     Actor {
         name: "alice".to_owned(),
         source: ChangeSource::Api,

@@ -40,13 +40,17 @@ impl RegistryService {
         let ReceivedApplyRequest { definitions, rest } = req;
         let prefix = prefix_or(&rest.field_prefix, "definitions");
         let fence = rest.fence.map(fence).transpose()?;
+        let started = std::time::Instant::now();
         let definitions = decoded_and_validated(definitions, prefix)?;
+        let checked = started.elapsed();
         let backend = self.backend()?;
         let actor = sync_actor(caller, ChangeSource::ConfigFile);
         for attempt in 1..=SYNC_ATTEMPTS {
+            let planning = std::time::Instant::now();
             let snapshot = backend.store.snapshot().await?;
             let fresh = ascending_guids(definitions.iter().filter(|d| d.guid.is_none()).count());
             let plan = sync::plan_sync(&definitions, &snapshot.environments, prefix, fresh)?;
+            let planned_in = planning.elapsed();
             // The plan holds what it writes: the catalogue it was made from is not needed while
             // it is applied.
             let base_revision = snapshot.revision;
@@ -58,6 +62,7 @@ impl RegistryService {
                 response.revision = base_revision;
                 return Ok(response);
             }
+            let writing = std::time::Instant::now();
             match backend
                 .store
                 .apply_sync(&plan, base_revision, &actor, fence.as_ref())
@@ -65,6 +70,8 @@ impl RegistryService {
             {
                 Ok(revision) => {
                     backend.feed.committed();
+                    // Where the time went: checking the definitions, reading the catalogue
+                    // and planning (the last attempt's), writing and committing.
                     tracing::info!(
                         created = plan.creates.len(),
                         adopted = plan.adopts.len(),
@@ -72,6 +79,9 @@ impl RegistryService {
                         deleted = plan.deletes.len(),
                         unchanged = plan.unchanged.len(),
                         revision,
+                        checked_ms = checked.as_millis() as u64,
+                        planned_ms = planned_in.as_millis() as u64,
+                        written_ms = writing.elapsed().as_millis() as u64,
                         "applied the declarative environments"
                     );
                     // Made once the plan is applied, from the plan alone.
