@@ -282,7 +282,7 @@ where
     I: ExactSizeIterator<Item = (Uuid, &'a EnvironmentSpec)>,
 {
     let count = items.len();
-    let mut taken_ids = Vec::with_capacity(count);
+    let mut chunk_ids = Vec::with_capacity(count);
     let mut guids = Vec::with_capacity(count);
     let mut environments = Vec::with_capacity(if keep { count } else { 0 });
     let mut rows = Vec::with_capacity(count);
@@ -312,14 +312,14 @@ where
             before: None,
             after: Some(&env),
         })?);
-        taken_ids.push(id);
+        chunk_ids.push(id);
         guids.push(guid);
         if keep {
             environments.push(env);
         }
     }
     Ok(PreparedCreates {
-        ids: taken_ids,
+        ids: chunk_ids,
         guids,
         environments,
         inserts: S::encode_batch(&common::INSERT_ENVIRONMENTS, rows)?,
