@@ -26,6 +26,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// How long a writer waits for another to finish before failing with Unavailable.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Each connection's page cache of a database file (`PRAGMA cache_size`; negative: KiB).
+/// SQLite's default is 2 MiB per connection, and the pool holds up to 8: the registry's resident
+/// memory grew by 12 MiB after a sync of 10,000 environments, mostly pages that the kernel's
+/// cache of the file holds anyway. At 512 KiB it grew by 6 MiB, and syncs of 100,000 were no
+/// slower (3.7 against 3.8 s, measured alternately).
+const PAGE_CACHE: &str = "-512";
+
 /// The catalogue in a SQLite database file (or in memory).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -74,6 +81,12 @@ impl SqliteStore {
             // Checkpoints are run by `checkpoint_after_writes`, off the committing connection.
             .pragma("wal_autocheckpoint", "0");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // An in-memory database is its page cache.
+        let options = if in_memory {
+            options
+        } else {
+            options.pragma("cache_size", PAGE_CACHE)
+        };
         // An in-memory database lives as long as its one connection: keep exactly one open,
         // forever, so every session sees the same database.
         let pool_options = if in_memory {
