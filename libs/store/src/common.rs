@@ -380,25 +380,20 @@ fn environment_from_row(row: EnvironmentRow) -> Result<Environment, Error> {
     })
 }
 
-/// Adds the installations of an `installations` column ([`installations_json`]) to `spec`,
-/// each language's list at its exact length.
+/// Adds the installations of an `installations` column ([`installations_json`]) to `spec`.
+/// The column lists them by language, so each language's list is allocated at its length.
 fn add_installations(spec: &mut EnvironmentSpec, json: &str) -> Result<(), Error> {
     let stored: Vec<StoredInstallation> = serde_json::from_str(json)
         .map_err(|e| corrupt("list of installations", &format!("{json} ({e})")))?;
-    let mut languages = Vec::with_capacity(stored.len());
-    for i in &stored {
-        languages
-            .push(Language::parse(&i.language).ok_or_else(|| corrupt("language", &i.language))?);
-    }
-    for language in Language::ALL {
-        let count = languages.iter().filter(|&&l| l == language).count();
-        spec.installations_mut(language).reserve_exact(count);
-    }
-    for (language, i) in languages.into_iter().zip(stored) {
-        spec.installations_mut(language).push(Installation {
-            version: i.version.into_owned(),
-            path: i.path.into_owned(),
-        });
+    for run in stored.chunk_by(|a, b| a.language == b.language) {
+        let language = Language::parse(&run[0].language)
+            .ok_or_else(|| corrupt("language", &run[0].language))?;
+        let list = spec.installations_mut(language);
+        list.reserve_exact(run.len());
+        list.extend(run.iter().map(|i| Installation {
+            version: i.version.to_string(),
+            path: i.path.to_string(),
+        }));
     }
     Ok(())
 }

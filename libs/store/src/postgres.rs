@@ -200,8 +200,8 @@ impl Session for PgSession {
 /// `batch` over `rows` as one statement binding one array per column
 /// ([`Batch::unnest_sql`]), whatever the number of rows. PostgreSQL parses and plans a
 /// statement of a few arrays at once, where a `VALUES` list of thousands of placeholders costs
-/// it time in proportion (1.5 s of a sync of 100,000 environments went to their
-/// installations alone).
+/// it time in proportion (1.5 s of a sync of 100,000 environments went to the statements of
+/// their installations alone, when those had a table of their own).
 fn unnest(batch: &Batch, rows: Vec<Vec<Value>>) -> Result<Query, Error> {
     check_widths(batch, &rows)?;
     let mut columns: Vec<Column> = match rows.first() {

@@ -38,8 +38,8 @@ pub trait Session: Send + 'static {
         self.execute_encoded(encoded).await.map(|_| ())
     }
     /// Takes `count` new environment ids, ascending, that no other environment has or will be
-    /// given: inserts then name their ids themselves, so everything a create writes (its
-    /// installations, its change with the environment in it) can be made before the environment
+    /// given: inserts then name their ids themselves, so everything a create writes (its row,
+    /// its mounts, its change with the environment in it) can be made before the environment
     /// row is written, off the writer's task.
     async fn take_environment_ids(&mut self, count: usize) -> Result<Vec<i64>, Error>;
     /// Commits the transaction.

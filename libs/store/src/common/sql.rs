@@ -158,9 +158,8 @@ pub fn insert_environment_values(env: &Environment) -> Vec<Value> {
         Value::Time(env.created_time),
         Value::Time(env.updated_time),
         Value::Int(env.revision),
-        Value::text(installations_json(spec)),
     ];
-    values.extend(derived_values(env.guid, spec));
+    values.extend(spec_values(env.guid, spec));
     values
 }
 
@@ -191,15 +190,17 @@ pub fn update_environment_values(env: &Environment) -> Vec<Value> {
         Value::Text(env.managed_by.map(|m| m.as_str().to_owned())),
         Value::Time(env.updated_time),
         Value::Int(env.revision),
-        Value::text(installations_json(spec)),
     ];
-    values.extend(derived_values(env.guid, spec));
+    values.extend(spec_values(env.guid, spec));
     values
 }
 
-/// search_text, title_key, python_key, r_key, quarto_key, installed.
-fn derived_values(guid: Uuid, spec: &EnvironmentSpec) -> [Value; 6] {
+/// The columns both a create and an update write last: installations, then those derived from
+/// the spec for filtering and sorting (search_text, title_key, python_key, r_key, quarto_key,
+/// installed).
+fn spec_values(guid: Uuid, spec: &EnvironmentSpec) -> [Value; 7] {
     [
+        Value::text(installations_json(spec)),
         Value::text(search_text(guid, spec)),
         Value::text(title_sort_key(spec)),
         Value::text(version_sort_key(&spec.python)),
